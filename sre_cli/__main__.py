@@ -1,0 +1,3 @@
+from sre_cli.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""One module per ``aqua`` command group; each stays thin and calls its engine."""
