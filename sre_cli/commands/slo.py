@@ -1,0 +1,299 @@
+"""``aqua slo``: validate specs, report error budgets, gate deploys, generate rules, backtest."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.slo.spec import SLO
+    from sre_cli.slo.windows import Tier
+
+app = typer.Typer(
+    help="SLIs, error budgets and burn rates from Prometheus; a CI gate; Sloth-compatible rules.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class GateFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+Paths = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Spec files or folders (default: slo/).", show_default=False),
+]
+PrometheusURL = Annotated[
+    str | None,
+    typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
+]
+At = Annotated[
+    str | None, typer.Option("--at", help="Evaluate at this instant: RFC 3339 or Unix seconds.")
+]
+Windows = Annotated[
+    Path | None,
+    typer.Option("--windows", help="Burn-rate tiers file (Sloth AlertWindows layout)."),
+]
+
+
+def _load(paths: list[Path] | None, windows: Path | None) -> tuple[list[SLO], tuple[Tier, ...]]:
+    from sre_cli.slo.loader import load_slos
+    from sre_cli.slo.windows import load_tiers
+
+    return load_slos(paths or [Path("slo")]), load_tiers(windows)
+
+
+def _client(url: str | None) -> PrometheusClient:
+    from sre_cli.errors import UsageError
+    from sre_cli.slo.prometheus import PrometheusClient
+
+    if not url:
+        raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
+    return PrometheusClient(url)
+
+
+def _instant(at: str | None) -> float | None:
+    from sre_cli.slo.engine import parse_instant
+
+    return None if at is None else parse_instant(at)
+
+
+def _emit(text: str, output: Path | None = None) -> None:
+    from sre_cli.console import get_console
+
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        get_console().print(f"wrote {output}", highlight=False)
+    else:
+        get_console().out(text.rstrip("\n"), highlight=False)
+
+
+@app.command()
+def validate(
+    paths: Paths = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Also lint against live data on this Prometheus."),
+    ] = None,
+    at: At = None,
+    windows: Windows = None,
+) -> None:
+    """Check specs: schema (file and line), unfireable alert tiers; with --prometheus, live data."""
+    import time
+
+    from sre_cli.console import get_console
+    from sre_cli.errors import CheckFailed
+    from sre_cli.slo.lint import live_problems, static_problems
+    from sre_cli.slo.loader import check_paths
+    from sre_cli.slo.windows import load_tiers
+
+    console = get_console()
+    slos, problems = check_paths(paths or [Path("slo")])
+    problems += static_problems(slos, load_tiers(windows))
+    if prometheus:
+        with _client(prometheus) as prom:
+            problems += live_problems(slos, prom, _instant(at) or time.time())
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}", highlight=False, markup=True)
+    if problems:
+        raise CheckFailed(f"{len(problems)} problem(s) in SLO specs")
+    where = " and against live data" if prometheus else ""
+    console.print(f"[green]✓[/] {len(slos)} SLO(s) valid{where}", highlight=False)
+
+
+@app.command()
+def report(
+    paths: Paths = None,
+    prometheus: PrometheusURL = None,
+    at: At = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+    windows: Windows = None,
+) -> None:
+    """Per SLO: SLI, budget left (fraction, events, minutes), burn rates, alerts, burn-down."""
+    from sre_cli.console import get_console
+    from sre_cli.slo import render
+    from sre_cli.slo.engine import evaluate
+
+    slos, tiers = _load(paths, windows)
+    with _client(prometheus) as prom:
+        result = evaluate(slos, prom, _instant(at), tiers=tiers)
+    if fmt is ReportFormat.table and output is None:
+        get_console().print(result)
+        return
+    text = {
+        ReportFormat.table: lambda: render.markdown(result),
+        ReportFormat.json: lambda: render.to_json(result),
+        ReportFormat.markdown: lambda: render.markdown(result),
+        ReportFormat.html: lambda: render.html_page(result),
+    }[fmt]()
+    _emit(text, output)
+
+
+@app.command()
+def gate(
+    paths: Paths = None,
+    prometheus: PrometheusURL = None,
+    min_budget_remaining: Annotated[
+        float | None,
+        typer.Option(
+            "--min-budget-remaining", help="Fail below this fraction of budget left (0-1)."
+        ),
+    ] = None,
+    max_burn_rate: Annotated[
+        float | None,
+        typer.Option("--max-burn-rate", help="Fail above this burn rate (see --burn-rate-window)."),
+    ] = None,
+    burn_rate_window: Annotated[
+        str | None,
+        typer.Option(
+            "--burn-rate-window", help="Window of --max-burn-rate: 5m 30m 1h 2h 6h 1d 3d."
+        ),
+    ] = None,
+    at: At = None,
+    fmt: Annotated[
+        GateFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = GateFormat.table,
+    windows: Windows = None,
+) -> None:
+    """CI gate: exit 0 pass, 1 a budget policy is violated, 2 could not evaluate."""
+    from sre_cli.console import get_console
+    from sre_cli.errors import CheckFailed, Unavailable, UsageError
+    from sre_cli.slo.engine import evaluate
+    from sre_cli.slo.gate import judge
+    from sre_cli.slo.windows import BURN_RATE_WINDOWS
+
+    if burn_rate_window is not None and burn_rate_window not in BURN_RATE_WINDOWS:
+        raise UsageError(f"--burn-rate-window must be one of {', '.join(BURN_RATE_WINDOWS)}")
+    slos, tiers = _load(paths, windows)
+    with _client(prometheus) as prom:
+        result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=False)
+    verdict = judge(
+        result,
+        min_budget_remaining=min_budget_remaining,
+        max_burn_rate=max_burn_rate,
+        burn_rate_window=burn_rate_window,
+    )
+    console = get_console()
+    if fmt is GateFormat.json:
+        _emit(verdict.to_json())
+    elif fmt is GateFormat.markdown:
+        _emit(verdict.summary())
+    else:
+        console.print(result)
+        for v in verdict.violations:
+            console.print(f"[red]✗[/] {v.service}/{v.name}: {v.reason}", highlight=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(verdict.summary() + "\n")
+    reasons = "; ".join(f"{v.service}/{v.name}: {v.reason}" for v in verdict.violations)
+    if verdict.exit_code == 1:
+        raise CheckFailed(f"SLO gate failed: {reasons}")
+    if verdict.exit_code == 2:
+        raise Unavailable(f"SLO gate could not evaluate: {reasons}")
+    if fmt is GateFormat.table:
+        console.print(f"[green]✓[/] SLO gate passed ({len(slos)} SLOs)", highlight=False)
+
+
+@app.command()
+def rules(
+    paths: Paths = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the rule file here.")
+    ] = None,
+    inhibit: Annotated[
+        Path | None,
+        typer.Option(
+            "--inhibit-rules", help="Also write the Alertmanager inhibition snippet here."
+        ),
+    ] = None,
+    windows: Windows = None,
+) -> None:
+    """Prometheus recording and MWMBR alert rules (Sloth names), plus inhibition snippet."""
+    from sre_cli.slo.rules import inhibit_rules, rules_yaml
+
+    slos, tiers = _load(paths, windows)
+    _emit(rules_yaml(slos, tiers), output)
+    if inhibit is not None:
+        _emit(inhibit_rules(), inhibit)
+
+
+@app.command()
+def backtest(
+    start: Annotated[str, typer.Option("--from", help="Start: RFC 3339 or Unix seconds.")],
+    end: Annotated[str, typer.Option("--to", help="End: RFC 3339 or Unix seconds.")],
+    paths: Paths = None,
+    prometheus: PrometheusURL = None,
+    step: Annotated[
+        str, typer.Option("--step", help="Evaluation step (Prometheus duration).")
+    ] = "5m",
+    fmt: Annotated[
+        GateFormat, typer.Option("--format", "-f", help="table or json.")
+    ] = GateFormat.table,
+    windows: Windows = None,
+) -> None:
+    """Replay history: how often each alert tier would have fired, and how soon after a burn."""
+    import json
+    from dataclasses import asdict
+
+    from sre_cli.console import get_console
+    from sre_cli.errors import UsageError
+    from sre_cli.slo.backtest import backtest as run
+    from sre_cli.slo.engine import parse_instant
+    from sre_cli.slo.windows import parse_duration
+
+    try:
+        seconds = int(parse_duration(step).total_seconds())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    slos, tiers = _load(paths, windows)
+    with _client(prometheus) as prom:
+        result = run(
+            slos, prom, parse_instant(start), parse_instant(end), step=seconds, tiers=tiers
+        )
+    if fmt is GateFormat.json:
+        data = {
+            "from": result.start,
+            "to": result.end,
+            "step": result.step,
+            "slos": [
+                {
+                    "service": s.slo.service,
+                    "name": s.slo.name,
+                    "tiers": [
+                        {
+                            "tier": t.name,
+                            "factor": t.factor,
+                            "median_delay": t.median_delay,
+                            "firing_seconds": t.firing_seconds,
+                            "firings": [{**asdict(f), "delay": f.delay} for f in t.firings],
+                        }
+                        for t in s.tiers
+                    ],
+                }
+                for s in result.slos
+            ],
+        }
+        _emit(json.dumps(data, indent=2))
+    else:
+        get_console().print(result)

@@ -1,0 +1,92 @@
+"""YAML documents that remember where each value came from.
+
+Spec errors must name the file and the line, so documents are composed node by node and every
+mapping key and sequence item records its line. A pydantic error location such as
+``("slos", 0, "objective")`` is then mapped to the deepest known line::
+
+    doc = load_documents(Path("slo/api.yaml"))[0]
+    doc.line_of(("slos", 0, "objective"))   # -> 7
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sre_cli.errors import SpecError
+
+__all__ = ["Document", "Location", "load_documents"]
+
+Location = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file: its data and the line of every key and item."""
+
+    path: str
+    data: Any
+    start_line: int
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Sequence[str | int]) -> int:
+        """The line of the deepest prefix of ``loc`` present in the document."""
+        path: Location = tuple(loc)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.start_line
+
+    def error(self, loc: Sequence[str | int], message: str) -> SpecError:
+        return SpecError(message, path=self.path, line=self.line_of(loc))
+
+
+def _walk(node: yaml.Node, here: Location, lines: dict[Location, int]) -> None:
+    lines.setdefault(here, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            child = (*here, key)
+            lines[child] = key_node.start_mark.line + 1
+            _walk(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*here, index)
+            lines[child] = item.start_mark.line + 1
+            _walk(item, child, lines)
+
+
+def load_documents(path: Path, text: str | None = None) -> list[Document]:
+    """Parse every document of a YAML file; syntax errors become :class:`SpecError` with a line."""
+    shown = str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"cannot read: {exc.strerror or exc}", path=shown) from exc
+    loader = yaml.SafeLoader(text)
+    documents: list[Document] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:  # pragma: no cover - check_node guarantees a node
+                break
+            lines: dict[Location, int] = {}
+            _walk(node, (), lines)
+            data = loader.construct_document(node)
+            documents.append(Document(shown, data, node.start_mark.line + 1, lines))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(f"YAML syntax: {problem}", path=shown, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML syntax: {exc}", path=shown) from exc
+    finally:
+        loader.dispose()
+    return [doc for doc in documents if doc.data is not None]

@@ -1,0 +1,302 @@
+"""Error budgets from Prometheus: event-based SLIs, burn rates, alert states, burn-down.
+
+Counts are events: ``sum(increase(bad[W])) / sum(increase(total[W]))`` over the SLO window, so
+counter resets and scrape gaps follow PromQL's ``increase`` semantics, and a window without
+traffic is ``no_data``, never 100 %. One instant query per SLO fetches the window and every
+burn-rate window at once; one range query fetches the burn-down::
+
+    with PrometheusClient(url) as prom:
+        report = evaluate(slos, prom, at=parse_instant("2024-03-01T00:00:00Z"))
+    report.results[0].budget_remaining      # fraction of the budget left; < 0 once breached
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from sre_cli.errors import UsageError
+from sre_cli.slo.prometheus import PrometheusClient
+from sre_cli.slo.spec import SLO, render_window
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, format_duration, load_tiers, parse_duration
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+__all__ = [
+    "BURN_DOWN_POINTS",
+    "Report",
+    "SLOResult",
+    "Status",
+    "evaluate",
+    "evaluate_slo",
+    "parse_instant",
+    "threshold",
+]
+
+Status = Literal["ok", "warning", "breached", "no_data"]
+BURN_DOWN_POINTS = 48
+_LABEL = "aqua_q"
+
+
+def parse_instant(text: str) -> float:
+    """``--at``: RFC 3339 (``2024-03-01T00:00:00+01:00``, ``...Z``) or Unix seconds."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise UsageError(f"not a time: {text!r}", hint="use RFC 3339 or Unix seconds") from exc
+    if parsed.tzinfo is None:
+        raise UsageError(f"time {text!r} has no offset", hint="add Z or +HH:MM (RFC 3339)")
+    return parsed.timestamp()
+
+
+def threshold(factor: float, budget: float) -> float:
+    """The error ratio a tier fires above: the same float product as the rule's ``(f * b)``."""
+    return factor * budget
+
+
+@dataclass(frozen=True)
+class SLOResult:
+    """Everything ``report`` shows for one SLO at one instant (fractions are of the budget)."""
+
+    slo: SLO
+    window_start: float
+    period_end: float
+    sli: float | None
+    bad: float | None
+    total: float | None
+    budget_consumed: float | None
+    burn_rates: dict[str, float | None]
+    tiers: dict[str, bool]
+    burn_down: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def budget_remaining(self) -> float | None:
+        return None if self.budget_consumed is None else 1.0 - self.budget_consumed
+
+    @property
+    def budget_minutes(self) -> float:
+        """The whole period's budget as time at 100 % errors (43.2 min for 99.9 % over 30d)."""
+        return (self.period_end - self.window_start) / 60 * self.slo.budget
+
+    @property
+    def consumed_minutes(self) -> float | None:
+        c = self.budget_consumed
+        return None if c is None else c * self.budget_minutes
+
+    @property
+    def remaining_minutes(self) -> float | None:
+        r = self.budget_remaining
+        return None if r is None else r * self.budget_minutes
+
+    @property
+    def budget_events(self) -> float | None:
+        """Bad events the window may hold at its current traffic."""
+        return None if self.total is None else self.total * self.slo.budget
+
+    @property
+    def alerts(self) -> dict[str, bool]:
+        return {
+            severity: any(v for k, v in self.tiers.items() if k.startswith(severity))
+            for severity in ("page", "ticket")
+        }
+
+    @property
+    def time_to_exhaustion(self) -> float | None:
+        """Seconds until the budget is gone at the 1h burn rate; None if not burning."""
+        remaining, burn = self.budget_remaining, self.burn_rates.get("1h")
+        if remaining is None:
+            return None
+        if remaining <= 0:
+            return 0.0
+        if not burn or burn <= 0:
+            return None
+        return remaining * (self.period_end - self.window_start) / burn
+
+    @property
+    def status(self) -> Status:
+        remaining = self.budget_remaining
+        if remaining is None:
+            return "no_data"
+        if remaining < 0:
+            return "breached"
+        policy = self.slo.policy
+        low = policy.min_budget_remaining is not None and remaining < policy.min_budget_remaining
+        burn = self.burn_rates.get(policy.burn_rate_window)
+        fast = policy.max_burn_rate is not None and burn is not None and burn > policy.max_burn_rate
+        return "warning" if low or fast or any(self.alerts.values()) else "ok"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Results for a set of SLOs at one instant, and how many queries it took."""
+
+    evaluated_at: float
+    results: list[SLOResult]
+    queries: int = 0
+
+    def __rich__(self) -> RenderableType:
+        from sre_cli.slo.render import table
+
+        return table(self)
+
+
+def _combine(parts: dict[str, str]) -> str:
+    return " or ".join(
+        f'label_replace({expr}, "{_LABEL}", "{key}", "", "")' for key, expr in parts.items()
+    )
+
+
+def _collect(samples: Sequence[tuple[dict[str, str], float]], mode: str) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for labels, value in samples:
+        if not math.isnan(value):
+            out.setdefault(labels.get(_LABEL, ""), []).append(value)
+    if mode == "max":
+        return {k: max(v) for k, v in out.items()}
+    return {k: math.fsum(v) for k, v in out.items()}
+
+
+def _windows(tiers: Sequence[Tier]) -> list[str]:
+    names = set(BURN_RATE_WINDOWS)
+    for tier in tiers:
+        names |= {format_duration(tier.short), format_duration(tier.long)}
+    return sorted(names, key=lambda n: parse_duration(n))
+
+
+def evaluate_slo(
+    slo: SLO,
+    prom: PrometheusClient,
+    at: float,
+    tiers: Sequence[Tier],
+    *,
+    burn_down: bool = True,
+) -> SLOResult:
+    """Evaluate one SLO at unix time ``at`` (two queries: values, burn-down)."""
+    start_dt, end_dt = slo.window.bounds(datetime.fromtimestamp(at, UTC))
+    start, period_end = start_dt.timestamp(), end_dt.timestamp()
+    span = int(at - start)
+    windows = _windows(tiers)
+    window_key = "window"
+    ranges = {w: w for w in windows}
+    if span > 0:
+        ranges[window_key] = format_duration(timedelta(seconds=span))
+    raw = slo.sli.error_ratio_query
+    parts: dict[str, str] = {}
+    for key, rng in ranges.items():
+        if raw is not None:
+            parts[f"ratio:{key}"] = render_window(raw, rng)
+        else:
+            parts[f"bad:{key}"], parts[f"total:{key}"] = slo.sli.counts(rng)
+    got = _collect(
+        [(s.labels, s.value) for s in prom.query(_combine(parts), at)],
+        "max" if raw is not None else "sum",
+    )
+
+    def ratio(key: str) -> tuple[float | None, float | None, float | None]:
+        if raw is not None:
+            value = got.get(f"ratio:{key}")
+            return (value if value is not None and math.isfinite(value) else None), None, None
+        total = got.get(f"total:{key}", 0.0)
+        if total <= 0:
+            return None, None, None
+        bad = min(max(got.get(f"bad:{key}", 0.0), 0.0), total)
+        return bad / total, bad, total
+
+    budget = slo.budget
+    rates = {w: (None if (r := ratio(w)[0]) is None else r / budget) for w in windows}
+    fired = {}
+    for tier in tiers:
+        limit = threshold(tier.factor(slo.window.nominal), budget)
+        long_r, short_r = (
+            ratio(format_duration(tier.long))[0],
+            ratio(format_duration(tier.short))[0],
+        )
+        fired[tier.name] = (
+            long_r is not None and short_r is not None and long_r > limit and short_r > limit
+        )
+    err, bad, total = ratio(window_key) if span > 0 else (None, None, None)
+    consumed = None if err is None else err / budget
+    result = SLOResult(
+        slo=slo,
+        window_start=start,
+        period_end=period_end,
+        sli=None if err is None else 1.0 - err,
+        bad=bad,
+        total=total,
+        budget_consumed=consumed,
+        burn_rates={w: rates[w] for w in BURN_RATE_WINDOWS},
+        tiers=fired,
+    )
+    if burn_down and consumed is not None:
+        points = _burn_down(slo, prom, start, at, result)
+        result = SLOResult(**{**result.__dict__, "burn_down": points})
+    return result
+
+
+def _burn_down(
+    slo: SLO, prom: PrometheusClient, start: float, at: float, result: SLOResult
+) -> list[tuple[float, float]]:
+    """Budget remaining from the window start to ``at``, in BURN_DOWN_POINTS steps."""
+    step = int((at - start) // BURN_DOWN_POINTS)
+    if step < 60:
+        return [(start, 1.0), (at, result.budget_remaining or 0.0)]
+    rng = format_duration(timedelta(seconds=step))
+    raw = slo.sli.error_ratio_query
+    if raw is not None:
+        parts = {"ratio": render_window(raw, rng)}
+    else:
+        bad_q, total_q = slo.sli.counts(rng)
+        parts = {"bad": bad_q, "total": total_q}
+    first = at - (BURN_DOWN_POINTS - 1) * step
+    series = prom.query_range(_combine(parts), first, at, step)
+    by_time: dict[float, dict[str, float]] = {}
+    for s in series:
+        key = s.labels.get(_LABEL, "")
+        for t, v in zip(s.times, s.values, strict=True):
+            if math.isfinite(v):
+                slot = by_time.setdefault(t, {})
+                slot[key] = (
+                    max(slot.get(key, 0.0), v) if raw is not None else slot.get(key, 0.0) + v
+                )
+    budget = slo.budget
+    points = [(start, 1.0)]
+    spent, ratios = 0.0, []
+    for t in sorted(by_time):
+        slot = by_time[t]
+        if raw is not None:
+            ratios.append(slot.get("ratio", 0.0))
+            points.append((t, 1.0 - (sum(ratios) / len(ratios)) / budget))
+        else:
+            spent += max(slot.get("bad", 0.0), 0.0)
+            points.append((t, 1.0 - spent / (budget * (result.total or 1.0))))
+    # The last step may miss a few seconds of the window: end on the exact figure.
+    if points[-1][0] == at:
+        points.pop()
+    points.append((at, result.budget_remaining or 0.0))
+    return points
+
+
+def evaluate(
+    slos: Sequence[SLO],
+    prom: PrometheusClient,
+    at: float | None = None,
+    *,
+    tiers: Sequence[Tier] | None = None,
+    burn_down: bool = True,
+) -> Report:
+    """Evaluate every SLO at ``at`` (default: now, whole seconds)."""
+    instant = float(int(time.time() if at is None else at))
+    used = tuple(tiers) if tiers is not None else load_tiers()
+    before = prom.queries
+    results = [evaluate_slo(s, prom, instant, used, burn_down=burn_down) for s in slos]
+    return Report(evaluated_at=instant, results=results, queries=prom.queries - before)

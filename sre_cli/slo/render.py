@@ -1,0 +1,236 @@
+"""Reports as a rich table (with a burn-down sparkline), JSON, markdown and HTML (inline SVG).
+
+The JSON shape is a documented contract (``slo/README.md``); :func:`to_json` emits exactly it::
+
+    {"evaluated_at": 1709251200, "slos": [{"service": "api", "name": "availability",
+      "objective": 99.9, "window": "30d", "sli": 0.99962,
+      "budget": {"consumed": 0.38, "remaining": 0.62}, "events": {"total": 1e6, "bad": 380},
+      "burn_rates": {"5m": 0.0, "30m": ..., "3d": 0.4}, "alerts": {"page": false, "ticket": false},
+      "status": "ok"}]}
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sre_cli.slo.windows import BURN_RATE_WINDOWS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from sre_cli.slo.engine import Report, SLOResult
+
+__all__ = ["html_page", "markdown", "sparkline", "table", "to_json", "to_json_dict"]
+
+_BARS = "▁▂▃▄▅▆▇█"
+_STYLE = {"ok": "green", "warning": "yellow", "breached": "bold red", "no_data": "dim"}
+
+
+def _num(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+def result_dict(r: SLOResult) -> dict[str, Any]:
+    """One SLO in the JSON contract."""
+    return {
+        "service": r.slo.service,
+        "name": r.slo.name,
+        "objective": _num(r.slo.objective),
+        "window": r.slo.window.label,
+        "sli": r.sli,
+        "budget": {"consumed": r.budget_consumed, "remaining": r.budget_remaining},
+        "events": {"total": _num(r.total), "bad": _num(r.bad)},
+        "burn_rates": {w: r.burn_rates.get(w) for w in BURN_RATE_WINDOWS},
+        "alerts": r.alerts,
+        "status": r.status,
+    }
+
+
+def to_json_dict(report: Report) -> dict[str, Any]:
+    return {
+        "evaluated_at": _num(report.evaluated_at),
+        "slos": [result_dict(r) for r in report.results],
+    }
+
+
+def to_json(report: Report, extra: dict[str, Any] | None = None) -> str:
+    """The contract as text; ``gate`` passes ``passed`` and ``violations`` as ``extra``."""
+    return json.dumps({**to_json_dict(report), **(extra or {})}, indent=2, allow_nan=False)
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+def _pct(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "∞"
+    minutes = int(seconds // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return f"{days}d{hours}h" if days else f"{hours}h{mins:02d}m"
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _alerts(r: SLOResult) -> str:
+    return ",".join(k for k, v in r.alerts.items() if v) or "-"
+
+
+def _stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sparkline(points: list[tuple[float, float]], width: int = 24) -> str:
+    """Budget remaining over time as block characters (full block = whole budget left)."""
+    if len(points) < 2:
+        return ""
+    values = [v for _, v in points]
+    step = max(1, len(values) // width)
+    picked = [*values[::step][: width - 1], values[-1]]
+    low = min(0.0, *picked)
+    scale = (1.0 - low) or 1.0
+    return "".join(
+        _BARS[round(max(0.0, min(1.0, (v - low) / scale)) * (len(_BARS) - 1))] for v in picked
+    )
+
+
+# --- terminal -------------------------------------------------------------------------------
+
+
+def table(report: Report) -> Table:
+    """The terminal report: one row per SLO."""
+    from rich.table import Table
+
+    grid = Table(title=f"SLOs at {_stamp(report.evaluated_at)}", title_justify="left")
+    for name, justify in (
+        ("SLO", "left"),
+        ("objective", "right"),
+        ("SLI", "right"),
+        ("budget left", "right"),
+        ("bad / total", "right"),
+        ("burn 1h", "right"),
+        ("burn 6h", "right"),
+        ("alerts", "left"),
+        ("exhausted in", "right"),
+        ("status", "left"),
+        ("burn-down", "left"),
+    ):
+        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in report.results:
+        left = r.remaining_minutes
+        budget = _pct(r.budget_remaining, 1) + ("" if left is None else f" ({left:.1f} min)")
+        grid.add_row(
+            f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.window.label}[/]",
+            f"{r.slo.objective:g}%",
+            _pct(r.sli),
+            budget,
+            f"{_count(r.bad)} / {_count(r.total)}",
+            _rate(r.burn_rates.get("1h")),
+            _rate(r.burn_rates.get("6h")),
+            _alerts(r),
+            _span(r.time_to_exhaustion) if r.budget_remaining is not None else "—",
+            f"[{_STYLE[r.status]}]{r.status}[/]",
+            sparkline(r.burn_down),
+        )
+    return grid
+
+
+# --- markdown and HTML ----------------------------------------------------------------------
+
+
+def markdown(report: Report, title: str = "SLO report") -> str:
+    """A GitHub-flavoured markdown table (also the gate's step summary)."""
+    head = ["SLO", "objective", "window", "SLI", "budget left", "minutes left", "bad / total"]
+    head += [f"burn {w}" for w in BURN_RATE_WINDOWS] + ["alerts", "status"]
+    lines = [f"### {title} at {_stamp(report.evaluated_at)}", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in report.results:
+        left = r.remaining_minutes
+        cells = [
+            f"`{r.slo.service}/{r.slo.name}`",
+            f"{r.slo.objective:g}%",
+            r.slo.window.label,
+            _pct(r.sli),
+            _pct(r.budget_remaining, 1),
+            "—" if left is None else f"{left:.1f}",
+            f"{_count(r.bad)} / {_count(r.total)}",
+            *(_rate(r.burn_rates.get(w)) for w in BURN_RATE_WINDOWS),
+            _alerts(r),
+            f"**{r.status}**",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _svg(points: list[tuple[float, float]], width: int = 360, height: int = 90) -> str:
+    if len(points) < 2:
+        return "<svg width='0' height='0'></svg>"
+    t0, t1 = points[0][0], points[-1][0]
+    low = min(0.0, *(v for _, v in points))
+    span_t, span_v = (t1 - t0) or 1.0, (1.0 - low) or 1.0
+
+    def xy(t: float, v: float) -> str:
+        return (
+            f"{(t - t0) / span_t * (width - 4) + 2:.1f},{(1.0 - v) / span_v * (height - 4) + 2:.1f}"
+        )
+
+    path = " ".join(xy(t, v) for t, v in points)
+    zero = (1.0 - 0.0) / span_v * (height - 4) + 2
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"role='img' aria-label='error budget burn-down'>"
+        f"<rect width='{width}' height='{height}' fill='#fafafa' stroke='#ddd'/>"
+        f"<line x1='0' x2='{width}' y1='{zero:.1f}' y2='{zero:.1f}' stroke='#c00' "
+        "stroke-dasharray='4 3'/>"
+        f"<polyline fill='none' stroke='#1565c0' stroke-width='2' points='{path}'/></svg>"
+    )
+
+
+def html_page(report: Report) -> str:
+    """A standalone HTML page: the markdown columns plus an SVG burn-down per SLO."""
+    rows = []
+    for r in report.results:
+        cells = [
+            f"{r.slo.service}/{r.slo.name}",
+            f"{r.slo.objective:g}%",
+            r.slo.window.label,
+            _pct(r.sli),
+            _pct(r.budget_remaining, 1),
+            "—" if r.remaining_minutes is None else f"{r.remaining_minutes:.1f}",
+            f"{_count(r.bad)} / {_count(r.total)}",
+            *(_rate(r.burn_rates.get(w)) for w in BURN_RATE_WINDOWS),
+            _alerts(r),
+            r.status,
+        ]
+        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        rows.append(f"<tr class='{r.status}'>{tds}<td>{_svg(r.burn_down)}</td></tr>")
+    head = ["SLO", "objective", "window", "SLI", "budget left", "minutes left", "bad / total"]
+    head += [f"burn {w}" for w in BURN_RATE_WINDOWS] + ["alerts", "status", "burn-down"]
+    ths = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    when = _stamp(report.evaluated_at)
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>SLO report {when}</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child{text-align:left}"
+        ".breached td{background:#fdecea}.warning td{background:#fff8e1}.no_data td{color:#888}"
+        f"</style></head><body><h1>SLO report at {when}</h1>"
+        f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "</body></html>\n"
+    )
