@@ -98,6 +98,8 @@ def validate(
     """Check specs: schema (file and line), unfireable alert tiers; with --prometheus, live data."""
     import time
 
+    from rich.markup import escape
+
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed
     from sre_cli.slo.lint import live_problems, static_problems
@@ -111,7 +113,7 @@ def validate(
         with _client(prometheus) as prom:
             problems += live_problems(slos, prom, _instant(at) or time.time())
     for problem in problems:
-        console.print(f"[red]✗[/] {problem}", highlight=False, markup=True)
+        console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
     if problems:
         raise CheckFailed(f"{len(problems)} problem(s) in SLO specs")
     where = " and against live data" if prometheus else ""
@@ -201,7 +203,9 @@ def gate(
     else:
         console.print(result)
         for v in verdict.violations:
-            console.print(f"[red]✗[/] {v.service}/{v.name}: {v.reason}", highlight=False)
+            console.print(
+                f"[red]✗[/] {v.service}/{v.name}: {v.reason}", highlight=False, soft_wrap=True
+            )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:

@@ -56,6 +56,13 @@ class MetricSource(_Doc):
 class MetricSpec(_Doc):
     metricSource: MetricSource
 
+    @model_validator(mode="after")
+    def _countable(self) -> MetricSpec:
+        query = str(self.metricSource.spec["query"]).strip()
+        if render_window(query, "") == query and not _SELECTOR.match(query):
+            raise ValueError("query must be a counter selector or use {{.window}} as its range")
+        return self
+
     def template(self, counter: bool) -> str:
         query = str(self.metricSource.spec["query"]).strip()
         if render_window(query, "") != query:
