@@ -48,9 +48,9 @@ def test_bad_fixture_reports_file_and_line(path: Path) -> None:
     slos, problems = check_paths([path])
     problems += static_problems(slos, load_tiers())
     found = [(p.path, p.line, p.message) for p in problems]
-    assert any(
-        p == str(path) and ln == line and message in msg for p, ln, msg in found
-    ), f"expected line {line} '{message}' in {found}"
+    assert any(p == str(path) and ln == line and message in msg for p, ln, msg in found), (
+        f"expected line {line} '{message}' in {found}"
+    )
 
 
 def test_load_slos_raises_spec_error_with_location() -> None:
@@ -80,7 +80,8 @@ def test_sloth_file_normalized() -> None:
     assert slo.source.line == 8
     bad, total = slo.sli.counts("30d")
     assert bad.startswith("sum(increase(http_request_duration_seconds_count{")
-    assert "[30d]" in total and "rate(" not in total
+    assert "[30d]" in total
+    assert "rate(" not in total
 
 
 def test_file_wide_defaults_and_overrides() -> None:

@@ -1,0 +1,318 @@
+"""Budget math, alert states, status, renderers and gate verdicts on a scripted Prometheus API.
+
+The transport answers the engine's combined queries from a table of (bad, total) counts per
+window, so the arithmetic is checked exactly; the real-server tests live in
+test_slo_prometheus.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from rich.console import Console
+
+from sre_cli.errors import Unavailable
+from sre_cli.slo.engine import Report, evaluate
+from sre_cli.slo.gate import judge
+from sre_cli.slo.loader import load_slos
+from sre_cli.slo.prometheus import PrometheusClient, QueryError
+from sre_cli.slo.render import html_page, markdown, sparkline, table, to_json
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
+
+AT = 1_709_251_200.0  # 2024-03-01T00:00:00Z
+SPEC = """
+version: "prometheus/v1"
+service: api
+slos:
+  - name: availability
+    objective: 99.9
+    policy: {min_budget_remaining: 0.25, max_burn_rate: 6, burn_rate_window: 1h}
+    sli:
+      events:
+        error_query: sum(rate(errors_total[{{.window}}]))
+        total_query: sum(rate(requests_total[{{.window}}]))
+"""
+Counts = dict[str, tuple[float, float]]  # window -> (bad, total); "window" is the SLO window
+
+
+def _transport(counts: Counts, seen: list[str]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        query = form["query"]
+        seen.append(query)
+        keys = re.findall(r'"aqua_q", "([^"]+)"', query)
+        if request.url.path.endswith("/query"):
+            result = []
+            for key in keys:
+                kind, window = key.split(":")
+                bad, total = counts.get(window, (0.0, 0.0))
+                value = bad if kind == "bad" else total
+                if kind == "bad" and bad < 0:
+                    continue  # absent series
+                result.append({"metric": {"aqua_q": key}, "value": [AT, repr(value)]})
+            return httpx.Response(
+                200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+            )
+        start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
+        times = [start + i * step for i in range(int((end - start) // step) + 1)]
+        bad, total = counts["window"]
+        result = [
+            {"metric": {"aqua_q": "bad"}, "values": [[t, repr(bad / len(times))] for t in times]},
+            {
+                "metric": {"aqua_q": "total"},
+                "values": [[t, repr(total / len(times))] for t in times],
+            },
+        ]
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "matrix", "result": result}}
+        )
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "api.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture
+def run(spec: Path) -> Callable[[Counts], tuple[Report, list[str]]]:
+    def go(counts: Counts) -> tuple[Report, list[str]]:
+        seen: list[str] = []
+        with PrometheusClient("http://prom", transport=_transport(counts, seen)) as prom:
+            return evaluate(load_slos([spec]), prom, AT), seen
+
+    return go
+
+
+def steady(ratio: float, total: float = 1_000_000.0) -> Counts:
+    """Every window with the same error ratio; longer windows hold more events."""
+    out: Counts = {}
+    for w, frac in zip(
+        (*BURN_RATE_WINDOWS, "window"), (1, 6, 12, 24, 72, 288, 864, 8640), strict=True
+    ):
+        out[w] = (ratio * total * frac / 8640, total * frac / 8640)
+    return out
+
+
+def test_event_based_budget_math(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    report, seen = run(steady(0.0004))
+    [r] = report.results
+    assert report.queries == 2 == len(seen)
+    assert r.total == pytest.approx(1_000_000)
+    assert r.bad == pytest.approx(400)
+    assert r.sli == pytest.approx(0.9996)
+    assert r.budget_consumed == pytest.approx(0.4)
+    assert r.budget_remaining == pytest.approx(0.6)
+    assert r.budget_minutes == pytest.approx(43.2)
+    assert r.remaining_minutes == pytest.approx(0.6 * 43.2)
+    assert r.budget_events == pytest.approx(1000)
+    assert r.burn_rates["1h"] == pytest.approx(0.4)
+    assert r.alerts == {"page": False, "ticket": False}
+    assert r.time_to_exhaustion == pytest.approx(0.6 * 30 * 86400 / 0.4)
+    assert r.status == "ok"
+    # One instant query holds every window, counted with increase() over the 30d window.
+    assert "sum(increase(errors_total[30d]))" in seen[0]
+    assert "rate(" not in seen[0]
+    assert r.burn_down[0] == (AT - 30 * 86400, 1.0)
+    assert r.burn_down[-1] == (AT, pytest.approx(0.6))
+
+
+def test_zero_traffic_is_no_data_never_100_percent(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    report, _ = run({})
+    [r] = report.results
+    assert (r.sli, r.budget_consumed, r.budget_remaining, r.total) == (None, None, None, None)
+    assert r.status == "no_data"
+    assert all(v is None for v in r.burn_rates.values())
+    assert json.loads(to_json(report))["slos"][0]["sli"] is None
+
+
+def test_absent_error_series_counts_as_zero_errors(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    counts = {w: (-1.0, t) for w, (_, t) in steady(0).items()}
+    [r] = run(counts)[0].results
+    assert r.sli == 1.0
+    assert r.status == "ok"
+
+
+def test_page_fires_at_fast_burn_and_status_warns(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    counts = steady(0.0001)
+    counts["5m"] = (15.0 * 0.001 * 1000, 1000.0)  # 15x over 5m
+    counts["1h"] = (15.0 * 0.001 * 12000, 12000.0)  # and over 1h
+    [r] = run(counts)[0].results
+    assert r.tiers["page-quick"]
+    assert r.alerts == {"page": True, "ticket": False}
+    assert r.status == "warning"
+
+
+def test_long_window_alone_does_not_page(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    counts = steady(0.0001)
+    counts["1h"] = (20.0 * 0.001 * 12000, 12000.0)  # burst over, 5m back to normal
+    [r] = run(counts)[0].results
+    assert not r.alerts["page"]
+
+
+def test_ticket_slow_tier(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    counts = steady(0.0011)  # 1.1x everywhere: only the 3d/6h 1x tier holds
+    [r] = run(counts)[0].results
+    assert r.tiers == {
+        "page-quick": False,
+        "page-slow": False,
+        "ticket-quick": False,
+        "ticket-slow": True,
+    }
+    assert r.alerts == {"page": False, "ticket": True}
+
+
+def test_breached_budget(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    [r] = run(steady(0.0015))[0].results
+    assert r.budget_remaining == pytest.approx(-0.5)
+    assert r.status == "breached"
+    assert r.time_to_exhaustion == 0.0
+
+
+def test_json_contract_exact_keys(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    report, _ = run(steady(0.0004))
+    data = json.loads(to_json(report))
+    assert set(data) == {"evaluated_at", "slos"}
+    assert data["evaluated_at"] == 1709251200
+    [slo] = data["slos"]
+    assert set(slo) == {
+        "service",
+        "name",
+        "objective",
+        "window",
+        "sli",
+        "budget",
+        "events",
+        "burn_rates",
+        "alerts",
+        "status",
+    }
+    assert set(slo["budget"]) == {"consumed", "remaining"}
+    assert set(slo["events"]) == {"total", "bad"}
+    assert list(slo["burn_rates"]) == ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+    assert slo["alerts"] == {"page": False, "ticket": False}
+    assert (slo["service"], slo["name"], slo["objective"], slo["window"]) == (
+        "api",
+        "availability",
+        99.9,
+        "30d",
+    )
+
+
+def test_contract_documented_in_shipped_readme() -> None:
+    readme = (Path(__file__).parents[2] / "slo" / "README.md").read_text()
+    for key in (
+        "evaluated_at",
+        "burn_rates",
+        "budget.consumed",
+        "events.total",
+        "alerts.page",
+        "passed",
+        "violations[]",
+    ):
+        assert key in readme
+
+
+def test_renderers(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    report, _ = run(steady(0.0004))
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(table(report))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "api/availability" in text
+    assert "60.0%" in text
+    assert "ok" in text
+    md = markdown(report)
+    assert "| `api/availability` | 99.9% | 30d | 99.960% | 60.0% | 25.9 |" in md
+    page = html_page(report)
+    assert page.startswith("<!doctype html>")
+    assert "<svg" in page
+    assert "<polyline" in page
+
+
+def test_sparkline_shape() -> None:
+    points = [(float(i), 1.0 - i / 10) for i in range(11)]
+    line = sparkline(points)
+    assert line[0] == "█"
+    assert line[-1] == "▁"
+    assert sparkline([(0.0, 1.0)]) == ""
+
+
+def test_gate_verdicts(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    ok = judge(run(steady(0.0004))[0])
+    assert (ok.passed, ok.exit_code, ok.violations) == (True, 0, [])  # 60% left, burning 0.4x
+    low = judge(run(steady(0.0008))[0])  # 20% left < spec minimum 25%
+    assert low.exit_code == 1
+    assert [v.kind for v in low.violations] == ["budget"]
+    assert "20.0% left, minimum 25.0%" in low.violations[0].reason
+    relaxed = judge(run(steady(0.0008))[0], min_budget_remaining=0.1)
+    assert (relaxed.exit_code, relaxed.passed) == (0, True)
+    fast = steady(0.0004)
+    fast["1h"] = (0.007 * 12000, 12000.0)  # 7x over 1h > max 6
+    burning = judge(run(fast)[0])
+    assert [v.kind for v in burning.violations] == ["burn_rate"]
+    nodata = judge(run({})[0])
+    assert (nodata.exit_code, nodata.violations[0].kind) == (2, "no_data")
+    extra = json.loads(low.to_json())
+    assert extra["passed"] is False
+    assert extra["violations"][0]["name"] == "availability"
+    assert "❌ SLO gate failed" in low.summary()
+
+
+def test_unreachable_prometheus_is_unavailable(spec: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with (
+        PrometheusClient("http://prom", transport=httpx.MockTransport(refuse)) as prom,
+        pytest.raises(Unavailable, match="did not answer"),
+    ):
+        evaluate(load_slos([spec]), prom, AT)
+
+
+def test_rejected_query_is_a_query_error() -> None:
+    def reject(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400, json={"status": "error", "errorType": "bad_data", "error": "parse error at char 5"}
+        )
+
+    with (
+        PrometheusClient("http://prom", transport=httpx.MockTransport(reject)) as prom,
+        pytest.raises(QueryError, match="parse error"),
+    ):
+        prom.query("sum(", AT)
+
+
+def test_tier_factors_scale_with_the_window() -> None:
+    from datetime import timedelta
+
+    tiers = load_tiers()
+    assert [t.name for t in tiers] == ["page-quick", "page-slow", "ticket-quick", "ticket-slow"]
+    assert [t.factor(timedelta(days=30)) for t in tiers] == [14.4, 6.0, 3.0, 1.0]
+    assert [t.factor(timedelta(days=28)) for t in tiers] == pytest.approx(
+        [13.44, 5.6, 2.8, 0.9333333333]
+    )
+    assert [t.factor(timedelta(days=7)) for t in tiers] == pytest.approx(
+        [3.36, 1.4, 0.7, 0.2333333333]
+    )
+    assert [(str(t.long), str(t.short)) for t in tiers] == [
+        ("1:00:00", "0:05:00"),
+        ("6:00:00", "0:30:00"),
+        ("1 day, 0:00:00", "2:00:00"),
+        ("3 days, 0:00:00", "6:00:00"),
+    ]
