@@ -1,0 +1,1 @@
+"""The aqua reference aquaculture platform: api, ml, worker and their shared parts."""

@@ -1,0 +1,70 @@
+"""The ASGI application factory.
+
+``create_app()`` reads settings from the environment; tests pass their own::
+
+    app = create_app(ApiSettings(database_url="sqlite+aiosqlite:///t.db"))
+
+``uvicorn --factory service.api.app:create_app`` works, but ``python -m service.api`` is the
+production entry point: it migrates once, runs the workers and drains on SIGTERM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from service.api import __version__, errors, health
+from service.api.deps import apply_faults
+from service.api.middleware import BodyLimitMiddleware, TelemetryMiddleware
+from service.api.routes import api_routers
+from service.api.runtime import Runtime
+from service.api.settings import ApiSettings
+from service.common.logs import configure_logging
+
+DESCRIPTION = """\
+Farms, ponds and their water-quality readings (dissolved oxygen, temperature, pH, ammonia),
+with pond summaries: newest readings, stock biomass and oxygen status.
+
+Every `/api` route needs a bearer token from `POST /api/v1/auth/token`. Viewers read,
+operators also write, admins also manage users and fault injection.
+"""
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    if settings.configure_logging:
+        configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    runtime = Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="aqua API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(apply_faults)],
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    # Added last runs first: telemetry wraps the body limit, so 413s are counted and logged.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TelemetryMiddleware, runtime=runtime)
+    routers = [health.router, *api_routers()]
+    for router in routers:
+        app.include_router(router)
+    runtime.faults.known_routes = frozenset(
+        path
+        for router in routers
+        for route in router.routes
+        if isinstance(path := getattr(route, "path", None), str)
+    )
+    return app

@@ -1,0 +1,94 @@
+"""How failures become HTTP answers: JSON ``{"detail": ...}``, never a stack trace.
+
+=========================  ======  ==========================================
+failure                    status  notes
+=========================  ======  ==========================================
+request validation         422     ``detail`` lists ``loc``/``msg``/``type``
+bad or missing token       401     ``WWW-Authenticate: Bearer``
+rate limit                 429     ``Retry-After``
+unique constraint          409
+database unreachable       503     ``Retry-After``; the pool recovers by itself
+injected fault             5xx     game days only
+anything else              500     logged with its traceback (middleware)
+=========================  ======  ==========================================
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from service.api.db import DatabaseUnavailable, is_unavailable
+from service.api.deps import RateLimited, get_runtime
+from service.api.faults import FaultsDisabled, InjectedFault
+from service.api.security import AuthError
+
+log = logging.getLogger("aqua.api.errors")
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and why: echoing the input could leak a password into a response or a log.
+    detail = [
+        {
+            "loc": list(err.get("loc", ())),
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _auth(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    rt = get_runtime(request)
+    if isinstance(exc, IntegrityError):
+        return JSONResponse({"detail": "conflicts with an existing record"}, status_code=409)
+    if is_unavailable(exc):
+        rt.metrics.set_dependency("database", False)
+        log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return JSONResponse(
+            {"detail": "database unavailable, retry later"},
+            status_code=503,
+            headers={"Retry-After": str(rt.settings.db_retry_after_seconds)},
+        )
+    log.error("database error", exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def _injected(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InjectedFault)
+    return JSONResponse({"detail": "injected fault"}, status_code=exc.status)
+
+
+def _faults_disabled(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(AuthError, _auth)
+    app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(DatabaseUnavailable, _database)
+    app.add_exception_handler(SQLAlchemyError, _database)
+    app.add_exception_handler(ConnectionError, _database)
+    app.add_exception_handler(TimeoutError, _database)
+    app.add_exception_handler(InjectedFault, _injected)
+    app.add_exception_handler(FaultsDisabled, _faults_disabled)

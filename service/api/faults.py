@@ -1,0 +1,173 @@
+"""Fault injection for game days: added latency and errors on chosen routes.
+
+Off unless ``AQUA_FAULTS_ENABLED=true``; only admins change rules. A rule names a route
+template and adds latency and/or a probability of answering with a 5xx. Every change is logged
+and visible in metrics (``fault_injection_rule``, ``fault_injection_changes_total``). With
+Redis configured, rules are shared: each worker picks up the others' changes within
+``AQUA_FAULTS_SYNC_SECONDS``::
+
+    PUT /api/v1/admin/faults {"route": "/api/v1/ponds/{pond_id}/summary", "latency_ms": 300}
+    DELETE /api/v1/admin/faults      # clear every rule
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.metrics import ApiMetrics
+from service.api.softredis import RedisUnavailable, SoftRedis
+
+log = logging.getLogger("aqua.api.faults")
+
+FAULTS_PREFIX = "/api/v1/admin/faults"
+_REDIS_KEY = "aqua:faults:v1"
+
+
+class FaultRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    route: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^/[ -~]*$")] = Field(
+        description="Route template, as in the OpenAPI document (e.g. /api/v1/ponds/{pond_id})."
+    )
+    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    error_status: Annotated[int, Field(ge=500, le=599)] = 500
+
+    @property
+    def inert(self) -> bool:
+        return self.latency_ms == 0 and self.error_rate == 0
+
+
+class FaultState(BaseModel):
+    enabled: bool
+    rules: list[FaultRule]
+
+
+class FaultsDisabled(Exception):
+    """Fault injection is switched off in this deployment."""
+
+
+class InjectedFault(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"injected fault ({status})")
+        self.status = status
+
+
+class FaultRegistry:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        metrics: ApiMetrics,
+        redis: SoftRedis,
+        sync_seconds: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.enabled = enabled
+        self._metrics = metrics
+        self._redis = redis
+        self._sync_seconds = sync_seconds
+        self._rng = rng or random.Random()  # noqa: S311 - sampling, not secrecy
+        self._rules: dict[str, FaultRule] = {}
+        self.known_routes: frozenset[str] = frozenset()
+        self._last_synced: bytes | None = None
+
+    def state(self) -> FaultState:
+        return FaultState(
+            enabled=self.enabled, rules=sorted(self._rules.values(), key=lambda r: r.route)
+        )
+
+    async def apply(self, route: str) -> None:
+        """Delay and/or fail the current request as the rule for ``route`` says."""
+        if not self._rules or route.startswith(FAULTS_PREFIX):
+            return
+        rule = self._rules.get(route)
+        if rule is None:
+            return
+        if rule.latency_ms:
+            self._metrics.faults_injected.labels(route, "latency").inc()
+            await asyncio.sleep(rule.latency_ms / 1000)
+        if rule.error_rate and self._rng.random() < rule.error_rate:
+            self._metrics.faults_injected.labels(route, "error").inc()
+            raise InjectedFault(rule.error_status)
+
+    async def set_rule(self, rule: FaultRule, actor: str) -> FaultState:
+        self._require_enabled()
+        if rule.inert:
+            self._rules.pop(rule.route, None)
+            action = "remove"
+        else:
+            self._rules[rule.route] = rule
+            action = "set"
+        log.warning(
+            "fault rule %s",
+            action,
+            extra={"actor": actor, "fault": rule.model_dump(), "action": action},
+        )
+        self._metrics.fault_changes.labels(action).inc()
+        self._refresh_gauges()
+        await self._publish()
+        return self.state()
+
+    async def clear(self, actor: str) -> FaultState:
+        self._require_enabled()
+        count = len(self._rules)
+        self._rules.clear()
+        log.warning(
+            "fault rules cleared", extra={"actor": actor, "cleared": count, "action": "clear"}
+        )
+        self._metrics.fault_changes.labels("clear").inc()
+        self._refresh_gauges()
+        await self._publish()
+        return self.state()
+
+    async def sync_forever(self) -> None:
+        """Adopt rules other workers published; runs until cancelled."""
+        while True:
+            await self.sync_once()
+            await asyncio.sleep(self._sync_seconds)
+
+    async def sync_once(self) -> None:
+        try:
+            payload = await self._redis.call(lambda r: r.get(_REDIS_KEY))
+        except RedisUnavailable:
+            return
+        if not isinstance(payload, bytes) or payload == self._last_synced:
+            return
+        self._last_synced = payload
+        try:
+            rules = [FaultRule.model_validate(item) for item in json.loads(payload)]
+        except (ValueError, TypeError):
+            log.error("ignoring malformed fault rules in redis")
+            return
+        new = {rule.route: rule for rule in rules}
+        if new != self._rules:
+            self._rules = new
+            log.warning("fault rules synced", extra={"rules": len(new), "action": "sync"})
+            self._metrics.fault_changes.labels("sync").inc()
+            self._refresh_gauges()
+
+    async def _publish(self) -> None:
+        payload = json.dumps([r.model_dump() for r in self._rules.values()]).encode()
+        try:
+            await self._redis.call(lambda r: r.set(_REDIS_KEY, payload))
+            self._last_synced = payload
+        except RedisUnavailable:
+            pass
+
+    def _require_enabled(self) -> None:
+        if not self.enabled:
+            raise FaultsDisabled("fault injection is disabled (AQUA_FAULTS_ENABLED=false)")
+
+    def _refresh_gauges(self) -> None:
+        gauge = self._metrics.fault_rules
+        gauge.clear()
+        for rule in self._rules.values():
+            gauge.labels(rule.route, "latency_seconds").set(rule.latency_ms / 1000)
+            gauge.labels(rule.route, "error_rate").set(rule.error_rate)

@@ -1,0 +1,127 @@
+"""Operability endpoints: ``/live``, ``/ready``, ``/health`` and ``/metrics``.
+
+* ``/live`` — the process answers; never looks at dependencies (a restart would not fix them).
+* ``/ready`` — may this instance get traffic: 503 while draining or when the database (hard
+  dependency) is down; Redis (soft) being down gives 200 with status ``degraded``. Each check
+  reports its status and latency.
+* ``/health`` — the same checks plus version, phase and uptime, always 200: for humans and
+  dashboards, not for load balancers.
+* ``/metrics`` — Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from service.api import __version__
+from service.api.db import DatabaseUnavailable
+from service.api.deps import RuntimeDep
+from service.api.metrics import CONTENT_TYPE
+from service.api.runtime import PROBE_TIMEOUT_SECONDS, Runtime
+from service.api.softredis import RedisUnavailable
+
+router = APIRouter(tags=["operations"])
+
+CheckStatus = Literal["up", "down", "disabled"]
+Overall = Literal["ready", "degraded", "unavailable", "draining"]
+
+
+class Check(BaseModel):
+    status: CheckStatus
+    required: bool
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    status: Overall
+    checks: dict[str, Check]
+
+
+class Health(Readiness):
+    service: str
+    version: str
+    environment: str
+    phase: str
+    uptime_seconds: float
+
+
+class Liveness(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+async def _check_database(rt: Runtime) -> Check:
+    try:
+        latency = await rt.db.ping(PROBE_TIMEOUT_SECONDS)
+    except DatabaseUnavailable as exc:
+        rt.metrics.set_dependency("database", False)
+        return Check(status="down", required=True, error=str(exc)[:200])
+    rt.metrics.set_dependency("database", True)
+    return Check(status="up", required=True, latency_ms=round(latency * 1000, 3))
+
+
+async def _check_redis(rt: Runtime) -> Check:
+    if not rt.redis.configured:
+        return Check(status="disabled", required=False)
+    try:
+        latency = await rt.redis.ping()
+    except RedisUnavailable as exc:
+        return Check(status="down", required=False, error=str(exc)[:200])
+    return Check(status="up", required=False, latency_ms=round(latency * 1000, 3))
+
+
+async def readiness(rt: Runtime) -> Readiness:
+    db, redis = await asyncio.gather(_check_database(rt), _check_redis(rt))
+    checks = {"database": db, "redis": redis}
+    status: Overall
+    if rt.lifecycle.draining:
+        status = "draining"
+    elif db.status != "up":
+        status = "unavailable"
+    elif redis.status == "down":
+        status = "degraded"
+    else:
+        status = "ready"
+    return Readiness(status=status, checks=checks)
+
+
+@router.get("/live", response_model=Liveness)
+async def live() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Draining or database down."}},
+)
+async def ready(rt: RuntimeDep) -> JSONResponse:
+    report = await readiness(rt)
+    code = 503 if report.status in ("unavailable", "draining") else 200
+    return JSONResponse(report.model_dump(mode="json"), status_code=code)
+
+
+@router.get("/health", response_model=Health)
+async def health(rt: RuntimeDep) -> Health:
+    report = await readiness(rt)
+    return Health(
+        status=report.status,
+        checks=report.checks,
+        service=rt.settings.service_name,
+        version=__version__,
+        environment=rt.settings.environment,
+        phase=rt.lifecycle.phase.value,
+        uptime_seconds=round(time.time() - rt.lifecycle.started_at, 3),
+    )
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(rt: RuntimeDep) -> Response:
+    rt.metrics.draining.set(1 if rt.lifecycle.draining else 0)
+    return Response(rt.metrics.render(), media_type=CONTENT_TYPE)

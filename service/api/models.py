@@ -1,0 +1,129 @@
+"""Tables of the API service: users, farms, ponds and sensor readings.
+
+Readings are keyed by (pond, sensor, timestamp): the primary key doubles as the index for
+time-range reads of one sensor, a second index on (pond, timestamp) serves reads of every
+sensor of a pond, and re-sending a reading updates it instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("viewer", "operator", "admin")
+SENSORS = ("dissolved_oxygen", "temperature", "ph", "ammonia")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL (timestamptz) and SQLite (text) alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite stores text; a fixed naive UTC format keeps text order equal to time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class User(Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="ck_users_role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    is_active: Mapped[bool] = mapped_column(default=True, nullable=False)
+
+
+class Farm(Timestamps, Base):
+    __tablename__ = "farms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    location: Mapped[str | None] = mapped_column(String(200))
+
+
+class Pond(Timestamps, Base):
+    __tablename__ = "ponds"
+    __table_args__ = (UniqueConstraint("farm_id", "name", name="uq_ponds_farm_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    farm_id: Mapped[int] = mapped_column(
+        ForeignKey("farms.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    species: Mapped[str] = mapped_column(String(32), nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float, nullable=False)
+    depth_m: Mapped[float] = mapped_column(Float, nullable=False)
+    stock_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    mean_weight_g: Mapped[float | None] = mapped_column(Float)
+    mean_length_cm: Mapped[float | None] = mapped_column(Float)
+    do_threshold_mg_l: Mapped[float | None] = mapped_column(Float)
+
+
+class Reading(Base):
+    __tablename__ = "readings"
+    __table_args__ = (
+        CheckConstraint(
+            "sensor IN ('dissolved_oxygen', 'temperature', 'ph', 'ammonia')",
+            name="ck_readings_sensor",
+        ),
+        Index("ix_readings_pond_ts", "pond_id", "ts"),
+    )
+
+    pond_id: Mapped[int] = mapped_column(
+        ForeignKey("ponds.id", ondelete="CASCADE"), primary_key=True
+    )
+    sensor: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, nullable=False)

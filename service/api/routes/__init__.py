@@ -1,0 +1,18 @@
+"""Routers of the versioned API (``/api/v1``), one module per resource.
+
+Each router carries its full prefix, so a route's ``path`` is the template that metrics, logs
+and fault rules use.
+"""
+
+from fastapi import APIRouter
+
+from service.api.routes._common import API_PREFIX
+
+
+def api_routers() -> list[APIRouter]:
+    from service.api.routes import auth, farms, faults, ponds, readings, summary, users
+
+    return [m.router for m in (auth, users, farms, ponds, readings, summary, faults)]
+
+
+__all__ = ["API_PREFIX", "api_routers"]

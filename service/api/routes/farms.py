@@ -1,0 +1,78 @@
+"""Farms: list, create, read, update, delete (deleting a farm deletes its ponds)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
+from sqlalchemy import func, select
+
+from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
+from service.api.models import Farm, Pond
+from service.api.routes._common import API_PREFIX, Responses
+from service.api.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
+
+router = APIRouter(prefix=f"{API_PREFIX}/farms", tags=["farms"])
+
+FarmId = Annotated[int, Path(ge=1, le=MAX_ID)]
+_ERRORS: Responses = {
+    401: {"description": "No valid token."},
+    403: {"description": "Role lacks the scope."},
+}
+_CONFLICT: Responses = {409: {"description": "A farm of that name exists."}}
+
+
+async def get_farm(session: SessionDep, farm_id: int) -> Farm:
+    farm = await session.get(Farm, farm_id)
+    if farm is None:
+        raise HTTPException(status_code=404, detail=f"farm {farm_id} not found")
+    return farm
+
+
+@router.get("", response_model=Page[FarmOut], responses=_ERRORS)
+async def list_farms(_: Reader, session: SessionDep, page: PageDep) -> Page[FarmOut]:
+    total = await session.scalar(select(func.count()).select_from(Farm)) or 0
+    rows = await session.scalars(
+        select(Farm).order_by(Farm.id).limit(page.limit).offset(page.offset)
+    )
+    return Page[FarmOut](
+        items=[FarmOut.model_validate(f) for f in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post("", response_model=FarmOut, status_code=201, responses={**_ERRORS, **_CONFLICT})
+async def create_farm(body: FarmCreate, _: Writer, session: SessionDep) -> Farm:
+    farm = Farm(name=body.name, location=body.location)
+    session.add(farm)
+    await session.commit()
+    return farm
+
+
+@router.get("/{farm_id}", response_model=FarmOut, responses=_ERRORS)
+async def read_farm(farm_id: FarmId, _: Reader, session: SessionDep) -> Farm:
+    return await get_farm(session, farm_id)
+
+
+@router.patch("/{farm_id}", response_model=FarmOut, responses={**_ERRORS, **_CONFLICT})
+async def update_farm(farm_id: FarmId, body: FarmUpdate, _: Writer, session: SessionDep) -> Farm:
+    farm = await get_farm(session, farm_id)
+    for key, value in body.model_dump(exclude_unset=True).items():
+        if key == "name" and value is None:
+            continue
+        setattr(farm, key, value)
+    await session.commit()
+    return farm
+
+
+@router.delete("/{farm_id}", status_code=204, response_class=Response, responses=_ERRORS)
+async def delete_farm(farm_id: FarmId, _: Writer, rt: RuntimeDep, session: SessionDep) -> Response:
+    farm = await get_farm(session, farm_id)
+    pond_ids = list(await session.scalars(select(Pond.id).where(Pond.farm_id == farm_id)))
+    await session.delete(farm)
+    await session.commit()
+    for pond_id in pond_ids:
+        await rt.cache.invalidate(pond_id)
+    return Response(status_code=204)

@@ -1,0 +1,40 @@
+"""Pond summary: newest readings, biomass and oxygen status, cached read-through in Redis.
+
+A cache hit is answered from the stored JSON without touching the database. ``X-Cache``
+says ``hit`` or ``miss``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from service.api.deps import Reader, RuntimeDep
+from service.api.routes._common import API_PREFIX
+from service.api.routes.ponds import get_pond
+from service.api.schemas import MAX_ID, PondSummary
+from service.api.summaries import build_summary, latest_readings
+
+router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["summary"])
+
+PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get(
+    "/{pond_id}/summary",
+    response_model=PondSummary,
+    responses={401: {"description": "No valid token."}, 404: {"description": "No such pond."}},
+)
+async def pond_summary(pond_id: PondId, _: Reader, rt: RuntimeDep) -> Response:
+    cached = await rt.cache.get(pond_id)
+    if cached is not None:
+        return Response(cached, media_type="application/json", headers={"X-Cache": "hit"})
+    async with rt.db.session() as session:
+        pond = await get_pond(session, pond_id)
+        latest = await latest_readings(session, pond_id)
+    summary = build_summary(pond, latest, rt.oxygen, datetime.now(UTC))
+    payload = summary.model_dump_json().encode()
+    await rt.cache.put(pond_id, payload)
+    return Response(payload, media_type="application/json", headers={"X-Cache": "miss"})

@@ -1,0 +1,99 @@
+"""User management (admins) and the caller's own profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
+from sqlalchemy import func, select
+
+from service.api.deps import Admin, PageDep, Reader, RuntimeDep, SessionDep
+from service.api.models import User
+from service.api.routes._common import API_PREFIX, Responses
+from service.api.schemas import MAX_ID, Page, UserCreate, UserOut, UserUpdate
+
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
+
+UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
+_ERRORS: Responses = {401: {"description": "No valid token."}, 403: {"description": "Admins only."}}
+
+
+async def _get(session: SessionDep, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise HTTPException(status_code=404, detail=f"user {user_id} not found")
+    return user
+
+
+@router.get("/me", response_model=UserOut, responses=_ERRORS)
+async def me(who: Reader, session: SessionDep) -> User:
+    return await _get(session, who.user_id)
+
+
+@router.get("", response_model=Page[UserOut], responses=_ERRORS)
+async def list_users(_: Admin, session: SessionDep, page: PageDep) -> Page[UserOut]:
+    total = await session.scalar(select(func.count()).select_from(User)) or 0
+    rows = await session.scalars(
+        select(User).order_by(User.id).limit(page.limit).offset(page.offset)
+    )
+    return Page[UserOut](
+        items=[UserOut.model_validate(u) for u in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "",
+    response_model=UserOut,
+    status_code=201,
+    responses={**_ERRORS, 409: {"description": "Username taken."}},
+)
+async def create_user(body: UserCreate, _: Admin, rt: RuntimeDep, session: SessionDep) -> User:
+    if await session.scalar(select(User.id).where(User.username == body.username)) is not None:
+        raise HTTPException(status_code=409, detail=f"user {body.username} exists")
+    user = User(
+        username=body.username,
+        password_hash=await rt.passwords.hash(body.password),
+        role=body.role.value,
+        is_active=True,
+    )
+    session.add(user)
+    await session.commit()
+    return user
+
+
+@router.get("/{user_id}", response_model=UserOut, responses=_ERRORS)
+async def get_user(user_id: UserId, _: Admin, session: SessionDep) -> User:
+    return await _get(session, user_id)
+
+
+@router.patch("/{user_id}", response_model=UserOut, responses=_ERRORS)
+async def update_user(
+    user_id: UserId, body: UserUpdate, _: Admin, rt: RuntimeDep, session: SessionDep
+) -> User:
+    user = await _get(session, user_id)
+    if body.password is not None:
+        user.password_hash = await rt.passwords.hash(body.password)
+    if body.role is not None:
+        user.role = body.role.value
+    if body.is_active is not None:
+        user.is_active = body.is_active
+    await session.commit()
+    return user
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**_ERRORS, 409: {"description": "Cannot delete yourself."}},
+)
+async def delete_user(user_id: UserId, who: Admin, session: SessionDep) -> Response:
+    if user_id == who.user_id:
+        raise HTTPException(status_code=409, detail="admins cannot delete themselves")
+    user = await _get(session, user_id)
+    await session.delete(user)
+    await session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,147 @@
+"""Everything one API process holds: settings, pools, clients, policies, state.
+
+Built without I/O by :meth:`Runtime.build`; connections open in :meth:`start` (the app's
+lifespan) and close in :meth:`stop`. Request handlers reach it via ``app.state.runtime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.api import migrate
+from service.api.biomass import OxygenPolicy
+from service.api.cache import SummaryCache
+from service.api.db import Database, DatabaseUnavailable, is_unavailable
+from service.api.faults import FaultRegistry
+from service.api.ingest import DatabaseReadingsSink, ReadingsSink
+from service.api.lifecycle import Lifecycle
+from service.api.metrics import ApiMetrics
+from service.api.ratelimit import RateLimiter
+from service.api.security import Passwords, TokenService, bootstrap_admin
+from service.api.settings import ApiSettings
+from service.api.softredis import RedisUnavailable, SoftRedis
+
+log = logging.getLogger("aqua.api")
+
+BOOTSTRAP_RETRY_SECONDS = 5.0
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass
+class Runtime:
+    settings: ApiSettings
+    db: Database
+    redis: SoftRedis
+    metrics: ApiMetrics
+    cache: SummaryCache
+    limiter: RateLimiter
+    tokens: TokenService
+    passwords: Passwords
+    faults: FaultRegistry
+    lifecycle: Lifecycle
+    sink: ReadingsSink
+    oxygen: OxygenPolicy
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: ApiSettings) -> Runtime:
+        db = Database.from_settings(settings)
+        metrics = ApiMetrics(pool_stats=db.pool_stats)
+        redis = SoftRedis(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            retry_seconds=settings.redis_retry_seconds,
+            metrics=metrics,
+        )
+        cache = SummaryCache(redis, ttl_seconds=settings.cache_ttl_seconds, metrics=metrics)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            metrics=metrics,
+            cache=cache,
+            limiter=RateLimiter(
+                redis,
+                limit=settings.rate_limit_requests,
+                window_seconds=settings.rate_limit_window_seconds,
+            ),
+            tokens=TokenService.from_settings(settings),
+            passwords=Passwords.from_settings(settings),
+            faults=FaultRegistry(
+                enabled=settings.faults_enabled,
+                metrics=metrics,
+                redis=redis,
+                sync_seconds=settings.faults_sync_seconds,
+            ),
+            lifecycle=Lifecycle(),
+            sink=DatabaseReadingsSink(db, on_written=cache.invalidate),
+            oxygen=OxygenPolicy(
+                critical_mg_l=settings.do_critical_mg_l,
+                warning_mg_l=settings.do_warning_mg_l,
+                stale_seconds=settings.reading_stale_seconds,
+            ),
+        )
+
+    async def start(self) -> None:
+        if self.settings.db_migrate_on_start:
+            await migrate.upgrade(self.db.engine)
+        try:
+            await self.db.ping(PROBE_TIMEOUT_SECONDS)
+            self.metrics.set_dependency("database", True)
+        except DatabaseUnavailable as exc:
+            self.metrics.set_dependency("database", False)
+            log.error("database unavailable at startup", extra={"error": str(exc)})
+        if self.redis.configured:
+            # A failure is logged by SoftRedis; the service runs without the cache.
+            with contextlib.suppress(RedisUnavailable):
+                await self.redis.ping()
+        if self.settings.bootstrap_admin_username:
+            try:
+                await bootstrap_admin(self.db, self.settings, self.passwords)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("bootstrap admin waits for the database")
+                self._spawn(self._bootstrap_until_done())
+        if self.faults.enabled and self.redis.configured:
+            self._spawn(self.faults.sync_forever())
+        self.metrics.draining.set(0)
+        self.lifecycle.serving()
+        log.info(
+            "api started",
+            extra={
+                "database": self.db.dialect,
+                "redis": self.redis.configured,
+                "faults_enabled": self.faults.enabled,
+            },
+        )
+
+    async def stop(self) -> None:
+        self.lifecycle.stopped()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.redis.close()
+        await self.db.dispose()
+        log.info("api stopped: pools closed")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def _bootstrap_until_done(self) -> None:
+        while True:
+            await asyncio.sleep(BOOTSTRAP_RETRY_SECONDS)
+            try:
+                await bootstrap_admin(self.db, self.settings, self.passwords)
+                return
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    log.exception("bootstrap admin failed")
+                    return

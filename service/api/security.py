@@ -1,0 +1,215 @@
+"""Passwords, tokens and the bootstrap admin.
+
+Passwords are argon2id hashes, computed off the event loop. Tokens are HMAC-signed JWTs with
+``exp``, ``iat``, ``sub`` (the user id), ``scopes`` and a ``typ`` of ``access`` or ``refresh``;
+a refresh token is never accepted where an access token is expected::
+
+    tokens = TokenService.from_settings(settings)
+    pair = tokens.issue(user_id=1, username="ana", role=Role.operator)
+    tokens.decode(pair.access_token, "access").scopes   # frozenset({"read", "write"})
+
+Roles map to scopes: viewers read, operators also write, admins also manage users and faults.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from service.api.db import Database
+from service.api.models import User
+from service.api.schemas import Role, TokenPair
+from service.api.settings import ApiSettings
+
+log = logging.getLogger("aqua.api.security")
+
+TokenType = Literal["access", "refresh"]
+
+SCOPES_BY_ROLE: dict[Role, frozenset[str]] = {
+    Role.viewer: frozenset({"read"}),
+    Role.operator: frozenset({"read", "write"}),
+    Role.admin: frozenset({"read", "write", "admin"}),
+}
+
+
+class AuthError(Exception):
+    """The credentials or token were not accepted (answered with 401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    user_id: int
+    username: str
+    role: Role
+    scopes: frozenset[str]
+
+
+class Passwords:
+    """argon2id hashing with the configured cost, run in a worker thread."""
+
+    def __init__(self, time_cost: int, memory_kib: int, parallelism: int) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        # Verifying against this when the user does not exist keeps login timing uniform.
+        self._dummy = self._hasher.hash(os.urandom(16).hex())
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> Passwords:
+        return cls(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        )
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return self._hasher.verify(password_hash or self._dummy, password) and (
+                    password_hash is not None
+                )
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await anyio.to_thread.run_sync(check)
+
+
+class TokenService:
+    """Issue and check the service's JWTs."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        algorithm: str,
+        issuer: str,
+        audience: str,
+        access_ttl: int,
+        refresh_ttl: int,
+    ) -> None:
+        self._secret = secret
+        self._algorithm = algorithm
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> TokenService:
+        return cls(
+            settings.jwt_secret.get_secret_value(),
+            algorithm=settings.jwt_algorithm,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl=settings.access_token_ttl_seconds,
+            refresh_ttl=settings.refresh_token_ttl_seconds,
+        )
+
+    def encode(
+        self,
+        *,
+        user_id: int,
+        username: str,
+        role: Role,
+        typ: TokenType,
+        ttl: int,
+        now: float | None = None,
+    ) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "sub": str(user_id),
+            "name": username,
+            "role": role.value,
+            "scopes": sorted(SCOPES_BY_ROLE[role]),
+            "typ": typ,
+            "iat": issued,
+            "exp": issued + ttl,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "jti": os.urandom(12).hex(),
+        }
+        return jwt.encode(claims, self._secret, algorithm=self._algorithm)
+
+    def issue(self, *, user_id: int, username: str, role: Role) -> TokenPair:
+        return TokenPair(
+            access_token=self.encode(
+                user_id=user_id, username=username, role=role, typ="access", ttl=self.access_ttl
+            ),
+            refresh_token=self.encode(
+                user_id=user_id, username=username, role=role, typ="refresh", ttl=self.refresh_ttl
+            ),
+            expires_in=self.access_ttl,
+        )
+
+    def decode(self, token: str, expected: TokenType) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "typ", "scopes"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError("invalid token") from exc
+        if claims.get("typ") != expected:
+            raise AuthError(
+                f"not an {expected} token" if expected == "access" else "not a refresh token"
+            )
+        try:
+            role = Role(claims["role"])
+            user_id = int(claims["sub"])
+        except (KeyError, ValueError) as exc:
+            raise AuthError("invalid token") from exc
+        scopes = claims["scopes"]
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise AuthError("invalid token")
+        return Principal(
+            user_id=user_id,
+            username=str(claims.get("name", "")),
+            role=role,
+            scopes=frozenset(scopes) & SCOPES_BY_ROLE[role],
+        )
+
+
+async def bootstrap_admin(db: Database, settings: ApiSettings, passwords: Passwords) -> bool:
+    """Create the configured admin when no user of that name exists; True if created."""
+    username = settings.bootstrap_admin_username
+    password = settings.bootstrap_admin_password
+    if not username or password is None:
+        return False
+    async with db.session() as session:
+        existing = await session.scalar(select(User.id).where(User.username == username))
+        if existing is not None:
+            return False
+        session.add(
+            User(
+                username=username,
+                password_hash=await passwords.hash(password.get_secret_value()),
+                role=Role.admin.value,
+                is_active=True,
+            )
+        )
+        try:
+            await session.commit()
+        except IntegrityError:  # another worker created it first
+            await session.rollback()
+            return False
+    log.info("bootstrap admin created", extra={"username": username})
+    return True

@@ -1,0 +1,213 @@
+"""Run the API service: migrate once, start the workers, drain on SIGTERM.
+
+``python -m service.api serve`` is the production entry point. Shutdown order on SIGTERM (or
+SIGINT), per worker:
+
+1. readiness flips to 503 within ~0.1 s; requests are still served and answered with
+   ``Connection: close``;
+2. after ``AQUA_DRAIN_SECONDS`` the listener closes and in-flight requests get
+   ``AQUA_SHUTDOWN_TIMEOUT_SECONDS`` to finish;
+3. the lifespan closes the Redis and database pools; the process exits 0.
+
+A second signal skips the drain. With ``AQUA_WORKERS`` > 1 a small supervisor binds the socket,
+spawns the workers, forwards signals and replaces a worker that dies while serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+from types import FrameType
+
+import uvicorn
+
+from service.api import migrate
+from service.api.app import create_app
+from service.api.db import Database, is_unavailable
+from service.api.lifecycle import Lifecycle
+from service.api.settings import ApiSettings
+from service.common.logs import configure_logging
+
+log = logging.getLogger("aqua.api.serve")
+
+MIGRATION_WAIT_SECONDS = 60.0
+EARLY_EXIT_SECONDS = 10.0
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first exit signal starts a drain instead of stopping at once."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle, drain_seconds: float) -> None:
+        super().__init__(config)
+        self._lifecycle = lifecycle
+        self._drain_seconds = drain_seconds
+        self._drain_signal: int | None = None
+        self._drain_deadline: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Runs inside a signal handler: only record; on_tick acts on the event loop.
+        if self._drain_signal is not None or self._drain_seconds <= 0 or not self.started:
+            super().handle_exit(sig, frame)
+            return
+        self._drain_signal = sig
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_signal is not None and self._drain_deadline is None:
+            self._lifecycle.begin_drain(signal.Signals(self._drain_signal).name)
+            self._drain_deadline = time.monotonic() + self._drain_seconds
+        if self._drain_deadline is not None and time.monotonic() >= self._drain_deadline:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def run_server(settings: ApiSettings, sockets: list[socket.socket] | None = None) -> None:
+    """Serve in this process until a signal ends it."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) or None,
+    )
+    server = DrainingServer(config, app.state.runtime.lifecycle, settings.drain_seconds)
+    server.run(sockets=sockets)
+
+
+def _worker_main(settings: ApiSettings, sock: socket.socket) -> None:
+    run_server(settings, [sock])
+
+
+async def _migrate(settings: ApiSettings) -> str | None:
+    db = Database.from_settings(settings)
+    deadline = time.monotonic() + MIGRATION_WAIT_SECONDS
+    try:
+        while True:
+            try:
+                await migrate.upgrade(db.engine)
+                return await migrate.current(db.engine)
+            except Exception as exc:
+                if not is_unavailable(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("waiting for the database to migrate", extra={"error": str(exc)[:200]})
+                await asyncio.sleep(2)
+    finally:
+        await db.dispose()
+
+
+class Supervisor:
+    """Run ``settings.workers`` worker processes on one shared listening socket."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self._ctx = multiprocessing.get_context("spawn")
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self._started: list[float] = []
+        self._stopping = False
+
+    def _spawn(self, sock: socket.socket) -> multiprocessing.process.BaseProcess:
+        proc = self._ctx.Process(target=_worker_main, args=(self.settings, sock), daemon=False)
+        proc.start()
+        return proc
+
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
+        first = not self._stopping
+        self._stopping = True
+        for proc in self._procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, sig)
+        if first:
+            log.info("supervisor forwarding %s to workers", signal.Signals(sig).name)
+
+    def run(self) -> int:
+        multiprocessing.allow_connection_pickling()
+        config = uvicorn.Config("service.api.app:create_app", host=self.settings.host,
+                                port=self.settings.port)
+        sock = config.bind_socket()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        for _ in range(self.settings.workers):
+            self._procs.append(self._spawn(sock))
+            self._started.append(time.monotonic())
+        log.info("supervisor started %d workers", len(self._procs),
+                 extra={"pids": [p.pid for p in self._procs]})
+        failed = False
+        while not self._stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(self._procs):
+                if proc.is_alive() or self._stopping:
+                    continue
+                if time.monotonic() - self._started[i] < EARLY_EXIT_SECONDS:
+                    log.error("worker %s failed at startup (exit %s)", proc.pid, proc.exitcode)
+                    failed = True
+                    self._on_signal(signal.SIGTERM, None)
+                    break
+                log.error("worker %s died (exit %s), replacing it", proc.pid, proc.exitcode)
+                self._procs[i] = self._spawn(sock)
+                self._started[i] = time.monotonic()
+        budget = self.settings.drain_seconds + self.settings.shutdown_timeout_seconds + 10
+        deadline = time.monotonic() + budget
+        for proc in self._procs:
+            proc.join(max(deadline - time.monotonic(), 0.1))
+            if proc.is_alive():
+                log.error("worker %s did not stop in time, killing it", proc.pid)
+                proc.kill()
+                proc.join()
+                failed = True
+            elif proc.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT):
+                failed = True
+        sock.close()
+        log.info("supervisor stopped")
+        return 1 if failed else 0
+
+
+def serve(settings: ApiSettings) -> int:
+    if settings.db_migrate_on_start:
+        revision = asyncio.run(_migrate(settings))
+        log.info("database at revision %s", revision)
+        settings = settings.model_copy(update={"db_migrate_on_start": False})
+    if settings.workers == 1:
+        run_server(settings)
+        return 0
+    return Supervisor(settings).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from pydantic import ValidationError
+
+    parser = argparse.ArgumentParser(prog="python -m service.api", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=("serve", "migrate", "config-table"),
+        help="serve (default), migrate the database to head, or print the configuration table",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "config-table":
+        from service.api.configdoc import config_table
+
+        print(config_table())
+        return 0
+    try:
+        settings = ApiSettings()
+    except ValidationError as exc:
+        # Messages only: the raw input of a settings error holds every AQUA_* value, secrets too.
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "settings"
+            print(f"configuration error: {where}: {err['msg']}", file=sys.stderr)
+        return 2
+    configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    if args.command == "migrate":
+        revision = asyncio.run(_migrate(settings))
+        log.info("database at revision %s", revision)
+        return 0
+    return serve(settings)

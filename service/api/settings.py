@@ -1,0 +1,203 @@
+"""Configuration of the API service, from ``AQUA_*`` environment variables.
+
+Production mode fails closed: the service refuses to start with the development JWT secret, a
+secret shorter than 32 characters, or without an explicit database URL::
+
+    ApiSettings(environment="production")            # ValidationError: default JWT secret
+    ApiSettings(jwt_secret="x" * 40, environment="production",
+                database_url="postgresql+asyncpg://aqua@db/aqua")   # ok
+
+Secrets can come from files (``*_FILE`` variables), the usual way orchestrators mount them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from service.common.settings import ServiceSettings
+
+DEV_JWT_SECRET = "aqua-development-secret-do-not-use-in-production"  # noqa: S105
+MIN_JWT_SECRET_LENGTH = 32
+MIN_ADMIN_PASSWORD_LENGTH = 12
+
+
+def _read_secret(path: Path) -> SecretStr:
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from exc
+
+
+class ApiSettings(ServiceSettings):
+    """Every knob of the API service; the README table is generated from these fields."""
+
+    service_name: str = Field(default="aqua-api", description="Service name in logs and metrics.")
+
+    # Serving
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="After SIGTERM: seconds /ready answers 503 while requests are still served.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=600,
+        description="After draining: seconds in-flight requests get to finish.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above)."
+    )
+
+    # Database
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL (postgresql+asyncpg://...). Unset: embedded SQLite.",
+    )
+    sqlite_path: Path = Field(
+        default=Path("aqua-api.sqlite3"),
+        description="SQLite file used when no database URL is set.",
+    )
+    db_pool_size: int = Field(default=20, ge=1, description="Connections kept in the pool.")
+    db_max_overflow: int = Field(
+        default=30, ge=0, description="Extra connections allowed above the pool."
+    )
+    db_pool_pre_ping: bool = Field(default=True, description="Test each connection before use.")
+    db_pool_recycle_seconds: int = Field(
+        default=3600, ge=1, description="Reconnect connections older than this."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Wait for a free connection."
+    )
+    db_connect_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Wait for a new connection."
+    )
+    db_retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After sent with 503 when the database is down."
+    )
+    db_migrate_on_start: bool = Field(
+        default=True,
+        description="Apply migrations at startup (the launcher does it once for all workers).",
+    )
+
+    # Redis
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db for cache, rate limits, fault sync. Unset: none.",
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.25, gt=0, description="Per-command Redis timeout."
+    )
+    redis_retry_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="After a Redis failure, skip Redis this long before retrying.",
+    )
+    cache_ttl_seconds: int = Field(
+        default=30, ge=1, description="Lifetime of a cached pond summary."
+    )
+
+    # Security
+    jwt_secret: SecretStr = Field(
+        default=SecretStr(DEV_JWT_SECRET), description="HMAC key for JWTs."
+    )
+    jwt_secret_file: Path | None = Field(
+        default=None, description="File holding the JWT key (wins)."
+    )
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
+        default="HS256", description="JWT algorithm."
+    )
+    jwt_issuer: str = Field(default="aqua-api", description="JWT iss claim.")
+    jwt_audience: str = Field(default="aqua", description="JWT aud claim.")
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=30, le=86400, description="Access token lifetime."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=86400, ge=60, le=30 * 86400, description="Refresh token lifetime."
+    )
+    bootstrap_admin_username: str | None = Field(
+        default=None, description="Admin user created at startup when missing."
+    )
+    bootstrap_admin_password: SecretStr | None = Field(default=None, description="Its password.")
+    bootstrap_admin_password_file: Path | None = Field(
+        default=None, description="File holding it (wins)."
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
+    argon2_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2id memory per hash (KiB)."
+    )
+    argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes.")
+    rate_limit_requests: int = Field(
+        default=600, ge=0, description="Requests per user per window (0 disables the limit)."
+    )
+    rate_limit_window_seconds: int = Field(default=60, ge=1, description="Rate limit window.")
+
+    # Domain policy
+    do_critical_mg_l: float = Field(
+        default=3.0, gt=0, description="Dissolved oxygen below this: pond status critical."
+    )
+    do_warning_mg_l: float = Field(
+        default=5.0, gt=0, description="Below this: pond status warning."
+    )
+    reading_stale_seconds: int = Field(
+        default=7200,
+        ge=60,
+        description="A newest DO reading older than this makes the status unknown.",
+    )
+
+    # Operations
+    faults_enabled: bool = Field(
+        default=False, description="Allow fault injection (game days only)."
+    )
+    faults_sync_seconds: float = Field(
+        default=1.0, gt=0, description="How often workers pick up fault rules from Redis."
+    )
+    access_log: bool = Field(default=True, description="Write one JSON line per request.")
+    configure_logging: bool = Field(
+        default=True, description="Install the JSON log handler at startup."
+    )
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self) -> ApiSettings:
+        if self.jwt_secret_file is not None:
+            self.jwt_secret = _read_secret(self.jwt_secret_file)
+        if self.bootstrap_admin_password_file is not None:
+            self.bootstrap_admin_password = _read_secret(self.bootstrap_admin_password_file)
+        if self.do_warning_mg_l < self.do_critical_mg_l:
+            raise ValueError("do_warning_mg_l must not be below do_critical_mg_l")
+        if self.bootstrap_admin_username and self.bootstrap_admin_password is None:
+            raise ValueError("bootstrap_admin_username is set but no bootstrap admin password")
+        if self.is_production:
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEV_JWT_SECRET:
+                raise ValueError("production mode refuses the development JWT secret")
+            if len(secret) < MIN_JWT_SECRET_LENGTH:
+                raise ValueError(
+                    "production mode needs a JWT secret of at least "
+                    f"{MIN_JWT_SECRET_LENGTH} characters"
+                )
+            if not self.database_url:
+                raise ValueError("production mode needs AQUA_DATABASE_URL")
+            password = self.bootstrap_admin_password
+            if (
+                password is not None
+                and len(password.get_secret_value()) < MIN_ADMIN_PASSWORD_LENGTH
+            ):
+                raise ValueError(
+                    f"production mode needs a bootstrap admin password of at least "
+                    f"{MIN_ADMIN_PASSWORD_LENGTH} characters"
+                )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.sqlite_path}"

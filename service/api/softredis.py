@@ -1,0 +1,107 @@
+"""Redis as a soft dependency: every call may fail, and failing is cheap.
+
+After a failure the client is considered down for ``retry_seconds``; calls during that time
+fail at once instead of each waiting for a timeout. The ``dependency_up{dependency="redis"}``
+gauge follows, and the transitions are logged once, not per request::
+
+    try:
+        value = await redis.call(lambda r: r.get("k"))
+    except RedisUnavailable:
+        value = None   # serve without the cache
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from service.api.metrics import ApiMetrics
+
+log = logging.getLogger("aqua.api.redis")
+T = TypeVar("T")
+
+
+class RedisUnavailable(Exception):
+    """Redis is not configured, recently failed, or failed now."""
+
+
+class SoftRedis:
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        timeout: float,
+        retry_seconds: float,
+        metrics: ApiMetrics,
+    ) -> None:
+        self.client: Redis | None = None
+        if url:
+            self.client = Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1),
+            )
+        self.retry_seconds = retry_seconds
+        self.timeout = timeout
+        self._metrics = metrics
+        self._down_until = 0.0
+        self._up: bool | None = None
+        if self.client is not None:
+            metrics.set_dependency("redis", True)
+
+    @property
+    def configured(self) -> bool:
+        return self.client is not None
+
+    @property
+    def up(self) -> bool:
+        return self.client is not None and self._up is not False
+
+    async def call(self, op: Callable[[Redis], Awaitable[T]]) -> T:
+        client = self.client
+        if client is None:
+            raise RedisUnavailable("redis is not configured")
+        if time.monotonic() < self._down_until:
+            raise RedisUnavailable("redis recently failed")
+        try:
+            async with asyncio.timeout(self.timeout * 4):
+                result = await op(client)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._mark_down(exc)
+            raise RedisUnavailable(str(exc) or type(exc).__name__) from exc
+        self._mark_up()
+        return result
+
+    async def ping(self) -> float:
+        """Ping regardless of the back-off; latency in seconds or :class:`RedisUnavailable`."""
+        self._down_until = 0.0
+        started = time.perf_counter()
+        await self.call(lambda r: r.ping())
+        return time.perf_counter() - started
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self.retry_seconds
+        if self._up is not False:
+            log.warning("redis unavailable, serving without it", extra={"error": repr(exc)[:300]})
+        self._up = False
+        self._metrics.set_dependency("redis", False)
+
+    def _mark_up(self) -> None:
+        if self._up is False:
+            log.info("redis available again")
+        if self._up is not True:
+            self._metrics.set_dependency("redis", True)
+        self._up = True
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()

@@ -1,0 +1,74 @@
+"""Settings every aqua service shares, read from ``AQUA_*`` environment variables.
+
+Each service subclasses :class:`ServiceSettings` and adds its own fields; the prefix stays
+``AQUA_`` so one environment file can configure the whole platform::
+
+    class ApiSettings(ServiceSettings):
+        port: int = 8000
+
+    ApiSettings()  # AQUA_PORT=9000 -> port == 9000
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# Spellings used by deployment files, mapped to the three environments.
+ENVIRONMENT_ALIASES: dict[str, Environment] = {
+    "development": "development",
+    "dev": "development",
+    "local": "development",
+    "compose": "development",
+    "test": "test",
+    "testing": "test",
+    "ci": "test",
+    "production": "production",
+    "prod": "production",
+}
+
+
+class ServiceSettings(BaseSettings):
+    """Identity and logging of one service process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AQUA_",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
+    )
+
+    service_name: str = Field(default="aqua", description="Service name in logs and metrics.")
+    environment: Environment = Field(
+        default="development",
+        validation_alias=AliasChoices("AQUA_ENVIRONMENT", "AQUA_ENV"),
+        description=(
+            "development, test or production (production fails closed on weak configuration); "
+            "`AQUA_ENV` and the short forms dev, prod, ci are accepted too."
+        ),
+    )
+    log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(
+        default=True, description="JSON log lines (false: plain text for local reading)."
+    )
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_alias(cls, value: object) -> object:
+        if isinstance(value, str):
+            return ENVIRONMENT_ALIASES.get(value.strip().lower(), value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"

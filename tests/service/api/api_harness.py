@@ -1,0 +1,157 @@
+"""Helpers of the API service tests: settings, a running app with per-role tokens, readings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from service.api.app import create_app
+from service.api.settings import ApiSettings
+
+with warnings.catch_warnings():
+    # starlette's test client nags about its httpx backend at import time.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+ADMIN = "admin"
+ADMIN_PASSWORD = "admin-password-for-tests"
+PASSWORDS = {"operator": "operator-password-1", "viewer": "viewer-password-12"}
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1}
+
+
+def harness_fixture(request: pytest.FixtureRequest, name: str) -> Any:
+    """A session server fixture of tests/conftest.py; skip (fail under CI) if it is missing."""
+    try:
+        return request.getfixturevalue(name)
+    except pytest.FixtureLookupError:
+        message = f"fixture {name} (tests/conftest.py) is not available"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def create_pg_database(server_url: str) -> str:
+    """Create an empty database on the server; return its asyncpg SQLAlchemy URL."""
+    import asyncpg
+
+    name = f"api_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base, _, _ = server_url.rpartition("/")
+    return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+
+
+def settings_for(database_url: str, **overrides: Any) -> ApiSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "bootstrap_admin_username": ADMIN,
+        "bootstrap_admin_password": ADMIN_PASSWORD,
+        "configure_logging": False,
+        "rate_limit_requests": 0,
+        **CHEAP_ARGON2,
+    }
+    values.update(overrides)
+    return ApiSettings(**values)
+
+
+@dataclass
+class Api:
+    """A running app with a client and a token per role."""
+
+    client: TestClient
+    app: FastAPI
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, role: str = ADMIN) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        r = self.client.post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def make_users(self) -> None:
+        self.tokens[ADMIN] = self.login(ADMIN, ADMIN_PASSWORD)["access_token"]
+        for role, password in PASSWORDS.items():
+            r = self.client.post(
+                "/api/v1/users",
+                json={"username": role, "password": password, "role": role},
+                headers=self.auth(),
+            )
+            assert r.status_code == 201, r.text
+            self.tokens[role] = self.login(role, password)["access_token"]
+
+    def farm(self, name: str = "North") -> int:
+        r = self.client.post("/api/v1/farms", json={"name": name}, headers=self.auth("operator"))
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def pond(self, farm_id: int, name: str = "P1", **fields: Any) -> int:
+        body = {
+            "farm_id": farm_id,
+            "name": name,
+            "species": "nile_tilapia",
+            "area_m2": 2000.0,
+            "depth_m": 1.2,
+            "stock_count": 10_000,
+            "mean_weight_g": 250.0,
+            **fields,
+        }
+        r = self.client.post("/api/v1/ponds", json=body, headers=self.auth("operator"))
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def readings(self, pond_id: int, readings: list[dict[str, Any]], role: str = "operator") -> Any:
+        return self.client.post(
+            f"/api/v1/ponds/{pond_id}/readings",
+            json={"readings": readings},
+            headers=self.auth(role),
+        )
+
+
+@contextmanager
+def running_api(settings: ApiSettings, *, users: bool = True) -> Iterator[Api]:
+    """Start the app (lifespan included) and log in one user per role."""
+    app = create_app(settings)
+    with TestClient(app) as client:
+        api = Api(client=client, app=app)
+        if users:
+            api.make_users()
+        yield api
+
+
+def series(
+    sensor: str, values: list[float], *, end: datetime | None = None, step_minutes: int = 10
+) -> list[dict[str, Any]]:
+    """Readings of one sensor ending at ``end`` (default: now, whole seconds), oldest first."""
+    end = end or datetime.now(UTC).replace(microsecond=0)
+    n = len(values)
+    return [
+        {
+            "sensor": sensor,
+            "ts": (end - timedelta(minutes=step_minutes * (n - 1 - i))).isoformat(),
+            "value": v,
+        }
+        for i, v in enumerate(values)
+    ]
