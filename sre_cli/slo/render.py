@@ -117,6 +117,7 @@ def table(report: Report) -> Table:
     from rich.table import Table
 
     grid = Table(title=f"SLOs at {_stamp(report.evaluated_at)}", title_justify="left")
+    with_burn_down = any(r.burn_down for r in report.results)
     for name, justify in (
         ("SLO", "left"),
         ("objective", "right"),
@@ -130,11 +131,12 @@ def table(report: Report) -> Table:
         ("status", "left"),
         ("burn-down", "left"),
     ):
-        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+        if name != "burn-down" or with_burn_down:
+            grid.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in report.results:
         left = r.remaining_minutes
         budget = _pct(r.budget_remaining, 1) + ("" if left is None else f" ({left:.1f} min)")
-        grid.add_row(
+        cells = [
             f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.window.label}[/]",
             f"{r.slo.objective:g}%",
             _pct(r.sli),
@@ -145,8 +147,8 @@ def table(report: Report) -> Table:
             _alerts(r),
             _span(r.time_to_exhaustion) if r.budget_remaining is not None else "—",
             f"[{_STYLE[r.status]}]{r.status}[/]",
-            sparkline(r.burn_down),
-        )
+        ]
+        grid.add_row(*cells, *([sparkline(r.burn_down)] if with_burn_down else []))
     return grid
 
 
