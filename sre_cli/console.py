@@ -39,7 +39,7 @@ def get_err_console() -> Console:
 
 @contextmanager
 def use_console(console: Console, err: Console | None = None) -> Iterator[Console]:
-    """Send output to ``console`` (and diagnostics to ``err``, default the same) within the block."""
+    """Send output to ``console`` (diagnostics to ``err``, default the same) in the block."""
     global _override, _override_err
     saved = _override, _override_err
     _override, _override_err = console, err or console

@@ -1,0 +1,171 @@
+"""Probe each real component: locate it, ask it for its version, say how to get it if missing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sre_cli.errors import MissingDependency
+from sre_cli.infra import binaries, versions
+
+__all__ = ["COMPONENTS", "Component", "ComponentStatus", "DoctorReport", "run_checks"]
+
+Status = Literal["ok", "missing", "error"]
+
+PROVISION = "scripts/provision"
+BUILD_K8S = "scripts/build-k8s"
+FETCH_KAFKA = "scripts/fetch-kafka"
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    version: str | None
+    path: str | None
+    status: Status
+    hint: str | None
+    required: bool = True
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "path": self.path,
+            "status": self.status,
+            "hint": self.hint,
+        }
+
+
+Probe = Callable[[], tuple[Path, str]]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One thing to check: ``probe`` returns (path, version) or raises MissingDependency."""
+
+    name: str
+    probe: Probe
+    hint: str
+    required: bool = True
+
+    def check(self) -> ComponentStatus:
+        try:
+            path, version = self.probe()
+        except MissingDependency as exc:
+            return ComponentStatus(
+                self.name, None, None, "missing", exc.hint or self.hint, self.required
+            )
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            return ComponentStatus(
+                self.name, None, None, "error", f"{exc}; {self.hint}", self.required
+            )
+        return ComponentStatus(self.name, version, str(path), "ok", None, self.required)
+
+
+def _version_of(argv: Sequence[str], pattern: str) -> str:
+    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=False)
+    text = out.stdout + out.stderr
+    match = re.search(pattern, text)
+    if not match:
+        raise ValueError(
+            f"could not read a version from `{' '.join(argv)}`: {text.strip()[:120]!r}"
+        )
+    return match.group(1)
+
+
+def _binary(name: str) -> Probe:
+    def probe() -> tuple[Path, str]:
+        found = binaries.describe(name)
+        return found.path, found.version
+
+    return probe
+
+
+def _k8s(attr: str, flag: str, pattern: str) -> Probe:
+    def probe() -> tuple[Path, str]:
+        from sre_cli.k8s.binaries import find_toolchain
+
+        path: Path = getattr(find_toolchain(), attr)
+        return path, _version_of([str(path), *flag.split()], pattern)
+
+    return probe
+
+
+def _kafka() -> tuple[Path, str]:
+    libs = binaries.kafka_libs()
+    return libs, versions.kafka_version()
+
+
+def _python_package(dist: str, hint: str) -> Probe:
+    def probe() -> tuple[Path, str]:
+        try:
+            meta = importlib.metadata.distribution(dist)
+        except importlib.metadata.PackageNotFoundError:
+            raise MissingDependency(f"Python package {dist} is not installed", hint=hint) from None
+        return Path(str(meta.locate_file(""))), meta.version
+
+    return probe
+
+
+_K8S = r"Kubernetes (v\S+)"
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("postgresql", _binary("postgres"), PROVISION),
+    Component("redis", _binary("redis-server"), PROVISION),
+    Component("java", _binary("java"), PROVISION),
+    Component("kafka", _kafka, FETCH_KAFKA),
+    Component("prometheus", _binary("prometheus"), PROVISION),
+    Component("promtool", _binary("promtool"), PROVISION),
+    Component("alertmanager", _binary("alertmanager"), PROVISION),
+    Component("amtool", _binary("amtool"), PROVISION),
+    Component("nginx", _binary("nginx"), PROVISION),
+    Component("etcd", _k8s("etcd", "--version", r"etcd Version: (\S+)"), BUILD_K8S),
+    Component("kube-apiserver", _k8s("kube_apiserver", "--version", _K8S), BUILD_K8S),
+    Component(
+        "kube-controller-manager", _k8s("kube_controller_manager", "--version", _K8S), BUILD_K8S
+    ),
+    Component("kube-scheduler", _k8s("kube_scheduler", "--version", _K8S), BUILD_K8S),
+    Component("kubectl", _k8s("kubectl", "version --client", r"Client Version: (v\S+)"), BUILD_K8S),
+    Component("kwok", _k8s("kwok", "--version", r"(v?\d+\.\d+\.\d+)"), BUILD_K8S),
+    Component("torch", _python_package("torch", "pip install 'aqua-sre[service]'"), PROVISION),
+)
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    components: tuple[ComponentStatus, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.status == "ok" for c in self.components if c.required)
+
+    def to_json(self) -> dict[str, list[dict[str, str | None]]]:
+        return {"components": [c.to_json() for c in self.components]}
+
+    def __rich__(self) -> object:
+        from rich.table import Table
+
+        table = Table(title="aqua doctor", title_justify="left")
+        for column in ("component", "version", "status"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("path / hint", overflow="fold")
+        style = {"ok": "green", "missing": "red", "error": "yellow"}
+        for c in self.components:
+            where = c.path if c.status == "ok" else f"run: {c.hint}"
+            table.add_row(
+                c.name, c.version or "-", f"[{style[c.status]}]{c.status}[/]", where or "-"
+            )
+        return table
+
+
+def run_checks(components: Sequence[Component] = COMPONENTS) -> DoctorReport:
+    """Check every component; probes run in a few threads since each may spawn a process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return DoctorReport(tuple(pool.map(Component.check, components)))
