@@ -1,0 +1,178 @@
+"""The stack agent: Alertmanager's webhook receiver and the stack's own health exporter.
+
+A small stdlib HTTP server, supervised like every other component:
+
+- ``POST /alerts`` takes Alertmanager's webhook payload and appends one JSON line per
+  notification to ``ROOT/alerts.jsonl`` (``aqua stack alerts`` shows them);
+- ``GET /metrics`` probes every component of the plan at scrape time, so Prometheus sees all
+  of them, including those without metrics of their own (PostgreSQL, Redis, Kafka, nginx)::
+
+      aqua_stack_component_up{component="api-1",kind="api"} 1      liveness probe passed
+      aqua_stack_component_ready{component="api-1",kind="api"} 1   readiness probe passed
+      aqua_stack_component_restarts_total{component="api-1",kind="api"} 0
+      aqua_stack_alert_notifications_total{status="firing"} 3
+
+- ``GET /health`` answers 200.
+
+Run: ``python -m sre_cli.stack.agent --state-dir DIR --port PORT``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from sre_cli.stack.probes import check_live, check_ready
+from sre_cli.stack.spec import StackPlan, StateLayout
+from sre_cli.stack.state import read_state
+
+__all__ = ["Agent", "main"]
+
+_MAX_BODY = 4 * 1024 * 1024
+
+
+class Agent:
+    """State shared by the request handlers."""
+
+    def __init__(self, layout: StateLayout) -> None:
+        self.layout = layout
+        self.plan = StackPlan.model_validate_json(layout.plan_file.read_text(encoding="utf-8"))
+        self.lock = threading.Lock()
+        self.notifications: dict[str, int] = {"firing": 0, "resolved": 0}
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+
+    def record_alert(self, payload: dict[str, object]) -> None:
+        status = str(payload.get("status", "unknown"))
+        line = json.dumps({"received_at": time.time(), **payload}, sort_keys=True)
+        with self.lock:
+            self.notifications[status] = self.notifications.get(status, 0) + 1
+            with open(self.layout.alerts_file, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+    def metrics(self) -> str:
+        comps = list(self.plan.components)
+        live = list(self.pool.map(lambda c: check_live(c.probe, c.port, 0.5), comps))
+        ready = list(self.pool.map(lambda c: check_ready(c.probe, c.port, 0.5), comps))
+        try:
+            state = read_state(self.layout.state_file)
+        except Exception:  # a torn or foreign file must not break the scrape
+            state = None
+        restarts = {n: s.restarts for n, s in state.components.items()} if state else {}
+        out = [
+            "# HELP aqua_stack_component_up 1 when the component answers its liveness probe.",
+            "# TYPE aqua_stack_component_up gauge",
+        ]
+        out += [
+            f'aqua_stack_component_up{{component="{c.name}",kind="{c.kind}"}} {int(ok)}'
+            for c, ok in zip(comps, live, strict=True)
+        ]
+        out += [
+            "# HELP aqua_stack_component_ready 1 when the component answers its readiness probe.",
+            "# TYPE aqua_stack_component_ready gauge",
+        ]
+        out += [
+            f'aqua_stack_component_ready{{component="{c.name}",kind="{c.kind}"}} {int(ok)}'
+            for c, ok in zip(comps, ready, strict=True)
+        ]
+        out += [
+            "# HELP aqua_stack_component_restarts_total Restarts by the supervisor.",
+            "# TYPE aqua_stack_component_restarts_total counter",
+        ]
+        out += [
+            f'aqua_stack_component_restarts_total{{component="{c.name}",kind="{c.kind}"}} '
+            f"{restarts.get(c.name, 0)}"
+            for c in comps
+        ]
+        out += [
+            "# HELP aqua_stack_alert_notifications_total Alertmanager notifications received.",
+            "# TYPE aqua_stack_alert_notifications_total counter",
+        ]
+        with self.lock:
+            counts = dict(self.notifications)
+        out += [
+            f'aqua_stack_alert_notifications_total{{status="{s}"}} {n}'
+            for s, n in sorted(counts.items())
+        ]
+        return "\n".join(out) + "\n"
+
+
+def _handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "aqua-stack-agent"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _send(self, code: int, body: str, ctype: str = "text/plain; charset=utf-8") -> None:
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self._send(200, "ok\n")
+            elif self.path == "/metrics":
+                self._send(200, agent.metrics(), "text/plain; version=0.0.4; charset=utf-8")
+            else:
+                self._send(404, "not found\n")
+
+        def do_POST(self) -> None:
+            if self.path != "/alerts":
+                self._send(404, "not found\n")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length <= 0 or length > _MAX_BODY:
+                self._send(400, "body required (at most 4 MiB)\n")
+                return
+            try:
+                payload = json.loads(self.rfile.read(length))
+            except ValueError:
+                self._send(400, "not JSON\n")
+                return
+            if not isinstance(payload, dict):
+                self._send(400, "expected a JSON object\n")
+                return
+            agent.record_alert(payload)
+            self._send(200, "ok\n")
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sre_cli.stack.agent")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    agent = Agent(StateLayout(args.state_dir))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(agent))
+    server.daemon_threads = True
+    sys.stderr.write(f"aqua stack agent on 127.0.0.1:{args.port}\n")
+    sys.stderr.flush()
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_term)
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Config files of the stack's servers, rendered from the plan into ``ROOT/config/``.
+
+Prometheus and Alertmanager configs start from the monitoring-as-code files shipped in
+``manifests/monitoring/`` (``AQUA_MONITORING_DIR`` overrides) and only change what differs per
+stack: targets, ports and file paths. Job names, rules and routes stay those of the manifests,
+so what the tests check is what runs.
+
+nginx load-balances the API replicas with passive health checks (``max_fails``), retries an
+idempotent request on another replica when one fails (``proxy_next_upstream``), and keeps
+upstream connections alive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sre_cli.errors import ConfigError
+from sre_cli.stack.spec import StackPlan, StateLayout
+
+__all__ = ["alertmanager_yaml", "monitoring_dir", "nginx_conf", "prometheus_yaml"]
+
+
+def monitoring_dir() -> Path:
+    """Where the shipped monitoring manifests are."""
+    override = os.environ.get("AQUA_MONITORING_DIR")
+    default = Path(__file__).resolve().parents[2] / "manifests" / "monitoring"
+    path = Path(override) if override else default
+    if not (path / "prometheus.yml").is_file():
+        raise ConfigError(
+            f"monitoring manifests not found in {path}",
+            hint="run aqua from a checkout of the repository, or set AQUA_MONITORING_DIR",
+        )
+    return path
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a YAML mapping")
+    return data
+
+
+def _targets(plan: StackPlan, job: str) -> list[str]:
+    kinds = {
+        "api": ("api",),
+        "ml": ("ml",),
+        "worker": ("worker",),
+        "stack": ("agent",),
+        "alertmanager": ("alertmanager",),
+        "prometheus": ("prometheus",),
+    }.get(job, ())
+    return [f"127.0.0.1:{c.port}" for c in plan.components if c.kind in kinds]
+
+
+def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
+    """``prometheus.yml`` for this stack; rule files are copied next to it."""
+    src = monitoring_dir()
+    config = _load(src / "prometheus.yml")
+    rules_dir = layout.config_dir / "rules"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    rule_files: list[str] = []
+    for rel in config.get("rule_files", []):
+        target = rules_dir / Path(rel).name
+        shutil.copyfile(src / rel, target)
+        rule_files.append(str(target))
+    extra = layout.config_dir / "rules" / "extra"
+    if extra.is_dir():  # e.g. `aqua slo rules slo/ -o ROOT/config/rules/extra/slo.yml`
+        rule_files.append(str(extra / "*.yml"))
+    config["rule_files"] = rule_files
+    am = [c for c in plan.components if c.kind == "alertmanager"]
+    if am:
+        static = {"targets": [f"127.0.0.1:{am[0].port}"]}
+        config["alerting"] = {"alertmanagers": [{"static_configs": [static]}]}
+    else:
+        config.pop("alerting", None)
+    jobs = []
+    for job in config.get("scrape_configs", []):
+        targets = _targets(plan, job["job_name"])
+        if not targets:
+            continue  # a component this stack does not run is not scraped
+        job["static_configs"] = [{"targets": targets}]
+        jobs.append(job)
+    config["scrape_configs"] = jobs
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def alertmanager_yaml(plan: StackPlan) -> str:
+    """``alertmanager.yml`` with the webhook pointed at this stack's agent."""
+    config = _load(monitoring_dir() / "alertmanager.yml")
+    agent = plan.component("agent")
+    for receiver in config.get("receivers", []):
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"http://127.0.0.1:{agent.port}/alerts"
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def nginx_conf(plan: StackPlan, prefix: Path, port: int) -> str:
+    """nginx.conf: ``port`` in front of the API replicas; everything inside ``prefix``."""
+    upstreams = "\n".join(
+        f"        server 127.0.0.1:{c.port} max_fails=1 fail_timeout=2s;"
+        for c in plan.components
+        if c.kind == "api"
+    )
+    return f"""\
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream aqua_api {{
+{upstreams}
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 2m;
+        location = /nginx/health {{
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\\n";
+        }}
+        location / {{
+            proxy_pass http://aqua_api;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            # Idempotent requests go to the next replica on a connection error or a 502-504;
+            # POST and PATCH are retried only when they never reached a replica.
+            proxy_next_upstream error timeout http_502 http_503 http_504;
+            proxy_next_upstream_tries 3;
+            proxy_next_upstream_timeout 10s;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 30s;
+        }}
+    }}
+}}
+"""

@@ -1,0 +1,146 @@
+"""Per-kind launch recipes: the argv, environment and config each component starts with.
+
+Python services run from the interpreter aqua runs under (``AQUA_STACK_PYTHON`` overrides),
+configured only through their documented ``AQUA_*`` settings. Secrets reach them as files
+(``AQUA_JWT_SECRET_FILE``, ``AQUA_BOOTSTRAP_ADMIN_PASSWORD_FILE``) generated per stack in
+``ROOT/secrets/``; no built-in default secret is ever used.
+
+Servers come from the real-server library :mod:`sre_cli.infra`; their config files (nginx,
+Prometheus, Alertmanager) are rendered by :mod:`sre_cli.stack.configs` into ``ROOT/config/``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from sre_cli.errors import ConfigError
+from sre_cli.stack.runners import ProcessRunner, Runner
+from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
+from sre_cli.stack.state import load_or_create_secrets, write_secret_files
+
+__all__ = ["python_executable", "runner_for", "service_env"]
+
+#: drain briefly: nginx retries another replica, it does not wait for /ready to fail.
+DRAIN_SECONDS = "1"
+
+
+def python_executable() -> str:
+    """The interpreter the Python components run under."""
+    return os.environ.get("AQUA_STACK_PYTHON") or sys.executable
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def _base_env(layout: StateLayout) -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(_repo_root())
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["AQUA_STACK_DIR"] = str(layout.root)
+    # Settings of the caller's shell must not leak into the stack's services.
+    for key in [k for k in env if k.startswith("AQUA_") and k not in _KEEP]:
+        del env[key]
+    return env
+
+
+_KEEP = frozenset(
+    {"AQUA_STACK_ID", "AQUA_STACK_DIR", "AQUA_CACHE", "AQUA_BIN_DIR", "AQUA_BIN_PATH"}
+)
+
+
+def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> dict[str, str]:
+    """The environment of one Python service of the stack."""
+    env = _base_env(layout)
+    env.update(
+        AQUA_HOST="127.0.0.1",
+        AQUA_PORT=str(spec.port),
+        AQUA_LOG_LEVEL="INFO",
+        AQUA_SERVICE_NAME=f"aqua-{spec.kind}",
+    )
+    ml = [c for c in plan.components if c.kind == "ml"]
+    if ml:
+        env["AQUA_ML_URL"] = ml[0].url
+    redis = [c for c in plan.components if c.kind == "redis"]
+    kafka = [c for c in plan.components if c.kind == "kafka"]
+    if kafka:
+        env["AQUA_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka[0].port}"
+    if spec.kind in ("api", "worker"):
+        env["AQUA_DATABASE_URL"] = plan.database_url
+        if redis:
+            env["AQUA_REDIS_URL"] = redis[0].url
+    if spec.kind == "api":
+        secrets = load_or_create_secrets(layout.secrets_file)
+        files = write_secret_files(secrets, layout.root / "secrets")
+        env.update(
+            AQUA_ENVIRONMENT="production",
+            AQUA_WORKERS="1",
+            AQUA_JWT_SECRET_FILE=str(files["jwt_secret"]),
+            AQUA_BOOTSTRAP_ADMIN_USERNAME=secrets.admin_username,
+            AQUA_BOOTSTRAP_ADMIN_PASSWORD_FILE=str(files["admin_password"]),
+            AQUA_DRAIN_SECONDS=DRAIN_SECONDS,
+            AQUA_SHUTDOWN_TIMEOUT_SECONDS="5",
+            AQUA_ACCESS_LOG="false",
+            # api-1 migrates before the other replicas start (they depend on it).
+            AQUA_DB_MIGRATE_ON_START="true" if spec.replica == 1 else "false",
+            # The seed and load generator run as one user: no per-user limit on a local stack.
+            AQUA_RATE_LIMIT_REQUESTS="0",
+        )
+        if plan.lite:
+            env["AQUA_SQLITE_PATH"] = str(layout.workdir("api") / "aqua.sqlite3")
+    if spec.kind == "worker":
+        env["AQUA_WORKER_METRICS_PORT"] = str(spec.port)
+    return env
+
+
+def _module_argv(kind: str, spec: ComponentSpec) -> list[str]:
+    py = python_executable()
+    if kind == "api":
+        if importlib.util.find_spec("service.api.__main__") is not None:
+            return [py, "-m", "service.api"]
+        return [
+            py,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.api.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(spec.port),
+            "--no-access-log",
+        ]
+    if kind == "ml":
+        return [py, "-m", "service.ml", "serve", "--host", "127.0.0.1", "--port", str(spec.port)]
+    if kind == "worker":
+        return [py, "-m", "service.worker"]
+    raise ConfigError(f"no launcher for {kind}")
+
+
+def runner_for(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
+    """A fresh runner for ``spec`` (called for every start and restart)."""
+    log = layout.log(spec.name)
+    if spec.kind == "agent":
+        argv = [
+            python_executable(),
+            "-m",
+            "sre_cli.stack.agent",
+            "--state-dir",
+            str(layout.root),
+            "--port",
+            str(spec.port),
+        ]
+        return ProcessRunner(argv, log, env=_base_env(layout))
+    if spec.kind in ("api", "ml", "worker"):
+        workdir = layout.workdir(spec.kind if spec.kind == "api" else spec.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return ProcessRunner(
+            _module_argv(spec.kind, spec), log, env=service_env(spec, plan, layout), cwd=workdir
+        )
+    from sre_cli.stack import servers
+
+    return servers.server_runner(spec, plan, layout)

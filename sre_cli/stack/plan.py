@@ -1,0 +1,331 @@
+"""Resolve ``aqua stack up`` options into a :class:`StackPlan` for this machine.
+
+What is installed decides the plan, and the plan says so: the full stack needs every server
+(a missing one is a :class:`MissingDependency` naming ``scripts/provision`` or ``--lite``);
+``--lite`` runs what it can without any server and lists what is degraded; a service whose
+code is not in this tree (``service.worker`` before it exists) is reported as not available,
+never started and never faked.
+
+Example::
+
+    plan = build_plan(StackOptions(lite=True), MachineEnvironment())
+    plan.degraded   # ('database: SQLite ...', 'cache: none ...', ...)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sre_cli.errors import MissingDependency, UsageError
+from sre_cli.stack.spec import (
+    MAX_API_REPLICAS,
+    MAX_WORKERS,
+    ComponentSpec,
+    NotAvailable,
+    Ports,
+    Probe,
+    StackPlan,
+    StateLayout,
+)
+
+__all__ = ["SERVICE_MODULES", "Environment", "MachineEnvironment", "StackOptions", "build_plan"]
+
+#: component kind -> (module that must exist, binaries it needs)
+SERVICE_MODULES = {
+    "ml": "service.ml.app",
+    "api": "service.api.app",
+    "worker": "service.worker.__main__",
+}
+SERVER_BINARIES = {
+    "postgres": ("pg_ctl",),
+    "redis": ("redis-server",),
+    "kafka": ("java",),
+    "nginx": ("nginx",),
+    "prometheus": ("prometheus",),
+    "alertmanager": ("alertmanager",),
+}
+#: when set, servers are looked up only in these directories (``os.pathsep``-separated);
+#: pointing it at an empty directory shows what the stack does on a machine without servers.
+BIN_PATH_ENV = "AQUA_STACK_BIN_PATH"
+PROVISION_HINT = "run scripts/provision, or start the embedded stack with `aqua stack up --lite`"
+
+
+class Environment(Protocol):
+    """What this machine has; injected so tests can take servers away."""
+
+    def has_binary(self, name: str) -> bool: ...
+
+    def has_module(self, module: str) -> bool: ...
+
+    def kafka_missing(self) -> str | None: ...
+
+
+class MachineEnvironment:
+    """The real machine: binaries through :mod:`sre_cli.infra.binaries`, modules by import spec."""
+
+    def has_binary(self, name: str) -> bool:
+        names = (name, f"prometheus-{name}") if name == "alertmanager" else (name,)
+        override = os.environ.get(BIN_PATH_ENV)
+        if override is not None:  # only these directories (an empty dir: nothing installed)
+            return any(shutil.which(n, path=override) is not None for n in names)
+        try:
+            from sre_cli.infra import binaries
+        except ImportError:  # the library is not there: plain PATH lookup
+            return any(shutil.which(n) is not None for n in names)
+        try:
+            binaries.find(name)
+        except MissingDependency:
+            return False
+        return True
+
+    def has_module(self, module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def kafka_missing(self) -> str | None:
+        if not self.has_binary("java"):
+            return "java is not installed"
+        if os.environ.get(BIN_PATH_ENV) is not None:
+            return f"{BIN_PATH_ENV} hides the Kafka jars"
+        try:
+            from sre_cli.infra import binaries
+        except ImportError:
+            return "the real-server library sre_cli.infra is not available"
+        try:
+            binaries.kafka_libs()
+        except MissingDependency as exc:
+            return exc.message
+        return None
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    lite: bool = False
+    api_replicas: int = 2
+    workers: int = 1
+    ports: Ports = field(default_factory=Ports)
+
+
+def _not_in_tree(kind: str) -> str:
+    module = SERVICE_MODULES[kind].removesuffix(".__main__")
+    return f"{module} is not in this tree yet"
+
+
+def _http(port: int, live: str, ready: str) -> tuple[str, Probe]:
+    return f"http://127.0.0.1:{port}", Probe(kind="http", live_path=live, ready_path=ready)
+
+
+def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> StackPlan:
+    """The components to run, given the options and what ``env`` has."""
+    if not 1 <= options.api_replicas <= MAX_API_REPLICAS:
+        raise UsageError(f"--api-replicas must be between 1 and {MAX_API_REPLICAS}")
+    if not 0 <= options.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be between 0 and {MAX_WORKERS}")
+    p = options.ports
+    comps: list[ComponentSpec] = []
+    missing: list[NotAvailable] = []
+    degraded: list[str] = []
+
+    def service(kind: str) -> bool:
+        module = SERVICE_MODULES[kind]
+        return env.has_module(module)
+
+    def server(kind: str) -> bool:
+        return all(env.has_binary(b) for b in SERVER_BINARIES[kind])
+
+    if not options.lite:
+        absent = [
+            k for k in ("postgres", "redis", "nginx", "prometheus", "alertmanager") if not server(k)
+        ]
+        kafka_reason = env.kafka_missing()
+        if kafka_reason:
+            absent.append(f"kafka ({kafka_reason})")
+        if absent:
+            raise MissingDependency(
+                f"the full stack needs servers that are not installed: {', '.join(absent)}",
+                hint=PROVISION_HINT,
+            )
+        comps.append(
+            ComponentSpec(
+                name="postgres",
+                kind="postgres",
+                port=p.postgres,
+                url=f"postgresql://aqua@127.0.0.1:{p.postgres}/aqua",
+                probe=Probe(kind="postgres"),
+            )
+        )
+        comps.append(
+            ComponentSpec(
+                name="redis",
+                kind="redis",
+                port=p.redis,
+                url=f"redis://127.0.0.1:{p.redis}/0",
+                probe=Probe(kind="redis"),
+            )
+        )
+        comps.append(
+            ComponentSpec(
+                name="kafka",
+                kind="kafka",
+                port=p.kafka,
+                url=f"kafka://127.0.0.1:{p.kafka}",
+                probe=Probe(kind="kafka"),
+                extra_ports={"controller": p.kafka_controller},
+                ready_timeout_s=120.0,
+            )
+        )
+        database_url = f"postgresql+asyncpg://aqua@127.0.0.1:{p.postgres}/aqua"
+    else:
+        database_url = f"sqlite+aiosqlite:///{layout.workdir('api') / 'aqua.sqlite3'}"
+        degraded += [
+            f"database: SQLite ({layout.workdir('api') / 'aqua.sqlite3'}) instead of PostgreSQL",
+            "cache: none (no Redis): every read goes to the database; rate limits are per replica",
+            "queue: in-process (no Kafka, no workers): the API stores readings itself",
+        ]
+
+    if service("ml"):
+        url, probe = _http(p.ml, "/live", "/ready")
+        comps.append(
+            ComponentSpec(
+                name="ml",
+                kind="ml",
+                port=p.ml,
+                url=url,
+                probe=probe,
+                metrics_path="/metrics",
+                ready_timeout_s=120.0,
+            )
+        )
+    else:
+        missing.append(NotAvailable(name="ml", reason=_not_in_tree("ml")))
+
+    api_names: list[str] = []
+    if service("api"):
+        base_deps = tuple(n for n in ("postgres", "redis", "ml") if any(c.name == n for c in comps))
+        for i in range(1, options.api_replicas + 1):
+            port = p.api + i - 1
+            url, probe = _http(port, "/live", "/ready")
+            deps = base_deps if i == 1 else (*base_deps, "api-1")  # api-1 migrates the schema
+            comps.append(
+                ComponentSpec(
+                    name=f"api-{i}",
+                    kind="api",
+                    port=port,
+                    url=url,
+                    probe=probe,
+                    depends_on=deps,
+                    replica=i,
+                    metrics_path="/metrics",
+                    ready_timeout_s=90.0,
+                )
+            )
+            api_names.append(f"api-{i}")
+    else:
+        missing.append(NotAvailable(name="api", reason=_not_in_tree("api")))
+
+    if options.workers and not options.lite:
+        if service("worker"):
+            deps = tuple(n for n in ("kafka", "postgres", "ml") if any(c.name == n for c in comps))
+            for i in range(1, options.workers + 1):
+                port = p.worker + i - 1
+                url, probe = _http(port, "/live", "/ready")
+                comps.append(
+                    ComponentSpec(
+                        name=f"worker-{i}",
+                        kind="worker",
+                        port=port,
+                        url=url,
+                        probe=probe,
+                        depends_on=deps,
+                        replica=i,
+                        metrics_path="/metrics",
+                        ready_timeout_s=90.0,
+                    )
+                )
+        else:
+            missing += [
+                NotAvailable(name=f"worker-{i}", reason=_not_in_tree("worker"))
+                for i in range(1, options.workers + 1)
+            ]
+
+    entry_url = ""
+    if api_names and (not options.lite or server("nginx")):
+        url, probe = _http(p.nginx, "/nginx/health", "/ready")
+        comps.append(
+            ComponentSpec(
+                name="nginx",
+                kind="nginx",
+                port=p.nginx,
+                url=url,
+                probe=probe,
+                depends_on=tuple(api_names),
+            )
+        )
+        entry_url = url
+    elif api_names:
+        entry_url = f"http://127.0.0.1:{p.api}"
+        degraded.append(f"load balancer: nginx is not installed; clients use api-1 at {entry_url}")
+
+    url, probe = _http(p.agent, "/health", "/health")
+    comps.append(
+        ComponentSpec(
+            name="agent",
+            kind="agent",
+            port=p.agent,
+            url=url,
+            probe=probe,
+            metrics_path="/metrics",
+        )
+    )
+    if server("alertmanager"):
+        url, probe = _http(p.alertmanager, "/-/healthy", "/-/ready")
+        comps.append(
+            ComponentSpec(
+                name="alertmanager",
+                kind="alertmanager",
+                port=p.alertmanager,
+                url=url,
+                probe=probe,
+                depends_on=("agent",),
+                metrics_path="/metrics",
+            )
+        )
+    else:
+        degraded.append("alerting: Alertmanager is not installed; alerts are not delivered")
+    if server("prometheus"):
+        url, probe = _http(p.prometheus, "/-/healthy", "/-/ready")
+        deps = ("alertmanager",) if server("alertmanager") else ()
+        comps.append(
+            ComponentSpec(
+                name="prometheus",
+                kind="prometheus",
+                port=p.prometheus,
+                url=url,
+                probe=probe,
+                depends_on=deps,
+                metrics_path="/metrics",
+            )
+        )
+    else:
+        degraded.append("monitoring: Prometheus is not installed; nothing is scraped")
+
+    plan = StackPlan(
+        lite=options.lite,
+        api_replicas=options.api_replicas,
+        workers=options.workers if not options.lite else 0,
+        ports=p,
+        components=tuple(comps),
+        not_available=tuple(missing),
+        degraded=tuple(degraded),
+        entry_url=entry_url,
+        database_url=database_url,
+    )
+    plan.check_port_collisions()
+    plan.start_order()  # validates the dependency graph
+    return plan

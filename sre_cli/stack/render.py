@@ -1,0 +1,95 @@
+"""Terminal rendering of the stack: status table, `up` summary, degraded and missing parts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from sre_cli.stack.control import StackStatus, UpResult
+    from sre_cli.stack.spec import StackPlan
+
+__all__ = ["format_uptime", "plan_notes", "status_renderable", "up_renderable"]
+
+
+def format_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def plan_notes(plan: StackPlan) -> list[RenderableType]:
+    """What is degraded or not available in this stack, said plainly."""
+    from rich.text import Text
+
+    out: list[RenderableType] = []
+    if plan.lite:
+        out.append(Text("lite mode: embedded stack, degraded as follows", style="yellow"))
+    for note in plan.degraded:
+        out.append(Text(f"  degraded: {note}", style="yellow"))
+    for missing in plan.not_available:
+        out.append(Text(f"  not available: {missing.name}: {missing.reason}", style="yellow"))
+    return out
+
+
+def _mark(ok: bool) -> str:
+    return "[green]yes[/]" if ok else "[red]no[/]"
+
+
+def status_renderable(status: StackStatus) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    sup = f"supervisor pid {status.supervisor_pid}" if status.supervisor_pid else "no supervisor"
+    table = Table(title=f"aqua stack ({status.phase}, {sup})", title_justify="left", expand=False)
+    for col in ("component", "pid", "port", "live", "ready", "restarts", "uptime", "state", "url"):
+        table.add_column(col, no_wrap=col in ("component", "url"))
+    for c in status.components:
+        state = c.phase if c.desired == "up" else f"{c.phase} (on purpose)"
+        table.add_row(
+            c.name,
+            str(c.pid or "-"),
+            str(c.port),
+            _mark(c.live),
+            _mark(c.ready),
+            str(c.restarts),
+            format_uptime(c.uptime_s),
+            state,
+            c.url,
+        )
+    parts: list[RenderableType] = [table, *plan_notes(status.plan)]
+    parts.append(Text(f"state dir: {status.state_dir}", style="dim"))
+    return Group(*parts)
+
+
+def up_renderable(result: UpResult) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    plan = result.plan
+    if result.already_up:
+        head = Text("the stack is already up", style="bold green")
+    else:
+        head = Text(
+            f"stack up: {len(plan.components)} components ready in {result.seconds:.1f}s",
+            style="bold green",
+        )
+    lines: list[RenderableType] = [head]
+    urls = []
+    if plan.entry_url:
+        urls.append(("API", plan.entry_url))
+        urls.append(("API docs", f"{plan.entry_url}/docs"))
+    labels = {"prometheus": "Prometheus", "alertmanager": "Alertmanager", "ml": "ML"}
+    for c in plan.components:
+        if c.kind in labels:
+            urls.append((labels[c.kind], c.url))
+    lines += [Text(f"  {label:<13}{url}") for label, url in urls]
+    lines += plan_notes(plan)
+    return Group(*lines)

@@ -1,0 +1,167 @@
+"""What the supervisor knows about a running stack, persisted atomically in ``state.json``.
+
+The supervisor is the only writer; every ``aqua stack`` command reads. Each write goes to a
+temporary file in the same directory and is renamed over the old one, so a reader never sees
+a half-written file.
+
+Also here: the stack's generated secrets (``secrets.json``, mode 0600), created once per state
+dir, never a built-in default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sre_cli.errors import ConfigError
+
+__all__ = [
+    "ComponentPhase",
+    "ComponentState",
+    "StackPhase",
+    "StackSecrets",
+    "StackState",
+    "atomic_write",
+    "load_or_create_secrets",
+    "pid_alive",
+    "read_state",
+]
+
+StackPhase = Literal["starting", "up", "failed", "stopping", "down"]
+ComponentPhase = Literal[
+    "pending", "starting", "ready", "stopped", "crashed", "backoff", "failed", "stopping"
+]
+
+
+class ComponentState(BaseModel):
+    """One component as the supervisor last saw it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    port: int
+    phase: ComponentPhase = "pending"
+    #: "up" unless it was stopped on purpose (`aqua stack stop NAME`): then it stays down.
+    desired: Literal["up", "down"] = "up"
+    pid: int | None = None
+    restarts: int = 0
+    started_at: float | None = None
+    ready_at: float | None = None
+    last_exit: str | None = None
+    last_error: str | None = None
+
+
+class StackState(BaseModel):
+    """The whole stack: supervisor identity, overall phase, every component."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supervisor_pid: int
+    stack_id: str
+    phase: StackPhase = "starting"
+    started_at: float
+    ready_at: float | None = None
+    updated_at: float = 0.0
+    #: on phase "failed": the component that failed and its last log lines.
+    error: str | None = None
+    failed_component: str | None = None
+    components: dict[str, ComponentState] = {}
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` so that readers see either the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def read_state(path: Path) -> StackState | None:
+    """The last state the supervisor wrote, or None when there is none (never started)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return StackState.model_validate_json(text)
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a stack state file: {exc.errors()[0]['msg']}") from exc
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when ``pid`` names a live process (a zombie counts as dead)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # Field 3 after the parenthesised command name is the state; Z = zombie, X = dead.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+class StackSecrets(BaseModel):
+    """Secrets generated for one stack; the services get them through ``*_FILE`` variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jwt_secret: str
+    admin_username: str
+    admin_password: str
+    created_at: float
+
+
+def load_or_create_secrets(path: Path) -> StackSecrets:
+    """Read the stack's secrets, generating them (mode 0600) on first use."""
+    if path.exists():
+        try:
+            return StackSecrets.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValidationError) as exc:
+            raise ConfigError(
+                f"{path} is unreadable or malformed", hint="remove it to generate new secrets"
+            ) from exc
+    made = StackSecrets(
+        jwt_secret=secrets.token_urlsafe(48),
+        admin_username="admin",
+        admin_password=secrets.token_urlsafe(24),
+        created_at=time.time(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(made.model_dump(), indent=2) + "\n", mode=0o600)
+    return made
+
+
+def write_secret_files(secrets_: StackSecrets, directory: Path) -> dict[str, Path]:
+    """One file per secret (mode 0600) for the services' ``*_FILE`` settings."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    files = {
+        "jwt_secret": directory / "jwt_secret",
+        "admin_password": directory / "admin_password",
+    }
+    atomic_write(files["jwt_secret"], secrets_.jwt_secret, mode=0o600)
+    atomic_write(files["admin_password"], secrets_.admin_password, mode=0o600)
+    return files
