@@ -1,0 +1,155 @@
+"""Find the server binaries aqua runs, and their versions.
+
+Debian installs some of them off ``PATH`` (PostgreSQL's server tools live in
+``/usr/lib/postgresql/<major>/bin``), so each binary has its own search list::
+
+    >>> find("promtool")
+    PosixPath('/usr/bin/promtool')
+    >>> version("nginx")
+    '1.22.1'
+
+A missing binary raises :class:`~sre_cli.errors.MissingDependency` whose hint names the
+provisioning script and the package that provides it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from sre_cli.errors import MissingDependency
+from sre_cli.infra import versions
+
+__all__ = ["KNOWN", "Binary", "describe", "find", "kafka_libs", "version"]
+
+PROVISION = "scripts/provision"
+_POSTGRES_TOOLS = ("postgres", "initdb", "pg_ctl", "pg_isready", "psql", "createdb")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    package: str
+    paths: tuple[str, ...]
+    version_args: tuple[str, ...] = ("--version",)
+    pattern: str = r"(\d+\.\d+(?:\.\d+)?)"
+
+
+_SPECS: dict[str, _Spec] = {
+    **{tool: _Spec("postgresql", (tool,)) for tool in _POSTGRES_TOOLS},
+    "redis-server": _Spec(
+        "redis-server", ("/usr/bin/redis-server", "redis-server"), pattern=r"v=(\d+\.\d+\.\d+)"
+    ),
+    "redis-cli": _Spec("redis-tools", ("/usr/bin/redis-cli", "redis-cli")),
+    "prometheus": _Spec(
+        "prometheus", ("/usr/bin/prometheus", "prometheus"), pattern=r"version (\d+\.\d+\.\d+)"
+    ),
+    "promtool": _Spec(
+        "prometheus", ("/usr/bin/promtool", "promtool"), pattern=r"version (\d+\.\d+\.\d+)"
+    ),
+    "alertmanager": _Spec(
+        "prometheus-alertmanager",
+        ("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager", "alertmanager"),
+        pattern=r"version (\d+\.\d+\.\d+)",
+    ),
+    "amtool": _Spec(
+        "prometheus-alertmanager", ("/usr/bin/amtool", "amtool"), pattern=r"version (\d+\.\d+\.\d+)"
+    ),
+    "nginx": _Spec("nginx-light", ("/usr/sbin/nginx", "nginx"), ("-v",), r"nginx/(\d+\.\d+\.\d+)"),
+    "java": _Spec("openjdk-17-jre-headless", ("java",), ("-version",), r'version "(\d+(?:\.\d+)*)'),
+    "mvn": _Spec("maven", ("mvn",), ("-v",), r"Apache Maven (\d+\.\d+\.\d+)"),
+}
+_ALIASES = {"prometheus-alertmanager": "alertmanager"}
+
+KNOWN: tuple[str, ...] = tuple(sorted(_SPECS))
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A binary found on this machine."""
+
+    name: str
+    path: Path
+    version: str
+
+
+def _spec(name: str) -> _Spec:
+    try:
+        return _SPECS[_ALIASES.get(name, name)]
+    except KeyError:
+        raise ValueError(f"unknown binary {name!r}; known: {', '.join(KNOWN)}") from None
+
+
+def _postgres_bin_dirs() -> list[Path]:
+    """``/usr/lib/postgresql/<major>/bin``, newest major first."""
+    root = Path("/usr/lib/postgresql")
+    majors = [p for p in root.glob("*/bin") if p.parent.name.isdigit()] if root.is_dir() else []
+    return sorted(majors, key=lambda p: int(p.parent.name), reverse=True)
+
+
+def _hint(name: str) -> str:
+    return f"run {PROVISION} (it installs the Debian package {_spec(name).package})"
+
+
+@functools.cache
+def find(name: str) -> Path:
+    """The path of binary ``name``; :class:`MissingDependency` when it is not installed."""
+    spec = _spec(name)
+    candidates: list[Path] = []
+    if name in _POSTGRES_TOOLS:
+        candidates += [d / name for d in _postgres_bin_dirs()]
+    for entry in spec.paths:
+        if entry.startswith("/"):
+            candidates.append(Path(entry))
+        elif (resolved := shutil.which(entry)) is not None:
+            candidates.append(Path(resolved))
+    for path in candidates:
+        if path.is_file() and path.stat().st_mode & 0o111:
+            return path
+    raise MissingDependency(f"{name} not found", hint=_hint(name))
+
+
+@functools.cache
+def version(name: str) -> str:
+    """The version ``name`` reports about itself (``'15.14'``, ``'2.42.0'``)."""
+    spec = _spec(name)
+    path = find(name)
+    try:
+        done = subprocess.run(
+            [str(path), *spec.version_args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingDependency(f"{name} at {path} does not run: {exc}", hint=_hint(name)) from exc
+    match = re.search(spec.pattern, done.stdout + done.stderr)
+    if match is None:
+        raise MissingDependency(
+            f"{name} at {path} printed no version (exit {done.returncode})", hint=_hint(name)
+        )
+    return match.group(1)
+
+
+def describe(name: str) -> Binary:
+    """Path and version of ``name`` together."""
+    return Binary(name=name, path=find(name), version=version(name))
+
+
+def kafka_libs(kafka_version: str | None = None) -> Path:
+    """The directory of the pinned Kafka broker's jars, fetched by ``scripts/fetch-kafka``."""
+    kafka_version = kafka_version or versions.kafka_version()
+    libs = versions.kafka_libs_dir(kafka_version)
+    if (
+        not (libs / ".complete").is_file()
+        or not (libs / f"kafka_2.13-{kafka_version}.jar").is_file()
+    ):
+        raise MissingDependency(
+            f"Kafka {kafka_version} broker jars not found in {libs}",
+            hint=f"run scripts/fetch-kafka (or {PROVISION})",
+        )
+    return libs

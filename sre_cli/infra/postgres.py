@@ -1,0 +1,231 @@
+"""PostgreSQL on 127.0.0.1 with a throwaway cluster: trust auth, superuser and database ``aqua``.
+
+PostgreSQL refuses to run as root, so as root the cluster is initialised and run as the
+``postgres`` OS user on a directory it owns (``<workdir>/pg``). When that user cannot reach
+``workdir`` (a parent such as ``/root`` is private), the cluster lives in a directory of its
+own under the system temp dir and ``<workdir>/pg`` links to it::
+
+    with PostgresServer(tmp) as pg:
+        pg.psql("create table t (x int)")
+        engine = create_async_engine(pg.async_url)
+
+The unix socket sits in the cluster directory, never in ``/var/run/postgresql``, so the
+server does not collide with a cluster that Debian may have started on 5432.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+from sre_cli.errors import ComponentError
+from sre_cli.infra import binaries
+from sre_cli.infra.process import LOOPBACK, Server
+
+__all__ = ["PostgresServer"]
+
+OS_USER = "postgres"
+DB_USER = "aqua"
+DB_NAME = "aqua"
+
+
+def _reachable(path: Path, account: pwd.struct_passwd) -> bool:
+    """True when ``account`` may traverse every directory from ``/`` down to ``path``."""
+    groups = {account.pw_gid, *os.getgrouplist(account.pw_name, account.pw_gid)}
+    for directory in [*reversed(path.parents), path]:
+        if not directory.exists():
+            break
+        info = directory.stat()
+        if info.st_uid == account.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
+class PostgresServer(Server):
+    """A PostgreSQL cluster started with ``initdb`` + ``postgres`` in the foreground."""
+
+    name = "postgres"
+    ready_timeout = 60.0
+    # SIGINT is the "fast" shutdown: roll back clients, checkpoint, exit. The postmaster
+    # stops its own children; signalling them directly would look like a crash to it.
+    stop_signal = signal.SIGINT
+    signal_group = False
+
+    def __init__(self, workdir: Path, port: int | None = None, *, durable: bool = False) -> None:
+        super().__init__(workdir, port)
+        self.durable = durable
+        self._account = self._os_account()
+        self.cluster_dir = self.workdir / "pg"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cluster_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.cluster_dir
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{DB_USER}@{LOOPBACK}:{self.port}/{DB_NAME}"
+
+    @property
+    def async_url(self) -> str:
+        """SQLAlchemy URL for the asyncpg driver."""
+        return f"postgresql+asyncpg://{DB_USER}@{LOOPBACK}:{self.port}/{DB_NAME}"
+
+    def psql(self, sql: str, *, database: str = DB_NAME, timeout: float = 30.0) -> str:
+        """Run ``sql`` through psql over TCP; return its unaligned, tuples-only output."""
+        done = subprocess.run(
+            [
+                str(binaries.find("psql")),
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(self.port),
+                "-U",
+                DB_USER,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PGCONNECT_TIMEOUT": "3"},
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ComponentError(f"postgres: psql failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    # -- Server hooks --------------------------------------------------------------------------
+
+    @staticmethod
+    def _os_account() -> pwd.struct_passwd | None:
+        """The account to run as: ``postgres`` when we are root, else ourselves (None)."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(OS_USER)
+        except KeyError:
+            raise ComponentError(
+                f"postgres: running as root needs the '{OS_USER}' OS user",
+                hint="run scripts/provision (the postgresql package creates it)",
+            ) from None
+
+    def _user(self) -> str | None:
+        return self._account.pw_name if self._account else None
+
+    def _run_dir(self) -> Path:
+        return self.cluster_dir
+
+    def _prepare(self) -> None:
+        self._place_cluster_dir()
+        if not (self.data_dir / "PG_VERSION").is_file():
+            self._initdb()
+
+    def _place_cluster_dir(self) -> None:
+        account = self._account
+        link = self.workdir / "pg"
+        if account is None or _reachable(self.workdir, account):
+            link.mkdir(exist_ok=True)
+            target = link
+        else:
+            digest = hashlib.sha256(str(self.workdir).encode()).hexdigest()[:12]
+            target = Path(tempfile.gettempdir()) / f"aqua-postgres-{digest}"
+            target.mkdir(mode=0o700, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(target, target_is_directory=True)
+        if account is not None:
+            os.chown(target, account.pw_uid, account.pw_gid)
+        target.chmod(0o700)
+        self.cluster_dir = target
+
+    def _initdb(self) -> None:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)  # a half-made cluster from an interrupted initdb
+        argv = [
+            str(binaries.find("initdb")),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            DB_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]
+        if not self.durable:
+            argv.append("--no-sync")
+        done = subprocess.run(
+            argv,
+            cwd=self.cluster_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=self._user(),
+            group=self._user(),
+            extra_groups=[] if self._user() else None,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip().splitlines()[-15:]
+            raise ComponentError("postgres: initdb failed:\n" + "\n".join(output))
+
+    def _argv(self) -> list[str]:
+        argv = [
+            str(binaries.find("postgres")),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            f"listen_addresses={LOOPBACK}",
+        ]
+        if not self.durable:
+            # Throwaway clusters: skip the disk flushes that dominate small transactions.
+            argv += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        return argv
+
+    def _probe(self) -> bool:
+        return self.psql("select 1", database="postgres", timeout=5) == "1"
+
+    def _after_ready(self) -> None:
+        exists = self.psql(
+            f"select 1 from pg_database where datname = '{DB_NAME}'",  # noqa: S608 - a constant
+            database="postgres",
+        )
+        if exists != "1":
+            self.psql(f"create database {DB_NAME}", database="postgres")
+        if self.psql("select 1") != "1":
+            raise ComponentError(f"postgres: database {DB_NAME} does not answer")

@@ -1,0 +1,67 @@
+"""Pinned versions of components fetched outside Debian's packages (``scripts/versions.env``).
+
+The file holds ``KEY=value`` lines; the bash scripts source it and this module parses it, so
+one file pins each version::
+
+    >>> pinned("KAFKA_VERSION")
+    '4.3.1'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sre_cli.errors import ConfigError
+
+__all__ = ["cache_dir", "kafka_libs_dir", "kafka_version", "load", "pinned", "versions_file"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def versions_file() -> Path:
+    """``$AQUA_VERSIONS_FILE``, else ``scripts/versions.env`` of this checkout."""
+    override = os.environ.get("AQUA_VERSIONS_FILE")
+    return Path(override) if override else _REPO_ROOT / "scripts" / "versions.env"
+
+
+def load(path: Path | None = None) -> dict[str, str]:
+    """Parse ``KEY=value`` lines; blank lines and ``#`` comments are skipped."""
+    path = path or versions_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"pinned versions file not found: {path}") from exc
+    result: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=value, got {raw!r}")
+        result[key.strip()] = value.strip().strip("'\"")
+    return result
+
+
+def pinned(key: str, path: Path | None = None) -> str:
+    """The value of ``key`` in the versions file; :class:`ConfigError` when absent."""
+    values = load(path)
+    if key not in values:
+        raise ConfigError(f"{key} is not pinned in {path or versions_file()}")
+    return values[key]
+
+
+def cache_dir() -> Path:
+    """Where built and downloaded things live: ``$AQUA_CACHE`` or ``~/.cache/aqua``."""
+    override = os.environ.get("AQUA_CACHE")
+    return Path(override) if override else Path.home() / ".cache" / "aqua"
+
+
+def kafka_version() -> str:
+    return pinned("KAFKA_VERSION")
+
+
+def kafka_libs_dir(version: str | None = None) -> Path:
+    """The directory ``scripts/fetch-kafka`` fills with the broker's jars."""
+    return cache_dir() / f"kafka-{version or kafka_version()}" / "libs"
