@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -293,10 +294,15 @@ def evaluate(
     *,
     tiers: Sequence[Tier] | None = None,
     burn_down: bool = True,
+    workers: int = 4,
 ) -> Report:
-    """Evaluate every SLO at ``at`` (default: now, whole seconds)."""
+    """Evaluate every SLO at ``at`` (default: now, whole seconds), ``workers`` at a time."""
     instant = float(int(time.time() if at is None else at))
     used = tuple(tiers) if tiers is not None else load_tiers()
     before = prom.queries
-    results = [evaluate_slo(s, prom, instant, used, burn_down=burn_down) for s in slos]
+    # SLOs are independent: a few in flight let Prometheus use more than one core.
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(slos)))) as pool:
+        results = list(
+            pool.map(lambda s: evaluate_slo(s, prom, instant, used, burn_down=burn_down), slos)
+        )
     return Report(evaluated_at=instant, results=results, queries=prom.queries - before)

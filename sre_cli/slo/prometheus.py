@@ -12,6 +12,7 @@ in :attr:`PrometheusClient.queries` so benchmarks can report it. Failures are ty
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -62,6 +63,7 @@ class PrometheusClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.queries = 0
+        self._lock = threading.Lock()
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def __enter__(self) -> PrometheusClient:
@@ -80,7 +82,8 @@ class PrometheusClient:
 
     def _get(self, path: str, params: Sequence[tuple[str, str]], query: str = "") -> Any:
         # Queries go in a form body (long PromQL), metadata look-ups in the URL (GET-only).
-        self.queries += 1
+        with self._lock:  # the client is shared by the engine's worker threads
+            self.queries += 1
         try:
             if path.endswith(("/query", "/query_range")):
                 response = self._http.post(path, data=dict(params))

@@ -1,0 +1,168 @@
+"""Benchmark `aqua slo report`: 10 SLOs over 30 days of 1-minute data on a real Prometheus.
+
+Builds the history once (cached under ~/.cache/aqua/slo-bench/<hash>/), starts Prometheus on a
+copy of it (or uses --prometheus URL), then times the report in-process (engine only, counting
+queries) and end to end (`python -m sre_cli slo report ... --format json`, a fresh process).
+
+    python bench/slo/run.py                     # prints a markdown table of results
+    python bench/slo/run.py --prometheus URL    # against a server already holding the data
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+SLOS = 10
+DAYS = 30
+STEP = 60
+END = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())
+START = END - DAYS * 86400
+CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
+
+
+def specs_text() -> str:
+    slos = "".join(
+        f"""
+  - name: slo-{i}
+    objective: {99 + (i % 3) * 0.45:g}
+    sli:
+      events:
+        error_query: sum(rate(bench_requests_total{{slo="{i}",code="500"}}[{{{{.window}}}}]))
+        total_query: sum(rate(bench_requests_total{{slo="{i}"}}[{{{{.window}}}}]))
+"""
+        for i in range(SLOS)
+    )
+    return f'version: "prometheus/v1"\nservice: bench\nslos:{slos}'
+
+
+def openmetrics() -> str:
+    rng = random.Random(7)
+    lines = []
+    for i in range(SLOS):
+        for code, share in (("200", 0.999), ("500", 0.001)):
+            value = 0
+            for t in range(START, END + 1, STEP):
+                value += 0 if t == START else int(rng.gauss(600 * share, (600 * share) ** 0.5 + 1))
+                lines.append(f'bench_requests_total{{slo="{i}",code="{code}"}} {max(value, 0)} {t}')
+    return "\n".join(lines) + "\n# EOF\n"
+
+
+def build(promtool: str) -> Path:
+    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    target = Path.home() / ".cache" / "aqua" / "slo-bench" / key
+    if (target / "DONE").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    source = target / "history.om"
+    source.write_text(openmetrics())
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=240h",
+            source,
+            target / "data",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    print(f"built blocks in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+    source.unlink()
+    (target / "DONE").write_text("ok")
+    return target
+
+
+def start_prometheus(blocks: Path, work: Path) -> tuple[str, object]:
+    from sre_cli.infra.prometheus import PrometheusServer  # type: ignore[import-not-found]
+
+    storage = work / "tsdb"
+    shutil.copytree(blocks / "data", storage)
+    server = PrometheusServer(
+        work, CONFIG, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
+    )
+    server.start()
+    return str(server.url), server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prometheus")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    from sre_cli.slo.engine import evaluate
+    from sre_cli.slo.loader import load_slos
+    from sre_cli.slo.prometheus import PrometheusClient
+
+    work = Path(tempfile.mkdtemp(prefix="aqua-slo-bench-"))
+    spec = work / "bench.yaml"
+    spec.write_text(specs_text())
+    server = None
+    url = args.prometheus
+    if url is None:
+        url, server = start_prometheus(build(shutil.which("promtool") or "promtool"), work)
+    try:
+        slos = load_slos([spec])
+        with PrometheusClient(url) as prom:
+            evaluate(slos, prom, END)  # warm the page cache
+            engine, queries = [], 0
+            for _ in range(args.runs):
+                began = time.perf_counter()
+                report = evaluate(slos, prom, END)
+                engine.append(time.perf_counter() - began)
+                queries = report.queries
+        assert all(r.total for r in report.results), "benchmark data missing"
+        command = [
+            sys.executable,
+            "-m",
+            "sre_cli",
+            "slo",
+            "report",
+            str(spec),
+            "--prometheus",
+            url,
+            "--at",
+            str(END),
+            "--format",
+            "json",
+        ]
+        e2e = []
+        for _ in range(args.runs):
+            began = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+            e2e.append(time.perf_counter() - began)
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+        shutil.rmtree(work, ignore_errors=True)
+    print("| what | median | min | max |\n|---|---|---|---|")
+    for name, values in (
+        ("engine (10 SLOs, in-process)", engine),
+        ("`aqua slo report` process", e2e),
+    ):
+        print(
+            f"| {name} | {statistics.median(values):.3f} s | {min(values):.3f} s "
+            f"| {max(values):.3f} s |"
+        )
+    print(f"\nqueries per report: {queries} ({queries // SLOS} per SLO), runs: {args.runs}")
+
+
+if __name__ == "__main__":
+    main()
