@@ -1,0 +1,331 @@
+"""The ML service: overnight DO forecasts over HTTP (port 8001).
+
+    POST /v1/forecast   one pond or a batch, each with optional what-if aeration plans
+    GET  /v1/model      version, size, training manifest, batching settings
+    GET  /live          the process answers
+    GET  /ready         weights loaded and a warm-up forward pass done
+    GET  /metrics       Prometheus: inference latency, batch size, queue depth, model version
+
+Settings come from ``AQUA_ML_*`` variables (:class:`MLSettings`): ``AQUA_ML_BATCHING``
+(on/off), ``AQUA_ML_MAX_BATCH`` (windows per forward pass), ``AQUA_ML_MAX_WAIT_MS``,
+``AQUA_ML_WEIGHTS_DIR``, ``AQUA_ML_THREADS`` (torch intra-op threads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from pydantic import ValidationError
+
+from service.common.settings import ServiceSettings
+from service.ml.batcher import BatchObserver, MicroBatcher
+from service.ml.dataset import NightBatch
+from service.ml.inference import DEFAULT_WEIGHTS, ForecastArrays, Forecaster
+from service.ml.schemas import (
+    DEFAULT_THRESHOLD,
+    HISTORY_HOURS,
+    NIGHT_CLOCK,
+    NIGHT_HOURS,
+    SPECIES_THRESHOLD,
+    BatchingInfo,
+    ForecastRequest,
+    ForecastResponse,
+    ModelDescription,
+    PondForecast,
+    PondInput,
+    Scenario,
+)
+
+
+class MLSettings(ServiceSettings):
+    service_name: str = "aqua-ml"
+    ml_port: int = 8001
+    ml_weights_dir: Path = DEFAULT_WEIGHTS
+    ml_batching: bool = True
+    ml_max_batch: int = 512
+    ml_max_wait_ms: float = 2.0
+    ml_threads: int = 1
+
+
+class _Metrics(BatchObserver):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.inference = Histogram(
+            "aqua_ml_inference_seconds",
+            "Duration of one forward pass",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
+        self.batch = Histogram(
+            "aqua_ml_batch_size",
+            "Forecast windows per forward pass",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
+            registry=registry,
+        )
+        self.queue = Gauge(
+            "aqua_ml_queue_depth", "Requests waiting for a forward pass", registry=registry
+        )
+        self.requests = Counter(
+            "aqua_ml_requests", "Forecast requests by outcome", ["outcome"], registry=registry
+        )
+        self.request_seconds = Histogram(
+            "aqua_ml_request_seconds",
+            "Forecast request latency inside the service",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry,
+        )
+        self.forecasts = Counter(
+            "aqua_ml_forecasts", "Pond-night forecasts produced", registry=registry
+        )
+        self.model = Info("aqua_ml_model", "The model being served", registry=registry)
+
+    def forward(self, rows: int, seconds: float) -> None:
+        self.inference.observe(seconds)
+        self.batch.observe(rows)
+
+    def queue_depth(self, depth: int) -> None:
+        self.queue.set(depth)
+
+
+def _to_batch(ponds: list[PondInput]) -> tuple[NightBatch, np.ndarray, list[int]]:
+    """One window per scenario: the submitted plan first, then each what-if plan."""
+    rows: list[PondInput] = []
+    plans: list[list[float]] = []
+    counts: list[int] = []
+    for p in ponds:
+        rows.append(p)
+        plans.append(p.tonight.aeration_kw_ha)
+        for alt in p.what_if:
+            rows.append(p)
+            plans.append(alt.aeration_kw_ha)
+        counts.append(1 + len(p.what_if))
+
+    def hist(name: str) -> np.ndarray:
+        return np.array([getattr(r.history, name) for r in rows], dtype=np.float64)
+
+    def night(name: str) -> np.ndarray:
+        return np.array([getattr(r.tonight, name) for r in rows], dtype=np.float64)
+
+    batch = NightBatch(
+        do=hist("do_mg_l"),
+        temp_c=hist("temperature_c"),
+        light=hist("light_umol_m2_s"),
+        wind=hist("wind_m_s"),
+        feed_kg_ha=hist("feed_kg_ha"),
+        aeration_kw_ha=hist("aeration_kw_ha"),
+        plan_kw_ha=np.array(plans, dtype=np.float64),
+        temp_fc=night("temperature_c"),
+        wind_fc=night("wind_m_s"),
+        depth_m=np.array([r.depth_m for r in rows], dtype=np.float64),
+        salinity_psu=np.array([r.salinity_psu for r in rows], dtype=np.float64),
+    )
+    thresholds = np.array([r.threshold for r in rows], dtype=np.float64)
+    return batch, thresholds, counts
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def _response(
+    ponds: list[PondInput],
+    batch: NightBatch,
+    thresholds: np.ndarray,
+    counts: list[int],
+    fc: ForecastArrays,
+    forecaster: Forecaster,
+) -> ForecastResponse:
+    prob = fc.prob_below(thresholds)
+    alarm = prob >= forecaster.info.alarm_probability
+    until = _optional(fc.hours_until(thresholds, "p50"))
+    until_p10 = _optional(fc.hours_until(thresholds, "p10"))
+    night_min = fc.night_min
+    p10, p50, p90 = fc.p10.tolist(), fc.p50.tolist(), fc.p90.tolist()
+    plans = batch.plan_kw_ha.tolist()
+    out: list[PondForecast] = []
+    row = 0
+    for pond, n in zip(ponds, counts, strict=True):
+        names = ["plan", *(w.name for w in pond.what_if)]
+        scenarios = [
+            Scenario.model_construct(
+                name=names[k],
+                aeration_kw_ha=plans[row + k],
+                p10=p10[row + k],
+                p50=p50[row + k],
+                p90=p90[row + k],
+                night_min_mg_l=float(night_min[row + k]),
+                prob_below_threshold=float(prob[row + k]),
+                hours_until_threshold=until[row + k],
+                hours_until_threshold_p10=until_p10[row + k],
+                alarm=bool(alarm[row + k]),
+            )
+            for k in range(n)
+        ]
+        out.append(
+            PondForecast.model_construct(
+                pond_id=pond.pond_id,
+                threshold_mg_l=float(thresholds[row]),
+                forecast=scenarios[0],
+                what_if=scenarios[1:],
+            )
+        )
+        row += n
+    return ForecastResponse.model_construct(
+        model_version=forecaster.info.version, hours=list(NIGHT_CLOCK), ponds=out
+    )
+
+
+def warmup_batch(n: int = 4) -> NightBatch:
+    """A plausible evening (DO falling from an afternoon peak) used for the warm-up pass."""
+    hours = (np.arange(HISTORY_HOURS) - 27) % 24
+    day = np.clip(np.sin(np.pi * (hours - 6) / 12.0), 0.0, None)
+    do = 6.0 + 3.0 * np.sin(np.pi * (hours - 9) / 12.0)
+    ones_h = np.ones((n, HISTORY_HOURS))
+    ones_f = np.ones((n, NIGHT_HOURS))
+    return NightBatch(
+        do=ones_h * do,
+        temp_c=ones_h * 28.0,
+        light=ones_h * 1500.0 * day,
+        wind=ones_h * 2.5,
+        feed_kg_ha=np.zeros((n, HISTORY_HOURS)),
+        aeration_kw_ha=np.zeros((n, HISTORY_HOURS)),
+        plan_kw_ha=np.zeros((n, NIGHT_HOURS)),
+        temp_fc=ones_f * 27.5,
+        wind_fc=ones_f * 2.0,
+        depth_m=np.full(n, 1.3),
+        salinity_psu=np.zeros(n),
+    )
+
+
+def _reasons(exc: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for e in exc.errors(include_url=False, include_input=False):
+        msg = str(e["msg"])
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        out.append({"loc": ["body", *e["loc"]], "msg": msg, "type": e["type"]})
+    return out
+
+
+def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None = None) -> FastAPI:
+    """Build the service. Weights load and warm up in the lifespan, before ``/ready`` is 200."""
+    cfg = settings or MLSettings()
+    registry = CollectorRegistry()
+    metrics = _Metrics(registry)
+    state: dict[str, Any] = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import torch
+
+        torch.set_num_threads(cfg.ml_threads)
+        model = forecaster or Forecaster.load(cfg.ml_weights_dir)
+        batcher = MicroBatcher(
+            model.predict,
+            enabled=cfg.ml_batching,
+            max_batch=cfg.ml_max_batch,
+            max_wait_ms=cfg.ml_max_wait_ms,
+            observer=metrics,
+        )
+        await batcher.start()
+        await batcher.submit(warmup_batch())
+        metrics.model.info(
+            {"version": model.info.version, "parameters": str(model.info.parameters)}
+        )
+        state.update(model=model, batcher=batcher, ready=True)
+        try:
+            yield
+        finally:
+            state["ready"] = False
+            await batcher.stop()
+
+    app = FastAPI(
+        title="aqua ML service",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        if not state["ready"]:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ok", "model_version": state["model"].info.version})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/model", response_model=ModelDescription)
+    async def describe() -> ModelDescription:
+        model: Forecaster = state["model"]
+        m = model.info.manifest
+        return ModelDescription(
+            version=model.info.version,
+            parameters=model.info.parameters,
+            seed=int(m.get("seed", -1)),
+            data_sha256=str(m.get("data_sha256", "")),
+            alarm_probability=model.info.alarm_probability,
+            default_threshold_mg_l=DEFAULT_THRESHOLD,
+            species_thresholds={k.value: v for k, v in SPECIES_THRESHOLD.items()},
+            history_hours=HISTORY_HOURS,
+            night_hours=list(NIGHT_CLOCK),
+            batching=BatchingInfo(
+                enabled=cfg.ml_batching, max_batch=cfg.ml_max_batch, max_wait_ms=cfg.ml_max_wait_ms
+            ),
+            metrics=dict(m.get("metrics", {})),
+        )
+
+    @app.post(
+        "/v1/forecast",
+        response_model=ForecastResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ForecastRequest.model_json_schema()}},
+            }
+        },
+        responses={422: {"description": "Invalid input, with the reason per field"}},
+    )
+    async def forecast(request: Request) -> Response:
+        started = time.perf_counter()
+        # Validated straight from bytes: the Rust JSON parser is much cheaper than dict → model.
+        try:
+            body = ForecastRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            metrics.requests.labels("rejected").inc()
+            return JSONResponse({"detail": _reasons(exc)}, status_code=422)
+        if not state["ready"]:
+            metrics.requests.labels("unavailable").inc()
+            return JSONResponse({"detail": "model not loaded"}, status_code=503)
+        model: Forecaster = state["model"]
+        batch, thresholds, counts = _to_batch(body.ponds)
+        fc = await state["batcher"].submit(batch)
+        resp = _response(body.ponds, batch, thresholds, counts, fc, model)
+        metrics.forecasts.inc(len(batch))
+        metrics.requests.labels("ok").inc()
+        metrics.request_seconds.observe(time.perf_counter() - started)
+        return Response(resp.model_dump_json(), media_type="application/json")
+
+    return app
