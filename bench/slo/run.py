@@ -38,7 +38,7 @@ def specs_text() -> str:
     slos = "".join(
         f"""
   - name: slo-{i}
-    objective: {99 + (i % 3) * 0.45:g}
+    objective: {(99.5, 99.7, 99.9)[i % 3]}
     sli:
       events:
         error_query: sum(rate(bench_requests_total{{slo="{i}",code="500"}}[{{{{.window}}}}]))
@@ -56,8 +56,9 @@ def openmetrics() -> str:
         for code, share in (("200", 0.999), ("500", 0.001)):
             value = 0
             for t in range(START, END + 1, STEP):
-                value += 0 if t == START else int(rng.gauss(600 * share, (600 * share) ** 0.5 + 1))
-                lines.append(f'bench_requests_total{{slo="{i}",code="{code}"}} {max(value, 0)} {t}')
+                mean = 600 * share * (1 + i % 4)  # SLOs at 0.1 to 0.4 % errors
+                value += 0 if t == START else max(0, round(rng.gauss(mean, mean**0.5)))
+                lines.append(f'bench_requests_total{{slo="{i}",code="{code}"}} {value} {t}')
     return "\n".join(lines) + "\n# EOF\n"
 
 

@@ -17,6 +17,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
@@ -77,7 +78,7 @@ class Backtest:
     def __rich__(self) -> Table:
         from rich.table import Table
 
-        grid = Table(title=f"Backtest, step {format_duration_s(self.step)}", title_justify="left")
+        grid = Table(title=f"Backtest, step {_span(self.step)}", title_justify="left")
         for col in ("SLO", "tier", "factor", "firings", "time firing", "median delay", "max delay"):
             grid.add_column(col)
         for s in self.slos:
@@ -88,29 +89,24 @@ class Backtest:
                     t.name,
                     f"{t.factor:g}×",
                     str(len(t.firings)),
-                    format_duration_s(t.firing_seconds),
-                    format_duration_s(t.median_delay),
-                    format_duration_s(max(delays, default=None)),
+                    _span(t.firing_seconds),
+                    _span(t.median_delay),
+                    _span(max(delays, default=None)),
                 )
         return grid
 
 
-def format_duration_s(seconds: float | None) -> str:
+def _span(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    return "0s" if seconds < 1 else format_duration_safe(seconds)
-
-
-def format_duration_safe(seconds: float) -> str:
-    from datetime import timedelta
-
-    return format_duration(timedelta(seconds=int(seconds)))
+    return "0s" if seconds < 1 else format_duration(timedelta(seconds=int(seconds)))
 
 
 def _ratios(
     slo: SLO, prom: PrometheusClient, windows: Sequence[str], start: float, end: float, step: int
 ) -> dict[str, dict[float, float]]:
     """Error ratio per window per step time (steps without traffic are absent)."""
+    raw = slo.sli.error_ratio_query is not None
     parts: dict[str, str] = {}
     for w in windows:
         if slo.sli.error_ratio_query is not None:
@@ -125,8 +121,10 @@ def _ratios(
         for s in prom.query_range(expr, chunk, stop, step):
             into = sums.setdefault(s.labels.get("aqua_q", ""), {})
             for t, v in zip(s.times, s.values, strict=True):
-                if math.isfinite(v):
-                    into[t] = into.get(t, 0.0) + v
+                if not math.isfinite(v):
+                    continue
+                # counts add up across series; raw ratios do not: take the worst, as report does
+                into[t] = max(into.get(t, v), v) if raw else into.get(t, 0.0) + v
         chunk = stop + step
     out: dict[str, dict[float, float]] = {}
     for w in windows:

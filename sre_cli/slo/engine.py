@@ -26,7 +26,9 @@ from sre_cli.slo.spec import SLO, render_window
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, format_duration, load_tiers, parse_duration
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from collections.abc import Iterator
+
+    from rich.console import Console, ConsoleOptions, RenderableType
 
 __all__ = [
     "BURN_DOWN_POINTS",
@@ -145,10 +147,12 @@ class Report:
     results: list[SLOResult]
     queries: int = 0
 
-    def __rich__(self) -> RenderableType:
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
         from sre_cli.slo.render import table
 
-        return table(self)
+        yield table(self, options.max_width)
 
 
 def _combine(parts: dict[str, str]) -> str:

@@ -112,43 +112,53 @@ def sparkline(points: list[tuple[float, float]], width: int = 24) -> str:
 # --- terminal -------------------------------------------------------------------------------
 
 
-def table(report: Report) -> Table:
-    """The terminal report: one row per SLO."""
+def table(report: Report, width: int = 200) -> Table:
+    """The terminal report: one row per SLO; narrow terminals get the essential columns."""
+    from rich import box
     from rich.table import Table
 
-    grid = Table(title=f"SLOs at {_stamp(report.evaluated_at)}", title_justify="left")
-    with_burn_down = any(r.burn_down for r in report.results)
-    for name, justify in (
-        ("SLO", "left"),
-        ("objective", "right"),
-        ("SLI", "right"),
-        ("budget left", "right"),
-        ("bad / total", "right"),
-        ("burn 1h", "right"),
-        ("burn 6h", "right"),
-        ("alerts", "left"),
-        ("exhausted in", "right"),
-        ("status", "left"),
-        ("burn-down", "left"),
-    ):
-        if name != "burn-down" or with_burn_down:
-            grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    wide = width >= 140
+    grid = Table(
+        title=f"SLOs at {_stamp(report.evaluated_at)}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    with_burn_down = wide and any(r.burn_down for r in report.results)
+    columns = [("SLO", "left"), ("SLI", "right"), ("budget left", "right")]
+    if wide:
+        columns += [("bad / total", "right"), ("burn 1h", "right"), ("burn 6h", "right")]
+    else:
+        columns += [("burn 1h", "right")]
+    columns += [("alerts", "left"), ("exhausted in", "right"), ("status", "left")]
+    if with_burn_down:
+        columns.append(("burn-down", "left"))
+    for name, justify in columns:
+        grid.add_column(name, justify=justify, no_wrap=name in {"SLO", "status"})  # type: ignore[arg-type]
     for r in report.results:
         left = r.remaining_minutes
-        budget = _pct(r.budget_remaining, 1) + ("" if left is None else f" ({left:.1f} min)")
+        minutes = "" if left is None else f"\n{left:,.1f} min"
         cells = [
-            f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.window.label}[/]",
-            f"{r.slo.objective:g}%",
+            f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.objective:g}% / {r.slo.window.label}[/]",
             _pct(r.sli),
-            budget,
-            f"{_count(r.bad)} / {_count(r.total)}",
-            _rate(r.burn_rates.get("1h")),
-            _rate(r.burn_rates.get("6h")),
+            _pct(r.budget_remaining, 1) + minutes,
+        ]
+        if wide:
+            cells += [
+                f"{_count(r.bad)} / {_count(r.total)}",
+                _rate(r.burn_rates.get("1h")),
+                _rate(r.burn_rates.get("6h")),
+            ]
+        else:
+            cells.append(_rate(r.burn_rates.get("1h")))
+        cells += [
             _alerts(r),
             _span(r.time_to_exhaustion) if r.budget_remaining is not None else "—",
             f"[{_STYLE[r.status]}]{r.status}[/]",
         ]
-        grid.add_row(*cells, *([sparkline(r.burn_down)] if with_burn_down else []))
+        if with_burn_down:
+            cells.append(sparkline(r.burn_down))
+        grid.add_row(*cells)
     return grid
 
 

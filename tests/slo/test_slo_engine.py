@@ -316,3 +316,57 @@ def test_tier_factors_scale_with_the_window() -> None:
         ("1 day, 0:00:00", "2:00:00"),
         ("3 days, 0:00:00", "6:00:00"),
     ]
+
+
+RAW_SPEC = """
+version: "prometheus/v1"
+service: shop
+slos:
+  - name: checkout
+    objective: 99
+    sli:
+      raw:
+        error_ratio_query: sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))
+"""
+
+
+def test_raw_ratio_sli_has_no_event_counts(tmp_path: Path) -> None:
+    spec = tmp_path / "raw.yaml"
+    spec.write_text(RAW_SPEC)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(request.content.decode())["query"][0]
+        keys = re.findall(r'"aqua_q", "([^"]+)"', query)
+        if request.url.path.endswith("/query"):
+            result = [{"metric": {"aqua_q": k}, "value": [AT, "0.005"]} for k in keys]
+            return httpx.Response(
+                200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+            )
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "matrix", "result": []}}
+        )
+
+    with PrometheusClient("http://prom", transport=httpx.MockTransport(handle)) as prom:
+        [r] = evaluate(load_slos([spec]), prom, AT).results
+    assert r.sli == pytest.approx(0.995)
+    assert r.budget_consumed == pytest.approx(0.5)
+    assert (r.bad, r.total) == (None, None)
+    assert r.burn_rates["1h"] == pytest.approx(0.5)
+    assert json.loads(to_json(Report(AT, [r])))["slos"][0]["events"] == {"total": None, "bad": None}
+
+
+def test_custom_windows_file(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sre_cli.errors import SpecError
+
+    text = (Path(__file__).parents[2] / "sre_cli/slo/policy/burn-rate-windows.yaml").read_text()
+    custom = tmp_path / "windows.yaml"
+    custom.write_text(text.replace("errorBudgetPercent: 2\n", "errorBudgetPercent: 4\n"))
+    assert load_tiers(custom)[0].factor(timedelta(days=30)) == 28.8
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("longWindow: 6h", "longWindow: 6x"))
+    with pytest.raises(SpecError) as info:
+        load_tiers(broken)
+    assert info.value.line is not None
+    assert "page.slow" in str(info.value)
