@@ -23,13 +23,14 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sre_cli.errors import ComponentError
-from sre_cli.k8s._process import ManagedProcess, free_port, wait_until
+from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.binaries import K8sToolchain, find_toolchain
 from sre_cli.k8s.pki import CertPair, ClusterPKI
 
@@ -132,7 +133,7 @@ class ControlPlane:
         errors: list[str] = []
         for proc in reversed(self._procs):
             try:
-                proc.stop()
+                proc.stop(timeout=10.0)
             except Exception as exc:  # keep stopping the others
                 errors.append(f"{proc.name}: {exc}")
         self._procs.clear()
@@ -165,7 +166,9 @@ class ControlPlane:
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str] | None = None
     ) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", env=env)
+        proc = ManagedProcess(
+            name, argv, self.workdir, log_path=self.workdir / "logs" / f"{name}.log", env=env
+        )
         proc.start()
         self._procs.append(proc)
         return proc
@@ -396,6 +399,39 @@ class ControlPlane:
             return resp.status, resp.read()
         finally:
             conn.close()
+
+
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    watch: Sequence[ManagedProcess] = (),
+    interval: float = 0.2,
+) -> float:
+    """Poll ``check`` until it returns True; return the seconds waited.
+
+    Unlike :meth:`ManagedProcess.wait_ready` this watches several processes: the API server
+    waiting on a dead etcd, or nodes waiting on a dead kwok, fail at once with that log.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        for proc in watch:
+            if not proc.running():
+                tail = "\n".join(proc.log_tail(25))
+                raise ComponentError(
+                    f"{proc.name} exited with code {proc.returncode} while waiting for {what}; "
+                    f"last lines of {proc.log_path}:\n{tail}"
+                )
+        if check():
+            return time.monotonic() - start
+        if time.monotonic() > deadline:
+            tails = "".join(
+                f"\n--- {p.name} ({p.log_path}) ---\n" + "\n".join(p.log_tail(10)) for p in watch
+            )
+            raise ComponentError(f"timed out after {timeout:.0f} s waiting for {what}{tails}")
+        time.sleep(interval)
 
 
 def _insecure_healthz(port: int) -> bool:
