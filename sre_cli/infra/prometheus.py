@@ -30,7 +30,11 @@ ConfigSource = str | Callable[[int], str]
 
 
 class PrometheusServer(Server):
-    """``prometheus`` with ``--web.enable-lifecycle`` and ``--web.enable-admin-api``."""
+    """``prometheus`` with ``--web.enable-lifecycle`` and ``--web.enable-admin-api``.
+
+    ``extra_args`` are appended; a flag named there replaces this class's default for it
+    (``--storage.tsdb.retention.time=...`` instead of ``retention``).
+    """
 
     name = "prometheus"
     ready_timeout = 30.0
@@ -76,16 +80,18 @@ class PrometheusServer(Server):
         self.config_path.write_text(self.config_text(), encoding="utf-8")
 
     def _argv(self) -> list[str]:
-        return [
-            str(binaries.find("prometheus")),
+        defaults = [
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.storage_dir}",
             f"--storage.tsdb.retention.time={self.retention}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--web.enable-lifecycle",
             "--web.enable-admin-api",
-            *self.extra_args,
         ]
+        # Prometheus refuses a repeated flag: one given in extra_args replaces the default.
+        overridden = {arg.split("=", 1)[0] for arg in self.extra_args if arg.startswith("--")}
+        kept = [arg for arg in defaults if arg.split("=", 1)[0] not in overridden]
+        return [str(binaries.find("prometheus")), *kept, *self.extra_args]
 
     def _probe(self) -> bool:
         return http_status(f"{self.url}/-/ready") == 200

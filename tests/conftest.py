@@ -1,0 +1,135 @@
+"""Session fixtures: real servers on 127.0.0.1 from :mod:`sre_cli.infra`.
+
+Each pytest-xdist worker is its own session, so each worker gets its own servers on free
+ports in its own temporary directory; nothing is shared between workers. A server starts
+the first time a test asks for it and stops at the end of the session. A missing binary
+skips the test with the provisioning hint, or fails it under ``CI=true``
+(:func:`infra_harness.require_binary`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from infra_harness import NginxFactory, PrometheusFactory, require, require_binary
+
+if TYPE_CHECKING:
+    from sre_cli.infra.alertmanager import AlertmanagerServer
+    from sre_cli.infra.kafka import KafkaServer
+    from sre_cli.infra.nginx import NginxServer
+    from sre_cli.infra.postgres import PostgresServer
+    from sre_cli.infra.prometheus import ConfigSource, PrometheusServer
+    from sre_cli.infra.redis import RedisServer
+
+__all__ = ["require_binary"]
+
+
+@pytest.fixture(scope="session")
+def tmp_workdir() -> Iterator[Path]:
+    """A directory for this session's servers, removed at the end (AQUA_KEEP_TMP=1 keeps it).
+
+    It is world-traversable (0755) because PostgreSQL runs as the ``postgres`` OS user, which
+    cannot enter pytest's private ``/tmp/pytest-of-root``.
+    """
+    base = Path(tempfile.mkdtemp(prefix="aqua-test-"))
+    base.chmod(0o755)
+    yield base
+    if os.environ.get("AQUA_KEEP_TMP") != "1":
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _unique_dir(parent: Path, stem: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=parent))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_workdir: Path) -> Iterator[PostgresServer]:
+    for tool in ("initdb", "postgres", "psql"):
+        require_binary(tool)
+    from sre_cli.infra.postgres import PostgresServer
+
+    with PostgresServer(_unique_dir(tmp_workdir, "postgres")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_workdir: Path) -> Iterator[RedisServer]:
+    require_binary("redis-server")
+    from sre_cli.infra.redis import RedisServer
+
+    with RedisServer(_unique_dir(tmp_workdir, "redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kafka_server(tmp_workdir: Path) -> Iterator[KafkaServer]:
+    require_binary("java")
+    from sre_cli.infra import binaries
+    from sre_cli.infra.kafka import KafkaServer
+
+    require(binaries.kafka_libs)
+    with KafkaServer(_unique_dir(tmp_workdir, "kafka")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def alertmanager_server(tmp_workdir: Path) -> Iterator[AlertmanagerServer]:
+    require_binary("alertmanager")
+    from sre_cli.infra.alertmanager import AlertmanagerServer
+
+    with AlertmanagerServer(_unique_dir(tmp_workdir, "alertmanager")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prometheus_factory(tmp_workdir: Path) -> Iterator[PrometheusFactory]:
+    """Start a Prometheus per call (own port and workdir); all stop at session end."""
+    require_binary("prometheus")
+    from sre_cli.infra.prometheus import PrometheusServer
+
+    started: list[PrometheusServer] = []
+
+    def factory(
+        config_yaml: ConfigSource,
+        *,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        storage_dir: Path | None = None,
+    ) -> PrometheusServer:
+        server = PrometheusServer(
+            _unique_dir(tmp_workdir, "prometheus"),
+            config_yaml,
+            port=port,
+            extra_args=extra_args,
+            storage_dir=storage_dir,
+        )
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def nginx_factory(tmp_workdir: Path) -> Iterator[NginxFactory]:
+    """Start an nginx per call; ``conf_text_builder(port)`` returns the ``http {}`` body."""
+    require_binary("nginx")
+    from sre_cli.infra.nginx import NginxServer
+
+    started: list[NginxServer] = []
+
+    def factory(conf_text_builder: Callable[[int], str], *, port: int | None = None) -> NginxServer:
+        server = NginxServer(_unique_dir(tmp_workdir, "nginx"), conf_text_builder, port=port)
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in reversed(started):
+        server.stop()
