@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import random
 import shutil
 import statistics
@@ -63,7 +64,8 @@ def openmetrics() -> str:
 
 
 def build(promtool: str) -> Path:
-    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    generator = inspect.getsource(openmetrics) + f"{SLOS} {DAYS} {STEP} {END}"
+    key = hashlib.sha256(generator.encode()).hexdigest()[:16]
     target = Path.home() / ".cache" / "aqua" / "slo-bench" / key
     if (target / "DONE").exists():
         return target
@@ -92,7 +94,7 @@ def build(promtool: str) -> Path:
 
 
 def start_prometheus(blocks: Path, work: Path) -> tuple[str, object]:
-    from sre_cli.infra.prometheus import PrometheusServer  # type: ignore[import-not-found]
+    from sre_cli.infra.prometheus import PrometheusServer
 
     storage = work / "tsdb"
     shutil.copytree(blocks / "data", storage)

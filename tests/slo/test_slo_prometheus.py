@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from rich.console import Console
@@ -26,6 +27,11 @@ from sre_cli.slo.engine import SLOResult, evaluate
 from sre_cli.slo.lint import live_problems
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.prometheus import PrometheusClient
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sre_cli.infra.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 
@@ -103,16 +109,17 @@ def history() -> History:
 
 @pytest.fixture(scope="module")
 def prom_url(
-    prometheus_factory: object, promtool: Path, tmp_path_factory: pytest.TempPathFactory
+    prometheus_factory: Callable[..., PrometheusServer],
+    promtool: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
+    # Prometheus compacts and writes into its storage: give it a copy of the cached blocks.
     storage = tmp_path_factory.mktemp("slo-tsdb")
     shutil.copytree(blocks(promtool) / "data", storage, dirs_exist_ok=True)
-    server = prometheus_factory(  # type: ignore[operator]
-        config_yaml=CONFIG,
-        extra_args=("--storage.tsdb.retention.time=3650d",),
-        storage_dir=storage,
+    server = prometheus_factory(
+        CONFIG, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
     )
-    return str(server.url)
+    return server.url
 
 
 @pytest.fixture(scope="module")
