@@ -2,11 +2,11 @@
 
 A window is one night issued at 20:00: 48 hourly history steps (the last one at 20:00), the
 known next 10 hours 21:00-06:00 and, for training and evaluation, the true DO at those hours.
-History DO gets Gaussian sensor noise (σ = 0.15 mg/L) and gaps of 1-2 h (left as NaN; the
-feature code fills them), temperature, light and wind small sensor errors; the known future
-gets forecast error: a per-night temperature bias (σ 0.3 °C) plus hourly noise (σ 0.1 °C) and a
-multiplicative log-normal wind error (σ 0.25 per night, 0.1 per hour). The aeration plan is
-exact: the simulator applied it as announced.
+History DO gets Gaussian sensor noise (σ = 0.15 mg/L) and gaps of 1-2 h (never longer: the
+service's contract; left as NaN, the feature code fills them); temperature, light and wind
+get small sensor errors. The known future gets forecast error: a per-night temperature bias
+(σ 0.3 °C) plus hourly noise (σ 0.1 °C), and a multiplicative log-normal wind error (σ 0.25
+per night, 0.1 per hour). The aeration plan is exact: the simulator applied it as announced.
 
 Ponds are never split across sets: training, validation and evaluation ponds come from
 different simulations (``SeedSequence([seed, stream])``, stream 0 for training and validation,
@@ -24,6 +24,7 @@ from service.ml.saturation import FloatArray
 from service.ml.simulator import HORIZON, PondRun, simulate
 
 HISTORY = 48
+MAX_GAP_HOURS = 2
 DO_NOISE_SD = 0.15
 TRAIN_STREAM = 0
 EVAL_STREAM = 1
@@ -107,6 +108,13 @@ def _gaps(rng: np.random.Generator, n: int) -> np.ndarray:
         length = rng.integers(1, 3, rows.size)
         mask[rows, start] = True
         mask[rows, np.minimum(start + length - 1, HISTORY - 1)] = True
+    # Runs that touched may have merged: keep every gap within what the service accepts.
+    run = np.zeros(n, dtype=np.int64)
+    for j in range(HISTORY):
+        run = np.where(mask[:, j], run + 1, 0)
+        too_long = run > MAX_GAP_HOURS
+        mask[too_long, j] = False
+        run[too_long] = 0
     return mask
 
 
