@@ -1,0 +1,34 @@
+"""Fixtures of the pipeline tests: real Kafka and PostgreSQL from tests/conftest.py.
+
+The broker and the database server are per xdist worker (session fixtures); each test gets a
+fresh database, a topic prefix and consumer groups of its own, so tests never share state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_harness import Pipeline, create_database
+
+
+@pytest.fixture
+def pg_database(postgres_server: Any) -> str:
+    return create_database(postgres_server.url)
+
+
+@pytest.fixture
+def pipeline(kafka_server: Any, pg_database: str, tmp_path: Path) -> Iterator[Pipeline]:
+    p = Pipeline(
+        bootstrap=kafka_server.bootstrap,
+        database_url=pg_database,
+        prefix=f"t{uuid.uuid4().hex[:8]}.",
+        log_dir=tmp_path,
+    )
+    yield p
+    for w in p.workers:
+        if w.proc is not None and w.proc.poll() is None:
+            w.stop(10)

@@ -1,0 +1,297 @@
+"""Helpers of the pipeline tests: a fresh database, the API in-process, workers as processes.
+
+Every test gets its own PostgreSQL database and its own Kafka topic prefix (so tests sharing
+one broker never see each other's messages) and its own consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.api.app import create_app
+from service.api.settings import ApiSettings
+from sre_cli.infra.process import free_port
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[3]
+ADMIN, ADMIN_PASSWORD = "admin", "admin-password-for-tests"
+SENSORS = ("dissolved_oxygen", "temperature", "ph", "ammonia")
+VALUE = {"dissolved_oxygen": 6.0, "temperature": 25.0, "ph": 7.5, "ammonia": 0.5}
+
+
+def create_database(server_url: str) -> str:
+    """A new empty database on the server, migrated; its asyncpg SQLAlchemy URL."""
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from service.api import migrate
+
+    name = f"pipe_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        engine = create_async_engine(url)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    base, _, _ = server_url.rpartition("/")
+    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    asyncio.run(create())
+    return url
+
+
+def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def count_readings(url: str) -> int:
+    return int(query(url, "SELECT count(*) FROM readings")[0][0])
+
+
+def batch(
+    n: int, start: datetime, value_of: Callable[[int], float] | None = None
+) -> list[dict[str, Any]]:
+    """``n`` readings, cycling through the sensors, one second apart per sensor round."""
+    out = []
+    for i in range(n):
+        sensor = SENSORS[i % len(SENSORS)]
+        ts = start + timedelta(seconds=i // len(SENSORS))
+        value = value_of(i) if value_of else VALUE[sensor]
+        out.append({"sensor": sensor, "ts": ts.isoformat(), "value": value})
+    return out
+
+
+def keys_of(pond_id: int, readings: list[dict[str, Any]]) -> set[tuple[int, str, datetime]]:
+    return {(pond_id, r["sensor"], datetime.fromisoformat(r["ts"])) for r in readings}
+
+
+def stored_keys(url: str) -> set[tuple[int, str, datetime]]:
+    return {
+        (p, s, t.astimezone(UTC))
+        for p, s, t in query(url, "SELECT pond_id, sensor, ts FROM readings")
+    }
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@dataclass
+class Api:
+    client: TestClient
+    token: str = ""
+    ponds: list[int] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def make_ponds(self, n: int, timezone: str = "UTC") -> list[int]:
+        r = self.client.post(
+            "/api/v1/farms",
+            json={"name": f"farm-{uuid.uuid4().hex[:6]}", "timezone": timezone},
+            headers=self.auth,
+        )
+        assert r.status_code == 201, r.text
+        farm = r.json()["id"]
+        for i in range(n):
+            r = self.client.post(
+                "/api/v1/ponds",
+                json={
+                    "farm_id": farm,
+                    "name": f"P{i}",
+                    "species": "nile_tilapia",
+                    "area_m2": 2000.0,
+                    "depth_m": 1.2,
+                    "stock_count": 10_000,
+                    "mean_weight_g": 250.0,
+                },
+                headers=self.auth,
+            )
+            assert r.status_code == 201, r.text
+            self.ponds.append(int(r.json()["id"]))
+        return self.ponds[-n:]
+
+    def post(self, pond_id: int, readings: list[dict[str, Any]]) -> httpx.Response:
+        return self.client.post(
+            f"/api/v1/ponds/{pond_id}/readings", json={"readings": readings}, headers=self.auth
+        )
+
+
+def api_settings(database_url: str, **overrides: Any) -> ApiSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "bootstrap_admin_username": ADMIN,
+        "bootstrap_admin_password": ADMIN_PASSWORD,
+        "configure_logging": False,
+        "access_log": False,
+        "rate_limit_requests": 0,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 64,
+        "argon2_parallelism": 1,
+        "db_migrate_on_start": False,
+    }
+    values.update(overrides)
+    return ApiSettings(**values)
+
+
+@contextmanager
+def running_api(settings: ApiSettings) -> Iterator[Api]:
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/api/v1/auth/token", data={"username": ADMIN, "password": ADMIN_PASSWORD})
+        assert r.status_code == 200, r.text
+        yield Api(client=client, token=r.json()["access_token"])
+
+
+class WorkerProcess:
+    """``python -m service.worker`` as a child process with its own metrics port and log."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "worker") -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "AQUA_WORKER_METRICS_PORT": str(self.port)}
+        self.log_path = log_dir / f"{name}-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout: float = 60.0) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service.worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for(self.ready, ready_timeout, f"worker ready (log {self.log_path})")
+        return self
+
+    def ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def metrics(self) -> dict[str, float]:
+        """Samples of /metrics as ``{'name{labels}': value}``."""
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def metric(self, prefix: str) -> float:
+        return sum(v for k, v in self.metrics().items() if k.startswith(prefix))
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return int(self.proc.returncode)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def log_records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+
+@dataclass
+class Pipeline:
+    bootstrap: str
+    database_url: str
+    prefix: str
+    log_dir: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def worker_env(self, **extra: str) -> dict[str, str]:
+        return {
+            "AQUA_KAFKA_BOOTSTRAP": self.bootstrap,
+            "AQUA_KAFKA_TOPIC_PREFIX": self.prefix,
+            "AQUA_DATABASE_URL": self.database_url,
+            "AQUA_WORKER_GROUP": f"{self.prefix}worker",
+            "AQUA_WORKER_SESSION_TIMEOUT_MS": "6000",
+            "AQUA_WORKER_BACKOFF_SECONDS": "0.05",
+            "AQUA_WORKER_BACKOFF_MAX_SECONDS": "1",
+            "AQUA_WORKER_NIGHTLY_ENABLED": "false",
+            "AQUA_LOG_LEVEL": "INFO",
+            **extra,
+        }
+
+    def worker(self, **extra: str) -> WorkerProcess:
+        w = WorkerProcess(self.worker_env(**extra), self.log_dir, name=f"worker{len(self.workers)}")
+        self.workers.append(w)
+        return w
+
+    def api_overrides(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "queue": "kafka",
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_topic_prefix": self.prefix,
+            "kafka_publish_timeout_seconds": 3.0,
+            **extra,
+        }

@@ -1,0 +1,111 @@
+"""Readings through API → Kafka → worker → PostgreSQL: every one stored exactly once, through a
+worker crash, and through two workers sharing partitions while one dies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pipeline_harness import (
+    Pipeline,
+    api_settings,
+    batch,
+    count_readings,
+    keys_of,
+    query,
+    running_api,
+    stored_keys,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def _send_all(api, ponds: list[int], per_pond: int, size: int = 500, start: datetime = T0):  # type: ignore[no-untyped-def]
+    """POST ``per_pond`` readings to each pond in batches of ``size``; return the expected keys."""
+    expected = set()
+    for pond in ponds:
+        for off in range(0, per_pond, size):
+            readings = batch(size, start + timedelta(hours=off))
+            r = api.post(pond, readings)
+            assert r.status_code == 202, r.text
+            assert r.json() == {"pond_id": pond, "accepted": size, "durable": False}
+            expected |= keys_of(pond, readings)
+    return expected
+
+
+def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
+    worker = pipeline.worker().start()
+    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+        ponds = api.make_ponds(10)
+        expected = _send_all(api, ponds, per_pond=1000)
+        # The same batches again: a client retry must not double anything.
+        _send_all(api, ponds[:2], per_pond=1000)
+    assert len(expected) == 10_000
+    wait_for(lambda: count_readings(pipeline.database_url) >= 10_000, 60, "10,000 rows")
+    wait_for(lambda: worker.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
+    assert count_readings(pipeline.database_url) == 10_000
+    assert stored_keys(pipeline.database_url) == expected
+    m = worker.metrics()
+    assert m['worker_messages_processed_total{topic="sensor-readings"}'] == 24
+    assert m['worker_messages_failed_total{topic="sensor-readings"}'] == 0
+    assert m['pipeline_end_to_end_seconds_count{topic="sensor-readings"}'] == 24
+    assert m["worker_readings_stored_total"] == 12_000
+    assert worker.stop() == 0
+
+
+def test_kill_9_mid_stream_then_restart_still_exactly_once(pipeline: Pipeline) -> None:
+    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+        ponds = api.make_ponds(8)
+        expected = _send_all(api, ponds, per_pond=1500)
+    # One message per poll and a slow start make the kill land mid-stream.
+    first = pipeline.worker(AQUA_WORKER_BATCH_MAX_MESSAGES="1").start()
+    wait_for(lambda: count_readings(pipeline.database_url) >= 500, 60, "first rows")
+    first.kill()
+    stored = count_readings(pipeline.database_url)
+    assert 0 < stored < len(expected), "the kill was meant to land mid-stream"
+    second = pipeline.worker().start()
+    wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
+    wait_for(lambda: second.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
+    assert count_readings(pipeline.database_url) == len(expected) == 12_000
+    assert stored_keys(pipeline.database_url) == expected
+    assert second.metric("worker_messages_processed_total") > 0
+    assert second.stop() == 0
+
+
+def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> None:
+    a = pipeline.worker().start()
+    b = pipeline.worker().start()
+    wait_for(
+        lambda: (
+            a.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
+            and b.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
+        ),
+        30,
+        "both workers assigned partitions",
+    )
+    assert (
+        a.metric('worker_assigned_partitions{topic="sensor-readings"}')
+        + b.metric('worker_assigned_partitions{topic="sensor-readings"}')
+    ) == 8
+    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+        ponds = api.make_ponds(16)
+        expected = _send_all(api, ponds[:8], per_pond=500)
+        wait_for(lambda: count_readings(pipeline.database_url) == len(expected), 60, "first half")
+        assert a.metric("worker_messages_processed_total") > 0
+        assert b.metric("worker_messages_processed_total") > 0
+        a.kill()
+        expected |= _send_all(api, ponds[8:], per_pond=500, start=T0 + timedelta(days=1))
+    wait_for(
+        lambda: b.metric('worker_assigned_partitions{topic="sensor-readings"}') == 8,
+        45,
+        "the survivor owning every partition",
+    )
+    wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
+    assert count_readings(pipeline.database_url) == len(expected) == 8_000
+    assert stored_keys(pipeline.database_url) == expected
+    rows = query(pipeline.database_url, "SELECT count(DISTINCT pond_id) FROM readings")
+    assert rows[0][0] == 16
+    assert b.stop() == 0
