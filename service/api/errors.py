@@ -8,6 +8,7 @@ bad or missing token       401     ``WWW-Authenticate: Bearer``
 rate limit                 429     ``Retry-After``
 unique constraint          409
 database unreachable       503     ``Retry-After``; the pool recovers by itself
+queue unreachable or full  503     ``Retry-After``; nothing of the request was accepted
 injected fault             5xx     game days only
 anything else              500     logged with its traceback (middleware)
 =========================  ======  ==========================================
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from service.api.db import DatabaseUnavailable, is_unavailable
 from service.api.deps import RateLimited, get_runtime
 from service.api.faults import FaultsDisabled, InjectedFault
+from service.api.queue import QueueUnavailable
 from service.api.security import AuthError
 
 log = logging.getLogger("aqua.api.errors")
@@ -73,6 +75,15 @@ def _database(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
+def _queue(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QueueUnavailable)
+    return JSONResponse(
+        {"detail": f"{exc}; nothing was accepted, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def _injected(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InjectedFault)
     return JSONResponse({"detail": "injected fault"}, status_code=exc.status)
@@ -90,5 +101,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyError, _database)
     app.add_exception_handler(ConnectionError, _database)
     app.add_exception_handler(TimeoutError, _database)
+    app.add_exception_handler(QueueUnavailable, _queue)
     app.add_exception_handler(InjectedFault, _injected)
     app.add_exception_handler(FaultsDisabled, _faults_disabled)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    JSON,
     MetaData,
     String,
     TypeDecorator,
@@ -91,6 +92,8 @@ class Farm(Timestamps, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
     location: Mapped[str | None] = mapped_column(String(200))
+    # IANA zone of the farm's ponds: the nightly forecast runs at 20:00 local time.
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
 
 
 class Pond(Timestamps, Base):
@@ -127,3 +130,38 @@ class Reading(Base):
     sensor: Mapped[str] = mapped_column(String(32), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     value: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+TASK_STATUSES = ("pending", "running", "done", "failed")
+
+
+class Task(Timestamps, Base):
+    """An asynchronous forecast job: queued by the API or the nightly run, done by a worker.
+
+    ``dedupe_key`` makes the nightly run idempotent (one job per pond and local date);
+    ``published_at`` is set once the queue acknowledged the job, so jobs whose publication was
+    interrupted can be found and sent again.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'running', 'done', 'failed')", name="ck_tasks_status"
+        ),
+        Index("ix_tasks_pond_created", "pond_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pond_id: Mapped[int] = mapped_column(
+        ForeignKey("ponds.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="forecast")
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    dedupe_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -21,6 +21,7 @@ from service.api.faults import FaultRegistry
 from service.api.ingest import DatabaseReadingsSink, ReadingsSink
 from service.api.lifecycle import Lifecycle
 from service.api.metrics import ApiMetrics
+from service.api.queue import EmbeddedQueue, KafkaPublisher, Publisher, QueueReadingsSink
 from service.api.ratelimit import RateLimiter
 from service.api.security import Passwords, TokenService, bootstrap_admin
 from service.api.settings import ApiSettings
@@ -46,6 +47,8 @@ class Runtime:
     lifecycle: Lifecycle
     sink: ReadingsSink
     oxygen: OxygenPolicy
+    queue: Publisher | None = None
+    embedded_worker: Any = None  # service.worker.embedded.EmbeddedWorker, imported lazily
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -59,6 +62,11 @@ class Runtime:
             metrics=metrics,
         )
         cache = SummaryCache(redis, ttl_seconds=settings.cache_ttl_seconds, metrics=metrics)
+        queue = _make_queue(settings)
+        sink: ReadingsSink = (
+            QueueReadingsSink(queue) if queue is not None
+            else DatabaseReadingsSink(db, on_written=cache.invalidate)
+        )
         return cls(
             settings=settings,
             db=db,
@@ -79,7 +87,8 @@ class Runtime:
                 sync_seconds=settings.faults_sync_seconds,
             ),
             lifecycle=Lifecycle(),
-            sink=DatabaseReadingsSink(db, on_written=cache.invalidate),
+            sink=sink,
+            queue=queue,
             oxygen=OxygenPolicy(
                 critical_mg_l=settings.do_critical_mg_l,
                 warning_mg_l=settings.do_warning_mg_l,
@@ -110,6 +119,16 @@ class Runtime:
                 self._spawn(self._bootstrap_until_done())
         if self.faults.enabled and self.redis.configured:
             self._spawn(self.faults.sync_forever())
+        if self.queue is not None:
+            await self.queue.start()
+        if isinstance(self.queue, EmbeddedQueue):
+            from service.worker.embedded import EmbeddedWorker
+
+            self.embedded_worker = EmbeddedWorker(
+                self.queue, self.db.engine, ml_url=self.settings.ml_url,
+                on_stored=self.cache.invalidate,
+            )
+            self.embedded_worker.start()
         self.metrics.draining.set(0)
         self.lifecycle.serving()
         log.info(
@@ -123,6 +142,10 @@ class Runtime:
 
     async def stop(self) -> None:
         self.lifecycle.stopped()
+        if self.embedded_worker is not None:
+            await self.embedded_worker.stop()
+        if self.queue is not None:
+            await self.queue.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -145,3 +168,22 @@ class Runtime:
                 if not is_unavailable(exc):
                     log.exception("bootstrap admin failed")
                     return
+
+
+def _make_queue(settings: ApiSettings) -> Publisher | None:
+    backend = settings.queue_backend
+    if backend == "kafka":
+        assert settings.kafka_bootstrap is not None  # checked by the settings validator
+        return KafkaPublisher(
+            settings.kafka_bootstrap,
+            timeout_s=settings.kafka_publish_timeout_seconds,
+            retry_after=settings.queue_retry_after_seconds,
+            replication_factor=settings.kafka_replication_factor,
+            topic_prefix=settings.kafka_topic_prefix,
+        )
+    if backend == "embedded":
+        return EmbeddedQueue(
+            max_messages=settings.embedded_queue_max_messages,
+            retry_after=settings.queue_retry_after_seconds,
+        )
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -51,6 +52,19 @@ Password = Annotated[
     str, StringConstraints(min_length=12, max_length=256), AfterValidator(_no_control_chars)
 ]
 Timestamp = Annotated[datetime, AfterValidator(_sane_time)]
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Oslo)") from exc
+    return value
+
+
+TimeZoneName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)
+]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
@@ -145,17 +159,20 @@ class UserOut(Out):
 class FarmCreate(Strict):
     name: Name
     location: Text | None = None
+    timezone: TimeZoneName = Field("UTC", description="IANA zone; nightly forecasts run at 20:00 local.")
 
 
 class FarmUpdate(Strict):
     name: Name | None = None
     location: Text | None = None
+    timezone: TimeZoneName | None = None
 
 
 class FarmOut(Out):
     id: int
     name: str
     location: str | None
+    timezone: str
     created_at: datetime
     updated_at: datetime
 

@@ -152,6 +152,35 @@ class ApiSettings(ServiceSettings):
         description="A newest DO reading older than this makes the status unknown.",
     )
 
+    # Queue (asynchronous ingestion and forecast jobs)
+    queue: Literal["auto", "kafka", "embedded", "direct"] = Field(
+        "auto",
+        description=(
+            "Where readings and jobs go: kafka (AQUA_KAFKA_BOOTSTRAP), embedded (in-process "
+            "queue and worker, single process only), direct (readings stored in the request, "
+            "no jobs). auto: kafka when a bootstrap address is set, else direct."
+        ),
+    )
+    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers (host:port,...).")
+    kafka_topic_prefix: str = Field(
+        "", max_length=100, description="Prefix of every topic name (several stacks on one cluster)."
+    )
+    kafka_publish_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Wait this long for the broker's acknowledgement, then 503."
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, le=7, description="Replication factor of topics created at startup."
+    )
+    queue_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After sent with 503 when the queue is unavailable."
+    )
+    embedded_queue_max_messages: int = Field(
+        10_000, ge=1, description="Messages the in-process queue holds before answering 503."
+    )
+    ml_url: str | None = Field(
+        None, description="ML service base URL, used by the embedded worker's forecast jobs."
+    )
+
     # Operations
     faults_enabled: bool = Field(
         default=False, description="Allow fault injection (game days only)."
@@ -170,6 +199,8 @@ class ApiSettings(ServiceSettings):
             self.jwt_secret = _read_secret(self.jwt_secret_file)
         if self.bootstrap_admin_password_file is not None:
             self.bootstrap_admin_password = _read_secret(self.bootstrap_admin_password_file)
+        if self.queue == "kafka" and not self.kafka_bootstrap:
+            raise ValueError("AQUA_QUEUE=kafka needs AQUA_KAFKA_BOOTSTRAP")
         if self.do_warning_mg_l < self.do_critical_mg_l:
             raise ValueError("do_warning_mg_l must not be below do_critical_mg_l")
         if self.bootstrap_admin_username and self.bootstrap_admin_password is None:
@@ -195,6 +226,12 @@ class ApiSettings(ServiceSettings):
                     f"{MIN_ADMIN_PASSWORD_LENGTH} characters"
                 )
         return self
+
+    @property
+    def queue_backend(self) -> Literal["kafka", "embedded", "direct"]:
+        if self.queue == "auto":
+            return "kafka" if self.kafka_bootstrap else "direct"
+        return self.queue
 
     @property
     def effective_database_url(self) -> str:

@@ -10,9 +10,9 @@ from service.api.routes._common import API_PREFIX
 
 
 def api_routers() -> list[APIRouter]:
-    from service.api.routes import auth, farms, faults, ponds, readings, summary, users
+    from service.api.routes import auth, farms, faults, ponds, readings, summary, tasks, users
 
-    return [m.router for m in (auth, users, farms, ponds, readings, summary, faults)]
+    return [m.router for m in (auth, users, farms, ponds, readings, summary, tasks, faults)]
 
 
 __all__ = ["API_PREFIX", "api_routers"]

@@ -45,7 +45,7 @@ async def list_farms(_: Reader, session: SessionDep, page: PageDep) -> Page[Farm
 
 @router.post("", response_model=FarmOut, status_code=201, responses={**_ERRORS, **_CONFLICT})
 async def create_farm(body: FarmCreate, _: Writer, session: SessionDep) -> Farm:
-    farm = Farm(name=body.name, location=body.location)
+    farm = Farm(name=body.name, location=body.location, timezone=body.timezone)
     session.add(farm)
     await session.commit()
     return farm
@@ -60,7 +60,7 @@ async def read_farm(farm_id: FarmId, _: Reader, session: SessionDep) -> Farm:
 async def update_farm(farm_id: FarmId, body: FarmUpdate, _: Writer, session: SessionDep) -> Farm:
     farm = await get_farm(session, farm_id)
     for key, value in body.model_dump(exclude_unset=True).items():
-        if key == "name" and value is None:
+        if key in ("name", "timezone") and value is None:
             continue
         setattr(farm, key, value)
     await session.commit()

@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import BigInteger, Integer, and_, cast, func, literal_column, or_, select
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
@@ -42,14 +42,33 @@ _ERRORS: Responses = {
 }
 
 
-@router.post("/{pond_id}/readings", response_model=IngestResult, responses=_ERRORS)
+@router.post(
+    "/{pond_id}/readings",
+    response_model=IngestResult,
+    responses={
+        **_ERRORS,
+        202: {"model": IngestResult, "description": "Queued; a worker stores the batch."},
+        503: {"description": "Queue unavailable: nothing accepted, see Retry-After."},
+    },
+)
 async def ingest_readings(
-    pond_id: PondId, body: ReadingBatch, _: Writer, rt: RuntimeDep, session: SessionDep
+    pond_id: PondId,
+    body: ReadingBatch,
+    _: Writer,
+    rt: RuntimeDep,
+    session: SessionDep,
+    response: Response,
 ) -> IngestResult:
-    """Store a batch of readings (idempotent per pond, sensor and timestamp)."""
+    """Store a batch of readings (idempotent per pond, sensor and timestamp).
+
+    200 when stored in the request; 202 when a queue took it (a worker stores it).
+    """
     await get_pond(session, pond_id)
     await session.close()  # give the connection back before the sink takes one
-    return await rt.sink.write(pond_id, body.readings)
+    result = await rt.sink.write(pond_id, body.readings)
+    if not result.durable:
+        response.status_code = 202
+    return result
 
 
 def _encode_cursor(ts: datetime, sensor: str) -> str:
