@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,3 +160,89 @@ def series(
         }
         for i, v in enumerate(values)
     ]
+
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ApiProcess:
+    """``python -m service.api serve`` as a real subprocess on a free port."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], *, workers: int = 1) -> None:
+        from sre_cli.infra.process import free_port
+
+        self.port = free_port()
+        self.workdir = workdir
+        self.log_path = workdir / "api.log"
+        self.env = {
+            **os.environ,
+            "AQUA_HOST": "127.0.0.1",
+            "AQUA_PORT": str(self.port),
+            "AQUA_WORKERS": str(workers),
+            "AQUA_ENVIRONMENT": "test",
+            "AQUA_BOOTSTRAP_ADMIN_USERNAME": ADMIN,
+            "AQUA_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "AQUA_ARGON2_TIME_COST": "1",
+            "AQUA_ARGON2_MEMORY_KIB": "64",
+            "AQUA_ARGON2_PARALLELISM": "1",
+            "AQUA_RATE_LIMIT_REQUESTS": "0",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ApiProcess:
+        import httpx
+
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service.api", "serve"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"api exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"api not ready within {timeout} s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def token(self, username: str = ADMIN, password: str = ADMIN_PASSWORD) -> str:
+        import httpx
+
+        r = httpx.post(
+            f"{self.base_url}/api/v1/auth/token",
+            data={"username": username, "password": password},
+            timeout=10,
+        )
+        r.raise_for_status()
+        return str(r.json()["access_token"])

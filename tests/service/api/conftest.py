@@ -15,7 +15,7 @@ import pytest
 from api_harness import Api, create_pg_database, harness_fixture, running_api, settings_for
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database per test, on each backend."""
     if request.param == "sqlite":
@@ -39,3 +39,17 @@ def api(database_url: str) -> Iterator[Api]:
 def sqlite_api(sqlite_url: str) -> Iterator[Api]:
     with running_api(settings_for(sqlite_url)) as running:
         yield running
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The session Redis, emptied: tests of one xdist worker share it one after another."""
+    import redis
+
+    server = harness_fixture(request, "redis_server")
+    client = redis.Redis.from_url(server.url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return str(server.url)
