@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 from infra_harness import NginxFactory, PrometheusFactory, require, require_binary
 
+from sre_cli.errors import MissingDependency
+
 if TYPE_CHECKING:
     from sre_cli.infra.alertmanager import AlertmanagerServer
     from sre_cli.infra.kafka import KafkaServer
@@ -67,6 +69,15 @@ def redis_server(tmp_workdir: Path) -> Iterator[RedisServer]:
         yield server
 
 
+def _kafka_client() -> None:
+    try:
+        import kafka  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependency(
+            "kafka-python is not installed", hint="pip install 'aqua-sre[service]'"
+        ) from exc
+
+
 @pytest.fixture(scope="session")
 def kafka_server(tmp_workdir: Path) -> Iterator[KafkaServer]:
     require_binary("java")
@@ -74,6 +85,7 @@ def kafka_server(tmp_workdir: Path) -> Iterator[KafkaServer]:
     from sre_cli.infra.kafka import KafkaServer
 
     require(binaries.kafka_libs)
+    require(_kafka_client)
     with KafkaServer(_unique_dir(tmp_workdir, "kafka")) as server:
         yield server
 
