@@ -184,7 +184,7 @@ def alerts(
 def seed(
     farms: int = typer.Option(2, "--farms", help="Demo farms to create."),
     ponds: int = typer.Option(3, "--ponds", help="Ponds per farm."),
-    hours: int = typer.Option(48, "--hours", help="Hours of simulated readings per pond."),
+    hours: int = typer.Option(72, "--hours", help="Hours of simulated readings per pond."),
     traffic: float = typer.Option(
         0.0, "--traffic", help="Then drive light read/write traffic for this many seconds."
     ),

@@ -22,7 +22,7 @@ import yaml
 from sre_cli.errors import ConfigError
 from sre_cli.stack.spec import StackPlan, StateLayout
 
-__all__ = ["alertmanager_yaml", "monitoring_dir", "nginx_conf", "prometheus_yaml"]
+__all__ = ["alertmanager_yaml", "monitoring_dir", "nginx_http_body", "prometheus_yaml"]
 
 
 def monitoring_dir() -> Path:
@@ -102,53 +102,40 @@ def alertmanager_yaml(plan: StackPlan) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def nginx_conf(plan: StackPlan, prefix: Path, port: int) -> str:
-    """nginx.conf: ``port`` in front of the API replicas; everything inside ``prefix``."""
+def nginx_http_body(plan: StackPlan, port: int) -> str:
+    """The ``http {}`` body: ``port`` in front of the API replicas (the library adds the rest)."""
     upstreams = "\n".join(
-        f"        server 127.0.0.1:{c.port} max_fails=1 fail_timeout=2s;"
+        f"    server 127.0.0.1:{c.port} max_fails=1 fail_timeout=2s;"
         for c in plan.components
         if c.kind == "api"
     )
     return f"""\
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream aqua_api {{
+access_log off;
+upstream aqua_api {{
 {upstreams}
-        keepalive 32;
+    keepalive 32;
+}}
+server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 2m;
+    location = /nginx/health {{
+        default_type text/plain;
+        return 200 "ok\\n";
     }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 2m;
-        location = /nginx/health {{
-            access_log off;
-            default_type text/plain;
-            return 200 "ok\\n";
-        }}
-        location / {{
-            proxy_pass http://aqua_api;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            # Idempotent requests go to the next replica on a connection error or a 502-504;
-            # POST and PATCH are retried only when they never reached a replica.
-            proxy_next_upstream error timeout http_502 http_503 http_504;
-            proxy_next_upstream_tries 3;
-            proxy_next_upstream_timeout 10s;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 30s;
-        }}
+    location / {{
+        proxy_pass http://aqua_api;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        # Idempotent requests go to the next replica on a connection error or a 502-504;
+        # POST and PATCH are retried only when they never reached a replica.
+        proxy_next_upstream error timeout http_502 http_503 http_504;
+        proxy_next_upstream_tries 3;
+        proxy_next_upstream_timeout 10s;
+        proxy_connect_timeout 1s;
+        proxy_read_timeout 30s;
     }}
 }}
 """

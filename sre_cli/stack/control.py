@@ -307,6 +307,12 @@ class StackControl:
             strays = set(stack_processes(state.stack_id) + recorded)
             result.strays_killed = _kill_all(sorted(strays))
         if purge:
+            # Data a server keeps outside the state dir (PostgreSQL's cluster, when its OS
+            # user cannot enter the state dir) hangs off a symlink: remove the target too.
+            if self.layout.data_dir.is_dir():
+                for link in self.layout.data_dir.glob("*/*"):
+                    if link.is_symlink() and link.resolve().is_dir():
+                        shutil.rmtree(link.resolve(), ignore_errors=True)
             for d in (self.layout.data_dir, self.layout.config_dir, self.layout.logs_dir):
                 shutil.rmtree(d, ignore_errors=True)
             for f in (self.layout.plan_file, self.layout.state_file, self.layout.alerts_file):

@@ -69,6 +69,7 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
     kafka = [c for c in plan.components if c.kind == "kafka"]
     if kafka:
         env["AQUA_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka[0].port}"
+        env["AQUA_KAFKA_REPLICATION_FACTOR"] = "1"
     if spec.kind in ("api", "worker"):
         env["AQUA_DATABASE_URL"] = plan.database_url
         if redis:
@@ -89,6 +90,7 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
             AQUA_DB_MIGRATE_ON_START="true" if spec.replica == 1 else "false",
             # The seed and load generator run as one user: no per-user limit on a local stack.
             AQUA_RATE_LIMIT_REQUESTS="0",
+            AQUA_QUEUE=plan.queue,
         )
         if plan.lite:
             env["AQUA_SQLITE_PATH"] = str(layout.workdir("api") / "aqua.sqlite3")

@@ -18,7 +18,7 @@ import importlib.util
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sre_cli.errors import MissingDependency, UsageError
 from sre_cli.stack.spec import (
@@ -186,7 +186,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         degraded += [
             f"database: SQLite ({layout.workdir('api') / 'aqua.sqlite3'}) instead of PostgreSQL",
             "cache: none (no Redis): every read goes to the database; rate limits are per replica",
-            "queue: in-process (no Kafka, no workers): the API stores readings itself",
+            "queue: in-process in each API replica (no Kafka, no worker processes)",
         ]
 
     if service("ml"):
@@ -229,6 +229,12 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
     else:
         missing.append(NotAvailable(name="api", reason=_not_in_tree("api")))
 
+    queue: Literal["kafka", "embedded", "direct"] = "embedded" if options.lite else "kafka"
+    if not options.lite and not (options.workers and service("worker")):
+        # Readings published to Kafka with nobody consuming them would never be stored.
+        queue = "direct"
+        why = "no worker in this tree yet" if options.workers else "--workers 0"
+        degraded.append(f"queue: {why}; the API stores readings itself and Kafka stays idle")
     if options.workers and not options.lite:
         if service("worker"):
             deps = tuple(n for n in ("kafka", "postgres", "ml") if any(c.name == n for c in comps))
@@ -325,6 +331,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         degraded=tuple(degraded),
         entry_url=entry_url,
         database_url=database_url,
+        queue=queue,
     )
     plan.check_port_collisions()
     plan.start_order()  # validates the dependency graph

@@ -25,7 +25,7 @@ from typing import Protocol
 from sre_cli.errors import ComponentError
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 
-__all__ = ["ProcessRunner", "Runner", "make_runner", "tail"]
+__all__ = ["ProcessRunner", "Runner", "describe_returncode", "make_runner", "tail"]
 
 
 class Runner(Protocol):
@@ -76,7 +76,7 @@ def _pdeathsig() -> Callable[[], None] | None:
 _SET_PDEATHSIG = _pdeathsig()
 
 
-def _describe_returncode(code: int) -> str:
+def describe_returncode(code: int) -> str:
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
@@ -128,7 +128,7 @@ class ProcessRunner:
     def exit_description(self) -> str | None:
         if self._proc is None or self._proc.poll() is None:
             return None
-        return _describe_returncode(self._proc.returncode)
+        return describe_returncode(self._proc.returncode)
 
     def stop(self, timeout: float = 15.0) -> None:
         proc = self._proc

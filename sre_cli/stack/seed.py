@@ -5,6 +5,10 @@ own bootstrap admin, whose password was generated into ``ROOT/secrets.json``; no
 default secret. Seeding twice is harmless: farms and ponds are found by name, readings are
 keyed by (pond, sensor, time) and overwrite themselves.
 
+The first demo farm is placed in a time zone where it is 21:00 now (``Etc/GMT±N``), so the
+workers' nightly forecast, which runs between 20:00 and midnight farm-local, runs during the
+demo and the crash-risk gauge (``aqua_pond_crash_risk``) has values; the others are in UTC.
+
 Readings come from the pond oxygen-budget simulator (:mod:`service.ml.simulator`): hourly
 dissolved oxygen and water temperature for the last ``hours`` hours, ending at the current
 hour. Without it (a CLI-only install, no numpy), a documented fallback draws a daily sine:
@@ -51,7 +55,7 @@ Progress = Callable[[str], None]
 class SeedOptions:
     farms: int = 2
     ponds_per_farm: int = 3
-    hours: int = 48
+    hours: int = 72
     traffic_s: float = 0.0
     rate: float = 5.0
     seed: int = 42
@@ -77,6 +81,10 @@ class SeedReport:
     ponds: int = 0
     readings: int = 0
     forecasts: int = 0
+    #: reading batches answered 202 (queued for a worker) rather than stored in the request
+    queued: int = 0
+    #: asynchronous forecast jobs queued through the API (a worker or the embedded queue runs them)
+    jobs: int = 0
     source: str = ""
     traffic: Counter[str] = field(default_factory=Counter)
     failures: int = 0
@@ -84,13 +92,24 @@ class SeedReport:
     def __rich__(self) -> str:
         lines = [
             f"seeded {self.farms} farms, {self.ponds} ponds, {self.readings} readings "
-            f"({self.source}), {self.forecasts} forecasts",
+            f"({self.source}), {self.forecasts} forecasts, {self.jobs} forecast jobs queued",
         ]
+        if self.queued:
+            lines.append(f"{self.queued} reading batches were queued for the workers to store")
         if self.traffic:
             total = sum(self.traffic.values())
             detail = ", ".join(f"{k}: {v}" for k, v in sorted(self.traffic.items()))
             lines.append(f"traffic: {total} requests ({detail}); failures: {self.failures}")
         return "\n".join(lines)
+
+
+def evening_zone(now: datetime, hour: int = 21) -> str:
+    """An IANA ``Etc/GMT±N`` zone whose local time is ``hour``:xx at ``now`` (UTC)."""
+    offset = (hour - now.astimezone(UTC).hour) % 24
+    if offset > 14:
+        offset -= 24
+    # POSIX-style names: Etc/GMT-5 is UTC+5.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 def fallback_series(n_ponds: int, hours: int, seed: int, end: datetime) -> list[PondSeries]:
@@ -179,10 +198,16 @@ class _Api:
         if r.status_code == 201:
             return r.json()
         if r.status_code == 409:
-            page = self.call("GET", path, params={"limit": 500}).json()
-            for item in page.get("items", []):
-                if all(item.get(k) == v for k, v in key.items()):
-                    return item
+            offset = 0
+            while True:
+                page = self.call("GET", path, params={"limit": 200, "offset": offset}).json()
+                items = page.get("items", [])
+                for item in items:
+                    if all(item.get(k) == v for k, v in key.items()):
+                        return item
+                offset += len(items)
+                if not items or offset >= int(page.get("total", 0)):
+                    break
         raise Unavailable(f"POST {path} answered HTTP {r.status_code}: {r.text[:200]}")
 
 
@@ -237,8 +262,11 @@ def run_seed(
         ponds: list[tuple[int, str, PondSeries]] = []
         for f in range(1, options.farms + 1):
             name = f"Demo farm {f}"
-            farm_body = {"name": name, "location": "aqua demo"}
+            tz = evening_zone(datetime.now(UTC)) if f == 1 else "UTC"
+            farm_body = {"name": name, "location": "aqua demo", "timezone": tz}
             farm = api.find_or_create("/api/v1/farms", farm_body, {"name": name})
+            if farm.get("timezone", tz) != tz:
+                api.call("PATCH", f"/api/v1/farms/{farm['id']}", json={"timezone": tz})
             report.farms += 1
             for p in range(1, options.ponds_per_farm + 1):
                 s = series[len(ponds)]
@@ -261,12 +289,24 @@ def run_seed(
             for i in range(0, len(readings), 1000):
                 r = api.call("POST", f"/api/v1/ponds/{pond_id}/readings",
                              json={"readings": readings[i : i + 1000]})  # fmt: skip
-                if r.status_code != 200:
+                if r.status_code not in (200, 202):  # 202: queued for a worker to store
                     raise Unavailable(
                         f"storing readings answered HTTP {r.status_code}: {r.text[:200]}"
                     )
                 report.readings += int(r.json().get("accepted", 0))
+                report.queued += 0 if r.json().get("durable", True) else 1
         say(f"{report.readings} readings from {report.source}")
+        for pond_id, _species, _s in ponds if plan.queue != "direct" else []:
+            r = api.call("POST", f"/api/v1/ponds/{pond_id}/forecast/async")
+            if r.status_code == 202:
+                report.jobs += 1
+            elif r.status_code in (404, 405, 501, 503):
+                say(f"forecast jobs not queued: HTTP {r.status_code} {r.text[:120]}")
+                break
+            else:
+                raise Unavailable(
+                    f"queueing a forecast answered HTTP {r.status_code}: {r.text[:200]}"
+                )
         if ml:
             body = {"ponds": [_forecast_body(s, pid, sp) for pid, sp, s in ponds]}
             r = client.post(f"{ml[0].url}/v1/forecast", json=body)

@@ -1,8 +1,11 @@
 """Servers of the stack, started through the real-server library :mod:`sre_cli.infra`.
 
-:class:`ServerRunner` adapts an infra server object (``start()``, ``stop()``, its process) to
-the supervisor's :class:`~sre_cli.stack.runners.Runner` interface. The server's own start
-waits for its readiness; the supervisor then confirms with its protocol probe.
+:class:`ServerRunner` adapts an infra :class:`~sre_cli.infra.process.Server` to the
+supervisor's :class:`~sre_cli.stack.runners.Runner`: the server's own ``start`` prepares its
+data (``initdb``, Kafka storage format, rendered configs) and waits for its readiness probe;
+the supervisor then confirms with its protocol probe. Each server keeps its data in
+``ROOT/data/NAME/`` across restarts and ``down``/``up``; its log is linked at
+``ROOT/logs/NAME.log``.
 """
 
 from __future__ import annotations
@@ -11,70 +14,108 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sre_cli.errors import MissingDependency
-from sre_cli.stack.runners import Runner
+from sre_cli.errors import ConfigError
+from sre_cli.stack.configs import alertmanager_yaml, nginx_http_body, prometheus_yaml
+from sre_cli.stack.runners import Runner, describe_returncode
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
-from sre_cli.stack.state import pid_alive
+
+if TYPE_CHECKING:
+    from sre_cli.infra.process import Server
 
 __all__ = ["ServerRunner", "server_runner"]
 
+KAFKA_HEAP = "512m"
+
 
 class ServerRunner:
-    """One start of an infra server."""
+    """One start of an infra server; ``kill`` SIGKILLs its main process as a crash would."""
 
-    def __init__(self, build: Callable[[], Any]) -> None:
+    def __init__(self, build: Callable[[], Server], log_link: Path) -> None:
         self._build = build
-        self.server: Any = None
-        self._pid: int | None = None
+        self._log_link = log_link
+        self.server: Server | None = None
 
     @property
     def pid(self) -> int | None:
-        return self._pid
+        proc = self.server.process if self.server is not None else None
+        return proc.pid if proc is not None else None
 
     def start(self) -> None:
         self.server = self._build()
+        self._link_log(self.server.log_path)
         self.server.start()
-        self._pid = _server_pid(self.server)
+
+    def _link_log(self, target: Path) -> None:
+        link = self._log_link
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and os.readlink(link) == str(target):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(target)
 
     def running(self) -> bool:
-        return pid_alive(self._pid)
+        return self.server is not None and self.server.running()
 
     def exit_description(self) -> str | None:
-        return None if self.running() else "process exited"
+        proc = self.server.process if self.server is not None else None
+        if proc is None or proc.returncode is None:
+            return None
+        return describe_returncode(proc.returncode)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.server is not None:
             self.server.stop()
 
     def kill(self) -> int | None:
-        pid = self._pid
-        if not pid_alive(pid):
+        pid = self.pid
+        if pid is None or not self.running():
             return None
-        assert pid is not None
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         return pid
 
 
-def _server_pid(server: Any) -> int | None:
-    for attr in ("pid", "process", "proc", "_proc"):
-        value = getattr(server, attr, None)
-        if isinstance(value, int):
-            return value
-        pid = getattr(value, "pid", None)
-        if isinstance(pid, int):
-            return pid
-    return None
-
-
 def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
     """The runner of a server: postgres, redis, kafka, nginx, prometheus or alertmanager."""
-    try:
-        import sre_cli.infra  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependency(
-            f"{spec.name}: the real-server library sre_cli.infra is not available"
-        ) from exc
-    raise MissingDependency(f"{spec.name}: no launcher for {spec.kind} yet")
+    workdir = layout.workdir(spec.name)
+    port = spec.port
+
+    def build() -> Server:
+        match spec.kind:
+            case "postgres":
+                from sre_cli.infra.postgres import PostgresServer
+
+                return PostgresServer(workdir, port)
+            case "redis":
+                from sre_cli.infra.redis import RedisServer
+
+                return RedisServer(workdir, port)
+            case "kafka":
+                from sre_cli.infra.kafka import KafkaServer
+
+                return KafkaServer(
+                    workdir, port, controller_port=spec.extra_ports["controller"], heap=KAFKA_HEAP
+                )
+            case "nginx":
+                from sre_cli.infra.nginx import NginxServer
+
+                return NginxServer(workdir, lambda p: nginx_http_body(plan, p), port)
+            case "prometheus":
+                from sre_cli.infra.prometheus import PrometheusServer
+
+                text = prometheus_yaml(plan, layout)
+                (layout.config_dir / "prometheus.yml").write_text(text, encoding="utf-8")
+                return PrometheusServer(workdir, text, port)
+            case "alertmanager":
+                from sre_cli.infra.alertmanager import AlertmanagerServer
+
+                text = alertmanager_yaml(plan)
+                (layout.config_dir / "alertmanager.yml").write_text(text, encoding="utf-8")
+                return AlertmanagerServer(workdir, text, port)
+        raise ConfigError(f"{spec.name}: no server launcher for kind {spec.kind}")
+
+    return ServerRunner(build, layout.log(spec.name))

@@ -183,6 +183,9 @@ class StackPlan(_Frozen):
     entry_url: str = ""
     #: the database URL the services use (PostgreSQL, or SQLite in lite mode).
     database_url: str = ""
+    #: where the API sends readings and jobs: kafka (workers consume), embedded (in-process
+    #: queue and worker, lite mode) or direct (stored in the request, no jobs).
+    queue: Literal["kafka", "embedded", "direct"] = "direct"
 
     def component(self, name: str) -> ComponentSpec:
         for c in self.components:

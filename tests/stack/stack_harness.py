@@ -1,0 +1,153 @@
+"""Harness of the stack tests: a private port range and state dir per stack, the CLI, cleanup.
+
+Every stack a test starts gets ``--port-base B`` with a base B whose 27 ports are free and
+locked for this test run (a lock file per base), so parallel workers never share a port; and
+its own state dir under pytest's ``tmp_path``. Bases sit below Linux's ephemeral range, where
+the kernel never hands out ports on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sre_cli.stack.probes import port_in_use
+
+PORT_SPAN = 30
+_LOCK_DIR = Path(tempfile.gettempdir()) / "aqua-stack-test-ports"
+
+
+@dataclass
+class PortBase:
+    base: int
+    _lock: IO[str]
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+
+def reserve_port_base() -> PortBase:
+    """A base whose ports base..base+29 are free now and not used by another test."""
+    _LOCK_DIR.mkdir(exist_ok=True)
+    rng = random.Random()  # noqa: S311 - spreading tests over port ranges, not a secret
+    for _ in range(500):
+        base = rng.randrange(20000, 32000 - PORT_SPAN, PORT_SPAN)
+        fh = open(_LOCK_DIR / f"{base}.lock", "w")  # noqa: SIM115 - held for the test's life
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        if any(port_in_use(base + off) for off in range(PORT_SPAN)):
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+            continue
+        return PortBase(base, fh)
+    raise RuntimeError("no free port range for a test stack")
+
+
+@dataclass
+class Stack:
+    """One test stack: its state dir, port base and environment; runs `aqua stack ...`."""
+
+    state_dir: Path
+    base: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    def aqua(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "sre_cli", "stack", *args, "--state-dir", str(self.state_dir)]
+        env = {**os.environ, "COLUMNS": "200", **self.env}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"`aqua stack {' '.join(args)}` exited {done.returncode}\n"
+                f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\n"
+                f"supervisor log:\n{self.log('supervisor')}"
+            )
+        return done
+
+    def up(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.aqua("up", "--port-base", str(self.base), *args)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        out = self.aqua("status", "--json").stdout
+        return {c["name"]: c for c in json.loads(out)["components"]}
+
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.state_dir / "state.json").read_text())
+
+    def plan(self) -> dict[str, Any]:
+        return json.loads((self.state_dir / "plan.json").read_text())
+
+    def log(self, name: str) -> str:
+        path = self.state_dir / "logs" / f"{name}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-40:])
+        except OSError:
+            return "(no log)"
+
+    def wait(self, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float, what: str) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while not predicate(status):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; status: {json.dumps(status, indent=1)}")
+            time.sleep(0.5)
+            status = self.status()
+        return status
+
+    def down(self) -> None:
+        self.aqua("down", "--purge", check=False, timeout=180)
+
+
+def stack_pids(state_dir: Path) -> list[int]:
+    """Live processes that belong to the stack: its marker in their environment, or its dir."""
+    try:
+        stack_id = json.loads((state_dir / "state.json").read_text())["stack_id"]
+    except (OSError, ValueError, KeyError):
+        stack_id = None
+    marker = f"\0AQUA_STACK_ID={stack_id}\0".encode() if stack_id else None
+    needle = str(state_dir).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = b"\0" + (entry / "environ").read_bytes() + b"\0"
+            cmdline = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            continue
+        if (marker and marker in environ) or needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def make_stack(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    reserved = reserve_port_base()
+    state_dir = tmp / "stack"
+    stack = Stack(state_dir, reserved.base, dict(env or {}))
+    try:
+        yield stack
+    finally:
+        stack.down()
+        left = stack_pids(state_dir)
+        reserved.release()
+        for pid in left:  # never leave a stray behind, even when a test failed
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)

@@ -1,0 +1,213 @@
+"""The whole stack on real servers: PostgreSQL, Redis, Kafka, ML, API replicas behind nginx,
+Prometheus and Alertmanager, supervised; its failure handling under load; its monitoring live."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from infra_harness import require, require_binary
+from stack_harness import Stack, make_stack, stack_pids
+
+from sre_cli.stack.configs import monitoring_dir
+
+pytestmark = pytest.mark.integration
+
+#: metric families only a worker exports; their panels need a worker in the stack.
+WORKER_METRICS = ("worker_", "pipeline_end_to_end", "aqua_pond_crash_risk", "sli:worker", "sli:pipeline")
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    for name in ("postgres", "initdb", "redis-server", "java", "nginx", "prometheus", "alertmanager"):
+        require_binary(name)
+    from sre_cli.infra import binaries
+
+    require(binaries.kafka_libs)
+    yield from make_stack(tmp_path_factory.mktemp("full"))
+
+
+@pytest.fixture(scope="module")
+def stack(full: Stack) -> Stack:
+    started = time.monotonic()
+    full.up("--api-replicas", "2")
+    full.up_seconds = time.monotonic() - started  # type: ignore[attr-defined]
+    return full
+
+
+def _token(stack: Stack, base: str) -> str:
+    secrets = json.loads((stack.state_dir / "secrets.json").read_text())
+    r = httpx.post(
+        f"{base}/api/v1/auth/token",
+        data={"username": secrets["admin_username"], "password": secrets["admin_password"]},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def _prom(stack: Stack, query: str) -> list[dict[str, Any]]:
+    url = f"http://127.0.0.1:{stack.base + 20}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    body = httpx.get(url, timeout=10).json()
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def test_all_components_ready_in_dependency_order(stack: Stack) -> None:
+    status = stack.status()
+    expected = {"postgres", "redis", "kafka", "ml", "api-1", "api-2", "nginx", "agent", "alertmanager", "prometheus"}
+    assert expected <= set(status)
+    assert all(c["live"] and c["ready"] and c["pid"] and c["restarts"] == 0 for c in status.values()), status
+    state = stack.state()["components"]
+    ready = {n: c["ready_at"] for n, c in state.items()}
+    started = {n: c["started_at"] for n, c in state.items()}
+    plan = {c["name"]: c for c in stack.plan()["components"]}
+    for name, comp in plan.items():
+        for dep in comp["depends_on"]:
+            assert ready[dep] <= started[name], f"{name} started before {dep} was ready"
+    if not any(c["name"].startswith("worker") for c in plan.values()):
+        assert any(n["name"].startswith("worker") for n in stack.plan()["not_available"])
+
+
+def test_a_taken_port_is_a_clear_error_naming_port_and_component(stack: Stack, tmp_path: Path) -> None:
+    # A second stack on the first one's ports: refused at once, nothing started.
+    other = Stack(tmp_path / "other", stack.base)
+    started = time.monotonic()
+    done = other.aqua("up", "--port-base", str(stack.base), check=False)
+    assert done.returncode == 2
+    assert time.monotonic() - started < 20
+    assert f"port {stack.base}" in done.stderr or "already in use" in done.stderr, done.stderr
+    assert "already in use" in done.stderr
+    assert not (other.state_dir / "state.json").exists()
+
+
+def test_kill_an_api_replica_under_load_no_request_fails(stack: Stack) -> None:
+    base = f"http://127.0.0.1:{stack.base}"  # nginx
+    token = _token(stack, base)
+    before = stack.status()["api-1"]
+    results: Counter[str] = Counter()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    code = str(c.get("/api/v1/farms").status_code)
+                except httpx.HTTPError as exc:
+                    code = type(exc).__name__
+                with lock:
+                    results[code] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(3)
+        stack.aqua("kill", "api-1")
+        status = stack.wait(
+            lambda s: s["api-1"]["ready"] and s["api-1"]["pid"] != before["pid"], 90, "api-1 back"
+        )
+        time.sleep(3)  # traffic reaches the new process too
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    total = sum(results.values())
+    assert total > 100, results
+    assert results["200"] == total, f"failed requests through nginx: {results}"
+    assert status["api-1"]["restarts"] == before["restarts"] + 1
+    assert "api-1: killed by SIGKILL; restarting" in stack.aqua("logs", "supervisor").stdout
+
+
+def test_status_json_reflects_reality_after_kill(stack: Stack) -> None:
+    before = stack.status()["redis"]
+    stack.aqua("kill", "redis")
+    now = stack.status()["redis"]
+    assert now["pid"] != before["pid"]  # never the dead process
+    assert not os.path.exists(f"/proc/{before['pid']}/cmdline") or not Path(
+        f"/proc/{before['pid']}/cmdline"
+    ).read_bytes()
+    after = stack.wait(lambda s: s["redis"]["ready"], 60, "redis restarted")["redis"]
+    assert after["restarts"] == before["restarts"] + 1 and after["pid"] not in (None, before["pid"])
+    assert after["uptime_s"] is not None and after["uptime_s"] < 60
+
+
+def test_prometheus_scrapes_every_component(stack: Stack) -> None:
+    plan = stack.plan()
+    deadline = time.monotonic() + 30
+    while True:
+        up = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in _prom(stack, "up")}
+        probed = {r["metric"]["component"]: r["value"][1] for r in _prom(stack, "aqua_stack_component_up")}
+        if all(v == "1" for v in up.values()) and all(probed.get(c["name"]) == "1" for c in plan["components"]):
+            break
+        assert time.monotonic() < deadline, (up, probed)
+        time.sleep(1)
+    jobs = {job for job, _ in up}
+    assert {"api", "ml", "stack", "alertmanager", "prometheus"} <= jobs
+    assert sum(1 for job, _ in up if job == "api") == 2
+
+
+def test_seed_then_every_dashboard_panel_has_data(stack: Stack) -> None:
+    done = stack.aqua("seed", "--traffic", "15", "--rate", "10", timeout=300)
+    assert "failures: 0" in " ".join(done.stdout.split()), done.stdout
+    has_worker = any(c["kind"] == "worker" for c in stack.plan()["components"])
+    pending: dict[str, str] = {}
+    skipped: list[str] = []
+    for path in sorted((monitoring_dir() / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for t in panel["targets"]:
+                if not has_worker and any(m in t["expr"] for m in WORKER_METRICS):
+                    skipped.append(f"{path.stem}: {panel['title']}")
+                    continue
+                pending[f"{path.stem}: {panel['title']} [{t['refId']}]"] = t["expr"]
+    deadline = time.monotonic() + 90
+    while pending and time.monotonic() < deadline:
+        for key, expr in list(pending.items()):
+            if _prom(stack, expr):
+                del pending[key]
+        time.sleep(2)
+    assert not pending, f"panels without data: {json.dumps(pending, indent=1)}"
+    if skipped and os.environ.get("CI") == "true":
+        # Honest about it: these panels are not checked until the stack runs a worker.
+        print(f"panels needing a worker, unchecked (no worker in this tree yet): {skipped}")
+
+
+def test_alertmanager_delivers_to_the_stack_receiver(stack: Stack) -> None:
+    am = f"http://127.0.0.1:{stack.base + 21}"
+    alert = [{
+        "labels": {"alertname": "AquaStackReceiverTest", "severity": "ticket", "job": "test"},
+        "annotations": {"summary": "receiver check"},
+    }]
+    assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=10).status_code == 200
+    deadline = time.monotonic() + 60
+    while True:
+        report = json.loads(stack.aqua("alerts", "--json").stdout)
+        names = {a["name"] for a in report["received"]}
+        if "AquaStackReceiverTest" in names:
+            break
+        assert time.monotonic() < deadline, report
+        time.sleep(1)
+    assert "AquaStackReceiverTest" in {a["name"] for a in report["active"]}
+    metrics = httpx.get(f"http://127.0.0.1:{stack.base + 22}/metrics", timeout=10).text
+    assert 'aqua_stack_alert_notifications_total{status="firing"}' in metrics
+
+
+def test_zz_down_stops_everything_in_reverse_order(stack: Stack) -> None:
+    pids = {n: c["pid"] for n, c in stack.status().items()}
+    stack.aqua("down")
+    assert stack_pids(stack.state_dir) == []
+    for name, pid in pids.items():
+        alive = os.path.exists(f"/proc/{pid}") and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not alive, f"{name} (pid {pid}) is still running"
+    log = stack.aqua("logs", "supervisor").stdout
+    assert "stack up in" in log
