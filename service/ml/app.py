@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from service.common.settings import ServiceSettings
 from service.ml.batcher import BatchObserver, MicroBatcher
 from service.ml.dataset import NightBatch
-from service.ml.inference import DEFAULT_WEIGHTS, ForecastArrays, Forecaster
+from service.ml.inference import DEFAULT_WEIGHTS, Forecaster, Job, ServedForecast
 from service.ml.schemas import (
     DEFAULT_THRESHOLD,
     HISTORY_HOURS,
@@ -59,7 +59,7 @@ class MLSettings(ServiceSettings):
     ml_weights_dir: Path = DEFAULT_WEIGHTS
     ml_batching: bool = True
     ml_max_batch: int = 512
-    ml_max_wait_ms: float = 2.0
+    ml_max_wait_ms: float = 1.0
     ml_threads: int = 1
 
 
@@ -103,7 +103,7 @@ class _Metrics(BatchObserver):
         self.queue.set(depth)
 
 
-def _to_batch(ponds: list[PondInput]) -> tuple[NightBatch, np.ndarray, list[int]]:
+def _to_job(ponds: list[PondInput]) -> tuple[Job, list[int]]:
     """One window per scenario: the submitted plan first, then each what-if plan."""
     rows: list[PondInput] = []
     plans: list[list[float]] = []
@@ -136,28 +136,14 @@ def _to_batch(ponds: list[PondInput]) -> tuple[NightBatch, np.ndarray, list[int]
         salinity_psu=np.array([r.salinity_psu for r in rows], dtype=np.float64),
     )
     thresholds = np.array([r.threshold for r in rows], dtype=np.float64)
-    return batch, thresholds, counts
-
-
-def _optional(values: np.ndarray) -> list[float | None]:
-    return [None if np.isnan(v) else float(v) for v in values]
+    return Job(batch, thresholds), counts
 
 
 def _response(
-    ponds: list[PondInput],
-    batch: NightBatch,
-    thresholds: np.ndarray,
-    counts: list[int],
-    fc: ForecastArrays,
-    forecaster: Forecaster,
+    ponds: list[PondInput], job: Job, counts: list[int], fc: ServedForecast, version: str
 ) -> ForecastResponse:
-    prob = fc.prob_below(thresholds)
-    alarm = prob >= forecaster.info.alarm_probability
-    until = _optional(fc.hours_until(thresholds, "p50"))
-    until_p10 = _optional(fc.hours_until(thresholds, "p10"))
-    night_min = fc.night_min
-    p10, p50, p90 = fc.p10.tolist(), fc.p50.tolist(), fc.p90.tolist()
-    plans = batch.plan_kw_ha.tolist()
+    plans = job.batch.plan_kw_ha.tolist()
+    thresholds = job.threshold.tolist()
     out: list[PondForecast] = []
     row = 0
     for pond, n in zip(ponds, counts, strict=True):
@@ -165,29 +151,29 @@ def _response(
         scenarios = [
             Scenario.model_construct(
                 name=names[k],
-                aeration_kw_ha=plans[row + k],
-                p10=p10[row + k],
-                p50=p50[row + k],
-                p90=p90[row + k],
-                night_min_mg_l=float(night_min[row + k]),
-                prob_below_threshold=float(prob[row + k]),
-                hours_until_threshold=until[row + k],
-                hours_until_threshold_p10=until_p10[row + k],
-                alarm=bool(alarm[row + k]),
+                aeration_kw_ha=plans[r],
+                p10=fc.p10[r],
+                p50=fc.p50[r],
+                p90=fc.p90[r],
+                night_min_mg_l=fc.night_min[r],
+                prob_below_threshold=fc.prob_below[r],
+                hours_until_threshold=fc.hours_until[r],
+                hours_until_threshold_p10=fc.hours_until_p10[r],
+                alarm=fc.alarm[r],
             )
-            for k in range(n)
+            for k, r in enumerate(range(row, row + n))
         ]
         out.append(
             PondForecast.model_construct(
                 pond_id=pond.pond_id,
-                threshold_mg_l=float(thresholds[row]),
+                threshold_mg_l=thresholds[row],
                 forecast=scenarios[0],
                 what_if=scenarios[1:],
             )
         )
         row += n
     return ForecastResponse.model_construct(
-        model_version=forecaster.info.version, hours=list(NIGHT_CLOCK), ponds=out
+        model_version=version, hours=list(NIGHT_CLOCK), ponds=out
     )
 
 
@@ -237,14 +223,15 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
         torch.set_num_threads(cfg.ml_threads)
         model = forecaster or Forecaster.load(cfg.ml_weights_dir)
         batcher = MicroBatcher(
-            model.predict,
+            model.serve,
             enabled=cfg.ml_batching,
             max_batch=cfg.ml_max_batch,
             max_wait_ms=cfg.ml_max_wait_ms,
             observer=metrics,
         )
         await batcher.start()
-        await batcher.submit(warmup_batch())
+        warm = warmup_batch()
+        await batcher.submit(Job(warm, np.full(len(warm), DEFAULT_THRESHOLD)))
         metrics.model.info(
             {"version": model.info.version, "parameters": str(model.info.parameters)}
         )
@@ -320,10 +307,10 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
             metrics.requests.labels("unavailable").inc()
             return JSONResponse({"detail": "model not loaded"}, status_code=503)
         model: Forecaster = state["model"]
-        batch, thresholds, counts = _to_batch(body.ponds)
-        fc = await state["batcher"].submit(batch)
-        resp = _response(body.ponds, batch, thresholds, counts, fc, model)
-        metrics.forecasts.inc(len(batch))
+        job, counts = _to_job(body.ponds)
+        fc = await state["batcher"].submit(job)
+        resp = _response(body.ponds, job, counts, fc, model.info.version)
+        metrics.forecasts.inc(len(job))
         metrics.requests.labels("ok").inc()
         metrics.request_seconds.observe(time.perf_counter() - started)
         return Response(resp.model_dump_json(), media_type="application/json")

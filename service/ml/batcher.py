@@ -18,14 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from service.ml.dataset import NightBatch
-from service.ml.inference import ForecastArrays
+from service.ml.inference import Job, ServedForecast
 
 
 @dataclass
 class _Pending:
-    batch: NightBatch
-    future: asyncio.Future[ForecastArrays]
+    job: Job
+    future: asyncio.Future[ServedForecast]
 
 
 class BatchObserver:
@@ -41,11 +40,11 @@ class BatchObserver:
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[NightBatch], ForecastArrays],
+        predict: Callable[[Job], ServedForecast],
         *,
         enabled: bool = True,
         max_batch: int = 512,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 1.0,
         observer: BatchObserver | None = None,
     ) -> None:
         self._predict = predict
@@ -70,30 +69,30 @@ class MicroBatcher:
             self._task = None
         self._executor.shutdown(wait=True)
 
-    def _timed(self, batch: NightBatch) -> ForecastArrays:
+    def _timed(self, job: Job) -> ServedForecast:
         t0 = time.perf_counter()
-        out = self._predict(batch)
-        self._observer.forward(len(batch), time.perf_counter() - t0)
+        out = self._predict(job)
+        self._observer.forward(len(job), time.perf_counter() - t0)
         return out
 
-    async def submit(self, batch: NightBatch) -> ForecastArrays:
+    async def submit(self, job: Job) -> ServedForecast:
         loop = asyncio.get_running_loop()
         if not self.enabled:
             self._waiting += 1
             self._observer.queue_depth(self._waiting)
             try:
-                return await loop.run_in_executor(self._executor, self._timed, batch)
+                return await loop.run_in_executor(self._executor, self._timed, job)
             finally:
                 self._waiting -= 1
                 self._observer.queue_depth(self._waiting)
-        future: asyncio.Future[ForecastArrays] = loop.create_future()
-        await self._queue.put(_Pending(batch, future))
+        future: asyncio.Future[ServedForecast] = loop.create_future()
+        await self._queue.put(_Pending(job, future))
         self._observer.queue_depth(self._queue.qsize())
         return await future
 
     async def _gather(self) -> list[_Pending]:
         first = await self._queue.get()
-        items, rows = [first], len(first.batch)
+        items, rows = [first], len(first.job)
         deadline = time.perf_counter() + self.max_wait
         while rows < self.max_batch:
             try:
@@ -107,7 +106,7 @@ class MicroBatcher:
                 except TimeoutError:
                     break
             items.append(item)
-            rows += len(item.batch)
+            rows += len(item.job)
         return items
 
     async def _run(self) -> None:
@@ -118,7 +117,7 @@ class MicroBatcher:
             live = [i for i in items if not i.future.done()]
             if not live:
                 continue
-            merged = NightBatch.concat([i.batch for i in live]) if len(live) > 1 else live[0].batch
+            merged = Job.concat([i.job for i in live])
             try:
                 result = await loop.run_in_executor(self._executor, self._timed, merged)
             except Exception as exc:  # a failed pass fails its requests, not the batcher
@@ -128,7 +127,7 @@ class MicroBatcher:
                 continue
             start = 0
             for i in live:
-                stop = start + len(i.batch)
+                stop = start + len(i.job)
                 if not i.future.done():
                     i.future.set_result(result.rows(slice(start, stop)))
                 start = stop

@@ -84,6 +84,10 @@ class MLServer:
         self.stop()
         raise RuntimeError(f"ML server not ready after {self.startup_timeout} s")
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def logs(self) -> str:
         if self._log is None:
             return ""

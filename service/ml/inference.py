@@ -74,6 +74,56 @@ class ForecastArrays:
 
 
 @dataclass(frozen=True)
+class Job:
+    """Windows to forecast and each window's alarm threshold: the unit the batcher merges."""
+
+    batch: NightBatch
+    threshold: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    @staticmethod
+    def concat(jobs: list[Job]) -> Job:
+        if len(jobs) == 1:
+            return jobs[0]
+        return Job(
+            NightBatch.concat([j.batch for j in jobs]),
+            np.concatenate([j.threshold for j in jobs]),
+        )
+
+
+@dataclass(frozen=True)
+class ServedForecast:
+    """Everything a response needs, as plain lists (converted once per forward pass)."""
+
+    p10: list[list[float]]
+    p50: list[list[float]]
+    p90: list[list[float]]
+    night_min: list[float]
+    prob_below: list[float]
+    hours_until: list[float | None]
+    hours_until_p10: list[float | None]
+    alarm: list[bool]
+
+    def rows(self, index: slice) -> ServedForecast:
+        return ServedForecast(
+            p10=self.p10[index],
+            p50=self.p50[index],
+            p90=self.p90[index],
+            night_min=self.night_min[index],
+            prob_below=self.prob_below[index],
+            hours_until=self.hours_until[index],
+            hours_until_p10=self.hours_until_p10[index],
+            alarm=self.alarm[index],
+        )
+
+
+def _optional(values: FloatArray) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     version: str
     parameters: int
@@ -119,6 +169,21 @@ class Forecaster:
             p50=p[..., 1],
             p90=p[..., 2],
             min_quantiles=np.clip(mins.numpy().astype(np.float64), 0.0, None),
+        )
+
+    def serve(self, job: Job) -> ServedForecast:
+        """Forecast and derive the per-threshold answers, all vectorised over the batch."""
+        fc = self.predict(job.batch)
+        prob = fc.prob_below(job.threshold)
+        return ServedForecast(
+            p10=fc.p10.tolist(),
+            p50=fc.p50.tolist(),
+            p90=fc.p90.tolist(),
+            night_min=fc.night_min.tolist(),
+            prob_below=prob.tolist(),
+            hours_until=_optional(fc.hours_until(job.threshold, "p50")),
+            hours_until_p10=_optional(fc.hours_until(job.threshold, "p10")),
+            alarm=(prob >= self.info.alarm_probability).tolist(),
         )
 
     def alarms(self, forecast: ForecastArrays, threshold: FloatArray) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,6 +72,18 @@ def _check_series(
 ) -> None:
     if len(values) != length:
         raise ValueError(f"{where}.{name}: expected {length} hourly values, got {len(values)}")
+    # Fast path in C-level builtins; the loop below only runs to name the offending value.
+    has_gap = None in values
+    present = cast(Sequence[float], [v for v in values if v is not None] if has_gap else values)
+    if present:
+        lo, hi = RANGES[name]
+        clean = math.isfinite(sum(present)) and lo <= min(present) and max(present) <= hi
+        if clean and not has_gap:
+            return
+    _explain(where, name, values, gaps=gaps)
+
+
+def _explain(where: str, name: str, values: Sequence[float | None], *, gaps: bool) -> None:
     lo, hi = RANGES[name]
     run = 0
     for i, v in enumerate(values):

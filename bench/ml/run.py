@@ -1,0 +1,170 @@
+"""Throughput and latency of the ML service on loopback, batching on and off.
+
+    ~/.cache/aqua/venv-py3.11/bin/python bench/ml/run.py [--seconds 5] [--out bench/ml/results.json]
+
+Starts the real service (uvicorn, one process, torch on one thread) once with micro-batching
+and once without, and drives each with ``wrk`` (one thread, keep-alive connections) at
+concurrency 1, 16 and 64, with single-pond requests and 256-pond batch requests. Bodies rotate
+over distinct simulated ponds. A run with any failed or non-200 request fails. Forecasts per
+second count pond-nights: requests/s times ponds per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from service.ml.dataset import EVAL_STREAM, generate  # noqa: E402
+from service.ml.devserver import MLServer  # noqa: E402
+from service.ml.payloads import forecast_request  # noqa: E402
+
+LUA = Path(__file__).with_name("wrk_post.lua")
+
+
+@dataclass
+class Row:
+    batching: bool
+    ponds_per_request: int
+    concurrency: int
+    requests_per_s: float
+    forecasts_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    server_cpu_ms_per_request: float
+
+
+def bodies(tmp: Path) -> dict[int, Path]:
+    nights = generate(24, 2025, EVAL_STREAM)  # 24 ponds x 13 nights = 312 windows
+    single = tmp / "single.jsonl"
+    single.write_text(
+        "\n".join(forecast_request(nights, i, 1).model_dump_json() for i in range(64)) + "\n"
+    )
+    batch = tmp / "batch256.jsonl"
+    batch.write_text(
+        "\n".join(forecast_request(nights, s, 256).model_dump_json() for s in (0, 20, 40, 56))
+        + "\n"
+    )
+    return {1: single, 256: batch}
+
+
+def server_cpu(srv: MLServer) -> float:
+    """CPU seconds used so far by the server and its worker processes (user + system)."""
+    import psutil
+
+    proc = psutil.Process(srv.pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        t = p.cpu_times()
+        total += t.user + t.system
+    return total
+
+
+def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str, object]:
+    cmd = [
+        shutil.which("wrk") or "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        url,
+    ]
+    out = subprocess.run(
+        cmd,
+        env={**os.environ, "BODIES_FILE": str(body_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
+    result: dict[str, object] = json.loads(line[len("RESULT ") :])
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--ponds", default="1,256", help="ponds per request, comma separated")
+    ap.add_argument("--batching", default="on,off")
+    ap.add_argument("--max-wait-ms", default=None, help="AQUA_ML_MAX_WAIT_MS for the service")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench/ml/results.json")
+    args = ap.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    rows: list[Row] = []
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory() as d:
+        files = bodies(Path(d))
+        wanted = {int(p) for p in args.ponds.split(",")}
+        for batching in (b == "on" for b in args.batching.split(",")):
+            env = {"AQUA_ML_BATCHING": str(batching).lower(), "AQUA_ML_THREADS": "1"}
+            if args.max_wait_ms is not None:
+                env["AQUA_ML_MAX_WAIT_MS"] = args.max_wait_ms
+            with MLServer(env=env, workers=args.workers) as srv:
+                for ponds, body in files.items():
+                    if ponds not in wanted:
+                        continue
+                    for c in levels:
+                        wrk(srv.url, body, c, 1.0)  # warm the connection pool and caches
+                        cpu0 = server_cpu(srv)
+                        r = wrk(srv.url, body, c, args.seconds)
+                        cpu = server_cpu(srv) - cpu0
+                        errors = r["errors"]
+                        assert isinstance(errors, dict)
+                        if any(int(v) for v in errors.values()):
+                            failures.append(f"batching={batching} ponds={ponds} c={c}: {errors}")
+                        rps = int(r["requests"]) / (int(r["duration_us"]) / 1e6)  # type: ignore[call-overload]
+                        row = Row(
+                            batching=batching,
+                            ponds_per_request=ponds,
+                            concurrency=c,
+                            requests_per_s=round(rps, 1),
+                            forecasts_per_s=round(rps * ponds, 1),
+                            p50_ms=int(r["p50_us"]) / 1000,  # type: ignore[call-overload]
+                            p95_ms=int(r["p95_us"]) / 1000,  # type: ignore[call-overload]
+                            p99_ms=int(r["p99_us"]) / 1000,  # type: ignore[call-overload]
+                            requests=int(r["requests"]),  # type: ignore[call-overload]
+                            server_cpu_ms_per_request=round(
+                                cpu * 1000 / max(int(r["requests"]), 1),  # type: ignore[call-overload]
+                                3,
+                            ),
+                        )
+                        rows.append(row)
+                        print(json.dumps(asdict(row)), flush=True)
+    args.out.write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+    print()
+    print(
+        "| batching | ponds/request | concurrency | requests/s | forecasts/s "
+        "| p50 ms | p95 ms | p99 ms | server CPU ms/request |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {'on' if r.batching else 'off'} | {r.ponds_per_request} | {r.concurrency} "
+            f"| {r.requests_per_s:,.0f} | {r.forecasts_per_s:,.0f} | {r.p50_ms:.1f} "
+            f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.server_cpu_ms_per_request:.2f} |"
+        )
+    if failures:
+        print("FAILED requests:\n" + "\n".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
