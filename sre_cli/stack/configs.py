@@ -115,6 +115,10 @@ upstream aqua_api {{
 {upstreams}
     keepalive 32;
 }}
+# nginx's workers drop root privileges and may not enter a private state dir: keep request
+# bodies and proxied responses in memory instead of temp files there.
+client_body_buffer_size 2m;
+proxy_max_temp_file_size 0;
 server {{
     listen 127.0.0.1:{port};
     client_max_body_size 2m;

@@ -42,7 +42,7 @@ class PortBase:
 def reserve_port_base() -> PortBase:
     """A base whose ports base..base+29 are free now and not used by another test."""
     _LOCK_DIR.mkdir(exist_ok=True)
-    rng = random.Random()  # noqa: S311 - spreading tests over port ranges, not a secret
+    rng = random.Random()
     for _ in range(500):
         base = rng.randrange(20000, 32000 - PORT_SPAN, PORT_SPAN)
         fh = open(_LOCK_DIR / f"{base}.lock", "w")  # noqa: SIM115 - held for the test's life
@@ -67,7 +67,9 @@ class Stack:
     base: int
     env: dict[str, str] = field(default_factory=dict)
 
-    def aqua(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def aqua(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "sre_cli", "stack", *args, "--state-dir", str(self.state_dir)]
         env = {**os.environ, "COLUMNS": "200", **self.env}
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
@@ -99,12 +101,16 @@ class Stack:
         except OSError:
             return "(no log)"
 
-    def wait(self, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float, what: str) -> dict[str, dict[str, Any]]:
+    def wait(
+        self, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float, what: str
+    ) -> dict[str, dict[str, Any]]:
         deadline = time.monotonic() + timeout
         status = self.status()
         while not predicate(status):
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; status: {json.dumps(status, indent=1)}")
+                raise AssertionError(
+                    f"timed out waiting for {what}; status: {json.dumps(status, indent=1)}"
+                )
             time.sleep(0.5)
             status = self.status()
         return status

@@ -23,12 +23,26 @@ from sre_cli.stack.configs import monitoring_dir
 pytestmark = pytest.mark.integration
 
 #: metric families only a worker exports; their panels need a worker in the stack.
-WORKER_METRICS = ("worker_", "pipeline_end_to_end", "aqua_pond_crash_risk", "sli:worker", "sli:pipeline")
+WORKER_METRICS = (
+    "worker_",
+    "pipeline_end_to_end",
+    "aqua_pond_crash_risk",
+    "sli:worker",
+    "sli:pipeline",
+)
 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    for name in ("postgres", "initdb", "redis-server", "java", "nginx", "prometheus", "alertmanager"):
+    for name in (
+        "postgres",
+        "initdb",
+        "redis-server",
+        "java",
+        "nginx",
+        "prometheus",
+        "alertmanager",
+    ):
         require_binary(name)
     from sre_cli.infra import binaries
 
@@ -56,7 +70,9 @@ def _token(stack: Stack, base: str) -> str:
 
 
 def _prom(stack: Stack, query: str) -> list[dict[str, Any]]:
-    url = f"http://127.0.0.1:{stack.base + 20}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    url = f"http://127.0.0.1:{stack.base + 20}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": query}
+    )
     body = httpx.get(url, timeout=10).json()
     assert body["status"] == "success", body
     return list(body["data"]["result"])
@@ -64,9 +80,22 @@ def _prom(stack: Stack, query: str) -> list[dict[str, Any]]:
 
 def test_all_components_ready_in_dependency_order(stack: Stack) -> None:
     status = stack.status()
-    expected = {"postgres", "redis", "kafka", "ml", "api-1", "api-2", "nginx", "agent", "alertmanager", "prometheus"}
+    expected = {
+        "postgres",
+        "redis",
+        "kafka",
+        "ml",
+        "api-1",
+        "api-2",
+        "nginx",
+        "agent",
+        "alertmanager",
+        "prometheus",
+    }
     assert expected <= set(status)
-    assert all(c["live"] and c["ready"] and c["pid"] and c["restarts"] == 0 for c in status.values()), status
+    assert all(
+        c["live"] and c["ready"] and c["pid"] and c["restarts"] == 0 for c in status.values()
+    ), status
     state = stack.state()["components"]
     ready = {n: c["ready_at"] for n, c in state.items()}
     started = {n: c["started_at"] for n, c in state.items()}
@@ -78,7 +107,9 @@ def test_all_components_ready_in_dependency_order(stack: Stack) -> None:
         assert any(n["name"].startswith("worker") for n in stack.plan()["not_available"])
 
 
-def test_a_taken_port_is_a_clear_error_naming_port_and_component(stack: Stack, tmp_path: Path) -> None:
+def test_a_taken_port_is_a_clear_error_naming_port_and_component(
+    stack: Stack, tmp_path: Path
+) -> None:
     # A second stack on the first one's ports: refused at once, nothing started.
     other = Stack(tmp_path / "other", stack.base)
     started = time.monotonic()
@@ -99,7 +130,9 @@ def test_kill_an_api_replica_under_load_no_request_fails(stack: Stack) -> None:
     lock = threading.Lock()
 
     def client() -> None:
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as c:
             while not stop.is_set():
                 try:
                     code = str(c.get("/api/v1/farms").status_code)
@@ -134,21 +167,30 @@ def test_status_json_reflects_reality_after_kill(stack: Stack) -> None:
     stack.aqua("kill", "redis")
     now = stack.status()["redis"]
     assert now["pid"] != before["pid"]  # never the dead process
-    assert not os.path.exists(f"/proc/{before['pid']}/cmdline") or not Path(
-        f"/proc/{before['pid']}/cmdline"
-    ).read_bytes()
+    assert (
+        not os.path.exists(f"/proc/{before['pid']}/cmdline")
+        or not Path(f"/proc/{before['pid']}/cmdline").read_bytes()
+    )
     after = stack.wait(lambda s: s["redis"]["ready"], 60, "redis restarted")["redis"]
-    assert after["restarts"] == before["restarts"] + 1 and after["pid"] not in (None, before["pid"])
-    assert after["uptime_s"] is not None and after["uptime_s"] < 60
+    assert after["restarts"] == before["restarts"] + 1
+    assert after["pid"] not in (None, before["pid"])
+    assert after["uptime_s"] is not None
+    assert after["uptime_s"] < 60
 
 
 def test_prometheus_scrapes_every_component(stack: Stack) -> None:
     plan = stack.plan()
     deadline = time.monotonic() + 30
     while True:
-        up = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in _prom(stack, "up")}
-        probed = {r["metric"]["component"]: r["value"][1] for r in _prom(stack, "aqua_stack_component_up")}
-        if all(v == "1" for v in up.values()) and all(probed.get(c["name"]) == "1" for c in plan["components"]):
+        up = {
+            (r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in _prom(stack, "up")
+        }
+        probed = {
+            r["metric"]["component"]: r["value"][1] for r in _prom(stack, "aqua_stack_component_up")
+        }
+        if all(v == "1" for v in up.values()) and all(
+            probed.get(c["name"]) == "1" for c in plan["components"]
+        ):
             break
         assert time.monotonic() < deadline, (up, probed)
         time.sleep(1)
@@ -184,10 +226,12 @@ def test_seed_then_every_dashboard_panel_has_data(stack: Stack) -> None:
 
 def test_alertmanager_delivers_to_the_stack_receiver(stack: Stack) -> None:
     am = f"http://127.0.0.1:{stack.base + 21}"
-    alert = [{
-        "labels": {"alertname": "AquaStackReceiverTest", "severity": "ticket", "job": "test"},
-        "annotations": {"summary": "receiver check"},
-    }]
+    alert = [
+        {
+            "labels": {"alertname": "AquaStackReceiverTest", "severity": "ticket", "job": "test"},
+            "annotations": {"summary": "receiver check"},
+        }
+    ]
     assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=10).status_code == 200
     deadline = time.monotonic() + 60
     while True:
@@ -207,7 +251,10 @@ def test_zz_down_stops_everything_in_reverse_order(stack: Stack) -> None:
     stack.aqua("down")
     assert stack_pids(stack.state_dir) == []
     for name, pid in pids.items():
-        alive = os.path.exists(f"/proc/{pid}") and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        alive = (
+            os.path.exists(f"/proc/{pid}")
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )
         assert not alive, f"{name} (pid {pid}) is still running"
     log = stack.aqua("logs", "supervisor").stdout
     assert "stack up in" in log

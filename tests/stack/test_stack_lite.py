@@ -34,17 +34,28 @@ def lite_up(lite: Stack) -> tuple[Stack, str]:
     return lite, done.stdout
 
 
-def test_lite_comes_up_without_any_server_and_says_what_is_degraded(lite_up: tuple[Stack, str]) -> None:
+def test_lite_comes_up_without_any_server_and_says_what_is_degraded(
+    lite_up: tuple[Stack, str],
+) -> None:
     stack, out = lite_up
     status = stack.status()
     assert set(status) == {"ml", "api-1", "api-2", "agent"}
     for name, c in status.items():
-        assert c["live"] and c["ready"] and c["pid"], name
+        assert c["live"], name
+        assert c["ready"], name
+        assert c["pid"], name
         assert set(c) == {"name", "pid", "port", "url", "live", "ready", "restarts", "uptime_s"}
-    for word in ("SQLite", "Redis", "in-process", "nginx is not installed", "Prometheus is not installed"):
+    for word in (
+        "SQLite",
+        "Redis",
+        "in-process",
+        "nginx is not installed",
+        "Prometheus is not installed",
+    ):
         assert word in " ".join(out.split()), out
     plan = stack.plan()
-    assert plan["lite"] and plan["queue"] == "embedded"
+    assert plan["lite"]
+    assert plan["queue"] == "embedded"
     assert not any(Path("/proc", str(c["pid"])).exists() is False for c in status.values())
 
 
@@ -71,7 +82,8 @@ def test_status_json_reflects_kill(lite_up: tuple[Stack, str]) -> None:
     assert not Path(f"/proc/{before['pid']}/cmdline").exists() or not after["live"] or after["pid"]
     restarted = stack.wait(
         lambda s: s["api-2"]["ready"] and s["api-2"]["restarts"] == before["restarts"] + 1,
-        60, "api-2 to be restarted",
+        60,
+        "api-2 to be restarted",
     )["api-2"]
     assert restarted["pid"] not in (None, before["pid"])
     assert restarted["uptime_s"] < before["uptime_s"] + 60
@@ -84,7 +96,9 @@ def test_stopped_on_purpose_stays_down_until_started(lite_up: tuple[Stack, str])
     stack.aqua("stop", "api-2")
     time.sleep(2.0)  # well past the first restart backoff
     down = stack.status()["api-2"]
-    assert down["pid"] is None and not down["live"] and not down["ready"]
+    assert down["pid"] is None
+    assert not down["live"]
+    assert not down["ready"]
     assert stack.state()["components"]["api-2"]["desired"] == "down"
     stack.aqua("start", "api-2")
     up = stack.wait(lambda s: s["api-2"]["ready"], 60, "api-2 to start")["api-2"]
@@ -104,7 +118,8 @@ def test_seed_through_the_lite_api(lite_up: tuple[Stack, str]) -> None:
 def test_unknown_component_is_a_usage_error(lite_up: tuple[Stack, str]) -> None:
     stack, _ = lite_up
     done = stack.aqua("kill", "nope", check=False)
-    assert done.returncode == 2 and "no component named 'nope'" in done.stderr
+    assert done.returncode == 2
+    assert "no component named 'nope'" in done.stderr
     done = stack.aqua("stop", "postgres", check=False)
     assert done.returncode == 2
 
@@ -117,12 +132,17 @@ def test_zz_down_leaves_no_process_behind(lite_up: tuple[Stack, str]) -> None:
     stack.aqua("down")
     assert stack_pids(stack.state_dir) == []
     for pid in [*pids, supervisor]:
-        assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert (
+            not os.path.exists(f"/proc/{pid}")
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )
     status = stack.status()
     assert not any(c["live"] or c["pid"] for c in status.values())
 
 
-def test_taken_port_fails_fast_naming_port_and_component(tmp_path: Path, empty_bin_dir: Path) -> None:
+def test_taken_port_fails_fast_naming_port_and_component(
+    tmp_path: Path, empty_bin_dir: Path
+) -> None:
     import socket
 
     from stack_harness import reserve_port_base

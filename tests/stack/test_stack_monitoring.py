@@ -14,30 +14,43 @@ from pathlib import Path
 import pytest
 import yaml
 from infra_harness import require_binary
+from test_stack_spec import FakeEnv
 
-from sre_cli.stack.configs import alertmanager_yaml, monitoring_dir, nginx_http_body, prometheus_yaml
+from sre_cli.stack.configs import (
+    alertmanager_yaml,
+    monitoring_dir,
+    nginx_http_body,
+    prometheus_yaml,
+)
 from sre_cli.stack.plan import StackOptions, build_plan
 from sre_cli.stack.spec import Ports, StateLayout
-from test_stack_spec import FakeEnv
 
 MON = monitoring_dir()
 DASHBOARDS = sorted((MON / "dashboards").glob("*.json"))
 
 
 def _run(argv: list[str | Path], cwd: Path | None = None) -> str:
-    done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, cwd=cwd, timeout=60)
+    done = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
     assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
     return done.stdout + done.stderr
 
 
 def test_rules_pass_promtool_check() -> None:
-    out = _run([require_binary("promtool"), "check", "rules", *sorted((MON / "rules").glob("*.yml"))])
+    out = _run(
+        [require_binary("promtool"), "check", "rules", *sorted((MON / "rules").glob("*.yml"))]
+    )
     assert "SUCCESS" in out
 
 
-@pytest.mark.parametrize("tests_file", sorted((MON / "tests").glob("*_test.yml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "tests_file", sorted((MON / "tests").glob("*_test.yml")), ids=lambda p: p.name
+)
 def test_rule_unit_tests_pass(tests_file: Path) -> None:
-    out = _run([require_binary("promtool"), "test", "rules", tests_file.name], cwd=tests_file.parent)
+    out = _run(
+        [require_binary("promtool"), "test", "rules", tests_file.name], cwd=tests_file.parent
+    )
     assert "SUCCESS" in out
 
 
@@ -45,15 +58,24 @@ def test_rule_unit_tests_fail_when_an_alert_is_broken(tmp_path: Path) -> None:
     # The unit tests must be able to fail: raise HighErrorRate's threshold and they do.
     (tmp_path / "rules").mkdir()
     for f in (MON / "rules").glob("*.yml"):
-        text = f.read_text().replace('job:http_requests_error_ratio:rate2m{job="api"} > 0.05', 'job:http_requests_error_ratio:rate2m{job="api"} > 0.5')
+        text = f.read_text().replace(
+            'job:http_requests_error_ratio:rate2m{job="api"} > 0.05',
+            'job:http_requests_error_ratio:rate2m{job="api"} > 0.5',
+        )
         (tmp_path / "rules" / f.name).write_text(text)
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "alerts_test.yml").write_text((MON / "tests" / "alerts_test.yml").read_text())
+    (tmp_path / "tests" / "alerts_test.yml").write_text(
+        (MON / "tests" / "alerts_test.yml").read_text()
+    )
     done = subprocess.run(
         [str(require_binary("promtool")), "test", "rules", "alerts_test.yml"],
-        capture_output=True, text=True, cwd=tmp_path / "tests", timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "tests",
+        timeout=60,
     )
-    assert done.returncode != 0 and "HighErrorRate" in done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "HighErrorRate" in done.stdout + done.stderr
 
 
 def test_required_alerts_exist_with_their_thresholds() -> None:
@@ -62,16 +84,24 @@ def test_required_alerts_exist_with_their_thresholds() -> None:
         for g in yaml.safe_load((MON / "rules" / "alerts.yml").read_text())["groups"]
         for r in g["rules"]
     }
-    assert {"HighErrorRate", "APIDown", "KafkaConsumerLagHigh", "DissolvedOxygenCrashRisk"} <= set(rules)
-    assert rules["HighErrorRate"]["for"] == "2m" and "> 0.05" in rules["HighErrorRate"]["expr"]
+    assert {"HighErrorRate", "APIDown", "KafkaConsumerLagHigh", "DissolvedOxygenCrashRisk"} <= set(
+        rules
+    )
+    assert rules["HighErrorRate"]["for"] == "2m"
+    assert "> 0.05" in rules["HighErrorRate"]["expr"]
     for rule in rules.values():
         assert rule["labels"]["severity"] in ("page", "ticket")
-        assert rule["annotations"]["summary"] and rule["annotations"]["runbook"]
+        assert rule["annotations"]["summary"]
+        assert rule["annotations"]["runbook"]
 
 
 def test_shipped_configs_pass_promtool_and_amtool() -> None:
-    assert "SUCCESS" in _run([require_binary("promtool"), "check", "config", "prometheus.yml"], cwd=MON)
-    assert "SUCCESS" in _run([require_binary("amtool"), "check-config", "alertmanager.yml"], cwd=MON)
+    assert "SUCCESS" in _run(
+        [require_binary("promtool"), "check", "config", "prometheus.yml"], cwd=MON
+    )
+    assert "SUCCESS" in _run(
+        [require_binary("amtool"), "check-config", "alertmanager.yml"], cwd=MON
+    )
 
 
 def test_rendered_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
@@ -89,7 +119,9 @@ def test_rendered_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     assert targets["api"] == ["127.0.0.1:23010", "127.0.0.1:23011"]
     assert targets["worker"] == ["127.0.0.1:23002", "127.0.0.1:23003"]
     assert targets["stack"] == ["127.0.0.1:23022"]
-    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:23021"]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:23021"
+    ]
     hook = yaml.safe_load(am.read_text())["receivers"][0]["webhook_configs"][0]["url"]
     assert hook == "http://127.0.0.1:23022/alerts"
 
@@ -130,7 +162,8 @@ def test_dashboards_cover_red_budget_pipeline_and_ml() -> None:
         dash = json.loads(path.read_text())
         assert dash["panels"], path.name
         for panel in dash["panels"]:
-            assert panel["title"] and panel["targets"], (path.name, panel.get("title"))
+            assert panel["title"], (path.name, panel.get("title"))
+            assert panel["targets"], (path.name, panel.get("title"))
             assert all(t["expr"].strip() for t in panel["targets"])
 
 
@@ -141,6 +174,8 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
         for panel in json.loads(path.read_text())["panels"]:
             for t in panel["targets"]:
                 rules.append({"record": f"dashboard:q{len(rules)}", "expr": t["expr"]})
-    (tmp_path / "q.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    (tmp_path / "q.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]})
+    )
     out = _run([require_binary("promtool"), "check", "rules", tmp_path / "q.yml"])
     assert f"{len(rules)} rules found" in out

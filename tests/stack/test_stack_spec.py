@@ -12,7 +12,14 @@ import pytest
 
 from sre_cli.errors import ConfigError, MissingDependency, UsageError
 from sre_cli.stack.plan import StackOptions, build_plan
-from sre_cli.stack.spec import ComponentSpec, Ports, Probe, StackPlan, StateLayout, default_state_dir
+from sre_cli.stack.spec import (
+    ComponentSpec,
+    Ports,
+    Probe,
+    StackPlan,
+    StateLayout,
+    default_state_dir,
+)
 from sre_cli.stack.state import (
     ComponentState,
     StackState,
@@ -47,14 +54,28 @@ def _plan(env: FakeEnv, tmp_path: Path, **kw: object) -> StackPlan:
 
 def test_default_ports_are_documented_and_distinct() -> None:
     p = Ports()
-    assert (p.nginx, p.ml, p.worker, p.api, p.prometheus, p.alertmanager) == (8080, 8001, 8002, 8010, 9090, 9093)
+    assert (p.nginx, p.ml, p.worker, p.api, p.prometheus, p.alertmanager) == (
+        8080,
+        8001,
+        8002,
+        8010,
+        9090,
+        9093,
+    )
     values = list(p.model_dump().values())
     assert len(values) == len(set(values))
 
 
 def test_port_base_moves_every_port_and_overrides_win() -> None:
     p = Ports.from_base(20000).with_overrides(Ports.parse_overrides(["prometheus=29999"]))
-    assert (p.nginx, p.ml, p.worker, p.api, p.agent, p.prometheus) == (20000, 20001, 20002, 20010, 20022, 29999)
+    assert (p.nginx, p.ml, p.worker, p.api, p.agent, p.prometheus) == (
+        20000,
+        20001,
+        20002,
+        20010,
+        20022,
+        29999,
+    )
     with pytest.raises(UsageError, match="unknown port name"):
         Ports().with_overrides({"nope": 1})
     with pytest.raises(UsageError, match="NAME=PORT"):
@@ -66,7 +87,9 @@ def test_port_base_moves_every_port_and_overrides_win() -> None:
 def test_full_plan_order_dependencies_and_urls(tmp_path: Path) -> None:
     plan = _plan(FakeEnv(), tmp_path, api_replicas=3, workers=2)
     names = [c.name for c in plan.start_order()]
-    assert names.index("postgres") < names.index("api-1") < names.index("api-2") < names.index("nginx")
+    assert (
+        names.index("postgres") < names.index("api-1") < names.index("api-2") < names.index("nginx")
+    )
     assert names.index("kafka") < names.index("worker-1")
     assert names.index("agent") < names.index("alertmanager") < names.index("prometheus")
     nginx = plan.component("nginx")
@@ -75,7 +98,9 @@ def test_full_plan_order_dependencies_and_urls(tmp_path: Path) -> None:
     assert [c.port for c in plan.of_kind("api")] == [8010, 8011, 8012]
     assert [c.port for c in plan.of_kind("worker")] == [8002, 8003]
     assert plan.entry_url == "http://127.0.0.1:8080"
-    assert plan.queue == "kafka" and not plan.degraded and not plan.not_available
+    assert plan.queue == "kafka"
+    assert not plan.degraded
+    assert not plan.not_available
     assert plan.component("kafka").extra_ports == {"controller": 9096}
     assert plan.database_url.startswith("postgresql+asyncpg://aqua@127.0.0.1:5433/")
     assert StackPlan.model_validate_json(plan.model_dump_json()) == plan
@@ -85,8 +110,10 @@ def test_full_plan_refuses_missing_servers_and_points_to_lite(tmp_path: Path) ->
     env = FakeEnv(binaries=ALL_BINARIES - {"redis-server"}, kafka="jars not fetched")
     with pytest.raises(MissingDependency) as info:
         _plan(env, tmp_path)
-    assert "redis" in info.value.message and "kafka (jars not fetched)" in info.value.message
-    assert info.value.hint and "--lite" in info.value.hint
+    assert "redis" in info.value.message
+    assert "kafka (jars not fetched)" in info.value.message
+    assert info.value.hint
+    assert "--lite" in info.value.hint
 
 
 def test_missing_worker_code_is_reported_not_faked(tmp_path: Path) -> None:
@@ -105,7 +132,8 @@ def test_missing_worker_code_is_reported_not_faked(tmp_path: Path) -> None:
 def test_lite_plan_with_no_server_installed(tmp_path: Path) -> None:
     plan = _plan(FakeEnv(binaries=set(), kafka="java is not installed"), tmp_path, lite=True)
     assert {c.kind for c in plan.components} == {"ml", "api", "agent"}
-    assert plan.queue == "embedded" and plan.workers == 0
+    assert plan.queue == "embedded"
+    assert plan.workers == 0
     assert plan.database_url.startswith("sqlite+aiosqlite:///")
     text = "\n".join(plan.degraded)
     for word in ("SQLite", "Redis", "in-process", "nginx", "Alertmanager", "Prometheus"):
@@ -116,7 +144,8 @@ def test_lite_plan_with_no_server_installed(tmp_path: Path) -> None:
 def test_lite_plan_uses_the_servers_that_are_there(tmp_path: Path) -> None:
     plan = _plan(FakeEnv(binaries={"nginx", "prometheus", "alertmanager"}), tmp_path, lite=True)
     assert {"nginx", "prometheus", "alertmanager"} <= {c.name for c in plan.components}
-    assert not plan.has("postgres") and plan.entry_url == "http://127.0.0.1:8080"
+    assert not plan.has("postgres")
+    assert plan.entry_url == "http://127.0.0.1:8080"
 
 
 def test_port_collisions_and_cycles_are_config_errors(tmp_path: Path) -> None:
@@ -161,8 +190,10 @@ def test_secrets_are_generated_once_private_and_never_default(tmp_path: Path) ->
     path = tmp_path / "secrets.json"
     first = load_or_create_secrets(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert len(first.jwt_secret) >= 32 and len(first.admin_password) >= 16
+    assert len(first.jwt_secret) >= 32
+    assert len(first.admin_password) >= 16
     assert load_or_create_secrets(path) == first
     other = load_or_create_secrets(tmp_path / "other.json")
-    assert other.jwt_secret != first.jwt_secret and other.admin_password != first.admin_password
+    assert other.jwt_secret != first.jwt_secret
+    assert other.admin_password != first.admin_password
     assert json.loads(path.read_text())["admin_username"] == "admin"
