@@ -150,6 +150,7 @@ class TopicConsumer:
         self._consumer: Any = None
         self._lag_at = 0.0
         self._lag_labels: set[int] = set()
+        self._committed: dict[int, int] = {}  # partition -> committed offset, ours or fetched
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -173,6 +174,8 @@ class TopicConsumer:
 
         class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
+                for tp in revoked:
+                    outer._committed.pop(tp.partition, None)
                 log.info(
                     "partitions revoked",
                     extra={
@@ -229,6 +232,8 @@ class TopicConsumer:
                 for p, o in last.items()
             }
         )
+        for p, o in last.items():
+            self._committed[p] = o + 1
 
     def _rewind(self, batch: list[Envelope]) -> None:
         from kafka import TopicPartition
@@ -255,7 +260,11 @@ class TopicConsumer:
             return
         ends = self._consumer.end_offsets(assigned, timeout_ms=2000)
         for tp in assigned:
-            committed = self._consumer.committed(tp)
+            committed = self._committed.get(tp.partition)
+            if committed is None:  # ask the group once; afterwards our own commits tell
+                committed = self._consumer.committed(tp)
+                if committed is not None:
+                    self._committed[tp.partition] = committed
             position = committed if committed is not None else 0
             self.metrics.lag.labels(self.topic, str(tp.partition)).set(max(0, ends[tp] - position))
 
@@ -323,7 +332,7 @@ class TopicConsumer:
                     )
                     continue
                 self._observe(batch, fetched)
-                await self._maybe_refresh_lag(force=True)
+                await self._maybe_refresh_lag()
         finally:
             await self._close()
 
