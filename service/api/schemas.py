@@ -159,7 +159,9 @@ class UserOut(Out):
 class FarmCreate(Strict):
     name: Name
     location: Text | None = None
-    timezone: TimeZoneName = Field("UTC", description="IANA zone; nightly forecasts run at 20:00 local.")
+    timezone: TimeZoneName = Field(
+        default="UTC", description="IANA zone; nightly forecasts run at 20:00 local."
+    )
 
 
 class FarmUpdate(Strict):

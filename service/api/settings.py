@@ -138,6 +138,12 @@ class ApiSettings(ServiceSettings):
         default=600, ge=0, description="Requests per user per window (0 disables the limit)."
     )
     rate_limit_window_seconds: int = Field(default=60, ge=1, description="Rate limit window.")
+    rate_limit_sync_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="How often each process shares its rate-limit counts through Redis.",
+    )
 
     # Domain policy
     do_critical_mg_l: float = Field(
@@ -154,31 +160,41 @@ class ApiSettings(ServiceSettings):
 
     # Queue (asynchronous ingestion and forecast jobs)
     queue: Literal["auto", "kafka", "embedded", "direct"] = Field(
-        "auto",
+        default="auto",
         description=(
             "Where readings and jobs go: kafka (AQUA_KAFKA_BOOTSTRAP), embedded (in-process "
             "queue and worker, single process only), direct (readings stored in the request, "
             "no jobs). auto: kafka when a bootstrap address is set, else direct."
         ),
     )
-    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers (host:port,...).")
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Kafka bootstrap servers (host:port,...)."
+    )
     kafka_topic_prefix: str = Field(
-        "", max_length=100, description="Prefix of every topic name (several stacks on one cluster)."
+        default="",
+        max_length=100,
+        description="Prefix of every topic name (several stacks on one cluster).",
     )
     kafka_publish_timeout_seconds: float = Field(
-        5.0, gt=0, le=120, description="Wait this long for the broker's acknowledgement, then 503."
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Wait this long for the broker's acknowledgement, then 503.",
     )
     kafka_replication_factor: int = Field(
-        1, ge=1, le=7, description="Replication factor of topics created at startup."
+        default=1, ge=1, le=7, description="Replication factor of topics created at startup."
     )
     queue_retry_after_seconds: int = Field(
-        5, ge=1, description="Retry-After sent with 503 when the queue is unavailable."
+        default=5, ge=1, description="Retry-After sent with 503 when the queue is unavailable."
     )
     embedded_queue_max_messages: int = Field(
-        10_000, ge=1, description="Messages the in-process queue holds before answering 503."
+        default=10_000,
+        ge=1,
+        description="Messages the in-process queue holds before answering 503.",
     )
     ml_url: str | None = Field(
-        None, description="ML service base URL, used by the embedded worker's forecast jobs."
+        default=None,
+        description="ML service base URL, used by the embedded worker's forecast jobs.",
     )
 
     # Operations
