@@ -67,11 +67,14 @@ def rss_by_component(state: Path) -> dict[str, int]:
             pages = int((entry / "statm").read_text().split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if marker not in environ:
+        # stat after the command name: state, ppid, pgrp, session. Each component leads its
+        # own session; redis and nginx rewrite the memory that /proc/PID/environ shows, so
+        # the session finds them where the marker does not.
+        pid, sid = int(entry.name), int(stat[3])
+        if marker not in environ and sid not in groups:
             continue
-        pid, pgid = int(entry.name), int(stat[2])
         name = (
-            groups.get(pgid)
+            groups.get(sid)
             or groups.get(pid)
             or ("supervisor" if pid == st["supervisor_pid"] else "other")
         )

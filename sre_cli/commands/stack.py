@@ -42,7 +42,12 @@ def up(
     lite: bool = typer.Option(
         False, "--lite", help="Embedded stack without servers: SQLite, no cache, in-process queue."
     ),
-    api_replicas: int = typer.Option(2, "--api-replicas", help="API replicas behind nginx."),
+    api_replicas: int | None = typer.Option(
+        None,
+        "--api-replicas",
+        help="API replicas behind nginx [default: 2; 1 when --lite finds no nginx].",
+        show_default=False,
+    ),
     workers: int = typer.Option(1, "--workers", help="Kafka worker processes."),
     port_base: int | None = typer.Option(
         None, "--port-base", help="Put every port at BASE+offset (side-by-side stacks)."

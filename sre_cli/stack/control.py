@@ -29,7 +29,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,19 +126,28 @@ class DownResult:
     seconds: float = 0.0
 
 
-def stack_processes(stack_id: str) -> list[int]:
-    """Pids of every live process whose environment carries ``AQUA_STACK_ID=stack_id``."""
+def stack_processes(stack_id: str, leaders: Iterable[int] = ()) -> list[int]:
+    """Pids of the stack's live processes.
+
+    A process belongs to the stack when its environment carries ``AQUA_STACK_ID=stack_id``,
+    or when it is in the session of one of ``leaders`` (each component runs in its own
+    session): servers that rewrite their process title (redis, nginx) overwrite the memory
+    ``/proc/PID/environ`` shows, so the marker alone does not find them.
+    """
     marker = b"\0" + f"AQUA_STACK_ID={stack_id}".encode() + b"\0"
     me = {os.getpid(), os.getppid()}
+    sessions = {p for p in leaders if pid_alive(p)}
     found: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in me:
             continue
         try:
             environ = (entry / "environ").read_bytes()
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        if marker in b"\0" + environ + b"\0" and pid_alive(int(entry.name)):
+        in_session = len(fields) > 3 and int(fields[3]) in sessions
+        if (in_session or marker in b"\0" + environ + b"\0") and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -282,7 +291,8 @@ class StackControl:
         with contextlib.suppress(ConfigError):
             state = self.state()
             if state is not None:
-                return _kill_all(stack_processes(state.stack_id))
+                recorded = [c.pid for c in state.components.values() if c.pid]
+                return _kill_all(stack_processes(state.stack_id, recorded))
         return []
 
     # -- down ----------------------------------------------------------------------------------
@@ -304,7 +314,7 @@ class StackControl:
         if state is not None:
             result.stopped = [n for n, c in state.components.items() if c.pid]
             recorded = [c.pid for c in state.components.values() if c.pid and pid_alive(c.pid)]
-            strays = set(stack_processes(state.stack_id) + recorded)
+            strays = set(stack_processes(state.stack_id, recorded) + recorded)
             result.strays_killed = _kill_all(sorted(strays))
         if purge:
             # Data a server keeps outside the state dir (PostgreSQL's cluster, when its OS

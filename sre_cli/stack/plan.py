@@ -107,7 +107,8 @@ class MachineEnvironment:
 @dataclass(frozen=True)
 class StackOptions:
     lite: bool = False
-    api_replicas: int = 2
+    #: None: 2 behind nginx, 1 when there is no nginx to spread load over more.
+    api_replicas: int | None = None
     workers: int = 1
     ports: Ports = field(default_factory=Ports)
 
@@ -123,8 +124,6 @@ def _http(port: int, live: str, ready: str) -> tuple[str, Probe]:
 
 def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> StackPlan:
     """The components to run, given the options and what ``env`` has."""
-    if not 1 <= options.api_replicas <= MAX_API_REPLICAS:
-        raise UsageError(f"--api-replicas must be between 1 and {MAX_API_REPLICAS}")
     if not 0 <= options.workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be between 0 and {MAX_WORKERS}")
     p = options.ports
@@ -138,6 +137,12 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
 
     def server(kind: str) -> bool:
         return all(env.has_binary(b) for b in SERVER_BINARIES[kind])
+
+    replicas = options.api_replicas
+    if replicas is None:
+        replicas = 2 if not options.lite or server("nginx") else 1
+    if not 1 <= replicas <= MAX_API_REPLICAS:
+        raise UsageError(f"--api-replicas must be between 1 and {MAX_API_REPLICAS}")
 
     if not options.lite:
         absent = [
@@ -208,7 +213,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
     api_names: list[str] = []
     if service("api"):
         base_deps = tuple(n for n in ("postgres", "redis", "ml") if any(c.name == n for c in comps))
-        for i in range(1, options.api_replicas + 1):
+        for i in range(1, replicas + 1):
             port = p.api + i - 1
             url, probe = _http(port, "/live", "/ready")
             deps = base_deps if i == 1 else (*base_deps, "api-1")  # api-1 migrates the schema
@@ -323,7 +328,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
 
     plan = StackPlan(
         lite=options.lite,
-        api_replicas=options.api_replicas,
+        api_replicas=replicas,
         workers=options.workers if not options.lite else 0,
         ports=p,
         components=tuple(comps),

@@ -95,7 +95,7 @@ class SeedReport:
             f"({self.source}), {self.forecasts} forecasts, {self.jobs} forecast jobs queued",
         ]
         if self.queued:
-            lines.append(f"{self.queued} reading batches were queued for the workers to store")
+            lines.append(f"{self.queued} reading batches were queued, stored asynchronously")
         if self.traffic:
             total = sum(self.traffic.values())
             detail = ", ".join(f"{k}: {v}" for k, v in sorted(self.traffic.items()))

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -119,8 +119,10 @@ class Stack:
         self.aqua("down", "--purge", check=False, timeout=180)
 
 
-def stack_pids(state_dir: Path) -> list[int]:
-    """Live processes that belong to the stack: its marker in their environment, or its dir."""
+def stack_pids(state_dir: Path, sessions: Iterable[int | None] = ()) -> list[int]:
+    """Live processes of the stack: its marker in their environment, its dir in their command
+    line, or membership of a session led by one of ``sessions`` (the component pids)."""
+    leaders = {p for p in sessions if p}
     try:
         stack_id = json.loads((state_dir / "state.json").read_text())["stack_id"]
     except (OSError, ValueError, KeyError):
@@ -139,7 +141,8 @@ def stack_pids(state_dir: Path) -> list[int]:
             continue
         if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
             continue
-        if (marker and marker in environ) or needle in cmdline:
+        fields = stat.rpartition(")")[2].split()
+        if (marker and marker in environ) or needle in cmdline or int(fields[3]) in leaders:
             found.append(int(entry.name))
     return found
 
@@ -151,8 +154,12 @@ def make_stack(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[Stac
     try:
         yield stack
     finally:
+        try:
+            leaders = [c.get("pid") for c in stack.state().get("components", {}).values()]
+        except (OSError, ValueError):
+            leaders = []
         stack.down()
-        left = stack_pids(state_dir)
+        left = stack_pids(state_dir, leaders)
         reserved.release()
         for pid in left:  # never leave a stray behind, even when a test failed
             with contextlib.suppress(OSError):

@@ -249,7 +249,7 @@ def test_alertmanager_delivers_to_the_stack_receiver(stack: Stack) -> None:
 def test_zz_down_stops_everything_in_reverse_order(stack: Stack) -> None:
     pids = {n: c["pid"] for n, c in stack.status().items()}
     stack.aqua("down")
-    assert stack_pids(stack.state_dir) == []
+    assert stack_pids(stack.state_dir, [*pids.values()]) == []
     for name, pid in pids.items():
         alive = (
             os.path.exists(f"/proc/{pid}")

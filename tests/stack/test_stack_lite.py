@@ -30,7 +30,7 @@ def lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def lite_up(lite: Stack) -> tuple[Stack, str]:
-    done = lite.up("--lite")
+    done = lite.up("--lite", "--api-replicas", "2")
     return lite, done.stdout
 
 
@@ -39,7 +39,7 @@ def test_lite_comes_up_without_any_server_and_says_what_is_degraded(
 ) -> None:
     stack, out = lite_up
     status = stack.status()
-    assert set(status) == {"ml", "api-1", "api-2", "agent"}
+    assert set(status) == {"ml", "api-1", "api-2", "agent"}  # --api-replicas 2: no nginx here
     for name, c in status.items():
         assert c["live"], name
         assert c["ready"], name
@@ -109,7 +109,7 @@ def test_seed_through_the_lite_api(lite_up: tuple[Stack, str]) -> None:
     stack, _ = lite_up
     done = stack.aqua("seed", "--farms", "1", "--ponds", "2", "--traffic", "2", "--rate", "5")
     text = " ".join(done.stdout.split())
-    assert "seeded 1 farms, 2 ponds, 192 readings (service.ml.simulator)" in text
+    assert "seeded 1 farms, 2 ponds, 288 readings (service.ml.simulator)" in text
     assert "failures: 0" in text
     again = stack.aqua("seed", "--farms", "1", "--ponds", "2")  # idempotent
     assert "1 farms, 2 ponds" in again.stdout
@@ -130,7 +130,7 @@ def test_zz_down_leaves_no_process_behind(lite_up: tuple[Stack, str]) -> None:
     supervisor = stack.state()["supervisor_pid"]
     assert stack_pids(stack.state_dir)
     stack.aqua("down")
-    assert stack_pids(stack.state_dir) == []
+    assert stack_pids(stack.state_dir, pids) == []
     for pid in [*pids, supervisor]:
         assert (
             not os.path.exists(f"/proc/{pid}")

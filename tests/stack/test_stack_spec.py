@@ -197,3 +197,10 @@ def test_secrets_are_generated_once_private_and_never_default(tmp_path: Path) ->
     assert other.jwt_secret != first.jwt_secret
     assert other.admin_password != first.admin_password
     assert json.loads(path.read_text())["admin_username"] == "admin"
+
+
+def test_lite_without_nginx_defaults_to_one_replica(tmp_path: Path) -> None:
+    assert _plan(FakeEnv(binaries=set()), tmp_path, lite=True).api_replicas == 1
+    assert _plan(FakeEnv(binaries={"nginx"}), tmp_path, lite=True).api_replicas == 2
+    assert _plan(FakeEnv(binaries=set()), tmp_path, lite=True, api_replicas=3).api_replicas == 3
+    assert _plan(FakeEnv(), tmp_path).api_replicas == 2
