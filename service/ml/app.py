@@ -32,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import ValidationError
+from starlette.routing import Route
 
 from service.common.settings import ServiceSettings
 from service.ml.batcher import BatchObserver, MicroBatcher
@@ -284,24 +285,16 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
             metrics=dict(m.get("metrics", {})),
         )
 
-    @app.post(
-        "/v1/forecast",
-        response_model=ForecastResponse,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ForecastRequest.model_json_schema()}},
-            }
-        },
-        responses={422: {"description": "Invalid input, with the reason per field"}},
-    )
+    ok = metrics.requests.labels("ok")
+    rejected = metrics.requests.labels("rejected")
+
     async def forecast(request: Request) -> Response:
         started = time.perf_counter()
         # Validated straight from bytes: the Rust JSON parser is much cheaper than dict → model.
         try:
             body = ForecastRequest.model_validate_json(await request.body())
         except ValidationError as exc:
-            metrics.requests.labels("rejected").inc()
+            rejected.inc()
             return JSONResponse({"detail": _reasons(exc)}, status_code=422)
         if not state["ready"]:
             metrics.requests.labels("unavailable").inc()
@@ -311,8 +304,24 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
         fc = await state["batcher"].submit(job)
         resp = _response(body.ponds, job, counts, fc, model.info.version)
         metrics.forecasts.inc(len(job))
-        metrics.requests.labels("ok").inc()
+        ok.inc()
         metrics.request_seconds.observe(time.perf_counter() - started)
         return Response(resp.model_dump_json(), media_type="application/json")
+
+    # The hot path is served by a plain Starlette route placed first: FastAPI's per-request
+    # dependency machinery costs ~0.1 ms, a fifth of a batched request. The FastAPI
+    # registration below is never reached; it documents the endpoint in the OpenAPI schema.
+    app.router.routes.insert(0, Route("/v1/forecast", forecast, methods=["POST"]))
+    app.post(
+        "/v1/forecast",
+        response_model=ForecastResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ForecastRequest.model_json_schema()}},
+            }
+        },
+        responses={422: {"description": "Invalid input, with the reason per field"}},
+    )(forecast)
 
     return app
