@@ -206,7 +206,8 @@ def run(args: argparse.Namespace) -> list[Figures]:
     procs: list[subprocess.Popen[bytes]] = []
     with PostgresServer(work / "pg") as pg, KafkaServer(work / "kafka") as kafka:
         try:
-            api_port, worker_port = free_port(), free_port()
+            api_port = free_port()
+            worker_ports = [free_port() for _ in range(args.workers)]
             env = {
                 **os.environ,
                 "AQUA_ENVIRONMENT": "production",
@@ -219,7 +220,6 @@ def run(args: argparse.Namespace) -> list[Figures]:
                 "AQUA_BOOTSTRAP_ADMIN_PASSWORD": "bench-password-123",
                 "AQUA_RATE_LIMIT_REQUESTS": "0",
                 "AQUA_DRAIN_SECONDS": "0",
-                "AQUA_WORKER_METRICS_PORT": str(worker_port),
                 "AQUA_WORKER_NIGHTLY_ENABLED": "false",
             }
             with (work / "api.log").open("ab") as log:
@@ -234,17 +234,19 @@ def run(args: argparse.Namespace) -> list[Figures]:
                 )
             base = f"http://127.0.0.1:{api_port}"
             wait_http(f"{base}/ready", procs[0])
-            with (work / "worker.log").open("ab") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "service.worker"],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=log,
+            for n, port in enumerate(worker_ports):
+                with (work / f"worker{n}.log").open("ab") as log:
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "service.worker"],
+                            cwd=ROOT,
+                            env={**env, "AQUA_WORKER_METRICS_PORT": str(port)},
+                            stdout=log,
+                            stderr=log,
+                        )
                     )
-                )
-            wait_http(f"http://127.0.0.1:{worker_port}/ready", procs[1])
+            for n, port in enumerate(worker_ports):
+                wait_http(f"http://127.0.0.1:{port}/ready", procs[1 + n])
             token = httpx.post(
                 f"{base}/api/v1/auth/token",
                 data={"username": "bench", "password": "bench-password-123"},
@@ -297,7 +299,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
             consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, api_version=(4, 0))
             pids = {
                 "API": procs[0].pid,
-                "worker": procs[1].pid,
+                **{f"worker {n + 1}": p.pid for n, p in enumerate(procs[1:])},
                 "Kafka broker": kafka.process.pid,
                 "PostgreSQL": pg.process.pid,
             }
@@ -308,7 +310,12 @@ def run(args: argparse.Namespace) -> list[Figures]:
                 return now
 
             def scrape() -> dict[float, float]:
-                return e2e_buckets(httpx.get(f"http://127.0.0.1:{worker_port}/metrics").text)
+                merged: dict[float, float] = {}
+                for port in worker_ports:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                    for le, count in e2e_buckets(text).items():
+                        merged[le] = merged.get(le, 0.0) + count
+                return merged
 
             results: list[Figures] = []
             for n in range(args.runs):
@@ -389,7 +396,8 @@ def render(runs: list[Figures], args: argparse.Namespace, loads: list[str]) -> s
             "Readings from API POST to committed PostgreSQL rows. The API (`python -m service.api`,"
             f" {args.api_workers} uvicorn worker, Kafka queue: idempotent producer, `acks=all`, "
             "202 only after the broker's acknowledgement), one Kafka 4.3 broker (KRaft, "
-            "`sre_cli.infra`), one worker (`python -m service.worker`: kafka-python 3 with the "
+            f"`sre_cli.infra`), {args.workers} worker process(es) (`python -m service.worker`: "
+            "kafka-python 3 with the "
             "`crc32c` extension, upserts through `service.api.ingest.upsert_readings`), "
             f"PostgreSQL 15. {args.concurrency} concurrent clients post 500-reading batches "
             f"(reading times = now) to {args.ponds} ponds for {args.duration} s per run, after a "
@@ -440,7 +448,8 @@ def render(runs: list[Figures], args: argparse.Namespace, loads: list[str]) -> s
             "",
             "```sh",
             f"python bench/pipeline/run.py --runs {args.runs} --duration {args.duration} "
-            f"--concurrency {args.concurrency} --ponds {args.ponds} --write",
+            f"--concurrency {args.concurrency} --ponds {args.ponds} --workers {args.workers} "
+            f"--api-workers {args.api_workers} --write",
             "```",
             "",
         ]
@@ -464,6 +473,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--ponds", type=int, default=50)
     parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="pipeline worker processes")
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
     args = parser.parse_args()
     loads = [" ".join(f"{x:.1f}" for x in os.getloadavg())]

@@ -58,18 +58,18 @@ def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
 
 def test_kill_9_mid_stream_then_restart_still_exactly_once(pipeline: Pipeline) -> None:
     with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
-        ponds = api.make_ponds(8)
-        expected = _send_all(api, ponds, per_pond=1500)
-    # One message per poll and a slow start make the kill land mid-stream.
+        ponds = api.make_ponds(10)
+        expected = _send_all(api, ponds, per_pond=2000)
+    # One message (500 readings) per poll and transaction: 40 commits to land the kill among.
     first = pipeline.worker(AQUA_WORKER_BATCH_MAX_MESSAGES="1").start()
-    wait_for(lambda: count_readings(pipeline.database_url) >= 500, 60, "first rows")
+    wait_for(lambda: count_readings(pipeline.database_url) >= 500, 60, "first rows", every=0.02)
     first.kill()
     stored = count_readings(pipeline.database_url)
     assert 0 < stored < len(expected), "the kill was meant to land mid-stream"
     second = pipeline.worker().start()
     wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
     wait_for(lambda: second.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
-    assert count_readings(pipeline.database_url) == len(expected) == 12_000
+    assert count_readings(pipeline.database_url) == len(expected) == 20_000
     assert stored_keys(pipeline.database_url) == expected
     assert second.metric("worker_messages_processed_total") > 0
     assert second.stop() == 0
@@ -91,21 +91,21 @@ def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> 
         + b.metric('worker_assigned_partitions{topic="sensor-readings"}')
     ) == 8
     with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
-        ponds = api.make_ponds(16)
-        expected = _send_all(api, ponds[:8], per_pond=500)
+        ponds = api.make_ponds(32)  # 16 ponds per half: both workers' partitions get some
+        expected = _send_all(api, ponds[:16], per_pond=500)
         wait_for(lambda: count_readings(pipeline.database_url) == len(expected), 60, "first half")
         assert a.metric("worker_messages_processed_total") > 0
         assert b.metric("worker_messages_processed_total") > 0
         a.kill()
-        expected |= _send_all(api, ponds[8:], per_pond=500, start=T0 + timedelta(days=1))
+        expected |= _send_all(api, ponds[16:], per_pond=500, start=T0 + timedelta(days=1))
     wait_for(
         lambda: b.metric('worker_assigned_partitions{topic="sensor-readings"}') == 8,
         45,
         "the survivor owning every partition",
     )
     wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
-    assert count_readings(pipeline.database_url) == len(expected) == 8_000
+    assert count_readings(pipeline.database_url) == len(expected) == 16_000
     assert stored_keys(pipeline.database_url) == expected
     rows = query(pipeline.database_url, "SELECT count(DISTINCT pond_id) FROM readings")
-    assert rows[0][0] == 16
+    assert rows[0][0] == 32
     assert b.stop() == 0
