@@ -28,7 +28,7 @@ from service.ml.features import Filled, fill
 from service.ml.saturation import FloatArray, do_saturation, k_o2_m_h
 from service.ml.simulator import HORIZON
 
-Forecaster = Callable[[NightBatch, Filled], FloatArray]
+BaselineFn = Callable[[NightBatch, Filled], FloatArray]
 _STEPS = np.arange(1, HORIZON + 1, dtype=np.float64)
 THETA_COMMUNITY = 1.07
 IK_NOMINAL = 200.0
@@ -112,7 +112,7 @@ def physics_fit(batch: NightBatch, f: Filled) -> FloatArray:
     return out
 
 
-BASELINES: dict[str, Forecaster] = {
+BASELINES: dict[str, BaselineFn] = {
     "persistence": persistence,
     "same_hour_yesterday": same_hour_yesterday,
     "linear_projection": linear_projection,

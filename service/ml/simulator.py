@@ -155,7 +155,6 @@ def simulate(
     p = PondParams.sample(n_ponds, rng)
     hours = days * 24
     n = n_ponds
-    hour_of_day = np.arange(hours) % 24
 
     # --- forcing, hourly --------------------------------------------------------------------
     starts = series.episode_starts(hours + 1)
@@ -299,7 +298,6 @@ def simulate(
     light_h = light_s.reshape(n, hours, SUBSTEPS).mean(axis=2)
     # Hour-ending mean light at hour t covers (t-1, t]; at t = 0 use the interval after.
     light_end = np.concatenate([light_h[:, :1], light_h[:, :-1]], axis=1)
-    del hour_of_day
     return PondRun(
         params=p,
         do=out["do"],
