@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sre_cli.errors import ComponentError, ConfigError, Unavailable
 from sre_cli.stack.plan import Environment, MachineEnvironment, StackOptions, build_plan
@@ -46,6 +47,9 @@ from sre_cli.stack.state import (
     pid_alive,
     read_state,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
 
 __all__ = ["ComponentStatus", "DownResult", "StackControl", "StackStatus", "UpResult"]
 
@@ -98,10 +102,10 @@ class StackStatus:
     def to_json(self) -> dict[str, object]:
         return {"components": [c.to_json() for c in self.components]}
 
-    def __rich__(self) -> object:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from sre_cli.stack.render import status_renderable
 
-        return status_renderable(self)
+        yield status_renderable(self, options.max_width)
 
 
 @dataclass(frozen=True)
@@ -369,8 +373,15 @@ class StackControl:
         now = time.time()
         rows: list[ComponentStatus] = []
         for c, is_live, is_ready in zip(comps, live, ready, strict=True):
-            cs = state.components.get(c.name) if state is not None and sup is not None else None
+            cs = state.components.get(c.name) if state is not None else None
             pid = cs.pid if cs is not None and pid_alive(cs.pid) else None
+            if cs is None:
+                phase = "down"
+            elif sup is None:
+                # A supervisor killed hard leaves servers running: show them, say so.
+                phase = "orphaned" if pid else "down"
+            else:
+                phase = cs.phase
             rows.append(
                 ComponentStatus(
                     name=c.name,
@@ -384,7 +395,7 @@ class StackControl:
                     uptime_s=round(now - cs.started_at, 1)
                     if cs and pid and cs.started_at
                     else None,
-                    phase=cs.phase if cs is not None else "down",
+                    phase=phase,
                     desired=cs.desired if cs is not None else "up",
                 )
             )

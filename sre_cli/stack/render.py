@@ -42,18 +42,22 @@ def _mark(ok: bool) -> str:
     return "[green]yes[/]" if ok else "[red]no[/]"
 
 
-def status_renderable(status: StackStatus) -> RenderableType:
+def status_renderable(status: StackStatus, width: int = 200) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     sup = f"supervisor pid {status.supervisor_pid}" if status.supervisor_pid else "no supervisor"
     table = Table(title=f"aqua stack ({status.phase}, {sup})", title_justify="left", expand=False)
-    for col in ("component", "pid", "port", "live", "ready", "restarts", "uptime", "state", "url"):
-        table.add_column(col, no_wrap=col in ("component", "url"))
+    for col in ("component", "pid", "port", "live", "ready", "restarts", "uptime", "state"):
+        table.add_column(col, no_wrap=True)
+    # On a narrow terminal the URLs go (they are in `--json`), never the short columns.
+    with_url = width >= 120
+    if with_url:
+        table.add_column("url", no_wrap=True)
     for c in status.components:
         state = c.phase if c.desired == "up" else f"{c.phase} (on purpose)"
-        table.add_row(
+        cells = [
             c.name,
             str(c.pid or "-"),
             str(c.port),
@@ -62,9 +66,17 @@ def status_renderable(status: StackStatus) -> RenderableType:
             str(c.restarts),
             format_uptime(c.uptime_s),
             state,
-            c.url,
-        )
+        ]
+        table.add_row(*cells, *([c.url] if with_url else []))
     parts: list[RenderableType] = [table, *plan_notes(status.plan)]
+    if any(c.phase == "orphaned" for c in status.components):
+        parts.append(
+            Text(
+                "the supervisor is gone but some components still run: "
+                "`aqua stack down` stops them, `aqua stack up` replaces them",
+                style="yellow",
+            )
+        )
     parts.append(Text(f"state dir: {status.state_dir}", style="dim"))
     return Group(*parts)
 

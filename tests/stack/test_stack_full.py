@@ -258,3 +258,25 @@ def test_zz_down_stops_everything_in_reverse_order(stack: Stack) -> None:
         assert not alive, f"{name} (pid {pid}) is still running"
     log = stack.aqua("logs", "supervisor").stdout
     assert "stack up in" in log
+
+
+def test_zzz_warm_up_again_then_supervisor_killed_hard_down_sweeps(stack: Stack) -> None:
+    # Warm: the databases from the first `up` are reused; then the supervisor dies by SIGKILL.
+    started = time.monotonic()
+    stack.up("--api-replicas", "2")
+    assert time.monotonic() - started < 120
+    st = stack.state()
+    pids = {n: c["pid"] for n, c in st["components"].items()}
+    os.kill(st["supervisor_pid"], 9)
+    time.sleep(1.5)
+    status = stack.status()
+    orphaned = {n for n, c in status.items() if c["pid"]}
+    # Python services die with their supervisor thread; servers outlive it and status says so.
+    assert "postgres" in orphaned
+    assert "api-1" not in orphaned
+    out = " ".join(stack.aqua("status").stdout.split())
+    assert "orphaned" in out
+    assert "aqua stack down" in out
+    done = stack.aqua("down")
+    assert "stopped leftover processes" in done.stdout
+    assert stack_pids(stack.state_dir, [*pids.values()]) == []
