@@ -321,6 +321,15 @@ class TopicConsumer:
                     await self._call(self._rewind, batch)
                     await self._wait(delay)
                     continue
+                except Exception:  # a bug must not end consumption: log, back off, redo
+                    outage += 1
+                    self.metrics.retries.labels(self.topic, "error").inc(len(batch))
+                    log.exception(
+                        "batch failed unexpectedly; it will be retried", extra={"topic": self.topic}
+                    )
+                    await self._call(self._rewind, batch)
+                    await self._wait(self.policy.delay(outage))
+                    continue
                 outage = 0
                 self.health.dependency_down.clear()
                 try:

@@ -106,6 +106,15 @@ class EmbeddedWorker:
                 log.warning("dependency down; batch will be retried", extra={"error": str(exc)})
                 await asyncio.sleep(self.policy.delay(outage))
                 continue
+            except Exception:  # a bug must not end consumption: log, back off, redo
+                if self._stopping.is_set():
+                    log.exception("stopping with unstored messages")
+                    return
+                outage += 1
+                self.metrics.retries.labels(handler.topic, "error").inc(len(pending))
+                log.exception("batch failed unexpectedly; it will be retried")
+                await asyncio.sleep(self.policy.delay(outage))
+                continue
             outage = 0
             self.metrics.processed.labels(handler.topic).inc(len(pending))
             pending = []

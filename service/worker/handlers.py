@@ -231,6 +231,7 @@ class ForecastHandler:
     async def handle(self, batch: Sequence[Envelope]) -> dict[int, MessageFailure]:
         failures: dict[int, MessageFailure] = {}
         jobs: dict[str, ForecastJob] = {}
+        index: dict[str, int] = {}
         for i, envelope in enumerate(batch):
             try:
                 job = ForecastJob.decode(envelope.value)
@@ -238,15 +239,31 @@ class ForecastHandler:
                 failures[i] = MessageFailure.of(exc, retriable=False)
                 continue
             jobs.setdefault(str(job.task_id), job)
-        if jobs:
-            try:
-                await self._run(list(jobs.values()))
-            except DependencyDown:
-                raise
-            except Exception as exc:
-                if (down := _db_call_failed(exc)) is not None:
-                    raise down from exc
-                raise
+            index.setdefault(str(job.task_id), i)
+        if not jobs:
+            return failures
+        try:
+            await self._run(list(jobs.values()))
+        except DependencyDown:
+            raise
+        except Exception as exc:
+            if (down := _db_call_failed(exc)) is not None:
+                raise down from exc
+            if len(jobs) == 1:
+                (task_id,) = jobs
+                failures[index[task_id]] = MessageFailure.of(exc, retriable=True)
+                return failures
+            # Something failed for one job (a bug, an odd row): find it, run the others.
+            for task_id, job in jobs.items():
+                try:
+                    await self._run([job])
+                except DependencyDown:
+                    raise
+                except Exception as one:
+                    if (down := _db_call_failed(one)) is not None:
+                        raise down from one
+                    log.exception("forecast job failed", extra={"task_id": task_id})
+                    failures[index[task_id]] = MessageFailure.of(one, retriable=True)
         return failures
 
     async def _run(self, jobs: list[ForecastJob]) -> None:

@@ -49,7 +49,8 @@ class WorkerMetrics:
         self.retries = Counter(
             "worker_retries_total",
             "Failed attempts that will be retried: reason=message (this message failed) or "
-            "dependency (database, ML service or Kafka down; the whole batch waits).",
+            "dependency (database, ML service or Kafka down; the whole batch waits) or error "
+            "(an unexpected failure of the batch, logged with its traceback).",
             ["topic", "reason"],
             registry=r,
         )

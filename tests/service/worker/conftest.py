@@ -6,13 +6,21 @@ fresh database, a topic prefix and consumer groups of its own, so tests never sh
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_harness import Pipeline, create_database
+
+# pytest puts tests/ on sys.path, where tests/service would shadow the real `service` package
+# (as a namespace package) unless the repository root comes first.
+_ROOT = str(Path(__file__).resolve().parents[3])
+if sys.path[0] != _ROOT:
+    sys.path.insert(0, _ROOT)
+
+from pipeline_harness import Pipeline, create_database  # noqa: E402
 
 
 @pytest.fixture
