@@ -137,6 +137,7 @@ class ComponentThread:
             self._set(phase="stopping")
             self.runner.stop(timeout=STOP_TIMEOUT_S)
             self.runner = None
+            self.sup.log(f"{self.spec.name}: stopped")
         self._set(phase=phase, pid=None, ready_at=None)
 
     def _deps_ready(self) -> bool:
@@ -302,6 +303,8 @@ class Supervisor:
         """Stop components in reverse dependency order, a level at a time, in parallel."""
         self.state.phase = "stopping"
         self.write_state()
+        self.log("stopping the stack")
+        began = time.monotonic()
         remaining = [c.name for c in self.order]
         # Replicas of one kind stop together: api-2 waits for api-1 only to start after the
         # schema migration, not to stop.
@@ -320,6 +323,7 @@ class Supervisor:
                         self.threads[n].runner.stop(timeout=2.0)  # type: ignore[union-attr]
             remaining = [n for n in remaining if n not in level]
             self.write_state()
+        self.log(f"stack stopped in {time.monotonic() - began:.1f}s")
 
     def run(self) -> int:
         """Bring the stack up and supervise it until SIGTERM/SIGINT or a `down` request."""
