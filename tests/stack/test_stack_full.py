@@ -19,6 +19,7 @@ from infra_harness import require, require_binary
 from stack_harness import Stack, make_stack, stack_pids
 
 from sre_cli.stack.configs import monitoring_dir
+from sre_cli.stack.state import pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -167,10 +168,7 @@ def test_status_json_reflects_reality_after_kill(stack: Stack) -> None:
     stack.aqua("kill", "redis")
     now = stack.status()["redis"]
     assert now["pid"] != before["pid"]  # never the dead process
-    assert (
-        not os.path.exists(f"/proc/{before['pid']}/cmdline")
-        or not Path(f"/proc/{before['pid']}/cmdline").read_bytes()
-    )
+    assert not pid_alive(before["pid"])
     after = stack.wait(lambda s: s["redis"]["ready"], 60, "redis restarted")["redis"]
     assert after["restarts"] == before["restarts"] + 1
     assert after["pid"] not in (None, before["pid"])
