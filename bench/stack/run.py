@@ -137,7 +137,8 @@ def main() -> int:
             else float("nan")
         )
         m = statistics.median([r.get(n, 0) for r in rss]) / 2**20
-        print(f"| {n} | {t:.1f} | {m:.0f} |")
+        shown = "-" if t != t else f"{t:.1f}"  # NaN: the supervisor has no readiness
+        print(f"| {n} | {shown} | {m:.0f} |")
     return 0
 
 
