@@ -129,6 +129,7 @@ class Runtime:
                 on_stored=self.cache.invalidate,
             )
             self.embedded_worker.start()
+            self.metrics.registry.register(self.embedded_worker)
         self.metrics.draining.set(0)
         self.lifecycle.serving()
         log.info(
