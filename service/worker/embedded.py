@@ -1,9 +1,11 @@
 """The worker inside an API process, for the in-process queue (``AQUA_QUEUE=embedded``).
 
 Same handlers and retry policy as the Kafka worker; dead letters are logged and counted
-(there is no topic to hold them). Single process only: the queue lives in this process's
-memory, so what is queued but not yet stored is lost if the process dies — use Kafka where
-that matters.
+(there is no topic to hold them). With an ML service configured it also runs the nightly
+forecasts. Its metrics join the API's ``/metrics``.
+
+Single process only: the queue lives in this process's memory, so what is queued but not yet
+stored is lost if the process dies — use Kafka where that matters.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.queue import EmbeddedQueue
@@ -28,6 +31,7 @@ from service.worker.handlers import (
     process,
 )
 from service.worker.metrics import WorkerMetrics
+from service.worker.nightly import NightlyRun
 
 log = logging.getLogger("aqua.worker.embedded")
 
@@ -42,8 +46,10 @@ class EmbeddedWorker:
         on_stored: Callable[[int], Awaitable[None]] | None = None,
         policy: RetryPolicy | None = None,
         max_messages: int = 200,
+        nightly_every_s: float = 30.0,
     ) -> None:
         self.queue = queue
+        self.nightly_every_s = nightly_every_s
         self.metrics = WorkerMetrics()
         self.policy = policy or RetryPolicy()
         self.max_messages = max_messages
@@ -58,12 +64,30 @@ class EmbeddedWorker:
         ]
         for h in self.handlers:
             self.metrics.init_topic(h.topic)
+        # With an ML service, the nightly run happens here too (there is no worker process).
+        self.nightly = NightlyRun(engine, queue.publish, self.metrics) if ml_url else None
         self.dead: list[tuple[Envelope, MessageFailure]] = []
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(h)) for h in self.handlers]
+        if self.nightly is not None:
+            self._tasks.append(asyncio.create_task(self._nightly(self.nightly)))
+
+    def collect(self) -> Iterable[Metric]:
+        """The worker's metrics, for the API's registry (``registry.register(worker)``)."""
+        return self.metrics.registry.collect()
+
+    async def _nightly(self, run: NightlyRun) -> None:
+        while not self._stopping.is_set():
+            try:
+                await run.tick()
+                await run.refresh_crash_risk()
+            except Exception as exc:  # the next tick retries
+                log.warning("nightly run failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.nightly_every_s)
 
     async def stop(self) -> None:
         """Store what is queued (bounded by each batch's own retries), then stop."""

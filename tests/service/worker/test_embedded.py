@@ -45,6 +45,10 @@ def test_embedded_queue_stores_readings_and_runs_jobs(tmp_path: Path) -> None:
         assert task["error"] == "no ML service configured"
         assert task["result"] is None
 
+        metrics = api.client.get("/metrics").text
+        assert 'worker_messages_processed_total{topic="sensor-readings"} 1.0' in metrics
+        assert 'worker_forecast_tasks_total{outcome="failed"} 1.0' in metrics
+
         missing = api.client.get(
             "/api/v1/tasks/00000000-0000-4000-8000-000000000000", headers=api.auth
         )
