@@ -138,12 +138,6 @@ class ApiSettings(ServiceSettings):
         default=600, ge=0, description="Requests per user per window (0 disables the limit)."
     )
     rate_limit_window_seconds: int = Field(default=60, ge=1, description="Rate limit window.")
-    rate_limit_sync_seconds: float = Field(
-        default=0.1,
-        gt=0,
-        le=10,
-        description="How often each process shares its rate-limit counts through Redis.",
-    )
 
     # Domain policy
     do_critical_mg_l: float = Field(
