@@ -3,6 +3,7 @@ worker crash, and through two workers sharing partitions while one dies."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -108,4 +109,38 @@ def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> 
     assert stored_keys(pipeline.database_url) == expected
     rows = query(pipeline.database_url, "SELECT count(DISTINCT pond_id) FROM readings")
     assert rows[0][0] == 32
+    assert b.stop() == 0
+
+
+def test_sigterm_finishes_the_batch_commits_and_leaves_the_group(pipeline: Pipeline) -> None:
+    # A session timeout far longer than the wait below: only leaving the group explains a
+    # takeover within it.
+    slow_to_notice = {"AQUA_WORKER_SESSION_TIMEOUT_MS": "45000"}
+    a = pipeline.worker(**slow_to_notice).start()
+    b = pipeline.worker(**slow_to_notice).start()
+    wait_for(
+        lambda: (
+            a.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
+            and b.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
+        ),
+        30,
+        "both workers assigned partitions",
+    )
+    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+        ponds = api.make_ponds(16)
+        expected = _send_all(api, ponds, per_pond=1000)
+    wait_for(lambda: count_readings(pipeline.database_url) > 0, 60, "first rows")
+    stopped_at = time.monotonic()
+    assert a.stop() == 0
+    wait_for(
+        lambda: b.metric('worker_assigned_partitions{topic="sensor-readings"}') == 8,
+        15,
+        "the other worker owning every partition",
+    )
+    assert time.monotonic() - stopped_at < 20
+    wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
+    assert count_readings(pipeline.database_url) == len(expected) == 16_000
+    assert stored_keys(pipeline.database_url) == expected
+    messages = [r.get("message") for r in a.log_records()]
+    assert "consumer closed; left the group" in messages
     assert b.stop() == 0
