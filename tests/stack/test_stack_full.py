@@ -104,6 +104,8 @@ def test_all_components_ready_in_dependency_order(stack: Stack) -> None:
     for name, comp in plan.items():
         for dep in comp["depends_on"]:
             assert ready[dep] <= started[name], f"{name} started before {dep} was ready"
+    for name in ("postgres", "kafka", "nginx", "api-1"):  # server logs are linked in logs/
+        assert stack.aqua("logs", name, "-n", "5").stdout.strip(), name
     if not any(c["name"].startswith("worker") for c in plan.values()):
         assert any(n["name"].startswith("worker") for n in stack.plan()["not_available"])
 

@@ -61,6 +61,14 @@ def test_lite_comes_up_without_any_server_and_says_what_is_degraded(
     assert all(pid_alive(c["pid"]) for c in status.values())
 
 
+def test_up_again_while_up_says_so(lite_up: tuple[Stack, str]) -> None:
+    stack, _ = lite_up
+    pids = {n: c["pid"] for n, c in stack.status().items()}
+    done = stack.up("--lite", "--api-replicas", "2")
+    assert "already up" in done.stdout
+    assert {n: c["pid"] for n, c in stack.status().items()} == pids
+
+
 def test_lite_api_serves_with_the_stacks_own_admin(lite_up: tuple[Stack, str]) -> None:
     stack, _ = lite_up
     secrets = json.loads((stack.state_dir / "secrets.json").read_text())
