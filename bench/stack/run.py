@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -89,6 +90,7 @@ def main() -> int:
     parser.add_argument("--api-replicas", type=int, default=2)
     parser.add_argument("--state-dir", type=Path, default=None)
     args = parser.parse_args()
+    own_dir = args.state_dir is None
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="aqua-stack-bench-"))
     base = free_base()
     up = ["up", "--port-base", str(base), "--api-replicas", str(args.api_replicas)]
@@ -113,6 +115,9 @@ def main() -> int:
             f"run {i + 1}: {times[-1]:.1f} s, RSS {sum(rss[-1].values()) / 2**20:.0f} MiB",
             file=sys.stderr,
         )
+    if own_dir:  # data, PostgreSQL's cluster included, then the dir itself
+        aqua(state, "down", "--purge")
+        shutil.rmtree(state, ignore_errors=True)
     totals = [sum(r.values()) / 2**20 for r in rss]
     load = os.getloadavg()[0]
     mode = "lite" if args.lite else "full"
