@@ -17,6 +17,7 @@ anything else              500     logged with its traceback (middleware)
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,9 +25,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.api.db import DatabaseUnavailable, is_unavailable
-from service.api.deps import RateLimited, get_runtime
+from service.api.deps import RateLimited
 from service.api.faults import FaultsDisabled, InjectedFault
 from service.api.queue import QueueUnavailable
+from service.api.runtime import Runtime
 from service.api.security import AuthError
 
 log = logging.getLogger("aqua.api.errors")
@@ -60,7 +62,7 @@ def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _database(request: Request, exc: Exception) -> JSONResponse:
-    rt = get_runtime(request)
+    rt = cast(Runtime, request.app.state.runtime)
     if isinstance(exc, IntegrityError):
         return JSONResponse({"detail": "conflicts with an existing record"}, status_code=409)
     if is_unavailable(exc):

@@ -77,6 +77,7 @@ class Runtime:
                 redis,
                 limit=settings.rate_limit_requests,
                 window_seconds=settings.rate_limit_window_seconds,
+                sync_seconds=settings.rate_limit_sync_seconds,
             ),
             tokens=TokenService.from_settings(settings),
             passwords=Passwords.from_settings(settings),
@@ -117,6 +118,8 @@ class Runtime:
                     raise
                 log.warning("bootstrap admin waits for the database")
                 self._spawn(self._bootstrap_until_done())
+        if self.limiter.enabled and self.redis.configured:
+            self._spawn(self.limiter.sync_forever())
         if self.faults.enabled and self.redis.configured:
             self._spawn(self.faults.sync_forever())
         if self.queue is not None:

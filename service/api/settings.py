@@ -40,6 +40,10 @@ class ApiSettings(ServiceSettings):
     host: str = Field(default="127.0.0.1", description="Interface to bind.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    reuse_port: bool = Field(
+        default=True,
+        description="Several workers: a SO_REUSEPORT socket each, so connections spread evenly.",
+    )
     drain_seconds: float = Field(
         default=5.0,
         ge=0,
@@ -138,6 +142,12 @@ class ApiSettings(ServiceSettings):
         default=600, ge=0, description="Requests per user per window (0 disables the limit)."
     )
     rate_limit_window_seconds: int = Field(default=60, ge=1, description="Rate limit window.")
+    rate_limit_sync_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="How often each process shares its rate-limit counts through Redis.",
+    )
 
     # Domain policy
     do_critical_mg_l: float = Field(

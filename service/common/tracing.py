@@ -14,7 +14,7 @@ The request context is a mutable object in a ContextVar: inner layers (authentic
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -25,8 +25,16 @@ _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
 
+def _random_hex(bits: int) -> str:
+    # Identifiers, not secrets: the Mersenne Twister is enough and avoids a syscall each.
+    while True:
+        value = random.getrandbits(bits)
+        if value:
+            return f"{value:0{bits // 4}x}"
+
+
 def _new_span_id() -> str:
-    return os.urandom(8).hex()
+    return _random_hex(64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +48,7 @@ class TraceContext:
 
     @classmethod
     def new(cls) -> TraceContext:
-        return cls(trace_id=os.urandom(16).hex(), span_id=_new_span_id())
+        return cls(trace_id=_random_hex(128), span_id=_new_span_id())
 
     @classmethod
     def child_of(cls, parent: TraceContext | None) -> TraceContext:
@@ -77,7 +85,7 @@ def clean_request_id(value: str | None) -> str:
     """The caller's ``X-Request-ID`` when it is safe to log, else a fresh one."""
     if value and _REQUEST_ID.match(value):
         return value
-    return os.urandom(16).hex()
+    return _random_hex(128)
 
 
 @dataclass(slots=True)

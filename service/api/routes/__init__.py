@@ -12,7 +12,8 @@ from service.api.routes._common import API_PREFIX
 def api_routers() -> list[APIRouter]:
     from service.api.routes import auth, farms, faults, ponds, readings, summary, tasks, users
 
-    return [m.router for m in (auth, users, farms, ponds, readings, summary, tasks, faults)]
+    # Routes are tried in this order, and each one tried costs: the busiest come first.
+    return [m.router for m in (summary, readings, ponds, farms, auth, users, tasks, faults)]
 
 
 __all__ = ["API_PREFIX", "api_routers"]

@@ -8,11 +8,29 @@ tests import live in ``api_harness``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_harness import Api, create_pg_database, harness_fixture, running_api, settings_for
+
+# With tests/ on sys.path, ``service`` would resolve to the namespace package tests/service
+# (it comes first and the real package is only found through the editable-install finder,
+# which is consulted last). Put the repository root first and drop such a namespace import.
+_ROOT = str(Path(__file__).resolve().parents[3])
+if sys.path[:1] != [_ROOT]:
+    sys.path.insert(0, _ROOT)
+if getattr(sys.modules.get("service"), "__file__", "") is None:
+    for _name in [n for n in sys.modules if n == "service" or n.startswith("service.")]:
+        del sys.modules[_name]
+
+from api_harness import (  # noqa: E402 - after the path fix above
+    Api,
+    create_pg_database,
+    harness_fixture,
+    running_api,
+    settings_for,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
