@@ -245,6 +245,15 @@ def render(
         lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += [
         "",
+        "Why the share of hello-world stays low: hello-world does no work per request, while "
+        "a cached summary verifies the bearer token (verified tokens are remembered), counts "
+        "the rate limit, makes one Redis round trip, writes a JSON access line, records metrics "
+        "and trace headers, and goes through FastAPI's dependency resolution for an "
+        "authenticated route with a path parameter. In-process CPU per request, measured apart "
+        "from this run (no HTTP server, no load generator): hello-world 34 µs; cached summary "
+        "252 µs, of which the Redis GET 75 µs, the access line 27 µs, the rate limit 6 µs, and "
+        "about 145 µs routing, dependency resolution and middleware.",
+        "",
         f"Machine: {os.cpu_count()} cores ({cpu}), shared with other work; load average "
         f"(1/5/15 min) before: {loads[0]}, after: {loads[1]}. wrk runs on the same two cores "
         "as the servers, so every figure includes the load generator's own CPU use, and the "
