@@ -39,6 +39,7 @@ def live_api(
             "AQUA_REDIS_URL": redis_url,
             "AQUA_ACCESS_LOG": "false",
             "AQUA_QUEUE": "embedded",
+            "AQUA_DRAIN_SECONDS": "0",
         },
     ).start()
     try:
@@ -78,6 +79,7 @@ def test_no_server_errors(
     # Driven with hypothesis directly: schemathesis' pytest plugin does not run under pytest 9.
     failures: dict[str, str] = {}
     operations = 0
+    calls = 0
     for result in api_schema.get_all_operations():
         operation = result.ok()
         operations += 1
@@ -92,6 +94,8 @@ def test_no_server_errors(
             phases=[Phase.explicit, Phase.generate],
         )
         def check(case: schemathesis.Case) -> None:
+            nonlocal calls
+            calls += 1
             response = case.call(headers=admin_headers, timeout=10)
             case.validate_response(
                 response,
@@ -104,4 +108,5 @@ def test_no_server_errors(
         except Exception as exc:  # collect every operation's failure, then report them all
             failures[operation.label] = str(exc)[:2000]
     assert operations >= 25
+    assert calls >= 10 * operations, "hypothesis generated fewer requests than expected"
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
