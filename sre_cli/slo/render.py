@@ -125,19 +125,27 @@ def table(report: Report, width: int = 200) -> Table:
         pad_edge=False,
     )
     with_burn_down = wide and any(r.burn_down for r in report.results)
-    columns = [("SLO", "left"), ("SLI", "right"), ("budget left", "right")]
+    columns = [("SLO", "left"), ("SLI", "right"), ("budget left" if wide else "budget", "right")]
     if wide:
         columns += [("bad / total", "right"), ("burn 1h", "right"), ("burn 6h", "right")]
     else:
         columns += [("burn 1h", "right")]
-    columns += [("alerts", "left"), ("exhausted in", "right"), ("status", "left")]
+    columns += [("alerts", "left"), ("exhausts in" if wide else "exhausts", "right")]
+    columns += [("status", "left")]
     if with_burn_down:
         columns.append(("burn-down", "left"))
     for name, justify in columns:
-        grid.add_column(name, justify=justify, no_wrap=name in {"SLO", "status"})  # type: ignore[arg-type]
+        # Numbers never fold; the SLO name column gives way on narrow terminals.
+        grid.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=name != "SLO",
+            overflow="fold" if name == "SLO" else "ellipsis",
+            min_width=20 if name == "SLO" else None,
+        )
     for r in report.results:
         left = r.remaining_minutes
-        minutes = "" if left is None else f"\n{left:,.1f} min"
+        minutes = "" if left is None or not wide else f"\n{left:,.1f} min"
         cells = [
             f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.objective:g}% / {r.slo.window.label}[/]",
             _pct(r.sli),
