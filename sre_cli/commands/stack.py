@@ -56,6 +56,11 @@ def up(
     foreground: bool = typer.Option(
         False, "--foreground", help="Stay attached; Ctrl-C stops the stack."
     ),
+    faults: bool = typer.Option(
+        False,
+        "--faults",
+        help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
+    ),
     state_dir: Path | None = STATE_DIR,
 ) -> None:
     """Start every component in dependency order; return once all are ready."""
@@ -64,7 +69,9 @@ def up(
 
     ports = Ports.from_base(port_base) if port_base is not None else Ports()
     ports = ports.with_overrides(Ports.parse_overrides(port or []))
-    options = StackOptions(lite=lite, api_replicas=api_replicas, workers=workers, ports=ports)
+    options = StackOptions(
+        lite=lite, api_replicas=api_replicas, workers=workers, ports=ports, faults=faults
+    )
     ctl = _control(state_dir)
     console = get_console()
     if foreground:

@@ -92,6 +92,8 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
             AQUA_RATE_LIMIT_REQUESTS="0",
             AQUA_QUEUE=plan.queue,
         )
+        if plan.faults:
+            env["AQUA_FAULTS_ENABLED"] = "true"
         if plan.lite:
             env["AQUA_SQLITE_PATH"] = str(layout.workdir("api") / "aqua.sqlite3")
     if spec.kind == "worker":

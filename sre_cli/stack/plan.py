@@ -111,6 +111,8 @@ class StackOptions:
     api_replicas: int | None = None
     workers: int = 1
     ports: Ports = field(default_factory=Ports)
+    #: let the stack's admin inject API faults (latency, 5xx) for game days and SLO drills.
+    faults: bool = False
 
 
 def _not_in_tree(kind: str) -> str:
@@ -337,6 +339,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         entry_url=entry_url,
         database_url=database_url,
         queue=queue,
+        faults=options.faults,
     )
     plan.check_port_collisions()
     plan.start_order()  # validates the dependency graph

@@ -25,7 +25,7 @@ def format_uptime(seconds: float | None) -> str:
 
 
 def plan_notes(plan: StackPlan) -> list[RenderableType]:
-    """What is degraded or not available in this stack, said plainly."""
+    """What is degraded or not available in this stack, and whether faults can be injected."""
     from rich.text import Text
 
     out: list[RenderableType] = []
@@ -35,6 +35,8 @@ def plan_notes(plan: StackPlan) -> list[RenderableType]:
         out.append(Text(f"  degraded: {note}", style="yellow"))
     for missing in plan.not_available:
         out.append(Text(f"  not available: {missing.name}: {missing.reason}", style="yellow"))
+    if plan.faults:
+        out.append(Text("fault injection: on (admin only, /api/v1/admin/faults)", style="yellow"))
     return out
 
 

@@ -186,6 +186,8 @@ class StackPlan(_Frozen):
     #: where the API sends readings and jobs: kafka (workers consume), embedded (in-process
     #: queue and worker, lite mode) or direct (stored in the request, no jobs).
     queue: Literal["kafka", "embedded", "direct"] = "direct"
+    #: the API replicas accept fault rules from the admin (``/api/v1/admin/faults``).
+    faults: bool = False
 
     def component(self, name: str) -> ComponentSpec:
         for c in self.components:

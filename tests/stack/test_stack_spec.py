@@ -129,6 +129,24 @@ def test_missing_worker_code_is_reported_not_faked(tmp_path: Path) -> None:
         plan.component("worker-1")
 
 
+def test_fault_injection_is_off_unless_asked_for(tmp_path: Path) -> None:
+    from sre_cli.stack.launch import service_env
+
+    layout = StateLayout(tmp_path)
+    layout.create()
+    for faults in (False, True):
+        plan = _plan(FakeEnv(), tmp_path, faults=faults)
+        assert StackPlan.model_validate_json(plan.model_dump_json()).faults is faults
+        for api in plan.of_kind("api"):
+            assert ("AQUA_FAULTS_ENABLED" in service_env(api, plan, layout)) is faults
+        ml = plan.component("ml")
+        assert "AQUA_FAULTS_ENABLED" not in service_env(ml, plan, layout)
+    # plans written before the option existed still load, with faults off
+    old = json.loads(plan.model_dump_json())
+    del old["faults"]
+    assert StackPlan.model_validate(old).faults is False
+
+
 def test_lite_plan_with_no_server_installed(tmp_path: Path) -> None:
     plan = _plan(FakeEnv(binaries=set(), kafka="java is not installed"), tmp_path, lite=True)
     assert {c.kind for c in plan.components} == {"ml", "api", "agent"}
