@@ -1,13 +1,14 @@
 """Turning a pond's stored readings into the ML service's forecast input.
 
+Shared by the API's on-demand forecast (``POST /api/v1/ponds/{id}/forecast``) and the worker's
+forecast jobs, so both send the ML service the same numbers for the same readings.
+
 The history is 48 hourly steps ending at the issue time (20:00 pond-local): step ``k`` is the
 mean of the pond's readings in the hour ending at ``issued_at - (47 - k) h``; an hour without
-readings is null (the ML service fills gaps of up to 2 h and rejects longer ones, which makes
-the task fail with the reason).
+readings is null (the ML service fills gaps of up to 2 h and rejects longer ones).
 
 The database holds dissolved oxygen and water temperature only. The other inputs are stand-ins
-until weather, feeding and aerator logs are stored, and the forecast says so in its scenario
-names:
+until weather, feeding and aerator logs are stored:
 
 * light: clear-sky daylight, 0 at night, a half-sine from 06:00 to 18:00 local peaking at
   1,500 µmol/m²/s;
@@ -15,8 +16,11 @@ names:
 * feed and past aeration: 0;
 * tonight's temperature: the last observed temperature held constant.
 
-The main scenario is "no aeration tonight" — the risk if nobody acts, which is what the
-nightly alert is about — with an ``aerate`` what-if at ``AQUA_WORKER_AERATE_KW_HA``.
+Tonight's aeration plan and the what-if plans come from the caller::
+
+    async with engine.connect() as conn:
+        pond = await load_input(conn, 7, issued_at, plan=[0.0] * 10,
+                                what_if=[AerationPlan(name="aerate", aeration_kw_ha=[4.0] * 10)])
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from service.api.models import Pond, Reading
 from service.ml.schemas import (
     HISTORY_HOURS,
     NIGHT_HOURS,
@@ -42,6 +49,8 @@ from service.ml.schemas import (
 ISSUE_LOCAL_HOUR = 20
 CALM_WIND_M_S = 2.0
 PEAK_LIGHT = 1500.0
+NO_AERATION: tuple[float, ...] = (0.0,) * NIGHT_HOURS
+_SENSORS = ("dissolved_oxygen", "temperature")
 _SPECIES = {
     "nile_tilapia": Species.tilapia,
     "channel_catfish": Species.channel_catfish,
@@ -66,7 +75,7 @@ class Sample:
 
 
 class NotEnoughData(ValueError):
-    """The readings cannot make a valid forecast input; the task fails with this reason."""
+    """The readings cannot make a valid forecast input; the message says what is missing."""
 
 
 def history_window(issued_at: datetime) -> tuple[datetime, datetime]:
@@ -106,9 +115,17 @@ def _light(local_hour: int) -> float:
 
 
 def build_input(
-    pond: PondFacts, samples: Sequence[Sample], issued_at: datetime, aerate_kw_ha: float
+    pond: PondFacts,
+    samples: Sequence[Sample],
+    issued_at: datetime,
+    plan: Sequence[float] = NO_AERATION,
+    what_if: Sequence[AerationPlan] = (),
 ) -> PondInput:
-    """The forecast input of one pond, or :class:`NotEnoughData` saying what is missing."""
+    """The forecast input of one pond, or :class:`NotEnoughData` saying what is missing.
+
+    ``plan`` is tonight's aeration (kW/ha for each hour 21:00-06:00), the main scenario;
+    ``what_if`` are the alternatives to compare with it.
+    """
     do = _hourly(samples, "dissolved_oxygen", issued_at, "do_mg_l")
     temp = _hourly(samples, "temperature", issued_at, "temperature_c")
     last_temp = next((t for t in reversed(temp) if t is not None), None)
@@ -133,12 +150,59 @@ def build_input(
                 aeration_kw_ha=[0.0] * HISTORY_HOURS,
             ),
             tonight=Tonight(
-                aeration_kw_ha=[0.0] * NIGHT_HOURS,
+                aeration_kw_ha=list(plan),
                 temperature_c=[last_temp] * NIGHT_HOURS,
                 wind_m_s=[CALM_WIND_M_S] * NIGHT_HOURS,
             ),
-            what_if=[AerationPlan(name="aerate", aeration_kw_ha=[aerate_kw_ha] * NIGHT_HOURS)],
+            what_if=list(what_if),
         )
     except ValidationError as exc:
         reasons = "; ".join(str(e.get("msg", "")) for e in exc.errors())
         raise NotEnoughData(f"readings do not make a forecast input: {reasons}"[:900]) from exc
+
+
+async def pond_facts(conn: AsyncConnection | AsyncSession, pond_id: int) -> PondFacts:
+    """What the input needs to know about the pond; :class:`LookupError` when it is gone."""
+    row = (
+        await conn.execute(
+            select(Pond.id, Pond.depth_m, Pond.species, Pond.do_threshold_mg_l).where(
+                Pond.id == pond_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise LookupError(f"pond {pond_id} not found")
+    return PondFacts(pond_id=row[0], depth_m=row[1], species=row[2], do_threshold_mg_l=row[3])
+
+
+async def history_samples(
+    conn: AsyncConnection | AsyncSession, pond_id: int, issued_at: datetime
+) -> list[Sample]:
+    """The pond's oxygen and temperature readings of the 48 h before ``issued_at``."""
+    start, end = history_window(issued_at)
+    rows = await conn.execute(
+        select(Reading.sensor, Reading.ts, Reading.value).where(
+            Reading.pond_id == pond_id,
+            Reading.sensor.in_(_SENSORS),
+            Reading.ts > start,
+            Reading.ts <= end,
+        )
+    )
+    return [Sample(sensor=s, ts=t, value=v) for s, t, v in rows]
+
+
+async def load_input(
+    conn: AsyncConnection | AsyncSession,
+    pond_id: int,
+    issued_at: datetime,
+    plan: Sequence[float] = NO_AERATION,
+    what_if: Sequence[AerationPlan] = (),
+) -> PondInput:
+    """Read the pond and its last 48 h and build its input (see :func:`build_input`).
+
+    Raises :class:`LookupError` for a missing pond and :class:`NotEnoughData` when the
+    readings do not make an input.
+    """
+    facts = await pond_facts(conn, pond_id)
+    samples = await history_samples(conn, pond_id, issued_at)
+    return build_input(facts, samples, issued_at, plan, what_if)

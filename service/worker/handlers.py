@@ -30,11 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.db import is_unavailable
 from service.api.ingest import upsert_readings
-from service.api.models import Farm, Pond, Reading, Task
+from service.api.models import Task
 from service.api.schemas import ReadingIn
+from service.common.forecast_input import NO_AERATION, NotEnoughData, load_input
 from service.common.messages import Envelope, ForecastJob, ReadingsMessage
 from service.common.topics import FORECASTS, READINGS
-from service.worker.inputs import NotEnoughData, PondFacts, Sample, build_input, history_window
 from service.worker.metrics import WorkerMetrics
 
 log = logging.getLogger("aqua.worker")
@@ -342,29 +342,12 @@ class ForecastHandler:
         ]
 
     async def _input(self, conn: Any, job: ForecastJob) -> Any:
-        row = (
-            await conn.execute(
-                select(Pond.id, Pond.depth_m, Pond.species, Pond.do_threshold_mg_l)
-                .join(Farm, Farm.id == Pond.farm_id)
-                .where(Pond.id == job.pond_id)
-            )
-        ).first()
-        if row is None:
-            raise LookupError(f"pond {job.pond_id} not found")
-        start, end = history_window(job.issued_at)
-        samples = [
-            Sample(sensor=s, ts=t, value=v)
-            for s, t, v in await conn.execute(
-                select(Reading.sensor, Reading.ts, Reading.value).where(
-                    Reading.pond_id == job.pond_id,
-                    Reading.sensor.in_(("dissolved_oxygen", "temperature")),
-                    Reading.ts > start,
-                    Reading.ts <= end,
-                )
-            )
-        ]
-        facts = PondFacts(pond_id=row[0], depth_m=row[1], species=row[2], do_threshold_mg_l=row[3])
-        return build_input(facts, samples, job.issued_at, self.aerate_kw_ha)
+        from service.ml.schemas import NIGHT_HOURS, AerationPlan
+
+        # The main scenario is "no aeration tonight", the risk if nobody acts (what the nightly
+        # alert is about), with an "aerate" what-if at AQUA_WORKER_AERATE_KW_HA.
+        aerate = AerationPlan(name="aerate", aeration_kw_ha=[self.aerate_kw_ha] * NIGHT_HOURS)
+        return await load_input(conn, job.pond_id, job.issued_at, NO_AERATION, [aerate])
 
     async def _finish_done(self, results: dict[str, dict[str, Any]]) -> None:
         if not results:
