@@ -91,15 +91,19 @@ class CircuitBreaker:
             return BreakerState.half_open
         return BreakerState.open
 
+    def seconds_until_trial(self) -> float:
+        """While open: seconds until a trial call is let through; otherwise 0."""
+        if self._opened_at is None:
+            return 0.0
+        return max(self.reset_timeout - (self._clock() - self._opened_at), 0.0)
+
     def before_call(self) -> None:
         """Raise :class:`CircuitOpenError` unless a call may go through now."""
         state = self.state
         if state is BreakerState.open:
-            assert self._opened_at is not None
-            wait = self.reset_timeout - (self._clock() - self._opened_at)
             raise CircuitOpenError(
                 "ML service circuit is open after repeated failures",
-                hint=f"next trial call in {max(wait, 0.0):.1f} s",
+                hint=f"next trial call in {self.seconds_until_trial():.1f} s",
             )
         if state is BreakerState.half_open:
             if self._trial_running:

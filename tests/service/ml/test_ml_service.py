@@ -198,11 +198,15 @@ def test_retries_back_off_with_jitter_then_give_up_within_the_deadline() -> None
 def test_half_open_lets_exactly_one_trial_through() -> None:
     now = [0.0]
     breaker = CircuitBreaker(failure_threshold=1, reset_timeout=10.0, clock=lambda: now[0])
+    assert breaker.seconds_until_trial() == 0.0
     breaker.record_failure()
     assert breaker.state is BreakerState.open
     with pytest.raises(CircuitOpenError):
         breaker.before_call()
+    now[0] = 7.5
+    assert breaker.seconds_until_trial() == 2.5
     now[0] = 10.0
+    assert breaker.seconds_until_trial() == 0.0
     breaker.before_call()  # the trial
     with pytest.raises(CircuitOpenError):
         breaker.before_call()  # a second caller while the trial runs
