@@ -93,15 +93,14 @@ def ensure_topics(
 
     Raises ``kafka.errors.KafkaError`` (e.g. ``NoBrokersAvailable``) when the broker is down.
     """
-    from kafka import KafkaAdminClient
     from kafka.admin import NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="aqua-topics",
-        request_timeout_ms=int(timeout_s * 1000),
-    )
+    from service.common.kafka_admin import open_admin
+
+    # open_admin: callers retry this while the broker is down, and a failed plain
+    # KafkaAdminClient leaves its IO thread behind.
+    admin = open_admin(bootstrap, "aqua-topics", timeout_s)
     created: list[str] = []
     try:
         existing = set(admin.list_topics())
