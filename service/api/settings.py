@@ -167,8 +167,9 @@ class ApiSettings(ServiceSettings):
         default="auto",
         description=(
             "Where readings and jobs go: kafka (AQUA_KAFKA_BOOTSTRAP), embedded (in-process "
-            "queue and worker, single process only), direct (readings stored in the request, "
-            "no jobs). auto: kafka when a bootstrap address is set, else direct."
+            "queue and worker, each process its own, lost if the process dies), direct "
+            "(readings stored in the request, no asynchronous jobs). auto: kafka when a "
+            "bootstrap address is set, else embedded."
         ),
     )
     kafka_bootstrap: str | None = Field(
@@ -250,7 +251,7 @@ class ApiSettings(ServiceSettings):
     @property
     def queue_backend(self) -> Literal["kafka", "embedded", "direct"]:
         if self.queue == "auto":
-            return "kafka" if self.kafka_bootstrap else "direct"
+            return "kafka" if self.kafka_bootstrap else "embedded"
         return self.queue
 
     @property

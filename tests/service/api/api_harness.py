@@ -32,6 +32,16 @@ ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password-for-tests"
 PASSWORDS = {"operator": "operator-password-1", "viewer": "viewer-password-12"}
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1}
+PROCESSED_READINGS = 'worker_messages_processed_total{topic="sensor-readings"}'
+
+
+def metric(text: str, sample: str) -> float:
+    """The value of one sample (``name{labels}``) of a Prometheus text page; 0 if absent."""
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
 
 
 def harness_fixture(request: pytest.FixtureRequest, name: str) -> Any:
@@ -133,6 +143,26 @@ class Api:
             json={"readings": readings},
             headers=self.auth(role),
         )
+
+    def ingest(self, pond_id: int, readings: list[dict[str, Any]], timeout: float = 20.0) -> Any:
+        """Post readings and return once they are stored.
+
+        With the default in-process queue the API answers 202 and its worker stores the batch
+        a moment later: wait until the worker has processed one more readings message.
+        """
+        before = self.processed_batches()
+        r = self.readings(pond_id, readings)
+        assert r.status_code in (200, 202), r.text
+        if r.status_code == 202:
+            deadline = time.monotonic() + timeout
+            while self.processed_batches() <= before:
+                assert time.monotonic() < deadline, "the in-process worker did not store the batch"
+                time.sleep(0.02)
+        return r
+
+    def processed_batches(self) -> float:
+        """Readings messages the in-process worker has finished (stored or dropped)."""
+        return metric(self.client.get("/metrics").text, PROCESSED_READINGS)
 
 
 @contextmanager

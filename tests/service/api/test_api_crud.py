@@ -69,7 +69,7 @@ def test_pond_crud_and_cascade(api: Api) -> None:
     )
     api.pond(api.farm("South"), "East")
 
-    assert api.readings(pond_id, series("temperature", [12.0, 12.5])).status_code == 200
+    assert api.ingest(pond_id, series("temperature", [12.0, 12.5])).status_code == 202
     assert c.delete(f"/api/v1/farms/{farm_id}", headers=api.auth("operator")).status_code == 204
     assert c.get(f"/api/v1/ponds/{pond_id}", headers=api.auth("viewer")).status_code == 404
     assert c.get(f"/api/v1/ponds/{pond_id}/readings", headers=api.auth("viewer")).status_code == 404
@@ -117,9 +117,10 @@ def test_readings_round_trip(api: Api) -> None:
     end = datetime(2025, 7, 1, 6, 0, tzinfo=UTC)
     do = series("dissolved_oxygen", [7.5, 6.0, 4.5, 3.2], end=end, step_minutes=60)
     temp = series("temperature", [29.0, 28.5, 28.1, 27.9], end=end, step_minutes=60)
-    r = api.readings(pond_id, do + temp)
-    assert r.status_code == 200
-    assert r.json() == {"pond_id": pond_id, "accepted": 8, "durable": True}
+    # The default queue (in-process) accepts with 202; ingest() waits until it is stored.
+    r = api.ingest(pond_id, do + temp)
+    assert r.status_code == 202
+    assert r.json() == {"pond_id": pond_id, "accepted": 8, "durable": False}
 
     q = {"start": "2025-07-01T00:00:00Z", "end": "2025-07-01T12:00:00Z"}
     points = api.client.get(
@@ -131,7 +132,7 @@ def test_readings_round_trip(api: Api) -> None:
 
     # Same keys again with new values: updated in place, not duplicated.
     fixed = [{**d, "value": d["value"] + 0.5} for d in do]
-    assert api.readings(pond_id, fixed).json()["accepted"] == 4
+    assert api.ingest(pond_id, fixed).json()["accepted"] == 4
     again = api.client.get(
         f"/api/v1/ponds/{pond_id}/readings",
         params={**q, "sensor": "dissolved_oxygen"},
@@ -141,7 +142,7 @@ def test_readings_round_trip(api: Api) -> None:
 
     # A repeated key inside one batch: the last value wins.
     dup = [{**do[0], "value": 1.0}, {**do[0], "value": 2.0}]
-    assert api.readings(pond_id, dup).json()["accepted"] == 1
+    assert api.ingest(pond_id, dup).json()["accepted"] == 1
     first = api.client.get(
         f"/api/v1/ponds/{pond_id}/readings",
         params={**q, "sensor": "dissolved_oxygen", "limit": 1},
@@ -156,7 +157,7 @@ def test_readings_cursor_pages_cover_everything_once(api: Api) -> None:
     batch = series("ph", [7.0 + i / 100 for i in range(30)], end=end) + series(
         "ammonia", [0.1] * 30, end=end
     )
-    api.readings(pond_id, batch)
+    api.ingest(pond_id, batch)
     params: dict[str, str | int] = {
         "start": "2025-01-01T00:00:00Z",
         "end": "2025-01-03T00:00:00Z",
@@ -186,7 +187,7 @@ def test_readings_cursor_pages_cover_everything_once(api: Api) -> None:
 def test_readings_downsampled(api: Api) -> None:
     pond_id = api.pond(api.farm())
     end = datetime(2025, 3, 1, 1, 50, tzinfo=UTC)  # 12 readings every 10 min from 00:00
-    api.readings(pond_id, series("dissolved_oxygen", [float(i) for i in range(12)], end=end))
+    api.ingest(pond_id, series("dissolved_oxygen", [float(i) for i in range(12)], end=end))
     body = api.client.get(
         f"/api/v1/ponds/{pond_id}/readings",
         params={
@@ -225,10 +226,10 @@ def test_summary_biomass_and_status(api: Api) -> None:
         mean_length_cm=10.0,
         stock_count=100_000,
     )
-    api.readings(
+    api.ingest(
         by_weight, series("dissolved_oxygen", [6.0, 2.4], end=now) + series("ph", [7.8], end=now)
     )
-    api.readings(by_length, series("dissolved_oxygen", [4.2], end=now))
+    api.ingest(by_length, series("dissolved_oxygen", [4.2], end=now))
 
     s = api.client.get(f"/api/v1/ponds/{by_weight}/summary", headers=api.auth("viewer")).json()
     assert s["biomass"]["kg"] == 2500.0
@@ -249,7 +250,7 @@ def test_summary_biomass_and_status(api: Api) -> None:
     assert s["status"] == "unknown"
     assert s["latest"] == []
     old = api.pond(farm, "o")
-    api.readings(old, series("dissolved_oxygen", [7.0], end=now - timedelta(hours=5)))
+    api.ingest(old, series("dissolved_oxygen", [7.0], end=now - timedelta(hours=5)))
     s = api.client.get(f"/api/v1/ponds/{old}/summary", headers=api.auth("viewer")).json()
     assert s["status"] == "unknown"
     assert "old" in s["status_reason"]

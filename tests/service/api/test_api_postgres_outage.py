@@ -24,7 +24,7 @@ def test_postgres_outage_and_recovery(request: pytest.FixtureRequest, tmp_path: 
             c, h = api.client, api.auth("viewer")
             farm = api.farm("kept")
             pond = api.pond(farm)
-            api.readings(pond, series("dissolved_oxygen", [6.0]))
+            api.ingest(pond, series("dissolved_oxygen", [6.0]))
             assert c.get("/ready").status_code == 200
 
             pg.stop()
@@ -58,7 +58,7 @@ def test_postgres_outage_and_recovery(request: pytest.FixtureRequest, tmp_path: 
             farms = c.get("/api/v1/farms", headers=h)
             assert farms.status_code == 200
             assert [f["name"] for f in farms.json()["items"]] == ["kept"]
-            assert api.readings(pond, series("ph", [7.0])).status_code == 200
+            assert api.ingest(pond, series("ph", [7.0])).status_code == 202
             assert 'dependency_up{dependency="database"} 1.0' in c.get("/metrics").text
     finally:
         pg.stop()

@@ -26,7 +26,7 @@ def test_summary_cache_hit_and_invalidation(sqlite_url: str, redis_url: str) -> 
     with running_api(settings_for(sqlite_url, redis_url=redis_url)) as api:
         c, h = api.client, api.auth("viewer")
         pond = api.pond(api.farm())
-        api.readings(pond, series("dissolved_oxygen", [6.5]))
+        api.ingest(pond, series("dissolved_oxygen", [6.5]))
         url = f"/api/v1/ponds/{pond}/summary"
 
         first = c.get(url, headers=h)
@@ -37,8 +37,8 @@ def test_summary_cache_hit_and_invalidation(sqlite_url: str, redis_url: str) -> 
         assert _counter(metrics, 'cache_hits_total{cache="pond_summary"}') == 1
         assert _counter(metrics, 'cache_misses_total{cache="pond_summary"}') == 1
 
-        # New readings invalidate: the next read sees them.
-        api.readings(pond, series("dissolved_oxygen", [2.0], step_minutes=1))
+        # New readings invalidate once stored (by the in-process worker): the next read sees them.
+        api.ingest(pond, series("dissolved_oxygen", [2.0], step_minutes=1))
         third = c.get(url, headers=h)
         assert third.headers["x-cache"] == "miss"
         assert third.json()["status"] == "critical"
@@ -135,7 +135,7 @@ def test_redis_down_keeps_serving_and_reports_degraded(sqlite_url: str, tmp_path
                 r = c.get(url, headers=h)
                 assert r.status_code == 200
                 assert r.headers["x-cache"] == "miss"
-            assert api.readings(pond, series("ph", [7.1])).status_code == 200
+            assert api.ingest(pond, series("ph", [7.1])).status_code == 202
             assert time.monotonic() - started < 5, "requests waited on the dead Redis"
             ready = c.get("/ready")
             assert ready.status_code == 200

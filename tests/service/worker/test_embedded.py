@@ -55,9 +55,23 @@ def test_embedded_queue_stores_readings_and_runs_jobs(tmp_path: Path) -> None:
         assert missing.status_code == 404
 
 
+def test_without_a_broker_the_default_is_the_in_process_queue(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'api.sqlite3'}"
+    settings = api_settings(url, db_migrate_on_start=True)
+    assert (settings.queue, settings.queue_backend) == ("auto", "embedded")
+    with running_api(settings) as api:
+        (pond,) = api.make_ponds(1)
+        r = api.post(pond, batch(4, datetime(2025, 5, 1, tzinfo=UTC)))
+        assert r.status_code == 202, r.text
+        assert r.json() == {"pond_id": pond, "accepted": 4, "durable": False}
+        r = api.client.post(f"/api/v1/ponds/{pond}/forecast/async", headers=api.auth)
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "pending"
+
+
 def test_direct_mode_has_no_async_jobs(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'api.sqlite3'}"
-    with running_api(api_settings(url, db_migrate_on_start=True)) as api:
+    with running_api(api_settings(url, queue="direct", db_migrate_on_start=True)) as api:
         (pond,) = api.make_ponds(1)
         r = api.post(pond, batch(4, datetime(2025, 5, 1, tzinfo=UTC)))
         assert r.status_code == 200
