@@ -9,6 +9,8 @@ rate limit                 429     ``Retry-After``
 unique constraint          409
 database unreachable       503     ``Retry-After``; the pool recovers by itself
 queue unreachable or full  503     ``Retry-After``; nothing of the request was accepted
+ML service unavailable     503     ``Retry-After``: until the breaker's next trial call
+no forecast possible       409     too few readings, input refused, no ML service
 injected fault             5xx     game days only
 anything else              500     logged with its traceback (middleware)
 =========================  ======  ==========================================
@@ -27,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from service.api.db import DatabaseUnavailable, is_unavailable
 from service.api.deps import RateLimited
 from service.api.faults import FaultsDisabled, InjectedFault
+from service.api.forecasts import ForecastImpossible, ForecastUnavailable
 from service.api.queue import QueueUnavailable
 from service.api.runtime import Runtime
 from service.api.security import AuthError
@@ -86,6 +89,19 @@ def _queue(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _forecast_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ForecastUnavailable)
+    return JSONResponse(
+        {"detail": f"{exc}, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+def _forecast_impossible(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
 def _injected(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InjectedFault)
     return JSONResponse({"detail": "injected fault"}, status_code=exc.status)
@@ -104,5 +120,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _database)
     app.add_exception_handler(TimeoutError, _database)
     app.add_exception_handler(QueueUnavailable, _queue)
+    app.add_exception_handler(ForecastUnavailable, _forecast_unavailable)
+    app.add_exception_handler(ForecastImpossible, _forecast_impossible)
     app.add_exception_handler(InjectedFault, _injected)
     app.add_exception_handler(FaultsDisabled, _faults_disabled)

@@ -2,8 +2,11 @@
 
 * ``/live`` — the process answers; never looks at dependencies (a restart would not fix them).
 * ``/ready`` — may this instance get traffic: 503 while draining or when the database (hard
-  dependency) is down; Redis (soft) being down gives 200 with status ``degraded``. Each check
-  reports its status and latency.
+  dependency) is down. Soft dependencies — Redis, Kafka (when it is the queue), the ML
+  service (when configured) — being down give 200 with status ``degraded``: the routes that
+  need them answer 503 with ``Retry-After`` themselves, and taking every replica out of the
+  load balancer for an outage they all share would fail the routes that still work. Each
+  check reports its status and latency; the ML check also the circuit breaker's state.
 * ``/health`` — the same checks plus version, phase and uptime, always 200: for humans and
   dashboards, not for load balancers.
 * ``/metrics`` — Prometheus text format.
@@ -23,8 +26,10 @@ from service.api import __version__
 from service.api.db import DatabaseUnavailable
 from service.api.deps import RuntimeDep
 from service.api.metrics import CONTENT_TYPE
+from service.api.queue import KafkaPublisher, QueueUnavailable
 from service.api.runtime import PROBE_TIMEOUT_SECONDS, Runtime
 from service.api.softredis import RedisUnavailable
+from service.ml.client import BreakerState
 
 router = APIRouter(tags=["operations"])
 
@@ -37,6 +42,7 @@ class Check(BaseModel):
     required: bool
     latency_ms: float | None = None
     error: str | None = None
+    circuit: BreakerState | None = None
 
 
 class Readiness(BaseModel):
@@ -76,15 +82,43 @@ async def _check_redis(rt: Runtime) -> Check:
     return Check(status="up", required=False, latency_ms=round(latency * 1000, 3))
 
 
+async def _check_kafka(rt: Runtime) -> Check:
+    queue = rt.queue
+    if not isinstance(queue, KafkaPublisher):
+        return Check(status="disabled", required=False)
+    try:
+        latency = await queue.probe(PROBE_TIMEOUT_SECONDS)
+    except QueueUnavailable as exc:
+        return Check(status="down", required=False, error=str(exc)[:200])
+    return Check(status="up", required=False, latency_ms=round(latency * 1000, 3))
+
+
+async def _check_ml(rt: Runtime) -> Check:
+    state = rt.forecasts.breaker_state()
+    if state is None:
+        return Check(status="disabled", required=False)
+    latency = await rt.forecasts.probe(PROBE_TIMEOUT_SECONDS)
+    if latency is None:
+        return Check(
+            status="down",
+            required=False,
+            error=f"/ready did not answer 200 within {PROBE_TIMEOUT_SECONDS:g} s",
+            circuit=state,
+        )
+    return Check(status="up", required=False, latency_ms=round(latency * 1000, 3), circuit=state)
+
+
 async def readiness(rt: Runtime) -> Readiness:
-    db, redis = await asyncio.gather(_check_database(rt), _check_redis(rt))
-    checks = {"database": db, "redis": redis}
+    db, redis, kafka, ml = await asyncio.gather(
+        _check_database(rt), _check_redis(rt), _check_kafka(rt), _check_ml(rt)
+    )
+    checks = {"database": db, "redis": redis, "kafka": kafka, "ml": ml}
     status: Overall
     if rt.lifecycle.draining:
         status = "draining"
     elif db.status != "up":
         status = "unavailable"
-    elif redis.status == "down":
+    elif any(c.status == "down" for c in checks.values()):
         status = "degraded"
     else:
         status = "ready"

@@ -38,6 +38,28 @@ class _PoolCollector:
         return [size, conns]
 
 
+class _BreakerCollector:
+    """``circuit_breaker_state{dependency,state}``: 1 for the current state, read at scrape time
+    (an open breaker turns half-open by the clock, without an event to hook)."""
+
+    STATES = ("closed", "open", "half_open")
+
+    def __init__(self, dependency: str, state: Callable[[], str]) -> None:
+        self._dependency = dependency
+        self._state = state
+
+    def collect(self) -> Iterable[Metric]:
+        current = self._state()
+        family = GaugeMetricFamily(
+            "circuit_breaker_state",
+            "Circuit breaker of a dependency: 1 for its current state.",
+            labels=["dependency", "state"],
+        )
+        for state in self.STATES:
+            family.add_metric([self._dependency, state], 1 if state == current else 0)
+        return [family]
+
+
 class ApiMetrics:
     """Every metric the service exports."""
 
@@ -93,6 +115,19 @@ class ApiMetrics:
             ["route", "kind"],
             registry=r,
         )
+        self.forecasts = Counter(
+            "forecast_requests_total",
+            "On-demand forecasts by outcome: ok, not_enough_data, rejected, unavailable, "
+            "circuit_open, not_configured.",
+            ["outcome"],
+            registry=r,
+        )
+        self.ml_call_duration = Histogram(
+            "ml_call_duration_seconds",
+            "Time of one on-demand forecast's ML call, retries included.",
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
         if pool_stats is not None:
             r.register(_PoolCollector(pool_stats))
         self._request_children: dict[tuple[str, str, int], Counter] = {}
@@ -112,6 +147,10 @@ class ApiMetrics:
 
     def set_dependency(self, name: str, up: bool) -> None:
         self.dependency_up.labels(name).set(1 if up else 0)
+
+    def watch_breaker(self, dependency: str, state: Callable[[], str]) -> None:
+        """Export a circuit breaker's state (``state()`` returns closed, open or half_open)."""
+        self.registry.register(_BreakerCollector(dependency, state))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,6 +14,7 @@ Two backends share one interface, chosen by ``AQUA_QUEUE`` (see :mod:`service.ap
     queue = KafkaPublisher("127.0.0.1:9092")
     await queue.start()
     await queue.publish("sensor-readings", b"7", msg.encode())   # or raise QueueUnavailable
+    await queue.probe(1.0)          # round-trip seconds, for /ready; or raise QueueUnavailable
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from service.api.schemas import IngestResult, ReadingIn
+from service.common.kafka_admin import KafkaProbe
 from service.common.messages import Envelope, ReadingsMessage, pond_key
 from service.common.topics import READINGS, TOPICS, ensure_topics
 
 log = logging.getLogger("aqua.api.queue")
 
 TOPIC_RETRY_SECONDS = 2.0
+PROBE_REUSE_SECONDS = 1.0  # /ready polled often shares one round trip per second
 
 
 class QueueUnavailable(Exception):
@@ -68,6 +71,8 @@ class KafkaPublisher:
         linger_ms: int = 2,
         client_id: str = "aqua-api",
         topic_prefix: str = "",
+        probe_timeout_s: float = 0.8,
+        on_health: Callable[[bool], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic_prefix = topic_prefix
@@ -81,6 +86,13 @@ class KafkaPublisher:
         self._topics_tried = 0.0
         self._topics_lock = asyncio.Lock()
         self._last_ok = True
+        self._on_health = on_health
+        self._reported: bool | None = None
+        self._probe = KafkaProbe(
+            bootstrap, timeout_s=probe_timeout_s, client_id=f"{client_id}-probe"
+        )
+        self._probe_task: asyncio.Task[float] | None = None
+        self._probe_done_at = 0.0
 
     def _make_producer(self) -> Any:
         from kafka import KafkaProducer
@@ -102,6 +114,7 @@ class KafkaPublisher:
     async def start(self) -> None:
         self._producer = self._make_producer()
         await self._ensure_topics()
+        self._report(self._topics_ready)
         if not self._topics_ready:
             log.warning("kafka unreachable at startup; ingestion answers 503 until it is back")
 
@@ -109,9 +122,52 @@ class KafkaPublisher:
         producer, self._producer = self._producer, None
         if producer is not None:
             await asyncio.to_thread(producer.close, self.timeout_s)
+        if self._probe_task is not None and not self._probe_task.done():
+            await asyncio.wait({self._probe_task}, timeout=self.timeout_s)
+        await asyncio.to_thread(self._probe.close)
 
     def healthy(self) -> bool:
         return self._topics_ready and self._last_ok
+
+    def _report(self, up: bool) -> None:
+        # Transitions only: publish() calls this on every message.
+        if up is not self._reported:
+            self._reported = up
+            if self._on_health is not None:
+                self._on_health(up)
+
+    async def probe(self, timeout_s: float) -> float:
+        """Seconds of one round trip to the cluster; :class:`QueueUnavailable` if it failed.
+
+        One check runs at a time and its result is reused for ``PROBE_REUSE_SECONDS``; a
+        caller waits at most ``timeout_s`` (the check itself goes on and is reused).
+        """
+        task = self._probe_task
+        stale = time.monotonic() - self._probe_done_at >= PROBE_REUSE_SECONDS
+        if task is None or (task.done() and stale):
+            task = self._probe_task = asyncio.create_task(self._run_probe())
+            # Retrieved here so that a result nobody waited for is not reported as lost.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError as exc:
+            self._report(False)
+            raise QueueUnavailable(
+                f"kafka did not answer within {timeout_s:g} s", self.retry_after
+            ) from exc
+
+    async def _run_probe(self) -> float:
+        try:
+            latency = await asyncio.to_thread(self._probe.check)
+        except Exception as exc:  # any failure to answer counts as down
+            self._report(False)
+            raise QueueUnavailable(
+                f"kafka unavailable: {type(exc).__name__}: {exc}"[:200], self.retry_after
+            ) from exc
+        finally:
+            self._probe_done_at = time.monotonic()
+        self._report(True)
+        return latency
 
     async def _ensure_topics(self) -> None:
         # Kafka auto-creates a topic on first produce with broker defaults (1 partition):
@@ -144,6 +200,7 @@ class KafkaPublisher:
         await self._ensure_topics()
         if not self._topics_ready or self._producer is None:
             self._last_ok = False
+            self._report(False)
             raise QueueUnavailable("kafka unavailable: topics not ready", self.retry_after)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -166,6 +223,7 @@ class KafkaPublisher:
             await asyncio.wait_for(done, self.timeout_s + 1.0)
         except (KafkaError, TimeoutError) as exc:
             self._last_ok = False
+            self._report(False)
             log.warning(
                 "publish failed",
                 extra={"topic": topic, "error": f"{type(exc).__name__}: {exc}"[:300]},
@@ -174,6 +232,7 @@ class KafkaPublisher:
                 f"kafka unavailable: {type(exc).__name__}", self.retry_after
             ) from exc
         self._last_ok = True
+        self._report(True)
 
 
 class EmbeddedQueue:

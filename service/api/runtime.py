@@ -18,6 +18,7 @@ from service.api.biomass import OxygenPolicy
 from service.api.cache import SummaryCache
 from service.api.db import Database, DatabaseUnavailable, is_unavailable
 from service.api.faults import FaultRegistry
+from service.api.forecasts import Forecasts
 from service.api.ingest import DatabaseReadingsSink, ReadingsSink
 from service.api.lifecycle import Lifecycle
 from service.api.metrics import ApiMetrics
@@ -47,6 +48,7 @@ class Runtime:
     lifecycle: Lifecycle
     sink: ReadingsSink
     oxygen: OxygenPolicy
+    forecasts: Forecasts
     queue: Publisher | None = None
     embedded_worker: Any = None  # service.worker.embedded.EmbeddedWorker, imported lazily
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -62,9 +64,10 @@ class Runtime:
             metrics=metrics,
         )
         cache = SummaryCache(redis, ttl_seconds=settings.cache_ttl_seconds, metrics=metrics)
-        queue = _make_queue(settings)
+        queue = _make_queue(settings, metrics)
         sink: ReadingsSink = (
-            QueueReadingsSink(queue) if queue is not None
+            QueueReadingsSink(queue)
+            if queue is not None
             else DatabaseReadingsSink(db, on_written=cache.invalidate)
         )
         return cls(
@@ -95,6 +98,7 @@ class Runtime:
                 warning_mg_l=settings.do_warning_mg_l,
                 stale_seconds=settings.reading_stale_seconds,
             ),
+            forecasts=Forecasts.from_settings(settings, metrics),
         )
 
     async def start(self) -> None:
@@ -128,7 +132,9 @@ class Runtime:
             from service.worker.embedded import EmbeddedWorker
 
             self.embedded_worker = EmbeddedWorker(
-                self.queue, self.db.engine, ml_url=self.settings.ml_url,
+                self.queue,
+                self.db.engine,
+                ml_url=self.settings.ml_url,
                 on_stored=self.cache.invalidate,
             )
             self.embedded_worker.start()
@@ -150,6 +156,7 @@ class Runtime:
             await self.embedded_worker.stop()
         if self.queue is not None:
             await self.queue.stop()
+        await self.forecasts.aclose()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -174,7 +181,7 @@ class Runtime:
                     return
 
 
-def _make_queue(settings: ApiSettings) -> Publisher | None:
+def _make_queue(settings: ApiSettings, metrics: ApiMetrics) -> Publisher | None:
     backend = settings.queue_backend
     if backend == "kafka":
         assert settings.kafka_bootstrap is not None  # checked by the settings validator
@@ -184,6 +191,10 @@ def _make_queue(settings: ApiSettings) -> Publisher | None:
             retry_after=settings.queue_retry_after_seconds,
             replication_factor=settings.kafka_replication_factor,
             topic_prefix=settings.kafka_topic_prefix,
+            probe_timeout_s=min(
+                PROBE_TIMEOUT_SECONDS * 0.8, settings.kafka_publish_timeout_seconds
+            ),
+            on_health=lambda up: metrics.set_dependency("kafka", up),
         )
     if backend == "embedded":
         return EmbeddedQueue(

@@ -199,7 +199,40 @@ class ApiSettings(ServiceSettings):
     )
     ml_url: str | None = Field(
         default=None,
-        description="ML service base URL, used by the embedded worker's forecast jobs.",
+        description=(
+            "ML service base URL, for on-demand forecasts and the in-process worker's jobs. "
+            "Unset: on-demand forecasts answer 409."
+        ),
+    )
+    ml_timeout_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Timeout of one attempt of an ML call."
+    )
+    ml_deadline_seconds: float = Field(
+        default=2.5,
+        gt=0,
+        le=120,
+        description="Longest an on-demand forecast waits for the ML service, retries included.",
+    )
+    ml_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed ML call (backoff with jitter)."
+    )
+    ml_backoff_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        le=10,
+        description="Ceiling of the first retry delay; doubles per retry, full jitter.",
+    )
+    ml_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Consecutive failed ML attempts that open the circuit breaker.",
+    )
+    ml_breaker_reset_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Circuit open: seconds until one trial call is let through.",
     )
 
     # Operations

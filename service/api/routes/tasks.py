@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, update
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
+from service.api.forecasts import ForecastResult
 from service.api.models import Farm, Task
 from service.api.queue import QueueUnavailable
 from service.api.routes._common import API_PREFIX, Responses
@@ -26,7 +27,6 @@ from service.api.schemas import MAX_ID
 from service.common.messages import ForecastJob, pond_key
 from service.common.schedule import issue_time
 from service.common.topics import FORECASTS
-from service.ml.schemas import PondForecast
 
 router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
 
@@ -42,14 +42,6 @@ class TaskAccepted(BaseModel):
     task_id: str
     status: TaskStatus = "pending"
     status_url: str
-
-
-class ForecastResult(BaseModel):
-    """The ML service's forecast of one pond for the night starting at ``issued_at``."""
-
-    model_version: str
-    hours: list[str]
-    pond: PondForecast
 
 
 class TaskOut(BaseModel):

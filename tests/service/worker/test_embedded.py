@@ -67,6 +67,8 @@ def test_without_a_broker_the_default_is_the_in_process_queue(tmp_path: Path) ->
         r = api.client.post(f"/api/v1/ponds/{pond}/forecast/async", headers=api.auth)
         assert r.status_code == 202, r.text
         assert r.json()["status"] == "pending"
+        ready = api.client.get("/ready").json()
+        assert ready["checks"]["kafka"]["status"] == "disabled"
 
 
 def test_direct_mode_has_no_async_jobs(tmp_path: Path) -> None:

@@ -96,6 +96,25 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     assert worker.stop() == 0
 
 
+def _kafka_check(api: Any) -> tuple[int, dict[str, Any], float]:
+    """/ready's status code, its kafka check, and how long /ready took (s)."""
+    started = time.perf_counter()
+    ready = api.client.get("/ready")
+    took = time.perf_counter() - started
+    return (
+        ready.status_code,
+        {**ready.json()["checks"]["kafka"], "overall": ready.json()["status"]},
+        took,
+    )
+
+
+def _kafka_up_gauge(api: Any) -> float:
+    for line in api.client.get("/metrics").text.splitlines():
+        if line.startswith('dependency_up{dependency="kafka"} '):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no dependency_up for kafka")
+
+
 def test_broker_stopped_api_answers_503_and_loses_nothing_accepted(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -115,6 +134,11 @@ def test_broker_stopped_api_answers_503_and_loses_nothing_accepted(
             before = batch(500, T0)
             assert api.post(pond, before).status_code == 202
             accepted |= keys_of(pond, before)
+            code, kafka, _ = _kafka_check(api)
+            assert (code, kafka["overall"], kafka["status"]) == (200, "ready", "up")
+            assert kafka["required"] is False
+            assert kafka["latency_ms"] > 0
+            assert _kafka_up_gauge(api) == 1
 
             broker.stop()
             during = batch(500, T0 + timedelta(days=1))
@@ -122,6 +146,15 @@ def test_broker_stopped_api_answers_503_and_loses_nothing_accepted(
             assert r.status_code == 503, r.text
             assert int(r.headers["Retry-After"]) >= 1
             assert "nothing was accepted" in r.json()["detail"]
+            # Soft dependency: still ready for reads, degraded, and says why, within a second.
+            time.sleep(1.1)  # past the reuse window of the last good probe
+            code, kafka, took = _kafka_check(api)
+            assert (code, kafka["overall"], kafka["status"]) == (200, "degraded", "down"), kafka
+            assert "kafka" in kafka["error"]
+            assert took < 1.5
+            assert _kafka_up_gauge(api) == 0
+            assert api.client.get(f"/api/v1/ponds/{pond}", headers=api.auth).status_code == 200
+            assert api.client.get("/health").json()["checks"]["kafka"]["status"] == "down"
 
             broker = KafkaServer(tmp_path / "private-kafka", port=port, controller_port=controller)
             broker.start()
@@ -132,6 +165,12 @@ def test_broker_stopped_api_answers_503_and_loses_nothing_accepted(
                 assert time.monotonic() < deadline, "the API did not recover"
                 time.sleep(1)
             accepted |= keys_of(pond, after)
+            deadline = time.monotonic() + 30
+            while (kafka := _kafka_check(api)[1])["status"] != "up":
+                assert time.monotonic() < deadline, f"/ready still reports kafka: {kafka}"
+                time.sleep(0.5)
+            assert kafka["overall"] == "ready"
+            assert _kafka_up_gauge(api) == 1
         wait_for(
             lambda: accepted <= stored_keys(pipeline.database_url),
             90,
