@@ -151,7 +151,13 @@ def test_workload_shape(rendered: tuple[str, list[Doc]]) -> None:
         "limits": {"cpu": "500m", "memory": "512Mi"},
     }
     assert api["image"] == "aqua/service:0.1.0"
-    assert api["command"][:2] == ["uvicorn", "service.api.app:create_app"]
+    # The entry point that drains on SIGTERM, bound to the pod's address, within the grace.
+    assert api["command"] == ["python", "-m", "service.api", "serve"]
+    config = by_kind(docs, "ConfigMap")
+    api_env = next(c["data"] for name, c in config.items() if name.startswith("api-service"))
+    assert (api_env["AQUA_HOST"], api_env["AQUA_PORT"]) == ("0.0.0.0", "8000")
+    drain = float(api_env["AQUA_DRAIN_SECONDS"]) + float(api_env["AQUA_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert drain < pod_spec(deployments["api-service"])["terminationGracePeriodSeconds"]
     assert pod_spec(deployments["worker"])["containers"][0]["command"] == [
         "python",
         "-m",
@@ -311,6 +317,23 @@ def test_compose_waits_for_healthy_dependencies() -> None:
         assert svc["read_only"] is True
         assert svc["cap_drop"] == ["ALL"]
         assert svc["image"] == "aqua/service:0.1.0"
+
+
+def test_api_entry_point_is_the_same_in_the_image_compose_and_kubernetes() -> None:
+    import json
+
+    entry = ["python", "-m", "service.api", "serve"]
+    final = _stages((DOCKER / "Dockerfile").read_text())[-1]
+    cmd = [i for i in final if i.upper().startswith("CMD ")]
+    assert json.loads(cmd[-1].split(None, 1)[1]) == entry
+    assert any("AQUA_HOST=0.0.0.0" in i for i in final if i.upper().startswith("ENV "))
+    compose = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+    api = compose["services"]["api-service"]
+    assert api["command"] == entry
+    assert api["environment"]["AQUA_HOST"] == "0.0.0.0"
+    assert api["stop_grace_period"] == "30s"
+    base = next(yaml.safe_load_all((MANIFESTS / "base/api-service.yaml").read_text()))
+    assert base["spec"]["template"]["spec"]["containers"][0]["command"] == entry
 
 
 def test_compose_commits_no_secret_values() -> None:
