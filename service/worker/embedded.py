@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -34,6 +34,16 @@ from service.worker.metrics import WorkerMetrics
 from service.worker.nightly import NightlyRun
 
 log = logging.getLogger("aqua.worker.embedded")
+
+
+def _each_pond(
+    fn: Callable[[int], Awaitable[None]],
+) -> Callable[[Collection[int]], Awaitable[None]]:
+    async def call(pond_ids: Collection[int]) -> None:
+        for pond_id in pond_ids:
+            await fn(pond_id)
+
+    return call
 
 
 class EmbeddedWorker:
@@ -59,7 +69,9 @@ class EmbeddedWorker:
 
             self._ml = MLClient(ml_url)
         self.handlers: list[Handler] = [
-            ReadingsHandler(engine, self.metrics, on_stored=on_stored),
+            ReadingsHandler(
+                engine, self.metrics, on_stored=_each_pond(on_stored) if on_stored else None
+            ),
             ForecastHandler(engine, self._ml, self.metrics),
         ]
         for h in self.handlers:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -135,7 +135,11 @@ def _db_call_failed(exc: BaseException) -> DependencyDown | None:
 
 
 class ReadingsHandler:
-    """Upsert the readings of a batch: one transaction, one statement per pond."""
+    """Upsert the readings of a batch: one transaction, one statement per pond.
+
+    After the commit, ``on_stored`` gets the ponds written to (the API's cached summaries of
+    those ponds are stale now).
+    """
 
     topic = READINGS
 
@@ -143,7 +147,7 @@ class ReadingsHandler:
         self,
         engine: AsyncEngine,
         metrics: WorkerMetrics,
-        on_stored: Callable[[int], Awaitable[None]] | None = None,
+        on_stored: Callable[[Collection[int]], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
@@ -196,8 +200,7 @@ class ReadingsHandler:
                 stored += await upsert_readings(conn, pond_id, readings)
         self.metrics.readings_stored.inc(stored)
         if self.on_stored is not None:
-            for pond_id in by_pond:
-                await self.on_stored(pond_id)
+            await self.on_stored(by_pond.keys())
 
 
 class Forecaster(Protocol):

@@ -99,6 +99,13 @@ class WorkerMetrics:
         self.nightly_enqueued = Counter(
             "worker_nightly_jobs_enqueued_total", "Nightly forecast jobs enqueued.", registry=r
         )
+        self.cache_invalidations = Counter(
+            "worker_cache_invalidations_total",
+            "Cached pond summaries deleted in Redis after storing readings: ok, failed (Redis "
+            "down), skipped (Redis recently failed).",
+            ["outcome"],
+            registry=r,
+        )
         self.dependency_up = Gauge(
             "worker_dependency_up",
             "1 when the dependency answered its last check.",

@@ -25,6 +25,7 @@ from service.common.topics import TOPICS, ensure_topics
 from service.worker.consumer import Producer, TopicConsumer
 from service.worker.handlers import ForecastHandler, ReadingsHandler, RetryPolicy
 from service.worker.httpserver import Probes, serve
+from service.worker.invalidation import SummaryInvalidator
 from service.worker.metrics import WorkerMetrics
 from service.worker.nightly import NightlyRun
 from service.worker.settings import WorkerSettings
@@ -49,11 +50,19 @@ class Worker:
         self.db_ok = False
         self.topics_ready = False
         self.http_port: int | None = None
+        self.invalidator = SummaryInvalidator(
+            settings.redis_url,
+            metrics=self.metrics,
+            timeout_s=settings.redis_timeout_seconds,
+            retry_seconds=settings.redis_retry_seconds,
+        )
 
     def _readiness(self) -> tuple[bool, dict[str, str]]:
         checks = {
             "database": "up" if self.db_ok else "down",
             "topics": "ready" if self.topics_ready else "waiting for kafka",
+            # Soft: without Redis, cached summaries go stale until their TTL; nothing is lost.
+            "redis": self.invalidator.state,
         }
         for c in self.consumers:
             state = "up" if c.health.kafka_ok else f"down: {c.health.last_error or 'no answer yet'}"
@@ -111,7 +120,7 @@ class Worker:
             }
             self.consumers.append(
                 TopicConsumer(
-                    ReadingsHandler(engine, self.metrics),
+                    ReadingsHandler(engine, self.metrics, on_stored=self.invalidator.invalidate),
                     group=f"{s.worker_group}-readings",
                     **common,
                 )
@@ -175,6 +184,7 @@ class Worker:
             if producer is not None:
                 await asyncio.to_thread(producer.close)
             await engine.dispose()
+            await self.invalidator.aclose()
             beat.cancel()
             server.shutdown()
             log.info("worker stopped")

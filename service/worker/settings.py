@@ -1,8 +1,8 @@
 """Configuration of the worker, from ``AQUA_*`` environment variables.
 
 The variables shared with the API keep the API's names (``AQUA_KAFKA_BOOTSTRAP``,
-``AQUA_DATABASE_URL``, ``AQUA_ML_URL``) so one environment file configures both; the worker's
-own knobs are ``AQUA_WORKER_*``::
+``AQUA_DATABASE_URL``, ``AQUA_ML_URL``, ``AQUA_REDIS_URL``) so one environment file configures
+both; the worker's own knobs are ``AQUA_WORKER_*``::
 
     WorkerSettings(kafka_bootstrap="127.0.0.1:9092",
                    database_url="postgresql+asyncpg://aqua@127.0.0.1:5432/aqua")
@@ -33,6 +33,19 @@ class WorkerSettings(ServiceSettings):
         default=None, description="ML service base URL. Unset: forecast jobs wait in Kafka."
     )
     ml_timeout_seconds: float = Field(default=10.0, gt=0, description="Deadline of one ML call.")
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "The API's Redis: cached summaries of ponds with new readings are deleted there. "
+            "Unset: none (summaries expire by their TTL)."
+        ),
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.25, gt=0, description="Per-command Redis timeout."
+    )
+    redis_retry_seconds: float = Field(
+        default=2.0, gt=0, description="After a Redis failure, skip Redis this long."
+    )
 
     worker_metrics_host: str = Field(
         default="127.0.0.1", description="Interface of /live /ready /metrics."

@@ -1,0 +1,102 @@
+"""Keeping the API's cached pond summaries fresh when the worker stores readings.
+
+The API caches each pond's summary in Redis under :meth:`service.api.cache.SummaryCache.key`
+and deletes the entry when it writes to the pond itself. With a queue, readings are written
+here instead, so after each database commit the worker deletes the entries of the ponds it
+just stored readings for, in one round trip per batch::
+
+    invalidator = SummaryInvalidator("redis://127.0.0.1:6379/0", metrics=metrics)
+    await invalidator.invalidate([7, 9])      # never raises
+    await invalidator.aclose()
+
+Redis is optional and soft here too: unset (``AQUA_REDIS_URL``), nothing is done; down, the
+failure is logged once, counted, and Redis is skipped for ``retry_seconds``; the batch is
+never held back or retried for it. The cache's TTL (``AQUA_CACHE_TTL_SECONDS``) bounds how long
+a summary can stay stale when a delete is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from service.api.cache import SummaryCache
+from service.worker.metrics import WorkerMetrics
+
+log = logging.getLogger("aqua.worker.cache")
+
+
+class SummaryInvalidator:
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        metrics: WorkerMetrics,
+        timeout_s: float = 0.25,
+        retry_seconds: float = 2.0,
+    ) -> None:
+        self._client: Redis | None = None
+        if url:
+            self._client = Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 1),
+            )
+            metrics.dependency_up.labels("redis").set(1)
+        self.retry_seconds = retry_seconds
+        self._metrics = metrics
+        self._outcomes = {
+            name: metrics.cache_invalidations.labels(name) for name in ("ok", "failed", "skipped")
+        }
+        self._down_until = 0.0
+        self.up: bool | None = None  # None: not tried yet
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    @property
+    def state(self) -> str:
+        """For /ready: disabled, up, down (or unknown before the first call)."""
+        if self._client is None:
+            return "disabled"
+        return {None: "unknown", True: "up", False: "down"}[self.up]
+
+    async def invalidate(self, pond_ids: Collection[int]) -> None:
+        """Delete the cached summaries of ``pond_ids``; failures are logged, never raised."""
+        client = self._client
+        if client is None or not pond_ids:
+            return
+        if time.monotonic() < self._down_until:
+            self._outcomes["skipped"].inc(len(pond_ids))
+            return
+        try:
+            await client.delete(*(SummaryCache.key(p) for p in sorted(set(pond_ids))))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._down_until = time.monotonic() + self.retry_seconds
+            self._outcomes["failed"].inc(len(pond_ids))
+            if self.up is not False:
+                log.warning(
+                    "redis unavailable: cached summaries expire by their TTL meanwhile",
+                    extra={"error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
+            self.up = False
+            self._metrics.dependency_up.labels("redis").set(0)
+            return
+        self._outcomes["ok"].inc(len(pond_ids))
+        if self.up is not True:
+            if self.up is False:
+                log.info("redis available again: invalidating cached summaries")
+            self._metrics.dependency_up.labels("redis").set(1)
+        self.up = True
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
