@@ -1,0 +1,211 @@
+"""``aqua runbook``: list, show and run the executable markdown runbooks of ``runbooks/``."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sre_cli.console import get_console, get_err_console
+
+app = typer.Typer(
+    help="Executable markdown runbooks: checks, diagnostics and confirmed actions.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Target(StrEnum):
+    stack = "stack"
+    kubernetes = "kubernetes"
+
+
+Dir = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Runbook folder [default: $AQUA_RUNBOOK_DIR, ./runbooks, or the checkout's].",
+        show_default=False,
+    ),
+]
+Name = Annotated[str, typer.Argument(help="Runbook name (file stem, e.g. api-down) or a path.")]
+
+
+def _dir(directory: Path | None) -> Path:
+    from sre_cli.runbook.loader import default_dir
+
+    return directory or default_dir()
+
+
+def _ask(question: str) -> bool:
+    import sys
+
+    try:
+        answer = typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # end of input or Ctrl-C: no
+        answer = False
+    if not sys.stdin.isatty():  # the answer was not echoed: end the prompt's line
+        typer.echo("yes" if answer else "no", err=True)
+    return answer
+
+
+@app.command("list")
+def list_(
+    directory: Dir = None, fmt: Annotated[Format, typer.Option("--format")] = Format.table
+) -> None:
+    """Name, title, alerts and targets of every runbook; invalid files are reported (exit 2)."""
+    from sre_cli.errors import SpecError
+    from sre_cli.runbook.loader import check_dir
+    from sre_cli.runbook.render import runbook_table
+
+    books, problems = check_dir(_dir(directory))
+    console = get_console()
+    if fmt is Format.json:
+        rows = [
+            {
+                "name": b.name,
+                "title": b.meta.title,
+                "alerts": list(b.meta.alerts),
+                "targets": list(b.meta.targets),
+                "severity": b.meta.severity,
+                "steps": len(b.steps),
+                "file": str(b.path),
+            }
+            for b in books
+        ]
+        console.print_json(
+            json.dumps({"runbooks": rows, "problems": [p.message for p in problems]})
+        )
+    else:
+        console.print(runbook_table(books))
+    if problems:
+        err = get_err_console()
+        for problem in problems[1:]:
+            err.print(f"[bold red]error:[/] {problem.message}", highlight=False)
+        first = problems[0]
+        raise SpecError(first.message, hint=f"{len(problems)} runbook(s) did not load")
+
+
+@app.command()
+def show(
+    name: Name,
+    directory: Dir = None,
+    target: Annotated[
+        Target | None, typer.Option("--target", help="Only what runs on this target.")
+    ] = None,
+) -> None:
+    """The runbook rendered for reading, every step numbered as `run --from-step` counts."""
+    from sre_cli.runbook.loader import find_runbook, load_runbook
+    from sre_cli.runbook.render import show_renderable
+
+    book = load_runbook(find_runbook(name, _dir(directory)))
+    get_console().print(show_renderable(book, target.value if target else None))
+
+
+@app.command()
+def run(
+    name: Name,
+    target: Annotated[
+        Target | None,
+        typer.Option(
+            "--target",
+            help="Where to act [default: kubernetes with --kubeconfig/--namespace, else the "
+            "runbook's first target].",
+            show_default=False,
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="The stack's state dir [default: $AQUA_STATE_DIR or ~/.local/state/aqua/stack].",
+            show_default=False,
+        ),
+    ] = None,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option("--kubeconfig", help="Kubeconfig [default: $KUBECONFIG, ~/.kube/config]."),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Namespace [default: the context's]."),
+    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            envvar="AQUA_PROMETHEUS_URL",
+            help="Prometheus base URL [default on the stack: its own Prometheus].",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Run checks; print what actions would do; change nothing."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before actions.")] = False,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")
+    ] = None,
+    from_step: Annotated[
+        int, typer.Option("--from-step", min=1, help="Start at this step number.")
+    ] = 1,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="Live table, or JSON at the end.")
+    ] = Format.table,
+    transcript: Annotated[
+        Path | None,
+        typer.Option(
+            "--transcript",
+            help="Transcript file (JSON lines) [default: ~/.local/state/aqua/runbooks/].",
+            show_default=False,
+        ),
+    ] = None,
+    directory: Dir = None,
+) -> None:
+    """Run the checks and actions in order. Exit 0 resolved, 1 a check failed, 2 could not
+    run, 3 a confirmation was declined."""
+    from sre_cli.runbook.engine import RunOptions
+    from sre_cli.runbook.engine import run as run_book
+    from sre_cli.runbook.loader import find_runbook, load_runbook
+    from sre_cli.runbook.params import parse_param_args
+    from sre_cli.runbook.render import LiveReporter, QuietReporter
+    from sre_cli.runbook.targets import TargetOptions, choose_target, open_context
+    from sre_cli.runbook.transcript import default_transcript_path
+
+    book = load_runbook(find_runbook(name, _dir(directory)))
+    chosen = choose_target(
+        book,
+        target.value if target else None,
+        kube=any(v is not None for v in (kubeconfig, namespace, context)),
+    )
+    where = TargetOptions(chosen, state_dir, kubeconfig, namespace, context, prometheus)
+    options = RunOptions(chosen, parse_param_args(param or []), dry_run, yes, from_step)
+    console = get_console()
+    reporter = LiveReporter(console, _ask) if fmt is Format.table else QuietReporter(_ask)
+    if fmt is Format.table:
+        mode = " (dry run)" if dry_run else ""
+        console.print(f"[bold]{book.meta.title}[/] — {book.path} on [bold]{chosen}[/]{mode}")
+    report = run_book(
+        book,
+        options,
+        lambda: open_context(where),
+        reporter,
+        transcript or default_transcript_path(book.name),
+    )
+    if fmt is Format.json:
+        console.print_json(json.dumps(report.to_json()))
+    else:
+        console.print(report)
+    if report.error is not None:
+        raise report.error

@@ -1,0 +1,315 @@
+"""Run a runbook: steps in order, actions confirmed, everything written to a transcript.
+
+- ``diagnose`` steps show what they find; one that cannot gather its data says so and the
+  run goes on (a missing log must not block the fix).
+- ``check`` steps give a verdict. A failure stops the run with :class:`CheckFailed` (exit 1)
+  naming the step and the reason, unless the step says ``on_fail: continue`` (triage).
+  ``wait`` polls its check until it passes or times out.
+- ``action`` steps plan their changes from the live state first: nothing to change, nothing
+  asked. Otherwise the operator confirms (``--yes`` does), and a "no" ends the run with
+  :class:`Aborted` (exit 3) before anything of that step is done.
+- ``--dry-run`` runs the read-only steps, prints what each action would change and changes
+  nothing; a wait is evaluated once, and failed checks do not stop it.
+
+The I/O is injected: a :class:`Reporter` shows progress and asks for confirmation::
+
+    report = run(book, RunOptions("stack", yes=True), lambda: open_context(opts), reporter,
+                 Path("/tmp/api-down.jsonl"))
+    report.exit_code     # 0 resolved, 1 check failed, 2 could not run, 3 declined
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sre_cli.errors import (
+    Aborted,
+    AquaError,
+    CheckFailed,
+    ConfigError,
+    Unavailable,
+    UsageError,
+)
+from sre_cli.runbook.outcome import ActionPlan, Observation, Status, StepRecord
+from sre_cli.runbook.params import fill, resolve
+from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
+from sre_cli.runbook.steps import StepBody, TargetName, WaitOp
+from sre_cli.runbook.transcript import Transcript
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+    from sre_cli.runbook.targets import RunContext
+
+__all__ = ["Outcome", "Reporter", "RunOptions", "RunReport", "run"]
+
+Outcome = Literal["resolved", "dry-run", "check-failed", "aborted", "error"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    target: TargetName
+    params: Mapping[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    yes: bool = False
+    from_step: int = 1
+
+
+class Reporter(Protocol):
+    """Where a run shows itself, and who answers its questions."""
+
+    def block(self, block: Heading | Prose) -> None: ...
+
+    def step_started(self, step: Step, title: str) -> None: ...
+
+    def step_finished(self, step: Step, record: StepRecord) -> None: ...
+
+    def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool: ...
+
+
+@dataclass
+class RunReport:
+    runbook: str
+    title: str
+    target: TargetName
+    dry_run: bool
+    transcript: Path
+    params: dict[str, str] = field(default_factory=dict)
+    records: list[StepRecord] = field(default_factory=list)
+    outcome: Outcome = "resolved"
+    error: AquaError | None = None
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "runbook": self.runbook,
+            "title": self.title,
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "params": self.params,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "error": self.error.message if self.error else None,
+            "transcript": str(self.transcript),
+            "seconds": round(self.seconds, 3),
+            "steps": [r.to_json() for r in self.records],
+        }
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from sre_cli.runbook.render import report_renderable
+
+        yield report_renderable(self)
+
+
+def _outcome(exc: AquaError) -> Outcome:
+    if isinstance(exc, CheckFailed):
+        return "check-failed"
+    if isinstance(exc, Aborted):
+        return "aborted"
+    return "error"
+
+
+def run(
+    book: Runbook,
+    options: RunOptions,
+    connect: Callable[[], RunContext],
+    reporter: Reporter,
+    transcript: Path,
+) -> RunReport:
+    """Run ``book``; never raises an :class:`AquaError`: it ends up in ``report.error``."""
+    if options.target not in book.meta.targets:
+        raise UsageError(
+            f"runbook {book.name} does not support target {options.target}",
+            hint=f"its targets: {', '.join(book.meta.targets)}",
+        )
+    numbers = [s.number for s in book.steps if s.runs_on(options.target)]
+    if options.from_step < 1 or (numbers and options.from_step > max(numbers)):
+        raise UsageError(
+            f"--from-step {options.from_step}: {book.name} has steps 1..{max(numbers or [0])}"
+        )
+    report = RunReport(book.name, book.meta.title, options.target, options.dry_run, transcript)
+    started = time.monotonic()
+    with Transcript(transcript) as log:
+        log.write(
+            "start",
+            {
+                "runbook": book.name,
+                "file": str(book.path),
+                "target": options.target,
+                "dry_run": options.dry_run,
+                "yes": options.yes,
+                "from_step": options.from_step,
+            },
+        )
+        ctx: RunContext | None = None
+        try:
+            ctx = connect()
+            report.params = resolve(book, options.params, ctx.builtins())
+            log.write("params", {"params": report.params})
+            _Run(book, options, ctx, reporter, report, log).steps()
+            report.outcome = "dry-run" if options.dry_run else "resolved"
+        except AquaError as exc:
+            report.error = exc
+            report.outcome = _outcome(exc)
+        finally:
+            if ctx is not None:
+                ctx.close()
+            report.seconds = time.monotonic() - started
+            log.write(
+                "end",
+                {
+                    "outcome": report.outcome,
+                    "exit_code": report.exit_code,
+                    "error": report.error.message if report.error else None,
+                    "seconds": round(report.seconds, 3),
+                },
+            )
+    return report
+
+
+@dataclass(frozen=True)
+class _Result:
+    status: Status
+    summary: str
+    details: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+    #: ends the run once the step is recorded
+    stop: AquaError | None = None
+
+
+@dataclass
+class _Run:
+    book: Runbook
+    options: RunOptions
+    ctx: RunContext
+    reporter: Reporter
+    report: RunReport
+    log: Transcript
+
+    def steps(self) -> None:
+        blocks = self.book.blocks_for(self.options.target)
+        start = 0
+        if self.options.from_step > 1:
+            start = next(
+                i
+                for i, b in enumerate(blocks)
+                if isinstance(b, Step) and b.number >= self.options.from_step
+            )
+            while start > 0 and not isinstance(blocks[start - 1], Step):
+                start -= 1  # the headings and prose that lead to the first step run
+        for block in blocks[:start]:
+            if isinstance(block, Step):
+                skipped = _Result("skipped", f"before --from-step {self.options.from_step}")
+                title = fill(block, self.report.params, str(self.book.path)).describe()
+                self._record(block, title, skipped, 0.0)
+        for block in blocks[start:]:
+            if isinstance(block, Step):
+                self._step(block)
+            else:
+                self.reporter.block(block)
+
+    def _record(self, step: Step, title: str, result: _Result, seconds: float) -> None:
+        record = StepRecord(
+            step.number,
+            step.kind,
+            title,
+            result.status,
+            result.summary,
+            result.details,
+            result.changes,
+            seconds,
+        )
+        self.report.records.append(record)
+        self.log.write("step", record.to_json())
+        self.reporter.step_finished(step, record)
+
+    def _step(self, step: Step) -> None:
+        body = fill(step, self.report.params, str(self.book.path))
+        title = body.describe()
+        self.reporter.step_started(step, title)
+        started = time.monotonic()
+        try:
+            if step.kind == "diagnose":
+                result = self._diagnose(body)
+            elif step.kind == "check":
+                result = self._check(step, body, title)
+            else:
+                result = self._act(step, body, title)
+        except AquaError as exc:
+            result = _Result("error", exc.message, stop=exc)
+        self._record(step, title, result, time.monotonic() - started)
+        if result.stop is not None:
+            raise result.stop
+
+    def _diagnose(self, body: StepBody) -> _Result:
+        try:
+            seen = self.ctx.observe(body.op)
+        except (ConfigError, Unavailable) as exc:
+            # Diagnostics inform; the checks and actions that follow decide.
+            return _Result("error", f"could not gather: {exc.message}")
+        return _Result("info", seen.summary, seen.details)
+
+    def _check(self, step: Step, body: StepBody, title: str) -> _Result:
+        op = body.op
+        if isinstance(op, WaitOp) and not self.options.dry_run:
+            seen = self._wait(op)
+        else:
+            seen = self.ctx.observe(op)
+        if seen.ok:
+            return _Result("pass", seen.summary, seen.details)
+        if self.options.dry_run:
+            if isinstance(op, WaitOp):
+                summary = f"would {op.describe()}; now: {seen.summary}"
+                return _Result("would", summary, seen.details)
+            return _Result("fail", f"{seen.summary} (dry run: going on)", seen.details)
+        if body.on_fail == "continue":
+            return _Result("fail", seen.summary, seen.details)
+        failed = CheckFailed(
+            f"step {step.number} failed: {title}: {seen.summary}",
+            hint=f"fix it and resume with --from-step {step.number}",
+        )
+        return _Result("fail", seen.summary, seen.details, stop=failed)
+
+    def _wait(self, op: WaitOp) -> Observation:
+        deadline = time.monotonic() + op.timeout
+        started = time.monotonic()
+        while True:
+            seen = self.ctx.observe(op.until.op)
+            took = time.monotonic() - started
+            if seen.ok:
+                return Observation(True, f"{seen.summary} (after {took:.1f}s)", seen.details)
+            if time.monotonic() + op.interval > deadline:
+                return Observation(
+                    False, f"still failing after {took:.0f}s: {seen.summary}", seen.details
+                )
+            time.sleep(op.interval)
+
+    def _act(self, step: Step, body: StepBody, title: str) -> _Result:
+        plan = self.ctx.plan(body.op)
+        planned = tuple(c.summary for c in plan.changes)
+        if not plan.changes:
+            return _Result("nothing", plan.summary, plan.details)
+        if self.options.dry_run:
+            return _Result("would", f"would {plan.summary}", plan.details, planned)
+        if not self.options.yes and not self.reporter.confirm(step, title, plan):
+            declined = Aborted(
+                f"step {step.number} declined: {title}; nothing of it was done",
+                hint=f"resume with --from-step {step.number}",
+            )
+            return _Result("declined", "declined by the operator", plan.details, planned, declined)
+        done: list[str] = []
+        for change in plan.changes:
+            try:
+                done.append(change.apply())
+            except AquaError as exc:
+                summary = f"{change.summary}: {exc.message}"
+                return _Result("error", summary, tuple(done), planned, stop=exc)
+        return _Result("done", "; ".join(done), plan.details, planned)

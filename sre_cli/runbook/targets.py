@@ -1,0 +1,130 @@
+"""What a run acts on: the local stack or a Kubernetes namespace, plus Prometheus.
+
+:class:`RunContext` routes each operation to its provider and knows the built-in
+parameters of its target (``entry_url`` on the stack, ``namespace`` on Kubernetes)::
+
+    ctx = open_context(TargetOptions("stack", state_dir=Path("/tmp/s")))
+    ctx.observe(HttpProbe(url=ctx.builtins()["entry_url"] + "/ready"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sre_cli.errors import UsageError
+from sre_cli.runbook.outcome import ActionPlan, Observation
+from sre_cli.runbook.steps import (
+    HttpProbe,
+    K8sOp,
+    Operation,
+    PrometheusProbe,
+    StackOp,
+    TargetName,
+    WaitOp,
+)
+
+if TYPE_CHECKING:
+    from sre_cli.runbook.providers.kubernetes import KubeTarget
+    from sre_cli.runbook.providers.stack import StackTarget
+    from sre_cli.runbook.spec import Runbook
+
+__all__ = ["RunContext", "TargetOptions", "choose_target", "open_context"]
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """Where to run, as the command line says it."""
+
+    target: TargetName
+    state_dir: Path | None = None
+    kubeconfig: Path | None = None
+    namespace: str | None = None
+    context: str | None = None
+    prometheus: str | None = None
+
+
+@dataclass
+class RunContext:
+    target: TargetName
+    stack: StackTarget | None = None
+    kube: KubeTarget | None = None
+    prometheus_url: str | None = None
+
+    def builtins(self) -> dict[str, str]:
+        values: dict[str, str] = {"target": self.target}
+        if self.stack is not None:
+            values["entry_url"] = self.stack.entry_url
+        if self.kube is not None:
+            values["namespace"] = self.kube.namespace
+        return values
+
+    def _stack(self) -> StackTarget:
+        if self.stack is None:
+            raise UsageError("a stack step cannot run on target kubernetes")
+        return self.stack
+
+    def _kube(self) -> KubeTarget:
+        if self.kube is None:
+            raise UsageError("a k8s step cannot run on target stack")
+        return self.kube
+
+    def observe(self, op: Operation) -> Observation:
+        """Run a read-only operation once (a ``wait`` is polled by the engine, not here)."""
+        match op:
+            case HttpProbe():
+                from sre_cli.runbook.providers import http
+
+                return http.observe(op)
+            case PrometheusProbe():
+                from sre_cli.runbook.providers import prometheus
+
+                return prometheus.observe(op, self.prometheus_url)
+            case StackOp():
+                return self._stack().observe(op)
+            case K8sOp():
+                return self._kube().observe(op)
+            case WaitOp():
+                return self.observe(op.until.op)
+
+    def plan(self, op: Operation) -> ActionPlan:
+        match op:
+            case StackOp():
+                return self._stack().plan_action(op)
+            case K8sOp():
+                return self._kube().plan_action(op)
+        raise UsageError(f"{op.describe()} is not an action")
+
+    def close(self) -> None:
+        if self.kube is not None:
+            self.kube.close()
+
+
+def choose_target(book: Runbook, requested: str | None, *, kube: bool) -> TargetName:
+    """``--target`` if given; kubernetes when kubeconfig options are; else the runbook's first."""
+    wanted = requested or ("kubernetes" if kube else None)
+    if wanted is None:
+        return book.meta.targets[0]
+    for target in book.meta.targets:
+        if target == wanted:
+            return target
+    raise UsageError(
+        f"runbook {book.name} does not support target {wanted}",
+        hint=f"its targets: {', '.join(book.meta.targets)}",
+    )
+
+
+def open_context(options: TargetOptions) -> RunContext:
+    """Connect to the target: read the stack's plan, or load the kubeconfig."""
+    if options.target == "stack":
+        from sre_cli.runbook.providers.stack import StackTarget
+
+        stack = StackTarget.open(options.state_dir)
+        return RunContext(
+            "stack", stack=stack, prometheus_url=options.prometheus or stack.prometheus_url
+        )
+    from sre_cli.runbook.providers.kubernetes import KubeTarget
+
+    kube = KubeTarget.connect(options.kubeconfig, options.namespace, options.context)
+    return RunContext("kubernetes", kube=kube, prometheus_url=options.prometheus)
