@@ -38,7 +38,7 @@ def live_api(
             "AQUA_DATABASE_URL": create_pg_database(pg.url),
             "AQUA_REDIS_URL": redis_url,
             "AQUA_ACCESS_LOG": "false",
-            "AQUA_QUEUE": "embedded",
+            # No AQUA_QUEUE: the default without a broker (the in-process queue) must not 5xx.
             "AQUA_DRAIN_SECONDS": "0",
         },
     ).start()
