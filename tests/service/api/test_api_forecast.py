@@ -114,13 +114,14 @@ def test_round_trip_with_what_if(ml_server: MLServer, sqlite_url: str) -> None:
         assert bare.status_code == 200, bare.text
         assert bare.json()["pond"]["forecast"]["p50"] == pytest.approx(plan["p50"], abs=1e-6)
 
-        for bad in (
+        invalid: list[dict[str, Any]] = [
             {"aeration_kw_ha": [1.0] * 9},
             {"aeration_kw_ha": [50.0] * 10},
             {"what_if": [{"name": "x", "aeration_kw_ha": [-1.0] * 10}]},
             {"what_if": [AERATE] * 9},
             {"plan": []},
-        ):
+        ]
+        for bad in invalid:
             r = _forecast(api, pond, bad)
             assert r.status_code == 422, (bad, r.text)
         assert _forecast(api, 987654).status_code == 404
