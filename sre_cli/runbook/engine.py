@@ -35,7 +35,7 @@ from sre_cli.errors import (
     UsageError,
 )
 from sre_cli.runbook.outcome import ActionPlan, Observation, Status, StepRecord
-from sre_cli.runbook.params import fill, resolve
+from sre_cli.runbook.params import check_names, fill, resolve
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 from sre_cli.runbook.steps import StepBody, TargetName, WaitOp
 from sre_cli.runbook.transcript import Transcript
@@ -130,6 +130,7 @@ def run(
             f"runbook {book.name} does not support target {options.target}",
             hint=f"its targets: {', '.join(book.meta.targets)}",
         )
+    check_names(book, options.params)
     numbers = [s.number for s in book.steps if s.runs_on(options.target)]
     if options.from_step < 1 or (numbers and options.from_step > max(numbers)):
         raise UsageError(

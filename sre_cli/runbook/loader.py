@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast, get_args
 from pydantic import BaseModel, ValidationError
 
 from sre_cli.errors import SpecError, UsageError
-from sre_cli.runbook.params import references
+from sre_cli.runbook.params import field_path, references
 from sre_cli.runbook.spec import (
     BUILTINS,
     Block,
@@ -121,7 +121,7 @@ def _validate(model: type[_M], doc: Document, what: str) -> _M:
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
-        loc = tuple(p for p in first["loc"] if isinstance(p, str | int))
+        loc = field_path(first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field (typo?)"

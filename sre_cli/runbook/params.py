@@ -19,7 +19,15 @@ from sre_cli.errors import SpecError, UsageError
 from sre_cli.runbook.spec import Runbook, Step
 from sre_cli.runbook.steps import PARAM_REF, StepBody
 
-__all__ = ["fill", "parse_param_args", "references", "resolve", "substitute"]
+__all__ = [
+    "check_names",
+    "field_path",
+    "fill",
+    "parse_param_args",
+    "references",
+    "resolve",
+    "substitute",
+]
 
 
 def parse_param_args(items: Iterable[str]) -> dict[str, str]:
@@ -50,8 +58,8 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     return PARAM_REF.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-def resolve(book: Runbook, given: Mapping[str, str], builtins: Mapping[str, str]) -> dict[str, str]:
-    """Every parameter's value for this run; UsageError for unknown or missing ones."""
+def check_names(book: Runbook, given: Mapping[str, str]) -> None:
+    """UsageError for a ``--param`` the runbook does not declare."""
     declared = book.meta.parameters
     unknown = sorted(set(given) - set(declared))
     if unknown:
@@ -60,6 +68,12 @@ def resolve(book: Runbook, given: Mapping[str, str], builtins: Mapping[str, str]
             f"runbook {book.name} has no parameter {', '.join(unknown)}",
             hint=f"its parameters: {names}",
         )
+
+
+def resolve(book: Runbook, given: Mapping[str, str], builtins: Mapping[str, str]) -> dict[str, str]:
+    """Every parameter's value for this run; UsageError for unknown or missing ones."""
+    check_names(book, given)
+    declared = book.meta.parameters
     values = dict(builtins)
     for name, param in declared.items():
         if name in given:
@@ -90,6 +104,19 @@ def _fill(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
+_UNION_TAGS = {"int", "str", "float", "bool", "list", "tuple", "dict"}
+
+
+def field_path(loc: Iterable[object]) -> tuple[str | int, ...]:
+    """A pydantic error location without the union member tags (``int``, ``constrained-str``)."""
+    return tuple(
+        p
+        for p in loc
+        if isinstance(p, int)
+        or (isinstance(p, str) and p not in _UNION_TAGS and "-" not in p and "[" not in p)
+    )
+
+
 def fill(step: Step, values: Mapping[str, str], path: str) -> StepBody:
     """The step's body with parameters filled in, validated again."""
     raw = step.body.model_dump(by_alias=True, exclude_none=True)
@@ -98,6 +125,9 @@ def fill(step: Step, values: Mapping[str, str], path: str) -> StepBody:
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
+        field = ".".join(map(str, field_path(first["loc"])))
         raise SpecError(
-            f"step {step.number}, with parameters filled in: {message}", path=path, line=step.line
+            f"step {step.number}, with parameters filled in: {field}: {message}",
+            path=path,
+            line=step.line,
         ) from None

@@ -116,8 +116,10 @@ class KubeTarget:
         except ApiException as exc:
             raise self._api_error(what, exc) from None
         except HTTPError as exc:
+            reason = str(getattr(exc, "reason", None) or exc).rsplit(": ", 1)[-1]
             raise Unavailable(
-                f"the Kubernetes API at {self.server} did not answer ({what}): {exc}"
+                f"the Kubernetes API at {self.server} did not answer ({what}): {reason}",
+                hint="check --kubeconfig and that the API server is reachable",
             ) from None
 
     def _api_error(self, what: str, exc: Any) -> ConfigError | Unavailable:
