@@ -15,7 +15,10 @@ import json
 import logging
 import sys
 import time
+from functools import lru_cache
 from typing import IO, Any
+
+import orjson
 
 from service.common.tracing import current_request
 
@@ -27,10 +30,25 @@ _STANDARD_ATTRS = frozenset(
 _HANDLER_MARK = "_aqua_json_handler"
 
 
+@lru_cache(maxsize=4)
+def _utc_second(seconds: int) -> str:
+    # Formatting the date and time is most of a timestamp's cost; it changes once a second.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def _utc_timestamp(created: float) -> str:
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{_utc_second(seconds)}.{millis:03d}Z"
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    # orjson: a tenth of the stdlib encoder's cost on an access line. It refuses a few values
+    # the stdlib takes (integers beyond 64 bits); those lines take the slow path.
+    try:
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(entry, default=str, separators=(",", ":"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +79,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return _dumps(entry)
 
 
 def configure_logging(
