@@ -160,6 +160,10 @@ def run(
         except AquaError as exc:
             report.error = exc
             report.outcome = _outcome(exc)
+        except KeyboardInterrupt:
+            report.error = Aborted("interrupted by the operator")
+            report.outcome = "aborted"
+            raise
         finally:
             if ctx is not None:
                 ctx.close()

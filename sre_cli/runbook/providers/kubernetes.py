@@ -54,7 +54,7 @@ def _pod_state(pod: Any) -> str:
     conds = {c.type: c for c in pod.status.conditions or []}
     ready = conds.get("Ready")
     why = f", {ready.reason}" if ready is not None and ready.reason else ""
-    return f"NOT READY ({pod.status.phase}{why})"
+    return f"NOT READY: {pod.status.phase}{why}"
 
 
 def _pod_row(pod: Any) -> str:

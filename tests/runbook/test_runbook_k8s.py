@@ -1,0 +1,284 @@
+"""``aqua runbook run api-down --target kubernetes`` against a real control plane.
+
+etcd, kube-apiserver, controller manager and scheduler are real; kwok plays the kubelet. The
+prod overlay is applied as manifests/README.md documents, and every run authenticates as the
+``aqua-operator`` ServiceAccount with a short-lived token, so RBAC is the real Role. The tests
+share one cluster (one module) and run in file order: an API pod is made not ready, a dry
+run and a declined run leave it alone, the confirmed run replaces it, and a namespace outside
+the Role's grant is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from sre_cli.errors import MissingDependency
+from sre_cli.k8s import BUILD_HINT, ControlPlane, find_toolchain
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD = ROOT / "manifests" / "overlays" / "prod"
+NS = "aquaculture-prod"
+SELECTOR = "app=api-service"
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    try:
+        tools = find_toolchain()
+    except MissingDependency as exc:
+        message = f"{exc.message} -- {exc.hint or BUILD_HINT}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    plane = ControlPlane(tmp_path_factory.mktemp("k8s"), nodes=3, toolchain=tools)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def kubectl(plane: ControlPlane, *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [str(plane.toolchain.kubectl), *args],
+        input=stdin,
+        env=plane.kubectl_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"kubectl {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def available(apps: client.AppsV1Api) -> bool:
+    d = apps.read_namespaced_deployment("api-service", NS)
+    conds = {c.type: c.status for c in d.status.conditions or []}
+    return conds.get("Available") == "True" and d.status.available_replicas == d.spec.replicas
+
+
+@pytest.fixture(scope="module")
+def admin(cluster: ControlPlane) -> Iterator[client.ApiClient]:
+    """Admin client on a cluster with the prod overlay applied and every Deployment ready."""
+    rendered = kubectl(cluster, "kustomize", str(PROD))
+    (namespace,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Namespace"]
+    kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump(namespace))
+    kubectl(
+        cluster,
+        "-n",
+        NS,
+        "create",
+        "secret",
+        "generic",
+        "aqua-app",
+        "--from-literal=database-url=postgresql+asyncpg://aqua:"
+        f"{secrets.token_hex(8)}@postgres:5432/aqua",
+        f"--from-literal=jwt-secret={secrets.token_hex(32)}",
+    )
+    kubectl(cluster, "apply", "-k", str(PROD))
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    apps = client.AppsV1Api(api)
+    wait_for(lambda: available(apps), "api-service Available", timeout=120)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(
+    cluster: ControlPlane, admin: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A kubeconfig holding a 10-minute token of the aqua-operator ServiceAccount."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
+    )
+    token = (
+        client.CoreV1Api(admin)
+        .create_namespaced_service_account_token("aqua-operator", NS, request)
+        .status.token
+    )
+    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "aqua",
+                        "cluster": {
+                            "server": cluster.server,
+                            "certificate-authority": str(cluster.pki.ca.cert),
+                        },
+                    }
+                ],
+                "users": [{"name": "aqua-operator", "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": "operator",
+                        "context": {"cluster": "aqua", "user": "aqua-operator", "namespace": NS},
+                    }
+                ],
+                "current-context": "operator",
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def victim(admin: client.ApiClient) -> str:
+    """One API pod marked not ready (its readiness probe failing), the Deployment unavailable.
+
+    kwok reports a pod Ready once, when it starts; a pod turned not ready later stays so.
+    """
+    core = client.CoreV1Api(admin)
+    pods = core.list_namespaced_pod(NS, label_selector=SELECTOR).items
+    pod = sorted(pods, key=lambda p: p.metadata.name)[0]
+    now = pod.status.conditions[0].last_transition_time
+    for cond in pod.status.conditions:
+        if cond.type in ("Ready", "ContainersReady"):
+            cond.status = "False"
+            cond.reason = "ContainersNotReady"
+            cond.last_transition_time = now
+    for status in pod.status.container_statuses or []:
+        status.ready = False
+    core.replace_namespaced_pod_status(pod.metadata.name, NS, pod)
+    apps = client.AppsV1Api(admin)
+    wait_for(lambda: not available(apps), "api-service to lose availability", timeout=30)
+    return str(pod.metadata.name)
+
+
+def api_pods(admin: client.ApiClient) -> dict[str, str]:
+    pods = client.CoreV1Api(admin).list_namespaced_pod(NS, label_selector=SELECTOR).items
+    return {p.metadata.name: p.metadata.uid for p in pods}
+
+
+def runbook(
+    kubeconfig: Path, tmp: Path, *args: str, stdin: str = ""
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``aqua runbook run api-down --target kubernetes`` as the operator; JSON report."""
+    argv = [
+        sys.executable,
+        "-m",
+        "sre_cli",
+        "runbook",
+        "run",
+        "api-down",
+        "--target",
+        "kubernetes",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--transcript",
+        str(tmp / f"t-{os.urandom(4).hex()}.jsonl"),
+        "--format",
+        "json",
+        *args,
+    ]
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=180, cwd=ROOT, check=False
+    )
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON report:\n{done.stdout}\n{done.stderr}")
+    return done, report
+
+
+def by_step(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {s["step"]: s for s in report["steps"]}
+
+
+def test_dry_run_lists_the_pod_and_deletes_nothing(
+    operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
+) -> None:
+    before = api_pods(admin)
+    done, report = runbook(operator_kubeconfig, tmp_path, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert report["outcome"] == "dry-run"
+    assert report["params"]["namespace"] == NS  # from the kubeconfig's context
+    steps = by_step(report)
+    assert steps[8]["status"] == "fail"
+    assert "2/3 available" in steps[8]["summary"]
+    assert [victim in line for line in steps[9]["details"]] == [True]  # the one not-ready pod
+    assert steps[12]["status"] == "would"
+    assert steps[12]["changes"] == [f"delete pod {victim} (NOT READY: Running, ContainersNotReady)"]
+    assert steps[13]["status"] == "would"
+    assert api_pods(admin) == before
+
+
+def test_declined_confirmation_exits_3_and_deletes_nothing(
+    operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
+) -> None:
+    before = api_pods(admin)
+    done, report = runbook(operator_kubeconfig, tmp_path, stdin="no\n")
+    assert done.returncode == 3, done.stderr
+    assert f"delete pod {victim}" in done.stderr  # the question names the pod
+    assert report["outcome"] == "aborted"
+    assert by_step(report)[12]["status"] == "declined"
+    assert 13 not in by_step(report)
+    assert api_pods(admin) == before
+
+
+def test_api_down_replaces_the_not_ready_pod_as_the_operator(
+    operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
+) -> None:
+    before = api_pods(admin)
+    done, report = runbook(operator_kubeconfig, tmp_path, "--yes")
+    assert done.returncode == 0, done.stderr + json.dumps(report, indent=1)
+    assert report["outcome"] == "resolved"
+    steps = by_step(report)
+    assert [steps[n]["status"] for n in range(8, 14)] == [
+        "fail",  # not Available
+        "info",  # the not-ready pod
+        "info",  # events
+        "info",  # logs (kwok runs no containers: said so, the run goes on)
+        "done",
+        "pass",
+    ]
+    assert steps[12]["summary"] == f"deleted pod {victim}"
+    assert any("ScalingReplicaSet" in line for line in steps[10]["details"])
+    assert "log not available" in steps[11]["details"][1]
+    assert available(client.AppsV1Api(admin))
+    after = api_pods(admin)
+    assert victim not in after
+    assert len(after) == 3
+    assert set(before) - {victim} <= set(after)  # the ready pods were left alone
+
+
+def test_a_namespace_outside_the_grant_is_forbidden(
+    operator_kubeconfig: Path, admin: client.ApiClient, tmp_path: Path
+) -> None:
+    done, report = runbook(operator_kubeconfig, tmp_path, "--namespace", "kube-system", "--yes")
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "Forbidden:" in message
+    assert f"system:serviceaccount:{NS}:aqua-operator" in message
+    assert 'in the namespace "kube-system"' in message
+    assert report["outcome"] == "error"
+    assert by_step(report)[8]["status"] == "error"

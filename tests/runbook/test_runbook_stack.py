@@ -1,0 +1,170 @@
+"""``aqua runbook run`` against a real local stack: two API replicas behind nginx, Prometheus.
+
+The stack runs ``--lite`` (no PostgreSQL, Redis or Kafka) with only nginx and Prometheus
+visible to it. The tests run in file order on one stack: an API replica is stopped on
+purpose, a dry run and a declined run leave it down, the confirmed run brings it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_harness import require_binary
+from stack.stack_harness import Stack, make_stack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    bins = tmp_path_factory.mktemp("runbook-bins")
+    for tool in ("nginx", "prometheus"):
+        (bins / tool).symlink_to(require_binary(tool))
+    tmp = tmp_path_factory.mktemp("runbook-stack")
+    for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
+        s.up("--lite", "--api-replicas", "2")
+        yield s
+
+
+def runbook(
+    stack: Stack, *args: str, stdin: str = "", transcript: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    path = transcript or stack.state_dir.parent / f"transcript-{os.urandom(4).hex()}.jsonl"
+    argv = [
+        sys.executable,
+        "-m",
+        "sre_cli",
+        "runbook",
+        "run",
+        *args,
+        "--state-dir",
+        str(stack.state_dir),
+        "--transcript",
+        str(path),
+    ]
+    done = subprocess.run(
+        argv,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+        cwd=ROOT,
+    )
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return done, events
+
+
+def steps(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {e["step"]: e for e in events if e["event"] == "step"}
+
+
+def test_dry_run_reports_the_restart_and_changes_nothing(stack: Stack) -> None:
+    stack.aqua("stop", "api-1")
+    done, events = runbook(stack, "api-down", "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    by_step = steps(events)
+    assert by_step[3]["status"] == "fail"  # api-1 not ready (triage: the run goes on)
+    assert "api-1 (stopped on purpose)" in by_step[3]["summary"]
+    assert by_step[5]["status"] == "would"
+    assert by_step[5]["changes"] == ["restart api-1 (stopped on purpose)"]
+    assert by_step[6]["status"] == "would"
+    assert by_step[7]["status"] == "pass"  # nginx serves from api-2
+    assert "would restart 1 component(s)" in done.stdout
+    assert events[-1]["outcome"] == "dry-run"
+    status = stack.status()["api-1"]
+    assert status["pid"] is None
+    assert not status["ready"]
+    assert stack.state()["components"]["api-1"]["desired"] == "down"
+
+
+def test_declined_confirmation_exits_3_and_leaves_the_replica_down(stack: Stack) -> None:
+    stack.aqua("stop", "api-1")  # already stopped when the file runs in order
+    done, events = runbook(stack, "api-down", stdin="n\n")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Go ahead with step 5?" in done.stderr
+    assert "step 5 declined" in done.stderr
+    by_step = steps(events)
+    assert by_step[5]["status"] == "declined"
+    assert 6 not in by_step
+    assert events[-1]["exit_code"] == 3
+    assert stack.status()["api-1"]["pid"] is None
+    assert stack.state()["components"]["api-1"]["desired"] == "down"
+
+
+def test_api_down_brings_the_replica_back(stack: Stack) -> None:
+    stack.aqua("stop", "api-1")
+    restarts = stack.status()["api-1"]["restarts"]
+    done, events = runbook(stack, "api-down", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    by_step = steps(events)
+    assert [by_step[n]["status"] for n in range(1, 8)] == [
+        "info",  # what Prometheus sees
+        "pass",  # nginx still answers
+        "fail",  # api-1 is not ready
+        "info",  # its last log lines
+        "done",  # restarted
+        "pass",  # ready again
+        "pass",  # through nginx
+    ]
+    assert any("api-1" in line for line in by_step[4]["details"])
+    assert by_step[5]["summary"] == "api-1 restarting"
+    assert events[-1]["outcome"] == "resolved"
+    text = " ".join(done.stdout.split())
+    assert "api-down on stack: resolved" in text
+    transcript = next(e for e in events if e["event"] == "start")
+    assert transcript["runbook"] == "api-down"
+    assert "transcript: " in text
+    status = stack.status()["api-1"]
+    assert status["ready"]
+    assert status["restarts"] == restarts + 1
+    # Run again with nothing broken: nothing to do, nothing asked, still exit 0.
+    done, events = runbook(stack, "api-down", stdin="")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert steps(events)[5]["status"] == "nothing"
+
+
+def test_a_failed_check_exits_1_naming_the_step(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "probe.md").write_text(
+        """\
+---
+title: Prometheus and HTTP checks
+targets: [stack]
+---
+```aqua check
+wait:
+  until: {prometheus: {query: 'sum(up{job="api"})', expect: ">= 2"}}
+  timeout: 60s
+  interval: 1s
+```
+
+```aqua diagnose
+prometheus: {query: 'up{job="api"}'}
+```
+
+```aqua check
+http: {url: "{entry_url}/no-such-route", expect_status: 200}
+```
+"""
+    )
+    done, events = runbook(stack, "probe", "--dir", str(tmp_path), "--format", "json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "check-failed"
+    first, shown, failed = report["steps"]
+    assert first["status"] == "pass"
+    assert first["summary"].startswith("all 1 series >= 2")
+    assert len(shown["details"]) == 2  # up of both replicas, from the stack's own Prometheus
+    assert failed["status"] == "fail"
+    assert "answered 404, expected 200" in failed["summary"]
+    assert "step 3 failed" in done.stderr
+    assert events[-1]["exit_code"] == 1
