@@ -78,6 +78,7 @@ def list_(
                 "alerts": list(b.meta.alerts),
                 "targets": list(b.meta.targets),
                 "severity": b.meta.severity,
+                "summary": b.meta.summary,
                 "steps": len(b.steps),
                 "file": str(b.path),
             }
