@@ -1,47 +1,251 @@
-"""Read-through cache of pond summaries in Redis.
+"""Read-through cache of pond summaries: a small in-process tier in front of Redis.
 
 Summaries are stored as the JSON bytes of the response, so a hit is answered without touching
-the database or re-serialising. Writes to a pond or its readings delete its entry; the TTL
-bounds staleness when a delete is lost (Redis down at write time) or races a concurrent fill.
-With Redis down every lookup is a miss and the summary is computed from the database.
+the database or re-serialising. A lookup tries, in order:
+
+1. the **local tier** of this process: summaries it recently read from Redis, kept for
+   ``AQUA_CACHE_LOCAL_TTL_SECONDS`` (a dict lookup, no I/O);
+2. **Redis** (``AQUA_CACHE_TTL_SECONDS``), shared by every process;
+3. the database; the result is stored in Redis (not locally: the local tier only ever holds
+   what Redis held).
+
+Writes call :func:`invalidate_summaries`: it deletes the Redis entries and publishes the pond
+ids on :data:`INVALIDATIONS_CHANNEL`; every API process subscribes and drops its local copies
+as the message arrives (a millisecond on a LAN). The local tier is used only while that
+subscription is up: it starts empty on every (re)subscription, is switched off while Redis is
+unreachable, and its TTL bounds staleness if a message is lost in a way the subscriber cannot
+see. A copy read from Redis is kept only if no invalidation of that pond arrived while the
+read was in flight, so a delete racing a read cannot leave a stale copy behind.
+
+With Redis down every lookup is a miss and the summary is computed from the database::
+
+    await invalidate_summaries(redis_client, [pond_id])   # any process: API or worker
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import time
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
 
 from service.api.metrics import ApiMetrics
 from service.api.softredis import RedisUnavailable, SoftRedis
 
+log = logging.getLogger("aqua.api.cache")
+
 CACHE_NAME = "pond_summary"
+LOCAL_CACHE_NAME = "pond_summary_local"
+INVALIDATIONS_CHANNEL = "aqua:summary:v1:invalidated"
+
+
+def summary_key(pond_id: int) -> str:
+    """The Redis key of a pond's cached summary."""
+    return f"aqua:summary:v1:pond:{pond_id}"
+
+
+async def invalidate_summaries(redis: Redis, pond_ids: Iterable[int]) -> None:
+    """Forget the cached summaries of ``pond_ids`` in Redis and in every API process.
+
+    One round trip (``DEL`` then ``PUBLISH``, pipelined). Redis errors propagate: the caller
+    decides whether a lost invalidation matters (the TTLs bound it either way).
+    """
+    ids = sorted(set(pond_ids))
+    if not ids:
+        return
+    pipe = redis.pipeline(transaction=False)
+    pipe.delete(*(summary_key(i) for i in ids))
+    pipe.publish(INVALIDATIONS_CHANNEL, ",".join(map(str, ids)))
+    await pipe.execute()
+
+
+class LocalTier:
+    """Summaries this process read from Redis, valid while the invalidation feed is live.
+
+    Not thread-safe; it lives on the event loop of its process.
+    """
+
+    MAX_TRACKED_DROPS = 100_000
+
+    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.live = False
+        self._entries: dict[int, tuple[bytes, float]] = {}
+        self._seq = 0  # bumped by every drop and reset
+        self._reset_seq = 0
+        self._dropped_seq: dict[int, int] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl_seconds > 0 and self.max_entries > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, pond_id: int) -> bytes | None:
+        if not self.live:
+            return None
+        entry = self._entries.get(pond_id)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[1]:
+            del self._entries[pond_id]
+            return None
+        return entry[0]
+
+    def mark(self) -> int:
+        """Call before reading from Redis; pass the result to :meth:`put`."""
+        return self._seq
+
+    def put(self, pond_id: int, payload: bytes, since: int) -> None:
+        """Keep a copy read from Redis, unless it was invalidated after ``since``."""
+        if not self.live or self.invalidated_since(pond_id, since):
+            return
+        if pond_id not in self._entries and len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))  # the oldest insertion
+        self._entries[pond_id] = (payload, time.monotonic() + self.ttl_seconds)
+
+    def drop(self, pond_ids: Iterable[int]) -> None:
+        self._seq += 1
+        for pond_id in pond_ids:
+            self._entries.pop(pond_id, None)
+            self._dropped_seq[pond_id] = self._seq
+        if len(self._dropped_seq) > self.MAX_TRACKED_DROPS:
+            self.reset(live=self.live)
+
+    def invalidated_since(self, pond_id: int, since: int) -> bool:
+        """Whether the pond was invalidated (or the tier reset) after ``since`` (:meth:`mark`)."""
+        return self._reset_seq > since or self._dropped_seq.get(pond_id, 0) > since
+
+    def reset(self, *, live: bool) -> None:
+        """Forget everything; reads in flight will not be kept."""
+        self._seq += 1
+        self._reset_seq = self._seq
+        self._entries.clear()
+        self._dropped_seq.clear()
+        self.live = live
+
+
+def _parse_ids(data: object) -> list[int]:
+    text = data.decode() if isinstance(data, bytes) else str(data)
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
 
 
 class SummaryCache:
-    def __init__(self, redis: SoftRedis, *, ttl_seconds: int, metrics: ApiMetrics) -> None:
+    def __init__(
+        self,
+        redis: SoftRedis,
+        *,
+        ttl_seconds: int,
+        metrics: ApiMetrics,
+        local_ttl_seconds: float = 0.0,
+        local_max_entries: int = 10_000,
+    ) -> None:
         self._redis = redis
         self.ttl_seconds = ttl_seconds
         self._hits = metrics.cache_hits.labels(CACHE_NAME)
         self._misses = metrics.cache_misses.labels(CACHE_NAME)
+        self.local = LocalTier(local_ttl_seconds, local_max_entries)
+        self.local_hits = metrics.cache_hits.labels(LOCAL_CACHE_NAME)
+        self._local_misses = metrics.cache_misses.labels(LOCAL_CACHE_NAME)
+        self._listener: asyncio.Task[None] | None = None
 
     @staticmethod
     def key(pond_id: int) -> str:
-        return f"aqua:summary:v1:pond:{pond_id}"
+        return summary_key(pond_id)
 
     async def get(self, pond_id: int) -> bytes | None:
+        local = self.local
+        if local.enabled:
+            payload = local.get(pond_id)
+            if payload is not None:
+                self.local_hits.inc()
+                return payload
+            self._local_misses.inc()
+        since = local.mark()
         try:
-            value = await self._redis.call(lambda r: r.get(self.key(pond_id)))
+            value = await self._redis.call(lambda r: r.get(summary_key(pond_id)))
         except RedisUnavailable:
             value = None
         if isinstance(value, bytes):
             self._hits.inc()
+            if local.enabled:
+                local.put(pond_id, value, since)
             return value
         self._misses.inc()
         return None
 
-    async def put(self, pond_id: int, payload: bytes) -> None:
+    async def put(self, pond_id: int, payload: bytes, since: int | None = None) -> None:
+        """Store a summary computed from the database.
+
+        With ``since`` (:meth:`LocalTier.mark` taken before the database read), a summary whose
+        pond was invalidated meanwhile is not stored: it may predate the write.
+        """
+        if since is not None and self.local.live and self.local.invalidated_since(pond_id, since):
+            return
         with contextlib.suppress(RedisUnavailable):
-            await self._redis.call(lambda r: r.set(self.key(pond_id), payload, ex=self.ttl_seconds))
+            await self._redis.call(
+                lambda r: r.set(summary_key(pond_id), payload, ex=self.ttl_seconds)
+            )
 
     async def invalidate(self, pond_id: int) -> None:
+        await self.invalidate_many([pond_id])
+
+    async def invalidate_many(self, pond_ids: Iterable[int]) -> None:
+        ids = list(pond_ids)
+        self.local.drop(ids)  # this process at once; the others through the channel
         with contextlib.suppress(RedisUnavailable):
-            await self._redis.call(lambda r: r.delete(self.key(pond_id)))
+            await self._redis.call(lambda r: invalidate_summaries(r, ids))
+
+    async def start(self) -> None:
+        if self.local.enabled and self._redis.configured and self._listener is None:
+            self._listener = asyncio.create_task(self._follow_invalidations())
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self.local.reset(live=False)
+
+    async def _follow_invalidations(self) -> None:
+        lost = False
+        while True:
+            client = self._redis.subscriber()
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(INVALIDATIONS_CHANNEL)
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        # (Re)subscribed: whatever was published before is unknown to us.
+                        self.local.reset(live=True)
+                        if lost:
+                            log.info("summary invalidations followed again")
+                            lost = False
+                    elif message["type"] == "message":
+                        self.local.drop(_parse_ids(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.local.reset(live=False)
+                if not lost:
+                    log.warning(
+                        "summary invalidations lost, local cache tier off",
+                        extra={"error": repr(exc)[:300]},
+                    )
+                    lost = True
+            finally:
+                self.local.reset(live=False)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(self._redis.retry_seconds)

@@ -63,7 +63,13 @@ class Runtime:
             retry_seconds=settings.redis_retry_seconds,
             metrics=metrics,
         )
-        cache = SummaryCache(redis, ttl_seconds=settings.cache_ttl_seconds, metrics=metrics)
+        cache = SummaryCache(
+            redis,
+            ttl_seconds=settings.cache_ttl_seconds,
+            metrics=metrics,
+            local_ttl_seconds=settings.cache_local_ttl_seconds,
+            local_max_entries=settings.cache_local_max_entries,
+        )
         queue = _make_queue(settings, metrics)
         sink: ReadingsSink = (
             QueueReadingsSink(queue)
@@ -114,6 +120,7 @@ class Runtime:
             # A failure is logged by SoftRedis; the service runs without the cache.
             with contextlib.suppress(RedisUnavailable):
                 await self.redis.ping()
+        await self.cache.start()
         if self.settings.bootstrap_admin_username:
             try:
                 await bootstrap_admin(self.db, self.settings, self.passwords)
@@ -162,6 +169,7 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.cache.stop()
         await self.redis.close()
         await self.db.dispose()
         log.info("api stopped: pools closed")

@@ -107,6 +107,19 @@ class ApiSettings(ServiceSettings):
     cache_ttl_seconds: int = Field(
         default=30, ge=1, description="Lifetime of a cached pond summary."
     )
+    cache_local_ttl_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description=(
+            "Lifetime of a summary in a process's own cache tier, in front of Redis (writes "
+            "invalidate it at once through Redis; this bounds staleness if that fails). "
+            "0: no local tier."
+        ),
+    )
+    cache_local_max_entries: int = Field(
+        default=10_000, ge=0, description="Summaries one process keeps in its local tier."
+    )
 
     # Security
     jwt_secret: SecretStr = Field(

@@ -42,6 +42,7 @@ class SoftRedis:
         metrics: ApiMetrics,
     ) -> None:
         self.client: Redis | None = None
+        self.url = url
         if url:
             self.client = Redis.from_url(
                 url,
@@ -78,6 +79,15 @@ class SoftRedis:
             raise RedisUnavailable(str(exc) or type(exc).__name__) from exc
         self._mark_up()
         return result
+
+    def subscriber(self) -> Redis:
+        """A client of its own for a subscription: no retries, so a lost connection surfaces
+        to the subscriber (which must assume it missed messages) instead of being hidden."""
+        if self.url is None:
+            raise RedisUnavailable("redis is not configured")
+        return Redis.from_url(
+            self.url, socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 0)
+        )
 
     async def ping(self) -> float:
         """Ping regardless of the back-off; latency in seconds or :class:`RedisUnavailable`."""

@@ -73,6 +73,5 @@ async def delete_farm(farm_id: FarmId, _: Writer, rt: RuntimeDep, session: Sessi
     pond_ids = list(await session.scalars(select(Pond.id).where(Pond.farm_id == farm_id)))
     await session.delete(farm)
     await session.commit()
-    for pond_id in pond_ids:
-        await rt.cache.invalidate(pond_id)
+    await rt.cache.invalidate_many(pond_ids)
     return Response(status_code=204)

@@ -1,4 +1,5 @@
-"""Pond summary: newest readings, biomass and oxygen status, cached read-through in Redis.
+"""Pond summary: newest readings, biomass and oxygen status, cached read-through
+(:mod:`service.api.cache`: a local tier in each process, then Redis).
 
 A cache hit is answered from the stored JSON without touching the database. ``X-Cache``
 says ``hit`` or ``miss``.
@@ -34,10 +35,11 @@ async def pond_summary(pond_id: PondId, _: Reader, request: Request) -> Response
     cached = await rt.cache.get(pond_id)
     if cached is not None:
         return Response(cached, media_type="application/json", headers={"X-Cache": "hit"})
+    since = rt.cache.local.mark()
     async with rt.db.session() as session:
         pond = await get_pond(session, pond_id)
         latest = await latest_readings(session, pond_id)
     summary = build_summary(pond, latest, rt.oxygen, datetime.now(UTC))
     payload = summary.model_dump_json().encode()
-    await rt.cache.put(pond_id, payload)
+    await rt.cache.put(pond_id, payload, since)
     return Response(payload, media_type="application/json", headers={"X-Cache": "miss"})
