@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from service.api import __version__, errors, health
 from service.api.deps import apply_faults
+from service.api.hotpath import SummaryHotPath, summary_route
 from service.api.middleware import BodyLimitMiddleware, TelemetryMiddleware
 from service.api.routes import api_routers
 from service.api.runtime import Runtime
@@ -59,15 +60,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    # Added last runs first: telemetry wraps the body limit, so 413s are counted and logged.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(TelemetryMiddleware, runtime=runtime)
     # One router holding every route: FastAPI tries included routers one after another, and
     # each one tried costs about as much as the rest of a cached read.
     everything = APIRouter()
     for router in [*api_routers(), health.router]:
         everything.routes.extend(router.routes)
     app.include_router(everything)
+    # Added last runs first: telemetry wraps the body limit, so 413s are counted and logged;
+    # both wrap the summary hot path, which answers local-tier hits before FastAPI's routing
+    # and dependency resolution (fault injection needs those, so not with it).
+    if runtime.cache.local.enabled and not settings.faults_enabled:
+        app.add_middleware(SummaryHotPath, runtime=runtime, route=summary_route(everything.routes))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TelemetryMiddleware, runtime=runtime)
     runtime.faults.known_routes = frozenset(
         path for route in everything.routes if isinstance(path := getattr(route, "path", None), str)
     )

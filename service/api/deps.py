@@ -54,6 +54,27 @@ async def get_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+def bearer_principal(rt: Runtime, authorization: str) -> Principal:
+    """The caller named by an ``Authorization`` header; :class:`AuthError` (401) otherwise."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("missing bearer token")
+    return rt.tokens.decode(token.strip(), "access")
+
+
+async def admit(rt: Runtime, principal: Principal) -> None:
+    """Attach the caller to the request's logs and count the request against their rate
+    limit; :class:`RateLimited` (429) when over it."""
+    ctx = current_request.get()
+    if ctx is not None:
+        ctx.user_id = str(principal.user_id)
+    if rt.limiter.enabled:
+        decision = await rt.limiter.hit(f"user:{principal.user_id}")
+        if not decision.allowed:
+            rt.metrics.rate_limited.inc()
+            raise RateLimited(decision.retry_after)
+
+
 class BearerAuth(OAuth2PasswordBearer):
     """The OAuth2 bearer scheme of the OpenAPI document, checking a request in one call.
 
@@ -68,19 +89,9 @@ class BearerAuth(OAuth2PasswordBearer):
         self.scope = scope
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise AuthError("missing bearer token")
         rt = cast(Runtime, request.app.state.runtime)
-        principal = rt.tokens.decode(token.strip(), "access")
-        ctx = current_request.get()
-        if ctx is not None:
-            ctx.user_id = str(principal.user_id)
-        if rt.limiter.enabled:
-            decision = await rt.limiter.hit(f"user:{principal.user_id}")
-            if not decision.allowed:
-                rt.metrics.rate_limited.inc()
-                raise RateLimited(decision.retry_after)
+        principal = bearer_principal(rt, request.headers.get("authorization", ""))
+        await admit(rt, principal)
         if self.scope not in principal.scopes:
             raise HTTPException(
                 status_code=403,

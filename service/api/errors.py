@@ -57,11 +57,15 @@ def _auth(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RateLimited)
+def rate_limited_response(exc: RateLimited) -> JSONResponse:
     return JSONResponse(
         {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
     )
+
+
+def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return rate_limited_response(exc)
 
 
 def _database(request: Request, exc: Exception) -> JSONResponse:

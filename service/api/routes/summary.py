@@ -2,7 +2,8 @@
 (:mod:`service.api.cache`: a local tier in each process, then Redis).
 
 A cache hit is answered from the stored JSON without touching the database. ``X-Cache``
-says ``hit`` or ``miss``.
+says ``hit`` or ``miss``. Hits of the local tier are usually answered before this route is
+reached (:mod:`service.api.hotpath`), with the same checks and the same answer.
 """
 
 from __future__ import annotations
