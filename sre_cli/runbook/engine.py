@@ -124,7 +124,9 @@ def run(
     reporter: Reporter,
     transcript: Path,
 ) -> RunReport:
-    """Run ``book``; never raises an :class:`AquaError`: it ends up in ``report.error``."""
+    """Run ``book`` and report. What makes the run impossible from the start (a target the
+    runbook lacks, an unknown ``--param``, ``--from-step`` out of range) raises
+    :class:`UsageError`; everything that fails once it runs ends up in ``report.error``."""
     if options.target not in book.meta.targets:
         raise UsageError(
             f"runbook {book.name} does not support target {options.target}",
