@@ -30,7 +30,7 @@ from sre_cli.runbook.spec import (
     StepKind,
 )
 from sre_cli.runbook.steps import StepBody
-from sre_cli.slo._yaml import Document, load_documents
+from sre_cli.spec_yaml import Document, load_documents
 
 __all__ = [
     "DIR_ENV",

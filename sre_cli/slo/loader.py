@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from sre_cli.errors import SpecError
-from sre_cli.slo._yaml import Document, Location, load_documents
 from sre_cli.slo.openslo import OpenSLOIndicator, OpenSLOSLO
 from sre_cli.slo.spec import SLO, SlothFile
+from sre_cli.spec_yaml import Document, Location, load_documents
 
 __all__ = ["Problem", "check_paths", "discover", "load_slos"]
 

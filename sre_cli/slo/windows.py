@@ -167,7 +167,7 @@ def _default_text() -> str:
 
 def load_tiers(path: Path | None = None) -> tuple[Tier, ...]:
     """The four tiers (page quick/slow, ticket quick/slow) from a windows file or the default."""
-    from sre_cli.slo._yaml import load_documents
+    from sre_cli.spec_yaml import load_documents
 
     shown = Path(str(path) if path else "sre_cli/slo/policy/burn-rate-windows.yaml")
     docs = load_documents(shown, None if path else _default_text())
