@@ -1,0 +1,274 @@
+"""Run an experiment: steady state before, the method, steady state after, rollbacks always.
+
+::
+
+    before  every probe once; any deviation aborts (exit 2): never inject into an unhealthy system
+    method  each action planned against the blast radius, confirmed once, applied in order
+    after   every probe within its tolerance: exit 0 "hypothesis held", or CheckFailed (exit 1)
+    rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected)
+
+Every phase is a record in the JSON-lines journal, flushed as it happens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from sre_cli.chaos.experiment import Experiment, Load
+from sre_cli.chaos.hypothesis import check
+from sre_cli.chaos.method import plan_action
+from sre_cli.chaos.rollback import run_rollbacks
+from sre_cli.errors import Aborted, AquaError, CheckFailed
+from sre_cli.runbook.outcome import ActionPlan
+from sre_cli.runbook.transcript import Transcript
+
+if TYPE_CHECKING:
+    from sre_cli.runbook.targets import RunContext
+
+__all__ = ["ExperimentReport", "Record", "RunOptions", "run"]
+
+Outcome = Literal["held", "deviated", "not-steady", "dry-run", "aborted", "error", "interrupted"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    yes: bool = False
+
+
+@dataclass(frozen=True)
+class Record:
+    phase: str
+    title: str
+    status: str
+    summary: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "phase": self.phase,
+            "title": self.title,
+            "status": self.status,
+            "summary": self.summary,
+        }
+
+
+@dataclass
+class ExperimentReport:
+    name: str
+    title: str
+    target: str
+    dry_run: bool
+    journal: Path
+    records: list[Record] = field(default_factory=list)
+    outcome: Outcome = "error"
+    error: AquaError | None = None
+    seconds: float = 0.0
+    load: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "experiment": self.name,
+            "title": self.title,
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "error": self.error.message if self.error else None,
+            "seconds": round(self.seconds, 3),
+            "load": self.load,
+            "journal": str(self.journal),
+            "records": [r.to_json() for r in self.records],
+        }
+
+
+class _LoadGen:
+    """GETs at a steady rate in a thread while the method runs."""
+
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.counts = {"requests": 0, "failed": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="chaos-load")
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=5.0) as client:
+            while not self._stop.wait(1.0 / self.load.rate):
+                self.counts["requests"] += 1
+                try:
+                    ok = client.get(self.load.url).status_code < 500
+                except httpx.HTTPError:
+                    ok = False
+                self.counts["failed"] += 0 if ok else 1
+
+    def __enter__(self) -> _LoadGen:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+Confirm = Callable[[Experiment, list[ActionPlan]], bool]
+
+
+def run(
+    exp: Experiment,
+    name: str,
+    ctx: RunContext,
+    options: RunOptions,
+    confirm: Confirm,
+    journal: Path,
+    show: Callable[[Record], None] = lambda r: None,
+) -> ExperimentReport:
+    """Run ``exp`` (its placeholders already filled in) and report; the error is on the report."""
+    report = ExperimentReport(name, exp.title, exp.target, options.dry_run, journal)
+    started = time.monotonic()
+    deadline = started + exp.duration
+    with Transcript(journal) as log:
+        log.write(
+            "start",
+            {
+                "experiment": name,
+                "title": exp.title,
+                "target": exp.target,
+                "dry_run": options.dry_run,
+            },
+        )
+
+        def record(phase: str, title: str, status: str, summary: str) -> Record:
+            rec = Record(phase, title, status, summary)
+            report.records.append(rec)
+            log.write(phase, rec.to_json())
+            show(rec)
+            return rec
+
+        injected = False
+        phase: Outcome = "not-steady"
+        try:
+            for probe in exp.steady_state_hypothesis.probes:
+                res = check(ctx, probe, tolerate=False)
+                record("before", probe.name, "pass" if res.ok else "fail", res.summary)
+                if not res.ok:
+                    raise AquaError(
+                        f"not steady before the experiment: probe {probe.name}: {res.summary}",
+                        hint="nothing was injected; bring the system back to steady state first",
+                    )
+            phase = "error"
+            plans = [plan_action(ctx, a, exp.blast_radius) for a in exp.method]
+            if options.dry_run:
+                for action, plan in zip(exp.method, plans, strict=True):
+                    would = "; ".join(c.summary for c in plan.changes) or plan.summary
+                    record("method", action.describe(), "would", f"would {would}")
+                for action in exp.rollbacks:
+                    record("rollback", action.describe(), "would", "would run after the method")
+                report.outcome = "dry-run"
+            else:
+                if not options.yes and not confirm(exp, plans):
+                    phase = "aborted"
+                    raise Aborted(f"experiment {name} declined; nothing was injected")
+                injected = True
+                report.load = _inject_and_observe(exp, ctx, plans, record, deadline)
+                report.outcome = "held"
+        except _Deviated as exc:
+            injected = True
+            report.load = exc.load
+            report.outcome, report.error = "deviated", exc.error
+        except AquaError as exc:
+            report.outcome, report.error = phase, exc
+        except KeyboardInterrupt:
+            report.outcome = "interrupted"
+            report.error = Aborted("interrupted")
+            if injected:
+                _rollback(exp, ctx, report, record, log, started)
+            else:
+                _end(report, log, started)
+            raise
+        if injected:
+            _rollback(exp, ctx, report, record, log, started)
+        else:
+            _end(report, log, started)
+    return report
+
+
+class _Deviated(Exception):
+    def __init__(self, error: CheckFailed, load: dict[str, int]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.load = load
+
+
+def _inject_and_observe(
+    exp: Experiment,
+    ctx: RunContext,
+    plans: list[ActionPlan],
+    record: Callable[[str, str, str, str], Record],
+    deadline: float,
+) -> dict[str, int]:
+    """Apply the confirmed plans under load, then check every probe within its tolerance."""
+    failed: list[str] = []
+    with _LoadGen(exp.load) if exp.load else _NoLoad() as load:
+        for action, plan in zip(exp.method, plans, strict=True):
+            if time.monotonic() > deadline:
+                raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
+            done = [c.apply() for c in plan.changes]
+            record("method", action.describe(), "done", "; ".join(done) or plan.summary)
+        for probe in exp.steady_state_hypothesis.probes:
+            res = check(ctx, probe, tolerate=True, deadline=deadline)
+            record("after", probe.name, "pass" if res.ok else "fail", res.summary)
+            if not res.ok:
+                failed.append(f"{probe.name}: {res.summary}")
+    if failed:
+        error = CheckFailed(f"hypothesis deviated: probe {failed[0]}")
+        raise _Deviated(error, dict(load.counts))
+    return dict(load.counts)
+
+
+def _rollback(
+    exp: Experiment,
+    ctx: RunContext,
+    report: ExperimentReport,
+    record: Callable[[str, str, str, str], Record],
+    log: Transcript,
+    started: float,
+) -> None:
+    failed = run_rollbacks(ctx, exp.rollbacks, exp.blast_radius, record)
+    if failed and report.error is None:
+        report.outcome = "error"
+        report.error = AquaError(f"rollback failed: {failed[0]}")
+    _end(report, log, started)
+
+
+def _end(report: ExperimentReport, log: Transcript, started: float) -> None:
+    report.seconds = time.monotonic() - started
+    log.write(
+        "end",
+        {
+            "outcome": report.outcome,
+            "exit_code": report.exit_code,
+            "error": report.error.message if report.error else None,
+            "seconds": round(report.seconds, 3),
+            "load": report.load,
+        },
+    )
+
+
+class _NoLoad:
+    counts: dict[str, int] = {}  # noqa: RUF012 - never written
+
+    def __enter__(self) -> _NoLoad:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

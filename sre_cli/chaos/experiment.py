@@ -1,0 +1,138 @@
+"""An experiment: a versioned YAML file in ``chaos/``, validated with file and line.
+
+::
+
+    version: 1
+    title: Losing one API replica does not interrupt service
+    target: stack                      # stack | kubernetes
+    duration: 2m                       # the whole run, rollbacks excepted
+    blast_radius: {max_pods: 1, max_percent: 50}
+    load: {url: "{entry_url}/live", rate: 5}      # optional light load during the method
+    steady_state_hypothesis:
+      title: nginx answers and every replica is ready
+      probes: [...]                    # see hypothesis.py
+    method: [...]                      # see method.py
+    rollbacks: [...]                   # always run, even after a failure or Ctrl-C
+
+Strings may use ``{entry_url}`` (stack) and ``{namespace}`` (kubernetes), filled in at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sre_cli.chaos.blast import BlastRadius
+from sre_cli.chaos.hypothesis import Hypothesis
+from sre_cli.chaos.method import Action
+from sre_cli.errors import SpecError, UsageError
+from sre_cli.runbook.steps import Duration, TargetName
+from sre_cli.spec_yaml import load_documents
+
+__all__ = ["DIR_ENV", "Experiment", "Load", "default_dir", "find_experiment", "load_experiment"]
+
+DIR_ENV = "AQUA_CHAOS_DIR"
+_REF = re.compile(r"\{(entry_url|namespace)\}")
+
+
+class Load(BaseModel):
+    """Light background load while the method runs: GETs at a steady rate, failures counted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1)
+    rate: float = Field(default=5.0, gt=0, le=100)
+
+
+class Experiment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    title: str = Field(min_length=1)
+    description: str = ""
+    target: TargetName
+    duration: Duration = 300.0
+    blast_radius: BlastRadius = BlastRadius()
+    load: Load | None = None
+    steady_state_hypothesis: Hypothesis
+    method: tuple[Action, ...] = Field(min_length=1)
+    rollbacks: tuple[Action, ...] = ()
+
+    @model_validator(mode="after")
+    def _fits_target(self) -> Experiment:
+        for where, items in (
+            ("probe", self.steady_state_hypothesis.probes),
+            ("action", self.method),
+            ("rollback", self.rollbacks),
+        ):
+            for item in items:
+                needed = item.target
+                if needed is not None and needed != self.target:
+                    raise ValueError(
+                        f"{where} {item.describe()!r} needs target {needed}, "
+                        f"the experiment targets {self.target}"
+                    )
+        return self
+
+    def filled(self, values: dict[str, str]) -> Experiment:
+        """A copy with ``{entry_url}`` / ``{namespace}`` replaced by ``values``."""
+
+        def sub(node: Any) -> Any:
+            if isinstance(node, str):
+                return _REF.sub(lambda m: values.get(m.group(1), m.group(0)), node)
+            if isinstance(node, dict):
+                return {k: sub(v) for k, v in node.items()}
+            if isinstance(node, list | tuple):
+                return [sub(v) for v in node]
+            return node
+
+        data = sub(self.model_dump(by_alias=True, exclude_none=True))
+        return Experiment.model_validate(data)
+
+
+def _loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    # pydantic puts the model class of a union member and validator names into the location
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p[:1].isupper())))
+
+
+def load_experiment(path: Path) -> Experiment:
+    """Parse and validate one experiment file; :class:`SpecError` names file and line."""
+    docs = load_documents(path)
+    if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        raise SpecError("an experiment is one YAML mapping", path=str(path), line=1)
+    doc = docs[0]
+    try:
+        return Experiment.model_validate(doc.data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = _loc(tuple(first["loc"]))
+        where = ".".join(map(str, loc)) or "(top)"
+        raise doc.error(loc, f"{where}: {first['msg']}") from None
+
+
+def default_dir() -> Path:
+    """``$AQUA_CHAOS_DIR``, else ``./chaos``, else the ``chaos/`` of this checkout."""
+    if os.environ.get(DIR_ENV):
+        return Path(os.environ[DIR_ENV]).expanduser()
+    here = Path("chaos")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "chaos"
+
+
+def find_experiment(name: str, directory: Path | None = None) -> Path:
+    """The file of experiment ``name`` (or ``name`` itself when it is a path to a file)."""
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+        return as_path
+    folder = directory or default_dir()
+    for suffix in (".yaml", ".yml"):
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in folder.glob("*.y*ml"))) or "none"
+    raise UsageError(f"no experiment named {name!r} in {folder}", hint=f"experiments: {known}")

@@ -1,0 +1,169 @@
+"""The method: the actions that inject the fault, and (same vocabulary) the rollbacks.
+
+One key per action::
+
+    - stack: {kill: api-1}                        # kill|stop|start|restart a stack component
+    - delete_pods: {selector: app=api-service, max: 1, percent: 34}
+    - fault: {route: "/api/v1/ponds/{pond_id}/summary", latency_ms: 300}   # stack --faults
+    - clear_faults: true
+    - wait: 5s
+
+Each action is planned first (the concrete pods or components, checked against the blast
+radius), so a dry run and the confirmation show exactly what would change.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sre_cli.chaos.blast import BlastRadius
+from sre_cli.errors import ConfigError, Unavailable, UsageError
+from sre_cli.runbook.outcome import ActionPlan, Change
+from sre_cli.runbook.steps import Duration, StackOp
+
+if TYPE_CHECKING:
+    from sre_cli.runbook.targets import RunContext
+
+__all__ = ["ADMIN_TOKEN_ENV", "Action", "DeletePods", "Fault", "plan_action"]
+
+ADMIN_TOKEN_ENV = "AQUA_ADMIN_TOKEN"  # noqa: S105 - the name of a variable
+FAULTS_PATH = "/api/v1/admin/faults"
+_KEYS = ("stack", "delete_pods", "fault", "clear_faults", "wait")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeletePods(_Model):
+    selector: str = Field(min_length=1)
+    #: at most this many pods
+    max: int = Field(default=1, ge=1, le=50)
+    #: and at most this share of the Deployment's replicas (rounded down)
+    percent: float | None = Field(default=None, gt=0, le=100)
+
+
+class Fault(_Model):
+    """A rule for the API's fault injection (the stack must run with ``--faults``)."""
+
+    route: str = Field(min_length=1, pattern=r"^/")
+    latency_ms: int = Field(default=0, ge=0, le=60_000)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    error_status: int = Field(default=500, ge=500, le=599)
+
+
+class Action(_Model):
+    name: str | None = None
+    stack: StackOp | None = None
+    delete_pods: DeletePods | None = None
+    fault: Fault | None = None
+    clear_faults: Literal[True] | None = None
+    wait: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Action:
+        present = [k for k in _KEYS if getattr(self, k) is not None]
+        if len(present) != 1:
+            found = ", ".join(present) or "none"
+            raise ValueError(f"an action takes exactly one of {', '.join(_KEYS)} (found: {found})")
+        if self.stack is not None and not self.stack.mutates:
+            raise ValueError(f"`stack: {self.stack.verb}` reads; probes belong in the hypothesis")
+        return self
+
+    @property
+    def key(self) -> str:
+        return next(k for k in _KEYS if getattr(self, k) is not None)
+
+    @property
+    def target(self) -> str | None:
+        if self.stack is not None or self.fault is not None or self.clear_faults:
+            return "stack"
+        return "kubernetes" if self.delete_pods is not None else None
+
+    def describe(self) -> str:
+        if self.stack is not None:
+            text = self.stack.describe()
+        elif self.delete_pods is not None:
+            d = self.delete_pods
+            pct = f", at most {d.percent:g}% of the replicas" if d.percent else ""
+            text = f"delete up to {d.max} pod(s) {d.selector}{pct}"
+        elif self.fault is not None:
+            f = self.fault
+            text = (
+                f"inject a fault on {f.route}: +{f.latency_ms} ms, "
+                f"{f.error_rate:.0%} answered {f.error_status}"
+            )
+        elif self.clear_faults:
+            text = "clear every injected fault"
+        else:
+            text = f"wait {self.wait:g}s"
+        return f"{self.name}: {text}" if self.name else text
+
+
+def _faults(ctx: RunContext, method: str, body: dict[str, object] | None) -> str:
+    import httpx
+
+    token = os.environ.get(ADMIN_TOKEN_ENV)
+    if not token:
+        raise ConfigError(
+            f"fault injection needs an admin token in ${ADMIN_TOKEN_ENV}",
+            hint="the stack must also run with `aqua stack up --faults`",
+        )
+    url = ctx.builtins()["entry_url"] + FAULTS_PATH
+    try:
+        with httpx.Client(timeout=10.0) as client:
+            response = client.request(
+                method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code == 404:
+        raise ConfigError(
+            f"{method} {url}: 404: fault injection is off",
+            hint="start the stack with `aqua stack up --faults`",
+        )
+    if response.status_code >= 400:
+        raise Unavailable(f"{method} {url}: answered {response.status_code}")
+    return f"{method} {FAULTS_PATH}: {response.status_code}"
+
+
+def _sleep(seconds: float) -> str:
+    time.sleep(seconds)
+    return f"waited {seconds:g}s"
+
+
+def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionPlan:
+    """The concrete changes of ``action`` now; :class:`UsageError` beyond the blast radius."""
+    if action.stack is not None:
+        plan = ctx.plan(action.stack)
+        if action.stack.verb in ("kill", "stop") and len(plan.changes) > radius.max_pods:
+            raise UsageError(
+                f"refusing to {action.stack.verb} {len(plan.changes)} components: outside the "
+                f"blast radius (max_pods is {radius.max_pods})"
+            )
+        return plan
+    if action.delete_pods is not None:
+        from sre_cli.chaos import pods
+
+        if ctx.kube is None:
+            raise UsageError("delete_pods needs target kubernetes")
+        d = action.delete_pods
+        kill = pods.plan_kill(ctx.kube, d.selector, d.max, radius, percent=d.percent)
+        change = Change(kill.describe(), lambda: "; ".join(pods.delete(ctx.kube, kill)))  # type: ignore[arg-type]
+        return ActionPlan(f"delete {len(kill.pods)} pod(s)", (change,))
+    if action.fault is not None:
+        body = action.fault.model_dump()
+        apply = functools.partial(_faults, ctx, "PUT", body)
+        return ActionPlan("inject a fault", (Change(action.describe(), apply),))
+    if action.clear_faults:
+        apply = functools.partial(_faults, ctx, "DELETE", None)
+        return ActionPlan("clear faults", (Change(action.describe(), apply),))
+    assert action.wait is not None
+    return ActionPlan(
+        action.describe(), (Change(action.describe(), functools.partial(_sleep, action.wait)),)
+    )

@@ -1,0 +1,109 @@
+"""How an experiment shows itself: a line per record as it happens, a summary at the end."""
+
+from __future__ import annotations
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from sre_cli.chaos.engine import ExperimentReport, Record
+from sre_cli.chaos.experiment import Experiment
+from sre_cli.chaos.pods import KillPlan, Recovery
+from sre_cli.runbook.outcome import ActionPlan
+
+__all__ = ["KillReport", "plan_text", "record_line", "report_renderable"]
+
+_STYLE = {
+    "pass": "green",
+    "done": "green",
+    "fail": "bold red",
+    "error": "bold red",
+    "would": "yellow",
+}
+
+_VERDICT = {
+    "held": ("hypothesis held", "bold green"),
+    "deviated": ("hypothesis deviated", "bold red"),
+    "not-steady": ("not steady before injection: nothing injected", "bold red"),
+    "dry-run": ("dry run: nothing changed", "yellow"),
+    "aborted": ("declined: nothing injected", "yellow"),
+    "interrupted": ("interrupted", "bold red"),
+    "error": ("could not run", "bold red"),
+}
+
+
+def record_line(rec: Record) -> Text:
+    text = Text(f"{rec.phase:<9}")
+    text.append(f"{rec.status:<6}", style=_STYLE.get(rec.status, ""))
+    text.append(f" {rec.title}: ")
+    text.append(rec.summary, style="dim")
+    return text
+
+
+def plan_text(exp: Experiment, plans: list[ActionPlan]) -> str:
+    lines = [f"{exp.title}: the method will"]
+    for plan in plans:
+        for change in plan.changes:
+            lines.append(f"  - {change.summary}")
+    if exp.rollbacks:
+        lines.append("then, whatever happens, roll back:")
+        lines.extend(f"  - {a.describe()}" for a in exp.rollbacks)
+    return "\n".join(lines)
+
+
+def report_renderable(report: ExperimentReport) -> Table:
+    verdict, style = _VERDICT[report.outcome]
+    table = Table(title=f"{report.name} on {report.target}: {verdict}", title_style=style)
+    for col in ("phase", "probe / action", "status", "summary"):
+        table.add_column(col, overflow="fold")
+    for rec in report.records:
+        table.add_row(
+            rec.phase, rec.title, Text(rec.status, style=_STYLE.get(rec.status, "")), rec.summary
+        )
+    if report.load:
+        table.caption = (
+            f"load: {report.load.get('requests', 0)} requests, "
+            f"{report.load.get('failed', 0)} failed; journal: {report.journal}"
+        )
+    else:
+        table.caption = f"journal: {report.journal}"
+    return table
+
+
+class KillReport:
+    """What ``aqua chaos kill-pod`` did (or would do) and how long recovery took."""
+
+    def __init__(
+        self, plan: KillPlan, dry_run: bool, deleted: list[str], recovery: Recovery | None
+    ) -> None:
+        self.plan = plan
+        self.dry_run = dry_run
+        self.deleted = deleted
+        self.recovery = recovery
+
+    def to_json(self) -> dict[str, object]:
+        rec = self.recovery
+        return {
+            "namespace": self.plan.namespace,
+            "selector": self.plan.selector,
+            "deployment": self.plan.deployment,
+            "replicas": self.plan.replicas,
+            "ready_before": self.plan.ready,
+            "pods": list(self.plan.pods),
+            "dry_run": self.dry_run,
+            "deleted": self.deleted,
+            "recovered": None if rec is None else rec.available,
+            "recovery_seconds": None if rec is None else round(rec.seconds, 3),
+            "recovery": None if rec is None else rec.summary,
+        }
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        verb = "would delete" if self.dry_run else "deleted"
+        yield Text(f"{verb}: {', '.join(self.plan.pods)}", style="yellow" if self.dry_run else "")
+        yield Text(
+            f"deployment/{self.plan.deployment} in {self.plan.namespace}: "
+            f"{self.plan.ready}/{self.plan.replicas} ready before"
+        )
+        if self.recovery is not None:
+            style = "bold green" if self.recovery.available else "bold red"
+            yield Text(self.recovery.summary, style=style)

@@ -1,0 +1,41 @@
+"""Rollbacks: run every one, whatever happened before, and record each outcome.
+
+A rollback that fails is recorded and the next one still runs; the engine turns any failure
+into the run's error once the hypothesis verdict is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from sre_cli.chaos.blast import BlastRadius
+from sre_cli.chaos.method import Action, plan_action
+from sre_cli.errors import AquaError
+
+if TYPE_CHECKING:
+    from sre_cli.chaos.engine import Record
+    from sre_cli.runbook.targets import RunContext
+
+__all__ = ["run_rollbacks"]
+
+
+def run_rollbacks(
+    ctx: RunContext,
+    actions: Sequence[Action],
+    radius: BlastRadius,
+    record: Callable[[str, str, str, str], Record],
+) -> list[str]:
+    """Apply every rollback in order; the messages of those that failed."""
+    failed: list[str] = []
+    for action in actions:
+        title = action.describe()
+        try:
+            plan = plan_action(ctx, action, radius)
+            done = [change.apply() for change in plan.changes]
+        except AquaError as exc:
+            failed.append(f"{title}: {exc.message}")
+            record("rollback", title, "error", exc.message)
+            continue
+        record("rollback", title, "done", "; ".join(done) or plan.summary)
+    return failed

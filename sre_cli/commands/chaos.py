@@ -1,0 +1,212 @@
+"""``aqua chaos``: game-day experiments from ``chaos/`` and one-off pod deletion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from sre_cli.console import get_console
+
+if TYPE_CHECKING:
+    from sre_cli.chaos.experiment import Experiment
+    from sre_cli.runbook.outcome import ActionPlan
+
+app = typer.Typer(
+    help="Game-day experiments with steady-state checks, blast-radius limits and rollbacks.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Target(StrEnum):
+    stack = "stack"
+    kubernetes = "kubernetes"
+
+
+Kubeconfig = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="Kubeconfig [default: $KUBECONFIG, ~/.kube/config]."),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before injecting.")]
+Fmt = Annotated[Format, typer.Option("--format", help="Live lines, or JSON at the end.")]
+
+
+def _ask(question: str) -> bool:
+    import sys
+
+    try:
+        answer = typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # end of input or Ctrl-C: no
+        answer = False
+    if not sys.stdin.isatty():
+        typer.echo("yes" if answer else "no", err=True)
+    return answer
+
+
+def _journal_path(name: str) -> Path:
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return base.expanduser() / "aqua" / "chaos" / f"{name}-{stamp}-{os.getpid()}.jsonl"
+
+
+@app.command()
+def run(
+    experiment: Annotated[
+        str, typer.Argument(help="Experiment name (file stem in chaos/) or a YAML path.")
+    ],
+    target: Annotated[
+        Target | None,
+        typer.Option("--target", help="Must match the experiment's target [default: it]."),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="The stack's state dir [default: $AQUA_STATE_DIR or ~/.local/state/aqua/stack].",
+            show_default=False,
+        ),
+    ] = None,
+    kubeconfig: Kubeconfig = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Namespace [default: the context's].")
+    ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            envvar="AQUA_PROMETHEUS_URL",
+            help="Prometheus base URL [default on the stack: its own Prometheus].",
+        ),
+    ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Experiment folder [default: $AQUA_CHAOS_DIR or ./chaos]."),
+    ] = None,
+    journal: Annotated[
+        Path | None,
+        typer.Option(
+            "--journal",
+            help="Journal file (JSON lines) [default: ~/.local/state/aqua/chaos/].",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    fmt: Fmt = Format.table,
+) -> None:
+    """Check steady state, inject, check again, roll back. Exit 0 the hypothesis held, 1 it
+    deviated, 2 not steady before (nothing injected) or could not run, 3 declined."""
+    from sre_cli.chaos.engine import RunOptions
+    from sre_cli.chaos.engine import run as run_experiment
+    from sre_cli.chaos.experiment import find_experiment, load_experiment
+    from sre_cli.chaos.render import plan_text, record_line, report_renderable
+    from sre_cli.errors import UsageError
+    from sre_cli.runbook.targets import TargetOptions, open_context
+
+    path = find_experiment(experiment, directory)
+    exp = load_experiment(path)
+    if target is not None and target.value != exp.target:
+        raise UsageError(f"experiment {path.stem} targets {exp.target}, not {target.value}")
+    ctx = open_context(
+        TargetOptions(exp.target, state_dir, kubeconfig, namespace, None, prometheus)
+    )
+    console = get_console()
+    table = fmt is Format.table
+
+    def confirm(e: Experiment, plans: list[ActionPlan]) -> bool:
+        typer.echo(plan_text(e, plans), err=True)
+        return _ask("Inject?")
+
+    try:
+        filled = exp.filled(ctx.builtins())
+        if table:
+            mode = " (dry run)" if dry_run else ""
+            console.print(f"[bold]{exp.title}[/] — {path} on [bold]{exp.target}[/]{mode}")
+        report = run_experiment(
+            filled,
+            path.stem,
+            ctx,
+            RunOptions(dry_run=dry_run, yes=yes),
+            confirm,
+            journal or _journal_path(path.stem),
+            (lambda r: console.print(record_line(r))) if table else (lambda r: None),
+        )
+    finally:
+        ctx.close()
+    if table:
+        console.print(report_renderable(report))
+    else:
+        console.print_json(json.dumps(report.to_json()))
+    if report.error is not None:
+        raise report.error
+
+
+@app.command("kill-pod")
+def kill_pod(
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the pods.")],
+    selector: Annotated[
+        str, typer.Option("--selector", "-l", help="Label selector, e.g. app=api-service.")
+    ],
+    count: Annotated[int, typer.Option("--count", min=1, help="Pods to delete.")] = 1,
+    max_percent: Annotated[
+        float,
+        typer.Option("--max-percent", min=1, max=100, help="Most of the replicas to delete."),
+    ] = 50.0,
+    kubeconfig: Kubeconfig = None,
+    wait_ready: Annotated[
+        bool,
+        typer.Option("--wait-ready", help="Wait until the Deployment is Available again."),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds --wait-ready waits.")
+    ] = 120.0,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    fmt: Fmt = Format.table,
+) -> None:
+    """Delete COUNT random pods of one Deployment, keeping one Ready (never in kube-*)."""
+    from sre_cli.chaos.blast import BlastRadius, check_namespace
+    from sre_cli.chaos.pods import delete, plan_kill, wait_available
+    from sre_cli.chaos.render import KillReport
+    from sre_cli.errors import Aborted, CheckFailed
+    from sre_cli.runbook.providers.kubernetes import KubeTarget
+
+    check_namespace(namespace, None)
+    radius = BlastRadius(max_pods=max(count, 1), max_percent=max_percent, namespaces=(namespace,))
+    kube = KubeTarget.connect(kubeconfig, namespace)
+    try:
+        plan = plan_kill(kube, selector, count, radius)
+        deleted: list[str] = []
+        recovery = None
+        if not dry_run:
+            if not yes:
+                typer.echo(f"will {plan.describe()}", err=True)
+                if not _ask("Delete?"):
+                    raise Aborted("kill-pod declined; nothing was deleted")
+            deleted = delete(kube, plan)
+            if wait_ready:
+                recovery = wait_available(kube, plan, timeout)
+    finally:
+        kube.close()
+    report = KillReport(plan, dry_run, deleted, recovery)
+    console = get_console()
+    if fmt is Format.json:
+        console.print_json(json.dumps(report.to_json()))
+    else:
+        console.print(report)
+    if recovery is not None and not recovery.available:
+        raise CheckFailed(f"deployment/{plan.deployment} {recovery.summary}")
