@@ -24,10 +24,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sre_cli.chaos.blast import BlastRadius
-from sre_cli.chaos.hypothesis import Hypothesis
+from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.runbook.steps import Duration, TargetName
@@ -62,21 +62,26 @@ class Experiment(BaseModel):
     method: tuple[Action, ...] = Field(min_length=1)
     rollbacks: tuple[Action, ...] = ()
 
-    @model_validator(mode="after")
-    def _fits_target(self) -> Experiment:
-        for where, items in (
-            ("probe", self.steady_state_hypothesis.probes),
-            ("action", self.method),
-            ("rollback", self.rollbacks),
-        ):
-            for item in items:
+    def target_mismatches(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Probes and actions that need the other target: (location, message) of each."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        groups: tuple[tuple[tuple[str | int, ...], str, tuple[Probe | Action, ...]], ...] = (
+            (("steady_state_hypothesis", "probes"), "probe", self.steady_state_hypothesis.probes),
+            (("method",), "action", self.method),
+            (("rollbacks",), "rollback", self.rollbacks),
+        )
+        for loc, what, items in groups:
+            for i, item in enumerate(items):
                 needed = item.target
                 if needed is not None and needed != self.target:
-                    raise ValueError(
-                        f"{where} {item.describe()!r} needs target {needed}, "
-                        f"the experiment targets {self.target}"
+                    found.append(
+                        (
+                            (*loc, i),
+                            f"{what} {item.describe()!r} needs target {needed}; "
+                            f"the experiment targets {self.target}",
+                        )
                     )
-        return self
+        return found
 
     def filled(self, values: dict[str, str]) -> Experiment:
         """A copy with ``{entry_url}`` / ``{namespace}`` replaced by ``values``."""
@@ -106,12 +111,15 @@ def load_experiment(path: Path) -> Experiment:
         raise SpecError("an experiment is one YAML mapping", path=str(path), line=1)
     doc = docs[0]
     try:
-        return Experiment.model_validate(doc.data)
+        exp = Experiment.model_validate(doc.data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _loc(tuple(first["loc"]))
         where = ".".join(map(str, loc)) or "(top)"
         raise doc.error(loc, f"{where}: {first['msg']}") from None
+    for loc, message in exp.target_mismatches():
+        raise doc.error(loc, f"{'.'.join(map(str, loc))}: {message}")
+    return exp
 
 
 def default_dir() -> Path:
