@@ -173,3 +173,36 @@ def test_threshold_follows_species_unless_given(client: AppClient, good: Body) -
     assert client.post("/v1/forecast", json=body).json()["ponds"][0]["threshold_mg_l"] == 4.0
     body["ponds"][0]["threshold_mg_l"] = 2.5
     assert client.post("/v1/forecast", json=body).json()["ponds"][0]["threshold_mg_l"] == 2.5
+
+
+def test_mounted_path_gets_the_same_answer_as_the_direct_one(client: AppClient, good: Body) -> None:
+    """Under a root path the request misses the bare hot path and goes through FastAPI."""
+    direct = client.post("/v1/forecast", json=good)
+    mounted = client.loop.run_until_complete(
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=client.app, root_path="/ml"), base_url="http://ml"
+        ).post("/ml/v1/forecast", json=good)
+    )
+    assert direct.status_code == mounted.status_code == 200
+    assert direct.json() == mounted.json()
+    bad = json.loads(json.dumps(good))
+    bad["ponds"][0]["depth_m"] = 0.0
+    assert (
+        client.post("/v1/forecast", json=bad).json()
+        == client.loop.run_until_complete(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=client.app, root_path="/ml"), base_url="http://ml"
+            ).post("/ml/v1/forecast", json=bad)
+        ).json()
+    )
+
+
+def test_body_over_16_mib_is_refused(client: AppClient) -> None:
+    r = client.post("/v1/forecast", content=b" " * (16 * 1024 * 1024 + 1))
+    assert r.status_code == 413
+    assert "16 MiB" in r.json()["detail"]
+
+
+def test_other_methods_on_the_forecast_path_are_not_allowed(client: AppClient) -> None:
+    r = client.loop.run_until_complete(client.http.get("/v1/forecast"))
+    assert r.status_code == 405
