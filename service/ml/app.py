@@ -39,6 +39,7 @@ from service.common.settings import ServiceSettings
 from service.ml.batcher import BatchObserver, MicroBatcher
 from service.ml.dataset import NightBatch
 from service.ml.inference import DEFAULT_WEIGHTS, Forecaster, Job, ServedForecast
+from service.ml.intake import Pond, parse
 from service.ml.schemas import (
     DEFAULT_THRESHOLD,
     HISTORY_HOURS,
@@ -49,7 +50,6 @@ from service.ml.schemas import (
     ForecastRequest,
     ForecastResponse,
     ModelDescription,
-    PondInput,
 )
 
 
@@ -103,7 +103,7 @@ class _Metrics(BatchObserver):
         self.queue.set(depth)
 
 
-def _to_job(ponds: Sequence[PondInput]) -> tuple[Job, list[int]]:
+def _to_job(ponds: Sequence[Pond]) -> tuple[Job, list[int]]:
     """One window per scenario: the submitted plan first, then each what-if plan."""
     hist: list[list[list[float | None]]] = []
     night: list[list[list[float]]] = []
@@ -150,7 +150,7 @@ _JSON = TypeAdapter(Any)
 
 
 def _response(
-    ponds: Sequence[PondInput], job: Job, counts: list[int], fc: ServedForecast, version: str
+    ponds: Sequence[Pond], job: Job, counts: list[int], fc: ServedForecast, version: str
 ) -> bytes:
     """The :class:`ForecastResponse` JSON, built from plain dicts (no per-object validation)."""
     plans = job.batch.plan_kw_ha.tolist()
@@ -317,9 +317,9 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
     async def answer(body: bytes) -> tuple[int, bytes]:
         """Status and JSON body of a forecast request."""
         started = time.perf_counter()
-        # Validated straight from bytes: the Rust JSON parser is much cheaper than dict → model.
+        # Parsed and validated straight from bytes, range checks included (service.ml.intake).
         try:
-            ponds = ForecastRequest.model_validate_json(body).ponds
+            ponds = parse(body)
         except ValidationError as exc:
             rejected.inc()
             return 422, _JSON.dump_json({"detail": _reasons(exc)})

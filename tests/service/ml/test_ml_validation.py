@@ -175,6 +175,90 @@ def test_threshold_follows_species_unless_given(client: AppClient, good: Body) -
     assert client.post("/v1/forecast", json=body).json()["ponds"][0]["threshold_mg_l"] == 2.5
 
 
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_fast_intake_rejects_every_bad_case(good: Body, case: str) -> None:
+    from service.ml.intake import _fast
+
+    edit, _ = BAD[case]
+    body = json.loads(json.dumps(good))
+    edit(body)
+    assert _fast(json.dumps(body).encode()) is None
+
+
+def test_fast_intake_agrees_with_the_contract_on_mutated_requests(good: Body) -> None:
+    """Seeded single- and multi-value edits: the fast models accept exactly what the contract
+    accepts, and read the same numbers."""
+    import random
+
+    from pydantic import ValidationError
+
+    from service.ml.intake import _fast
+    from service.ml.schemas import ForecastRequest
+
+    rng = random.Random(5)
+    series = [
+        ("history", n, 48)
+        for n in (
+            "do_mg_l",
+            "temperature_c",
+            "light_umol_m2_s",
+            "wind_m_s",
+            "feed_kg_ha",
+            "aeration_kw_ha",
+        )
+    ] + [("tonight", n, 10) for n in ("aeration_kw_ha", "temperature_c", "wind_m_s")]
+    edges: list[Any] = [
+        None,
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        -2.0,
+        -2.0001,
+        0.0,
+        -0.0001,
+        30.0,
+        30.0001,
+        40.0,
+        40.0001,
+        1000.0,
+        1000.5,
+        2500.0,
+        2500.1,
+        "7.5",
+        True,
+        7,
+        1e308,
+    ]
+    accepted = rejected = 0
+    for _ in range(400):
+        body = json.loads(json.dumps(good))
+        pond = body["ponds"][0]
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            section, name, hours = rng.choice(series)
+            start = rng.randrange(hours)
+            value = rng.choice(edges)
+            for i in range(start, min(hours, start + rng.choice([1, 1, 2, 3]))):
+                pond[section][name][i] = value
+        if rng.random() < 0.2:
+            pond["depth_m"] = rng.choice([0.3, 0.29, 5.0, 5.01, float("nan")])
+        if rng.random() < 0.2:
+            pond["threshold_mg_l"] = rng.choice([None, 0.5, 0.49, 10.0, 10.01])
+        raw = json.dumps(body).encode()
+        fast = _fast(raw)
+        try:
+            full = ForecastRequest.model_validate_json(raw)
+        except ValidationError:
+            assert fast is None, body
+            rejected += 1
+            continue
+        assert fast is not None, body
+        accepted += 1
+        assert fast.model_dump() == full.model_dump()
+    # Both sides of the boundary were exercised.
+    assert accepted > 50
+    assert rejected > 50
+
+
 def test_mounted_path_gets_the_same_answer_as_the_direct_one(client: AppClient, good: Body) -> None:
     """Under a root path the request misses the bare hot path and goes through FastAPI."""
     direct = client.post("/v1/forecast", json=good)
