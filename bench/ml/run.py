@@ -7,6 +7,9 @@ and once without, and drives each with ``wrk`` (one thread, keep-alive connectio
 concurrency 1, 16 and 64, with single-pond requests and 256-pond batch requests. Bodies rotate
 over distinct simulated ponds. A run with any failed or non-200 request fails. Forecasts per
 second count pond-nights: requests/s times ponds per request.
+
+The machine is shared, so every cell also records what else ran: the 1-minute load average at
+its end and the CPU (in cores) that neither the service nor ``wrk`` used during it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,6 +48,10 @@ class Row:
     p99_ms: float
     requests: int
     server_cpu_ms_per_request: float
+    server_cores: float  # CPU of the service during the cell, in cores
+    wrk_cores: float
+    other_cores: float  # CPU of everything else on the machine
+    load_1m: float  # load average at the end of the cell
 
 
 def bodies(tmp: Path) -> dict[int, Path]:
@@ -61,7 +70,7 @@ def bodies(tmp: Path) -> dict[int, Path]:
 
 def server_cpu(srv: MLServer) -> float:
     """CPU seconds used so far by the server and its worker processes (user + system)."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     proc = psutil.Process(srv.pid)
     total = 0.0
@@ -69,6 +78,19 @@ def server_cpu(srv: MLServer) -> float:
         t = p.cpu_times()
         total += t.user + t.system
     return total
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all cores, /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of finished child processes (the wrk runs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str, object]:
@@ -122,12 +144,16 @@ def main() -> int:
                         continue
                     for c in levels:
                         wrk(srv.url, body, c, 1.0)  # warm the connection pool and caches
-                        cpu0 = server_cpu(srv)
+                        cpu0, wrk0, busy0 = server_cpu(srv), children_cpu(), machine_busy()
+                        t0 = time.monotonic()
                         # A 256-pond request takes tens of ms of CPU: give those cells long
                         # enough for every connection to complete several requests.
                         seconds = args.seconds if ponds == 1 else max(args.seconds, c * 0.25)
                         r = wrk(srv.url, body, c, seconds)
                         cpu = server_cpu(srv) - cpu0
+                        wrk_cpu = children_cpu() - wrk0
+                        elapsed = time.monotonic() - t0
+                        other = machine_busy() - busy0 - cpu - wrk_cpu
                         errors = r["errors"]
                         assert isinstance(errors, dict)
                         if int(r["requests"]) == 0:  # type: ignore[call-overload]
@@ -149,6 +175,10 @@ def main() -> int:
                                 cpu * 1000 / max(int(r["requests"]), 1),  # type: ignore[call-overload]
                                 3,
                             ),
+                            server_cores=round(cpu / elapsed, 2),
+                            wrk_cores=round(wrk_cpu / elapsed, 2),
+                            other_cores=round(max(other, 0.0) / elapsed, 2),
+                            load_1m=os.getloadavg()[0],
                         )
                         rows.append(row)
                         print(json.dumps(asdict(row)), flush=True)
@@ -156,14 +186,15 @@ def main() -> int:
     print()
     print(
         "| batching | ponds/request | concurrency | requests/s | forecasts/s "
-        "| p50 ms | p95 ms | p99 ms | server CPU ms/request |"
+        "| p50 ms | p95 ms | p99 ms | server CPU ms/request | other cores | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for x in rows:
         print(
-            f"| {'on' if r.batching else 'off'} | {r.ponds_per_request} | {r.concurrency} "
-            f"| {r.requests_per_s:,.0f} | {r.forecasts_per_s:,.0f} | {r.p50_ms:.1f} "
-            f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.server_cpu_ms_per_request:.2f} |"
+            f"| {'on' if x.batching else 'off'} | {x.ponds_per_request} | {x.concurrency} "
+            f"| {x.requests_per_s:,.0f} | {x.forecasts_per_s:,.0f} | {x.p50_ms:.1f} "
+            f"| {x.p95_ms:.1f} | {x.p99_ms:.1f} | {x.server_cpu_ms_per_request:.2f} "
+            f"| {x.other_cores:.2f} | {x.load_1m:.1f} |"
         )
     if failures:
         print("FAILED requests:\n" + "\n".join(failures), file=sys.stderr)
