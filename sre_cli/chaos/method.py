@@ -152,9 +152,9 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
 
         if ctx.kube is None:
             raise UsageError("delete_pods needs target kubernetes")
-        d = action.delete_pods
-        kill = pods.plan_kill(ctx.kube, d.selector, d.max, radius, percent=d.percent)
-        change = Change(kill.describe(), lambda: "; ".join(pods.delete(ctx.kube, kill)))  # type: ignore[arg-type]
+        d, kube = action.delete_pods, ctx.kube
+        kill = pods.plan_kill(kube, d.selector, d.max, radius, percent=d.percent)
+        change = Change(kill.describe(), lambda: "; ".join(pods.delete(kube, kill)))
         return ActionPlan(f"delete {len(kill.pods)} pod(s)", (change,))
     if action.fault is not None:
         body = action.fault.model_dump()

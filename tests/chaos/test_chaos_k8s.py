@@ -28,7 +28,7 @@ from runbook.test_runbook_k8s import (  # the runbook tests' cluster, reused
     operator_kubeconfig,  # noqa: F401 - fixture
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-k8s")]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 from infra_harness import require_binary
 from stack.stack_harness import Stack, make_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-stack")]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,3 +183,48 @@ def test_an_unsteady_system_is_never_injected(steady: Stack, tmp_path: Path) -> 
     assert not [e for e in events if e["event"] in ("method", "rollback")]
     assert events[-1]["outcome"] == "not-steady"
     assert api1(steady) == before
+
+
+INTERRUPTED = """\
+title: interrupted half-way
+target: stack
+steady_state_hypothesis:
+  title: every API replica is ready
+  probes:
+    - name: api-replicas-ready
+      stack: {ready: "api-*"}
+method:
+  - stack: {stop: api-1}
+  - wait: 60s
+rollbacks:
+  - name: start-api-1
+    stack: {start: api-1}
+"""
+
+
+def test_ctrl_c_during_the_method_still_rolls_back(steady: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "interrupted.yaml"
+    path.write_text(INTERRUPTED)
+    journal = tmp_path / "journal.jsonl"
+    argv = [sys.executable, "-m", "sre_cli", "chaos", "run", str(path), "--yes"]
+    argv += ["--state-dir", str(steady.state_dir), "--journal", str(journal)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while '"event": "method"' not in (journal.read_text() if journal.exists() else ""):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the method never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [(e["event"], e["status"]) for e in events if e["event"] == "rollback"] == [
+        ("rollback", "done")
+    ]
+    assert events[-1]["outcome"] == "interrupted"
+    assert steady.state()["components"]["api-1"]["desired"] == "up"
+    steady.wait(both_ready, 60, "api-1 started again by the rollback")
