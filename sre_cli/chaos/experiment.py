@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
@@ -61,6 +61,15 @@ class Experiment(BaseModel):
     steady_state_hypothesis: Hypothesis
     method: tuple[Action, ...] = Field(min_length=1)
     rollbacks: tuple[Action, ...] = ()
+
+    @model_validator(mode="after")
+    def _waits_fit(self) -> Experiment:
+        waited = sum(a.wait or 0.0 for a in self.method)
+        if waited >= self.duration:
+            raise ValueError(
+                f"the method waits {waited:g}s, not less than the duration of {self.duration:g}s"
+            )
+        return self
 
     def target_mismatches(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Probes and actions that need the other target: (location, message) of each."""

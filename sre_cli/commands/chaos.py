@@ -161,7 +161,7 @@ def kill_pod(
     selector: Annotated[
         str, typer.Option("--selector", "-l", help="Label selector, e.g. app=api-service.")
     ],
-    count: Annotated[int, typer.Option("--count", min=1, help="Pods to delete.")] = 1,
+    count: Annotated[int, typer.Option("--count", min=1, max=50, help="Pods to delete.")] = 1,
     max_percent: Annotated[
         float,
         typer.Option("--max-percent", min=1, max=100, help="Most of the replicas to delete."),

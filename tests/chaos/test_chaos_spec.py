@@ -26,6 +26,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "pods-on-stack.yaml": (9, "needs target kubernetes; the experiment targets stack"),
     "no-probes.yaml": (5, "at least 1 item"),
     "percent-too-high.yaml": (11, "percent: Input should be less than or equal to 100"),
+    "waits-beyond-duration.yaml": (1, "the method waits 45s, not less than the duration of 30s"),
 }
 
 
