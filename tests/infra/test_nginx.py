@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def test_everything_nginx_writes_is_inside_the_prefix(nginx_factory: NginxFactor
             assert any(prefix in line for line in lines), lines
         assert web.pid_path.is_file()
         assert http_request(web.url) == (200, b"ok")
+        # nginx logs a request after its response is on the wire: give the write a moment.
+        deadline = time.monotonic() + 5
+        while "GET / " not in web.access_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert web.access_log.read_text().count("GET / ") >= 1
 
 
