@@ -1,9 +1,10 @@
 """Keeping the API's cached pond summaries fresh when the worker stores readings.
 
-The API caches each pond's summary in Redis under :meth:`service.api.cache.SummaryCache.key`
-and deletes the entry when it writes to the pond itself. With a queue, readings are written
-here instead, so after each database commit the worker deletes the entries of the ponds it
-just stored readings for, in one round trip per batch::
+The API caches each pond's summary in Redis, and each API process keeps a short-lived local
+copy; a write to a pond calls :func:`service.api.cache.invalidate_summaries`, which deletes the
+Redis entry and tells every API process to drop its copy. With a queue, readings are written
+here instead, so after each database commit the worker does the same for the ponds it just
+stored readings for, in one round trip per batch::
 
     invalidator = SummaryInvalidator("redis://127.0.0.1:6379/0", metrics=metrics)
     await invalidator.invalidate([7, 9])      # never raises
@@ -26,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from service.api.cache import SummaryCache
+from service.api.cache import invalidate_summaries
 from service.worker.metrics import WorkerMetrics
 
 log = logging.getLogger("aqua.worker.cache")
@@ -70,7 +71,7 @@ class SummaryInvalidator:
         return {None: "unknown", True: "up", False: "down"}[self.up]
 
     async def invalidate(self, pond_ids: Collection[int]) -> None:
-        """Delete the cached summaries of ``pond_ids``; failures are logged, never raised."""
+        """Invalidate the cached summaries of ``pond_ids``; failures are logged, never raised."""
         client = self._client
         if client is None or not pond_ids:
             return
@@ -78,7 +79,7 @@ class SummaryInvalidator:
             self._outcomes["skipped"].inc(len(pond_ids))
             return
         try:
-            await client.delete(*(SummaryCache.key(p) for p in sorted(set(pond_ids))))
+            await invalidate_summaries(client, pond_ids)
         except (RedisError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + self.retry_seconds
             self._outcomes["failed"].inc(len(pond_ids))

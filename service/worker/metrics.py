@@ -101,8 +101,8 @@ class WorkerMetrics:
         )
         self.cache_invalidations = Counter(
             "worker_cache_invalidations_total",
-            "Cached pond summaries deleted in Redis after storing readings: ok, failed (Redis "
-            "down), skipped (Redis recently failed).",
+            "Ponds whose cached summaries were invalidated after storing readings: ok, failed "
+            "(Redis down), skipped (Redis recently failed).",
             ["outcome"],
             registry=r,
         )

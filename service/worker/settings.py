@@ -36,7 +36,7 @@ class WorkerSettings(ServiceSettings):
     redis_url: str | None = Field(
         default=None,
         description=(
-            "The API's Redis: cached summaries of ponds with new readings are deleted there. "
+            "The API's Redis: cached summaries of ponds with new readings are invalidated. "
             "Unset: none (summaries expire by their TTL)."
         ),
     )

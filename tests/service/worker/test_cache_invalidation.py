@@ -1,5 +1,6 @@
 """The worker keeps the API's cached summaries fresh in Kafka mode: after storing readings it
-deletes the cached summaries of their ponds; with Redis down it stores on regardless."""
+invalidates the cached summaries of their ponds (in Redis and in the API processes' local
+tiers); with Redis down it stores on regardless."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_worker_invalidates_cached_summaries_of_the_ponds_it_stored(
             assert summary() == ("miss", "ok")
             assert summary() == ("hit", "ok")
 
-            # Kafka mode: the API only publishes; the worker's delete is what makes this a miss.
+            # Kafka mode: the API only publishes to Kafka; the worker's invalidation is what
+            # makes this a miss (the second read above left a local copy in the API as well).
             assert api.post(pond, _oxygen(2.0, now)).status_code == 202
             wait_for(lambda: worker.metric(INVALIDATED) >= 2, 60, "the second batch stored")
             assert count_readings(pipeline.database_url) == 2
@@ -67,23 +69,23 @@ def test_worker_invalidates_cached_summaries_of_the_ponds_it_stored(
             wait_for(
                 lambda: worker.metric('worker_cache_invalidations_total{outcome="failed"}') >= 1,
                 10,
-                "the failed delete counted",
+                "the failed invalidation counted",
             )
             ready = httpx.get(f"http://127.0.0.1:{worker.port}/ready", timeout=2)
             assert ready.status_code == 200
             assert ready.json()["checks"]["redis"] == "down"
             assert worker.metric('worker_dependency_up{dependency="redis"}') == 0
 
-            # Back: a batch stored after the skip window deletes again.
+            # Back: a batch stored after the skip window invalidates again.
             redis.start()
             for minute in range(2, 30):
                 reading = _oxygen(2.5, now + timedelta(minutes=minute))
                 assert api.post(pond, reading).status_code == 202
                 with contextlib.suppress(AssertionError):
-                    wait_for(lambda: worker.metric(INVALIDATED) >= 3, 2, "a delete after Redis")
+                    wait_for(lambda: worker.metric(INVALIDATED) >= 3, 2, "an invalidation")
                     break
             else:
-                raise AssertionError(f"no delete after Redis returned: {worker.metrics()}")
+                raise AssertionError(f"no invalidation after Redis returned: {worker.metrics()}")
             assert worker.metric('worker_dependency_up{dependency="redis"}') == 1
             assert summary() == ("miss", "critical")
             assert worker.metric('worker_messages_failed_total{topic="sensor-readings"}') == 0
