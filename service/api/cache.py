@@ -40,6 +40,7 @@ log = logging.getLogger("aqua.api.cache")
 CACHE_NAME = "pond_summary"
 LOCAL_CACHE_NAME = "pond_summary_local"
 INVALIDATIONS_CHANNEL = "aqua:summary:v1:invalidated"
+STOP_TIMEOUT_SECONDS = 2.0
 
 
 def summary_key(pond_id: int) -> str:
@@ -206,12 +207,14 @@ class SummaryCache:
             self._listener = asyncio.create_task(self._follow_invalidations())
 
     async def stop(self) -> None:
+        self.local.reset(live=False)
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # Bounded: closing a subscription must never hold up the shutdown.
+            _, pending = await asyncio.wait({self._listener}, timeout=STOP_TIMEOUT_SECONDS)
+            if pending:
+                log.warning("summary invalidation subscriber did not stop in time")
             self._listener = None
-        self.local.reset(live=False)
 
     async def _follow_invalidations(self) -> None:
         lost = False
