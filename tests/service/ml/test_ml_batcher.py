@@ -1,0 +1,169 @@
+"""The micro-batcher on its own: merging, limits, unbatched mode, failures and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from service.ml.app import warmup_batch
+from service.ml.batcher import BatchObserver, MicroBatcher
+from service.ml.inference import Job, ServedForecast
+
+
+def _job(rows: int, tag: float) -> Job:
+    """``rows`` windows whose threshold carries ``tag``, so answers can be traced back."""
+    return Job(warmup_batch(rows), np.full(rows, tag))
+
+
+def _echo(job: Job) -> ServedForecast:
+    """A stand-in model: every window's answer is its own threshold."""
+    t = job.threshold.tolist()
+    return ServedForecast(
+        p10=[[v] for v in t],
+        p50=[[v] for v in t],
+        p90=[[v] for v in t],
+        night_min=t,
+        prob_below=t,
+        hours_until=list(t),
+        hours_until_p10=list(t),
+        alarm=[False] * len(t),
+    )
+
+
+class _Passes(BatchObserver):
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def forward(self, rows: int, seconds: float) -> None:
+        self.rows.append(rows)
+
+
+def _slow(seconds: float) -> Callable[[Job], ServedForecast]:
+    def predict(job: Job) -> ServedForecast:
+        time.sleep(seconds)
+        return _echo(job)
+
+    return predict
+
+
+def _run(batcher: MicroBatcher, jobs: list[Job]) -> list[ServedForecast]:
+    async def go() -> list[ServedForecast]:
+        await batcher.start()
+        try:
+            return list(await asyncio.gather(*(batcher.submit(j) for j in jobs)))
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(go())
+
+
+def test_concurrent_requests_share_passes_and_get_their_own_rows() -> None:
+    passes = _Passes()
+    batcher = MicroBatcher(_slow(0.02), max_batch=512, max_wait_ms=5, observer=passes)
+    jobs = [_job(1 + i % 3, float(i)) for i in range(30)]
+    answers = _run(batcher, jobs)
+    for i, (job, answer) in enumerate(zip(jobs, answers, strict=True)):
+        assert answer.night_min == [float(i)] * len(job)
+    assert sum(passes.rows) == sum(len(j) for j in jobs)
+    assert len(passes.rows) < len(jobs) / 3
+
+
+def test_a_pass_stops_gathering_at_max_batch() -> None:
+    passes = _Passes()
+    batcher = MicroBatcher(_slow(0.01), max_batch=4, max_wait_ms=50, observer=passes)
+    _run(batcher, [_job(1, float(i)) for i in range(20)])
+    assert max(passes.rows) <= 4
+    assert sum(passes.rows) == 20
+
+
+def test_unbatched_runs_one_request_per_pass_in_arrival_order() -> None:
+    seen: list[float] = []
+
+    def predict(job: Job) -> ServedForecast:
+        seen.append(float(job.threshold[0]))
+        return _echo(job)
+
+    batcher = MicroBatcher(predict, enabled=False, max_batch=512, max_wait_ms=50)
+    answers = _run(batcher, [_job(2, float(i)) for i in range(10)])
+    assert seen == [float(i) for i in range(10)]
+    assert [a.night_min for a in answers] == [[float(i)] * 2 for i in range(10)]
+
+
+def test_a_failed_pass_fails_its_requests_and_the_batcher_keeps_serving() -> None:
+    calls = 0
+
+    def predict(job: Job) -> ServedForecast:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("boom")
+        return _echo(job)
+
+    async def go() -> ServedForecast:
+        batcher = MicroBatcher(predict, max_wait_ms=0)
+        await batcher.start()
+        try:
+            with pytest.raises(ValueError, match="boom"):
+                await batcher.submit(_job(1, 1.0))
+            return await batcher.submit(_job(1, 2.0))
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(go()).night_min == [2.0]
+
+
+def test_stop_finishes_the_pass_in_progress_and_cancels_the_waiting() -> None:
+    started = threading.Event()
+
+    def predict(job: Job) -> ServedForecast:
+        started.set()
+        time.sleep(0.1)
+        return _echo(job)
+
+    async def go() -> tuple[object, object]:
+        batcher = MicroBatcher(predict, max_batch=1, max_wait_ms=0)
+        await batcher.start()
+        first = asyncio.ensure_future(batcher.submit(_job(1, 1.0)))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        second = asyncio.ensure_future(batcher.submit(_job(1, 2.0)))
+        await asyncio.sleep(0.01)
+        await batcher.stop()
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        return results[0], results[1]
+
+    first, second = asyncio.run(go())
+    assert isinstance(first, ServedForecast)
+    assert isinstance(second, asyncio.CancelledError)
+
+
+def test_a_request_cancelled_while_waiting_is_left_out_of_the_pass() -> None:
+    passes = _Passes()
+    release = threading.Event()
+
+    def predict(job: Job) -> ServedForecast:
+        release.wait(5)
+        return _echo(job)
+
+    async def go() -> None:
+        batcher = MicroBatcher(predict, max_batch=512, max_wait_ms=0, observer=passes)
+        await batcher.start()
+        try:
+            busy = asyncio.ensure_future(batcher.submit(_job(1, 0.0)))
+            await asyncio.sleep(0.05)  # the first pass is running
+            gone = asyncio.ensure_future(batcher.submit(_job(3, 1.0)))
+            kept = asyncio.ensure_future(batcher.submit(_job(2, 2.0)))
+            await asyncio.sleep(0.01)
+            gone.cancel()
+            release.set()
+            await busy
+            assert (await kept).night_min == [2.0, 2.0]
+        finally:
+            await batcher.stop()
+
+    asyncio.run(go())
+    assert passes.rows == [1, 2]
