@@ -213,8 +213,27 @@ def _report(stack: Stack, at: int) -> dict[str, dict[str, Any]]:
     return {f"{s['service']}/{s['name']}": s for s in report["slos"]}
 
 
+def _availability_spec() -> Path:
+    """The shipped API spec with only its availability SLO.
+
+    The gate here is about errors; whether 95 % of requests on a loaded 2-core test machine
+    finish within 100 ms is not what this test checks, and must not decide its verdict.
+    """
+    import tempfile
+
+    import yaml
+
+    doc = yaml.safe_load(API_SPEC.read_text())
+    doc["slos"] = [s for s in doc["slos"] if s["name"] == "availability"]
+    assert len(doc["slos"]) == 1
+    path = Path(tempfile.mkdtemp(prefix="aqua-slo-live-")) / "api-availability.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def _gate(stack: Stack, at: int) -> subprocess.CompletedProcess[str]:
-    return _aqua_slo("gate", str(API_SPEC), "--prometheus", _prometheus_url(stack), "--at", str(at))
+    spec = _availability_spec()
+    return _aqua_slo("gate", str(spec), "--prometheus", _prometheus_url(stack), "--at", str(at))
 
 
 # --- the checks ---------------------------------------------------------------------------------
