@@ -11,6 +11,7 @@ passed through ``extra=`` are merged in::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -82,6 +83,69 @@ class JsonFormatter(logging.Formatter):
         return _dumps(entry)
 
 
+class LineBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the lines logged during one event-loop iteration together.
+
+    A server logs an access line per request and handles several requests per loop iteration:
+    one ``write`` per iteration instead of one per line. A line waits at most until the end of
+    the iteration that logged it, so next to nothing is lost if the process dies. Lines at
+    WARNING and above, lines logged outside an event loop (or from another thread) and
+    ``flush()`` are written at once, after whatever is pending.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Called with the handler's lock held (Handler.handle).
+        try:
+            line = self.format(record) + self.terminator
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            self._pending.append(line)
+            if loop is not None and record.levelno < logging.WARNING:
+                if self._flush_loop is None:
+                    loop.call_soon(self._flush_pending)
+                    self._flush_loop = loop
+                if self._flush_loop is loop:
+                    return
+            self._write_pending()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._pending:
+                self._write_pending()
+            else:
+                super().flush()
+        finally:
+            self.release()
+
+    def _flush_pending(self) -> None:
+        self.acquire()
+        try:
+            self._flush_loop = None
+            if self._pending:
+                self._write_pending()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": "writing log lines failed"}))
+        finally:
+            self.release()
+
+    def _write_pending(self) -> None:
+        lines, self._pending = "".join(self._pending), []
+        self.stream.write(lines)
+        super().flush()
+
+
 def configure_logging(
     service: str,
     level: str = "INFO",
@@ -96,8 +160,9 @@ def configure_logging(
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, _HANDLER_MARK, False):
+            existing.flush()
             root.removeHandler(existing)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LineBatchingHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
     if json_lines:
         handler.setFormatter(JsonFormatter(service))
