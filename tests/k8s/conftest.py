@@ -6,26 +6,19 @@ fail the run; elsewhere the tests are skipped with the command that builds them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
+from infra_harness import require
 
-from sre_cli.errors import MissingDependency
-from sre_cli.k8s import BUILD_HINT, ControlPlane, K8sToolchain, find_toolchain
+from sre_cli.k8s import ControlPlane, K8sToolchain, find_toolchain
 
 NODES = 3
 
 
 @pytest.fixture(scope="session")
 def k8s_toolchain() -> K8sToolchain:
-    try:
-        return find_toolchain()
-    except MissingDependency as exc:
-        message = f"{exc.message} -- {exc.hint or BUILD_HINT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    return require(find_toolchain)
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
+from infra_harness import require
 from kubernetes import client, config
 
-from sre_cli.errors import MissingDependency
-from sre_cli.k8s import BUILD_HINT, ControlPlane, find_toolchain
+from sre_cli.k8s import ControlPlane, find_toolchain
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +48,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    try:
-        tools = find_toolchain()
-    except MissingDependency as exc:
-        message = f"{exc.message} -- {exc.hint or BUILD_HINT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    tools = require(find_toolchain)
     plane = ControlPlane(tmp_path_factory.mktemp("k8s"), nodes=3, toolchain=tools)
     plane.start()
     try:
