@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from redis.asyncio import Redis
 
@@ -117,17 +118,21 @@ class LocalTier:
             self._dropped_seq[pond_id] = self._seq
         if len(self._dropped_seq) > self.MAX_TRACKED_DROPS:
             self.reset(live=self.live)
+            self._dropped_seq.clear()
 
     def invalidated_since(self, pond_id: int, since: int) -> bool:
         """Whether the pond was invalidated (or the tier reset) after ``since`` (:meth:`mark`)."""
-        return self._reset_seq > since or self._dropped_seq.get(pond_id, 0) > since
+        return self._reset_seq > since or self.dropped_since(pond_id, since)
+
+    def dropped_since(self, pond_id: int, since: int) -> bool:
+        """Whether an invalidation of the pond arrived after ``since`` (:meth:`mark`)."""
+        return self._dropped_seq.get(pond_id, 0) > since
 
     def reset(self, *, live: bool) -> None:
         """Forget everything; reads in flight will not be kept."""
         self._seq += 1
         self._reset_seq = self._seq
         self._entries.clear()
-        self._dropped_seq.clear()
         self.live = live
 
 
@@ -154,39 +159,67 @@ class SummaryCache:
         self.local_hits = metrics.cache_hits.labels(LOCAL_CACHE_NAME)
         self._local_misses = metrics.cache_misses.labels(LOCAL_CACHE_NAME)
         self._listener: asyncio.Task[None] | None = None
+        self._flights: dict[int, asyncio.Future[tuple[bytes, bool]]] = {}
 
     @staticmethod
     def key(pond_id: int) -> str:
         return summary_key(pond_id)
 
-    async def get(self, pond_id: int) -> bytes | None:
+    async def read_through(
+        self, pond_id: int, compute: Callable[[], Awaitable[bytes]]
+    ) -> tuple[bytes, bool]:
+        """The pond's summary, and whether a cache had it (else ``compute()`` made it).
+
+        Concurrent misses of one pond in this process share one Redis read and at most one
+        computation, so an expiry under load sends one request onwards, not all of them. A
+        request that gives up (client gone) does not cancel the shared read.
+        """
         local = self.local
         if local.enabled:
             payload = local.get(pond_id)
             if payload is not None:
                 self.local_hits.inc()
-                return payload
+                return payload, True
             self._local_misses.inc()
-        since = local.mark()
+        flight = self._flights.get(pond_id)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fill(pond_id, compute))
+            self._flights[pond_id] = flight
+            flight.add_done_callback(functools.partial(self._landed, pond_id))
+        return await asyncio.shield(flight)
+
+    def _landed(self, pond_id: int, flight: asyncio.Future[tuple[bytes, bool]]) -> None:
+        if self._flights.get(pond_id) is flight:
+            del self._flights[pond_id]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here; each waiting request raises it itself
+
+    async def _fill(
+        self, pond_id: int, compute: Callable[[], Awaitable[bytes]]
+    ) -> tuple[bytes, bool]:
+        since = self.local.mark()
         try:
             value = await self._redis.call(lambda r: r.get(summary_key(pond_id)))
         except RedisUnavailable:
             value = None
         if isinstance(value, bytes):
             self._hits.inc()
-            if local.enabled:
-                local.put(pond_id, value, since)
-            return value
+            if self.local.enabled:
+                self.local.put(pond_id, value, since)
+            return value, True
         self._misses.inc()
-        return None
+        payload = await compute()
+        await self.put(pond_id, payload, since)
+        return payload, False
 
     async def put(self, pond_id: int, payload: bytes, since: int | None = None) -> None:
         """Store a summary computed from the database.
 
         With ``since`` (:meth:`LocalTier.mark` taken before the database read), a summary whose
-        pond was invalidated meanwhile is not stored: it may predate the write.
+        pond was invalidated meanwhile is not stored: it may predate the write. (Invalidations
+        missed while unsubscribed cannot be seen here; the Redis TTL bounds those.)
         """
-        if since is not None and self.local.live and self.local.invalidated_since(pond_id, since):
+        if since is not None and self.local.dropped_since(pond_id, since):
             return
         with contextlib.suppress(RedisUnavailable):
             await self._redis.call(
@@ -198,9 +231,16 @@ class SummaryCache:
 
     async def invalidate_many(self, pond_ids: Iterable[int]) -> None:
         ids = list(pond_ids)
-        self.local.drop(ids)  # this process at once; the others through the channel
+        self._drop(ids)  # this process at once; the others through the channel
         with contextlib.suppress(RedisUnavailable):
             await self._redis.call(lambda r: invalidate_summaries(r, ids))
+
+    def _drop(self, pond_ids: list[int]) -> None:
+        self.local.drop(pond_ids)
+        # A read already under way may return what the write replaced: later requests must
+        # not join it.
+        for pond_id in pond_ids:
+            self._flights.pop(pond_id, None)
 
     async def start(self) -> None:
         if self.local.enabled and self._redis.configured and self._listener is None:
@@ -234,7 +274,7 @@ class SummaryCache:
                             log.info("summary invalidations followed again")
                             lost = False
                     elif message["type"] == "message":
-                        self.local.drop(_parse_ids(message["data"]))
+                        self._drop(_parse_ids(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

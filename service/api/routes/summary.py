@@ -33,14 +33,15 @@ PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 async def pond_summary(pond_id: PondId, _: Reader, request: Request) -> Response:
     # The hottest route: the runtime comes from the app state rather than one more dependency.
     rt = cast(Runtime, request.app.state.runtime)
-    cached = await rt.cache.get(pond_id)
-    if cached is not None:
-        return Response(cached, media_type="application/json", headers={"X-Cache": "hit"})
-    since = rt.cache.local.mark()
-    async with rt.db.session() as session:
-        pond = await get_pond(session, pond_id)
-        latest = await latest_readings(session, pond_id)
-    summary = build_summary(pond, latest, rt.oxygen, datetime.now(UTC))
-    payload = summary.model_dump_json().encode()
-    await rt.cache.put(pond_id, payload, since)
-    return Response(payload, media_type="application/json", headers={"X-Cache": "miss"})
+
+    async def compute() -> bytes:
+        async with rt.db.session() as session:
+            pond = await get_pond(session, pond_id)
+            latest = await latest_readings(session, pond_id)
+        summary = build_summary(pond, latest, rt.oxygen, datetime.now(UTC))
+        return summary.model_dump_json().encode()
+
+    payload, cached = await rt.cache.read_through(pond_id, compute)
+    return Response(
+        payload, media_type="application/json", headers={"X-Cache": "hit" if cached else "miss"}
+    )

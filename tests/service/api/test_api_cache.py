@@ -22,7 +22,9 @@ from api_harness import (
     settings_for,
 )
 
-from service.api.cache import LocalTier, invalidate_summaries, summary_key
+from service.api.cache import LocalTier, SummaryCache, invalidate_summaries, summary_key
+from service.api.metrics import ApiMetrics
+from service.api.softredis import SoftRedis
 
 SUMMARY = "/api/v1/ponds/{}/summary"
 LOCAL_HITS = 'cache_hits_total{cache="pond_summary_local"}'
@@ -101,6 +103,55 @@ def test_local_tier_entries_expire() -> None:
     assert tier.get(1) == b"a"
     time.sleep(0.06)
     assert tier.get(1) is None
+
+
+def _cache_without_redis() -> SummaryCache:
+    metrics = ApiMetrics()
+    redis = SoftRedis(None, timeout=0.1, retry_seconds=1, metrics=metrics)
+    return SummaryCache(redis, ttl_seconds=30, metrics=metrics)
+
+
+def test_concurrent_misses_share_one_computation() -> None:
+    cache = _cache_without_redis()
+    calls = 0
+    release = asyncio.Event()
+
+    async def compute() -> bytes:
+        nonlocal calls
+        calls += 1
+        mine = calls
+        await release.wait()
+        return f"v{mine}".encode()
+
+    async def main() -> None:
+        readers = [asyncio.create_task(cache.read_through(1, compute)) for _ in range(10)]
+        await asyncio.sleep(0.01)
+        readers[0].cancel()  # a client that gives up does not cancel the others' read
+        await cache.invalidate(1)  # a write: requests from now on must not join that read
+        late = asyncio.create_task(cache.read_through(1, compute))
+        await asyncio.sleep(0.01)
+        release.set()
+        assert await asyncio.gather(*readers[1:]) == [(b"v1", False)] * 9
+        assert await late == (b"v2", False)
+        assert calls == 2
+
+    asyncio.run(main())
+
+
+def test_a_failed_computation_fails_every_request_sharing_it() -> None:
+    cache = _cache_without_redis()
+
+    async def compute() -> bytes:
+        await asyncio.sleep(0.01)
+        raise LookupError("no such pond")
+
+    async def main() -> None:
+        results = await asyncio.gather(
+            *(cache.read_through(7, compute) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, LookupError) for r in results)
+
+    asyncio.run(main())
 
 
 # One app on real Redis.
