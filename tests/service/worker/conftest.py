@@ -23,6 +23,17 @@ if sys.path[0] != _ROOT:
 from pipeline_harness import Pipeline, create_database  # noqa: E402
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed pipeline test carries its workers' logs: what they did is the explanation."""
+    report = yield
+    pipeline = getattr(item, "funcargs", {}).get("pipeline")
+    if report.failed and isinstance(pipeline, Pipeline):
+        for w in pipeline.workers:
+            report.sections.append((f"worker log {w.log_path.name}", w.story()))
+    return report
+
+
 @pytest.fixture
 def pg_database(postgres_server: Any) -> str:
     return create_database(postgres_server.url)

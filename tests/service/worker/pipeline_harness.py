@@ -115,6 +115,25 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: fl
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def wait_for_rows(url: str, n: int, stall: float = 60.0, what: str = "rows") -> None:
+    """Wait until ``n`` readings are stored; fail when the count stops growing for ``stall`` s.
+
+    Exactly-once is the subject here, not speed: a slow machine gets time as long as rows keep
+    arriving, and a stuck pipeline fails with the count it stopped at.
+    """
+    last, since = -1, time.monotonic()
+    while True:
+        count = count_readings(url)
+        if count >= n:
+            return
+        now = time.monotonic()
+        if count != last:
+            last, since = count, now
+        elif now - since > stall:
+            raise AssertionError(f"{what}: {count} of {n} stored, none more for {stall:.0f} s")
+        time.sleep(0.25)
+
+
 @dataclass
 class Api:
     client: TestClient
@@ -249,6 +268,22 @@ class WorkerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def story(self, lines: int = 60) -> str:
+        """The worker's own records and every warning, without the Kafka client's chatter."""
+        out = []
+        for r in self.log_records():
+            if r.get("level") in ("INFO", "DEBUG") and str(r.get("logger", "")).startswith("kafka"):
+                continue
+            extra = {
+                k: v
+                for k, v in r.items()
+                if k not in ("timestamp", "level", "message", "logger", "service")
+            }
+            out.append(f"{r.get('timestamp')} {r.get('level')} {r.get('message')} {extra or ''}")
+        if self.proc is not None and self.proc.poll() is not None:
+            out.append(f"(exited {self.proc.returncode})")
+        return "\n".join(out[-lines:])
 
     def log_records(self) -> list[dict[str, Any]]:
         out = []

@@ -17,6 +17,7 @@ from pipeline_harness import (
     running_api,
     stored_keys,
     wait_for,
+    wait_for_rows,
 )
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
         # The same batches again: a client retry must not double anything.
         _send_all(api, ponds[:2], per_pond=1000)
     assert len(expected) == 10_000
-    wait_for(lambda: count_readings(pipeline.database_url) >= 10_000, 60, "10,000 rows")
+    wait_for_rows(pipeline.database_url, 10_000)
     wait_for(lambda: worker.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
     assert count_readings(pipeline.database_url) == 10_000
     assert stored_keys(pipeline.database_url) == expected
@@ -68,7 +69,7 @@ def test_kill_9_mid_stream_then_restart_still_exactly_once(pipeline: Pipeline) -
     stored = count_readings(pipeline.database_url)
     assert 0 < stored < len(expected), "the kill was meant to land mid-stream"
     second = pipeline.worker().start()
-    wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
+    wait_for_rows(pipeline.database_url, len(expected))
     wait_for(lambda: second.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
     assert count_readings(pipeline.database_url) == len(expected) == 20_000
     assert stored_keys(pipeline.database_url) == expected
@@ -104,7 +105,7 @@ def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> 
         45,
         "the survivor owning every partition",
     )
-    wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
+    wait_for_rows(pipeline.database_url, len(expected))
     assert count_readings(pipeline.database_url) == len(expected) == 16_000
     assert stored_keys(pipeline.database_url) == expected
     rows = query(pipeline.database_url, "SELECT count(DISTINCT pond_id) FROM readings")
@@ -138,7 +139,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves_the_group(pipeline: Pipel
         "the other worker owning every partition",
     )
     assert time.monotonic() - stopped_at < 20
-    wait_for(lambda: count_readings(pipeline.database_url) >= len(expected), 60, "all rows")
+    wait_for_rows(pipeline.database_url, len(expected))
     assert count_readings(pipeline.database_url) == len(expected) == 16_000
     assert stored_keys(pipeline.database_url) == expected
     messages = [r.get("message") for r in a.log_records()]
