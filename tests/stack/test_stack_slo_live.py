@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,9 @@ FAULT_ROUTE = "/api/v1/ponds/{pond_id}/summary"
 #: the API job's scrape interval in this test (the shipped config scrapes every 5 s).
 API_SCRAPE = "1s"
 FAULTED_REQUESTS = 120
+
+#: the SLOs count users' requests only: probes and scrapes (/live, /ready, /metrics) are not traffic
+USER_ROUTES = "/api/.+"
 
 #: one counter series: (instance, method, route, status)
 Key = tuple[str, str, str, str]
@@ -137,13 +141,14 @@ def _prometheus_url(stack: Stack) -> str:
 
 
 def _direct_counts(stack: Stack) -> dict[Key, float]:
-    """``http_requests_total`` as each API replica exports it on its own ``/metrics``."""
+    """``http_requests_total`` of users' routes as each API replica exports it on its own
+    ``/metrics``."""
     out: dict[Key, float] = {}
     for port in _api_ports(stack):
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                if s.name == "http_requests_total":
+                if s.name == "http_requests_total" and re.fullmatch(USER_ROUTES, s.labels["route"]):
                     key = (f"127.0.0.1:{port}", s.labels["method"], s.labels["route"])
                     out[(*key, s.labels["status"])] = s.value
     return out
@@ -151,7 +156,8 @@ def _direct_counts(stack: Stack) -> dict[Key, float]:
 
 def _prom_samples(stack: Stack, at: int) -> dict[Key, Samples]:
     """Every raw sample of the SLO's selector in its 30d window, as the report reads it."""
-    query = urllib.parse.urlencode({"query": 'http_requests_total{job="api"}[30d]', "time": at})
+    selector = f'http_requests_total{{job="api",route=~"{USER_ROUTES}"}}[30d]'
+    query = urllib.parse.urlencode({"query": selector, "time": at})
     body = httpx.get(f"{_prometheus_url(stack)}/api/v1/query?{query}", timeout=30).json()
     assert body["status"] == "success", body
     out = {}
