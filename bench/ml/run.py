@@ -1,12 +1,14 @@
 """Throughput and latency of the ML service on loopback, batching on and off.
 
-    ~/.cache/aqua/venv-py3.11/bin/python bench/ml/run.py [--seconds 5] [--out bench/ml/results.json]
+    ~/.cache/aqua/venv-py3.11/bin/python bench/ml/run.py [--seconds 5] [--runs 2] [--out F]
 
-Starts the real service (uvicorn, one process, torch on one thread) once with micro-batching
-and once without, and drives each with ``wrk`` (one thread, keep-alive connections) at
-concurrency 1, 16 and 64, with single-pond requests and 256-pond batch requests. Bodies rotate
-over distinct simulated ponds. A run with any failed or non-200 request fails. Forecasts per
-second count pond-nights: requests/s times ponds per request.
+Starts the real service twice (uvicorn, one process each, torch on one thread), one with
+micro-batching and one without, and drives them with ``wrk`` (one thread, keep-alive
+connections) at concurrency 1, 16 and 64, with single-pond requests and 256-pond batch
+requests. Each cell runs against the batching service and then, at once, against the other;
+``--runs`` repeats the whole sweep. Bodies rotate over distinct simulated ponds. A run with any
+failed or non-200 request fails. Forecasts per second count pond-nights: requests/s times
+ponds per request.
 
 The machine is shared, so every cell also records what else ran: the 1-minute load average at
 its end and the CPU (in cores) that neither the service nor ``wrk`` used during it.
@@ -15,6 +17,7 @@ its end and the CPU (in cores) that neither the service nor ``wrk`` used during 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -38,6 +41,7 @@ LUA = Path(__file__).with_name("wrk_post.lua")
 
 @dataclass
 class Row:
+    run: int
     batching: bool
     ponds_per_request: int
     concurrency: int
@@ -52,6 +56,7 @@ class Row:
     wrk_cores: float
     other_cores: float  # CPU of everything else on the machine
     load_1m: float  # load average at the end of the cell
+    mean_batch: float  # windows per forward pass during the cell
 
 
 def bodies(tmp: Path) -> dict[int, Path]:
@@ -93,6 +98,20 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def passes(srv: MLServer) -> tuple[float, float]:
+    """Windows forecast and forward passes so far (``aqua_ml_batch_size`` sum and count)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{srv.url}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("aqua_ml_batch_size_sum", "aqua_ml_batch_size_count")):
+            name, _, value = line.rpartition(" ")
+            values[name.split("{")[0]] = float(value)
+    return values.get("aqua_ml_batch_size_sum", 0.0), values.get("aqua_ml_batch_size_count", 0.0)
+
+
 def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str, object]:
     cmd = [
         shutil.which("wrk") or "wrk",
@@ -118,9 +137,54 @@ def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str
     return result
 
 
+def measure(
+    srv: MLServer, body: Path, batching: bool, ponds: int, c: int, seconds: float, run: int
+) -> tuple[Row, list[str]]:
+    """One cell: ``c`` connections of ``ponds``-pond requests against ``srv``."""
+    failures: list[str] = []
+    wrk(srv.url, body, c, 1.0)  # warm the connection pool and caches
+    cpu0, wrk0, busy0 = server_cpu(srv), children_cpu(), machine_busy()
+    windows0, passes0 = passes(srv)
+    t0 = time.monotonic()
+    r = wrk(srv.url, body, c, seconds)
+    cpu = server_cpu(srv) - cpu0
+    windows1, passes1 = passes(srv)
+    wrk_cpu = children_cpu() - wrk0
+    elapsed = time.monotonic() - t0
+    other = machine_busy() - busy0 - cpu - wrk_cpu
+    errors = r["errors"]
+    assert isinstance(errors, dict)
+    requests = int(r["requests"])  # type: ignore[call-overload]
+    if requests == 0:
+        failures.append(f"batching={batching} ponds={ponds} c={c}: no reply")
+    if any(int(v) for v in errors.values()):
+        failures.append(f"batching={batching} ponds={ponds} c={c}: {errors}")
+    rps = requests / (int(r["duration_us"]) / 1e6)  # type: ignore[call-overload]
+    row = Row(
+        run=run,
+        batching=batching,
+        ponds_per_request=ponds,
+        concurrency=c,
+        requests_per_s=round(rps, 1),
+        forecasts_per_s=round(rps * ponds, 1),
+        p50_ms=int(r["p50_us"]) / 1000,  # type: ignore[call-overload]
+        p95_ms=int(r["p95_us"]) / 1000,  # type: ignore[call-overload]
+        p99_ms=int(r["p99_us"]) / 1000,  # type: ignore[call-overload]
+        requests=requests,
+        server_cpu_ms_per_request=round(cpu * 1000 / max(requests, 1), 3),
+        server_cores=round(cpu / elapsed, 2),
+        wrk_cores=round(wrk_cpu / elapsed, 2),
+        other_cores=round(max(other, 0.0) / elapsed, 2),
+        load_1m=os.getloadavg()[0],
+        mean_batch=round((windows1 - windows0) / max(passes1 - passes0, 1.0), 1),
+    )
+    return row, failures
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--runs", type=int, default=2, help="rounds over every cell")
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--ponds", default="1,256", help="ponds per request, comma separated")
     ap.add_argument("--batching", default="on,off")
@@ -129,73 +193,75 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/ml/results.json")
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    modes = [b == "on" for b in args.batching.split(",")]
     rows: list[Row] = []
     failures: list[str] = []
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
         files = bodies(Path(d))
-        wanted = {int(p) for p in args.ponds.split(",")}
-        for batching in (b == "on" for b in args.batching.split(",")):
+        wanted = [p for p in files if p in {int(x) for x in args.ponds.split(",")}]
+        servers: dict[bool, MLServer] = {}
+        for batching in modes:
             env = {"AQUA_ML_BATCHING": str(batching).lower(), "AQUA_ML_THREADS": "1"}
             if args.max_wait_ms is not None:
                 env["AQUA_ML_MAX_WAIT_MS"] = args.max_wait_ms
-            with MLServer(env=env, workers=args.workers) as srv:
-                for ponds, body in files.items():
-                    if ponds not in wanted:
-                        continue
-                    for c in levels:
-                        wrk(srv.url, body, c, 1.0)  # warm the connection pool and caches
-                        cpu0, wrk0, busy0 = server_cpu(srv), children_cpu(), machine_busy()
-                        t0 = time.monotonic()
-                        # A 256-pond request takes tens of ms of CPU: give those cells long
-                        # enough for every connection to complete several requests.
-                        seconds = args.seconds if ponds == 1 else max(args.seconds, c * 0.25)
-                        r = wrk(srv.url, body, c, seconds)
-                        cpu = server_cpu(srv) - cpu0
-                        wrk_cpu = children_cpu() - wrk0
-                        elapsed = time.monotonic() - t0
-                        other = machine_busy() - busy0 - cpu - wrk_cpu
-                        errors = r["errors"]
-                        assert isinstance(errors, dict)
-                        if int(r["requests"]) == 0:  # type: ignore[call-overload]
-                            failures.append(f"batching={batching} ponds={ponds} c={c}: no reply")
-                        if any(int(v) for v in errors.values()):
-                            failures.append(f"batching={batching} ponds={ponds} c={c}: {errors}")
-                        rps = int(r["requests"]) / (int(r["duration_us"]) / 1e6)  # type: ignore[call-overload]
-                        row = Row(
-                            batching=batching,
-                            ponds_per_request=ponds,
-                            concurrency=c,
-                            requests_per_s=round(rps, 1),
-                            forecasts_per_s=round(rps * ponds, 1),
-                            p50_ms=int(r["p50_us"]) / 1000,  # type: ignore[call-overload]
-                            p95_ms=int(r["p95_us"]) / 1000,  # type: ignore[call-overload]
-                            p99_ms=int(r["p99_us"]) / 1000,  # type: ignore[call-overload]
-                            requests=int(r["requests"]),  # type: ignore[call-overload]
-                            server_cpu_ms_per_request=round(
-                                cpu * 1000 / max(int(r["requests"]), 1),  # type: ignore[call-overload]
-                                3,
-                            ),
-                            server_cores=round(cpu / elapsed, 2),
-                            wrk_cores=round(wrk_cpu / elapsed, 2),
-                            other_cores=round(max(other, 0.0) / elapsed, 2),
-                            load_1m=os.getloadavg()[0],
+            servers[batching] = stack.enter_context(MLServer(env=env, workers=args.workers))
+        # Both services stay up; each cell runs against one while the other idles, batching
+        # on and off back to back, so a slow spell of the shared machine hits both sides of a
+        # comparison alike.
+        for run in range(1, args.runs + 1):
+            for ponds in wanted:
+                for c in levels:
+                    # A 256-pond request takes tens of ms of CPU: give those cells long
+                    # enough for every connection to complete several requests.
+                    seconds = args.seconds if ponds == 1 else max(args.seconds, c * 0.25)
+                    for batching in modes:
+                        row, failed = measure(
+                            servers[batching], files[ponds], batching, ponds, c, seconds, run
                         )
                         rows.append(row)
+                        failures += failed
                         print(json.dumps(asdict(row)), flush=True)
     args.out.write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
     print()
     print(
-        "| batching | ponds/request | concurrency | requests/s | forecasts/s "
-        "| p50 ms | p95 ms | p99 ms | server CPU ms/request | other cores | load |"
+        "| run | batching | ponds/request | concurrency | requests/s | forecasts/s "
+        "| p50 ms | p95 ms | p99 ms | server CPU ms/request | windows/pass | other cores | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for x in rows:
         print(
-            f"| {'on' if x.batching else 'off'} | {x.ponds_per_request} | {x.concurrency} "
-            f"| {x.requests_per_s:,.0f} | {x.forecasts_per_s:,.0f} | {x.p50_ms:.1f} "
-            f"| {x.p95_ms:.1f} | {x.p99_ms:.1f} | {x.server_cpu_ms_per_request:.2f} "
-            f"| {x.other_cores:.2f} | {x.load_1m:.1f} |"
+            f"| {x.run} | {'on' if x.batching else 'off'} | {x.ponds_per_request} "
+            f"| {x.concurrency} | {x.requests_per_s:,.0f} | {x.forecasts_per_s:,.0f} "
+            f"| {x.p50_ms:.1f} | {x.p95_ms:.1f} | {x.p99_ms:.1f} "
+            f"| {x.server_cpu_ms_per_request:.2f} | {x.mean_batch:.1f} | {x.other_cores:.2f} "
+            f"| {x.load_1m:.1f} |"
         )
+    if len(modes) == 2:
+        print()
+        print("Batching on ÷ off, per run (requests/s; server CPU per request):")
+        print()
+        print("| ponds/request | concurrency | throughput × | CPU per request × |")
+        print("|---|---|---|---|")
+        for ponds in wanted:
+            for c in levels:
+                pairs = [
+                    (on, off)
+                    for on in rows
+                    for off in rows
+                    if on.batching
+                    and not off.batching
+                    and on.run == off.run
+                    and on.ponds_per_request == off.ponds_per_request == ponds
+                    and on.concurrency == off.concurrency == c
+                ]
+                tput = ", ".join(
+                    f"{on.requests_per_s / max(off.requests_per_s, 1e-9):.2f}" for on, off in pairs
+                )
+                cpu = ", ".join(
+                    f"{off.server_cpu_ms_per_request / max(on.server_cpu_ms_per_request, 1e-9):.2f}"
+                    for on, off in pairs
+                )
+                print(f"| {ponds} | {c} | {tput} | {cpu} |")
     if failures:
         print("FAILED requests:\n" + "\n".join(failures), file=sys.stderr)
         return 1
@@ -203,4 +269,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())
