@@ -71,6 +71,23 @@ def test_rate_limit_429_per_user(sqlite_url: str, redis_url: str) -> None:
         assert _counter(api.client.get("/metrics").text, "rate_limited_requests_total") == 2
 
 
+def _wait_for_shared_hits(redis_url: str, hits: int, timeout: float = 10.0) -> None:
+    """Until some user's shared rate-limit counter in Redis holds ``hits``."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            counts = [int(v) for v in client.mget(client.keys("aqua:rl:user:*") or ["-"]) if v]
+            if max(counts, default=0) >= hits:
+                return
+            assert time.monotonic() < deadline, f"shared counters {counts}, not {hits}"
+            time.sleep(0.02)
+    finally:
+        client.close()
+
+
 def test_rate_limit_is_shared_between_processes(sqlite_url: str, redis_url: str) -> None:
     settings = settings_for(
         sqlite_url,
@@ -85,7 +102,7 @@ def test_rate_limit_is_shared_between_processes(sqlite_url: str, redis_url: str)
         assert [one.client.get("/api/v1/farms", headers=h).status_code for _ in range(4)] == [
             200
         ] * 4
-        time.sleep(0.3)  # both have shared their counts through Redis
+        _wait_for_shared_hits(redis_url, 4)  # the first worker has shared its count
         assert [two.client.get("/api/v1/farms", headers=h).status_code for _ in range(3)] == [
             200,
             200,
