@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sre_cli.commands.options import Format, Kubeconfig, Namespace, Prometheus, StateDir, Target
+from sre_cli.commands.terminal import ask, print_report
 from sre_cli.console import get_console
 
 if TYPE_CHECKING:
@@ -25,42 +24,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class Target(StrEnum):
-    stack = "stack"
-    kubernetes = "kubernetes"
-
-
-Kubeconfig = Annotated[
-    Path | None,
-    typer.Option("--kubeconfig", help="Kubeconfig [default: $KUBECONFIG, ~/.kube/config]."),
-]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before injecting.")]
 Fmt = Annotated[Format, typer.Option("--format", help="Live lines, or JSON at the end.")]
-
-
-def _ask(question: str) -> bool:
-    import sys
-
-    try:
-        answer = typer.confirm(question, default=False, err=True)
-    except typer.Abort:  # end of input or Ctrl-C: no
-        answer = False
-    if not sys.stdin.isatty():
-        typer.echo("yes" if answer else "no", err=True)
-    return answer
-
-
-def _journal_path(name: str) -> Path:
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return base.expanduser() / "aqua" / "chaos" / f"{name}-{stamp}-{os.getpid()}.jsonl"
 
 
 @app.command()
@@ -72,26 +38,10 @@ def run(
         Target | None,
         typer.Option("--target", help="Must match the experiment's target [default: it]."),
     ] = None,
-    state_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--state-dir",
-            help="The stack's state dir [default: $AQUA_STATE_DIR or ~/.local/state/aqua/stack].",
-            show_default=False,
-        ),
-    ] = None,
+    state_dir: StateDir = None,
     kubeconfig: Kubeconfig = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Namespace [default: the context's].")
-    ] = None,
-    prometheus: Annotated[
-        str | None,
-        typer.Option(
-            "--prometheus",
-            envvar="AQUA_PROMETHEUS_URL",
-            help="Prometheus base URL [default on the stack: its own Prometheus].",
-        ),
-    ] = None,
+    namespace: Namespace = None,
+    prometheus: Prometheus = None,
     directory: Annotated[
         Path | None,
         typer.Option("--dir", help="Experiment folder [default: $AQUA_CHAOS_DIR or ./chaos]."),
@@ -116,6 +66,7 @@ def run(
     from sre_cli.chaos.render import plan_text, record_line, report_renderable
     from sre_cli.errors import UsageError
     from sre_cli.runbook.targets import TargetOptions, open_context
+    from sre_cli.runbook.transcript import default_transcript_path
 
     path = find_experiment(experiment, directory)
     exp = load_experiment(path)
@@ -129,7 +80,7 @@ def run(
 
     def confirm(e: Experiment, plans: list[ActionPlan]) -> bool:
         typer.echo(plan_text(e, plans), err=True)
-        return _ask("Inject?")
+        return ask("Inject?")
 
     try:
         filled = exp.filled(ctx.builtins())
@@ -142,7 +93,7 @@ def run(
             ctx,
             RunOptions(dry_run=dry_run, yes=yes),
             confirm,
-            journal or _journal_path(path.stem),
+            journal or default_transcript_path(path.stem, folder="chaos"),
             (lambda r: console.print(record_line(r))) if table else (lambda r: None),
         )
     finally:
@@ -195,7 +146,7 @@ def kill_pod(
         if not dry_run:
             if not yes:
                 typer.echo(f"will {plan.describe()}", err=True)
-                if not _ask("Delete?"):
+                if not ask("Delete?"):
                     raise Aborted("kill-pod declined; nothing was deleted")
             deleted = delete(kube, plan)
             if wait_ready:
@@ -203,10 +154,6 @@ def kill_pod(
     finally:
         kube.close()
     report = KillReport(plan, dry_run, deleted, recovery)
-    console = get_console()
-    if fmt is Format.json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report)
+    print_report(report, fmt is Format.json)
     if recovery is not None and not recovery.available:
         raise CheckFailed(f"deployment/{plan.deployment} {recovery.summary}")

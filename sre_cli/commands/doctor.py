@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
+from sre_cli.commands.terminal import print_report
 from sre_cli.console import get_console
 
 app = typer.Typer(help="Check every component aqua and the stack use.", add_completion=False)
@@ -19,13 +18,11 @@ def doctor(
     from sre_cli.doctor import run_checks
 
     report = run_checks()
-    console = get_console()
-    if as_json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report)
+    print_report(report, as_json)
     if not report.healthy:
         missing = ", ".join(c.name for c in report.components if c.status != "ok")
         if not as_json:
-            console.print(f"[red]missing or broken:[/] {missing}; run [bold]scripts/provision[/]")
+            get_console().print(
+                f"[red]missing or broken:[/] {missing}; run [bold]scripts/provision[/]"
+            )
         raise typer.Exit(1)

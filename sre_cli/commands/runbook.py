@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from sre_cli.commands.options import Format, Kubeconfig, Namespace, Prometheus, StateDir, Target
+from sre_cli.commands.terminal import ask, print_report
 from sre_cli.console import get_console, get_err_console
 
 app = typer.Typer(
@@ -18,16 +19,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class Target(StrEnum):
-    stack = "stack"
-    kubernetes = "kubernetes"
 
 
 Dir = Annotated[
@@ -45,18 +36,6 @@ def _dir(directory: Path | None) -> Path:
     from sre_cli.runbook.loader import default_dir
 
     return directory or default_dir()
-
-
-def _ask(question: str) -> bool:
-    import sys
-
-    try:
-        answer = typer.confirm(question, default=False, err=True)
-    except typer.Abort:  # end of input or Ctrl-C: no
-        answer = False
-    if not sys.stdin.isatty():  # the answer was not echoed: end the prompt's line
-        typer.echo("yes" if answer else "no", err=True)
-    return answer
 
 
 @app.command("list")
@@ -125,31 +104,11 @@ def run(
             show_default=False,
         ),
     ] = None,
-    state_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--state-dir",
-            help="The stack's state dir [default: $AQUA_STATE_DIR or ~/.local/state/aqua/stack].",
-            show_default=False,
-        ),
-    ] = None,
-    kubeconfig: Annotated[
-        Path | None,
-        typer.Option("--kubeconfig", help="Kubeconfig [default: $KUBECONFIG, ~/.kube/config]."),
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option("--namespace", "-n", help="Namespace [default: the context's]."),
-    ] = None,
+    state_dir: StateDir = None,
+    kubeconfig: Kubeconfig = None,
+    namespace: Namespace = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
-    prometheus: Annotated[
-        str | None,
-        typer.Option(
-            "--prometheus",
-            envvar="AQUA_PROMETHEUS_URL",
-            help="Prometheus base URL [default on the stack: its own Prometheus].",
-        ),
-    ] = None,
+    prometheus: Prometheus = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Run checks; print what actions would do; change nothing."),
@@ -193,7 +152,7 @@ def run(
     where = TargetOptions(chosen, state_dir, kubeconfig, namespace, context, prometheus)
     options = RunOptions(chosen, parse_param_args(param or []), dry_run, yes, from_step)
     console = get_console()
-    reporter = LiveReporter(console, _ask) if fmt is Format.table else QuietReporter(_ask)
+    reporter = LiveReporter(console, ask) if fmt is Format.table else QuietReporter(ask)
     if fmt is Format.table:
         mode = " (dry run)" if dry_run else ""
         console.print(f"[bold]{book.meta.title}[/] — {book.path} on [bold]{chosen}[/]{mode}")
@@ -204,9 +163,6 @@ def run(
         reporter,
         transcript or default_transcript_path(book.name),
     )
-    if fmt is Format.json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report)
+    print_report(report, fmt is Format.json)
     if report.error is not None:
         raise report.error

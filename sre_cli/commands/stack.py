@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from sre_cli.commands.terminal import print_report
 from sre_cli.console import get_console
 
 if TYPE_CHECKING:
@@ -111,12 +111,7 @@ def status(
     state_dir: Path | None = STATE_DIR,
 ) -> None:
     """Component, pid, port, live/ready, restarts, uptime and URL; live probes, not a cache."""
-    report = _control(state_dir).status()
-    console = get_console()
-    if as_json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report)
+    print_report(_control(state_dir).status(), as_json)
 
 
 @app.command()
@@ -135,45 +130,25 @@ def logs(
         pass
 
 
-def _request(action: str, name: str, state_dir: Path | None) -> None:
-    message = _control(state_dir).request(action, name)
-    get_console().print(message)
+def _component_command(action: str, doc: str) -> None:
+    """Register ``aqua stack ACTION NAME``: a request to the supervisor about one component."""
+
+    def command(
+        name: str = typer.Argument(..., help="Component name."),
+        state_dir: Path | None = STATE_DIR,
+    ) -> None:
+        get_console().print(_control(state_dir).request(action, name))
+
+    command.__doc__ = doc
+    app.command(action)(command)
 
 
-@app.command()
-def stop(
-    name: str = typer.Argument(..., help="Component name."),
-    state_dir: Path | None = STATE_DIR,
-) -> None:
-    """Stop one component on purpose: the supervisor leaves it down."""
-    _request("stop", name, state_dir)
-
-
-@app.command()
-def start(
-    name: str = typer.Argument(..., help="Component name."),
-    state_dir: Path | None = STATE_DIR,
-) -> None:
-    """Start a component that was stopped."""
-    _request("start", name, state_dir)
-
-
-@app.command()
-def restart(
-    name: str = typer.Argument(..., help="Component name."),
-    state_dir: Path | None = STATE_DIR,
-) -> None:
-    """Stop and start one component (counted as a restart)."""
-    _request("restart", name, state_dir)
-
-
-@app.command()
-def kill(
-    name: str = typer.Argument(..., help="Component name."),
-    state_dir: Path | None = STATE_DIR,
-) -> None:
-    """SIGKILL one component as a crash would; the supervisor restarts it with backoff."""
-    _request("kill", name, state_dir)
+_component_command("stop", "Stop one component on purpose: the supervisor leaves it down.")
+_component_command("start", "Start a component that was stopped.")
+_component_command("restart", "Stop and start one component (counted as a restart).")
+_component_command(
+    "kill", "SIGKILL one component as a crash would; the supervisor restarts it with backoff."
+)
 
 
 @app.command()
@@ -184,12 +159,7 @@ def alerts(
     """Alerts active in Alertmanager and the notifications the stack's receiver got."""
     from sre_cli.stack.alerts import read_alerts
 
-    report = read_alerts(_control(state_dir))
-    console = get_console()
-    if as_json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report)
+    print_report(read_alerts(_control(state_dir)), as_json)
 
 
 @app.command()

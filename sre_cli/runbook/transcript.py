@@ -6,7 +6,8 @@ A run that dies half-way still leaves what it did on disk::
     {"ts": "...", "event": "step", "step": 1, "kind": "check", "status": "fail", ...}
     {"ts": "...", "event": "end", "outcome": "resolved", "exit_code": 0}
 
-By default transcripts go to ``$XDG_STATE_HOME/aqua/runbooks/`` (``~/.local/state/...``).
+By default transcripts go to ``$XDG_STATE_HOME/aqua/runbooks/`` (``~/.local/state/...``), chaos
+journals to ``$XDG_STATE_HOME/aqua/chaos/``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def default_transcript_path(runbook: str, env: Mapping[str, str] | None = None) -> Path:
+def default_transcript_path(
+    name: str, env: Mapping[str, str] | None = None, *, folder: str = "runbooks"
+) -> Path:
+    """A new file in ``$XDG_STATE_HOME/aqua/<folder>/``; chaos journals use ``folder="chaos"``."""
     env = os.environ if env is None else env
     base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state").expanduser()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return base / "aqua" / "runbooks" / f"{runbook}-{stamp}-{os.getpid()}.jsonl"
+    return base / "aqua" / folder / f"{name}-{stamp}-{os.getpid()}.jsonl"
 
 
 class Transcript:
