@@ -24,7 +24,7 @@ from sre_cli.chaos.hypothesis import check
 from sre_cli.chaos.method import plan_action
 from sre_cli.chaos.rollback import run_rollbacks
 from sre_cli.errors import Aborted, AquaError, CheckFailed
-from sre_cli.runbook.outcome import ActionPlan
+from sre_cli.runbook.outcome import ActionPlan, RunEnd
 from sre_cli.runbook.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Record:
 
 
 @dataclass
-class ExperimentReport:
+class ExperimentReport(RunEnd):
     name: str
     title: str
     target: str
@@ -70,9 +70,8 @@ class ExperimentReport:
     seconds: float = 0.0
     load: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.error is None else self.error.exit_code
+    def end_json(self) -> dict[str, object]:
+        return {**super().end_json(), "load": self.load}
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -80,11 +79,7 @@ class ExperimentReport:
             "title": self.title,
             "target": self.target,
             "dry_run": self.dry_run,
-            "outcome": self.outcome,
-            "exit_code": self.exit_code,
-            "error": self.error.message if self.error else None,
-            "seconds": round(self.seconds, 3),
-            "load": self.load,
+            **self.end_json(),
             "journal": str(self.journal),
             "records": [r.to_json() for r in self.records],
         }
@@ -252,16 +247,7 @@ def _rollback(
 
 def _end(report: ExperimentReport, log: Transcript, started: float) -> None:
     report.seconds = time.monotonic() - started
-    log.write(
-        "end",
-        {
-            "outcome": report.outcome,
-            "exit_code": report.exit_code,
-            "error": report.error.message if report.error else None,
-            "seconds": round(report.seconds, 3),
-            "load": report.load,
-        },
-    )
+    log.write("end", report.end_json())
 
 
 class _NoLoad:

@@ -34,7 +34,7 @@ from sre_cli.errors import (
     Unavailable,
     UsageError,
 )
-from sre_cli.runbook.outcome import ActionPlan, Observation, Status, StepRecord
+from sre_cli.runbook.outcome import ActionPlan, Observation, RunEnd, Status, StepRecord
 from sre_cli.runbook.params import check_names, fill, resolve
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 from sre_cli.runbook.steps import StepBody, TargetName, WaitOp
@@ -72,7 +72,7 @@ class Reporter(Protocol):
 
 
 @dataclass
-class RunReport:
+class RunReport(RunEnd):
     runbook: str
     title: str
     target: TargetName
@@ -84,10 +84,6 @@ class RunReport:
     error: AquaError | None = None
     seconds: float = 0.0
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.error is None else self.error.exit_code
-
     def to_json(self) -> dict[str, object]:
         return {
             "runbook": self.runbook,
@@ -95,9 +91,7 @@ class RunReport:
             "target": self.target,
             "dry_run": self.dry_run,
             "params": self.params,
-            "outcome": self.outcome,
-            "exit_code": self.exit_code,
-            "error": self.error.message if self.error else None,
+            **self.verdict_json(),
             "transcript": str(self.transcript),
             "seconds": round(self.seconds, 3),
             "steps": [r.to_json() for r in self.records],
@@ -170,15 +164,7 @@ def run(
             if ctx is not None:
                 ctx.close()
             report.seconds = time.monotonic() - started
-            log.write(
-                "end",
-                {
-                    "outcome": report.outcome,
-                    "exit_code": report.exit_code,
-                    "error": report.error.message if report.error else None,
-                    "seconds": round(report.seconds, 3),
-                },
-            )
+            log.write("end", report.end_json())
     return report
 
 

@@ -1,4 +1,5 @@
-"""What a step found or would change: observations, action plans and step records.
+"""What a step found or would change (observations, action plans, step records), and how a
+finished run reports its end.
 
 Providers return an :class:`Observation` for anything that only reads (``ok`` is the verdict
 of a check, ``None`` for a diagnostic) and an :class:`ActionPlan` for an action: the concrete
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["ActionPlan", "Change", "Observation", "Status", "StepRecord"]
+if TYPE_CHECKING:
+    from sre_cli.errors import AquaError
+
+__all__ = ["ActionPlan", "Change", "Observation", "RunEnd", "Status", "StepRecord"]
 
 #: pass/fail: a check's verdict; info: a diagnostic ran; done: an action's changes were made;
 #: nothing: an action found nothing to change; would: dry run; declined: the operator said no;
@@ -64,3 +68,28 @@ class StepRecord:
             "changes": list(self.changes),
             "seconds": round(self.seconds, 3),
         }
+
+
+class RunEnd:
+    """How a finished run (a runbook, a chaos experiment) reports its end, the same way in the
+    transcript's ``end`` record and in ``--format json``: the outcome, the error that ended it
+    (``None``: it succeeded), the exit code that follows, and how long it took."""
+
+    outcome: str
+    error: AquaError | None
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+    def verdict_json(self) -> dict[str, object]:
+        return {
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "error": self.error.message if self.error else None,
+        }
+
+    def end_json(self) -> dict[str, object]:
+        """The transcript's ``end`` record."""
+        return {**self.verdict_json(), "seconds": round(self.seconds, 3)}
