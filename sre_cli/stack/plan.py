@@ -24,6 +24,7 @@ from sre_cli.errors import MissingDependency, UsageError
 from sre_cli.stack.spec import (
     MAX_API_REPLICAS,
     MAX_WORKERS,
+    ComponentKind,
     ComponentSpec,
     NotAvailable,
     Ports,
@@ -120,8 +121,57 @@ def _not_in_tree(kind: str) -> str:
     return f"{module} is not in this tree yet"
 
 
-def _http(port: int, live: str, ready: str) -> tuple[str, Probe]:
-    return f"http://127.0.0.1:{port}", Probe(kind="http", live_path=live, ready_path=ready)
+@dataclass(frozen=True)
+class _Kind:
+    """What every component of one kind shares: its URL (``{port}`` filled in), its probe,
+    what Prometheus scrapes and how long it may take to get ready."""
+
+    url: str
+    probe: Probe
+    metrics_path: str = ""
+    ready_timeout_s: float = 60.0
+
+
+def _http_kind(live: str, ready: str, metrics_path: str, ready_timeout_s: float = 60.0) -> _Kind:
+    probe = Probe(kind="http", live_path=live, ready_path=ready)
+    return _Kind("http://127.0.0.1:{port}", probe, metrics_path, ready_timeout_s)
+
+
+_KINDS: dict[ComponentKind, _Kind] = {
+    "postgres": _Kind("postgresql://aqua@127.0.0.1:{port}/aqua", Probe(kind="postgres")),
+    "redis": _Kind("redis://127.0.0.1:{port}/0", Probe(kind="redis")),
+    "kafka": _Kind("kafka://127.0.0.1:{port}", Probe(kind="kafka"), ready_timeout_s=120.0),
+    "ml": _http_kind("/live", "/ready", "/metrics", ready_timeout_s=120.0),
+    "api": _http_kind("/live", "/ready", "/metrics", ready_timeout_s=90.0),
+    "worker": _http_kind("/live", "/ready", "/metrics", ready_timeout_s=90.0),
+    "nginx": _http_kind("/nginx/health", "/ready", ""),
+    "agent": _http_kind("/health", "/health", "/metrics"),
+    "alertmanager": _http_kind("/-/healthy", "/-/ready", "/metrics"),
+    "prometheus": _http_kind("/-/healthy", "/-/ready", "/metrics"),
+}
+
+
+def _component(
+    kind: ComponentKind,
+    port: int,
+    depends_on: tuple[str, ...] = (),
+    replica: int | None = None,
+    extra_ports: dict[str, int] | None = None,
+) -> ComponentSpec:
+    """A component of ``kind`` on ``port``; a replica is named ``KIND-N``."""
+    k = _KINDS[kind]
+    return ComponentSpec(
+        name=kind if replica is None else f"{kind}-{replica}",
+        kind=kind,
+        port=port,
+        url=k.url.format(port=port),
+        probe=k.probe,
+        depends_on=depends_on,
+        replica=replica,
+        ready_timeout_s=k.ready_timeout_s,
+        extra_ports=extra_ports or {},
+        metrics_path=k.metrics_path,
+    )
 
 
 def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> StackPlan:
@@ -158,35 +208,9 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
                 f"the full stack needs servers that are not installed: {', '.join(absent)}",
                 hint=PROVISION_HINT,
             )
-        comps.append(
-            ComponentSpec(
-                name="postgres",
-                kind="postgres",
-                port=p.postgres,
-                url=f"postgresql://aqua@127.0.0.1:{p.postgres}/aqua",
-                probe=Probe(kind="postgres"),
-            )
-        )
-        comps.append(
-            ComponentSpec(
-                name="redis",
-                kind="redis",
-                port=p.redis,
-                url=f"redis://127.0.0.1:{p.redis}/0",
-                probe=Probe(kind="redis"),
-            )
-        )
-        comps.append(
-            ComponentSpec(
-                name="kafka",
-                kind="kafka",
-                port=p.kafka,
-                url=f"kafka://127.0.0.1:{p.kafka}",
-                probe=Probe(kind="kafka"),
-                extra_ports={"controller": p.kafka_controller},
-                ready_timeout_s=120.0,
-            )
-        )
+        comps.append(_component("postgres", p.postgres))
+        comps.append(_component("redis", p.redis))
+        comps.append(_component("kafka", p.kafka, extra_ports={"controller": p.kafka_controller}))
         database_url = f"postgresql+asyncpg://aqua@127.0.0.1:{p.postgres}/aqua"
     else:
         database_url = f"sqlite+aiosqlite:///{layout.workdir('api') / 'aqua.sqlite3'}"
@@ -197,18 +221,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         ]
 
     if service("ml"):
-        url, probe = _http(p.ml, "/live", "/ready")
-        comps.append(
-            ComponentSpec(
-                name="ml",
-                kind="ml",
-                port=p.ml,
-                url=url,
-                probe=probe,
-                metrics_path="/metrics",
-                ready_timeout_s=120.0,
-            )
-        )
+        comps.append(_component("ml", p.ml))
     else:
         missing.append(NotAvailable(name="ml", reason=_not_in_tree("ml")))
 
@@ -216,22 +229,8 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
     if service("api"):
         base_deps = tuple(n for n in ("postgres", "redis", "ml") if any(c.name == n for c in comps))
         for i in range(1, replicas + 1):
-            port = p.api + i - 1
-            url, probe = _http(port, "/live", "/ready")
             deps = base_deps if i == 1 else (*base_deps, "api-1")  # api-1 migrates the schema
-            comps.append(
-                ComponentSpec(
-                    name=f"api-{i}",
-                    kind="api",
-                    port=port,
-                    url=url,
-                    probe=probe,
-                    depends_on=deps,
-                    replica=i,
-                    metrics_path="/metrics",
-                    ready_timeout_s=90.0,
-                )
-            )
+            comps.append(_component("api", p.api + i - 1, deps, replica=i))
             api_names.append(f"api-{i}")
     else:
         missing.append(NotAvailable(name="api", reason=_not_in_tree("api")))
@@ -246,21 +245,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         if service("worker"):
             deps = tuple(n for n in ("kafka", "postgres", "ml") if any(c.name == n for c in comps))
             for i in range(1, options.workers + 1):
-                port = p.worker + i - 1
-                url, probe = _http(port, "/live", "/ready")
-                comps.append(
-                    ComponentSpec(
-                        name=f"worker-{i}",
-                        kind="worker",
-                        port=port,
-                        url=url,
-                        probe=probe,
-                        depends_on=deps,
-                        replica=i,
-                        metrics_path="/metrics",
-                        ready_timeout_s=90.0,
-                    )
-                )
+                comps.append(_component("worker", p.worker + i - 1, deps, replica=i))
         else:
             missing += [
                 NotAvailable(name=f"worker-{i}", reason=_not_in_tree("worker"))
@@ -269,62 +254,20 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
 
     entry_url = ""
     if api_names and (not options.lite or server("nginx")):
-        url, probe = _http(p.nginx, "/nginx/health", "/ready")
-        comps.append(
-            ComponentSpec(
-                name="nginx",
-                kind="nginx",
-                port=p.nginx,
-                url=url,
-                probe=probe,
-                depends_on=tuple(api_names),
-            )
-        )
-        entry_url = url
+        comps.append(_component("nginx", p.nginx, tuple(api_names)))
+        entry_url = comps[-1].url
     elif api_names:
         entry_url = f"http://127.0.0.1:{p.api}"
         degraded.append(f"load balancer: nginx is not installed; clients use api-1 at {entry_url}")
 
-    url, probe = _http(p.agent, "/health", "/health")
-    comps.append(
-        ComponentSpec(
-            name="agent",
-            kind="agent",
-            port=p.agent,
-            url=url,
-            probe=probe,
-            metrics_path="/metrics",
-        )
-    )
+    comps.append(_component("agent", p.agent))
     if server("alertmanager"):
-        url, probe = _http(p.alertmanager, "/-/healthy", "/-/ready")
-        comps.append(
-            ComponentSpec(
-                name="alertmanager",
-                kind="alertmanager",
-                port=p.alertmanager,
-                url=url,
-                probe=probe,
-                depends_on=("agent",),
-                metrics_path="/metrics",
-            )
-        )
+        comps.append(_component("alertmanager", p.alertmanager, ("agent",)))
     else:
         degraded.append("alerting: Alertmanager is not installed; alerts are not delivered")
     if server("prometheus"):
-        url, probe = _http(p.prometheus, "/-/healthy", "/-/ready")
         deps = ("alertmanager",) if server("alertmanager") else ()
-        comps.append(
-            ComponentSpec(
-                name="prometheus",
-                kind="prometheus",
-                port=p.prometheus,
-                url=url,
-                probe=probe,
-                depends_on=deps,
-                metrics_path="/metrics",
-            )
-        )
+        comps.append(_component("prometheus", p.prometheus, deps))
     else:
         degraded.append("monitoring: Prometheus is not installed; nothing is scraped")
 
