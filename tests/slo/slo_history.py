@@ -5,19 +5,18 @@ count the engine reads back through ``increase()`` has an exact expected value
 (:meth:`History.count`). Counters start at 0 at :data:`T0` (so PromQL does not extrapolate
 before the first sample), one instance restarts mid-history (counter reset) and scrapes stop
 for two hours (gap). Blocks are built once per generator version into
-``~/.cache/aqua/slo-fixtures/<hash>/`` and copied for each server.
+``~/.cache/aqua/slo-fixtures/<hash>/`` (tests/promtool_backfill.py) and copied for each server.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import random
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import promtool_backfill
 
 VERSION = "1"
 STEP = 60
@@ -108,32 +107,6 @@ def _fingerprint() -> str:
 
 def blocks(promtool: Path, cache: Path | None = None) -> Path:
     """Build (once, under a file lock) and return the folder of TSDB blocks."""
-    root = cache or Path.home() / ".cache" / "aqua" / "slo-fixtures"
-    target = root / _fingerprint()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "DONE").exists():
-            return target
-        shutil.rmtree(target, ignore_errors=True)
-        work = target.with_suffix(".tmp")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        (work / "history.om").write_text(openmetrics(generate()))
-        subprocess.run(
-            [
-                promtool,
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                "--max-block-duration=24h",
-                work / "history.om",
-                work / "data",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        (work / "history.om").unlink()
-        (work / "DONE").write_text(VERSION)
-        work.rename(target)
-        return target
+    return promtool_backfill.blocks(
+        promtool, "slo-fixtures", _fingerprint(), lambda: openmetrics(generate()), cache=cache
+    )

@@ -1,0 +1,246 @@
+"""`aqua capacity forecast` against a real Prometheus holding backfilled history.
+
+The history (tests/capacity/capacity_history.py) is a known curve: 100 + 5/day + a daily sine
+of amplitude 10 peaking at 12:00 UTC, with noise. With the limit at 230 the curve first reaches
+it on the tenth day after the history ends, on the rising side of a daily peak (the peak of the
+day before stays 2.5 under the limit), so the forecast must name that day and time: the
+tolerance is 15 minutes (the curve rises about 0.45 there, the noise's σ is 0.5; the forecast
+is off by 2 min 10 s).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from capacity_history import AT, DAY, T0, blocks, first_reaching
+from rich.console import Console
+from typer.testing import CliRunner
+
+from sre_cli.cli import build_app
+from sre_cli.console import use_console
+from sre_cli.errors import AquaError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sre_cli.infra.prometheus import PrometheusServer
+
+pytestmark = pytest.mark.integration
+
+CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
+LIMIT = 230.0
+TOLERANCE = 900.0
+KEYS = {
+    "name",
+    "labels",
+    "current",
+    "trend_per_day",
+    "peak",
+    "limit",
+    "headroom",
+    "headroom_pct",
+    "exhausted_at",
+    "status",
+    "r2",
+    "samples",
+}
+
+
+@pytest.fixture(scope="module")
+def prom_url(
+    prometheus_factory: Callable[..., PrometheusServer],
+    promtool: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    storage = tmp_path_factory.mktemp("capacity-tsdb")
+    shutil.copytree(blocks(promtool) / "data", storage, dirs_exist_ok=True)
+    server = prometheus_factory(
+        CONFIG, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
+    )
+    return server.url
+
+
+@pytest.fixture(scope="module")
+def expected() -> float:
+    crossing = first_reaching(LIMIT, AT, AT + 30 * DAY)
+    assert crossing is not None
+    assert 9 * DAY < crossing - AT < 11 * DAY  # the fixture says what the docstring says
+    return crossing
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    """``aqua capacity forecast ARGS`` as the root CLI runs it: AquaError becomes its exit code."""
+    argv = ["capacity", "forecast", *args]
+    out = io.StringIO()
+    with use_console(Console(file=out, width=250, color_system=None)):
+        result = CliRunner().invoke(build_app(argv), argv)
+    exc = result.exception
+    if isinstance(exc, AquaError):
+        return exc.exit_code, out.getvalue() + result.output + exc.message
+    if exc is not None and not isinstance(exc, SystemExit):
+        raise exc
+    return result.exit_code, out.getvalue() + result.output
+
+
+def _json(prom_url: str, *args: str) -> tuple[int, dict[str, object]]:
+    code, out = _cli("--prometheus", prom_url, "--at", str(AT), "--format", "json", *args)
+    return code, json.loads(out[out.index("{") : out.rindex("}") + 1])
+
+
+def _time(text: object) -> float:
+    assert isinstance(text, str)
+    return datetime.fromisoformat(text).timestamp()
+
+
+def test_growing_series_exhausts_on_the_expected_day_and_gates(
+    prom_url: str, expected: float
+) -> None:
+    code, data = _json(prom_url, "--query", "capacity_test_load", "--limit", str(LIMIT))
+    assert code == 1  # reached in ~10 days, inside the default --warn 14d
+    assert data["at"] == datetime.fromtimestamp(AT, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    forecasts = data["forecasts"]
+    assert isinstance(forecasts, list)
+    assert [f["labels"]["instance"] for f in forecasts] == ["a", "b"]
+    a, b = forecasts
+    assert set(a) == KEYS
+    assert set(b) == KEYS
+    assert a["name"] == "capacity_test_load"
+    assert a["status"] == "critical"
+    assert abs(_time(a["exhausted_at"]) - expected) < TOLERANCE
+    assert a["trend_per_day"] == pytest.approx(5.0, abs=0.1)
+    assert a["current"] == pytest.approx(170 - 10, abs=2)  # 00:00 UTC: the sine's low
+    assert a["limit"] == 230
+    assert a["headroom"] == pytest.approx(230 - a["current"])
+    assert a["headroom_pct"] == pytest.approx((230 - a["current"]) / 230 * 100)
+    # Highest forecast in 30 days: the trend at 29.5 days plus the daily amplitude.
+    assert a["peak"] == pytest.approx(170 + 5 * 29.5 + 10, abs=2)
+    assert a["r2"] > 0.98
+    assert a["samples"] == 14 * 24 + 1  # hourly over 14 days, both ends included
+    # The flat series: never reaches the limit.
+    assert b["status"] == "ok"
+    assert b["exhausted_at"] is None
+    assert b["current"] == 50
+    assert b["trend_per_day"] == pytest.approx(0, abs=1e-9)
+
+
+def test_warn_decides_between_warning_and_critical(prom_url: str, expected: float) -> None:
+    code, data = _json(
+        prom_url, "--query", 'capacity_test_load{instance="a"}', "--limit", "230", "--warn", "7d"
+    )
+    assert code == 0
+    [a] = data["forecasts"]  # type: ignore[misc]
+    assert a["status"] == "warning"
+    assert abs(_time(a["exhausted_at"]) - expected) < TOLERANCE
+    code, data = _json(
+        prom_url,
+        "--query",
+        'capacity_test_load{instance="a"}',
+        "--limit",
+        "230",
+        "--horizon",
+        "7d",
+    )
+    assert code == 0
+    [a] = data["forecasts"]  # type: ignore[misc]
+    assert (a["status"], a["exhausted_at"]) == ("ok", None)
+
+
+def test_table_output_and_spec_files(prom_url: str, tmp_path: Path, expected: float) -> None:
+    spec = tmp_path / "capacity.yaml"
+    spec.write_text(
+        "forecasts:\n"
+        "  - name: load\n"
+        "    query: capacity_test_load\n"
+        "    limit: 230\n"
+        "  - name: sparse\n"
+        "    query: capacity_test_sparse\n"
+        "    limit: 10\n"
+        "  - name: nothing\n"
+        "    query: capacity_no_such_metric\n"
+        "    limit: 1\n"
+        "    history: 2d\n"
+    )
+    code, out = _cli("--prometheus", prom_url, "--at", str(AT), str(spec))
+    assert code == 1
+    rows = {
+        tuple(cell.strip() for cell in line.split("│")[1:3]): line
+        for line in out.splitlines()
+        if line.startswith("│ ")
+    }
+    assert set(rows) == {
+        ("load", "instance=a"),
+        ("load", "instance=b"),
+        ("sparse", "instance=c"),
+        ("nothing", "—"),
+    }
+    assert "critical" in rows["load", "instance=a"]
+    day = datetime.fromtimestamp(expected, UTC).strftime("%Y-%m-%d")
+    assert day in rows["load", "instance=a"]
+    assert "not within horizon" in rows["load", "instance=b"]
+    assert "no_data" in rows["sparse", "instance=c"]
+    assert "no_data" in rows["nothing", "—"]
+    assert "1 forecast(s) reach their limit within 14d: load" in out
+
+
+def test_query_matching_nothing_is_no_data(prom_url: str) -> None:
+    code, data = _json(prom_url, "--query", "capacity_no_such_metric", "--limit", "1")
+    assert code == 0
+    [f] = data["forecasts"]  # type: ignore[misc]
+    assert set(f) == KEYS
+    assert f["status"] == "no_data"
+    assert f["labels"] == {}
+    assert (f["current"], f["exhausted_at"], f["r2"], f["samples"]) == (None, None, None, 0)
+
+
+def test_a_query_prometheus_rejects_exits_2(prom_url: str) -> None:
+    code, out = _cli("--prometheus", prom_url, "--at", str(AT), "--query", "sum(", "--limit", "1")
+    assert code == 2
+    assert "rejected the query" in out
+
+
+def test_unreachable_prometheus_exits_2_without_traceback() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sre_cli",
+            "capacity",
+            "forecast",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--query",
+            "up",
+            "--limit",
+            "1",
+            "--at",
+            str(T0),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Prometheus at http://127.0.0.1:9 did not answer" in proc.stderr
+
+
+def test_shipped_examples_run_against_prometheus(prom_url: str) -> None:
+    examples = Path(__file__).parents[2] / "sre_cli" / "capacity" / "examples"
+    code, data = _json(prom_url, str(examples))
+    assert code == 0  # Prometheus accepts every query; this history holds none of the metrics
+    forecasts = data["forecasts"]
+    assert isinstance(forecasts, list)
+    assert [f["name"] for f in forecasts] == [
+        "api-rps-per-replica",
+        "postgres-connections",
+        "prometheus-tsdb-disk",
+    ]
+    assert {f["status"] for f in forecasts} == {"no_data"}

@@ -1,0 +1,57 @@
+"""TSDB blocks built from OpenMetrics text with ``promtool tsdb create-blocks-from``, cached.
+
+Test histories with known answers (tests/slo/slo_history.py, tests/capacity/capacity_history.py)
+are generated in Python, written as OpenMetrics and backfilled once per generator version into
+``~/.cache/aqua/<kind>/<key>/data``; each Prometheus gets a copy (it compacts its storage)::
+
+    data = blocks(promtool, "capacity-fixtures", key, lambda: openmetrics_text)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+
+def blocks(
+    promtool: Path,
+    kind: str,
+    key: str,
+    openmetrics: Callable[[], str],
+    *,
+    cache: Path | None = None,
+    max_block_duration: str = "24h",
+) -> Path:
+    """Build (once, under a file lock) and return the folder holding ``data/`` blocks."""
+    root = cache or Path.home() / ".cache" / "aqua" / kind
+    target = root / key
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "DONE").exists():
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        work = target.with_suffix(".tmp")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        (work / "history.om").write_text(openmetrics())
+        subprocess.run(
+            [
+                promtool,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                f"--max-block-duration={max_block_duration}",
+                work / "history.om",
+                work / "data",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (work / "history.om").unlink()
+        (work / "DONE").write_text(key)
+        work.rename(target)
+        return target
