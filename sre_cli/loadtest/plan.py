@@ -1,0 +1,218 @@
+"""What a load test will do, and the rules that keep it safe.
+
+Safety rules, checked before anything is sent:
+
+* the target is on this machine: its host is a loopback address (127.0.0.0/8, ``::1``) or
+  ``localhost`` resolving only to loopback addresses; anything else is a :class:`UsageError`;
+* the run stops by itself: a duration of at most :data:`MAX_DURATION_S` is always set.
+
+The default target is the front door of the local stack (its ``plan.json`` in the state
+dir), else :data:`DEFAULT_TARGET`; the default credentials are the stack's bootstrap admin
+(``secrets.json`` in the state dir).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sre_cli.errors import ConfigError, UsageError
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "MAX_DURATION_S",
+    "Credentials",
+    "Limits",
+    "LoadPlan",
+    "check_loopback",
+    "parse_duration",
+    "resolve_credentials",
+    "resolve_target",
+]
+
+DEFAULT_TARGET = "http://127.0.0.1:8080"
+MAX_DURATION_S = 600.0
+REFERENCE = "reference"
+
+_DURATION = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$"
+)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30s``, ``5m``, ``1m30s`` or ``45`` (seconds); at most 10 minutes."""
+    match = _DURATION.match(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groupdict().values()):
+        raise UsageError(f"--duration {text!r} is not a duration", hint="e.g. 30s, 2m, 1m30s")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    seconds = parts.get("h", 0.0) * 3600 + parts.get("m", 0.0) * 60 + parts.get("s", 0.0)
+    if seconds <= 0:
+        raise UsageError("--duration must be longer than 0 s")
+    if seconds > MAX_DURATION_S:
+        raise UsageError(
+            f"--duration {text} is longer than {MAX_DURATION_S / 60:.0f} minutes",
+            hint="a load test always stops by itself; run several shorter ones",
+        )
+    return seconds
+
+
+def check_loopback(url: str) -> str:
+    """``url`` without a trailing slash when it points at this machine; else a UsageError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"--target {url!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8080"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise UsageError(f"--target {url!r} has an invalid port") from exc
+    host = parts.hostname
+    refused = UsageError(
+        f"refusing to load {host}: only loopback targets (127.0.0.0/8, ::1, localhost) are allowed",
+        hint="aqua loadtest only generates load against this machine",
+    )
+    if host == "localhost":
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 80, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise UsageError(f"localhost does not resolve: {exc}") from exc
+        addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
+        if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+            raise refused
+    else:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise refused from None
+        if not address.is_loopback:
+            raise refused
+    return url.strip().rstrip("/")
+
+
+def resolve_target(target: str | None, state_dir: Path) -> tuple[str, str]:
+    """The target URL and where it came from: ``--target``, the stack's plan, or the default."""
+    if target:
+        return target, "--target"
+    from sre_cli.stack.spec import StackPlan, StateLayout
+
+    plan_file = StateLayout(state_dir).plan_file
+    try:
+        plan = StackPlan.model_validate_json(plan_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DEFAULT_TARGET, "default"
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the stack plan {plan_file}: {exc}") from exc
+    if plan.entry_url:
+        return plan.entry_url, f"the stack in {state_dir}"
+    return DEFAULT_TARGET, "default"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    source: str
+
+
+def resolve_credentials(
+    username: str | None, password_file: Path | None, state_dir: Path
+) -> Credentials:
+    """``--username`` with ``--password-file``, else the stack's bootstrap admin."""
+    if username or password_file:
+        if not (username and password_file):
+            raise UsageError("--username and --password-file go together")
+        try:
+            password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read --password-file {password_file}: {exc.strerror}"
+            ) from exc
+        if not password:
+            raise UsageError(f"--password-file {password_file} is empty")
+        return Credentials(username, password, str(password_file))
+    from sre_cli.stack.spec import StateLayout
+    from sre_cli.stack.state import StackSecrets
+
+    secrets_file = StateLayout(state_dir).secrets_file
+    try:
+        secrets = StackSecrets.model_validate_json(secrets_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"no credentials: {secrets_file} does not exist",
+            hint="pass --username and --password-file, or --state-dir of a running stack",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {secrets_file}: {exc}") from exc
+    return Credentials(secrets.admin_username, secrets.admin_password, str(secrets_file))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds of the verdict; ``None`` is not checked."""
+
+    p95_ms: float
+    max_error_rate: float
+    min_rps: float | None = None
+
+    def rows(self) -> list[tuple[str, float]]:
+        rows = [("p95_ms", self.p95_ms), ("error_rate", self.max_error_rate)]
+        if self.min_rps is not None:
+            rows.append(("min_rps", self.min_rps))
+        return rows
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    target: str
+    target_source: str
+    users: int
+    spawn_rate: float
+    duration_s: float
+    scenario: str
+    limits: Limits
+    credentials: Credentials | None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.scenario == REFERENCE
+
+    def describe(self) -> list[str]:
+        limits = [
+            f"p95 ≤ {self.limits.p95_ms:g} ms",
+            f"error rate ≤ {self.limits.max_error_rate:g}",
+        ]
+        if self.limits.min_rps is not None:
+            limits.append(f"rps ≥ {self.limits.min_rps:g}")
+        who = f"as {self.credentials.username}" if self.credentials else "(the locustfile logs in)"
+        mix = (
+            "log in once per user; pond summaries 50 %, pond lists 30 %, reading queries 15 %, "
+            "POST 500 readings 5 %"
+            if self.is_reference
+            else f"locustfile {self.scenario}"
+        )
+        return [
+            f"target     {self.target} ({self.target_source})",
+            f"users      {self.users}, spawned at {self.spawn_rate:g}/s",
+            f"duration   {self.duration_s:g} s, then every user stops",
+            f"scenario   {self.scenario} {who}",
+            f"mix        {mix}",
+            f"thresholds {', '.join(limits)}",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": True,
+            "target": self.target,
+            "users": self.users,
+            "spawn_rate": self.spawn_rate,
+            "duration_s": self.duration_s,
+            "scenario": self.scenario,
+            "username": self.credentials.username if self.credentials else None,
+            "thresholds": [{"name": n, "limit": v} for n, v in self.limits.rows()],
+        }

@@ -1,0 +1,171 @@
+"""Drive a :class:`LoadPlan` with locust as a library (``Environment`` + ``LocalRunner``).
+
+Before any load: a pre-flight against the target (nothing listening, a failed login or no
+ponds is exit 2 and no load is sent). Then locust spawns the users, a timer quits the runner
+after the duration, and every request is recorded through locust's ``request`` event.
+
+Locust (and gevent, which it monkey-patches the standard library with) is imported inside
+:func:`run_load` only, before anything else that opens sockets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sre_cli.errors import Unavailable, UsageError
+from sre_cli.loadtest.plan import LoadPlan
+from sre_cli.loadtest.results import LoadReport, Recorder
+
+if TYPE_CHECKING:
+    import httpx
+    from locust import User
+
+__all__ = ["run_load"]
+
+Progress = Callable[[str], None]
+
+
+def _unreachable(plan: LoadPlan, exc: Exception) -> Unavailable:
+    return Unavailable(
+        f"nothing answers at {plan.target}: {type(exc).__name__}: {exc}",
+        hint="start the API (`aqua stack up --lite`) or pass --target of a running one",
+    )
+
+
+def _preflight_reference(client: httpx.Client, plan: LoadPlan) -> list[int]:
+    """Log in and list the ponds to load; a UsageError or Unavailable when it cannot."""
+    import httpx
+
+    assert plan.credentials is not None
+    creds = plan.credentials
+    try:
+        r = client.post(
+            f"{plan.target}/api/v1/auth/token",
+            data={"username": creds.username, "password": creds.password},
+        )
+    except httpx.HTTPError as exc:
+        raise _unreachable(plan, exc) from exc
+    if r.status_code in (401, 403):
+        raise UsageError(
+            f"login as {creds.username} at {plan.target} failed: HTTP {r.status_code}",
+            hint=f"credentials from {creds.source}",
+        )
+    if r.status_code != 200:
+        raise Unavailable(
+            f"login at {plan.target} answered HTTP {r.status_code}: {r.text[:200]}",
+            hint="is this the aqua API? the reference scenario needs POST /api/v1/auth/token",
+        )
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    ponds: list[int] = []
+    try:
+        while len(ponds) < 1000:
+            page = client.get(
+                f"{plan.target}/api/v1/ponds",
+                params={"limit": 200, "offset": len(ponds)},
+                headers=headers,
+            )
+            if page.status_code != 200:
+                raise Unavailable(
+                    f"listing ponds at {plan.target} answered HTTP {page.status_code}: "
+                    f"{page.text[:200]}"
+                )
+            items = page.json().get("items", [])
+            ponds.extend(int(p["id"]) for p in items)
+            if not items or len(ponds) >= int(page.json().get("total", 0)):
+                break
+    except httpx.HTTPError as exc:
+        raise _unreachable(plan, exc) from exc
+    if not ponds:
+        raise Unavailable(
+            f"no ponds at {plan.target}: the reference scenario loads existing ponds and "
+            "found none, so nothing was sent",
+            hint="create some first, e.g. `aqua stack seed`",
+        )
+    return ponds
+
+
+def _preflight_any(client: httpx.Client, plan: LoadPlan) -> None:
+    import httpx
+
+    try:
+        client.get(f"{plan.target}/")
+    except httpx.HTTPError as exc:
+        raise _unreachable(plan, exc) from exc
+
+
+def _users(plan: LoadPlan) -> tuple[list[type[User]], int]:
+    import httpx
+
+    from sre_cli.loadtest.scenario import load_locustfile, reference_user
+
+    with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
+        if plan.is_reference:
+            assert plan.credentials is not None
+            ponds = _preflight_reference(client, plan)
+            return [reference_user(ponds, plan.credentials)], len(ponds)
+        _preflight_any(client, plan)
+    return load_locustfile(Path(plan.scenario)), 0
+
+
+def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
+    """Pre-flight, then ``plan.users`` users for ``plan.duration_s`` seconds; the report."""
+    import gevent  # type: ignore[import-untyped]  # locust's own dependency
+    from locust.env import Environment
+
+    say = progress or (lambda _msg: None)
+    user_classes, n_ponds = _users(plan)
+    for cls in user_classes:
+        cls.host = plan.target
+    recorder = Recorder()
+
+    def on_request(
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response: Any = None,
+        exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        status = getattr(response, "status_code", None)
+        ms = float(response_time or 0.0)
+        setup = bool((context or {}).get("setup"))
+        recorder.record(request_type, name, ms, status, exception is not None, setup)
+
+    env = Environment(user_classes=user_classes, host=plan.target, stop_timeout=0)
+    env.events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
+    runner = env.create_local_runner()
+    if n_ponds:
+        say(f"{n_ponds} ponds found; {plan.users} users for {plan.duration_s:g} s")
+    started = time.monotonic()
+
+    def report_progress() -> None:
+        while True:
+            gevent.sleep(5.0)
+            elapsed = time.monotonic() - started
+            say(
+                f"{elapsed:5.1f}s  users {runner.user_count}  requests {recorder.requests}  "
+                f"failures {recorder.failures}"
+            )
+
+    ticker = gevent.spawn(report_progress)
+    try:
+        runner.start(plan.users, spawn_rate=plan.spawn_rate)
+        gevent.spawn_later(plan.duration_s, runner.quit)
+        if not runner.greenlet.join(timeout=plan.duration_s + 30):  # True once all stopped
+            runner.quit()
+    finally:
+        ticker.kill()
+    elapsed = time.monotonic() - started
+    report = LoadReport(plan, elapsed, recorder)
+    for err in list(runner.exceptions.values())[:3]:
+        report.notes.append(f"a user raised ({err['count']}x): {err['msg']}")
+    failed_setup = sum(ep.failures for ep in recorder.setup.values())
+    if failed_setup:
+        report.notes.append(f"{failed_setup} users could not log in and sent nothing")
+    if report.failures:
+        report.notes.append(f"failed requests by status: {report.failure_breakdown()}")
+    return report
