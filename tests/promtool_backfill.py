@@ -14,6 +14,10 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+#: a Prometheus that scrapes nothing: it only serves the backfilled history
+NO_SCRAPES = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
 
 
 def blocks(
@@ -55,3 +59,13 @@ def blocks(
         (work / "DONE").write_text(key)
         work.rename(target)
         return target
+
+
+def serve(prometheus_factory: Callable[..., Any], built: Path, storage: Path) -> str:
+    """A Prometheus serving a copy of ``built``'s blocks (it compacts and writes into its
+    storage) with a retention that keeps any history; its URL."""
+    shutil.copytree(built / "data", storage, dirs_exist_ok=True)
+    server = prometheus_factory(
+        NO_SCRAPES, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
+    )
+    return str(server.url)

@@ -10,23 +10,19 @@ is off by 2 min 10 s).
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import promtool_backfill
 import pytest
 from capacity_history import AT, DAY, T0, blocks, first_reaching
-from rich.console import Console
-from typer.testing import CliRunner
+from cli_runner import invoke
 
 from sre_cli.cli import build_app
-from sre_cli.console import use_console
-from sre_cli.errors import AquaError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +31,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
 LIMIT = 230.0
 TOLERANCE = 900.0
 KEYS = {
@@ -60,12 +55,9 @@ def prom_url(
     promtool: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
-    storage = tmp_path_factory.mktemp("capacity-tsdb")
-    shutil.copytree(blocks(promtool) / "data", storage, dirs_exist_ok=True)
-    server = prometheus_factory(
-        CONFIG, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
+    return promtool_backfill.serve(
+        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("capacity-tsdb")
     )
-    return server.url
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +71,7 @@ def expected() -> float:
 def _cli(*args: str) -> tuple[int, str]:
     """``aqua capacity forecast ARGS`` as the root CLI runs it: AquaError becomes its exit code."""
     argv = ["capacity", "forecast", *args]
-    out = io.StringIO()
-    with use_console(Console(file=out, width=250, color_system=None)):
-        result = CliRunner().invoke(build_app(argv), argv)
-    exc = result.exception
-    if isinstance(exc, AquaError):
-        return exc.exit_code, out.getvalue() + result.output + exc.message
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, out.getvalue() + result.output
+    return invoke(build_app(argv), argv, width=250)
 
 
 def _json(prom_url: str, *args: str) -> tuple[int, dict[str, object]]:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from typer.testing import CliRunner
+from cli_runner import invoke
 
 from sre_cli.capacity.forecast import DEFAULT_HISTORY, DEFAULT_HORIZON
 from sre_cli.capacity.render import number
 from sre_cli.capacity.spec import load_targets
 from sre_cli.cli import build_app
-from sre_cli.console import use_console
-from sre_cli.errors import AquaError, SpecError
+from sre_cli.errors import SpecError
 
 EXAMPLES = Path(__file__).parents[2] / "sre_cli" / "capacity" / "examples"
 DAY = 86400.0
@@ -22,15 +19,7 @@ DAY = 86400.0
 
 def _cli(*args: str) -> tuple[int, str]:
     argv = ["capacity", "forecast", *args]
-    out = io.StringIO()
-    with use_console(Console(file=out, width=200, color_system=None)):
-        result = CliRunner().invoke(build_app(argv), argv)
-    exc = result.exception
-    if isinstance(exc, AquaError):
-        return exc.exit_code, out.getvalue() + result.output + exc.message
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, out.getvalue() + result.output
+    return invoke(build_app(argv), argv)
 
 
 def test_shipped_examples_load() -> None:

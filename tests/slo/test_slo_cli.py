@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from rich.console import Console
-from typer.testing import CliRunner
+from cli_runner import invoke
 
 from sre_cli.commands.slo import app
-from sre_cli.console import use_console
-from sre_cli.errors import AquaError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 SHIPPED = Path(__file__).parents[2] / "slo"
 
 
 def _cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with use_console(Console(file=out, width=200, color_system=None)):
-        result = CliRunner().invoke(app, list(args))
-    exc = result.exception
-    if isinstance(exc, AquaError):
-        return exc.exit_code, out.getvalue() + result.output + exc.message
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, out.getvalue() + result.output
+    return invoke(app, args)
 
 
 @pytest.mark.parametrize("command", ["validate", "report", "gate", "rules", "backtest"])

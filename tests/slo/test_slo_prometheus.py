@@ -6,22 +6,18 @@ SLI, budget and burn rates read through PromQL are compared with the generator's
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import promtool_backfill
 import pytest
-from rich.console import Console
+from cli_runner import invoke
 from slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blocks, generate
-from typer.testing import CliRunner
 
 from sre_cli.commands.slo import app
-from sre_cli.console import use_console
-from sre_cli.errors import AquaError
 from sre_cli.slo.backtest import backtest
 from sre_cli.slo.engine import SLOResult, evaluate
 from sre_cli.slo.lint import live_problems
@@ -42,7 +38,6 @@ COUNT = 'http_request_duration_seconds_count{job="api"}'
 FAST = 'http_request_duration_seconds_bucket{job="api",le="0.1"}'
 PROCESSED = 'worker_messages_processed_total{job="worker"}'
 FAILED = 'worker_messages_failed_total{job="worker"}'
-CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
 
 SPECS = {
     "api.yaml": """
@@ -113,13 +108,9 @@ def prom_url(
     promtool: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
-    # Prometheus compacts and writes into its storage: give it a copy of the cached blocks.
-    storage = tmp_path_factory.mktemp("slo-tsdb")
-    shutil.copytree(blocks(promtool) / "data", storage, dirs_exist_ok=True)
-    server = prometheus_factory(
-        CONFIG, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
+    return promtool_backfill.serve(
+        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("slo-tsdb")
     )
-    return server.url
 
 
 @pytest.fixture(scope="module")
@@ -143,15 +134,7 @@ def _result(specs: Path, prom: PrometheusClient, name: str, at: float) -> SLORes
 
 def _cli(*args: str) -> tuple[int, str]:
     """Run the group as the root CLI would: AquaError becomes its exit code."""
-    out = io.StringIO()
-    with use_console(Console(file=out, width=200, color_system=None)):
-        result = CliRunner().invoke(app, list(args))
-    exc = result.exception
-    if isinstance(exc, AquaError):
-        return exc.exit_code, out.getvalue() + result.output + exc.message
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, out.getvalue() + result.output
+    return invoke(app, args)
 
 
 def test_fixture_history_holds_a_reset_and_a_gap(prom: PrometheusClient) -> None:
