@@ -2,23 +2,25 @@
 
     POST /v1/forecast   one pond or a batch, each with optional what-if aeration plans
     GET  /v1/model      version, size, training manifest, batching settings
-    GET  /live          the process answers
+    GET  /live          the process answers (and its inference process runs)
     GET  /ready         weights loaded and a warm-up forward pass done
     GET  /metrics       Prometheus: inference latency, batch size, queue depth, model version
 
 Settings come from ``AQUA_ML_*`` variables (:class:`MLSettings`): ``AQUA_ML_BATCHING``
 (on/off), ``AQUA_ML_MAX_BATCH`` (windows per forward pass), ``AQUA_ML_MAX_WAIT_MS``,
-``AQUA_ML_WEIGHTS_DIR``, ``AQUA_ML_THREADS`` (torch intra-op threads).
+``AQUA_ML_INFERENCE_PROCESS`` (the network in a child process; by default with batching, see
+service/ml/README.md), ``AQUA_ML_WEIGHTS_DIR``, ``AQUA_ML_THREADS`` (torch intra-op threads).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import FastAPI, Request, Response
@@ -38,19 +40,23 @@ from starlette.types import Receive, Scope, Send
 from service.common.settings import ServiceSettings
 from service.ml.batcher import BatchObserver, MicroBatcher
 from service.ml.dataset import NightBatch
-from service.ml.inference import DEFAULT_WEIGHTS, Forecaster, Job, ServedForecast
+from service.ml.inference_process import InferenceProcess
 from service.ml.intake import Pond, parse
 from service.ml.schemas import (
     DEFAULT_THRESHOLD,
     HISTORY_HOURS,
     NIGHT_CLOCK,
-    NIGHT_HOURS,
     SPECIES_THRESHOLD,
     BatchingInfo,
     ForecastRequest,
     ForecastResponse,
     ModelDescription,
 )
+from service.ml.serving import DEFAULT_WEIGHTS, Job, ModelInfo, ServedForecast
+from service.ml.warmup import warmup_batch
+
+if TYPE_CHECKING:
+    from service.ml.inference import Forecaster
 
 
 class MLSettings(ServiceSettings):
@@ -59,8 +65,12 @@ class MLSettings(ServiceSettings):
     ml_weights_dir: Path = DEFAULT_WEIGHTS
     ml_batching: bool = True
     ml_max_batch: int = 512
-    ml_max_wait_ms: float = 1.0
+    # 0: a pass takes whatever queued while the last one ran (see service/ml/README.md)
+    ml_max_wait_ms: float = 0.0
     ml_threads: int = 1
+    # The forward pass in a child process (service.ml.inference_process) rather than a thread
+    # of this one; unset: with batching only, whose passes spread the round trip (~0.3 ms).
+    ml_inference_process: bool | None = None
 
 
 class _Metrics(BatchObserver):
@@ -189,28 +199,6 @@ def _response(
 _HOURS = list(NIGHT_CLOCK)
 
 
-def warmup_batch(n: int = 4) -> NightBatch:
-    """A plausible evening (DO falling from an afternoon peak) used for the warm-up pass."""
-    hours = (np.arange(HISTORY_HOURS) - 27) % 24
-    day = np.clip(np.sin(np.pi * (hours - 6) / 12.0), 0.0, None)
-    do = 6.0 + 3.0 * np.sin(np.pi * (hours - 9) / 12.0)
-    ones_h = np.ones((n, HISTORY_HOURS))
-    ones_f = np.ones((n, NIGHT_HOURS))
-    return NightBatch(
-        do=ones_h * do,
-        temp_c=ones_h * 28.0,
-        light=ones_h * 1500.0 * day,
-        wind=ones_h * 2.5,
-        feed_kg_ha=np.zeros((n, HISTORY_HOURS)),
-        aeration_kw_ha=np.zeros((n, HISTORY_HOURS)),
-        plan_kw_ha=np.zeros((n, NIGHT_HOURS)),
-        temp_fc=ones_f * 27.5,
-        wind_fc=ones_f * 2.0,
-        depth_m=np.full(n, 1.3),
-        salinity_psu=np.zeros(n),
-    )
-
-
 def _reasons(exc: ValidationError) -> list[dict[str, Any]]:
     out = []
     for e in exc.errors(include_url=False, include_input=False):
@@ -281,12 +269,25 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import torch
+        proc: InferenceProcess | None = None
+        predict: Callable[[Job], ServedForecast]
+        separate = cfg.ml_inference_process
+        if separate is None:
+            separate = cfg.ml_batching
+        if forecaster is None and separate:
+            proc = InferenceProcess(cfg.ml_weights_dir, cfg.ml_threads)
+            info = await asyncio.get_running_loop().run_in_executor(None, proc.start)
+            predict = proc.serve
+        else:
+            import torch
 
-        torch.set_num_threads(cfg.ml_threads)
-        model = forecaster or Forecaster.load(cfg.ml_weights_dir)
+            from service.ml.inference import Forecaster
+
+            torch.set_num_threads(cfg.ml_threads)
+            model = forecaster or Forecaster.load(cfg.ml_weights_dir)
+            info, predict = model.info, model.serve
         batcher = MicroBatcher(
-            model.serve,
+            predict,
             enabled=cfg.ml_batching,
             max_batch=cfg.ml_max_batch,
             max_wait_ms=cfg.ml_max_wait_ms,
@@ -295,10 +296,8 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
         await batcher.start()
         warm = warmup_batch()
         await batcher.submit(Job(warm, np.full(len(warm), DEFAULT_THRESHOLD)))
-        metrics.model.info(
-            {"version": model.info.version, "parameters": str(model.info.parameters)}
-        )
-        state.update(model=model, batcher=batcher, ready=True)
+        metrics.model.info({"version": info.version, "parameters": str(info.parameters)})
+        state.update(info=info, batcher=batcher, process=proc, ready=True)
         # torch, numpy and pydantic leave ~230 thousand long-lived objects behind. Every full
         # collection would walk all of them (~0.1 s, a stall that is the p95 under load);
         # frozen, they are skipped and a full collection walks only what requests create.
@@ -309,6 +308,8 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
         finally:
             state["ready"] = False
             await batcher.stop()
+            if proc is not None:
+                await asyncio.get_running_loop().run_in_executor(None, proc.stop)
 
     ok = metrics.requests.labels("ok")
     rejected = metrics.requests.labels("rejected")
@@ -326,10 +327,10 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
         if not state["ready"]:
             unavailable.inc()
             return 503, _NOT_LOADED
-        model: Forecaster = state["model"]
+        info: ModelInfo = state["info"]
         job, counts = _to_job(ponds)
         fc = await state["batcher"].submit(job)
-        resp = _response(ponds, job, counts, fc, model.info.version)
+        resp = _response(ponds, job, counts, fc, info.version)
         metrics.forecasts.inc(len(job))
         ok.inc()
         metrics.request_seconds.observe(time.perf_counter() - started)
@@ -370,14 +371,20 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
     )
 
     @app.get("/live")
-    async def live() -> dict[str, str]:
-        return {"status": "ok"}
+    async def live() -> Response:
+        proc: InferenceProcess | None = state.get("process")
+        if proc is not None and not proc.alive:  # restart me: no forecast can be answered
+            return JSONResponse({"status": "inference process exited"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/ready")
     async def ready() -> Response:
         if not state["ready"]:
             return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ok", "model_version": state["model"].info.version})
+        proc: InferenceProcess | None = state.get("process")
+        if proc is not None and not proc.alive:
+            return JSONResponse({"status": "inference process exited"}, status_code=503)
+        return JSONResponse({"status": "ok", "model_version": state["info"].version})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -385,14 +392,14 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
 
     @app.get("/v1/model", response_model=ModelDescription)
     async def describe() -> ModelDescription:
-        model: Forecaster = state["model"]
-        m = model.info.manifest
+        info: ModelInfo = state["info"]
+        m = info.manifest
         return ModelDescription(
-            version=model.info.version,
-            parameters=model.info.parameters,
+            version=info.version,
+            parameters=info.parameters,
             seed=int(m.get("seed", -1)),
             data_sha256=str(m.get("data_sha256", "")),
-            alarm_probability=model.info.alarm_probability,
+            alarm_probability=info.alarm_probability,
             default_threshold_mg_l=DEFAULT_THRESHOLD,
             species_thresholds={k.value: v for k, v in SPECIES_THRESHOLD.items()},
             history_hours=HISTORY_HOURS,

@@ -13,8 +13,10 @@ after the last one only idled the model (2,900 against 2,450 requests/s).
 The inference thread drives the batching itself: the moment a pass ends it takes whatever
 queued up meanwhile, while the event loop answers the requests of the pass that just ended.
 (Gathering on the event loop instead left the model idle until the loop had written those
-answers.) torch releases the GIL inside the network, so parsing and answering requests
-overlaps with the forward pass.
+answers.) torch releases the GIL inside each of its calls, but the network makes dozens of
+them per pass and takes the GIL back after each, so in one process the pass and the event loop
+mostly take turns; the service therefore gives the batcher a ``predict`` that runs the pass in
+a child process (:mod:`service.ml.inference_process`), and this thread only waits for it.
 
 With batching disabled every request is its own forward pass, taken in arrival order by the
 same thread: the plain per-request model server.
@@ -29,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.ml.inference import Job, ServedForecast
+from service.ml.serving import Job, ServedForecast
 
 ARRIVAL_GAP_S = 0.00025  # parsing a request on the event loop takes 30-70 us
 

@@ -1,11 +1,13 @@
-"""Loading the trained network and turning forecast windows into forecasts."""
+"""Loading the trained network and turning forecast windows into forecasts.
+
+(:class:`Job`, :class:`ServedForecast`, :class:`ModelInfo` and ``DEFAULT_WEIGHTS`` live in the
+torch-free :mod:`service.ml.serving` and are re-exported here.)"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -14,9 +16,9 @@ from service.ml.dataset import NightBatch
 from service.ml.features import encode, fill
 from service.ml.model import MIN_LEVELS, ModelConfig, NightForecaster, parameter_count
 from service.ml.saturation import FloatArray
+from service.ml.serving import DEFAULT_WEIGHTS, Job, ModelInfo, ServedForecast
 from service.ml.simulator import HORIZON
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "model.pt"
 MANIFEST_FILE = "manifest.json"
 _LEVELS = np.asarray(MIN_LEVELS)
@@ -73,62 +75,8 @@ class ForecastArrays:
         return np.where(never, np.nan, np.where(at_start, 0.0, hours))
 
 
-@dataclass(frozen=True)
-class Job:
-    """Windows to forecast and each window's alarm threshold: the unit the batcher merges."""
-
-    batch: NightBatch
-    threshold: FloatArray
-
-    def __len__(self) -> int:
-        return len(self.batch)
-
-    @staticmethod
-    def concat(jobs: list[Job]) -> Job:
-        if len(jobs) == 1:
-            return jobs[0]
-        return Job(
-            NightBatch.concat([j.batch for j in jobs]),
-            np.concatenate([j.threshold for j in jobs]),
-        )
-
-
-@dataclass(frozen=True)
-class ServedForecast:
-    """Everything a response needs, as plain lists (converted once per forward pass)."""
-
-    p10: list[list[float]]
-    p50: list[list[float]]
-    p90: list[list[float]]
-    night_min: list[float]
-    prob_below: list[float]
-    hours_until: list[float | None]
-    hours_until_p10: list[float | None]
-    alarm: list[bool]
-
-    def rows(self, index: slice) -> ServedForecast:
-        return ServedForecast(
-            p10=self.p10[index],
-            p50=self.p50[index],
-            p90=self.p90[index],
-            night_min=self.night_min[index],
-            prob_below=self.prob_below[index],
-            hours_until=self.hours_until[index],
-            hours_until_p10=self.hours_until_p10[index],
-            alarm=self.alarm[index],
-        )
-
-
 def _optional(values: FloatArray) -> list[float | None]:
     return [None if v != v else v for v in values.tolist()]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    version: str
-    parameters: int
-    alarm_probability: float
-    manifest: dict[str, Any]
 
 
 class Forecaster:
