@@ -2,7 +2,7 @@
 
     POST /v1/forecast   one pond or a batch, each with optional what-if aeration plans
     GET  /v1/model      version, size, training manifest, batching settings
-    GET  /live          the process answers (and its inference process runs)
+    GET  /live          the process answers
     GET  /ready         weights loaded and a warm-up forward pass done
     GET  /metrics       Prometheus: inference latency, batch size, queue depth, model version
 
@@ -15,7 +15,9 @@ service/ml/README.md), ``AQUA_ML_WEIGHTS_DIR``, ``AQUA_ML_THREADS`` (torch intra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -40,7 +42,7 @@ from starlette.types import Receive, Scope, Send
 from service.common.settings import ServiceSettings
 from service.ml.batcher import BatchObserver, MicroBatcher
 from service.ml.dataset import NightBatch
-from service.ml.inference_process import InferenceProcess
+from service.ml.inference_process import InferenceProcess, InferenceProcessDied
 from service.ml.intake import Pond, parse
 from service.ml.schemas import (
     DEFAULT_THRESHOLD,
@@ -57,6 +59,8 @@ from service.ml.warmup import warmup_batch
 
 if TYPE_CHECKING:
     from service.ml.inference import Forecaster
+
+log = logging.getLogger("aqua.ml")
 
 
 class MLSettings(ServiceSettings):
@@ -104,6 +108,11 @@ class _Metrics(BatchObserver):
             "aqua_ml_forecasts", "Pond-night forecasts produced", registry=registry
         )
         self.model = Info("aqua_ml_model", "The model being served", registry=registry)
+        self.inference_restarts = Counter(
+            "aqua_ml_inference_restarts",
+            "Inference processes started in place of one that exited",
+            registry=registry,
+        )
 
     def forward(self, rows: int, seconds: float) -> None:
         self.inference.observe(seconds)
@@ -210,6 +219,8 @@ def _reasons(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 _NOT_LOADED = b'{"detail":"model not loaded"}'
+_RESTARTING = b'{"detail":"inference process restarting"}'
+WATCH_INTERVAL_S = 0.2
 _TOO_LARGE = b'{"detail":"request body larger than 16 MiB"}'
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -303,13 +314,40 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
         # frozen, they are skipped and a full collection walks only what requests create.
         gc.collect()
         gc.freeze()
+        watchdog = asyncio.create_task(_watch(proc)) if proc is not None else None
         try:
             yield
         finally:
             state["ready"] = False
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             await batcher.stop()
             if proc is not None:
                 await asyncio.get_running_loop().run_in_executor(None, proc.stop)
+
+    async def _watch(proc: InferenceProcess) -> None:
+        """Put a fresh inference process in place of one that exited; not ready meanwhile."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            if proc.alive:
+                continue
+            state["ready"] = False
+            log.error("inference process exited (%s); starting a new one", proc.returncode)
+            try:
+                await loop.run_in_executor(None, proc.restart)
+            except Exception:
+                failures += 1
+                log.exception("inference process did not start")
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            failures = 0
+            metrics.inference_restarts.inc()
+            state["ready"] = True
+            log.warning("inference process running again (pid %s)", proc.pid)
 
     ok = metrics.requests.labels("ok")
     rejected = metrics.requests.labels("rejected")
@@ -329,7 +367,11 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
             return 503, _NOT_LOADED
         info: ModelInfo = state["info"]
         job, counts = _to_job(ponds)
-        fc = await state["batcher"].submit(job)
+        try:
+            fc = await state["batcher"].submit(job)
+        except InferenceProcessDied:
+            unavailable.inc()
+            return 503, _RESTARTING
         resp = _response(ponds, job, counts, fc, info.version)
         metrics.forecasts.inc(len(job))
         ok.inc()
@@ -352,6 +394,7 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(content)).encode()),
+                    *([(b"retry-after", b"1")] if status == 503 else []),
                 ],
             }
         )
@@ -359,7 +402,8 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
 
     async def forecast(request: Request) -> Response:
         status, content = await answer(await request.body())
-        return Response(content, status_code=status, media_type="application/json")
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return Response(content, status_code=status, media_type="application/json", headers=headers)
 
     app = _MLApp(
         forecast_asgi,
@@ -371,11 +415,8 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
     )
 
     @app.get("/live")
-    async def live() -> Response:
-        proc: InferenceProcess | None = state.get("process")
-        if proc is not None and not proc.alive:  # restart me: no forecast can be answered
-            return JSONResponse({"status": "inference process exited"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
 
     @app.get("/ready")
     async def ready() -> Response:
@@ -383,7 +424,7 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
             return JSONResponse({"status": "starting"}, status_code=503)
         proc: InferenceProcess | None = state.get("process")
         if proc is not None and not proc.alive:
-            return JSONResponse({"status": "inference process exited"}, status_code=503)
+            return JSONResponse({"status": "inference process restarting"}, status_code=503)
         return JSONResponse({"status": "ok", "model_version": state["info"].version})
 
     @app.get("/metrics")

@@ -14,8 +14,8 @@ pass over a socket pair and waits for the answers: one round trip per pass, abou
     proc.stop()
 
 If the child dies, :meth:`serve` raises :class:`InferenceProcessDied` and :attr:`alive` turns
-false; the service then reports itself not live, so its supervisor restarts it. If the server
-dies, the child reads the end of its socket and exits.
+false; the service answers 503 meanwhile and :meth:`restart` puts a fresh child in its place.
+If the server dies, the child reads the end of its socket and exits.
 """
 
 from __future__ import annotations
@@ -99,23 +99,41 @@ class InferenceProcess:
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
             )
-        conn = self._conn = Connection(ours.detach())
-        if not conn.poll(timeout):
-            self.stop()
-            raise InferenceProcessDied(f"inference process not ready after {timeout:.0f} s")
+        conn = Connection(ours.detach())
         try:
+            if not conn.poll(timeout):
+                raise InferenceProcessDied(f"inference process not ready after {timeout:.0f} s")
             kind, info = conn.recv()
         except EOFError as exc:
+            conn.close()
             self.stop()
             raise InferenceProcessDied("inference process exited while loading") from exc
+        except InferenceProcessDied:
+            conn.close()
+            self.stop()
+            raise
         assert kind == "ready"
+        self._conn = conn  # only now: no pass may take the child's "ready" for its answer
         return info  # type: ignore[no-any-return]
 
-    def serve(self, job: Job) -> ServedForecast:
-        conn = self._conn
-        if conn is None:
-            raise InferenceProcessDied("inference process not started")
+    def restart(self) -> ModelInfo:
+        """A fresh child in place of one that exited (passes meanwhile fail fast)."""
         with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self.stop()
+        return self.start()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    def serve(self, job: Job) -> ServedForecast:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise InferenceProcessDied("inference process not running")
             try:
                 conn.send(job)
                 kind, value = conn.recv()

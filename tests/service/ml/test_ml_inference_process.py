@@ -1,4 +1,4 @@
-"""The network in a child process: the same answers as in-process, and a death that shows."""
+"""The network in a child process: the same answers as in-process, and a death that heals."""
 
 from __future__ import annotations
 
@@ -53,31 +53,54 @@ def test_the_child_answers_exactly_what_the_model_answers_in_process() -> None:
     assert not proc.alive
 
 
-def test_a_dead_child_fails_the_pass_and_the_service_stops_being_live() -> None:
+def test_a_dead_child_is_replaced_and_the_service_answers_503_meanwhile() -> None:
     app = create_app(MLSettings(ml_inference_process=True))
+    body = forecast_request(generate(1, 43, EVAL_STREAM), 0, 1).model_dump_json()
 
-    async def scenario() -> tuple[int, int, int, int]:
+    async def scenario() -> dict[str, object]:
         before = set(_children())
         async with app.router.lifespan_context(app):
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ml")
             async with client:
-                live_before = (await client.get("/live")).status_code
-                ready_before = (await client.get("/ready")).status_code
+
+                async def forecast() -> httpx.Response:
+                    return await client.post(
+                        "/v1/forecast", content=body, headers={"content-type": "application/json"}
+                    )
+
+                first = (await forecast()).json()
                 # The app's own inference process: the one child spawned since.
                 (child,) = set(_children()) - before
                 os.kill(child, signal.SIGKILL)
-                deadline = time.monotonic() + 10
-                while (await client.get("/live")).status_code == 200:
-                    assert time.monotonic() < deadline, "still live with its child dead"
-                    await asyncio.sleep(0.05)
-                return (
-                    live_before,
-                    ready_before,
-                    (await client.get("/live")).status_code,
-                    (await client.get("/ready")).status_code,
-                )
+                seen: list[int] = []
+                deadline = time.monotonic() + 60
+                while True:  # 503 (with Retry-After) until a new child is up, then 200
+                    r = await forecast()
+                    seen.append(r.status_code)
+                    if r.status_code == 503:
+                        assert r.headers["retry-after"] == "1"
+                    if r.status_code == 200 and 503 in seen:
+                        break
+                    assert time.monotonic() < deadline, seen[-5:]
+                    await asyncio.sleep(0.02)
+                metrics = (await client.get("/metrics")).text
+                return {
+                    "statuses": set(seen),
+                    "same": r.json()["ponds"] == first["ponds"],
+                    "live": (await client.get("/live")).status_code,
+                    "ready": (await client.get("/ready")).status_code,
+                    "restarts": "aqua_ml_inference_restarts_total 1.0" in metrics,
+                    "new child": set(_children()) - before - {child} != set(),
+                }
 
-    assert asyncio.run(scenario()) == (200, 200, 503, 503)
+    assert asyncio.run(scenario()) == {
+        "statuses": {200, 503},
+        "same": True,
+        "live": 200,
+        "ready": 200,
+        "restarts": True,
+        "new child": True,
+    }
 
 
 def test_serve_after_the_child_died_raises() -> None:
