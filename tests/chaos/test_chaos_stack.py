@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_harness import require_binary
-from stack.stack_harness import Stack, make_stack
+from stack.stack_harness import Stack, lite_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-stack")]
 
@@ -33,13 +32,7 @@ def both_ready(status: dict[str, dict[str, Any]]) -> bool:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    bins = tmp_path_factory.mktemp("chaos-bins")
-    for tool in ("nginx", "prometheus"):
-        (bins / tool).symlink_to(require_binary(tool))
-    tmp = tmp_path_factory.mktemp("chaos-stack")
-    for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
-        s.up("--lite", "--api-replicas", "2")
-        yield s
+    yield from lite_stack(tmp_path_factory.mktemp("chaos-stack"))
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_harness import require_binary
-from stack.stack_harness import Stack, make_stack
+from stack.stack_harness import Stack, lite_stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    bins = tmp_path_factory.mktemp("runbook-bins")
-    for tool in ("nginx", "prometheus"):
-        (bins / tool).symlink_to(require_binary(tool))
-    tmp = tmp_path_factory.mktemp("runbook-stack")
-    for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
-        s.up("--lite", "--api-replicas", "2")
-        yield s
+    yield from lite_stack(tmp_path_factory.mktemp("runbook-stack"))
 
 
 def runbook(

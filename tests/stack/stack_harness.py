@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from infra_harness import require, require_binary
+
+from sre_cli.infra import binaries
 from sre_cli.stack.probes import port_in_use
 
 PORT_SPAN = 30
@@ -164,3 +167,34 @@ def make_stack(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[Stac
         for pid in left:  # never leave a stray behind, even when a test failed
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
+
+
+#: every server a full stack runs (Kafka's jars are checked apart: they are not a binary)
+FULL_STACK_BINARIES = (
+    "postgres",
+    "initdb",
+    "redis-server",
+    "java",
+    "nginx",
+    "prometheus",
+    "alertmanager",
+)
+
+
+def require_full_stack() -> None:
+    """Every server of a full stack is installed; under CI a missing one fails the test."""
+    for name in FULL_STACK_BINARIES:
+        require_binary(name)
+    require(binaries.kafka_libs)
+
+
+def lite_stack(tmp: Path) -> Iterator[Stack]:
+    """A ``--lite`` stack with two API replicas, nginx in front and Prometheus (from ``PATH``
+    through a private bin dir, so nothing else of the machine's servers is used)."""
+    bins = tmp / "bins"
+    bins.mkdir()
+    for tool in ("nginx", "prometheus"):
+        (bins / tool).symlink_to(require_binary(tool))
+    for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
+        s.up("--lite", "--api-replicas", "2")
+        yield s

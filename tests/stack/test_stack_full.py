@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from infra_harness import require, require_binary
-from stack_harness import Stack, make_stack, stack_pids
+from stack_harness import Stack, make_stack, require_full_stack, stack_pids
 
 from sre_cli.stack.configs import monitoring_dir
 from sre_cli.stack.state import pid_alive
@@ -35,19 +34,7 @@ WORKER_METRICS = (
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    for name in (
-        "postgres",
-        "initdb",
-        "redis-server",
-        "java",
-        "nginx",
-        "prometheus",
-        "alertmanager",
-    ):
-        require_binary(name)
-    from sre_cli.infra import binaries
-
-    require(binaries.kafka_libs)
+    require_full_stack()
     yield from make_stack(tmp_path_factory.mktemp("full"))
 
 

@@ -50,9 +50,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from infra_harness import require, require_binary
 from prometheus_client.parser import text_string_to_metric_families
-from stack_harness import Stack, make_stack
+from stack_harness import Stack, make_stack, require_full_stack
 
 from sre_cli.stack.configs import monitoring_dir
 
@@ -111,19 +110,7 @@ def _fast_api_scrapes(dest: Path) -> Path:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    for name in (
-        "postgres",
-        "initdb",
-        "redis-server",
-        "java",
-        "nginx",
-        "prometheus",
-        "alertmanager",
-    ):
-        require_binary(name)
-    from sre_cli.infra import binaries
-
-    require(binaries.kafka_libs)
+    require_full_stack()
     monitoring = _fast_api_scrapes(tmp_path / "monitoring")
     yield from make_stack(tmp_path, env={"AQUA_MONITORING_DIR": str(monitoring)})
 
