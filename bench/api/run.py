@@ -22,13 +22,11 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +36,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-README = ROOT / "bench" / "README.md"
+sys.path.insert(0, str(HERE.parent))
+from benchlib import README, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+
 SECTION = "## API service"
 TARGET_RPS = 2000
 TARGET_P95_MS = 100
@@ -56,43 +56,6 @@ class Result:
     requests: int
     errors: int
     server_cpu_us: float = 0.0  # CPU of the server's processes per request (user + system)
-
-
-def process_tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) used so far by ``root`` and its descendants."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(times.get(pid, 0.0) for pid in tree)
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {timeout} s")
 
 
 def wrk(
@@ -210,10 +173,6 @@ def seed(base: str, token: str) -> tuple[int, int]:
     )
     r.raise_for_status()
     return ponds[0], ponds[1]
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 # The section's figures before the local cache tier and the summary hot path (one run of
@@ -363,23 +322,6 @@ def render(
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    current = (
-        README.read_text(encoding="utf-8")
-        if README.exists()
-        else (
-            "# Benchmarks\n\nEach section: what was measured, the figures, and the command that "
-            "reproduces them.\n\n"
-        )
-    )
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="measured seconds per scenario")
@@ -525,7 +467,7 @@ def main() -> int:
         print()
         print(text)
         if args.write:
-            write_section(text)
+            write_section(SECTION, text)
             print(f"updated {README}")
         return 0
     finally:

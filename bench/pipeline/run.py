@@ -42,7 +42,9 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-README = ROOT / "bench" / "README.md"
+sys.path.insert(0, str(HERE.parent))
+from benchlib import load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+
 SECTION = "## Pipeline"
 TARGET_RPS = 20_000
 TARGET_DRAIN_S = 5.0
@@ -65,20 +67,6 @@ class Figures:
     drain_s: float
     cpu_s: dict[str, float]
     load: str
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {timeout} s")
 
 
 def body(start: datetime) -> bytes:
@@ -165,29 +153,6 @@ def group_lag(admin: object, consumer: object, group: str, topic: str) -> int:
     return lag
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) of a process and all its live descendants."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(entry.name), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        times[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0.0)
-        todo.extend(children.get(pid, []))
-    return total
-
-
 def self_cpu() -> float:
     t = os.times()
     return t.user + t.system
@@ -233,7 +198,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
                     )
                 )
             base = f"http://127.0.0.1:{api_port}"
-            wait_http(f"{base}/ready", procs[0])
+            wait_http(f"{base}/ready", procs[0], timeout=90)
             for n, port in enumerate(worker_ports):
                 with (work / f"worker{n}.log").open("ab") as log:
                     procs.append(
@@ -246,7 +211,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
                         )
                     )
             for n, port in enumerate(worker_ports):
-                wait_http(f"http://127.0.0.1:{port}/ready", procs[1 + n])
+                wait_http(f"http://127.0.0.1:{port}/ready", procs[1 + n], timeout=90)
             token = httpx.post(
                 f"{base}/api/v1/auth/token",
                 data={"username": "bench", "password": "bench-password-123"},
@@ -305,7 +270,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
             }
 
             def cpu_now() -> dict[str, float]:
-                now = {name: tree_cpu(pid) for name, pid in pids.items()}
+                now = {name: process_tree_cpu(pid) for name, pid in pids.items()}
                 now["load generator"] = self_cpu()
                 return now
 
@@ -350,7 +315,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
                     e2e_p95_s=histogram_quantile(e2e0, e2e1, 0.95),
                     drain_s=max(0.0, drained - ended),
                     cpu_s={k: cpu1[k] - cpu0[k] for k in cpu1},
-                    load=" ".join(f"{x:.1f}" for x in os.getloadavg()),
+                    load=load_average(),
                 )
                 print(
                     f"run {n + 1}: {f.e2e_rate:,.0f} readings/s end to end, accept "
@@ -456,16 +421,6 @@ def render(runs: list[Figures], args: argparse.Namespace, loads: list[str]) -> s
     )
 
 
-def write_section(text: str) -> None:
-    current = README.read_text(encoding="utf-8")
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -476,13 +431,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="pipeline worker processes")
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
     args = parser.parse_args()
-    loads = [" ".join(f"{x:.1f}" for x in os.getloadavg())]
+    loads = [load_average()]
     figures = run(args)
-    loads.append(" ".join(f"{x:.1f}" for x in os.getloadavg()))
+    loads.append(load_average())
     text = render(figures, args, loads)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
     return 0
 
 

@@ -1,0 +1,74 @@
+"""What the benchmark scripts share: process CPU, readiness waits, load, README sections.
+
+Each script puts ``bench/`` on ``sys.path`` and imports this module by name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+README = Path(__file__).resolve().parent / "README.md"
+_HEADER = (
+    "# Benchmarks\n\nEach section: what was measured, the figures, and the command that "
+    "reproduces them.\n\n"
+)
+
+
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and its live descendants."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid, ppid = int(entry.name), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until ``url`` answers 200; exits the benchmark if ``proc`` dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready within {timeout} s")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages, as ``"1.2 1.4 1.7"``."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def write_section(section: str, text: str) -> None:
+    """Replace the ``section`` heading's part of bench/README.md with ``text`` (or append it)."""
+    current = README.read_text(encoding="utf-8") if README.exists() else _HEADER
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: text + "\n", current)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    README.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
