@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 from infra_harness import require, require_binary
 
 from sre_cli.infra import binaries
@@ -69,6 +70,17 @@ class Stack:
     state_dir: Path
     base: int
     env: dict[str, str] = field(default_factory=dict)
+
+    def admin_token(self, base: str) -> str:
+        """An access token of the stack's own admin (from its secrets.json) at ``base``."""
+        secrets = json.loads((self.state_dir / "secrets.json").read_text())
+        r = httpx.post(
+            f"{base}/api/v1/auth/token",
+            data={"username": secrets["admin_username"], "password": secrets["admin_password"]},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
 
     def aqua(
         self, *args: str, timeout: float = 300, check: bool = True

@@ -46,17 +46,6 @@ def stack(full: Stack) -> Stack:
     return full
 
 
-def _token(stack: Stack, base: str) -> str:
-    secrets = json.loads((stack.state_dir / "secrets.json").read_text())
-    r = httpx.post(
-        f"{base}/api/v1/auth/token",
-        data={"username": secrets["admin_username"], "password": secrets["admin_password"]},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
-
-
 def _prom(stack: Stack, query: str) -> list[dict[str, Any]]:
     url = f"http://127.0.0.1:{stack.base + 20}/api/v1/query?" + urllib.parse.urlencode(
         {"query": query}
@@ -113,7 +102,7 @@ def test_a_taken_port_is_a_clear_error_naming_port_and_component(
 
 def test_kill_an_api_replica_under_load_no_request_fails(stack: Stack) -> None:
     base = f"http://127.0.0.1:{stack.base}"  # nginx
-    token = _token(stack, base)
+    token = stack.admin_token(base)
     before = stack.status()["api-1"]
     results: Counter[str] = Counter()
     stop = threading.Event()

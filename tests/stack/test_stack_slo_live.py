@@ -274,17 +274,6 @@ def _check_events(
     return bounds
 
 
-def _admin_token(stack: Stack, base: str) -> str:
-    secrets = json.loads((stack.state_dir / "secrets.json").read_text())
-    r = httpx.post(
-        f"{base}/api/v1/auth/token",
-        data={"username": secrets["admin_username"], "password": secrets["admin_password"]},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
-
-
 def _wait_for_rules(stack: Stack, token: str, want: list[dict[str, Any]]) -> None:
     """Every replica applies ``want`` (rules spread through Redis within a second)."""
     deadline = time.monotonic() + 20
@@ -369,7 +358,7 @@ def test_slo_report_and_gate_follow_live_traffic_and_an_injected_outage(stack: S
     assert "SLO gate passed" in gate.stdout
 
     # 2. The admin makes every pond summary fail; clients through nginx see the 500s.
-    token = _admin_token(stack, entry)
+    token = stack.admin_token(entry)
     auth = {"Authorization": f"Bearer {token}"}
     r = httpx.get(f"{entry}/api/v1/ponds", headers=auth, timeout=30)
     ponds = [p["id"] for p in r.json()["items"]]
