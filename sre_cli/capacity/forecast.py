@@ -1,44 +1,65 @@
 """Capacity forecasts: read a query's history from Prometheus, fit, and judge against a limit.
 
 Each series a query returns is forecast on its own (``sum by (instance) (...)`` gives one
-forecast per instance)::
+forecast per instance), with the model its backtest chose (:mod:`sre_cli.capacity.backtest`)::
 
     target = Target(name="api-rps", query="sum by (instance) (rate(...[5m]))", limit=400)
     with PrometheusClient(url) as prom:
         forecasts = run(target, prom, at=time.time(), step=3600, warn=14 * 86400)
     forecasts[0].status           # "ok" | "warning" | "critical" | "no_data"
     forecasts[0].exhausted_at     # unix time the forecast first reaches the limit, or None
+    forecasts[0].exhausted        # Exhaustion(earliest, likely, latest): the band's edges
+
+A ``ceiling`` target must stay under its limit (CPU, requests), a ``floor`` target above it
+(free disk): for a floor the peak is the lowest forecast and headroom is current minus limit.
+The band is the :data:`BAND` central prediction interval; the earliest exhaustion is when the
+band's near edge reaches the limit, the latest when its far edge does.
 
 Statuses: ``critical`` when the forecast reaches the limit within the horizon and sooner than
-``warn``; ``warning`` when it reaches it later but within the horizon; ``ok`` otherwise;
-``no_data`` when a series (or the query) has fewer than :data:`~sre_cli.capacity.model.MIN_SAMPLES`
-samples in the history.
+``warn``; ``warning`` when it reaches it later but within the horizon, or when the band's near
+edge or the forecast reaches the ``act`` level within the horizon; ``ok`` otherwise;
+``no_data`` when a series (or the query) has fewer than
+:data:`~sre_cli.capacity.model.MIN_SAMPLES` samples in the history.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from sre_cli.capacity.model import DAY, Fit, crossing, fit_series, peak
+from sre_cli.capacity.backtest import MODELS, Curve, choose
+from sre_cli.capacity.model import DAY
 
 if TYPE_CHECKING:
     from sre_cli.slo.prometheus import PrometheusClient, Series
 
 __all__ = [
+    "BAND",
     "DEFAULT_HISTORY",
     "DEFAULT_HORIZON",
     "MAX_POINTS",
+    "Band",
+    "Direction",
+    "Exhaustion",
     "Forecast",
     "Status",
     "Target",
     "fetch",
+    "first_reaching",
     "forecast_series",
     "run",
 ]
 
 Status = Literal["ok", "warning", "critical", "no_data"]
+Direction = Literal["ceiling", "floor"]
+BAND = 0.90
+"""Coverage of the band: the central 90 % prediction interval."""
+_Z = 1.6448536269514722  # standard normal quantile of 0.95
+RESOLUTION = 300.0
+"""Seconds between forecast points scanned for peaks and crossings (crossings are bisected)."""
 DEFAULT_HISTORY = 14 * DAY
 DEFAULT_HORIZON = 30 * DAY
 MAX_POINTS = 10_000
@@ -54,6 +75,32 @@ class Target:
     limit: float
     history: float = DEFAULT_HISTORY
     horizon: float = DEFAULT_HORIZON
+    direction: Direction = "ceiling"
+    act: float | None = None
+    """Act before the limit: the level at which to start adding capacity (optional)."""
+    traffic: bool = True
+    """Scales with traffic (``--what-if`` multiplies it); memory or disk may not."""
+    deployment: str | None = None
+    """The load this Kubernetes Deployment's replicas share (the replica estimate)."""
+    models: tuple[str, ...] = MODELS
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Band:
+    """The prediction interval (:data:`BAND`) of the forecast at one instant."""
+
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class Exhaustion:
+    """When the limit is reached: by the band's near edge, the forecast, the far edge."""
+
+    earliest: float | None
+    likely: float | None
+    latest: float | None
 
 
 @dataclass(frozen=True)
@@ -69,16 +116,41 @@ class Forecast:
     peak: float | None = None
     peak_at: float | None = None
     exhausted_at: float | None = None
-    fit: Fit | None = field(default=None, repr=False)
+    fit: Curve | None = field(default=None, repr=False)
+    band: Band | None = None
+    """The band at the peak."""
+    exhausted: Exhaustion = Exhaustion(None, None, None)
+    act_at: float | None = None
+    backtest: dict[str, float] = field(default_factory=dict)
+    """Backtest error (WAPE %) per candidate model."""
+    history: tuple[tuple[float, float], ...] = field(default=(), repr=False)
+    path: tuple[tuple[float, float, float, float], ...] = field(default=(), repr=False)
+    """(time, forecast, lower, upper) over the horizon, for charts."""
+    scale: float = 1.0
+    """The ``--what-if`` factor applied to the history (1: none)."""
 
     @property
     def limit(self) -> float:
         return self.target.limit
 
     @property
+    def direction(self) -> Direction:
+        return self.target.direction
+
+    @property
+    def model(self) -> str | None:
+        return None if self.fit is None else self.fit.name
+
+    @property
+    def backtest_error(self) -> float | None:
+        return None if self.model is None else self.backtest.get(self.model)
+
+    @property
     def headroom(self) -> float | None:
-        """Room left now: limit minus the current value."""
-        return None if self.current is None else self.limit - self.current
+        """Room left now: limit minus the current value (current minus limit for a floor)."""
+        if self.current is None:
+            return None
+        return self.current - self.limit if self.direction == "floor" else self.limit - self.current
 
     @property
     def headroom_pct(self) -> float | None:
@@ -89,11 +161,39 @@ class Forecast:
 
     @property
     def r2(self) -> float | None:
-        return None if self.fit is None else self.fit.r2
+        return getattr(self.fit, "r2", None)
 
     @property
     def samples(self) -> int:
         return 0 if self.fit is None else self.fit.samples
+
+
+def _grid(start: float, end: float, resolution: float) -> list[float]:
+    steps = max(1, math.ceil((end - start) / resolution))
+    return [start + (end - start) * i / steps for i in range(steps + 1)]
+
+
+def first_reaching(
+    fn: Callable[[float], float], limit: float, direction: Direction, grid: Sequence[float]
+) -> float | None:
+    """The first time on ``grid`` (refined to the second) where ``fn`` reaches ``limit``."""
+
+    def reached(t: float) -> bool:
+        value = fn(t)
+        return value >= limit if direction == "ceiling" else value <= limit
+
+    if reached(grid[0]):
+        return grid[0]
+    for low, high in itertools.pairwise(grid):
+        if reached(high):
+            while high - low > 0.5:
+                middle = (low + high) / 2
+                if reached(middle):
+                    high = middle
+                else:
+                    low = middle
+            return high
+    return None
 
 
 def forecast_series(
@@ -104,29 +204,77 @@ def forecast_series(
     *,
     at: float,
     warn: float,
+    step: float = 3600.0,
+    scale: float = 1.0,
 ) -> Forecast:
-    """Fit one series' history and judge the forecast over ``(at, at + horizon]``."""
-    fit = fit_series(times, values)
-    if fit is None:
-        return Forecast(target, labels, at, "no_data")
+    """Choose a model by backtest, fit it and judge the forecast over ``(at, at + horizon]``.
+
+    ``scale`` multiplies the history first (``--what-if``)."""
+    if scale != 1.0:
+        values = [v * scale for v in values]
+    choice = choose(times, values, step=step, horizon=target.horizon, models=target.models)
+    if choice is None:
+        return Forecast(target, labels, at, "no_data", scale=scale)
+    curve = choice.curve
     current = next(v for v in reversed(values) if math.isfinite(v))
     end = at + target.horizon
-    top, top_at = peak(fit, at, end)
-    exhausted = crossing(fit, target.limit, at, end)
+    floor = target.direction == "floor"
+    z = -_Z if floor else _Z  # the near edge: toward the limit
+
+    def near(t: float) -> float:
+        return curve.mean(t) + z * curve.sd(t)
+
+    def far(t: float) -> float:
+        return curve.mean(t) - z * curve.sd(t)
+
+    grid = _grid(at, end, RESOLUTION)
+    means = [(curve.mean(t), t) for t in grid]
+    top, top_at = min(means) if floor else max(means)
+    sd = curve.sd(top_at)
+    likely = first_reaching(curve.mean, target.limit, target.direction, grid)
+    coarse = _grid(at, end, max(RESOLUTION, target.horizon / 500))
+    exhausted = Exhaustion(
+        earliest=first_reaching(near, target.limit, target.direction, coarse),
+        likely=likely,
+        latest=first_reaching(far, target.limit, target.direction, coarse),
+    )
+    if exhausted.earliest is not None and likely is not None:
+        exhausted = Exhaustion(min(exhausted.earliest, likely), likely, exhausted.latest)
+    act_at = (
+        None
+        if target.act is None
+        else first_reaching(curve.mean, target.act, target.direction, grid)
+    )
     status: Status = "ok"
-    if exhausted is not None:
-        status = "critical" if exhausted - at < warn else "warning"
+    if likely is not None:
+        status = "critical" if likely - at < warn else "warning"
+    elif exhausted.earliest is not None or act_at is not None:
+        status = "warning"
+    history = tuple(
+        (t, v) for t, v in zip(times, values, strict=True) if at - target.history <= t <= at
+    )
+    path = tuple(
+        (t, curve.mean(t), curve.mean(t) - _Z * curve.sd(t), curve.mean(t) + _Z * curve.sd(t))
+        for t in _grid(at, end, target.horizon / 120)
+    )
     return Forecast(
         target,
         labels,
         at,
         status,
         current=current,
-        trend_per_day=fit.trend_per_day,
+        trend_per_day=curve.trend_per_day,
         peak=top,
         peak_at=top_at,
-        exhausted_at=exhausted,
-        fit=fit,
+        exhausted_at=likely,
+        fit=curve,
+        band=Band(top - _Z * sd, top + _Z * sd),
+        exhausted=exhausted,
+        act_at=act_at,
+        backtest=choice.scores,
+        history=history,
+        path=path,
+        scale=scale,
     )
 
 
@@ -150,11 +298,25 @@ def fetch(
 
 
 def run(
-    target: Target, prom: PrometheusClient, *, at: float, step: float, warn: float
+    target: Target,
+    prom: PrometheusClient,
+    *,
+    at: float,
+    step: float,
+    warn: float,
+    what_if: float = 1.0,
 ) -> list[Forecast]:
-    """Forecast every series ``target.query`` returns; one ``no_data`` forecast if none."""
+    """Forecast every series ``target.query`` returns; one ``no_data`` forecast if none.
+
+    ``what_if`` multiplies the history of a ``traffic`` target ("10x the traffic")."""
+    scale = what_if if target.traffic else 1.0
     series = fetch(prom, target.query, at - target.history, at, step)
     if not series:
-        return [Forecast(target, {}, at, "no_data")]
-    out = [forecast_series(target, s.labels, s.times, s.values, at=at, warn=warn) for s in series]
+        return [Forecast(target, {}, at, "no_data", scale=scale)]
+    out = [
+        forecast_series(
+            target, s.labels, s.times, s.values, at=at, warn=warn, step=step, scale=scale
+        )
+        for s in series
+    ]
     return sorted(out, key=lambda f: sorted(f.labels.items()))

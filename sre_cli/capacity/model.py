@@ -14,7 +14,13 @@ to the history so that they stay well conditioned::
 
     fit = fit_series(times, values)          # None when there are too few samples
     fit.predict(t)                           # the forecast at unix time t
+    fit.sd(t)                                # standard deviation of a new value at t
     crossing(fit, limit, start, end)         # first time the forecast reaches limit, or None
+
+``fit_series(..., seasonal=False)`` fits the trend alone (the ``linear`` model). The prediction
+standard deviation combines the residual variance with the parameters' covariance, the latter
+widened by ``(1 + rho) / (1 - rho)`` for residuals whose lag-1 autocorrelation ``rho`` is
+positive (metrics are autocorrelated: independent-error intervals would be too narrow).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ __all__ = [
     "Fit",
     "crossing",
     "fit_series",
+    "lag1_autocorrelation",
     "peak",
 ]
 
@@ -58,6 +65,31 @@ class Fit:
     """Coefficient of determination; None when the series does not vary at all."""
     residual_std: float
     samples: int
+    width: float = 1.0
+    """History span in days: the trend column of the design is scaled by it."""
+    covariance: tuple[tuple[float, ...], ...] = ()
+    """Covariance of the coefficients in the scaled design, autocorrelation-widened."""
+    name: str = "seasonal"
+
+    def basis(self, t: float) -> list[float]:
+        """The design row at unix time ``t``: level, scaled trend, daily, weekly harmonics."""
+        out = [1.0, (t - self.origin) / DAY / self.width]
+        for period, terms in ((DAY, self.daily), (WEEK, self.weekly)):
+            for k in range(1, len(terms) + 1):
+                angle = 2 * math.pi * k * t / period
+                out += [math.cos(angle), math.sin(angle)]
+        return out
+
+    def sd(self, t: float) -> float:
+        """Standard deviation of a new observation at ``t`` around :meth:`predict`."""
+        if not self.covariance:
+            return self.residual_std
+        g = self.basis(t)
+        var = sum(gi * sum(c * gj for c, gj in zip(row, g, strict=True)) for gi, row in zip(g, self.covariance, strict=True))
+        return math.sqrt(self.residual_std**2 + max(0.0, var))
+
+    def mean(self, t: float) -> float:
+        return self.predict(t)
 
     def seasonal(self, t: float) -> float:
         """The daily plus weekly profile at unix time ``t`` (mean zero over a period)."""
@@ -107,8 +139,36 @@ def _spacing(times: Sequence[float]) -> float:
     return gaps[len(gaps) // 2] if gaps else 0.0
 
 
-def fit_series(times: Sequence[float], values: Sequence[float]) -> Fit | None:
-    """Fit the model to a series; None when it has fewer than :data:`MIN_SAMPLES` samples."""
+def _invert(matrix: list[list[float]]) -> list[list[float]] | None:
+    """The inverse of a small square matrix, column by column; None when singular."""
+    n = len(matrix)
+    columns = []
+    for j in range(n):
+        col = _solve(matrix, [1.0 if i == j else 0.0 for i in range(n)])
+        if col is None:
+            return None
+        columns.append(col)
+    return [[columns[j][i] for j in range(n)] for i in range(n)]
+
+
+def lag1_autocorrelation(residuals: Sequence[float]) -> float:
+    """Lag-1 autocorrelation of residuals (0 for fewer than three)."""
+    if len(residuals) < 3:
+        return 0.0
+    mean = sum(residuals) / len(residuals)
+    den = sum((e - mean) ** 2 for e in residuals)
+    if den == 0:
+        return 0.0
+    num = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(residuals))
+    return num / den
+
+
+def fit_series(
+    times: Sequence[float], values: Sequence[float], *, seasonal: bool = True
+) -> Fit | None:
+    """Fit the model to a series; None when it has fewer than :data:`MIN_SAMPLES` samples.
+
+    ``seasonal=False`` fits the trend alone (the ``linear`` model)."""
     points = sorted(
         (t, v) for t, v in zip(times, values, strict=True) if math.isfinite(t) and math.isfinite(v)
     )
@@ -121,6 +181,8 @@ def fit_series(times: Sequence[float], values: Sequence[float]) -> Fit | None:
     span, spacing = ts[-1] - ts[0], _spacing(ts)
     daily_k = _harmonics(span, spacing, DAY, DAILY_HARMONICS, 2 * DAY)
     weekly_k = _harmonics(span, spacing, WEEK, WEEKLY_HARMONICS, 2 * WEEK)
+    if not seasonal:
+        daily_k = weekly_k = 0
     # Keep at least two samples per parameter: drop the weekly, then the daily profile.
     while weekly_k and n < 2 * (2 + 2 * daily_k + 2 * weekly_k):
         weekly_k -= 1
@@ -155,8 +217,17 @@ def fit_series(times: Sequence[float], values: Sequence[float]) -> Fit | None:
     varies = ss_tot > (1e-12 * max(1.0, abs(mean))) ** 2 * n
     r2 = 1.0 - ss_res / ss_tot if varies else None
     dof = max(1, n - p)
-    seasonal = coef[2:]
-    pairs = [(seasonal[i], seasonal[i + 1]) for i in range(0, len(seasonal), 2)]
+    residual_var = ss_res / dof
+    rho = min(0.95, max(0.0, lag1_autocorrelation(residuals)))
+    inverse = _invert(normal) if varies else None
+    inflation = (1 + rho) / (1 - rho)
+    covariance = (
+        tuple(tuple(x * residual_var * inflation for x in row) for row in inverse)
+        if inverse is not None
+        else ()
+    )
+    profile = coef[2:]
+    pairs = [(profile[i], profile[i + 1]) for i in range(0, len(profile), 2)]
     return Fit(
         origin=origin,
         level=coef[0],
@@ -164,8 +235,11 @@ def fit_series(times: Sequence[float], values: Sequence[float]) -> Fit | None:
         daily=tuple(pairs[:daily_k]),
         weekly=tuple(pairs[daily_k:]),
         r2=r2,
-        residual_std=math.sqrt(ss_res / dof),
+        residual_std=math.sqrt(residual_var),
         samples=n,
+        width=width,
+        covariance=covariance,
+        name="seasonal" if seasonal else "linear",
     )
 
 

@@ -9,6 +9,13 @@ The format (examples in ``sre_cli/capacity/examples/``)::
         limit: 100                          # the value the query must stay under
         history: 14d                        # optional, default 14d (or --history)
         horizon: 30d                        # optional, default 30d (or --horizon)
+        direction: ceiling                  # optional: ceiling (stay under) or floor (above)
+        act: 90                             # optional: the level at which to add capacity
+        traffic: true                       # optional: --what-if scales it (default true)
+        deployment: api-service             # optional: its load sets that Deployment's replicas
+        model: auto                         # optional: auto (backtest), linear, seasonal,
+                                            #   holt-winters
+        unit: "%"                           # optional, shown after numbers
 
     targets = load_targets([Path("capacity.yaml")])   # SpecError names file, line and field
 """
@@ -19,6 +26,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sre_cli.capacity.forecast import Target
@@ -26,7 +35,10 @@ from sre_cli.errors import SpecError
 from sre_cli.slo.windows import parse_duration
 from sre_cli.spec_yaml import Document, Location, load_documents
 
-__all__ = ["ForecastSpec", "SpecFile", "discover", "load_targets"]
+__all__ = ["DEFAULT_VIEW", "ForecastSpec", "SpecFile", "discover", "load_targets"]
+
+DEFAULT_VIEW = Path(__file__).parent / "examples" / "reference-stack.yaml"
+"""The reference stack's capacity table: forecasts when no spec and no query are given."""
 
 
 def _duration(value: object) -> object:
@@ -49,13 +61,19 @@ class ForecastSpec(BaseModel):
     limit: float
     history: str | None = None
     horizon: str | None = None
+    direction: Literal["ceiling", "floor"] = "ceiling"
+    act: float | None = None
+    traffic: bool = True
+    deployment: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    model: Literal["auto", "linear", "seasonal", "holt-winters"] = "auto"
+    unit: str = ""
 
     _durations = field_validator("history", "horizon", mode="before")(_duration)
 
-    @field_validator("limit")
+    @field_validator("limit", "act")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
 
@@ -100,6 +118,7 @@ def load_targets(
     horizon: float | None = None,
 ) -> list[Target]:
     """Every forecast of the files, in order. ``history``/``horizon`` override the files'."""
+    from sre_cli.capacity.backtest import MODELS
     from sre_cli.capacity.forecast import DEFAULT_HISTORY, DEFAULT_HORIZON
 
     targets: list[Target] = []
@@ -127,6 +146,15 @@ def load_targets(
                         f"{seen[spec.name]}",
                     )
                 seen[spec.name] = where
+                if spec.act is not None and (
+                    spec.act > spec.limit if spec.direction == "ceiling" else spec.act < spec.limit
+                ):
+                    side = "above" if spec.direction == "ceiling" else "below"
+                    raise doc.error(
+                        ("forecasts", index, "act"),
+                        f"forecasts.{index}.act: {spec.act:g} is {side} the limit "
+                        f"({spec.limit:g}) of a {spec.direction}",
+                    )
                 own_history = parse_duration(spec.history).total_seconds() if spec.history else None
                 own_horizon = parse_duration(spec.horizon).total_seconds() if spec.horizon else None
                 targets.append(
@@ -136,6 +164,12 @@ def load_targets(
                         limit=spec.limit,
                         history=history or own_history or DEFAULT_HISTORY,
                         horizon=horizon or own_horizon or DEFAULT_HORIZON,
+                        direction=spec.direction,
+                        act=spec.act,
+                        traffic=spec.traffic,
+                        deployment=spec.deployment,
+                        models=MODELS if spec.model == "auto" else (spec.model,),
+                        unit=spec.unit,
                     )
                 )
     return targets

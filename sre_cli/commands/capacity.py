@@ -1,4 +1,4 @@
-"""``aqua capacity``: when do we run out? Trend plus daily/weekly profile, from Prometheus."""
+"""``aqua capacity``: when do we run out, how sure are we, and how many replicas does it take?"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from sre_cli.capacity.forecast import Target
+    from sre_cli.capacity.forecast import Direction, Target
 
 app = typer.Typer(
     help="Capacity forecasts from Prometheus: when does a series reach its limit?",
@@ -23,6 +23,30 @@ app = typer.Typer(
 class ForecastFormat(StrEnum):
     table = "table"
     json = "json"
+    html = "html"
+
+
+Specs = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Forecast spec files or folders [default: the reference stack's capacity table].",
+        metavar="SPEC",
+        show_default=False,
+    ),
+]
+
+
+def _factor(text: str) -> float:
+    """``10x``, ``10`` or ``1.5x``: a positive multiplier."""
+    from sre_cli.errors import UsageError
+
+    try:
+        value = float(text.strip().removesuffix("x").removesuffix("X"))
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"--what-if: expected a positive factor such as 10x, got {text!r}")
+    return value
 
 
 def _seconds(option: str, text: str) -> float:
@@ -42,6 +66,7 @@ def _targets(
     name: str | None,
     history: float | None,
     horizon: float | None,
+    direction: Direction = "ceiling",
 ) -> list[Target]:
     from sre_cli.capacity.forecast import DEFAULT_HISTORY, DEFAULT_HORIZON, Target
     from sre_cli.capacity.spec import load_targets
@@ -51,6 +76,10 @@ def _targets(
         raise UsageError("give either spec files or --query/--limit/--name, not both")
     if specs:
         return load_targets(specs, history=history, horizon=horizon)
+    if query is None and limit is None and name is None:
+        from sre_cli.capacity.spec import DEFAULT_VIEW
+
+        return load_targets([DEFAULT_VIEW], history=history, horizon=horizon)
     if query is None or limit is None:
         raise UsageError(
             "nothing to forecast: give --query PROMQL --limit X, or spec files",
@@ -63,16 +92,14 @@ def _targets(
             limit=limit,
             history=history or DEFAULT_HISTORY,
             horizon=horizon or DEFAULT_HORIZON,
+            direction=direction,
         )
     ]
 
 
 @app.command()
 def forecast(
-    specs: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Forecast spec files or folders (instead of --query).", metavar="SPEC"),
-    ] = None,
+    specs: Specs = None,
     prometheus: Annotated[
         str | None,
         typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
@@ -83,6 +110,10 @@ def forecast(
     limit: Annotated[
         float | None, typer.Option("--limit", help="The value the query must stay under.")
     ] = None,
+    floor: Annotated[
+        bool,
+        typer.Option("--floor", help="--query must stay above --limit (free disk, say)."),
+    ] = False,
     name: Annotated[
         str | None, typer.Option("--name", help="Name of the --query forecast (default: query).")
     ] = None,
@@ -106,12 +137,33 @@ def forecast(
     fmt: Annotated[
         ForecastFormat, typer.Option("--format", "-f", help="Output format.")
     ] = ForecastFormat.table,
+    knee: Annotated[
+        Path | None,
+        typer.Option(
+            "--knee",
+            help="JSON with per_replica_rps (aqua loadtest knee): replicas needed at the horizon.",
+        ),
+    ] = None,
+    manifests: Annotated[
+        Path,
+        typer.Option("--manifests", help="Manifests (file, folder or overlay) holding the HPAs."),
+    ] = Path("manifests/overlays/prod"),
+    what_if: Annotated[
+        str | None,
+        typer.Option("--what-if", help="Multiply traffic-driven series, e.g. 10x.", metavar="Nx"),
+    ] = None,
+    chart: Annotated[
+        bool, typer.Option("--chart", help="Draw each forecast under the table.")
+    ] = False,
 ) -> None:
-    """Trend + daily/weekly profile per series: exit 0 ok/warning, 1 critical, 2 cannot forecast."""
+    """Backtest-chosen model per series, with a 90 % band and earliest/likely/latest exhaustion.
+
+    Exit 0 ok/warning, 1 critical (or the HPA's maxReplicas too low), 2 cannot forecast."""
     import time
 
     from sre_cli.capacity import render
     from sre_cli.capacity.forecast import run
+    from sre_cli.capacity.replicas import load_knee, max_replicas, plan
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed, UsageError
     from sre_cli.slo.engine import parse_instant
@@ -120,7 +172,11 @@ def forecast(
     history_s = None if history is None else _seconds("--history", history)
     horizon_s = None if horizon is None else _seconds("--horizon", horizon)
     step_s, warn_s = _seconds("--step", step), _seconds("--warn", warn)
-    targets = _targets(specs, query, limit, name, history_s, horizon_s)
+    factor = 1.0 if what_if is None else _factor(what_if)
+    direction: Direction = "floor" if floor else "ceiling"
+    targets = _targets(specs, query, limit, name, history_s, horizon_s, direction)
+    knee_figure = None if knee is None else load_knee(knee)
+    hpas = max_replicas(manifests) if knee_figure is not None and manifests.exists() else {}
     for target in targets:
         if target.history < 2 * step_s:
             raise UsageError(f"{target.name}: history must span at least two steps ({step})")
@@ -131,16 +187,77 @@ def forecast(
     forecasts = []
     with PrometheusClient(prometheus) as prom:
         for target in targets:
-            forecasts += run(target, prom, at=instant, step=step_s, warn=warn_s)
+            forecasts += run(
+                target, prom, at=instant, step=step_s, warn=warn_s, what_if=factor
+            )
+    plans = []
+    if knee_figure is not None:
+        plans = [p for f in forecasts if (p := plan(f, knee_figure, hpas)) is not None]
 
     console = get_console()
     if fmt is ForecastFormat.json:
-        console.out(render.to_json(instant, forecasts), highlight=False)
+        console.out(render.to_json(instant, forecasts, plans, factor), highlight=False)
+    elif fmt is ForecastFormat.html:
+        console.out(render.html_page(instant, forecasts, plans, factor), highlight=False)
     else:
+        if factor != 1:
+            console.print(f"what if: traffic × {factor:g} (series marked traffic: true)")
         console.print(render.table(instant, forecasts))
+        if chart:
+            from sre_cli.capacity.chart import text_chart
+
+            for f in forecasts:
+                lines = text_chart(f)
+                if lines:
+                    console.print(f"{f.target.name} {render.labels_text(f.labels)}", highlight=False)
+                    console.out("\n".join(lines), highlight=False)
+        if plans:
+            console.print(render.replicas_table(plans))
+    problems = []
     critical = [f for f in forecasts if f.status == "critical"]
     if critical:
         names = ", ".join(
             sorted({f"{f.target.name} ({render.rfc3339(f.exhausted_at)})" for f in critical})
         )
-        raise CheckFailed(f"{len(critical)} forecast(s) reach their limit within {warn}: {names}")
+        problems.append(f"{len(critical)} forecast(s) reach their limit within {warn}: {names}")
+    short = [p for p in plans if p.enough is False]
+    if short:
+        problems += [
+            f"{p.deployment} needs {p.needed} replicas at the horizon, its HPA allows "
+            f"{p.max_replicas} ({p.source})"
+            for p in short
+        ]
+    if problems:
+        raise CheckFailed("; ".join(problems))
+
+
+@app.command()
+def rules(
+    specs: Specs = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the rule file here.")
+    ] = None,
+    warn: Annotated[
+        str, typer.Option("--warn", help="Critical alert: the limit within this.")
+    ] = "14d",
+    lookback: Annotated[
+        str, typer.Option("--lookback", help="History predict_linear fits its line to.")
+    ] = "1d",
+    hold: Annotated[str, typer.Option("--for", help="How long before an alert fires.")] = "1h",
+) -> None:
+    """predict_linear alert rules for the same specs, so Prometheus alerts without aqua."""
+    from sre_cli.capacity.rules import rules_yaml
+    from sre_cli.capacity.spec import DEFAULT_VIEW, load_targets
+    from sre_cli.console import get_console
+
+    text = rules_yaml(
+        load_targets(specs or [DEFAULT_VIEW]),
+        warn=_seconds("--warn", warn),
+        lookback=_seconds("--lookback", lookback),
+        hold=_seconds("--for", hold),
+    )
+    if output is None:
+        get_console().out(text.rstrip("\n"), highlight=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        get_console().print(f"wrote {output}", highlight=False)
