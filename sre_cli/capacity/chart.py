@@ -68,7 +68,7 @@ def text_chart(f: Forecast, width: int = 72, height: int = 12) -> list[str]:
         (width - 4, f"+{(t1 - f.at) / 86400:.0f}d"),
     ):
         axis[start : start + len(text)] = text
-    lines.append(f"{'':>8} {''.join(axis)[:width + 4]}")
+    lines.append(f"{'':>8} {''.join(axis)[: width + 4]}")
     lines.append(f"{'':>8} ● history  ━ forecast  ░ 90% band  ┄ limit  │ now")
     return lines
 

@@ -65,7 +65,9 @@ class HoltWinters:
 
     def _at(self, h: int) -> float:
         if h <= 0:
-            return self.level + (self.season[self.position % len(self.season)] if self.season else 0)
+            return self.level + (
+                self.season[self.position % len(self.season)] if self.season else 0
+            )
         damped = self.phi * (1 - self.phi**h) / (1 - self.phi)
         seasonal = self.season[(self.position + h) % len(self.season)] if self.season else 0.0
         return self.level + damped * self.trend + seasonal

@@ -85,7 +85,10 @@ class Fit:
         if not self.covariance:
             return self.residual_std
         g = self.basis(t)
-        var = sum(gi * sum(c * gj for c, gj in zip(row, g, strict=True)) for gi, row in zip(g, self.covariance, strict=True))
+        var = sum(
+            gi * sum(c * gj for c, gj in zip(row, g, strict=True))
+            for gi, row in zip(g, self.covariance, strict=True)
+        )
         return math.sqrt(self.residual_std**2 + max(0.0, var))
 
     def mean(self, t: float) -> float:

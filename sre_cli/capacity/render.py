@@ -141,6 +141,15 @@ def _days(f: Forecast, at: float | None) -> str:
     return "—" if at is None else f"{(at - f.at) / 86400:.1f}d"
 
 
+def _span(seconds: float) -> str:
+    """A short duration: 25m, 5.1h, 2.3d."""
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
 def _when(f: Forecast) -> str:
     if f.status == "no_data":
         return "—"
@@ -148,9 +157,10 @@ def _when(f: Forecast) -> str:
     if e.likely is None:
         if e.earliest is None:
             return "not within horizon"
-        return f"not likely; band from {_days(f, e.earliest)}"
-    latest = "—" if e.latest is None else _days(f, e.latest)
-    return f"{rfc3339(e.likely)} (in {_days(f, e.likely)}, {_days(f, e.earliest)}–{latest})"
+        return f"band reaches it in {_days(f, e.earliest)}"
+    early = "—" if e.earliest is None else f"-{_span(e.likely - e.earliest)}"
+    late = "beyond horizon" if e.latest is None else f"+{_span(e.latest - e.likely)}"
+    return f"{rfc3339(e.likely)} (in {_days(f, e.likely)}; band {early} {late})"
 
 
 def _model(f: Forecast) -> str:
@@ -207,7 +217,7 @@ def table(at: float, forecasts: Sequence[Forecast]) -> Table:
 def _peak(f: Forecast) -> str:
     if f.band is None:
         return number(f.peak)
-    return f"{number(f.peak)} [{number(f.band.lower)}–{number(f.band.upper)}]"
+    return f"{number(f.peak)} [{number(f.band.lower)}…{number(f.band.upper)}]"
 
 
 def replicas_table(plans: Sequence[ReplicaPlan]) -> Table:
@@ -273,7 +283,11 @@ def html_page(
                 f"{number(r.peak)} [{number(r.peak_upper)}]",
                 str(r.needed),
                 "—" if r.max_replicas is None else str(r.max_replicas),
-                "HPA unknown" if r.enough is None else "enough" if r.enough else "raise maxReplicas",
+                "HPA unknown"
+                if r.enough is None
+                else "enough"
+                if r.enough
+                else "raise maxReplicas",
             )
         )
         + "</tr>"

@@ -63,7 +63,7 @@ def load_knee(path: Path) -> Knee:
     except OSError as exc:
         raise SpecError(f"cannot read the knee file: {exc.strerror}", path=str(path)) from exc
     except json.JSONDecodeError as exc:
-        raise SpecError(f":{exc.lineno}: not JSON: {exc.msg}", path=str(path)) from exc
+        raise SpecError(f"not JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
     value = data.get("per_replica_rps") if isinstance(data, dict) else None
     if (
         isinstance(value, bool)
@@ -72,7 +72,7 @@ def load_knee(path: Path) -> Knee:
         or value <= 0
     ):
         raise SpecError(
-            ": per_replica_rps: must be a positive number (requests/s one replica sustains)",
+            "per_replica_rps: must be a positive number (requests/s one replica sustains)",
             path=str(path),
         )
     return Knee(float(value), str(path))
@@ -81,7 +81,11 @@ def load_knee(path: Path) -> Knee:
 def _documents(path: Path) -> list[tuple[dict[str, Any], str]]:
     import yaml
 
-    files = sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"}) if path.is_dir() else [path]
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+        if path.is_dir()
+        else [path]
+    )
     out = []
     for file in files:
         try:
@@ -149,9 +153,7 @@ def max_replicas(path: Path) -> dict[str, tuple[int, str]]:
     return {name: (value, where) for name, (value, _, where) in _read(path, set()).items()}
 
 
-def plan(
-    forecast: Forecast, knee: Knee, hpas: dict[str, tuple[int, str]]
-) -> ReplicaPlan | None:
+def plan(forecast: Forecast, knee: Knee, hpas: dict[str, tuple[int, str]]) -> ReplicaPlan | None:
     """The replicas ``forecast``'s deployment needs at its peak; None without a peak."""
     deployment = forecast.target.deployment
     if deployment is None or forecast.peak is None or forecast.band is None:

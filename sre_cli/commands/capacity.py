@@ -187,9 +187,7 @@ def forecast(
     forecasts = []
     with PrometheusClient(prometheus) as prom:
         for target in targets:
-            forecasts += run(
-                target, prom, at=instant, step=step_s, warn=warn_s, what_if=factor
-            )
+            forecasts += run(target, prom, at=instant, step=step_s, warn=warn_s, what_if=factor)
     plans = []
     if knee_figure is not None:
         plans = [p for f in forecasts if (p := plan(f, knee_figure, hpas)) is not None]
@@ -209,7 +207,9 @@ def forecast(
             for f in forecasts:
                 lines = text_chart(f)
                 if lines:
-                    console.print(f"{f.target.name} {render.labels_text(f.labels)}", highlight=False)
+                    console.print(
+                        f"{f.target.name} {render.labels_text(f.labels)}", highlight=False
+                    )
                     console.out("\n".join(lines), highlight=False)
         if plans:
             console.print(render.replicas_table(plans))

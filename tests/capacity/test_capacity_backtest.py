@@ -1,4 +1,4 @@
-"""Model choice by backtest, the band, floors and damped Holt-Winters on known series (no server)."""
+"""Model choice by backtest, the band, floors and damped Holt-Winters on known series."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ is off by 2 min 10 s).
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import promtool_backfill
 import pytest
-from capacity_history import AT, DAY, T0, blocks, first_reaching
+from capacity_history import AT, DAY, T0, blocks, first_reaching, free_truth, truth
 from cli_runner import invoke
 
 from sre_cli.cli import build_app
@@ -46,7 +47,16 @@ KEYS = {
     "status",
     "r2",
     "samples",
+    "band",
+    "exhausted",
+    "model",
+    "backtest_error",
+    "backtest",
+    "direction",
+    "act",
+    "act_at",
 }
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +86,9 @@ def _cli(*args: str) -> tuple[int, str]:
 
 def _json(prom_url: str, *args: str) -> tuple[int, dict[str, object]]:
     code, out = _cli("--prometheus", prom_url, "--at", str(AT), "--format", "json", *args)
-    return code, json.loads(out[out.index("{") : out.rindex("}") + 1])
+    # The document, then perhaps the error message (which may hold braces of its own).
+    data, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
+    return code, data
 
 
 def _time(text: object) -> float:
@@ -113,6 +125,156 @@ def test_growing_series_exhausts_on_the_expected_day_and_gates(
     assert b["exhausted_at"] is None
     assert b["current"] == 50
     assert b["trend_per_day"] == pytest.approx(0, abs=1e-9)
+    # No noise, no uncertainty: the band is the line itself.
+    assert b["band"] == {"lower": pytest.approx(50), "upper": pytest.approx(50)}
+    assert b["exhausted"] == {"earliest": None, "likely": None, "latest": None}
+
+
+def test_the_band_holds_the_known_crossing_and_the_peak(prom_url: str, expected: float) -> None:
+    code, data = _json(prom_url, "--query", 'capacity_test_load{instance="a"}', "--limit", "230")
+    assert code == 1
+    [a] = data["forecasts"]  # type: ignore[misc]
+    assert a["model"] == "seasonal"  # the backtest sees the daily profile
+    assert set(a["backtest"]) == {"linear", "seasonal", "holt-winters"}
+    assert a["backtest_error"] == min(a["backtest"].values())
+    assert a["backtest_error"] < 1  # percent: the held-out days are followed closely
+    e = a["exhausted"]
+    assert e["likely"] == a["exhausted_at"]
+    earliest, likely, latest = (_time(e[k]) for k in ("earliest", "likely", "latest"))
+    assert earliest <= expected <= latest
+    assert earliest < likely < latest
+    assert latest - earliest < DAY  # a band that still says which day
+    # The true value at the forecast's peak lies inside the band there.
+    peak_at = AT + 29.5 * DAY
+    assert a["band"]["lower"] <= truth(peak_at) <= a["band"]["upper"]
+    assert a["band"]["lower"] < a["peak"] < a["band"]["upper"]
+
+
+def test_a_floor_is_reached_from_above(prom_url: str) -> None:
+    crossing = first_reaching(-30, AT, AT + 30 * DAY, lambda t: -free_truth(t))
+    assert crossing is not None
+    code, data = _json(prom_url, "--query", "capacity_test_free", "--limit", "30", "--floor")
+    assert code == 1
+    [f] = data["forecasts"]  # type: ignore[misc]
+    assert f["direction"] == "floor"
+    assert f["status"] == "critical"
+    assert f["trend_per_day"] == pytest.approx(-2.5, abs=0.1)
+    assert f["headroom"] == pytest.approx(f["current"] - 30)
+    # The peak of a floor is its lowest forecast: the horizon's last daily trough.
+    assert f["peak"] == pytest.approx(free_truth(AT + 30 * DAY), abs=1.5)
+    e = f["exhausted"]
+    assert _time(e["earliest"]) <= crossing <= _time(e["latest"])
+    assert abs(_time(e["likely"]) - crossing) < TOLERANCE
+    # As a ceiling at 100 the falling series never reaches its limit.
+    code, data = _json(prom_url, "--query", "capacity_test_free", "--limit", "100")
+    assert code == 0
+    assert data["forecasts"][0]["exhausted_at"] is None  # type: ignore[index]
+
+
+def test_what_if_10x_multiplies_the_traffic(prom_url: str) -> None:
+    code, data = _json(
+        prom_url,
+        "--query",
+        'capacity_test_load{instance="b"}',
+        "--limit",
+        "230",
+        "--what-if",
+        "10x",
+    )
+    assert code == 1  # 50 → 500: over the limit now
+    assert data["what_if"] == 10
+    [b] = data["forecasts"]  # type: ignore[misc]
+    assert b["current"] == 500
+    assert b["exhausted_at"] == data["at"]
+
+
+def _knee(tmp_path: Path, rps: float) -> Path:
+    knee = tmp_path / "knee.json"
+    knee.write_text(json.dumps({"per_replica_rps": rps, "replicas": 2, "total_rps": 2 * rps}))
+    return knee
+
+
+def _replica_spec(tmp_path: Path) -> Path:
+    spec = tmp_path / "load.yaml"
+    spec.write_text(
+        "forecasts:\n"
+        "  - name: load\n"
+        '    query: capacity_test_load{instance="a"}\n'
+        "    limit: 1000\n"
+        "    deployment: api-service\n"
+    )
+    return spec
+
+
+def test_replicas_needed_at_the_horizon_against_the_hpa(prom_url: str, tmp_path: Path) -> None:
+    spec = _replica_spec(tmp_path)
+    # Peak ~327 (upper edge a little higher): at 40/s a replica, 9 replicas + 1 spare.
+    code, data = _json(
+        prom_url,
+        str(spec),
+        "--knee",
+        str(_knee(tmp_path, 40)),
+        "--manifests",
+        str(ROOT / "manifests" / "overlays" / "prod"),
+    )
+    assert code == 0
+    [plan] = data["replicas"]  # type: ignore[misc]
+    assert plan["deployment"] == "api-service"
+    assert plan["per_replica_rps"] == 40
+    assert plan["peak_upper"] >= plan["peak"]
+    assert plan["needed"] == math.ceil(plan["peak_upper"] / 40) + 1
+    assert plan["needed"] == 10
+    assert plan["max_replicas"] == 20
+    assert plan["enough"] is True
+    assert plan["hpa"].endswith("autoscaling.yaml")
+    # The dev overlay caps the HPA at 3: not enough, exit 1 naming the deployment.
+    code, out = _cli(
+        "--prometheus",
+        prom_url,
+        "--at",
+        str(AT),
+        str(spec),
+        "--knee",
+        str(_knee(tmp_path, 40)),
+        "--manifests",
+        str(ROOT / "manifests" / "overlays" / "dev"),
+    )
+    assert code == 1
+    assert "api-service needs 10 replicas at the horizon, its HPA allows 3" in out
+    assert "raise maxReplicas" in out
+    # Ten times the traffic needs ten times the replicas (to the spare).
+    code, data = _json(
+        prom_url,
+        str(spec),
+        "--knee",
+        str(_knee(tmp_path, 40)),
+        "--what-if",
+        "10x",
+        "--manifests",
+        str(ROOT / "manifests" / "overlays" / "prod"),
+    )
+    assert code == 1
+    [plan10] = data["replicas"]  # type: ignore[misc]
+    assert plan10["needed"] == math.ceil(plan10["peak_upper"] / 40) + 1
+    assert plan10["needed"] > 20
+    assert plan10["enough"] is False
+
+
+def test_chart_and_html(prom_url: str) -> None:
+    args = ["--prometheus", prom_url, "--at", str(AT), "--query", "capacity_test_load"]
+    code, out = _cli(*args, "--limit", "230", "--chart")
+    assert code == 1
+    assert "● history  ━ forecast  ░ 90% band  ┄ limit  │ now" in out
+    chart = out[out.index("capacity_test_load instance=a") :]
+    assert "━" in chart
+    assert "░" in chart
+    assert "┄" in chart
+    code, page = _cli(*args, "--limit", "230", "--format", "html")
+    assert code == 1
+    assert page.startswith("<!doctype html>")
+    assert page.count("<svg") == 2
+    for part in ("class='band'", "class='history'", "class='forecast'", "class='limit'"):
+        assert part in page
 
 
 def test_warn_decides_between_warning_and_critical(prom_url: str, expected: float) -> None:
@@ -217,14 +379,20 @@ def test_unreachable_prometheus_exits_2_without_traceback() -> None:
 
 
 def test_shipped_examples_run_against_prometheus(prom_url: str) -> None:
-    examples = Path(__file__).parents[2] / "sre_cli" / "capacity" / "examples"
+    examples = ROOT / "sre_cli" / "capacity" / "examples"
     code, data = _json(prom_url, str(examples))
     assert code == 0  # Prometheus accepts every query; this history holds none of the metrics
     forecasts = data["forecasts"]
     assert isinstance(forecasts, list)
     assert [f["name"] for f in forecasts] == [
-        "api-rps-per-replica",
+        "api-request-rate",
+        "cpu-utilisation",
+        "memory-utilisation",
+        "prometheus-disk-free",
         "postgres-connections",
-        "prometheus-tsdb-disk",
     ]
     assert {f["status"] for f in forecasts} == {"no_data"}
+    # Without a spec or a query, the same view.
+    code, default = _json(prom_url)
+    assert code == 0
+    assert default["forecasts"] == forecasts
