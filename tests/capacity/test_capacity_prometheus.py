@@ -396,3 +396,45 @@ def test_shipped_examples_run_against_prometheus(prom_url: str) -> None:
     code, default = _json(prom_url)
     assert code == 0
     assert default["forecasts"] == forecasts
+
+
+def test_default_view_reads_what_a_live_prometheus_exports(
+    prometheus_factory: Callable[..., PrometheusServer],
+) -> None:
+    """The default view's disk forecast comes from metrics Prometheus really exports: a server
+    scraping itself every second has the floor's series within seconds."""
+    import time
+
+    import httpx
+
+    config = (
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: prometheus\n"
+        "    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )
+    server = prometheus_factory(lambda port: config.format(port=port))
+    blocks_bytes = 'prometheus_tsdb_storage_blocks_bytes{job="prometheus"}'
+    deadline = time.monotonic() + 60
+    samples = 0
+    while samples < 15 and time.monotonic() < deadline:
+        body = httpx.get(
+            f"{server.url}/api/v1/query",
+            params={"query": f"count_over_time({blocks_bytes}[1m])"},
+        ).json()
+        result = body["data"]["result"]
+        samples = int(float(result[0]["value"][1])) if result else 0
+        time.sleep(0.5)
+    assert samples >= 15, "Prometheus did not scrape itself"
+    code, out = _cli(
+        "--prometheus", str(server.url), "--history", "1m", "--step", "1s", "--format", "json"
+    )
+    assert code == 0, out
+    data, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
+    by_name = {f["name"]: f for f in data["forecasts"]}
+    disk = by_name["prometheus-disk-free"]
+    assert disk["status"] == "ok"
+    assert disk["direction"] == "floor"
+    assert 99 < disk["current"] <= 100  # a fresh TSDB on a 10 GiB volume
+    assert disk["samples"] >= 10
+    # The services' process metrics are not scraped here (nor exported by the services yet).
+    assert by_name["cpu-utilisation"]["status"] == "no_data"
