@@ -1,5 +1,10 @@
-"""Capacity forecasts: a linear trend plus daily and weekly profiles, fitted to Prometheus history.
+"""Capacity forecasts from Prometheus history: when a series reaches its limit, how sure that
+is, and how many replicas it takes.
 
-``model`` fits and extrapolates (pure Python least squares), ``forecast`` reads history and
-judges each series against its limit, ``spec`` loads forecast files, ``render`` prints them.
+``model`` (trend + daily/weekly profile by least squares) and ``holtwinters`` (damped
+Holt-Winters) fit; ``backtest`` chooses between them per series; ``forecast`` reads history and
+judges each series against its limit with a band and earliest/likely/latest exhaustion;
+``replicas`` turns a knee file and the HPA's ``maxReplicas`` into replicas needed; ``spec``
+loads forecast files; ``rules`` writes ``predict_linear`` alerts; ``render`` and ``chart``
+print them.
 """

@@ -92,6 +92,7 @@ def replicas_dict(r: ReplicaPlan) -> dict[str, Any]:
     return {
         "deployment": r.deployment,
         "forecast": r.forecast,
+        "labels": dict(sorted(r.labels.items())),
         "per_replica_rps": _num(r.per_replica),
         "peak": _num(r.peak),
         "peak_upper": _num(r.peak_upper),
@@ -225,8 +226,9 @@ def replicas_table(plans: Sequence[ReplicaPlan]) -> Table:
     from rich.table import Table
 
     t = Table(title="Replicas at the horizon (N+1)", title_justify="left")
-    for column in ("deployment", "per replica", "peak [upper]", "needed", "HPA max", "verdict"):
-        t.add_column(column, justify="left" if column in {"deployment", "verdict"} else "right")
+    for column in ("deployment", "series", "per replica", "peak [upper]", "needed", "HPA max"):
+        t.add_column(column, justify="left" if column in {"deployment", "series"} else "right")
+    t.add_column("verdict")
     for r in plans:
         verdict = (
             "[dim]HPA unknown[/]"
@@ -237,6 +239,7 @@ def replicas_table(plans: Sequence[ReplicaPlan]) -> Table:
         )
         t.add_row(
             escape(r.deployment),
+            escape(labels_text(r.labels)),
             f"{number(r.per_replica)}/s",
             f"{number(r.peak)} [{number(r.peak_upper)}]",
             f"{r.needed} ({r.needed_likely} likely)",
@@ -279,6 +282,7 @@ def html_page(
             f"<td>{html.escape(c)}</td>"
             for c in (
                 r.deployment,
+                labels_text(r.labels),
                 f"{number(r.per_replica)}/s",
                 f"{number(r.peak)} [{number(r.peak_upper)}]",
                 str(r.needed),
@@ -294,7 +298,7 @@ def html_page(
         for r in replicas
     )
     plans = (
-        "<h2>Replicas at the horizon (N+1)</h2><table><thead><tr><th>deployment</th>"
+        "<h2>Replicas at the horizon (N+1)</h2><table><thead><tr><th>deployment</th><th>series</th>"
         "<th>per replica</th><th>peak [upper]</th><th>needed</th><th>HPA max</th>"
         f"<th>verdict</th></tr></thead><tbody>{plan_rows}</tbody></table>"
         if replicas

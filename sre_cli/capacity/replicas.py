@@ -44,6 +44,7 @@ class Knee:
 class ReplicaPlan:
     deployment: str
     forecast: str
+    labels: dict[str, str]
     per_replica: float
     peak: float
     peak_upper: float
@@ -163,6 +164,7 @@ def plan(forecast: Forecast, knee: Knee, hpas: dict[str, tuple[int, str]]) -> Re
     return ReplicaPlan(
         deployment=deployment,
         forecast=forecast.target.name,
+        labels=forecast.labels,
         per_replica=knee.per_replica_rps,
         peak=forecast.peak,
         peak_upper=upper,
