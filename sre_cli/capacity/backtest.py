@@ -9,7 +9,12 @@ Candidates, simplest first (a tie goes to the simpler one):
 
 The held-out part is the last quarter of the samples, at most as long as the forecast horizon.
 The score is the mean absolute error as a percentage of the mean absolute actual value (WAPE,
-the form of MAPE that survives zeros in the data)::
+the form of MAPE that survives zeros in the data).
+
+The backtest also checks the winner's band: when the held-out errors are larger than its
+standard deviation promised (their 90th percentile over ``sd`` above the normal 1.645), every
+``sd`` of the refitted model is widened by that ratio (``Choice.band_scale``), so a model that
+looked too sure of itself on data it had not seen says so::
 
     choice = choose(times, values, step=3600, horizon=30 * 86400)
     choice.curve.mean(t), choice.curve.sd(t)     # the winner, refitted on the whole history
@@ -26,10 +31,11 @@ from typing import Protocol
 from sre_cli.capacity.holtwinters import fit_holt_winters
 from sre_cli.capacity.model import MIN_SAMPLES, fit_series
 
-__all__ = ["MODELS", "Choice", "Curve", "choose", "fit_model", "wape"]
+__all__ = ["MODELS", "Choice", "Curve", "Widened", "choose", "fit_model", "wape"]
 
 MODELS = ("linear", "seasonal", "holt-winters")
 HOLDOUT_FRACTION = 0.25
+_Z90 = 1.6448536269514722  # |N(0, 1)| exceeds it with probability 0.1
 
 
 class Curve(Protocol):
@@ -72,10 +78,59 @@ def wape(actual: Sequence[float], predicted: Sequence[float]) -> float:
 
 
 @dataclass(frozen=True)
+class Widened:
+    """A curve whose standard deviation is multiplied by ``scale``."""
+
+    inner: Curve
+    scale: float
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def trend_per_day(self) -> float:
+        return self.inner.trend_per_day
+
+    @property
+    def samples(self) -> int:
+        return self.inner.samples
+
+    @property
+    def r2(self) -> float | None:
+        return getattr(self.inner, "r2", None)
+
+    def mean(self, t: float) -> float:
+        return self.inner.mean(t)
+
+    def sd(self, t: float) -> float:
+        return self.inner.sd(t) * self.scale
+
+
+def _band_scale(curve: Curve, test: Sequence[tuple[float, float]]) -> float:
+    """How much wider the band must be to hold 90 % of the held-out errors (at least 1)."""
+    ratios = []
+    for t, v in test:
+        sd = curve.sd(t)
+        error = abs(v - curve.mean(t))
+        if sd > 0:
+            ratios.append(error / sd)
+        elif error > 0:
+            ratios.append(math.inf)
+    if not ratios:
+        return 1.0
+    ratios.sort()
+    q90 = ratios[min(len(ratios) - 1, math.ceil(0.9 * len(ratios)) - 1)]
+    return max(1.0, q90 / _Z90) if math.isfinite(q90) else 1.0
+
+
+@dataclass(frozen=True)
 class Choice:
     curve: Curve
     scores: dict[str, float]
     """Backtest error (WAPE %) of every candidate that could be fitted on the shorter history."""
+    band_scale: float = 1.0
+    """Factor the band was widened by after the backtest (1: its errors fit the band)."""
 
     @property
     def error(self) -> float | None:
@@ -105,6 +160,7 @@ def choose(
         held = min(held, max(1, int(horizon / step)))
     train, test = points[:-held], points[-held:]
     scores: dict[str, float] = {}
+    scales: dict[str, float] = {}
     if len(train) >= MIN_SAMPLES:
         train_t, train_v = [t for t, _ in train], [v for _, v in train]
         actual = [v for _, v in test]
@@ -112,10 +168,14 @@ def choose(
             curve = fit(name, train_t, train_v, step)
             if curve is not None:
                 scores[name] = wape(actual, [curve.mean(t) for t, _ in test])
+                scales[name] = _band_scale(curve, test)
     ranked = sorted(scores, key=lambda n: (scores[n], models.index(n)))
     all_t, all_v = [t for t, _ in points], [v for _, v in points]
     for name in [*ranked, *(m for m in models if m not in scores)]:
         curve = fit(name, all_t, all_v, step)
         if curve is not None:
-            return Choice(curve, scores)
+            scale = scales.get(name, 1.0)
+            if scale > 1.0:
+                curve = Widened(curve, scale)
+            return Choice(curve, scores, scale)
     return None

@@ -128,6 +128,8 @@ class Forecast:
     """(time, forecast, lower, upper) over the horizon, for charts."""
     scale: float = 1.0
     """The ``--what-if`` factor applied to the history (1: none)."""
+    band_scale: float = 1.0
+    """How much the backtest widened the band (1: the held-out errors fit it)."""
 
     @property
     def limit(self) -> float:
@@ -275,6 +277,7 @@ def forecast_series(
         history=history,
         path=path,
         scale=scale,
+        band_scale=choice.band_scale,
     )
 
 

@@ -82,6 +82,7 @@ def forecast_dict(f: Forecast) -> dict[str, Any]:
         "model": f.model,
         "backtest_error": _num(f.backtest_error),
         "backtest": {name: _num(error) for name, error in f.backtest.items()},
+        "band_scale": _num(f.band_scale) if f.status != "no_data" else None,
         "direction": f.direction,
         "act": _num(f.target.act),
         "act_at": rfc3339(f.act_at),

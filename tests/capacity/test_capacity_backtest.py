@@ -173,3 +173,25 @@ def test_what_if_scales_the_history() -> None:
     assert f.status == "critical"
     assert f.exhausted_at == times[-1]
     assert f.scale == 10
+
+
+def test_backtest_widens_a_band_its_held_out_errors_do_not_fit() -> None:
+    # Growth that accelerates: a line through the first ten days is far too sure of itself
+    # on the last four.
+    rng = random.Random(5)
+    times = _times(14)
+    values = [10 + 0.5 * ((t - T0) / DAY) ** 2 + rng.gauss(0, 1) for t in times]
+    choice = choose(times, values, step=HOUR, horizon=30 * DAY, models=("linear",))
+    assert choice is not None
+    assert choice.band_scale > 1.5
+    widened = choice.curve
+    plain = fit_series(times, values, seasonal=False)
+    assert plain is not None
+    end = times[-1] + 7 * DAY
+    assert widened.sd(end) == pytest.approx(plain.sd(end) * choice.band_scale)
+    assert widened.mean(end) == plain.mean(end)
+    # Independent noise around a line fits its band: nothing to widen by much.
+    calm = [10 + 0.1 * i + rng.gauss(0, 1) for i in range(len(times))]
+    steady = choose(times, calm, step=HOUR, horizon=30 * DAY, models=("linear",))
+    assert steady is not None
+    assert steady.band_scale < 1.3

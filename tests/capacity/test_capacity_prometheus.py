@@ -52,6 +52,7 @@ KEYS = {
     "model",
     "backtest_error",
     "backtest",
+    "band_scale",
     "direction",
     "act",
     "act_at",
