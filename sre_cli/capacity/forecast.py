@@ -257,7 +257,7 @@ def forecast_series(
     )
     path = tuple(
         (t, curve.mean(t), curve.mean(t) - _Z * curve.sd(t), curve.mean(t) + _Z * curve.sd(t))
-        for t in _grid(at, end, target.horizon / 120)
+        for t in _grid(at, end, target.horizon / 360)
     )
     return Forecast(
         target,

@@ -84,6 +84,7 @@ def forecast_dict(f: Forecast) -> dict[str, Any]:
         "backtest": {name: _num(error) for name, error in f.backtest.items()},
         "band_scale": _num(f.band_scale) if f.status != "no_data" else None,
         "direction": f.direction,
+        "unit": f.target.unit,
         "act": _num(f.target.act),
         "act_at": rfc3339(f.act_at),
     }
@@ -206,7 +207,7 @@ def table(at: float, forecasts: Sequence[Forecast]) -> Table:
             number(f.current),
             number(f.trend_per_day, signed=True),
             _peak(f),
-            ("≥ " if f.direction == "floor" else "") + number(f.limit),
+            ("≥ " if f.direction == "floor" else "") + number(f.limit) + f.target.unit,
             headroom if f.headroom is not None else "—",
             _when(f),
             f"[{style}]{f.status}[/]",

@@ -20,6 +20,9 @@ app = typer.Typer(
 )
 
 
+DEFAULT_MANIFESTS = Path("manifests/overlays/prod")
+
+
 class ForecastFormat(StrEnum):
     table = "table"
     json = "json"
@@ -145,9 +148,14 @@ def forecast(
         ),
     ] = None,
     manifests: Annotated[
-        Path,
-        typer.Option("--manifests", help="Manifests (file, folder or overlay) holding the HPAs."),
-    ] = Path("manifests/overlays/prod"),
+        Path | None,
+        typer.Option(
+            "--manifests",
+            help="Manifests (file, folder or kustomize overlay) holding the HPAs "
+            "[default: manifests/overlays/prod when present].",
+            show_default=False,
+        ),
+    ] = None,
     what_if: Annotated[
         str | None,
         typer.Option("--what-if", help="Multiply traffic-driven series, e.g. 10x.", metavar="Nx"),
@@ -176,7 +184,12 @@ def forecast(
     direction: Direction = "floor" if floor else "ceiling"
     targets = _targets(specs, query, limit, name, history_s, horizon_s, direction)
     knee_figure = None if knee is None else load_knee(knee)
-    hpas = max_replicas(manifests) if knee_figure is not None and manifests.exists() else {}
+    hpas = {}
+    if knee_figure is not None:
+        if manifests is None and DEFAULT_MANIFESTS.exists():
+            manifests = DEFAULT_MANIFESTS
+        if manifests is not None:
+            hpas = max_replicas(manifests)
     for target in targets:
         if target.history < 2 * step_s:
             raise UsageError(f"{target.name}: history must span at least two steps ({step})")

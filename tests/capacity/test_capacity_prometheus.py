@@ -54,6 +54,7 @@ KEYS = {
     "backtest",
     "band_scale",
     "direction",
+    "unit",
     "act",
     "act_at",
 }

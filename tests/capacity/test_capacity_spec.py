@@ -229,3 +229,15 @@ def test_hpa_max_replicas_from_manifests_and_overlays(tmp_path: Path) -> None:
     }
     with pytest.raises(SpecError, match="no such file"):
         max_replicas(tmp_path / "missing")
+
+
+def test_missing_manifests_given_explicitly_exit_2(tmp_path: Path) -> None:
+    knee = tmp_path / "knee.json"
+    knee.write_text('{"per_replica_rps": 10}')
+    missing = tmp_path / "nope"
+    code, out = _cli(
+        "--prometheus", "http://x", "--query", "up", "--limit", "1",
+        "--knee", str(knee), "--manifests", str(missing),
+    )  # fmt: skip
+    assert code == 2
+    assert f"{missing}: no such file or folder" in out
