@@ -13,6 +13,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from sre_cli.capacity.units import number
+
 if TYPE_CHECKING:
     from sre_cli.capacity.forecast import Forecast
 
@@ -32,8 +34,6 @@ def _extent(f: Forecast) -> tuple[float, float, float, float]:
 
 def text_chart(f: Forecast, width: int = 72, height: int = 12) -> list[str]:
     """The chart as ``height`` + 2 lines of at most ``width`` + 10 characters."""
-    from sre_cli.capacity.render import number
-
     if not f.history or not f.path:
         return []
     t0, t1, low, high = _extent(f)

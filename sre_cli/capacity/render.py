@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from sre_cli.capacity.units import number, rfc3339
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -42,12 +43,6 @@ __all__ = [
 ]
 
 _STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "no_data": "dim"}
-
-
-def rfc3339(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(round(at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _num(value: float | None) -> float | int | None:
@@ -122,22 +117,6 @@ def to_json(
         "replicas": [replicas_dict(r) for r in replicas],
     }
     return json.dumps(data, indent=2, allow_nan=False)
-
-
-def number(value: float | None, signed: bool = False) -> str:
-    """Compact: 3 significant digits, SI suffixes from 10 000 (1.23M, 45.6k)."""
-    if value is None:
-        return "—"
-    sign = "+" if signed and value > 0 else ""
-    size = abs(value)
-    for threshold, divisor, suffix in ((1e12, 1e12, "T"), (1e9, 1e9, "G"), (1e6, 1e6, "M")):
-        if size >= threshold:
-            return f"{sign}{value / divisor:.3g}{suffix}"
-    if size >= 1e4:
-        return f"{sign}{value / 1e3:.3g}k"
-    if size >= 100 or value == 0:
-        return f"{sign}{value:.0f}"
-    return f"{sign}{value:.3g}"
 
 
 def _days(f: Forecast, at: float | None) -> str:
