@@ -195,3 +195,20 @@ def test_backtest_widens_a_band_its_held_out_errors_do_not_fit() -> None:
     steady = choose(times, calm, step=HOUR, horizon=30 * DAY, models=("linear",))
     assert steady is not None
     assert steady.band_scale < 1.3
+
+
+def test_a_band_that_reaches_the_limit_warns_without_a_likely_time() -> None:
+    # Flat at 90 with noise σ 7: the forecast stays at 90, the band's upper edge (about
+    # 90 + 1.645 × 7) is over 100 from the start.
+    rng = random.Random(11)
+    times = _times(14)
+    values = [90 + rng.gauss(0, 7) for _ in times]
+    f = forecast_series(
+        Target("noisy", "q", 100, models=("linear",)), {}, times, values, at=times[-1], warn=DAY
+    )
+    assert f.exhausted.likely is None
+    assert f.exhausted.latest is None
+    assert f.exhausted.earliest == times[-1]
+    assert f.status == "warning"
+    assert f.band is not None
+    assert f.band.upper > 100 > f.peak
