@@ -221,7 +221,7 @@ def fit_series(
     r2 = 1.0 - ss_res / ss_tot if varies else None
     dof = max(1, n - p)
     residual_var = ss_res / dof
-    rho = min(0.95, max(0.0, lag1_autocorrelation(residuals)))
+    rho = min(0.99, max(0.0, lag1_autocorrelation(residuals)))
     inverse = _invert(normal) if varies else None
     inflation = (1 + rho) / (1 - rho)
     covariance = (

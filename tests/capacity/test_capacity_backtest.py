@@ -212,3 +212,26 @@ def test_a_band_that_reaches_the_limit_warns_without_a_likely_time() -> None:
     assert f.status == "warning"
     assert f.band is not None
     assert f.band.upper > 100 > f.peak
+
+
+def test_band_holds_the_true_crossing_with_autocorrelated_noise() -> None:
+    # Trend + daily profile + AR(1) noise (lag-1 autocorrelation 0.7, σ 2), twenty histories:
+    # the band, widened for the autocorrelation, still holds the true crossing.
+    def truth(t: float) -> float:
+        return 100 + 3 * (t - T0) / DAY + 10 * _daily(t)
+
+    times = _times(14)
+    at = times[-1]
+    crossing = next(t for t in range(int(at), int(at + 30 * DAY), 60) if truth(t) >= 190)
+    inside = 0
+    for seed in range(20):
+        rng = random.Random(seed)
+        noise, values = 0.0, []
+        for t in times:
+            noise = 0.7 * noise + rng.gauss(0, 2 * math.sqrt(1 - 0.49))
+            values.append(truth(t) + noise)
+        f = forecast_series(Target("x", "q", 190), {}, times, values, at=at, warn=DAY)
+        e = f.exhausted
+        assert e.earliest is not None
+        inside += e.earliest <= crossing and (e.latest is None or crossing <= e.latest)
+    assert inside >= 18
