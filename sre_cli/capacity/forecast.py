@@ -234,14 +234,14 @@ def forecast_series(
     top, top_at = min(means) if floor else max(means)
     sd = curve.sd(top_at)
     likely = first_reaching(curve.mean, target.limit, target.direction, grid)
-    coarse = _grid(at, end, max(RESOLUTION, target.horizon / 500))
-    exhausted = Exhaustion(
-        earliest=first_reaching(near, target.limit, target.direction, coarse),
-        likely=likely,
-        latest=first_reaching(far, target.limit, target.direction, coarse),
-    )
-    if exhausted.earliest is not None and likely is not None:
-        exhausted = Exhaustion(min(exhausted.earliest, likely), likely, exhausted.latest)
+    # The band's edges cost a standard deviation per point: a coarser scan (bisected too).
+    coarse = _grid(at, end, max(RESOLUTION, target.horizon / 2000))
+    earliest = first_reaching(near, target.limit, target.direction, coarse)
+    latest = first_reaching(far, target.limit, target.direction, coarse)
+    if likely is not None:  # a crossing between coarse points must not reorder the three
+        earliest = likely if earliest is None else min(earliest, likely)
+        latest = None if latest is None else max(latest, likely)
+    exhausted = Exhaustion(earliest, likely, latest)
     act_at = (
         None
         if target.act is None
@@ -256,8 +256,9 @@ def forecast_series(
         (t, v) for t, v in zip(times, values, strict=True) if at - target.history <= t <= at
     )
     path = tuple(
-        (t, curve.mean(t), curve.mean(t) - _Z * curve.sd(t), curve.mean(t) + _Z * curve.sd(t))
+        (t, m, m - _Z * d, m + _Z * d)
         for t in _grid(at, end, target.horizon / 360)
+        for m, d in [(curve.mean(t), curve.sd(t))]
     )
     return Forecast(
         target,

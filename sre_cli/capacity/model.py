@@ -85,10 +85,12 @@ class Fit:
         if not self.covariance:
             return self.residual_std
         g = self.basis(t)
-        var = sum(
-            gi * sum(c * gj for c, gj in zip(row, g, strict=True))
-            for gi, row in zip(g, self.covariance, strict=True)
-        )
+        var = 0.0
+        for gi, row in zip(g, self.covariance, strict=True):  # g' C g, without generators
+            acc = 0.0
+            for c, gj in zip(row, g, strict=True):
+                acc += c * gj
+            var += gi * acc
         return math.sqrt(self.residual_std**2 + max(0.0, var))
 
     def mean(self, t: float) -> float:
