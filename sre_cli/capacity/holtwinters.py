@@ -35,6 +35,8 @@ _ALPHAS = (0.05, 0.15, 0.3, 0.5, 0.8)
 _BETAS = (0.02, 0.1, 0.3)  # as a fraction of alpha
 _GAMMAS = (0.05, 0.2, 0.5)  # as a fraction of 1 - alpha
 _PHIS = (0.9, 0.98)
+_EXACT = 5000
+"""Steps ahead whose variance terms are summed one by one (0.98^5000 is far below 1e-40)."""
 
 
 @dataclass
@@ -81,14 +83,23 @@ class HoltWinters:
         return a if frac == 0 else a + (self._at(low + 1) - a) * frac
 
     def _var(self, h: int) -> float:
-        """Variance multiplier ``1 + sum c_j²`` for ``h`` steps ahead (cached, grows on demand)."""
+        """Variance multiplier ``1 + sum c_j²`` for ``h`` steps ahead.
+
+        Cached up to :data:`_EXACT` steps; beyond, ``phi^j`` is negligible and ``c_j`` takes
+        two values (with or without the profile term), so the sum grows linearly."""
         m = len(self.season)
-        while len(self._variance) < h:
+        needed = min(h, _EXACT)
+        while len(self._variance) < needed:
             j = len(self._variance)
             damped = self.phi * (1 - self.phi**j) / (1 - self.phi)
             c = self.alpha + self.beta * damped + (self.gamma if m and j % m == 0 else 0.0)
             self._variance.append(self._variance[-1] + c * c)
-        return self._variance[max(0, h - 1)]
+        total = self._variance[max(0, needed - 1)]
+        if h > _EXACT:
+            c = self.alpha + self.beta * self.phi / (1 - self.phi)
+            seasonal = 0 if not m else (h - 1) // m - (_EXACT - 1) // m
+            total += (h - _EXACT) * c * c + seasonal * ((c + self.gamma) ** 2 - c * c)
+        return total
 
     def sd(self, t: float) -> float:
         h = max(1, math.ceil((t - self.last) / self.step))

@@ -235,3 +235,21 @@ def test_band_holds_the_true_crossing_with_autocorrelated_noise() -> None:
         assert e.earliest is not None
         inside += e.earliest <= crossing and (e.latest is None or crossing <= e.latest)
     assert inside >= 18
+
+
+def test_holt_winters_variance_far_ahead_matches_the_sum() -> None:
+    times = _times(7)
+    values = [
+        50 + 3 * (t - T0) / DAY + 8 * _daily(t) + 0.1 * math.sin(i) for i, t in enumerate(times)
+    ]
+    model = fit_holt_winters(times, values, step=HOUR)
+    assert model is not None
+    m = len(model.season)
+    h = 12_345  # past the steps summed one by one
+
+    def c(j: int) -> float:
+        damped = model.phi * (1 - model.phi**j) / (1 - model.phi)
+        return model.alpha + model.beta * damped + (model.gamma if j % m == 0 else 0.0)
+
+    exact = 1 + sum(c(j) ** 2 for j in range(1, h))
+    assert model.sd(model.last + h * HOUR) == pytest.approx(model.sigma * math.sqrt(exact))
