@@ -29,12 +29,14 @@ from dataclasses import dataclass, field
 
 from sre_cli.capacity.model import DAY, MIN_SAMPLES
 
-__all__ = ["HoltWinters", "fit_holt_winters"]
+__all__ = ["MAX_GRID", "HoltWinters", "fit_holt_winters"]
 
 _ALPHAS = (0.05, 0.15, 0.3, 0.5, 0.8)
 _BETAS = (0.02, 0.1, 0.3)  # as a fraction of alpha
 _GAMMAS = (0.05, 0.2, 0.5)  # as a fraction of 1 - alpha
 _PHIS = (0.9, 0.98)
+MAX_GRID = 20_000
+"""Longer grids are not fitted (the parameter search would take seconds): use a coarser step."""
 _EXACT = 5000
 """Steps ahead whose variance terms are summed one by one (0.98^5000 is far below 1e-40)."""
 
@@ -173,9 +175,14 @@ def _run(
 def fit_holt_winters(
     times: Sequence[float], values: Sequence[float], *, step: float
 ) -> HoltWinters | None:
-    """Fit on the grid of ``step`` seconds; a daily profile when two days of history allow it."""
+    """Fit on the grid of ``step`` seconds; a daily profile when two days of history allow it.
+
+    None with fewer than ``MIN_SAMPLES`` samples or more than :data:`MAX_GRID` grid points."""
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) < MIN_SAMPLES or step <= 0:
+        return None
+    finite_times = [t for t, v in zip(times, values, strict=True) if math.isfinite(v)]
+    if (max(finite_times) - min(finite_times)) / step + 1 > MAX_GRID:
         return None
     start, grid = _grid(times, values, step)
     period = round(DAY / step)

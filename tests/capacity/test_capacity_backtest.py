@@ -253,3 +253,15 @@ def test_holt_winters_variance_far_ahead_matches_the_sum() -> None:
 
     exact = 1 + sum(c(j) ** 2 for j in range(1, h))
     assert model.sd(model.last + h * HOUR) == pytest.approx(model.sigma * math.sqrt(exact))
+
+
+def test_holt_winters_refuses_grids_too_long_to_search() -> None:
+    from sre_cli.capacity.holtwinters import MAX_GRID
+
+    times = [T0 + i for i in range(0, 2 * MAX_GRID + 1, 100)]  # few samples, a long 1 s grid
+    values = [float(i) for i in range(len(times))]
+    assert fit_holt_winters(times, values, step=1.0) is None
+    assert fit_holt_winters(times, values, step=100.0) is not None
+    choice = choose(times, values, step=1.0, horizon=DAY)  # even the backtest's shorter part
+    assert choice is not None
+    assert "holt-winters" not in choice.scores
