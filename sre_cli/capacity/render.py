@@ -1,4 +1,5 @@
-"""Forecasts as a rich table or as JSON (the documented contract, README "Capacity forecasts")::
+"""Forecasts as a rich table, JSON (the documented contract, README "Capacity forecasts") or an
+HTML page with SVG charts::
 
     {"at": "2024-03-15T00:00:00Z", "band_coverage": 0.9, "what_if": 1,
      "forecasts": [{"name": "api-rps", "labels": {"instance": "a"}, "current": 170.2,
@@ -8,7 +9,7 @@
        "exhausted": {"earliest": "2024-03-24T16:30:02Z", "likely": "2024-03-24T17:02:11Z",
                      "latest": "2024-03-24T17:30:40Z"},
        "model": "seasonal", "backtest_error": 0.27, "backtest": {"linear": 3.96, ...},
-       "direction": "ceiling", "act": null, "act_at": null}],
+       "band_scale": 1, "direction": "ceiling", "unit": "", "act": null, "act_at": null}],
      "replicas": []}
 
 Times are RFC 3339 in UTC; ``exhausted_at`` (= ``exhausted.likely``) is null when the forecast
