@@ -221,7 +221,9 @@ def forecast(
                 lines = text_chart(f)
                 if lines:
                     console.print(
-                        f"{f.target.name} {render.labels_text(f.labels)}", highlight=False
+                        f"{f.target.name} {render.labels_text(f.labels)}",
+                        highlight=False,
+                        markup=False,
                     )
                     console.out("\n".join(lines), highlight=False)
         if plans:
