@@ -94,8 +94,11 @@ def validate(
     ] = None,
     at: At = None,
     windows: Windows = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Warnings (lints) are errors too: exit 1.")
+    ] = False,
 ) -> None:
-    """Check specs: schema (file and line), unfireable alert tiers; with --prometheus, live data."""
+    """Check specs: errors with file and line, lints as warnings; --prometheus: live data too."""
     import time
 
     from rich.markup import escape
@@ -113,11 +116,14 @@ def validate(
         with _client(prometheus) as prom:
             problems += live_problems(slos, prom, _instant(at) or time.time())
     for problem in problems:
-        console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
-    if problems:
-        raise CheckFailed(f"{len(problems)} problem(s) in SLO specs")
+        mark = "[yellow]![/] warning:" if problem.severity == "warning" else "[red]✗[/]"
+        console.print(f"{mark} {escape(str(problem))}", highlight=False, soft_wrap=True)
+    errors = [p for p in problems if p.severity == "error" or strict]
+    if errors:
+        raise CheckFailed(f"{len(errors)} problem(s) in SLO specs")
     where = " and against live data" if prometheus else ""
-    console.print(f"[green]✓[/] {len(slos)} SLO(s) valid{where}", highlight=False)
+    warned = f", {len(problems)} warning(s)" if problems else ""
+    console.print(f"[green]✓[/] {len(slos)} SLO(s) valid{where}{warned}", highlight=False)
 
 
 @app.command()

@@ -1,8 +1,12 @@
-"""Checks beyond the schema: alert tiers that can never fire, and specs against live data.
+"""Checks beyond the schema: lints of what Prometheus accepts but is probably a mistake, and
+specs against live data.
 
-Static (always): every burn-rate tier must be able to fire, i.e. ``factor × (1 − objective)
-< 1`` (an error ratio above 1 is impossible). Live (``--prometheus``): each query parses, each
-selector matches series within the SLO window, and a latency threshold is a real ``le`` bucket::
+Static lints (warnings; ``aqua slo validate --strict`` makes them errors): an alert tier that
+can never fire (``factor × (1 − objective) ≥ 1``: an error ratio above 1 is impossible), an
+event query that counts with neither ``rate()`` nor ``increase()``, MetricsQL functions that
+Prometheus does not have, and Sloth SLO plugins, which aqua does not run. Live
+(``--prometheus``, errors): each query evaluates, each selector matches series within the SLO
+window, and a latency threshold is a real ``le`` bucket::
 
     problems = static_problems(slos, tiers) + live_problems(slos, prom, at=time.time())
 """
@@ -11,11 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sre_cli.slo.loader import Problem
-from sre_cli.slo.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.spec import SLO, render_window
 from sre_cli.slo.windows import Tier
+
+if TYPE_CHECKING:
+    from sre_cli.slo.prometheus import PrometheusClient
 
 __all__ = ["live_problems", "selectors", "static_problems"]
 
@@ -35,20 +42,66 @@ def selectors(query: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+_COUNTING = re.compile(r"\b(rate|increase)\s*\(")
+# MetricsQL functions Prometheus lacks (VictoriaMetrics); Prometheus rejects rules using them.
+_METRICSQL = re.compile(
+    r"\b(histogram_share|share_le_over_time|share_gt_over_time|range_over_time|"
+    r"rollup\w*|default_rollup|count_le_over_time|count_gt_over_time|increase_pure|"
+    r"rate_over_sum|median_over_time|tmin_over_time|tmax_over_time)\s*\("
+)
+# Plugins that do not change the rules Sloth writes.
+_NEUTRAL_PLUGINS = {
+    "sloth.dev/core/debug/v1",
+    "sloth.dev/core/sli_rules/v1",
+    "sloth.dev/core/metadata_rules/v1",
+    "sloth.dev/core/alert_rules/v1",
+    "sloth.dev/core/validate/v1",
+    "sloth.dev/contrib/validate_victoria_metrics/v1",
+}
+
+
 def static_problems(slos: Sequence[SLO], tiers: Sequence[Tier]) -> list[Problem]:
+    """Lints (warnings) found from the specs alone."""
     out = []
     for slo in slos:
+
+        def warn(message: str, slo: SLO = slo) -> None:
+            out.append(Problem(slo.source.path, slo.source.line, f"{slo.id}: {message}", "warning"))
+
         for tier in tiers:
             factor = tier.factor(slo.window.nominal)
             if factor * slo.budget >= 1:
-                out.append(
-                    Problem(
-                        slo.source.path,
-                        slo.source.line,
-                        f"{slo.id}: alert tier {tier.name} can never fire: burn factor "
-                        f"{factor:g} × error budget {slo.budget:g} ≥ 1 (raise the objective)",
-                    )
+                warn(
+                    f"alert tier {tier.name} can never fire: burn factor {factor:g} × error "
+                    f"budget {slo.budget:g} ≥ 1 (an error ratio cannot exceed 1; raise the "
+                    "objective or use longer windows)"
                 )
+        sli = slo.sli
+        if sli.kind == "events":
+            for field, query in (
+                ("error_query", sli.error_query),
+                ("total_query", sli.total_query),
+            ):
+                if query is not None and not _COUNTING.search(query):
+                    warn(
+                        f"{field} counts with neither rate() nor increase(): its value over "
+                        "{{.window}} is taken as the number of events as it is, so it must be "
+                        "a count of events in that window"
+                    )
+        for query in (sli.error_query, sli.total_query, sli.error_ratio_query):
+            found = _METRICSQL.search(query or "")
+            if found:
+                warn(
+                    f"{found.group(1)}() is MetricsQL (VictoriaMetrics), not PromQL: "
+                    "Prometheus and `promtool check rules` reject these rules"
+                )
+                break
+        skipped = [p for p in slo.plugins if p not in _NEUTRAL_PLUGINS]
+        if skipped:
+            warn(
+                f"Sloth SLO plugin(s) {', '.join(sorted(set(skipped)))} are not run: aqua writes "
+                "Sloth's core rules without their changes"
+            )
     return out
 
 
@@ -61,6 +114,8 @@ def _queries(slo: SLO) -> list[str]:
 
 def live_problems(slos: Sequence[SLO], prom: PrometheusClient, at: float) -> list[Problem]:
     """Problems found by querying ``prom`` at unix time ``at`` (Unavailable if unreachable)."""
+    from sre_cli.slo.prometheus import QueryError
+
     out: list[Problem] = []
     for slo in slos:
 

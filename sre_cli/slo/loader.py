@@ -1,9 +1,10 @@
 """Find SLO spec files, tell their format, and turn them into :class:`SLO` objects.
 
 Folders are searched for ``*.yaml``/``*.yml``. Recognized documents: Sloth ``prometheus/v1``
-files, Sloth ``PrometheusServiceLevel`` resources, OpenSLO v1 ``SLO`` (and ``SLI`` for
-``indicatorRef``); OpenSLO ``Service``/``AlertPolicy``/... and Sloth ``AlertWindows`` documents
-are skipped. Every problem names the file and line::
+files, Sloth ``PrometheusServiceLevel`` resources (camelCase fields, as its CRD spells them),
+OpenSLO v1 ``SLO`` (and ``SLI`` for ``indicatorRef``), OpenSLO v1alpha ``SLO`` as Sloth reads
+it; OpenSLO ``Service``/``AlertPolicy``/... and Sloth ``AlertWindows`` documents are skipped.
+Every problem names the file and line::
 
     slos = load_slos([Path("slo")])                 # raises SpecError on the first bad file
     slos, problems = check_paths([Path("slo")])     # collects every problem (for validate)
@@ -14,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from sre_cli.errors import SpecError
 from sre_cli.slo.openslo import OpenSLOIndicator, OpenSLOSLO
+from sre_cli.slo.openslo_alpha import SPEC as SPEC_ALPHA
+from sre_cli.slo.openslo_alpha import OpenSLOAlphaSLO
 from sre_cli.slo.spec import SLO, SlothFile
 from sre_cli.spec_yaml import Document, Location, load_documents
 
@@ -36,11 +39,16 @@ _SKIPPED_OPENSLO = {
 
 @dataclass(frozen=True)
 class Problem:
-    """A spec problem at a file and line."""
+    """A spec problem at a file and line.
+
+    An ``error`` makes the spec unusable; a ``warning`` (a lint) is valid but probably a
+    mistake: ``aqua slo validate`` reports it and exits 0 unless ``--strict``.
+    """
 
     path: str
     line: int | None
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -61,10 +69,18 @@ def discover(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _problems(doc: Document, exc: ValidationError, base: Location = ()) -> list[Problem]:
+def _problems(
+    doc: Document,
+    exc: ValidationError,
+    base: Location = (),
+    spelled: dict[str, str] | None = None,
+) -> list[Problem]:
+    """One problem per pydantic error; ``spelled`` maps field names back to the file's."""
     out = []
+    names = spelled or {}
     for err in exc.errors():
-        loc: Location = (*base, *(p for p in err["loc"] if isinstance(p, str | int)))
+        parts = (p for p in err["loc"] if isinstance(p, str | int))
+        loc: Location = (*base, *(names.get(p, p) if isinstance(p, str) else p for p in parts))
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field (typo?)"
@@ -75,13 +91,49 @@ def _problems(doc: Document, exc: ValidationError, base: Location = ()) -> list[
     return out
 
 
-def _sloth(doc: Document, data: dict[str, Any], base: Location) -> tuple[list[SLO], list[Problem]]:
+# The Kubernetes resource spells Sloth's fields in camelCase (its CRD schema).
+_CRD_FIELDS = {
+    "errorQuery": "error_query",
+    "totalQuery": "total_query",
+    "errorRatioQuery": "error_ratio_query",
+    "pageAlert": "page_alert",
+    "ticketAlert": "ticket_alert",
+    "sloPlugins": "slo_plugins",
+}
+_CRD_NAMES = {snake: camel for camel, snake in _CRD_FIELDS.items()}
+
+
+def _snake_case(value: Any, snake: set[str]) -> Any:
+    """``value`` with the CRD's camelCase field names as Sloth's file format spells them;
+    ``snake`` collects the names that were already snake_case (also accepted)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            new = _CRD_FIELDS.get(key, key) if isinstance(key, str) else key
+            if new in _CRD_NAMES and new == key:
+                snake.add(key)
+            out[new] = _snake_case(item, snake)
+        return out
+    if isinstance(value, list):
+        return [_snake_case(item, snake) for item in value]
+    return value
+
+
+def _sloth(
+    doc: Document, data: dict[str, Any], base: Location, spec: str = "prometheus/v1"
+) -> tuple[list[SLO], list[Problem]]:
+    snake: set[str] = set()
+    crd = spec != "prometheus/v1"
+    if crd:
+        data = _snake_case(data, snake)
     try:
         parsed = SlothFile.model_validate(data)
         lines = [doc.line_of((*base, "slos", i)) for i in range(len(parsed.slos))]
-        return parsed.to_slos(doc.path, lines), []
+        return parsed.to_slos(doc.path, lines, spec), []
     except ValidationError as exc:
-        return [], _problems(doc, exc, base)
+        # Errors name the fields as the file spells them (camelCase in the CRD).
+        spelled = {k: v for k, v in _CRD_NAMES.items() if k not in snake} if crd else {}
+        return [], _problems(doc, exc, base, spelled)
 
 
 def _read(docs: Iterable[Document]) -> tuple[list[SLO], list[Problem]]:
@@ -102,11 +154,19 @@ def _read(docs: Iterable[Document]) -> tuple[list[SLO], list[Problem]]:
             if not isinstance(spec, dict):
                 found, bad = [], [Problem(doc.path, doc.line_of(("spec",)), "spec: required")]
             else:
-                found, bad = _sloth(doc, {"version": "prometheus/v1", **spec}, ("spec",))
+                found, bad = _sloth(
+                    doc, {"version": "prometheus/v1", **spec}, ("spec",), "sloth.slok.dev/v1"
+                )
         elif (api, kind) == ("sloth.slok.dev/v1", "AlertWindows") or (
             api == "openslo/v1" and kind in _SKIPPED_OPENSLO
         ):
             continue
+        elif api == SPEC_ALPHA and kind == "SLO":
+            try:
+                found = OpenSLOAlphaSLO.model_validate(data).to_slos(doc.path, doc.start_line)
+                bad = []
+            except ValidationError as exc:
+                found, bad = [], _problems(doc, exc)
         elif api == "openslo/v1" and kind in {"SLO", "SLI"}:
             try:
                 if kind == "SLI":
@@ -124,7 +184,8 @@ def _read(docs: Iterable[Document]) -> tuple[list[SLO], list[Problem]]:
                 Problem(
                     doc.path,
                     line,
-                    f"{what}: expected Sloth version prometheus/v1 or OpenSLO openslo/v1 kind SLO",
+                    f"{what}: expected Sloth version prometheus/v1 or OpenSLO openslo/v1 "
+                    "(or openslo/v1alpha) kind SLO, or Sloth's PrometheusServiceLevel",
                 )
             )
             continue

@@ -22,10 +22,12 @@ Errors carry the file and line (:class:`sre_cli.errors.SpecError`).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,13 +36,14 @@ from pydantic import (
     model_validator,
 )
 
-from sre_cli.slo.windows import Window
+from sre_cli.slo.windows import Window, format_duration, parse_duration
 
 __all__ = [
     "SLI",
     "SLO",
     "AlertMeta",
     "Alerting",
+    "Budgeting",
     "LatencySLI",
     "Policy",
     "SlothFile",
@@ -52,8 +55,42 @@ _WINDOW_VAR = re.compile(r"\{\{\s*\.window\s*\}\}")
 _RATE = re.compile(r"\brate\s*\(")
 _METRIC = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=120)]
-Labels = dict[Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")], str]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _name(value: str) -> str:
+    # The message states the rule in words: a regex in an error message is unreadable.
+    if not _NAME.match(value) or len(value) > 120:
+        raise ValueError(
+            f"{value!r} is not a name: use letters, digits, '_', '.' and '-', starting with a "
+            "letter or digit (at most 120 characters)"
+        )
+    return value
+
+
+def _label_value(value: object) -> object:
+    # Sloth reads labels into strings: `generated: true` is "true", `le: 0.2` is "0.2".
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _label_name(value: str) -> str:
+    if not _LABEL_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a Prometheus label name: letters, digits and '_', "
+            "not starting with a digit"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Labels = dict[
+    Annotated[str, AfterValidator(_label_name)], Annotated[str, BeforeValidator(_label_value)]
+]
 
 
 def render_window(template: str, window: str) -> str:
@@ -68,6 +105,18 @@ def _window(value: object) -> Window:
 SpecWindow = Annotated[Window, BeforeValidator(_window)]
 
 
+def _slice(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    rng = parse_duration(str(value))
+    if rng < timedelta(minutes=1) or rng > timedelta(days=1) or rng.total_seconds() % 60:
+        raise ValueError("a time slice is whole minutes, from 1m to 1d")
+    return rng
+
+
+SpecSlice = Annotated[timedelta, BeforeValidator(_slice)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
@@ -77,10 +126,19 @@ class Source(_Strict):
     line: int
 
 
+def _metric(value: str) -> str:
+    if not re.match(_METRIC, value):
+        raise ValueError(
+            f"{value!r} is not a metric name: letters, digits, '_' and ':', "
+            "not starting with a digit"
+        )
+    return value
+
+
 class LatencySLI(_Strict):
     """``metric`` is a histogram; requests slower than ``threshold`` (an ``le`` bucket) are bad."""
 
-    metric: Annotated[str, StringConstraints(pattern=_METRIC)]
+    metric: Annotated[str, AfterValidator(_metric)]
     threshold: float = Field(gt=0)
     selector: str = ""
 
@@ -154,6 +212,41 @@ class Policy(_Strict):
     burn_rate_window: Literal["5m", "30m", "1h", "2h", "6h", "1d", "3d"] = "1h"
 
 
+class Budgeting(_Strict):
+    """How the budget is counted: events (``occurrences``) or time slices.
+
+    ``timeslices``: the window is cut into ``slice`` long slices; a slice is good when its good
+    ratio is at least ``slice_target``; the objective is the share of good slices.
+    ``ratio_timeslices``: the SLI is the mean of the slices' good ratios. Slices without
+    traffic are left out. An aqua extension in Sloth files; OpenSLO's ``budgetingMethod``::
+
+        budgeting: {method: timeslices, slice: 1m, slice_target: 0.99}
+    """
+
+    method: Literal["occurrences", "timeslices", "ratio_timeslices"] = "occurrences"
+    slice: SpecSlice | None = None
+    slice_target: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Budgeting:
+        if self.method == "occurrences":
+            if self.slice is not None or self.slice_target is not None:
+                raise ValueError("slice and slice_target belong to the timeslices methods")
+            return self
+        if self.slice is None:
+            raise ValueError(f"budgeting method {self.method} needs a slice duration (e.g. 1m)")
+        if self.method == "timeslices" and self.slice_target is None:
+            raise ValueError("budgeting method timeslices needs slice_target (e.g. 0.99)")
+        if self.method == "ratio_timeslices" and self.slice_target is not None:
+            raise ValueError("ratio_timeslices averages the slices' ratios: no slice_target")
+        return self
+
+    @property
+    def slice_label(self) -> str:
+        assert self.slice is not None
+        return format_duration(self.slice)
+
+
 class AlertMeta(_Strict):
     disable: bool = False
     labels: Labels = Field(default_factory=dict)
@@ -161,7 +254,8 @@ class AlertMeta(_Strict):
 
 
 class Alerting(_Strict):
-    name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")] | None = None
+    # Prometheus takes any non-empty alert name (it is the `alertname` label value).
+    name: Annotated[str, StringConstraints(min_length=1)] | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     page_alert: AlertMeta = Field(default_factory=AlertMeta)
@@ -179,7 +273,10 @@ class SLO(_Strict):
     sli: SLI
     window: Window = Field(default_factory=lambda: Window.parse(None))
     policy: Policy = Field(default_factory=Policy)
+    budgeting: Budgeting = Field(default_factory=lambda: Budgeting())
     alerting: Alerting = Field(default_factory=Alerting)
+    spec: str = Field(default="prometheus/v1", description="the format it was read from")
+    plugins: tuple[str, ...] = Field(default=(), description="Sloth SLO plugins (not run)")
     source: Source
 
     @property
@@ -208,15 +305,11 @@ def _needs_window(query: str) -> str:
 WindowQuery = Annotated[str, StringConstraints(min_length=1), BeforeValidator(_needs_window)]
 
 
-def _counting(query: str) -> str:
-    if not re.search(r"\b(rate|increase)\s*\(", query):
-        raise ValueError("event queries count with rate() or increase() over {{.window}}")
-    return query
-
-
 class SlothEvents(_Strict):
-    error_query: Annotated[WindowQuery, BeforeValidator(_counting)]
-    total_query: Annotated[WindowQuery, BeforeValidator(_counting)]
+    # An event query without rate()/increase() is valid PromQL (Sloth's home-wifi example
+    # counts samples with sum_over_time): `aqua slo validate` lints it, the schema accepts it.
+    error_query: WindowQuery
+    total_query: WindowQuery
 
 
 class SlothRaw(_Strict):
@@ -226,6 +319,19 @@ class SlothRaw(_Strict):
 class SlothPlugin(_Strict):
     id: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SlothSLOPlugin(_Strict):
+    """One step of a Sloth SLO plugin chain (Go code run by Sloth while it generates rules)."""
+
+    id: Annotated[str, StringConstraints(min_length=1)]
+    priority: int = 0
+    config: Any = None
+
+
+class SlothSLOPlugins(_Strict):
+    overridePrevious: bool = False
+    chain: list[SlothSLOPlugin] = Field(default_factory=list)
 
 
 class SlothSLI(_Strict):
@@ -240,7 +346,10 @@ class SlothSLI(_Strict):
         if len(given) != 1:
             raise ValueError("sli needs exactly one of events, raw, latency")
         if self.plugin is not None:
-            raise ValueError("SLI plugins are not supported: use events, raw or latency")
+            raise ValueError(
+                f"SLI plugin {self.plugin.id!r}: SLI plugins are Go code that Sloth compiles in; "
+                "aqua cannot run them. Write the query the plugin returns as sli.raw or sli.events"
+            )
         return self
 
     def normalized(self) -> SLI:
@@ -260,8 +369,10 @@ class SlothSLO(_Strict):
     labels: Labels = Field(default_factory=dict)
     sli: SlothSLI
     alerting: Alerting = Field(default_factory=Alerting)
+    plugins: SlothSLOPlugins | None = None
     window: SpecWindow | None = None
     policy: Policy | None = None
+    budgeting: Budgeting | None = None
 
 
 class SlothFile(_Strict):
@@ -270,11 +381,17 @@ class SlothFile(_Strict):
     version: Literal["prometheus/v1"]
     service: Name
     labels: Labels = Field(default_factory=dict)
+    slo_plugins: SlothSLOPlugins | None = None
     window: SpecWindow | None = None
     policy: Policy | None = None
+    budgeting: Budgeting | None = None
     slos: list[SlothSLO] = Field(min_length=1)
 
-    def to_slos(self, path: str, lines: list[int]) -> list[SLO]:
+    def to_slos(self, path: str, lines: list[int], spec: str = "prometheus/v1") -> list[SLO]:
+        def plugins(s: SlothSLO) -> tuple[str, ...]:
+            chains = (self.slo_plugins, s.plugins)
+            return tuple(p.id for chain in chains if chain is not None for p in chain.chain)
+
         return [
             SLO(
                 service=self.service,
@@ -285,7 +402,10 @@ class SlothFile(_Strict):
                 sli=s.sli.normalized(),
                 window=s.window or self.window or Window.parse(None),
                 policy=s.policy or self.policy or Policy(),
+                budgeting=s.budgeting or self.budgeting or Budgeting(),
                 alerting=s.alerting,
+                spec=spec,
+                plugins=plugins(s),
                 source=Source(path=path, line=line),
             )
             for s, line in zip(self.slos, lines, strict=True)

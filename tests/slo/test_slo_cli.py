@@ -42,6 +42,18 @@ def test_validate_good_and_bad() -> None:
     assert "objective-100.yaml:7: slos.0.objective: Input should be less than 100" in out
 
 
+def test_validate_warns_and_strict_fails() -> None:
+    lint = FIXTURES / "lint" / "sample-count.yaml"
+    code, out = _cli("validate", str(lint))
+    assert code == 0, out
+    assert "warning: " in out
+    assert "error_query counts with neither rate() nor increase()" in out
+    assert "1 SLO(s) valid, 2 warning(s)" in out
+    code, out = _cli("validate", "--strict", str(lint))
+    assert code == 1, out
+    assert "2 problem(s) in SLO specs" in out
+
+
 def test_rules_to_file_with_inhibition(tmp_path: Path) -> None:
     rules, inhibit = tmp_path / "rules.yaml", tmp_path / "inhibit.yaml"
     code, out = _cli("rules", str(SHIPPED), "-o", str(rules), "--inhibit-rules", str(inhibit))

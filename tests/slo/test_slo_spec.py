@@ -17,6 +17,7 @@ from sre_cli.slo.windows import Window, load_tiers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 BAD = sorted((FIXTURES / "bad").glob("*.yaml"))
+LINT = sorted((FIXTURES / "lint").glob("*.yaml"))
 SHIPPED = Path(__file__).parents[2] / "slo"
 
 
@@ -50,6 +51,18 @@ def test_bad_fixture_reports_file_and_line(path: Path) -> None:
     found = [(p.path, p.line, p.message) for p in problems]
     assert any(p == str(path) and ln == line and message in msg for p, ln, msg in found), (
         f"expected line {line} '{message}' in {found}"
+    )
+
+
+@pytest.mark.parametrize("path", LINT, ids=[p.stem for p in LINT])
+def test_lint_fixture_loads_and_warns_at_file_and_line(path: Path) -> None:
+    line, message = _expectation(path)
+    slos, problems = check_paths([path])
+    assert problems == []
+    assert load_slos([path]) == slos
+    found = [(p.line, p.message, p.severity) for p in static_problems(slos, load_tiers())]
+    assert any(ln == line and message in msg and sev == "warning" for ln, msg, sev in found), (
+        f"expected a warning at line {line} '{message}' in {found}"
     )
 
 
