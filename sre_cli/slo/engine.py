@@ -187,6 +187,10 @@ def evaluate_slo(
     burn_down: bool = True,
 ) -> SLOResult:
     """Evaluate one SLO at unix time ``at`` (two queries: values, burn-down)."""
+    if slo.budgeting.method != "occurrences":
+        from sre_cli.slo.timeslices import evaluate_timeslices
+
+        return evaluate_timeslices(slo, prom, at, tiers)
     start_dt, end_dt = slo.window.bounds(datetime.fromtimestamp(at, UTC))
     start, period_end = start_dt.timestamp(), end_dt.timestamp()
     span = int(at - start)

@@ -1,10 +1,14 @@
-"""OpenSLO v1 ``kind: SLO`` documents with ratio metrics, read into :class:`~sre_cli.slo.spec.SLO`.
+"""OpenSLO v1 ``kind: SLO`` documents, read into :class:`~sre_cli.slo.spec.SLO`.
 
 Supported: an inline ``indicator`` or an ``indicatorRef`` to a ``kind: SLI`` document of the
-same file set; ``ratioMetric`` with ``good`` or ``bad`` and ``total``; ``budgetingMethod:
-Occurrences``; one ``timeWindow`` (rolling ``28d``, or calendar ``1w``/``1M``/``1Q`` with a time
-zone). A Prometheus query is either a counter selector (``counter: true``), counted with
-``increase`` over the window, or a template using ``{{.window}}``::
+same file set; ``ratioMetric`` with ``good`` or ``bad`` and ``total``; ``thresholdMetric`` on a
+Prometheus histogram (the objective's ``op: lt``/``lte`` and ``value`` name the ``le`` bucket:
+requests within it are good); ``budgetingMethod`` ``Occurrences``, ``Timeslices`` (with the
+objective's ``timeSliceTarget`` and ``timeSliceWindow``) or ``RatioTimeslices``
+(``timeSliceWindow``); one ``timeWindow`` (rolling ``28d``, or calendar ``1w``/``1M``/``1Q``
+with a time zone); ``alertPolicies`` empty or absent (aqua's burn-rate tiers alert). A
+Prometheus query is either a counter selector (``counter: true``), counted with ``increase``
+over the window, or a template using ``{{.window}}``::
 
     ratioMetric:
       counter: true
@@ -15,11 +19,12 @@ zone). A Prometheus query is either a counter selector (``counter: true``), coun
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sre_cli.slo.spec import SLI, SLO, Policy, Source, render_window
+from sre_cli.slo.spec import SLI, SLO, Budgeting, LatencySLI, Policy, Source, render_window
 from sre_cli.slo.windows import Window
 
 __all__ = ["OpenSLOIndicator", "OpenSLOSLO"]
@@ -102,15 +107,51 @@ class RatioMetric(_Doc):
         return SLI(error_query=f"(({total}) - ({good}))", total_query=total)
 
 
+_HISTOGRAM = re.compile(
+    r"^\s*(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>[^{}]*)\})?\s*$"
+)
+
+
+class ThresholdMetric(_Doc):
+    """A Prometheus histogram (``name`` or ``name_bucket``, optionally with matchers)."""
+
+    metricSource: MetricSource
+
+    @model_validator(mode="after")
+    def _histogram(self) -> ThresholdMetric:
+        if not _HISTOGRAM.match(str(self.metricSource.spec["query"])):
+            raise ValueError(
+                "a thresholdMetric query is a histogram selector, e.g. "
+                'http_request_duration_seconds_bucket{job="api"}: aqua counts the requests '
+                "within the objective's value (an le bucket) as good"
+            )
+        return self
+
+    def sli(self, op: str | None, value: float | None) -> SLI:
+        if op not in {"lt", "lte"} or value is None:
+            raise ValueError(
+                "a thresholdMetric objective needs op: lte (or lt) and value: the histogram "
+                "counts requests at or under a bucket, so good means at most value"
+            )
+        match = _HISTOGRAM.match(str(self.metricSource.spec["query"]))
+        assert match is not None
+        latency = LatencySLI(
+            metric=match["metric"], selector=match["labels"] or "", threshold=value
+        )
+        return SLI(
+            error_query=latency.error_query(), total_query=latency.total_query(), latency=latency
+        )
+
+
 class IndicatorSpec(_Doc):
     description: str | None = None
     ratioMetric: RatioMetric | None = None
-    thresholdMetric: dict[str, Any] | None = None
+    thresholdMetric: ThresholdMetric | None = None
 
     @model_validator(mode="after")
-    def _ratio(self) -> IndicatorSpec:
-        if self.ratioMetric is None:
-            raise ValueError("only ratioMetric indicators are supported")
+    def _one(self) -> IndicatorSpec:
+        if (self.ratioMetric is None) == (self.thresholdMetric is None):
+            raise ValueError("an indicator needs exactly one of ratioMetric, thresholdMetric")
         return self
 
 
@@ -124,7 +165,7 @@ class OpenSLOIndicator(_Doc):
 
 
 class Calendar(_Doc):
-    startTime: str | None = None
+    startTime: str | datetime | None = None
     timeZone: str = "UTC"
 
 
@@ -138,7 +179,10 @@ class TimeWindow(_Doc):
             return Window.parse("7d" if self.duration == "1w" else self.duration)
         calendar = _CALENDAR.get(self.duration)
         if calendar is None:
-            raise ValueError("a calendar window lasts 1w, 1M or 1Q")
+            minutes = " (m is minutes: a month is 1M)" if self.duration.endswith("m") else ""
+            raise ValueError(
+                f"calendar window {self.duration}{minutes}: a calendar window lasts 1w, 1M or 1Q"
+            )
         zone = self.calendar.timeZone if self.calendar else "UTC"
         return Window.parse({"calendar": calendar, "timezone": zone})
 
@@ -152,6 +196,9 @@ class Objective(_Doc):
     targetPercent: float | None = Field(default=None, gt=0, lt=100)
     indicator: Any = None
     indicatorRef: str | None = None
+    timeSliceTarget: float | None = Field(default=None, gt=0, le=1)
+    timeSliceWindow: str | None = None
+    compositeWeight: float | None = None
 
     @model_validator(mode="after")
     def _target(self) -> Objective:
@@ -175,9 +222,10 @@ class SLOSpec(_Doc):
     indicator: OpenSLOIndicator | None = None
     indicatorRef: str | None = None
     timeWindow: list[TimeWindow] = Field(min_length=1, max_length=1)
-    budgetingMethod: Literal["Occurrences"]
+    budgetingMethod: Literal["Occurrences", "Timeslices", "RatioTimeslices"]
     objectives: list[Objective] = Field(min_length=1)
-    alertPolicies: list[Any] = Field(default_factory=list)
+    # `alertPolicies:` with nothing under it is YAML null: the same as none.
+    alertPolicies: list[Any] | None = None
 
     @model_validator(mode="after")
     def _indicator(self) -> SLOSpec:
@@ -192,6 +240,26 @@ class OpenSLOSLO(_Doc):
     metadata: Metadata
     spec: SLOSpec
 
+    def _budgeting(self, objective: Objective) -> Budgeting:
+        method = self.spec.budgetingMethod
+        if method == "Occurrences":
+            return Budgeting()
+        if objective.timeSliceWindow is None:
+            raise ValueError(f"budgetingMethod {method} needs the objective's timeSliceWindow")
+        if method == "Timeslices":
+            if objective.timeSliceTarget is None:
+                raise ValueError("budgetingMethod Timeslices needs the objective's timeSliceTarget")
+            return Budgeting.model_validate(
+                {
+                    "method": "timeslices",
+                    "slice": objective.timeSliceWindow,
+                    "slice_target": objective.timeSliceTarget,
+                }
+            )
+        return Budgeting.model_validate(
+            {"method": "ratio_timeslices", "slice": objective.timeSliceWindow}
+        )
+
     def to_slos(self, path: str, line: int, indicators: dict[str, OpenSLOIndicator]) -> list[SLO]:
         """One SLO per objective; ``indicators`` resolves ``indicatorRef`` (ValueError if not)."""
         indicator = self.spec.indicator
@@ -202,8 +270,7 @@ class OpenSLOSLO(_Doc):
                 raise ValueError(
                     f"indicatorRef {self.spec.indicatorRef!r}: no kind: SLI of that name"
                 )
-        assert indicator.spec.ratioMetric is not None
-        sli = indicator.spec.ratioMetric.sli()
+        ratio, threshold = indicator.spec.ratioMetric, indicator.spec.thresholdMetric
         window = self.spec.timeWindow[0].window()
         labels = {
             str(k): v
@@ -215,6 +282,11 @@ class OpenSLOSLO(_Doc):
         for index, objective in enumerate(self.spec.objectives):
             suffix = objective.name or objective.displayName or str(index)
             name = f"{self.metadata.name}-{suffix}" if many else self.metadata.name
+            if ratio is not None:
+                sli = ratio.sli()
+            else:
+                assert threshold is not None
+                sli = threshold.sli(objective.op, objective.value)
             slos.append(
                 SLO(
                     service=self.spec.service,
@@ -225,6 +297,8 @@ class OpenSLOSLO(_Doc):
                     sli=sli,
                     window=window,
                     policy=Policy(),
+                    budgeting=self._budgeting(objective),
+                    spec="openslo/v1",
                     source=Source(path=path, line=line),
                 )
             )

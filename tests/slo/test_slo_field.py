@@ -209,3 +209,54 @@ def test_crd_camel_case_errors_name_the_field_as_written(tmp_path: Path) -> None
     assert any("spec.slos.0.sli.events.errorQeury: unknown field" in m for m in messages)
     assert any("spec.slos.0.sli.events.errorQuery: Field required" in m for m in messages)
     assert any(m.endswith("spec.slos.0.objective: Input should be less than 100") for m in messages)
+
+
+OPENSLO = sorted((FIELD / "openslo" / "examples").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", OPENSLO, ids=[p.parent.name + "/" + p.name for p in OPENSLO])
+def test_openslo_examples_fail_only_on_their_placeholder_source(example: Path) -> None:
+    _, problems = check_paths([example])
+    assert problems
+    assert {p.message.rsplit(": ", 1)[-1] for p in problems} == {
+        "only Prometheus metric sources are supported, not Any"
+    }
+
+
+def _with_prometheus(example: Path, tmp_path: Path) -> Path:
+    queries = iter(['slice_requests_total{code="200"}', "slice_requests_total"])
+    text = example.read_text().replace("type: Any", "type: Prometheus")
+    if "thresholdMetric" in text:
+        text = text.replace("query: Any", 'query: search_duration_seconds_bucket{job="shop"}')
+    else:
+        text = re.sub(r"query: Any", lambda _: f"query: '{next(queries)}'", text)
+    out = tmp_path / example.name
+    out.write_text(text)
+    return out
+
+
+def test_openslo_examples_with_prometheus_queries(tmp_path: Path) -> None:
+    loaded = {}
+    for example in OPENSLO:
+        (tmp_path / example.parent.name).mkdir(exist_ok=True)
+        slos, problems = check_paths([_with_prometheus(example, tmp_path / example.parent.name)])
+        if example.name == "timeslices-slo.yaml" and example.parent.name == "budgeting-method":
+            # Its calendar window says 1m (a minute) where it means a month (1M).
+            assert [p.message for p in problems] == [
+                "calendar window 1m (m is minutes: a month is 1M): a calendar window lasts 1w,"
+                " 1M or 1Q"
+            ]
+            continue
+        assert problems == []
+        loaded.update({s.id: s for s in slos})
+    search = loaded["web-shop-search-slo"]
+    assert search.sli.latency is not None
+    assert search.sli.latency.threshold == 500
+    assert search.window.label == "14d"
+    main = loaded["web-shop-main-page"]
+    assert (main.budgeting.method, main.budgeting.slice_label) == ("ratio_timeslices", "1m")
+    weekly = loaded["web-availability-service-availability"]
+    assert weekly.budgeting.method == "timeslices"
+    assert weekly.budgeting.slice_target == 0.95
+    assert weekly.window.label == "week@America/New_York"
+    assert weekly.objective == 99.95

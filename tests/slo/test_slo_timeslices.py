@@ -1,0 +1,181 @@
+"""Time-slice budgets against a real Prometheus holding a day with a known count of good minutes.
+
+The history (tests/slo/timeslice_history.py) keeps every minute it generated, so the slice
+counts aqua reads through PromQL subqueries are compared with the generator's own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import promtool_backfill
+import pytest
+from cli_runner import invoke
+from timeslice_history import T0, Minute, blocks, expected, generate
+
+from sre_cli.commands.slo import app
+from sre_cli.slo.engine import SLOResult, evaluate
+from sre_cli.slo.loader import load_slos
+from sre_cli.slo.prometheus import PrometheusClient
+from sre_cli.slo.timeslices import slice_good_expr
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sre_cli.infra.prometheus import PrometheusServer
+
+pytestmark = pytest.mark.integration
+
+# Not on a minute: no slice boundary falls on the window's start.
+AT = T0 + 25 * 3600 + 30
+SPECS = {
+    "sloth.yaml": """
+version: "prometheus/v1"
+service: shop
+window: 1d
+slos:
+  - name: slices
+    objective: 90
+    budgeting: {method: timeslices, slice: 1m, slice_target: 0.99}
+    sli:
+      events:
+        error_query: sum(rate(slice_requests_total{code="500"}[{{.window}}]))
+        total_query: sum(rate(slice_requests_total[{{.window}}]))
+  - name: ratio-slices
+    objective: 95
+    budgeting: {method: ratio_timeslices, slice: 1m}
+    sli:
+      events:
+        error_query: sum(rate(slice_requests_total{code="500"}[{{.window}}]))
+        total_query: sum(rate(slice_requests_total[{{.window}}]))
+""",
+    "openslo.yaml": """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: availability}
+spec:
+  service: web
+  indicator:
+    metadata: {name: codes}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: Prometheus, spec: {query: 'slice_requests_total{code="200"}'}}}
+        total: {metricSource: {type: Prometheus, spec: {query: slice_requests_total}}}
+  timeWindow: [{duration: 1d, isRolling: true}]
+  budgetingMethod: Timeslices
+  objectives:
+    - displayName: Internal
+      target: 0.9
+      timeSliceTarget: 0.99
+      timeSliceWindow: 1m
+  alertPolicies:
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def minutes() -> list[Minute]:
+    return generate()
+
+
+@pytest.fixture(scope="module")
+def prom_url(
+    prometheus_factory: Callable[..., PrometheusServer],
+    promtool: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    return promtool_backfill.serve(
+        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("slice-tsdb")
+    )
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("slice-specs")
+    for name, text in SPECS.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.fixture
+def prom(prom_url: str) -> Iterator[PrometheusClient]:
+    with PrometheusClient(prom_url) as client:
+        yield client
+
+
+def _results(specs: Path, prom: PrometheusClient) -> dict[str, SLOResult]:
+    return {r.slo.id: r for r in evaluate(load_slos([specs]), prom, AT).results}
+
+
+def test_timeslices_count_exactly_the_good_minutes(
+    specs: Path, prom: PrometheusClient, minutes: list[Minute]
+) -> None:
+    window = expected(minutes, AT - 86400, AT)
+    good = [m for m in window if m.good_ratio >= 0.99]
+    assert 1300 < len(window) < 1440  # the generator left some minutes without traffic
+    assert 0 < len(good) < len(window)
+    for slo_id in ("shop-slices", "web-availability"):
+        result = _results(specs, prom)[slo_id]
+        assert result.total == len(window), slo_id
+        assert result.bad == len(window) - len(good), slo_id
+        assert result.sli == len(good) / len(window)
+        budget = result.slo.budget
+        assert result.budget_consumed == pytest.approx(
+            (1 - len(good) / len(window)) / budget, rel=1e-12
+        )
+
+
+def test_ratio_timeslices_average_the_minutes(
+    specs: Path, prom: PrometheusClient, minutes: list[Minute]
+) -> None:
+    window = expected(minutes, AT - 86400, AT)
+    mean = math.fsum(m.good_ratio for m in window) / len(window)
+    result = _results(specs, prom)["shop-ratio-slices"]
+    assert result.total == len(window)
+    assert result.bad is None
+    assert result.sli == pytest.approx(mean, rel=1e-9)
+    # Traffic varies by minute, so the mean of the ratios is not the ratio of the sums.
+    pooled = 1 - sum(m.bad for m in window) / sum(m.total for m in window)
+    assert result.sli != pytest.approx(pooled, rel=1e-6)
+
+
+def test_burn_rates_are_bad_slice_shares(
+    specs: Path, prom: PrometheusClient, minutes: list[Minute]
+) -> None:
+    result = _results(specs, prom)["shop-slices"]
+    for window, seconds in (("1h", 3600), ("6h", 6 * 3600)):
+        slices = expected(minutes, AT - seconds, AT)
+        bad = sum(m.good_ratio < 0.99 for m in slices)
+        assert result.burn_rates[window] == pytest.approx(bad / len(slices) / 0.1, rel=1e-12)
+
+
+def test_report_json_counts_slices(specs: Path, prom_url: str, minutes: list[Minute]) -> None:
+    code, out = invoke(
+        app,
+        [
+            "report",
+            str(specs / "sloth.yaml"),
+            "--prometheus",
+            prom_url,
+            "--at",
+            str(AT),
+            "-f",
+            "json",
+        ],
+    )
+    assert code == 0, out
+    slo = next(s for s in json.loads(out)["slos"] if s["name"] == "slices")
+    window = expected(minutes, AT - 86400, AT)
+    assert slo["events"]["total"] == len(window)
+
+
+def test_slice_expression_shape() -> None:
+    slos = {s.id: s for s in load_slos([Path(__file__).parent / "fixtures/validate/good"])}
+    expr = slice_good_expr(slos["shop-slices"])
+    assert expr.endswith(">= bool 0.99)")
+    assert "[1m]" in expr
