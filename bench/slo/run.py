@@ -1,11 +1,15 @@
-"""Benchmark `aqua slo report`: 10 SLOs over 30 days of 1-minute data on a real Prometheus.
+"""Benchmark `aqua slo report`: 1,000 SLOs (or --slos N) over 30 days of 1-minute data on a
+real Prometheus.
 
-Builds the history once (cached under ~/.cache/aqua/slo-bench/<hash>/), starts Prometheus on a
-copy of it (or uses --prometheus URL), then times the report in-process (engine only, counting
-queries) and end to end (`python -m sre_cli slo report ... --format json`, a fresh process).
+The history holds 10 services' request counters (20 series); SLO ``i`` reads service ``i mod
+10`` with its own objective, so every SLO's queries read 30 days of its two series. Builds the
+history once (cached under ~/.cache/aqua/slo-bench/<hash>/), starts Prometheus on a copy of it
+(or uses --prometheus URL), then times the report in-process (engine only, counting queries)
+and end to end (`python -m sre_cli slo report ... --format json`, a fresh process).
 
-    python bench/slo/run.py                     # prints a markdown table of results
-    python bench/slo/run.py --prometheus URL    # against a server already holding the data
+    python bench/slo/run.py                       # 1,000 SLOs: prints a markdown table
+    python bench/slo/run.py --slos 10 --runs 5    # the small case
+    python bench/slo/run.py --prometheus URL      # against a server already holding the data
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import os
 import random
 import shutil
 import statistics
@@ -27,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-SLOS = 10
+SLOS = 10  # services in the history
 DAYS = 30
 STEP = 60
 END = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())
@@ -35,17 +40,17 @@ START = END - DAYS * 86400
 CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
 
 
-def specs_text() -> str:
+def specs_text(count: int) -> str:
     slos = "".join(
         f"""
   - name: slo-{i}
-    objective: {(99.5, 99.7, 99.9)[i % 3]}
+    objective: {(99.5, 99.7, 99.9, 99.0, 99.95)[i % 5]}
     sli:
       events:
-        error_query: sum(rate(bench_requests_total{{slo="{i}",code="500"}}[{{{{.window}}}}]))
-        total_query: sum(rate(bench_requests_total{{slo="{i}"}}[{{{{.window}}}}]))
+        error_query: sum(rate(bench_requests_total{{slo="{i % SLOS}",code="500"}}[{{{{.window}}}}]))
+        total_query: sum(rate(bench_requests_total{{slo="{i % SLOS}"}}[{{{{.window}}}}]))
 """
-        for i in range(SLOS)
+        for i in range(count)
     )
     return f'version: "prometheus/v1"\nservice: bench\nslos:{slos}'
 
@@ -108,15 +113,20 @@ def start_prometheus(blocks: Path, work: Path) -> tuple[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prometheus")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--slos", type=int, default=1000)
+    parser.add_argument("--build-only", action="store_true", help="build the history, exit")
     args = parser.parse_args()
     from sre_cli.slo.engine import evaluate
     from sre_cli.slo.loader import load_slos
     from sre_cli.slo.prometheus import PrometheusClient
 
+    if args.build_only:
+        print(build(shutil.which("promtool") or "promtool"))
+        return
     work = Path(tempfile.mkdtemp(prefix="aqua-slo-bench-"))
     spec = work / "bench.yaml"
-    spec.write_text(specs_text())
+    spec.write_text(specs_text(args.slos))
     server = None
     url = args.prometheus
     if url is None:
@@ -157,14 +167,17 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print("| what | median | min | max |\n|---|---|---|---|")
     for name, values in (
-        ("engine (10 SLOs, in-process)", engine),
+        (f"engine ({args.slos} SLOs, in-process)", engine),
         ("`aqua slo report` process", e2e),
     ):
         print(
             f"| {name} | {statistics.median(values):.3f} s | {min(values):.3f} s "
             f"| {max(values):.3f} s |"
         )
-    print(f"\nqueries per report: {queries} ({queries // SLOS} per SLO), runs: {args.runs}")
+    print(
+        f"\nqueries per report: {queries} ({queries / args.slos:g} per SLO), runs: {args.runs}, "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -37,7 +36,9 @@ __all__ = [
     "Status",
     "evaluate",
     "evaluate_slo",
+    "finish",
     "parse_instant",
+    "plan",
     "threshold",
 ]
 
@@ -178,6 +179,83 @@ def _windows(tiers: Sequence[Tier]) -> list[str]:
     return sorted(names, key=lambda n: parse_duration(n))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one SLO needs from one instant query at ``at``: PromQL parts by key, and bounds."""
+
+    slo: SLO
+    at: float
+    start: float
+    period_end: float
+    windows: list[str]
+    parts: dict[str, str]
+
+    @property
+    def mode(self) -> str:
+        """How samples of one key combine: a raw ratio's series by max, counts by sum."""
+        return "max" if self.slo.sli.error_ratio_query is not None else "sum"
+
+
+def plan(slo: SLO, at: float, tiers: Sequence[Tier]) -> Plan:
+    """The instant-query parts of ``slo`` at unix time ``at``: the window and every burn window."""
+    start_dt, end_dt = slo.window.bounds(datetime.fromtimestamp(at, UTC))
+    start, period_end = start_dt.timestamp(), end_dt.timestamp()
+    span = int(at - start)
+    windows = _windows(tiers)
+    ranges = {w: w for w in windows}
+    if span > 0:
+        ranges["window"] = format_duration(timedelta(seconds=span))
+    raw = slo.sli.error_ratio_query
+    parts: dict[str, str] = {}
+    for key, rng in ranges.items():
+        if raw is not None:
+            parts[f"ratio:{key}"] = render_window(raw, rng)
+        else:
+            parts[f"bad:{key}"], parts[f"total:{key}"] = slo.sli.counts(rng)
+    return Plan(slo, at, start, period_end, windows, parts)
+
+
+def finish(plan: Plan, got: dict[str, float], tiers: Sequence[Tier]) -> SLOResult:
+    """The result of ``plan`` from its parts' values (``got``: key -> combined value)."""
+    slo, raw = plan.slo, plan.slo.sli.error_ratio_query is not None
+
+    def ratio(key: str) -> tuple[float | None, float | None, float | None]:
+        if raw:
+            value = got.get(f"ratio:{key}")
+            return (value if value is not None and math.isfinite(value) else None), None, None
+        total = got.get(f"total:{key}", 0.0)
+        if total <= 0:
+            return None, None, None
+        bad = min(max(got.get(f"bad:{key}", 0.0), 0.0), total)
+        return bad / total, bad, total
+
+    budget = slo.budget
+    rates = {w: (None if (r := ratio(w)[0]) is None else r / budget) for w in plan.windows}
+    fired = {}
+    for tier in tiers:
+        limit = threshold(tier.factor(slo.window.nominal), budget)
+        long_r, short_r = (
+            ratio(format_duration(tier.long))[0],
+            ratio(format_duration(tier.short))[0],
+        )
+        fired[tier.name] = (
+            long_r is not None and short_r is not None and long_r > limit and short_r > limit
+        )
+    span = int(plan.at - plan.start)
+    err, bad, total = ratio("window") if span > 0 else (None, None, None)
+    return SLOResult(
+        slo=slo,
+        window_start=plan.start,
+        period_end=plan.period_end,
+        sli=None if err is None else 1.0 - err,
+        bad=bad,
+        total=total,
+        budget_consumed=None if err is None else err / budget,
+        burn_rates={w: rates[w] for w in BURN_RATE_WINDOWS},
+        tiers=fired,
+    )
+
+
 def evaluate_slo(
     slo: SLO,
     prom: PrometheusClient,
@@ -191,74 +269,20 @@ def evaluate_slo(
         from sre_cli.slo.timeslices import evaluate_timeslices
 
         return evaluate_timeslices(slo, prom, at, tiers)
-    start_dt, end_dt = slo.window.bounds(datetime.fromtimestamp(at, UTC))
-    start, period_end = start_dt.timestamp(), end_dt.timestamp()
-    span = int(at - start)
-    windows = _windows(tiers)
-    window_key = "window"
-    ranges = {w: w for w in windows}
-    if span > 0:
-        ranges[window_key] = format_duration(timedelta(seconds=span))
-    raw = slo.sli.error_ratio_query
-    parts: dict[str, str] = {}
-    for key, rng in ranges.items():
-        if raw is not None:
-            parts[f"ratio:{key}"] = render_window(raw, rng)
-        else:
-            parts[f"bad:{key}"], parts[f"total:{key}"] = slo.sli.counts(rng)
-    got = _collect(
-        [(s.labels, s.value) for s in prom.query(_combine(parts), at)],
-        "max" if raw is not None else "sum",
-    )
-
-    def ratio(key: str) -> tuple[float | None, float | None, float | None]:
-        if raw is not None:
-            value = got.get(f"ratio:{key}")
-            return (value if value is not None and math.isfinite(value) else None), None, None
-        total = got.get(f"total:{key}", 0.0)
-        if total <= 0:
-            return None, None, None
-        bad = min(max(got.get(f"bad:{key}", 0.0), 0.0), total)
-        return bad / total, bad, total
-
-    budget = slo.budget
-    rates = {w: (None if (r := ratio(w)[0]) is None else r / budget) for w in windows}
-    fired = {}
-    for tier in tiers:
-        limit = threshold(tier.factor(slo.window.nominal), budget)
-        long_r, short_r = (
-            ratio(format_duration(tier.long))[0],
-            ratio(format_duration(tier.short))[0],
-        )
-        fired[tier.name] = (
-            long_r is not None and short_r is not None and long_r > limit and short_r > limit
-        )
-    err, bad, total = ratio(window_key) if span > 0 else (None, None, None)
-    consumed = None if err is None else err / budget
-    result = SLOResult(
-        slo=slo,
-        window_start=start,
-        period_end=period_end,
-        sli=None if err is None else 1.0 - err,
-        bad=bad,
-        total=total,
-        budget_consumed=consumed,
-        burn_rates={w: rates[w] for w in BURN_RATE_WINDOWS},
-        tiers=fired,
-    )
-    if burn_down and consumed is not None:
-        points = _burn_down(slo, prom, start, at, result)
+    p = plan(slo, at, tiers)
+    got = _collect([(s.labels, s.value) for s in prom.query(_combine(p.parts), at)], p.mode)
+    result = finish(p, got, tiers)
+    if burn_down and result.budget_consumed is not None:
+        points = _burn_down(slo, prom, p.start, at, result)
         result = SLOResult(**{**result.__dict__, "burn_down": points})
     return result
 
 
-def _burn_down(
-    slo: SLO, prom: PrometheusClient, start: float, at: float, result: SLOResult
-) -> list[tuple[float, float]]:
-    """Budget remaining from the window start to ``at``, in BURN_DOWN_POINTS steps."""
+def burn_down_plan(slo: SLO, start: float, at: float) -> tuple[dict[str, str], float, int] | None:
+    """(parts, first instant, step) of the burn-down range query; None if the window is short."""
     step = int((at - start) // BURN_DOWN_POINTS)
     if step < 60:
-        return [(start, 1.0), (at, result.budget_remaining or 0.0)]
+        return None
     rng = format_duration(timedelta(seconds=step))
     raw = slo.sli.error_ratio_query
     if raw is not None:
@@ -266,17 +290,15 @@ def _burn_down(
     else:
         bad_q, total_q = slo.sli.counts(rng)
         parts = {"bad": bad_q, "total": total_q}
-    first = at - (BURN_DOWN_POINTS - 1) * step
-    series = prom.query_range(_combine(parts), first, at, step)
-    by_time: dict[float, dict[str, float]] = {}
-    for s in series:
-        key = s.labels.get(_LABEL, "")
-        for t, v in zip(s.times, s.values, strict=True):
-            if math.isfinite(v):
-                slot = by_time.setdefault(t, {})
-                slot[key] = (
-                    max(slot.get(key, 0.0), v) if raw is not None else slot.get(key, 0.0) + v
-                )
+    return parts, at - (BURN_DOWN_POINTS - 1) * step, step
+
+
+def burn_down_points(
+    result: SLOResult, at: float, by_time: dict[float, dict[str, float]]
+) -> list[tuple[float, float]]:
+    """Budget remaining from the window start to ``at``, from per-step part values."""
+    slo, start = result.slo, result.window_start
+    raw = slo.sli.error_ratio_query
     budget = slo.budget
     points = [(start, 1.0)]
     spent, ratios = 0.0, []
@@ -295,6 +317,32 @@ def _burn_down(
     return points
 
 
+def slot_values(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float]]], raw: bool
+) -> dict[float, dict[str, float]]:
+    """Per step time, each part's value: (key, times, values) combined by max (raw) or sum."""
+    by_time: dict[float, dict[str, float]] = {}
+    for key, times, values in series:
+        for t, v in zip(times, values, strict=True):
+            if math.isfinite(v):
+                slot = by_time.setdefault(t, {})
+                slot[key] = max(slot.get(key, 0.0), v) if raw else slot.get(key, 0.0) + v
+    return by_time
+
+
+def _burn_down(
+    slo: SLO, prom: PrometheusClient, start: float, at: float, result: SLOResult
+) -> list[tuple[float, float]]:
+    """Budget remaining from the window start to ``at``, in BURN_DOWN_POINTS steps."""
+    planned = burn_down_plan(slo, start, at)
+    if planned is None:
+        return [(start, 1.0), (at, result.budget_remaining or 0.0)]
+    parts, first, step = planned
+    series = prom.query_range(_combine(parts), first, at, step)
+    rows = [(s.labels.get(_LABEL, ""), s.times, s.values) for s in series]
+    return burn_down_points(result, at, slot_values(rows, slo.sli.error_ratio_query is not None))
+
+
 def evaluate(
     slos: Sequence[SLO],
     prom: PrometheusClient,
@@ -304,13 +352,12 @@ def evaluate(
     burn_down: bool = True,
     workers: int = 4,
 ) -> Report:
-    """Evaluate every SLO at ``at`` (default: now, whole seconds), ``workers`` at a time."""
+    """Evaluate every SLO at ``at`` (default: now, whole seconds): queries batched across
+    SLOs (:mod:`sre_cli.slo.batch`), ``workers`` batches in flight."""
     instant = float(int(time.time() if at is None else at))
     used = tuple(tiers) if tiers is not None else load_tiers()
     before = prom.queries
-    # SLOs are independent: a few in flight let Prometheus use more than one core.
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(slos)))) as pool:
-        results = list(
-            pool.map(lambda s: evaluate_slo(s, prom, instant, used, burn_down=burn_down), slos)
-        )
+    from sre_cli.slo.batch import evaluate_many
+
+    results = evaluate_many(slos, prom, instant, used, burn_down=burn_down, workers=workers)
     return Report(evaluated_at=instant, results=results, queries=prom.queries - before)

@@ -51,7 +51,7 @@ def _transport(counts: Counts, seen: list[str]) -> httpx.MockTransport:
         if request.url.path.endswith("/query"):
             result = []
             for key in keys:
-                kind, window = key.split(":")
+                kind, window = key.rpartition("|")[2].split(":")
                 bad, total = counts.get(window, (0.0, 0.0))
                 value = bad if kind == "bad" else total
                 if kind == "bad" and bad < 0:
@@ -64,9 +64,9 @@ def _transport(counts: Counts, seen: list[str]) -> httpx.MockTransport:
         times = [start + i * step for i in range(int((end - start) // step) + 1)]
         bad, total = counts["window"]
         result = [
-            {"metric": {"aqua_q": "bad"}, "values": [[t, repr(bad / len(times))] for t in times]},
+            {"metric": {"aqua_q": "0|bad"}, "values": [[t, repr(bad / len(times))] for t in times]},
             {
-                "metric": {"aqua_q": "total"},
+                "metric": {"aqua_q": "0|total"},
                 "values": [[t, repr(total / len(times))] for t in times],
             },
         ]
