@@ -143,8 +143,10 @@ def report(
     from sre_cli.slo.engine import evaluate
 
     slos, tiers = _load(paths, windows)
+    # Only the terminal table and HTML draw the burn-down: the others skip its range queries.
+    drawn = fmt is ReportFormat.html or (fmt is ReportFormat.table and output is None)
     with _client(prometheus) as prom:
-        result = evaluate(slos, prom, _instant(at), tiers=tiers)
+        result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=drawn)
     if fmt is ReportFormat.table and output is None:
         get_console().print(result)
         return
@@ -246,6 +248,70 @@ def rules(
     _emit(rules_yaml(slos, tiers), output)
     if inhibit is not None:
         _emit(inhibit_rules(), inhibit)
+
+
+@app.command()
+def serve(
+    paths: Paths = None,
+    prometheus: PrometheusURL = None,
+    port: Annotated[
+        int, typer.Option("--port", help="Port of /metrics (0: any free port).")
+    ] = 9099,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between evaluations.", min=1)
+    ] = 60.0,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            envvar="AQUA_SLO_SERVE_TOKEN_FILE",
+            help="File holding the bearer token scrapers must send (or AQUA_SLO_SERVE_TOKEN).",
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Evaluate at this fixed instant every round (replays)."),
+    ] = None,
+    windows: Windows = None,
+) -> None:
+    """Export SLO results (SLI, budget, burn rates, alerts) on /metrics for Prometheus."""
+    from sre_cli.console import get_console
+    from sre_cli.errors import UsageError
+    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.slo.serve import Exporter
+    from sre_cli.slo.serve import serve as run
+
+    token = os.environ.get("AQUA_SLO_SERVE_TOKEN", "")
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --token-file {token_file}: {exc.strerror}") from exc
+    if not token:
+        raise UsageError(
+            "a bearer token is required: /metrics is never served without authentication",
+            hint="--token-file FILE or AQUA_SLO_SERVE_TOKEN; Prometheus sends it with "
+            "authorization: {credentials_file: FILE}",
+        )
+    if not prometheus:
+        raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port (0-65535)")
+    url = prometheus
+    slos, tiers = _load(paths, windows)
+    exporter = Exporter(slos, lambda: PrometheusClient(url), tiers, token=token, at=_instant(at))
+    console = get_console()
+
+    def started(address: str) -> None:
+        console.print(f"serving {len(slos)} SLO(s) on {address}/metrics", highlight=False)
+
+    try:
+        run(exporter, host, port, interval, started=started)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    except KeyboardInterrupt:
+        console.print("stopped", highlight=False)
 
 
 @app.command()
