@@ -179,3 +179,38 @@ def test_slice_expression_shape() -> None:
     expr = slice_good_expr(slos["shop-slices"])
     assert expr.endswith(">= bool 0.99)")
     assert "[1m]" in expr
+
+
+def test_batched_evaluation_equals_one_slo_at_a_time(
+    prom: PrometheusClient, tmp_path: Path
+) -> None:
+    from sre_cli.slo.batch import BATCH
+    from sre_cli.slo.engine import evaluate_slo
+    from sre_cli.slo.windows import load_tiers
+
+    count = 2 * BATCH + 3
+    body = "".join(
+        f"""
+  - name: s{i}
+    objective: {90 + i % 9}
+    sli:
+      events:
+        error_query: sum(rate(slice_requests_total{{code="500"}}[{{{{.window}}}}])) * {1 + i % 4}
+        total_query: sum(rate(slice_requests_total[{{{{.window}}}}]))
+"""
+        for i in range(count)
+    )
+    spec = tmp_path / "many.yaml"
+    spec.write_text(f'version: "prometheus/v1"\nservice: many\nwindow: 1d\nslos:{body}')
+    slos = load_slos([spec])
+    report = evaluate(slos, prom, AT)
+    assert report.queries == 3 + 3  # three instant queries, three burn-down range queries
+    tiers = load_tiers()
+    for slo, batched in zip(slos, report.results, strict=True):
+        alone = evaluate_slo(slo, prom, AT, tiers)
+        assert batched.slo.id == slo.id
+        assert (batched.sli, batched.bad, batched.total) == (alone.sli, alone.bad, alone.total)
+        assert batched.burn_rates == alone.burn_rates
+        assert batched.tiers == alone.tiers
+        assert batched.burn_down == alone.burn_down
+    assert len({r.bad for r in report.results}) == 4  # the multipliers tell the SLOs apart
