@@ -37,7 +37,14 @@ def _check(promtool: Path, path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("source", [*INPUTS, SHIPPED], ids=[*(p.stem for p in INPUTS), "shipped"])
+GOOD = Path(__file__).parent / "fixtures" / "validate" / "good"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [*INPUTS, SHIPPED, GOOD],
+    ids=[*(p.stem for p in INPUTS), "shipped", "good-fixtures"],
+)
 def test_generated_rules_pass_promtool_check(promtool: Path, tmp_path: Path, source: Path) -> None:
     out = tmp_path / "rules.yaml"
     out.write_text(rules_yaml(load_slos([source])))
