@@ -20,7 +20,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return invoke(app, args)
 
 
-@pytest.mark.parametrize("command", ["validate", "report", "gate", "rules", "backtest"])
+@pytest.mark.parametrize("command", ["validate", "report", "gate", "rules", "serve", "backtest"])
 def test_every_command_has_help(command: str) -> None:
     code, out = _cli(command, "--help")
     assert code == 0
@@ -30,7 +30,7 @@ def test_every_command_has_help(command: str) -> None:
 def test_group_help_lists_commands() -> None:
     code, out = _cli("--help")
     assert code == 0
-    for command in ("validate", "report", "gate", "rules", "backtest"):
+    for command in ("validate", "report", "gate", "rules", "serve", "backtest"):
         assert command in out
 
 
