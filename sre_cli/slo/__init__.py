@@ -1,8 +1,9 @@
 """Service level objectives: specs, error budgets from Prometheus, a CI gate, rules, backtests.
 
-Specs (Sloth ``prometheus/v1`` or OpenSLO v1) load into :class:`SLO`; :func:`evaluate` turns
-them into a :class:`Report` using a :class:`PrometheusClient`; :func:`judge` applies the
-budget policy; :func:`rules_yaml` writes Prometheus rules::
+Specs (Sloth ``prometheus/v1`` and its Kubernetes resource, OpenSLO v1 and v1alpha) load into
+:class:`SLO`; :func:`evaluate` turns them into a :class:`Report` using a
+:class:`PrometheusClient` (queries batched across SLOs); :func:`judge` applies the budget
+policy; :func:`rules_yaml` writes Prometheus rules; ``aqua slo serve`` exports results::
 
     from sre_cli.slo import PrometheusClient, evaluate, judge, load_slos
 

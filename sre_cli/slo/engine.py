@@ -31,14 +31,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BURN_DOWN_POINTS",
+    "Plan",
     "Report",
     "SLOResult",
     "Status",
+    "burn_down_plan",
+    "burn_down_points",
     "evaluate",
     "evaluate_slo",
     "finish",
     "parse_instant",
     "plan",
+    "slot_values",
     "threshold",
 ]
 
