@@ -267,7 +267,7 @@ class SummaryCache:
             finally:
                 self.local.reset(live=False)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
             await asyncio.sleep(self._redis.retry_seconds)

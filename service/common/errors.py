@@ -29,7 +29,14 @@ __all__ = ["DependencyUnavailable", "RequestRejected", "ServiceError"]
 
 
 class ServiceError(Exception):
-    """Root of every failure the service raises on purpose."""
+    """Root of every failure the service raises on purpose.
+
+    ``hint`` says what may help (for a log line or a response), apart from the message.
+    """
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        self.hint = hint
 
 
 class DependencyUnavailable(ServiceError):
