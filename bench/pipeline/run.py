@@ -363,7 +363,7 @@ def render(runs: list[Figures], args: argparse.Namespace, loads: list[str]) -> s
             "202 only after the broker's acknowledgement), one Kafka 4.3 broker (KRaft, "
             f"`sre_cli.infra`), {args.workers} worker process(es) (`python -m service.worker`: "
             "kafka-python 3 with the "
-            "`crc32c` extension, upserts through `service.api.ingest.upsert_readings`), "
+            "`crc32c` extension, upserts through `service.data.ingest.upsert_readings`), "
             f"PostgreSQL 15. {args.concurrency} concurrent clients post 500-reading batches "
             f"(reading times = now) to {args.ponds} ponds for {args.duration} s per run, after a "
             "2 s warm-up; every answer must be 202. Everything, load generator included, shares "

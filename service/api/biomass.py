@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.api.schemas import Biomass, LatestReading, PondStatus, Sensor, Species
+from service.data.schemas import Biomass, LatestReading, PondStatus, Sensor, Species
 
 
 @dataclass(frozen=True, slots=True)

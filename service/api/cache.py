@@ -9,13 +9,14 @@ the database or re-serialising. A lookup tries, in order:
 3. the database; the result is stored in Redis (not locally: the local tier only ever holds
    what Redis held).
 
-Writes call :func:`invalidate_summaries`: it deletes the Redis entries and publishes the pond
-ids on :data:`INVALIDATIONS_CHANNEL`; every API process subscribes and drops its local copies
-as the message arrives (a millisecond on a LAN). The local tier is used only while that
-subscription is up: it starts empty on every (re)subscription, is switched off while Redis is
-unreachable, and its TTL bounds staleness if a message is lost in a way the subscriber cannot
-see. A copy read from Redis is kept only if no invalidation of that pond arrived while the
-read was in flight, so a delete racing a read cannot leave a stale copy behind.
+Writes call :func:`~service.data.summary_keys.invalidate_summaries`: it deletes the Redis
+entries and publishes the pond ids on ``INVALIDATIONS_CHANNEL``; every API process subscribes
+and drops its local copies as the message arrives (a millisecond on a LAN). The local tier is
+used only while that subscription is up: it starts empty on every (re)subscription, is switched
+off while Redis is unreachable, and its TTL bounds staleness if a message is lost in a way the
+subscriber cannot see. A copy read from Redis is kept only if no invalidation of that pond
+arrived while the read was in flight, so a delete racing a read cannot leave a stale copy
+behind.
 
 With Redis down every lookup is a miss and the summary is computed from the database::
 
@@ -31,37 +32,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-from redis.asyncio import Redis
-
 from service.api.metrics import ApiMetrics
 from service.api.softredis import RedisUnavailable, SoftRedis
+from service.data.summary_keys import INVALIDATIONS_CHANNEL, invalidate_summaries, summary_key
 
 log = logging.getLogger("aqua.api.cache")
 
 CACHE_NAME = "pond_summary"
 LOCAL_CACHE_NAME = "pond_summary_local"
-INVALIDATIONS_CHANNEL = "aqua:summary:v1:invalidated"
 STOP_TIMEOUT_SECONDS = 2.0
-
-
-def summary_key(pond_id: int) -> str:
-    """The Redis key of a pond's cached summary."""
-    return f"aqua:summary:v1:pond:{pond_id}"
-
-
-async def invalidate_summaries(redis: Redis, pond_ids: Iterable[int]) -> None:
-    """Forget the cached summaries of ``pond_ids`` in Redis and in every API process.
-
-    One round trip (``DEL`` then ``PUBLISH``, pipelined). Redis errors propagate: the caller
-    decides whether a lost invalidation matters (the TTLs bound it either way).
-    """
-    ids = sorted(set(pond_ids))
-    if not ids:
-        return
-    pipe = redis.pipeline(transaction=False)
-    pipe.delete(*(summary_key(i) for i in ids))
-    pipe.publish(INVALIDATIONS_CHANNEL, ",".join(map(str, ids)))
-    await pipe.execute()
 
 
 class LocalTier:
@@ -288,7 +267,7 @@ class SummaryCache:
             finally:
                 self.local.reset(live=False)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
             await asyncio.sleep(self._redis.retry_seconds)

@@ -19,9 +19,10 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.runtime import Runtime
-from service.api.schemas import MAX_ID
 from service.api.security import AuthError, Principal
+from service.common.errors import RequestRejected
 from service.common.tracing import current_request
+from service.data.schemas import MAX_ID
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a URL, not a secret
 
@@ -32,7 +33,7 @@ SCOPES = {
 }
 
 
-class RateLimited(Exception):
+class RateLimited(RequestRejected):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"rate limit exceeded, retry in {retry_after} s")
         self.retry_after = retry_after

@@ -26,13 +26,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from service.api.db import DatabaseUnavailable, is_unavailable
 from service.api.deps import RateLimited
 from service.api.faults import FaultsDisabled, InjectedFault
 from service.api.forecasts import ForecastImpossible, ForecastUnavailable
-from service.api.queue import QueueUnavailable
 from service.api.runtime import Runtime
 from service.api.security import AuthError
+from service.data.db import DatabaseUnavailable, is_unavailable
+from service.pipeline.queue import QueueUnavailable
 
 log = logging.getLogger("aqua.api.errors")
 

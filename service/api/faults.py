@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.metrics import ApiMetrics
 from service.api.softredis import RedisUnavailable, SoftRedis
+from service.common.errors import RequestRejected, ServiceError
 
 log = logging.getLogger("aqua.api.faults")
 
@@ -49,11 +50,11 @@ class FaultState(BaseModel):
     rules: list[FaultRule]
 
 
-class FaultsDisabled(Exception):
+class FaultsDisabled(RequestRejected):
     """Fault injection is switched off in this deployment."""
 
 
-class InjectedFault(Exception):
+class InjectedFault(ServiceError):
     def __init__(self, status: int) -> None:
         super().__init__(f"injected fault ({status})")
         self.status = status

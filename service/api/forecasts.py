@@ -1,7 +1,7 @@
 """On-demand forecasts: a pond's last 48 hours plus the caller's aeration plans, sent to the ML
 service and answered in the same request.
 
-The input is assembled by :mod:`service.common.forecast_input`, the code the worker's forecast
+The input is assembled by :mod:`service.data.forecast_input`, the code the worker's forecast
 jobs use, for the night that starts at the latest 20:00 pond-local. The ML call goes through
 :class:`service.ml.client.MLClient`: a timeout per attempt, retries with exponential backoff
 and full jitter, a deadline for the whole call, and a circuit breaker. Failures map to::
@@ -29,10 +29,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.metrics import ApiMetrics
-from service.api.schemas import Strict
 from service.api.settings import ApiSettings
-from service.common.forecast_input import NO_AERATION, NotEnoughData, load_input
+from service.common.errors import DependencyUnavailable, RequestRejected
 from service.common.schedule import issue_time
+from service.data.forecast_input import NO_AERATION, NotEnoughData, load_input
+from service.data.schemas import Strict
 from service.ml.client import (
     BreakerState,
     CircuitBreaker,
@@ -85,11 +86,11 @@ class ForecastOut(ForecastResult):
     issued_at: datetime = Field(description="Start of the forecast night (20:00 pond-local).")
 
 
-class ForecastImpossible(Exception):
+class ForecastImpossible(RequestRejected):
     """No forecast can be made from what is stored or configured; retrying will not help."""
 
 
-class ForecastUnavailable(Exception):
+class ForecastUnavailable(DependencyUnavailable):
     """The ML service did not answer (or the breaker is open); retry after ``retry_after``."""
 
     def __init__(self, message: str, retry_after: int) -> None:

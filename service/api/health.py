@@ -23,13 +23,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from service.api import __version__
-from service.api.db import DatabaseUnavailable
 from service.api.deps import RuntimeDep
 from service.api.metrics import CONTENT_TYPE
-from service.api.queue import KafkaPublisher, QueueUnavailable
 from service.api.runtime import PROBE_TIMEOUT_SECONDS, Runtime
 from service.api.softredis import RedisUnavailable
+from service.data.db import DatabaseUnavailable
 from service.ml.client import BreakerState
+from service.pipeline.queue import KafkaPublisher, QueueUnavailable
 
 router = APIRouter(tags=["operations"])
 

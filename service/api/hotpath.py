@@ -28,8 +28,8 @@ from service.api.deps import RateLimited, admit, bearer_principal
 from service.api.errors import rate_limited_response
 from service.api.routes._common import API_PREFIX
 from service.api.runtime import Runtime
-from service.api.schemas import MAX_ID
 from service.api.security import AuthError
+from service.data.schemas import MAX_ID
 
 SUMMARY_ROUTE = f"{API_PREFIX}/ponds/{{pond_id}}/summary"
 _PREFIX = f"{API_PREFIX}/ponds/"

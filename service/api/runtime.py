@@ -13,20 +13,20 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.api import migrate
 from service.api.biomass import OxygenPolicy
 from service.api.cache import SummaryCache
-from service.api.db import Database, DatabaseUnavailable, is_unavailable
 from service.api.faults import FaultRegistry
 from service.api.forecasts import Forecasts
-from service.api.ingest import DatabaseReadingsSink, ReadingsSink
 from service.api.lifecycle import Lifecycle
 from service.api.metrics import ApiMetrics
-from service.api.queue import EmbeddedQueue, KafkaPublisher, Publisher, QueueReadingsSink
 from service.api.ratelimit import RateLimiter
 from service.api.security import Passwords, TokenService, bootstrap_admin
 from service.api.settings import ApiSettings
 from service.api.softredis import RedisUnavailable, SoftRedis
+from service.data import migrate
+from service.data.db import Database, DatabaseUnavailable, is_unavailable
+from service.data.ingest import DatabaseReadingsSink, ReadingsSink
+from service.pipeline.queue import EmbeddedQueue, KafkaPublisher, Publisher, QueueReadingsSink
 
 log = logging.getLogger("aqua.api")
 
@@ -50,7 +50,7 @@ class Runtime:
     oxygen: OxygenPolicy
     forecasts: Forecasts
     queue: Publisher | None = None
-    embedded_worker: Any = None  # service.worker.embedded.EmbeddedWorker, imported lazily
+    embedded_worker: Any = None  # service.pipeline.embedded.EmbeddedWorker, imported lazily
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -136,7 +136,7 @@ class Runtime:
         if self.queue is not None:
             await self.queue.start()
         if isinstance(self.queue, EmbeddedQueue):
-            from service.worker.embedded import EmbeddedWorker
+            from service.pipeline.embedded import EmbeddedWorker
 
             self.embedded_worker = EmbeddedWorker(
                 self.queue,

@@ -26,10 +26,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service.api.db import Database
-from service.api.models import User
-from service.api.schemas import Role, TokenPair
 from service.api.settings import ApiSettings
+from service.common.errors import RequestRejected
+from service.data.db import Database
+from service.data.models import User
+from service.data.schemas import Role, TokenPair
 
 log = logging.getLogger("aqua.api.security")
 
@@ -43,7 +44,7 @@ SCOPES_BY_ROLE: dict[Role, frozenset[str]] = {
 }
 
 
-class AuthError(Exception):
+class AuthError(RequestRejected):
     """The credentials or token were not accepted (answered with 401)."""
 
 

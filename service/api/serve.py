@@ -28,12 +28,12 @@ from types import FrameType
 
 import uvicorn
 
-from service.api import migrate
 from service.api.app import create_app
-from service.api.db import Database, is_unavailable
 from service.api.lifecycle import Lifecycle
 from service.api.settings import ApiSettings
 from service.common.logs import configure_logging
+from service.data import migrate
+from service.data.db import Database, is_unavailable
 
 log = logging.getLogger("aqua.api.serve")
 

@@ -23,12 +23,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from service.api.metrics import ApiMetrics
+from service.common.errors import DependencyUnavailable
 
 log = logging.getLogger("aqua.api.redis")
 T = TypeVar("T")
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailable(DependencyUnavailable):
     """Redis is not configured, recently failed, or failed now."""
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.biomass import OxygenPolicy, estimate_biomass, oxygen_status
-from service.api.models import Pond, Reading
-from service.api.schemas import LatestReading, PondOut, PondSummary, Sensor, Species
+from service.data.models import Pond, Reading
+from service.data.schemas import LatestReading, PondOut, PondSummary, Sensor, Species
 
 
 async def latest_readings(session: AsyncSession, pond_id: int) -> list[LatestReading]:

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from service.ml.evaluate import evaluate, markdown, verdict
-        from service.ml.inference import DEFAULT_WEIGHTS, Forecaster
+        from service.ml.inference import Forecaster
+        from service.ml.serving import DEFAULT_WEIGHTS
 
         torch.set_num_threads(int(os.environ.get("AQUA_ML_THREADS", "1")))
         forecaster = Forecaster.load(args.weights or DEFAULT_WEIGHTS)

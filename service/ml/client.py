@@ -10,11 +10,11 @@ attempts: after ``failure_threshold`` it opens and calls fail at once with
 :class:`CircuitOpenError`; after ``reset_timeout`` one trial call is let through (half-open)
 and its outcome closes or re-opens the circuit. Errors::
 
-    AquaError (sre_cli.errors)
-    ├── Unavailable
+    ServiceError (service.common.errors)
+    ├── DependencyUnavailable
     │   └── MLUnavailable        the service did not answer usefully (after retries)
     │       └── CircuitOpenError  the breaker is open: no call was made
-    └── UsageError
+    └── RequestRejected
         └── MLRequestRejected     422: the request is invalid; ``detail`` says why
 """
 
@@ -30,8 +30,8 @@ from typing import Any, Self
 
 import httpx
 
+from service.common.errors import DependencyUnavailable, RequestRejected
 from service.ml.schemas import ForecastRequest, ForecastResponse, ModelDescription
-from sre_cli.errors import Unavailable, UsageError
 
 __all__ = [
     "BreakerState",
@@ -45,7 +45,7 @@ __all__ = [
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
 
 
-class MLUnavailable(Unavailable):
+class MLUnavailable(DependencyUnavailable):
     """The ML service could not produce an answer (down, timing out, failing)."""
 
 
@@ -53,7 +53,7 @@ class CircuitOpenError(MLUnavailable):
     """The circuit breaker is open; the call was refused without contacting the service."""
 
 
-class MLRequestRejected(UsageError):
+class MLRequestRejected(RequestRejected):
     """The ML service rejected the request as invalid (HTTP 422)."""
 
     def __init__(self, message: str, detail: Any) -> None:

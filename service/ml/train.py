@@ -22,7 +22,7 @@ import torch
 from service.ml.dataset import TRAIN_STREAM, LabelledNights, generate
 from service.ml.evaluate import DEFAULT_THRESHOLD, evaluate, verdict
 from service.ml.features import encode, fill
-from service.ml.inference import MANIFEST_FILE, WEIGHTS_FILE, Forecaster, ModelInfo
+from service.ml.inference import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from service.ml.metrics import choose_alarm_probability, score
 from service.ml.model import (
     MIN_LEVELS,
@@ -32,6 +32,7 @@ from service.ml.model import (
     parameter_count,
     pinball,
 )
+from service.ml.serving import ModelInfo
 
 MODEL_NAME = "night-do-gru"
 

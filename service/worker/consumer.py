@@ -6,9 +6,9 @@ kafka-python is synchronous, so every call on a consumer runs in that consumer's
 loop of one :class:`TopicConsumer`:
 
 1. poll up to ``max_messages`` (manual offsets, ``enable.auto.commit=false``);
-2. :func:`~service.worker.handlers.process` the batch: the database commit happens there;
+2. :func:`~service.pipeline.handlers.process` the batch: the database commit happens there;
 3. commit the batch's offsets — only now, after the database commit;
-4. on :class:`~service.worker.handlers.DependencyDown`: seek back to the batch's first
+4. on :class:`~service.pipeline.handlers.DependencyDown`: seek back to the batch's first
    offsets, wait with backoff (polling continues, so the group keeps us), and do it again.
 
 A crash anywhere before step 3 means the batch is fetched again by whoever owns the partition
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from service.common.messages import Envelope
-from service.common.topics import dlq
-from service.worker.handlers import DependencyDown, Handler, MessageFailure, RetryPolicy, process
-from service.worker.metrics import WorkerMetrics
+from service.pipeline.handlers import DependencyDown, Handler, MessageFailure, RetryPolicy, process
+from service.pipeline.messages import Envelope
+from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.topics import dlq
 
 log = logging.getLogger("aqua.worker.consumer")
 

@@ -1,10 +1,10 @@
 """Keeping the API's cached pond summaries fresh when the worker stores readings.
 
 The API caches each pond's summary in Redis, and each API process keeps a short-lived local
-copy; a write to a pond calls :func:`service.api.cache.invalidate_summaries`, which deletes the
-Redis entry and tells every API process to drop its copy. With a queue, readings are written
-here instead, so after each database commit the worker does the same for the ponds it just
-stored readings for, in one round trip per batch::
+copy; a write to a pond calls :func:`service.data.summary_keys.invalidate_summaries`, which
+deletes the Redis entry and tells every API process to drop its copy. With a queue, readings
+are written here instead, so after each database commit the worker does the same for the ponds
+it just stored readings for, in one round trip per batch::
 
     invalidator = SummaryInvalidator("redis://127.0.0.1:6379/0", metrics=metrics)
     await invalidator.invalidate([7, 9])      # never raises
@@ -27,8 +27,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from service.api.cache import invalidate_summaries
-from service.worker.metrics import WorkerMetrics
+from service.data.summary_keys import invalidate_summaries
+from service.pipeline.metrics import WorkerMetrics
 
 log = logging.getLogger("aqua.worker.cache")
 

@@ -21,13 +21,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from service.common.topics import TOPICS, ensure_topics
+from service.pipeline.handlers import ForecastHandler, ReadingsHandler, RetryPolicy
+from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.nightly import NightlyRun
+from service.pipeline.topics import TOPICS, ensure_topics
 from service.worker.consumer import Producer, TopicConsumer
-from service.worker.handlers import ForecastHandler, ReadingsHandler, RetryPolicy
 from service.worker.httpserver import Probes, serve
 from service.worker.invalidation import SummaryInvalidator
-from service.worker.metrics import WorkerMetrics
-from service.worker.nightly import NightlyRun
 from service.worker.settings import WorkerSettings
 
 log = logging.getLogger("aqua.worker")

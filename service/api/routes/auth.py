@@ -8,10 +8,10 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy import select
 
 from service.api.deps import RateLimited, RuntimeDep, SessionDep
-from service.api.models import User
 from service.api.routes._common import API_PREFIX, Responses
-from service.api.schemas import RefreshRequest, Role, TokenPair
 from service.api.security import AuthError
+from service.data.models import User
+from service.data.schemas import RefreshRequest, Role, TokenPair
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from sqlalchemy import func, select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.models import Farm, Pond
 from service.api.routes._common import API_PREFIX, Responses
-from service.api.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
+from service.data.models import Farm, Pond
+from service.data.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
 
 router = APIRouter(prefix=f"{API_PREFIX}/farms", tags=["farms"])
 

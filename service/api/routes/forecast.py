@@ -14,10 +14,10 @@ from fastapi import APIRouter, Body, Path
 
 from service.api.deps import Reader, RuntimeDep, SessionDep
 from service.api.forecasts import ForecastAsk, ForecastOut
-from service.api.models import Farm
 from service.api.routes._common import API_PREFIX
 from service.api.routes.ponds import get_pond
-from service.api.schemas import MAX_ID
+from service.data.models import Farm
+from service.data.schemas import MAX_ID
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["forecasts"])
 

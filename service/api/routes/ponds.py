@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import func, select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.models import Farm, Pond
 from service.api.routes._common import API_PREFIX, Responses
-from service.api.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
+from service.data.models import Farm, Pond
+from service.data.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["ponds"])
 

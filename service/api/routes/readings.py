@@ -18,10 +18,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import BigInteger, Integer, and_, cast, func, literal_column, or_, select
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
-from service.api.models import Reading
 from service.api.routes._common import API_PREFIX, Responses
 from service.api.routes.ponds import get_pond
-from service.api.schemas import (
+from service.data.models import Reading
+from service.data.schemas import (
     MAX_ID,
     IngestResult,
     ReadingBatch,

@@ -17,8 +17,8 @@ from service.api.deps import Reader
 from service.api.routes._common import API_PREFIX
 from service.api.routes.ponds import get_pond
 from service.api.runtime import Runtime
-from service.api.schemas import MAX_ID, PondSummary
 from service.api.summaries import build_summary, latest_readings
+from service.data.schemas import MAX_ID, PondSummary
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["summary"])
 

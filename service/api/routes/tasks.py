@@ -19,14 +19,14 @@ from sqlalchemy import delete, update
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
 from service.api.forecasts import ForecastResult
-from service.api.models import Farm, Task
-from service.api.queue import QueueUnavailable
 from service.api.routes._common import API_PREFIX, Responses
 from service.api.routes.ponds import get_pond
-from service.api.schemas import MAX_ID
-from service.common.messages import ForecastJob, pond_key
 from service.common.schedule import issue_time
-from service.common.topics import FORECASTS
+from service.data.models import Farm, Task
+from service.data.schemas import MAX_ID
+from service.pipeline.messages import ForecastJob, pond_key
+from service.pipeline.queue import QueueUnavailable
+from service.pipeline.topics import FORECASTS
 
 router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
 

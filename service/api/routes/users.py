@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from sqlalchemy import func, select
 
 from service.api.deps import Admin, PageDep, Reader, RuntimeDep, SessionDep
-from service.api.models import User
 from service.api.routes._common import API_PREFIX, Responses
-from service.api.schemas import MAX_ID, Page, UserCreate, UserOut, UserUpdate
+from service.data.models import User
+from service.data.schemas import MAX_ID, Page, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 

@@ -10,9 +10,9 @@ import pytest
 from api_harness import ADMIN_PASSWORD, Api, settings_for
 from pydantic import ValidationError
 
-from service.api.schemas import Role
 from service.api.security import TokenService
 from service.api.settings import DEV_JWT_SECRET, ApiSettings
+from service.data.schemas import Role
 
 PROTECTED = [
     ("GET", "/api/v1/farms"),

@@ -22,9 +22,10 @@ from api_harness import (
     settings_for,
 )
 
-from service.api.cache import LocalTier, SummaryCache, invalidate_summaries, summary_key
+from service.api.cache import LocalTier, SummaryCache
 from service.api.metrics import ApiMetrics
 from service.api.softredis import SoftRedis
+from service.data.summary_keys import invalidate_summaries, summary_key
 
 SUMMARY = "/api/v1/ponds/{}/summary"
 LOCAL_HITS = 'cache_hits_total{cache="pond_summary_local"}'

@@ -10,8 +10,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.api import migrate
-from service.api.models import Base
+from service.data import migrate
+from service.data.models import Base
 
 
 def _schema(conn: Connection) -> dict[str, object]:

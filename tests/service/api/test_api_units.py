@@ -9,9 +9,9 @@ import pytest
 
 from service.api.biomass import OxygenPolicy, estimate_biomass, oxygen_status, weight_from_length
 from service.api.configdoc import config_table
-from service.api.schemas import LatestReading, PondStatus, Sensor, Species
 from service.api.settings import ApiSettings
 from service.common.tracing import TraceContext, parse_traceparent
+from service.data.schemas import LatestReading, PondStatus, Sensor, Species
 
 README = Path(__file__).parents[3] / "service" / "api" / "README.md"
 NOW = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)

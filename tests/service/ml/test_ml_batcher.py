@@ -10,9 +10,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from service.ml.app import warmup_batch
 from service.ml.batcher import BatchObserver, MicroBatcher
 from service.ml.inference import Job, ServedForecast
+from service.ml.warmup import warmup_batch
 
 
 def _job(rows: int, tag: float) -> Job:

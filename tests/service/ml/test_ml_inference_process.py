@@ -30,12 +30,12 @@ def _same(a: ServedForecast, b: ServedForecast) -> None:
 
 
 def _jobs() -> list[Job]:
-    from service.ml.app import _to_job
+    from service.ml.codec import to_job
     from service.ml.intake import parse
 
     nights = generate(3, 41, EVAL_STREAM)
     return [
-        _to_job(parse(forecast_request(nights, i, n).model_dump_json().encode()))[0]
+        to_job(parse(forecast_request(nights, i, n).model_dump_json().encode()))[0]
         for i, n in ((0, 1), (1, 7), (3, 20))
     ]
 

@@ -39,7 +39,7 @@ def nights() -> LabelledNights:
 
 
 def test_round_trip_with_what_if(server: MLServer, nights: LabelledNights) -> None:
-    from service.ml.app import _to_job
+    from service.ml.codec import to_job
     from service.ml.inference import Forecaster
 
     low = int(np.argmin(nights.target.min(axis=1)))  # a night where aeration matters
@@ -61,7 +61,7 @@ def test_round_trip_with_what_if(server: MLServer, nights: LabelledNights) -> No
     assert pond.what_if[1].prob_below_threshold <= pond.what_if[0].prob_below_threshold
     assert 0.0 <= pond.forecast.prob_below_threshold <= 1.0
 
-    job, _ = _to_job(request.ponds)  # the same (rounded) numbers the service saw
+    job, _ = to_job(request.ponds)  # the same (rounded) numbers the service saw
     local = Forecaster.load().predict(job.batch)
     np.testing.assert_allclose(pond.forecast.p50, local.p50[0], atol=1e-5)
     np.testing.assert_allclose(pond.what_if[0].p50, local.p50[1], atol=1e-5)

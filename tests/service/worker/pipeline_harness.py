@@ -43,7 +43,7 @@ def create_database(server_url: str) -> str:
     import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from service.api import migrate
+    from service.data import migrate
 
     name = f"pipe_{uuid.uuid4().hex[:12]}"
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pipeline_harness import query
 
-from service.common.messages import ForecastJob
-from service.worker.metrics import WorkerMetrics
-from service.worker.nightly import NightlyRun
+from service.pipeline.messages import ForecastJob
+from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.nightly import NightlyRun
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from pipeline_harness import (
     wait_for,
 )
 
-from service.common.messages import ReadingsMessage
 from service.common.schedule import issue_time
+from service.pipeline.messages import ReadingsMessage
 from sre_cli.infra.process import free_port
 
 pytestmark = pytest.mark.integration

@@ -1,11 +1,11 @@
-"""Alembic environment: always runs on a connection handed over by service.api.migrate."""
+"""Alembic environment: always runs on a connection handed over by service.data.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection, text
 
-from service.api.models import Base
+from service.data.models import Base
 
 # Arbitrary constant identifying the migration lock among other advisory locks.
 _ADVISORY_LOCK_ID = 0x6171756D6967
@@ -26,5 +26,7 @@ def run(connection: Connection) -> None:
 
 _connection = context.config.attributes.get("connection")
 if _connection is None:
-    raise RuntimeError("run migrations through service.api.migrate (python -m service.api migrate)")
+    raise RuntimeError(
+        "run migrations through service.data.migrate (python -m service.api migrate)"
+    )
 run(_connection)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from service.api.models import UTCDateTime
+from service.data.models import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"
@@ -20,9 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("farms") as batch:
-        batch.add_column(
-            sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC")
-        )
+        batch.add_column(sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"))
     op.create_table(
         "tasks",
         sa.Column("id", sa.String(36), nullable=False),

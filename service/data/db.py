@@ -1,7 +1,7 @@
 """The database: one async engine with its pool, sessions, a probe, and outage detection.
 
 PostgreSQL (asyncpg) in production; an embedded SQLite file (aiosqlite) when no URL is set.
-Pool settings come from :class:`~service.api.settings.ApiSettings`::
+Pool settings come from any :class:`DatabaseSettings` (the API's settings are one)::
 
     db = Database.from_settings(settings)
     async with db.session() as session:
@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from service.api.settings import ApiSettings
+from service.common.errors import DependencyUnavailable
 
 # asyncpg errors meaning "the server went away", which SQLAlchemy may pass through unwrapped.
 _DISCONNECT_NAMES = frozenset(
@@ -46,7 +46,23 @@ _DISCONNECT_NAMES = frozenset(
 )
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseSettings(Protocol):
+    """The settings a :class:`Database` is built from."""
+
+    @property
+    def effective_database_url(self) -> str: ...
+    @property
+    def service_name(self) -> str: ...
+
+    db_pool_size: int
+    db_max_overflow: int
+    db_pool_pre_ping: bool
+    db_pool_recycle_seconds: int
+    db_pool_timeout_seconds: float
+    db_connect_timeout_seconds: float
+
+
+class DatabaseUnavailable(DependencyUnavailable):
     """The database did not answer; callers answer 503 and retry later."""
 
 
@@ -87,7 +103,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_settings(cls, settings: ApiSettings) -> Database:
+    def from_settings(cls, settings: DatabaseSettings) -> Database:
         url = make_url(settings.effective_database_url)
         kwargs: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
         if url.get_backend_name() == "sqlite":

@@ -20,9 +20,9 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from service.api.db import Database
-from service.api.models import Reading
-from service.api.schemas import IngestResult, ReadingIn
+from service.data.db import Database
+from service.data.models import Reading
+from service.data.schemas import IngestResult, ReadingIn
 
 
 class ReadingsSink(Protocol):

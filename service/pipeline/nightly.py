@@ -24,11 +24,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api.models import Farm, Pond, Task
-from service.common.messages import ForecastJob, pond_key
 from service.common.schedule import local_issue, nightly_due, zone
-from service.common.topics import FORECASTS
-from service.worker.metrics import WorkerMetrics
+from service.data.models import Farm, Pond, Task
+from service.pipeline.messages import ForecastJob, pond_key
+from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.topics import FORECASTS
 
 log = logging.getLogger("aqua.worker.nightly")
 

@@ -2,7 +2,7 @@
 
 ``sensor-readings`` carries one API batch per message (up to 1,000 readings of one pond);
 ``forecast-requests`` carries one forecast job. Readings reuse the API's validated
-:class:`~service.api.schemas.ReadingIn`, so a message the worker accepts is one the API would::
+:class:`~service.data.schemas.ReadingIn`, so a message the worker accepts is one the API would::
 
     msg = ReadingsMessage(pond_id=7, readings=[...])
     value, key = msg.encode(), pond_key(7)
@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.schemas import MAX_READINGS_PER_BATCH, ReadingIn
+from service.data.schemas import MAX_READINGS_PER_BATCH, ReadingIn
 
 Trigger = Literal["on_demand", "nightly"]
 

@@ -96,7 +96,7 @@ def ensure_topics(
     from kafka.admin import NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from service.common.kafka_admin import open_admin
+    from service.pipeline.kafka_admin import open_admin
 
     # open_admin: callers retry this while the broker is down, and a failed plain
     # KafkaAdminClient leaves its IO thread behind.

@@ -19,9 +19,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api.queue import EmbeddedQueue
-from service.common.messages import Envelope
-from service.worker.handlers import (
+from service.pipeline.handlers import (
     DependencyDown,
     ForecastHandler,
     Handler,
@@ -30,8 +28,10 @@ from service.worker.handlers import (
     RetryPolicy,
     process,
 )
-from service.worker.metrics import WorkerMetrics
-from service.worker.nightly import NightlyRun
+from service.pipeline.messages import Envelope
+from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.nightly import NightlyRun
+from service.pipeline.queue import EmbeddedQueue
 
 log = logging.getLogger("aqua.worker.embedded")
 

@@ -152,9 +152,7 @@ class Task(Timestamps, Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    pond_id: Mapped[int] = mapped_column(
-        ForeignKey("ponds.id", ondelete="CASCADE"), nullable=False
-    )
+    pond_id: Mapped[int] = mapped_column(ForeignKey("ponds.id", ondelete="CASCADE"), nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False, default="forecast")
     trigger: Mapped[str] = mapped_column(String(16), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")

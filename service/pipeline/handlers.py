@@ -28,21 +28,22 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.api.db import is_unavailable
-from service.api.ingest import upsert_readings
-from service.api.models import Task
-from service.api.schemas import ReadingIn
-from service.common.forecast_input import NO_AERATION, NotEnoughData, load_input
-from service.common.messages import Envelope, ForecastJob, ReadingsMessage
-from service.common.topics import FORECASTS, READINGS
-from service.worker.metrics import WorkerMetrics
+from service.common.errors import DependencyUnavailable
+from service.data.db import is_unavailable
+from service.data.forecast_input import NO_AERATION, NotEnoughData, load_input
+from service.data.ingest import upsert_readings
+from service.data.models import Task
+from service.data.schemas import ReadingIn
+from service.pipeline.messages import Envelope, ForecastJob, ReadingsMessage
+from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.topics import FORECASTS, READINGS
 
 log = logging.getLogger("aqua.worker")
 
 LIVE_READING_WINDOW_S = 300.0
 
 
-class DependencyDown(Exception):
+class DependencyDown(DependencyUnavailable):
     """A dependency did not answer; retry the whole batch later."""
 
     def __init__(self, dependency: str, cause: BaseException | str) -> None:

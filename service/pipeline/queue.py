@@ -8,7 +8,7 @@ Two backends share one interface, chosen by ``AQUA_QUEUE`` (see :mod:`service.ap
   :class:`QueueUnavailable`, which the API answers with 503 and ``Retry-After``. The API never
   says "accepted" for a message the broker has not acknowledged, so nothing accepted is lost.
 * :class:`EmbeddedQueue` — bounded in-process queues consumed by an in-process worker
-  (:mod:`service.worker.embedded`). Single process only: each API process has its own queue,
+  (:mod:`service.pipeline.embedded`). Single process only: each API process has its own queue,
   and what is queued dies with the process. Full → 503 as well.
 
     queue = KafkaPublisher("127.0.0.1:9092")
@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from service.api.schemas import IngestResult, ReadingIn
-from service.common.kafka_admin import KafkaProbe
-from service.common.messages import Envelope, ReadingsMessage, pond_key
-from service.common.topics import READINGS, TOPICS, ensure_topics
+from service.common.errors import DependencyUnavailable
+from service.data.schemas import IngestResult, ReadingIn
+from service.pipeline.kafka_admin import KafkaProbe
+from service.pipeline.messages import Envelope, ReadingsMessage, pond_key
+from service.pipeline.topics import READINGS, TOPICS, ensure_topics
 
 log = logging.getLogger("aqua.api.queue")
 
@@ -36,7 +37,7 @@ TOPIC_RETRY_SECONDS = 2.0
 PROBE_REUSE_SECONDS = 1.0  # /ready polled often shares one round trip per second
 
 
-class QueueUnavailable(Exception):
+class QueueUnavailable(DependencyUnavailable):
     """The queue did not take the message; nothing was accepted. Answer 503."""
 
     def __init__(self, message: str, retry_after: int) -> None:

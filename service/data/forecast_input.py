@@ -34,7 +34,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from service.api.models import Pond, Reading
+from service.common.errors import RequestRejected
+from service.data.models import Pond, Reading
 from service.ml.schemas import (
     HISTORY_HOURS,
     NIGHT_HOURS,
@@ -74,7 +75,7 @@ class Sample:
     value: float
 
 
-class NotEnoughData(ValueError):
+class NotEnoughData(RequestRejected, ValueError):
     """The readings cannot make a valid forecast input; the message says what is missing."""
 
 

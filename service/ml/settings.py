@@ -1,0 +1,29 @@
+"""Settings of the ML service, from ``AQUA_ML_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.common.settings import ServiceSettings
+from service.ml.serving import DEFAULT_WEIGHTS
+
+
+class MLSettings(ServiceSettings):
+    service_name: str = "aqua-ml"
+    ml_port: int = 8001
+    ml_weights_dir: Path = DEFAULT_WEIGHTS
+    ml_batching: bool = True
+    ml_max_batch: int = 512
+    # 0: a pass takes whatever queued while the last one ran (see service/ml/README.md)
+    ml_max_wait_ms: float = 0.0
+    ml_threads: int = 1
+    # The forward pass in a child process (service.ml.inference_process) rather than a thread
+    # of this one; unset: with batching only, whose passes spread the round trip (~0.3 ms).
+    ml_inference_process: bool | None = None
+
+    @property
+    def inference_in_process(self) -> bool:
+        """Whether the forward pass runs in a child process (by default: with batching)."""
+        if self.ml_inference_process is None:
+            return self.ml_batching
+        return self.ml_inference_process
