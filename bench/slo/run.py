@@ -122,9 +122,9 @@ def main() -> None:
     parser.add_argument("--slos", type=int, default=1000)
     parser.add_argument("--build-only", action="store_true", help="build the history, exit")
     args = parser.parse_args()
+    from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.engine import evaluate
     from sre_cli.slo.loader import load_slos
-    from sre_cli.slo.prometheus import PrometheusClient
 
     if args.build_only:
         print(build(shutil.which("promtool") or "promtool"))

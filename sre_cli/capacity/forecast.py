@@ -34,7 +34,7 @@ from sre_cli.capacity.backtest import MODELS, Curve, choose
 from sre_cli.capacity.model import DAY
 
 if TYPE_CHECKING:
-    from sre_cli.slo.prometheus import PrometheusClient, Series
+    from sre_cli.prometheus import PrometheusClient, Series
 
 __all__ = [
     "BAND",
@@ -286,7 +286,7 @@ def fetch(
     prom: PrometheusClient, query: str, start: float, end: float, step: float
 ) -> list[Series]:
     """A range query over ``[start, end]``, split so no request exceeds :data:`MAX_POINTS`."""
-    from sre_cli.slo.prometheus import Series
+    from sre_cli.prometheus import Series
 
     merged: dict[tuple[tuple[str, str], ...], Series] = {}
     chunk = start

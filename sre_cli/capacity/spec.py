@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sre_cli.capacity.forecast import Target
 from sre_cli.errors import SpecError
-from sre_cli.slo.windows import parse_duration
 from sre_cli.spec_yaml import Document, Location, load_documents
+from sre_cli.timespec import parse_duration
 
 __all__ = ["DEFAULT_VIEW", "ForecastSpec", "SpecFile", "discover", "load_targets"]
 

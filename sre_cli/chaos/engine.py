@@ -24,11 +24,11 @@ from sre_cli.chaos.hypothesis import check
 from sre_cli.chaos.method import plan_action
 from sre_cli.chaos.rollback import run_rollbacks
 from sre_cli.errors import Aborted, AquaError, CheckFailed
-from sre_cli.runbook.outcome import ActionPlan, RunEnd
-from sre_cli.runbook.transcript import Transcript
+from sre_cli.ops.outcome import ActionPlan, RunEnd
+from sre_cli.ops.transcript import Transcript
 
 if TYPE_CHECKING:
-    from sre_cli.runbook.targets import RunContext
+    from sre_cli.ops.context import RunContext
 
 __all__ = ["ExperimentReport", "Record", "RunOptions", "run"]
 

@@ -30,7 +30,7 @@ from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
 from sre_cli.errors import SpecError, UsageError
-from sre_cli.runbook.steps import Duration, TargetName
+from sre_cli.ops.operations import Duration, TargetName
 from sre_cli.spec_yaml import load_documents
 
 __all__ = ["DIR_ENV", "Experiment", "Load", "default_dir", "find_experiment", "load_experiment"]

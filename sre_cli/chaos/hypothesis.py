@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sre_cli.runbook.outcome import Observation
-from sre_cli.runbook.steps import Duration, HttpProbe, K8sOp, PrometheusProbe, StackOp
+from sre_cli.ops.operations import Duration, HttpProbe, K8sOp, PrometheusProbe, StackOp
+from sre_cli.ops.outcome import Observation
 
 if TYPE_CHECKING:
-    from sre_cli.runbook.targets import RunContext
+    from sre_cli.ops.context import RunContext
 
 __all__ = ["HttpCheck", "Hypothesis", "Probe", "ProbeResult", "check"]
 

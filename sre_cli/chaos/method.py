@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.errors import ConfigError, Unavailable, UsageError
-from sre_cli.runbook.outcome import ActionPlan, Change
-from sre_cli.runbook.steps import Duration, StackOp
+from sre_cli.ops.operations import Duration, StackOp
+from sre_cli.ops.outcome import ActionPlan, Change
 
 if TYPE_CHECKING:
-    from sre_cli.runbook.targets import RunContext
+    from sre_cli.ops.context import RunContext
 
 __all__ = ["ADMIN_TOKEN_ENV", "Action", "DeletePods", "Fault", "plan_action"]
 

@@ -1,7 +1,7 @@
 """Delete random pods of a Deployment within the blast radius, and time its recovery.
 
 Used by ``aqua chaos kill-pod`` and by the ``delete_pods`` action of an experiment. It talks
-to the cluster through the runbook's :class:`~sre_cli.runbook.providers.kubernetes.KubeTarget`
+to the cluster through the operations layer's :class:`~sre_cli.ops.providers.kubernetes.KubeTarget`
 (same credentials, same error mapping) and needs only what the aqua-operator Role grants:
 list and delete pods, get replicasets and deployments.
 """
@@ -17,7 +17,7 @@ from sre_cli.chaos.blast import BlastRadius, allowed_count, check_namespace
 from sre_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from sre_cli.runbook.providers.kubernetes import KubeTarget
+    from sre_cli.ops.providers.kubernetes import KubeTarget
 
 __all__ = ["KillPlan", "Recovery", "delete", "plan_kill", "wait_available"]
 
@@ -56,26 +56,11 @@ def _deployment_of(kube: KubeTarget, pod: Any) -> str:
     rs_name = _owner(pod, "ReplicaSet")
     if rs_name is None:
         raise UsageError(f"pod {pod.metadata.name} is not owned by a Deployment's ReplicaSet")
-    rs = kube._call(
-        f"get replicaset/{rs_name}",
-        kube.apps.read_namespaced_replica_set,
-        rs_name,
-        kube.namespace,
-    )
+    rs = kube.replica_set(rs_name)
     name = _owner(rs, "Deployment")
     if name is None:
         raise UsageError(f"replicaset/{rs_name} is not owned by a Deployment")
     return name
-
-
-def _list_pods(kube: KubeTarget, selector: str) -> list[Any]:
-    found: list[Any] = kube._call(
-        f"list pods {selector}",
-        kube.core.list_namespaced_pod,
-        kube.namespace,
-        label_selector=selector,
-    ).items
-    return found
 
 
 def plan_kill(
@@ -91,10 +76,10 @@ def plan_kill(
 
     ``percent`` (of the Deployment's replicas, rounded down) lowers ``count`` further.
     """
-    from sre_cli.runbook.providers.kubernetes import pod_ready
+    from sre_cli.ops.providers.kubernetes import pod_ready
 
     check_namespace(kube.namespace, radius)
-    pods = [p for p in _list_pods(kube, selector) if p.metadata.deletion_timestamp is None]
+    pods = [p for p in kube.list_pods(selector) if p.metadata.deletion_timestamp is None]
     if not pods:
         raise UsageError(f"no pod matches {selector} in namespace {kube.namespace}")
     owners = {_deployment_of(kube, p) for p in pods}
@@ -104,7 +89,7 @@ def plan_kill(
             hint="narrow the selector to one Deployment",
         )
     (name,) = owners
-    d = kube._deployment(name)
+    d = kube.deployment(name)
     replicas = d.spec.replicas if d.spec.replicas is not None else 1
     ready = sum(1 for p in pods if pod_ready(p))
     if percent is not None:
@@ -118,23 +103,21 @@ def plan_kill(
 
 
 def delete(kube: KubeTarget, plan: KillPlan) -> list[str]:
-    for pod in plan.pods:
-        kube._call(f"delete pod {pod}", kube.core.delete_namespaced_pod, pod, kube.namespace)
-    return [f"deleted pod {p}" for p in plan.pods]
+    return [kube.delete_pod(pod) for pod in plan.pods]
 
 
 def wait_available(kube: KubeTarget, plan: KillPlan, timeout: float) -> Recovery:
     """Poll until the Deployment is Available again with as many Ready pods as replicas, none
     of them a deleted one; the time it took (the status alone lags behind a deletion)."""
-    from sre_cli.runbook.providers.kubernetes import pod_ready
-    from sre_cli.runbook.steps import K8sOp
+    from sre_cli.ops.operations import K8sOp
+    from sre_cli.ops.providers.kubernetes import pod_ready
 
     op = K8sOp(available=f"deployment/{plan.deployment}")
     gone = set(plan.pods)
     started = time.monotonic()
     while True:
         seen = kube.observe(op)
-        pods = _list_pods(kube, plan.selector)
+        pods = kube.list_pods(plan.selector)
         fresh = [p for p in pods if p.metadata.name not in gone and pod_ready(p)]
         took = time.monotonic() - started
         if seen.ok and len(fresh) >= plan.replicas:

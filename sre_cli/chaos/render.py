@@ -9,7 +9,7 @@ from rich.text import Text
 from sre_cli.chaos.engine import ExperimentReport, Record
 from sre_cli.chaos.experiment import Experiment
 from sre_cli.chaos.pods import KillPlan, Recovery
-from sre_cli.runbook.outcome import ActionPlan
+from sre_cli.ops.outcome import ActionPlan
 
 __all__ = ["KillReport", "plan_text", "record_line", "report_renderable"]
 

@@ -15,7 +15,7 @@ from sre_cli.errors import AquaError
 
 if TYPE_CHECKING:
     from sre_cli.chaos.engine import Record
-    from sre_cli.runbook.targets import RunContext
+    from sre_cli.ops.context import RunContext
 
 __all__ = ["run_rollbacks"]
 

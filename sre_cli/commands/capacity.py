@@ -8,16 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sre_cli.commands.options import PrometheusURL, group
+
 if TYPE_CHECKING:
     from sre_cli.capacity.forecast import Direction, Target
 
-app = typer.Typer(
-    help="Capacity forecasts from Prometheus: when does a series reach its limit?",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = group("Capacity forecasts from Prometheus: when does a series reach its limit?")
 
 
 DEFAULT_MANIFESTS = Path("manifests/overlays/prod")
@@ -54,7 +50,7 @@ def _factor(text: str) -> float:
 
 def _seconds(option: str, text: str) -> float:
     from sre_cli.errors import UsageError
-    from sre_cli.slo.windows import parse_duration
+    from sre_cli.timespec import parse_duration
 
     try:
         return parse_duration(text).total_seconds()
@@ -103,10 +99,7 @@ def _targets(
 @app.command()
 def forecast(
     specs: Specs = None,
-    prometheus: Annotated[
-        str | None,
-        typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
-    ] = None,
+    prometheus: PrometheusURL = None,
     query: Annotated[
         str | None, typer.Option("--query", help="PromQL; each series is forecast on its own.")
     ] = None,
@@ -174,8 +167,8 @@ def forecast(
     from sre_cli.capacity.replicas import load_knee, max_replicas, plan
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed, UsageError
-    from sre_cli.slo.engine import parse_instant
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.timespec import parse_instant
 
     history_s = None if history is None else _seconds("--history", history)
     horizon_s = None if horizon is None else _seconds("--horizon", horizon)

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, Kubeconfig, Namespace, Prometheus, StateDir, Target
-from sre_cli.commands.terminal import ask, print_report
+from sre_cli.commands.options import (
+    Format,
+    Kubeconfig,
+    Namespace,
+    Prometheus,
+    StateDir,
+    Target,
+    dry_run_option,
+    group,
+    yes_option,
+)
+from sre_cli.commands.terminal import ask
 from sre_cli.console import get_console
+from sre_cli.output import emit
 
 if TYPE_CHECKING:
     from sre_cli.chaos.experiment import Experiment
-    from sre_cli.runbook.outcome import ActionPlan
+    from sre_cli.ops.outcome import ActionPlan
 
-app = typer.Typer(
-    help="Game-day experiments with steady-state checks, blast-radius limits and rollbacks.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = group("Game-day experiments with steady-state checks, blast-radius limits and rollbacks.")
 
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before injecting.")]
+DryRun = Annotated[bool, dry_run_option("Print the plan; change nothing.")]
+Yes = Annotated[bool, yes_option("Do not ask before injecting.")]
 Fmt = Annotated[Format, typer.Option("--format", help="Live lines, or JSON at the end.")]
 
 
@@ -65,8 +69,8 @@ def run(
     from sre_cli.chaos.experiment import find_experiment, load_experiment
     from sre_cli.chaos.render import plan_text, record_line, report_renderable
     from sre_cli.errors import UsageError
-    from sre_cli.runbook.targets import TargetOptions, open_context
-    from sre_cli.runbook.transcript import default_transcript_path
+    from sre_cli.ops.context import TargetOptions, open_context
+    from sre_cli.ops.transcript import default_transcript_path
 
     path = find_experiment(experiment, directory)
     exp = load_experiment(path)
@@ -98,10 +102,7 @@ def run(
         )
     finally:
         ctx.close()
-    if table:
-        console.print(report_renderable(report))
-    else:
-        console.print_json(json.dumps(report.to_json()))
+    emit(report, fmt.value, report_renderable)
     if report.error is not None:
         raise report.error
 
@@ -134,7 +135,7 @@ def kill_pod(
     from sre_cli.chaos.pods import delete, plan_kill, wait_available
     from sre_cli.chaos.render import KillReport
     from sre_cli.errors import Aborted, CheckFailed
-    from sre_cli.runbook.providers.kubernetes import KubeTarget
+    from sre_cli.ops.providers.kubernetes import KubeTarget
 
     check_namespace(namespace, None)
     radius = BlastRadius(max_pods=max(count, 1), max_percent=max_percent, namespaces=(namespace,))
@@ -154,6 +155,6 @@ def kill_pod(
     finally:
         kube.close()
     report = KillReport(plan, dry_run, deleted, recovery)
-    print_report(report, fmt is Format.json)
+    emit(report, fmt.value)
     if recovery is not None and not recovery.available:
         raise CheckFailed(f"deployment/{plan.deployment} {recovery.summary}")

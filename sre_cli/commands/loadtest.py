@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, StateDir
+from sre_cli.commands.options import Format, StateDir, dry_run_option, group
 from sre_cli.console import get_console, get_err_console
+from sre_cli.output import emit
 
-app = typer.Typer(
-    help="Locust-driven load against the local API, with a verdict against thresholds.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = group("Locust-driven load against the local API, with a verdict against thresholds.")
 
 
 @app.command()
@@ -69,9 +63,7 @@ def run(
     fmt: Annotated[
         Format, typer.Option("--format", help="A table, or JSON at the end.")
     ] = Format.table,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
-    ] = False,
+    dry_run: Annotated[bool, dry_run_option("Print the plan; send nothing.")] = False,
     state_dir: StateDir = None,
 ) -> None:
     """Load the API with USERS users for DURATION, then judge p95, error rate and RPS.
@@ -115,7 +107,7 @@ def run(
     console = get_console()
     if dry_run:
         if fmt is Format.json:
-            console.print_json(json.dumps(plan.to_json()))
+            emit(plan, "json")
         else:
             console.print("[bold]load test plan[/] (dry run: nothing is sent)")
             for line in plan.describe():
@@ -128,10 +120,7 @@ def run(
     for line in plan.describe():
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     report = run_load(plan, lambda msg: err.print(f"  {msg}", highlight=False, markup=False))
-    if fmt is Format.json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report.renderable())
+    emit(report, fmt.value, lambda r: r.renderable())
     if report.requests == 0:
         raise Unavailable(
             f"no request completed against {plan.target} in {report.elapsed_s:.1f} s",

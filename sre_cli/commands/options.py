@@ -1,18 +1,53 @@
-"""Option types several command groups share: output formats, targets, and the options that
-say where to act (the stack's state dir, a Kubernetes cluster, Prometheus).
+"""The one home of what command groups share: the Typer factory (:func:`group`), output
+formats, targets, and the options that say where to act (the stack's state dir, a Kubernetes
+cluster, Prometheus) or how (``--dry-run``, ``--yes``).
 
-Typer only: the groups import this for their ``--help`` too.
+Options are ``Annotated`` aliases; where each command words the help its own way, a function
+returns the option with that help and the flag spelled here once. Typer only: the groups import
+this for their ``--help`` too.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["Format", "Kubeconfig", "Namespace", "Prometheus", "StateDir", "Target"]
+__all__ = [
+    "Format",
+    "Kubeconfig",
+    "Namespace",
+    "Prometheus",
+    "PrometheusURL",
+    "StateDir",
+    "Target",
+    "dry_run_option",
+    "group",
+    "yes_option",
+]
+
+
+def group(help: str, **settings: Any) -> typer.Typer:
+    """A command group's Typer app: plain help, no completion, errors left to ``cli.main``."""
+    defaults: dict[str, Any] = {
+        "no_args_is_help": True,
+        "rich_markup_mode": None,
+        "pretty_exceptions_enable": False,
+        "add_completion": False,
+    }
+    return typer.Typer(help=help, **{**defaults, **settings})
+
+
+def dry_run_option(help: str) -> Any:
+    """``--dry-run`` for ``Annotated[bool, dry_run_option("Print the plan; change nothing.")]``."""
+    return typer.Option("--dry-run", help=help)
+
+
+def yes_option(help: str) -> Any:
+    """``--yes``/``-y`` for ``Annotated[bool, yes_option("Do not ask before actions.")]``."""
+    return typer.Option("--yes", "-y", help=help)
 
 
 class Format(StrEnum):
@@ -48,4 +83,8 @@ Prometheus = Annotated[
         envvar="AQUA_PROMETHEUS_URL",
         help="Prometheus base URL [default on the stack: its own Prometheus].",
     ),
+]
+PrometheusURL = Annotated[
+    str | None,
+    typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
 ]

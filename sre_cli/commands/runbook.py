@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, Kubeconfig, Namespace, Prometheus, StateDir, Target
-from sre_cli.commands.terminal import ask, print_report
-from sre_cli.console import get_console, get_err_console
-
-app = typer.Typer(
-    help="Executable markdown runbooks: checks, diagnostics and confirmed actions.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+from sre_cli.commands.options import (
+    Format,
+    Kubeconfig,
+    Namespace,
+    Prometheus,
+    StateDir,
+    Target,
+    dry_run_option,
+    group,
+    yes_option,
 )
+from sre_cli.commands.terminal import ask
+from sre_cli.console import get_console, get_err_console
+from sre_cli.output import emit
+
+app = group("Executable markdown runbooks: checks, diagnostics and confirmed actions.")
 
 
 Dir = Annotated[
@@ -44,30 +48,11 @@ def list_(
 ) -> None:
     """Name, title, alerts and targets of every runbook; invalid files are reported (exit 2)."""
     from sre_cli.errors import SpecError
-    from sre_cli.runbook.loader import check_dir
+    from sre_cli.runbook.loader import Catalog, check_dir
     from sre_cli.runbook.render import runbook_table
 
     books, problems = check_dir(_dir(directory))
-    console = get_console()
-    if fmt is Format.json:
-        rows = [
-            {
-                "name": b.name,
-                "title": b.meta.title,
-                "alerts": list(b.meta.alerts),
-                "targets": list(b.meta.targets),
-                "severity": b.meta.severity,
-                "summary": b.meta.summary,
-                "steps": len(b.steps),
-                "file": str(b.path),
-            }
-            for b in books
-        ]
-        console.print_json(
-            json.dumps({"runbooks": rows, "problems": [p.message for p in problems]})
-        )
-    else:
-        console.print(runbook_table(books))
+    emit(Catalog(books, problems), fmt.value, lambda c: runbook_table(c.books))
     if problems:
         err = get_err_console()
         for problem in problems[1:]:
@@ -110,10 +95,9 @@ def run(
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
     prometheus: Prometheus = None,
     dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Run checks; print what actions would do; change nothing."),
+        bool, dry_run_option("Run checks; print what actions would do; change nothing.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before actions.")] = False,
+    yes: Annotated[bool, yes_option("Do not ask before actions.")] = False,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")
     ] = None,
@@ -135,13 +119,14 @@ def run(
 ) -> None:
     """Run the checks and actions in order. Exit 0 resolved, 1 a check failed, 2 could not
     run, 3 a confirmation was declined."""
+    from sre_cli.ops.context import TargetOptions, open_context
+    from sre_cli.ops.transcript import default_transcript_path
     from sre_cli.runbook.engine import RunOptions
     from sre_cli.runbook.engine import run as run_book
     from sre_cli.runbook.loader import find_runbook, load_runbook
     from sre_cli.runbook.params import parse_param_args
-    from sre_cli.runbook.render import LiveReporter, QuietReporter
-    from sre_cli.runbook.targets import TargetOptions, choose_target, open_context
-    from sre_cli.runbook.transcript import default_transcript_path
+    from sre_cli.runbook.render import LiveReporter, QuietReporter, report_renderable
+    from sre_cli.runbook.spec import choose_target
 
     book = load_runbook(find_runbook(name, _dir(directory)))
     chosen = choose_target(
@@ -163,6 +148,6 @@ def run(
         reporter,
         transcript or default_transcript_path(book.name),
     )
-    print_report(report, fmt is Format.json)
+    emit(report, fmt.value, report_renderable)
     if report.error is not None:
         raise report.error

@@ -9,17 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sre_cli.commands.options import PrometheusURL, group
+from sre_cli.output import emit, emit_text
+
 if TYPE_CHECKING:
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.spec import SLO
     from sre_cli.slo.windows import Tier
 
-app = typer.Typer(
-    help="SLIs, error budgets and burn rates from Prometheus; a CI gate; Sloth-compatible rules.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = group(
+    "SLIs, error budgets and burn rates from Prometheus; a CI gate; Sloth-compatible rules."
 )
 
 
@@ -40,10 +39,6 @@ Paths = Annotated[
     list[Path] | None,
     typer.Argument(help="Spec files or folders (default: slo/).", show_default=False),
 ]
-PrometheusURL = Annotated[
-    str | None,
-    typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
-]
 At = Annotated[
     str | None, typer.Option("--at", help="Evaluate at this instant: RFC 3339 or Unix seconds.")
 ]
@@ -62,7 +57,7 @@ def _load(paths: list[Path] | None, windows: Path | None) -> tuple[list[SLO], tu
 
 def _client(url: str | None) -> PrometheusClient:
     from sre_cli.errors import UsageError
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
 
     if not url:
         raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
@@ -70,19 +65,9 @@ def _client(url: str | None) -> PrometheusClient:
 
 
 def _instant(at: str | None) -> float | None:
-    from sre_cli.slo.engine import parse_instant
+    from sre_cli.timespec import parse_instant
 
     return None if at is None else parse_instant(at)
-
-
-def _emit(text: str, output: Path | None = None) -> None:
-    from sre_cli.console import get_console
-
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-        get_console().print(f"wrote {output}", highlight=False)
-    else:
-        get_console().out(text.rstrip("\n"), highlight=False)
 
 
 @app.command()
@@ -138,7 +123,6 @@ def report(
     windows: Windows = None,
 ) -> None:
     """Per SLO: SLI, budget left (fraction, events, minutes), burn rates, alerts, burn-down."""
-    from sre_cli.console import get_console
     from sre_cli.slo import render
     from sre_cli.slo.engine import evaluate
 
@@ -148,15 +132,15 @@ def report(
     with _client(prometheus) as prom:
         result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=drawn)
     if fmt is ReportFormat.table and output is None:
-        get_console().print(result)
+        emit(result, "table", render.ReportView)
         return
     text = {
         ReportFormat.table: lambda: render.markdown(result),
-        ReportFormat.json: lambda: render.to_json(result),
+        ReportFormat.json: lambda: render.json_text(result),
         ReportFormat.markdown: lambda: render.markdown(result),
         ReportFormat.html: lambda: render.html_page(result),
     }[fmt]()
-    _emit(text, output)
+    emit_text(text, output)
 
 
 @app.command()
@@ -190,6 +174,7 @@ def gate(
     from sre_cli.errors import CheckFailed, Unavailable, UsageError
     from sre_cli.slo.engine import evaluate
     from sre_cli.slo.gate import judge
+    from sre_cli.slo.render import ReportView
     from sre_cli.slo.windows import BURN_RATE_WINDOWS
 
     if burn_rate_window is not None and burn_rate_window not in BURN_RATE_WINDOWS:
@@ -205,11 +190,11 @@ def gate(
     )
     console = get_console()
     if fmt is GateFormat.json:
-        _emit(verdict.to_json())
+        emit_text(verdict.json_text())
     elif fmt is GateFormat.markdown:
-        _emit(verdict.summary())
+        emit_text(verdict.summary())
     else:
-        console.print(result)
+        emit(result, "table", ReportView)
         for v in verdict.violations:
             console.print(
                 f"[red]✗[/] {v.service}/{v.name}: {v.reason}", highlight=False, soft_wrap=True
@@ -245,9 +230,9 @@ def rules(
     from sre_cli.slo.rules import inhibit_rules, rules_yaml
 
     slos, tiers = _load(paths, windows)
-    _emit(rules_yaml(slos, tiers), output)
+    emit_text(rules_yaml(slos, tiers), output)
     if inhibit is not None:
-        _emit(inhibit_rules(), inhibit)
+        emit_text(inhibit_rules(), inhibit)
 
 
 @app.command()
@@ -278,7 +263,7 @@ def serve(
     """Export SLO results (SLI, budget, burn rates, alerts) on /metrics for Prometheus."""
     from sre_cli.console import get_console
     from sre_cli.errors import UsageError
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.serve import Exporter
     from sre_cli.slo.serve import serve as run
 
@@ -330,13 +315,10 @@ def backtest(
 ) -> None:
     """Replay history: how often each alert tier would have fired, and how soon after a burn."""
     import json
-    from dataclasses import asdict
 
-    from sre_cli.console import get_console
     from sre_cli.errors import UsageError
     from sre_cli.slo.backtest import backtest as run
-    from sre_cli.slo.engine import parse_instant
-    from sre_cli.slo.windows import parse_duration
+    from sre_cli.timespec import parse_duration, parse_instant
 
     try:
         seconds = int(parse_duration(step).total_seconds())
@@ -348,28 +330,6 @@ def backtest(
             slos, prom, parse_instant(start), parse_instant(end), step=seconds, tiers=tiers
         )
     if fmt is GateFormat.json:
-        data = {
-            "from": result.start,
-            "to": result.end,
-            "step": result.step,
-            "slos": [
-                {
-                    "service": s.slo.service,
-                    "name": s.slo.name,
-                    "tiers": [
-                        {
-                            "tier": t.name,
-                            "factor": t.factor,
-                            "median_delay": t.median_delay,
-                            "firing_seconds": t.firing_seconds,
-                            "firings": [{**asdict(f), "delay": f.delay} for f in t.firings],
-                        }
-                        for t in s.tiers
-                    ],
-                }
-                for s in result.slos
-            ],
-        }
-        _emit(json.dumps(data, indent=2))
+        emit_text(json.dumps(result.to_json(), indent=2))
     else:
-        get_console().print(result)
+        emit(result)

@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.terminal import print_report
+from sre_cli.commands.options import group
 from sre_cli.console import get_console
+from sre_cli.output import emit
 
 if TYPE_CHECKING:
     from sre_cli.stack.control import StackControl
 
-app = typer.Typer(
-    help="The whole reference stack on one machine, no Docker.",
-    add_completion=False,
-    no_args_is_help=True,
+app = group(
+    "The whole reference stack on one machine, no Docker.",
+    rich_markup_mode="rich",
 )
 
-PORT = typer.Option(
-    None, "--port", help="Override one port: NAME=PORT (nginx, api, ml, prometheus, ...)."
-)
-STATE_DIR = typer.Option(
-    None,
-    "--state-dir",
-    help="Where the stack keeps its state [default: $AQUA_STATE_DIR or ~/.local/state/aqua/stack].",
-    show_default=False,
-)
+Port = Annotated[
+    list[str] | None,
+    typer.Option("--port", help="Override one port: NAME=PORT (nginx, api, ml, prometheus, ...)."),
+]
+StackStateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where the stack keeps its state [default: $AQUA_STATE_DIR or "
+        "~/.local/state/aqua/stack].",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the components as JSON.")]
+Component = Annotated[str, typer.Argument(help="Component name.")]
 
 
 def _control(state_dir: Path | None) -> StackControl:
@@ -39,29 +45,37 @@ def _control(state_dir: Path | None) -> StackControl:
 
 @app.command()
 def up(
-    lite: bool = typer.Option(
-        False, "--lite", help="Embedded stack without servers: SQLite, no cache, in-process queue."
-    ),
-    api_replicas: int | None = typer.Option(
-        None,
-        "--api-replicas",
-        help="API replicas behind nginx [default: 2; 1 when --lite finds no nginx].",
-        show_default=False,
-    ),
-    workers: int = typer.Option(1, "--workers", help="Kafka worker processes."),
-    port_base: int | None = typer.Option(
-        None, "--port-base", help="Put every port at BASE+offset (side-by-side stacks)."
-    ),
-    port: list[str] | None = PORT,
-    foreground: bool = typer.Option(
-        False, "--foreground", help="Stay attached; Ctrl-C stops the stack."
-    ),
-    faults: bool = typer.Option(
-        False,
-        "--faults",
-        help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
-    ),
-    state_dir: Path | None = STATE_DIR,
+    lite: Annotated[
+        bool,
+        typer.Option(
+            "--lite", help="Embedded stack without servers: SQLite, no cache, in-process queue."
+        ),
+    ] = False,
+    api_replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--api-replicas",
+            help="API replicas behind nginx [default: 2; 1 when --lite finds no nginx].",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Kafka worker processes.")] = 1,
+    port_base: Annotated[
+        int | None,
+        typer.Option("--port-base", help="Put every port at BASE+offset (side-by-side stacks)."),
+    ] = None,
+    port: Port = None,
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="Stay attached; Ctrl-C stops the stack.")
+    ] = False,
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults",
+            help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
+        ),
+    ] = False,
+    state_dir: StackStateDir = None,
 ) -> None:
     """Start every component in dependency order; return once all are ready."""
     from sre_cli.stack.plan import StackOptions
@@ -75,22 +89,25 @@ def up(
     ctl = _control(state_dir)
     console = get_console()
     if foreground:
+        from sre_cli.stack.render import plan_notes
         from sre_cli.stack.supervisor import run_foreground
 
         plan = ctl.prepare(options)
-        from sre_cli.stack.render import plan_notes
-
         for note in plan_notes(plan):
             console.print(note)
         raise typer.Exit(run_foreground(ctl.layout, plan))
     result = ctl.up(options, progress=lambda msg: console.print(f"  [green]✓[/] {msg}"))
-    console.print(result)
+    from sre_cli.stack.render import up_renderable
+
+    emit(result, "table", up_renderable)
 
 
 @app.command()
 def down(
-    purge: bool = typer.Option(False, "--purge", help="Also delete data, configs and logs."),
-    state_dir: Path | None = STATE_DIR,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete data, configs and logs.")
+    ] = False,
+    state_dir: StackStateDir = None,
 ) -> None:
     """Stop every component in reverse order, gracefully; leave no process behind."""
     ctl = _control(state_dir)
@@ -106,20 +123,25 @@ def down(
 
 
 @app.command()
-def status(
-    as_json: bool = typer.Option(False, "--json", help="Print the components as JSON."),
-    state_dir: Path | None = STATE_DIR,
-) -> None:
+def status(as_json: AsJson = False, state_dir: StackStateDir = None) -> None:
     """Component, pid, port, live/ready, restarts, uptime and URL; live probes, not a cache."""
-    print_report(_control(state_dir).status(), as_json)
+    from sre_cli.stack.render import StatusView
+
+    emit(_control(state_dir).status(), "json" if as_json else "table", StatusView)
 
 
 @app.command()
 def logs(
-    name: str = typer.Argument(..., help="Component (see `aqua stack status`) or 'supervisor'."),
-    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
-    lines: int = typer.Option(100, "-n", "--lines", help="How many past lines to print."),
-    state_dir: Path | None = STATE_DIR,
+    name: Annotated[
+        str, typer.Argument(help="Component (see `aqua stack status`) or 'supervisor'.")
+    ],
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", help="How many past lines to print.")
+    ] = 100,
+    state_dir: StackStateDir = None,
 ) -> None:
     """Print a component's log (and follow it with -f)."""
     console = get_console()
@@ -133,10 +155,7 @@ def logs(
 def _component_command(action: str, doc: str) -> None:
     """Register ``aqua stack ACTION NAME``: a request to the supervisor about one component."""
 
-    def command(
-        name: str = typer.Argument(..., help="Component name."),
-        state_dir: Path | None = STATE_DIR,
-    ) -> None:
+    def command(name: Component, state_dir: StackStateDir = None) -> None:
         get_console().print(_control(state_dir).request(action, name))
 
     command.__doc__ = doc
@@ -153,25 +172,30 @@ _component_command(
 
 @app.command()
 def alerts(
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
-    state_dir: Path | None = STATE_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    state_dir: StackStateDir = None,
 ) -> None:
     """Alerts active in Alertmanager and the notifications the stack's receiver got."""
     from sre_cli.stack.alerts import read_alerts
 
-    print_report(read_alerts(_control(state_dir)), as_json)
+    emit(read_alerts(_control(state_dir)), "json" if as_json else "table")
 
 
 @app.command()
 def seed(
-    farms: int = typer.Option(2, "--farms", help="Demo farms to create."),
-    ponds: int = typer.Option(3, "--ponds", help="Ponds per farm."),
-    hours: int = typer.Option(72, "--hours", help="Hours of simulated readings per pond."),
-    traffic: float = typer.Option(
-        0.0, "--traffic", help="Then drive light read/write traffic for this many seconds."
-    ),
-    rate: float = typer.Option(5.0, "--rate", help="Requests per second of --traffic."),
-    state_dir: Path | None = STATE_DIR,
+    farms: Annotated[int, typer.Option("--farms", help="Demo farms to create.")] = 2,
+    ponds: Annotated[int, typer.Option("--ponds", help="Ponds per farm.")] = 3,
+    hours: Annotated[
+        int, typer.Option("--hours", help="Hours of simulated readings per pond.")
+    ] = 72,
+    traffic: Annotated[
+        float,
+        typer.Option(
+            "--traffic", help="Then drive light read/write traffic for this many seconds."
+        ),
+    ] = 0.0,
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second of --traffic.")] = 5.0,
+    state_dir: StackStateDir = None,
 ) -> None:
     """Demo farms, ponds and simulated sensor readings through the API."""
     from sre_cli.stack.seed import SeedOptions, run_seed
@@ -182,4 +206,4 @@ def seed(
         SeedOptions(farms=farms, ponds_per_farm=ponds, hours=hours, traffic_s=traffic, rate=rate),
         progress=lambda msg: console.print(f"  {msg}"),
     )
-    console.print(report)
+    emit(report)

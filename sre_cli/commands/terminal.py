@@ -1,18 +1,11 @@
-"""What commands ask of and print to the operator: a yes/no confirmation and a report,
-rendered or as JSON.
-"""
+"""What commands ask of the operator: a yes/no confirmation (printing goes through
+:mod:`sre_cli.output`)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Protocol
-
 import typer
 
-from sre_cli.console import get_console
-
-__all__ = ["Report", "ask", "print_report"]
+__all__ = ["ask"]
 
 
 def ask(question: str) -> bool:
@@ -26,18 +19,3 @@ def ask(question: str) -> bool:
     if not sys.stdin.isatty():  # the answer was not echoed: end the prompt's line
         typer.echo("yes" if answer else "no", err=True)
     return answer
-
-
-class Report(Protocol):
-    """A result a command prints: rich renders it, ``to_json`` is its JSON form."""
-
-    def to_json(self) -> Mapping[str, object]: ...
-
-
-def print_report(report: Report, as_json: bool) -> None:
-    """Print ``report`` to stdout: rendered, or as JSON."""
-    console = get_console()
-    if as_json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report)

@@ -14,13 +14,13 @@ dir), else :data:`DEFAULT_TARGET`; the default credentials are the stack's boots
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sre_cli import timespec
 from sre_cli.errors import ConfigError, UsageError
 
 __all__ = [
@@ -39,20 +39,13 @@ DEFAULT_TARGET = "http://127.0.0.1:8080"
 MAX_DURATION_S = 600.0
 REFERENCE = "reference"
 
-_DURATION = re.compile(
-    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$"
-)
-
 
 def parse_duration(text: str) -> float:
     """Seconds in ``30s``, ``5m``, ``1m30s`` or ``45`` (seconds); at most 10 minutes."""
-    match = _DURATION.match(text.strip().lower())
-    if not text.strip() or match is None or not any(match.groupdict().values()):
-        raise UsageError(f"--duration {text!r} is not a duration", hint="e.g. 30s, 2m, 1m30s")
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    seconds = parts.get("h", 0.0) * 3600 + parts.get("m", 0.0) * 60 + parts.get("s", 0.0)
-    if seconds <= 0:
-        raise UsageError("--duration must be longer than 0 s")
+    try:
+        seconds = timespec.parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--duration: {exc}") from None
     if seconds > MAX_DURATION_S:
         raise UsageError(
             f"--duration {text} is longer than {MAX_DURATION_S / 60:.0f} minutes",

@@ -34,16 +34,15 @@ from sre_cli.errors import (
     Unavailable,
     UsageError,
 )
-from sre_cli.runbook.outcome import ActionPlan, Observation, RunEnd, Status, StepRecord
+from sre_cli.ops.operations import TargetName, WaitOp
+from sre_cli.ops.outcome import ActionPlan, Observation, RunEnd, Status, StepRecord
+from sre_cli.ops.transcript import Transcript
 from sre_cli.runbook.params import check_names, fill, resolve
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
-from sre_cli.runbook.steps import StepBody, TargetName, WaitOp
-from sre_cli.runbook.transcript import Transcript
+from sre_cli.runbook.steps import StepBody
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
-
-    from sre_cli.runbook.targets import RunContext
+    from sre_cli.ops.context import RunContext
 
 __all__ = ["Outcome", "Reporter", "RunOptions", "RunReport", "run"]
 
@@ -96,11 +95,6 @@ class RunReport(RunEnd):
             "seconds": round(self.seconds, 3),
             "steps": [r.to_json() for r in self.records],
         }
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from sre_cli.runbook.render import report_renderable
-
-        yield report_renderable(self)
 
 
 def _outcome(exc: AquaError) -> Outcome:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast, get_args
 
@@ -34,6 +35,7 @@ from sre_cli.spec_yaml import Document, load_documents
 
 __all__ = [
     "DIR_ENV",
+    "Catalog",
     "check_dir",
     "default_dir",
     "discover",
@@ -82,6 +84,30 @@ def load_runbook(path: Path) -> Runbook:
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     return parse_runbook(text, path)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The runbooks of a folder that load, and the error of each one that does not."""
+
+    books: list[Runbook]
+    problems: list[SpecError]
+
+    def to_json(self) -> dict[str, object]:
+        rows = [
+            {
+                "name": b.name,
+                "title": b.meta.title,
+                "alerts": list(b.meta.alerts),
+                "targets": list(b.meta.targets),
+                "severity": b.meta.severity,
+                "summary": b.meta.summary,
+                "steps": len(b.steps),
+                "file": str(b.path),
+            }
+            for b in self.books
+        ]
+        return {"runbooks": rows, "problems": [p.message for p in self.problems]}
 
 
 def check_dir(directory: Path) -> tuple[list[Runbook], list[SpecError]]:

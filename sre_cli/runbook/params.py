@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from sre_cli.errors import SpecError, UsageError
+from sre_cli.ops.operations import PARAM_REF
 from sre_cli.runbook.spec import Runbook, Step
-from sre_cli.runbook.steps import PARAM_REF, StepBody
+from sre_cli.runbook.steps import StepBody
 
 __all__ = [
     "check_names",

@@ -19,7 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from sre_cli.runbook.outcome import ActionPlan, StepRecord
+from sre_cli.ops.outcome import ActionPlan, StepRecord
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 
 if TYPE_CHECKING:

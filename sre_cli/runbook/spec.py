@@ -35,7 +35,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sre_cli.runbook.steps import StepBody, TargetName
+from sre_cli.errors import UsageError
+from sre_cli.ops.operations import TargetName
+from sre_cli.runbook.steps import StepBody
 
 __all__ = [
     "BUILTINS",
@@ -47,6 +49,7 @@ __all__ = [
     "Runbook",
     "Step",
     "StepKind",
+    "choose_target",
 ]
 
 StepKind = Literal["check", "diagnose", "action"]
@@ -172,3 +175,17 @@ class Runbook:
             if steps and not any(s.runs_on(target) for s in steps):
                 hidden[i:end] = [True] * (end - i)
         return [b for b, hide in zip(blocks, hidden, strict=True) if not hide]
+
+
+def choose_target(book: Runbook, requested: str | None, *, kube: bool) -> TargetName:
+    """``--target`` if given; kubernetes when kubeconfig options are; else the runbook's first."""
+    wanted = requested or ("kubernetes" if kube else None)
+    if wanted is None:
+        return book.meta.targets[0]
+    for target in book.meta.targets:
+        if target == wanted:
+            return target
+    raise UsageError(
+        f"runbook {book.name} does not support target {wanted}",
+        hint=f"its targets: {', '.join(book.meta.targets)}",
+    )

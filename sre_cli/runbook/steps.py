@@ -1,391 +1,38 @@
-"""The step vocabulary of a runbook: one declarative operation per fenced block.
+"""The step of a runbook: one operation (:mod:`sre_cli.ops.operations`) plus the modifiers a
+runbook adds to it.
 
 A step body is YAML with exactly one operation key plus a few modifiers::
 
     http: {url: "{entry_url}/ready", expect_status: 200}
-    prometheus: {query: 'sum(up{job="api"})', expect: "> 0"}
-    stack: {restart: "api-*", only: not_ready}
-    k8s: {delete_pods: {selector: app=api-service, only: not_ready, max: 1}}
     wait: {until: {k8s: {available: deployment/api-service}}, timeout: 90s}
     on_fail: continue        # a check that only triages: record the failure, go on
     target: stack            # restrict a target-neutral step (http, prometheus) to one target
-
-Each operation says whether it can give a verdict (``checks``), whether it changes anything
-(``mutates``) and which target it needs (``target``); the loader matches these against the
-block's kind (``aqua check|diagnose|action``). Strings may hold ``{name}`` references to the
-runbook's parameters; they are filled in just before the step runs.
 """
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable
-from typing import Annotated, ClassVar, Literal
+from typing import Literal
+
+from pydantic import model_validator
+
+from sre_cli.ops.operations import (
+    BaseOp,
+    HttpProbe,
+    K8sOp,
+    Operation,
+    PrometheusProbe,
+    StackOp,
+    TargetName,
+    WaitOp,
+    exactly_one,
+)
+
+__all__ = ["StepBody"]
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
-
-__all__ = [
-    "PARAM_REF",
-    "DeletePods",
-    "Duration",
-    "Events",
-    "HttpProbe",
-    "K8sOp",
-    "Operation",
-    "PodLogs",
-    "PodSelection",
-    "PrometheusProbe",
-    "Scale",
-    "StackOp",
-    "StepBody",
-    "TargetName",
-    "WaitOp",
-    "compare",
-    "number",
-    "parse_expectation",
-]
-
-TargetName = Literal["stack", "kubernetes"]
-Only = Literal["all", "not_ready"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def _seconds(value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return float(m.group(1)) * _UNIT[m.group(2)]
-    raise ValueError("expected a duration such as 500ms, 30s, 2m or 1h")
-
-
-def _names(value: object) -> object:
-    return (value,) if isinstance(value, str) else value
-
-
-#: A whole-value parameter reference such as ``"{max_pods}"``, filled in before the step runs.
-ParamRef = Annotated[str, Field(pattern=r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")]
-
-
-def number(value: int | str) -> int:
-    """The value of an integer field once parameters are filled in."""
-    if isinstance(value, str):
-        raise ValueError(f"parameter {value} was not filled in")
-    return value
-
-
-#: Seconds, written ``500ms``, ``30s``, ``2m``, ``1h`` or a bare number.
-Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
-#: Component names of the stack; shell-style globs (``api-*``) allowed.
-Names = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_names)]
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-#: ``{name}``: a reference to a parameter, filled in before the step runs
-PARAM_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_EXPECT = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
-_DEPLOYMENT = re.compile(r"^(?:deployment|deploy|deployments)/([A-Za-z0-9.{}_-]+)$")
-
-
-def parse_expectation(text: str) -> tuple[str, float]:
-    """``"> 0.5"`` -> ``(">", 0.5)``; ValueError for anything else."""
-    m = _EXPECT.match(text)
-    if m is None:
-        raise ValueError(f"expected a comparison such as '> 0' or '<= 0.05', got {text!r}")
-    return m.group(1), float(m.group(2))
-
-
-def compare(value: float, expectation: str) -> bool:
-    """Whether ``value`` satisfies ``expectation`` (``"< 0.05"``)."""
-    op, threshold = parse_expectation(expectation)
-    return _OPS[op](value, threshold)
-
-
-def _deployment(value: str) -> str:
-    m = _DEPLOYMENT.match(value.strip())
-    if m is None:
-        raise ValueError(f"expected deployment/NAME, got {value!r}")
-    return m.group(1)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-def _exactly_one(model: BaseModel, verbs: tuple[str, ...], what: str) -> str:
-    present = [v for v in verbs if getattr(model, v) is not None]
-    if len(present) != 1:
-        found = ", ".join(present) or "none"
-        raise ValueError(f"{what} takes exactly one of {', '.join(verbs)} (found: {found})")
-    return present[0]
-
-
-# -- http -------------------------------------------------------------------------------------
-class HttpProbe(_Model):
-    """GET (or HEAD) a URL and want a status (and optionally a substring of the body)."""
-
-    url: str = Field(min_length=1)
-    method: Literal["GET", "HEAD"] = "GET"
-    expect_status: int | tuple[int, ...] = 200
-    expect_body: str | None = None
-    timeout: Duration = 5.0
-
-    checks: ClassVar[bool] = True
-    mutates: ClassVar[bool] = False
-    target: ClassVar[TargetName | None] = None
-
-    @property
-    def statuses(self) -> tuple[int, ...]:
-        s = self.expect_status
-        return (s,) if isinstance(s, int) else s
-
-    def describe(self) -> str:
-        want = " or ".join(map(str, self.statuses))
-        body = f" containing {self.expect_body!r}" if self.expect_body else ""
-        return f"{self.method} {self.url} answers {want}{body}"
-
-
-# -- prometheus -------------------------------------------------------------------------------
-class PrometheusProbe(_Model):
-    """An instant query; with ``expect`` every sample must satisfy the comparison."""
-
-    query: str = Field(min_length=1)
-    expect: str | None = None
-    #: the verdict when the query returns no series at all
-    empty: Literal["fail", "pass"] = "fail"
-
-    mutates: ClassVar[bool] = False
-    target: ClassVar[TargetName | None] = None
-
-    @field_validator("expect")
-    @classmethod
-    def _valid_expect(cls, value: str | None) -> str | None:
-        if value is not None and not PARAM_REF.search(value):
-            parse_expectation(value)
-        return value
-
-    @property
-    def checks(self) -> bool:
-        return self.expect is not None
-
-    def describe(self) -> str:
-        return f"{self.query} {self.expect}" if self.expect else f"query {self.query}"
-
-
-# -- the local stack --------------------------------------------------------------------------
-_STACK_READ = ("ready", "status", "logs")
-_STACK_WRITE = ("restart", "start", "stop", "kill")
-
-
-class StackOp(_Model):
-    """One verb on components of the local stack (``aqua stack``), selected by name or glob."""
-
-    ready: Names | None = None
-    status: Names | None = None
-    logs: Names | None = None
-    restart: Names | None = None
-    start: Names | None = None
-    stop: Names | None = None
-    kill: Names | None = None
-    #: ``not_ready``: only the selected components that fail their readiness probe now
-    only: Only = "all"
-    lines: Annotated[int, Field(ge=1, le=1000)] | ParamRef = 20
-
-    target: ClassVar[TargetName] = "stack"
-
-    @model_validator(mode="after")
-    def _one_verb(self) -> StackOp:
-        _exactly_one(self, _STACK_READ + _STACK_WRITE, "stack")
-        return self
-
-    @property
-    def verb(self) -> str:
-        return _exactly_one(self, _STACK_READ + _STACK_WRITE, "stack")
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        names: tuple[str, ...] | None = getattr(self, self.verb)
-        return names or ()
-
-    @property
-    def checks(self) -> bool:
-        return self.verb == "ready"
-
-    @property
-    def mutates(self) -> bool:
-        return self.verb in _STACK_WRITE
-
-    def describe(self) -> str:
-        names = ", ".join(self.names)
-        only = " (only those not ready)" if self.only == "not_ready" else ""
-        match self.verb:
-            case "ready":
-                return f"stack components {names} are ready"
-            case "status":
-                return f"status of {names}{only}"
-            case "logs":
-                return f"last {self.lines} log lines of {names}{only}"
-            case verb:
-                return f"{verb} {names}{only}"
-
-
-# -- kubernetes -------------------------------------------------------------------------------
-class PodSelection(_Model):
-    """Pods by label selector (``app=api-service``), optionally only those not Ready."""
-
-    selector: str = Field(min_length=1)
-    only: Only = "all"
-
-    def describe(self) -> str:
-        only = ", not Ready" if self.only == "not_ready" else ""
-        return f"pods {self.selector}{only}"
-
-
-class PodLogs(PodSelection):
-    lines: Annotated[int, Field(ge=1, le=1000)] | ParamRef = 20
-    container: str | None = None
-
-
-class DeletePods(PodSelection):
-    only: Only = "not_ready"
-    #: never delete more than this many pods in one step
-    max: Annotated[int, Field(ge=1, le=50)] | ParamRef = 1
-
-
-class Events(_Model):
-    """Recent events of an object and of everything named after it (its ReplicaSets, pods)."""
-
-    for_: str = Field(alias="for", min_length=1)
-    limit: int = Field(default=20, ge=1, le=500)
-
-
-class Scale(_Model):
-    deployment: str = Field(min_length=1)
-    replicas: Annotated[int, Field(ge=0, le=1000)] | ParamRef
-
-
-_K8S_READ = ("available", "pods", "events", "logs")
-_K8S_WRITE = ("delete_pods", "rollout_restart", "scale")
-
-
-class K8sOp(_Model):
-    """One verb against the Kubernetes API in the target namespace."""
-
-    available: str | None = None
-    pods: PodSelection | None = None
-    events: Events | None = None
-    logs: PodLogs | None = None
-    delete_pods: DeletePods | None = None
-    rollout_restart: str | None = None
-    scale: Scale | None = None
-
-    target: ClassVar[TargetName] = "kubernetes"
-
-    @field_validator("available", "rollout_restart")
-    @classmethod
-    def _deployment_ref(cls, value: str | None) -> str | None:
-        if value is not None:
-            _deployment(value)
-        return value
-
-    @model_validator(mode="after")
-    def _one_verb(self) -> K8sOp:
-        _exactly_one(self, _K8S_READ + _K8S_WRITE, "k8s")
-        return self
-
-    @property
-    def verb(self) -> str:
-        return _exactly_one(self, _K8S_READ + _K8S_WRITE, "k8s")
-
-    @property
-    def deployment(self) -> str:
-        """The deployment name of ``available``/``rollout_restart``/``scale``."""
-        if self.scale is not None:
-            return self.scale.deployment
-        return _deployment(self.available or self.rollout_restart or "")
-
-    @property
-    def checks(self) -> bool:
-        return self.verb == "available"
-
-    @property
-    def mutates(self) -> bool:
-        return self.verb in _K8S_WRITE
-
-    def describe(self) -> str:
-        match self.verb:
-            case "available":
-                return f"deployment/{self.deployment} is Available with every replica ready"
-            case "pods" if self.pods is not None:
-                return f"list {self.pods.describe()}"
-            case "events" if self.events is not None:
-                return f"last {self.events.limit} events of {self.events.for_}"
-            case "logs" if self.logs is not None:
-                return f"last {self.logs.lines} log lines of {self.logs.describe()}"
-            case "delete_pods" if self.delete_pods is not None:
-                d = self.delete_pods
-                return f"delete {d.describe()} (at most {d.max})"
-            case "rollout_restart":
-                return f"rollout restart deployment/{self.deployment}"
-            case "scale" if self.scale is not None:
-                return f"scale deployment/{self.deployment} to {self.scale.replicas}"
-        return self.verb  # pragma: no cover - the validator admits nothing else
-
-
-# -- wait -------------------------------------------------------------------------------------
-class Probe(_Model):
-    """The check a ``wait`` polls: one verdict-giving operation."""
-
-    http: HttpProbe | None = None
-    prometheus: PrometheusProbe | None = None
-    stack: StackOp | None = None
-    k8s: K8sOp | None = None
-
-    @model_validator(mode="after")
-    def _one_check(self) -> Probe:
-        _exactly_one(self, ("http", "prometheus", "stack", "k8s"), "until")
-        if not self.op.checks:
-            raise ValueError(f"until needs a check with a verdict; {self.op.describe()} has none")
-        return self
-
-    @property
-    def op(self) -> HttpProbe | PrometheusProbe | StackOp | K8sOp:
-        key = _exactly_one(self, ("http", "prometheus", "stack", "k8s"), "until")
-        op: HttpProbe | PrometheusProbe | StackOp | K8sOp = getattr(self, key)
-        return op
-
-
-class WaitOp(_Model):
-    """Poll a check every ``interval`` until it passes; fail after ``timeout``."""
-
-    until: Probe
-    timeout: Duration = 60.0
-    interval: Duration = 2.0
-
-    checks: ClassVar[bool] = True
-    mutates: ClassVar[bool] = False
-
-    @property
-    def target(self) -> TargetName | None:
-        return self.until.op.target
-
-    def describe(self) -> str:
-        return f"wait up to {self.timeout:g}s until {self.until.op.describe()}"
-
-
-Operation = HttpProbe | PrometheusProbe | StackOp | K8sOp | WaitOp
 _KEYS = ("http", "prometheus", "stack", "k8s", "wait")
 
 
-class StepBody(_Model):
+class StepBody(BaseOp):
     """The YAML of one fenced step block."""
 
     http: HttpProbe | None = None
@@ -402,7 +49,7 @@ class StepBody(_Model):
 
     @model_validator(mode="after")
     def _one_op(self) -> StepBody:
-        _exactly_one(self, _KEYS, "a step")
+        exactly_one(self, _KEYS, "a step")
         needed = self.op.target
         if needed is not None and self.target is not None and self.target != needed:
             raise ValueError(
@@ -412,7 +59,7 @@ class StepBody(_Model):
 
     @property
     def key(self) -> str:
-        return _exactly_one(self, _KEYS, "a step")
+        return exactly_one(self, _KEYS, "a step")
 
     @property
     def op(self) -> Operation:

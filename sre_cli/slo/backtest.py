@@ -16,15 +16,16 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
+from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.engine import threshold
-from sre_cli.slo.prometheus import PrometheusClient
 from sre_cli.slo.spec import SLO, render_window
-from sre_cli.slo.windows import Tier, format_duration, load_tiers
+from sre_cli.slo.windows import Tier, load_tiers
+from sre_cli.timespec import format_duration
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -74,6 +75,30 @@ class Backtest:
     step: int
     slos: list[SLOBacktest]
     queries: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "from": self.start,
+            "to": self.end,
+            "step": self.step,
+            "slos": [
+                {
+                    "service": s.slo.service,
+                    "name": s.slo.name,
+                    "tiers": [
+                        {
+                            "tier": t.name,
+                            "factor": t.factor,
+                            "median_delay": t.median_delay,
+                            "firing_seconds": t.firing_seconds,
+                            "firings": [{**asdict(f), "delay": f.delay} for f in t.firings],
+                        }
+                        for t in s.tiers
+                    ],
+                }
+                for s in self.slos
+            ],
+        }
 
     def __rich__(self) -> Table:
         from rich.table import Table

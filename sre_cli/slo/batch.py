@@ -28,7 +28,7 @@ from sre_cli.slo.engine import (
 )
 
 if TYPE_CHECKING:
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.spec import SLO
     from sre_cli.slo.windows import Tier
 

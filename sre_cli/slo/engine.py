@@ -6,7 +6,7 @@ traffic is ``no_data``, never 100 %. One instant query per SLO fetches the windo
 burn-rate window at once; one range query fetches the burn-down::
 
     with PrometheusClient(url) as prom:
-        report = evaluate(slos, prom, at=parse_instant("2024-03-01T00:00:00Z"))
+        report = evaluate(slos, prom, at=1709251200.0)
     report.results[0].budget_remaining      # fraction of the budget left; < 0 once breached
 """
 
@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from sre_cli.errors import UsageError
-from sre_cli.slo.prometheus import PrometheusClient
+from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.spec import SLO, render_window
-from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, format_duration, load_tiers, parse_duration
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, load_tiers
+from sre_cli.timespec import format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from rich.console import Console, ConsoleOptions, RenderableType
+    pass
 
 __all__ = [
     "BURN_DOWN_POINTS",
@@ -40,7 +38,6 @@ __all__ = [
     "evaluate",
     "evaluate_slo",
     "finish",
-    "parse_instant",
     "plan",
     "slot_values",
     "threshold",
@@ -49,22 +46,6 @@ __all__ = [
 Status = Literal["ok", "warning", "breached", "no_data"]
 BURN_DOWN_POINTS = 48
 _LABEL = "aqua_q"
-
-
-def parse_instant(text: str) -> float:
-    """``--at``: RFC 3339 (``2024-03-01T00:00:00+01:00``, ``...Z``) or Unix seconds."""
-    value = text.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError as exc:
-        raise UsageError(f"not a time: {text!r}", hint="use RFC 3339 or Unix seconds") from exc
-    if parsed.tzinfo is None:
-        raise UsageError(f"time {text!r} has no offset", hint="add Z or +HH:MM (RFC 3339)")
-    return parsed.timestamp()
 
 
 def threshold(factor: float, budget: float) -> float:
@@ -151,13 +132,6 @@ class Report:
     evaluated_at: float
     results: list[SLOResult]
     queries: int = 0
-
-    def __rich_console__(
-        self, console: Console, options: ConsoleOptions
-    ) -> Iterator[RenderableType]:
-        from sre_cli.slo.render import table
-
-        yield table(self, options.max_width)
 
 
 def _combine(parts: dict[str, str]) -> str:

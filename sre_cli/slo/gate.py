@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from sre_cli.slo.engine import Report, SLOResult
-from sre_cli.slo.render import markdown, to_json
+from sre_cli.slo.render import json_text, markdown, to_json
 
 __all__ = ["Verdict", "Violation", "judge"]
 
@@ -50,9 +50,12 @@ class Verdict:
     def json_extra(self) -> dict[str, Any]:
         return {"passed": self.passed, "violations": [asdict(v) for v in self.violations]}
 
-    def to_json(self) -> str:
+    def to_json(self) -> dict[str, Any]:
         """The report contract plus ``passed`` and ``violations``."""
         return to_json(self.report, self.json_extra())
+
+    def json_text(self) -> str:
+        return json_text(self.report, self.json_extra())
 
     def summary(self) -> str:
         """Markdown for ``$GITHUB_STEP_SUMMARY``."""

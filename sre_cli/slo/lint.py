@@ -17,12 +17,13 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.loader import Problem
 from sre_cli.slo.spec import SLO, render_window
 from sre_cli.slo.windows import Tier
 
 if TYPE_CHECKING:
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
 
 __all__ = ["live_problems", "selectors", "static_problems"]
 
@@ -114,7 +115,6 @@ def _queries(slo: SLO) -> list[str]:
 
 def live_problems(slos: Sequence[SLO], prom: PrometheusClient, at: float) -> list[Problem]:
     """Problems found by querying ``prom`` at unix time ``at`` (Unavailable if unreachable)."""
-    from sre_cli.slo.prometheus import QueryError
 
     out: list[Problem] = []
     for slo in slos:

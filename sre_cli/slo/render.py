@@ -1,6 +1,6 @@
 """Reports as a rich table (with a burn-down sparkline), JSON, markdown and HTML (inline SVG).
 
-The JSON shape is a documented contract (``slo/README.md``); :func:`to_json` emits exactly it::
+The JSON shape is a documented contract (``slo/README.md``); :func:`to_json` builds exactly it::
 
     {"evaluated_at": 1709251200, "slos": [{"service": "api", "name": "availability",
       "objective": 99.9, "window": "30d", "sli": 0.99962,
@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 from sre_cli.slo.windows import BURN_RATE_WINDOWS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rich.console import Console, ConsoleOptions
     from rich.table import Table
 
     from sre_cli.slo.engine import Report, SLOResult
 
-__all__ = ["html_page", "markdown", "sparkline", "table", "to_json", "to_json_dict"]
+__all__ = ["ReportView", "html_page", "json_text", "markdown", "sparkline", "table", "to_json"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 _STYLE = {"ok": "green", "warning": "yellow", "breached": "bold red", "no_data": "dim"}
@@ -51,16 +54,18 @@ def result_dict(r: SLOResult) -> dict[str, Any]:
     }
 
 
-def to_json_dict(report: Report) -> dict[str, Any]:
+def to_json(report: Report, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The contract; ``gate`` passes ``passed`` and ``violations`` as ``extra``."""
     return {
         "evaluated_at": _num(report.evaluated_at),
         "slos": [result_dict(r) for r in report.results],
+        **(extra or {}),
     }
 
 
-def to_json(report: Report, extra: dict[str, Any] | None = None) -> str:
-    """The contract as text; ``gate`` passes ``passed`` and ``violations`` as ``extra``."""
-    return json.dumps({**to_json_dict(report), **(extra or {})}, indent=2, allow_nan=False)
+def json_text(report: Report, extra: dict[str, Any] | None = None) -> str:
+    """The contract as text (no NaN: JSON has none)."""
+    return json.dumps(to_json(report, extra), indent=2, allow_nan=False)
 
 
 # --- formatting -----------------------------------------------------------------------------
@@ -110,6 +115,16 @@ def sparkline(points: list[tuple[float, float]], width: int = 24) -> str:
 
 
 # --- terminal -------------------------------------------------------------------------------
+
+
+class ReportView:
+    """The terminal report of :func:`table`, as wide as the console it is printed on."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Table]:
+        yield table(self.report, options.max_width)
 
 
 def table(report: Report, width: int = 200) -> Table:

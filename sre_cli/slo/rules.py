@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from sre_cli.slo.spec import SLO, render_window
-from sre_cli.slo.windows import Tier, format_duration, load_tiers, parse_duration
+from sre_cli.slo.windows import Tier, load_tiers
+from sre_cli.timespec import format_duration, parse_duration
 
 __all__ = ["alert_name", "inhibit_rules", "rule_groups", "rules_yaml"]
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from sre_cli.errors import AquaError
 
 if TYPE_CHECKING:
+    from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.engine import Report
-    from sre_cli.slo.prometheus import PrometheusClient
     from sre_cli.slo.spec import SLO
     from sre_cli.slo.windows import Tier
 

@@ -36,7 +36,8 @@ from pydantic import (
     model_validator,
 )
 
-from sre_cli.slo.windows import Window, format_duration, parse_duration
+from sre_cli.slo.windows import Window
+from sre_cli.timespec import format_duration, parse_duration
 
 __all__ = [
     "SLI",
@@ -108,7 +109,7 @@ SpecWindow = Annotated[Window, BeforeValidator(_window)]
 def _slice(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    rng = parse_duration(str(value))
+    rng = parse_duration(str(value), promql=True)
     if rng < timedelta(minutes=1) or rng > timedelta(days=1) or rng.total_seconds() % 60:
         raise ValueError("a time slice is whole minutes, from 1m to 1d")
     return rng

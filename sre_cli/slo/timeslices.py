@@ -22,11 +22,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sre_cli.slo.spec import SLO, render_window
-from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, format_duration, parse_duration
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier
+from sre_cli.timespec import format_duration, parse_duration
 
 if TYPE_CHECKING:
+    from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.engine import SLOResult
-    from sre_cli.slo.prometheus import PrometheusClient
 
 __all__ = ["evaluate_timeslices", "slice_good_expr"]
 

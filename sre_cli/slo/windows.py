@@ -9,7 +9,6 @@ burn-rate factor scales with the SLO window, so a 30-day SLO gets the workbook's
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -19,47 +18,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from sre_cli.errors import SpecError
+from sre_cli.timespec import format_duration, parse_duration
 
 __all__ = [
     "BURN_RATE_WINDOWS",
     "Tier",
     "Window",
-    "format_duration",
     "load_tiers",
-    "parse_duration",
 ]
 
 #: The windows over which reports show burn rates, shortest first.
 BURN_RATE_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
-_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _NOMINAL = {"week": timedelta(days=7), "month": timedelta(days=30), "quarter": timedelta(days=90)}
-
-
-def parse_duration(text: str) -> timedelta:
-    """A Prometheus duration (``5m``, ``1d``, ``1h30m``) as a timedelta; ValueError if malformed."""
-    match = _DURATION.match(text.strip())
-    if not text.strip() or match is None:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 5m, 1h, 30d)")
-    seconds = sum(int(g) * _UNITS[u] for g, u in zip(match.groups(), "ywdhms", strict=True) if g)
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive: {text!r}")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """The shortest Prometheus spelling of a whole number of seconds: 86400 s -> ``1d``."""
-    seconds = int(delta.total_seconds())
-    if seconds <= 0:
-        raise ValueError("duration must be positive")
-    parts: list[str] = []
-    for unit in "dhms":
-        size = _UNITS[unit]
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts)
 
 
 class Window(BaseModel):
@@ -79,7 +50,7 @@ class Window(BaseModel):
         if isinstance(value, str):
             if value in _NOMINAL:
                 return cls(calendar=value)  # type: ignore[arg-type]
-            rolling = parse_duration(value)
+            rolling = parse_duration(value, promql=True)
             if rolling < timedelta(days=1) or rolling > timedelta(days=400):
                 raise ValueError("a rolling window is between 1d and 400d")
             return cls(rolling=rolling)
@@ -189,8 +160,8 @@ def load_tiers(path: Path | None = None) -> tuple[Tier, ...]:
                         severity=severity,
                         speed=speed,
                         budget_percent=float(raw["errorBudgetPercent"]),
-                        short=parse_duration(str(raw["shortWindow"])),
-                        long=parse_duration(str(raw["longWindow"])),
+                        short=parse_duration(str(raw["shortWindow"]), promql=True),
+                        long=parse_duration(str(raw["longWindow"]), promql=True),
                     )
                 )
             except (KeyError, ValueError, TypeError) as exc:

@@ -49,7 +49,7 @@ from sre_cli.stack.state import (
 )
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
+    pass
 
 __all__ = ["ComponentStatus", "DownResult", "StackControl", "StackStatus", "UpResult"]
 
@@ -102,11 +102,6 @@ class StackStatus:
     def to_json(self) -> dict[str, object]:
         return {"components": [c.to_json() for c in self.components]}
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from sre_cli.stack.render import status_renderable
-
-        yield status_renderable(self, options.max_width)
-
 
 @dataclass(frozen=True)
 class UpResult:
@@ -115,10 +110,12 @@ class UpResult:
     seconds: float
     already_up: bool = False
 
-    def __rich__(self) -> object:
-        from sre_cli.stack.render import up_renderable
-
-        return up_renderable(self)
+    def to_json(self) -> dict[str, object]:
+        return {
+            "components": [c.name for c in self.plan.components],
+            "seconds": round(self.seconds, 3),
+            "already_up": self.already_up,
+        }
 
 
 @dataclass

@@ -174,111 +174,158 @@ def _component(
     )
 
 
-def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> StackPlan:
-    """The components to run, given the options and what ``env`` has."""
-    if not 0 <= options.workers <= MAX_WORKERS:
-        raise UsageError(f"--workers must be between 0 and {MAX_WORKERS}")
-    p = options.ports
-    comps: list[ComponentSpec] = []
-    missing: list[NotAvailable] = []
-    degraded: list[str] = []
+@dataclass
+class _Draft:
+    """A plan being built: what each component builder reads (options, machine) and adds to."""
 
-    def service(kind: str) -> bool:
-        module = SERVICE_MODULES[kind]
-        return env.has_module(module)
+    options: StackOptions
+    env: Environment
+    layout: StateLayout
+    comps: list[ComponentSpec] = field(default_factory=list)
+    missing: list[NotAvailable] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)
 
-    def server(kind: str) -> bool:
-        return all(env.has_binary(b) for b in SERVER_BINARIES[kind])
+    @property
+    def ports(self) -> Ports:
+        return self.options.ports
 
-    replicas = options.api_replicas
+    def has_service(self, kind: str) -> bool:
+        return self.env.has_module(SERVICE_MODULES[kind])
+
+    def has_server(self, kind: str) -> bool:
+        return all(self.env.has_binary(b) for b in SERVER_BINARIES[kind])
+
+    def present(self, *names: str) -> tuple[str, ...]:
+        """Those of ``names`` already in the plan, in the given order."""
+        return tuple(n for n in names if any(c.name == n for c in self.comps))
+
+
+def _api_replicas(d: _Draft) -> int:
+    replicas = d.options.api_replicas
     if replicas is None:
-        replicas = 2 if not options.lite or server("nginx") else 1
+        replicas = 2 if not d.options.lite or d.has_server("nginx") else 1
     if not 1 <= replicas <= MAX_API_REPLICAS:
         raise UsageError(f"--api-replicas must be between 1 and {MAX_API_REPLICAS}")
+    return replicas
 
-    if not options.lite:
-        absent = [
-            k for k in ("postgres", "redis", "nginx", "prometheus", "alertmanager") if not server(k)
-        ]
-        kafka_reason = env.kafka_missing()
-        if kafka_reason:
-            absent.append(f"kafka ({kafka_reason})")
-        if absent:
-            raise MissingDependency(
-                f"the full stack needs servers that are not installed: {', '.join(absent)}",
-                hint=PROVISION_HINT,
-            )
-        comps.append(_component("postgres", p.postgres))
-        comps.append(_component("redis", p.redis))
-        comps.append(_component("kafka", p.kafka, extra_ports={"controller": p.kafka_controller}))
-        database_url = f"postgresql+asyncpg://aqua@127.0.0.1:{p.postgres}/aqua"
-    else:
-        database_url = f"sqlite+aiosqlite:///{layout.workdir('api') / 'aqua.sqlite3'}"
-        degraded += [
-            f"database: SQLite ({layout.workdir('api') / 'aqua.sqlite3'}) instead of PostgreSQL",
+
+def _datastores(d: _Draft) -> str:
+    """PostgreSQL, Redis and Kafka (all required), or the embedded stand-ins of ``--lite``;
+    the database URL the services use."""
+    p = d.ports
+    if d.options.lite:
+        sqlite = d.layout.workdir("api") / "aqua.sqlite3"
+        d.degraded += [
+            f"database: SQLite ({sqlite}) instead of PostgreSQL",
             "cache: none (no Redis): every read goes to the database; rate limits are per replica",
             "queue: in-process in each API replica (no Kafka, no worker processes)",
         ]
+        return f"sqlite+aiosqlite:///{sqlite}"
+    servers = ("postgres", "redis", "nginx", "prometheus", "alertmanager")
+    absent = [k for k in servers if not d.has_server(k)]
+    kafka_reason = d.env.kafka_missing()
+    if kafka_reason:
+        absent.append(f"kafka ({kafka_reason})")
+    if absent:
+        raise MissingDependency(
+            f"the full stack needs servers that are not installed: {', '.join(absent)}",
+            hint=PROVISION_HINT,
+        )
+    d.comps.append(_component("postgres", p.postgres))
+    d.comps.append(_component("redis", p.redis))
+    d.comps.append(_component("kafka", p.kafka, extra_ports={"controller": p.kafka_controller}))
+    return f"postgresql+asyncpg://aqua@127.0.0.1:{p.postgres}/aqua"
 
-    if service("ml"):
-        comps.append(_component("ml", p.ml))
+
+def _ml(d: _Draft) -> None:
+    if d.has_service("ml"):
+        d.comps.append(_component("ml", d.ports.ml))
     else:
-        missing.append(NotAvailable(name="ml", reason=_not_in_tree("ml")))
+        d.missing.append(NotAvailable(name="ml", reason=_not_in_tree("ml")))
 
-    api_names: list[str] = []
-    if service("api"):
-        base_deps = tuple(n for n in ("postgres", "redis", "ml") if any(c.name == n for c in comps))
-        for i in range(1, replicas + 1):
-            deps = base_deps if i == 1 else (*base_deps, "api-1")  # api-1 migrates the schema
-            comps.append(_component("api", p.api + i - 1, deps, replica=i))
-            api_names.append(f"api-{i}")
-    else:
-        missing.append(NotAvailable(name="api", reason=_not_in_tree("api")))
 
-    queue: Literal["kafka", "embedded", "direct"] = "embedded" if options.lite else "kafka"
-    if not options.lite and not (options.workers and service("worker")):
+def _api(d: _Draft, replicas: int) -> list[str]:
+    """``replicas`` API processes; api-1 migrates the schema, so the others wait for it."""
+    if not d.has_service("api"):
+        d.missing.append(NotAvailable(name="api", reason=_not_in_tree("api")))
+        return []
+    base_deps = d.present("postgres", "redis", "ml")
+    for i in range(1, replicas + 1):
+        deps = base_deps if i == 1 else (*base_deps, "api-1")
+        d.comps.append(_component("api", d.ports.api + i - 1, deps, replica=i))
+    return [f"api-{i}" for i in range(1, replicas + 1)]
+
+
+def _queue(d: _Draft) -> Literal["kafka", "embedded", "direct"]:
+    """Where readings go, and the Kafka workers that consume them."""
+    options = d.options
+    if options.lite:
+        return "embedded"
+    queue: Literal["kafka", "embedded", "direct"] = "kafka"
+    if not (options.workers and d.has_service("worker")):
         # Readings published to Kafka with nobody consuming them would never be stored.
         queue = "direct"
         why = "no worker in this tree yet" if options.workers else "--workers 0"
-        degraded.append(f"queue: {why}; the API stores readings itself and Kafka stays idle")
-    if options.workers and not options.lite:
-        if service("worker"):
-            deps = tuple(n for n in ("kafka", "postgres", "ml") if any(c.name == n for c in comps))
+        d.degraded.append(f"queue: {why}; the API stores readings itself and Kafka stays idle")
+    if options.workers:
+        if d.has_service("worker"):
+            deps = d.present("kafka", "postgres", "ml")
             for i in range(1, options.workers + 1):
-                comps.append(_component("worker", p.worker + i - 1, deps, replica=i))
+                d.comps.append(_component("worker", d.ports.worker + i - 1, deps, replica=i))
         else:
-            missing += [
+            d.missing += [
                 NotAvailable(name=f"worker-{i}", reason=_not_in_tree("worker"))
                 for i in range(1, options.workers + 1)
             ]
+    return queue
 
-    entry_url = ""
-    if api_names and (not options.lite or server("nginx")):
-        comps.append(_component("nginx", p.nginx, tuple(api_names)))
-        entry_url = comps[-1].url
-    elif api_names:
-        entry_url = f"http://127.0.0.1:{p.api}"
-        degraded.append(f"load balancer: nginx is not installed; clients use api-1 at {entry_url}")
 
-    comps.append(_component("agent", p.agent))
-    if server("alertmanager"):
-        comps.append(_component("alertmanager", p.alertmanager, ("agent",)))
+def _front_door(d: _Draft, api_names: list[str]) -> str:
+    """nginx over the API replicas when it is there; the URL clients use."""
+    if not api_names:
+        return ""
+    if not d.options.lite or d.has_server("nginx"):
+        d.comps.append(_component("nginx", d.ports.nginx, tuple(api_names)))
+        return d.comps[-1].url
+    entry_url = f"http://127.0.0.1:{d.ports.api}"
+    d.degraded.append(f"load balancer: nginx is not installed; clients use api-1 at {entry_url}")
+    return entry_url
+
+
+def _monitoring(d: _Draft) -> None:
+    """The alert receiver, Alertmanager and Prometheus, each when it is installed."""
+    d.comps.append(_component("agent", d.ports.agent))
+    if d.has_server("alertmanager"):
+        d.comps.append(_component("alertmanager", d.ports.alertmanager, ("agent",)))
     else:
-        degraded.append("alerting: Alertmanager is not installed; alerts are not delivered")
-    if server("prometheus"):
-        deps = ("alertmanager",) if server("alertmanager") else ()
-        comps.append(_component("prometheus", p.prometheus, deps))
+        d.degraded.append("alerting: Alertmanager is not installed; alerts are not delivered")
+    if d.has_server("prometheus"):
+        deps = ("alertmanager",) if d.has_server("alertmanager") else ()
+        d.comps.append(_component("prometheus", d.ports.prometheus, deps))
     else:
-        degraded.append("monitoring: Prometheus is not installed; nothing is scraped")
+        d.degraded.append("monitoring: Prometheus is not installed; nothing is scraped")
 
+
+def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> StackPlan:
+    """The components to run, given the options and what ``env`` has: one builder a part."""
+    if not 0 <= options.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be between 0 and {MAX_WORKERS}")
+    d = _Draft(options, env, layout)
+    replicas = _api_replicas(d)
+    database_url = _datastores(d)
+    _ml(d)
+    api_names = _api(d, replicas)
+    queue = _queue(d)
+    entry_url = _front_door(d, api_names)
+    _monitoring(d)
     plan = StackPlan(
         lite=options.lite,
         api_replicas=replicas,
         workers=options.workers if not options.lite else 0,
-        ports=p,
-        components=tuple(comps),
-        not_available=tuple(missing),
-        degraded=tuple(degraded),
+        ports=options.ports,
+        components=tuple(d.comps),
+        not_available=tuple(d.missing),
+        degraded=tuple(d.degraded),
         entry_url=entry_url,
         database_url=database_url,
         queue=queue,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from collections.abc import Iterator
+
+    from rich.console import Console, ConsoleOptions, RenderableType
 
     from sre_cli.stack.control import StackStatus, UpResult
     from sre_cli.stack.spec import StackPlan
 
-__all__ = ["format_uptime", "plan_notes", "status_renderable", "up_renderable"]
+__all__ = ["StatusView", "format_uptime", "plan_notes", "status_renderable", "up_renderable"]
 
 
 def format_uptime(seconds: float | None) -> str:
@@ -107,3 +109,15 @@ def up_renderable(result: UpResult) -> RenderableType:
     lines += [Text(f"  {label:<13}{url}") for label, url in urls]
     lines += plan_notes(plan)
     return Group(*lines)
+
+
+class StatusView:
+    """:func:`status_renderable` as wide as the console it is printed on."""
+
+    def __init__(self, status: StackStatus) -> None:
+        self.status = status
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
+        yield status_renderable(self.status, options.max_width)

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from sre_cli.errors import ComponentError
-from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 
-__all__ = ["ProcessRunner", "Runner", "describe_returncode", "make_runner", "tail"]
+__all__ = ["ProcessRunner", "Runner", "describe_returncode", "tail"]
 
 
 class Runner(Protocol):
@@ -155,10 +154,3 @@ class ProcessRunner:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def make_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
-    """The runner that starts ``spec`` for this plan (config files are rendered here)."""
-    from sre_cli.stack import launch
-
-    return launch.runner_for(spec, plan, layout)

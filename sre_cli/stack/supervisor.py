@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sre_cli.errors import AquaError
+from sre_cli.stack.launch import runner_for
 from sre_cli.stack.probes import check_ready, port_in_use
-from sre_cli.stack.runners import Runner, make_runner, tail
+from sre_cli.stack.runners import Runner, tail
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import ComponentState, StackState, atomic_write
 
@@ -250,7 +251,7 @@ class Supervisor:
         self.state = StackState(
             supervisor_pid=os.getpid(), stack_id=self.stack_id, started_at=time.time()
         )
-        factory = factory or (lambda spec: make_runner(spec, plan, layout))
+        factory = factory or (lambda spec: runner_for(spec, plan, layout))
         self.order = plan.start_order()
         self.threads = {c.name: ComponentThread(self, c, factory) for c in self.order}
         self.state.components = {n: t.state for n, t in self.threads.items()}

@@ -153,7 +153,7 @@ def test_coarse_steps_drop_the_profiles_they_cannot_resolve() -> None:
 
 def test_long_histories_are_read_in_chunks_prometheus_accepts() -> None:
     from sre_cli.capacity.forecast import MAX_POINTS, fetch
-    from sre_cli.slo.prometheus import Series
+    from sre_cli.prometheus import Series
 
     calls: list[tuple[float, float]] = []
 

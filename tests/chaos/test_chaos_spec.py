@@ -22,7 +22,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "probe-that-acts.yaml": (6, "a stack probe checks `ready`"),
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
     "two-actions.yaml": (9, "exactly one of stack, delete_pods, fault, clear_faults, wait"),
-    "bad-duration.yaml": (3, "expected a duration"),
+    "bad-duration.yaml": (3, "not a duration"),
     "pods-on-stack.yaml": (9, "needs target kubernetes; the experiment targets stack"),
     "no-probes.yaml": (5, "at least 1 item"),
     "percent-too-high.yaml": (11, "percent: Input should be less than or equal to 100"),

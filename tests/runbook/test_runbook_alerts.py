@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from sre_cli.runbook.loader import check_dir, load_runbook
-from sre_cli.slo import load_slos, rules_yaml
+from sre_cli.slo.loader import load_slos
+from sre_cli.slo.rules import rules_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERT_FILE = ROOT / "manifests" / "monitoring" / "rules" / "alerts.yml"

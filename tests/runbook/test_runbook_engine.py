@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from sre_cli.errors import Aborted, CheckFailed, ConfigError, Unavailable, UsageError
+from sre_cli.ops.context import RunContext
+from sre_cli.ops.operations import Operation, StackOp, WaitOp
+from sre_cli.ops.outcome import ActionPlan, Change, Observation, StepRecord
 from sre_cli.runbook.engine import RunOptions, RunReport, run
 from sre_cli.runbook.loader import parse_runbook
-from sre_cli.runbook.outcome import ActionPlan, Change, Observation, StepRecord
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
-from sre_cli.runbook.steps import Operation, StackOp, WaitOp
-from sre_cli.runbook.targets import RunContext
 
 BOOK = """\
 ---

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from sre_cli.errors import SpecError, UsageError
+from sre_cli.ops.operations import HttpProbe, K8sOp, StackOp, WaitOp, compare
 from sre_cli.runbook.loader import check_dir, discover, find_runbook, load_runbook, parse_runbook
 from sre_cli.runbook.params import fill, parse_param_args, resolve
 from sre_cli.runbook.spec import Heading, Prose, Step
-from sre_cli.runbook.steps import HttpProbe, K8sOp, StackOp, WaitOp, compare
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,7 +41,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "unknown-parameter.md": (8, "{deploymnet} is not a parameter"),
     "builtin-on-wrong-target.md": (6, "{entry_url} is only known on target stack"),
     "target-not-listed.md": (6, "needs target kubernetes"),
-    "bad-duration.md": (9, "wait.timeout: expected a duration"),
+    "bad-duration.md": (9, "wait.timeout: not a duration"),
     "bad-expectation.md": (7, "prometheus.expect: expected a comparison"),
     "bad-deployment-ref.md": (7, "k8s.available: expected deployment/NAME"),
     "nested-typo.md": (10, "k8s.delete_pods.maxx: unknown field"),

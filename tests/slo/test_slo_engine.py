@@ -8,7 +8,6 @@ test_slo_prometheus.py.
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +18,10 @@ import pytest
 from rich.console import Console
 
 from sre_cli.errors import Unavailable
+from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.engine import Report, evaluate
 from sre_cli.slo.gate import judge
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.render import html_page, markdown, sparkline, table, to_json
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
@@ -135,7 +134,7 @@ def test_zero_traffic_is_no_data_never_100_percent(
     assert (r.sli, r.budget_consumed, r.budget_remaining, r.total) == (None, None, None, None)
     assert r.status == "no_data"
     assert all(v is None for v in r.burn_rates.values())
-    assert json.loads(to_json(report))["slos"][0]["sli"] is None
+    assert to_json(report)["slos"][0]["sli"] is None
 
 
 def test_absent_error_series_counts_as_zero_errors(
@@ -187,7 +186,7 @@ def test_breached_budget(run: Callable[[Counts], tuple[Report, list[str]]]) -> N
 
 def test_json_contract_exact_keys(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     report, _ = run(steady(0.0004))
-    data = json.loads(to_json(report))
+    data = to_json(report)
     assert set(data) == {"evaluated_at", "slos"}
     assert data["evaluated_at"] == 1709251200
     [slo] = data["slos"]
@@ -268,7 +267,7 @@ def test_gate_verdicts(run: Callable[[Counts], tuple[Report, list[str]]]) -> Non
     assert [v.kind for v in burning.violations] == ["burn_rate"]
     nodata = judge(run({})[0])
     assert (nodata.exit_code, nodata.violations[0].kind) == (2, "no_data")
-    extra = json.loads(low.to_json())
+    extra = low.to_json()
     assert extra["passed"] is False
     assert extra["violations"][0]["name"] == "availability"
     assert "❌ SLO gate failed" in low.summary()
@@ -352,7 +351,7 @@ def test_raw_ratio_sli_has_no_event_counts(tmp_path: Path) -> None:
     assert r.budget_consumed == pytest.approx(0.5)
     assert (r.bad, r.total) == (None, None)
     assert r.burn_rates["1h"] == pytest.approx(0.5)
-    assert json.loads(to_json(Report(AT, [r])))["slos"][0]["events"] == {"total": None, "bad": None}
+    assert to_json(Report(AT, [r]))["slos"][0]["events"] == {"total": None, "bad": None}
 
 
 def test_custom_windows_file(tmp_path: Path) -> None:

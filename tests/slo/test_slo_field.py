@@ -25,7 +25,8 @@ from sre_cli.slo.lint import static_problems
 from sre_cli.slo.loader import check_paths
 from sre_cli.slo.rules import rules_yaml
 from sre_cli.slo.spec import SLO, render_window
-from sre_cli.slo.windows import format_duration, load_tiers
+from sre_cli.slo.windows import load_tiers
+from sre_cli.timespec import format_duration
 
 FIELD = Path(__file__).parent / "field"
 SLOTH = FIELD / "sloth" / "examples"

@@ -18,11 +18,11 @@ from cli_runner import invoke
 from slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blocks, generate
 
 from sre_cli.commands.slo import app
+from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.backtest import backtest
 from sre_cli.slo.engine import SLOResult, evaluate
 from sre_cli.slo.lint import live_problems
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.prometheus import PrometheusClient
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,9 +24,9 @@ from test_slo_timeslices import AT, SPECS
 from timeslice_history import blocks
 
 from sre_cli.commands.slo import app
+from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.engine import evaluate
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.prometheus import PrometheusClient
 
 if TYPE_CHECKING:
     from collections.abc import Callable

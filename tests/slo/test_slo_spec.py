@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from sre_cli.errors import SpecError, UsageError
-from sre_cli.slo.engine import parse_instant
 from sre_cli.slo.lint import selectors, static_problems
 from sre_cli.slo.loader import check_paths, load_slos
 from sre_cli.slo.spec import LatencySLI
 from sre_cli.slo.windows import Window, load_tiers
+from sre_cli.timespec import parse_instant
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 BAD = sorted((FIXTURES / "bad").glob("*.yaml"))

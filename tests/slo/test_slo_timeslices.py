@@ -18,9 +18,9 @@ from cli_runner import invoke
 from timeslice_history import T0, Minute, blocks, expected, generate
 
 from sre_cli.commands.slo import app
+from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.engine import SLOResult, evaluate
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.prometheus import PrometheusClient
 from sre_cli.slo.timeslices import slice_good_expr
 
 if TYPE_CHECKING:

@@ -222,19 +222,3 @@ def test_lite_without_nginx_defaults_to_one_replica(tmp_path: Path) -> None:
     assert _plan(FakeEnv(binaries={"nginx"}), tmp_path, lite=True).api_replicas == 2
     assert _plan(FakeEnv(binaries=set()), tmp_path, lite=True, api_replicas=3).api_replicas == 3
     assert _plan(FakeEnv(), tmp_path).api_replicas == 2
-
-
-def test_public_surface_is_sorted_and_resolves() -> None:
-    import sre_cli.stack as stack
-
-    assert stack.__all__ == sorted(stack.__all__)
-    for name in stack.__all__:
-        assert getattr(stack, name) is not None
-    with pytest.raises(AttributeError):
-        _ = stack.nope  # type: ignore[attr-defined]
-
-
-def test_public_surface_matches_its_lazy_table() -> None:
-    import sre_cli.stack as stack
-
-    assert set(stack.__all__) == set(stack._HOMES)

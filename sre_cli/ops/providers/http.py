@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from sre_cli.errors import UsageError
-from sre_cli.runbook.outcome import Observation
-from sre_cli.runbook.steps import HttpProbe
+from sre_cli.ops.operations import HttpProbe
+from sre_cli.ops.outcome import Observation
 
 __all__ = ["observe"]
 

@@ -9,8 +9,8 @@ import math
 import time
 
 from sre_cli.errors import Unavailable
-from sre_cli.runbook.outcome import Observation
-from sre_cli.runbook.steps import PrometheusProbe, compare
+from sre_cli.ops.operations import PrometheusProbe, compare
+from sre_cli.ops.outcome import Observation
 
 __all__ = ["observe"]
 
@@ -28,7 +28,7 @@ def observe(op: PrometheusProbe, url: str | None) -> Observation:
             "this step asks Prometheus, and there is none to ask",
             hint="pass --prometheus URL (a stack that runs Prometheus is used by default)",
         )
-    from sre_cli.slo.prometheus import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
 
     with PrometheusClient(url, timeout=10.0) as prom:
         samples = prom.query(op.query, at=time.time())

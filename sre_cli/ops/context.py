@@ -1,4 +1,5 @@
-"""What a run acts on: the local stack or a Kubernetes namespace, plus Prometheus.
+"""What a run (a runbook or a chaos experiment) acts on: the local stack or a Kubernetes
+namespace, plus Prometheus.
 
 :class:`RunContext` routes each operation to its provider and knows the built-in
 parameters of its target (``entry_url`` on the stack, ``namespace`` on Kubernetes)::
@@ -14,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
-from sre_cli.runbook.outcome import ActionPlan, Observation
-from sre_cli.runbook.steps import (
+from sre_cli.ops.operations import (
     HttpProbe,
     K8sOp,
     Operation,
@@ -24,13 +24,13 @@ from sre_cli.runbook.steps import (
     TargetName,
     WaitOp,
 )
+from sre_cli.ops.outcome import ActionPlan, Observation
 
 if TYPE_CHECKING:
-    from sre_cli.runbook.providers.kubernetes import KubeTarget
-    from sre_cli.runbook.providers.stack import StackTarget
-    from sre_cli.runbook.spec import Runbook
+    from sre_cli.ops.providers.kubernetes import KubeTarget
+    from sre_cli.ops.providers.stack import StackTarget
 
-__all__ = ["RunContext", "TargetOptions", "choose_target", "open_context"]
+__all__ = ["RunContext", "TargetOptions", "open_context"]
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,11 @@ class RunContext:
         """Run a read-only operation once (a ``wait`` is polled by the engine, not here)."""
         match op:
             case HttpProbe():
-                from sre_cli.runbook.providers import http
+                from sre_cli.ops.providers import http
 
                 return http.observe(op)
             case PrometheusProbe():
-                from sre_cli.runbook.providers import prometheus
+                from sre_cli.ops.providers import prometheus
 
                 return prometheus.observe(op, self.prometheus_url)
             case StackOp():
@@ -101,30 +101,16 @@ class RunContext:
             self.kube.close()
 
 
-def choose_target(book: Runbook, requested: str | None, *, kube: bool) -> TargetName:
-    """``--target`` if given; kubernetes when kubeconfig options are; else the runbook's first."""
-    wanted = requested or ("kubernetes" if kube else None)
-    if wanted is None:
-        return book.meta.targets[0]
-    for target in book.meta.targets:
-        if target == wanted:
-            return target
-    raise UsageError(
-        f"runbook {book.name} does not support target {wanted}",
-        hint=f"its targets: {', '.join(book.meta.targets)}",
-    )
-
-
 def open_context(options: TargetOptions) -> RunContext:
     """Connect to the target: read the stack's plan, or load the kubeconfig."""
     if options.target == "stack":
-        from sre_cli.runbook.providers.stack import StackTarget
+        from sre_cli.ops.providers.stack import StackTarget
 
         stack = StackTarget.open(options.state_dir)
         return RunContext(
             "stack", stack=stack, prometheus_url=options.prometheus or stack.prometheus_url
         )
-    from sre_cli.runbook.providers.kubernetes import KubeTarget
+    from sre_cli.ops.providers.kubernetes import KubeTarget
 
     kube = KubeTarget.connect(options.kubeconfig, options.namespace, options.context)
     return RunContext("kubernetes", kube=kube, prometheus_url=options.prometheus)

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sre_cli.errors import ConfigError, Unavailable
-from sre_cli.runbook.outcome import ActionPlan, Change, Observation
-from sre_cli.runbook.steps import K8sOp, PodSelection, number
+from sre_cli.ops.operations import K8sOp, PodSelection, number
+from sre_cli.ops.outcome import ActionPlan, Change, Observation
 
 __all__ = ["KubeTarget", "pod_ready"]
 
@@ -143,22 +143,39 @@ class KubeTarget:
             return Unavailable(f"{what}: not found in namespace {ns}: {message}")
         return Unavailable(f"{what}: HTTP {exc.status}: {message}")
 
-    def _pods(self, sel: PodSelection) -> list[Any]:
+    # -- the public API: what chaos and other callers may ask of the namespace ---------------
+    def list_pods(self, selector: str) -> list[Any]:
+        """The pods matching a label selector, in the API server's order."""
         pods: list[Any] = self._call(
-            f"list pods {sel.selector}",
+            f"list pods {selector}",
             self.core.list_namespaced_pod,
             self.namespace,
-            label_selector=sel.selector,
+            label_selector=selector,
         ).items
-        pods.sort(key=lambda p: p.metadata.name)
-        if sel.only == "not_ready":
-            pods = [p for p in pods if not pod_ready(p)]
         return pods
 
-    def _deployment(self, name: str) -> Any:
+    def deployment(self, name: str) -> Any:
         return self._call(
             f"get deployment/{name}", self.apps.read_namespaced_deployment, name, self.namespace
         )
+
+    def replica_set(self, name: str) -> Any:
+        return self._call(
+            f"get replicaset/{name}",
+            self.apps.read_namespaced_replica_set,
+            name,
+            self.namespace,
+        )
+
+    def delete_pod(self, name: str) -> str:
+        self._call(f"delete pod {name}", self.core.delete_namespaced_pod, name, self.namespace)
+        return f"deleted pod {name}"
+
+    def _pods(self, sel: PodSelection) -> list[Any]:
+        pods = sorted(self.list_pods(sel.selector), key=lambda p: p.metadata.name)
+        if sel.only == "not_ready":
+            pods = [p for p in pods if not pod_ready(p)]
+        return pods
 
     # -- read -------------------------------------------------------------------------------
     def observe(self, op: K8sOp) -> Observation:
@@ -178,7 +195,7 @@ class KubeTarget:
         raise AssertionError(op.verb)  # pragma: no cover - validated
 
     def _available(self, name: str) -> Observation:
-        d = self._deployment(name)
+        d = self.deployment(name)
         want = d.spec.replicas if d.spec.replicas is not None else 1
         st = d.status
         conds = {c.type: c for c in st.conditions or []}
@@ -262,7 +279,7 @@ class KubeTarget:
             changes = tuple(
                 Change(
                     f"delete pod {p.metadata.name} ({_pod_state(p)})",
-                    functools.partial(self._delete_pod, p.metadata.name),
+                    functools.partial(self.delete_pod, p.metadata.name),
                 )
                 for p in chosen
             )
@@ -270,7 +287,7 @@ class KubeTarget:
             return ActionPlan(f"delete {len(chosen)} pod(s)", changes, details)
         if op.rollout_restart is not None:
             name = op.deployment
-            d = self._deployment(name)
+            d = self.deployment(name)
             now = f"{d.status.ready_replicas or 0}/{d.spec.replicas} ready"
             change = Change(
                 f"rollout restart deployment/{name} ({now})",
@@ -293,10 +310,6 @@ class KubeTarget:
             )
             return ActionPlan(f"scale deployment/{name}", (change,))
         raise AssertionError(op.verb)  # pragma: no cover - validated
-
-    def _delete_pod(self, name: str) -> str:
-        self._call(f"delete pod {name}", self.core.delete_namespaced_pod, name, self.namespace)
-        return f"deleted pod {name}"
 
     def _restart(self, name: str) -> str:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

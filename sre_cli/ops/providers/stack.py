@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import Unavailable, UsageError
-from sre_cli.runbook.outcome import ActionPlan, Change, Observation
-from sre_cli.runbook.steps import StackOp, number
+from sre_cli.ops.operations import StackOp, number
+from sre_cli.ops.outcome import ActionPlan, Change, Observation
 
 if TYPE_CHECKING:
     from sre_cli.stack.control import ComponentStatus, StackControl

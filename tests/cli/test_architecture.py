@@ -1,0 +1,97 @@
+"""The import rules of ARCHITECTURE.md, checked on the source with :mod:`ast`.
+
+What counts as an import edge (see :mod:`importgraph`): every ``import`` that can run,
+including the lazy ones inside functions (they run too, later: a loop through them is a
+run-time loop). Imports under ``if TYPE_CHECKING:`` never run and do not count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from importgraph import ImportGraph, cycles, private_uses, read_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cli_graph() -> ImportGraph:
+    return read_graph([ROOT / "sre_cli"])
+
+
+def _edges(graph: ImportGraph, source: str, target: str) -> list[str]:
+    return [
+        f"{e.source}:{e.line} -> {e.target}"
+        for e in graph.edges
+        if e.source.startswith(source) and e.target.startswith(target)
+    ]
+
+
+def test_no_import_cycle_in_sre_cli(cli_graph: ImportGraph) -> None:
+    assert cycles(cli_graph) == []
+
+
+def test_no_import_cycle_in_service() -> None:
+    assert cycles(read_graph([ROOT / "service"])) == []
+
+
+def test_the_cycle_check_finds_a_planted_cycle(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg import b\n")
+    (pkg / "b.py").write_text("def f():\n    from pkg.c import x\n")
+    (pkg / "c.py").write_text("import pkg.a\n")
+    (pkg / "d.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.e\n"
+    )
+    (pkg / "e.py").write_text("from . import d\n")
+    assert cycles(read_graph([pkg])) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_runbook_and_chaos_are_siblings(cli_graph: ImportGraph) -> None:
+    assert _edges(cli_graph, "sre_cli.chaos", "sre_cli.runbook") == []
+    assert _edges(cli_graph, "sre_cli.runbook", "sre_cli.chaos") == []
+
+
+def test_the_operations_layer_stands_below_its_users(cli_graph: ImportGraph) -> None:
+    for above in ("sre_cli.runbook", "sre_cli.chaos", "sre_cli.commands", "sre_cli.cli"):
+        assert _edges(cli_graph, "sre_cli.ops", above) == []
+
+
+def test_only_commands_and_the_root_import_commands(cli_graph: ImportGraph) -> None:
+    wrong = [
+        e
+        for e in _edges(cli_graph, "sre_cli", "sre_cli.commands")
+        if not e.startswith(("sre_cli.commands", "sre_cli.cli:"))
+    ]
+    assert wrong == []
+
+
+def test_engines_never_import_their_renderers(cli_graph: ImportGraph) -> None:
+    """Data flows engine -> result -> render -> output: a render module reads results, an
+    engine (or any module that is not a render module or a command) never draws."""
+    wrong = [
+        f"{e.source}:{e.line} -> {e.target}"
+        for e in cli_graph.edges
+        if e.target.endswith(".render")
+        and not e.source.endswith(".render")
+        and not e.source.startswith("sre_cli.commands")
+        and e.source.rpartition(".")[2] in ("engine", "control", "backtest", "forecast", "runner")
+    ]
+    assert wrong == []
+
+
+def test_nothing_uses_another_modules_private_names(cli_graph: ImportGraph) -> None:
+    assert private_uses(cli_graph) == []
+
+
+def test_the_private_name_check_finds_one(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def _h():\n    pass\nclass K:\n    def _m(self):\n        pass\n")
+    (pkg / "b.py").write_text("from pkg.a import _h\nfrom pkg import a\nk = a.K()\nk._m()\n")
+    found = private_uses(read_graph([pkg]))
+    assert found == ["pkg.b:1 imports pkg.a._h", "pkg.b:4 uses k._m"]
