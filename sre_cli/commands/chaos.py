@@ -7,17 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import (
-    Format,
-    Kubeconfig,
-    Namespace,
-    Prometheus,
-    StateDir,
-    Target,
-    dry_run_option,
-    group,
-    yes_option,
-)
+from sre_cli.commands import options
+from sre_cli.commands.options import Format, Kubeconfig, Namespace, Prometheus, StateDir, Target
 from sre_cli.commands.terminal import ask
 from sre_cli.console import get_console
 from sre_cli.output import emit
@@ -26,10 +17,12 @@ if TYPE_CHECKING:
     from sre_cli.chaos.experiment import Experiment
     from sre_cli.ops.outcome import ActionPlan
 
-app = group("Game-day experiments with steady-state checks, blast-radius limits and rollbacks.")
+app = options.group(
+    "Game-day experiments with steady-state checks, blast-radius limits and rollbacks."
+)
 
-DryRun = Annotated[bool, dry_run_option("Print the plan; change nothing.")]
-Yes = Annotated[bool, yes_option("Do not ask before injecting.")]
+DryRun = Annotated[bool, options.dry_run_option("Print the plan; change nothing.")]
+Yes = Annotated[bool, options.yes_option("Do not ask before injecting.")]
 Fmt = Annotated[Format, typer.Option("--format", help="Live lines, or JSON at the end.")]
 
 

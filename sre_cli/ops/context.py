@@ -15,18 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
-from sre_cli.ops.operations import (
-    HttpProbe,
-    K8sOp,
-    Operation,
-    PrometheusProbe,
-    StackOp,
-    TargetName,
-    WaitOp,
-)
+from sre_cli.ops.operations import HttpProbe, K8sOp, PrometheusProbe, StackOp, WaitOp
 from sre_cli.ops.outcome import ActionPlan, Observation
 
 if TYPE_CHECKING:
+    from sre_cli.ops.operations import Operation, TargetName
     from sre_cli.ops.providers.kubernetes import KubeTarget
     from sre_cli.ops.providers.stack import StackTarget
 

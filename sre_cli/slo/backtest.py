@@ -61,6 +61,16 @@ class TierReplay:
         delays = [d for f in self.firings if (d := f.delay) is not None]
         return statistics.median(delays) if delays else None
 
+    def to_json(self) -> dict[str, object]:
+        firings = [{**asdict(f), "delay": f.delay} for f in self.firings]
+        return {
+            "tier": self.name,
+            "factor": self.factor,
+            "median_delay": self.median_delay,
+            "firing_seconds": self.firing_seconds,
+            "firings": firings,
+        }
+
 
 @dataclass(frozen=True)
 class SLOBacktest:
@@ -77,28 +87,11 @@ class Backtest:
     queries: int
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "from": self.start,
-            "to": self.end,
-            "step": self.step,
-            "slos": [
-                {
-                    "service": s.slo.service,
-                    "name": s.slo.name,
-                    "tiers": [
-                        {
-                            "tier": t.name,
-                            "factor": t.factor,
-                            "median_delay": t.median_delay,
-                            "firing_seconds": t.firing_seconds,
-                            "firings": [{**asdict(f), "delay": f.delay} for f in t.firings],
-                        }
-                        for t in s.tiers
-                    ],
-                }
-                for s in self.slos
-            ],
-        }
+        slos = [
+            {"service": s.slo.service, "name": s.slo.name, "tiers": [t.to_json() for t in s.tiers]}
+            for s in self.slos
+        ]
+        return {"from": self.start, "to": self.end, "step": self.step, "slos": slos}
 
     def __rich__(self) -> Table:
         from rich.table import Table

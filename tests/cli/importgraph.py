@@ -15,16 +15,18 @@ import ast
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["Edge", "ImportGraph", "cycles", "private_uses", "read_graph"]
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
+    """``source`` imports ``target`` at ``line``; ``names`` are those of ``from target import
+    a, b`` that are not modules themselves (empty for ``import target``)."""
+
     source: str
     target: str
     line: int
-    #: The names taken by ``from target import a, b`` (empty for ``import target``).
     names: tuple[str, ...] = ()
 
 

@@ -36,17 +36,27 @@ def test_no_import_cycle_in_service() -> None:
     assert cycles(read_graph([ROOT / "service"])) == []
 
 
-def test_the_cycle_check_finds_a_planted_cycle(tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
+def _package(root: Path, modules: dict[str, str]) -> Path:
+    """A package ``pkg`` under ``root`` with these modules (name -> source)."""
+    pkg = root / "pkg"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("from pkg import b\n")
-    (pkg / "b.py").write_text("def f():\n    from pkg.c import x\n")
-    (pkg / "c.py").write_text("import pkg.a\n")
-    (pkg / "d.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.e\n"
+    for name, source in {"__init__": "", **modules}.items():
+        (pkg / f"{name}.py").write_text(source)
+    return pkg
+
+
+def test_the_cycle_check_finds_a_planted_cycle(tmp_path: Path) -> None:
+    type_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.e\n"
+    pkg = _package(
+        tmp_path,
+        {
+            "a": "from pkg import b\n",
+            "b": "def f():\n    from pkg.c import x\n",  # a lazy import is an edge
+            "c": "import pkg.a\n",
+            "d": type_only,  # not an edge: d -> e -> d is no cycle
+            "e": "from . import d\n",
+        },
     )
-    (pkg / "e.py").write_text("from . import d\n")
     assert cycles(read_graph([pkg])) == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
@@ -88,10 +98,12 @@ def test_nothing_uses_another_modules_private_names(cli_graph: ImportGraph) -> N
 
 
 def test_the_private_name_check_finds_one(tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("def _h():\n    pass\nclass K:\n    def _m(self):\n        pass\n")
-    (pkg / "b.py").write_text("from pkg.a import _h\nfrom pkg import a\nk = a.K()\nk._m()\n")
+    pkg = _package(
+        tmp_path,
+        {
+            "a": "def _h():\n    pass\nclass K:\n    def _m(self):\n        self._n()\n",
+            "b": "from pkg.a import _h\nfrom pkg import a\nk = a.K()\nk._m()\n",
+        },
+    )
     found = private_uses(read_graph([pkg]))
     assert found == ["pkg.b:1 imports pkg.a._h", "pkg.b:4 uses k._m"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,142 +102,64 @@ def test_help_is_unchanged(argv: list[str], tmp_path: Path) -> None:
 
 RB = "tests/runbook/fixtures"
 CH = "tests/chaos/fixtures"
-#: Outputs and exit codes that need no server: (case name, argv).
-CASES: list[tuple[str, list[str]]] = [
-    ("version", ["--version"]),
-    ("unknown-group", ["no-such-group"]),
-    ("slo-validate-repo", ["slo", "validate", "slo"]),
-    (
-        "slo-validate-bad-window",
-        ["slo", "validate", "tests/slo/fixtures/validate/bad/bad-window.yaml"],
-    ),
+#: Outputs and exit codes that need no server: (case name, command line after ``aqua``).
+COMMANDS: list[tuple[str, str]] = [
+    ("version", "--version"),
+    ("unknown-group", "no-such-group"),
+    ("slo-validate-repo", "slo validate slo"),
+    ("slo-validate-bad-window", "slo validate tests/slo/fixtures/validate/bad/bad-window.yaml"),
     (
         "slo-validate-bad-objective",
-        ["slo", "validate", "tests/slo/fixtures/validate/bad/objective-100.yaml"],
+        "slo validate tests/slo/fixtures/validate/bad/objective-100.yaml",
     ),
-    ("slo-validate-missing", ["slo", "validate", "no/such/file.yaml"]),
-    ("slo-rules-api", ["slo", "rules", "slo/api.yaml"]),
-    ("slo-rules-all", ["slo", "rules", "slo"]),
-    (
-        "slo-report-bad-at",
-        [
-            "slo",
-            "report",
-            "slo/api.yaml",
-            "--prometheus",
-            "http://127.0.0.1:9",
-            "--at",
-            "yesterday-ish",
-        ],
-    ),
-    ("runbook-list-json", ["runbook", "list", "--format", "json"]),
-    ("runbook-list", ["runbook", "list"]),
-    ("runbook-list-bad", ["runbook", "list", "--dir", f"{RB}/bad"]),
-    ("runbook-show", ["runbook", "show", "high-latency"]),
-    ("runbook-show-unknown", ["runbook", "show", "no-such-runbook"]),
-    ("runbook-run-bad-param", ["runbook", "run", "api-down", "--param", "nope"]),
-    ("runbook-run-bad-target", ["runbook", "run", "api-down", "--target", "moon"]),
-    ("runbook-run-dry-no-stack", ["runbook", "run", "api-down", "--dry-run", "--format", "json"]),
-    ("chaos-run-missing", ["chaos", "run", "no-such-experiment"]),
-    ("chaos-run-dry-no-stack", ["chaos", "run", "chaos/api-replica-loss.yaml", "--dry-run"]),
-    ("capacity-no-target", ["capacity", "forecast", "--prometheus", "http://127.0.0.1:9"]),
+    ("slo-validate-missing", "slo validate no/such/file.yaml"),
+    ("slo-rules-api", "slo rules slo/api.yaml"),
+    ("slo-rules-all", "slo rules slo"),
+    ("slo-report-bad-at", "slo report slo/api.yaml --prometheus {nowhere} --at yesterday-ish"),
+    ("runbook-list-json", "runbook list --format json"),
+    ("runbook-list", "runbook list"),
+    ("runbook-list-bad", "runbook list --dir {rb}/bad"),
+    ("runbook-show", "runbook show high-latency"),
+    ("runbook-show-unknown", "runbook show no-such-runbook"),
+    ("runbook-run-bad-param", "runbook run api-down --param nope"),
+    ("runbook-run-bad-target", "runbook run api-down --target moon"),
+    ("runbook-run-dry-no-stack", "runbook run api-down --dry-run --format json"),
+    ("chaos-run-missing", "chaos run no-such-experiment"),
+    ("chaos-run-dry-no-stack", "chaos run chaos/api-replica-loss.yaml --dry-run"),
+    ("capacity-no-target", "capacity forecast --prometheus {nowhere}"),
     (
         "capacity-bad-history",
-        [
-            "capacity",
-            "forecast",
-            "--prometheus",
-            "http://127.0.0.1:9",
-            "--query",
-            "up",
-            "--limit",
-            "2",
-            "--history",
-            "soon",
-        ],
+        "capacity forecast --prometheus {nowhere} --query up --limit 2 --history soon",
     ),
-    ("capacity-both", ["capacity", "forecast", "sre_cli/capacity/examples", "--query", "up"]),
+    ("capacity-both", "capacity forecast sre_cli/capacity/examples --query up"),
     (
         "loadtest-dry-json",
-        [
-            "loadtest",
-            "run",
-            "--dry-run",
-            "--format",
-            "json",
-            "--target",
-            "http://127.0.0.1:9",
-            "--username",
-            "u",
-            "--password-file",
-            "pyproject.toml",
-            "--duration",
-            "1m30s",
-        ],
+        "loadtest run --dry-run --format json --target {nowhere} {login} --duration 1m30s",
     ),
     (
         "loadtest-dry",
-        [
-            "loadtest",
-            "run",
-            "--dry-run",
-            "--target",
-            "http://127.0.0.1:9",
-            "--username",
-            "u",
-            "--password-file",
-            "pyproject.toml",
-            "--duration",
-            "90s",
-            "--users",
-            "3",
-        ],
+        "loadtest run --dry-run --target {nowhere} {login} --duration 90s --users 3",
     ),
-    (
-        "loadtest-bad-duration",
-        ["loadtest", "run", "--dry-run", "--target", "http://127.0.0.1:9", "--duration", "forever"],
-    ),
-    (
-        "loadtest-too-long",
-        ["loadtest", "run", "--dry-run", "--target", "http://127.0.0.1:9", "--duration", "2h"],
-    ),
-    ("loadtest-not-loopback", ["loadtest", "run", "--dry-run", "--target", "http://10.1.2.3:80"]),
-    ("stack-status-no-stack", ["stack", "status"]),
-    ("stack-down-no-stack", ["stack", "down"]),
-    ("stack-bad-port", ["stack", "up", "--port", "api"]),
-    (
-        "slo-backtest-bad-step",
-        [
-            "slo",
-            "backtest",
-            "--from",
-            "0",
-            "--to",
-            "60",
-            "--step",
-            "often",
-            "--prometheus",
-            "http://127.0.0.1:9",
-        ],
-    ),
+    ("loadtest-bad-duration", "loadtest run --dry-run --target {nowhere} --duration forever"),
+    ("loadtest-too-long", "loadtest run --dry-run --target {nowhere} --duration 2h"),
+    ("loadtest-not-loopback", "loadtest run --dry-run --target http://10.1.2.3:80"),
+    ("stack-status-no-stack", "stack status"),
+    ("stack-down-no-stack", "stack down"),
+    ("stack-bad-port", "stack up --port api"),
+    ("slo-backtest-bad-step", "slo backtest --from 0 --to 60 --step often --prometheus {nowhere}"),
     (
         "slo-backtest-bad-from",
-        [
-            "slo",
-            "backtest",
-            "--from",
-            "last week",
-            "--to",
-            "60",
-            "--step",
-            "5m",
-            "--prometheus",
-            "http://127.0.0.1:9",
-        ],
+        "slo backtest --from 'last week' --to 60 --step 5m --prometheus {nowhere}",
     ),
-    ("runbook-bad-dir-json", ["runbook", "list", "--dir", f"{RB}/bad", "--format", "json"]),
-    ("runbook-good-dir-json", ["runbook", "list", "--dir", f"{RB}/good", "--format", "json"]),
+    ("runbook-bad-dir-json", "runbook list --dir {rb}/bad --format json"),
+    ("runbook-good-dir-json", "runbook list --dir {rb}/good --format json"),
 ]
+WORDS = {
+    "rb": RB,
+    "nowhere": "http://127.0.0.1:9",
+    "login": "--username u --password-file pyproject.toml",
+}
+CASES = [(name, shlex.split(cmd.format(**WORDS))) for name, cmd in COMMANDS]
 CASES += [
     (f"chaos-validate-{p.stem}", ["chaos", "run", f"{CH}/bad/{p.name}", "--dry-run"])
     for p in sorted((ROOT / CH / "bad").glob("*.yaml"))
