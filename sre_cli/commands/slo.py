@@ -136,7 +136,7 @@ def report(
         return
     text = {
         ReportFormat.table: lambda: render.markdown(result),
-        ReportFormat.json: lambda: render.json_text(result),
+        ReportFormat.json: lambda: render.json_text(result.to_json()),
         ReportFormat.markdown: lambda: render.markdown(result),
         ReportFormat.html: lambda: render.html_page(result),
     }[fmt]()
@@ -174,7 +174,7 @@ def gate(
     from sre_cli.errors import CheckFailed, Unavailable, UsageError
     from sre_cli.slo.engine import evaluate
     from sre_cli.slo.gate import judge
-    from sre_cli.slo.render import ReportView
+    from sre_cli.slo.render import ReportView, gate_summary, json_text
     from sre_cli.slo.windows import BURN_RATE_WINDOWS
 
     if burn_rate_window is not None and burn_rate_window not in BURN_RATE_WINDOWS:
@@ -190,9 +190,9 @@ def gate(
     )
     console = get_console()
     if fmt is GateFormat.json:
-        emit_text(verdict.json_text())
+        emit_text(json_text(verdict.to_json()))
     elif fmt is GateFormat.markdown:
-        emit_text(verdict.summary())
+        emit_text(gate_summary(verdict))
     else:
         emit(result, "table", ReportView)
         for v in verdict.violations:
@@ -202,7 +202,7 @@ def gate(
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(verdict.summary() + "\n")
+            handle.write(gate_summary(verdict) + "\n")
     reasons = "; ".join(f"{v.service}/{v.name}: {v.reason}" for v in verdict.violations)
     if verdict.exit_code == 1:
         raise CheckFailed(f"SLO gate failed: {reasons}")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.spec import SLO, render_window
@@ -124,6 +124,21 @@ class SLOResult:
         fast = policy.max_burn_rate is not None and burn is not None and burn > policy.max_burn_rate
         return "warning" if low or fast or any(self.alerts.values()) else "ok"
 
+    def to_json(self) -> dict[str, Any]:
+        """One SLO in the JSON contract (``slo/README.md``)."""
+        return {
+            "service": self.slo.service,
+            "name": self.slo.name,
+            "objective": json_number(self.slo.objective),
+            "window": self.slo.window.label,
+            "sli": self.sli,
+            "budget": {"consumed": self.budget_consumed, "remaining": self.budget_remaining},
+            "events": {"total": json_number(self.total), "bad": json_number(self.bad)},
+            "burn_rates": {w: self.burn_rates.get(w) for w in BURN_RATE_WINDOWS},
+            "alerts": self.alerts,
+            "status": self.status,
+        }
+
 
 @dataclass(frozen=True)
 class Report:
@@ -132,6 +147,21 @@ class Report:
     evaluated_at: float
     results: list[SLOResult]
     queries: int = 0
+
+    def to_json(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON contract; ``gate`` adds ``passed`` and ``violations`` as ``extra``."""
+        return {
+            "evaluated_at": json_number(self.evaluated_at),
+            "slos": [r.to_json() for r in self.results],
+            **(extra or {}),
+        }
+
+
+def json_number(value: float | None) -> float | int | None:
+    """Whole numbers as JSON integers (``1000000``, not ``1000000.0``)."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
 def _combine(parts: dict[str, str]) -> str:

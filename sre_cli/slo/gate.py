@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from sre_cli.slo.engine import Report, SLOResult
-from sre_cli.slo.render import json_text, markdown, to_json
 
 __all__ = ["Verdict", "Violation", "judge"]
 
@@ -52,17 +51,7 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         """The report contract plus ``passed`` and ``violations``."""
-        return to_json(self.report, self.json_extra())
-
-    def json_text(self) -> str:
-        return json_text(self.report, self.json_extra())
-
-    def summary(self) -> str:
-        """Markdown for ``$GITHUB_STEP_SUMMARY``."""
-        head = {0: "✅ SLO gate passed", 1: "❌ SLO gate failed", 2: "⚠️ SLO gate could not decide"}
-        lines = [f"## {head[self.exit_code]}", ""]
-        lines += [f"- **{v.service}/{v.name}**: {v.reason}" for v in self.violations]
-        return "\n".join(lines) + ("\n\n" if self.violations else "\n") + markdown(self.report)
+        return self.report.to_json(self.json_extra())
 
 
 def _check(

@@ -1,6 +1,6 @@
 """Reports as a rich table (with a burn-down sparkline), JSON, markdown and HTML (inline SVG).
 
-The JSON shape is a documented contract (``slo/README.md``); :func:`to_json` builds exactly it::
+The JSON shape is a documented contract (``slo/README.md``); ``Report.to_json`` builds it::
 
     {"evaluated_at": 1709251200, "slos": [{"service": "api", "name": "availability",
       "objective": 99.9, "window": "30d", "sli": 0.99962,
@@ -25,47 +25,26 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from sre_cli.slo.engine import Report, SLOResult
+    from sre_cli.slo.gate import Verdict
 
-__all__ = ["ReportView", "html_page", "json_text", "markdown", "sparkline", "table", "to_json"]
+__all__ = ["ReportView", "gate_summary", "html_page", "json_text", "markdown", "sparkline", "table"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 _STYLE = {"ok": "green", "warning": "yellow", "breached": "bold red", "no_data": "dim"}
 
 
-def _num(value: float | None) -> float | int | None:
-    if value is None:
-        return None
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+def json_text(data: dict[str, Any]) -> str:
+    """A report's (or gate verdict's) JSON contract as text; no NaN, which JSON has not."""
+    return json.dumps(data, indent=2, allow_nan=False)
 
 
-def result_dict(r: SLOResult) -> dict[str, Any]:
-    """One SLO in the JSON contract."""
-    return {
-        "service": r.slo.service,
-        "name": r.slo.name,
-        "objective": _num(r.slo.objective),
-        "window": r.slo.window.label,
-        "sli": r.sli,
-        "budget": {"consumed": r.budget_consumed, "remaining": r.budget_remaining},
-        "events": {"total": _num(r.total), "bad": _num(r.bad)},
-        "burn_rates": {w: r.burn_rates.get(w) for w in BURN_RATE_WINDOWS},
-        "alerts": r.alerts,
-        "status": r.status,
-    }
-
-
-def to_json(report: Report, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The contract; ``gate`` passes ``passed`` and ``violations`` as ``extra``."""
-    return {
-        "evaluated_at": _num(report.evaluated_at),
-        "slos": [result_dict(r) for r in report.results],
-        **(extra or {}),
-    }
-
-
-def json_text(report: Report, extra: dict[str, Any] | None = None) -> str:
-    """The contract as text (no NaN: JSON has none)."""
-    return json.dumps(to_json(report, extra), indent=2, allow_nan=False)
+def gate_summary(verdict: Verdict) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY``: the verdict, its reasons, then the report."""
+    head = {0: "✅ SLO gate passed", 1: "❌ SLO gate failed", 2: "⚠️ SLO gate could not decide"}
+    lines = [f"## {head[verdict.exit_code]}", ""]
+    lines += [f"- **{v.service}/{v.name}**: {v.reason}" for v in verdict.violations]
+    tail = "\n\n" if verdict.violations else "\n"
+    return "\n".join(lines) + tail + markdown(verdict.report)
 
 
 # --- formatting -----------------------------------------------------------------------------

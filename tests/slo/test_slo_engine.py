@@ -22,7 +22,7 @@ from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.engine import Report, evaluate
 from sre_cli.slo.gate import judge
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.render import html_page, markdown, sparkline, table, to_json
+from sre_cli.slo.render import gate_summary, html_page, markdown, sparkline, table
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
 AT = 1_709_251_200.0  # 2024-03-01T00:00:00Z
@@ -134,7 +134,7 @@ def test_zero_traffic_is_no_data_never_100_percent(
     assert (r.sli, r.budget_consumed, r.budget_remaining, r.total) == (None, None, None, None)
     assert r.status == "no_data"
     assert all(v is None for v in r.burn_rates.values())
-    assert to_json(report)["slos"][0]["sli"] is None
+    assert report.to_json()["slos"][0]["sli"] is None
 
 
 def test_absent_error_series_counts_as_zero_errors(
@@ -186,7 +186,7 @@ def test_breached_budget(run: Callable[[Counts], tuple[Report, list[str]]]) -> N
 
 def test_json_contract_exact_keys(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     report, _ = run(steady(0.0004))
-    data = to_json(report)
+    data = report.to_json()
     assert set(data) == {"evaluated_at", "slos"}
     assert data["evaluated_at"] == 1709251200
     [slo] = data["slos"]
@@ -270,7 +270,7 @@ def test_gate_verdicts(run: Callable[[Counts], tuple[Report, list[str]]]) -> Non
     extra = low.to_json()
     assert extra["passed"] is False
     assert extra["violations"][0]["name"] == "availability"
-    assert "❌ SLO gate failed" in low.summary()
+    assert "❌ SLO gate failed" in gate_summary(low)
 
 
 def test_unreachable_prometheus_is_unavailable(spec: Path) -> None:
@@ -351,7 +351,7 @@ def test_raw_ratio_sli_has_no_event_counts(tmp_path: Path) -> None:
     assert r.budget_consumed == pytest.approx(0.5)
     assert (r.bad, r.total) == (None, None)
     assert r.burn_rates["1h"] == pytest.approx(0.5)
-    assert to_json(Report(AT, [r]))["slos"][0]["events"] == {"total": None, "bad": None}
+    assert Report(AT, [r]).to_json()["slos"][0]["events"] == {"total": None, "bad": None}
 
 
 def test_custom_windows_file(tmp_path: Path) -> None:
