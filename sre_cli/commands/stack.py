@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import group
+from sre_cli.commands.options import StateDir, group
 from sre_cli.console import get_console
 from sre_cli.output import emit
 
@@ -22,15 +22,6 @@ app = group(
 Port = Annotated[
     list[str] | None,
     typer.Option("--port", help="Override one port: NAME=PORT (nginx, api, ml, prometheus, ...)."),
-]
-StackStateDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir",
-        help="Where the stack keeps its state [default: $AQUA_STATE_DIR or "
-        "~/.local/state/aqua/stack].",
-        show_default=False,
-    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the components as JSON.")]
 Component = Annotated[str, typer.Argument(help="Component name.")]
@@ -75,7 +66,7 @@ def up(
             help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
         ),
     ] = False,
-    state_dir: StackStateDir = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Start every component in dependency order; return once all are ready."""
     from sre_cli.stack.plan import StackOptions
@@ -107,7 +98,7 @@ def down(
     purge: Annotated[
         bool, typer.Option("--purge", help="Also delete data, configs and logs.")
     ] = False,
-    state_dir: StackStateDir = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Stop every component in reverse order, gracefully; leave no process behind."""
     ctl = _control(state_dir)
@@ -123,7 +114,7 @@ def down(
 
 
 @app.command()
-def status(as_json: AsJson = False, state_dir: StackStateDir = None) -> None:
+def status(as_json: AsJson = False, state_dir: StateDir = None) -> None:
     """Component, pid, port, live/ready, restarts, uptime and URL; live probes, not a cache."""
     from sre_cli.stack.render import StatusView
 
@@ -141,7 +132,7 @@ def logs(
     lines: Annotated[
         int, typer.Option("-n", "--lines", help="How many past lines to print.")
     ] = 100,
-    state_dir: StackStateDir = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Print a component's log (and follow it with -f)."""
     console = get_console()
@@ -155,7 +146,7 @@ def logs(
 def _component_command(action: str, doc: str) -> None:
     """Register ``aqua stack ACTION NAME``: a request to the supervisor about one component."""
 
-    def command(name: Component, state_dir: StackStateDir = None) -> None:
+    def command(name: Component, state_dir: StateDir = None) -> None:
         get_console().print(_control(state_dir).request(action, name))
 
     command.__doc__ = doc
@@ -173,7 +164,7 @@ _component_command(
 @app.command()
 def alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    state_dir: StackStateDir = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Alerts active in Alertmanager and the notifications the stack's receiver got."""
     from sre_cli.stack.alerts import read_alerts
@@ -195,7 +186,7 @@ def seed(
         ),
     ] = 0.0,
     rate: Annotated[float, typer.Option("--rate", help="Requests per second of --traffic.")] = 5.0,
-    state_dir: StackStateDir = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Demo farms, ponds and simulated sensor readings through the API."""
     from sre_cli.stack.seed import SeedOptions, run_seed
