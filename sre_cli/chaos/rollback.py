@@ -14,7 +14,6 @@ from sre_cli.chaos.method import Action, plan_action
 from sre_cli.errors import AquaError
 
 if TYPE_CHECKING:
-    from sre_cli.chaos.engine import Record
     from sre_cli.ops.context import RunContext
 
 __all__ = ["run_rollbacks"]
@@ -24,9 +23,10 @@ def run_rollbacks(
     ctx: RunContext,
     actions: Sequence[Action],
     radius: BlastRadius,
-    record: Callable[[str, str, str, str], Record],
+    record: Callable[[str, str, str, str], object],
 ) -> list[str]:
-    """Apply every rollback in order; the messages of those that failed."""
+    """Apply every rollback in order, telling ``record`` (phase, title, status, summary) how
+    each went; the messages of those that failed."""
     failed: list[str] = []
     for action in actions:
         title = action.describe()

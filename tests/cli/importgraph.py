@@ -52,13 +52,14 @@ def _is_type_checking(test: ast.expr) -> bool:
     return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
 
 
-def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
-    """Every node except those under ``if TYPE_CHECKING:`` (its ``else`` still runs)."""
+def _runtime_nodes(tree: ast.AST, type_only: bool = False) -> Iterator[ast.AST]:
+    """Every node except those under ``if TYPE_CHECKING:`` (its ``else`` still runs), or with
+    ``type_only`` every node."""
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if not type_only and isinstance(node, ast.If) and _is_type_checking(node.test):
             stack.extend(node.orelse)
             continue
         stack.extend(ast.iter_child_nodes(node))
@@ -74,8 +75,9 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def read_graph(roots: Iterable[Path]) -> ImportGraph:
-    """The graph of every module under ``roots`` (package directories), internal edges only."""
+def read_graph(roots: Iterable[Path], *, type_only: bool = False) -> ImportGraph:
+    """The graph of every module under ``roots`` (package directories), internal edges only;
+    ``type_only=True`` adds the imports under ``if TYPE_CHECKING:``."""
     modules: dict[str, Path] = {}
     for root in roots:
         for path in sorted(root.rglob("*.py")):
@@ -84,7 +86,7 @@ def read_graph(roots: Iterable[Path]) -> ImportGraph:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
         is_package = path.name == "__init__.py"
-        for node in _runtime_nodes(tree):
+        for node in _runtime_nodes(tree, type_only):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     target = _known(alias.name, modules)

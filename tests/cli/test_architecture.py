@@ -32,6 +32,11 @@ def test_no_import_cycle_in_sre_cli(cli_graph: ImportGraph) -> None:
     assert cycles(cli_graph) == []
 
 
+def test_no_loop_in_sre_cli_even_through_type_only_imports() -> None:
+    """Stricter than the rule: not even annotations go both ways (engine <-> render was one)."""
+    assert cycles(read_graph([ROOT / "sre_cli"], type_only=True)) == []
+
+
 def test_no_import_cycle_in_service() -> None:
     assert cycles(read_graph([ROOT / "service"])) == []
 
