@@ -75,6 +75,34 @@ def test_the_operations_layer_stands_below_its_users(cli_graph: ImportGraph) -> 
         assert _edges(cli_graph, "sre_cli.ops", above) == []
 
 
+#: Top-level modules every layer may use; they import only each other.
+FLOOR = ("errors", "console", "output", "prometheus", "timespec", "spec_yaml")
+FEATURES = ("slo", "capacity", "loadtest", "runbook", "chaos", "ops", "stack", "doctor")
+
+
+def _top(module: str) -> str:
+    """``sre_cli.slo.engine`` -> ``slo``; ``sre_cli.errors`` -> ``errors``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _crossings(graph: ImportGraph, sources: tuple[str, ...], banned: tuple[str, ...]) -> list[str]:
+    return [
+        f"{e.source}:{e.line} -> {e.target}"
+        for e in graph.edges
+        if _top(e.source) in sources and _top(e.target) in banned
+    ]
+
+
+def test_the_floor_imports_only_the_floor(cli_graph: ImportGraph) -> None:
+    above = tuple({_top(m) for m in cli_graph.modules} - {*FLOOR, ""})
+    assert _crossings(cli_graph, FLOOR, above) == []
+
+
+def test_servers_and_clusters_know_no_feature(cli_graph: ImportGraph) -> None:
+    assert _crossings(cli_graph, ("infra", "k8s"), (*FEATURES, "commands", "cli")) == []
+
+
 def test_only_commands_and_the_root_import_commands(cli_graph: ImportGraph) -> None:
     wrong = [
         e
