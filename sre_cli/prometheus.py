@@ -1,4 +1,6 @@
-"""A small typed client for the Prometheus HTTP API (instant and range queries, metadata).
+"""The one Prometheus client of aqua: slo, capacity, runbook and chaos probes all query
+through it (instant and range queries, metadata), and :func:`connect` is the one place a
+``--prometheus`` URL becomes a client, so auth, TLS and headers are added there once.
 
 The transport is injectable (``httpx.MockTransport`` in unit tests); every request is counted
 in :attr:`PrometheusClient.queries` so benchmarks can report it. Failures are typed::
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -22,7 +24,7 @@ import httpx
 
 from sre_cli.errors import Unavailable, UsageError
 
-__all__ = ["PrometheusClient", "QueryError", "Sample", "Series"]
+__all__ = ["PrometheusClient", "QueryError", "Sample", "Series", "connect"]
 
 
 class QueryError(UsageError):
@@ -60,11 +62,14 @@ class PrometheusClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.queries = 0
         self._lock = threading.Lock()
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, transport=transport, headers=headers
+        )
 
     def __enter__(self) -> PrometheusClient:
         return self
@@ -143,6 +148,14 @@ class PrometheusClient:
         """Values of ``label`` among series matching ``match``."""
         params = [("match[]", match), ("start", _ts(start)), ("end", _ts(end))]
         return [str(v) for v in self._get(f"/api/v1/label/{label}/values", params, match)]
+
+
+def connect(url: str | None, *, timeout: float = 30.0) -> PrometheusClient:
+    """The client for a ``--prometheus`` URL (or ``$AQUA_PROMETHEUS_URL``); a UsageError
+    without one. Credentials, CA bundles and extra headers belong here when they come."""
+    if not url:
+        raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
+    return PrometheusClient(url, timeout=timeout)
 
 
 def _ts(value: float) -> str:

@@ -167,7 +167,7 @@ def forecast(
     from sre_cli.capacity.replicas import load_knee, max_replicas, plan
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed, UsageError
-    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.prometheus import connect
     from sre_cli.timespec import parse_instant
 
     history_s = None if history is None else _seconds("--history", history)
@@ -186,12 +186,9 @@ def forecast(
     for target in targets:
         if target.history < 2 * step_s:
             raise UsageError(f"{target.name}: history must span at least two steps ({step})")
-    if not prometheus:
-        raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
-    instant = time.time() if at is None else parse_instant(at)
-
-    forecasts = []
-    with PrometheusClient(prometheus) as prom:
+    with connect(prometheus) as prom:
+        instant = time.time() if at is None else parse_instant(at)
+        forecasts = []
         for target in targets:
             forecasts += run(target, prom, at=instant, step=step_s, warn=warn_s, what_if=factor)
     plans = []

@@ -56,12 +56,9 @@ def _load(paths: list[Path] | None, windows: Path | None) -> tuple[list[SLO], tu
 
 
 def _client(url: str | None) -> PrometheusClient:
-    from sre_cli.errors import UsageError
-    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.prometheus import connect
 
-    if not url:
-        raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
-    return PrometheusClient(url)
+    return connect(url)
 
 
 def _instant(at: str | None) -> float | None:

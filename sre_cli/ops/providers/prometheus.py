@@ -28,9 +28,9 @@ def observe(op: PrometheusProbe, url: str | None) -> Observation:
             "this step asks Prometheus, and there is none to ask",
             hint="pass --prometheus URL (a stack that runs Prometheus is used by default)",
         )
-    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.prometheus import connect
 
-    with PrometheusClient(url, timeout=10.0) as prom:
+    with connect(url, timeout=10.0) as prom:
         samples = prom.query(op.query, at=time.time())
     data = [s for s in samples if not math.isnan(s.value)]
     lines = tuple(f"{_labels(s.labels)} {s.value:g}" for s in data[:MAX_SHOWN])
