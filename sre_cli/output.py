@@ -13,7 +13,6 @@ The data flows one way: nothing here or in a render module calls back into an en
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
@@ -43,6 +42,8 @@ def emit(
     :class:`Result`), else drawn by ``render`` (or by rich, when the result draws itself)."""
     console = get_console()
     if fmt == "json":
+        import json  # not at import time: every group's --help loads this module
+
         if not isinstance(result, Result):
             raise TypeError(f"{type(result).__name__} has no to_json")
         console.print_json(json.dumps(result.to_json()))
