@@ -17,15 +17,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.spec import SLO, render_window
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, load_tiers
 from sre_cli.timespec import format_duration, parse_duration
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "BURN_DOWN_POINTS",

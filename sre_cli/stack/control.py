@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sre_cli.errors import ComponentError, ConfigError, Unavailable
 from sre_cli.stack.plan import Environment, MachineEnvironment, StackOptions, build_plan
@@ -47,9 +46,6 @@ from sre_cli.stack.state import (
     pid_alive,
     read_state,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ComponentStatus", "DownResult", "StackControl", "StackStatus", "UpResult"]
 
