@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="build the history, exit")
     args = parser.parse_args()
     from sre_cli.prometheus import PrometheusClient
-    from sre_cli.slo.engine import evaluate
+    from sre_cli.slo.batch import evaluate
     from sre_cli.slo.loader import load_slos
 
     if args.build_only:

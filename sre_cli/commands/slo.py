@@ -121,7 +121,7 @@ def report(
 ) -> None:
     """Per SLO: SLI, budget left (fraction, events, minutes), burn rates, alerts, burn-down."""
     from sre_cli.slo import render
-    from sre_cli.slo.engine import evaluate
+    from sre_cli.slo.batch import evaluate
 
     slos, tiers = _load(paths, windows)
     # Only the terminal table and HTML draw the burn-down: the others skip its range queries.
@@ -169,7 +169,7 @@ def gate(
     """CI gate: exit 0 pass, 1 a budget policy is violated, 2 could not evaluate."""
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed, Unavailable, UsageError
-    from sre_cli.slo.engine import evaluate
+    from sre_cli.slo.batch import evaluate
     from sre_cli.slo.gate import judge
     from sre_cli.slo.render import ReportView, gate_summary, json_text
     from sre_cli.slo.windows import BURN_RATE_WINDOWS

@@ -6,7 +6,7 @@ Specs (Sloth ``prometheus/v1`` and its Kubernetes resource, OpenSLO v1 and v1alp
 policy; :func:`rules_yaml` writes Prometheus rules; ``aqua slo serve`` exports results::
 
     from sre_cli.prometheus import PrometheusClient
-    from sre_cli.slo.engine import evaluate
+    from sre_cli.slo.batch import evaluate
     from sre_cli.slo.gate import judge
     from sre_cli.slo.loader import load_slos
 

@@ -6,12 +6,13 @@ query preparations; batched, ``BATCH`` SLOs share one instant query, and SLOs wh
 have the same steps share one range query. Every part is tagged with ``label_replace`` so the
 answers split back per SLO exactly as a lone query would give them::
 
-    results = evaluate_many(slos, prom, at, tiers)      # what engine.evaluate calls
+    results = evaluate_many(slos, prom, at, tiers)      # what evaluate calls
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,20 +20,23 @@ from typing import TYPE_CHECKING
 
 from sre_cli.slo.engine import (
     Plan,
+    Report,
     SLOResult,
     burn_down_plan,
     burn_down_points,
+    evaluate_events,
     finish,
     plan,
     slot_values,
 )
+from sre_cli.slo.windows import load_tiers
 
 if TYPE_CHECKING:
     from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.spec import SLO
     from sre_cli.slo.windows import Tier
 
-__all__ = ["BATCH", "evaluate_many"]
+__all__ = ["BATCH", "evaluate", "evaluate_many", "evaluate_slo"]
 
 #: SLOs per instant query (about 16 parts each) and per burn-down range query.
 BATCH = 25
@@ -123,3 +127,37 @@ def evaluate_many(
         for i, result in zip(sliced, timed, strict=True):
             results[i] = result
     return [r for r in results if r is not None]
+
+
+def evaluate(
+    slos: Sequence[SLO],
+    prom: PrometheusClient,
+    at: float | None = None,
+    *,
+    tiers: Sequence[Tier] | None = None,
+    burn_down: bool = True,
+    workers: int = 4,
+) -> Report:
+    """Evaluate every SLO at ``at`` (default: now, whole seconds): queries batched across
+    SLOs, ``workers`` batches in flight."""
+    instant = float(int(time.time() if at is None else at))
+    used = tuple(tiers) if tiers is not None else load_tiers()
+    before = prom.queries
+    results = evaluate_many(slos, prom, instant, used, burn_down=burn_down, workers=workers)
+    return Report(evaluated_at=instant, results=results, queries=prom.queries - before)
+
+
+def evaluate_slo(
+    slo: SLO,
+    prom: PrometheusClient,
+    at: float,
+    tiers: Sequence[Tier],
+    *,
+    burn_down: bool = True,
+) -> SLOResult:
+    """Evaluate one SLO at unix time ``at``, whatever its budgeting method."""
+    if slo.budgeting.method != "occurrences":
+        from sre_cli.slo.timeslices import evaluate_timeslices
+
+        return evaluate_timeslices(slo, prom, at, tiers)
+    return evaluate_events(slo, prom, at, tiers, burn_down=burn_down)

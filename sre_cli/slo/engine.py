@@ -13,7 +13,6 @@ burn-rate window at once; one range query fetches the burn-down::
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from typing import Any, Literal
 
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.spec import SLO, render_window
-from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier, load_tiers
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier
 from sre_cli.timespec import format_duration, parse_duration
 
 __all__ = [
@@ -32,8 +31,7 @@ __all__ = [
     "Status",
     "burn_down_plan",
     "burn_down_points",
-    "evaluate",
-    "evaluate_slo",
+    "evaluate_events",
     "finish",
     "plan",
     "slot_values",
@@ -261,7 +259,7 @@ def finish(plan: Plan, got: dict[str, float], tiers: Sequence[Tier]) -> SLOResul
     )
 
 
-def evaluate_slo(
+def evaluate_events(
     slo: SLO,
     prom: PrometheusClient,
     at: float,
@@ -269,11 +267,8 @@ def evaluate_slo(
     *,
     burn_down: bool = True,
 ) -> SLOResult:
-    """Evaluate one SLO at unix time ``at`` (two queries: values, burn-down)."""
-    if slo.budgeting.method != "occurrences":
-        from sre_cli.slo.timeslices import evaluate_timeslices
-
-        return evaluate_timeslices(slo, prom, at, tiers)
+    """Evaluate one SLO budgeted by events at unix time ``at`` (two queries: values,
+    burn-down); :func:`sre_cli.slo.batch.evaluate_slo` takes any SLO."""
     p = plan(slo, at, tiers)
     got = _collect([(s.labels, s.value) for s in prom.query(_combine(p.parts), at)], p.mode)
     result = finish(p, got, tiers)
@@ -346,23 +341,3 @@ def _burn_down(
     series = prom.query_range(_combine(parts), first, at, step)
     rows = [(s.labels.get(_LABEL, ""), s.times, s.values) for s in series]
     return burn_down_points(result, at, slot_values(rows, slo.sli.error_ratio_query is not None))
-
-
-def evaluate(
-    slos: Sequence[SLO],
-    prom: PrometheusClient,
-    at: float | None = None,
-    *,
-    tiers: Sequence[Tier] | None = None,
-    burn_down: bool = True,
-    workers: int = 4,
-) -> Report:
-    """Evaluate every SLO at ``at`` (default: now, whole seconds): queries batched across
-    SLOs (:mod:`sre_cli.slo.batch`), ``workers`` batches in flight."""
-    instant = float(int(time.time() if at is None else at))
-    used = tuple(tiers) if tiers is not None else load_tiers()
-    before = prom.queries
-    from sre_cli.slo.batch import evaluate_many
-
-    results = evaluate_many(slos, prom, instant, used, burn_down=burn_down, workers=workers)
-    return Report(evaluated_at=instant, results=results, queries=prom.queries - before)

@@ -113,7 +113,7 @@ class Exporter:
 
     def evaluate_once(self) -> None:
         """One evaluation; a failure is counted and the previous results stay exported."""
-        from sre_cli.slo.engine import evaluate
+        from sre_cli.slo.batch import evaluate
 
         began = time.monotonic()
         try:

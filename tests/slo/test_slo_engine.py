@@ -19,7 +19,8 @@ from rich.console import Console
 
 from sre_cli.errors import Unavailable
 from sre_cli.prometheus import PrometheusClient, QueryError
-from sre_cli.slo.engine import Report, evaluate
+from sre_cli.slo.batch import evaluate
+from sre_cli.slo.engine import Report
 from sre_cli.slo.gate import judge
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.render import gate_summary, html_page, markdown, sparkline, table

@@ -20,7 +20,8 @@ from slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blo
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.backtest import backtest
-from sre_cli.slo.engine import SLOResult, evaluate
+from sre_cli.slo.batch import evaluate
+from sre_cli.slo.engine import SLOResult
 from sre_cli.slo.lint import live_problems
 from sre_cli.slo.loader import load_slos
 

@@ -25,7 +25,7 @@ from timeslice_history import blocks
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
-from sre_cli.slo.engine import evaluate
+from sre_cli.slo.batch import evaluate
 from sre_cli.slo.loader import load_slos
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from timeslice_history import T0, Minute, blocks, expected, generate
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
-from sre_cli.slo.engine import SLOResult, evaluate
+from sre_cli.slo.batch import evaluate
+from sre_cli.slo.engine import SLOResult
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.timeslices import slice_good_expr
 
@@ -184,8 +185,7 @@ def test_slice_expression_shape() -> None:
 def test_batched_evaluation_equals_one_slo_at_a_time(
     prom: PrometheusClient, tmp_path: Path
 ) -> None:
-    from sre_cli.slo.batch import BATCH
-    from sre_cli.slo.engine import evaluate_slo
+    from sre_cli.slo.batch import BATCH, evaluate_slo
     from sre_cli.slo.windows import load_tiers
 
     count = 2 * BATCH + 3
