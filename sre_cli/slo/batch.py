@@ -152,7 +152,6 @@ def evaluate_slo(
     prom: PrometheusClient,
     at: float,
     tiers: Sequence[Tier],
-    *,
     burn_down: bool = True,
 ) -> SLOResult:
     """Evaluate one SLO at unix time ``at``, whatever its budgeting method."""
