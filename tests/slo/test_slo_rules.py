@@ -258,7 +258,9 @@ def test_tier_stays_silent_just_below_its_factor(
     promtool: Path, tmp_path: Path, subject: str
 ) -> None:
     long = _long_minutes(subject)
-    _tier_test(promtool, tmp_path, subject, 0.99, {long: False, long + max(10, long // 100 * 10): False})
+    _tier_test(
+        promtool, tmp_path, subject, 0.99, {long: False, long + max(10, long // 100 * 10): False}
+    )
 
 
 def test_1x_burn_never_pages(promtool: Path, tmp_path: Path) -> None:
