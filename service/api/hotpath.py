@@ -15,7 +15,8 @@ It only answers when the answer is certain to be the route's: a canonical pond i
 summary is in the local tier, a valid token with the ``read`` scope. Anything else (no or
 bad token, missing scope, a local miss, odd paths) goes to FastAPI untouched and before any
 side effect, so errors come from one place. Fault injection needs the route's dependency, so
-the hot path is not installed when it is enabled.
+the hot path is not installed when it is enabled, nor with ``AQUA_SUMMARY_HOT_PATH=false``.
+``summary_hot_path_answers_total`` counts the requests it answered.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ class SummaryHotPath:
         try:
             await admit(rt, principal)
         except RateLimited as exc:
+            rt.metrics.hot_path_answers.inc()
             await rate_limited_response(exc)(scope, receive, send)
             return True
+        rt.metrics.hot_path_answers.inc()
         rt.cache.local_hits.inc()
         await send(
             {

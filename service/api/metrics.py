@@ -96,6 +96,11 @@ class ApiMetrics:
             ["cache"],
             registry=r,
         )
+        self.hot_path_answers = Counter(
+            "summary_hot_path_answers_total",
+            "Summary requests answered (200 or 429) by the hot path, before FastAPI's routing.",
+            registry=r,
+        )
         self.rate_limited = Counter(
             "rate_limited_requests_total", "Requests refused with 429.", registry=r
         )

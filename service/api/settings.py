@@ -120,6 +120,13 @@ class ApiSettings(ServiceSettings):
     cache_local_max_entries: int = Field(
         default=10_000, ge=0, description="Summaries one process keeps in its local tier."
     )
+    summary_hot_path: bool = Field(
+        default=True,
+        description=(
+            "Answer local-tier summary hits before FastAPI's routing (false: the route answers "
+            "them, with the same answer; to measure the shortcut)."
+        ),
+    )
 
     # Security
     jwt_secret: SecretStr = Field(
