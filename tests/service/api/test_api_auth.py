@@ -36,12 +36,12 @@ def test_no_token_is_401(sqlite_api: Api, method: str, path: str) -> None:
     assert r.headers["www-authenticate"] == "Bearer"
 
 
-def test_bad_signature_expired_and_wrong_type_are_401(sqlite_api: Api) -> None:
-    c = sqlite_api.client
-    good = sqlite_api.tokens["admin"]
+def test_bad_signature_expired_and_wrong_type_are_401(api: Api) -> None:
+    c = api.client
+    good = api.tokens["admin"]
     claims = jwt.decode(good, options={"verify_signature": False})
     forged = jwt.encode(claims, "not-the-secret-" * 4, algorithm="HS256")
-    expired = _tokens(sqlite_api).encode(
+    expired = _tokens(api).encode(
         user_id=1,
         username="admin",
         role=Role.admin,
@@ -49,7 +49,7 @@ def test_bad_signature_expired_and_wrong_type_are_401(sqlite_api: Api) -> None:
         ttl=60,
         now=time.time() - 3600,
     )
-    refresh = sqlite_api.login("admin", ADMIN_PASSWORD)["refresh_token"]
+    refresh = api.login("admin", ADMIN_PASSWORD)["refresh_token"]
     unsigned = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
     cases = {
         "forged": forged,
@@ -67,16 +67,16 @@ def test_bad_signature_expired_and_wrong_type_are_401(sqlite_api: Api) -> None:
     assert c.post("/api/v1/auth/refresh", json={"refresh_token": good}).status_code == 401
 
 
-def test_wrong_password_and_unknown_user_look_the_same(sqlite_api: Api) -> None:
-    c = sqlite_api.client
+def test_wrong_password_and_unknown_user_look_the_same(api: Api) -> None:
+    c = api.client
     wrong = c.post("/api/v1/auth/token", data={"username": "admin", "password": "nope"})
     unknown = c.post("/api/v1/auth/token", data={"username": "ghost", "password": "nope"})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
 
 
-def test_token_claims(sqlite_api: Api) -> None:
-    pair = sqlite_api.login("operator", "operator-password-1")
+def test_token_claims(api: Api) -> None:
+    pair = api.login("operator", "operator-password-1")
     claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
     assert {"exp", "iat", "sub", "scopes", "typ"} <= set(claims)
     assert claims["scopes"] == ["read", "write"]
@@ -96,9 +96,9 @@ def test_token_claims(sqlite_api: Api) -> None:
     ],
 )
 def test_wrong_role_is_403(
-    sqlite_api: Api, role: str, method: str, path: str, body: dict[str, object] | None
+    api: Api, role: str, method: str, path: str, body: dict[str, object] | None
 ) -> None:
-    r = sqlite_api.client.request(method, path, json=body, headers=sqlite_api.auth(role))
+    r = api.client.request(method, path, json=body, headers=api.auth(role))
     assert r.status_code == 403
     assert "lacks scope" in r.json()["detail"]
 
@@ -119,13 +119,13 @@ def test_production_refuses_weak_secrets(tmp_path: Path) -> None:
     assert ApiSettings().jwt_secret.get_secret_value() == DEV_JWT_SECRET
 
 
-def test_bootstrap_admin_from_secret_file(tmp_path: Path, sqlite_url: str) -> None:
+def test_bootstrap_admin_from_secret_file(tmp_path: Path, database_url: str) -> None:
     from api_harness import running_api
 
     pw = tmp_path / "admin-password"
     pw.write_text("from-a-mounted-secret\n")
     settings = settings_for(
-        sqlite_url, bootstrap_admin_password=None, bootstrap_admin_password_file=pw
+        database_url, bootstrap_admin_password=None, bootstrap_admin_password_file=pw
     )
     with running_api(settings, users=False) as api:
         assert api.login("admin", "from-a-mounted-secret")["token_type"] == "bearer"

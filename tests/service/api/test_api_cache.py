@@ -45,6 +45,13 @@ def _counters(api: Api) -> dict[str, float]:
     return {name: _counter(text, name) for name in (LOCAL_HITS, REDIS_HITS, REDIS_MISSES)}
 
 
+def _until(check: Any, timeout: float, what: str) -> None:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout, what
+        time.sleep(0.005)
+
+
 def _wait_live(api: Api, timeout: float = 10.0) -> None:
     """Until the process follows invalidations (its local tier is on)."""
     rt = api.app.state.runtime
@@ -102,8 +109,7 @@ def test_local_tier_entries_expire() -> None:
     tier.reset(live=True)
     tier.put(1, b"a", tier.mark())
     assert tier.get(1) == b"a"
-    time.sleep(0.06)
-    assert tier.get(1) is None
+    _until(lambda: tier.get(1) is None, 10, "the entry outlived its TTL")
 
 
 def _cache_without_redis() -> SummaryCache:
@@ -159,8 +165,8 @@ def test_a_failed_computation_fails_every_request_sharing_it() -> None:
 
 
 @pytest.mark.integration
-def test_local_hit_answers_like_the_route(sqlite_url: str, redis_url: str) -> None:
-    settings = settings_for(sqlite_url, redis_url=redis_url, cache_local_ttl_seconds=30)
+def test_local_hit_answers_like_the_route(database_url: str, redis_url: str) -> None:
+    settings = settings_for(database_url, redis_url=redis_url, cache_local_ttl_seconds=30)
     with running_api(settings) as api:
         c, h = api.client, api.auth("viewer")
         pond = api.pond(api.farm())
@@ -254,7 +260,8 @@ def test_local_copies_expire_after_their_ttl(sqlite_url: str, redis_url: str) ->
         start = _counters(api)
         api.client.get(SUMMARY.format(pond), headers=h)
         assert _counters(api)[LOCAL_HITS] == start[LOCAL_HITS] + 1
-        time.sleep(0.4)
+        local = api.app.state.runtime.cache.local
+        _until(lambda: local.get(pond) is None, 10, "the local copy outlived its TTL")
         api.client.get(SUMMARY.format(pond), headers=h)  # expired: read from Redis again
         after = _counters(api)
         assert after[LOCAL_HITS] == start[LOCAL_HITS] + 1
@@ -317,14 +324,6 @@ def _metric(base: str, name: str) -> float:
     return _counter(httpx.get(f"{base}/metrics", timeout=5).text, name)
 
 
-def _until(check: Any, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout, what
-        time.sleep(0.005)
-    return time.monotonic() - started
-
-
 @pytest.mark.integration
 def test_a_write_invalidates_every_process_copy(
     request: pytest.FixtureRequest, redis_url: str, tmp_path: Path
@@ -380,8 +379,8 @@ def test_a_write_invalidates_every_process_copy(
         )
         assert r.status_code == 200, r.text
         assert stock(a.base_url) == 7  # the writer itself: at once
-        took = _until(lambda: stock(b.base_url) == 7, 2.0, "B kept serving its stale copy")
-        assert took < 1.0
+        # Well within the local TTL (60 s): only the invalidation explains it.
+        _until(lambda: stock(b.base_url) == 7, 10.0, "B kept serving its stale copy")
 
         # Any process can invalidate (the worker does, after storing readings): here, this one.
         for base in (a.base_url, b.base_url):
@@ -400,8 +399,7 @@ def test_a_write_invalidates_every_process_copy(
         asyncio.run(invalidate())
         for base in (a.base_url, b.base_url):
             # Once the message is in, a read is no longer answered from the local copy.
-            took = _until(lambda base=base: not local_hit(base), 2.0, f"{base} kept its copy")
-            assert took < 1.0
+            _until(lambda base=base: not local_hit(base), 10.0, f"{base} kept its copy")
     finally:
         for proc in (a, b):
             proc.stop()

@@ -15,8 +15,8 @@ from service.common.logs import JsonFormatter
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-def test_probes(sqlite_api: Api) -> None:
-    c = sqlite_api.client
+def test_probes(api: Api) -> None:
+    c = api.client
     assert c.get("/live").json() == {"status": "alive"}
     ready = c.get("/ready")
     assert ready.status_code == 200

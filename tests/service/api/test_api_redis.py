@@ -6,8 +6,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from api_harness import running_api, series, settings_for
+from api_harness import (
+    ApiProcess,
+    create_pg_database,
+    harness_fixture,
+    running_api,
+    series,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -88,26 +96,48 @@ def _wait_for_shared_hits(redis_url: str, hits: int, timeout: float = 10.0) -> N
         client.close()
 
 
-def test_rate_limit_is_shared_between_processes(sqlite_url: str, redis_url: str) -> None:
-    settings = settings_for(
-        sqlite_url,
-        redis_url=redis_url,
-        rate_limit_requests=6,
-        rate_limit_window_seconds=DAY,
-        rate_limit_sync_seconds=0.05,
-    )
-    with running_api(settings) as one, running_api(settings, users=False) as two:
-        # Same user, same signing key: the viewer's token is valid on both "workers".
-        h = one.auth("viewer")
-        assert [one.client.get("/api/v1/farms", headers=h).status_code for _ in range(4)] == [
-            200
-        ] * 4
-        _wait_for_shared_hits(redis_url, 4)  # the first worker has shared its count
-        assert [two.client.get("/api/v1/farms", headers=h).status_code for _ in range(3)] == [
-            200,
-            200,
-            429,
-        ]
+def test_rate_limit_is_shared_between_processes(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path: Path
+) -> None:
+    """Two server processes (``python -m service.api serve``) on one PostgreSQL and Redis."""
+    pg = harness_fixture(request, "postgres_server")
+    env = {
+        "AQUA_DATABASE_URL": create_pg_database(pg.url),
+        "AQUA_REDIS_URL": redis_url,
+        "AQUA_RATE_LIMIT_REQUESTS": "6",
+        "AQUA_RATE_LIMIT_WINDOW_SECONDS": str(DAY),
+        "AQUA_RATE_LIMIT_SYNC_SECONDS": "0.05",
+        "AQUA_ACCESS_LOG": "false",
+    }
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = ApiProcess(tmp_path / "one", env).start()
+    try:
+        two = ApiProcess(tmp_path / "two", env).start()  # after one has migrated the database
+        try:
+            admin = {"Authorization": f"Bearer {one.token()}"}
+            r = httpx.post(
+                f"{one.base_url}/api/v1/users",
+                json={"username": "viewer", "password": "viewer-password-12", "role": "viewer"},
+                headers=admin,
+                timeout=10,
+            )
+            assert r.status_code == 201, r.text
+            # Same user, same signing key: the viewer's token is valid on both processes.
+            h = {"Authorization": f"Bearer {two.token('viewer', 'viewer-password-12')}"}
+            first = [
+                httpx.get(f"{one.base_url}/api/v1/farms", headers=h).status_code for _ in range(4)
+            ]
+            assert first == [200] * 4
+            _wait_for_shared_hits(redis_url, 4)  # the first process has shared its count
+            then = [
+                httpx.get(f"{two.base_url}/api/v1/farms", headers=h).status_code for _ in range(3)
+            ]
+            assert then == [200, 200, 429]
+        finally:
+            two.stop()
+    finally:
+        one.stop()
 
 
 def test_fault_rules_reach_other_workers(sqlite_url: str, redis_url: str) -> None:

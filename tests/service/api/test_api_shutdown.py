@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 DRAIN_SECONDS = 2.0
 SLOW_MS = 1200
+LATENCY_RULE = 'fault_injection_rule{kind="latency_seconds",route="/api/v1/farms/{farm_id}"} 1.2'
 
 
 @dataclass
@@ -60,6 +61,17 @@ class Traffic:
                 time.sleep(0.05)
 
 
+def _until_every_worker_has_the_rule(base_url: str) -> None:
+    """Until ten scrapes in a row, answered by either worker, show the latency rule."""
+    deadline = time.monotonic() + 30
+    in_a_row = 0
+    while in_a_row < 10:
+        assert time.monotonic() < deadline, "the fault rule did not reach both workers"
+        text = httpx.get(f"{base_url}/metrics", timeout=10).text
+        in_a_row = in_a_row + 1 if LATENCY_RULE in text else 0
+        time.sleep(0.02)
+
+
 def test_sigterm_under_load_fails_no_request(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -98,7 +110,7 @@ def test_sigterm_under_load_fails_no_request(
             json={"route": "/api/v1/farms/{farm_id}", "latency_ms": SLOW_MS},
             headers=h,
         ).raise_for_status()
-        time.sleep(0.5)  # both workers pick the rule up
+        _until_every_worker_has_the_rule(api.base_url)
 
         traffic = Traffic(api.base_url, h)
         traffic.routable.set()
@@ -119,7 +131,11 @@ def test_sigterm_under_load_fails_no_request(
         )
         for t in threads:
             t.start()
-        time.sleep(2.0)
+        # SIGTERM once traffic flows and slow requests have come back: more are in flight.
+        deadline = time.monotonic() + 60
+        while not (traffic.ok > 50 and traffic.slow_ok >= 3):
+            assert time.monotonic() < deadline, (traffic.ok, traffic.slow_ok, traffic.failures)
+            time.sleep(0.05)
         assert api.proc is not None
         api.proc.send_signal(signal.SIGTERM)
         sent_at = time.monotonic()

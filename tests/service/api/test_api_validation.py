@@ -50,8 +50,8 @@ def test_422_never_echoes_passwords(sqlite_api: Api) -> None:
     assert "secret" not in r.text
 
 
-def test_readings_validation(sqlite_api: Api) -> None:
-    pond = sqlite_api.pond(sqlite_api.farm())
+def test_readings_validation(api: Api) -> None:
+    pond = api.pond(api.farm())
     bad = [
         ({"sensor": "dissolved_oxygen", "ts": "2025-01-01T00:00:00", "value": 5}, "naive time"),
         ({"sensor": "dissolved_oxygen", "ts": "2025-01-01T00:00:00Z", "value": 55}, "DO range"),
@@ -60,27 +60,27 @@ def test_readings_validation(sqlite_api: Api) -> None:
         ({"sensor": "ph", "ts": "1900-01-01T00:00:00Z", "value": 7}, "too old"),
     ]
     for reading, why in bad:
-        r = sqlite_api.readings(pond, [reading])
+        r = api.readings(pond, [reading])
         assert r.status_code == 422, why
         assert _fields(r)[0].startswith("body.readings.0"), why
     nan = '{"readings": [{"sensor": "ph", "ts": "2025-01-01T00:00:00Z", "value": NaN}]}'
-    r = sqlite_api.client.post(
+    r = api.client.post(
         f"/api/v1/ponds/{pond}/readings",
         content=nan,
-        headers={**sqlite_api.auth("operator"), "content-type": "application/json"},
+        headers={**api.auth("operator"), "content-type": "application/json"},
     )
     assert r.status_code == 422
-    assert sqlite_api.readings(pond, []).status_code == 422
+    assert api.readings(pond, []).status_code == 422
     too_many = series("temperature", [20.0] * 1001, step_minutes=1)
-    r = sqlite_api.readings(pond, too_many)
+    r = api.readings(pond, too_many)
     assert r.status_code == 422
     assert _fields(r) == ["body.readings"]
-    assert sqlite_api.readings(pond, too_many[:1000]).json()["accepted"] == 1000
+    assert api.readings(pond, too_many[:1000]).json()["accepted"] == 1000
 
 
-def test_query_validation(sqlite_api: Api) -> None:
-    c, h = sqlite_api.client, sqlite_api.auth()
-    pond = sqlite_api.pond(sqlite_api.farm())
+def test_query_validation(api: Api) -> None:
+    c, h = api.client, api.auth()
+    pond = api.pond(api.farm())
     assert c.get("/api/v1/ponds/0", headers=h).status_code == 422
     assert c.get(f"/api/v1/ponds/{2**40}", headers=h).status_code == 422
     assert c.get("/api/v1/ponds/abc", headers=h).status_code == 422
