@@ -7,12 +7,13 @@ temperature and wind at the hour mark, light, feed and aeration as hour-ending m
 
 Per pond (uniform unless noted): depth 0.8-2.0 m; salinity 0 (75 %) or 2-25 PSU; mean Chl
 40-250 µg/L (log-uniform) with a daily log-AR(1) and plankton die-offs (daily probability
-1 % + 5 % (Chl/250)², losing 40-80 % of Chl, whose oxygen demand, 60 mg O2 per mg Chl, goes to
-the BOD pool); PB20 5-12 mg O2/mg Chl/h; Ik 150-300 µmol/m²/s; plankton respiration 10-20 % of
-PB20·Chl; SOD20 1-4 g/m²/d; BOD decay 0.1-0.3 /d; 10-30 % of feed mass becomes labile BOD;
-stocking 1.5-13 t/ha of 30-600 g fish (log-uniform) growing by the thermal-unit growth
+1 % + 5 % (Chl/250)², losing 40-80 % of Chl, whose oxygen demand, 40 mg O2 per mg Chl, goes to
+the BOD pool); PB20 7-12 mg O2/mg Chl/h; Ik 150-250 µmol/m²/s; plankton respiration 10-15 % of
+PB20·Chl; SOD20 1-3 g/m²/d; BOD decay 0.1-0.3 /d; 5-15 % of feed mass becomes labile BOD;
+stocking 1-11 t/ha of 30-600 g fish (log-uniform) growing by the thermal-unit growth
 coefficient (TGC 0.0010-0.0020, tilapia, temperature capped at the 30 °C optimum), fed two
-meals a day at 1.5-3 % of biomass; installed aeration 0 (15 %) or 1-6 kW/ha.
+meals a day (07:00-09:00 and 15:00-17:00) at 1.2-2.5 % of biomass; installed aeration 0 (15 %)
+or 1-6 kW/ha.
 
 Forcing: Key West water temperature (real, :mod:`service.ml.forcing`) from a random day, plus a
 pond offset of -3..+1 °C and a daily cycle peaking at 15:00 whose amplitude shrinks with depth

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from infra_harness import in_ci
 from typer.testing import CliRunner, Result
 
 import sre_cli
@@ -183,7 +184,5 @@ def test_doctor_json_lists_every_component_with_a_version() -> None:
             assert c["hint"], c
     all_ok = all(c["status"] == "ok" for c in payload["components"])
     assert code == (0 if all_ok else 1)
-    import os
-
-    if os.environ.get("CI") == "true":
+    if in_ci():
         assert all_ok, [c for c in payload["components"] if c["status"] != "ok"]

@@ -149,11 +149,11 @@ def _unit_test(
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-# Each tier on its own. Clean traffic at 3000 requests/min (6 h before page-quick's test, a day
-# before page-slow's, two before the ticket tiers'), then 1000/min with errors at ``ratio`` × the tier's factor ×
-# the 0.1 % budget. The heavier clean traffic before the errors keeps the ticket-slow tier (1×
-# over 3d) from firing alongside ticket-quick (3× over 1d), which at one steady traffic level
-# it always would: both mean 10 % of the budget spent.
+# Each tier on its own. Clean traffic at 3000 requests/min (6 h before page-quick's test, a
+# day before page-slow's, two before the ticket tiers'), then 1000/min with errors at
+# ``ratio`` × the tier's factor × the 0.1 % budget. The heavier clean traffic before the
+# errors keeps the ticket-slow tier (1× over 3d) from firing alongside ticket-quick (3× over
+# 1d), which at one steady traffic level it always would: both mean 10 % of the budget spent.
 TIER_NAMES = ("page-quick", "page-slow", "ticket-quick", "ticket-slow")
 
 

@@ -169,27 +169,34 @@ def test_a_request_cancelled_while_waiting_is_left_out_of_the_pass() -> None:
     assert passes.rows == [1, 2]
 
 
+# A window of ten minutes and a guard of one: finishing at all shows the window was not
+# waited out (a figure for how soon belongs in bench/, not here).
+LONG_WINDOW_MS = 600_000
+GUARD_SECONDS = 60.0
+
+
 def test_a_lone_request_is_not_held_for_the_batching_window() -> None:
-    batcher = MicroBatcher(_echo, max_batch=512, max_wait_ms=2000)
-    t0 = time.perf_counter()
-    _run(batcher, [_job(1, 1.0)])
-    assert time.perf_counter() - t0 < 1.0
+    batcher = MicroBatcher(_echo, max_batch=512, max_wait_ms=LONG_WINDOW_MS)
+
+    async def go() -> None:
+        await asyncio.wait_for(asyncio.to_thread(_run, batcher, [_job(1, 1.0)]), GUARD_SECONDS)
+
+    asyncio.run(go())
 
 
 def test_gathering_stops_when_requests_stop_arriving() -> None:
     """Under contention the pass waits for more, but not the whole window once they stop."""
     passes = _Passes()
-    batcher = MicroBatcher(_slow(0.05), max_batch=512, max_wait_ms=3000, observer=passes)
+    batcher = MicroBatcher(_slow(0.05), max_batch=512, max_wait_ms=LONG_WINDOW_MS, observer=passes)
 
-    async def go() -> float:
+    async def go() -> None:
         await batcher.start()
         try:
             await asyncio.gather(*(batcher.submit(_job(1, 0.0)) for _ in range(4)))
-            t0 = time.perf_counter()
-            await asyncio.gather(*(batcher.submit(_job(1, 1.0)) for _ in range(4)))
-            return time.perf_counter() - t0
+            second = asyncio.gather(*(batcher.submit(_job(1, 1.0)) for _ in range(4)))
+            await asyncio.wait_for(second, GUARD_SECONDS)
         finally:
             await batcher.stop()
 
-    assert asyncio.run(go()) < 1.5
+    asyncio.run(go())
     assert passes.rows[-1] == 4
