@@ -1,18 +1,24 @@
-"""The nightly run on PostgreSQL: one job per pond and local night at 20:00 pond-local time,
-re-sent when its publication was lost, and the crash-risk gauge read back from the results."""
+"""The nightly run on PostgreSQL and Kafka: one job per pond and local night at 20:00
+pond-local time, published to a real broker through the worker's producer (as the worker
+wires it), re-sent when its publication was lost, and the crash-risk gauge read back from the
+results."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from pipeline_harness import query
+from pipeline_harness import Pipeline, query
 
 from service.pipeline.messages import ForecastJob
 from service.pipeline.metrics import WorkerMetrics
 from service.pipeline.nightly import NightlyRun
+from service.pipeline.topics import FORECASTS, ensure_topics
+from service.worker.consumer import KAFKA_API_VERSION, Producer
 
 pytestmark = pytest.mark.integration
 
@@ -38,17 +44,51 @@ def _farm_with_pond(url: str, name: str, tz: str) -> int:
     )
 
 
-def test_nightly_run_enqueues_once_per_pond_at_local_evening(pg_database: str) -> None:
+def _read_topic(bootstrap: str, topic: str, expect: int) -> list[Any]:
+    """Every record of ``topic`` from the beginning, until ``expect`` of them arrived."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, api_version=KAFKA_API_VERSION
+    )
+    try:
+        partitions = _partitions(consumer, topic)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(records) < expect:
+            assert time.monotonic() < deadline, f"{len(records)} of {expect} records on {topic}"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        # Nothing more than expected: one more poll finds the topic drained.
+        for batch in consumer.poll(timeout_ms=1000).values():
+            records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def _partitions(consumer: Any, topic: str) -> list[Any]:
+    from kafka import TopicPartition
+
+    ids = consumer.partitions_for_topic(topic)
+    assert ids, f"no partitions for {topic}"
+    return [TopicPartition(topic, i) for i in sorted(ids)]
+
+
+def test_nightly_run_publishes_once_per_pond_at_local_evening(pipeline: Pipeline) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    pg_database = pipeline.database_url
     tokyo = _farm_with_pond(pg_database, "Kagoshima", "Asia/Tokyo")
     _farm_with_pond(pg_database, "Bergen", "Europe/Oslo")
-    sent: list[ForecastJob] = []
+    ensure_topics(pipeline.bootstrap, prefix=pipeline.prefix)
+    producer = Producer(pipeline.bootstrap, "nightly-test")
 
     async def publish(topic: str, key: bytes, value: bytes) -> None:
-        assert topic == "forecast-requests"
-        sent.append(ForecastJob.decode(value))
-        assert key == str(sent[-1].pond_id).encode()
+        # As the worker's runtime wires it: the prefixed topic, acknowledged by the broker.
+        await producer.asend(pipeline.prefix + topic, key, value)
 
     async def scenario() -> dict[int, float]:
         engine = create_async_engine(pg_database)
@@ -77,8 +117,12 @@ def test_nightly_run_enqueues_once_per_pond_at_local_evening(pg_database: str) -
             return await run.refresh_crash_risk(datetime.now(UTC))
         finally:
             await engine.dispose()
+            producer.close()
 
     risk = asyncio.run(scenario())
+    records = _read_topic(pipeline.bootstrap, pipeline.prefix + FORECASTS, 2)
+    sent = [ForecastJob.decode(r.value) for r in records]
+    assert [r.key for r in records] == [str(tokyo).encode()] * 2
     assert [j.pond_id for j in sent] == [tokyo, tokyo]
     assert sent[0].task_id == sent[1].task_id
     assert sent[0].trigger == "nightly"
