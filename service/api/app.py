@@ -68,9 +68,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(everything)
     # Added last runs first: telemetry wraps the body limit, so 413s are counted and logged;
     # both wrap the summary hot path, which answers local-tier hits before FastAPI's routing
-    # and dependency resolution (fault injection needs those, so not with it; switched off,
-    # the route answers every request, as the differential test and the benchmark compare).
-    if settings.summary_hot_path and runtime.cache.local.enabled and not settings.faults_enabled:
+    # and dependency resolution (not while a fault rule targets the summary route; switched
+    # off, the route answers every request, as the differential test and the benchmark compare).
+    if settings.summary_hot_path and runtime.cache.local.enabled:
         app.add_middleware(SummaryHotPath, runtime=runtime, route=summary_route(everything.routes))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TelemetryMiddleware, runtime=runtime)

@@ -84,6 +84,10 @@ class FaultRegistry:
             enabled=self.enabled, rules=sorted(self._rules.values(), key=lambda r: r.route)
         )
 
+    def has_rule(self, route: str) -> bool:
+        """Whether a fault rule targets ``route`` (the summary hot path then steps aside)."""
+        return route in self._rules
+
     async def apply(self, route: str) -> None:
         """Delay and/or fail the current request as the rule for ``route`` says."""
         if not self._rules or route.startswith(FAULTS_PREFIX):

@@ -14,8 +14,9 @@ with the same checks in the same functions as the route's dependencies:
 It only answers when the answer is certain to be the route's: a canonical pond id whose
 summary is in the local tier, a valid token with the ``read`` scope. Anything else (no or
 bad token, missing scope, a local miss, odd paths) goes to FastAPI untouched and before any
-side effect, so errors come from one place. Fault injection needs the route's dependency, so
-the hot path is not installed when it is enabled, nor with ``AQUA_SUMMARY_HOT_PATH=false``.
+side effect, so errors come from one place. While a fault rule targets the summary route, the
+route answers (fault injection is its dependency); a rule on any other route does not change
+this route's answer. ``AQUA_SUMMARY_HOT_PATH=false`` switches the hot path off.
 ``summary_hot_path_answers_total`` counts the requests it answered.
 """
 
@@ -59,7 +60,12 @@ class SummaryHotPath:
         self.route = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and self.rt.cache.local.live:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and self.rt.cache.local.live
+            and not self.rt.faults.has_rule(SUMMARY_ROUTE)
+        ):
             payload = self._cached(scope["path"])
             if payload is not None and await self._answer(scope, receive, send, payload):
                 return

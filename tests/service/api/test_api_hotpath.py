@@ -16,6 +16,7 @@ import jwt
 import pytest
 from api_harness import ADMIN, Api, running_api, settings_for
 
+from service.api.hotpath import SUMMARY_ROUTE
 from service.api.settings import ApiSettings
 
 SUMMARY = "/api/v1/ponds/{}/summary"
@@ -127,13 +128,30 @@ def _cases(
     ]
 
 
+def _put_rule(api: Api, rule: dict[str, object], *others: Api) -> None:
+    """Set a fault rule through ``api``; return once every app has it (synced via Redis)."""
+    r = api.client.put("/api/v1/admin/faults", json=rule, headers=api.auth())
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 10
+    for app in (api, *others):
+        faults = app.app.state.runtime.faults
+        while not faults.has_rule(str(rule["route"])):
+            assert time.monotonic() < deadline, "the fault rule did not reach every app"
+            time.sleep(0.02)
+
+
 @pytest.mark.integration
-def test_hot_path_answers_exactly_as_the_route(sqlite_url: str, redis_url: str) -> None:
+@pytest.mark.parametrize("faults", [False, True], ids=["plain", "fault-injection-enabled"])
+def test_hot_path_answers_exactly_as_the_route(
+    sqlite_url: str, redis_url: str, faults: bool
+) -> None:
     common = {
         "redis_url": redis_url,
         "cache_local_ttl_seconds": 60,
         "rate_limit_requests": LIMIT,
         "rate_limit_window_seconds": 86_400,
+        "faults_enabled": faults,
+        "faults_sync_seconds": 0.05,
     }
     hot_settings = settings_for(sqlite_url, **common)
     route_settings = settings_for(sqlite_url, summary_hot_path=False, **common)
@@ -157,6 +175,9 @@ def test_hot_path_answers_exactly_as_the_route(sqlite_url: str, redis_url: str) 
             _wait_live(api)
             assert api.client.get(SUMMARY.format(pond), headers=api.auth()).status_code == 200
         assert hot.client.get(SUMMARY.format(pond), headers=hot.auth()).headers["x-cache"] == "hit"
+        if faults:
+            # A rule on another route leaves the summary's answer, and the hot path, as they are.
+            _put_rule(hot, {"route": "/api/v1/farms", "error_rate": 1.0}, route)
 
         before = {"hot": _counters(hot), "route": _counters(route)}
         answered = 0
@@ -203,6 +224,17 @@ def test_hot_path_answers_exactly_as_the_route(sqlite_url: str, redis_url: str) 
         assert HOT not in changed["route"]
         assert changed["hot"] == changed["route"]
         assert changed["hot"]["rate_limited_requests_total"] == 1
+
+        if faults:
+            # A rule on the summary route: the route answers on both sides, with the fault.
+            rule = {"route": SUMMARY_ROUTE, "error_rate": 1.0, "error_status": 503}
+            _put_rule(hot, rule, route)
+            before_hot = _counters(hot).get(HOT, 0.0)
+            headers = {**hot.auth(), "X-Request-ID": "faulted", "traceparent": TRACE}
+            pair = [api.client.get(SUMMARY.format(pond), headers=headers) for api in (hot, route)]
+            _same("faulted summary", *pair)
+            assert pair[0].status_code == 503
+            assert _counters(hot).get(HOT, 0.0) == before_hot
 
 
 @pytest.mark.integration
