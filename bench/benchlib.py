@@ -16,7 +16,9 @@ import httpx
 README = Path(__file__).resolve().parent / "README.md"
 _HEADER = (
     "# Benchmarks\n\nEach section: what was measured, the figures, and the command that "
-    "reproduces them.\n\n"
+    "reproduces them. A figure is either written by the command shown beside it in the run that "
+    "produced it (the section then says when), or labelled with the date and the commit that "
+    "recorded it: such figures describe the code of that commit, not necessarily today's.\n\n"
 )
 
 

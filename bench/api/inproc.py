@@ -6,9 +6,13 @@ file, logs in, creates a pond, reads its summary until it is cached, then altern
 batches of hello-world and summary requests. Variants switch one part off to see its cost::
 
     python bench/api/inproc.py                      # as in production
+    python bench/api/inproc.py --no-hot-path        # local-tier hits answered by the route
     python bench/api/inproc.py --no-local-tier      # every hit from Redis, through FastAPI
     python bench/api/inproc.py --no-access-log --no-rate-limit
     python bench/api/inproc.py --profile tottime    # cProfile of one summary batch
+
+The last line, ``AQUA_RESULT {...}``, holds the medians over the rounds as JSON (read by
+``bench/api/run.py``, which runs these variants in its own run).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -103,6 +109,7 @@ async def run(args: argparse.Namespace) -> None:
                 rate_limit_requests=0 if args.no_rate_limit else 10**9,
                 cache_ttl_seconds=3600,
                 cache_local_ttl_seconds=0 if args.no_local_tier else 60,
+                summary_hot_path=not args.no_hot_path,
                 access_log=not args.no_access_log,
                 configure_logging=False,
                 queue="direct",
@@ -141,6 +148,8 @@ async def run(args: argparse.Namespace) -> None:
                             raise SystemExit("the summary never came from the cache")
                         await asyncio.sleep(0.05)
                 auth = [(b"host", b"api"), (b"authorization", f"Bearer {token}".encode())]
+                hello_us: list[float] = []
+                summary_us: list[float] = []
                 for i in range(args.rounds):
                     h_us = await per_request(hello, "/hello", [(b"host", b"hello")], args.n)
                     profile = cProfile.Profile() if args.profile and i == 0 else None
@@ -155,6 +164,13 @@ async def run(args: argparse.Namespace) -> None:
                         f"{s_us:6.1f} µs",
                         flush=True,
                     )
+                    hello_us.append(h_us)
+                    summary_us.append(s_us)
+                result = {
+                    "hello_us": statistics.median(hello_us),
+                    "summary_us": statistics.median(summary_us),
+                }
+                print("AQUA_RESULT " + json.dumps(result), flush=True)
     finally:
         redis.stop()
 
@@ -163,6 +179,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=20_000, help="requests per timed batch")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-hot-path", action="store_true")
     parser.add_argument("--no-local-tier", action="store_true")
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--no-rate-limit", action="store_true")

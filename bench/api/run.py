@@ -1,12 +1,20 @@
 """Benchmark of the API service against a hello-world FastAPI app, in one run, with wrk.
 
-Starts PostgreSQL and Redis (sre_cli.infra), the API (``python -m service.api``, 2 workers)
-and the hello-world app (uvicorn, 2 workers) on loopback; seeds a farm and ponds; then, for
-each scenario, a short warm-up and a measured wrk run:
+Starts PostgreSQL and Redis (sre_cli.infra), the API (``python -m service.api``, 2 workers),
+the same API with its summary hot path switched off (``AQUA_SUMMARY_HOT_PATH=false``, on the
+same database and Redis) and the hello-world app (``bench/api/hello.py``: 2 workers served as
+the API serves them, one ``SO_REUSEPORT`` socket each) on loopback; seeds a farm and ponds;
+then, for each scenario, a short warm-up and a measured wrk run:
 
 * ``hello``   — GET /hello of the baseline app;
 * ``summary`` — authenticated GET /api/v1/ponds/{id}/summary, answered from the cache;
+* ``route``   — the same request to the API without the hot path (the route answers);
 * ``ingest``  — authenticated POST of 500-reading batches (new rows each time).
+
+It then runs ``bench/api/inproc.py`` once per variant (as in production, and with the hot
+path, the access log, the rate limit or the local tier switched off) for the in-process CPU
+breakdown. Every figure the section shows comes from this run, except one paragraph of
+earlier figures, labelled with their date and commit.
 
 ``--runs N`` repeats the hello/summary rounds N times against the same servers, so the
 spread between rounds is on record; a target counts as met only if every round meets it.
@@ -139,6 +147,14 @@ def measure(
     return result
 
 
+def _hot_path_answers(base: str) -> float:
+    """summary_hot_path_answers_total of the worker that answers /metrics."""
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("summary_hot_path_answers_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def seed(base: str, token: str) -> tuple[int, int]:
     h = {"Authorization": f"Bearer {token}"}
     farm = httpx.post(f"{base}/api/v1/farms", json={"name": "bench"}, headers=h).json()["id"]
@@ -175,17 +191,61 @@ def seed(base: str, token: str) -> tuple[int, int]:
     return ponds[0], ponds[1]
 
 
-# The section's figures before the local cache tier and the summary hot path (one run of
-# 15 s rounds, 2026-11-28 12:37 UTC), kept beside the new ones.
+# Earlier figures, not measured by this run: labelled with their date and commit.
 PREVIOUS = (
-    "Before the local cache tier and the summary hot path (each cached summary then cost a "
-    "Redis GET and FastAPI's routing and dependency resolution; one run, same machine and "
-    "command, 15 s rounds, 2026-11-28 12:37 UTC): 16 connections — hello-world 18,031 RPS, "
+    "Earlier figures, not re-measured by this command: before the local cache tier and the "
+    "summary hot path (each cached summary then cost a Redis GET and FastAPI's routing and "
+    "dependency resolution), `python bench/api/run.py --duration 15 --runs 1` at commit "
+    "d42c2e0, 2026-11-28 12:37 UTC, hello-world then under `uvicorn --workers 2` on one shared "
+    "socket: 16 connections — hello-world 18,031 RPS, "
     "summary 3,698 RPS (**21 %**), p95 8.7 ms; 64 connections — hello-world 17,726 RPS, "
     "summary 5,564 RPS (**31 %**), p95 14.8 ms; ingestion 96 POST/s (48,250 readings/s). "
     "In-process CPU per cached summary was 252 µs (Redis GET 75 µs, access line 27 µs, rate "
     "limit 6 µs, about 145 µs routing, dependency resolution and middleware)."
 )
+
+#: bench/api/inproc.py variants: (key, flags, what is off)
+INPROC_VARIANTS = [
+    ("production", [], ""),
+    ("no-hot-path", ["--no-hot-path"], "the summary hot path"),
+    ("no-access-log", ["--no-access-log"], "the JSON access line"),
+    ("no-rate-limit", ["--no-rate-limit"], "the rate limit"),
+    ("no-local-tier", ["--no-local-tier"], "the local cache tier (every hit from Redis)"),
+]
+
+
+def inproc(n: int, rounds: int) -> dict[str, dict[str, float]]:
+    """In-process CPU µs per request of every variant (medians over ``rounds``)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, flags, _ in INPROC_VARIANTS:
+        cmd = [sys.executable, str(HERE / "inproc.py"), "-n", str(n), "--rounds", str(rounds)]
+        done = subprocess.run([*cmd, *flags], capture_output=True, text=True, cwd=ROOT)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("AQUA_RESULT ")), None)
+        if done.returncode != 0 or line is None:
+            raise SystemExit(f"inproc.py {flags} failed:\n{done.stdout}\n{done.stderr}")
+        out[key] = json.loads(line.removeprefix("AQUA_RESULT "))
+        print(f"inproc {key:14s} {out[key]}", flush=True)
+    return out
+
+
+def _breakdown(cpu: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
+    prod = cpu["production"]
+    parts = []
+    for key, flags, what in INPROC_VARIANTS[1:]:
+        us = cpu[key]["summary_us"]
+        parts.append(f"without {what} {us:.0f} µs (`{' '.join(flags)}`)")
+    return (
+        "Where the time of a cached summary goes, in-process CPU per request in this run (the "
+        "ASGI app called directly: no HTTP server, no load generator; `python "
+        f"bench/api/inproc.py -n {args.inproc_n} --rounds {args.inproc_rounds}` and its "
+        "switches, medians of the rounds): hello-world "
+        f"{prod['hello_us']:.0f} µs, cached summary {prod['summary_us']:.0f} µs; "
+        + "; ".join(parts)
+        + ". A variant slower than production is run-to-run noise on a shared machine, not a "
+        "cost of the part switched off. The hot path's share: "
+        f"{cpu['no-hot-path']['summary_us'] - prod['summary_us']:.0f} µs of FastAPI routing "
+        "and dependency resolution saved per cached summary."
+    )
 
 
 def _row(label: str, r: Result, conns: int, run: str = "") -> str:
@@ -202,6 +262,7 @@ def render(
     loads: list[str],
     cpu: str,
     summary_bytes: int,
+    inproc_cpu: dict[str, dict[str, float]],
 ) -> str:
     ingest = results["ingest"]
     runs = range(1, args.runs + 1)
@@ -209,11 +270,14 @@ def render(
         SECTION,
         "",
         "The API (`python -m service.api`, 2 uvicorn workers, PostgreSQL 15 and Redis 7 from "
-        "`sre_cli.infra`) beside a hello-world FastAPI app (uvicorn, 2 workers), both on "
+        "`sre_cli.infra`) beside a hello-world FastAPI app served the same way "
+        "(`bench/api/hello.py`: 2 uvicorn workers, one `SO_REUSEPORT` socket each, no access "
+        "log, no server header) and beside the same API with its summary hot path switched off "
+        "(`AQUA_SUMMARY_HOT_PATH=false`: the route answers every request), all on "
         "loopback and measured in the same run by the same load tool: wrk "
         f"({args.threads} threads, {args.warmup} s warm-up, then {args.duration} s measured per "
         f"row), the hello-world and summary rounds repeated {args.runs} times against the same "
-        "servers, alternating baseline and API so both see the same moment's machine load. The "
+        "servers, alternating baseline and APIs so all see the same moment's machine load. The "
         "API runs as in production: JSON access log on (written to a file), per-user rate limit "
         "on every request (limit set high enough not to trigger), JWT checked on every request, "
         f"metrics and trace headers on every request. The summary ({summary_bytes:,} bytes of "
@@ -235,6 +299,11 @@ def render(
                     results[f"summary-{c}-{n}"],
                     c,
                     f"{n}: ",
+                )
+            )
+            lines.append(
+                _row(
+                    "same, hot path off (the route answers)", results[f"route-{c}-{n}"], c, f"{n}: "
                 )
             )
     lines.append(
@@ -280,26 +349,28 @@ def render(
             for n in runs
         ]
         cells.append(f"{', '.join(f'{r:.2f}×' for r in ratios)}")
+    gains = []
+    for c in levels:
+        pairs = [(results[f"summary-{c}-{n}"], results[f"route-{c}-{n}"]) for n in runs]
+        gains.append(
+            ", ".join(
+                f"{hot.rps / route.rps:.2f}× RPS, "
+                f"{route.server_cpu_us / hot.server_cpu_us:.2f}× less CPU"
+                for hot, route in pairs
+            )
+        )
     lines += [
         f"| (not a target) server CPU per request, summary ÷ hello-world | {' | '.join(cells)} |",
+        f"| (not a target) hot path on ÷ off, per round | {' | '.join(gains)} |",
         "",
         "Server CPU µs/req is the user + system CPU of the server's processes (all workers) "
         "per request over the measured seconds, read from /proc. RPS depends on how much of the "
         "two cores the other work on the machine leaves to the run at that moment; the CPU a "
         "request costs hardly does, which makes it the steadier comparison between rounds.",
         "",
-        "Where the time of a cached summary goes, in-process CPU per request measured apart "
-        "from this run (the ASGI app called directly: no HTTP server, no load generator; "
-        "`python bench/api/inproc.py`, 20,000 requests per batch): hello-world 34 µs; cached "
-        "summary 29 µs, of which the JSON access line 11 µs and the rate limit about 2 µs "
-        "(measured by switching each off), the rest telemetry (request id, trace context, "
-        "in-flight gauge, counter and histogram), the token check, the local-tier lookup and "
-        "the response. It was 252 µs; each change measured the same way: a local cache tier in "
-        "each worker in front of Redis took the Redis round trip off the path (252 → 104 µs); "
-        "answering local-tier hits before FastAPI's routing and dependency resolution, with the "
-        "route's own check functions, 104 → 29 µs; orjson and a once-a-second date in the JSON "
-        "formatter, 34 → 29 µs. Over HTTP the remaining gap is mostly uvicorn, the kernel and "
-        f"wrk handling a {summary_bytes:,}-byte answer with three more headers instead of a "
+        _breakdown(inproc_cpu, args),
+        "Over HTTP the rest of the gap to hello-world is mostly uvicorn, the kernel and wrk "
+        f"handling a {summary_bytes:,}-byte answer with three more headers instead of a "
         "19-byte one.",
         "",
         PREVIOUS,
@@ -314,7 +385,8 @@ def render(
         "Reproduce:",
         "",
         "```sh",
-        f"python bench/api/run.py --duration {args.duration} --runs {args.runs} --write"
+        f"python bench/api/run.py --duration {args.duration} --runs {args.runs} "
+        f"--inproc-n {args.inproc_n} --inproc-rounds {args.inproc_rounds} --write"
         "  # starts what it needs",
         "```",
         "",
@@ -336,6 +408,8 @@ def main() -> int:
     parser.add_argument(
         "--runs", type=int, default=3, help="rounds of the hello-world and summary scenarios"
     )
+    parser.add_argument("--inproc-n", type=int, default=20_000, help="inproc.py requests/batch")
+    parser.add_argument("--inproc-rounds", type=int, default=3, help="inproc.py rounds")
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -354,7 +428,7 @@ def main() -> int:
     try:
         pg.start()
         redis.start()
-        api_port, hello_port = free_port(), free_port()
+        api_port, route_port, hello_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "AQUA_ENVIRONMENT": "production",
@@ -386,18 +460,11 @@ def main() -> int:
             subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "bench.api.hello:app",
-                    "--host",
-                    "127.0.0.1",
+                    str(HERE / "hello.py"),
                     "--port",
                     str(hello_port),
                     "--workers",
                     "2",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
                 ],
                 cwd=ROOT,
                 stdout=hello_log,
@@ -405,8 +472,21 @@ def main() -> int:
             )
         )
         api, hello = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{hello_port}"
-        wait_http(f"{api}/ready", procs[0])
-        wait_http(f"{hello}/hello", procs[1])
+        route = f"http://127.0.0.1:{route_port}"
+        wait_http(f"{api}/ready", procs[0], timeout=300)
+        wait_http(f"{hello}/hello", procs[1], timeout=300)
+        # The same API without the hot path, started once the first one has migrated.
+        route_log = (workdir / "api-route.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "service.api", "serve"],
+                cwd=ROOT,
+                env={**env, "AQUA_PORT": str(route_port), "AQUA_SUMMARY_HOT_PATH": "false"},
+                stdout=route_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_http(f"{route}/ready", procs[2], timeout=300)
         token = httpx.post(
             f"{api}/api/v1/auth/token",
             timeout=10,
@@ -418,6 +498,11 @@ def main() -> int:
         warm.raise_for_status()
         cached = httpx.get(summary_url, headers={"Authorization": f"Bearer {token}"})
         assert cached.headers["x-cache"] == "hit", cached.headers
+        route_url = f"{route}/api/v1/ponds/{read_pond}/summary"
+        for _ in range(2):
+            via_route = httpx.get(route_url, headers={"Authorization": f"Bearer {token}"})
+        assert via_route.headers["x-cache"] == "hit", via_route.headers
+        assert via_route.content == cached.content
 
         cpu = next(
             (
@@ -453,6 +538,16 @@ def main() -> int:
                     connections=c,
                     server=procs[0].pid,
                 )
+                name = f"route-{c}-{n}"
+                results[name] = measure(
+                    name,
+                    route_url,
+                    "get.lua",
+                    {"AQUA_TOKEN": token},
+                    args,
+                    connections=c,
+                    server=procs[2].pid,
+                )
         results["ingest"] = measure(
             "ingest",
             api,
@@ -463,7 +558,13 @@ def main() -> int:
             server=procs[0].pid,
         )
         loads.append(load_average())
-        text = render(results, levels, args, loads, cpu, len(cached.content))
+        # Which path answered: the hot path's counter moved on the API, never on its twin.
+        for base, expect in ((api, True), (route, False)):
+            answered = _hot_path_answers(base)
+            if (answered > 0) != expect:
+                raise SystemExit(f"{base}: summary_hot_path_answers_total = {answered}")
+        inproc_cpu = inproc(args.inproc_n, args.inproc_rounds)
+        text = render(results, levels, args, loads, cpu, len(cached.content), inproc_cpu)
         print()
         print(text)
         if args.write:

@@ -1,0 +1,145 @@
+"""Kubernetes control plane: start-up time, prod overlay to Available, a deleted pod replaced.
+
+Each run starts the project's control plane (:class:`sre_cli.k8s.ControlPlane`: etcd,
+kube-apiserver, controller manager, scheduler, kwok with three fake nodes) in a temp dir,
+applies ``manifests/overlays/prod`` and waits until every Deployment is Available, deletes one
+api-service pod and waits for a Ready replacement, then stops the plane. The tests check that
+these things happen; the figures are here::
+
+    python bench/k8s/run.py --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE.parent))
+from benchlib import load_average  # noqa: E402
+
+PROD = ROOT / "manifests" / "overlays" / "prod"
+NS = "aquaculture-prod"
+DEPLOYMENTS = {"api-service": 3, "ml-service": 2, "worker": 2}
+
+
+def wait(check: Callable[[], Any], what: str, timeout: float = 180) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def one_run(workdir: Path) -> dict[str, float]:
+    from kubernetes import client, config
+
+    from sre_cli.k8s import ControlPlane, find_toolchain
+
+    plane = ControlPlane(workdir, nodes=3, toolchain=find_toolchain())
+    plane.start()
+    try:
+        t = plane.timings
+        out = {
+            "start": t.total,
+            "etcd": t.etcd,
+            "apiserver": t.apiserver,
+            "components": t.components,
+            "nodes": t.nodes,
+        }
+
+        def kubectl(*args: str) -> None:
+            subprocess.run(
+                [str(plane.toolchain.kubectl), *args],
+                env=plane.kubectl_env(),
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+
+        kubectl("create", "namespace", NS)
+        kubectl(
+            "-n",
+            NS,
+            "create",
+            "secret",
+            "generic",
+            "aqua-app",
+            "--from-literal=database-url=postgresql+asyncpg://aqua:"
+            f"{secrets.token_hex(8)}@postgres:5432/aqua",
+            f"--from-literal=jwt-secret={secrets.token_hex(32)}",
+        )
+        api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+        # The client's models type every field optional: read them untyped.
+        apps: Any = client.AppsV1Api(api)
+        core: Any = client.CoreV1Api(api)
+
+        def available() -> bool:
+            items = {d.metadata.name: d for d in apps.list_namespaced_deployment(NS).items}
+            return set(items) == set(DEPLOYMENTS) and all(
+                (items[n].status.available_replicas or 0) == r for n, r in DEPLOYMENTS.items()
+            )
+
+        start = time.monotonic()
+        kubectl("apply", "-k", str(PROD))
+        out["overlay_available"] = time.monotonic() - start + wait(available, "Deployments")
+
+        def ready(p: Any) -> bool:
+            conds = {c.type: c.status for c in (p.status.conditions or [])}
+            return bool(p.status.phase == "Running" and conds.get("Ready") == "True")
+
+        selector = "app=api-service"
+        before = {
+            p.metadata.name for p in core.list_namespaced_pod(NS, label_selector=selector).items
+        }
+        victim = sorted(before)[0]
+        core.delete_namespaced_pod(victim, NS)
+
+        def replaced() -> bool:
+            pods = core.list_namespaced_pod(NS, label_selector=selector).items
+            names = {p.metadata.name for p in pods}
+            fresh = [p for p in pods if p.metadata.name not in before]
+            return victim not in names and len(fresh) == 1 and sum(map(ready, pods)) == 3
+
+        out["pod_replaced"] = wait(replaced, "a Ready replacement pod")
+        api.close()
+        return out
+    finally:
+        plane.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    load_before = load_average()
+    rows = []
+    for n in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="aqua-bench-k8s-") as tmp:
+            row = one_run(Path(tmp))
+        rows.append(row)
+        print(f"run {n + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items()), flush=True)
+    print()
+    print("| what | median s | min s | max s |\n|---|---:|---:|---:|")
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        print(
+            f"| {key} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |"
+        )
+    print(f"\nload average before: {load_before}, after: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
