@@ -253,7 +253,7 @@ def test_an_ml_service_that_never_answers_costs_the_deadline_not_a_hang(sqlite_u
             assert r.status_code == 503, r.text
             assert int(r.headers["retry-after"]) >= 1
             # It answered (no hang), after retrying up to the deadline rather than at once. How
-            # close to the deadline it answers is a benchmark figure (bench/api/failures.py).
+            # close to the deadline it answers is timing, not asserted on a shared machine.
             assert took >= 0.6, took
             text = api.client.get("/metrics").text
             assert metric(text, 'forecast_requests_total{outcome="unavailable"}') == 1
