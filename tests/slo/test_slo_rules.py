@@ -277,6 +277,8 @@ def test_4x_burn_opens_a_ticket_not_a_page(promtool: Path, tmp_path: Path) -> No
 def test_inhibition_snippet_is_valid_alertmanager_config(amtool: Path, tmp_path: Path) -> None:
     snippet = yaml.safe_load(inhibit_rules())
     rule = snippet["inhibit_rules"][0]
+    # In the order Alertmanager's documentation writes it: source, target, then what must match.
+    assert list(rule) == ["source_matchers", "target_matchers", "equal"]
     assert rule["source_matchers"] == ['sloth_severity="page"']
     assert rule["target_matchers"] == ['sloth_severity="ticket"']
     assert "sloth_id" in rule["equal"]
