@@ -25,7 +25,40 @@ def run(
             show_default=False,
         ),
     ] = None,
-    users: Annotated[int, typer.Option("--users", min=1, max=1000, help="Simulated users.")] = 10,
+    users: Annotated[
+        int | None,
+        typer.Option(
+            "--users", min=1, max=1000, help="Closed model: simulated users [default: 10]."
+        ),
+    ] = None,
+    arrival_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--arrival-rate",
+            min=0,
+            help="Open model: requests per second, held whatever the latency.",
+        ),
+    ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            "--stages",
+            help="Open model: ramps DURATION:RATE,... from 0/s (30s:100,1m:500,30s:0).",
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="Open model: GET this path only (e.g. /live), instead of the reference mix.",
+        ),
+    ] = None,
+    max_in_flight: Annotated[
+        int,
+        typer.Option(
+            "--max-in-flight", min=1, max=20000, help="Open model: most requests in flight."
+        ),
+    ] = 1000,
     spawn_rate: Annotated[
         float, typer.Option("--spawn-rate", min=0.1, help="Users started per second.")
     ] = 10.0,
@@ -66,8 +99,12 @@ def run(
     dry_run: Annotated[bool, dry_run_option("Print the plan; send nothing.")] = False,
     state_dir: StateDir = None,
 ) -> None:
-    """Load the API with USERS users for DURATION, then judge p95, error rate and RPS.
-    Exit 0 every threshold held, 1 one failed, 2 bad input or the target is down."""
+    """Load the API for DURATION, then judge p95, error rate and RPS.
+
+    Closed model (--users): locust's users, each waiting for its answer. Open model
+    (--arrival-rate or --stages): requests sent on a schedule whatever the latency, latency
+    measured from each request's intended send time. Exit 0 every threshold held, 1 one
+    failed, 2 bad input or the target is down."""
     from sre_cli.errors import CheckFailed, Unavailable, UsageError
     from sre_cli.loadtest.plan import (
         REFERENCE,
@@ -84,6 +121,34 @@ def run(
     seconds = parse_duration(duration)
     url, source = resolve_target(target, root)
     url = check_loopback(url)
+    schedule = None
+    if arrival_rate is not None and stages is not None:
+        raise UsageError("--arrival-rate and --stages exclude each other")
+    if (arrival_rate is not None or stages is not None) and users is not None:
+        raise UsageError(
+            "--users is the closed model; --arrival-rate and --stages are the open one",
+            hint="pick one model",
+        )
+    if arrival_rate is not None:
+        from sre_cli.loadtest.schedule import constant
+
+        schedule = constant(arrival_rate, seconds)
+    elif stages is not None:
+        from sre_cli.loadtest.schedule import parse_stages
+
+        schedule = parse_stages(stages)
+    if endpoint is not None:
+        if schedule is None:
+            raise UsageError("--endpoint needs the open model: add --arrival-rate or --stages")
+        if not endpoint.startswith("/") or any(c.isspace() for c in endpoint):
+            raise UsageError(f"--endpoint {endpoint!r} is not a path", hint="e.g. /live")
+        if scenario != REFERENCE:
+            raise UsageError("--endpoint and --scenario exclude each other")
+    if scenario != REFERENCE and schedule is not None:
+        raise UsageError(
+            "a locustfile runs in the closed model (--users)",
+            hint="the open model sends the reference mix or one --endpoint",
+        )
     if scenario != REFERENCE:
         path = Path(scenario)
         if path.suffix != ".py" or not path.is_file():
@@ -91,18 +156,24 @@ def run(
                 f"--scenario {scenario!r} is neither 'reference' nor a locustfile (*.py)"
             )
         scenario = str(path)
-    credentials = (
-        resolve_credentials(username, password_file, root) if scenario == REFERENCE else None
-    )
+    credentials = None
+    if endpoint is not None:
+        if username or password_file:  # an endpoint is loaded anonymously unless told
+            credentials = resolve_credentials(username, password_file, root)
+    elif scenario == REFERENCE:
+        credentials = resolve_credentials(username, password_file, root)
     plan = LoadPlan(
         target=url,
         target_source=source,
-        users=users,
+        users=users or 10,
         spawn_rate=spawn_rate,
-        duration_s=seconds,
+        duration_s=schedule.duration_s if schedule else seconds,
         scenario=scenario,
         limits=Limits(p95_ms=p95_ms, max_error_rate=max_error_rate, min_rps=min_rps),
         credentials=credentials,
+        schedule=schedule,
+        endpoint=endpoint,
+        max_in_flight=max_in_flight,
     )
     console = get_console()
     if dry_run:
@@ -114,13 +185,25 @@ def run(
                 console.print(f"  {line}", highlight=False, soft_wrap=True)
         return
 
-    from sre_cli.loadtest.runner import run_load
-
     err = get_err_console()
     for line in plan.describe():
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-    report = run_load(plan, lambda msg: err.print(f"  {msg}", highlight=False, markup=False))
-    emit(report, fmt.value, lambda r: r.renderable())
+
+    def progress(msg: str) -> None:
+        err.print(f"  {msg}", highlight=False, markup=False)
+
+    if plan.schedule is not None:
+        from sre_cli.loadtest.openmodel import run_open_load
+
+        report = run_open_load(plan, progress)
+    else:
+        from sre_cli.loadtest.runner import run_load
+
+        report = run_load(plan, progress)
+    if fmt is Format.json:
+        console.print_json(json.dumps(report.to_json()))
+    else:
+        console.print(report.renderable())
     if report.requests == 0:
         raise Unavailable(
             f"no request completed against {plan.target} in {report.elapsed_s:.1f} s",

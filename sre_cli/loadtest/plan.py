@@ -17,11 +17,14 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sre_cli import timespec
 from sre_cli.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from sre_cli.loadtest.schedule import Schedule
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -170,10 +173,25 @@ class LoadPlan:
     scenario: str
     limits: Limits
     credentials: Credentials | None
+    schedule: Schedule | None = None
+    endpoint: str | None = None
+    max_in_flight: int = 1000
+    logins: tuple[Credentials, ...] = ()
 
     @property
     def is_reference(self) -> bool:
-        return self.scenario == REFERENCE
+        return self.scenario == REFERENCE and self.endpoint is None
+
+    @property
+    def model(self) -> str:
+        return "closed" if self.schedule is None else "open"
+
+    @property
+    def accounts(self) -> tuple[Credentials, ...]:
+        """Every login the load uses: the extra load users, else the one credential."""
+        if self.logins:
+            return self.logins
+        return (self.credentials,) if self.credentials else ()
 
     def describe(self) -> list[str]:
         limits = [
@@ -182,18 +200,36 @@ class LoadPlan:
         ]
         if self.limits.min_rps is not None:
             limits.append(f"rps ≥ {self.limits.min_rps:g}")
-        who = f"as {self.credentials.username}" if self.credentials else "(the locustfile logs in)"
+        names = [c.username for c in self.accounts]
+        if len(names) > 3:
+            names = [*names[:2], "...", names[-1]]
+        who = f"as {', '.join(names)}" if names else "(the locustfile logs in)"
+        if self.endpoint is not None:
+            who = f"as {', '.join(names)}" if names else "without credentials"
         mix = (
             "log in once per user; pond summaries 50 %, pond lists 30 %, reading queries 15 %, "
             "POST 500 readings 5 %"
             if self.is_reference
+            else f"GET {self.endpoint} only"
+            if self.endpoint is not None
             else f"locustfile {self.scenario}"
         )
+        if self.schedule is not None:
+            load = [
+                f"model      open: {self.schedule.describe()}, whatever the latency "
+                f"(at most {self.max_in_flight} in flight)",
+                f"duration   {self.schedule.duration_s:g} s, then nothing new is sent",
+            ]
+        else:
+            load = [
+                f"users      {self.users}, spawned at {self.spawn_rate:g}/s",
+                f"duration   {self.duration_s:g} s, then every user stops",
+            ]
+        scenario = self.scenario if self.endpoint is None else "endpoint"
         return [
             f"target     {self.target} ({self.target_source})",
-            f"users      {self.users}, spawned at {self.spawn_rate:g}/s",
-            f"duration   {self.duration_s:g} s, then every user stops",
-            f"scenario   {self.scenario} {who}",
+            *load,
+            f"scenario   {scenario} {who}",
             f"mix        {mix}",
             f"thresholds {', '.join(limits)}",
         ]
@@ -205,7 +241,12 @@ class LoadPlan:
             "users": self.users,
             "spawn_rate": self.spawn_rate,
             "duration_s": self.duration_s,
-            "scenario": self.scenario,
+            "scenario": self.scenario if self.endpoint is None else None,
+            "endpoint": self.endpoint,
             "username": self.credentials.username if self.credentials else None,
+            "logins": [c.username for c in self.accounts],
+            "model": self.model,
+            "schedule": self.schedule.to_json() if self.schedule else None,
+            "intended_rps": round(self.schedule.intended_rps, 3) if self.schedule else None,
             "thresholds": [{"name": n, "limit": v} for n, v in self.limits.rows()],
         }

@@ -1,8 +1,13 @@
 """Requests recorded during a run, the report they make, and its verdict.
 
-Latencies are kept exactly (every request's time in ms, as locust measured it) rather than
-taken from locust's rounded histogram, so a sub-millisecond p95 is still compared honestly.
+Latencies are kept exactly (every request's time in ms, as the engine measured it) rather
+than taken from a rounded histogram, so a sub-millisecond p95 is still compared honestly.
 Percentiles use the nearest-rank method.
+
+In the closed model (locust's users) a request's latency is its service time: from when it
+was sent to its response. In the open model (a fixed arrival rate) the latency is measured
+from the request's *intended* send time, so time spent waiting to be sent while the server
+stalled counts (the coordinated-omission correction); the service time is kept beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class EndpointStats:
     name: str
     failures: int = 0
     times_ms: array[float] = field(default_factory=lambda: array("d"))
+    service_ms: array[float] = field(default_factory=lambda: array("d"))
     statuses: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -57,6 +63,7 @@ class Recorder:
         status: int | None,
         failed: bool,
         setup: bool = False,
+        service_ms: float | None = None,
     ) -> None:
         key = (method, name)
         table = self.setup if setup else self.endpoints
@@ -64,6 +71,8 @@ class Recorder:
         if ep is None:
             ep = table[key] = EndpointStats(method, name)
         ep.times_ms.append(ms)
+        if service_ms is not None:
+            ep.service_ms.append(service_ms)
         ep.failures += int(failed)
         if failed:
             label = str(status) if status else "no response"
@@ -84,10 +93,20 @@ class ThresholdResult:
     limit: float
     value: float
     passed: bool
+    op: str = "<="
 
     def describe(self) -> str:
-        op = ">=" if self.name == "min_rps" else "<="
-        return f"{self.name} {self.value:.4g} (limit {op} {self.limit:g})"
+        return f"{self.name} {self.value:.4g} (limit {self.op} {self.limit:g})"
+
+
+def summary_ms(sorted_ms: array[float] | list[float]) -> dict[str, float]:
+    """p50, p95, p99 and max of sorted values, rounded to the microsecond."""
+    return {
+        "p50": round(percentile(sorted_ms, 50), 3),
+        "p95": round(percentile(sorted_ms, 95), 3),
+        "p99": round(percentile(sorted_ms, 99), 3),
+        "max": round(float(sorted_ms[-1]) if sorted_ms else 0.0, 3),
+    }
 
 
 @dataclass
@@ -96,12 +115,18 @@ class LoadReport:
     elapsed_s: float
     recorder: Recorder
     notes: list[str] = field(default_factory=list)
+    model: str = "closed"
+    intended_requests: int | None = None
+    server: dict[str, Any] | None = None
+    checks: list[ThresholdResult] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        every = array("d")
+        every, service = array("d"), array("d")
         for ep in self.recorder.endpoints.values():
             every.extend(ep.times_ms)
+            service.extend(ep.service_ms if self.model == "open" else ep.times_ms)
         self._sorted = array("d", sorted(every))
+        self._service = array("d", sorted(service))
 
     @property
     def requests(self) -> int:
@@ -116,17 +141,21 @@ class LoadReport:
         return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def intended_rps(self) -> float | None:
+        if self.intended_requests is None or self.elapsed_s <= 0:
+            return None
+        return self.intended_requests / self.elapsed_s
+
+    @property
     def error_rate(self) -> float:
         return self.failures / self.requests if self.requests else 0.0
 
     def latency(self) -> dict[str, float]:
-        s = self._sorted
-        return {
-            "p50": round(percentile(s, 50), 3),
-            "p95": round(percentile(s, 95), 3),
-            "p99": round(percentile(s, 99), 3),
-            "max": round(float(s[-1]) if s else 0.0, 3),
-        }
+        """Corrected latency in the open model; the service time in the closed one."""
+        return summary_ms(self._sorted)
+
+    def service_time(self) -> dict[str, float]:
+        return summary_ms(self._service)
 
     def thresholds(self) -> list[ThresholdResult]:
         p95 = percentile(self._sorted, 95)
@@ -139,8 +168,8 @@ class LoadReport:
                 out.append(ThresholdResult(name, limit, round(rate, 6), rate <= limit))
             else:
                 rps = self.rps
-                out.append(ThresholdResult(name, limit, round(rps, 3), rps >= limit))
-        return out
+                out.append(ThresholdResult(name, limit, round(rps, 3), rps >= limit, ">="))
+        return [*out, *self.checks]
 
     @property
     def failed(self) -> list[ThresholdResult]:
@@ -173,6 +202,11 @@ class LoadReport:
             "rps": round(self.rps, 3),
             "error_rate": round(self.error_rate, 6),
             "latency_ms": self.latency(),
+            "model": self.model,
+            "intended_rps": None if self.intended_rps is None else round(self.intended_rps, 3),
+            "achieved_rps": round(self.rps, 3),
+            "service_time_ms": self.service_time(),
+            "server": self.server,
             "by_endpoint": [
                 {
                     "name": ep.name,
@@ -206,13 +240,30 @@ class LoadReport:
         from rich.text import Text
 
         lat = self.latency()
-        head = Text.assemble(
-            (f"{self.plan.target}", "bold"),
-            f"  {self.plan.users} users for {self.elapsed_s:.1f} s\n",
-            f"{self.requests} requests, {self.failures} failed ({self.error_rate:.2%}), ",
-            f"{self.rps:.1f} req/s; p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, ",
-            f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms",
-        )
+
+        def line(d: dict[str, float]) -> str:
+            return (
+                f"p50 {d['p50']:.1f} ms, p95 {d['p95']:.1f} ms, p99 {d['p99']:.1f} ms, "
+                f"max {d['max']:.1f} ms"
+            )
+
+        if self.model == "open":
+            svc = self.service_time()
+            head = Text.assemble(
+                (f"{self.plan.target}", "bold"),
+                f"  open model for {self.elapsed_s:.1f} s\n",
+                f"intended {self.intended_rps or 0:.1f} req/s, achieved {self.rps:.1f} req/s; ",
+                f"{self.requests} requests, {self.failures} failed ({self.error_rate:.2%})\n",
+                f"latency from intended send time: {line(lat)}\n",
+                f"service time:                    {line(svc)}",
+            )
+        else:
+            head = Text.assemble(
+                (f"{self.plan.target}", "bold"),
+                f"  {self.plan.users} users for {self.elapsed_s:.1f} s\n",
+                f"{self.requests} requests, {self.failures} failed ({self.error_rate:.2%}), ",
+                f"{self.rps:.1f} req/s; {line(lat)}",
+            )
         endpoints = Table(title="by endpoint", title_justify="left")
         for col in ("method", "name"):
             endpoints.add_column(col)
@@ -230,7 +281,7 @@ class LoadReport:
         for col in ("threshold", "limit", "value", "result"):
             checks.add_column(col, justify="left" if col == "threshold" else "right")
         for t in self.thresholds():
-            op = "≥" if t.name == "min_rps" else "≤"
+            op = {"<=": "≤", ">=": "≥"}.get(t.op, t.op)
             result = "[green]pass[/]" if t.passed else "[bold red]FAIL[/]"
             checks.add_row(t.name, f"{op} {t.limit:g}", f"{t.value:.4g}", result)
         colour = "green" if self.verdict == "pass" else "bold red"

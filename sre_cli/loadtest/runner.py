@@ -15,12 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sre_cli.errors import Unavailable, UsageError
 from sre_cli.loadtest.plan import LoadPlan
 from sre_cli.loadtest.results import LoadReport, Recorder
 
 if TYPE_CHECKING:
-    import httpx
     from locust import User
 
 __all__ = ["run_load"]
@@ -28,85 +26,19 @@ __all__ = ["run_load"]
 Progress = Callable[[str], None]
 
 
-def _unreachable(plan: LoadPlan, exc: Exception) -> Unavailable:
-    return Unavailable(
-        f"nothing answers at {plan.target}: {type(exc).__name__}: {exc}",
-        hint="start the API (`aqua stack up --lite`) or pass --target of a running one",
-    )
-
-
-def _preflight_reference(client: httpx.Client, plan: LoadPlan) -> list[int]:
-    """Log in and list the ponds to load; a UsageError or Unavailable when it cannot."""
-    import httpx
-
-    assert plan.credentials is not None
-    creds = plan.credentials
-    try:
-        r = client.post(
-            f"{plan.target}/api/v1/auth/token",
-            data={"username": creds.username, "password": creds.password},
-        )
-    except httpx.HTTPError as exc:
-        raise _unreachable(plan, exc) from exc
-    if r.status_code in (401, 403):
-        raise UsageError(
-            f"login as {creds.username} at {plan.target} failed: HTTP {r.status_code}",
-            hint=f"credentials from {creds.source}",
-        )
-    if r.status_code != 200:
-        raise Unavailable(
-            f"login at {plan.target} answered HTTP {r.status_code}: {r.text[:200]}",
-            hint="is this the aqua API? the reference scenario needs POST /api/v1/auth/token",
-        )
-    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    ponds: list[int] = []
-    try:
-        while len(ponds) < 1000:
-            page = client.get(
-                f"{plan.target}/api/v1/ponds",
-                params={"limit": 200, "offset": len(ponds)},
-                headers=headers,
-            )
-            if page.status_code != 200:
-                raise Unavailable(
-                    f"listing ponds at {plan.target} answered HTTP {page.status_code}: "
-                    f"{page.text[:200]}"
-                )
-            items = page.json().get("items", [])
-            ponds.extend(int(p["id"]) for p in items)
-            if not items or len(ponds) >= int(page.json().get("total", 0)):
-                break
-    except httpx.HTTPError as exc:
-        raise _unreachable(plan, exc) from exc
-    if not ponds:
-        raise Unavailable(
-            f"no ponds at {plan.target}: the reference scenario loads existing ponds and "
-            "found none, so nothing was sent",
-            hint="create some first, e.g. `aqua stack seed`",
-        )
-    return ponds
-
-
-def _preflight_any(client: httpx.Client, plan: LoadPlan) -> None:
-    import httpx
-
-    try:
-        client.get(f"{plan.target}/")
-    except httpx.HTTPError as exc:
-        raise _unreachable(plan, exc) from exc
-
-
 def _users(plan: LoadPlan) -> tuple[list[type[User]], int]:
     import httpx
 
+    from sre_cli.loadtest.preflight import check_up, list_ponds, log_in
     from sre_cli.loadtest.scenario import load_locustfile, reference_user
 
     with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
         if plan.is_reference:
             assert plan.credentials is not None
-            ponds = _preflight_reference(client, plan)
+            token = log_in(client, plan.target, plan.credentials)
+            ponds = list_ponds(client, plan.target, token)
             return [reference_user(ponds, plan.credentials)], len(ponds)
-        _preflight_any(client, plan)
+        check_up(client, plan.target)
     return load_locustfile(Path(plan.scenario)), 0
 
 

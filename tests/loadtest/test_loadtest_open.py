@@ -1,0 +1,145 @@
+"""The open model against a real server that stalls: 1 s pause every 5 s.
+
+The stalling server is a small asyncio HTTP/1.1 server on a free loopback port (in a thread
+of the test process): a request that arrives while it is paused is answered when the pause
+ends. At 200 requests/s, a fifth of the intended requests fall into a pause, so the latency
+measured from the intended send time must show the stall in its p99, while most requests
+are served at once (a low service-time p50). With one request in flight at most, the
+generator is closed-loop in all but name: the stalled requests are simply not sent during
+the pause, the service time hides the stall (the coordinated omission), and only the
+corrected latency still shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from infra_harness import require
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PERIOD_S, PAUSE_S = 5.0, 1.0
+
+
+@dataclass
+class StallingServer:
+    url: str
+    answered: list[int]
+
+
+def _serve(ready: threading.Event, box: dict[str, object], stop: threading.Event) -> None:
+    answered = [0]
+    t0 = time.monotonic()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if length:
+                    await reader.readexactly(length)
+                phase = (time.monotonic() - t0) % PERIOD_S
+                if phase < PAUSE_S:
+                    await asyncio.sleep(PAUSE_S - phase)
+                answered[0] += 1
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+        port = server.sockets[0].getsockname()[1]
+        box["server"] = StallingServer(f"http://127.0.0.1:{port}", answered)
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        server.close()
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def stalling() -> Iterator[StallingServer]:
+    ready, stop, box = threading.Event(), threading.Event(), {}
+    thread = threading.Thread(target=_serve, args=(ready, box, stop), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    server = box["server"]
+    assert isinstance(server, StallingServer)
+    yield server
+    stop.set()
+    thread.join(10)
+
+
+def engine() -> Path:
+    from sre_cli.loadtest.native import engine_binary
+
+    return require(engine_binary)
+
+
+def loadtest(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "sre_cli", "loadtest", "run", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def open_run(server: StallingServer, *extra: str) -> dict[str, object]:
+    engine()
+    done = loadtest("--target", server.url, "--endpoint", "/", "--arrival-rate", "200",
+                    "--duration", "10s", "--p95-ms", "100000", "--format", "json",
+                    *extra)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_the_stall_shows_in_the_corrected_p99_not_in_the_service_time_p50(
+    stalling: StallingServer,
+) -> None:
+    before = stalling.answered[0]
+    result = open_run(stalling)
+    assert result["model"] == "open"
+    assert result["intended_rps"] == 200
+    assert result["requests"] == 2000  # 200/s for 10 s, every one sent
+    assert stalling.answered[0] - before == 2000 + 1  # and the pre-flight's one GET
+    assert result["failures"] == 0
+    latency, service = result["latency_ms"], result["service_time_ms"]
+    assert isinstance(latency, dict) and isinstance(service, dict)
+    assert latency["p99"] >= 500, latency
+    assert service["p50"] < 50, service
+    assert latency["max"] <= PAUSE_S * 1000 + 500
+    # the rate held through the pauses: the server's stall did not slow the load
+    assert result["achieved_rps"] == pytest.approx(200, rel=0.02)
+    assert result["server"] is None
+
+
+def test_one_in_flight_hides_the_stall_from_the_service_time_only(
+    stalling: StallingServer,
+) -> None:
+    result = open_run(stalling, "--max-in-flight", "1")
+    latency, service = result["latency_ms"], result["service_time_ms"]
+    assert isinstance(latency, dict) and isinstance(service, dict)
+    # two pauses, one request waiting in each: well under 1 % of 2000
+    assert service["p99"] < 100, service
+    assert service["max"] >= 500, service
+    assert latency["p99"] >= 500, latency
