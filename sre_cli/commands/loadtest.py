@@ -93,6 +93,35 @@ def run(
         float | None,
         typer.Option("--min-rps", min=0, help="Fail when requests per second fall below this."),
     ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="Judge the service's own SLIs over the run from this Prometheus "
+            "[default: the stack's, when it runs one].",
+            show_default=False,
+        ),
+    ] = None,
+    no_server: Annotated[
+        bool, typer.Option("--no-server", help="Client-side verdict only.")
+    ] = False,
+    slo_files: Annotated[
+        list[Path] | None,
+        typer.Option("--slo", help="SLO files of the server verdict [default: slo/api.yaml]."),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="An earlier --format json result to compare with."),
+    ] = None,
+    max_regression: Annotated[
+        float,
+        typer.Option(
+            "--max-regression",
+            min=0,
+            max=10,
+            help="With --baseline: fail when p95 grows or the rate falls by more (fraction).",
+        ),
+    ] = 0.10,
     fmt: Annotated[
         Format, typer.Option("--format", help="A table, or JSON at the end.")
     ] = Format.table,
@@ -113,6 +142,7 @@ def run(
         check_loopback,
         parse_duration,
         resolve_credentials,
+        resolve_prometheus,
         resolve_target,
     )
     from sre_cli.stack.spec import default_state_dir
@@ -156,6 +186,12 @@ def run(
                 f"--scenario {scenario!r} is neither 'reference' nor a locustfile (*.py)"
             )
         scenario = str(path)
+    base = None
+    if baseline is not None:
+        from sre_cli.loadtest.baseline import read_baseline
+
+        base = read_baseline(baseline)
+    prom_url = None if no_server else resolve_prometheus(prometheus, root)
     credentials = None
     if endpoint is not None:
         if username or password_file:  # an endpoint is loaded anonymously unless told
@@ -200,6 +236,26 @@ def run(
         from sre_cli.loadtest.runner import run_load
 
         report = run_load(plan, progress)
+    if base is not None:
+        report.checks.extend(
+            base.checks(
+                p95_ms=report.latency()["p95"],
+                achieved_rps=report.rps,
+                max_regression=max_regression,
+            )
+        )
+        if base.model != report.model:
+            report.notes.append(
+                f"the baseline is a {base.model}-model run, this one {report.model}: "
+                "their latencies are not measured alike"
+            )
+    if prom_url is not None and report.requests:
+        from sre_cli.loadtest.server import judge_server
+
+        progress(f"server verdict: waiting for a scrape of {prom_url}")
+        report.server, checks, notes = judge_server(prom_url, report, slo_files)
+        report.checks.extend(checks)
+        report.notes.extend(notes)
     if fmt is Format.json:
         console.print_json(json.dumps(report.to_json()))
     else:
@@ -211,3 +267,163 @@ def run(
         )
     if report.failed:
         raise CheckFailed("threshold failed: " + "; ".join(t.describe() for t in report.failed))
+
+
+@app.command()
+def knee(
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="API base URL, loopback only [default: the stack's front door].",
+            show_default=False,
+        ),
+    ] = None,
+    start: Annotated[
+        float, typer.Option("--start", min=0.1, help="First step's rate (requests/s).")
+    ] = 50.0,
+    factor: Annotated[
+        float, typer.Option("--factor", min=1.05, max=10, help="Rate growth per step.")
+    ] = 1.5,
+    max_rate: Annotated[
+        float, typer.Option("--max-rate", min=1, help="Stop rising at this rate.")
+    ] = 5000.0,
+    step: Annotated[
+        str, typer.Option("--step-duration", help="Length of every step (10s, 30s).")
+    ] = "15s",
+    refine: Annotated[
+        int, typer.Option("--refine", min=0, max=6, help="Bisections after the first break.")
+    ] = 2,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="GET this path only, instead of the reference mix."),
+    ] = None,
+    username: Annotated[
+        str | None,
+        typer.Option(
+            "--username", help="API user [default: the stack's admin].", show_default=False
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="File holding --username's password."),
+    ] = None,
+    p95_ms: Annotated[
+        float, typer.Option("--p95-ms", min=0, help="A step breaks above this p95 (ms).")
+    ] = 100.0,
+    max_error_rate: Annotated[
+        float,
+        typer.Option("--max-error-rate", min=0, max=1, help="A step breaks above this (0-1)."),
+    ] = 0.001,
+    max_in_flight: Annotated[
+        int, typer.Option("--max-in-flight", min=1, max=20000, help="Most requests in flight.")
+    ] = 1000,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--replicas",
+            min=1,
+            help="API replicas behind the target [default: the stack's].",
+            show_default=False,
+        ),
+    ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="Read the saturating resource here [default: the stack's].",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the result as JSON here (for capacity)."),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="A table, or JSON at the end.")
+    ] = Format.table,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
+    ] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Step the arrival rate until p95 or errors break the SLO; the highest sustainable rate,
+    confirmed, in total and per API replica, and the saturating resource. Exit 0 found,
+    1 not even the first step held, 2 bad input or the target is down."""
+    from sre_cli.errors import CheckFailed, UsageError
+    from sre_cli.loadtest.knee import KneePlan, find_knee, write_knee
+    from sre_cli.loadtest.plan import (
+        REFERENCE,
+        Limits,
+        LoadPlan,
+        check_loopback,
+        parse_duration,
+        resolve_credentials,
+        resolve_prometheus,
+        resolve_target,
+        stack_api_replicas,
+    )
+    from sre_cli.loadtest.saturation import stack_pids
+    from sre_cli.stack.spec import default_state_dir
+
+    root = (state_dir or default_state_dir()).expanduser()
+    step_s = parse_duration(step)
+    if start > max_rate:
+        raise UsageError(f"--start {start:g} is above --max-rate {max_rate:g}")
+    url, source = resolve_target(target, root)
+    url = check_loopback(url)
+    if endpoint is not None and (not endpoint.startswith("/") or " " in endpoint):
+        raise UsageError(f"--endpoint {endpoint!r} is not a path", hint="e.g. /live")
+    credentials = None
+    if endpoint is None or username or password_file:
+        credentials = resolve_credentials(username, password_file, root)
+    n_replicas = replicas or stack_api_replicas(root) or 1
+    load = LoadPlan(
+        target=url,
+        target_source=source,
+        users=1,
+        spawn_rate=1.0,
+        duration_s=step_s,
+        scenario=REFERENCE,
+        limits=Limits(p95_ms=p95_ms, max_error_rate=max_error_rate),
+        credentials=credentials,
+        endpoint=endpoint,
+        max_in_flight=max_in_flight,
+    )
+    plan = KneePlan(
+        load=load,
+        start_rps=start,
+        factor=factor,
+        max_rps=max_rate,
+        step_s=step_s,
+        refine=refine,
+        replicas=n_replicas,
+        prometheus=resolve_prometheus(prometheus, root),
+        pids=stack_pids(root) if target is None else {},
+    )
+    console, err = get_console(), get_err_console()
+    what = f"GET {endpoint}" if endpoint else "the reference mix"
+    lines = [
+        f"target     {url} ({source}), {n_replicas} API replica(s)",
+        f"steps      {step_s:g} s each of {what}, from {start:g}/s x{factor:g} up to "
+        f"{max_rate:g}/s, {refine} bisection(s), then a confirmation",
+        f"SLO        p95 ≤ {p95_ms:g} ms (from intended send time), "
+        f"error rate ≤ {max_error_rate:g}, ≥ 95 % of the rate sent",
+        f"saturation {plan.prometheus or 'no Prometheus'}; CPU of {len(plan.pids)} stack process(es)",
+    ]
+    if dry_run:
+        console.print("[bold]knee plan[/] (dry run: nothing is sent)")
+        for line in lines:
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        return
+    for line in lines:
+        err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    result = find_knee(plan, lambda m: err.print(f"  {m}", highlight=False, markup=False))
+    if output is not None:
+        write_knee(result, output)
+    if fmt is Format.json:
+        console.print_json(json.dumps(result.to_json()))
+    else:
+        console.print(result.renderable())
+    if result.knee_rps is None:
+        raise CheckFailed(f"no step held the SLO, not even {start:g}/s")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 
 from sre_cli.loadtest.native import NativeTarget, run_native
@@ -69,11 +70,17 @@ def run_open_load(plan: LoadPlan, progress: Progress | None = None) -> LoadRepor
             ponds = list_ponds(client, plan.target, tokens[0])
             say(f"{len(ponds)} ponds found; {len(tokens)} login(s); {plan.schedule.describe()}")
             targets = reference_targets(plan.target, tokens, ponds, random.Random())  # noqa: S311
+    started_at = time.time()
     run = run_native(
         plan.schedule, targets, recorder, max_in_flight=plan.max_in_flight, progress=say
     )
     report = LoadReport(
-        plan, run.duration_s, recorder, model="open", intended_requests=run.intended
+        plan,
+        run.duration_s,
+        recorder,
+        model="open",
+        intended_requests=run.intended,
+        started_at=started_at,
     )
     if run.sent < run.intended:
         report.notes.append(

@@ -35,7 +35,9 @@ __all__ = [
     "check_loopback",
     "parse_duration",
     "resolve_credentials",
+    "resolve_prometheus",
     "resolve_target",
+    "stack_api_replicas",
 ]
 
 DEFAULT_TARGET = "http://127.0.0.1:8080"
@@ -57,17 +59,15 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def check_loopback(url: str) -> str:
+def check_loopback(url: str, flag: str = "--target") -> str:
     """``url`` without a trailing slash when it points at this machine; else a UsageError."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"--target {url!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8080"
-        )
+        raise UsageError(f"{flag} {url!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8080")
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError as exc:
-        raise UsageError(f"--target {url!r} has an invalid port") from exc
+        raise UsageError(f"{flag} {url!r} has an invalid port") from exc
     host = parts.hostname
     refused = UsageError(
         f"refusing to load {host}: only loopback targets (127.0.0.0/8, ::1, localhost) are allowed",
@@ -107,6 +107,35 @@ def resolve_target(target: str | None, state_dir: Path) -> tuple[str, str]:
     if plan.entry_url:
         return plan.entry_url, f"the stack in {state_dir}"
     return DEFAULT_TARGET, "default"
+
+
+def resolve_prometheus(url: str | None, state_dir: Path) -> str | None:
+    """``--prometheus`` (loopback only), else the stack's Prometheus when its plan has one."""
+    if url:
+        return check_loopback(url, flag="--prometheus")
+    from sre_cli.stack.spec import StackPlan, StateLayout
+
+    try:
+        text = StateLayout(state_dir).plan_file.read_text(encoding="utf-8")
+        plan = StackPlan.model_validate_json(text)
+    except (OSError, ValueError):
+        return None
+    for component in plan.components:
+        if component.kind == "prometheus":
+            return component.url.rstrip("/")
+    return None
+
+
+def stack_api_replicas(state_dir: Path) -> int | None:
+    """How many API replicas the stack in ``state_dir`` runs; None without a stack plan."""
+    from sre_cli.stack.spec import StackPlan, StateLayout
+
+    try:
+        text = StateLayout(state_dir).plan_file.read_text(encoding="utf-8")
+        plan = StackPlan.model_validate_json(text)
+    except (OSError, ValueError):
+        return None
+    return sum(1 for c in plan.components if c.kind == "api") or None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ stalled counts (the coordinated-omission correction); the service time is kept b
 
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class LoadReport:
     intended_requests: int | None = None
     server: dict[str, Any] | None = None
     checks: list[ThresholdResult] = field(default_factory=list)
+    started_at: float = 0.0  # unix time the load began
 
     def __post_init__(self) -> None:
         every, service = array("d"), array("d")
@@ -156,6 +158,22 @@ class LoadReport:
 
     def service_time(self) -> dict[str, float]:
         return summary_ms(self._service)
+
+    def share_within(self, ms: float) -> float:
+        """The fraction of requests whose service time was at most ``ms``."""
+        if not self._service:
+            return 0.0
+        return bisect.bisect_right(self._service, ms) / len(self._service)
+
+    @property
+    def server_errors(self) -> int:
+        """Failed requests a server would count as its own errors: 5xx and no answer."""
+        return sum(
+            n
+            for ep in self.recorder.endpoints.values()
+            for label, n in ep.statuses.items()
+            if label.startswith("5") or label == "no response"
+        )
 
     def thresholds(self) -> list[ThresholdResult]:
         p95 = percentile(self._sorted, 95)

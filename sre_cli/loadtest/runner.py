@@ -72,7 +72,7 @@ def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
     runner = env.create_local_runner()
     if n_ponds:
         say(f"{n_ponds} ponds found; {plan.users} users for {plan.duration_s:g} s")
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
 
     def report_progress() -> None:
         while True:
@@ -92,7 +92,7 @@ def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
     finally:
         ticker.kill()
     elapsed = time.monotonic() - started
-    report = LoadReport(plan, elapsed, recorder)
+    report = LoadReport(plan, elapsed, recorder, started_at=started_at)
     for err in list(runner.exceptions.values())[:3]:
         report.notes.append(f"a user raised ({err['count']}x): {err['msg']}")
     failed_setup = sum(ep.failures for ep in recorder.setup.values())
