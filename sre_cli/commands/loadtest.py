@@ -409,7 +409,8 @@ def knee(
         f"{max_rate:g}/s, {refine} bisection(s), then a confirmation",
         f"SLO        p95 ≤ {p95_ms:g} ms (from intended send time), "
         f"error rate ≤ {max_error_rate:g}, ≥ 95 % of the rate sent",
-        f"saturation {plan.prometheus or 'no Prometheus'}; CPU of {len(plan.pids)} stack process(es)",
+        f"saturation {plan.prometheus or 'no Prometheus'}; "
+        f"CPU of {len(plan.pids)} stack process(es)",
     ]
     if dry_run:
         console.print("[bold]knee plan[/] (dry run: nothing is sent)")

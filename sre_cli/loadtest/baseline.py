@@ -36,10 +36,16 @@ class Baseline:
         p95_limit = self.p95_ms * (1 + max_regression)
         rps_limit = self.achieved_rps * (1 - max_regression)
         return [
-            ThresholdResult("baseline p95_ms", round(p95_limit, 3), round(p95_ms, 3),
-                            p95_ms <= p95_limit),  # fmt: skip
-            ThresholdResult("baseline achieved_rps", round(rps_limit, 3),
-                            round(achieved_rps, 3), achieved_rps >= rps_limit, ">="),  # fmt: skip
+            ThresholdResult(
+                "baseline p95_ms", round(p95_limit, 3), round(p95_ms, 3), p95_ms <= p95_limit
+            ),
+            ThresholdResult(
+                "baseline achieved_rps",
+                round(rps_limit, 3),
+                round(achieved_rps, 3),
+                achieved_rps >= rps_limit,
+                ">=",
+            ),
         ]
 
 

@@ -113,8 +113,13 @@ class KneeResult:
             mark = "[green]good[/]" if s.good else f"[red]bad[/] ({s.why})"
             if s.confirm:
                 mark += " confirm"
-            table.add_row(f"{s.rate:g}", f"{s.achieved_rps:.1f}", f"{s.p95_ms:.1f}",
-                          f"{s.error_rate:.2%}", mark)  # fmt: skip
+            table.add_row(
+                f"{s.rate:g}",
+                f"{s.achieved_rps:.1f}",
+                f"{s.p95_ms:.1f}",
+                f"{s.error_rate:.2%}",
+                mark,
+            )
         if self.knee_rps is None:
             head = Text("no sustainable rate: the first step already broke the SLO", "bold red")
         else:
@@ -163,11 +168,22 @@ def find_knee(plan: KneePlan, progress: Progress | None = None) -> KneeResult:
             why.append(f"errors {report.error_rate:.2%}")
         if sent < KEEP_UP:
             why.append(f"sent {sent:.0%}")
-        s = Step(rate, report.rps, p95, report.error_rate, sent, not why, ", ".join(why),
-                 confirm, tuple(resources))  # fmt: skip
+        s = Step(
+            rate,
+            report.rps,
+            p95,
+            report.error_rate,
+            sent,
+            not why,
+            ", ".join(why),
+            confirm,
+            tuple(resources),
+        )
         steps.append(s)
-        say(f"{rate:8g}/s  achieved {s.achieved_rps:8.1f}/s  p95 {p95:8.1f} ms  "
-            f"errors {s.error_rate:.2%}  {'good' if s.good else 'bad: ' + s.why}")  # fmt: skip
+        say(
+            f"{rate:8g}/s  achieved {s.achieved_rps:8.1f}/s  p95 {p95:8.1f} ms  "
+            f"errors {s.error_rate:.2%}  {'good' if s.good else 'bad: ' + s.why}"
+        )
         time.sleep(1.0)  # let queues drain before the next step
         return s
 

@@ -37,7 +37,9 @@ def reference_targets(
             url = f"{target}/api/v1/ponds/{rng.choice(ponds)}/summary"
             cycle.append(NativeTarget("GET", url, SUMMARY, auth))
         for _ in range(6):
-            cycle.append(NativeTarget("GET", f"{target}/api/v1/ponds?limit=50", "/api/v1/ponds", auth))
+            cycle.append(
+                NativeTarget("GET", f"{target}/api/v1/ponds?limit=50", "/api/v1/ponds", auth)
+            )
         for _ in range(3):
             url = f"{target}/api/v1/ponds/{rng.choice(ponds)}/readings?bucket_seconds=3600"
             cycle.append(NativeTarget("GET", url, READINGS, auth))

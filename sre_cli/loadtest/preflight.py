@@ -64,8 +64,7 @@ def list_ponds(client: httpx.Client, target: str, token: str) -> list[int]:
             )
             if page.status_code != 200:
                 raise Unavailable(
-                    f"listing ponds at {target} answered HTTP {page.status_code}: "
-                    f"{page.text[:200]}"
+                    f"listing ponds at {target} answered HTTP {page.status_code}: {page.text[:200]}"
                 )
             items = page.json().get("items", [])
             ponds.extend(int(p["id"]) for p in items)

@@ -105,14 +105,16 @@ def prometheus_resources(prom: PrometheusClient, at: float, window_s: int) -> li
     )
     for s in prom.query(pool, at):
         inst = s.labels.get("instance", "?")
-        out.append(Resource(f"db pool of {inst}", s.value, f"{s.value:.0%} checked out",
-                            "prometheus"))  # fmt: skip
+        out.append(
+            Resource(f"db pool of {inst}", s.value, f"{s.value:.0%} checked out", "prometheus")
+        )
     flight = f'max by (instance) (max_over_time(http_requests_in_flight{{job="api"}}[{w}]))'
     for s in prom.query(flight, at):
         inst = s.labels.get("instance", "?")
         # not a fraction of a limit: reported, never chosen over a bounded resource
-        out.append(Resource(f"requests in flight at {inst}", 0.0, f"up to {s.value:.0f}",
-                            "prometheus"))  # fmt: skip
+        out.append(
+            Resource(f"requests in flight at {inst}", 0.0, f"up to {s.value:.0f}", "prometheus")
+        )
     cpu = f"sum by (job, instance) (rate(process_cpu_seconds_total[{w}]))"
     for s in prom.query(cpu, at):
         who = f"{s.labels.get('job', '?')} {s.labels.get('instance', '')}".strip()

@@ -79,7 +79,8 @@ class Schedule:
 def _check(schedule: Schedule, flag: str) -> Schedule:
     if schedule.duration_s > MAX_DURATION_S:
         raise UsageError(
-            f"{flag} lasts {schedule.duration_s:g} s, longer than {MAX_DURATION_S / 60:.0f} minutes",
+            f"{flag} lasts {schedule.duration_s:g} s, "
+            f"longer than {MAX_DURATION_S / 60:.0f} minutes",
             hint="a load test always stops by itself; run several shorter ones",
         )
     if schedule.peak_rps > MAX_RATE:

@@ -112,8 +112,9 @@ def judge_server(
     for slo, r in zip(slos, result.results, strict=True):
         rows.append(ServerSLO(slo.id, slo.objective / 100.0, r.sli, _client_sli(slo, report)))
     checks = [
-        ThresholdResult(f"server {row.id}", row.objective, round(row.server_sli or 0.0, 6),
-                        row.passed, ">=")  # fmt: skip
+        ThresholdResult(
+            f"server {row.id}", row.objective, round(row.server_sli or 0.0, 6), row.passed, ">="
+        )
         for row in rows
     ]
     notes = []

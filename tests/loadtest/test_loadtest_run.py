@@ -40,6 +40,11 @@ RESULT_KEYS = {
     "setup",
     "thresholds",
     "verdict",
+    "model",
+    "intended_rps",
+    "achieved_rps",
+    "service_time_ms",
+    "server",
 }
 
 
