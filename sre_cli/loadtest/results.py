@@ -213,7 +213,8 @@ class LoadReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.plan.target,
-            "users": self.plan.users,
+            # the closed model's simulated users; the open model's logins
+            "users": self.plan.users if self.model == "closed" else len(self.plan.accounts),
             "duration_s": round(self.elapsed_s, 3),
             "requests": self.requests,
             "failures": self.failures,
@@ -250,6 +251,7 @@ class LoadReport:
                 for t in self.thresholds()
             ],
             "verdict": self.verdict,
+            "notes": [*self.setup_notes(), *self.notes],
         }
 
     def renderable(self) -> RenderableType:

@@ -45,6 +45,7 @@ RESULT_KEYS = {
     "achieved_rps",
     "service_time_ms",
     "server",
+    "notes",
 }
 
 

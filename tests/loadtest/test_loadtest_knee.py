@@ -1,0 +1,137 @@
+"""``aqua loadtest knee`` and the server verdict on a real lite stack (nginx, Prometheus).
+
+The same knee search runs against a stack with one API replica, then against one with two:
+the second must sustain a higher rate, and each reports its replicas and a saturating
+resource. The server verdict reads the stack's Prometheus through the ``slo`` engine.
+Steps are short (3 s) to keep the run time modest; the SLO is the API's (p95 ≤ 100 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_harness import require, require_binary
+from stack.stack_harness import Stack, make_stack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = "/api/v1/ponds/{id}/summary"
+
+
+def aqua(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "sre_cli", "loadtest", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def start(tmp: Path, replicas: int) -> Iterator[tuple[Stack, Path, int]]:
+    from sre_cli.loadtest.native import engine_binary
+
+    require(engine_binary)
+    bins = tmp / "bins"
+    bins.mkdir()
+    for tool in ("nginx", "prometheus"):
+        (bins / tool).symlink_to(require_binary(tool))
+    for stack in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
+        stack.up("--lite", "--api-replicas", str(replicas))
+        base = stack.plan()["entry_url"].rstrip("/")
+        import httpx
+
+        h = {"Authorization": f"Bearer {stack.admin_token(base)}"}
+        farm = httpx.post(f"{base}/api/v1/farms", json={"name": "knee"}, headers=h, timeout=10)
+        assert farm.status_code == 201, farm.text
+        body = {"farm_id": farm.json()["id"], "name": "K1", "species": "nile_tilapia",
+                "area_m2": 2000.0, "depth_m": 1.2, "stock_count": 10_000,
+                "mean_weight_g": 250.0}  # fmt: skip
+        pond = httpx.post(f"{base}/api/v1/ponds", json=body, headers=h, timeout=10)
+        assert pond.status_code == 201, pond.text
+        password = tmp / "password"
+        password.write_text(
+            json.loads((stack.state_dir / "secrets.json").read_text())["admin_password"]
+        )
+        yield stack, password, int(pond.json()["id"])
+
+
+def knee(stack: Stack, password: Path, pond: int, out: Path) -> dict[str, Any]:
+    done = aqua("knee", "--state-dir", str(stack.state_dir),
+                "--endpoint", SUMMARY.format(id=pond),
+                "--username", "admin", "--password-file", str(password),
+                "--start", "25", "--factor", "2", "--step-duration", "3s", "--refine", "2",
+                "--max-rate", "3200", "-o", str(out), "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert json.loads(out.read_text()) == result  # the file for `aqua capacity`
+    return result
+
+
+@pytest.fixture(scope="module")
+def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path, int]]:
+    yield from start(tmp_path_factory.mktemp("knee1"), 1)
+
+
+def test_server_verdict_reads_the_stacks_prometheus(one: tuple[Stack, Path, int]) -> None:
+    stack, password, pond = one
+    done = aqua("run", "--state-dir", str(stack.state_dir), "--endpoint",
+                SUMMARY.format(id=pond), "--username", "admin", "--password-file",
+                str(password), "--arrival-rate", "20", "--duration", "6s",
+                "--p95-ms", "100000", "--format", "json")  # fmt: skip
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    server = result["server"]
+    assert server is not None, done.stderr
+    assert server["prometheus"] == stack.status()["prometheus"]["url"].rstrip("/")
+    by_slo = {s["slo"]: s for s in server["slos"]}
+    assert set(by_slo) == {"api-availability", "api-latency"}
+    avail = by_slo["api-availability"]
+    # every request succeeded, and the API counted them: both sides say 100 %
+    assert result["failures"] == 0
+    assert avail["client_sli"] == 1.0
+    assert avail["server_sli"] == 1.0
+    assert avail["passed"]
+    assert avail["agree"]
+    names = [t["name"] for t in result["thresholds"]]
+    assert "server api-availability" in names
+    assert "server api-latency" in names
+
+
+def test_load_the_server_never_saw_is_flagged(one: tuple[Stack, Path, int]) -> None:
+    stack, _, _ = one
+    # /live is not an /api/ route: the service's SLIs have no event of this load
+    done = aqua("run", "--state-dir", str(stack.state_dir), "--endpoint", "/live",
+                "--arrival-rate", "20", "--duration", "3s", "--format", "json")  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["failures"] == 0
+    assert not result["server"]["agree"]
+    assert any("no data for the run's window" in n for n in result["notes"]), result["notes"]
+    assert result["verdict"] == "fail"
+
+
+def test_two_replicas_sustain_more_than_one(
+    one: tuple[Stack, Path, int], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    stack1, password1, pond1 = one
+    first = knee(stack1, password1, pond1, stack1.state_dir.parent / "knee1.json")
+    stack1.down()  # free the cores before measuring the second
+    assert first["replicas"] == 1
+    assert first["confirmed"]
+    assert first["max_sustainable_rps"] is not None
+    assert first["per_replica_rps"] == first["max_sustainable_rps"]
+    assert any(not s["good"] for s in first["steps"])  # it found a break below 3200/s
+    assert first["saturating"] is not None
+    for stack2, password2, pond2 in start(tmp_path_factory.mktemp("knee2"), 2):
+        second = knee(stack2, password2, pond2, stack2.state_dir.parent / "knee2.json")
+    assert second["replicas"] == 2
+    assert second["confirmed"]
+    assert second["max_sustainable_rps"] > first["max_sustainable_rps"], (first, second)
+    assert second["per_replica_rps"] == pytest.approx(second["max_sustainable_rps"] / 2)
+    good = [s for s in second["steps"] if s["good"]]
+    assert max(s["rate"] for s in good) == second["max_sustainable_rps"]
