@@ -55,7 +55,7 @@ def _serve(ready: threading.Event, box: dict[str, object], stop: threading.Event
                 if length:
                     await reader.readexactly(length)
                 phase = (time.monotonic() - t0) % PERIOD_S
-                if phase < PAUSE_S:
+                if phase < PAUSE_S and not head.startswith(b"GET /fast"):
                     await asyncio.sleep(PAUSE_S - phase)
                 answered[0] += 1
                 writer.write(
@@ -104,24 +104,14 @@ def loadtest(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
-def open_run(server: StallingServer, *extra: str) -> dict[str, Any]:
+def open_run(server: StallingServer, *extra: str, path: str = "/", code: int = 0) -> dict[str, Any]:
+    """A JSON run against ``path``: 200/s for 10 s unless ``extra`` sets the load."""
     engine()
-    done = loadtest(
-        "--target",
-        server.url,
-        "--endpoint",
-        "/",
-        "--arrival-rate",
-        "200",
-        "--duration",
-        "10s",
-        "--p95-ms",
-        "100000",
-        "--format",
-        "json",
-        *extra,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    own = "--stages" in extra or "--arrival-rate" in extra
+    load = extra if own else ("--arrival-rate", "200", "--duration", "10s", *extra)
+    args = ("--target", server.url, "--endpoint", path, "--p95-ms", "100000", "--format", "json")
+    done = loadtest(*args, *load)
+    assert done.returncode == code, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -154,3 +144,28 @@ def test_one_in_flight_hides_the_stall_from_the_service_time_only(
     assert service["p99"] < 100, service
     assert service["max"] >= 500, service
     assert latency["p99"] >= 500, latency
+
+
+def test_stages_ramp_the_rate_up_and_down(stalling: StallingServer) -> None:
+    result = open_run(stalling, "--stages", "2s:100,2s:0", path="/fast")
+    # (0 + 100) / 2 * 2 s up, then (100 + 0) / 2 * 2 s down
+    assert result["requests"] == 200
+    assert result["intended_rps"] == 50
+    assert result["duration_s"] == 4
+    assert result["failures"] == 0
+
+
+def test_a_baseline_with_a_faster_p95_fails_the_run(
+    stalling: StallingServer, tmp_path: Path
+) -> None:
+    first = open_run(stalling, "--arrival-rate", "100", "--duration", "3s", path="/fast")
+    faster = {**first, "latency_ms": {**first["latency_ms"], "p95": 0.001}}
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(faster))
+    second = open_run(stalling, "--arrival-rate", "100", "--duration", "3s",
+                      "--baseline", str(baseline), path="/fast", code=1)  # fmt: skip
+    failed = [t["name"] for t in second["thresholds"] if not t["passed"]]
+    # the same rate as before: only the latency regressed
+    assert failed == ["baseline p95_ms"]
+    limits = {t["name"]: t["limit"] for t in second["thresholds"]}
+    assert limits["baseline achieved_rps"] == pytest.approx(first["achieved_rps"] * 0.9, abs=1e-3)
