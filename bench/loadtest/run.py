@@ -6,8 +6,8 @@ interleaved rounds drives the cached pond summary through nginx
 (``GET /api/v1/ponds/{id}/summary`` with the admin's token) with:
 
 * ``wrk``        — ``-t2 -c64``, the reference: as fast as the machine allows;
-* ``aqua open``  — ``aqua loadtest run --endpoint ... --arrival-rate R`` with R = what wrk just
-  reached: can the open model hold that rate?
+* ``aqua open``  — ``aqua loadtest run --endpoint ... --arrival-rate R`` with R = 85 % of what
+  wrk just reached: can the open model hold that rate, and at what corrected latency?
 * ``aqua max``   — the same at twice that rate with ``--max-in-flight 64``: with 64 requests
   in flight at most it runs as fast as it can, like wrk's 64 connections;
 * ``locust``     — locust's own CLI, headless, 64 FastHttpUser users without waits
@@ -165,10 +165,28 @@ def locust(url: str, token: str, path: str, seconds: int, processes: int) -> Row
     if processes > 1:
         argv += ["--processes", str(processes)]
     text, cpu = timed(argv, {"AQUA_BENCH_TOKEN": token, "AQUA_BENCH_PATH": path})
-    stats = json.loads(text[text.index("[") :])
+    # with --processes, each worker may print its own (empty) list before the master's
+    decoder, found, at = json.JSONDecoder(), [], text.find("[")
+    while at >= 0:
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except ValueError:
+            at = text.find("[", at + 1)
+            continue
+        found.append(value)
+        at = text.find("[", end)
+    stats = max(found, key=lambda v: sum(int(s["num_requests"]) for s in v), default=[])
     requests = sum(int(s["num_requests"]) for s in stats)
     failures = sum(int(s["num_failures"]) for s in stats)
     return Row(f"locust CLI, {processes} process(es)", requests / seconds, requests, cpu, failures)
+
+
+def show(r: Row, ref: Row) -> None:
+    print(
+        f"{r.name:40s} {r.rps:9.1f} req/s  {r.rps / ref.rps:6.1%} of wrk  "
+        f"{r.cpu_us_per_request:7.1f} µs CPU/request  failures {r.failures}  {r.note}",
+        flush=True,
+    )
 
 
 def stack(args: argparse.Namespace, tmp: Path) -> tuple[str, Path]:
@@ -235,18 +253,19 @@ def main() -> None:
             rounds: list[list[Row]] = []
             for _ in range(args.runs):
                 ref = wrk(url, token, args.duration)
-                rows = [
-                    ref,
-                    aqua(
+                rows = [ref]
+                show(ref, ref)
+                for run in (
+                    lambda ref=ref: aqua(
                         entry,
                         path,
                         password,
-                        ref.rps,
+                        ref.rps * 0.85,
                         args.duration,
                         1000,
-                        "aqua open model at wrk's rate",
+                        "aqua open model at 85 % of wrk's rate",
                     ),
-                    aqua(
+                    lambda ref=ref: aqua(
                         entry,
                         path,
                         password,
@@ -255,16 +274,11 @@ def main() -> None:
                         64,
                         "aqua, 64 in flight, as fast as it can",
                     ),
-                    locust(entry, token, path, args.duration, 1),
-                    locust(entry, token, path, args.duration, 2),
-                ]
-                for r in rows:
-                    print(
-                        f"{r.name:40s} {r.rps:9.1f} req/s  {r.rps / ref.rps:6.1%} of wrk  "
-                        f"{r.cpu_us_per_request:7.1f} µs CPU/request  failures {r.failures}  "
-                        f"{r.note}",
-                        flush=True,
-                    )
+                    lambda: locust(entry, token, path, args.duration, 1),
+                    lambda: locust(entry, token, path, args.duration, 2),
+                ):
+                    rows.append(run())
+                    show(rows[-1], ref)
                 rounds.append(rows)
         finally:
             if state is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,33 @@ from sre_cli.commands.options import Format, StateDir, dry_run_option, group
 from sre_cli.console import get_console, get_err_console
 from sre_cli.output import emit
 
-app = group("Locust-driven load against the local API, with a verdict against thresholds.")
+if TYPE_CHECKING:
+    from sre_cli.loadtest.plan import LoadPlan
+
+app = typer.Typer(
+    help="Locust-driven load against the local API, with a verdict against thresholds.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def with_logins(plan: LoadPlan, logins: int, root: Path) -> LoadPlan:
+    """``plan`` logging in as ``logins`` load users (created when missing), or as it is."""
+    if logins <= 1 or plan.credentials is None:
+        return plan
+    import dataclasses
+
+    import httpx
+
+    from sre_cli.loadtest.accounts import ensure_load_users
+    from sre_cli.loadtest.preflight import log_in
+
+    with httpx.Client(timeout=30.0, trust_env=False, follow_redirects=False) as client:
+        token = log_in(client, plan.target, plan.credentials)
+        users = ensure_load_users(client, plan.target, token, logins, root)
+    return dataclasses.replace(plan, logins=users)
 
 
 @app.command()
@@ -59,6 +85,16 @@ def run(
             "--max-in-flight", min=1, max=20000, help="Open model: most requests in flight."
         ),
     ] = 1000,
+    logins: Annotated[
+        int,
+        typer.Option(
+            "--logins",
+            min=1,
+            max=200,
+            help="API users the load logs in as: 1 is the admin; more are load-01.. "
+            "(created on first use, passwords kept in the state dir).",
+        ),
+    ] = 1,
     spawn_rate: Annotated[
         float, typer.Option("--spawn-rate", min=0.1, help="Users started per second.")
     ] = 10.0,
@@ -228,6 +264,7 @@ def run(
     def progress(msg: str) -> None:
         err.print(f"  {msg}", highlight=False, markup=False)
 
+    plan = with_logins(plan, logins, root)
     if plan.schedule is not None:
         from sre_cli.loadtest.openmodel import run_open_load
 
@@ -318,6 +355,9 @@ def knee(
     max_in_flight: Annotated[
         int, typer.Option("--max-in-flight", min=1, max=20000, help="Most requests in flight.")
     ] = 1000,
+    logins: Annotated[
+        int, typer.Option("--logins", min=1, max=200, help="API users the load logs in as.")
+    ] = 1,
     replicas: Annotated[
         int | None,
         typer.Option(
@@ -350,6 +390,8 @@ def knee(
     """Step the arrival rate until p95 or errors break the SLO; the highest sustainable rate,
     confirmed, in total and per API replica, and the saturating resource. Exit 0 found,
     1 not even the first step held, 2 bad input or the target is down."""
+    import dataclasses
+
     from sre_cli.errors import CheckFailed, UsageError
     from sre_cli.loadtest.knee import KneePlan, find_knee, write_knee
     from sre_cli.loadtest.plan import (
@@ -419,6 +461,7 @@ def knee(
         return
     for line in lines:
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    plan = dataclasses.replace(plan, load=with_logins(plan.load, logins, root))
     result = find_knee(plan, lambda m: err.print(f"  {m}", highlight=False, markup=False))
     if output is not None:
         write_knee(result, output)

@@ -37,7 +37,7 @@ def _users(plan: LoadPlan) -> tuple[list[type[User]], int]:
             assert plan.credentials is not None
             token = log_in(client, plan.target, plan.credentials)
             ponds = list_ponds(client, plan.target, token)
-            return [reference_user(ponds, plan.credentials)], len(ponds)
+            return [reference_user(ponds, plan.accounts)], len(ponds)
         check_up(client, plan.target)
     return load_locustfile(Path(plan.scenario)), 0
 

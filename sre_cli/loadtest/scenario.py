@@ -58,13 +58,17 @@ def readings_body(rng: random.Random, now: datetime | None = None) -> dict[str, 
     return {"readings": readings}
 
 
-def reference_user(pond_ids: list[int], credentials: Credentials) -> type[User]:
-    """The reference scenario's user class for these ponds and credentials."""
+def reference_user(pond_ids: list[int], accounts: tuple[Credentials, ...]) -> type[User]:
+    """The reference scenario's user class for these ponds; the n-th simulated user logs in
+    as ``accounts[n % len(accounts)]``."""
+    from itertools import count
+
     from locust import HttpUser, between, task
     from locust.exception import StopUser
 
     ponds = list(pond_ids)
-    form = {"username": credentials.username, "password": credentials.password}
+    forms = [{"username": c.username, "password": c.password} for c in accounts]
+    started = count()
 
     class ReferenceUser(HttpUser):
         wait_time = between(0.2, 1.0)
@@ -72,6 +76,7 @@ def reference_user(pond_ids: list[int], credentials: Credentials) -> type[User]:
         def on_start(self) -> None:
             self.client.trust_env = False  # no proxy from the environment: loopback only
             self.rng = random.Random()  # noqa: S311 - load mix, not a secret
+            form = forms[next(started) % len(forms)]
             r = self.client.post(
                 "/api/v1/auth/token", data=form, allow_redirects=False, context={"setup": True}
             )

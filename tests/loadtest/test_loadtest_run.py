@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from infra_harness import require
 from stack.stack_harness import Stack, make_stack
 
 pytestmark = pytest.mark.integration
@@ -261,3 +262,28 @@ def test_a_locustfile_runs_its_own_users(target: Target, tmp_path: Path) -> None
     assert result["requests"] > 5
     assert [t["name"] for t in result["thresholds"] if not t["passed"]] == ["min_rps"]
     assert "threshold failed: min_rps" in done.stderr
+
+
+def test_several_logins_are_created_once_and_reused(target: Target) -> None:
+    from sre_cli.loadtest.native import engine_binary
+
+    require(engine_binary)
+    args = ("--logins", "3", "--arrival-rate", "20", "--duration", "3s",
+            "--p95-ms", "100000", "--max-error-rate", "0.2", "--format", "json")  # fmt: skip
+    first = target.run(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    kept = target.stack.state_dir / "loadtest-users.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    users = json.loads(kept.read_text())["users"]
+    assert sorted(users) == ["load-01", "load-02", "load-03"]
+    assert json.loads(first.stdout)["users"] == 3
+    again = target.run(*args)  # the same users, logged in with the kept passwords
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(kept.read_text())["users"] == users
+    admin = target.stack.admin_token(target.api_url)
+    listed = httpx.get(f"{target.api_url}/api/v1/users", params={"limit": 100},
+                       headers={"Authorization": f"Bearer {admin}"}, timeout=10)  # fmt: skip
+    names = {u["username"]: u["role"] for u in listed.json()["items"]}
+    assert {n: names.get(n) for n in users} == dict.fromkeys(users, "operator")
+    dry = target.run("--logins", "3", "--arrival-rate", "20", "--dry-run", "--format", "json")
+    assert json.loads(dry.stdout)["logins"] == ["admin"]  # a dry run creates and sends nothing
