@@ -85,6 +85,15 @@ def run(
             "--max-in-flight", min=1, max=20000, help="Open model: most requests in flight."
         ),
     ] = 1000,
+    connections: Annotated[
+        int,
+        typer.Option(
+            "--connections",
+            min=1,
+            max=5000,
+            help="Open model: most connections; more requests wait for one.",
+        ),
+    ] = 100,
     logins: Annotated[
         int,
         typer.Option(
@@ -246,6 +255,7 @@ def run(
         schedule=schedule,
         endpoint=endpoint,
         max_in_flight=max_in_flight,
+        connections=connections,
     )
     console = get_console()
     if dry_run:
@@ -355,6 +365,15 @@ def knee(
     max_in_flight: Annotated[
         int, typer.Option("--max-in-flight", min=1, max=20000, help="Most requests in flight.")
     ] = 1000,
+    connections: Annotated[
+        int,
+        typer.Option(
+            "--connections",
+            min=1,
+            max=5000,
+            help="Open model: most connections; more requests wait for one.",
+        ),
+    ] = 100,
     logins: Annotated[
         int, typer.Option("--logins", min=1, max=200, help="API users the load logs in as.")
     ] = 1,
@@ -431,6 +450,7 @@ def knee(
         credentials=credentials,
         endpoint=endpoint,
         max_in_flight=max_in_flight,
+        connections=connections,
     )
     plan = KneePlan(
         load=load,

@@ -82,6 +82,7 @@ def run_native(
     recorder: Recorder,
     *,
     max_in_flight: int,
+    connections: int = 100,
     timeout_s: float = 10.0,
     progress: Progress | None = None,
 ) -> NativeRun:
@@ -96,6 +97,7 @@ def run_native(
             for t in targets
         ],
         "max_in_flight": max_in_flight,
+        "connections": min(connections, max_in_flight),
         "timeout_s": timeout_s,
         "progress_s": 5.0,
     }

@@ -74,7 +74,12 @@ def run_open_load(plan: LoadPlan, progress: Progress | None = None) -> LoadRepor
             targets = reference_targets(plan.target, tokens, ponds, random.Random())  # noqa: S311
     started_at = time.time()
     run = run_native(
-        plan.schedule, targets, recorder, max_in_flight=plan.max_in_flight, progress=say
+        plan.schedule,
+        targets,
+        recorder,
+        max_in_flight=plan.max_in_flight,
+        connections=plan.connections,
+        progress=say,
     )
     report = LoadReport(
         plan,

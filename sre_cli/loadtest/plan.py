@@ -205,6 +205,7 @@ class LoadPlan:
     schedule: Schedule | None = None
     endpoint: str | None = None
     max_in_flight: int = 1000
+    connections: int = 100
     logins: tuple[Credentials, ...] = ()
 
     @property
@@ -246,7 +247,8 @@ class LoadPlan:
         if self.schedule is not None:
             load = [
                 f"model      open: {self.schedule.describe()}, whatever the latency "
-                f"(at most {self.max_in_flight} in flight)",
+                f"(at most {self.max_in_flight} in flight "
+                f"on {min(self.connections, self.max_in_flight)} connections)",
                 f"duration   {self.schedule.duration_s:g} s, then nothing new is sent",
             ]
         else:

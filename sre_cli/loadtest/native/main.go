@@ -46,6 +46,7 @@ type plan struct {
 	Stages      []stage  `json:"stages"`
 	Targets     []target `json:"targets"`
 	MaxInFlight uint64   `json:"max_in_flight"`
+	Connections int      `json:"connections"`
 	TimeoutS    float64  `json:"timeout_s"`
 	ProgressS   float64  `json:"progress_s"`
 }
@@ -193,7 +194,10 @@ func main() {
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.MaxBody(0),
 		vegeta.Proxy(nil), // loopback only: never a proxy from the environment
-		vegeta.Connections(int(maxInFlight)),
+		// A bounded pool: a request beyond it waits for a connection (its wait counts in
+		// both latencies) instead of opening more, which only overloads the proxy in front.
+		vegeta.Connections(max(p.Connections, 1)),
+		vegeta.MaxConnections(max(p.Connections, 1)),
 	)
 
 	signals := make(chan os.Signal, 1)
