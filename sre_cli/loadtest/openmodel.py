@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 
-from sre_cli.loadtest.native import NativeTarget, run_native
+from sre_cli.loadtest.native import NativeTarget, engine_binary, run_native
 from sre_cli.loadtest.plan import LoadPlan
 from sre_cli.loadtest.results import LoadReport, Recorder
 from sre_cli.loadtest.scenario import READINGS, SUMMARY, readings_body
@@ -59,6 +59,7 @@ def run_open_load(plan: LoadPlan, progress: Progress | None = None) -> LoadRepor
     from sre_cli.loadtest.preflight import check_up, list_ponds, log_in
 
     assert plan.schedule is not None
+    engine_binary()  # a missing engine stops the run before the pre-flight sends anything
     say = progress or (lambda _msg: None)
     recorder = Recorder()
     with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
