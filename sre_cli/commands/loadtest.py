@@ -143,7 +143,7 @@ def run(
         typer.Option(
             "--prometheus",
             help="Judge the service's own SLIs over the run from this Prometheus "
-            "[default: the stack's, when it runs one].",
+            "[default: the stack's, when it runs one and --target is not given].",
             show_default=False,
         ),
     ] = None,
@@ -236,7 +236,10 @@ def run(
         from sre_cli.loadtest.baseline import read_baseline
 
         base = read_baseline(baseline)
-    prom_url = None if no_server else resolve_prometheus(prometheus, root)
+    # the stack's Prometheus judges the stack's API, not a --target of another server
+    prom_url = None
+    if not no_server and (prometheus or target is None):
+        prom_url = resolve_prometheus(prometheus, root)
     credentials = None
     if endpoint is not None:
         if username or password_file:  # an endpoint is loaded anonymously unless told
@@ -460,7 +463,7 @@ def knee(
         step_s=step_s,
         refine=refine,
         replicas=n_replicas,
-        prometheus=resolve_prometheus(prometheus, root),
+        prometheus=resolve_prometheus(prometheus, root) if prometheus or target is None else None,
         pids=stack_pids(root) if target is None else {},
     )
     console, err = get_console(), get_err_console()
