@@ -344,6 +344,10 @@ def knee(
     refine: Annotated[
         int, typer.Option("--refine", min=0, max=6, help="Bisections after the first break.")
     ] = 2,
+    warmup: Annotated[
+        str,
+        typer.Option("--warmup", help="Load at --start before the steps, not judged (0s: none)."),
+    ] = "5s",
     endpoint: Annotated[
         str | None,
         typer.Option("--endpoint", help="GET this path only, instead of the reference mix."),
@@ -432,6 +436,7 @@ def knee(
 
     root = (state_dir or default_state_dir()).expanduser()
     step_s = parse_duration(step)
+    warmup_s = 0.0 if warmup.strip() in ("0", "0s") else parse_duration(warmup)
     if start > max_rate:
         raise UsageError(f"--start {start:g} is above --max-rate {max_rate:g}")
     url, source = resolve_target(target, root)
@@ -465,6 +470,7 @@ def knee(
         replicas=n_replicas,
         prometheus=resolve_prometheus(prometheus, root) if prometheus or target is None else None,
         pids=stack_pids(root) if target is None else {},
+        warmup_s=warmup_s,
     )
     console, err = get_console(), get_err_console()
     what = f"GET {endpoint}" if endpoint else "the reference mix"

@@ -1,13 +1,15 @@
 """The knee: the highest arrival rate the service sustains within its SLO.
 
-``aqua loadtest knee`` runs open-model steps of a fixed length at rising rates. A step is
-*good* when its corrected p95 and its error rate are within the limits and the generator
-sent at least 95 % of the intended requests. The rate grows by ``factor`` until a step
-breaks; then ``refine`` bisections between the last good and the first bad rate; then the
-highest good rate runs once more to confirm it (a step that fails its confirmation is
-treated as bad, and the next lower good rate is confirmed instead). The answer: that rate
-in total and per API replica, and the resource closest to its limit during the first
-breaking step (see :mod:`~sre_cli.loadtest.saturation`).
+``aqua loadtest knee`` warms the target up at the first rate (not judged), then runs
+open-model steps of a fixed length at rising rates. A step is *good* when its corrected p95
+and its error rate are within the limits and the generator sent at least 95 % of the
+intended requests; a step that breaks runs once more, and only breaking twice in a row
+counts (a single noisy step on a shared machine is not a knee). The rate grows by
+``factor`` until a step breaks; then ``refine`` bisections between the last good and the
+first bad rate; then the highest good rate runs once more to confirm it (a step that fails
+its confirmation is treated as bad, and the next lower good rate is confirmed instead). The
+answer: that rate in total and per API replica, and the resource closest to its limit
+during the first breaking step (see :mod:`~sre_cli.loadtest.saturation`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class KneePlan:
     replicas: int
     prometheus: str | None
     pids: dict[str, int] = field(default_factory=dict)
+    warmup_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -187,11 +190,19 @@ def find_knee(plan: KneePlan, progress: Progress | None = None) -> KneeResult:
         time.sleep(1.0)  # let queues drain before the next step
         return s
 
+    def holds(rate: float, confirm: bool = False) -> bool:
+        """A step that breaks runs once more: one noisy step is not a knee."""
+        return step(rate, confirm).good or step(rate, confirm).good
+
+    if plan.warmup_s > 0:  # connections, caches and lazy imports, before anything is judged
+        say(f"warm-up: {plan.start_rps:g}/s for {plan.warmup_s:g} s (not judged)")
+        warm = dataclasses.replace(plan.load, schedule=constant(plan.start_rps, plan.warmup_s))
+        run_open_load(warm)
     good: list[float] = []
     bad: float | None = None
     rate = plan.start_rps
     while rate <= plan.max_rps:
-        if step(rate).good:
+        if holds(rate):
             good.append(rate)
             rate = _round(rate * plan.factor)
         else:
@@ -202,14 +213,14 @@ def find_knee(plan: KneePlan, progress: Progress | None = None) -> KneeResult:
             mid = _round((good[-1] + bad) / 2)
             if mid in (good[-1], bad):
                 break
-            if step(mid).good:
+            if holds(mid):
                 good.append(mid)
             else:
                 bad = mid
     knee, confirmed = None, False
     while good:
         candidate = max(good)
-        if step(candidate, confirm=True).good:
+        if holds(candidate, confirm=True):
             knee, confirmed = candidate, True
             break
         good.remove(candidate)
