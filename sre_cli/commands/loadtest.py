@@ -492,8 +492,8 @@ def knee(
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     plan = dataclasses.replace(plan, load=with_logins(plan.load, logins, root))
     result = find_knee(plan, lambda m: err.print(f"  {m}", highlight=False, markup=False))
-    if output is not None:
-        write_knee(result, output)
+    if output is not None and result.knee_rps is not None:
+        write_knee(result, output)  # never replaces a good figure with no figure
     if fmt is Format.json:
         console.print_json(json.dumps(result.to_json()))
     else:

@@ -91,6 +91,7 @@ class KneeResult:
             "target": self.plan.load.target,
             "measured_at": self.measured_at,
             "max_sustainable_rps": self.knee_rps,
+            "total_rps": self.knee_rps,  # the name `aqua capacity --knee` shows
             "replicas": self.plan.replicas,
             "per_replica_rps": None
             if self.per_replica_rps is None
