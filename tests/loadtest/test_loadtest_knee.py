@@ -72,6 +72,9 @@ def knee(stack: Stack, password: Path, pond: int, out: Path, *target: str) -> di
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     assert json.loads(out.read_text()) == result  # the file for `aqua capacity --knee`
+    from sre_cli.capacity.replicas import load_knee
+
+    assert load_knee(out).per_replica_rps == result["per_replica_rps"]
     assert result["confirmed"]
     assert result["total_rps"] == result["max_sustainable_rps"]
     assert result["per_replica_rps"] == pytest.approx(
