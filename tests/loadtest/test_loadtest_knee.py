@@ -1,8 +1,9 @@
 """``aqua loadtest knee`` and the server verdict on a real lite stack (nginx, Prometheus).
 
-The same knee search runs against a stack with one API replica, then against one with two:
-the second must sustain a higher rate, and each reports its replicas and a saturating
-resource. The server verdict reads the stack's Prometheus through the ``slo`` engine.
+The knee search runs against a stack with one API replica: it finds a break, confirms the
+highest good rate, reports the replicas and a saturating resource, and writes the file
+``aqua capacity --knee`` reads. The server verdict reads the stack's Prometheus through the
+``slo`` engine.
 Steps are short (3 s) to keep the run time modest; the p95 limit is 250 ms rather than the
 API's 100 ms, because on a shared two-core machine a 3-second step's p95 below saturation
 jitters around 100 ms, while past the knee the corrected p95 grows to seconds.
@@ -129,17 +130,11 @@ def test_load_the_server_never_saw_is_flagged(one: tuple[Stack, Path, int]) -> N
     assert result["verdict"] == "fail"
 
 
-def test_two_replicas_sustain_more_than_one(
-    one: tuple[Stack, Path, int], tmp_path_factory: pytest.TempPathFactory
+def test_the_knee_is_found_confirmed_and_written_for_capacity(
+    one: tuple[Stack, Path, int],
 ) -> None:
-    """The same search through nginx on a stack with one API replica, then on one with two
-    (the first stopped, so both have the machine to themselves)."""
-    stack1, password1, pond1 = one
-    first = knee(stack1, password1, pond1, stack1.state_dir.parent / "knee1.json")
-    stack1.down()
-    assert first["replicas"] == 1
-    assert first["saturating"] is not None  # the CPU of the stack's processes, at least
-    for stack2, password2, pond2 in start(tmp_path_factory.mktemp("knee2"), 2):
-        second = knee(stack2, password2, pond2, stack2.state_dir.parent / "knee2.json")
-    assert second["replicas"] == 2
-    assert second["max_sustainable_rps"] > first["max_sustainable_rps"], (first, second)
+    stack, password, pond = one
+    result = knee(stack, password, pond, stack.state_dir.parent / "knee.json")
+    assert result["replicas"] == 1
+    assert result["saturating"] is not None  # the CPU of the stack's processes, at least
+    assert result["saturating"]["resource"].startswith(("cpu of ", "db pool of "))
