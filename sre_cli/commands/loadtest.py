@@ -14,12 +14,9 @@ from sre_cli.output import emit
 if TYPE_CHECKING:
     from sre_cli.loadtest.plan import LoadPlan
 
-app = typer.Typer(
-    help="Locust-driven load against the local API, with a verdict against thresholds.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = group(
+    "Load against the local API (locust's users, or an open model at a fixed arrival rate), "
+    "with a verdict against thresholds; the knee."
 )
 
 
@@ -306,10 +303,7 @@ def run(
         report.server, checks, notes = judge_server(prom_url, report, slo_files)
         report.checks.extend(checks)
         report.notes.extend(notes)
-    if fmt is Format.json:
-        console.print_json(json.dumps(report.to_json()))
-    else:
-        console.print(report.renderable())
+    emit(report, fmt.value, lambda r: r.renderable())
     if report.requests == 0:
         raise Unavailable(
             f"no request completed against {plan.target} in {report.elapsed_s:.1f} s",
@@ -408,9 +402,7 @@ def knee(
     fmt: Annotated[
         Format, typer.Option("--format", help="A table, or JSON at the end.")
     ] = Format.table,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
-    ] = False,
+    dry_run: Annotated[bool, dry_run_option("Print the plan; send nothing.")] = False,
     state_dir: StateDir = None,
 ) -> None:
     """Step the arrival rate until p95 or errors break the SLO; the highest sustainable rate,
@@ -435,8 +427,8 @@ def knee(
     from sre_cli.stack.spec import default_state_dir
 
     root = (state_dir or default_state_dir()).expanduser()
-    step_s = parse_duration(step)
-    warmup_s = 0.0 if warmup.strip() in ("0", "0s") else parse_duration(warmup)
+    step_s = parse_duration(step, "--step-duration")
+    warmup_s = 0.0 if warmup.strip() in ("0", "0s") else parse_duration(warmup, "--warmup")
     if start > max_rate:
         raise UsageError(f"--start {start:g} is above --max-rate {max_rate:g}")
     url, source = resolve_target(target, root)
@@ -494,9 +486,6 @@ def knee(
     result = find_knee(plan, lambda m: err.print(f"  {m}", highlight=False, markup=False))
     if output is not None and result.knee_rps is not None:
         write_knee(result, output)  # never replaces a good figure with no figure
-    if fmt is Format.json:
-        console.print_json(json.dumps(result.to_json()))
-    else:
-        console.print(result.renderable())
+    emit(result, fmt.value, lambda r: r.renderable())
     if result.knee_rps is None:
         raise CheckFailed(f"no step held the SLO, not even {start:g}/s")

@@ -237,7 +237,7 @@ def find_knee(plan: KneePlan, progress: Progress | None = None) -> KneeResult:
 
 def _from_prometheus(url: str, started: float, step_s: float) -> list[Resource]:
     from sre_cli.errors import AquaError
-    from sre_cli.slo import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
 
     try:
         with PrometheusClient(url, timeout=5.0) as prom:

@@ -17,14 +17,12 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from sre_cli import timespec
 from sre_cli.errors import ConfigError, UsageError
-
-if TYPE_CHECKING:
-    from sre_cli.loadtest.schedule import Schedule
+from sre_cli.loadtest.schedule import MAX_DURATION_S, Schedule
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -41,19 +39,18 @@ __all__ = [
 ]
 
 DEFAULT_TARGET = "http://127.0.0.1:8080"
-MAX_DURATION_S = 600.0
 REFERENCE = "reference"
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, flag: str = "--duration") -> float:
     """Seconds in ``30s``, ``5m``, ``1m30s`` or ``45`` (seconds); at most 10 minutes."""
     try:
         seconds = timespec.parse_duration(text).total_seconds()
     except ValueError as exc:
-        raise UsageError(f"--duration: {exc}") from None
+        raise UsageError(f"{flag}: {exc}") from None
     if seconds > MAX_DURATION_S:
         raise UsageError(
-            f"--duration {text} is longer than {MAX_DURATION_S / 60:.0f} minutes",
+            f"{flag} {text} is longer than {MAX_DURATION_S / 60:.0f} minutes",
             hint="a load test always stops by itself; run several shorter ones",
         )
     return seconds

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sre_cli.slo import PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
 
 __all__ = ["ProcSampler", "Resource", "prometheus_resources", "stack_pids"]
 

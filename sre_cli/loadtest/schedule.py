@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sre_cli import timespec
 from sre_cli.errors import UsageError
-from sre_cli.loadtest.plan import MAX_DURATION_S, parse_duration
 
-__all__ = ["MAX_RATE", "Schedule", "Stage", "constant", "parse_stages"]
+__all__ = ["MAX_DURATION_S", "MAX_RATE", "Schedule", "Stage", "constant", "parse_stages"]
 
+MAX_DURATION_S = 600.0  # every load test stops by itself within 10 minutes
 MAX_RATE = 100_000.0
 
 
@@ -114,8 +115,10 @@ def parse_stages(text: str) -> Schedule:
         if not (rps >= 0 and math.isfinite(rps)):
             raise UsageError(f"--stages rate {rate!r} must be 0 or more")
         try:
-            seconds = parse_duration(duration)
-        except UsageError as exc:
-            raise UsageError(f"--stages duration {duration!r}: {exc.message}") from None
+            seconds = timespec.parse_duration(duration).total_seconds()
+        except ValueError as exc:
+            raise UsageError(f"--stages duration {duration!r}: {exc}") from None
+        if seconds <= 0:
+            raise UsageError(f"--stages duration {duration!r} must be longer than 0 s")
         stages.append(Stage(seconds, rps))
     return _check(Schedule(0.0, tuple(stages)), "--stages")

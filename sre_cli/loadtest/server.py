@@ -24,7 +24,8 @@ from sre_cli.errors import Unavailable
 from sre_cli.loadtest.results import LoadReport, ThresholdResult
 
 if TYPE_CHECKING:
-    from sre_cli.slo import SLO, PrometheusClient
+    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.slo.spec import SLO
 
 __all__ = ["DEFAULT_SLO_PATH", "DISAGREE", "ServerSLO", "judge_server"]
 
@@ -98,12 +99,14 @@ def judge_server(
     prometheus: str, report: LoadReport, slo_paths: list[Path] | None = None
 ) -> tuple[dict[str, Any], list[ThresholdResult], list[str]]:
     """The ``server`` JSON, one check per SLO for the verdict, and notes on disagreements."""
-    from sre_cli.slo import PrometheusClient, evaluate, load_slos
+    from sre_cli.prometheus import connect
+    from sre_cli.slo.batch import evaluate
+    from sre_cli.slo.loader import load_slos
     from sre_cli.slo.windows import Window
 
     slos = [s for s in load_slos(slo_paths or [DEFAULT_SLO_PATH]) if s.service == "api"]
     started, ended = report.started_at, report.started_at + report.elapsed_s
-    with PrometheusClient(prometheus, timeout=10.0) as prom:
+    with connect(prometheus, timeout=10.0) as prom:
         at = _wait_for_scrape(prom, ended)
         span = timedelta(seconds=max(10, math.ceil(at - started)))
         windowed = [s.model_copy(update={"window": Window(rolling=span)}) for s in slos]

@@ -63,7 +63,7 @@ def test_a_missing_engine_names_the_build_script(
     ("args", "message"),
     [
         (["--start", "100", "--max-rate", "50"], "is above --max-rate"),
-        (["--step-duration", "soon"], "is not a duration"),
+        (["--step-duration", "soon"], "--step-duration: not a duration"),
         (["--endpoint", "live"], "is not a path"),
         (["--factor", "1"], "1.05"),
     ],
