@@ -37,6 +37,7 @@ GROUPS: tuple[Group, ...] = (
     Group("chaos", "sre_cli.commands.chaos", "Game-day experiments with steady-state checks."),
     Group("capacity", "sre_cli.commands.capacity", "Capacity forecasts from Prometheus."),
     Group("loadtest", "sre_cli.commands.loadtest", "Locust-driven load with a verdict."),
+    Group("trace", "sre_cli.commands.trace", "Slowest requests and span trees from Jaeger."),
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
     Group("doctor", "sre_cli.commands.doctor", "Check every component aqua and the stack use."),
 )

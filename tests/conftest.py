@@ -23,6 +23,7 @@ from sre_cli.errors import MissingDependency
 
 if TYPE_CHECKING:
     from sre_cli.infra.alertmanager import AlertmanagerServer
+    from sre_cli.infra.jaeger import JaegerServer
     from sre_cli.infra.kafka import KafkaServer
     from sre_cli.infra.nginx import NginxServer
     from sre_cli.infra.postgres import PostgresServer
@@ -87,6 +88,16 @@ def kafka_server(tmp_workdir: Path) -> Iterator[KafkaServer]:
     require(binaries.kafka_libs)
     require(_kafka_client)
     with KafkaServer(_unique_dir(tmp_workdir, "kafka")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def jaeger_server(tmp_workdir: Path) -> Iterator[JaegerServer]:
+    from sre_cli.infra import binaries
+    from sre_cli.infra.jaeger import JaegerServer
+
+    require(binaries.jaeger)
+    with JaegerServer(_unique_dir(tmp_workdir, "jaeger")) as server:
         yield server
 
 

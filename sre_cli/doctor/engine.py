@@ -20,6 +20,7 @@ Status = Literal["ok", "missing", "error"]
 PROVISION = "scripts/provision"
 BUILD_K8S = "scripts/build-k8s"
 FETCH_KAFKA = "scripts/fetch-kafka"
+BUILD_JAEGER = "scripts/build-jaeger"
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ def _kafka() -> tuple[Path, str]:
     return libs, versions.kafka_version()
 
 
+def _jaeger() -> tuple[Path, str]:
+    return binaries.jaeger(), binaries.jaeger_version()
+
+
 def _python_package(dist: str, hint: str) -> Probe:
     def probe() -> tuple[Path, str]:
         try:
@@ -124,6 +129,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("alertmanager", _binary("alertmanager"), PROVISION),
     Component("amtool", _binary("amtool"), PROVISION),
     Component("nginx", _binary("nginx"), PROVISION),
+    Component("jaeger", _jaeger, BUILD_JAEGER),
     Component("etcd", _k8s("etcd", "--version", r"etcd Version: (\S+)"), BUILD_K8S),
     Component("kube-apiserver", _k8s("kube_apiserver", "--version", _K8S), BUILD_K8S),
     Component(

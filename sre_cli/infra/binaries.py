@@ -15,6 +15,7 @@ provisioning script and the package that provides it.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +25,16 @@ from pathlib import Path
 from sre_cli.errors import MissingDependency
 from sre_cli.infra import versions
 
-__all__ = ["KNOWN", "Binary", "describe", "find", "kafka_libs", "version"]
+__all__ = [
+    "KNOWN",
+    "Binary",
+    "describe",
+    "find",
+    "jaeger",
+    "jaeger_version",
+    "kafka_libs",
+    "version",
+]
 
 PROVISION = "scripts/provision"
 _POSTGRES_TOOLS = ("postgres", "initdb", "pg_ctl", "pg_isready", "psql", "createdb")
@@ -153,3 +163,38 @@ def kafka_libs(kafka_version: str | None = None) -> Path:
             hint=f"run scripts/fetch-kafka (or {PROVISION})",
         )
     return libs
+
+
+def jaeger(jaeger_version: str | None = None) -> Path:
+    """The Jaeger binary built by ``scripts/build-jaeger`` (``$AQUA_JAEGER_BIN`` overrides)."""
+    override = os.environ.get("AQUA_JAEGER_BIN")
+    if override:
+        path = Path(override)
+    else:
+        jaeger_version = jaeger_version or versions.jaeger_version()
+        directory = versions.jaeger_dir(jaeger_version)
+        path = directory / "bin" / "jaeger"
+        if not (directory / ".complete").is_file():
+            path = directory / ".missing"  # a half-finished build is not a binary
+    if not (path.is_file() and path.stat().st_mode & 0o111):
+        raise MissingDependency(
+            f"jaeger not found at {path}",
+            hint=f"run scripts/build-jaeger (or {PROVISION})",
+        )
+    return path
+
+
+@functools.cache
+def jaeger_version() -> str:
+    """The version the Jaeger binary reports (``jaeger version``: a JSON line)."""
+    path = jaeger()
+    try:
+        done = subprocess.run(
+            [str(path), "version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingDependency(f"jaeger at {path} does not run: {exc}") from exc
+    match = re.search(r'"gitVersion":\s*"v?([^"]+)"', done.stdout + done.stderr)
+    if match is None:
+        raise MissingDependency(f"jaeger at {path} printed no version (exit {done.returncode})")
+    return match.group(1)

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from sre_cli.errors import ConfigError
 
-__all__ = ["cache_dir", "kafka_libs_dir", "kafka_version", "load", "pinned", "versions_file"]
+__all__ = [
+    "cache_dir",
+    "jaeger_dir",
+    "jaeger_version",
+    "kafka_libs_dir",
+    "kafka_version",
+    "load",
+    "pinned",
+    "versions_file",
+]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,3 +74,12 @@ def kafka_version() -> str:
 def kafka_libs_dir(version: str | None = None) -> Path:
     """The directory ``scripts/fetch-kafka`` fills with the broker's jars."""
     return cache_dir() / f"kafka-{version or kafka_version()}" / "libs"
+
+
+def jaeger_version() -> str:
+    return pinned("JAEGER_VERSION")
+
+
+def jaeger_dir(version: str | None = None) -> Path:
+    """The directory ``scripts/build-jaeger`` builds into (the binary is ``bin/jaeger``)."""
+    return cache_dir() / f"jaeger-{version or jaeger_version()}"

@@ -70,6 +70,11 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
     if kafka:
         env["AQUA_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka[0].port}"
         env["AQUA_KAFKA_REPLICATION_FACTOR"] = "1"
+    jaeger = plan.of_kind("jaeger")
+    if jaeger:
+        # Every request of a local stack is traced: it serves a person, not a benchmark.
+        env["AQUA_OTLP_ENDPOINT"] = f"http://127.0.0.1:{jaeger[0].extra_ports['otlp']}"
+        env["AQUA_TRACE_SAMPLE_RATIO"] = "1.0"
     if spec.kind in ("api", "worker"):
         env["AQUA_DATABASE_URL"] = plan.database_url
         if redis:

@@ -48,6 +48,7 @@ SERVER_BINARIES = {
     "nginx": ("nginx",),
     "prometheus": ("prometheus",),
     "alertmanager": ("alertmanager",),
+    "jaeger": ("jaeger",),
 }
 #: when set, servers are looked up only in these directories (``os.pathsep``-separated);
 #: pointing it at an empty directory shows what the stack does on a machine without servers.
@@ -78,7 +79,7 @@ class MachineEnvironment:
         except ImportError:  # the library is not there: plain PATH lookup
             return any(shutil.which(n) is not None for n in names)
         try:
-            binaries.find(name)
+            binaries.jaeger() if name == "jaeger" else binaries.find(name)
         except MissingDependency:
             return False
         return True
@@ -148,6 +149,7 @@ _KINDS: dict[ComponentKind, _Kind] = {
     "agent": _http_kind("/health", "/health", "/metrics"),
     "alertmanager": _http_kind("/-/healthy", "/-/ready", "/metrics"),
     "prometheus": _http_kind("/-/healthy", "/-/ready", "/metrics"),
+    "jaeger": _http_kind("/api/services", "/api/services", ""),
 }
 
 
@@ -292,6 +294,17 @@ def _front_door(d: _Draft, api_names: list[str]) -> str:
     return entry_url
 
 
+def _tracing(d: _Draft) -> None:
+    """Jaeger, the services' trace store, in the full stack when it is built."""
+    if d.options.lite:
+        return
+    if d.has_server("jaeger"):
+        extra = {"otlp": d.ports.jaeger_otlp}
+        d.comps.append(_component("jaeger", d.ports.jaeger, extra_ports=extra))
+    else:
+        d.degraded.append("tracing: Jaeger is not built (scripts/build-jaeger); no spans are kept")
+
+
 def _monitoring(d: _Draft) -> None:
     """The alert receiver, Alertmanager and Prometheus, each when it is installed."""
     d.comps.append(_component("agent", d.ports.agent))
@@ -317,6 +330,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
     api_names = _api(d, replicas)
     queue = _queue(d)
     entry_url = _front_door(d, api_names)
+    _tracing(d)
     _monitoring(d)
     plan = StackPlan(
         lite=options.lite,

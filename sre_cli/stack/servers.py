@@ -80,7 +80,7 @@ class ServerRunner:
 
 
 def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
-    """The runner of a server: postgres, redis, kafka, nginx, prometheus or alertmanager."""
+    """The runner of a server: postgres, redis, kafka, nginx, prometheus, alertmanager, jaeger."""
     workdir = layout.workdir(spec.name)
     port = spec.port
 
@@ -109,7 +109,14 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
 
                 text = prometheus_yaml(plan, layout)
                 (layout.config_dir / "prometheus.yml").write_text(text, encoding="utf-8")
-                return PrometheusServer(workdir, text, port)
+                # Exemplars: the latency histograms' trace ids, so a slow bucket leads to a trace.
+                return PrometheusServer(
+                    workdir, text, port, extra_args=("--enable-feature=exemplar-storage",)
+                )
+            case "jaeger":
+                from sre_cli.infra.jaeger import JaegerServer
+
+                return JaegerServer(workdir, port, otlp_http_port=spec.extra_ports["otlp"])
             case "alertmanager":
                 from sre_cli.infra.alertmanager import AlertmanagerServer
 

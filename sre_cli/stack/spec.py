@@ -19,6 +19,8 @@ Default ports (``--port-base B`` moves every one to ``B + offset``)::
     redis              6380      +24
     kafka              9092      +25
     kafka controller   9096      +26
+    jaeger             16686     +27    trace store: query API and UI
+    jaeger OTLP        4318      +28    where the services send spans (OTLP/HTTP)
 
 Example::
 
@@ -66,6 +68,7 @@ ComponentKind = Literal[
     "prometheus",
     "alertmanager",
     "agent",
+    "jaeger",
 ]
 ProbeKind = Literal["http", "tcp", "redis", "postgres", "kafka"]
 
@@ -81,6 +84,8 @@ _OFFSETS: dict[str, int] = {
     "redis": 24,
     "kafka": 25,
     "kafka_controller": 26,
+    "jaeger": 27,
+    "jaeger_otlp": 28,
 }
 
 
@@ -102,12 +107,15 @@ class Ports(_Frozen):
     redis: int = 6380
     kafka: int = 9092
     kafka_controller: int = 9096
+    jaeger: int = 16686
+    jaeger_otlp: int = 4318
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
         """Every port at ``base + offset`` (see the module docstring), for side-by-side stacks."""
         if not 1024 <= base <= 65535 - max(_OFFSETS.values()):
-            raise UsageError(f"--port-base {base} is out of range (1024..{65535 - 26})")
+            top = 65535 - max(_OFFSETS.values())
+            raise UsageError(f"--port-base {base} is out of range (1024..{top})")
         return cls(**{name: base + off for name, off in _OFFSETS.items()})
 
     def with_overrides(self, overrides: Mapping[str, int]) -> Ports:

@@ -15,7 +15,17 @@ from typer.testing import CliRunner, Result
 import sre_cli
 from sre_cli import cli, errors
 
-HEAVY = ("torch", "sqlalchemy", "fastapi", "kubernetes", "locust", "pandas", "numpy", "uvicorn")
+HEAVY = (
+    "torch",
+    "sqlalchemy",
+    "fastapi",
+    "kubernetes",
+    "locust",
+    "pandas",
+    "numpy",
+    "uvicorn",
+    "opentelemetry",
+)
 
 
 def _groups() -> list[str]:
@@ -172,6 +182,7 @@ def test_doctor_json_lists_every_component_with_a_version() -> None:
         "kube-scheduler",
         "kubectl",
         "kwok",
+        "jaeger",
         "torch",
     }
     assert expected <= names

@@ -28,7 +28,7 @@ from sre_cli.stack.state import (
     read_state,
 )
 
-ALL_BINARIES = {"pg_ctl", "redis-server", "java", "nginx", "prometheus", "alertmanager"}
+ALL_BINARIES = {"pg_ctl", "redis-server", "java", "nginx", "prometheus", "alertmanager", "jaeger"}
 ALL_MODULES = {"service.ml.app", "service.api.app", "service.worker.__main__"}
 
 

@@ -1,0 +1,95 @@
+"""``aqua trace``: the slowest requests in Jaeger, and where one request spent its time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sre_cli.commands.options import Format, StateDir
+
+app = typer.Typer(
+    help="Distributed traces from the stack's Jaeger: the slowest requests, one trace's tree.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+Jaeger = Annotated[
+    str | None,
+    typer.Option(
+        "--jaeger",
+        envvar="AQUA_JAEGER_URL",
+        help="Jaeger query URL [default: the stack's Jaeger, else http://127.0.0.1:16686].",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _url(jaeger: str | None, state_dir: StateDir) -> str:
+    from sre_cli.stack.spec import default_state_dir
+    from sre_cli.trace.query import resolve_jaeger_url
+
+    return resolve_jaeger_url(jaeger, (state_dir or default_state_dir()).expanduser())
+
+
+@app.command()
+def slowest(
+    service: Annotated[str, typer.Option("--service", "-s", help="Service to search.")] = "api",
+    route: Annotated[
+        str | None,
+        typer.Option(
+            "--route", "-r", help="Only this route template (http.route).", show_default=False
+        ),
+    ] = None,
+    since: Annotated[str, typer.Option("--since", help="How far back to look.")] = "15m",
+    count: Annotated[
+        int, typer.Option("--count", "-n", help="How many traces.", min=1, max=100)
+    ] = 3,
+    jaeger: Jaeger = None,
+    state_dir: StateDir = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The slowest traces of a service, each as its tree of spans: exit 2 when there are none."""
+    from sre_cli.commands.terminal import print_report
+    from sre_cli.errors import Unavailable, UsageError
+    from sre_cli.slo.windows import parse_duration
+    from sre_cli.trace.query import JaegerClient
+    from sre_cli.trace.query import slowest as find_slowest
+    from sre_cli.trace.render import TraceReport
+
+    try:
+        since_s = parse_duration(since).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from exc
+    url = _url(jaeger, state_dir)
+    with JaegerClient(url) as client:
+        traces = find_slowest(client, service=service, since_s=since_s, route=route, count=count)
+    what = f"{service}" + (f" {route}" if route else "")
+    if not traces:
+        raise Unavailable(
+            f"no traces of {what} in the last {since} in Jaeger at {url}",
+            hint="widen --since, or check the sampling ratio (AQUA_TRACE_SAMPLE_RATIO)",
+        )
+    title = f"the {len(traces)} slowest traces of {what} in the last {since} ({url})"
+    print_report(TraceReport(traces, title), fmt is Format.json)
+
+
+@app.command()
+def show(
+    trace_id: Annotated[str, typer.Argument(help="Trace id (32 hex digits).", metavar="ID")],
+    jaeger: Jaeger = None,
+    state_dir: StateDir = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """One trace as its tree of spans: duration and share of the total per span."""
+    from sre_cli.commands.terminal import print_report
+    from sre_cli.trace.query import JaegerClient, check_trace_id
+    from sre_cli.trace.render import TraceReport
+
+    trace_id = check_trace_id(trace_id)
+    with JaegerClient(_url(jaeger, state_dir)) as client:
+        trace = client.trace(trace_id)
+    print_report(TraceReport([trace]), fmt is Format.json)

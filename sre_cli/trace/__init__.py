@@ -1,0 +1,29 @@
+"""Distributed traces from the stack's Jaeger: the slowest requests and where their time went.
+
+- :mod:`~sre_cli.trace.model`: :class:`Trace` and :class:`Span` (tree, share, self time)
+- :mod:`~sre_cli.trace.query`: :class:`JaegerClient` and :func:`slowest`
+- :mod:`~sre_cli.trace.render`: :class:`TraceReport` (terminal tree and JSON)
+
+Example::
+
+    with JaegerClient("http://127.0.0.1:16686") as jaeger:
+        [trace] = slowest(jaeger, service="api", since_s=900, count=1)
+        trace.hotspot().name   # 'SELECT aqua'
+"""
+
+from __future__ import annotations
+
+from sre_cli.trace.model import Span, Trace
+from sre_cli.trace.query import JaegerClient, TraceNotFound, check_trace_id, slowest
+from sre_cli.trace.render import TraceReport, trace_json
+
+__all__ = [
+    "JaegerClient",
+    "Span",
+    "Trace",
+    "TraceNotFound",
+    "TraceReport",
+    "check_trace_id",
+    "slowest",
+    "trace_json",
+]
