@@ -22,6 +22,7 @@ from service.api.middleware import BodyLimitMiddleware, TelemetryMiddleware
 from service.api.routes import api_routers
 from service.api.runtime import Runtime
 from service.api.settings import ApiSettings
+from service.common import otel
 from service.common.logs import configure_logging
 
 DESCRIPTION = """\
@@ -37,7 +38,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     if settings.configure_logging:
         configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    if otel.configure(
+        settings.service_name, settings.otlp_endpoint, ratio=settings.trace_sample_ratio
+    ):
+        otel.instrument_redis()
     runtime = Runtime.build(settings)
+    otel.instrument_engine(runtime.db.engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

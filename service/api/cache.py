@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from service.api.metrics import ApiMetrics
 from service.api.softredis import RedisUnavailable, SoftRedis
+from service.common import otel
 from service.data.summary_keys import INVALIDATIONS_CHANNEL, invalidate_summaries, summary_key
 
 log = logging.getLogger("aqua.api.cache")
@@ -178,7 +179,8 @@ class SummaryCache:
     ) -> tuple[bytes, bool]:
         since = self.local.mark()
         try:
-            value = await self._redis.call(lambda r: r.get(summary_key(pond_id)))
+            with otel.span("cache lookup", {"aqua.pond_id": pond_id}):
+                value = await self._redis.call(lambda r: r.get(summary_key(pond_id)))
         except RedisUnavailable:
             value = None
         if isinstance(value, bytes):

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.runtime import Runtime
 from service.api.security import AuthError, Principal
+from service.common import otel
 from service.common.errors import RequestRejected
 from service.common.tracing import current_request
 from service.data.schemas import MAX_ID
@@ -91,8 +92,9 @@ class BearerAuth(OAuth2PasswordBearer):
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         rt = cast(Runtime, request.app.state.runtime)
-        principal = bearer_principal(rt, request.headers.get("authorization", ""))
-        await admit(rt, principal)
+        with otel.span("authenticate"):
+            principal = bearer_principal(rt, request.headers.get("authorization", ""))
+            await admit(rt, principal)
         if self.scope not in principal.scopes:
             raise HTTPException(
                 status_code=403,

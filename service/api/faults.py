@@ -7,6 +7,7 @@ Redis configured, rules are shared: each worker picks up the others' changes wit
 ``AQUA_FAULTS_SYNC_SECONDS``::
 
     PUT /api/v1/admin/faults {"route": "/api/v1/ponds/{pond_id}/summary", "latency_ms": 300}
+    PUT /api/v1/admin/faults {"route": "/api/v1/ponds", "db_latency_ms": 300}   # in PostgreSQL
     DELETE /api/v1/admin/faults      # clear every rule
 """
 
@@ -16,13 +17,16 @@ import asyncio
 import json
 import logging
 import random
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.metrics import ApiMetrics
 from service.api.softredis import RedisUnavailable, SoftRedis
 from service.common.errors import RequestRejected, ServiceError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("aqua.api.faults")
 
@@ -37,12 +41,15 @@ class FaultRule(BaseModel):
         description="Route template, as in the OpenAPI document (e.g. /api/v1/ponds/{pond_id})."
     )
     latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    #: time spent in the database (``pg_sleep`` on a pooled connection): a slow query as
+    #: metrics and traces see it, not a slow handler.
+    db_latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
     error_status: Annotated[int, Field(ge=500, le=599)] = 500
 
     @property
     def inert(self) -> bool:
-        return self.latency_ms == 0 and self.error_rate == 0
+        return self.latency_ms == 0 and self.db_latency_ms == 0 and self.error_rate == 0
 
 
 class FaultState(BaseModel):
@@ -69,8 +76,10 @@ class FaultRegistry:
         redis: SoftRedis,
         sync_seconds: float,
         rng: random.Random | None = None,
+        engine: AsyncEngine | None = None,
     ) -> None:
         self.enabled = enabled
+        self._engine = engine
         self._metrics = metrics
         self._redis = redis
         self._sync_seconds = sync_seconds
@@ -98,9 +107,22 @@ class FaultRegistry:
         if rule.latency_ms:
             self._metrics.faults_injected.labels(route, "latency").inc()
             await asyncio.sleep(rule.latency_ms / 1000)
+        if rule.db_latency_ms:
+            self._metrics.faults_injected.labels(route, "db_latency").inc()
+            await self._database_delay(rule.db_latency_ms / 1000)
         if rule.error_rate and self._rng.random() < rule.error_rate:
             self._metrics.faults_injected.labels(route, "error").inc()
             raise InjectedFault(rule.error_status)
+
+    async def _database_delay(self, seconds: float) -> None:
+        engine = self._engine
+        if engine is None or engine.dialect.name != "postgresql":
+            await asyncio.sleep(seconds)  # SQLite has no server to wait in
+            return
+        from sqlalchemy import text
+
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
 
     async def set_rule(self, rule: FaultRule, actor: str) -> FaultState:
         self._require_enabled()
@@ -175,4 +197,5 @@ class FaultRegistry:
         gauge.clear()
         for rule in self._rules.values():
             gauge.labels(rule.route, "latency_seconds").set(rule.latency_ms / 1000)
+            gauge.labels(rule.route, "db_latency_seconds").set(rule.db_latency_ms / 1000)
             gauge.labels(rule.route, "error_rate").set(rule.error_rate)

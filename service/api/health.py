@@ -18,7 +18,7 @@ import asyncio
 import time
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -156,6 +156,11 @@ async def health(rt: RuntimeDep) -> Health:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics(rt: RuntimeDep) -> Response:
+async def metrics(rt: RuntimeDep, request: Request) -> Response:
     rt.metrics.draining.set(1 if rt.lifecycle.draining else 0)
+    # Prometheus asks for OpenMetrics when it stores exemplars: only that format carries them.
+    if "application/openmetrics-text" in request.headers.get("accept", ""):
+        from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE)

@@ -138,7 +138,16 @@ class ApiMetrics:
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[tuple[str, str], Histogram] = {}
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe_request(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        exemplar: dict[str, str] | None = None,
+    ) -> None:
+        """Count and time one request; ``exemplar`` (a sampled trace id) links its bucket to
+        the trace."""
         key = (method, route, status)
         counter = self._request_children.get(key)
         if counter is None:
@@ -148,7 +157,7 @@ class ApiMetrics:
         hist = self._duration_children.get(dkey)
         if hist is None:
             hist = self._duration_children[dkey] = self.duration.labels(method, route)
-        hist.observe(seconds)
+        hist.observe(seconds, exemplar)
 
     def set_dependency(self, name: str, up: bool) -> None:
         self.dependency_up.labels(name).set(1 if up else 0)

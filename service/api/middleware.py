@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.metrics import UNMATCHED_ROUTE
 from service.api.runtime import Runtime
+from service.common import otel
 from service.common.tracing import (
     RequestContext,
     TraceContext,
@@ -65,7 +66,24 @@ class TelemetryMiddleware:
                 request_id_raw = value.decode("latin-1")
             elif name == b"traceparent":
                 traceparent_raw = value.decode("latin-1")
-        trace = TraceContext.child_of(parse_traceparent(traceparent_raw))
+        parent = parse_traceparent(traceparent_raw)
+        if otel.enabled():
+            # The request's span: its ids are the ones the logs and the response carry.
+            with otel.server_span(scope["method"], parent) as (span, trace):
+                await self._handle(scope, receive, send, trace, request_id_raw, span)
+        else:
+            trace = TraceContext.child_of(parent)
+            await self._handle(scope, receive, send, trace, request_id_raw, None)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        trace: TraceContext,
+        request_id_raw: str | None,
+        span: object | None,
+    ) -> None:
         method: str = scope["method"]
         ctx = RequestContext(
             request_id=clean_request_id(request_id_raw), trace=trace, method=method
@@ -112,7 +130,11 @@ class TelemetryMiddleware:
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
             ctx.endpoint = template
             metrics.in_flight.dec()
-            metrics.observe_request(method, template, status, elapsed)
+            if span is not None:
+                otel.finish_server_span(span, method, template, status)
+                metrics.observe_request(method, template, status, elapsed, otel.exemplar())
+            else:
+                metrics.observe_request(method, template, status, elapsed)
             if self.rt.settings.access_log:
                 access_log.info(
                     "%s %s %d",

@@ -95,6 +95,7 @@ class Runtime:
                 metrics=metrics,
                 redis=redis,
                 sync_seconds=settings.faults_sync_seconds,
+                engine=db.engine,
             ),
             lifecycle=Lifecycle(),
             sink=sink,

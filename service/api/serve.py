@@ -31,6 +31,7 @@ import uvicorn
 from service.api.app import create_app
 from service.api.lifecycle import Lifecycle
 from service.api.settings import ApiSettings
+from service.common import otel
 from service.common.logs import configure_logging
 from service.data import migrate
 from service.data.db import Database, is_unavailable
@@ -88,7 +89,10 @@ def run_server(settings: ApiSettings, sockets: list[socket.socket] | None = None
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) or None,
     )
     server = DrainingServer(config, app.state.runtime.lifecycle, settings.drain_seconds)
-    server.run(sockets=sockets)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        otel.shutdown()  # the last spans leave before the process does
 
 
 def reuseport_socket(host: str, port: int, *, listen: bool) -> socket.socket:

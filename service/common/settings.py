@@ -56,6 +56,22 @@ class ServiceSettings(BaseSettings):
     log_json: bool = Field(
         default=True, description="JSON log lines (false: plain text for local reading)."
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "OTLP/HTTP base URL of the trace store (Jaeger: http://127.0.0.1:4318); spans go to "
+            "its /v1/traces. Unset: no tracing."
+        ),
+    )
+    trace_sample_ratio: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description=(
+            "Share of new traces kept (parent-based: a caller's sampled traceparent is always "
+            "followed)."
+        ),
+    )
 
     @field_validator("environment", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from service.common import otel
 from service.ml.runtime import NOT_LOADED, MLRuntime
 from service.ml.schemas import ForecastRequest, ForecastResponse, ModelDescription
 from service.ml.settings import MLSettings
@@ -76,7 +77,8 @@ class _MLApp(FastAPI):
             and scope["path"] == "/v1/forecast"
             and scope["method"] == "POST"
         ):
-            await self._forecast(receive, send)
+            with otel.request_span("POST /v1/forecast", scope["headers"]):
+                await self._forecast(receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -105,7 +107,9 @@ class _MLApp(FastAPI):
 
 def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None = None) -> FastAPI:
     """Build the service. Weights load and warm up in the lifespan, before ``/ready`` is 200."""
-    runtime = MLRuntime(settings or MLSettings(), forecaster)
+    cfg = settings or MLSettings()
+    otel.configure(cfg.service_name, cfg.otlp_endpoint, ratio=cfg.trace_sample_ratio)
+    runtime = MLRuntime(cfg, forecaster)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -30,6 +30,7 @@ from typing import Any, Self
 
 import httpx
 
+from service.common import otel
 from service.common.errors import DependencyUnavailable, RequestRejected
 from service.ml.schemas import ForecastRequest, ForecastResponse, ModelDescription
 
@@ -164,7 +165,8 @@ class MLClient:
         await self._http.aclose()
 
     async def forecast(self, request: ForecastRequest) -> ForecastResponse:
-        body = await self._call("POST", "/v1/forecast", request.model_dump_json())
+        with otel.span("ml forecast", {"aqua.ponds": len(request.ponds)}, kind="client"):
+            body = await self._call("POST", "/v1/forecast", request.model_dump_json())
         return ForecastResponse.model_validate_json(body)
 
     async def model(self) -> ModelDescription:
@@ -198,7 +200,10 @@ class MLClient:
                         method,
                         path,
                         content=content,
-                        headers={"content-type": "application/json"} if content else None,
+                        # traceparent: the ML service's spans continue the caller's trace.
+                        headers=otel.inject(
+                            {"content-type": "application/json"} if content else {}
+                        ),
                     ),
                     timeout=remaining,
                 )

@@ -23,6 +23,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from pydantic import ValidationError
 
+from service.common import otel
 from service.ml.batcher import BatchObserver, MicroBatcher
 from service.ml.codec import response_json, to_job, validation_errors_json
 from service.ml.inference_process import InferenceProcess, InferenceProcessDied
@@ -203,7 +204,8 @@ class MLRuntime:
             return 503, NOT_LOADED
         job, counts = to_job(ponds)
         try:
-            fc = await batcher.submit(job)
+            with otel.span("inference", {"aqua.windows": len(job)}):
+                fc = await batcher.submit(job)
         except InferenceProcessDied:
             metrics.unavailable.inc()
             return 503, RESTARTING

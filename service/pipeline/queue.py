@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from service.common import otel
 from service.common.errors import DependencyUnavailable
 from service.data.schemas import IngestResult, ReadingIn
 from service.pipeline.kafka_admin import KafkaProbe
@@ -216,12 +217,18 @@ class KafkaPublisher:
 
         try:
             # send() blocks up to max_block_ms when metadata is missing: keep it off the loop.
-            future = await asyncio.to_thread(
-                self._producer.send, self.topic_prefix + topic, value=value, key=key
-            )
-            future.add_callback(lambda _md: loop.call_soon_threadsafe(resolve, None))
-            future.add_errback(lambda exc: loop.call_soon_threadsafe(resolve, exc))
-            await asyncio.wait_for(done, self.timeout_s + 1.0)
+            with otel.span(f"{topic} publish", {"messaging.system": "kafka"}, kind="producer"):
+                headers = otel.kafka_headers()  # the worker's span continues this trace
+                future = await asyncio.to_thread(
+                    self._producer.send,
+                    self.topic_prefix + topic,
+                    value=value,
+                    key=key,
+                    headers=headers or None,
+                )
+                future.add_callback(lambda _md: loop.call_soon_threadsafe(resolve, None))
+                future.add_errback(lambda exc: loop.call_soon_threadsafe(resolve, exc))
+                await asyncio.wait_for(done, self.timeout_s + 1.0)
         except (KafkaError, TimeoutError) as exc:
             self._last_ok = False
             self._report(False)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from service.common import otel
 from service.pipeline.handlers import DependencyDown, Handler, MessageFailure, RetryPolicy, process
 from service.pipeline.messages import Envelope
 from service.pipeline.metrics import WorkerMetrics
@@ -308,7 +309,10 @@ class TopicConsumer:
                 fetched = time.perf_counter()
                 self.metrics.consumed.labels(self.topic).inc(len(batch))
                 try:
-                    await process(self.handler, batch, self.policy, self._dead_letter, self.metrics)
+                    with otel.consumed([e.headers for e in batch], self.topic):
+                        await process(
+                            self.handler, batch, self.policy, self._dead_letter, self.metrics
+                        )
                 except DependencyDown as exc:
                     outage += 1
                     self.health.dependency_down[exc.dependency] = True

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from service.common import otel
 from service.pipeline.handlers import ForecastHandler, ReadingsHandler, RetryPolicy
 from service.pipeline.metrics import WorkerMetrics
 from service.pipeline.nightly import NightlyRun
@@ -96,6 +97,9 @@ class Worker:
             pool_pre_ping=True,
             connect_args={"timeout": 5},
         )
+        if otel.configure(s.service_name, s.otlp_endpoint, ratio=s.trace_sample_ratio):
+            otel.instrument_engine(engine)
+            otel.instrument_redis()
         aux: list[asyncio.Task[None]] = [asyncio.create_task(self._check_db(engine))]
         producer: Producer | None = None
         ml: Any = None
@@ -187,6 +191,7 @@ class Worker:
             await self.invalidator.aclose()
             beat.cancel()
             server.shutdown()
+            otel.shutdown()
             log.info("worker stopped")
 
     def _stop(self, sig: signal.Signals) -> None:

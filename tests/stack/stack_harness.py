@@ -198,6 +198,7 @@ def require_full_stack() -> None:
     for name in FULL_STACK_BINARIES:
         require_binary(name)
     require(binaries.kafka_libs)
+    require(binaries.jaeger)
 
 
 def lite_stack(tmp: Path) -> Iterator[Stack]:

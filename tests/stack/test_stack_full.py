@@ -73,6 +73,7 @@ def test_all_components_ready_in_dependency_order(stack: Stack) -> None:
         "agent",
         "alertmanager",
         "prometheus",
+        "jaeger",
     }
     assert expected <= set(status)
     assert all(

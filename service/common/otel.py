@@ -1,0 +1,284 @@
+"""OpenTelemetry spans for the services, exported over OTLP/HTTP to the stack's Jaeger.
+
+Off unless ``AQUA_OTLP_ENDPOINT`` is set: then :func:`configure` installs a tracer provider
+with parent-based ratio sampling (``AQUA_TRACE_SAMPLE_RATIO`` of new traces; a caller's
+sampling decision in ``traceparent`` is kept) and a batching exporter. Call sites use small
+hooks that cost one attribute read when tracing is off::
+
+    configure("aqua-api", "http://127.0.0.1:4318", ratio=0.05)
+    with span("authenticate"):
+        ...
+    headers = kafka_headers()                 # traceparent for a Kafka message
+    with consumed(envelope.headers, "readings"):
+        ...                                   # a child of the producer's span
+
+SQLAlchemy engines and Redis clients are instrumented by their OpenTelemetry packages
+(:func:`instrument_engine`, :func:`instrument_redis`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from service.common.tracing import TraceContext
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+log = logging.getLogger("aqua.tracing")
+
+__all__ = [
+    "configure",
+    "consumed",
+    "current_ids",
+    "enabled",
+    "exemplar",
+    "finish_server_span",
+    "inject",
+    "instrument_engine",
+    "instrument_redis",
+    "kafka_headers",
+    "request_span",
+    "server_span",
+    "shutdown",
+    "span",
+]
+
+
+class _State:
+    tracer: Tracer | None = None
+    provider: Any = None
+    redis_done = False
+
+
+_state = _State()
+
+
+def enabled() -> bool:
+    return _state.tracer is not None
+
+
+def configure(service_name: str, endpoint: str | None, *, ratio: float) -> bool:
+    """Install the tracer provider of this process (once); False when tracing stays off."""
+    if _state.tracer is not None:
+        return True
+    if not endpoint:
+        return False
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}),
+        sampler=ParentBased(TraceIdRatioBased(ratio)),
+    )
+    exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
+    # Spans leave in batches from a background thread; a slow or absent Jaeger drops spans,
+    # it never slows a request.
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    trace.set_tracer_provider(provider)
+    _state.provider = provider
+    _state.tracer = provider.get_tracer("aqua")
+    log.info("tracing on", extra={"otlp_endpoint": endpoint, "sample_ratio": ratio})
+    return True
+
+
+def shutdown() -> None:
+    """Flush and stop the exporter (at process exit)."""
+    if _state.provider is not None:
+        with contextlib.suppress(Exception):
+            _state.provider.shutdown()
+
+
+def _remote_parent(parent: TraceContext | None) -> Any:
+    """An OpenTelemetry context whose current span is the caller's (from ``traceparent``)."""
+    if parent is None:
+        return None
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    remote = SpanContext(
+        trace_id=int(parent.trace_id, 16),
+        span_id=int(parent.span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED if parent.sampled else TraceFlags.DEFAULT),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def _ids(current: Span) -> TraceContext:
+    ctx = current.get_span_context()
+    return TraceContext(
+        trace_id=f"{ctx.trace_id:032x}",
+        span_id=f"{ctx.span_id:016x}",
+        sampled=ctx.trace_flags.sampled,
+    )
+
+
+@contextlib.contextmanager
+def server_span(name: str, parent: TraceContext | None) -> Iterator[tuple[Span, TraceContext]]:
+    """The span of one incoming request, child of the caller's; yields it and its ids.
+
+    The span is current inside the block, so database, cache and ML spans hang under it.
+    Only call when :func:`enabled`.
+    """
+    from opentelemetry import context
+    from opentelemetry.trace import SpanKind, set_span_in_context
+
+    assert _state.tracer is not None
+    current = _state.tracer.start_span(name, _remote_parent(parent), kind=SpanKind.SERVER)
+    token = context.attach(set_span_in_context(current))
+    try:
+        yield current, _ids(current)
+    finally:
+        context.detach(token)
+        current.end()
+
+
+@contextlib.contextmanager
+def span(
+    name: str, attributes: dict[str, Any] | None = None, *, kind: str = "internal"
+) -> Iterator[Any]:
+    """A child span of the current one; nothing at all when tracing is off."""
+    if _state.tracer is None:
+        yield None
+        return
+    from opentelemetry.trace import SpanKind
+
+    with _state.tracer.start_as_current_span(
+        name, attributes=attributes, kind=SpanKind[kind.upper()]
+    ) as current:
+        yield current
+
+
+def inject(headers: dict[str, str]) -> dict[str, str]:
+    """Add ``traceparent`` (of the current span) to outgoing HTTP headers."""
+    if _state.tracer is not None:
+        from opentelemetry.propagate import inject as otel_inject
+
+        otel_inject(headers)
+    return headers
+
+
+def kafka_headers() -> list[tuple[str, bytes]]:
+    """``traceparent`` of the current span as Kafka message headers (empty when off)."""
+    if _state.tracer is None:
+        return []
+    carrier: dict[str, str] = {}
+    from opentelemetry.propagate import inject as otel_inject
+
+    otel_inject(carrier)
+    return [(k, v.encode()) for k, v in carrier.items()]
+
+
+def _extract(headers: Sequence[tuple[str, bytes]]) -> Any:
+    from opentelemetry.propagate import extract
+
+    carrier = {k: v.decode("latin-1") for k, v in headers if k in ("traceparent", "tracestate")}
+    return extract(carrier) if carrier else None
+
+
+@contextlib.contextmanager
+def consumed(batch_headers: Sequence[Sequence[tuple[str, bytes]]], topic: str) -> Iterator[Any]:
+    """The worker's handling of a batch: a child of the first message's producer span, linked
+    to the others' (a batch mixes traces); what it calls (ML, database) hangs under it."""
+    if _state.tracer is None or not batch_headers:
+        yield None
+        return
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanKind
+
+    contexts = [_extract(h) for h in batch_headers]
+    parents = [trace.get_current_span(c).get_span_context() for c in contexts if c is not None]
+    links = [Link(p) for p in parents[1:] if p.is_valid]
+    with _state.tracer.start_as_current_span(
+        f"{topic} process",
+        context=contexts[0],
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": len(batch_headers),
+        },
+    ) as current:
+        yield current
+
+
+def current_ids() -> TraceContext | None:
+    """Trace and span id of the current span, when tracing is on and one is recording."""
+    if _state.tracer is None:
+        return None
+    from opentelemetry import trace
+
+    current = trace.get_current_span()
+    if not current.get_span_context().is_valid:
+        return None
+    return _ids(current)
+
+
+def exemplar() -> dict[str, str] | None:
+    """``{"trace_id": ...}`` of the current sampled span, for a histogram observation."""
+    if _state.tracer is None:
+        return None
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if not (ctx.is_valid and ctx.trace_flags.sampled):
+        return None
+    return {"trace_id": f"{ctx.trace_id:032x}"}
+
+
+def instrument_engine(engine: Any) -> None:
+    """Spans for every statement of a SQLAlchemy (async) engine."""
+    if _state.tracer is None:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    sync_engine = getattr(engine, "sync_engine", engine)
+    SQLAlchemyInstrumentor().instrument(
+        engine=sync_engine, tracer_provider=_state.provider, enable_commenter=False
+    )
+
+
+def instrument_redis() -> None:
+    """Spans for every Redis command of this process (redis-py, sync and asyncio)."""
+    if _state.tracer is None or _state.redis_done:
+        return
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor().instrument(tracer_provider=_state.provider)
+    _state.redis_done = True
+
+
+def finish_server_span(current: Any, method: str, route: str, status: int) -> None:
+    """Name the request's span after its route template and record the outcome."""
+    if not current.is_recording():
+        return
+    from opentelemetry.trace import StatusCode
+
+    current.update_name(f"{method} {route}")
+    current.set_attribute("http.request.method", method)
+    current.set_attribute("http.route", route)
+    current.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        current.set_status(StatusCode.ERROR)
+
+
+@contextlib.contextmanager
+def request_span(name: str, headers: Sequence[tuple[bytes, bytes]]) -> Iterator[Any]:
+    """A server span for an ASGI request (``scope["headers"]``); nothing when tracing is off."""
+    if _state.tracer is None:
+        yield None
+        return
+    from service.common.tracing import parse_traceparent
+
+    raw = next((v.decode("latin-1") for k, v in headers if k == b"traceparent"), None)
+    with server_span(name, parse_traceparent(raw)) as (current, _):
+        yield current
