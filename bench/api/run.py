@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 from benchlib import README, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 SECTION = "## API service"
+TRACED_SECTION = "## API service with tracing on"
 TARGET_RPS = 2000
 TARGET_P95_MS = 100
 TARGET_SHARE = 0.60
@@ -266,8 +267,22 @@ def render(
 ) -> str:
     ingest = results["ingest"]
     runs = range(1, args.runs + 1)
+    traced = (
+        [
+            "",
+            "Tracing on, as configured by default: the API exports spans over OTLP to a Jaeger "
+            "(`sre_cli.infra.jaeger`, in-memory storage) on loopback, sampling "
+            f"{args.sample_ratio:.0%} of new traces parent-based (`AQUA_TRACE_SAMPLE_RATIO`); "
+            "every request gets a span (sampled or not), whose ids the logs and the "
+            "`traceparent` response header carry. The same run without tracing is the section "
+            f"above's command; this one is `--tracing`.",
+        ]
+        if args.tracing
+        else []
+    )
     lines = [
-        SECTION,
+        TRACED_SECTION if args.tracing else SECTION,
+        *traced,
         "",
         "The API (`python -m service.api`, 2 uvicorn workers, PostgreSQL 15 and Redis 7 from "
         "`sre_cli.infra`) beside a hello-world FastAPI app served the same way "
@@ -386,8 +401,8 @@ def render(
         "",
         "```sh",
         f"python bench/api/run.py --duration {args.duration} --runs {args.runs} "
-        f"--inproc-n {args.inproc_n} --inproc-rounds {args.inproc_rounds} --write"
-        "  # starts what it needs",
+        f"--inproc-n {args.inproc_n} --inproc-rounds {args.inproc_rounds}"
+        f"{' --tracing' if args.tracing else ''} --write  # starts what it needs",
         "```",
         "",
     ]
@@ -411,6 +426,17 @@ def main() -> int:
     parser.add_argument("--inproc-n", type=int, default=20_000, help="inproc.py requests/batch")
     parser.add_argument("--inproc-rounds", type=int, default=3, help="inproc.py rounds")
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="start a Jaeger and export the API's spans to it (its own README section)",
+    )
+    parser.add_argument(
+        "--sample-ratio",
+        type=float,
+        default=None,
+        help="AQUA_TRACE_SAMPLE_RATIO with --tracing [default: the service's default]",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (scripts/provision installs it)")
@@ -425,9 +451,24 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     pg = PostgresServer(workdir / "pg")
     redis = RedisServer(workdir / "redis")
+    jaeger = None
+    if args.tracing:
+        from service.common.settings import ServiceSettings
+        from sre_cli.infra.jaeger import JaegerServer
+
+        jaeger = JaegerServer(workdir / "jaeger")
+        if args.sample_ratio is None:
+            args.sample_ratio = ServiceSettings.model_fields["trace_sample_ratio"].default
     try:
         pg.start()
         redis.start()
+        tracing_env = {}
+        if jaeger is not None:
+            jaeger.start()
+            tracing_env = {
+                "AQUA_OTLP_ENDPOINT": jaeger.otlp_http_url,
+                "AQUA_TRACE_SAMPLE_RATIO": str(args.sample_ratio),
+            }
         api_port, route_port, hello_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
@@ -444,6 +485,7 @@ def main() -> int:
             "AQUA_DRAIN_SECONDS": "0",
             # Readings stored in the request: what the ingestion figures have always measured.
             "AQUA_QUEUE": "direct",
+            **tracing_env,
         }
         api_log = (workdir / "api.log").open("wb")
         procs.append(
@@ -568,7 +610,7 @@ def main() -> int:
         print()
         print(text)
         if args.write:
-            write_section(SECTION, text)
+            write_section(TRACED_SECTION if args.tracing else SECTION, text)
             print(f"updated {README}")
         return 0
     finally:
@@ -582,6 +624,8 @@ def main() -> int:
                 proc.kill()
         redis.stop()
         pg.stop()
+        if jaeger is not None:
+            jaeger.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

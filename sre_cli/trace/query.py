@@ -156,10 +156,13 @@ def slowest(
 ) -> list[Trace]:
     """The ``count`` longest traces of ``service`` (only ``route``, if given), slowest first.
 
-    A service Jaeger has never seen is :class:`~sre_cli.errors.Unavailable`, naming the ones it
-    has; no trace in the window is an empty list.
+    ``api`` finds the stack's ``aqua-api``. A service Jaeger has never seen is
+    :class:`~sre_cli.errors.Unavailable`, naming the ones it has; no trace in the window is an
+    empty list.
     """
     known = client.services()
+    if service not in known and f"aqua-{service}" in known:
+        service = f"aqua-{service}"  # the stack's services are aqua-api, aqua-worker, aqua-ml
     if service not in known:
         raise Unavailable(
             f"Jaeger has no traces of service {service!r}",
