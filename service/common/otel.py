@@ -242,8 +242,17 @@ def instrument_engine(engine: Any) -> None:
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     sync_engine = getattr(engine, "sync_engine", engine)
-    SQLAlchemyInstrumentor().instrument(
-        engine=sync_engine, tracer_provider=_state.provider, enable_commenter=False
+    instrumentor = SQLAlchemyInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        # Instrumenting wraps create_engine too: engines made since then are traced already.
+        return
+    # skip_dep_check: the package declares SQLAlchemy < 2.1, but the cursor events it listens
+    # to are unchanged in 2.1 (the integration tests check the spans).
+    instrumentor.instrument(
+        engine=sync_engine,
+        tracer_provider=_state.provider,
+        enable_commenter=False,
+        skip_dep_check=True,
     )
 
 
