@@ -233,3 +233,33 @@ def test_slowest_finds_an_injected_database_delay(
     )
     assert code == 0, text
     assert "most time in: aqua-api SELECT" in text
+
+
+def test_latency_buckets_carry_trace_ids_as_exemplars(
+    stack: Stack, entry: str, jaeger: str, headers: dict[str, str]
+) -> None:
+    trace_id, _, traceparent = _traceparent()
+    r = httpx.get(
+        f"{entry}/api/v1/farms", headers={**headers, "traceparent": traceparent}, timeout=30
+    )
+    assert r.status_code == 200
+    [prom] = [c for c in stack.plan()["components"] if c["kind"] == "prometheus"]
+    query = 'http_request_duration_seconds_bucket{route="/api/v1/farms"}'
+    deadline = time.monotonic() + 60
+    seen: set[str] = set()
+    while time.monotonic() < deadline and trace_id not in seen:
+        body = httpx.get(
+            f"{prom['url']}/api/v1/query_exemplars",
+            params={"query": query, "start": time.time() - 600, "end": time.time() + 60},
+            timeout=10,
+        ).json()
+        assert body["status"] == "success", body
+        seen = {
+            e["labels"].get("trace_id", "") for series in body["data"] for e in series["exemplars"]
+        }
+        time.sleep(1)
+    assert trace_id in seen, seen
+    # The exemplar leads to the trace.
+    code, out = invoke(trace_app, ["show", trace_id, "--jaeger", jaeger, "--format", "json"])
+    assert code == 0, out
+    assert json.loads(out)["traces"][0]["root"] == "GET /api/v1/farms"
