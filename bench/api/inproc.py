@@ -10,6 +10,7 @@ batches of hello-world and summary requests. Variants switch one part off to see
     python bench/api/inproc.py --no-local-tier      # every hit from Redis, through FastAPI
     python bench/api/inproc.py --no-access-log --no-rate-limit
     python bench/api/inproc.py --profile tottime    # cProfile of one summary batch
+    python bench/api/inproc.py --tracing [--sample-ratio R]   # spans to a Jaeger
 
 The last line, ``AQUA_RESULT {...}``, holds the medians over the rounds as JSON (read by
 ``bench/api/run.py``, which runs these variants in its own run).
@@ -94,6 +95,15 @@ async def run(args: argparse.Namespace) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="aqua-bench-inproc-"))
     redis = RedisServer(workdir / "redis").start()
+    jaeger = None
+    tracing: dict[str, Any] = {}
+    if args.tracing:
+        from sre_cli.infra.jaeger import JaegerServer
+
+        jaeger = JaegerServer(workdir / "jaeger").start()
+        tracing["otlp_endpoint"] = jaeger.otlp_http_url
+        if args.sample_ratio is not None:
+            tracing["trace_sample_ratio"] = args.sample_ratio
     try:
         with (workdir / "api.log").open("w") as log:
             configure_logging("aqua-api", "INFO", stream=log)
@@ -113,6 +123,7 @@ async def run(args: argparse.Namespace) -> None:
                 access_log=not args.no_access_log,
                 configure_logging=False,
                 queue="direct",
+                **tracing,
             )
             app = create_app(settings)
             async with app.router.lifespan_context(app):
@@ -173,6 +184,8 @@ async def run(args: argparse.Namespace) -> None:
                 print("AQUA_RESULT " + json.dumps(result), flush=True)
     finally:
         redis.stop()
+        if jaeger is not None:
+            jaeger.stop()
 
 
 def main() -> int:
@@ -184,6 +197,8 @@ def main() -> int:
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--no-rate-limit", action="store_true")
     parser.add_argument("--profile", metavar="SORT", help="cProfile sort key, e.g. tottime")
+    parser.add_argument("--tracing", action="store_true", help="export spans to a Jaeger")
+    parser.add_argument("--sample-ratio", type=float, help="AQUA_TRACE_SAMPLE_RATIO (--tracing)")
     args = parser.parse_args()
     try:
         import uvloop

@@ -132,7 +132,7 @@ class TelemetryMiddleware:
             metrics.in_flight.dec()
             if span is not None:
                 otel.finish_server_span(span, method, template, status)
-                metrics.observe_request(method, template, status, elapsed, otel.exemplar())
+                metrics.observe_request(method, template, status, elapsed, otel.exemplar_of(trace))
             else:
                 metrics.observe_request(method, template, status, elapsed)
             if self.rt.settings.access_log:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "current_ids",
     "enabled",
     "exemplar",
+    "exemplar_of",
     "finish_server_span",
     "inject",
     "instrument_engine",
@@ -51,10 +53,16 @@ __all__ = [
 class _State:
     tracer: Tracer | None = None
     provider: Any = None
+    ratio = 0.0
+    # The opentelemetry.context and opentelemetry.trace modules, once tracing is on: the
+    # per-request path uses them without an import statement each time.
+    context: Any = None
+    trace: Any = None
     redis_done = False
 
 
 _state = _State()
+_rng = random.Random()  # noqa: S311 - sampling, not secrecy
 
 
 def enabled() -> bool:
@@ -67,16 +75,16 @@ def configure(service_name: str, endpoint: str | None, *, ratio: float) -> bool:
         return True
     if not endpoint:
         return False
-    from opentelemetry import trace
+    from opentelemetry import context, trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name}),
-        sampler=ParentBased(TraceIdRatioBased(ratio)),
+        sampler=ParentBased(root=_entry_points()),
     )
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
     # Spans leave in batches from a background thread; a slow or absent Jaeger drops spans,
@@ -84,9 +92,41 @@ def configure(service_name: str, endpoint: str | None, *, ratio: float) -> bool:
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     trace.set_tracer_provider(provider)
     _state.provider = provider
+    _state.ratio = ratio
+    _state.context = context
+    _state.trace = trace
     _state.tracer = provider.get_tracer("aqua")
     log.info("tracing on", extra={"otlp_endpoint": endpoint, "sample_ratio": ratio})
     return True
+
+
+_ENTRY = "aqua.entry"
+
+
+def _entry_points() -> Any:
+    """The root sampler: a trace starts only where a request enters (:func:`server_span`
+    decided to keep it), so a background query or Redis call starts no trace of its own."""
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class EntryPoints(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if attributes and attributes.get(_ENTRY):
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+            return SamplingResult(Decision.DROP, None, trace_state)
+
+        def get_description(self) -> str:
+            return "EntryPoints"
+
+    return EntryPoints()
 
 
 def shutdown() -> None:
@@ -122,18 +162,28 @@ def _ids(current: Span) -> TraceContext:
 
 
 @contextlib.contextmanager
-def server_span(name: str, parent: TraceContext | None) -> Iterator[tuple[Span, TraceContext]]:
+def server_span(
+    name: str, parent: TraceContext | None
+) -> Iterator[tuple[Span | None, TraceContext]]:
     """The span of one incoming request, child of the caller's; yields it and its ids.
 
-    The span is current inside the block, so database, cache and ML spans hang under it.
+    The span is current inside the block, so database, cache and ML spans hang under it. The
+    sampling decision is made here, first: the caller's flag, else ``AQUA_TRACE_SAMPLE_RATIO``.
+    A request that is not kept gets its ids and no span (``None``): the SDK does no work for it.
     Only call when :func:`enabled`.
     """
-    from opentelemetry import context
-    from opentelemetry.trace import SpanKind, set_span_in_context
-
+    keep = parent.sampled if parent is not None else _rng.random() < _state.ratio
+    if not keep:
+        # No OpenTelemetry span at all: the spans below find no recording parent and are
+        # dropped, and calls onwards carry this request's unsampled traceparent (inject).
+        yield None, TraceContext.child_of(parent)
+        return
+    context, trace = _state.context, _state.trace
     assert _state.tracer is not None
-    current = _state.tracer.start_span(name, _remote_parent(parent), kind=SpanKind.SERVER)
-    token = context.attach(set_span_in_context(current))
+    current = _state.tracer.start_span(
+        name, _remote_parent(parent), kind=trace.SpanKind.SERVER, attributes={_ENTRY: True}
+    )
+    token = context.attach(trace.set_span_in_context(current))
     try:
         yield current, _ids(current)
     finally:
@@ -145,8 +195,9 @@ def server_span(name: str, parent: TraceContext | None) -> Iterator[tuple[Span, 
 def span(
     name: str, attributes: dict[str, Any] | None = None, *, kind: str = "internal"
 ) -> Iterator[Any]:
-    """A child span of the current one; nothing at all when tracing is off."""
-    if _state.tracer is None:
+    """A child span of the current one; nothing when tracing is off or the trace is not kept
+    (nor outside a request: a background task starts no trace)."""
+    if _state.tracer is None or not _state.trace.get_current_span().is_recording():
         yield None
         return
     from opentelemetry.trace import SpanKind
@@ -157,24 +208,35 @@ def span(
         yield current
 
 
-def inject(headers: dict[str, str]) -> dict[str, str]:
-    """Add ``traceparent`` (of the current span) to outgoing HTTP headers."""
-    if _state.tracer is not None:
+def _traceparent() -> dict[str, str]:
+    """The current span's ``traceparent``, else the unsampled one of the current request."""
+    carrier: dict[str, str] = {}
+    if _state.trace.get_current_span().get_span_context().is_valid:
         from opentelemetry.propagate import inject as otel_inject
 
-        otel_inject(headers)
+        otel_inject(carrier)
+    else:
+        from service.common.tracing import current_request
+
+        ctx = current_request.get()
+        if ctx is not None:
+            carrier["traceparent"] = ctx.trace.traceparent
+    return carrier
+
+
+def inject(headers: dict[str, str]) -> dict[str, str]:
+    """Add ``traceparent`` to outgoing HTTP headers, so the callee continues (or, for a trace
+    that is not kept, also drops) this trace."""
+    if _state.tracer is not None:
+        headers.update(_traceparent())
     return headers
 
 
 def kafka_headers() -> list[tuple[str, bytes]]:
-    """``traceparent`` of the current span as Kafka message headers (empty when off)."""
+    """``traceparent`` as Kafka message headers (empty when tracing is off)."""
     if _state.tracer is None:
         return []
-    carrier: dict[str, str] = {}
-    from opentelemetry.propagate import inject as otel_inject
-
-    otel_inject(carrier)
-    return [(k, v.encode()) for k, v in carrier.items()]
+    return [(k, v.encode()) for k, v in _traceparent().items()]
 
 
 def _extract(headers: Sequence[tuple[str, bytes]]) -> Any:
@@ -206,6 +268,8 @@ def consumed(batch_headers: Sequence[Sequence[tuple[str, bytes]]], topic: str) -
             "messaging.system": "kafka",
             "messaging.destination.name": topic,
             "messaging.batch.message_count": len(batch_headers),
+            # A message published without tracing starts its own trace, at the ratio.
+            _ENTRY: contexts[0] is None and _rng.random() < _state.ratio,
         },
     ) as current:
         yield current
@@ -221,6 +285,11 @@ def current_ids() -> TraceContext | None:
     if not current.get_span_context().is_valid:
         return None
     return _ids(current)
+
+
+def exemplar_of(ids: TraceContext) -> dict[str, str] | None:
+    """``{"trace_id": ...}`` when the request's trace is kept, for its histogram observation."""
+    return {"trace_id": ids.trace_id} if ids.sampled else None
 
 
 def exemplar() -> dict[str, str] | None:
