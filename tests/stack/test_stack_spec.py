@@ -147,6 +147,29 @@ def test_fault_injection_is_off_unless_asked_for(tmp_path: Path) -> None:
     assert StackPlan.model_validate(old).faults is False
 
 
+def test_full_plan_traces_into_jaeger_or_says_it_does_not(tmp_path: Path) -> None:
+    from sre_cli.stack.launch import service_env
+
+    layout = StateLayout(tmp_path)
+    layout.create()
+    plan = _plan(FakeEnv(), tmp_path)
+    jaeger = plan.component("jaeger")
+    assert (jaeger.port, jaeger.extra_ports) == (16686, {"otlp": 4318})
+    assert jaeger.url == "http://127.0.0.1:16686"
+    for name in ("api-1", "ml", "worker-1"):
+        env = service_env(plan.component(name), plan, layout)
+        assert env["AQUA_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+        assert env["AQUA_TRACE_SAMPLE_RATIO"] == "1.0"
+    moved = _plan(FakeEnv(), tmp_path, ports=Ports.from_base(20000))
+    assert moved.component("jaeger").extra_ports == {"otlp": 20028}
+
+    without = _plan(FakeEnv(binaries=ALL_BINARIES - {"jaeger"}), tmp_path)
+    assert not without.has("jaeger")
+    assert any("tracing" in d and "build-jaeger" in d for d in without.degraded)
+    assert "AQUA_OTLP_ENDPOINT" not in service_env(without.component("api-1"), without, layout)
+    assert not _plan(FakeEnv(), tmp_path, lite=True).has("jaeger")
+
+
 def test_lite_plan_with_no_server_installed(tmp_path: Path) -> None:
     plan = _plan(FakeEnv(binaries=set(), kafka="java is not installed"), tmp_path, lite=True)
     assert {c.kind for c in plan.components} == {"ml", "api", "agent"}
