@@ -60,7 +60,11 @@ TRACED_NOTES = [
     "decision is taken first and the SDK does no work for it; a sampled one pays for the span, "
     "its attributes and its export (a background thread, counted here). The in-process "
     "hello-world figure is no baseline with `--tracing`: FastAPI's own tracing hooks switch on "
-    "in that process once a tracer provider exists (the API turns them off).",
+    "in that process once a tracer provider exists (the API turns them off). Over HTTP, the "
+    "same command without `--tracing` right after this run (2026-12-06 01:40 UTC, not written "
+    "here) measured 134 and 105 µs of server CPU per cached summary at 16 and 64 connections "
+    "(mean of three rounds) against 144 and 126 µs traced, and 66 % and 78 % of hello-world in "
+    "its worst rounds: on this machine the rounds swing more than tracing costs.",
     "",
 ]
 TARGET_RPS = 2000
