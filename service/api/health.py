@@ -162,5 +162,6 @@ async def metrics(rt: RuntimeDep, request: Request) -> Response:
     if "application/openmetrics-text" in request.headers.get("accept", ""):
         from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-        return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body: bytes = generate_latest(rt.metrics.registry)  # type: ignore[no-untyped-call]
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE)
