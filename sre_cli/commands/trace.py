@@ -53,12 +53,13 @@ def slowest(
     fmt: FormatOption = Format.table,
 ) -> None:
     """The slowest traces of a service, each as its tree of spans: exit 2 when there are none."""
-    from sre_cli.commands.terminal import print_report
     from sre_cli.errors import Unavailable, UsageError
-    from sre_cli.slo.windows import parse_duration
+    from sre_cli.output import emit
+    from sre_cli.timespec import parse_duration
+    from sre_cli.trace import render
+    from sre_cli.trace.model import TraceList
     from sre_cli.trace.query import JaegerClient
     from sre_cli.trace.query import slowest as find_slowest
-    from sre_cli.trace.render import TraceReport
 
     try:
         since_s = parse_duration(since).total_seconds()
@@ -74,7 +75,7 @@ def slowest(
             hint="widen --since, or check the sampling ratio (AQUA_TRACE_SAMPLE_RATIO)",
         )
     title = f"the {len(traces)} slowest traces of {what} in the last {since} ({url})"
-    print_report(TraceReport(traces, title), fmt is Format.json)
+    emit(TraceList(tuple(traces), title), fmt.value, render.draw)
 
 
 @app.command()
@@ -85,11 +86,12 @@ def show(
     fmt: FormatOption = Format.table,
 ) -> None:
     """One trace as its tree of spans: duration and share of the total per span."""
-    from sre_cli.commands.terminal import print_report
+    from sre_cli.output import emit
+    from sre_cli.trace import render
+    from sre_cli.trace.model import TraceList
     from sre_cli.trace.query import JaegerClient, check_trace_id
-    from sre_cli.trace.render import TraceReport
 
     trace_id = check_trace_id(trace_id)
     with JaegerClient(_url(jaeger, state_dir)) as client:
         trace = client.trace(trace_id)
-    print_report(TraceReport([trace]), fmt is Format.json)
+    emit(TraceList((trace,)), fmt.value, render.draw)

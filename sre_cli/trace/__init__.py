@@ -2,7 +2,8 @@
 
 - :mod:`~sre_cli.trace.model`: :class:`Trace` and :class:`Span` (tree, share, self time)
 - :mod:`~sre_cli.trace.query`: :class:`JaegerClient` and :func:`slowest`
-- :mod:`~sre_cli.trace.render`: :class:`TraceReport` (terminal tree and JSON)
+- :mod:`~sre_cli.trace.render`: :func:`~sre_cli.trace.render.draw` (the terminal tree; only
+  commands import it)
 
 Example::
 
@@ -13,17 +14,15 @@ Example::
 
 from __future__ import annotations
 
-from sre_cli.trace.model import Span, Trace
+from sre_cli.trace.model import Span, Trace, TraceList
 from sre_cli.trace.query import JaegerClient, TraceNotFound, check_trace_id, slowest
-from sre_cli.trace.render import TraceReport, trace_json
 
 __all__ = [
     "JaegerClient",
     "Span",
     "Trace",
+    "TraceList",
     "TraceNotFound",
-    "TraceReport",
     "check_trace_id",
     "slowest",
-    "trace_json",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 from sre_cli.errors import Unavailable
 
-__all__ = ["Span", "Trace"]
+__all__ = ["Span", "Trace", "TraceList"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,44 @@ class Trace:
     def hotspot(self) -> Span:
         """The span with the most self time: where the trace spent its time."""
         return max(self.spans, key=lambda s: (self.self_us(s), -s.start_us))
+
+    def to_json(self) -> dict[str, object]:
+        """The trace as ``aqua trace --format json`` prints it (milliseconds, spans in tree
+        order)."""
+        return {
+            "trace_id": self.trace_id,
+            "duration_ms": _ms(self.duration_us),
+            "root": self.root.name,
+            "services": list(self.services),
+            "hotspot": self.hotspot().span_id,
+            "spans": [
+                {
+                    "span_id": span.span_id,
+                    "parent_id": span.parent_id,
+                    "service": span.service,
+                    "name": span.name,
+                    "duration_ms": _ms(span.duration_us),
+                    "self_ms": _ms(self.self_us(span)),
+                    "share": round(self.share(span), 4),
+                }
+                for _, span in self.walk()
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class TraceList:
+    """What ``aqua trace`` reports: traces, and what they are (the search, or nothing)."""
+
+    traces: tuple[Trace, ...]
+    title: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"traces": [t.to_json() for t in self.traces]}
+
+
+def _ms(us: int) -> float:
+    return round(us / 1000.0, 3)
 
 
 def _orphan(span: Span) -> Span:

@@ -1,55 +1,22 @@
-"""Traces for people and for programs: a tree of spans in the terminal, JSON otherwise.
+"""Traces in the terminal: each one as the tree of its spans.
 
-The terminal shows each trace as the tree of its spans with their start offset, duration,
-share of the whole and a bar, and names the span with the most self time. JSON::
+Per span its start offset, duration, share of the whole and a timeline bar; per trace the
+span with the most time of its own. (JSON is the result's own ``to_json``: :mod:`.model`)::
 
-    {"traces": [{"trace_id": "...", "duration_ms": 312.4, "root": "GET /api/v1/ponds",
-                 "services": ["api"], "hotspot": "b7ad6b7169203331",
-                 "spans": [{"span_id": "...", "parent_id": null, "service": "api",
-                            "name": "GET /api/v1/ponds", "duration_ms": 312.4,
-                            "self_ms": 5.1, "share": 1.0}]}]}
+    emit(TraceList(traces, "title"), fmt, draw)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from sre_cli.trace.model import Span, Trace
+from sre_cli.trace.model import Span, Trace, TraceList
 
-__all__ = ["TraceReport", "trace_json"]
+__all__ = ["draw"]
 
 _BAR = 20
-
-
-def _ms(us: int) -> float:
-    return round(us / 1000.0, 3)
-
-
-def trace_json(trace: Trace) -> dict[str, object]:
-    return {
-        "trace_id": trace.trace_id,
-        "duration_ms": _ms(trace.duration_us),
-        "root": trace.root.name,
-        "services": list(trace.services),
-        "hotspot": trace.hotspot().span_id,
-        "spans": [
-            {
-                "span_id": span.span_id,
-                "parent_id": span.parent_id,
-                "service": span.service,
-                "name": span.name,
-                "duration_ms": _ms(span.duration_us),
-                "self_ms": _ms(trace.self_us(span)),
-                "share": round(trace.share(span), 4),
-            }
-            for _, span in trace.walk()
-        ],
-    }
 
 
 def _bar(trace: Trace, span: Span) -> Text:
@@ -99,21 +66,13 @@ def _heading(trace: Trace) -> Text:
     return text
 
 
-@dataclass(frozen=True)
-class TraceReport:
-    """Traces to print; ``title`` says what they are (the search, or the id asked for)."""
-
-    traces: Sequence[Trace]
-    title: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        return {"traces": [trace_json(t) for t in self.traces]}
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if self.title:
-            yield Text(self.title, style="dim")
-        for index, trace in enumerate(self.traces):
-            if index or self.title:
-                yield Text("")
-            yield _heading(trace)
-            yield _table(trace)
+def draw(result: TraceList) -> RenderableType:
+    """The title (dim), then each trace's heading and span tree."""
+    parts: list[RenderableType] = []
+    if result.title:
+        parts.append(Text(result.title, style="dim"))
+    for index, trace in enumerate(result.traces):
+        if index or result.title:
+            parts.append(Text(""))
+        parts += [_heading(trace), _table(trace)]
+    return Group(*parts)

@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from sre_cli.errors import Unavailable, UsageError
-from sre_cli.trace import Trace, TraceReport, check_trace_id, trace_json
+from sre_cli.trace import Trace, TraceList, check_trace_id
+from sre_cli.trace.render import draw
 
 T0 = 1_700_000_000_000_000  # µs
 
@@ -95,7 +96,7 @@ def test_a_span_whose_parent_is_missing_becomes_a_root() -> None:
 
 
 def test_json_has_the_documented_fields() -> None:
-    payload = TraceReport([Trace.from_jaeger(REQUEST)]).to_json()
+    payload = TraceList((Trace.from_jaeger(REQUEST),)).to_json()
     json.dumps(payload)  # serialisable
     [trace] = payload["traces"]  # type: ignore[index]
     assert trace["trace_id"] == "ab" * 16
@@ -123,13 +124,13 @@ def test_json_has_the_documented_fields() -> None:
         "share": 0.75,
     }
     assert spans["a1"]["parent_id"] is None
-    assert trace_json(Trace.from_jaeger(REQUEST)) == trace
+    assert Trace.from_jaeger(REQUEST).to_json() == trace
 
 
 def test_terminal_tree_names_the_hotspot() -> None:
     out = io.StringIO()
     Console(file=out, width=140, color_system=None).print(
-        TraceReport([Trace.from_jaeger(REQUEST)], "slowest")
+        draw(TraceList((Trace.from_jaeger(REQUEST),), "slowest"))
     )
     text = out.getvalue()
     assert "most time in: api SELECT aqua (300.0 ms of its own, 75%)" in text
