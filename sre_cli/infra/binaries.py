@@ -37,7 +37,15 @@ __all__ = [
 ]
 
 PROVISION = "scripts/provision"
-_POSTGRES_TOOLS = ("postgres", "initdb", "pg_ctl", "pg_isready", "psql", "createdb")
+_POSTGRES_TOOLS = (
+    "postgres",
+    "initdb",
+    "pg_ctl",
+    "pg_isready",
+    "psql",
+    "createdb",
+    "pg_basebackup",
+)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sre_cli.errors import ComponentError
@@ -64,15 +66,31 @@ class PostgresServer(Server):
     stop_signal = signal.SIGINT
     signal_group = False
 
-    def __init__(self, workdir: Path, port: int | None = None, *, durable: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        durable: bool = False,
+        wal_archive: bool = False,
+        populate: Callable[[Path], None] | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.durable = durable
+        self.wal_archive = wal_archive
+        #: fills an empty data dir instead of initdb (a restore from a base backup).
+        self.populate = populate
         self._account = self._os_account()
         self.cluster_dir = self.workdir / "pg"
 
     @property
     def data_dir(self) -> Path:
         return self.cluster_dir / "data"
+
+    @property
+    def wal_archive_dir(self) -> Path:
+        """Where completed WAL segments are copied when ``wal_archive`` is on (PITR)."""
+        return self.cluster_dir / "wal-archive"
 
     @property
     def socket_dir(self) -> Path:
@@ -143,7 +161,14 @@ class PostgresServer(Server):
     def _prepare(self) -> None:
         self._place_cluster_dir()
         if not (self.data_dir / "PG_VERSION").is_file():
-            self._initdb()
+            if self.populate is not None:
+                self._populate(self.populate)
+            else:
+                self._initdb()
+        if self.wal_archive:
+            self.wal_archive_dir.mkdir(mode=0o700, exist_ok=True)
+            if self._account is not None:
+                os.chown(self.wal_archive_dir, self._account.pw_uid, self._account.pw_gid)
 
     def _place_cluster_dir(self) -> None:
         account = self._account
@@ -161,6 +186,19 @@ class PostgresServer(Server):
             os.chown(target, account.pw_uid, account.pw_gid)
         target.chmod(0o700)
         self.cluster_dir = target
+
+    def _populate(self, populate: Callable[[Path], None]) -> None:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        self.data_dir.mkdir(mode=0o700)
+        populate(self.data_dir)
+        self.data_dir.chmod(0o700)
+        if self._account is not None:
+            uid, gid = self._account.pw_uid, self._account.pw_gid
+            for root, dirs, files in os.walk(self.cluster_dir):
+                os.chown(root, uid, gid)
+                for name in dirs + files:
+                    os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
 
     def _initdb(self) -> None:
         if self.data_dir.exists():
@@ -205,6 +243,22 @@ class PostgresServer(Server):
             "-c",
             f"listen_addresses={LOOPBACK}",
         ]
+        if self.wal_archive:
+            # Every completed segment is copied beside the data dir (same owner, same 0700),
+            # under a temporary name first so a reader never sees half a segment; a segment
+            # is closed at least once a minute, which bounds the RPO of point-in-time recovery.
+            spool = shlex.quote(str(self.wal_archive_dir))
+            argv += [
+                "-c",
+                "wal_level=replica",
+                "-c",
+                "archive_mode=on",
+                "-c",
+                f"archive_command=test ! -f {spool}/%f && cp %p {spool}/%f.part"
+                f" && mv {spool}/%f.part {spool}/%f",
+                "-c",
+                "archive_timeout=60",
+            ]
         if not self.durable:
             # Throwaway clusters: skip the disk flushes that dominate small transactions.
             argv += [

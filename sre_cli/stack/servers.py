@@ -89,7 +89,8 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
             case "postgres":
                 from sre_cli.infra.postgres import PostgresServer
 
-                return PostgresServer(workdir, port)
+                # WAL archiving: `aqua backup` restores to any point since the oldest backup.
+                return PostgresServer(workdir, port, wal_archive=True)
             case "redis":
                 from sre_cli.infra.redis import RedisServer
 
