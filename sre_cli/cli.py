@@ -38,6 +38,9 @@ GROUPS: tuple[Group, ...] = (
     Group("capacity", "sre_cli.commands.capacity", "Capacity forecasts from Prometheus."),
     Group("loadtest", "sre_cli.commands.loadtest", "Locust-driven load with a verdict."),
     Group("trace", "sre_cli.commands.trace", "Slowest requests and span trees from Jaeger."),
+    Group(
+        "backup", "sre_cli.commands.backup", "Encrypted PostgreSQL backups, PITR, restore drills."
+    ),
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
     Group("doctor", "sre_cli.commands.doctor", "Check every component aqua and the stack use."),
 )

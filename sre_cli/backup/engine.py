@@ -39,7 +39,7 @@ from sre_cli.backup.spec import (
 )
 from sre_cli.errors import CheckFailed, ComponentError, ConfigError, Unavailable, UsageError
 
-__all__ = ["RecoveryTarget", "drill", "restore", "run_backup"]
+__all__ = ["RecoveryTarget", "drill", "flush_wal", "require_pass", "restore", "run_backup"]
 
 _START_WAL = re.compile(r"START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)")
 ARCHIVE_WAIT_S = 180.0
@@ -113,6 +113,16 @@ def _wait_archived(source: Source, repo: Repository, key: bytes, segment: str) -
                 hint="check archive_command in the PostgreSQL log",
             )
         time.sleep(0.2)
+
+
+def flush_wal(source: Source, repo: Repository) -> None:
+    """Archive the source's WAL up to now (close the current segment, wait for its copy)."""
+    if source.wal_spool is None:
+        return
+    key = repo.key()
+    segment = source.psql("select pg_walfile_name(pg_current_wal_lsn())")
+    source.switch_wal()
+    _wait_archived(source, repo, key, segment)
 
 
 def run_backup(
@@ -314,11 +324,17 @@ def drill(
         )
         tables[name] = check
         if check.source_rows != check.restored_rows:
-            reasons.append(f"{name}: {check.source_rows} rows at backup, {check.restored_rows} restored")
+            reasons.append(
+                f"{name}: {check.source_rows} rows at backup, {check.restored_rows} restored"
+            )
     match = restored.checksum == source.checksum
     if not match:
-        differing = [n for n in source.table_sums if restored.table_sums.get(n) != source.table_sums[n]]
-        reasons.append("data checksum differs" + (f" in {', '.join(differing)}" if differing else ""))
+        differing = [
+            n for n in source.table_sums if restored.table_sums.get(n) != source.table_sums[n]
+        ]
+        reasons.append(
+            "data checksum differs" + (f" in {', '.join(differing)}" if differing else "")
+        )
     return DrillReport(
         backup={
             "id": manifest.id,

@@ -110,9 +110,7 @@ class Repository:
         """A backup by id; ``None`` or ``latest`` is the newest."""
         backups = self.backups()
         if not backups:
-            raise ConfigError(
-                f"no backup in {self.root}", hint="take one with `aqua backup run`"
-            )
+            raise ConfigError(f"no backup in {self.root}", hint="take one with `aqua backup run`")
         if backup_id in (None, "latest"):
             return backups[-1]
         for manifest in backups:
