@@ -26,7 +26,7 @@ READINGS = (
 
 def _insert(pg: PostgresServer, pond: str, rows: int) -> None:
     pg.psql(
-        f"insert into readings (pond, oxygen, at) select '{pond}', g * 0.01, now() "  # noqa: S608
+        f"insert into readings (pond, oxygen, at) select '{pond}', g * 0.01, now() "
         f"from generate_series(1, {rows}) g"
     )
 
@@ -166,4 +166,5 @@ def test_retention_keeps_the_newest_backups(
     oldest_start = json.loads((repo / "base" / ids[1] / "manifest.json").read_text())["start_wal"]
     index = json.loads((repo / "wal" / "index.json").read_text())["segments"]
     kept = [n for n in index if not n.endswith(".history")]
-    assert kept and min(n[8:24] for n in kept) >= oldest_start[8:24]
+    assert kept
+    assert min(n[8:24] for n in kept) >= oldest_start[8:24]
