@@ -1,6 +1,7 @@
 """A real Kubernetes control plane on 127.0.0.1, for tests and local experiments.
 
-etcd, kube-apiserver (TLS, RBAC, client-certificate auth, service-account signing keys),
+etcd, kube-apiserver (TLS, RBAC, client-certificate auth, service-account signing keys,
+Secrets encrypted at rest and an audit log of Secret access: :mod:`sre_cli.k8s.hardening`),
 kube-controller-manager, kube-scheduler and kwok run as child processes on free loopback
 ports. kwok plays the kubelet for ``nodes`` fake Node objects: pods bound to them are reported
 Running and Ready, so Deployments, ReplicaSets, the scheduler and RBAC all behave for real
@@ -32,6 +33,7 @@ from typing import Any
 from sre_cli.errors import ComponentError
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.binaries import K8sToolchain, find_toolchain
+from sre_cli.k8s.hardening import ApiserverHardening
 from sre_cli.k8s.pki import CertPair, ClusterPKI
 
 __all__ = ["ControlPlane", "StartupTimings"]
@@ -74,6 +76,10 @@ class ControlPlane:
         self._pki: ClusterPKI | None = None
         self.apiserver_port = 0
         self.timings = StartupTimings()
+        #: etcd's client URL (loopback, plain HTTP), e.g. to read raw stored values.
+        self.etcd_url = ""
+        #: encryption at rest and the audit log of the API server (sre_cli.k8s.hardening).
+        self.hardening = ApiserverHardening(self.workdir / "hardening")
 
     # -- public surface -------------------------------------------------------------------
 
@@ -116,7 +122,8 @@ class ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._pki = ClusterPKI.create(self.workdir / "pki")
-            etcd_url = self._start_etcd(tools)
+            self.hardening = ApiserverHardening.create(self.workdir / "hardening")
+            etcd_url = self.etcd_url = self._start_etcd(tools)
             self._start_apiserver(tools, etcd_url)
             self._write_kubeconfigs()
             self._start_components(tools)
@@ -231,6 +238,7 @@ class ControlPlane:
                 # reconciler logs a loopback-address error every few seconds.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                *self.hardening.apiserver_flags(),
             ],
         )
 
