@@ -30,10 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchlib import load_average, write_section  # noqa: E402
+from benchlib import load_average, write_section
 
-from sre_cli.backup import Repository, Source, drill, run_backup  # noqa: E402
-from sre_cli.infra.postgres import PostgresServer  # noqa: E402
+from sre_cli.backup import Repository, Source, drill, run_backup
+from sre_cli.infra.postgres import PostgresServer
 
 SECTION = "## Backup and restore"
 DAYS_1X = 7
@@ -71,7 +71,7 @@ def _fill(pg: PostgresServer, days: int) -> int:
             "select p.id, s, timestamptz '2026-01-01' + (g * interval '5 minutes'), "
             "6.5 + 2.5 * sin(g / 45.8) + random() "
             "from ponds p, unnest(array['dissolved_oxygen','temperature','ph','ammonia']) s, "
-            f"generate_series({day * 288}, {day * 288 + 287}) g",  # noqa: S608
+            f"generate_series({day * 288}, {day * 288 + 287}) g",
             timeout=1800,
         )
     pg.psql("vacuum analyze", timeout=1800)
