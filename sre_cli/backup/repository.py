@@ -6,7 +6,9 @@ and renamed, so an interrupted backup leaves no manifest pointing at half an arc
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -158,10 +160,11 @@ class Repository:
         for path in sorted(spool.iterdir()):
             if path.name.endswith(".part") or not path.is_file():
                 continue
-            if path.name not in index.segments:
+            name = path.name.removesuffix(".gz")
+            if name not in index.segments:
                 archived_at = path.stat().st_mtime
                 entry = self.seal(key, path, self.wal_dir)
-                index.segments[path.name] = WalSegment(
+                index.segments[name] = WalSegment(
                     name=entry.name,
                     sha256=entry.sha256,
                     size_bytes=entry.size_bytes,
@@ -183,7 +186,12 @@ class Repository:
             if sha256_file(path) != seg.sha256:
                 raise CheckFailed(f"WAL {name} fails its sha256 check")
             with (dest / name).open("wb") as out:
-                crypto.decrypt_file(key, path, out)
+                if seg.name.endswith(".gz.aes"):  # compressed by archive_command
+                    packed = io.BytesIO()
+                    crypto.decrypt_file(key, path, packed)
+                    out.write(gzip.decompress(packed.getvalue()))
+                else:
+                    crypto.decrypt_file(key, path, out)
             count += 1
         return count
 

@@ -244,9 +244,10 @@ class PostgresServer(Server):
             f"listen_addresses={LOOPBACK}",
         ]
         if self.wal_archive:
-            # Every completed segment is copied beside the data dir (same owner, same 0700),
-            # under a temporary name first so a reader never sees half a segment; a segment
-            # is closed at least once a minute, which bounds the RPO of point-in-time recovery.
+            # Every completed segment is compressed beside the data dir (same owner, same
+            # 0700), under a temporary name first so a reader never sees half a segment. A
+            # segment is closed at least once a minute, which bounds the RPO of point-in-time
+            # recovery; one closed early is mostly zeros, so gzip keeps the spool small.
             spool = shlex.quote(str(self.wal_archive_dir))
             argv += [
                 "-c",
@@ -254,8 +255,8 @@ class PostgresServer(Server):
                 "-c",
                 "archive_mode=on",
                 "-c",
-                f"archive_command=test ! -f {spool}/%f && cp %p {spool}/%f.part"
-                f" && mv {spool}/%f.part {spool}/%f",
+                f"archive_command=test ! -f {spool}/%f.gz && gzip -1 -c %p > {spool}/%f.gz.part"
+                f" && mv {spool}/%f.gz.part {spool}/%f.gz",
                 "-c",
                 "archive_timeout=60",
             ]
