@@ -42,7 +42,7 @@ DAYS_1X = 7
 def _schema(pg: PostgresServer) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from service.api.migrate import upgrade
+    from service.data.migrate import upgrade
 
     async def go() -> None:
         engine = create_async_engine(pg.async_url)
