@@ -145,9 +145,10 @@ def restore(
             highlight=False,
         )
         return
-    # The source down or gone is the usual case for a restore: then use what is archived.
-    with contextlib.suppress(ConfigError, Unavailable):
-        flush_wal(_source(state_dir, port, wal_spool), repository)
+    if port is not None or state_dir is not None or repo is None:
+        # The source down or gone is the usual case for a restore: then use what is archived.
+        with contextlib.suppress(ConfigError, Unavailable):
+            flush_wal(_source(state_dir, port, wal_spool), repository)
     result = do_restore(repository, manifest, target.expanduser().resolve(), recovery)
     print_report(RestoreView(result), fmt is Format.json)
 

@@ -1,0 +1,106 @@
+"""The backup commands' checks that need no server: an empty repository, --to before the
+backup, --dry-run, a key that is not the one the backup was sealed with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_runner import invoke
+
+from sre_cli.backup import Repository
+from sre_cli.backup.spec import ArchiveFile, BackupManifest, DataSummary
+from sre_cli.commands.backup import app
+
+TAKEN_AT = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository holding one manifest (the archive itself is not needed by these checks)."""
+    repository = Repository(tmp_path / "repo")
+    repository.key()
+    manifest = BackupManifest(
+        id="20260528T202640000Z",
+        taken_at=TAKEN_AT,
+        finished_at=TAKEN_AT + 5,
+        source="postgresql://aqua@127.0.0.1:5433/aqua",
+        pg_version="15.14",
+        key_id="0000000000000000",
+        start_wal="000000010000000000000002",
+        restore_point="aqua-20260528T202640000Z",
+        restore_point_lsn="0/3000090",
+        files=[ArchiveFile(name="base.tar.aes", sha256="0" * 64, size_bytes=10, plain_bytes=8)],
+        summary=DataSummary(
+            database="aqua", tables={"public.farms": 3}, table_sums={}, checksum=""
+        ),
+    )
+    partial = repository.new_backup_dir(manifest.id)
+    repository.commit_backup(partial, manifest)
+    return repository.root
+
+
+def test_empty_repository(tmp_path: Path) -> None:
+    code, out = invoke(app, ["drill", "--repo", str(tmp_path / "none")])
+    assert code == 2
+    assert "no backup" in out
+    code, out = invoke(app, ["list", "--repo", str(tmp_path / "none"), "--format", "json"])
+    assert code == 0
+    assert json.loads(out)["backups"] == []
+
+
+def test_list_shows_the_backup(repo: Path) -> None:
+    code, out = invoke(app, ["list", "--repo", str(repo), "--format", "json"])
+    assert code == 0, out
+    (backup,) = json.loads(out)["backups"]
+    assert backup["id"] == "20260528T202640000Z"
+    assert backup["tables"] == {"public.farms": 3}
+
+
+def test_restore_to_before_the_backup_is_refused(repo: Path, tmp_path: Path) -> None:
+    code, out = invoke(
+        app,
+        [
+            "restore",
+            "--repo",
+            str(repo),
+            "--target",
+            str(tmp_path / "t"),
+            "--to",
+            "2026-05-28T20:00:00Z",
+        ],
+    )
+    assert code == 2
+    assert "before backup" in out
+    assert not (tmp_path / "t").exists()
+
+
+def test_restore_dry_run_touches_nothing(repo: Path, tmp_path: Path) -> None:
+    code, out = invoke(
+        app,
+        [
+            "restore",
+            "--repo",
+            str(repo),
+            "--target",
+            str(tmp_path / "t"),
+            "--to",
+            "2026-05-28T21:00:00+00:00",
+            "--dry-run",
+        ],
+    )
+    assert code == 0, out
+    assert "would restore backup 20260528T202640000Z" in out
+    assert "2026-05-28T21:00:00+00:00" in out
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_damaged_archive_is_refused_before_anything_is_written(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "base" / "20260528T202640000Z" / "base.tar.aes").write_bytes(b"not an archive")
+    code, out = invoke(app, ["restore", "--repo", str(repo), "--target", str(tmp_path / "t")])
+    assert code == 1
+    assert "sha256" in out
+    assert not (tmp_path / "t").exists()
