@@ -104,3 +104,10 @@ def test_a_damaged_archive_is_refused_before_anything_is_written(
     assert code == 1
     assert "sha256" in out
     assert not (tmp_path / "t").exists()
+
+
+def test_public_surface_is_small_and_sorted() -> None:
+    import sre_cli.backup as backup
+
+    assert backup.__all__ == sorted(backup.__all__)
+    assert all(hasattr(backup, name) for name in backup.__all__)
