@@ -150,6 +150,11 @@ def _render(rows: list[Row], before: str, argv: str) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines += [
         "",
+        "Fixed costs (a fast checkpoint, closing and archiving the restore point's WAL segment,",
+        "starting the scratch server) dominate at 1×; the 10× rates are closer to the steady",
+        "ones. Everything shares two cores with other work (load average per run in the",
+        "table), so the figures are a floor for an idle machine.",
+        "",
         f"Machine: {os.cpu_count()} cores, shared; load average (1/5/15 min) before: {before}. "
         f"Python {sys.version.split()[0]}, measured {now}.",
         "",
