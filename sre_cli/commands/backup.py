@@ -9,18 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, StateDir
-from sre_cli.commands.terminal import print_report
+from sre_cli.commands.options import Format, StateDir, dry_run_option, group
 from sre_cli.errors import UsageError
+from sre_cli.output import emit
 
 if TYPE_CHECKING:
     from sre_cli.backup import Repository, Source
 
-app = typer.Typer(
-    help="Encrypted PostgreSQL backups, point-in-time restore and restore drills.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+app = group("Encrypted PostgreSQL backups, point-in-time restore and restore drills.")
 
 Repo = Annotated[
     Path | None,
@@ -74,7 +70,7 @@ def run(
 
     repository = _repo(repo, state_dir)
     manifest = run_backup(_source(state_dir, port, wal_spool), repository, keep=keep)
-    print_report(BackupTaken(manifest, str(repository.root)), fmt is Format.json)
+    emit(BackupTaken(manifest, str(repository.root)), fmt.value)
 
 
 @app.command("list")
@@ -89,7 +85,7 @@ def list_(state_dir: StateDir = None, repo: Repo = None, fmt: FormatOpt = Format
         len(repository.wal_index().segments),
         repository.newest_wal_time(),
     )
-    print_report(view, fmt is Format.json)
+    emit(view, fmt.value)
 
 
 def _parse_time(text: str) -> datetime:
@@ -114,7 +110,7 @@ def restore(
     repo: Repo = None,
     port: Port = None,
     wal_spool: WalSpool = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be done.")] = False,
+    dry_run: Annotated[bool, dry_run_option("Say what would be done; change nothing.")] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Restore a backup into a new directory, replaying WAL up to --to (default: all of it).
@@ -150,7 +146,7 @@ def restore(
         with contextlib.suppress(ConfigError, Unavailable):
             flush_wal(_source(state_dir, port, wal_spool), repository)
     result = do_restore(repository, manifest, target.expanduser().resolve(), recovery)
-    print_report(RestoreView(result), fmt is Format.json)
+    emit(RestoreView(result), fmt.value)
 
 
 @app.command("drill")
@@ -175,7 +171,7 @@ def drill(
     if spool is not None and spool.is_dir():
         repository.ingest_wal(repository.existing_key(), spool)
     report = run_drill(repository, manifest=manifest)
-    print_report(DrillView(report), fmt is Format.json)
+    emit(DrillView(report), fmt.value)
     require_pass(report)
 
 
