@@ -36,16 +36,15 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sre_cli.errors import ComponentError
-
-if TYPE_CHECKING:
-    from sre_cli.k8s.controlplane import ControlPlane
+from sre_cli.k8s.binaries import K8sToolchain
 
 __all__ = [
     "PROVIDER",
     "ApiserverHardening",
+    "Cluster",
     "add_key",
     "drop_old_keys",
     "encryption_keys",
@@ -55,6 +54,17 @@ __all__ = [
     "wait_for_reload",
     "wait_for_write_key",
 ]
+
+
+class Cluster(Protocol):
+    """What rotation needs of a cluster: its kubectl and the environment to run it in
+    (:class:`~sre_cli.k8s.controlplane.ControlPlane` is one)."""
+
+    @property
+    def toolchain(self) -> K8sToolchain: ...
+
+    def kubectl_env(self) -> dict[str, str]: ...
+
 
 PROVIDER = "secretbox"
 PREFIX = f"k8s:enc:{PROVIDER}:v1:"
@@ -180,7 +190,7 @@ def etcd_get(etcd_url: str, key: str) -> bytes | None:
     return base64.b64decode(kvs[0]["value"]) if kvs else None
 
 
-def _kubectl(cp: ControlPlane, args: list[str], stdin: str | None = None) -> str:
+def _kubectl(cp: Cluster, args: list[str], stdin: str | None = None) -> str:
     done = subprocess.run(
         [str(cp.toolchain.kubectl), *args],
         input=stdin,
@@ -195,7 +205,7 @@ def _kubectl(cp: ControlPlane, args: list[str], stdin: str | None = None) -> str
     return done.stdout
 
 
-def rewrite_secrets(cp: ControlPlane) -> int:
+def rewrite_secrets(cp: Cluster) -> int:
     """Re-write every Secret unchanged, so each is sealed with the current writing key."""
     listed = _kubectl(cp, ["get", "secrets", "--all-namespaces", "-o", "json"])
     count = len(json.loads(listed).get("items", []))
@@ -205,7 +215,7 @@ def rewrite_secrets(cp: ControlPlane) -> int:
 
 
 def wait_for_write_key(
-    cp: ControlPlane, etcd_url: str, key_name: str, *, timeout: float = 300.0
+    cp: Cluster, etcd_url: str, key_name: str, *, timeout: float = 300.0
 ) -> float:
     """Write a probe Secret until etcd shows it sealed with ``key_name``; the seconds waited."""
     want = f"{PREFIX}{key_name}:".encode()
@@ -231,7 +241,7 @@ def wait_for_write_key(
 _RELOADS = "apiserver_encryption_config_controller_automatic_reloads_total"
 
 
-def reloads(cp: ControlPlane) -> int:
+def reloads(cp: Cluster) -> int:
     """How many times the API server has reloaded its encryption config successfully."""
     total = 0
     for line in _kubectl(cp, ["get", "--raw", "/metrics"]).splitlines():
@@ -240,7 +250,7 @@ def reloads(cp: ControlPlane) -> int:
     return total
 
 
-def wait_for_reload(cp: ControlPlane, *, after: int, timeout: float = 300.0) -> float:
+def wait_for_reload(cp: Cluster, *, after: int, timeout: float = 300.0) -> float:
     """Wait until the reload count exceeds ``after``; the seconds waited (polls once a minute)."""
     start = time.monotonic()
     while reloads(cp) <= after:
