@@ -41,7 +41,8 @@ def test_key_is_private_and_stable(tmp_path: Path, key: bytes) -> None:
 def test_round_trip(tmp_path: Path, key: bytes, size: int) -> None:
     data = os.urandom(size)
     sealed = _seal(key, data, tmp_path / "a.aes")
-    assert data[:4096] not in sealed.read_bytes() or size == 0
+    if size >= 64:  # a shorter plaintext may occur in random ciphertext by chance
+        assert data[:64] not in sealed.read_bytes()
     assert _open(key, sealed) == data
 
 
