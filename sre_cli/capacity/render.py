@@ -1,123 +1,34 @@
-"""Forecasts as a rich table, JSON (the documented contract, README "Capacity forecasts") or an
-HTML page with SVG charts::
+"""Forecasts drawn: a rich table, replica plans, and an HTML page with SVG charts.
 
-    {"at": "2024-03-15T00:00:00Z", "band_coverage": 0.9, "what_if": 1,
-     "forecasts": [{"name": "api-rps", "labels": {"instance": "a"}, "current": 170.2,
-       "trend_per_day": 5.0, "peak": 239.9, "limit": 230, "headroom": 59.8,
-       "headroom_pct": 26.0, "exhausted_at": "2024-03-24T17:02:11Z", "status": "critical",
-       "r2": 0.998, "samples": 337, "band": {"lower": 238.9, "upper": 240.8},
-       "exhausted": {"earliest": "2024-03-24T16:30:02Z", "likely": "2024-03-24T17:02:11Z",
-                     "latest": "2024-03-24T17:30:40Z"},
-       "model": "seasonal", "backtest_error": 0.27, "backtest": {"linear": 3.96, ...},
-       "band_scale": 1, "direction": "ceiling", "unit": "", "act": null, "act_at": null}],
-     "replicas": []}
-
-Times are RFC 3339 in UTC; ``exhausted_at`` (= ``exhausted.likely``) is null when the forecast
-stays under the limit within the horizon; every number is null for ``no_data``.
+The JSON contract is :meth:`sre_cli.capacity.report.CapacityReport.to_json`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sre_cli.capacity.units import number, rfc3339
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from rich.table import Table
 
     from sre_cli.capacity.forecast import Forecast
     from sre_cli.capacity.replicas import ReplicaPlan
+    from sre_cli.capacity.report import CapacityReport
 
 __all__ = [
-    "forecast_dict",
     "html_page",
     "labels_text",
     "number",
-    "replicas_dict",
     "replicas_table",
+    "report_view",
     "rfc3339",
     "table",
-    "to_json",
 ]
 
 _STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "no_data": "dim"}
-
-
-def _num(value: float | None) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
-
-
-def forecast_dict(f: Forecast) -> dict[str, Any]:
-    """One forecast in the JSON contract."""
-    return {
-        "name": f.target.name,
-        "labels": dict(sorted(f.labels.items())),
-        "current": _num(f.current),
-        "trend_per_day": _num(f.trend_per_day),
-        "peak": _num(f.peak),
-        "limit": _num(f.limit),
-        "headroom": _num(f.headroom),
-        "headroom_pct": _num(f.headroom_pct),
-        "exhausted_at": rfc3339(f.exhausted_at),
-        "status": f.status,
-        "r2": _num(f.r2),
-        "samples": f.samples,
-        "band": None
-        if f.band is None
-        else {"lower": _num(f.band.lower), "upper": _num(f.band.upper)},
-        "exhausted": {
-            "earliest": rfc3339(f.exhausted.earliest),
-            "likely": rfc3339(f.exhausted.likely),
-            "latest": rfc3339(f.exhausted.latest),
-        },
-        "model": f.model,
-        "backtest_error": _num(f.backtest_error),
-        "backtest": {name: _num(error) for name, error in f.backtest.items()},
-        "band_scale": _num(f.band_scale) if f.status != "no_data" else None,
-        "direction": f.direction,
-        "unit": f.target.unit,
-        "act": _num(f.target.act),
-        "act_at": rfc3339(f.act_at),
-    }
-
-
-def replicas_dict(r: ReplicaPlan) -> dict[str, Any]:
-    return {
-        "deployment": r.deployment,
-        "forecast": r.forecast,
-        "labels": dict(sorted(r.labels.items())),
-        "per_replica_rps": _num(r.per_replica),
-        "peak": _num(r.peak),
-        "peak_upper": _num(r.peak_upper),
-        "needed": r.needed,
-        "needed_likely": r.needed_likely,
-        "max_replicas": r.max_replicas,
-        "hpa": r.source,
-        "enough": r.enough,
-    }
-
-
-def to_json(
-    at: float,
-    forecasts: Sequence[Forecast],
-    replicas: Sequence[ReplicaPlan] = (),
-    what_if: float = 1.0,
-) -> str:
-    from sre_cli.capacity.forecast import BAND
-
-    data = {
-        "at": rfc3339(at),
-        "band_coverage": BAND,
-        "what_if": _num(what_if),
-        "forecasts": [forecast_dict(f) for f in forecasts],
-        "replicas": [replicas_dict(r) for r in replicas],
-    }
-    return json.dumps(data, indent=2, allow_nan=False)
 
 
 def _days(f: Forecast, at: float | None) -> str:
@@ -300,3 +211,26 @@ def html_page(
         f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"{plans}</body></html>\n"
     )
+
+
+def report_view(report: CapacityReport, chart: bool = False) -> RenderableType:
+    """The terminal form of a run: the what-if factor, the table, each forecast's chart when
+    asked, then the replica plans."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    if report.what_if != 1:
+        parts.append(Text(f"what if: traffic × {report.what_if:g} (series marked traffic: true)"))
+    parts.append(table(report.at, report.forecasts))
+    if chart:
+        from sre_cli.capacity.chart import text_chart
+
+        for f in report.forecasts:
+            lines = text_chart(f)
+            if lines:
+                parts.append(Text(f"{f.target.name} {labels_text(f.labels)}"))
+                parts.append(Text("\n".join(lines), no_wrap=True, overflow="ignore"))
+    if report.replicas:
+        parts.append(replicas_table(report.replicas))
+    return Group(*parts)

@@ -165,8 +165,9 @@ def forecast(
     from sre_cli.capacity import render
     from sre_cli.capacity.forecast import run
     from sre_cli.capacity.replicas import load_knee, max_replicas, plan
-    from sre_cli.console import get_console
+    from sre_cli.capacity.report import CapacityReport
     from sre_cli.errors import CheckFailed, UsageError
+    from sre_cli.output import emit, emit_text
     from sre_cli.prometheus import connect
     from sre_cli.timespec import parse_instant
 
@@ -195,29 +196,11 @@ def forecast(
     if knee_figure is not None:
         plans = [p for f in forecasts if (p := plan(f, knee_figure, hpas)) is not None]
 
-    console = get_console()
-    if fmt is ForecastFormat.json:
-        console.out(render.to_json(instant, forecasts, plans, factor), highlight=False)
-    elif fmt is ForecastFormat.html:
-        console.out(render.html_page(instant, forecasts, plans, factor), highlight=False)
+    report = CapacityReport(instant, forecasts, plans, factor)
+    if fmt is ForecastFormat.html:
+        emit_text(render.html_page(instant, forecasts, plans, factor))
     else:
-        if factor != 1:
-            console.print(f"what if: traffic × {factor:g} (series marked traffic: true)")
-        console.print(render.table(instant, forecasts))
-        if chart:
-            from sre_cli.capacity.chart import text_chart
-
-            for f in forecasts:
-                lines = text_chart(f)
-                if lines:
-                    console.print(
-                        f"{f.target.name} {render.labels_text(f.labels)}",
-                        highlight=False,
-                        markup=False,
-                    )
-                    console.out("\n".join(lines), highlight=False)
-        if plans:
-            console.print(render.replicas_table(plans))
+        emit(report, fmt.value, lambda r: render.report_view(r, chart))
     problems = []
     critical = [f for f in forecasts if f.status == "critical"]
     if critical:
@@ -253,7 +236,7 @@ def rules(
     """predict_linear alert rules for the same specs, so Prometheus alerts without aqua."""
     from sre_cli.capacity.rules import rules_yaml
     from sre_cli.capacity.spec import DEFAULT_VIEW, load_targets
-    from sre_cli.console import get_console
+    from sre_cli.output import emit_text
 
     text = rules_yaml(
         load_targets(specs or [DEFAULT_VIEW]),
@@ -261,8 +244,4 @@ def rules(
         lookback=_seconds("--lookback", lookback),
         hold=_seconds("--for", hold),
     )
-    if output is None:
-        get_console().out(text.rstrip("\n"), highlight=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        get_console().print(f"wrote {output}", highlight=False)
+    emit_text(text, output)
