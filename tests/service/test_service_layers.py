@@ -1,7 +1,7 @@
 """The layers of ``service/``: which package may import which, and no import cycle.
 
-Imports are read with ``ast`` (module level and inside functions alike; only imports under
-``if TYPE_CHECKING:`` are left out, as they never run)::
+Imports are read with ``ast`` by :mod:`importgraph` (module level and inside functions alike;
+only imports under ``if TYPE_CHECKING:`` are left out, as they never run)::
 
     common  ←  ml  ←  data  ←  pipeline  ←  api, worker
 
@@ -10,11 +10,10 @@ Imports are read with ``ast`` (module level and inside functions alike; only imp
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from importgraph import ImportGraph, cycles, read_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,164 +26,54 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api": frozenset({"common", "data", "pipeline", "ml"}),
     "worker": frozenset({"common", "data", "pipeline", "ml"}),
 }
-# Servers that really use a CLI library would be listed here, module → sre_cli module.
+# Servers that really use a CLI library would be listed here, module → sre_cli modules.
 SRE_CLI_IMPORTS: dict[str, frozenset[str]] = {}
 
 
-def _modules(root: Path, package: str) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for path in sorted((root / package).rglob("*.py")):
-        parts = list(path.relative_to(root).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        out[".".join(parts)] = path
-    return out
+def _layer(module: str) -> str | None:
+    return module.split(".")[1] if module.count(".") else None
 
 
-def _type_checking_only(tree: ast.AST) -> set[int]:
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If):
-            test = node.test
-            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
-            if name == "TYPE_CHECKING":
-                for stmt in node.body:
-                    skip.update(id(n) for n in ast.walk(stmt))
-    return skip
+def cli_imports(graph: ImportGraph, package: str) -> dict[str, frozenset[str]]:
+    """Module of ``package`` → the ``sre_cli`` modules it imports."""
+    found: dict[str, set[str]] = {}
+    for edge in graph.edges:
+        if edge.source.startswith(f"{package}.") and edge.target.split(".")[0] == "sre_cli":
+            found.setdefault(edge.source, set()).add(edge.target)
+    return {module: frozenset(targets) for module, targets in found.items()}
 
 
-def _imported(module: str, is_package: bool, tree: ast.AST) -> Iterator[str]:
-    """Every module name ``module`` imports when it runs (absolute, possibly external)."""
-    skip = _type_checking_only(tree)
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = module.split(".")
-                if not is_package:
-                    parts.pop()
-                parts = parts[: len(parts) - (node.level - 1)]
-                base = ".".join([*parts, base] if base else parts)
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names)
-
-
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Module → the modules of ``package`` it imports (a ``from m import name`` counts as m
-    unless ``m.name`` is itself a module)."""
-    modules = _modules(root, package)
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        tree = ast.parse(path.read_text(), str(path))
-        deps: set[str] = set()
-        for target in _imported(name, path.name == "__init__.py", tree):
-            while target and target not in modules:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                deps.add(target)
-        graph[name] = deps
-    return graph
-
-
-def external_imports(root: Path, package: str, prefix: str) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for name, path in _modules(root, package).items():
-        tree = ast.parse(path.read_text(), str(path))
-        hits = {
-            t
-            for t in _imported(name, path.name == "__init__.py", tree)
-            if t == prefix or t.startswith(prefix + ".")
-        }
-        if hits:
-            out[name] = hits
-    return out
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph.get(v, ())):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
+@pytest.fixture(scope="module")
+def graph() -> ImportGraph:
+    return read_graph([ROOT / "service", ROOT / "sre_cli"])
 
 
 def test_service_has_no_import_cycle() -> None:
-    assert cycles(import_graph(ROOT, "service")) == []
+    assert cycles(read_graph([ROOT / "service"])) == []
 
 
-def test_service_packages_import_only_the_layers_below() -> None:
+def test_service_packages_import_only_the_layers_below(graph: ImportGraph) -> None:
     wrong = []
-    for module, deps in import_graph(ROOT, "service").items():
-        layer = module.split(".")[1] if module.count(".") else None
+    for edge in graph.edges:
+        if not edge.source.startswith("service.") or not edge.target.startswith("service"):
+            continue
+        layer, dep_layer = _layer(edge.source), _layer(edge.target)
         if layer is None:
             continue
         assert layer in ALLOWED, f"{layer}: a new service package needs a place in ALLOWED"
-        for dep in deps:
-            dep_layer = dep.split(".")[1] if dep.count(".") else None
-            if dep_layer not in (None, layer) and dep_layer not in ALLOWED[layer]:
-                wrong.append(f"{module} -> {dep}")
+        if dep_layer not in (None, layer) and dep_layer not in ALLOWED[layer]:
+            wrong.append(f"{edge.source} -> {edge.target} (line {edge.line})")
     assert wrong == []
 
 
-def test_service_imports_no_cli_module_but_the_listed_ones() -> None:
-    found = external_imports(ROOT, "service", "sre_cli")
-    assert {m: frozenset(v) for m, v in found.items()} == SRE_CLI_IMPORTS
-
-
-def test_the_walk_sees_cycles_through_function_imports_but_not_type_checking(
-    tmp_path: Path,
-) -> None:
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("from pkg import b\n")
-    (pkg / "b.py").write_text("def f():\n    from . import c\n")
-    (pkg / "c.py").write_text("import pkg.a\n")
-    (pkg / "d.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.e import X\n"
-    )
-    (pkg / "e.py").write_text("from pkg.d import Y\n")
-    graph = import_graph(tmp_path, "pkg")
-    assert graph["pkg.b"] == {"pkg", "pkg.c"}  # `from . import c` runs pkg/__init__ too
-    assert graph["pkg.d"] == set()
-    assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
+def test_service_imports_no_cli_module_but_the_listed_ones(graph: ImportGraph) -> None:
+    assert cli_imports(graph, "service") == SRE_CLI_IMPORTS
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("from sre_cli.errors import AquaError\n", {"sre_cli.errors", "sre_cli.errors.AquaError"}),
+        ("from sre_cli.errors import AquaError\n", {"sre_cli.errors"}),
         ("def f():\n    import sre_cli.infra\n", {"sre_cli.infra"}),
     ],
 )
@@ -193,5 +82,9 @@ def test_cli_imports_are_found_wherever_they_are(
 ) -> None:
     (tmp_path / "svc").mkdir()
     (tmp_path / "svc" / "m.py").write_text(source)
-    found = external_imports(tmp_path, "svc", "sre_cli")
-    assert found == {"svc.m": expected}
+    cli = tmp_path / "sre_cli"
+    (cli / "infra").mkdir(parents=True)
+    for path in ("__init__.py", "errors.py", "infra/__init__.py"):
+        (cli / path).write_text("")
+    graph = read_graph([tmp_path / "svc", cli])
+    assert cli_imports(graph, "svc") == {"svc.m": frozenset(expected)}
