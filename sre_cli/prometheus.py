@@ -13,9 +13,10 @@ there once, from one config file (``--prometheus-config FILE`` or ``$AQUA_PROMET
 
 The names follow Prometheus' own ``http_config``; relative paths are read from the config
 file's folder. Secrets come from files or environment variables, never from the config file
-itself or the command line. Queries are POSTed (long PromQL), 429 and 5xx answers and broken
-connections are retried with a bounded exponential back-off, and the ``warnings`` Prometheus
-attaches to an answer are passed to ``on_warning`` (by default printed on stderr).
+itself or the command line. Queries are POSTed (long PromQL); 429 and 5xx answers and
+connections dropped mid-answer are retried with a bounded exponential back-off (a refused
+connection or a rejected certificate is not); the ``warnings`` Prometheus attaches to an
+answer are passed to ``on_warning`` (by default printed on stderr).
 
 The transport is injectable (``httpx.MockTransport`` in unit tests); every request is counted
 in :attr:`PrometheusClient.queries` so benchmarks can report it. Failures are typed::
@@ -157,7 +158,7 @@ class PrometheusClient:
         return self._http.get(path, params=list(params))
 
     def _request(self, path: str, params: Sequence[tuple[str, str]]) -> httpx.Response:
-        """Send, retrying 429/5xx answers and broken connections with a bounded back-off."""
+        """Send, retrying 429/5xx answers and dropped connections with a bounded back-off."""
         retries = max(0, self.settings.retries)
         for attempt in range(retries + 1):
             last = attempt == retries
@@ -172,11 +173,15 @@ class PrometheusClient:
                 self._wait(attempt, None)
                 continue
             except httpx.HTTPError as exc:
-                if last or (isinstance(exc, httpx.ConnectError) and _tls_failure(exc)):
+                # A refused connection or certificate fails the same way again at once; a
+                # connection dropped mid-answer (a proxy restarting) is worth another try.
+                if last or isinstance(exc, httpx.ConnectError):
+                    tls = isinstance(exc, httpx.ConnectError) and _tls_failure(exc)
                     raise Unavailable(
                         f"Prometheus at {self.url} did not answer: {exc}",
-                        hint="check --prometheus, the server, and tls_config in "
-                        "--prometheus-config",
+                        hint="check tls_config (ca_file) in --prometheus-config"
+                        if tls
+                        else "check --prometheus and that the server is running",
                     ) from exc
                 self._wait(attempt, None)
                 continue
