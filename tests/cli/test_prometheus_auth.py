@@ -402,3 +402,21 @@ def test_config_errors_name_the_problem(guarded: Guarded) -> None:
     unknown = guarded.config("unknown-key", "bearer_token: inline\n")
     with pytest.raises(ConfigError, match="unknown key 'bearer_token'"):
         connect("http://127.0.0.1:1", config=unknown)
+
+
+def test_prometheus_warnings_are_shown(
+    guarded: Guarded, prometheus_factory: PrometheusFactory, tmp_path: Path
+) -> None:
+    """A remote read that fails is a warning in Prometheus' answer, not an error."""
+    broken = f"{guarded.url}/basic/no-such-remote-read"  # 401: no credentials
+    prom = prometheus_factory(
+        f"remote_read: [{{url: {broken}, read_recent: true, "
+        f"tls_config: {{ca_file: {guarded.pki.ca}}}}}]\n"
+    )
+    (tmp_path / "probe.yaml").write_text(SPEC, encoding="utf-8")
+    argv = ["report", str(tmp_path / "probe.yaml"), "--prometheus", prom.url, "--format", "json"]
+    code, out = invoke(app, argv)
+    assert code == 0, out
+    shown = [line for line in out.splitlines() if line.startswith("warning: Prometheus:")]
+    assert any("remote_read" in line and "401" in line for line in shown), out
+    assert len(shown) == len(set(shown))  # each warning once, however many queries carry it
