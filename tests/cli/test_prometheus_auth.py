@@ -420,3 +420,21 @@ def test_prometheus_warnings_are_shown(
     shown = [line for line in out.splitlines() if line.startswith("warning: Prometheus:")]
     assert any("remote_read" in line and "401" in line for line in shown), out
     assert len(shown) == len(set(shown))  # each warning once, however many queries carry it
+
+
+def test_runbook_and_chaos_probes_use_the_config(guarded: Guarded) -> None:
+    """The ops layer's Prometheus probe (runbook and chaos steps) goes through the same file,
+    its url standing in for --prometheus."""
+    from sre_cli.ops.context import RunContext, TargetOptions, open_context
+    from sre_cli.ops.operations import PrometheusProbe
+
+    config = _bearer(guarded, "probe")
+    ctx = RunContext("kubernetes", prometheus_url=guarded.url, prometheus_config=config)
+    seen = ctx.observe(PrometheusProbe(query="vector(9)", expect="== 9"))
+    assert seen.ok is True, seen
+    bad = _bearer(guarded, "probe-bad", token="wrong-token")
+    ctx = RunContext("kubernetes", prometheus_url=guarded.url, prometheus_config=bad)
+    with pytest.raises(Unavailable, match="refused the credentials"):
+        ctx.observe(PrometheusProbe(query="vector(9)"))
+    with pytest.raises(ConfigError, match="unknown key"):
+        open_context(TargetOptions("stack", prometheus_config=guarded.config("x", "nope: 1\n")))
