@@ -16,6 +16,7 @@ import ipaddress
 import shutil
 import tempfile
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -305,8 +306,16 @@ def test_bearer_token_tenant_and_ca_answer_a_query(guarded: Guarded) -> None:
     with connect(None, config=_bearer(guarded)) as prom:
         [sample] = prom.query("vector(42)", at=1_700_000_000)
     assert sample.value == 42
-    lines = guarded.tenant_log.read_text(encoding="utf-8").splitlines()
-    assert any(line.startswith(f"{TENANT} 200 /api/v1/query") for line in lines), lines
+    # nginx logs a request after it has answered it: wait for the line, do not race it.
+    logged = f"{TENANT} 200 /api/v1/query"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lines = guarded.tenant_log.read_text(encoding="utf-8").splitlines()
+        if any(line.startswith(logged) for line in lines):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no {logged!r} in {guarded.tenant_log}")
 
 
 def test_the_cli_reads_the_config_file(guarded: Guarded, tmp_path: Path) -> None:
