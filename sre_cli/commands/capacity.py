@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import PrometheusURL, group
+from sre_cli.commands.options import PrometheusConfig, PrometheusURL, group
 
 if TYPE_CHECKING:
     from sre_cli.capacity.forecast import Direction, Target
@@ -100,6 +100,7 @@ def _targets(
 def forecast(
     specs: Specs = None,
     prometheus: PrometheusURL = None,
+    prometheus_config: PrometheusConfig = None,
     query: Annotated[
         str | None, typer.Option("--query", help="PromQL; each series is forecast on its own.")
     ] = None,
@@ -187,7 +188,7 @@ def forecast(
     for target in targets:
         if target.history < 2 * step_s:
             raise UsageError(f"{target.name}: history must span at least two steps ({step})")
-    with connect(prometheus) as prom:
+    with connect(prometheus, config=prometheus_config) as prom:
         instant = time.time() if at is None else parse_instant(at)
         forecasts = []
         for target in targets:

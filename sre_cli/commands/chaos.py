@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sre_cli.commands import options
-from sre_cli.commands.options import Format, Kubeconfig, Namespace, Prometheus, StateDir, Target
+from sre_cli.commands.options import (
+    Format,
+    Kubeconfig,
+    Namespace,
+    Prometheus,
+    PrometheusConfig,
+    StateDir,
+    Target,
+)
 from sre_cli.commands.terminal import ask
 from sre_cli.console import get_console
 from sre_cli.output import emit
@@ -39,6 +47,7 @@ def run(
     kubeconfig: Kubeconfig = None,
     namespace: Namespace = None,
     prometheus: Prometheus = None,
+    prometheus_config: PrometheusConfig = None,
     directory: Annotated[
         Path | None,
         typer.Option("--dir", help="Experiment folder [default: $AQUA_CHAOS_DIR or ./chaos]."),
@@ -70,7 +79,9 @@ def run(
     if target is not None and target.value != exp.target:
         raise UsageError(f"experiment {path.stem} targets {exp.target}, not {target.value}")
     ctx = open_context(
-        TargetOptions(exp.target, state_dir, kubeconfig, namespace, None, prometheus)
+        TargetOptions(
+            exp.target, state_dir, kubeconfig, namespace, None, prometheus, prometheus_config
+        )
     )
     console = get_console()
     table = fmt is Format.table

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, StateDir, dry_run_option, group
+from sre_cli.commands.options import Format, PrometheusConfig, StateDir, dry_run_option, group
 from sre_cli.console import get_console, get_err_console
 from sre_cli.output import emit
 
@@ -144,6 +144,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    prometheus_config: PrometheusConfig = None,
     no_server: Annotated[
         bool, typer.Option("--no-server", help="Client-side verdict only.")
     ] = False,
@@ -300,7 +301,7 @@ def run(
         from sre_cli.loadtest.server import judge_server
 
         progress(f"server verdict: waiting for a scrape of {prom_url}")
-        report.server, checks, notes = judge_server(prom_url, report, slo_files)
+        report.server, checks, notes = judge_server(prom_url, report, slo_files, prometheus_config)
         report.checks.extend(checks)
         report.notes.extend(notes)
     emit(report, fmt.value, lambda r: r.renderable())
@@ -395,6 +396,7 @@ def knee(
             show_default=False,
         ),
     ] = None,
+    prometheus_config: PrometheusConfig = None,
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Write the result as JSON here (for capacity)."),
@@ -461,6 +463,7 @@ def knee(
         refine=refine,
         replicas=n_replicas,
         prometheus=resolve_prometheus(prometheus, root) if prometheus or target is None else None,
+        prometheus_config=prometheus_config,
         pids=stack_pids(root) if target is None else {},
         warmup_s=warmup_s,
     )

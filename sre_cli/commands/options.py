@@ -20,6 +20,7 @@ __all__ = [
     "Kubeconfig",
     "Namespace",
     "Prometheus",
+    "PrometheusConfig",
     "PrometheusURL",
     "StateDir",
     "Target",
@@ -87,4 +88,12 @@ Prometheus = Annotated[
 PrometheusURL = Annotated[
     str | None,
     typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
+]
+PrometheusConfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--prometheus-config",
+        envvar="AQUA_PROMETHEUS_CONFIG",
+        help="Prometheus client config: auth, TLS, headers, timeout, retries (README).",
+    ),
 ]

@@ -12,6 +12,7 @@ from sre_cli.commands.options import (
     Kubeconfig,
     Namespace,
     Prometheus,
+    PrometheusConfig,
     StateDir,
     Target,
     dry_run_option,
@@ -94,6 +95,7 @@ def run(
     namespace: Namespace = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
     prometheus: Prometheus = None,
+    prometheus_config: PrometheusConfig = None,
     dry_run: Annotated[
         bool, dry_run_option("Run checks; print what actions would do; change nothing.")
     ] = False,
@@ -134,7 +136,9 @@ def run(
         target.value if target else None,
         kube=any(v is not None for v in (kubeconfig, namespace, context)),
     )
-    where = TargetOptions(chosen, state_dir, kubeconfig, namespace, context, prometheus)
+    where = TargetOptions(
+        chosen, state_dir, kubeconfig, namespace, context, prometheus, prometheus_config
+    )
     options = RunOptions(chosen, parse_param_args(param or []), dry_run, yes, from_step)
     console = get_console()
     reporter = LiveReporter(console, ask) if fmt is Format.table else QuietReporter(ask)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import PrometheusURL, group
+from sre_cli.commands.options import PrometheusConfig, PrometheusURL, group
 from sre_cli.output import emit, emit_text
 
 if TYPE_CHECKING:
@@ -55,10 +55,10 @@ def _load(paths: list[Path] | None, windows: Path | None) -> tuple[list[SLO], tu
     return load_slos(paths or [Path("slo")]), load_tiers(windows)
 
 
-def _client(url: str | None) -> PrometheusClient:
+def _client(url: str | None, config: Path | None) -> PrometheusClient:
     from sre_cli.prometheus import connect
 
-    return connect(url)
+    return connect(url, config=config)
 
 
 def _instant(at: str | None) -> float | None:
@@ -74,6 +74,7 @@ def validate(
         str | None,
         typer.Option("--prometheus", help="Also lint against live data on this Prometheus."),
     ] = None,
+    prometheus_config: PrometheusConfig = None,
     at: At = None,
     windows: Windows = None,
     strict: Annotated[
@@ -95,7 +96,7 @@ def validate(
     slos, problems = check_paths(paths or [Path("slo")])
     problems += static_problems(slos, load_tiers(windows))
     if prometheus:
-        with _client(prometheus) as prom:
+        with _client(prometheus, prometheus_config) as prom:
             problems += live_problems(slos, prom, _instant(at) or time.time())
     for problem in problems:
         mark = "[yellow]![/] warning:" if problem.severity == "warning" else "[red]✗[/]"
@@ -112,6 +113,7 @@ def validate(
 def report(
     paths: Paths = None,
     prometheus: PrometheusURL = None,
+    prometheus_config: PrometheusConfig = None,
     at: At = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="Output format.")
@@ -126,7 +128,7 @@ def report(
     slos, tiers = _load(paths, windows)
     # Only the terminal table and HTML draw the burn-down: the others skip its range queries.
     drawn = fmt is ReportFormat.html or (fmt is ReportFormat.table and output is None)
-    with _client(prometheus) as prom:
+    with _client(prometheus, prometheus_config) as prom:
         result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=drawn)
     if fmt is ReportFormat.table and output is None:
         emit(result, "table", render.ReportView)
@@ -144,6 +146,7 @@ def report(
 def gate(
     paths: Paths = None,
     prometheus: PrometheusURL = None,
+    prometheus_config: PrometheusConfig = None,
     min_budget_remaining: Annotated[
         float | None,
         typer.Option(
@@ -177,7 +180,7 @@ def gate(
     if burn_rate_window is not None and burn_rate_window not in BURN_RATE_WINDOWS:
         raise UsageError(f"--burn-rate-window must be one of {', '.join(BURN_RATE_WINDOWS)}")
     slos, tiers = _load(paths, windows)
-    with _client(prometheus) as prom:
+    with _client(prometheus, prometheus_config) as prom:
         result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=False)
     verdict = judge(
         result,
@@ -236,6 +239,7 @@ def rules(
 def serve(
     paths: Paths = None,
     prometheus: PrometheusURL = None,
+    prometheus_config: PrometheusConfig = None,
     port: Annotated[
         int, typer.Option("--port", help="Port of /metrics (0: any free port).")
     ] = 9099,
@@ -260,7 +264,7 @@ def serve(
     """Export SLO results (SLI, budget, burn rates, alerts) on /metrics for Prometheus."""
     from sre_cli.console import get_console
     from sre_cli.errors import UsageError
-    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.prometheus import connect
     from sre_cli.slo.serve import Exporter
     from sre_cli.slo.serve import serve as run
 
@@ -276,13 +280,17 @@ def serve(
             hint="--token-file FILE or AQUA_SLO_SERVE_TOKEN; Prometheus sends it with "
             "authorization: {credentials_file: FILE}",
         )
-    if not prometheus:
-        raise UsageError("--prometheus URL is required", hint="or set AQUA_PROMETHEUS_URL")
+    connect(prometheus, config=prometheus_config).close()  # URL and config, before serving
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port (0-65535)")
-    url = prometheus
     slos, tiers = _load(paths, windows)
-    exporter = Exporter(slos, lambda: PrometheusClient(url), tiers, token=token, at=_instant(at))
+    exporter = Exporter(
+        slos,
+        lambda: connect(prometheus, config=prometheus_config),
+        tiers,
+        token=token,
+        at=_instant(at),
+    )
     console = get_console()
 
     def started(address: str) -> None:
@@ -302,6 +310,7 @@ def backtest(
     end: Annotated[str, typer.Option("--to", help="End: RFC 3339 or Unix seconds.")],
     paths: Paths = None,
     prometheus: PrometheusURL = None,
+    prometheus_config: PrometheusConfig = None,
     step: Annotated[
         str, typer.Option("--step", help="Evaluation step (Prometheus duration).")
     ] = "5m",
@@ -322,7 +331,7 @@ def backtest(
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     slos, tiers = _load(paths, windows)
-    with _client(prometheus) as prom:
+    with _client(prometheus, prometheus_config) as prom:
         result = run(
             slos, prom, parse_instant(start), parse_instant(end), step=seconds, tiers=tiers
         )

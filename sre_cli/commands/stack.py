@@ -66,6 +66,23 @@ def up(
             help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
         ),
     ] = False,
+    slo_serve: Annotated[
+        int | None,
+        typer.Option(
+            "--slo-serve",
+            help="Also scrape `aqua slo serve --port PORT` on this port (job slo).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    slo_serve_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--slo-serve-token-file",
+            envvar="AQUA_SLO_SERVE_TOKEN_FILE",
+            help="The bearer token file of that aqua slo serve (Prometheus sends it).",
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Start every component in dependency order; return once all are ready."""
@@ -74,8 +91,24 @@ def up(
 
     ports = Ports.from_base(port_base) if port_base is not None else Ports()
     ports = ports.with_overrides(Ports.parse_overrides(port or []))
+    target = None
+    if slo_serve is not None:
+        from sre_cli.errors import UsageError
+        from sre_cli.stack.spec import SLOServeTarget
+
+        if slo_serve_token_file is None or not slo_serve_token_file.is_file():
+            raise UsageError(
+                "--slo-serve needs --slo-serve-token-file FILE: the token aqua slo serve wants",
+                hint="the same file as `aqua slo serve --token-file FILE`",
+            )
+        target = SLOServeTarget(port=slo_serve, token_file=slo_serve_token_file.resolve())
     options = StackOptions(
-        lite=lite, api_replicas=api_replicas, workers=workers, ports=ports, faults=faults
+        lite=lite,
+        api_replicas=api_replicas,
+        workers=workers,
+        ports=ports,
+        faults=faults,
+        slo_serve=target,
     )
     ctl = _control(state_dir)
     console = get_console()

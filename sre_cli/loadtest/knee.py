@@ -44,6 +44,7 @@ class KneePlan:
     refine: int
     replicas: int
     prometheus: str | None
+    prometheus_config: Path | None = None
     pids: dict[str, int] = field(default_factory=dict)
     warmup_s: float = 0.0
 
@@ -161,7 +162,9 @@ def find_knee(plan: KneePlan, progress: Progress | None = None) -> KneeResult:
         report = run_open_load(load)
         resources = sampler.stop()
         if plan.prometheus:
-            resources += _from_prometheus(plan.prometheus, report.started_at, plan.step_s)
+            resources += _from_prometheus(
+                plan.prometheus, plan.prometheus_config, report.started_at, plan.step_s
+            )
         p95 = report.latency()["p95"]
         sent = report.requests / max(report.intended_requests or 1, 1)
         limits = plan.load.limits
@@ -235,12 +238,14 @@ def find_knee(plan: KneePlan, progress: Progress | None = None) -> KneeResult:
     return KneeResult(plan, steps, knee, confirmed, saturating, measured)
 
 
-def _from_prometheus(url: str, started: float, step_s: float) -> list[Resource]:
+def _from_prometheus(
+    url: str, config: Path | None, started: float, step_s: float
+) -> list[Resource]:
     from sre_cli.errors import AquaError
-    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.prometheus import connect
 
     try:
-        with PrometheusClient(url, timeout=5.0) as prom:
+        with connect(url, config=config, timeout=5.0) as prom:
             return prometheus_resources(prom, started + step_s, int(step_s))
     except AquaError:
         return []

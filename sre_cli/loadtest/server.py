@@ -96,7 +96,10 @@ def _wait_for_scrape(prom: PrometheusClient, after: float, timeout: float = 30.0
 
 
 def judge_server(
-    prometheus: str, report: LoadReport, slo_paths: list[Path] | None = None
+    prometheus: str,
+    report: LoadReport,
+    slo_paths: list[Path] | None = None,
+    config: Path | None = None,
 ) -> tuple[dict[str, Any], list[ThresholdResult], list[str]]:
     """The ``server`` JSON, one check per SLO for the verdict, and notes on disagreements."""
     from sre_cli.prometheus import connect
@@ -106,7 +109,7 @@ def judge_server(
 
     slos = [s for s in load_slos(slo_paths or [DEFAULT_SLO_PATH]) if s.service == "api"]
     started, ended = report.started_at, report.started_at + report.elapsed_s
-    with connect(prometheus, timeout=10.0) as prom:
+    with connect(prometheus, config=config, timeout=10.0) as prom:
         at = _wait_for_scrape(prom, ended)
         span = timedelta(seconds=max(10, math.ceil(at - started)))
         windowed = [s.model_copy(update={"window": Window(rolling=span)}) for s in slos]

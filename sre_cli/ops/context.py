@@ -36,6 +36,7 @@ class TargetOptions:
     namespace: str | None = None
     context: str | None = None
     prometheus: str | None = None
+    prometheus_config: Path | None = None
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunContext:
     stack: StackTarget | None = None
     kube: KubeTarget | None = None
     prometheus_url: str | None = None
+    prometheus_config: Path | None = None
 
     def builtins(self) -> dict[str, str]:
         values: dict[str, str] = {"target": self.target}
@@ -73,7 +75,7 @@ class RunContext:
             case PrometheusProbe():
                 from sre_cli.ops.providers import prometheus
 
-                return prometheus.observe(op, self.prometheus_url)
+                return prometheus.observe(op, self.prometheus_url, self.prometheus_config)
             case StackOp():
                 return self._stack().observe(op)
             case K8sOp():
@@ -95,15 +97,26 @@ class RunContext:
 
 
 def open_context(options: TargetOptions) -> RunContext:
-    """Connect to the target: read the stack's plan, or load the kubeconfig."""
+    """Connect to the target: read the stack's plan, or load the kubeconfig.
+
+    Prometheus is ``--prometheus``, else the ``url`` of the Prometheus config, else the
+    stack's own; the config (auth, TLS, headers) is read now, so a bad one stops the run
+    before any step."""
+    from sre_cli.prometheus import config_url
+
+    url = options.prometheus or config_url(options.prometheus_config)
+    config = options.prometheus_config
     if options.target == "stack":
         from sre_cli.ops.providers.stack import StackTarget
 
         stack = StackTarget.open(options.state_dir)
         return RunContext(
-            "stack", stack=stack, prometheus_url=options.prometheus or stack.prometheus_url
+            "stack",
+            stack=stack,
+            prometheus_url=url or stack.prometheus_url,
+            prometheus_config=config,
         )
     from sre_cli.ops.providers.kubernetes import KubeTarget
 
     kube = KubeTarget.connect(options.kubeconfig, options.namespace, options.context)
-    return RunContext("kubernetes", kube=kube, prometheus_url=options.prometheus)
+    return RunContext("kubernetes", kube=kube, prometheus_url=url, prometheus_config=config)

@@ -11,7 +11,7 @@ a value without data is left out rather than exported as a number. Then the expo
 ``/metrics`` needs ``Authorization: Bearer <token>``; ``/live`` answers while the process runs,
 ``/ready`` once an evaluation has succeeded::
 
-    exporter = Exporter(slos, lambda: PrometheusClient(url), tiers, token="...")
+    exporter = Exporter(slos, lambda: connect(url, config=config), tiers, token="...")
     exporter.evaluate_once()
     exporter.metrics_text()
 """

@@ -88,6 +88,15 @@ def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
             continue  # a component this stack does not run is not scraped
         job["static_configs"] = [{"targets": targets}]
         jobs.append(job)
+    if plan.slo_serve is not None:  # `aqua stack up --slo-serve PORT`
+        jobs.append(
+            {
+                "job_name": "slo",
+                "metrics_path": "/metrics",
+                "authorization": {"credentials_file": str(plan.slo_serve.token_file)},
+                "static_configs": [{"targets": [f"127.0.0.1:{plan.slo_serve.port}"]}],
+            }
+        )
     config["scrape_configs"] = jobs
     return yaml.safe_dump(config, sort_keys=False)
 

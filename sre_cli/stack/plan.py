@@ -29,6 +29,7 @@ from sre_cli.stack.spec import (
     NotAvailable,
     Ports,
     Probe,
+    SLOServeTarget,
     StackPlan,
     StateLayout,
 )
@@ -115,6 +116,8 @@ class StackOptions:
     ports: Ports = field(default_factory=Ports)
     #: let the stack's admin inject API faults (latency, 5xx) for game days and SLO drills.
     faults: bool = False
+    #: scrape an ``aqua slo serve`` on this port, with the bearer token in this file.
+    slo_serve: SLOServeTarget | None = None
 
 
 def _not_in_tree(kind: str) -> str:
@@ -344,6 +347,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         database_url=database_url,
         queue=queue,
         faults=options.faults,
+        slo_serve=options.slo_serve,
     )
     plan.check_port_collisions()
     plan.start_order()  # validates the dependency graph

@@ -49,6 +49,7 @@ __all__ = [
     "NotAvailable",
     "Ports",
     "Probe",
+    "SLOServeTarget",
     "StackPlan",
     "StateLayout",
     "default_state_dir",
@@ -177,6 +178,16 @@ class NotAvailable(_Frozen):
     reason: str
 
 
+class SLOServeTarget(_Frozen):
+    """An ``aqua slo serve`` the stack's Prometheus scrapes (``aqua stack up --slo-serve``).
+
+    It is not a component: the stack neither starts nor probes it, its Prometheus only
+    scrapes ``127.0.0.1:port/metrics`` with the bearer token in ``token_file``."""
+
+    port: int
+    token_file: Path
+
+
 class StackPlan(_Frozen):
     """A resolved stack: which components, on which ports, in which mode."""
 
@@ -196,6 +207,8 @@ class StackPlan(_Frozen):
     queue: Literal["kafka", "embedded", "direct"] = "direct"
     #: the API replicas accept fault rules from the admin (``/api/v1/admin/faults``).
     faults: bool = False
+    #: an ``aqua slo serve`` to scrape as job ``slo``, or none.
+    slo_serve: SLOServeTarget | None = None
 
     def component(self, name: str) -> ComponentSpec:
         for c in self.components:

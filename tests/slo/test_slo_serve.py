@@ -27,6 +27,8 @@ from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.loader import load_slos
+from sre_cli.stack.configs import prometheus_yaml
+from sre_cli.stack.spec import Ports, SLOServeTarget, StackPlan, StateLayout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,22 +133,22 @@ def test_prometheus_scrapes_it_with_the_token(
     prometheus_factory: Callable[..., PrometheusServer],
     tmp_path: Path,
 ) -> None:
+    """The stack's own Prometheus config (``aqua stack up --slo-serve PORT``) scrapes it."""
     url, _ = exporter
     token = tmp_path / "token"
     token.write_text(TOKEN)
-    config = f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-scrape_configs:
-  - job_name: aqua-slo
-    authorization: {{credentials_file: {token}}}
-    static_configs: [{{targets: ["{url.removeprefix("http://")}"]}}]
-"""
-    scraper = prometheus_factory(config)
+    layout = StateLayout(tmp_path / "stack")
+    layout.create()
+    target = SLOServeTarget(port=int(url.rsplit(":", 1)[1]), token_file=token)
+    plan = StackPlan(
+        lite=True, api_replicas=0, workers=0, ports=Ports(), components=(), slo_serve=target
+    )
+    scraper = prometheus_factory(prometheus_yaml(plan, layout))
     found: list[float] = []
 
     def scraped() -> bool:
         with PrometheusClient(str(scraper.url)) as prom:
-            samples = prom.query('aqua_slo_sli{job="aqua-slo",sloth_id="shop-slices"}', time.time())
+            samples = prom.query('aqua_slo_sli{job="slo",sloth_id="shop-slices"}', time.time())
         found[:] = [s.value for s in samples]
         return bool(found)
 

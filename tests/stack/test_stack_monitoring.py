@@ -23,7 +23,7 @@ from sre_cli.stack.configs import (
     prometheus_yaml,
 )
 from sre_cli.stack.plan import StackOptions, build_plan
-from sre_cli.stack.spec import Ports, StateLayout
+from sre_cli.stack.spec import Ports, SLOServeTarget, StateLayout
 
 MON = monitoring_dir()
 DASHBOARDS = sorted((MON / "dashboards").glob("*.json"))
@@ -179,3 +179,21 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
     )
     out = _run([require_binary("promtool"), "check", "rules", tmp_path / "q.yml"])
     assert f"{len(rules)} rules found" in out
+
+
+def test_slo_serve_is_scraped_with_its_token_when_asked(tmp_path: Path) -> None:
+    layout = StateLayout(tmp_path)
+    layout.create()
+    token = tmp_path / "slo-token"
+    token.write_text("t0ken\n")
+    options = StackOptions(
+        ports=Ports.from_base(23000), slo_serve=SLOServeTarget(port=23099, token_file=token)
+    )
+    prom = tmp_path / "config" / "prometheus.yml"
+    prom.write_text(prometheus_yaml(build_plan(options, FakeEnv(), layout), layout))
+    _run([require_binary("promtool"), "check", "config", prom])
+    jobs = {j["job_name"]: j for j in yaml.safe_load(prom.read_text())["scrape_configs"]}
+    assert jobs["slo"]["static_configs"] == [{"targets": ["127.0.0.1:23099"]}]
+    assert jobs["slo"]["authorization"] == {"credentials_file": str(token)}
+    without = prometheus_yaml(build_plan(StackOptions(), FakeEnv(), layout), layout)
+    assert "slo" not in {j["job_name"] for j in yaml.safe_load(without)["scrape_configs"]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 from sre_cli.errors import Unavailable
 from sre_cli.ops.operations import PrometheusProbe, compare
@@ -22,7 +23,7 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + inner + "}"
 
 
-def observe(op: PrometheusProbe, url: str | None) -> Observation:
+def observe(op: PrometheusProbe, url: str | None, config: Path | None = None) -> Observation:
     if not url:
         raise Unavailable(
             "this step asks Prometheus, and there is none to ask",
@@ -30,7 +31,7 @@ def observe(op: PrometheusProbe, url: str | None) -> Observation:
         )
     from sre_cli.prometheus import connect
 
-    with connect(url, timeout=10.0) as prom:
+    with connect(url, config=config, timeout=10.0) as prom:
         samples = prom.query(op.query, at=time.time())
     data = [s for s in samples if not math.isnan(s.value)]
     lines = tuple(f"{_labels(s.labels)} {s.value:g}" for s in data[:MAX_SHOWN])
