@@ -24,7 +24,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sre_cli.slo.spec import SLI, SLO, Budgeting, LatencySLI, Policy, Source, render_window
+from sre_cli.slo.spec import (
+    SLI,
+    SLO,
+    Alerting,
+    Budgeting,
+    LatencySLI,
+    Policy,
+    Source,
+    render_window,
+)
 from sre_cli.slo.windows import Window
 
 __all__ = ["OpenSLOIndicator", "OpenSLOSLO"]
@@ -297,6 +306,8 @@ class OpenSLOSLO(_Doc):
                     sli=sli,
                     window=window,
                     policy=Policy(),
+                    # metadata.annotations (e.g. `runbook`) annotate the burn-rate alerts
+                    alerting=Alerting(annotations=dict(self.metadata.annotations)),
                     budgeting=self._budgeting(objective),
                     spec="openslo/v1",
                     source=Source(path=path, line=line),

@@ -1,11 +1,14 @@
 """Every alert names a runbook that exists and answers it, and every runbook answers real alerts.
 
-The alerts are those of ``manifests/monitoring/rules/alerts.yml`` and the SLO burn-rate alerts
-``aqua slo rules slo/`` generates.
+The alerts are those Prometheus loads: the rule files ``manifests/monitoring/prometheus.yml``
+names (the Kubernetes monitoring config), and the copies ``aqua stack up`` renders for a stack.
+The SLO burn-rate alerts among them (``rules/slo.yml``) must be what ``aqua slo rules slo/``
+generates today.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,21 +17,55 @@ import yaml
 from sre_cli.runbook.loader import check_dir, load_runbook
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.rules import rules_yaml
+from sre_cli.stack.configs import prometheus_yaml
+from sre_cli.stack.plan import StackOptions, build_plan
+from sre_cli.stack.spec import Ports, StateLayout
 
 ROOT = Path(__file__).resolve().parents[2]
-ALERT_FILE = ROOT / "manifests" / "monitoring" / "rules" / "alerts.yml"
+MONITORING = ROOT / "manifests" / "monitoring"
 LINK_KEYS = ("runbook", "runbook_url")
 
 
-def _alert_rules() -> list[tuple[str, dict[str, object]]]:
-    """(where, rule) for every alerting rule, shipped and generated."""
-    shipped = yaml.safe_load(ALERT_FILE.read_text(encoding="utf-8"))
-    generated = yaml.safe_load(rules_yaml(load_slos([ROOT / "slo"])))
-    rules = []
-    for where, doc in (("alerts.yml", shipped), ("slo rules", generated)):
+@dataclass
+class _EveryServer:
+    """A machine with every server and module, so the plan is the full stack."""
+
+    def has_binary(self, name: str) -> bool:
+        return True
+
+    def has_module(self, module: str) -> bool:
+        return True
+
+    def kafka_missing(self) -> str | None:
+        return None
+
+
+def _rules_in(files: list[Path]) -> list[tuple[str, dict[str, object]]]:
+    rules: list[tuple[str, dict[str, object]]] = []
+    for path in files:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         for group in doc["groups"]:
-            rules.extend((where, r) for r in group["rules"] if "alert" in r)
+            rules.extend((path.name, r) for r in group["rules"] if "alert" in r)
     return rules
+
+
+def _manifest_rules() -> list[tuple[str, dict[str, object]]]:
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text(encoding="utf-8"))
+    return _rules_in([MONITORING / rel for rel in config["rule_files"]])
+
+
+def _stack_rules(tmp: Path) -> list[tuple[str, dict[str, object]]]:
+    layout = StateLayout(tmp)
+    layout.create()
+    plan = build_plan(StackOptions(ports=Ports.from_base(23000)), _EveryServer(), layout)
+    config = yaml.safe_load(prometheus_yaml(plan, layout))
+    files = [Path(f) for f in config["rule_files"] if "*" not in f]
+    return _rules_in(files)
+
+
+def _alert_rules() -> list[tuple[str, dict[str, object]]]:
+    """(file, rule) for every alerting rule the Kubernetes monitoring config loads."""
+    return _manifest_rules()
 
 
 RULES = _alert_rules()
@@ -46,12 +83,31 @@ def _links() -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
-def test_every_shipped_alert_names_a_runbook() -> None:
+def test_every_loaded_alert_names_a_runbook() -> None:
     for where, rule in RULES:
-        if where == "alerts.yml":
-            annotations = rule.get("annotations") or {}
-            assert isinstance(annotations, dict)
-            assert any(k in annotations for k in LINK_KEYS), rule["alert"]
+        annotations = rule.get("annotations") or {}
+        assert isinstance(annotations, dict)
+        assert any(k in annotations for k in LINK_KEYS), f"{where}: {rule['alert']}"
+
+
+def test_the_slo_alerts_loaded_are_those_slo_generates() -> None:
+    shipped = (MONITORING / "rules" / "slo.yml").read_text(encoding="utf-8")
+    assert shipped == rules_yaml(load_slos([ROOT / "slo"])), (
+        "rules/slo.yml is stale: aqua slo rules slo/ -o manifests/monitoring/rules/slo.yml"
+    )
+    assert {"ApiAvailabilityBudgetBurn", "WorkerSuccessErrorBudgetBurn"} <= ALERTS
+
+
+def test_the_stack_loads_the_same_alerts_as_the_manifests(tmp_path: Path) -> None:
+    stack = {(str(r["alert"]), str(r["expr"])) for _, r in _stack_rules(tmp_path)}
+    manifests = {(str(r["alert"]), str(r["expr"])) for _, r in RULES}
+    assert stack == manifests
+    assert "ApiAvailabilityBudgetBurn" in {name for name, _ in stack}
+
+
+def test_every_alert_has_a_runbook_that_lists_it() -> None:
+    answered = {a for book in check_dir(ROOT / "runbooks")[0] for a in book.meta.alerts}
+    assert ALERTS - answered == set()
 
 
 @pytest.mark.parametrize(("alert", "link"), _links())
