@@ -11,6 +11,10 @@ A small stdlib HTTP server, supervised like every other component:
       aqua_stack_component_ready{component="api-1",kind="api"} 1   readiness probe passed
       aqua_stack_component_restarts_total{component="api-1",kind="api"} 0
       aqua_stack_alert_notifications_total{status="firing"} 3
+      aqua_stack_component_memory_bytes{component="api-1",kind="api"} 1.2e8   resident memory
+      aqua_stack_component_cpu_seconds_total{component="api-1",kind="api"} 4.2  user + system
+      pg_stat_activity_count{state="active"} 3          PostgreSQL sessions (stack/usage.py)
+      pg_settings_max_connections 100
 
 - ``GET /health`` answers 200.
 
@@ -28,8 +32,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sre_cli.stack.probes import check_live, check_ready
-from sre_cli.stack.spec import StackPlan, StateLayout
+from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import read_state
+from sre_cli.stack.usage import (
+    KUBERNETES_LIMITS,
+    PostgresActivity,
+    postgres_activity,
+    process_usage,
+)
 
 __all__ = ["Agent", "main"]
 
@@ -45,6 +55,7 @@ class Agent:
         self.lock = threading.Lock()
         self.notifications: dict[str, int] = {"firing": 0, "resolved": 0}
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+        self.psql = _find_psql()
 
     def record_alert(self, payload: dict[str, object]) -> None:
         status = str(payload.get("status", "unknown"))
@@ -63,6 +74,7 @@ class Agent:
         except Exception:  # a torn or foreign file must not break the scrape
             state = None
         restarts = {n: s.restarts for n, s in state.components.items()} if state else {}
+        pids = {n: s.pid for n, s in state.components.items() if s.pid} if state else {}
         out = [
             "# HELP aqua_stack_component_up 1 when the component answers its liveness probe.",
             "# TYPE aqua_stack_component_up gauge",
@@ -98,7 +110,92 @@ class Agent:
             f'aqua_stack_alert_notifications_total{{status="{s}"}} {n}'
             for s, n in sorted(counts.items())
         ]
+        out += self._usage(comps, pids)
         return "\n".join(out) + "\n"
+
+    def _usage(self, comps: list[ComponentSpec], pids: dict[str, int]) -> list[str]:
+        usage = {c.name: process_usage(pids[c.name]) for c in comps if c.name in pids}
+        out = [
+            "# HELP aqua_stack_component_memory_bytes Resident memory of the component's process.",
+            "# TYPE aqua_stack_component_memory_bytes gauge",
+        ]
+        labelled = [(c, usage.get(c.name)) for c in comps]
+        out += [
+            f'aqua_stack_component_memory_bytes{{component="{c.name}",kind="{c.kind}"}} '
+            f"{u.rss_bytes}"
+            for c, u in labelled
+            if u is not None
+        ]
+        out += [
+            "# HELP aqua_stack_component_cpu_seconds_total CPU time (user + system).",
+            "# TYPE aqua_stack_component_cpu_seconds_total counter",
+        ]
+        out += [
+            f'aqua_stack_component_cpu_seconds_total{{component="{c.name}",kind="{c.kind}"}} '
+            f"{u.cpu_seconds}"
+            for c, u in labelled
+            if u is not None
+        ]
+        limited = [c for c in comps if c.kind in KUBERNETES_LIMITS]
+        out += [
+            "# HELP aqua_stack_component_memory_limit_bytes Its Deployment's memory limit.",
+            "# TYPE aqua_stack_component_memory_limit_bytes gauge",
+        ]
+        out += [
+            f'aqua_stack_component_memory_limit_bytes{{component="{c.name}",kind="{c.kind}"}} '
+            f"{KUBERNETES_LIMITS[c.kind][0]}"
+            for c in limited
+        ]
+        out += [
+            "# HELP aqua_stack_component_cpu_limit_cores Its Deployment's CPU limit.",
+            "# TYPE aqua_stack_component_cpu_limit_cores gauge",
+        ]
+        out += [
+            f'aqua_stack_component_cpu_limit_cores{{component="{c.name}",kind="{c.kind}"}} '
+            f"{KUBERNETES_LIMITS[c.kind][1]}"
+            for c in limited
+        ]
+        postgres = [c for c in comps if c.kind == "postgres"]
+        if postgres and self.psql is not None:
+            out += _postgres_lines(postgres_activity(self.psql, postgres[0].port))
+        return out
+
+
+def _postgres_lines(activity: PostgresActivity | None) -> list[str]:
+    out = [
+        "# HELP pg_up 1 when pg_stat_activity could be read.",
+        "# TYPE pg_up gauge",
+        f"pg_up {int(activity is not None)}",
+    ]
+    if activity is None:
+        return out
+    out += [
+        "# HELP pg_settings_max_connections PostgreSQL's max_connections.",
+        "# TYPE pg_settings_max_connections gauge",
+        f"pg_settings_max_connections {activity.max_connections}",
+        "# HELP pg_stat_activity_count Client sessions per state.",
+        "# TYPE pg_stat_activity_count gauge",
+    ]
+    out += [f'pg_stat_activity_count{{state="{s}"}} {n}' for s, n in sorted(activity.count.items())]
+    out += [
+        "# HELP pg_stat_activity_max_tx_duration Oldest transaction per state, in seconds.",
+        "# TYPE pg_stat_activity_max_tx_duration gauge",
+    ]
+    out += [
+        f'pg_stat_activity_max_tx_duration{{state="{s}"}} {d:.3f}'
+        for s, d in sorted(activity.max_tx_duration.items())
+    ]
+    return out
+
+
+def _find_psql() -> Path | None:
+    from sre_cli.errors import MissingDependency
+    from sre_cli.infra import binaries
+
+    try:
+        return binaries.find("psql")
+    except MissingDependency:
+        return None  # the agent still serves; pg_* series are then absent
 
 
 def _handler(agent: Agent) -> type[BaseHTTPRequestHandler]:

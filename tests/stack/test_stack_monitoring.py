@@ -104,6 +104,22 @@ def test_shipped_configs_pass_promtool_and_amtool() -> None:
     )
 
 
+def test_alerts_with_a_team_route_to_that_teams_receiver() -> None:
+    amtool = require_binary("amtool")
+    rules = yaml.safe_load((MON / "rules" / "alerts.yml").read_text())
+    teams = {
+        (r["alert"], r["labels"]["team"], r["labels"]["severity"])
+        for g in rules["groups"]
+        for r in g["rules"]
+        if "team" in r.get("labels", {})
+    }
+    assert {t for _, t, _ in teams} == {"dba", "on-call"}
+    for alert, team, severity in sorted(teams):
+        argv = [amtool, "config", "routes", "test", "--config.file=alertmanager.yml"]
+        labels = [f"alertname={alert}", f"team={team}", f"severity={severity}"]
+        assert _run([*argv, *labels], cwd=MON).split("\n")[0].strip() == team, alert
+
+
 def test_rendered_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     layout = StateLayout(tmp_path)
     layout.create()

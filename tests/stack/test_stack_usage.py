@@ -1,0 +1,104 @@
+"""What the stack agent exports about usage: /proc of real processes, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from infra_harness import require_binary
+
+from sre_cli.infra import binaries
+from sre_cli.infra.postgres import PostgresServer
+from sre_cli.stack.usage import KUBERNETES_LIMITS, postgres_activity, process_usage
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = {"api": "api-service.yaml", "ml": "ml-service.yaml", "worker": "worker.yaml"}
+UNITS = {"Mi": 1024**2, "Gi": 1024**3}
+
+
+def _quantity(text: str) -> float:
+    for suffix, factor in UNITS.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    if text.endswith("m"):
+        return float(text[:-1]) / 1000
+    return float(text)
+
+
+@pytest.mark.parametrize("kind", sorted(DEPLOYMENTS))
+def test_the_stack_limits_are_the_deployments_limits(kind: str) -> None:
+    docs = yaml.safe_load_all((ROOT / "manifests" / "base" / DEPLOYMENTS[kind]).read_text())
+    deployment = next(d for d in docs if d and d.get("kind") == "Deployment")
+    limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    memory, cpu = KUBERNETES_LIMITS[kind]
+    assert (memory, cpu) == (_quantity(str(limits["memory"])), _quantity(str(limits["cpu"])))
+
+
+def test_process_usage_sees_memory_grow_and_cpu_burn() -> None:
+    code = (
+        "import sys,time\n"
+        "sys.stdout.write('a\\n'); sys.stdout.flush(); sys.stdin.readline()\n"
+        "blob = bytearray(64 * 1024 * 1024)\n"
+        "end = time.process_time() + 0.3\n"
+        "while time.process_time() < end: pass\n"
+        "sys.stdout.write('b\\n'); sys.stdout.flush(); sys.stdin.readline()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout.readline() == "a\n"
+        before = process_usage(proc.pid)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "b\n"
+        after = process_usage(proc.pid)
+        assert before is not None
+        assert after is not None
+        assert after.rss_bytes - before.rss_bytes > 60 * 1024 * 1024
+        assert after.cpu_seconds - before.cpu_seconds >= 0.25
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert process_usage(proc.pid) is None
+
+
+@pytest.mark.integration
+def test_postgres_activity_counts_sessions_and_a_slow_query(
+    postgres_server: PostgresServer,
+) -> None:
+    psql = binaries.find("psql")
+    quiet = postgres_activity(psql, postgres_server.port)
+    assert quiet is not None
+    assert quiet.max_connections == int(postgres_server.psql("show max_connections"))
+    slow = threading.Thread(target=postgres_server.psql, args=("select pg_sleep(4)",))
+    slow.start()
+    try:
+        seen = None
+        for _ in range(200):  # poll until the sleeping session has run for over a second
+            seen = postgres_activity(psql, postgres_server.port)
+            assert seen is not None
+            if seen.count.get("active", 0) >= 1 and seen.max_tx_duration.get("active", 0) > 1:
+                break
+            threading.Event().wait(0.05)
+        assert seen is not None
+        assert seen.count.get("active", 0) >= 1
+        assert seen.max_tx_duration["active"] > 1
+    finally:
+        slow.join(timeout=60)
+
+
+def test_postgres_activity_is_none_when_nothing_listens() -> None:
+    psql = require_binary("psql")
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: the connection is refused
+        assert postgres_activity(psql, port, timeout=2) is None
