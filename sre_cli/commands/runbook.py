@@ -80,7 +80,16 @@ def show(
 
 @app.command()
 def run(
-    name: Name,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Runbook name (file stem, e.g. api-down) or a path.", show_default=False
+        ),
+    ] = None,
+    alert: Annotated[
+        str | None,
+        typer.Option("--alert", help="Run the runbook whose front matter lists this alert."),
+    ] = None,
     target: Annotated[
         Target | None,
         typer.Option(
@@ -96,6 +105,15 @@ def run(
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
     prometheus: Prometheus = None,
     prometheus_config: PrometheusConfig = None,
+    alertmanager: Annotated[
+        str | None,
+        typer.Option(
+            "--alertmanager",
+            envvar="AQUA_ALERTMANAGER_URL",
+            help="Alertmanager base URL escalations go to [default: the stack's].",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, dry_run_option("Run checks; print what actions would do; change nothing.")
     ] = False,
@@ -121,23 +139,38 @@ def run(
 ) -> None:
     """Run the checks and actions in order. Exit 0 resolved, 1 a check failed, 2 could not
     run, 3 a confirmation was declined."""
+    from sre_cli.errors import UsageError
     from sre_cli.ops.context import TargetOptions, open_context
     from sre_cli.ops.transcript import default_transcript_path
     from sre_cli.runbook.engine import RunOptions
     from sre_cli.runbook.engine import run as run_book
-    from sre_cli.runbook.loader import find_runbook, load_runbook
+    from sre_cli.runbook.loader import find_by_alert, find_runbook, load_runbook
     from sre_cli.runbook.params import parse_param_args
     from sre_cli.runbook.render import LiveReporter, QuietReporter, report_renderable
     from sre_cli.runbook.spec import choose_target
 
-    book = load_runbook(find_runbook(name, _dir(directory)))
+    if (name is None) == (alert is None):
+        raise UsageError("name a runbook or pass --alert NAME (one of the two)")
+    if alert is not None:
+        path = find_by_alert(alert, _dir(directory))
+    else:
+        assert name is not None
+        path = find_runbook(name, _dir(directory))
+    book = load_runbook(path)
     chosen = choose_target(
         book,
         target.value if target else None,
         kube=any(v is not None for v in (kubeconfig, namespace, context)),
     )
     where = TargetOptions(
-        chosen, state_dir, kubeconfig, namespace, context, prometheus, prometheus_config
+        chosen,
+        state_dir,
+        kubeconfig,
+        namespace,
+        context,
+        prometheus,
+        prometheus_config,
+        alertmanager=alertmanager,
     )
     options = RunOptions(chosen, parse_param_args(param or []), dry_run, yes, from_step)
     console = get_console()

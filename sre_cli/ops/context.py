@@ -10,13 +10,13 @@ parameters of its target (``entry_url`` on the stack, ``namespace`` on Kubernete
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
-from sre_cli.ops.operations import HttpProbe, K8sOp, PrometheusProbe, StackOp, WaitOp
-from sre_cli.ops.outcome import ActionPlan, Observation
+from sre_cli.ops.operations import EscalateOp, HttpProbe, K8sOp, PrometheusProbe, StackOp, WaitOp
+from sre_cli.ops.outcome import ActionPlan, Change, Observation
 
 if TYPE_CHECKING:
     from sre_cli.ops.operations import Operation, TargetName
@@ -37,6 +37,7 @@ class TargetOptions:
     context: str | None = None
     prometheus: str | None = None
     prometheus_config: Path | None = None
+    alertmanager: str | None = None
 
 
 @dataclass
@@ -46,6 +47,9 @@ class RunContext:
     kube: KubeTarget | None = None
     prometheus_url: str | None = None
     prometheus_config: Path | None = None
+    alertmanager_url: str | None = None
+    #: labels every escalation of this run carries (the runbook's name, say)
+    run_labels: dict[str, str] = field(default_factory=dict)
 
     def builtins(self) -> dict[str, str]:
         values: dict[str, str] = {"target": self.target}
@@ -82,6 +86,8 @@ class RunContext:
                 return self._kube().observe(op)
             case WaitOp():
                 return self.observe(op.until.op)
+            case EscalateOp():
+                raise UsageError(f"{op.describe()} is an action, not a check")
 
     def plan(self, op: Operation) -> ActionPlan:
         match op:
@@ -89,7 +95,26 @@ class RunContext:
                 return self._stack().plan_action(op)
             case K8sOp():
                 return self._kube().plan_action(op)
+            case EscalateOp():
+                return self._plan_escalation(op)
         raise UsageError(f"{op.describe()} is not an action")
+
+    def escalate(self, team: str, reason: str) -> str:
+        """Post a ``RunbookEscalation`` for ``team`` now; what was done."""
+        from sre_cli.ops.providers.alertmanager import post_escalation
+
+        return post_escalation(self.alertmanager_url, team, reason, dict(self.run_labels))
+
+    def _plan_escalation(self, op: EscalateOp) -> ActionPlan:
+        if op.when is not None:
+            seen = self.observe(op.when.op)
+            if not seen.ok:
+                return ActionPlan(f"no escalation: {seen.summary}", details=seen.details)
+            reason = f"{op.reason} ({seen.summary})"
+        else:
+            reason = op.reason
+        change = Change(f"escalate to {op.team}", lambda: self.escalate(op.team, reason))
+        return ActionPlan(f"escalate to {op.team}: {reason}", (change,))
 
     def close(self) -> None:
         if self.kube is not None:
@@ -115,8 +140,15 @@ def open_context(options: TargetOptions) -> RunContext:
             stack=stack,
             prometheus_url=url or stack.prometheus_url,
             prometheus_config=config,
+            alertmanager_url=options.alertmanager or stack.alertmanager_url,
         )
     from sre_cli.ops.providers.kubernetes import KubeTarget
 
     kube = KubeTarget.connect(options.kubeconfig, options.namespace, options.context)
-    return RunContext("kubernetes", kube=kube, prometheus_url=url, prometheus_config=config)
+    return RunContext(
+        "kubernetes",
+        kube=kube,
+        prometheus_url=url,
+        prometheus_config=config,
+        alertmanager_url=options.alertmanager,
+    )

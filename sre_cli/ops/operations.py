@@ -31,6 +31,7 @@ __all__ = [
     "BaseOp",
     "DeletePods",
     "Duration",
+    "EscalateOp",
     "Events",
     "HttpProbe",
     "K8sOp",
@@ -391,4 +392,32 @@ class WaitOp(BaseOp):
         return f"wait up to {self.timeout:g}s until {self.until.op.describe()}"
 
 
-Operation = HttpProbe | PrometheusProbe | StackOp | K8sOp | WaitOp
+# -- escalate ---------------------------------------------------------------------------------
+class EscalateOp(BaseOp):
+    """Page a team: post a ``RunbookEscalation`` alert to Alertmanager, which routes it on its
+    ``team`` label. With ``when``, only if that check passes now (a cause found)::
+
+        escalate:
+          team: dba
+          reason: a query has run for minutes
+          when: {prometheus: {query: max(pg_stat_activity_max_tx_duration), expect: "> 60"}}
+    """
+
+    team: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$|^\{[A-Za-z_][A-Za-z0-9_]*\}$")
+    reason: str = Field(min_length=1)
+    when: Probe | None = None
+
+    checks: ClassVar[bool] = False
+    mutates: ClassVar[bool] = True
+    risk: ClassVar[Risk] = "mutate"
+
+    @property
+    def target(self) -> TargetName | None:
+        return self.when.op.target if self.when is not None else None
+
+    def describe(self) -> str:
+        when = f" if {self.when.op.describe()}" if self.when is not None else ""
+        return f"escalate to {self.team}{when}: {self.reason}"
+
+
+Operation = HttpProbe | PrometheusProbe | StackOp | K8sOp | WaitOp | EscalateOp

@@ -8,6 +8,10 @@
 - ``action`` steps plan their changes from the live state first: nothing to change, nothing
   asked. Otherwise the operator confirms (``--yes`` does), and a "no" ends the run with
   :class:`Aborted` (exit 3) before anything of that step is done.
+- Escalation: when the run is still going ``escalation.after`` (front matter; 15 min by
+  default) after its start, it pages ``escalation.team`` once (``RunbookEscalation`` posted to
+  Alertmanager) and goes on; an ``escalate`` action step pages a team when its ``when`` check
+  finds a cause. A dry run pages nobody.
 - ``--dry-run`` runs the read-only steps, prints what each action would change and changes
   nothing; a wait is evaluated once, and failed checks do not stop it.
 
@@ -82,6 +86,8 @@ class RunReport(RunEnd):
     outcome: Outcome = "resolved"
     error: AquaError | None = None
     seconds: float = 0.0
+    #: the timer's escalations: team, reason, and what was done or the error
+    escalations: list[dict[str, object]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -94,6 +100,7 @@ class RunReport(RunEnd):
             "transcript": str(self.transcript),
             "seconds": round(self.seconds, 3),
             "steps": [r.to_json() for r in self.records],
+            "escalations": self.escalations,
         }
 
 
@@ -143,6 +150,8 @@ def run(
         ctx: RunContext | None = None
         try:
             ctx = connect()
+            ctx.run_labels.setdefault("runbook", book.name)
+            ctx.run_labels.setdefault("target", options.target)
             report.params = resolve(book, options.params, ctx.builtins())
             log.write("params", {"params": report.params})
             _Run(book, options, ctx, reporter, report, log).steps()
@@ -180,6 +189,24 @@ class _Run:
     reporter: Reporter
     report: RunReport
     log: Transcript
+    started: float = field(default_factory=time.monotonic)
+    escalated: bool = False
+
+    def _escalation_due(self) -> None:
+        """Page the runbook's team once when the run outlasts ``escalation.after``."""
+        policy = self.book.meta.escalation
+        took = time.monotonic() - self.started
+        if self.escalated or self.options.dry_run or took < policy.after:
+            return
+        self.escalated = True
+        reason = f"{self.book.name} not resolved after {policy.after:g}s"
+        try:
+            done = self.ctx.escalate(policy.team, reason)
+            entry: dict[str, object] = {"team": policy.team, "reason": reason, "done": done}
+        except AquaError as exc:
+            entry = {"team": policy.team, "reason": reason, "error": exc.message}
+        self.report.escalations.append(entry)
+        self.log.write("escalation", entry)
 
     def steps(self) -> None:
         blocks = self.book.blocks_for(self.options.target)
@@ -198,6 +225,7 @@ class _Run:
                 title = fill(block, self.report.params, str(self.book.path)).describe()
                 self._record(block, title, skipped, 0.0)
         for block in blocks[start:]:
+            self._escalation_due()
             if isinstance(block, Step):
                 self._step(block)
             else:
@@ -273,6 +301,7 @@ class _Run:
             took = time.monotonic() - started
             if seen.ok:
                 return Observation(True, f"{seen.summary} (after {took:.1f}s)", seen.details)
+            self._escalation_due()
             if time.monotonic() + op.interval > deadline:
                 return Observation(
                     False, f"still failing after {took:.0f}s: {seen.summary}", seen.details

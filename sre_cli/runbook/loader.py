@@ -78,6 +78,17 @@ def find_runbook(name: str, directory: Path) -> Path:
     raise UsageError(f"no runbook named {name!r} in {directory}", hint=f"runbooks: {known}")
 
 
+def find_by_alert(alert: str, directory: Path) -> Path:
+    """The file of the one runbook whose front matter lists ``alert``."""
+    found = [p for p in discover(directory) if alert in load_runbook(p).meta.alerts]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UsageError(f"no runbook in {directory} answers alert {alert!r}")
+    names = ", ".join(p.stem for p in found)
+    raise UsageError(f"alert {alert!r} is answered by several runbooks: {names}")
+
+
 def load_runbook(path: Path) -> Runbook:
     try:
         text = path.read_text(encoding="utf-8")
@@ -277,7 +288,8 @@ def _check(book: Runbook) -> None:
                 )
     for target in book.meta.targets:
         steps = [s for s in book.steps if s.runs_on(target)]
-        actions = [s for s in steps if s.kind == "action"]
+        # an escalation pages someone and changes nothing on the target: nothing to verify
+        actions = [s for s in steps if s.kind == "action" and s.body.key != "escalate"]
         if not actions:
             continue
         last = actions[-1]

@@ -36,12 +36,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sre_cli.errors import UsageError
-from sre_cli.ops.operations import TargetName
+from sre_cli.ops.operations import Duration, TargetName
 from sre_cli.runbook.steps import StepBody
 
 __all__ = [
     "BUILTINS",
     "Block",
+    "Escalation",
     "FrontMatter",
     "Heading",
     "Parameter",
@@ -81,6 +82,13 @@ class Parameter(_Model):
         return str(value) if isinstance(value, int | float) else value
 
 
+class Escalation(_Model):
+    """Not resolved ``after`` the run's start: page ``team`` (``RunbookEscalation``)."""
+
+    after: Duration = 900.0
+    team: str = Field(default="on-call", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 class FrontMatter(_Model):
     title: str = Field(min_length=1)
     #: names of the alerts this runbook answers (their ``runbook`` annotation points here)
@@ -89,6 +97,7 @@ class FrontMatter(_Model):
     targets: tuple[TargetName, ...] = Field(min_length=1)
     parameters: dict[str, Parameter] = {}
     summary: str = ""
+    escalation: Escalation = Escalation()
 
     @field_validator("targets")
     @classmethod

@@ -17,6 +17,7 @@ from pydantic import model_validator
 
 from sre_cli.ops.operations import (
     BaseOp,
+    EscalateOp,
     HttpProbe,
     K8sOp,
     Operation,
@@ -29,7 +30,7 @@ from sre_cli.ops.operations import (
 
 __all__ = ["StepBody"]
 
-_KEYS = ("http", "prometheus", "stack", "k8s", "wait")
+_KEYS = ("http", "prometheus", "stack", "k8s", "wait", "escalate")
 
 
 class StepBody(BaseOp):
@@ -40,6 +41,7 @@ class StepBody(BaseOp):
     stack: StackOp | None = None
     k8s: K8sOp | None = None
     wait: WaitOp | None = None
+    escalate: EscalateOp | None = None
     #: restrict a target-neutral step (http, prometheus) to one target
     target: TargetName | None = None
     #: ``continue``: a failed check is recorded and the run goes on (triage)

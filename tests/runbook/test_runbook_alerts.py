@@ -136,3 +136,10 @@ def test_the_links_cover_the_runbooks_the_alerts_need() -> None:
         "runbooks/kafka-consumer-lag.md",
         "runbooks/do-crash-risk.md",
     } <= linked
+
+
+@pytest.mark.parametrize(("alert", "link"), _links())
+def test_run_by_alert_finds_the_runbook_the_alert_points_at(alert: str, link: str) -> None:
+    from sre_cli.runbook.loader import find_by_alert
+
+    assert find_by_alert(alert, ROOT / "runbooks") == ROOT / link

@@ -1,0 +1,199 @@
+"""Escalation for real: a runbook pages a team through a real Alertmanager running the shipped
+routing (``manifests/monitoring/alertmanager.yml``), and the page arrives at that team's
+receiver (a webhook server of this test).
+
+Two ways to escalate: an ``escalate`` step whose ``when`` check finds a cause, and the
+front matter's timer firing while the run is still going.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from infra_harness import require_binary
+
+from sre_cli.infra.alertmanager import AlertmanagerServer
+from sre_cli.ops.context import RunContext
+from sre_cli.ops.outcome import ActionPlan, StepRecord
+from sre_cli.runbook.engine import RunOptions, run
+from sre_cli.runbook.loader import parse_runbook
+from sre_cli.runbook.spec import Heading, Prose, Step
+
+pytestmark = pytest.mark.integration
+
+SHIPPED = Path(__file__).resolve().parents[2] / "manifests" / "monitoring" / "alertmanager.yml"
+
+
+class Receiver:
+    """Alertmanager's webhook target: every notification, by receiver."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/cause" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.notifications.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def alerts(self, receiver: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [a for n in self.notifications if n["receiver"] == receiver for a in n["alerts"]]
+
+    def wait_for(self, receiver: str, runbook: str, deadline_s: float = 120.0) -> dict[str, Any]:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            for alert in self.alerts(receiver):
+                if alert["labels"].get("runbook") == runbook:
+                    return alert
+            time.sleep(0.2)
+        raise AssertionError(f"no escalation of {runbook} reached {receiver}: {self.notifications}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def alertmanager(tmp_workdir: Path, receiver: Receiver) -> Iterator[AlertmanagerServer]:
+    require_binary("alertmanager")
+    config = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    for r in config["receivers"]:
+        for hook in r.get("webhook_configs", []):
+            hook["url"] = f"{receiver.url}/alerts"
+    workdir = Path(tempfile.mkdtemp(prefix="am-escalation-", dir=tmp_workdir))
+    with AlertmanagerServer(workdir, yaml.safe_dump(config)) as server:
+        yield server
+
+
+class Quiet:
+    def block(self, block: Heading | Prose) -> None:
+        return
+
+    def step_started(self, step: Step, title: str) -> None:
+        return
+
+    def step_finished(self, step: Step, record: StepRecord) -> None:
+        return
+
+    def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool:
+        return True
+
+
+STEP_BOOK = """\
+---
+title: Database trouble
+targets: [stack]
+parameters:
+  receiver: {default: "http://127.0.0.1:1"}
+---
+# Database trouble
+
+```aqua action
+escalate:
+  team: dba
+  reason: the cause is in the database
+  when: {http: {url: "{receiver}/cause"}}
+```
+
+```aqua action
+escalate:
+  team: on-call
+  reason: no such cause
+  when: {http: {url: "{receiver}/no-cause"}}
+```
+"""
+
+
+def test_a_step_that_finds_a_database_cause_pages_the_dba_team(
+    alertmanager: AlertmanagerServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    book = parse_runbook(STEP_BOOK, tmp_path / "db-escalation.md")
+    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
+    options = RunOptions("stack", {"receiver": receiver.url}, yes=True)
+    report = run(book, options, lambda: ctx, Quiet(), tmp_path / "t.jsonl")
+    assert report.error is None, report.error
+    assert [r.status for r in report.records] == ["done", "nothing"]
+    alert = receiver.wait_for("dba", "db-escalation")
+    assert alert["labels"]["alertname"] == "RunbookEscalation"
+    assert alert["labels"]["team"] == "dba"
+    assert "the cause is in the database" in alert["annotations"]["summary"]
+    # the step whose check found nothing paged nobody
+    assert not [a for a in receiver.alerts("on-call") if a["labels"]["runbook"] == "db-escalation"]
+
+
+TIMER_BOOK = """\
+---
+title: Slow to resolve
+targets: [stack]
+escalation: {after: 300ms, team: on-call}
+parameters:
+  receiver: {default: "http://127.0.0.1:1"}
+---
+# Slow to resolve
+
+```aqua check
+wait: {until: {http: {url: "{receiver}/no-cause"}}, timeout: 2s, interval: 100ms}
+on_fail: continue
+```
+"""
+
+
+def test_the_timer_pages_on_call_when_the_run_outlasts_it(
+    alertmanager: AlertmanagerServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    book = parse_runbook(TIMER_BOOK, tmp_path / "slow-escalation.md")
+    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
+    options = RunOptions("stack", {"receiver": receiver.url}, yes=True)
+    transcript = tmp_path / "t.jsonl"
+    report = run(book, options, lambda: ctx, Quiet(), transcript)
+    assert len(report.escalations) == 1
+    assert report.escalations[0]["team"] == "on-call"
+    alert = receiver.wait_for("on-call", "slow-escalation")
+    assert alert["labels"]["alertname"] == "RunbookEscalation"
+    kinds = [json.loads(line)["event"] for line in transcript.read_text().splitlines()]
+    assert "escalation" in kinds
+
+
+def test_a_dry_run_pages_nobody(
+    alertmanager: AlertmanagerServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    book = parse_runbook(TIMER_BOOK, tmp_path / "dry-escalation.md")
+    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
+    options = RunOptions("stack", {"receiver": receiver.url}, dry_run=True)
+    report = run(book, options, lambda: ctx, Quiet(), tmp_path / "t.jsonl")
+    assert report.escalations == []
