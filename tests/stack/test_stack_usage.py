@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -102,3 +103,58 @@ def test_postgres_activity_is_none_when_nothing_listens() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: the connection is refused
         assert postgres_activity(psql, port, timeout=2) is None
+
+
+def _samples(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+@pytest.mark.integration
+def test_the_agent_exports_usage_limits_and_postgres_sessions(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    import time
+
+    from sre_cli.stack.agent import Agent
+    from sre_cli.stack.plan import StackOptions, build_plan
+    from sre_cli.stack.spec import Ports, StateLayout
+    from sre_cli.stack.state import ComponentState, StackState, atomic_write
+
+    class EveryServer:
+        def has_binary(self, name: str) -> bool:
+            return True
+
+        def has_module(self, module: str) -> bool:
+            return True
+
+        def kafka_missing(self) -> str | None:
+            return None
+
+    layout = StateLayout(tmp_path)
+    layout.create()
+    ports = Ports.from_base(23000).model_copy(update={"postgres": postgres_server.port})
+    plan = build_plan(StackOptions(ports=ports), EveryServer(), layout)
+    atomic_write(layout.plan_file, plan.model_dump_json())
+    api = next(c for c in plan.components if c.kind == "api")
+    me = ComponentState(name=api.name, port=api.port, pid=os.getpid())
+    state = StackState(
+        supervisor_pid=os.getpid(),
+        stack_id="t",
+        started_at=time.time(),
+        components={api.name: me},
+    )
+    atomic_write(layout.state_file, state.model_dump_json())
+    samples = _samples(Agent(layout).metrics())
+    labels = f'{{component="{api.name}",kind="api"}}'
+    assert samples[f"aqua_stack_component_memory_bytes{labels}"] > 10 * 1024 * 1024
+    assert samples[f"aqua_stack_component_cpu_seconds_total{labels}"] > 0
+    assert samples[f"aqua_stack_component_memory_limit_bytes{labels}"] == 512 * 1024 * 1024
+    assert samples[f"aqua_stack_component_cpu_limit_cores{labels}"] == 0.5
+    assert samples["pg_up"] == 1
+    assert samples["pg_settings_max_connections"] == float(
+        postgres_server.psql("show max_connections")
+    )
