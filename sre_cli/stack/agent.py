@@ -41,7 +41,7 @@ from sre_cli.stack.usage import (
     process_usage,
 )
 
-__all__ = ["Agent", "main"]
+__all__ = ["Agent", "agent_handler", "main"]
 
 _MAX_BODY = 4 * 1024 * 1024
 
@@ -198,7 +198,7 @@ def _find_psql() -> Path | None:
         return None  # the agent still serves; pg_* series are then absent
 
 
-def _handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
+def agent_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "aqua-stack-agent"
 
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     agent = Agent(StateLayout(args.state_dir))
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(agent))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), agent_handler(agent))
     server.daemon_threads = True
     sys.stderr.write(f"aqua stack agent on 127.0.0.1:{args.port}\n")
     sys.stderr.flush()

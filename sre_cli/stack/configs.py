@@ -21,8 +21,15 @@ import yaml
 
 from sre_cli.errors import ConfigError
 from sre_cli.stack.spec import StackPlan, StateLayout
+from sre_cli.timespec import parse_seconds
 
-__all__ = ["alertmanager_yaml", "monitoring_dir", "nginx_http_body", "prometheus_yaml"]
+__all__ = [
+    "alertmanager_yaml",
+    "monitoring_dir",
+    "nginx_http_body",
+    "prometheus_yaml",
+    "shorten_rules",
+]
 
 
 def monitoring_dir() -> Path:
@@ -99,6 +106,23 @@ def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
         )
     config["scrape_configs"] = jobs
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def shorten_rules(text: str, max_for_s: float) -> str:
+    """A rule file whose every ``for:`` is at most ``max_for_s`` seconds.
+
+    For game days: an alert that must hold 5 minutes as shipped fires within seconds, so a
+    fault's whole path (fault, alert, runbook, recovery) fits in a test. Expressions, labels
+    and annotations stay as shipped."""
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict):
+        raise ConfigError("a rule file is a YAML mapping with groups")
+    for group in doc.get("groups", []):
+        for rule in group.get("rules", []):
+            held = rule.get("for")
+            if held is not None and parse_seconds(str(held)) > max_for_s:
+                rule["for"] = f"{max_for_s:g}s"
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def alertmanager_yaml(plan: StackPlan) -> str:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from infra_harness import require_binary
+from webhook_receiver import Receiver
 
 from sre_cli.infra.alertmanager import AlertmanagerServer
 from sre_cli.ops.context import RunContext
@@ -31,54 +28,6 @@ from sre_cli.runbook.spec import Heading, Prose, Step
 pytestmark = pytest.mark.integration
 
 SHIPPED = Path(__file__).resolve().parents[2] / "manifests" / "monitoring" / "alertmanager.yml"
-
-
-class Receiver:
-    """Alertmanager's webhook target: every notification, by receiver."""
-
-    def __init__(self) -> None:
-        self.notifications: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def do_GET(self) -> None:
-                self.send_response(200 if self.path == "/cause" else 404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    receiver.notifications.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def alerts(self, receiver: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [a for n in self.notifications if n["receiver"] == receiver for a in n["alerts"]]
-
-    def wait_for(self, receiver: str, runbook: str, deadline_s: float = 120.0) -> dict[str, Any]:
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            for alert in self.alerts(receiver):
-                if alert["labels"].get("runbook") == runbook:
-                    return alert
-            time.sleep(0.2)
-        raise AssertionError(f"no escalation of {runbook} reached {receiver}: {self.notifications}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +97,7 @@ def test_a_step_that_finds_a_database_cause_pages_the_dba_team(
     report = run(book, options, lambda: ctx, Quiet(), tmp_path / "t.jsonl")
     assert report.error is None, report.error
     assert [r.status for r in report.records] == ["done", "nothing"]
-    alert = receiver.wait_for("dba", "db-escalation")
+    alert = receiver.wait_for("dba", runbook="db-escalation")
     assert alert["labels"]["alertname"] == "RunbookEscalation"
     assert alert["labels"]["team"] == "dba"
     assert "the cause is in the database" in alert["annotations"]["summary"]
@@ -183,7 +132,7 @@ def test_the_timer_pages_on_call_when_the_run_outlasts_it(
     report = run(book, options, lambda: ctx, Quiet(), transcript)
     assert len(report.escalations) == 1
     assert report.escalations[0]["team"] == "on-call"
-    alert = receiver.wait_for("on-call", "slow-escalation")
+    alert = receiver.wait_for("on-call", runbook="slow-escalation")
     assert alert["labels"]["alertname"] == "RunbookEscalation"
     kinds = [json.loads(line)["event"] for line in transcript.read_text().splitlines()]
     assert "escalation" in kinds
