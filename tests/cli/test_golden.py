@@ -119,7 +119,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("runbook-list-json", "runbook list --format json"),
     ("runbook-list", "runbook list"),
     ("runbook-list-bad", "runbook list --dir {rb}/bad"),
-    ("runbook-show", "runbook show high-latency"),
+    ("runbook-show", "runbook show latency-spike"),
     ("runbook-show-unknown", "runbook show no-such-runbook"),
     ("runbook-run-bad-param", "runbook run api-down --param nope"),
     ("runbook-run-bad-target", "runbook run api-down --target moon"),

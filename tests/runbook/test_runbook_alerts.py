@@ -143,3 +143,18 @@ def test_run_by_alert_finds_the_runbook_the_alert_points_at(alert: str, link: st
     from sre_cli.runbook.loader import find_by_alert
 
     assert find_by_alert(alert, ROOT / "runbooks") == ROOT / link
+
+
+TEMPLATE = ("Symptoms", "Investigation", "Resolution", "Escalation")
+IN_THE_TEMPLATE = ("latency-spike", "memory-leak", "database-outage")
+
+
+@pytest.mark.parametrize("name", IN_THE_TEMPLATE)
+def test_runbook_follows_the_template(name: str) -> None:
+    from sre_cli.runbook.spec import Heading
+
+    book = load_runbook(ROOT / "runbooks" / f"{name}.md")
+    sections = [b.text for b in book.blocks if isinstance(b, Heading) and b.level == 2]
+    assert tuple(sections) == TEMPLATE
+    assert book.meta.escalation.team == "on-call"
+    assert book.meta.escalation.after == 900

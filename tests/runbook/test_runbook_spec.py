@@ -160,7 +160,7 @@ def test_shipped_runbooks_all_load() -> None:
         "high-error-rate",
         "kafka-consumer-lag",
         "do-crash-risk",
-        "high-latency",
+        "latency-spike",
         "stack-component-down",
         "api-availability",
     }
