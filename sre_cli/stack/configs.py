@@ -79,7 +79,7 @@ def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
         shutil.copyfile(src / rel, target)
         rule_files.append(str(target))
     extra = layout.config_dir / "rules" / "extra"
-    if extra.is_dir():  # e.g. `aqua slo rules slo/ -o ROOT/config/rules/extra/slo.yml`
+    if extra.is_dir():  # rules of your own beside the shipped ones (slo.yml among them)
         rule_files.append(str(extra / "*.yml"))
     config["rule_files"] = rule_files
     am = [c for c in plan.components if c.kind == "alertmanager"]
