@@ -29,7 +29,13 @@ from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
 from sre_cli.k8s.pki import issue_client_cert
 
-__all__ = ["METRICS_SERVER_PORT", "AddonTools", "find_addon_tools", "start_coredns", "start_metrics_server"]
+__all__ = [
+    "METRICS_SERVER_PORT",
+    "AddonTools",
+    "find_addon_tools",
+    "start_coredns",
+    "start_metrics_server",
+]
 
 BUILD_HINT = "run scripts/build-addons (CoreDNS and metrics-server from Go modules, ~5 min cold)"
 METRICS_SERVER_PORT = 4443
@@ -66,9 +72,20 @@ def _kubeconfig(plane: ControlPlane, workdir: Path, name: str, cn: str) -> Path:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [
-                    {"name": "aqua", "cluster": {"server": plane.server, "certificate-authority": str(pki.ca.cert)}}
+                    {
+                        "name": "aqua",
+                        "cluster": {
+                            "server": plane.server,
+                            "certificate-authority": str(pki.ca.cert),
+                        },
+                    }
                 ],
-                "users": [{"name": cn, "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)}}],
+                "users": [
+                    {
+                        "name": cn,
+                        "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
+                    }
+                ],
                 "contexts": [{"name": "aqua", "context": {"cluster": "aqua", "user": cn}}],
                 "current-context": "aqua",
             },
@@ -80,7 +97,9 @@ def _kubeconfig(plane: ControlPlane, workdir: Path, name: str, cn: str) -> Path:
 
 
 def _apply(kube: Kubectl, objects: list[dict[str, Any]]) -> None:
-    kube.run("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    kube.run(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    )
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -109,8 +128,14 @@ def start_coredns(
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRoleBinding",
                 "metadata": {"name": "aqua:coredns"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "aqua:coredns"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "aqua:coredns",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
             },
         ],
     )
@@ -193,14 +218,22 @@ def start_metrics_server(
                 "apiVersion": rbac,
                 "kind": "ClusterRoleBinding",
                 "metadata": {"name": "system:metrics-server"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:metrics-server"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:metrics-server",
+                },
                 "subjects": subject,
             },
             {
                 "apiVersion": rbac,
                 "kind": "ClusterRoleBinding",
                 "metadata": {"name": "metrics-server:system:auth-delegator"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:auth-delegator",
+                },
                 "subjects": subject,
             },
             {
@@ -227,14 +260,19 @@ def start_metrics_server(
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": {"name": "metrics-server", "namespace": "kube-system"},
-                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": METRICS_SERVER_PORT}]},
+                "spec": {
+                    "ports": [{"name": "https", "port": 443, "targetPort": METRICS_SERVER_PORT}]
+                },
             },
             {
                 "apiVersion": "v1",
                 "kind": "Endpoints",
                 "metadata": {"name": "metrics-server", "namespace": "kube-system"},
                 "subsets": [
-                    {"addresses": [{"ip": node_ip}], "ports": [{"name": "https", "port": METRICS_SERVER_PORT}]}
+                    {
+                        "addresses": [{"ip": node_ip}],
+                        "ports": [{"name": "https", "port": METRICS_SERVER_PORT}],
+                    }
                 ],
             },
         ],
@@ -286,5 +324,7 @@ def start_metrics_server(
         conditions = json.loads(out.stdout).get("status", {}).get("conditions", [])
         return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
-    wait_until(available, what="metrics-server APIService Available", timeout=90, watch=[proc], interval=1)
+    wait_until(
+        available, what="metrics-server APIService Available", timeout=90, watch=[proc], interval=1
+    )
     return proc

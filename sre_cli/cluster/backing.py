@@ -26,7 +26,7 @@ from sre_cli.infra.postgres import DB_NAME, DB_USER, PostgresServer
 from sre_cli.infra.process import free_port
 from sre_cli.infra.redis import RedisServer
 
-__all__ = ["BackingStores", "BridgePostgres", "BridgeRedis"]
+__all__ = ["BackingStores", "BridgeKafka", "BridgePostgres", "BridgeRedis"]
 
 
 class BridgePostgres(PostgresServer):
@@ -90,6 +90,22 @@ class BridgeRedis(RedisServer):
         return f"redis://:{self.password}@{host}:{self.port}/0"
 
 
+class BridgeKafka(KafkaServer):
+    """Kafka with a second listener (``POD``) on the bridge, advertised as such to pods."""
+
+    def __init__(self, workdir: Path, *, node_ip: str, pod_port: int) -> None:
+        super().__init__(workdir)
+        self.node_ip = node_ip
+        self.pod_port = pod_port
+
+    def properties(self) -> dict[str, str]:
+        props = super().properties()
+        props["listeners"] += f",POD://{self.node_ip}:{self.pod_port}"
+        props["advertised.listeners"] += f",POD://{self.node_ip}:{self.pod_port}"
+        props["listener.security.protocol.map"] += ",POD:PLAINTEXT"
+        return props
+
+
 class BackingStores:
     """PostgreSQL, Redis and Kafka for the pods; passwords generated per cluster."""
 
@@ -102,26 +118,24 @@ class BackingStores:
             pod_subnet=pod_subnet,
             password=secrets.token_urlsafe(24),
         )
-        self.redis = BridgeRedis(workdir / "redis", node_ip=node_ip, password=secrets.token_urlsafe(24))
-        self.kafka_pod_port = free_port()
-        self.kafka = KafkaServer(
-            workdir / "kafka",
-            extra_properties={},
+        self.redis = BridgeRedis(
+            workdir / "redis", node_ip=node_ip, password=secrets.token_urlsafe(24)
         )
+        self.kafka_pod_port = free_port()
+        self.kafka = BridgeKafka(workdir / "kafka", node_ip=node_ip, pod_port=self.kafka_pod_port)
 
     def start(self) -> None:
         self.postgres.start()
         self.redis.start()
-        # A second listener on the bridge, advertised as such: pods bootstrap and produce there.
-        self.kafka.extra_properties.update(self._kafka_listeners())
         self.kafka.start()
-
-    def _kafka_listeners(self) -> dict[str, str]:
-        return {}
 
     def pids(self) -> dict[str, int]:
         out = {}
-        for name, server in (("postgres", self.postgres), ("redis", self.redis), ("kafka", self.kafka)):
+        for name, server in (
+            ("postgres", self.postgres),
+            ("redis", self.redis),
+            ("kafka", self.kafka),
+        ):
             proc = server.process
             if proc is not None and proc.pid is not None:
                 out[name] = proc.pid

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sre_cli.cluster.kubectl import Kubectl
+from sre_cli.cluster.network import NODE_IP
 from sre_cli.cluster.node import NODE_NAME, NodeState, RealNode, cleanup_node
 from sre_cli.cluster.tools import NodeTools, find_node_tools
 from sre_cli.errors import ComponentError, UsageError
@@ -136,8 +137,12 @@ class LocalCluster:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, *, stack: Callable[[LocalCluster, dict[str, Any]], None] | None = None) -> ClusterStatus:
-        """Start everything; on any failure tear down what started and re-raise."""
+    def up(self, *, stack: bool = True, ml: bool = False) -> ClusterStatus:
+        """Start everything; on any failure tear down what started and re-raise.
+
+        ``stack``: build the images and deploy the reference stack; ``ml``: with the ML
+        service (its image carries torch and its CUDA libraries: see the README).
+        """
         if self._read_state() is not None:
             raise UsageError(
                 f"a cluster is already up in {self.state_dir}",
@@ -145,43 +150,69 @@ class LocalCluster:
             )
         k8s = find_toolchain()
         tools = find_node_tools()
+        if stack:
+            from sre_cli.cluster.addons import find_addon_tools
+
+            find_addon_tools()
         from sre_cli.cluster.images import ImageBuilder
 
         t0 = time.monotonic()
         timings: dict[str, float] = {}
         builder = ImageBuilder(tools, _repo_root(), log=self.progress)
-        pause = builder.pause()
+        archives = [builder.pause().archive]
+        refs: dict[str, str] = {}
+        if stack:
+            for flavour in ("api", "ml") if ml else ("api",):
+                image = builder.service(flavour)
+                archives.append(image.archive)
+                refs[flavour] = image.ref
         timings["images"] = time.monotonic() - t0
         plane = ControlPlane(self.state_dir / "controlplane", nodes=self.kwok_nodes, toolchain=k8s)
-        node = RealNode(self.state_dir / "node", tools, plane)
+        node = RealNode(
+            self.state_dir / "node", tools, plane, cluster_dns=NODE_IP if stack else None
+        )
+        kube = Kubectl(k8s.kubectl, plane.kubeconfig)
         state: dict[str, Any] = {
             "state_dir": str(self.state_dir),
             "kubeconfig": str(plane.kubeconfig),
             "kubectl": str(k8s.kubectl),
             "controlplane_pids": {},
             "node": node.state.to_json(),
+            "processes": [],
             "urls": {},
             "started": time.time(),
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self.progress("control plane: starting etcd, kube-apiserver, controllers, scheduler")
+            self.progress("control plane: etcd, kube-apiserver, controller manager, scheduler")
             t1 = time.monotonic()
             plane.start()
             state["controlplane_pids"] = plane.pids()
             state["apiserver"] = plane.server
             self._write_state(state)
             timings["control_plane"] = time.monotonic() - t1
-            self.progress(f"control plane ready in {timings['control_plane']:.1f} s ({plane.server})")
+            self.progress(f"control plane ready in {timings['control_plane']:.1f} s")
             t2 = time.monotonic()
-            node.start(images=[pause.archive])
+            node.start(images=archives)
             state["node"] = node.state.to_json()
             self._write_state(state)
             timings["node"] = time.monotonic() - t2
-            self.progress(f"node {NODE_NAME} Ready in {timings['node']:.1f} s (containerd, kubelet, kube-proxy)")
-            if stack is not None:
-                stack(self, state)
-                self._write_state(state)
+            self.progress(f"node {NODE_NAME} Ready in {timings['node']:.1f} s")
+            if stack:
+                from sre_cli.cluster.stack import deploy_stack
+
+                info = deploy_stack(
+                    self.state_dir / "stack",
+                    plane,
+                    node,
+                    kube,
+                    refs,
+                    ml=ml,
+                    progress=self.progress,
+                    processes=state["processes"],
+                )
+                state["urls"] = info.urls
+                timings.update(info.timings)
         except BaseException:
             state["node"] = node.state.to_json()
             state["controlplane_pids"] = plane.pids() or state["controlplane_pids"]
@@ -227,7 +258,9 @@ class LocalCluster:
                     conditions = item.get("status", {}).get("conditions", [])
                     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
                     fake = "kwok.x-k8s.io/node" in item["metadata"].get("annotations", {})
-                    nodes.append(NodeStatus(item["metadata"]["name"], "kwok" if fake else "real", ready))
+                    nodes.append(
+                        NodeStatus(item["metadata"]["name"], "kwok" if fake else "real", ready)
+                    )
                 for item in kube.json("get", "deployments", "-A", timeout=15)["items"]:
                     deployments.append(
                         DeploymentStatus(
@@ -256,12 +289,12 @@ class LocalCluster:
             return DownResult(False, [], 0.0)
         tools = tools or find_node_tools()
         removed: list[str] = []
-        for hook in state.get("down_hooks", []):
-            with contextlib.suppress(Exception):
-                _stop_group(int(hook["pid"]))
-                removed.append(f"process {hook['name']}")
         node = NodeState.from_json(state["node"])
         removed += cleanup_node(node, tools)
+        # The stores and add-ons outlive the pods that used them, then go.
+        for proc in reversed(state.get("processes", [])):
+            if _stop_group(int(proc["pid"]), getattr(signal, proc.get("signal", "SIGTERM"))):
+                removed.append(f"process {proc['name']}")
         for name, pid in reversed(list(state.get("controlplane_pids", {}).items())):
             if _stop_group(int(pid)):
                 removed.append(f"process {name}")
@@ -277,12 +310,12 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _stop_group(pgid: int, timeout: float = 15.0) -> bool:
-    """SIGTERM a process group, SIGKILL what is left after ``timeout``; True if it ran."""
+def _stop_group(pgid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> bool:
+    """Signal a process group, SIGKILL what is left after ``timeout``; True if it ran."""
     if not _alive(pgid):
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, sig)
     deadline = time.monotonic() + timeout
     while _alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)

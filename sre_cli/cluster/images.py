@@ -101,6 +101,7 @@ class ImageBuilder:
             self._ensure_in_storage(base)
             self._buildah(
                 "bud",
+                *_pip_passthrough(),
                 "--layers",
                 "--isolation",
                 "chroot",
@@ -110,6 +111,8 @@ class ImageBuilder:
                 f"PYTHON_IMAGE={base.ref}",
                 "--build-arg",
                 f"EXTRAS={FLAVOURS[flavour]}",
+                "--ignorefile",
+                str(self.repo_root / "manifests" / "docker" / "Dockerfile.dockerignore"),
                 "-f",
                 str(self.repo_root / "manifests" / "docker" / "Dockerfile"),
                 "-t",
@@ -138,7 +141,9 @@ class ImageBuilder:
         build(ref, partial)
         partial.rename(archive)
         seconds = time.monotonic() - t0
-        self.log(f"image {ref}: built in {seconds:.0f} s ({archive.stat().st_size / 2**20:.0f} MiB)")
+        self.log(
+            f"image {ref}: built in {seconds:.0f} s ({archive.stat().st_size / 2**20:.0f} MiB)"
+        )
         return BuiltImage(ref, archive, built=True, seconds=seconds)
 
     def _build_pause(self, ref: str, archive: Path) -> None:
@@ -172,7 +177,7 @@ class ImageBuilder:
                     "--dpkgopt=path-exclude=/usr/share/doc/*",
                     "--dpkgopt=path-exclude=/usr/share/man/*",
                     "--dpkgopt=path-exclude=/usr/share/locale/*",
-                    "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/*",
+                    '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
                     BASE_SUITE,
                     str(rootfs),
                 ],
@@ -182,8 +187,12 @@ class ImageBuilder:
             try:
                 self._buildah("add", ctr, str(rootfs), "/")
                 self._buildah(
-                    "config", "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "--cmd", '["python3"]', ctr,
+                    "config",
+                    "--env",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "--cmd",
+                    '["python3"]',
+                    ctr,
                 )
                 self._buildah("commit", ctr, ref)
             finally:
@@ -221,13 +230,17 @@ class ImageBuilder:
             "--runroot",
             str(storage / "run"),
             "--storage-driver",
-            os.environ.get("AQUA_BUILDAH_DRIVER", "vfs"),
+            os.environ.get("AQUA_BUILDAH_DRIVER", "overlay"),
             *args,
         ]
         return self._run(argv, check=check, timeout=timeout)
 
     def _run(self, argv: list[str], *, check: bool = True, timeout: float = 600) -> str:
-        env = {**os.environ, "BUILDAH_LAYERS": "true", "TMPDIR": str(self.cache / "buildah" / "tmp")}
+        env = {
+            **os.environ,
+            "BUILDAH_LAYERS": "true",
+            "TMPDIR": str(self.cache / "buildah" / "tmp"),
+        }
         (self.cache / "buildah" / "tmp").mkdir(parents=True, exist_ok=True)
         out = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
@@ -236,6 +249,23 @@ class ImageBuilder:
             tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-25:])
             raise ComponentError(f"`{' '.join(argv[:8])} ...` failed ({out.returncode}):\n{tail}")
         return out.stdout
+
+
+def _pip_passthrough() -> list[str]:
+    """Build flags handing this machine's pip index and CA bundle to the build's RUN steps.
+
+    Only for the build: the CA file is a volume (never in a layer), and neither changes the
+    image's content hash.
+    """
+    flags: list[str] = []
+    index = os.environ.get("PIP_INDEX_URL")
+    if index:
+        flags += ["--build-arg", f"PIP_INDEX_URL={index}"]
+    ca = os.environ.get("PIP_CERT") or os.environ.get("REQUESTS_CA_BUNDLE")
+    if ca and Path(ca).is_file():
+        flags += ["--volume", f"{ca}:/run/aqua-build-ca.crt:ro"]
+        flags += ["--build-arg", "PIP_CERT=/run/aqua-build-ca.crt"]
+    return flags
 
 
 def _file_digest(path: Path) -> str:

@@ -28,7 +28,12 @@ class Kubectl:
         self.cache_dir = cache_dir or kubeconfig.parent / "kubectl-cache"
 
     def argv(self, *args: str) -> list[str]:
-        return [str(self.binary), f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}", *args]
+        return [
+            str(self.binary),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--cache-dir={self.cache_dir}",
+            *args,
+        ]
 
     def run(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120

@@ -170,13 +170,29 @@ class RealNode:
             check=False,
         )
         if out.returncode != 0:
-            raise ComponentError(f"importing {archive} into containerd failed: {out.stderr.strip()}")
+            raise ComponentError(
+                f"importing {archive} into containerd failed: {out.stderr.strip()}"
+            )
+
+    def tag_image(self, ref: str, alias: str) -> None:
+        """Give an imported image a second name (the one the manifests use)."""
+        out = subprocess.run(
+            [*self.ctr_argv(), "images", "tag", "--force", ref, alias],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise ComponentError(f"tagging {ref} as {alias} failed: {out.stderr.strip()}")
 
     def ctr_argv(self) -> list[str]:
         return [str(self.tools.ctr), "--address", str(self.containerd_socket), "-n", "k8s.io"]
 
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, self.workdir, log_path=self.workdir / "logs" / f"{name}.log")
+        proc = ManagedProcess(
+            name, argv, self.workdir, log_path=self.workdir / "logs" / f"{name}.log"
+        )
         proc.start()
         self._procs.append(proc)
         self.state.pids = self.pids()
@@ -237,7 +253,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 """,
             encoding="utf-8",
         )
-        env_path = f"{self.tools.containerd_shim.parent}:{self.tools.runc.parent}:/usr/sbin:/usr/bin:/sbin:/bin"
+        env_path = ":".join(
+            [
+                str(self.tools.containerd_shim.parent),
+                str(self.tools.runc.parent),
+                "/usr/sbin:/usr/bin",
+            ]
+        )
         proc = ManagedProcess(
             "containerd",
             [str(self.tools.containerd), "--config", str(config), "--log-level", "warn"],
@@ -294,11 +316,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "clusters": [
                 {
                     "name": "aqua",
-                    "cluster": {"server": self.plane.server, "certificate-authority": str(pki.ca.cert)},
+                    "cluster": {
+                        "server": self.plane.server,
+                        "certificate-authority": str(pki.ca.cert),
+                    },
                 }
             ],
             "users": [
-                {"name": cn, "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)}}
+                {
+                    "name": cn,
+                    "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
+                }
             ],
             "contexts": [{"name": "aqua", "context": {"cluster": "aqua", "user": cn}}],
             "current-context": "aqua",
@@ -307,9 +335,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         return path
 
     def _start_kubelet(self) -> None:
-        kubeconfig = self._kubeconfig(
-            "kubelet", f"system:node:{NODE_NAME}", ("system:nodes",)
-        )
+        kubeconfig = self._kubeconfig("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",))
         self.kubelet_port = free_port()
         healthz = free_port()
         # Pods resolve through the cluster DNS when there is one, else through nothing at
@@ -468,9 +494,7 @@ def cleanup_node(
     return removed
 
 
-def _stop(
-    name: str, pid: int | None, proc: ManagedProcess | None, removed: list[str]
-) -> None:
+def _stop(name: str, pid: int | None, proc: ManagedProcess | None, removed: list[str]) -> None:
     if proc is not None:
         if proc.running():
             proc.stop(timeout=15.0)
@@ -598,5 +622,3 @@ def _restore_sysctls(before: dict[str, str]) -> None:
     for key, value in before.items():
         with contextlib.suppress(OSError):
             (Path("/proc/sys") / key).write_text(value)
-
-

@@ -19,7 +19,11 @@ def render_status(status: ClusterStatus) -> Group:
         return Group(Text("no cluster is up (aqua cluster up)"))
     parts: list[object] = [
         Text(f"kubeconfig {status.kubeconfig}"),
-        Text("running" if status.running else "NOT running: some processes are gone (aqua cluster down cleans up)"),
+        Text(
+            "running"
+            if status.running
+            else "NOT running: some processes are gone (aqua cluster down cleans up)"
+        ),
     ]
     nodes = Table("node", "kind", "ready", title=None)
     for n in status.nodes:
@@ -29,7 +33,9 @@ def render_status(status: ClusterStatus) -> Group:
     if status.deployments:
         deps = Table("namespace", "deployment", "ready", "available")
         for d in status.deployments:
-            deps.add_row(d.namespace, d.name, f"{d.ready}/{d.replicas}", "yes" if d.available else "no")
+            deps.add_row(
+                d.namespace, d.name, f"{d.ready}/{d.replicas}", "yes" if d.available else "no"
+            )
         parts.append(deps)
     for name, url in sorted(status.urls.items()):
         parts.append(Text(f"{name}: {url}"))

@@ -49,7 +49,12 @@ class NodeTools:
 
 
 def _which(name: str, missing: list[str], package: str) -> Path:
-    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"]))
+    found = shutil.which(
+        name,
+        path=os.pathsep.join(
+            [os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        ),
+    )
     if found is None:
         missing.append(f"{name} (Debian package {package})")
         return Path(name)

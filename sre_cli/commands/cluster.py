@@ -44,6 +44,11 @@ def up(
     no_stack: bool = typer.Option(
         False, "--no-stack", help="Only the cluster: do not build images or deploy the stack."
     ),
+    ml: bool = typer.Option(
+        False,
+        "--ml",
+        help="Also build and run the ML service (its image carries torch and CUDA: ~6 GB).",
+    ),
 ) -> None:
     """Start the control plane and the real node, deploy the stack; return when all is Available."""
     console = get_console()
@@ -52,12 +57,7 @@ def up(
         kwok_nodes=nodes_kwok,
         progress=lambda msg: console.print(f"  [green]✓[/] {msg}"),
     )
-    stack = None
-    if not no_stack:
-        from sre_cli.cluster.stack import deploy_stack
-
-        stack = deploy_stack
-    console.print(cluster.up(stack=stack))
+    console.print(cluster.up(stack=not no_stack, ml=ml))
 
 
 @app.command()
