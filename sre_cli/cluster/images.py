@@ -140,6 +140,10 @@ class ImageBuilder:
         partial.unlink(missing_ok=True)
         build(ref, partial)
         partial.rename(archive)
+        # Older builds of the same image are superseded: keep the cache from growing.
+        for old in self.images_dir.glob(f"{name}-*.oci.tar"):
+            if old != archive:
+                old.unlink(missing_ok=True)
         seconds = time.monotonic() - t0
         self.log(
             f"image {ref}: built in {seconds:.0f} s ({archive.stat().st_size / 2**20:.0f} MiB)"
@@ -278,3 +282,31 @@ def _file_digest(path: Path) -> str:
 
 def _hash(parts: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sre_cli.cluster.images [--ml]``: build or find every image ``aqua cluster
+    up`` needs, one line per image (used by ``scripts/build-images``)."""
+    import argparse
+    import sys
+
+    from sre_cli.cluster.tools import find_node_tools
+
+    parser = argparse.ArgumentParser(prog="python -m sre_cli.cluster.images")
+    parser.add_argument("--ml", action="store_true", help="also the ML image (torch + CUDA)")
+    args = parser.parse_args(argv)
+    builder = ImageBuilder(
+        find_node_tools(), Path(__file__).resolve().parents[2], log=lambda m: print(m, flush=True)
+    )
+    images = [builder.pause(), builder.base(), builder.service("api")]
+    if args.ml:
+        images.append(builder.service("ml"))
+    for image in images:
+        state = "built" if image.built else "cached"
+        print(f"{image.ref}\t{state}\t{image.size_bytes / 2**20:.0f} MiB\t{image.archive}")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

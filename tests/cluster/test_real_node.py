@@ -26,6 +26,15 @@ from sre_cli.cluster.stack import NAMESPACE
 pytestmark = pytest.mark.integration
 
 API = "app=api-service"
+KILL_BURNERS = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    try:\n"
+    "        if b'end = time.time' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "            os.kill(int(pid), signal.SIGKILL)\n"
+    "    except OSError:\n"
+    "        pass\n"
+)
 
 
 def poll(
@@ -303,3 +312,44 @@ def test_network_policy_is_not_enforced_on_the_local_cluster(kube: Kubectl) -> N
     )
     out = exec_in(kube, worker, "python", "-c", probe)
     assert out.stdout.strip() == "200", out.stderr
+
+
+# -- autoscaling (last: it changes the replica count) -------------------------------------
+
+
+def test_hpa_scales_the_api_up_on_metrics_server_cpu_and_back_down(kube: Kubectl) -> None:
+    """CPU burnt inside each API container (a busy loop through ``kubectl exec``, in the
+    container's cgroup) is what metrics-server reports and the HPA acts on. The local
+    overlay's scale-down window is 30 s instead of 5 min."""
+    hpa = kube.json("-n", NAMESPACE, "get", "hpa", "api-service")
+    low, high = hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
+    assert high > low
+
+    def replicas() -> int:
+        status = kube.json("-n", NAMESPACE, "get", "hpa", "api-service")["status"]
+        return int(status.get("desiredReplicas", 0))
+
+    def cpu_reported() -> bool:
+        out = kube.run("-n", NAMESPACE, "top", "pods", "-l", API, "--no-headers", check=False)
+        return out.returncode == 0 and bool(out.stdout.strip())
+
+    poll(cpu_reported, "metrics-server to report the API pods' CPU", 120, 2)
+    burn = "import time\nend = time.time() + 240\nwhile time.time() < end: pass"
+    burners = [
+        subprocess.Popen(
+            kube.argv("-n", NAMESPACE, "exec", p["metadata"]["name"], "--", "python", "-c", burn),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in pods(kube)
+    ]
+    try:
+        poll(lambda: replicas() > low, "the HPA to scale the API up", 180, 2)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+        # Ending `kubectl exec` leaves the loop running in the container: kill it there.
+        for p in pods(kube):
+            exec_in(kube, p["metadata"]["name"], "python", "-c", KILL_BURNERS)
+    poll(lambda: replicas() == low, "the HPA to scale the API back down", 240, 2)
