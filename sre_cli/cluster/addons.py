@@ -32,6 +32,7 @@ from sre_cli.k8s.pki import issue_client_cert
 __all__ = [
     "METRICS_SERVER_PORT",
     "AddonTools",
+    "addon_binary",
     "find_addon_tools",
     "start_coredns",
     "start_metrics_server",
@@ -47,19 +48,19 @@ class AddonTools:
     metrics_server: Path
 
 
+def addon_binary(name: str) -> Path:
+    """The cached build of ``coredns`` or ``metrics-server``, or MissingDependency."""
+    key = name.upper().replace("-", "_") + "_VERSION"
+    path = versions.cache_dir() / f"{name}-{versions.pinned(key)}" / "bin" / name
+    if not os.access(path, os.X_OK):
+        raise MissingDependency(f"cluster add-on missing: {path}", hint=BUILD_HINT)
+    return path
+
+
 def find_addon_tools() -> AddonTools:
-    cache = versions.cache_dir()
-    tools = AddonTools(
-        coredns=cache / f"coredns-{versions.pinned('COREDNS_VERSION')}" / "bin" / "coredns",
-        metrics_server=cache
-        / f"metrics-server-{versions.pinned('METRICS_SERVER_VERSION')}"
-        / "bin"
-        / "metrics-server",
+    return AddonTools(
+        coredns=addon_binary("coredns"), metrics_server=addon_binary("metrics-server")
     )
-    missing = [str(p) for p in (tools.coredns, tools.metrics_server) if not os.access(p, os.X_OK)]
-    if missing:
-        raise MissingDependency("cluster add-ons missing: " + ", ".join(missing), hint=BUILD_HINT)
-    return tools
 
 
 def _kubeconfig(plane: ControlPlane, workdir: Path, name: str, cn: str) -> Path:

@@ -109,11 +109,11 @@ def _node(attr: str, flag: str, pattern: str) -> Probe:
     return probe
 
 
-def _addon(attr: str, pattern: str) -> Probe:
+def _addon(name: str, pattern: str) -> Probe:
     def probe() -> tuple[Path, str]:
-        from sre_cli.cluster.addons import find_addon_tools
+        from sre_cli.cluster.addons import addon_binary
 
-        path: Path = getattr(find_addon_tools(), attr)
+        path = addon_binary(name)
         return path, _version_of([str(path), "--version"], pattern)
 
     return probe
@@ -171,7 +171,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("busybox-static", _node("busybox", "", r"BusyBox (v\S+)"), PROVISION),
     Component("coredns", _addon("coredns", r"CoreDNS-(\S+)"), "scripts/build-addons"),
     Component(
-        "metrics-server", _addon("metrics_server", r"(v\d+\.\d+\.\d+)"), "scripts/build-addons"
+        "metrics-server", _addon("metrics-server", r"(v\d+\.\d+\.\d+)"), "scripts/build-addons"
     ),
     Component("torch", _python_package("torch", "pip install 'aqua-sre[service]'"), PROVISION),
 )
