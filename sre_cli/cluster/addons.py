@@ -292,6 +292,8 @@ def start_metrics_server(
             # The kubelet serves a self-signed certificate (no serving-certificate CSR flow).
             "--kubelet-insecure-tls",
             "--kubelet-preferred-address-types=InternalIP",
+            # The kubelet listens on a free port, not 10250: take it from the Node status.
+            "--kubelet-use-node-status-port",
             "--metric-resolution=15s",
         ],
         workdir,

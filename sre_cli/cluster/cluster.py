@@ -290,7 +290,11 @@ class LocalCluster:
         tools = tools or find_node_tools()
         removed: list[str] = []
         node = NodeState.from_json(state["node"])
-        removed += cleanup_node(node, tools)
+        error: ComponentError | None = None
+        try:
+            removed += cleanup_node(node, tools)
+        except ComponentError as exc:
+            error = exc  # stop the rest anyway, keep the state file for another `down`
         # The stores and add-ons outlive the pods that used them, then go.
         for proc in reversed(state.get("processes", [])):
             if _stop_group(int(proc["pid"]), getattr(signal, proc.get("signal", "SIGTERM"))):
@@ -298,6 +302,8 @@ class LocalCluster:
         for name, pid in reversed(list(state.get("controlplane_pids", {}).items())):
             if _stop_group(int(pid)):
                 removed.append(f"process {name}")
+        if error is not None:
+            raise error
         self.state_path.unlink(missing_ok=True)
         return DownResult(True, removed, time.monotonic() - t0)
 

@@ -23,11 +23,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +66,8 @@ class NodeState:
     sysctls_before: dict[str, str] = field(default_factory=dict)
     #: Whether /run/containerd (shim sockets, runc state) existed before this node started.
     run_containerd_existed: bool = True
+    #: Set once this node made the bridge: teardown never removes one it did not make.
+    network_created: bool = False
 
     def network(self) -> NodeNetwork:
         return NodeNetwork(self.bridge, self.node_ip, self.pod_subnet, self.service_cidr)
@@ -136,9 +140,10 @@ class RealNode:
         self.state.shim_sockets_before = sorted(_listdir(SHIM_SOCKETS))
         self.state.run_containerd_existed = SHIM_SOCKETS.parent.exists()
         self._save_state()
+        t0 = time.monotonic()
+        self.network.create(self.tools)  # refuses when the bridge exists: nothing to undo
+        self.state.network_created = True
         try:
-            t0 = time.monotonic()
-            self.network.create(self.tools)
             self.state.sysctls_before = _set_sysctls(_SYSCTLS)
             self._make_cgroup_root()
             self._save_state()
@@ -335,6 +340,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         return path
 
     def _start_kubelet(self) -> None:
+        self._make_cgroup_root()  # idempotent; the kubelet refuses to start without it
         kubeconfig = self._kubeconfig("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",))
         self.kubelet_port = free_port()
         healthz = free_port()
@@ -466,19 +472,47 @@ def cleanup_node(
     chains and cgroups are removed, and the sysctls restored.
     """
     removed: list[str] = []
+    errors: list[str] = []
     by_name = {p.name: p for p in procs or []}
+
+    def step(what: str, action: Callable[[], list[str] | None]) -> None:
+        # Every step runs even when an earlier one failed: leave as little as possible.
+        try:
+            removed.extend(action() or [])
+        except Exception as exc:
+            errors.append(f"{what}: {exc}")
+
     for name in ("kube-proxy", "kubelet"):
-        _stop(name, state.pids.get(name), by_name.get(name), removed)
-    removed += _kill_cgroup_processes()
-    socket = state.containerd_socket
-    for pid in _pids_with_arg(socket):
+        step(name, functools.partial(_stop, name, state.pids.get(name), by_name.get(name)))
+    step("pod processes", _kill_cgroup_processes)
+    step("shims", functools.partial(_kill_shims, state))
+    step(
+        "containerd",
+        functools.partial(
+            _stop, "containerd", state.pids.get("containerd"), by_name.get("containerd")
+        ),
+    )
+    step("mounts", functools.partial(_unmount_under, Path(state.workdir)))
+    if state.network_created:
+        step("network", functools.partial(state.network().destroy, tools, set(state.netns_before)))
+    step("cgroups", _remove_cgroups)
+    step("containerd run dir", functools.partial(_remove_run_dir, state))
+    step("sysctls", functools.partial(_restore_sysctls, state.sysctls_before))
+    if errors:
+        raise ComponentError("node teardown incomplete: " + "; ".join(errors))
+    return removed
+
+
+def _kill_shims(state: NodeState) -> list[str]:
+    killed = []
+    for pid in _pids_with_arg(state.containerd_socket):
         if pid != state.pids.get("containerd"):
             _kill(pid)
-            removed.append(f"shim pid {pid}")
-    _stop("containerd", state.pids.get("containerd"), by_name.get("containerd"), removed)
-    removed += _unmount_under(Path(state.workdir))
-    removed += state.network().destroy(tools, set(state.netns_before))
-    removed += _remove_cgroups()
+            killed.append(f"shim pid {pid}")
+    return killed
+
+
+def _remove_run_dir(state: NodeState) -> list[str]:
     before = set(state.shim_sockets_before)
     for leftover in _listdir(SHIM_SOCKETS) - before:
         # Only sockets of shims that served this node's containerd are left at this point.
@@ -490,16 +524,15 @@ def cleanup_node(
         for d in [*tree, SHIM_SOCKETS.parent]:
             with contextlib.suppress(OSError):
                 d.rmdir()
-    _restore_sysctls(state.sysctls_before)
-    return removed
+    return []
 
 
-def _stop(name: str, pid: int | None, proc: ManagedProcess | None, removed: list[str]) -> None:
+def _stop(name: str, pid: int | None, proc: ManagedProcess | None) -> list[str]:
     if proc is not None:
         if proc.running():
             proc.stop(timeout=15.0)
-            removed.append(f"process {name}")
-        return
+            return [f"process {name}"]
+        return []
     if pid is not None and _alive(pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -508,7 +541,8 @@ def _stop(name: str, pid: int | None, proc: ManagedProcess | None, removed: list
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        removed.append(f"process {name}")
+        return [f"process {name}"]
+    return []
 
 
 def _alive(pid: int) -> bool:
@@ -618,7 +652,8 @@ def _set_sysctls(values: dict[str, str]) -> dict[str, str]:
     return before
 
 
-def _restore_sysctls(before: dict[str, str]) -> None:
+def _restore_sysctls(before: dict[str, str]) -> list[str]:
     for key, value in before.items():
         with contextlib.suppress(OSError):
             (Path("/proc/sys") / key).write_text(value)
+    return []
