@@ -21,73 +21,62 @@ import secrets
 import socket
 from pathlib import Path
 
+from sre_cli.errors import ComponentError
 from sre_cli.infra.kafka import KafkaServer
 from sre_cli.infra.postgres import DB_NAME, DB_USER, PostgresServer
 from sre_cli.infra.process import free_port
 from sre_cli.infra.redis import RedisServer
 
-__all__ = ["BackingStores", "BridgeKafka", "BridgePostgres", "BridgeRedis"]
+__all__ = [
+    "BackingStores",
+    "BridgeKafka",
+    "open_postgres",
+    "open_redis",
+    "postgres_url",
+    "redis_url",
+]
 
 
-class BridgePostgres(PostgresServer):
-    """PostgreSQL on loopback (trust, for the harness) and the bridge (password, for pods)."""
-
-    def __init__(self, workdir: Path, *, node_ip: str, pod_subnet: str, password: str) -> None:
-        super().__init__(workdir)
-        self.node_ip = node_ip
-        self.pod_subnet = pod_subnet
-        self.password = password
-
-    def _prepare(self) -> None:
-        super()._prepare()
-        hba = self.data_dir / "pg_hba.conf"
-        line = f"host {DB_NAME} {DB_USER} {self.pod_subnet} scram-sha-256\n"
-        if line not in hba.read_text(encoding="utf-8"):
-            with hba.open("a", encoding="utf-8") as fh:
-                fh.write(line)
-
-    def _argv(self) -> list[str]:
-        argv = super()._argv()
-        return [
-            f"listen_addresses=127.0.0.1,{self.node_ip}" if a.startswith("listen_addresses=") else a
-            for a in argv
-        ] + ["-c", "password_encryption=scram-sha-256"]
-
-    def _after_ready(self) -> None:
-        super()._after_ready()
-        self.psql(f"alter role {DB_USER} password '{self.password}'")
-
-    def pod_url(self, host: str) -> str:
-        return f"postgresql://{DB_USER}:{self.password}@{host}:{self.port}/{DB_NAME}"
+def open_postgres(server: PostgresServer, node_ip: str, pod_subnet: str, password: str) -> None:
+    """Make a running harness PostgreSQL listen on the bridge too, with a password from the
+    pod subnet (scram-sha-256), then restart it (``listen_addresses`` needs a restart)."""
+    server.psql(f"alter system set listen_addresses = '127.0.0.1,{node_ip}'")
+    server.psql(f"alter role {DB_USER} password '{password}'")
+    hba = server.data_dir / "pg_hba.conf"
+    with hba.open("a", encoding="utf-8") as fh:
+        fh.write(f"host {DB_NAME} {DB_USER} {pod_subnet} scram-sha-256\n")
+    server.stop()
+    server.start()
 
 
-class BridgeRedis(RedisServer):
-    """Redis on loopback and the bridge, with a password (``requirepass``)."""
+def open_redis(server: RedisServer, node_ip: str, password: str) -> None:
+    """Make a running harness Redis listen on the bridge too, behind ``requirepass``."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(_resp("CONFIG", "SET", "bind", f"127.0.0.1 {node_ip}"))
+        sock.sendall(_resp("CONFIG", "SET", "requirepass", password))
+        data = b""
+        while data.count(b"\r\n") < 2:
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            data += chunk
+    if data != b"+OK\r\n+OK\r\n":
+        raise ComponentError(f"redis: opening it on {node_ip} failed: {data[:200]!r}")
 
-    def __init__(self, workdir: Path, *, node_ip: str, password: str) -> None:
-        super().__init__(workdir)
-        self.node_ip = node_ip
-        self.password = password
 
-    def _argv(self) -> list[str]:
-        argv = super()._argv()
-        i = argv.index("--bind")
-        argv[i + 1 : i + 2] = ["127.0.0.1", self.node_ip]
-        return [*argv, "--requirepass", self.password]
+def _resp(*words: str) -> bytes:
+    out = f"*{len(words)}\r\n"
+    for w in words:
+        out += f"${len(w.encode())}\r\n{w}\r\n"
+    return out.encode()
 
-    def _probe(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-            sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
-            data = b""
-            while data.count(b"\r\n") < 2:
-                chunk = sock.recv(64)
-                if not chunk:
-                    return False
-                data += chunk
-        return data == b"+OK\r\n+PONG\r\n"
 
-    def pod_url(self, host: str) -> str:
-        return f"redis://:{self.password}@{host}:{self.port}/0"
+def postgres_url(server: PostgresServer, password: str, host: str, port: int) -> str:
+    return f"postgresql://{DB_USER}:{password}@{host}:{port}/{DB_NAME}"
+
+
+def redis_url(password: str, host: str, port: int) -> str:
+    return f"redis://:{password}@{host}:{port}/0"
 
 
 class BridgeKafka(KafkaServer):
@@ -112,21 +101,19 @@ class BackingStores:
     def __init__(self, workdir: Path, *, node_ip: str, pod_subnet: str) -> None:
         self.workdir = workdir
         self.node_ip = node_ip
-        self.postgres = BridgePostgres(
-            workdir / "postgres",
-            node_ip=node_ip,
-            pod_subnet=pod_subnet,
-            password=secrets.token_urlsafe(24),
-        )
-        self.redis = BridgeRedis(
-            workdir / "redis", node_ip=node_ip, password=secrets.token_urlsafe(24)
-        )
+        self.pod_subnet = pod_subnet
+        self.postgres_password = secrets.token_urlsafe(24)
+        self.redis_password = secrets.token_urlsafe(24)
+        self.postgres = PostgresServer(workdir / "postgres")
+        self.redis = RedisServer(workdir / "redis")
         self.kafka_pod_port = free_port()
         self.kafka = BridgeKafka(workdir / "kafka", node_ip=node_ip, pod_port=self.kafka_pod_port)
 
     def start(self) -> None:
         self.postgres.start()
+        open_postgres(self.postgres, self.node_ip, self.pod_subnet, self.postgres_password)
         self.redis.start()
+        open_redis(self.redis, self.node_ip, self.redis_password)
         self.kafka.start()
 
     def pids(self) -> dict[str, int]:

@@ -89,11 +89,6 @@ class ClusterStatus:
             "urls": dict(self.urls),
         }
 
-    def __rich__(self) -> object:
-        from sre_cli.cluster.render import render_status
-
-        return render_status(self)
-
 
 @dataclass(frozen=True)
 class DownResult:

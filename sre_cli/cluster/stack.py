@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sre_cli.cluster.addons import find_addon_tools, start_coredns, start_metrics_server
-from sre_cli.cluster.backing import BackingStores
+from sre_cli.cluster.backing import BackingStores, postgres_url, redis_url
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.node import RealNode
 from sre_cli.errors import ComponentError
@@ -102,11 +102,11 @@ def deploy_stack(
         "metadata": {"name": "aqua-app", "namespace": NAMESPACE},
         "type": "Opaque",
         "stringData": {
-            "database-url": stores.postgres.pod_url("postgres")
-            .replace("postgresql://", "postgresql+asyncpg://")
-            .replace(f":{stores.postgres.port}/", ":5432/"),
+            "database-url": postgres_url(
+                stores.postgres, stores.postgres_password, "postgres", 5432
+            ).replace("postgresql://", "postgresql+asyncpg://"),
             "jwt-secret": secrets.token_hex(32),
-            "redis-url": stores.redis.pod_url("redis").replace(f":{stores.redis.port}/", ":6379/"),
+            "redis-url": redis_url(stores.redis_password, "redis", 6379),
         },
     }
     kube.run("apply", "-f", "-", stdin=json.dumps(secret))

@@ -7,17 +7,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from sre_cli.commands.terminal import print_report
+from sre_cli.commands.options import group
 from sre_cli.console import get_console
+from sre_cli.output import emit
 
 if TYPE_CHECKING:
     from sre_cli.cluster import LocalCluster
 
-app = typer.Typer(
-    help="A local Kubernetes cluster with one real node; the reference stack on it.",
-    add_completion=False,
-    no_args_is_help=True,
-)
+app = group("A local Kubernetes cluster with one real node; the reference stack on it.")
 
 STATE_DIR = typer.Option(
     None,
@@ -57,7 +54,9 @@ def up(
         kwok_nodes=nodes_kwok,
         progress=lambda msg: console.print(f"  [green]✓[/] {msg}"),
     )
-    console.print(cluster.up(stack=not no_stack, ml=ml))
+    from sre_cli.cluster.render import render_status
+
+    emit(cluster.up(stack=not no_stack, ml=ml), "table", render_status)
 
 
 @app.command()
@@ -66,7 +65,9 @@ def status(
     state_dir: Path | None = STATE_DIR,
 ) -> None:
     """Nodes, Deployments and URLs of the local cluster (live, from the API server)."""
-    print_report(_cluster(state_dir).status(), as_json)
+    from sre_cli.cluster.render import render_status
+
+    emit(_cluster(state_dir).status(), "json" if as_json else "table", render_status)
 
 
 @app.command()
