@@ -22,6 +22,7 @@ import socket
 from pathlib import Path
 
 from sre_cli.errors import ComponentError
+from sre_cli.infra import binaries
 from sre_cli.infra.kafka import KafkaServer
 from sre_cli.infra.postgres import DB_NAME, DB_USER, PostgresServer
 from sre_cli.infra.process import free_port
@@ -37,16 +38,41 @@ __all__ = [
 ]
 
 
-def open_postgres(server: PostgresServer, node_ip: str, pod_subnet: str, password: str) -> None:
-    """Make a running harness PostgreSQL listen on the bridge too, with a password from the
-    pod subnet (scram-sha-256), then restart it (``listen_addresses`` needs a restart)."""
-    server.psql(f"alter system set listen_addresses = '127.0.0.1,{node_ip}'")
+class BridgePostgres(PostgresServer):
+    """The harness's PostgreSQL, listening on loopback and on the node's bridge address."""
+
+    def __init__(self, workdir: Path, *, node_ip: str) -> None:
+        super().__init__(workdir)
+        self.node_ip = node_ip
+
+    def _argv(self) -> list[str]:
+        return [
+            str(binaries.find("postgres")),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            f"listen_addresses=127.0.0.1,{self.node_ip}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+
+
+def open_postgres(server: PostgresServer, pod_subnet: str, password: str) -> None:
+    """Let the pod subnet in with a password (scram-sha-256) and reload the rules."""
     server.psql(f"alter role {DB_USER} password '{password}'")
     hba = server.data_dir / "pg_hba.conf"
     with hba.open("a", encoding="utf-8") as fh:
         fh.write(f"host {DB_NAME} {DB_USER} {pod_subnet} scram-sha-256\n")
-    server.stop()
-    server.start()
+    if server.psql("select pg_reload_conf()") != "t":
+        raise ComponentError("postgres: reloading pg_hba.conf failed")
 
 
 def open_redis(server: RedisServer, node_ip: str, password: str) -> None:
@@ -104,14 +130,14 @@ class BackingStores:
         self.pod_subnet = pod_subnet
         self.postgres_password = secrets.token_urlsafe(24)
         self.redis_password = secrets.token_urlsafe(24)
-        self.postgres = PostgresServer(workdir / "postgres")
+        self.postgres = BridgePostgres(workdir / "postgres", node_ip=node_ip)
         self.redis = RedisServer(workdir / "redis")
         self.kafka_pod_port = free_port()
         self.kafka = BridgeKafka(workdir / "kafka", node_ip=node_ip, pod_port=self.kafka_pod_port)
 
     def start(self) -> None:
         self.postgres.start()
-        open_postgres(self.postgres, self.node_ip, self.pod_subnet, self.postgres_password)
+        open_postgres(self.postgres, self.pod_subnet, self.postgres_password)
         self.redis.start()
         open_redis(self.redis, self.node_ip, self.redis_password)
         self.kafka.start()
