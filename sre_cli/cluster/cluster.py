@@ -205,6 +205,7 @@ class LocalCluster:
                     ml=ml,
                     progress=self.progress,
                     processes=state["processes"],
+                    save=lambda: self._write_state(state),
                 )
                 state["urls"] = info.urls
                 timings.update(info.timings)

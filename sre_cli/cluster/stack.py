@@ -56,6 +56,7 @@ def deploy_stack(
     ml: bool,
     progress: Callable[[str], None],
     processes: list[dict[str, object]],
+    save: Callable[[], None] = lambda: None,
     timeout: float = 300.0,
 ) -> StackInfo:
     """See the module docs. ``images`` maps a flavour (``api``, ``ml``) to its built ref.
@@ -67,6 +68,7 @@ def deploy_stack(
 
     def started(name: str, pid: int | None, sig: str = "SIGTERM") -> None:
         processes.append({"name": name, "pid": _pid(pid), "signal": sig})
+        save()  # on disk at once: a killed `up` still leaves `down` the whole list
 
     net = node.network
     t0 = time.monotonic()
