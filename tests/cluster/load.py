@@ -29,7 +29,7 @@ class LoadResult:
 class Load:
     """``with Load(url, rps=120) as load: ...``; then ``load.result``."""
 
-    def __init__(self, url: str, *, rps: float = 150.0, workers: int = 32) -> None:
+    def __init__(self, url: str, *, rps: float = 180.0, workers: int = 48) -> None:
         parts = urlsplit(url)
         assert parts.hostname in ("127.0.0.1", "localhost"), "load only ever targets loopback"
         self.host = parts.hostname
