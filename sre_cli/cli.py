@@ -42,6 +42,7 @@ GROUPS: tuple[Group, ...] = (
         "backup", "sre_cli.commands.backup", "Encrypted PostgreSQL backups, PITR, restore drills."
     ),
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
+    Group("cluster", "sre_cli.commands.cluster", "A local Kubernetes cluster with a real node."),
     Group("doctor", "sre_cli.commands.doctor", "Check every component aqua and the stack use."),
 )
 

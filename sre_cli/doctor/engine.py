@@ -97,6 +97,28 @@ def _k8s(attr: str, flag: str, pattern: str) -> Probe:
     return probe
 
 
+def _node(attr: str, flag: str, pattern: str) -> Probe:
+    """A binary of the real node of ``aqua cluster`` (sre_cli.cluster.tools)."""
+
+    def probe() -> tuple[Path, str]:
+        from sre_cli.cluster.tools import find_node_tools
+
+        path: Path = getattr(find_node_tools(), attr)
+        return path, _version_of([str(path), *flag.split()], pattern)
+
+    return probe
+
+
+def _addon(name: str, pattern: str) -> Probe:
+    def probe() -> tuple[Path, str]:
+        from sre_cli.cluster.addons import addon_binary
+
+        path = addon_binary(name)
+        return path, _version_of([str(path), "--version"], pattern)
+
+    return probe
+
+
 def _kafka() -> tuple[Path, str]:
     libs = binaries.kafka_libs()
     return libs, versions.kafka_version()
@@ -138,6 +160,19 @@ COMPONENTS: tuple[Component, ...] = (
     Component("kube-scheduler", _k8s("kube_scheduler", "--version", _K8S), BUILD_K8S),
     Component("kubectl", _k8s("kubectl", "version --client", r"Client Version: (v\S+)"), BUILD_K8S),
     Component("kwok", _k8s("kwok", "--version", r"(v?\d+\.\d+\.\d+)"), BUILD_K8S),
+    Component("kubelet", _node("kubelet", "--version", _K8S), BUILD_K8S),
+    Component("kube-proxy", _node("kube_proxy", "--version", _K8S), BUILD_K8S),
+    Component(
+        "containerd", _node("containerd", "--version", r"containerd \S+ v?(\d[\w.~+-]*)"), PROVISION
+    ),
+    Component("runc", _node("runc", "--version", r"runc version (\S+)"), PROVISION),
+    Component("buildah", _node("buildah", "--version", r"buildah version (\S+)"), PROVISION),
+    Component("mmdebstrap", _node("mmdebstrap", "--version", r"mmdebstrap (\S+)"), PROVISION),
+    Component("busybox-static", _node("busybox", "", r"BusyBox (v\S+)"), PROVISION),
+    Component("coredns", _addon("coredns", r"CoreDNS-(\S+)"), "scripts/build-addons"),
+    Component(
+        "metrics-server", _addon("metrics-server", r"(v\d+\.\d+\.\d+)"), "scripts/build-addons"
+    ),
     Component("torch", _python_package("torch", "pip install 'aqua-sre[service]'"), PROVISION),
 )
 

@@ -66,8 +66,8 @@ class ControlPlane:
         toolchain: K8sToolchain | None = None,
         timeout: float = 90.0,
     ) -> None:
-        if nodes < 1:
-            raise ValueError("a control plane needs at least one node")
+        if nodes < 0:
+            raise ValueError("the number of kwok nodes cannot be negative")
         self.workdir = Path(workdir)
         self.node_count = nodes
         self.timeout = timeout
@@ -229,7 +229,22 @@ class ControlPlane:
                 f"--tls-cert-file={pki.apiserver.cert}",
                 f"--tls-private-key-file={pki.apiserver.key}",
                 f"--client-ca-file={pki.ca.cert}",
-                "--authorization-mode=RBAC",
+                # Node: a kubelet (system:node:NAME) may touch only its own node and pods.
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                f"--kubelet-client-certificate={pki.kubelet_client.cert}",
+                f"--kubelet-client-key={pki.kubelet_client.key}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                # The aggregation layer (metrics.k8s.io from metrics-server); pod IPs are
+                # routed to the node's bridge, so the API server calls endpoints directly.
+                f"--requestheader-client-ca-file={pki.ca.cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+                f"--proxy-client-key-file={pki.front_proxy_client.key}",
+                "--enable-aggregator-routing=true",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki.sa_public_key}",
                 f"--service-account-signing-key-file={pki.sa_private_key}",

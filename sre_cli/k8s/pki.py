@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
-__all__ = ["SERVICE_IP", "CertPair", "ClusterPKI"]
+__all__ = ["SERVICE_IP", "CertPair", "ClusterPKI", "issue_client_cert"]
 
 #: First address of the service range (10.0.0.0/24): the in-cluster ``kubernetes`` Service.
 SERVICE_IP = "10.0.0.1"
@@ -50,6 +50,10 @@ class ClusterPKI:
     controller_manager: CertPair
     scheduler: CertPair
     kwok: CertPair
+    #: The API server's client identity towards kubelets (logs, exec, port-forward).
+    kubelet_client: CertPair
+    #: The aggregator's client identity towards extension API servers (metrics-server).
+    front_proxy_client: CertPair
     sa_private_key: Path
     sa_public_key: Path
 
@@ -99,9 +103,35 @@ class ClusterPKI:
             scheduler=issue("scheduler", "system:kube-scheduler"),
             # kwok writes node and pod status for every fake node: cluster admin is simplest.
             kwok=issue("kwok", "kwok-controller", ("system:masters",)),
+            kubelet_client=issue(
+                "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
+            ),
+            front_proxy_client=issue("front-proxy-client", "front-proxy-client"),
             sa_private_key=sa_private,
             sa_public_key=sa_public,
         )
+
+
+def issue_client_cert(
+    ca: CertPair, directory: Path, name: str, cn: str, orgs: tuple[str, ...] = ()
+) -> CertPair:
+    """Sign a client certificate (CN = user, O = groups) with the CA on disk.
+
+    For identities a control plane does not create itself, e.g. a kubelet
+    (``system:node:<name>`` in ``system:nodes``) or kube-proxy (``system:kube-proxy``).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{ca.key}: expected an EC private key")
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _build_cert(subject_cn=cn, orgs=orgs, key=key, issuer=ca_cert, issuer_key=ca_key)
+    return _write(directory, name, cert, key)
 
 
 def _build_cert(

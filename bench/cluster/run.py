@@ -1,0 +1,216 @@
+"""The local cluster with a real node, measured: `aqua cluster up` (warm), image builds,
+pod start (created -> Ready) median over N pods on the real node and on a kwok node, and
+`aqua chaos kill-pod` recovery on both, the real one under load through the NodePort.
+
+One cluster (real node + one kwok node) serves every measurement; each figure is taken in
+the same run as its kwok counterpart, on the same loaded machine. Needs root and the
+provisioned binaries (scripts/provision).
+
+    python bench/cluster/run.py                 # prints the table
+    python bench/cluster/run.py --write         # and replaces the section in bench/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests" / "cluster")]
+
+from benchlib import load_average, write_section  # noqa: E402
+from load import Load  # noqa: E402
+
+from sre_cli.cluster import LocalCluster  # noqa: E402
+from sre_cli.cluster.images import ImageBuilder  # noqa: E402
+from sre_cli.cluster.kubectl import Kubectl  # noqa: E402
+from sre_cli.cluster.node import NODE_NAME, PAUSE_IMAGE  # noqa: E402
+from sre_cli.cluster.stack import NAMESPACE  # noqa: E402
+from sre_cli.cluster.tools import find_node_tools  # noqa: E402
+
+BENCH_NS = "bench"
+
+
+def pod(name: str, node: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": BENCH_NS, "labels": {"bench": "start"}},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "web",
+                    "image": PAUSE_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["/busybox", "httpd", "-f", "-p", "8080", "-h", "/"],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
+
+
+def pod_starts(kube: Kubectl, node: str, count: int, prefix: str) -> list[float]:
+    """Create pods one at a time; seconds from the create call to `kubectl wait` Ready."""
+    out = []
+    for i in range(count):
+        name = f"{prefix}-{i}"
+        t0 = time.monotonic()
+        kube.run("apply", "-f", "-", stdin=json.dumps(pod(name, node)))
+        kube.run("-n", BENCH_NS, "wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
+        out.append(time.monotonic() - t0)
+    kube.run("-n", BENCH_NS, "delete", "pods", "-l", "bench=start", "--wait=true", timeout=300)
+    return out
+
+
+def kill_pod(kube: Kubectl, namespace: str, selector: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sre_cli",
+            "chaos",
+            "kill-pod",
+            "-n",
+            namespace,
+            "--selector",
+            selector,
+            "--count",
+            "1",
+            "--wait-ready",
+            "--yes",
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return dict(json.loads(done.stdout))
+
+
+def kwok_deployment() -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "kwok-api", "namespace": BENCH_NS},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "kwok-api"}},
+            "template": {
+                "metadata": {"labels": {"app": "kwok-api"}},
+                "spec": {
+                    "nodeSelector": {"type": "kwok"},
+                    "containers": [{"name": "api", "image": "localhost/aqua/service-api:local"}],
+                },
+            },
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pods", type=int, default=20)
+    parser.add_argument("--write", action="store_true", help="update bench/README.md")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    load_before = load_average()
+
+    builder = ImageBuilder(find_node_tools(), ROOT)
+    t0 = time.monotonic()
+    api = builder.service("api")
+    rows.append(
+        (
+            "API/worker image, `ImageBuilder.service('api')`",
+            f"{'built' if api.built else 'cached'} in {time.monotonic() - t0:.1f} s "
+            f"(hashing the context included), {api.size_bytes / 2**20:.0f} MiB archive",
+        )
+    )
+
+    with tempfile.TemporaryDirectory(prefix="aqua-bench-cluster-") as tmp:
+        Path(tmp).chmod(0o755)
+        cluster = LocalCluster(Path(tmp) / "cluster", kwok_nodes=1, progress=print)
+        t0 = time.monotonic()
+        status = cluster.up(stack=True)
+        up = time.monotonic() - t0
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in status.timings.items() if k != "total")
+        rows.append(
+            (
+                "`aqua cluster up`, images cached, to every Deployment Available",
+                f"**{up:.1f} s** ({phases})",
+            )
+        )
+        try:
+            kube = cluster.kubectl()
+            kube.run("create", "namespace", BENCH_NS)
+            kube.run("-n", BENCH_NS, "create", "serviceaccount", "default", check=False)
+            time.sleep(1)
+            real = pod_starts(kube, NODE_NAME, args.pods, "real")
+            fake = pod_starts(kube, "kwok-node-0", args.pods, "kwok")
+            for label, xs in (("real node", real), ("kwok node", fake)):
+                rows.append(
+                    (
+                        f"pod start, created -> Ready, {label}, {len(xs)} pods one at a time",
+                        f"median **{statistics.median(xs):.2f} s** "
+                        f"(min {min(xs):.2f}, max {max(xs):.2f})",
+                    )
+                )
+            url = status.urls["api"] + "/live"
+            with Load(url, rps=120) as load:
+                time.sleep(1)
+                report = kill_pod(kube, NAMESPACE, "app=api-service")
+                time.sleep(1)
+            rows.append(
+                (
+                    "`aqua chaos kill-pod` api-service, real node, 120 req/s through the NodePort",
+                    f"recovered in **{report['recovery_seconds']:.1f} s**; {load.result.requests} "
+                    f"requests, {load.result.failures} failed",
+                )
+            )
+            kube.run("apply", "-f", "-", stdin=json.dumps(kwok_deployment()))
+            kube.run("-n", BENCH_NS, "rollout", "status", "deployment/kwok-api", "--timeout=120s")
+            report = kill_pod(kube, BENCH_NS, "app=kwok-api")
+            rows.append(
+                (
+                    "`aqua chaos kill-pod`, a 2-replica Deployment on the kwok node "
+                    "(no traffic: kwok runs nothing)",
+                    f"recovered in **{report['recovery_seconds']:.1f} s**",
+                )
+            )
+        finally:
+            t0 = time.monotonic()
+            down = cluster.down()
+            rows.append(
+                (
+                    "`aqua cluster down`",
+                    f"{time.monotonic() - t0:.1f} s, {len(down.removed)} things stopped or removed",
+                )
+            )
+
+    table = "| what | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+    print(table)
+    if args.write:
+        text = (
+            "## Local cluster with a real node\n\n"
+            f"`python bench/cluster/run.py` on the 2-core shared machine, load average "
+            f"{load_before} at the start ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)."
+            "\n\n"
+            f"{table}\n"
+        )
+        write_section("## Local cluster with a real node", text)
+
+
+if __name__ == "__main__":
+    main()

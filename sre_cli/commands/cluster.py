@@ -1,0 +1,79 @@
+"""``aqua cluster``: a local Kubernetes cluster with one real node (containerd, runc, CNI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from sre_cli.commands.options import group
+from sre_cli.console import get_console
+from sre_cli.output import emit
+
+if TYPE_CHECKING:
+    from sre_cli.cluster import LocalCluster
+
+app = group("A local Kubernetes cluster with one real node; the reference stack on it.")
+
+STATE_DIR = typer.Option(
+    None,
+    "--state-dir",
+    help="Where the cluster keeps its state [default: $AQUA_CLUSTER_STATE_DIR or "
+    "~/.local/state/aqua/cluster].",
+    show_default=False,
+)
+
+
+def _cluster(state_dir: Path | None, **kwargs: object) -> LocalCluster:
+    from sre_cli.cluster import LocalCluster, default_state_dir
+
+    directory = (state_dir or default_state_dir()).expanduser().resolve()
+    return LocalCluster(directory, **kwargs)  # type: ignore[arg-type]
+
+
+@app.command()
+def up(
+    state_dir: Path | None = STATE_DIR,
+    nodes_kwok: int = typer.Option(
+        0, "--nodes-kwok", min=0, max=100, help="Add N kwok (simulated) nodes beside the real one."
+    ),
+    no_stack: bool = typer.Option(
+        False, "--no-stack", help="Only the cluster: do not build images or deploy the stack."
+    ),
+    ml: bool = typer.Option(
+        False,
+        "--ml",
+        help="Also build and run the ML service (its image carries torch and CUDA: ~6 GB).",
+    ),
+) -> None:
+    """Start the control plane and the real node, deploy the stack; return when all is Available."""
+    console = get_console()
+    cluster = _cluster(
+        state_dir,
+        kwok_nodes=nodes_kwok,
+        progress=lambda msg: console.print(f"  [green]✓[/] {msg}"),
+    )
+    from sre_cli.cluster.render import render_status
+
+    emit(cluster.up(stack=not no_stack, ml=ml), "table", render_status)
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    state_dir: Path | None = STATE_DIR,
+) -> None:
+    """Nodes, Deployments and URLs of the local cluster (live, from the API server)."""
+    from sre_cli.cluster.render import render_status
+
+    emit(_cluster(state_dir).status(), "json" if as_json else "table", render_status)
+
+
+@app.command()
+def down(state_dir: Path | None = STATE_DIR) -> None:
+    """Stop every process; remove mounts, namespaces, veths, the bridge, our iptables chains."""
+    from sre_cli.cluster.render import render_down
+
+    cluster = _cluster(state_dir)
+    get_console().print(render_down(cluster.down(), str(cluster.state_dir)))

@@ -1,0 +1,377 @@
+"""The reference stack on a real node: containers run, probes gate traffic, rollouts and
+pod loss under load, security context and RBAC, all against the session's one cluster.
+
+Every test here shares ``real_cluster`` (see conftest.py): keep them in this one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from load import Load
+
+from sre_cli.cluster import LocalCluster
+from sre_cli.cluster.kubectl import Kubectl
+from sre_cli.cluster.network import BRIDGE, route_device
+from sre_cli.cluster.stack import NAMESPACE
+
+pytestmark = pytest.mark.integration
+
+API = "app=api-service"
+KILL_BURNERS = (
+    "import os, signal\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    try:\n"
+    "        if b'end = time.time' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "            os.kill(int(pid), signal.SIGKILL)\n"
+    "    except OSError:\n"
+    "        pass\n"
+)
+
+
+def poll(
+    check: Callable[[], bool], what: str, timeout: float = 120.0, interval: float = 0.5
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def pods(kube: Kubectl, selector: str = API) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kube.json("-n", NAMESPACE, "get", "pods", "-l", selector)["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )
+
+
+def ready_endpoints(kube: Kubectl, service: str = "api-service") -> set[str]:
+    """Addresses the EndpointSlices of ``service`` mark ready (what kube-proxy routes to)."""
+    slices = kube.json(
+        "-n", NAMESPACE, "get", "endpointslices", "-l", f"kubernetes.io/service-name={service}"
+    )["items"]
+    return {
+        addr
+        for s in slices
+        for e in s.get("endpoints") or []
+        if e.get("conditions", {}).get("ready")
+        for addr in e["addresses"]
+    }
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def exec_in(kube: Kubectl, pod: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return kube.run("-n", NAMESPACE, "exec", pod, "--", *argv, check=False)
+
+
+def api_url(cluster: LocalCluster) -> str:
+    return cluster.status().urls["api"]
+
+
+def rollout(kube: Kubectl) -> None:
+    kube.run("-n", NAMESPACE, "rollout", "restart", "deployment/api-service")
+    kube.run(
+        "-n",
+        NAMESPACE,
+        "rollout",
+        "status",
+        "deployment/api-service",
+        "--timeout=240s",
+        timeout=260,
+    )
+
+
+# -- the node and the stack ---------------------------------------------------------------
+
+
+def test_status_json_shows_the_real_node_and_every_deployment_available(
+    real_cluster: LocalCluster,
+) -> None:
+    from cli_runner import invoke
+
+    from sre_cli.commands.cluster import app
+
+    code, out = invoke(app, ["status", "--json", "--state-dir", str(real_cluster.state_dir)])
+    assert code == 0, out
+    status = json.loads(out)
+    assert Path(status["kubeconfig"]).is_file()
+    assert {"name": "aqua-node", "kind": "real", "ready": True} in status["nodes"]
+    ours = {d["name"]: d for d in status["deployments"] if d["namespace"] == NAMESPACE}
+    assert set(ours) == {"api-service", "worker", "ml-service"}
+    for name in ("api-service", "worker"):
+        assert ours[name]["replicas"] >= 1
+        assert ours[name]["ready"] == ours[name]["replicas"], ours[name]
+    assert status["urls"]["api"].startswith("http://127.0.0.1:")
+
+
+def test_every_container_runs_in_containerd_as_uid_1000_with_a_read_only_root(
+    kube: Kubectl,
+) -> None:
+    running = pods(kube, "app in (api-service, worker, ml-service)")
+    assert running
+    for pod in running:
+        assert pod["spec"]["nodeName"] == "aqua-node"
+        for status in pod["status"]["containerStatuses"]:
+            assert status["containerID"].startswith("containerd://"), status
+            assert status["ready"] is True
+        name = pod["metadata"]["name"]
+        uid = exec_in(kube, name, "id", "-u")
+        assert uid.returncode == 0, uid.stderr
+        assert uid.stdout.strip() == "1000"
+        write = exec_in(kube, name, "sh", "-c", "echo x > /probe-write")
+        assert write.returncode != 0
+        assert "Read-only file system" in write.stderr + write.stdout
+        # /tmp is the one writable place (an emptyDir).
+        assert exec_in(kube, name, "sh", "-c", "echo x > /tmp/probe-write").returncode == 0
+
+
+def test_pod_and_service_addresses_route_only_to_the_cluster_bridge(kube: Kubectl) -> None:
+    pod_ip = pods(kube)[0]["status"]["podIP"]
+    svc_ip = kube.json("-n", NAMESPACE, "get", "service", "api-service")["spec"]["clusterIP"]
+    assert route_device("ip", pod_ip) == BRIDGE
+    assert route_device("ip", svc_ip) == BRIDGE
+
+
+def test_live_and_ready_answer_from_inside_each_api_pod(kube: Kubectl) -> None:
+    probe = (
+        "import sys, urllib.request; "
+        "print(urllib.request.urlopen('http://127.0.0.1:8000' + sys.argv[1], timeout=3).status)"
+    )
+    for pod in pods(kube):
+        for path in ("/live", "/ready"):
+            out = exec_in(kube, pod["metadata"]["name"], "python", "-c", probe, path)
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.strip() == "200"
+
+
+def test_the_api_answers_on_loopback_through_the_nodeport(real_cluster: LocalCluster) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(api_url(real_cluster) + "/ready", timeout=5) as resp:
+        body = json.loads(resp.read())
+    assert resp.status == 200
+    assert body["checks"]["database"]["status"] == "up"
+    assert body["checks"]["redis"]["status"] == "up"
+
+
+def test_failing_readiness_removes_pods_from_the_endpoints_and_passing_adds_them_back(
+    real_cluster: LocalCluster, kube: Kubectl
+) -> None:
+    """The kubelet runs the manifests' /ready probe: freeze PostgreSQL (the one required
+    dependency) and every API pod leaves the Service; thaw it and they come back."""
+    state = json.loads((real_cluster.state_dir / "cluster.json").read_text())
+    postgres = next(p for p in state["processes"] if p["name"] == "postgres")
+    before = {p["status"]["podIP"] for p in pods(kube)}
+    assert ready_endpoints(kube) == before
+    # Each PostgreSQL backend leads a process group of its own: freeze them one by one.
+    frozen = [postgres["pid"], *children(postgres["pid"])]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        poll(lambda: not ready_endpoints(kube), "the API pods to leave the endpoints", 90)
+        # Not ready is not dead: liveness (/live) keeps passing, nothing restarts.
+        assert all(
+            s["restartCount"] == 0 or s.get("lastState", {}).get("terminated") is None
+            for p in pods(kube)
+            for s in p["status"]["containerStatuses"]
+        )
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    poll(lambda: ready_endpoints(kube) == before, "the API pods back in the endpoints", 90)
+
+
+# -- traffic during change ---------------------------------------------------------------
+
+
+def test_rollout_restart_under_load_drops_no_request(
+    real_cluster: LocalCluster, kube: Kubectl
+) -> None:
+    with Load(api_url(real_cluster) + "/live", rps=180) as load:
+        time.sleep(2)  # load is flowing before the rollout starts
+        rollout(kube)
+        time.sleep(2)
+    result = load.result
+    assert result.rps >= 100, result
+    assert result.failures == 0, result.errors
+
+
+def test_rollout_that_may_stop_every_pod_at_once_fails_requests(
+    real_cluster: LocalCluster, kube: Kubectl
+) -> None:
+    """Proof the zero-downtime test can fail: the same load, no surge, every pod unavailable."""
+    patch = {"spec": {"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "100%"}}}}
+    kube.run("-n", NAMESPACE, "patch", "deployment/api-service", "-p", json.dumps(patch))
+    try:
+        with Load(api_url(real_cluster) + "/live", rps=180) as load:
+            time.sleep(2)
+            rollout(kube)
+            time.sleep(2)
+    finally:
+        restore = {"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}
+        kube.run("-n", NAMESPACE, "patch", "deployment/api-service", "-p", json.dumps(restore))
+    assert load.result.failures > 0, load.result
+
+
+def test_chaos_kill_pod_recovers_under_load_and_the_replacement_serves(
+    real_cluster: LocalCluster, kube: Kubectl
+) -> None:
+    from cli_runner import invoke
+
+    from sre_cli.commands.chaos import app
+
+    with Load(api_url(real_cluster) + "/live", rps=180) as load:
+        time.sleep(1)
+        code, out = invoke(
+            app,
+            [
+                "kill-pod",
+                "-n",
+                NAMESPACE,
+                "--selector",
+                API,
+                "--count",
+                "1",
+                "--wait-ready",
+                "--yes",
+                "--kubeconfig",
+                str(kube.kubeconfig),
+                "--format",
+                "json",
+            ],
+        )
+        time.sleep(1)
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["recovered"] is True
+    assert report["recovery_seconds"] > 0
+    (deleted,) = report["deleted"]
+    now = pods(kube)
+    assert deleted not in {p["metadata"]["name"] for p in now}
+    assert all(ready(p) for p in now)
+    # The replacement is in the Service, the deleted pod is not.
+    poll(
+        lambda: ready_endpoints(kube) == {p["status"]["podIP"] for p in pods(kube)},
+        "the endpoints to list exactly the live pods",
+        30,
+    )
+    assert load.result.rps >= 100
+    # Failed requests are counted and reported, not hidden (the lone remaining pod carries the
+    # whole load until the replacement is Ready).
+    print(f"kill-pod under load: {load.result}")
+
+
+# -- identity and policy ------------------------------------------------------------------
+
+
+def _token_kubeconfig(kube: Kubectl, tmp_path: Path, account: str) -> Kubectl:
+    token = kube.run("-n", NAMESPACE, "create", "token", account, "--duration=10m").stdout.strip()
+    admin = json.loads(Path(kube.kubeconfig).read_text())
+    config = {
+        **admin,
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "aqua", "context": {"cluster": "aqua", "user": account}}],
+    }
+    path = tmp_path / f"{account}.kubeconfig"
+    path.write_text(json.dumps(config))
+    return Kubectl(kube.binary, path)
+
+
+def test_operator_service_account_deletes_pods_but_is_forbidden_secrets(
+    kube: Kubectl, tmp_path: Path
+) -> None:
+    operator = _token_kubeconfig(kube, tmp_path, "aqua-operator")
+    assert operator.run("-n", NAMESPACE, "get", "pods").returncode == 0
+    can_delete = operator.run("-n", NAMESPACE, "auth", "can-i", "delete", "pods", check=False)
+    assert can_delete.stdout.strip() == "yes"
+    secrets = operator.run("-n", NAMESPACE, "get", "secret", "aqua-app", check=False)
+    assert secrets.returncode != 0
+    assert "Forbidden" in secrets.stderr
+    other = operator.run("-n", "kube-system", "get", "pods", check=False)
+    assert "Forbidden" in other.stderr
+
+
+def test_network_policy_is_not_enforced_on_the_local_cluster(kube: Kubectl) -> None:
+    """The README says so, and this proves it: the base's default-deny policy is present,
+    yet a pod outside the allowed peers still reaches the API. Nothing here enforces it."""
+    policies = kube.json("-n", NAMESPACE, "get", "networkpolicies")["items"]
+    assert policies
+    target = pods(kube)[0]["status"]["podIP"]
+    worker = pods(kube, "app=worker")[0]["metadata"]["name"]
+    probe = (
+        f"import urllib.request; "
+        f"print(urllib.request.urlopen('http://{target}:8000/live', timeout=3).status)"
+    )
+    out = exec_in(kube, worker, "python", "-c", probe)
+    assert out.stdout.strip() == "200", out.stderr
+
+
+# -- autoscaling (last: it changes the replica count) -------------------------------------
+
+
+def test_hpa_scales_the_api_up_on_metrics_server_cpu_and_back_down(kube: Kubectl) -> None:
+    """CPU burnt inside each API container (a busy loop through ``kubectl exec``, in the
+    container's cgroup) is what metrics-server reports and the HPA acts on. The local
+    overlay's scale-down window is 30 s instead of 5 min."""
+    hpa = kube.json("-n", NAMESPACE, "get", "hpa", "api-service")
+    low, high = hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
+    assert high > low
+
+    def replicas() -> int:
+        status = kube.json("-n", NAMESPACE, "get", "hpa", "api-service")["status"]
+        return int(status.get("desiredReplicas", 0))
+
+    def cpu_reported() -> bool:
+        out = kube.run("-n", NAMESPACE, "top", "pods", "-l", API, "--no-headers", check=False)
+        return out.returncode == 0 and bool(out.stdout.strip())
+
+    poll(cpu_reported, "metrics-server to report the API pods' CPU", 120, 2)
+    burn = "import time\nend = time.time() + 240\nwhile time.time() < end: pass"
+    burners = [
+        subprocess.Popen(
+            kube.argv("-n", NAMESPACE, "exec", p["metadata"]["name"], "--", "python", "-c", burn),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in pods(kube)
+    ]
+    try:
+        try:
+            poll(lambda: replicas() > low, "the HPA to scale the API up", 180, 2)
+        except AssertionError:
+            conditions = kube.json("-n", NAMESPACE, "get", "hpa", "api-service")["status"]
+            raise AssertionError(f"HPA did not scale up: {json.dumps(conditions)}") from None
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+        # Ending `kubectl exec` leaves the loop running in the container: kill it there.
+        for p in pods(kube):
+            exec_in(kube, p["metadata"]["name"], "python", "-c", KILL_BURNERS)
+    poll(lambda: replicas() == low, "the HPA to scale the API back down", 240, 2)
