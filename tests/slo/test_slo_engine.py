@@ -22,8 +22,9 @@ from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import Report
 from sre_cli.slo.gate import judge
+from sre_cli.slo.html_report import page as html_page
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.render import gate_summary, html_page, markdown, sparkline, table
+from sre_cli.slo.render import gate_summary, markdown, sparkline, table
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
 AT = 1_709_251_200.0  # 2024-03-01T00:00:00Z
@@ -239,10 +240,14 @@ def test_renderers(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     assert "ok" in text
     md = markdown(report)
     assert "| `api/availability` | 99.9% | 30d | 99.960% | 60.0% | 25.9 |" in md
-    page = html_page(report)
+    page = html_page(report, load_tiers())
     assert page.startswith("<!doctype html>")
     assert "<svg" in page
-    assert "<polyline" in page
+    assert "<polyline class='burn-down'" in page
+    assert "<td>page-quick</td><td>5m / 1h</td><td>14.4×</td>" in page
+    assert page.count("<tr class='quiet'>") == 4  # 0.4× burns fire no tier
+    assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    assert "<script" not in page
 
 
 def test_sparkline_shape() -> None:
