@@ -139,6 +139,9 @@ def table(report: Report, width: int = 200) -> Table:
     for r in report.results:
         left = r.remaining_minutes
         minutes = "" if left is None or not wide else f"\n{left:,.1f} min"
+        if not wide and len(r.burn_down) >= 2:
+            # Narrow terminals have no burn-down column: a short sparkline under the budget.
+            minutes = f"\n{sparkline(r.burn_down, width=8)}"
         cells = [
             f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.objective:g}% / {r.slo.window.label}[/]",
             _pct(r.sli),

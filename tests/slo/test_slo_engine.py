@@ -250,6 +250,25 @@ def test_renderers(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     assert "<script" not in page
 
 
+def test_terminal_sparkline_at_any_width(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    report, _ = run(steady(0.0004))
+    [result] = report.results
+    assert len(result.burn_down) >= 2
+    wide, narrow = sparkline(result.burn_down), sparkline(result.burn_down, width=8)
+    assert len(wide) == 24
+    assert len(narrow) == 8
+    assert wide[0] == "█"  # the whole budget at the window's start
+    for width, line in ((200, wide), (90, narrow)):
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(table(report, width))
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+        assert line in text, text
+    assert "burn-down" in table(report, 200).columns[-1].header  # type: ignore[operator]
+    assert all(c.header != "burn-down" for c in table(report, 90).columns)
+
+
 def test_sparkline_shape() -> None:
     points = [(float(i), 1.0 - i / 10) for i in range(11)]
     line = sparkline(points)
