@@ -122,7 +122,7 @@ def report(
     windows: Windows = None,
 ) -> None:
     """Per SLO: SLI, budget left (fraction, events, minutes), burn rates, alerts, burn-down."""
-    from sre_cli.slo import render
+    from sre_cli.slo import html_report, render
     from sre_cli.slo.batch import evaluate
 
     slos, tiers = _load(paths, windows)
@@ -137,7 +137,7 @@ def report(
         ReportFormat.table: lambda: render.markdown(result),
         ReportFormat.json: lambda: render.json_text(result.to_json()),
         ReportFormat.markdown: lambda: render.markdown(result),
-        ReportFormat.html: lambda: render.html_page(result),
+        ReportFormat.html: lambda: html_report.page(result, tiers),
     }[fmt]()
     emit_text(text, output)
 

@@ -1,4 +1,4 @@
-"""Reports as a rich table (with a burn-down sparkline), JSON, markdown and HTML (inline SVG).
+"""Reports as a rich table (with a burn-down sparkline), JSON and markdown (HTML: html_report).
 
 The JSON shape is a documented contract (``slo/README.md``); ``Report.to_json`` builds it::
 
@@ -11,7 +11,6 @@ The JSON shape is a documented contract (``slo/README.md``); ``Report.to_json`` 
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from sre_cli.slo.engine import Report, SLOResult
     from sre_cli.slo.gate import Verdict
 
-__all__ = ["ReportView", "gate_summary", "html_page", "json_text", "markdown", "sparkline", "table"]
+__all__ = ["ReportView", "gate_summary", "json_text", "markdown", "sparkline", "table"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 _STYLE = {"ok": "green", "warning": "yellow", "breached": "bold red", "no_data": "dim"}
@@ -140,6 +139,9 @@ def table(report: Report, width: int = 200) -> Table:
     for r in report.results:
         left = r.remaining_minutes
         minutes = "" if left is None or not wide else f"\n{left:,.1f} min"
+        if not wide and len(r.burn_down) >= 2:
+            # Narrow terminals have no burn-down column: a short sparkline under the budget.
+            minutes = f"\n{sparkline(r.burn_down, width=8)}"
         cells = [
             f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.objective:g}% / {r.slo.window.label}[/]",
             _pct(r.sli),
@@ -164,7 +166,7 @@ def table(report: Report, width: int = 200) -> Table:
     return grid
 
 
-# --- markdown and HTML ----------------------------------------------------------------------
+# --- markdown -------------------------------------------------------------------------------
 
 
 def markdown(report: Report, title: str = "SLO report") -> str:
@@ -189,62 +191,3 @@ def markdown(report: Report, title: str = "SLO report") -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _svg(points: list[tuple[float, float]], width: int = 360, height: int = 90) -> str:
-    if len(points) < 2:
-        return "<svg width='0' height='0'></svg>"
-    t0, t1 = points[0][0], points[-1][0]
-    low = min(0.0, *(v for _, v in points))
-    span_t, span_v = (t1 - t0) or 1.0, (1.0 - low) or 1.0
-
-    def xy(t: float, v: float) -> str:
-        return (
-            f"{(t - t0) / span_t * (width - 4) + 2:.1f},{(1.0 - v) / span_v * (height - 4) + 2:.1f}"
-        )
-
-    path = " ".join(xy(t, v) for t, v in points)
-    zero = (1.0 - 0.0) / span_v * (height - 4) + 2
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"role='img' aria-label='error budget burn-down'>"
-        f"<rect width='{width}' height='{height}' fill='#fafafa' stroke='#ddd'/>"
-        f"<line x1='0' x2='{width}' y1='{zero:.1f}' y2='{zero:.1f}' stroke='#c00' "
-        "stroke-dasharray='4 3'/>"
-        f"<polyline fill='none' stroke='#1565c0' stroke-width='2' points='{path}'/></svg>"
-    )
-
-
-def html_page(report: Report) -> str:
-    """A standalone HTML page: the markdown columns plus an SVG burn-down per SLO."""
-    rows = []
-    for r in report.results:
-        cells = [
-            f"{r.slo.service}/{r.slo.name}",
-            f"{r.slo.objective:g}%",
-            r.slo.window.label,
-            _pct(r.sli),
-            _pct(r.budget_remaining, 1),
-            "—" if r.remaining_minutes is None else f"{r.remaining_minutes:.1f}",
-            f"{_count(r.bad)} / {_count(r.total)}",
-            *(_rate(r.burn_rates.get(w)) for w in BURN_RATE_WINDOWS),
-            _alerts(r),
-            r.status,
-        ]
-        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-        rows.append(f"<tr class='{r.status}'>{tds}<td>{_svg(r.burn_down)}</td></tr>")
-    head = ["SLO", "objective", "window", "SLI", "budget left", "minutes left", "bad / total"]
-    head += [f"burn {w}" for w in BURN_RATE_WINDOWS] + ["alerts", "status", "burn-down"]
-    ths = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    when = _stamp(report.evaluated_at)
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>SLO report {when}</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "td:first-child{text-align:left}"
-        ".breached td{background:#fdecea}.warning td{background:#fff8e1}.no_data td{color:#888}"
-        f"</style></head><body><h1>SLO report at {when}</h1>"
-        f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        "</body></html>\n"
-    )

@@ -22,8 +22,9 @@ from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import Report
 from sre_cli.slo.gate import judge
+from sre_cli.slo.html_report import page as html_page
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.render import gate_summary, html_page, markdown, sparkline, table
+from sre_cli.slo.render import gate_summary, markdown, sparkline, table
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
 AT = 1_709_251_200.0  # 2024-03-01T00:00:00Z
@@ -239,10 +240,33 @@ def test_renderers(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     assert "ok" in text
     md = markdown(report)
     assert "| `api/availability` | 99.9% | 30d | 99.960% | 60.0% | 25.9 |" in md
-    page = html_page(report)
+    page = html_page(report, load_tiers())
     assert page.startswith("<!doctype html>")
     assert "<svg" in page
-    assert "<polyline" in page
+    assert "<polyline class='burn-down'" in page
+    assert "<td>page-quick</td><td>5m / 1h</td><td>14.4×</td>" in page
+    assert page.count("<tr class='quiet'>") == 4  # 0.4× burns fire no tier
+    assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    assert "<script" not in page
+
+
+def test_terminal_sparkline_at_any_width(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    report, _ = run(steady(0.0004))
+    [result] = report.results
+    assert len(result.burn_down) >= 2
+    wide, narrow = sparkline(result.burn_down), sparkline(result.burn_down, width=8)
+    assert len(wide) == 24
+    assert len(narrow) == 8
+    assert wide[0] == "█"  # the whole budget at the window's start
+    for width, line in ((200, wide), (90, narrow)):
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(table(report, width))
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+        assert line in text, text
+    assert "burn-down" in table(report, 200).columns[-1].header  # type: ignore[operator]
+    assert all(c.header != "burn-down" for c in table(report, 90).columns)
 
 
 def test_sparkline_shape() -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import promtool_backfill
 import pytest
 from cli_runner import invoke
+from headless_chromium import SIZE, shoot
 from slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blocks, generate
 
 from sre_cli.commands.slo import app
@@ -304,6 +305,34 @@ def test_report_formats(specs: Path, prom_url: str, tmp_path: Path, history: His
     code, out = _cli("report", api, "--prometheus", prom_url, "--at", str(AT), "-f", "markdown")
     assert code == 0
     assert "| `api/latency` |" in out
+
+
+def test_html_report_in_headless_chromium(specs: Path, prom_url: str, tmp_path: Path) -> None:
+    """During the burst: the page renders in Chromium with no console error, draws a burn-down
+    per SLO and marks the firing page tier; a screenshot of the right size that is not blank."""
+    page = tmp_path / "report.html"
+    at = str(BURST[0] + 600)
+    code, out = _cli("report", str(specs), "--prometheus", prom_url, "--at", at, "-f", "html")
+    assert code == 0, out
+    code, _ = _cli(
+        "report", str(specs), "--prometheus", prom_url, "--at", at, "-f", "html", "-o", str(page)
+    )
+    assert code == 0
+    text = page.read_text()
+    assert "<script" not in text
+    assert "http" not in text.replace("http://www.w3.org/2000/svg", "")  # no external resource
+    sections = text.count("<section ")
+    assert sections == len(load_slos([specs]))
+    assert text.count("<polyline class='burn-down'") == sections - 1  # the zero-traffic SLO
+    avail = text[text.index("id='api-availability'") :]
+    avail = avail[: avail.index("</section>")]
+    assert "<tr class='firing'><td>page-quick</td>" in avail
+    assert "page: firing" in avail
+    shot = shoot(page, tmp_path)
+    assert shot.console == []
+    assert (shot.png.width, shot.png.height) == SIZE
+    assert len(shot.png.colours()) > 50
+    assert shot.png.near((0xCF, 0x22, 0x2E), tolerance=10) > 200  # red: breach line, badges
 
 
 def test_backtest_finds_the_burst(specs: Path, prom: PrometheusClient) -> None:

@@ -1,0 +1,182 @@
+"""``aqua slo report --format html``: one self-contained page (inline CSS and SVG, no scripts,
+no external resources). Per SLO: a headline with status and alert state, the error-budget
+burn-down over the window as SVG, and the burn-rate windows table (every alert tier's short and
+long window, its threshold, and whether it fires)::
+
+    text = page(report, load_tiers())
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sre_cli.slo.windows import BURN_RATE_WINDOWS
+from sre_cli.timespec import format_duration
+
+if TYPE_CHECKING:
+    from sre_cli.slo.engine import Report, SLOResult
+    from sre_cli.slo.windows import Tier
+
+__all__ = ["burn_down_svg", "page"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1f2328;
+background:#fff;max-width:1200px}
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0}
+.sub{color:#57606a;margin:0 0 1.5rem}
+section{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:0 0 1.25rem}
+section.breached{border-left:6px solid #cf222e}section.warning{border-left:6px solid #bf8700}
+section.ok{border-left:6px solid #1a7f37}section.no_data{border-left:6px solid #8c959f}
+.head{display:flex;gap:.75rem;align-items:baseline;flex-wrap:wrap;margin-bottom:.75rem}
+.badge{font-size:.8rem;font-weight:600;padding:.1rem .5rem;border-radius:1rem;color:#fff}
+.b-ok{background:#1a7f37}.b-warning{background:#9a6700}.b-breached{background:#cf222e}
+.b-no_data{background:#6e7781}.b-firing{background:#cf222e}.b-quiet{background:#8c959f}
+.facts{color:#57606a;font-size:.9rem}
+.grid{display:flex;gap:1.5rem;flex-wrap:wrap;align-items:flex-start}
+table{border-collapse:collapse;font-size:.85rem}
+td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right}
+th{background:#f6f8fa}td:first-child,th:first-child{text-align:left}
+tr.firing td{background:#ffebe9;font-weight:600}
+caption{text-align:left;font-weight:600;padding:0 0 .25rem}
+table.rates{margin-top:1rem}
+svg text{font-family:inherit;font-size:11px;fill:#57606a}
+"""
+
+
+def _stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _pct(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def burn_down_svg(r: SLOResult, width: int = 520, height: int = 200) -> str:
+    """The budget left over the window so far: a line from the window start to now, the zero
+    line dashed red; an SVG element with axes labels, or a note when there are no points."""
+    points = r.burn_down
+    if len(points) < 2:
+        return "<p class='facts'>No burn-down: too few points in the window.</p>"
+    left, right, top, bottom = 44, 10, 10, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    t0, t1 = r.window_start, max(points[-1][0], r.window_start + 1)
+    high = max(1.0, *(v for _, v in points))
+    low = min(0.0, *(v for _, v in points))
+    span_t, span_v = t1 - t0, (high - low) or 1.0
+
+    def x(t: float) -> float:
+        return left + (t - t0) / span_t * plot_w
+
+    def y(v: float) -> float:
+        return top + (high - v) / span_v * plot_h
+
+    line = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
+    area = f"{x(points[0][0]):.1f},{y(0):.1f} {line} {x(points[-1][0]):.1f},{y(0):.1f}"
+    colour = {"breached": "#cf222e", "warning": "#9a6700"}.get(r.status, "#0969da")
+    ticks = "".join(
+        f"<line x1='{left}' x2='{left + plot_w}' y1='{y(v):.1f}' y2='{y(v):.1f}' "
+        f"stroke='#eaeef2'/><text x='{left - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>"
+        f"{v * 100:.0f}%</text>"
+        for v in (1.0, 0.5)
+    )
+    name = html.escape(f"{r.slo.service}/{r.slo.name}")
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' role='img' "
+        f"aria-label='error budget burn-down of {name}'>"
+        f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='#fbfcfd' "
+        "stroke='#d0d7de'/>"
+        f"{ticks}"
+        f"<polygon points='{area}' fill='{colour}' fill-opacity='0.12'/>"
+        f"<polyline class='burn-down' fill='none' stroke='{colour}' stroke-width='2' "
+        f"points='{line}'/>"
+        f"<line x1='{left}' x2='{left + plot_w}' y1='{y(0):.1f}' y2='{y(0):.1f}' "
+        "stroke='#cf222e' stroke-dasharray='4 3'/>"
+        f"<text x='{left - 6}' y='{y(0) + 4:.1f}' text-anchor='end'>0%</text>"
+        f"<text x='{left}' y='{height - 6}'>{_stamp(t0)}</text>"
+        f"<text x='{left + plot_w}' y='{height - 6}' text-anchor='end'>"
+        f"{_stamp(points[-1][0])}</text></svg>"
+    )
+
+
+def _windows_table(r: SLOResult, tiers: Sequence[Tier]) -> str:
+    """Each tier: its windows' burn rates against its threshold, and whether it fires."""
+    rows = []
+    for tier in tiers:
+        factor = tier.factor(r.slo.window.nominal)
+        short, long = format_duration(tier.short), format_duration(tier.long)
+        firing = r.tiers.get(tier.name, False)
+        cells = [
+            tier.name,
+            f"{short} / {long}",
+            f"{factor:g}×",
+            _rate(r.burn_rates.get(short)),
+            _rate(r.burn_rates.get(long)),
+            "firing" if firing else "quiet",
+        ]
+        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        rows.append(f"<tr class='{'firing' if firing else 'quiet'}'>{tds}</tr>")
+    head = ["tier", "short / long", "threshold", "burn short", "burn long", "state"]
+    ths = "".join(f"<th>{h}</th>" for h in head)
+    windows = "".join(f"<th>{w}</th>" for w in BURN_RATE_WINDOWS)
+    rates = "".join(f"<td>{_rate(r.burn_rates.get(w))}</td>" for w in BURN_RATE_WINDOWS)
+    return (
+        f"<table class='tiers'><caption>Burn-rate alert tiers</caption><thead><tr>{ths}</tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+        "<table class='rates'><caption>Burn rate by window</caption><thead><tr><th>window</th>"
+        f"{windows}</tr></thead><tbody><tr><td>burn rate</td>{rates}</tr></tbody></table>"
+    )
+
+
+def _section(r: SLOResult, tiers: Sequence[Tier]) -> str:
+    alerts = "".join(
+        f"<span class='badge b-{'firing' if on else 'quiet'}'>{sev}: "
+        f"{'firing' if on else 'quiet'}</span>"
+        for sev, on in r.alerts.items()
+    )
+    left = r.remaining_minutes
+    facts = [
+        f"objective {r.slo.objective:g}% over {r.slo.window.label}",
+        f"SLI {_pct(r.sli)}",
+        f"budget left {_pct(r.budget_remaining, 1)}"
+        + ("" if left is None else f" ({left:,.1f} min)"),
+    ]
+    if r.total is not None:
+        facts.append(f"bad / total {r.bad or 0:,.0f} / {r.total:,.0f}")
+    caption = (
+        "<figcaption class='facts'>Error budget left over the window</figcaption>"
+        if len(r.burn_down) >= 2
+        else ""
+    )
+    return (
+        f"<section class='{r.status}' id='{html.escape(r.slo.id)}'><div class='head'>"
+        f"<h2>{html.escape(f'{r.slo.service}/{r.slo.name}')}</h2>"
+        f"<span class='badge b-{r.status}'>{r.status}</span>{alerts}</div>"
+        f"<p class='facts'>{html.escape(' · '.join(facts))}</p>"
+        f"<div class='grid'><figure style='margin:0'>{burn_down_svg(r)}{caption}</figure>"
+        f"<div>{_windows_table(r, tiers)}</div></div></section>"
+    )
+
+
+def page(report: Report, tiers: Sequence[Tier]) -> str:
+    """The whole report as one standalone HTML document."""
+    when = _stamp(report.evaluated_at)
+    counts: dict[str, int] = {}
+    for r in report.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no SLOs"
+    body = "".join(_section(r, tiers) for r in report.results)
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>SLO report {when}</title><style>{_CSS}</style></head><body>"
+        f"<h1>SLO report</h1><p class='sub'>Evaluated at {when} · {summary}</p>"
+        f"{body}</body></html>\n"
+    )
