@@ -304,3 +304,10 @@ def test_users_admin(api: Api) -> None:
     assert c.delete(f"/api/v1/users/{admin_id}", headers=api.auth()).status_code == 409
     assert c.delete(f"/api/v1/users/{viewer_id}", headers=api.auth()).status_code == 204
     assert c.get(f"/api/v1/users/{viewer_id}", headers=api.auth()).status_code == 404
+
+
+def test_summary_of_a_pond_with_tiny_dimensions(api: Api) -> None:
+    pond = api.pond(api.farm(), "tiny", area_m2=1e-200, depth_m=1e-200, mean_weight_g=250.0)
+    r = api.client.get(f"/api/v1/ponds/{pond}/summary", headers=api.auth("viewer"))
+    assert r.status_code == 200, r.text
+    assert r.json()["biomass"]["density_kg_m3"] is None
