@@ -158,6 +158,7 @@ class Runtime:
                 self.queue,
                 self.db.engine,
                 ml_url=self.settings.ml_url,
+                ml_token=self.settings.ml_token,
                 on_stored=self.cache.invalidate,
             )
             self.embedded_worker.start()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
+
+from pydantic import model_validator
 
 from service.common.settings import ServiceSettings
 from service.ml.serving import DEFAULT_WEIGHTS
@@ -20,6 +23,12 @@ class MLSettings(ServiceSettings):
     # The forward pass in a child process (service.ml.inference_process) rather than a thread
     # of this one; unset: with batching only, whose passes spread the round trip (~0.3 ms).
     ml_inference_process: bool | None = None
+
+    @model_validator(mode="after")
+    def _token_in_production(self) -> Self:
+        if self.is_production and self.ml_service_token is None:
+            raise ValueError("production mode needs AQUA_ML_SERVICE_TOKEN (or _FILE)")
+        return self
 
     @property
     def inference_in_process(self) -> bool:
