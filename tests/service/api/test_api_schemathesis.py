@@ -73,6 +73,14 @@ def admin_headers(live_api: ApiProcess) -> dict[str, str]:
     return {"Authorization": f"Bearer {live_api.token()}"}
 
 
+def _not_on_the_admin(case: schemathesis.Case) -> bool:
+    return not (
+        case.method.upper() == "PATCH"
+        and case.path == "/api/v1/users/{user_id}"
+        and (case.path_parameters or {}).get("user_id") == 1
+    )
+
+
 def test_no_server_errors(
     api_schema: schemathesis.BaseSchema, admin_headers: dict[str, str]
 ) -> None:
@@ -84,7 +92,9 @@ def test_no_server_errors(
         operation = result.ok()
         operations += 1
 
-        @given(case=operation.as_strategy())
+        # A change to the admin itself (role, status, password) revokes the token every
+        # later request uses: those cases would turn the rest of the run into 401s.
+        @given(case=operation.as_strategy().filter(_not_on_the_admin))
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
