@@ -132,22 +132,30 @@ class StackSecrets(BaseModel):
     admin_username: str
     admin_password: str
     created_at: float
+    #: what the API and worker present to the ML service (empty in files from before it)
+    ml_service_token: str = ""
 
 
 def load_or_create_secrets(path: Path) -> StackSecrets:
     """Read the stack's secrets, generating them (mode 0600) on first use."""
     if path.exists():
         try:
-            return StackSecrets.model_validate_json(path.read_text(encoding="utf-8"))
+            loaded = StackSecrets.model_validate_json(path.read_text(encoding="utf-8"))
         except (OSError, ValidationError) as exc:
             raise ConfigError(
                 f"{path} is unreadable or malformed", hint="remove it to generate new secrets"
             ) from exc
+        if loaded.ml_service_token:
+            return loaded
+        loaded = loaded.model_copy(update={"ml_service_token": secrets.token_urlsafe(32)})
+        atomic_write(path, json.dumps(loaded.model_dump(), indent=2) + "\n", mode=0o600)
+        return loaded
     made = StackSecrets(
         jwt_secret=secrets.token_urlsafe(48),
         admin_username="admin",
         admin_password=secrets.token_urlsafe(24),
         created_at=time.time(),
+        ml_service_token=secrets.token_urlsafe(32),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(made.model_dump(), indent=2) + "\n", mode=0o600)
@@ -161,7 +169,9 @@ def write_secret_files(secrets_: StackSecrets, directory: Path) -> dict[str, Pat
     files = {
         "jwt_secret": directory / "jwt_secret",
         "admin_password": directory / "admin_password",
+        "ml_service_token": directory / "ml_service_token",
     }
+    atomic_write(files["ml_service_token"], secrets_.ml_service_token, mode=0o600)
     atomic_write(files["jwt_secret"], secrets_.jwt_secret, mode=0o600)
     atomic_write(files["admin_password"], secrets_.admin_password, mode=0o600)
     return files

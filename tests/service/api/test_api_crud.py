@@ -269,9 +269,9 @@ def test_users_admin(api: Api) -> None:
     viewer_id = me["id"]
     r = c.patch(f"/api/v1/users/{viewer_id}", json={"role": "operator"}, headers=api.auth())
     assert r.json()["role"] == "operator"
-    # The old token still says viewer until it expires; a refresh picks up the new role.
+    # A role change revokes the tokens issued before it; a new login carries the new role.
     assert (
-        c.post("/api/v1/farms", json={"name": "x"}, headers=api.auth("viewer")).status_code == 403
+        c.post("/api/v1/farms", json={"name": "x"}, headers=api.auth("viewer")).status_code == 401
     )
     pair = api.login("viewer", "viewer-password-12")
     refreshed = c.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).json()
