@@ -84,7 +84,8 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
     if spec.kind in ("api", "worker"):
         env["AQUA_DATABASE_URL"] = plan.database_url
         if redis:
-            env["AQUA_REDIS_URL"] = redis[0].url
+            password = load_or_create_secrets(layout.secrets_file).redis_password
+            env["AQUA_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis[0].port}/0"
     if spec.kind == "api":
         secrets = load_or_create_secrets(layout.secrets_file)
         files = write_secret_files(secrets, layout.root / "secrets")

@@ -93,8 +93,10 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
                 return PostgresServer(workdir, port, wal_archive=True)
             case "redis":
                 from sre_cli.infra.redis import RedisServer
+                from sre_cli.stack.state import load_or_create_secrets
 
-                return RedisServer(workdir, port)
+                password = load_or_create_secrets(layout.secrets_file).redis_password
+                return RedisServer(workdir, port, password=password)
             case "kafka":
                 from sre_cli.infra.kafka import KafkaServer
 

@@ -134,6 +134,8 @@ class StackSecrets(BaseModel):
     created_at: float
     #: what the API and worker present to the ML service (empty in files from before it)
     ml_service_token: str = ""
+    #: Redis' requirepass (empty in files from before it)
+    redis_password: str = ""
 
 
 def load_or_create_secrets(path: Path) -> StackSecrets:
@@ -145,9 +147,14 @@ def load_or_create_secrets(path: Path) -> StackSecrets:
             raise ConfigError(
                 f"{path} is unreadable or malformed", hint="remove it to generate new secrets"
             ) from exc
-        if loaded.ml_service_token:
+        missing = {
+            name: secrets.token_urlsafe(32)
+            for name in ("ml_service_token", "redis_password")
+            if not getattr(loaded, name)
+        }
+        if not missing:
             return loaded
-        loaded = loaded.model_copy(update={"ml_service_token": secrets.token_urlsafe(32)})
+        loaded = loaded.model_copy(update=missing)
         atomic_write(path, json.dumps(loaded.model_dump(), indent=2) + "\n", mode=0o600)
         return loaded
     made = StackSecrets(
@@ -156,6 +163,7 @@ def load_or_create_secrets(path: Path) -> StackSecrets:
         admin_password=secrets.token_urlsafe(24),
         created_at=time.time(),
         ml_service_token=secrets.token_urlsafe(32),
+        redis_password=secrets.token_urlsafe(32),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(made.model_dump(), indent=2) + "\n", mode=0o600)
