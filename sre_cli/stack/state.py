@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -77,7 +78,8 @@ class StackState(BaseModel):
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` with ``text`` so that readers see either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Per thread too: components start in parallel threads and each writes the secret files.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
