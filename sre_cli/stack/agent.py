@@ -135,8 +135,7 @@ class Agent:
         ]
         labelled = [(c, usage.get(c.name)) for c in comps]
         out += [
-            f'aqua_stack_component_memory_bytes{{component="{c.name}",kind="{c.kind}"}} '
-            f"{u.rss_bytes}"
+            f"aqua_stack_component_memory_bytes{{{_labels(c.name, c.kind)}}} {u.rss_bytes}"
             for c, u in labelled
             if u is not None
         ]
@@ -145,8 +144,7 @@ class Agent:
             "# TYPE aqua_stack_component_cpu_seconds_total counter",
         ]
         out += [
-            f'aqua_stack_component_cpu_seconds_total{{component="{c.name}",kind="{c.kind}"}} '
-            f"{u.cpu_seconds}"
+            f"aqua_stack_component_cpu_seconds_total{{{_labels(c.name, c.kind)}}} {u.cpu_seconds}"
             for c, u in labelled
             if u is not None
         ]
@@ -156,7 +154,7 @@ class Agent:
             "# TYPE aqua_stack_component_memory_limit_bytes gauge",
         ]
         out += [
-            f'aqua_stack_component_memory_limit_bytes{{component="{c.name}",kind="{c.kind}"}} '
+            f"aqua_stack_component_memory_limit_bytes{{{_labels(c.name, c.kind)}}} "
             f"{KUBERNETES_LIMITS[c.kind][0]}"
             for c in limited
         ]
@@ -165,7 +163,7 @@ class Agent:
             "# TYPE aqua_stack_component_cpu_limit_cores gauge",
         ]
         out += [
-            f'aqua_stack_component_cpu_limit_cores{{component="{c.name}",kind="{c.kind}"}} '
+            f"aqua_stack_component_cpu_limit_cores{{{_labels(c.name, c.kind)}}} "
             f"{KUBERNETES_LIMITS[c.kind][1]}"
             for c in limited
         ]
