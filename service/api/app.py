@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from service.api import __version__, errors, health
 from service.api.deps import apply_faults
 from service.api.hotpath import SummaryHotPath, summary_route
-from service.api.middleware import BodyLimitMiddleware, TelemetryMiddleware
+from service.api.middleware import AuthBeforeBody, BodyLimitMiddleware, TelemetryMiddleware
+from service.api.openapi import document_errors
 from service.api.routes import api_routers
 from service.api.runtime import Runtime
 from service.api.settings import ApiSettings
@@ -72,12 +73,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for router in [*api_routers(), health.router]:
         everything.routes.extend(router.routes)
     app.include_router(everything)
+    document_errors(app)
     # Added last runs first: telemetry wraps the body limit, so 413s are counted and logged;
+    # then writes are authenticated before any body is read (401 before 422);
     # both wrap the summary hot path, which answers local-tier hits before FastAPI's routing
     # and dependency resolution (not while a fault rule targets the summary route; switched
     # off, the route answers every request, as the differential test and the benchmark compare).
     if settings.summary_hot_path and runtime.cache.local.enabled:
         app.add_middleware(SummaryHotPath, runtime=runtime, route=summary_route(everything.routes))
+    app.add_middleware(AuthBeforeBody, runtime=runtime)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TelemetryMiddleware, runtime=runtime)
     runtime.faults.known_routes = frozenset(

@@ -11,6 +11,7 @@ a relation (``other``) need a measured mean weight.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,12 +65,24 @@ def estimate_biomass(
         )
     kg = stock_count * weight / 1000.0
     return Biomass(
-        kg=round(kg, 3),
+        kg=_finite(kg, 3),
         method=method,
-        mean_weight_g=round(weight, 3),
-        density_kg_m2=round(kg / area_m2, 4),
-        density_kg_m3=round(kg / (area_m2 * depth_m), 4),
+        mean_weight_g=_finite(weight, 3),
+        density_kg_m2=_density(kg, area_m2, 4),
+        density_kg_m3=_density(kg, area_m2 * depth_m, 4),
     )
+
+
+def _finite(value: float, digits: int) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _density(kg: float, per: float, digits: int) -> float | None:
+    """kg / per, or None when it has no finite value: tiny positive dimensions multiply to
+    0.0 (1e-200 m² × 1e-200 m underflows) or divide into infinity."""
+    if not per > 0.0 or not math.isfinite(per):
+        return None
+    return _finite(kg / per, digits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ Route signatures read as policy::
 
     async def create_farm(body: FarmCreate, who: Writer, session: SessionDep) -> FarmOut: ...
 
-``Reader``/``Writer``/``Admin`` authenticate the bearer token (401), apply the per-user rate
-limit (429) and check the scope (403), in that order.
+``Reader``/``Writer``/``Admin`` authenticate the bearer token against the user's current
+state (401), apply the per-user rate limit (429) and check the scope (403), in that order.
 """
 
 from __future__ import annotations
@@ -56,12 +56,14 @@ async def get_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def bearer_principal(rt: Runtime, authorization: str) -> Principal:
-    """The caller named by an ``Authorization`` header; :class:`AuthError` (401) otherwise."""
+async def bearer_principal(rt: Runtime, authorization: str) -> Principal:
+    """The caller named by an ``Authorization`` header, as the user's current state allows;
+    :class:`AuthError` (401) otherwise: a bad token, or a user disabled, deleted, changed or
+    logged out since it was issued."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthError("missing bearer token")
-    return rt.tokens.decode(token.strip(), "access")
+    return await rt.users.current(rt.tokens.decode(token.strip(), "access"))
 
 
 async def admit(rt: Runtime, principal: Principal) -> None:
@@ -93,7 +95,7 @@ class BearerAuth(OAuth2PasswordBearer):
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         rt = cast(Runtime, request.app.state.runtime)
         with otel.span("authenticate"):
-            principal = bearer_principal(rt, request.headers.get("authorization", ""))
+            principal = await bearer_principal(rt, request.headers.get("authorization", ""))
             await admit(rt, principal)
         if self.scope not in principal.scopes:
             raise HTTPException(

@@ -129,6 +129,7 @@ class Forecasts:
             retries=settings.ml_retries,
             backoff=settings.ml_backoff_seconds,
             deadline=settings.ml_deadline_seconds,
+            token=settings.ml_token,
             breaker=CircuitBreaker(
                 failure_threshold=settings.ml_breaker_failures,
                 reset_timeout=settings.ml_breaker_reset_seconds,

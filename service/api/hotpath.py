@@ -5,7 +5,8 @@ its work is a dictionary lookup. FastAPI's routing and dependency resolution the
 several times the rest of the request, so this middleware answers such a request itself,
 with the same checks in the same functions as the route's dependencies:
 
-* the bearer token (:func:`service.api.deps.bearer_principal`) and the ``read`` scope;
+* the bearer token and the user's current state (:func:`service.api.deps.bearer_principal`)
+  and the ``read`` scope;
 * the per-user rate limit (:func:`service.api.deps.admit`), answering 429 with
   ``Retry-After`` as the route would;
 * the route template (``scope["route"]``) for metrics and the access log, which the telemetry
@@ -30,7 +31,6 @@ from service.api.deps import RateLimited, admit, bearer_principal
 from service.api.errors import rate_limited_response
 from service.api.routes._common import API_PREFIX
 from service.api.runtime import Runtime
-from service.api.security import AuthError
 from service.data.schemas import MAX_ID
 
 SUMMARY_ROUTE = f"{API_PREFIX}/ponds/{{pond_id}}/summary"
@@ -94,8 +94,8 @@ class SummaryHotPath:
                 authorization = value.decode("latin-1")
                 break
         try:
-            principal = bearer_principal(rt, authorization)
-        except AuthError:
+            principal = await bearer_principal(rt, authorization)
+        except Exception:  # a 401, or the database down: the route answers either
             return False
         if "read" not in principal.scopes:
             return False

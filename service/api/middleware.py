@@ -20,8 +20,11 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.deps import bearer_principal
 from service.api.metrics import UNMATCHED_ROUTE
+from service.api.routes._common import API_PREFIX
 from service.api.runtime import Runtime
+from service.api.security import AuthError
 from service.common import otel
 from service.common.tracing import (
     RequestContext,
@@ -35,7 +38,12 @@ access_log = logging.getLogger("aqua.api.access")
 error_log = logging.getLogger("aqua.api.errors")
 
 
-async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
+_BEARER = [(b"www-authenticate", b"Bearer")]
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, object], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -44,6 +52,7 @@ async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(extra or []),
             ],
         }
     )
@@ -188,3 +197,43 @@ class BodyLimitMiddleware:
 
     def _detail(self) -> dict[str, object]:
         return {"detail": self._message()}
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PUBLIC_PREFIX = f"{API_PREFIX}/auth/"
+
+
+class AuthBeforeBody:
+    """Answers 401 to an ``/api`` request that may carry a body before anything reads it.
+
+    FastAPI reads and parses a body before it resolves the route's dependencies, so without
+    this a malformed body from a caller without a valid token got a 422 (and was parsed)
+    instead of a 401. The routes' own dependency still checks the scope (403) afterwards;
+    ``/api/v1/auth/*`` (where the credentials are the body) is left to its routes.
+    """
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.rt = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _BODY_METHODS
+            and path.startswith(API_PREFIX)
+            and not path.startswith(_PUBLIC_PREFIX)
+        ):
+            authorization = ""
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    authorization = value.decode("latin-1")
+                    break
+            try:
+                await bearer_principal(self.rt, authorization)
+            except AuthError as exc:
+                await _send_json(send, 401, {"detail": str(exc)}, _BEARER)
+                return
+            except Exception:  # noqa: S110 - the database down: the route answers its 503
+                pass
+        await self.app(scope, receive, send)

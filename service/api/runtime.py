@@ -18,11 +18,13 @@ from service.api.cache import SummaryCache
 from service.api.faults import FaultRegistry
 from service.api.forecasts import Forecasts
 from service.api.lifecycle import Lifecycle
+from service.api.loginguard import LoginGuard, Network, parse_networks
 from service.api.metrics import ApiMetrics
 from service.api.ratelimit import RateLimiter
 from service.api.security import Passwords, TokenService, bootstrap_admin
 from service.api.settings import ApiSettings
 from service.api.softredis import RedisUnavailable, SoftRedis
+from service.api.userstate import UserStates
 from service.data import migrate
 from service.data.db import Database, DatabaseUnavailable, is_unavailable
 from service.data.ingest import DatabaseReadingsSink, ReadingsSink
@@ -49,6 +51,9 @@ class Runtime:
     sink: ReadingsSink
     oxygen: OxygenPolicy
     forecasts: Forecasts
+    users: UserStates
+    login: LoginGuard
+    trusted_proxies: list[Network]
     queue: Publisher | None = None
     embedded_worker: Any = None  # service.pipeline.embedded.EmbeddedWorker, imported lazily
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -106,6 +111,14 @@ class Runtime:
                 stale_seconds=settings.reading_stale_seconds,
             ),
             forecasts=Forecasts.from_settings(settings, metrics),
+            users=UserStates(
+                db,
+                redis,
+                ttl_seconds=settings.auth_state_ttl_seconds,
+                local_ttl_seconds=settings.auth_state_local_ttl_seconds,
+            ),
+            login=LoginGuard.from_settings(settings, redis),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
         )
 
     async def start(self) -> None:
@@ -130,8 +143,10 @@ class Runtime:
                     raise
                 log.warning("bootstrap admin waits for the database")
                 self._spawn(self._bootstrap_until_done())
-        if self.limiter.enabled and self.redis.configured:
-            self._spawn(self.limiter.sync_forever())
+        if self.redis.configured:
+            for limiter in [self.limiter, *self.login.limiters]:
+                if limiter.enabled:
+                    self._spawn(limiter.sync_forever())
         if self.faults.enabled and self.redis.configured:
             self._spawn(self.faults.sync_forever())
         if self.queue is not None:
@@ -143,6 +158,7 @@ class Runtime:
                 self.queue,
                 self.db.engine,
                 ml_url=self.settings.ml_url,
+                ml_token=self.settings.ml_token,
                 on_stored=self.cache.invalidate,
             )
             self.embedded_worker.start()

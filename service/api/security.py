@@ -5,10 +5,14 @@ Passwords are argon2id hashes, computed off the event loop. Tokens are HMAC-sign
 a refresh token is never accepted where an access token is expected::
 
     tokens = TokenService.from_settings(settings)
-    pair = tokens.issue(user_id=1, username="ana", role=Role.operator)
+    pair, grant = tokens.issue(user_id=1, username="ana", role=Role.operator, version=0)
     tokens.decode(pair.access_token, "access").scopes   # frozenset({"read", "write"})
 
 Roles map to scopes: viewers read, operators also write, admins also manage users and faults.
+A token also carries the user's ``ver`` (token version) when issued; a token is only good while
+it equals the user's current one (:mod:`service.api.userstate`), and a refresh token carries
+its ``fam`` (family: one login's chain of refresh tokens), recorded by the caller from the
+:class:`RefreshGrant` for rotation and reuse detection.
 """
 
 from __future__ import annotations
@@ -56,6 +60,18 @@ class Principal:
     username: str
     role: Role
     scopes: frozenset[str]
+    token_version: int = 0
+    jti: str = ""
+    family: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    """What the database records of an issued refresh token."""
+
+    jti: str
+    family: str
+    expires_at: float
 
 
 class Passwords:
@@ -129,10 +145,13 @@ class TokenService:
         role: Role,
         typ: TokenType,
         ttl: int,
+        version: int = 0,
+        family: str | None = None,
+        jti: str | None = None,
         now: float | None = None,
     ) -> str:
         issued = int(now if now is not None else time.time())
-        claims = {
+        claims: dict[str, object] = {
             "sub": str(user_id),
             "name": username,
             "role": role.value,
@@ -142,20 +161,48 @@ class TokenService:
             "exp": issued + ttl,
             "iss": self.issuer,
             "aud": self.audience,
-            "jti": os.urandom(12).hex(),
+            "jti": jti or os.urandom(12).hex(),
+            "ver": version,
         }
+        if family is not None:
+            claims["fam"] = family
         return jwt.encode(claims, self._secret, algorithm=self._algorithm)
 
-    def issue(self, *, user_id: int, username: str, role: Role) -> TokenPair:
-        return TokenPair(
+    def issue(
+        self, *, user_id: int, username: str, role: Role, version: int, family: str | None = None
+    ) -> tuple[TokenPair, RefreshGrant]:
+        """An access and a refresh token; the refresh token starts a family or continues
+        ``family``."""
+        now = time.time()
+        grant = RefreshGrant(
+            jti=os.urandom(16).hex(),
+            family=family or os.urandom(16).hex(),
+            expires_at=int(now) + self.refresh_ttl,
+        )
+        pair = TokenPair(
             access_token=self.encode(
-                user_id=user_id, username=username, role=role, typ="access", ttl=self.access_ttl
+                user_id=user_id,
+                username=username,
+                role=role,
+                typ="access",
+                ttl=self.access_ttl,
+                version=version,
+                now=now,
             ),
             refresh_token=self.encode(
-                user_id=user_id, username=username, role=role, typ="refresh", ttl=self.refresh_ttl
+                user_id=user_id,
+                username=username,
+                role=role,
+                typ="refresh",
+                ttl=self.refresh_ttl,
+                version=version,
+                family=grant.family,
+                jti=grant.jti,
+                now=now,
             ),
             expires_in=self.access_ttl,
         )
+        return pair, grant
 
     def decode(self, token: str, expected: TokenType) -> Principal:
         """Check signature, claims and type; raise :class:`AuthError` on any problem.
@@ -183,7 +230,7 @@ class TokenService:
                 algorithms=[self._algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "typ", "scopes"]},
+                options={"require": ["exp", "iat", "sub", "typ", "scopes", "ver", "jti"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token expired") from exc
@@ -199,13 +246,25 @@ class TokenService:
         except (KeyError, ValueError) as exc:
             raise AuthError("invalid token") from exc
         scopes = claims["scopes"]
-        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        version = claims["ver"]
+        family = claims.get("fam", "")
+        if (
+            not isinstance(scopes, list)
+            or not all(isinstance(s, str) for s in scopes)
+            or type(version) is not int
+            or not isinstance(claims["jti"], str)
+            or not isinstance(family, str)
+            or (expected == "refresh" and not family)
+        ):
             raise AuthError("invalid token")
         principal = Principal(
             user_id=user_id,
             username=str(claims.get("name", "")),
             role=role,
             scopes=frozenset(scopes) & SCOPES_BY_ROLE[role],
+            token_version=version,
+            jti=claims["jti"],
+            family=family,
         )
         return principal, float(claims["exp"])
 

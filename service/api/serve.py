@@ -86,6 +86,9 @@ def run_server(settings: ApiSettings, sockets: list[socket.socket] | None = None
         access_log=False,
         log_config=None,
         server_header=False,
+        # The client address is the peer's; only AQUA_TRUSTED_PROXIES may name another
+        # (service.api.loginguard), never a header any loopback peer can send.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) or None,
     )
     server = DrainingServer(config, app.state.runtime.lifecycle, settings.drain_seconds)

@@ -161,6 +161,54 @@ class ApiSettings(ServiceSettings):
     rate_limit_requests: int = Field(
         default=600, ge=0, description="Requests per user per window (0 disables the limit)."
     )
+    auth_state_ttl_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Lifetime of a user's state (active, role, token version) cached in Redis.",
+    )
+    auth_state_local_ttl_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description=(
+            "Lifetime of a user's state in a process's own cache tier: how long a change made "
+            "through another process can go unseen (this process's changes apply at once). "
+            "0: no local tier."
+        ),
+    )
+    login_limit_per_user: int = Field(
+        default=10,
+        ge=0,
+        description="Login attempts per username per login window (0 disables the limit).",
+    )
+    login_limit_per_ip: int = Field(
+        default=60,
+        ge=0,
+        description="Login attempts per client IP per login window (0 disables the limit).",
+    )
+    login_limit_window_seconds: int = Field(default=60, ge=1, description="Login limit window.")
+    login_backoff_after: int = Field(
+        default=3, ge=1, description="Failed logins of a username before back-off starts."
+    )
+    login_backoff_base_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "First back-off after that many failures, doubled by each further failure "
+            "(0 disables back-off); a successful login resets it."
+        ),
+    )
+    login_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest back-off of a username."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Peer addresses (IPs or CIDRs) whose X-Forwarded-For names the client: its last "
+            "hop is the client IP for login limits. Empty: the peer address is the client."
+        ),
+    )
     rate_limit_window_seconds: int = Field(default=60, ge=1, description="Rate limit window.")
     rate_limit_sync_seconds: float = Field(
         default=0.1,

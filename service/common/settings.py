@@ -11,9 +11,10 @@ Each service subclasses :class:`ServiceSettings` and adds its own fields; the pr
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -72,6 +73,35 @@ class ServiceSettings(BaseSettings):
             "followed)."
         ),
     )
+    ml_service_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Service token of the ML service: the API and worker send it, and the ML service "
+            "then answers 401 to any caller without it (required in production)."
+        ),
+    )
+    ml_service_token_file: Path | None = Field(
+        default=None, description="File holding the ML service token (wins)."
+    )
+
+    @model_validator(mode="after")
+    def _read_service_token(self) -> Self:
+        if self.ml_service_token_file is not None:
+            try:
+                text = self.ml_service_token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read secret file {self.ml_service_token_file}: {exc.strerror}"
+                ) from exc
+            self.ml_service_token = SecretStr(text)
+        if self.ml_service_token is not None and not self.ml_service_token.get_secret_value():
+            raise ValueError("the ML service token is empty")
+        return self
+
+    @property
+    def ml_token(self) -> str | None:
+        """The ML service token in clear, for a client's header or the server's check."""
+        return None if self.ml_service_token is None else self.ml_service_token.get_secret_value()
 
     @field_validator("environment", mode="before")
     @classmethod

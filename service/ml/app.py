@@ -10,11 +10,15 @@ Settings come from ``AQUA_ML_*`` variables (:class:`~service.ml.settings.MLSetti
 ``AQUA_ML_BATCHING`` (on/off), ``AQUA_ML_MAX_BATCH`` (windows per forward pass),
 ``AQUA_ML_MAX_WAIT_MS``, ``AQUA_ML_INFERENCE_PROCESS`` (the network in a child process; by
 default with batching, see service/ml/README.md), ``AQUA_ML_WEIGHTS_DIR``, ``AQUA_ML_THREADS``
-(torch intra-op threads). The state behind the routes is :class:`~service.ml.runtime.MLRuntime`.
+(torch intra-op threads). With ``AQUA_ML_SERVICE_TOKEN`` (or ``_FILE``) set, every route but
+``/live``, ``/ready`` and ``/metrics`` answers 401 unless the caller sends
+``Authorization: Bearer <token>`` (the API and worker do); production requires it. The state
+behind the routes is :class:`~service.ml.runtime.MLRuntime`.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["MLSettings", "create_app"]
 
 _TOO_LARGE = b'{"detail":"request body larger than 16 MiB"}'
+_UNAUTHORIZED = b'{"detail":"missing or wrong service token"}'
+# Probes and Prometheus' scrape need no token; everything else does when one is configured.
+OPEN_PATHS = frozenset({"/live", "/ready", "/metrics"})
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
@@ -67,11 +74,23 @@ class _MLApp(FastAPI):
     of them.
     """
 
-    def __init__(self, runtime: MLRuntime, **kw: Any) -> None:
+    def __init__(self, runtime: MLRuntime, token: str | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.runtime = runtime
+        self._expected = None if token is None else f"Bearer {token}".encode()
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self._expected is None or scope["path"] in OPEN_PATHS:
+            return True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, self._expected)
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._authorized(scope):
+            await _send(send, 401, _UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            return
         if (
             scope["type"] == "http"
             and scope["path"] == "/v1/forecast"
@@ -91,18 +110,22 @@ class _MLApp(FastAPI):
             if body is None:
                 return  # the client went away
             status, content = await self.runtime.answer(body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                    *([(b"retry-after", b"1")] if status == 503 else []),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        await _send(send, status, content, [(b"retry-after", b"1")] if status == 503 else [])
+
+
+async def _send(send: Send, status: int, content: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
 
 
 def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None = None) -> FastAPI:
@@ -121,6 +144,7 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
 
     app = _MLApp(
         runtime,
+        cfg.ml_token,
         title="aqua ML service",
         version="1",
         lifespan=lifespan,
@@ -169,6 +193,7 @@ def _add_routes(app: FastAPI, runtime: MLRuntime) -> None:
             }
         },
         responses={
+            401: {"description": "Missing or wrong service token (when one is configured)"},
             413: {"description": "Body larger than 16 MiB"},
             422: {"description": "Invalid input, with the reason per field"},
         },

@@ -136,6 +136,7 @@ class MLClient:
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        token: str | None = None,
     ) -> None:
         self.breaker = breaker or CircuitBreaker()
         self.retries = retries
@@ -148,6 +149,7 @@ class MLClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"authorization": f"Bearer {token}"} if token else None,
         )
 
     async def __aenter__(self) -> Self:

@@ -192,9 +192,11 @@ class MLRuntime:
         """Status and JSON body of a forecast request."""
         started = time.perf_counter()
         metrics = self.metrics
-        # Parsed and validated straight from bytes, range checks included (service.ml.intake).
+        # Parsed and validated straight from bytes, range checks included (service.ml.intake);
+        # a large body in a worker thread, so the event loop keeps answering small requests.
+        offload = len(body) > self.settings.ml_offload_bytes
         try:
-            ponds = parse(body)
+            ponds = await asyncio.to_thread(parse, body) if offload else parse(body)
         except ValidationError as exc:
             metrics.rejected.inc()
             return 422, validation_errors_json(exc)
@@ -205,15 +207,31 @@ class MLRuntime:
         job, counts = to_job(ponds)
         try:
             with otel.span("inference", {"aqua.windows": len(job)}):
-                fc = await batcher.submit(job)
+                fc = await self._forecast(batcher, job)
         except InferenceProcessDied:
             metrics.unavailable.inc()
             return 503, RESTARTING
-        resp = response_json(ponds, job, counts, fc, info.version)
+        if offload:
+            resp = await asyncio.to_thread(response_json, ponds, job, counts, fc, info.version)
+        else:
+            resp = response_json(ponds, job, counts, fc, info.version)
         metrics.forecasts.inc(len(job))
         metrics.ok.inc()
         metrics.request_seconds.observe(time.perf_counter() - started)
         return 200, resp
+
+    async def _forecast(self, batcher: MicroBatcher, job: Job) -> ServedForecast:
+        """The job's forecast, in parts of at most ``ml_max_request_pass`` windows queued one
+        after another: a 1,024-pond × 9-scenario request would otherwise hold the model for
+        one ~2 s pass while single-pond requests wait behind it."""
+        step = self.settings.ml_max_request_pass
+        if len(job) <= step:
+            return await batcher.submit(job)
+        parts = [
+            await batcher.submit(job.part(start, min(start + step, len(job))))
+            for start in range(0, len(job), step)
+        ]
+        return ServedForecast.concat(parts)
 
     def readiness(self) -> tuple[int, dict[str, str]]:
         """The status and body of ``/ready``."""

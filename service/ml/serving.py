@@ -28,6 +28,10 @@ class Job:
     def __len__(self) -> int:
         return len(self.batch)
 
+    def part(self, start: int, stop: int) -> Job:
+        """Windows ``start:stop`` of this job."""
+        return Job(self.batch.take(np.arange(start, stop)), self.threshold[start:stop])
+
     @staticmethod
     def concat(jobs: list[Job]) -> Job:
         if len(jobs) == 1:
@@ -50,6 +54,21 @@ class ServedForecast:
     hours_until: list[float | None]
     hours_until_p10: list[float | None]
     alarm: list[bool]
+
+    @staticmethod
+    def concat(parts: list[ServedForecast]) -> ServedForecast:
+        if len(parts) == 1:
+            return parts[0]
+        return ServedForecast(
+            p10=[row for p in parts for row in p.p10],
+            p50=[row for p in parts for row in p.p50],
+            p90=[row for p in parts for row in p.p90],
+            night_min=[v for p in parts for v in p.night_min],
+            prob_below=[v for p in parts for v in p.prob_below],
+            hours_until=[v for p in parts for v in p.hours_until],
+            hours_until_p10=[v for p in parts for v in p.hours_until_p10],
+            alarm=[v for p in parts for v in p.alarm],
+        )
 
     def rows(self, index: slice) -> ServedForecast:
         return ServedForecast(

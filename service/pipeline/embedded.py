@@ -53,6 +53,7 @@ class EmbeddedWorker:
         engine: AsyncEngine,
         *,
         ml_url: str | None = None,
+        ml_token: str | None = None,
         on_stored: Callable[[int], Awaitable[None]] | None = None,
         policy: RetryPolicy | None = None,
         max_messages: int = 200,
@@ -67,7 +68,7 @@ class EmbeddedWorker:
         if ml_url:
             from service.ml.client import MLClient
 
-            self._ml = MLClient(ml_url)
+            self._ml = MLClient(ml_url, token=ml_token)
         self.handlers: list[Handler] = [
             ReadingsHandler(
                 engine, self.metrics, on_stored=_each_pond(on_stored) if on_stored else None

@@ -132,7 +132,7 @@ class Worker:
             if s.ml_url:
                 from service.ml.client import MLClient
 
-                ml = MLClient(s.ml_url, deadline=s.ml_timeout_seconds)
+                ml = MLClient(s.ml_url, deadline=s.ml_timeout_seconds, token=s.ml_token)
                 self.consumers.append(
                     TopicConsumer(
                         ForecastHandler(

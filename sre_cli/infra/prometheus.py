@@ -30,7 +30,8 @@ ConfigSource = str | Callable[[int], str]
 
 
 class PrometheusServer(Server):
-    """``prometheus`` with ``--web.enable-lifecycle`` and ``--web.enable-admin-api``.
+    """``prometheus`` with ``--web.enable-lifecycle`` and ``--web.enable-admin-api``, unless
+    ``admin_api=False`` (a long-running stack: nobody may delete series or stop it over HTTP).
 
     ``extra_args`` are appended; a flag named there replaces this class's default for it
     (``--storage.tsdb.retention.time=...`` instead of ``retention``).
@@ -48,8 +49,10 @@ class PrometheusServer(Server):
         storage_dir: Path | None = None,
         *,
         retention: str = "3650d",
+        admin_api: bool = True,
     ) -> None:
         super().__init__(workdir, port)
+        self.admin_api = admin_api
         self._config = config_yaml
         self.extra_args = tuple(extra_args)
         self.storage_dir = Path(storage_dir) if storage_dir else self.workdir / "tsdb"
@@ -85,9 +88,9 @@ class PrometheusServer(Server):
             f"--storage.tsdb.path={self.storage_dir}",
             f"--storage.tsdb.retention.time={self.retention}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
-            "--web.enable-lifecycle",
-            "--web.enable-admin-api",
         ]
+        if self.admin_api:
+            defaults += ["--web.enable-lifecycle", "--web.enable-admin-api"]
         # Prometheus refuses a repeated flag: one given in extra_args replaces the default.
         overridden = {arg.split("=", 1)[0] for arg in self.extra_args if arg.startswith("--")}
         kept = [arg for arg in defaults if arg.split("=", 1)[0] not in overridden]

@@ -44,6 +44,17 @@ from sre_cli.stack.usage import (
 __all__ = ["Agent", "agent_handler", "main"]
 
 _MAX_BODY = 4 * 1024 * 1024
+# A notification's status becomes a label value: bounded in length and in distinct values,
+# so a crafted POST can neither break the exposition format nor blow up the series count.
+_MAX_STATUS_CHARS = 64
+_MAX_STATUSES = 16
+OTHER_STATUS = "other"
+
+
+def escape_label(value: str) -> str:
+    r"""A label value as the text exposition format writes it: backslash, double quote and
+    line feed escaped (``\\``, ``\"``, ``\n``)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Agent:
@@ -58,9 +69,12 @@ class Agent:
         self.psql = _find_psql()
 
     def record_alert(self, payload: dict[str, object]) -> None:
-        status = str(payload.get("status", "unknown"))
+        status = str(payload.get("status", "unknown"))[:_MAX_STATUS_CHARS]
         line = json.dumps({"received_at": time.time(), **payload}, sort_keys=True)
         with self.lock:
+            # The last of the _MAX_STATUSES label values is reserved for "other".
+            if status not in self.notifications and len(self.notifications) >= _MAX_STATUSES - 1:
+                status = OTHER_STATUS
             self.notifications[status] = self.notifications.get(status, 0) + 1
             with open(self.layout.alerts_file, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
@@ -80,7 +94,7 @@ class Agent:
             "# TYPE aqua_stack_component_up gauge",
         ]
         out += [
-            f'aqua_stack_component_up{{component="{c.name}",kind="{c.kind}"}} {int(ok)}'
+            f"aqua_stack_component_up{{{_labels(c.name, c.kind)}}} {int(ok)}"
             for c, ok in zip(comps, live, strict=True)
         ]
         out += [
@@ -88,7 +102,7 @@ class Agent:
             "# TYPE aqua_stack_component_ready gauge",
         ]
         out += [
-            f'aqua_stack_component_ready{{component="{c.name}",kind="{c.kind}"}} {int(ok)}'
+            f"aqua_stack_component_ready{{{_labels(c.name, c.kind)}}} {int(ok)}"
             for c, ok in zip(comps, ready, strict=True)
         ]
         out += [
@@ -96,7 +110,7 @@ class Agent:
             "# TYPE aqua_stack_component_restarts_total counter",
         ]
         out += [
-            f'aqua_stack_component_restarts_total{{component="{c.name}",kind="{c.kind}"}} '
+            f"aqua_stack_component_restarts_total{{{_labels(c.name, c.kind)}}} "
             f"{restarts.get(c.name, 0)}"
             for c in comps
         ]
@@ -107,7 +121,7 @@ class Agent:
         with self.lock:
             counts = dict(self.notifications)
         out += [
-            f'aqua_stack_alert_notifications_total{{status="{s}"}} {n}'
+            f'aqua_stack_alert_notifications_total{{status="{escape_label(s)}"}} {n}'
             for s, n in sorted(counts.items())
         ]
         out += self._usage(comps, pids)
@@ -121,8 +135,7 @@ class Agent:
         ]
         labelled = [(c, usage.get(c.name)) for c in comps]
         out += [
-            f'aqua_stack_component_memory_bytes{{component="{c.name}",kind="{c.kind}"}} '
-            f"{u.rss_bytes}"
+            f"aqua_stack_component_memory_bytes{{{_labels(c.name, c.kind)}}} {u.rss_bytes}"
             for c, u in labelled
             if u is not None
         ]
@@ -131,8 +144,7 @@ class Agent:
             "# TYPE aqua_stack_component_cpu_seconds_total counter",
         ]
         out += [
-            f'aqua_stack_component_cpu_seconds_total{{component="{c.name}",kind="{c.kind}"}} '
-            f"{u.cpu_seconds}"
+            f"aqua_stack_component_cpu_seconds_total{{{_labels(c.name, c.kind)}}} {u.cpu_seconds}"
             for c, u in labelled
             if u is not None
         ]
@@ -142,7 +154,7 @@ class Agent:
             "# TYPE aqua_stack_component_memory_limit_bytes gauge",
         ]
         out += [
-            f'aqua_stack_component_memory_limit_bytes{{component="{c.name}",kind="{c.kind}"}} '
+            f"aqua_stack_component_memory_limit_bytes{{{_labels(c.name, c.kind)}}} "
             f"{KUBERNETES_LIMITS[c.kind][0]}"
             for c in limited
         ]
@@ -151,7 +163,7 @@ class Agent:
             "# TYPE aqua_stack_component_cpu_limit_cores gauge",
         ]
         out += [
-            f'aqua_stack_component_cpu_limit_cores{{component="{c.name}",kind="{c.kind}"}} '
+            f"aqua_stack_component_cpu_limit_cores{{{_labels(c.name, c.kind)}}} "
             f"{KUBERNETES_LIMITS[c.kind][1]}"
             for c in limited
         ]
@@ -176,13 +188,16 @@ def _postgres_lines(activity: PostgresActivity | None) -> list[str]:
         "# HELP pg_stat_activity_count Client sessions per state.",
         "# TYPE pg_stat_activity_count gauge",
     ]
-    out += [f'pg_stat_activity_count{{state="{s}"}} {n}' for s, n in sorted(activity.count.items())]
+    out += [
+        f'pg_stat_activity_count{{state="{escape_label(s)}"}} {n}'
+        for s, n in sorted(activity.count.items())
+    ]
     out += [
         "# HELP pg_stat_activity_max_tx_duration Oldest transaction per state, in seconds.",
         "# TYPE pg_stat_activity_max_tx_duration gauge",
     ]
     out += [
-        f'pg_stat_activity_max_tx_duration{{state="{s}"}} {d:.3f}'
+        f'pg_stat_activity_max_tx_duration{{state="{escape_label(s)}"}} {d:.3f}'
         for s, d in sorted(activity.max_tx_duration.items())
     ]
     return out
@@ -198,9 +213,14 @@ def _find_psql() -> Path | None:
         return None  # the agent still serves; pg_* series are then absent
 
 
+def _labels(component: str, kind: str) -> str:
+    return f'component="{escape_label(component)}",kind="{escape_label(kind)}"'
+
+
 def agent_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "aqua-stack-agent"
+        timeout = 10.0  # a client that stops sending does not hold a thread for ever
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -225,13 +245,20 @@ def agent_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
             if self.path != "/alerts":
                 self._send(404, "not found\n")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = self.headers.get("Content-Length") or "0"
+            # A bad length is the client's mistake: answer it, never let the handler die.
+            length = int(declared) if declared.isascii() and declared.isdigit() else -1
             if length <= 0 or length > _MAX_BODY:
                 self._send(400, "body required (at most 4 MiB)\n")
                 return
             try:
-                payload = json.loads(self.rfile.read(length))
-            except ValueError:
+                body = self.rfile.read(length)
+            except OSError:  # timed out or gone mid-body: nobody to answer
+                self.close_connection = True
+                return
+            try:
+                payload = json.loads(body)
+            except (ValueError, RecursionError):
                 self._send(400, "not JSON\n")
                 return
             if not isinstance(payload, dict):

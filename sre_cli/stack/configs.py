@@ -144,6 +144,7 @@ def nginx_http_body(plan: StackPlan, port: int) -> str:
     )
     return f"""\
 access_log off;
+server_tokens off;
 upstream aqua_api {{
 {upstreams}
     keepalive 32;
@@ -155,6 +156,10 @@ proxy_max_temp_file_size 0;
 server {{
     listen 127.0.0.1:{port};
     client_max_body_size 2m;
+    add_header X-Content-Type-Options nosniff always;
+    add_header X-Frame-Options DENY always;
+    add_header Referrer-Policy no-referrer always;
+    add_header Content-Security-Policy "frame-ancestors 'none'" always;
     location = /nginx/health {{
         default_type text/plain;
         return 200 "ok\\n";
@@ -164,7 +169,10 @@ server {{
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        # Overwritten, never appended to: the API trusts this hop (AQUA_TRUSTED_PROXIES) to
+        # name the client, so nothing a client sends may reach it in these headers.
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Real-IP $remote_addr;
         proxy_set_header X-Forwarded-Proto $scheme;
         # Idempotent requests go to the next replica on a connection error or a 502-504;
         # POST and PATCH are retried only when they never reached a replica.

@@ -75,10 +75,17 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
         # Every request of a local stack is traced: it serves a person, not a benchmark.
         env["AQUA_OTLP_ENDPOINT"] = f"http://127.0.0.1:{jaeger[0].extra_ports['otlp']}"
         env["AQUA_TRACE_SAMPLE_RATIO"] = "1.0"
+    if spec.kind in ("api", "worker", "ml"):
+        # The ML service answers only the API and worker, which present this token.
+        files = write_secret_files(
+            load_or_create_secrets(layout.secrets_file), layout.root / "secrets"
+        )
+        env["AQUA_ML_SERVICE_TOKEN_FILE"] = str(files["ml_service_token"])
     if spec.kind in ("api", "worker"):
         env["AQUA_DATABASE_URL"] = plan.database_url
         if redis:
-            env["AQUA_REDIS_URL"] = redis[0].url
+            password = load_or_create_secrets(layout.secrets_file).redis_password
+            env["AQUA_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis[0].port}/0"
     if spec.kind == "api":
         secrets = load_or_create_secrets(layout.secrets_file)
         files = write_secret_files(secrets, layout.root / "secrets")
@@ -95,8 +102,17 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
             AQUA_DB_MIGRATE_ON_START="true" if spec.replica == 1 else "false",
             # The seed and load generator run as one user: no per-user limit on a local stack.
             AQUA_RATE_LIMIT_REQUESTS="0",
+            # Login limits on. Every client of a local stack shares one address (nginx's
+            # peer, 127.0.0.1), so the per-IP limit is wide; a load test's simulated users each
+            # log in once (spread over `aqua loadtest --logins N` accounts), hence 120 a
+            # username a minute. Failed logins of a username back off from the third on.
+            AQUA_LOGIN_LIMIT_PER_USER="120",
+            AQUA_LOGIN_LIMIT_PER_IP="1200",
             AQUA_QUEUE=plan.queue,
         )
+        if any(c.kind == "nginx" for c in plan.components):
+            # nginx overwrites X-Forwarded-For with the address it saw: trust that hop only.
+            env["AQUA_TRUSTED_PROXIES"] = '["127.0.0.1/32"]'
         if plan.faults:
             env["AQUA_FAULTS_ENABLED"] = "true"
         if plan.lite:

@@ -72,7 +72,8 @@ def _redis_ping(port: int, timeout: float) -> bool:
         return False
     try:
         sock.sendall(b"PING\r\n")
-        return sock.recv(64).startswith(b"+PONG")
+        # -NOAUTH: the server answers and wants the stack's password, which a probe lacks.
+        return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
     finally:

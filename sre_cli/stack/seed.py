@@ -254,6 +254,9 @@ def run_seed(
     report = SeedReport()
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     n_ponds = options.farms * options.ponds_per_farm
+    # The ML service answers only holders of the stack's service token (the API, the worker
+    # and this seed).
+    ml_headers = {"Authorization": f"Bearer {secrets.ml_service_token}"}
     with httpx.Client(timeout=30.0) as client:
         api = _Api(client, plan.entry_url, secrets.admin_username, secrets.admin_password)
         api.login()
@@ -309,14 +312,14 @@ def run_seed(
                 )
         if ml:
             body = {"ponds": [_forecast_body(s, pid, sp) for pid, sp, s in ponds]}
-            r = client.post(f"{ml[0].url}/v1/forecast", json=body)
+            r = client.post(f"{ml[0].url}/v1/forecast", json=body, headers=ml_headers)
             if r.status_code == 200:
                 report.forecasts += len(ponds)
             else:
                 say(f"forecast answered HTTP {r.status_code}: {r.text[:200]}")
         if options.traffic_s > 0:
             say(f"traffic: {options.rate:g} req/s for {options.traffic_s:g}s via {plan.entry_url}")
-            _traffic(api, ml[0].url if ml else None, ponds, options, report)
+            _traffic(api, ml[0].url if ml else None, ponds, options, report, ml_headers)
     return report
 
 
@@ -326,6 +329,7 @@ def _traffic(
     ponds: list[tuple[int, str, PondSeries]],
     options: SeedOptions,
     report: SeedReport,
+    ml_headers: dict[str, str],
 ) -> None:
     rng = random.Random(options.seed)  # noqa: S311 - demo traffic, not a secret
     lock = threading.Lock()
@@ -346,7 +350,10 @@ def _traffic(
                 kind, r = "ingest", api.call("POST", f"/api/v1/ponds/{pond_id}/readings", json=body)
             else:
                 body = {"ponds": [_forecast_body(s, pond_id, species)]}
-                kind, r = "forecast", api.client.post(f"{ml_url}/v1/forecast", json=body)
+                kind, r = (
+                    "forecast",
+                    api.client.post(f"{ml_url}/v1/forecast", json=body, headers=ml_headers),
+                )
             failed = r.status_code >= 500
         except Exception:  # a refused connection is a failed request, counted, not fatal
             kind, failed = "error", True

@@ -93,8 +93,10 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
                 return PostgresServer(workdir, port, wal_archive=True)
             case "redis":
                 from sre_cli.infra.redis import RedisServer
+                from sre_cli.stack.state import load_or_create_secrets
 
-                return RedisServer(workdir, port)
+                password = load_or_create_secrets(layout.secrets_file).redis_password
+                return RedisServer(workdir, port, password=password)
             case "kafka":
                 from sre_cli.infra.kafka import KafkaServer
 
@@ -111,8 +113,14 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
                 text = prometheus_yaml(plan, layout)
                 (layout.config_dir / "prometheus.yml").write_text(text, encoding="utf-8")
                 # Exemplars: the latency histograms' trace ids, so a slow bucket leads to a trace.
+                # No admin API or lifecycle endpoints: series cannot be deleted nor the server
+                # stopped over HTTP (the supervisor restarts it; the config is never reloaded).
                 return PrometheusServer(
-                    workdir, text, port, extra_args=("--enable-feature=exemplar-storage",)
+                    workdir,
+                    text,
+                    port,
+                    extra_args=("--enable-feature=exemplar-storage",),
+                    admin_api=False,
                 )
             case "jaeger":
                 from sre_cli.infra.jaeger import JaegerServer

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -77,7 +78,8 @@ class StackState(BaseModel):
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` with ``text`` so that readers see either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Per thread too: components start in parallel threads and each writes the secret files.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -132,22 +134,38 @@ class StackSecrets(BaseModel):
     admin_username: str
     admin_password: str
     created_at: float
+    #: what the API and worker present to the ML service (empty in files from before it)
+    ml_service_token: str = ""
+    #: Redis' requirepass (empty in files from before it)
+    redis_password: str = ""
 
 
 def load_or_create_secrets(path: Path) -> StackSecrets:
     """Read the stack's secrets, generating them (mode 0600) on first use."""
     if path.exists():
         try:
-            return StackSecrets.model_validate_json(path.read_text(encoding="utf-8"))
+            loaded = StackSecrets.model_validate_json(path.read_text(encoding="utf-8"))
         except (OSError, ValidationError) as exc:
             raise ConfigError(
                 f"{path} is unreadable or malformed", hint="remove it to generate new secrets"
             ) from exc
+        missing = {
+            name: secrets.token_urlsafe(32)
+            for name in ("ml_service_token", "redis_password")
+            if not getattr(loaded, name)
+        }
+        if not missing:
+            return loaded
+        loaded = loaded.model_copy(update=missing)
+        atomic_write(path, json.dumps(loaded.model_dump(), indent=2) + "\n", mode=0o600)
+        return loaded
     made = StackSecrets(
         jwt_secret=secrets.token_urlsafe(48),
         admin_username="admin",
         admin_password=secrets.token_urlsafe(24),
         created_at=time.time(),
+        ml_service_token=secrets.token_urlsafe(32),
+        redis_password=secrets.token_urlsafe(32),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(made.model_dump(), indent=2) + "\n", mode=0o600)
@@ -161,7 +179,9 @@ def write_secret_files(secrets_: StackSecrets, directory: Path) -> dict[str, Pat
     files = {
         "jwt_secret": directory / "jwt_secret",
         "admin_password": directory / "admin_password",
+        "ml_service_token": directory / "ml_service_token",
     }
+    atomic_write(files["ml_service_token"], secrets_.ml_service_token, mode=0o600)
     atomic_write(files["jwt_secret"], secrets_.jwt_secret, mode=0o600)
     atomic_write(files["admin_password"], secrets_.admin_password, mode=0o600)
     return files

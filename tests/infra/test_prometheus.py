@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from infra_harness import PrometheusFactory
@@ -76,3 +77,20 @@ def test_extra_args_replace_defaults(prometheus_factory: PrometheusFactory) -> N
     status, body = http_request(f"{prom.url}/api/v1/status/flags")
     assert status == 200
     assert json.loads(body)["data"]["storage.tsdb.retention.time"] == "2d"
+
+
+def test_without_admin_api_series_cannot_be_deleted_nor_the_server_stopped(
+    tmp_path: Path,
+) -> None:
+    from sre_cli.infra.prometheus import PrometheusServer
+
+    with PrometheusServer(tmp_path, "global: {}\n", admin_api=False) as prom:
+        delete = urllib.parse.urlencode({"match[]": "up"})
+        status, _ = http_request(
+            f"{prom.url}/api/v1/admin/tsdb/delete_series?{delete}", method="POST"
+        )
+        assert status >= 400
+        for path in ("/-/quit", "/-/reload"):
+            status, _ = http_request(f"{prom.url}{path}", method="POST")
+            assert status >= 400, path
+        assert http_status(f"{prom.url}/-/ready") == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -184,6 +185,24 @@ def test_prometheus_scrapes_every_component(stack: Stack) -> None:
     jobs = {job for job, _ in up}
     assert {"api", "ml", "stack", "alertmanager", "prometheus"} <= jobs
     assert sum(1 for job, _ in up if job == "api") == 2
+
+
+def test_infrastructure_refuses_unauthenticated_callers(stack: Stack) -> None:
+    port = {c["kind"]: c["port"] for c in stack.plan()["components"]}
+    with socket.create_connection(("127.0.0.1", port["redis"]), timeout=10) as sock:
+        sock.sendall(b"CONFIG GET requirepass\r\n")
+        assert sock.recv(256).startswith(b"-NOAUTH")
+    prometheus = f"http://127.0.0.1:{port['prometheus']}"
+    r = httpx.post(
+        f"{prometheus}/api/v1/admin/tsdb/delete_series", params={"match[]": "up"}, timeout=10
+    )
+    assert r.status_code >= 400, r.text
+    assert httpx.post(f"{prometheus}/-/quit", timeout=10).status_code >= 400
+    r = httpx.post(f"http://127.0.0.1:{port['ml']}/v1/forecast", json={"ponds": []}, timeout=10)
+    assert r.status_code == 401
+    for secret in (stack.state_dir / "secrets").iterdir():
+        assert secret.stat().st_mode & 0o777 == 0o600, secret
+    assert (stack.state_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_seed_then_every_dashboard_panel_has_data(stack: Stack) -> None:

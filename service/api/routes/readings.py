@@ -14,11 +14,11 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import BigInteger, Integer, and_, cast, func, literal_column, or_, select
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses
+from service.api.routes._common import API_PREFIX, Responses, invalid
 from service.api.routes.ponds import get_pond
 from service.data.models import Reading
 from service.data.schemas import (
@@ -84,7 +84,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError(raw)
         return ts.astimezone(UTC), sensor
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise HTTPException(status_code=422, detail="invalid cursor") from exc
+        raise invalid(["query", "cursor"], "invalid cursor") from exc
 
 
 def _bucket_expr(dialect: str, seconds: int) -> Any:
@@ -111,7 +111,7 @@ async def query_readings(
     end = end or datetime.now(UTC)
     start = start or end - DEFAULT_RANGE
     if start >= end:
-        raise HTTPException(status_code=422, detail="start must be before end")
+        raise invalid(["query", "start"], "start must be before end")
     await get_pond(session, pond_id)
     where = [Reading.pond_id == pond_id, Reading.ts >= start, Reading.ts < end]
     if sensor is not None:
@@ -121,9 +121,9 @@ async def query_readings(
         sensors = 1 if sensor is not None else len(Sensor)
         buckets = math.ceil((end - start).total_seconds() / bucket_seconds) + 1
         if buckets * sensors > MAX_POINTS:
-            raise HTTPException(
-                status_code=422,
-                detail=f"more than {MAX_POINTS} buckets: widen bucket_seconds or narrow the range",
+            raise invalid(
+                ["query", "bucket_seconds"],
+                f"more than {MAX_POINTS} buckets: widen bucket_seconds or narrow the range",
             )
         bucket = _bucket_expr(session.get_bind().dialect.name, bucket_seconds).label("bucket")
         rows = await session.execute(

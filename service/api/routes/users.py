@@ -74,13 +74,21 @@ async def update_user(
     user_id: UserId, body: UserUpdate, _: Admin, rt: RuntimeDep, session: SessionDep
 ) -> User:
     user = await _get(session, user_id)
+    changed = False
     if body.password is not None:
         user.password_hash = await rt.passwords.hash(body.password)
-    if body.role is not None:
+        changed = True
+    if body.role is not None and body.role.value != user.role:
         user.role = body.role.value
-    if body.is_active is not None:
+        changed = True
+    if body.is_active is not None and body.is_active != user.is_active:
         user.is_active = body.is_active
+        changed = True
+    if changed:
+        # Tokens issued before carry the old version: every one of them stops working now.
+        user.token_version += 1
     await session.commit()
+    await rt.users.invalidate(user_id)
     return user
 
 
@@ -90,10 +98,11 @@ async def update_user(
     response_class=Response,
     responses={**_ERRORS, 409: {"description": "Cannot delete yourself."}},
 )
-async def delete_user(user_id: UserId, who: Admin, session: SessionDep) -> Response:
+async def delete_user(user_id: UserId, who: Admin, rt: RuntimeDep, session: SessionDep) -> Response:
     if user_id == who.user_id:
         raise HTTPException(status_code=409, detail="admins cannot delete themselves")
     user = await _get(session, user_id)
     await session.delete(user)
     await session.commit()
+    await rt.users.invalidate(user_id)
     return Response(status_code=204)

@@ -31,6 +31,12 @@ with warnings.catch_warnings():
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password-for-tests"
 PASSWORDS = {"operator": "operator-password-1", "viewer": "viewer-password-12"}
+# Tests log in as often as they like; the login limits' own tests switch them on.
+NO_LOGIN_LIMITS = {
+    "login_limit_per_user": 0,
+    "login_limit_per_ip": 0,
+    "login_backoff_base_seconds": 0,
+}
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1}
 PROCESSED_READINGS = 'worker_messages_processed_total{topic="sensor-readings"}'
 
@@ -76,6 +82,7 @@ def settings_for(database_url: str, **overrides: Any) -> ApiSettings:
         "bootstrap_admin_password": ADMIN_PASSWORD,
         "configure_logging": False,
         "rate_limit_requests": 0,
+        **NO_LOGIN_LIMITS,
         **CHEAP_ARGON2,
     }
     values.update(overrides)
@@ -211,6 +218,7 @@ class ApiProcess:
             "AQUA_ARGON2_MEMORY_KIB": "64",
             "AQUA_ARGON2_PARALLELISM": "1",
             "AQUA_RATE_LIMIT_REQUESTS": "0",
+            **{f"AQUA_{k.upper()}": str(v) for k, v in NO_LOGIN_LIMITS.items()},
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

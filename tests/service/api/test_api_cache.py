@@ -217,6 +217,8 @@ def test_local_hit_needs_the_read_scope(sqlite_url: str, redis_url: str) -> None
                 "role": "viewer",
                 "scopes": [],
                 "typ": "access",
+                "ver": 0,
+                "jti": "a-token-without-scopes",
                 "iat": now,
                 "exp": now + 60,
                 "iss": settings.jwt_issuer,

@@ -269,9 +269,9 @@ def test_users_admin(api: Api) -> None:
     viewer_id = me["id"]
     r = c.patch(f"/api/v1/users/{viewer_id}", json={"role": "operator"}, headers=api.auth())
     assert r.json()["role"] == "operator"
-    # The old token still says viewer until it expires; a refresh picks up the new role.
+    # A role change revokes the tokens issued before it; a new login carries the new role.
     assert (
-        c.post("/api/v1/farms", json={"name": "x"}, headers=api.auth("viewer")).status_code == 403
+        c.post("/api/v1/farms", json={"name": "x"}, headers=api.auth("viewer")).status_code == 401
     )
     pair = api.login("viewer", "viewer-password-12")
     refreshed = c.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).json()
@@ -304,3 +304,10 @@ def test_users_admin(api: Api) -> None:
     assert c.delete(f"/api/v1/users/{admin_id}", headers=api.auth()).status_code == 409
     assert c.delete(f"/api/v1/users/{viewer_id}", headers=api.auth()).status_code == 204
     assert c.get(f"/api/v1/users/{viewer_id}", headers=api.auth()).status_code == 404
+
+
+def test_summary_of_a_pond_with_tiny_dimensions(api: Api) -> None:
+    pond = api.pond(api.farm(), "tiny", area_m2=1e-200, depth_m=1e-200, mean_weight_g=250.0)
+    r = api.client.get(f"/api/v1/ponds/{pond}/summary", headers=api.auth("viewer"))
+    assert r.status_code == 200, r.text
+    assert r.json()["biomass"]["density_kg_m3"] is None

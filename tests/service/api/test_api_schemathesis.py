@@ -1,6 +1,6 @@
 """Property-based requests generated from the OpenAPI document, with an admin token, against a
-real server on PostgreSQL and Redis: no request may produce a 5xx, and documented responses
-must match their schemas."""
+real server on PostgreSQL and Redis: no request may produce a 5xx, every status must be
+documented for its operation, and every response must match its documented schema."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import schemathesis
 from api_harness import ApiProcess, create_pg_database, harness_fixture
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +76,14 @@ def admin_headers(live_api: ApiProcess) -> dict[str, str]:
     return {"Authorization": f"Bearer {live_api.token()}"}
 
 
+def _not_on_the_admin(case: schemathesis.Case) -> bool:
+    return not (
+        case.method.upper() == "PATCH"
+        and case.path == "/api/v1/users/{user_id}"
+        and (case.path_parameters or {}).get("user_id") == 1
+    )
+
+
 def test_no_server_errors(
     api_schema: schemathesis.BaseSchema, admin_headers: dict[str, str]
 ) -> None:
@@ -84,7 +95,9 @@ def test_no_server_errors(
         operation = result.ok()
         operations += 1
 
-        @given(case=operation.as_strategy())
+        # A change to the admin itself (role, status, password) revokes the token every
+        # later request uses: those cases would turn the rest of the run into 401s.
+        @given(case=operation.as_strategy().filter(_not_on_the_admin))
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
@@ -99,7 +112,7 @@ def test_no_server_errors(
             response = case.call(headers=admin_headers, timeout=10)
             case.validate_response(
                 response,
-                checks=[not_a_server_error, response_schema_conformance],
+                checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
                 headers=admin_headers,
             )
 

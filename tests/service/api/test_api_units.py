@@ -113,3 +113,26 @@ def test_readme_documents_every_setting() -> None:
     assert config_table() in README.read_text(encoding="utf-8"), (
         "service/api/README.md is out of date: paste `python -m service.api config-table`"
     )
+
+
+def test_biomass_density_of_tiny_dimensions_is_unknown_not_an_error() -> None:
+    # 1e-200 m² × 1e-200 m underflows to 0.0; kg / 1e-200 m² overflows to infinity.
+    tiny = estimate_biomass(
+        species=Species.other,
+        stock_count=1000,
+        mean_weight_g=500.0,
+        mean_length_cm=None,
+        area_m2=1e-200,
+        depth_m=1e-200,
+    )
+    assert (tiny.kg, tiny.density_kg_m3) == (500.0, None)
+    assert tiny.density_kg_m2 == 5e202
+    huge = estimate_biomass(
+        species=Species.other,
+        stock_count=10**9,
+        mean_weight_g=1e300,
+        mean_length_cm=None,
+        area_m2=1e-300,
+        depth_m=1.0,
+    )
+    assert (huge.density_kg_m2, huge.density_kg_m3) == (None, None)
