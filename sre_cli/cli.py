@@ -93,12 +93,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         build_app(args)(args=args, prog_name="aqua")
     except AquaError as exc:
+        from rich.text import Text
+
         from sre_cli.console import get_err_console
 
         err = get_err_console()
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        err.print(Text.assemble(("error:", "bold red"), " ", exc.message), highlight=False)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(Text.assemble(("hint:", "dim"), " ", exc.hint), highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -1,5 +1,9 @@
 """Where aqua's output goes.
 
+Nothing a user wrote is ever read as rich markup: both consoles print strings as they are
+(``markup=False``), and the few styled words are ``rich.text.Text`` spans. Diagnostics are
+never hard-wrapped (``soft_wrap=True``): an error quoting a path or a query stays one line.
+
 Commands never build a Console at import time; they ask for one here, and tests swap it for a
 ``Console(file=io.StringIO(), width=80)`` with :func:`use_console`.
 """
@@ -25,7 +29,7 @@ def get_console() -> Console:
         return _override
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    return Console(soft_wrap=False, markup=False)
 
 
 def get_err_console() -> Console:
@@ -34,7 +38,7 @@ def get_err_console() -> Console:
         return _override_err
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, markup=False, soft_wrap=True)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from sre_cli.errors import AquaError
 def invoke(app: typer.Typer, argv: Sequence[str], width: int = 200) -> tuple[int, str]:
     """Exit code and everything printed (console, stdout, the error message)."""
     out = io.StringIO()
-    with use_console(Console(file=out, width=width, color_system=None)):
+    with use_console(Console(file=out, width=width, color_system=None, markup=False)):
         result = CliRunner().invoke(app, list(argv))
     exc = result.exception
     if isinstance(exc, AquaError):

@@ -70,8 +70,8 @@ def labels_text(labels: dict[str, str]) -> str:
 
 
 def table(at: float, forecasts: Sequence[Forecast]) -> Table:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=f"Capacity forecast at {rfc3339(at)}", title_justify="left")
     for column, justify in (
@@ -93,15 +93,15 @@ def table(at: float, forecasts: Sequence[Forecast]) -> Table:
         headroom = number(f.headroom) + ("" if pct is None else f" ({pct:.0f}%)")
         style = _STYLE[f.status]
         t.add_row(
-            escape(f.target.name),
-            escape(labels_text(f.labels)),
+            f.target.name,
+            labels_text(f.labels),
             number(f.current),
             number(f.trend_per_day, signed=True),
             _peak(f),
             ("≥ " if f.direction == "floor" else "") + number(f.limit) + f.target.unit,
             headroom if f.headroom is not None else "—",
             _when(f),
-            f"[{style}]{f.status}[/]",
+            Text(f.status, style),
             _model(f),
             str(f.samples),
         )
@@ -115,8 +115,8 @@ def _peak(f: Forecast) -> str:
 
 
 def replicas_table(plans: Sequence[ReplicaPlan]) -> Table:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title="Replicas at the horizon (N+1)", title_justify="left")
     for column in ("deployment", "series", "per replica", "peak [upper]", "needed", "HPA max"):
@@ -124,15 +124,15 @@ def replicas_table(plans: Sequence[ReplicaPlan]) -> Table:
     t.add_column("verdict")
     for r in plans:
         verdict = (
-            "[dim]HPA unknown[/]"
+            Text("HPA unknown", "dim")
             if r.enough is None
-            else "[green]enough[/]"
+            else Text("enough", "green")
             if r.enough
-            else "[bold red]raise maxReplicas[/]"
+            else Text("raise maxReplicas", "bold red")
         )
         t.add_row(
-            escape(r.deployment),
-            escape(labels_text(r.labels)),
+            r.deployment,
+            labels_text(r.labels),
             f"{number(r.per_replica)}/s",
             f"{number(r.peak)} [{number(r.peak_upper)}]",
             f"{r.needed} ({r.needed_likely} likely)",

@@ -83,6 +83,8 @@ def run(
             exp.target, state_dir, kubeconfig, namespace, None, prometheus, prometheus_config
         )
     )
+    from rich.text import Text
+
     console = get_console()
     table = fmt is Format.table
 
@@ -94,7 +96,8 @@ def run(
         filled = exp.filled(ctx.builtins())
         if table:
             mode = " (dry run)" if dry_run else ""
-            console.print(f"[bold]{exp.title}[/] — {path} on [bold]{exp.target}[/]{mode}")
+            title = Text.assemble((exp.title, "bold"), f" — {path} on ")
+            console.print(title, Text(str(exp.target), "bold"), mode, sep="")
         report = run_experiment(
             filled,
             path.stem,

@@ -29,7 +29,9 @@ def doctor(
     if not report.healthy:
         missing = ", ".join(c.name for c in report.components if c.status != "ok")
         if not as_json:
+            from rich.text import Text
+
             get_console().print(
-                f"[red]missing or broken:[/] {missing}; run [bold]scripts/provision[/]"
+                Text.assemble(("missing or broken:", "red"), f" {missing}; run scripts/provision")
             )
         raise typer.Exit(1)

@@ -260,10 +260,12 @@ def run(
     )
     console = get_console()
     if dry_run:
+        from rich.text import Text
+
         if fmt is Format.json:
             emit(plan, "json")
         else:
-            console.print("[bold]load test plan[/] (dry run: nothing is sent)")
+            console.print(Text.assemble(("load test plan", "bold"), " (dry run: nothing is sent)"))
             for line in plan.describe():
                 console.print(f"  {line}", highlight=False, soft_wrap=True)
         return

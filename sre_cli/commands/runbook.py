@@ -55,9 +55,11 @@ def list_(
     books, problems = check_dir(_dir(directory))
     emit(Catalog(books, problems), fmt.value, lambda c: runbook_table(c.books))
     if problems:
+        from rich.text import Text
+
         err = get_err_console()
         for problem in problems[1:]:
-            err.print(f"[bold red]error:[/] {problem.message}", highlight=False)
+            err.print(Text.assemble(("error:", "bold red"), f" {problem.message}"), highlight=False)
         first = problems[0]
         raise SpecError(first.message, hint=f"{len(problems)} runbook(s) did not load")
 
@@ -139,6 +141,8 @@ def run(
 ) -> None:
     """Run the checks and actions in order. Exit 0 resolved, 1 a check failed, 2 could not
     run, 3 a confirmation was declined."""
+    from rich.text import Text
+
     from sre_cli.errors import UsageError
     from sre_cli.ops.context import TargetOptions, open_context
     from sre_cli.ops.transcript import default_transcript_path
@@ -177,7 +181,9 @@ def run(
     reporter = LiveReporter(console, ask) if fmt is Format.table else QuietReporter(ask)
     if fmt is Format.table:
         mode = " (dry run)" if dry_run else ""
-        console.print(f"[bold]{book.meta.title}[/] — {book.path} on [bold]{chosen}[/]{mode}")
+        console.print(
+            Text.assemble((book.meta.title, "bold"), f" — {book.path} on ", (chosen, "bold"), mode)
+        )
     report = run_book(
         book,
         options,

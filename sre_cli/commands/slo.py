@@ -84,7 +84,7 @@ def validate(
     """Check specs: errors with file and line, lints as warnings; --prometheus: live data too."""
     import time
 
-    from rich.markup import escape
+    from rich.text import Text
 
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed
@@ -99,14 +99,16 @@ def validate(
         with _client(prometheus, prometheus_config) as prom:
             problems += live_problems(slos, prom, _instant(at) or time.time())
     for problem in problems:
-        mark = "[yellow]![/] warning:" if problem.severity == "warning" else "[red]✗[/]"
-        console.print(f"{mark} {escape(str(problem))}", highlight=False, soft_wrap=True)
+        mark = ("! warning:", "yellow") if problem.severity == "warning" else ("✗", "red")
+        console.print(Text.assemble(mark, f" {problem}"), highlight=False, soft_wrap=True)
     errors = [p for p in problems if p.severity == "error" or strict]
     if errors:
         raise CheckFailed(f"{len(errors)} problem(s) in SLO specs")
     where = " and against live data" if prometheus else ""
     warned = f", {len(problems)} warning(s)" if problems else ""
-    console.print(f"[green]✓[/] {len(slos)} SLO(s) valid{where}{warned}", highlight=False)
+    console.print(
+        Text.assemble(("✓", "green"), f" {len(slos)} SLO(s) valid{where}{warned}"), highlight=False
+    )
 
 
 @app.command()
@@ -170,6 +172,8 @@ def gate(
     windows: Windows = None,
 ) -> None:
     """CI gate: exit 0 pass, 1 a budget policy is violated, 2 could not evaluate."""
+    from rich.text import Text
+
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed, Unavailable, UsageError
     from sre_cli.slo.batch import evaluate
@@ -197,7 +201,9 @@ def gate(
         emit(result, "table", ReportView)
         for v in verdict.violations:
             console.print(
-                f"[red]✗[/] {v.service}/{v.name}: {v.reason}", highlight=False, soft_wrap=True
+                Text.assemble(("✗", "red"), f" {v.service}/{v.name}: {v.reason}"),
+                highlight=False,
+                soft_wrap=True,
             )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
@@ -209,7 +215,9 @@ def gate(
     if verdict.exit_code == 2:
         raise Unavailable(f"SLO gate could not evaluate: {reasons}")
     if fmt is GateFormat.table:
-        console.print(f"[green]✓[/] SLO gate passed ({len(slos)} SLOs)", highlight=False)
+        console.print(
+            Text.assemble(("✓", "green"), f" SLO gate passed ({len(slos)} SLOs)"), highlight=False
+        )
 
 
 @app.command()

@@ -120,7 +120,12 @@ def up(
         for note in plan_notes(plan):
             console.print(note)
         raise typer.Exit(run_foreground(ctl.layout, plan))
-    result = ctl.up(options, progress=lambda msg: console.print(f"  [green]✓[/] {msg}"))
+    from rich.text import Text
+
+    def progress(msg: str) -> None:
+        console.print(Text.assemble("  ", ("✓", "green"), f" {msg}"))
+
+    result = ctl.up(options, progress=progress)
     from sre_cli.stack.render import up_renderable
 
     emit(result, "table", up_renderable)
@@ -142,8 +147,10 @@ def down(
     else:
         console.print(f"stack down in {result.seconds:.1f}s ({result.state_dir})")
     if result.strays_killed:
+        from rich.text import Text
+
         pids = ", ".join(map(str, result.strays_killed))
-        console.print(f"[yellow]stopped leftover processes:[/] {pids}")
+        console.print(Text.assemble(("stopped leftover processes:", "yellow"), f" {pids}"))
 
 
 @app.command()

@@ -190,6 +190,7 @@ class DoctorReport:
 
     def __rich__(self) -> object:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title="aqua doctor", title_justify="left")
         for column in ("component", "version", "status"):
@@ -198,9 +199,7 @@ class DoctorReport:
         style = {"ok": "green", "missing": "red", "error": "yellow"}
         for c in self.components:
             where = c.path if c.status == "ok" else f"run: {c.hint}"
-            table.add_row(
-                c.name, c.version or "-", f"[{style[c.status]}]{c.status}[/]", where or "-"
-            )
+            table.add_row(c.name, c.version or "-", Text(c.status, style[c.status]), where or "-")
         return table
 
 

@@ -302,13 +302,13 @@ class LoadReport:
             checks.add_column(col, justify="left" if col == "threshold" else "right")
         for t in self.thresholds():
             op = {"<=": "≤", ">=": "≥"}.get(t.op, t.op)
-            result = "[green]pass[/]" if t.passed else "[bold red]FAIL[/]"
+            result = Text("pass", "green") if t.passed else Text("FAIL", "bold red")
             checks.add_row(t.name, f"{op} {t.limit:g}", f"{t.value:.4g}", result)
         colour = "green" if self.verdict == "pass" else "bold red"
         parts: list[RenderableType] = [head, endpoints, checks]
         notes = [*self.setup_notes(), *self.notes]
         parts.extend(Text(f"note: {n}", style="dim") for n in notes)
-        parts.append(Text.from_markup(f"verdict: [{colour}]{self.verdict}[/]"))
+        parts.append(Text.assemble("verdict: ", (self.verdict, colour)))
         return Group(*parts)
 
     def failure_breakdown(self) -> str:

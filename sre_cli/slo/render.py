@@ -20,7 +20,7 @@ from sre_cli.slo.windows import BURN_RATE_WINDOWS
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from rich.console import Console, ConsoleOptions
+    from rich.console import Console, ConsoleOptions, RenderableType
     from rich.table import Table
 
     from sre_cli.slo.engine import Report, SLOResult
@@ -109,6 +109,7 @@ def table(report: Report, width: int = 200) -> Table:
     """The terminal report: one row per SLO; narrow terminals get the essential columns."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     wide = width >= 140
     grid = Table(
@@ -142,8 +143,11 @@ def table(report: Report, width: int = 200) -> Table:
         if not wide and len(r.burn_down) >= 2:
             # Narrow terminals have no burn-down column: a short sparkline under the budget.
             minutes = f"\n{sparkline(r.burn_down, width=8)}"
-        cells = [
-            f"{r.slo.service}/{r.slo.name}\n[dim]{r.slo.objective:g}% / {r.slo.window.label}[/]",
+        cells: list[RenderableType] = [
+            Text.assemble(
+                f"{r.slo.service}/{r.slo.name}\n",
+                (f"{r.slo.objective:g}% / {r.slo.window.label}", "dim"),
+            ),
             _pct(r.sli),
             _pct(r.budget_remaining, 1) + minutes,
         ]
@@ -158,7 +162,7 @@ def table(report: Report, width: int = 200) -> Table:
         cells += [
             _alerts(r),
             _span(r.time_to_exhaustion) if r.budget_remaining is not None else "—",
-            f"[{_STYLE[r.status]}]{r.status}[/]",
+            Text(r.status, _STYLE[r.status]),
         ]
         if with_burn_down:
             cells.append(sparkline(r.burn_down))

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.text import Text
 
     from sre_cli.stack.control import StackStatus, UpResult
     from sre_cli.stack.spec import StackPlan
@@ -45,8 +46,10 @@ def plan_notes(plan: StackPlan) -> list[RenderableType]:
     return out
 
 
-def _mark(ok: bool) -> str:
-    return "[green]yes[/]" if ok else "[red]no[/]"
+def _mark(ok: bool) -> Text:
+    from rich.text import Text
+
+    return Text("yes", "green") if ok else Text("no", "red")
 
 
 def status_renderable(status: StackStatus, width: int = 200) -> RenderableType:
@@ -64,7 +67,7 @@ def status_renderable(status: StackStatus, width: int = 200) -> RenderableType:
         table.add_column("url", no_wrap=True)
     for c in status.components:
         state = c.phase if c.desired == "up" else f"{c.phase} (on purpose)"
-        cells = [
+        cells: list[RenderableType] = [
             c.name,
             str(c.pid or "-"),
             str(c.port),

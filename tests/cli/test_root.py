@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -144,6 +145,45 @@ def test_aqua_errors_map_to_exit_codes_without_traceback(
         assert "slo/api.yaml:7: objective must be below 100" in proc.stderr
     if "hint=" in exc:
         assert "try --help" in proc.stderr
+
+
+def test_error_text_is_never_markup_and_never_wrapped(tmp_path: Path) -> None:
+    """A message quoting the user's own query and a long path prints as written, on one line,
+    even at 40 columns."""
+    deep = "/".join(["a-very-long-directory-name"] * 6) + "/[bold]api.yaml"
+    (tmp_path / "boomgroup.py").write_text(
+        textwrap.dedent(
+            f"""
+            import typer
+            from sre_cli.errors import SpecError
+            app = typer.Typer()
+            @app.command()
+            def go() -> None:
+                raise SpecError('bad query route=~"[a-z]+" [red]x[/]', path={deep!r}, line=3,
+                                hint="quote [dim]it[/]")
+            @app.command()
+            def other() -> None:
+                pass
+            """
+        )
+    )
+    runner = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from sre_cli import cli
+        cli.GROUPS = (*cli.GROUPS, cli.Group("boom", "boomgroup", "test group"))
+        cli.main(["boom", "go"])
+        """
+    )
+    env = {**os.environ, "COLUMNS": "40", "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", runner], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == f'error: {deep}:3: bad query route=~"[a-z]+" [red]x[/]'
+    assert lines[1] == "hint: quote [dim]it[/]"
 
 
 def test_unknown_command_is_a_usage_error() -> None:
