@@ -182,4 +182,9 @@ def configure_logging(
         uv.propagate = True
     # The access line is ours (with route, user and trace); uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx writes one INFO line per request, most of them health polls (the API asks the ML
+    # service's /ready every few seconds): those are DEBUG detail, shown only at DEBUG.
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
     return handler

@@ -62,9 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import uvicorn
 
+    from service.common.logs import configure_logging
     from service.ml.app import create_app
+    from service.ml.settings import MLSettings
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    settings = MLSettings()
+    # AQUA_LOG_JSON and AQUA_LOG_LEVEL, like the API and the worker; uvicorn keeps our handler.
+    configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import socket
 import subprocess
 import sys
@@ -164,6 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--weights", required=True)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    # The server owns this process's lifetime: it says stop (None) or goes away (EOF). A signal
+    # sent to the whole process group (Ctrl-C, the supervisor's SIGTERM) is the server's to
+    # handle; were the child to die of it first, the server would restart it while shutting
+    # down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _child(Connection(args.fd), args.weights, args.threads)
 
 

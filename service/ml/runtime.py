@@ -114,6 +114,7 @@ class MLRuntime:
         self.process: InferenceProcess | None = None
         self._forecaster = forecaster
         self._watchdog: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         """Load the model, warm the batcher up with one pass, then report ready."""
@@ -157,6 +158,7 @@ class MLRuntime:
 
     async def stop(self) -> None:
         self.ready = False
+        self._stopping = True  # a child that exits from now on is never replaced
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -174,6 +176,8 @@ class MLRuntime:
             await asyncio.sleep(WATCH_INTERVAL_S)
             if proc.alive:
                 continue
+            if self._stopping:
+                return
             self.ready = False
             log.error("inference process exited (%s); starting a new one", proc.returncode)
             try:

@@ -110,3 +110,24 @@ def test_values_orjson_refuses_fall_back_to_the_stdlib() -> None:
     line = json.loads(JsonFormatter("aqua-test").format(record))
     assert line["huge"] == 2**70
     assert line["timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])
+def test_httpx_request_lines_are_debug_detail(level: str, shown: bool) -> None:
+    """Health polls go through httpx, which logs each request at INFO: only DEBUG shows them."""
+    import httpx
+
+    out = io.StringIO()
+    handler = configure_logging("aqua-test", level, stream=out)
+    try:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200))
+        with httpx.Client(transport=transport) as client:
+            client.get("http://ml.internal/ready")
+        logging.getLogger("aqua.test").warning("after the poll")
+        handler.flush()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(logging.WARNING)
+    messages = [json.loads(line)["message"] for line in out.getvalue().splitlines()]
+    assert messages[-1] == "after the poll"
+    assert any("/ready" in m for m in messages) is shown

@@ -138,3 +138,20 @@ def test_threshold_rows_come_back_in_order() -> None:
         _same(served, model.serve(tagged))
     finally:
         proc.stop()
+
+
+def test_a_signal_to_the_process_group_leaves_the_child_to_the_server() -> None:
+    """SIGTERM or Ctrl-C sent to the whole group reaches the child too: it keeps answering
+    until the server stops it, so a shutting-down server never restarts it."""
+    proc = InferenceProcess(DEFAULT_WEIGHTS)
+    proc.start()
+    try:
+        assert proc.pid is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            os.kill(proc.pid, sig)
+        job = _jobs()[0]
+        proc.serve(job)  # a round trip after both signals were delivered
+        assert proc.alive
+    finally:
+        proc.stop()
+    assert not proc.alive
