@@ -56,7 +56,8 @@ def run(
         Path | None,
         typer.Option(
             "--journal",
-            help="Journal file (JSON lines) [default: ~/.local/state/aqua/chaos/].",
+            help="Journal file (JSON lines) [default: in chaos/ of --state-dir when given, "
+            "else of ~/.local/state/aqua].",
             show_default=False,
         ),
     ] = None,
@@ -104,7 +105,7 @@ def run(
             ctx,
             RunOptions(dry_run=dry_run, yes=yes),
             confirm,
-            journal or default_transcript_path(path.stem, folder="chaos"),
+            journal or default_transcript_path(path.stem, folder="chaos", state_dir=state_dir),
             (lambda r: console.print(record_line(r))) if table else (lambda r: None),
         )
     finally:

@@ -133,7 +133,8 @@ def run(
         Path | None,
         typer.Option(
             "--transcript",
-            help="Transcript file (JSON lines) [default: ~/.local/state/aqua/runbooks/].",
+            help="Transcript file (JSON lines) [default: in runbooks/ of --state-dir when given, "
+            "else of ~/.local/state/aqua].",
             show_default=False,
         ),
     ] = None,
@@ -189,7 +190,7 @@ def run(
         options,
         lambda: open_context(where),
         reporter,
-        transcript or default_transcript_path(book.name),
+        transcript or default_transcript_path(book.name, state_dir=state_dir),
     )
     emit(report, fmt.value, report_renderable)
     if report.error is not None:

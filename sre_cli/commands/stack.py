@@ -217,7 +217,11 @@ def seed(
     farms: Annotated[int, typer.Option("--farms", help="Demo farms to create.")] = 2,
     ponds: Annotated[int, typer.Option("--ponds", help="Ponds per farm.")] = 3,
     hours: Annotated[
-        int, typer.Option("--hours", help="Hours of simulated readings per pond.")
+        int,
+        typer.Option(
+            "--hours",
+            help="Hours of simulated readings per pond; at least 48 (the forecaster's history).",
+        ),
     ] = 72,
     traffic: Annotated[
         float,

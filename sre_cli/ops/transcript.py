@@ -6,8 +6,9 @@ A run that dies half-way still leaves what it did on disk::
     {"ts": "...", "event": "step", "step": 1, "kind": "check", "status": "fail", ...}
     {"ts": "...", "event": "end", "outcome": "resolved", "exit_code": 0}
 
-By default transcripts go to ``$XDG_STATE_HOME/aqua/runbooks/`` (``~/.local/state/...``), chaos
-journals to ``$XDG_STATE_HOME/aqua/chaos/``.
+By default transcripts go to ``<--state-dir>/runbooks/`` when a state dir is given, else to
+``$XDG_STATE_HOME/aqua/runbooks/`` (``~/.local/state/...``); chaos journals likewise to
+``chaos/``.
 """
 
 from __future__ import annotations
@@ -28,13 +29,21 @@ def _now() -> str:
 
 
 def default_transcript_path(
-    name: str, env: Mapping[str, str] | None = None, *, folder: str = "runbooks"
+    name: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    folder: str = "runbooks",
+    state_dir: Path | None = None,
 ) -> Path:
-    """A new file in ``$XDG_STATE_HOME/aqua/<folder>/``; chaos journals use ``folder="chaos"``."""
+    """A new file in ``<state_dir>/<folder>/`` when the user named a state dir, else in
+    ``$XDG_STATE_HOME/aqua/<folder>/``; chaos journals use ``folder="chaos"``."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    filename = f"{name}-{stamp}-{os.getpid()}.jsonl"
+    if state_dir is not None:
+        return state_dir.expanduser() / folder / filename
     env = os.environ if env is None else env
     base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state").expanduser()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return base / "aqua" / folder / f"{name}-{stamp}-{os.getpid()}.jsonl"
+    return base / "aqua" / folder / filename
 
 
 class Transcript:

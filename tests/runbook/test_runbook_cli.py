@@ -114,6 +114,28 @@ def test_run_without_a_stack_exits_2_and_leaves_a_transcript(tmp_path: Path) -> 
     assert events[-1]["exit_code"] == 2
 
 
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_failed_or_dry_run_writes_its_transcript_under_the_state_dir(
+    tmp_path: Path, dry_run: bool
+) -> None:
+    """Without --transcript the file goes where --state-dir says, never to the home folder."""
+    state, home = tmp_path / "state", tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "xdg")}
+    argv = ["run", "api-down", "--state-dir", str(state), *(["--dry-run"] if dry_run else [])]
+    done = subprocess.run(
+        [sys.executable, "-m", "sre_cli", "runbook", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    (written,) = (state / "runbooks").glob("api-down-*.jsonl")
+    assert [json.loads(line)["event"] for line in written.read_text().splitlines()][-1] == "end"
+    assert not home.exists()
+
+
 def test_run_on_a_target_the_runbook_lacks_exits_2() -> None:
     done = _aqua("run", "stack-component-down", "--target", "kubernetes")
     assert done.returncode == 2
