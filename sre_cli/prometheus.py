@@ -258,6 +258,10 @@ class PrometheusClient:
             for r in data["result"]
         ]
 
+    def format_query(self, expr: str) -> str:
+        """``expr`` as the server's parser prints it; :class:`QueryError` if it does not parse."""
+        return str(self._get("/api/v1/format_query", [("query", expr)], expr))
+
     def series(self, match: str, start: float, end: float) -> list[dict[str, str]]:
         """Label sets of the series that ``match`` selects between ``start`` and ``end``."""
         params = [("match[]", match), ("start", _ts(start)), ("end", _ts(end))]

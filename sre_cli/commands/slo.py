@@ -90,6 +90,7 @@ def validate(
     from sre_cli.errors import CheckFailed
     from sre_cli.slo.lint import live_problems, static_problems
     from sre_cli.slo.loader import check_paths
+    from sre_cli.slo.syntax import check_syntax
     from sre_cli.slo.windows import load_tiers
 
     console = get_console()
@@ -97,7 +98,16 @@ def validate(
     problems += static_problems(slos, load_tiers(windows))
     if prometheus:
         with _client(prometheus, prometheus_config) as prom:
-            problems += live_problems(slos, prom, _instant(at) or time.time())
+            syntax = check_syntax(slos, prom)
+            problems += syntax.problems
+            if not syntax.problems:  # a query that does not parse cannot be evaluated either
+                problems += live_problems(slos, prom, _instant(at) or time.time())
+    else:
+        syntax = check_syntax(slos)
+        problems += syntax.problems
+    problems.sort(key=lambda p: (p.path, p.line or 0))
+    if syntax.queries:
+        console.print(f"PromQL syntax of {syntax.queries} queries checked by {syntax.parser}")
     for problem in problems:
         mark = ("! warning:", "yellow") if problem.severity == "warning" else ("✗", "red")
         console.print(Text.assemble(mark, f" {problem}"), highlight=False, soft_wrap=True)
