@@ -100,8 +100,9 @@ def validate(
         with _client(prometheus, prometheus_config) as prom:
             syntax = check_syntax(slos, prom)
             problems += syntax.problems
-            if not syntax.problems:  # a query that does not parse cannot be evaluated either
-                problems += live_problems(slos, prom, _instant(at) or time.time())
+            # A query that does not parse cannot be evaluated either: the others are.
+            parsed = [s for s in slos if s.id not in syntax.unparsed]
+            problems += live_problems(parsed, prom, _instant(at) or time.time())
     else:
         syntax = check_syntax(slos)
         problems += syntax.problems

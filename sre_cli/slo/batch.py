@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from sre_cli.errors import SpecError
+from sre_cli.prometheus import QueryError
 from sre_cli.slo.engine import (
     Plan,
     Report,
@@ -143,8 +145,43 @@ def evaluate(
     instant = float(int(time.time() if at is None else at))
     used = tuple(tiers) if tiers is not None else load_tiers()
     before = prom.queries
-    results = evaluate_many(slos, prom, instant, used, burn_down=burn_down, workers=workers)
+    try:
+        results = evaluate_many(slos, prom, instant, used, burn_down=burn_down, workers=workers)
+    except QueryError as exc:
+        raise _culprit(slos, prom, instant, used) or exc from exc
     return Report(evaluated_at=instant, results=results, queries=prom.queries - before)
+
+
+def _culprit(
+    slos: Sequence[SLO], prom: PrometheusClient, at: float, tiers: Sequence[Tier]
+) -> SpecError | None:
+    """After a batched query failed: the SLO to blame, with its file, line and own queries
+    (never the internal batched query). A query that does not parse is found by the server's
+    parser; one that does not evaluate by evaluating each SLO alone."""
+    from sre_cli.slo.syntax import check_syntax, user_queries
+
+    unparsed = check_syntax(slos, prom).problems
+    if unparsed:
+        first = unparsed[0]
+        more = f" (and {len(unparsed) - 1} more)" if len(unparsed) > 1 else ""
+        head, newline, query = first.message.partition("\n")
+        return SpecError(
+            head + more + newline + query,
+            path=first.path,
+            line=first.line,
+            hint="`aqua slo validate` lists every query that does not parse",
+        )
+    for slo in slos:
+        try:
+            evaluate_slo(slo, prom, at, tiers, burn_down=False)
+        except QueryError as exc:
+            own = "\n".join(f"    {q.field}: {q.text}" for q in user_queries([slo]))
+            return SpecError(
+                f"{slo.id}: Prometheus cannot evaluate its queries: {exc.reason}\n{own}",
+                path=slo.source.path,
+                line=slo.source.line,
+            )
+    return None
 
 
 def evaluate_slo(

@@ -66,6 +66,7 @@ class SyntaxCheck:
     parser: str
     queries: int
     problems: list[Problem]
+    unparsed: frozenset[str] = frozenset()  # ids of the SLOs with a query that does not parse
 
 
 def user_queries(slos: Sequence[SLO]) -> list[UserQuery]:
@@ -87,13 +88,18 @@ def check_syntax(slos: Sequence[SLO], prom: PrometheusClient | None = None) -> S
     """Parse every query of ``slos`` with the server behind ``prom``, else with promtool."""
     queries = user_queries(slos)
     if prom is not None:
-        return SyntaxCheck(
-            f"the PromQL parser of Prometheus at {prom.url}", len(queries), _server(queries, prom)
-        )
-    return SyntaxCheck("promtool", len(queries), _with_promtool(queries, _promtool()))
+        parser, failed = f"the PromQL parser of Prometheus at {prom.url}", _server(queries, prom)
+    else:
+        parser, failed = "promtool", _with_promtool(queries, _promtool())
+    return SyntaxCheck(
+        parser,
+        len(queries),
+        [q.problem(reason) for q, reason in failed],
+        frozenset(q.slo.id for q, _ in failed),
+    )
 
 
-def _server(queries: Sequence[UserQuery], prom: PrometheusClient) -> list[Problem]:
+def _server(queries: Sequence[UserQuery], prom: PrometheusClient) -> list[tuple[UserQuery, str]]:
     from sre_cli.prometheus import QueryError
 
     out = []
@@ -101,7 +107,7 @@ def _server(queries: Sequence[UserQuery], prom: PrometheusClient) -> list[Proble
         try:
             prom.format_query(q.expr)
         except QueryError as exc:
-            out.append(q.problem(exc.reason))
+            out.append((q, exc.reason))
     return out
 
 
@@ -111,7 +117,7 @@ def _promtool() -> Path:
     return find("promtool")
 
 
-def _with_promtool(queries: Sequence[UserQuery], promtool: Path) -> list[Problem]:
+def _with_promtool(queries: Sequence[UserQuery], promtool: Path) -> list[tuple[UserQuery, str]]:
     if not queries:
         return []
     # JSON is YAML: each expression is a quoted string, whatever characters it holds.
@@ -133,8 +139,7 @@ def _with_promtool(queries: Sequence[UserQuery], promtool: Path) -> list[Problem
     for line in (done.stdout + done.stderr).splitlines():
         found = _PROMTOOL_ERROR.search(line)
         if found:
-            query = queries[int(found.group("index"))]
-            out.append(query.problem(found.group("reason")))
+            out.append((queries[int(found.group("index"))], found.group("reason")))
     if done.returncode != 0 and not out:
         from sre_cli.errors import Unavailable
 

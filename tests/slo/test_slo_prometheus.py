@@ -377,3 +377,4 @@ slos:
     code, out = _cli("validate", str(broken), "--prometheus", prom.url, "--at", str(AT))
     assert code == 1
     assert "not a bucket" in out
+    assert "api-unparsable: error_query does not parse: parse error" in out

@@ -100,3 +100,20 @@ def test_validate_fails_on_a_query_that_does_not_parse_and_says_which_parser(
     assert "PromQL syntax of 5 queries checked by promtool" in done.stdout
     assert f"    {BROKEN}" in done.stdout.splitlines()
     assert "error: 2 problem(s) in SLO specs" in done.stderr
+
+
+def test_a_report_names_the_slo_and_its_own_query_not_the_batched_one(
+    specs: Path, prometheus_factory: Callable[..., PrometheusServer]
+) -> None:
+    from sre_cli.errors import SpecError
+    from sre_cli.slo.batch import evaluate
+
+    server = prometheus_factory("global:\n  scrape_interval: 1m\n")
+    with PrometheusClient(server.url) as prom, pytest.raises(SpecError) as raised:
+        evaluate(load_slos([specs]), prom, at=1_700_000_000)
+    message = raised.value.message
+    assert message.startswith(f"{specs / 'api.yaml'}:10: api-broken: error_query does not parse")
+    assert message.splitlines()[1] == f"    {BROKEN}"
+    assert "(and 1 more)" in message
+    assert "label_replace" not in message
+    assert "aqua_q" not in message
