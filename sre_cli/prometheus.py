@@ -292,7 +292,8 @@ def connect(
     if not target:
         raise UsageError(
             "--prometheus URL is required",
-            hint=f"or set AQUA_PROMETHEUS_URL, or url: in --prometheus-config (${CONFIG_ENV})",
+            hint=f"or set AQUA_PROMETHEUS_URL, or url: in --prometheus-config (${CONFIG_ENV}); "
+            "while a stack runs (`aqua stack up`), its Prometheus is the default",
         )
     return PrometheusClient(
         target,

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import PrometheusConfig, PrometheusURL, group
+from sre_cli.commands.options import (
+    Prometheus,
+    PrometheusConfig,
+    StateDir,
+    group,
+)
 
 if TYPE_CHECKING:
     from sre_cli.capacity.forecast import Direction, Target
@@ -99,8 +104,9 @@ def _targets(
 @app.command()
 def forecast(
     specs: Specs = None,
-    prometheus: PrometheusURL = None,
+    prometheus: Prometheus = None,
     prometheus_config: PrometheusConfig = None,
+    state_dir: StateDir = None,
     query: Annotated[
         str | None, typer.Option("--query", help="PromQL; each series is forecast on its own.")
     ] = None,
@@ -167,6 +173,7 @@ def forecast(
     from sre_cli.capacity.forecast import run
     from sre_cli.capacity.replicas import load_knee, max_replicas, plan
     from sre_cli.capacity.report import CapacityReport
+    from sre_cli.commands.prom import prometheus_or_stack
     from sre_cli.errors import CheckFailed, UsageError
     from sre_cli.output import emit, emit_text
     from sre_cli.prometheus import connect
@@ -188,7 +195,9 @@ def forecast(
     for target in targets:
         if target.history < 2 * step_s:
             raise UsageError(f"{target.name}: history must span at least two steps ({step})")
-    with connect(prometheus, config=prometheus_config) as prom:
+    with connect(
+        prometheus_or_stack(prometheus, state_dir, prometheus_config), config=prometheus_config
+    ) as prom:
         instant = time.time() if at is None else parse_instant(at)
         forecasts = []
         for target in targets:

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import PrometheusConfig, PrometheusURL, group
+from sre_cli.commands.options import (
+    Prometheus,
+    PrometheusConfig,
+    PrometheusURL,
+    StateDir,
+    group,
+)
 from sre_cli.output import emit, emit_text
 
 if TYPE_CHECKING:
@@ -55,10 +61,13 @@ def _load(paths: list[Path] | None, windows: Path | None) -> tuple[list[SLO], tu
     return load_slos(paths or [Path("slo")]), load_tiers(windows)
 
 
-def _client(url: str | None, config: Path | None) -> PrometheusClient:
+def _client(
+    url: str | None, config: Path | None, state_dir: Path | None = None
+) -> PrometheusClient:
+    from sre_cli.commands.prom import prometheus_or_stack
     from sre_cli.prometheus import connect
 
-    return connect(url, config=config)
+    return connect(prometheus_or_stack(url, state_dir, config), config=config)
 
 
 def _instant(at: str | None) -> float | None:
@@ -125,8 +134,9 @@ def validate(
 @app.command()
 def report(
     paths: Paths = None,
-    prometheus: PrometheusURL = None,
+    prometheus: Prometheus = None,
     prometheus_config: PrometheusConfig = None,
+    state_dir: StateDir = None,
     at: At = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="Output format.")
@@ -141,7 +151,7 @@ def report(
     slos, tiers = _load(paths, windows)
     # Only the terminal table and HTML draw the burn-down: the others skip its range queries.
     drawn = fmt is ReportFormat.html or (fmt is ReportFormat.table and output is None)
-    with _client(prometheus, prometheus_config) as prom:
+    with _client(prometheus, prometheus_config, state_dir) as prom:
         result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=drawn)
     if fmt is ReportFormat.table and output is None:
         emit(result, "table", render.ReportView)
@@ -158,8 +168,9 @@ def report(
 @app.command()
 def gate(
     paths: Paths = None,
-    prometheus: PrometheusURL = None,
+    prometheus: Prometheus = None,
     prometheus_config: PrometheusConfig = None,
+    state_dir: StateDir = None,
     min_budget_remaining: Annotated[
         float | None,
         typer.Option(
@@ -195,7 +206,7 @@ def gate(
     if burn_rate_window is not None and burn_rate_window not in BURN_RATE_WINDOWS:
         raise UsageError(f"--burn-rate-window must be one of {', '.join(BURN_RATE_WINDOWS)}")
     slos, tiers = _load(paths, windows)
-    with _client(prometheus, prometheus_config) as prom:
+    with _client(prometheus, prometheus_config, state_dir) as prom:
         result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=False)
     verdict = judge(
         result,

@@ -179,6 +179,13 @@ class StackControl:
                 return pid
         return None
 
+    def running_prometheus(self) -> str | None:
+        """The URL of this stack's Prometheus while the stack runs, else None."""
+        if self.supervisor_pid() is None or not self.layout.plan_file.exists():
+            return None
+        found = [c.url for c in self.plan().components if c.kind == "prometheus"]
+        return found[0] if found else None
+
     # -- up ------------------------------------------------------------------------------------
     def prepare(self, options: StackOptions) -> StackPlan:
         """Resolve and persist the plan; fail early on a taken port."""
