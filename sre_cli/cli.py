@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import typer
 
 from sre_cli import __version__
+from sre_cli.commands.options import HELP_OPTIONS
 from sre_cli.errors import AquaError
 
 __all__ = ["GROUPS", "Group", "available_groups", "build_app", "main"]
@@ -75,7 +76,8 @@ def build_app(argv: Sequence[str]) -> typer.Typer:
         no_args_is_help=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,
+        context_settings=HELP_OPTIONS,
     )
     app.callback()(_root)
     for group in available_groups():
@@ -83,7 +85,10 @@ def build_app(argv: Sequence[str]) -> typer.Typer:
             sub: typer.Typer = importlib.import_module(group.module).app
             app.add_typer(sub, name=group.name)
         else:
-            app.add_typer(typer.Typer(help=group.help), name=group.name, help=group.help)
+            placeholder = typer.Typer(
+                help=group.help, context_settings={"help_option_names": ["-h", "--help"]}
+            )
+            app.add_typer(placeholder, name=group.name, help=group.help)
     return app
 
 

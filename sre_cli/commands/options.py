@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 __all__ = [
+    "HELP_OPTIONS",
     "Format",
     "Kubeconfig",
     "Namespace",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 
+#: ``-h`` as well as ``--help``, on the root and on every group and command.
+HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
 def group(help: str, **settings: Any) -> typer.Typer:
     """A command group's Typer app: plain help, no completion, errors left to ``cli.main``."""
     defaults: dict[str, Any] = {
@@ -37,6 +42,7 @@ def group(help: str, **settings: Any) -> typer.Typer:
         "rich_markup_mode": None,
         "pretty_exceptions_enable": False,
         "add_completion": False,
+        "context_settings": HELP_OPTIONS,
     }
     return typer.Typer(help=help, **{**defaults, **settings})
 

@@ -237,3 +237,14 @@ def test_doctor_json_lists_every_component_with_a_version() -> None:
     assert code == (0 if all_ok else 1)
     if in_ci():
         assert all_ok, [c for c in payload["components"] if c["status"] != "ok"]
+
+
+@pytest.mark.parametrize("argv", [[], *[[g] for g in _groups()]])
+def test_dash_h_is_help(argv: list[str]) -> None:
+    short, long = _invoke([*argv, "-h"]), _invoke([*argv, "--help"])
+    assert short.exit_code == 0, short.output
+    assert short.output == long.output
+
+
+def test_the_root_offers_shell_completion() -> None:
+    assert "--install-completion" in _invoke(["--help"]).output
