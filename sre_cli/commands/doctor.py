@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from sre_cli.commands.options import group
+from sre_cli.commands.options import Format, FormatOption, JsonAlias, chosen_format, group
 from sre_cli.console import get_console
 from sre_cli.output import emit
 
@@ -19,19 +17,21 @@ app = group(
 
 @app.callback(invoke_without_command=True)
 def doctor(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the components as JSON.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonAlias = False,
 ) -> None:
     """Check every component aqua and the stack use; exit 1 when a required one is missing."""
     from sre_cli.doctor import run_checks
 
     report = run_checks()
-    emit(report, "json" if as_json else "table")
+    fmt_name = chosen_format(fmt, as_json)
+    emit(report, fmt_name)
     if not report.healthy:
         missing = ", ".join(c.name for c in report.components if c.status != "ok")
-        if not as_json:
+        if fmt_name == "table":
             from rich.text import Text
 
             get_console().print(
-                Text.assemble(("missing or broken:", "red"), f" {missing}; run scripts/provision")
+                Text.assemble(("missing or broken:", "red"), f" {missing}; see the hints above")
             )
         raise typer.Exit(1)

@@ -18,6 +18,8 @@ import typer
 __all__ = [
     "HELP_OPTIONS",
     "Format",
+    "FormatOption",
+    "JsonAlias",
     "Kubeconfig",
     "Namespace",
     "Prometheus",
@@ -25,6 +27,7 @@ __all__ = [
     "PrometheusURL",
     "StateDir",
     "Target",
+    "chosen_format",
     "dry_run_option",
     "group",
     "yes_option",
@@ -60,6 +63,17 @@ def yes_option(help: str) -> Any:
 class Format(StrEnum):
     table = "table"
     json = "json"
+
+
+#: ``--format table|json``, the one spelling of every reporting command's output choice.
+FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")]
+#: ``--json``, kept (hidden) for scripts written before ``--format``: the same as json.
+JsonAlias = Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json.")]
+
+
+def chosen_format(fmt: Format, as_json: bool) -> str:
+    """``"json"`` when either ``--format json`` or the ``--json`` alias was given."""
+    return "json" if as_json else fmt.value
 
 
 class Target(StrEnum):

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import StateDir, group
+from sre_cli.commands.options import (
+    Format,
+    FormatOption,
+    JsonAlias,
+    StateDir,
+    chosen_format,
+    group,
+)
 from sre_cli.console import get_console
 from sre_cli.output import emit
 
@@ -23,7 +30,6 @@ Port = Annotated[
     list[str] | None,
     typer.Option("--port", help="Override one port: NAME=PORT (nginx, api, ml, prometheus, ...)."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the components as JSON.")]
 Component = Annotated[str, typer.Argument(help="Component name.")]
 
 
@@ -154,11 +160,13 @@ def down(
 
 
 @app.command()
-def status(as_json: AsJson = False, state_dir: StateDir = None) -> None:
+def status(
+    fmt: FormatOption = Format.table, as_json: JsonAlias = False, state_dir: StateDir = None
+) -> None:
     """Component, pid, port, live/ready, restarts, uptime and URL; live probes, not a cache."""
     from sre_cli.stack.render import StatusView
 
-    emit(_control(state_dir).status(), "json" if as_json else "table", StatusView)
+    emit(_control(state_dir).status(), chosen_format(fmt, as_json), StatusView)
 
 
 @app.command()
@@ -203,13 +211,14 @@ _component_command(
 
 @app.command()
 def alerts(
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonAlias = False,
     state_dir: StateDir = None,
 ) -> None:
     """Alerts active in Alertmanager and the notifications the stack's receiver got."""
     from sre_cli.stack.alerts import read_alerts
 
-    emit(read_alerts(_control(state_dir)), "json" if as_json else "table")
+    emit(read_alerts(_control(state_dir)), chosen_format(fmt, as_json))
 
 
 @app.command()

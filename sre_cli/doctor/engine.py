@@ -5,22 +5,28 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sre_cli.errors import MissingDependency
 from sre_cli.infra import binaries, versions
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType
 
 __all__ = ["COMPONENTS", "Component", "ComponentStatus", "DoctorReport", "run_checks"]
 
 Status = Literal["ok", "missing", "error"]
 
-PROVISION = "scripts/provision"
-BUILD_K8S = "scripts/build-k8s"
-FETCH_KAFKA = "scripts/fetch-kafka"
-BUILD_JAEGER = "scripts/build-jaeger"
+# Hints that work from an installed wheel too: what to install, then the checkout's script.
+PROVISION = "install it with the system's package manager (from a checkout: scripts/provision)"
+BUILD_K8S = (
+    "put the Kubernetes binaries in $AQUA_K8S_BIN or on PATH (from a checkout: scripts/build-k8s)"
+)
+FETCH_KAFKA = "from a checkout: scripts/fetch-kafka (or scripts/provision)"
+BUILD_JAEGER = "from a checkout: scripts/build-jaeger"
 
 
 @dataclass(frozen=True)
@@ -169,11 +175,17 @@ COMPONENTS: tuple[Component, ...] = (
     Component("buildah", _node("buildah", "--version", r"buildah version (\S+)"), PROVISION),
     Component("mmdebstrap", _node("mmdebstrap", "--version", r"mmdebstrap (\S+)"), PROVISION),
     Component("busybox-static", _node("busybox", "", r"BusyBox (v\S+)"), PROVISION),
-    Component("coredns", _addon("coredns", r"CoreDNS-(\S+)"), "scripts/build-addons"),
     Component(
-        "metrics-server", _addon("metrics-server", r"(v\d+\.\d+\.\d+)"), "scripts/build-addons"
+        "coredns", _addon("coredns", r"CoreDNS-(\S+)"), "from a checkout: scripts/build-addons"
     ),
-    Component("torch", _python_package("torch", "pip install 'aqua-sre[service]'"), PROVISION),
+    Component(
+        "metrics-server",
+        _addon("metrics-server", r"(v\d+\.\d+\.\d+)"),
+        "from a checkout: scripts/build-addons",
+    ),
+    Component(
+        "torch", _python_package("torch", "pip install torch (the service extra)"), PROVISION
+    ),
 )
 
 
@@ -188,19 +200,34 @@ class DoctorReport:
     def to_json(self) -> dict[str, list[dict[str, str | None]]]:
         return {"components": [c.to_json() for c in self.components]}
 
-    def __rich__(self) -> object:
-        from rich.table import Table
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
+        """One line per component; where the path or hint does not fit beside it, it goes on
+        the next line, whole: a path is never folded or cut."""
+        from rich.padding import Padding
         from rich.text import Text
 
-        table = Table(title="aqua doctor", title_justify="left")
-        for column in ("component", "version", "status"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("path / hint", overflow="fold")
         style = {"ok": "green", "missing": "red", "error": "yellow"}
+        name_w = max(len("component"), *(len(c.name) for c in self.components))
+        version_w = max(len("version"), *(len(c.version or "-") for c in self.components))
+        head = f"{'component':<{name_w}}  {'version':<{version_w}}  {'status':<7}  path / hint"
+        yield Text(head, style="bold", no_wrap=True, overflow="ignore")
         for c in self.components:
-            where = c.path if c.status == "ok" else f"run: {c.hint}"
-            table.add_row(c.name, c.version or "-", Text(c.status, style[c.status]), where or "-")
-        return table
+            where = (c.path if c.status == "ok" else c.hint) or "-"
+            line = Text.assemble(
+                f"{c.name:<{name_w}}  {c.version or '-':<{version_w}}  ",
+                (f"{c.status:<7}", style[c.status]),
+            )
+            if len(line) + 2 + len(where) <= options.max_width:
+                line.append(f"  {where}")
+                yield line
+            else:
+                yield line
+                if c.status == "ok":  # a path: whole, on its own line
+                    yield Text(f"    {where}", no_wrap=True, overflow="ignore")
+                else:  # a hint: words wrap, never mid-word
+                    yield Padding(Text(where), (0, 0, 0, 4))
 
 
 def run_checks(components: Sequence[Component] = COMPONENTS) -> DoctorReport:

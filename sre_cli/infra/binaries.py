@@ -109,7 +109,11 @@ def _postgres_bin_dirs() -> list[Path]:
 
 
 def _hint(name: str) -> str:
-    return f"run {PROVISION} (it installs the Debian package {_spec(name).package})"
+    package = _spec(name).package
+    return (
+        f"install the Debian package {package} (apt-get install {package}; "
+        f"from a checkout: {PROVISION})"
+    )
 
 
 @functools.cache
@@ -168,7 +172,7 @@ def kafka_libs(kafka_version: str | None = None) -> Path:
     ):
         raise MissingDependency(
             f"Kafka {kafka_version} broker jars not found in {libs}",
-            hint=f"run scripts/fetch-kafka (or {PROVISION})",
+            hint=f"from a checkout: scripts/fetch-kafka (or {PROVISION})",
         )
     return libs
 

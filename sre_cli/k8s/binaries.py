@@ -25,7 +25,10 @@ from sre_cli.infra import versions
 
 __all__ = ["BUILD_HINT", "K8sToolchain", "find_toolchain"]
 
-BUILD_HINT = "run scripts/build-k8s (builds and caches the pinned binaries, ~15-25 min cold)"
+BUILD_HINT = (
+    "point $AQUA_K8S_BIN at the Kubernetes binaries; from a checkout, scripts/build-k8s builds "
+    "and caches the pinned ones (~15-25 min cold)"
+)
 
 _STAGE_FILES = (
     "node-initialize.yaml",

@@ -248,3 +248,40 @@ def test_dash_h_is_help(argv: list[str]) -> None:
 
 def test_the_root_offers_shell_completion() -> None:
     assert "--install-completion" in _invoke(["--help"]).output
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_doctor_reads_at_80_and_160_columns_and_never_cuts_a_path(width: int) -> None:
+    """Every line fits the width unless it is one whole path; every path appears whole."""
+    import io
+
+    from rich.console import Console
+
+    from sre_cli.doctor.engine import ComponentStatus, DoctorReport
+
+    deep = "/opt/" + "/".join(["a-rather-long-directory"] * 2) + "/bin/postgres"  # 66
+    report = DoctorReport(
+        (
+            ComponentStatus("postgresql", "15.18", deep, "ok", None, True),
+            ComponentStatus("redis", "7.0.15", "/usr/bin/redis-server", "ok", None, True),
+            ComponentStatus(
+                "java", None, None, "missing", "install the Debian package openjdk-17", True
+            ),
+        )
+    )
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None, markup=False).print(report)
+    lines = out.getvalue().splitlines()
+    assert any(line.strip() == deep or line.endswith(f"  {deep}") for line in lines), lines
+    assert "/usr/bin/redis-server" in out.getvalue()
+    assert all(len(line.rstrip()) <= width for line in lines), lines
+    assert (f"    {deep}" in lines) is (width == 80)  # on its own line only when narrow
+    assert "install the Debian package openjdk-17" in " ".join(" ".join(lines).split())
+
+
+def test_doctor_format_json_and_the_hidden_json_alias_agree() -> None:
+    code, out = _run_main(["doctor", "--format", "json"])
+    alias_code, alias = _run_main(["doctor", "--json"])
+    assert code == alias_code
+    assert json.loads(out) == json.loads(alias)
+    assert "--json" not in _invoke(["doctor", "--help"]).output
