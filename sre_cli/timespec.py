@@ -31,6 +31,7 @@ __all__ = [
     "parse_duration",
     "parse_instant",
     "parse_seconds",
+    "rfc3339",
 ]
 
 DURATION_EXAMPLES = "500ms, 90s, 1m30s, 1h30m, 30d"
@@ -130,3 +131,13 @@ def parse_instant(text: str, *, now: float | None = None) -> float:
     if parsed.tzinfo is None:
         raise UsageError(f"time {text!r} has no offset", hint="add Z or +HH:MM (RFC 3339)")
     return parsed.timestamp()
+
+
+def rfc3339(at: float | None) -> str | None:
+    """Unix seconds as the one instant format of aqua's JSON: RFC 3339, UTC, whole seconds
+    (``2024-03-01T00:00:00Z``); None stays None."""
+    if at is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(round(at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sre_cli.capacity.units import number, rfc3339
+from sre_cli.capacity.units import number
+from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-__all__ = ["number", "rfc3339"]
-
-
-def rfc3339(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(round(at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["number"]
 
 
 def number(value: float | None, signed: bool = False) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.engine import threshold
 from sre_cli.slo.spec import SLO, render_window
 from sre_cli.slo.windows import Tier, load_tiers
-from sre_cli.timespec import format_duration
+from sre_cli.timespec import format_duration, rfc3339
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -62,7 +62,15 @@ class TierReplay:
         return statistics.median(delays) if delays else None
 
     def to_json(self) -> dict[str, object]:
-        firings = [{**asdict(f), "delay": f.delay} for f in self.firings]
+        firings = [
+            {
+                "start": rfc3339(f.start),
+                "end": rfc3339(f.end),
+                "onset": rfc3339(f.onset),
+                "delay": f.delay,
+            }
+            for f in self.firings
+        ]
         return {
             "tier": self.name,
             "factor": self.factor,
@@ -91,7 +99,12 @@ class Backtest:
             {"service": s.slo.service, "name": s.slo.name, "tiers": [t.to_json() for t in s.tiers]}
             for s in self.slos
         ]
-        return {"from": self.start, "to": self.end, "step": self.step, "slos": slos}
+        return {
+            "from": rfc3339(self.start),
+            "to": rfc3339(self.end),
+            "step": self.step,
+            "slos": slos,
+        }
 
     def __rich__(self) -> Table:
         from rich.table import Table

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.spec import SLO, render_window
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, Tier
-from sre_cli.timespec import format_duration, parse_duration
+from sre_cli.timespec import format_duration, parse_duration, rfc3339
 
 __all__ = [
     "BURN_DOWN_POINTS",
@@ -146,7 +146,7 @@ class Report:
     def to_json(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON contract; ``gate`` adds ``passed`` and ``violations`` as ``extra``."""
         return {
-            "evaluated_at": json_number(self.evaluated_at),
+            "evaluated_at": rfc3339(self.evaluated_at),
             "slos": [r.to_json() for r in self.results],
             **(extra or {}),
         }

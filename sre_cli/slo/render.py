@@ -2,7 +2,7 @@
 
 The JSON shape is a documented contract (``slo/README.md``); ``Report.to_json`` builds it::
 
-    {"evaluated_at": 1709251200, "slos": [{"service": "api", "name": "availability",
+    {"evaluated_at": "2024-03-01T00:00:00Z", "slos": [{"service": "api", "name": "availability",
       "objective": 99.9, "window": "30d", "sli": 0.99962,
       "budget": {"consumed": 0.38, "remaining": 0.62}, "events": {"total": 1e6, "bad": 380},
       "burn_rates": {"5m": 0.0, "30m": ..., "3d": 0.4}, "alerts": {"page": false, "ticket": false},

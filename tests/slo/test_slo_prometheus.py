@@ -25,6 +25,7 @@ from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import SLOResult
 from sre_cli.slo.lint import live_problems
 from sre_cli.slo.loader import load_slos
+from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -277,7 +278,7 @@ def test_gate_exit_codes(
     data = json.loads(out[: out.rindex("}") + 1])
     assert data["passed"] is False
     assert [v["kind"] for v in data["violations"]] == ["budget", "budget"]
-    assert data["evaluated_at"] == AT
+    assert data["evaluated_at"] == rfc3339(AT)
     assert "❌ SLO gate failed" in summary.read_text()
 
 

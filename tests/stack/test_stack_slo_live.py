@@ -56,6 +56,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stack_harness import Stack, make_stack, require_full_stack
 
 from sre_cli.stack.configs import monitoring_dir
+from sre_cli.timespec import rfc3339
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -216,7 +217,7 @@ def _report(stack: Stack, at: int) -> dict[str, dict[str, Any]]:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
-    assert report["evaluated_at"] == at
+    assert report["evaluated_at"] == rfc3339(at)
     return {f"{s['service']}/{s['name']}": s for s in report["slos"]}
 
 
