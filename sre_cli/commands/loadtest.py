@@ -481,7 +481,9 @@ def knee(
         f"CPU of {len(plan.pids)} stack process(es)",
     ]
     if dry_run:
-        console.print("[bold]knee plan[/] (dry run: nothing is sent)")
+        from rich.text import Text
+
+        console.print(Text.assemble(("knee plan", "bold"), " (dry run: nothing is sent)"))
         for line in lines:
             console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         return

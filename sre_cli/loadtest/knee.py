@@ -115,9 +115,9 @@ class KneeResult:
         for col in ("rate /s", "achieved /s", "p95 ms", "errors", "result"):
             table.add_column(col, justify="right")
         for s in self.steps:
-            mark = "[green]good[/]" if s.good else f"[red]bad[/] ({s.why})"
+            mark = Text("good", "green") if s.good else Text.assemble(("bad", "red"), f" ({s.why})")
             if s.confirm:
-                mark += " confirm"
+                mark.append(" confirm")
             table.add_row(
                 f"{s.rate:g}",
                 f"{s.achieved_rps:.1f}",
