@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sre_cli.commands.options import (
+    Format,
+    FormatOption,
     Prometheus,
     PrometheusConfig,
     PrometheusURL,
@@ -89,6 +91,7 @@ def validate(
     strict: Annotated[
         bool, typer.Option("--strict", help="Warnings (lints) are errors too: exit 1.")
     ] = False,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Check specs: errors with file and line, lints as warnings; --prometheus: live data too."""
     import time
@@ -99,7 +102,7 @@ def validate(
     from sre_cli.errors import CheckFailed
     from sre_cli.slo.lint import live_problems, static_problems
     from sre_cli.slo.loader import check_paths
-    from sre_cli.slo.syntax import check_syntax
+    from sre_cli.slo.syntax import Validation, check_syntax
     from sre_cli.slo.windows import load_tiers
 
     console = get_console()
@@ -116,12 +119,17 @@ def validate(
         syntax = check_syntax(slos)
         problems += syntax.problems
     problems.sort(key=lambda p: (p.path, p.line or 0))
+    errors = [p for p in problems if p.severity == "error" or strict]
+    if fmt is Format.json:
+        emit(Validation(len(slos), syntax, problems, strict), "json")
+        if errors:
+            raise typer.Exit(1)
+        return
     if syntax.queries:
         console.print(f"PromQL syntax of {syntax.queries} queries checked by {syntax.parser}")
     for problem in problems:
         mark = ("! warning:", "yellow") if problem.severity == "warning" else ("✗", "red")
         console.print(Text.assemble(mark, f" {problem}"), highlight=False, soft_wrap=True)
-    errors = [p for p in problems if p.severity == "error" or strict]
     if errors:
         raise CheckFailed(f"{len(errors)} problem(s) in SLO specs")
     where = " and against live data" if prometheus else ""

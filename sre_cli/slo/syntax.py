@@ -28,7 +28,7 @@ from sre_cli.slo.spec import SLO, render_window
 if TYPE_CHECKING:
     from sre_cli.prometheus import PrometheusClient
 
-__all__ = ["SyntaxCheck", "UserQuery", "check_syntax", "user_queries"]
+__all__ = ["SyntaxCheck", "UserQuery", "Validation", "check_syntax", "user_queries"]
 
 # What a {{.window}} placeholder becomes while the syntax is checked: any valid duration.
 _WINDOW = "5m"
@@ -67,6 +67,32 @@ class SyntaxCheck:
     queries: int
     problems: list[Problem]
     unparsed: frozenset[str] = frozenset()  # ids of the SLOs with a query that does not parse
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``aqua slo validate`` found: the JSON form of its report."""
+
+    slos: int
+    syntax: SyntaxCheck
+    problems: list[Problem]
+    strict: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return not any(p.severity == "error" or self.strict for p in self.problems)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "valid": self.valid,
+            "slos": self.slos,
+            "parser": self.syntax.parser,
+            "queries": self.syntax.queries,
+            "problems": [
+                {"path": p.path, "line": p.line, "severity": p.severity, "message": p.message}
+                for p in self.problems
+            ],
+        }
 
 
 def user_queries(slos: Sequence[SLO]) -> list[UserQuery]:

@@ -117,3 +117,28 @@ def test_a_report_names_the_slo_and_its_own_query_not_the_batched_one(
     assert "(and 1 more)" in message
     assert "label_replace" not in message
     assert "aqua_q" not in message
+
+
+def test_validate_format_json_lists_every_problem(specs: Path, promtool: Path) -> None:
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-m", "sre_cli", "slo", "validate", str(specs), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["valid"], report["slos"], report["parser"], report["queries"]) == (
+        False,
+        3,
+        "promtool",
+        5,
+    )
+    assert [(p["line"], p["severity"]) for p in report["problems"]] == [
+        (10, "error"),
+        (16, "error"),
+    ]
+    assert report["problems"][0]["message"].endswith(f"\n    {BROKEN}")
