@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sre_cli.capacity.units import rfc3339
+from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
     from sre_cli.capacity.forecast import Forecast
