@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from sre_cli.commands.options import group
+from sre_cli.commands.options import Format, FormatOption, JsonAlias, chosen_format, group
 from sre_cli.console import get_console
 from sre_cli.output import emit
 
@@ -48,11 +48,13 @@ def up(
     ),
 ) -> None:
     """Start the control plane and the real node, deploy the stack; return when all is Available."""
+    from rich.text import Text
+
     console = get_console()
     cluster = _cluster(
         state_dir,
         kwok_nodes=nodes_kwok,
-        progress=lambda msg: console.print(f"  [green]✓[/] {msg}"),
+        progress=lambda msg: console.print(Text.assemble("  ", ("✓", "green"), f" {msg}")),
     )
     from sre_cli.cluster.render import render_status
 
@@ -61,13 +63,14 @@ def up(
 
 @app.command()
 def status(
-    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    fmt: FormatOption = Format.table,
+    as_json: JsonAlias = False,
     state_dir: Path | None = STATE_DIR,
 ) -> None:
     """Nodes, Deployments and URLs of the local cluster (live, from the API server)."""
     from sre_cli.cluster.render import render_status
 
-    emit(_cluster(state_dir).status(), "json" if as_json else "table", render_status)
+    emit(_cluster(state_dir).status(), chosen_format(fmt, as_json), render_status)
 
 
 @app.command()
