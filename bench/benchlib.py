@@ -1,6 +1,7 @@
 """What the benchmark scripts share: process CPU, readiness waits, load, README sections.
 
-Each script puts ``bench/`` on ``sys.path`` and imports this module by name.
+Each script puts the repository root on ``sys.path`` and imports this module as
+``bench.benchlib``.
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))
-from benchlib import README, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from bench.benchlib import README, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 SECTION = "## API service"
 TRACED_SECTION = "## API service with tracing on"

@@ -25,8 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE.parent))
-from benchlib import load_average  # noqa: E402
+from bench.benchlib import load_average  # noqa: E402
 
 PROD = ROOT / "manifests" / "overlays" / "prod"
 NS = "aquaculture-prod"

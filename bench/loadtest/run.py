@@ -40,8 +40,8 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))
-from benchlib import load_average, write_section  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from bench.benchlib import load_average, write_section  # noqa: E402
 
 SECTION = "## Load generators"
 LOCUSTFILE = HERE / "locustfile.py"

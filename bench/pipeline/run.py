@@ -42,8 +42,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE.parent))
-from benchlib import load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+from bench.benchlib import load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 SECTION = "## Pipeline"
 TARGET_RPS = 20_000

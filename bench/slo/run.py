@@ -33,9 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE.parent))
 
-import benchlib  # noqa: E402
+from bench import benchlib  # noqa: E402
 
 SLOS = 10  # services in the history
 DAYS = 30

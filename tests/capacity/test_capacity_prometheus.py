@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import promtool_backfill
 import pytest
-from capacity_history import AT, DAY, T0, blocks, first_reaching, free_truth, truth
+from capacity.capacity_history import AT, DAY, T0, blocks, first_reaching, free_truth, truth
 from cli_runner import invoke
 
 from sre_cli.cli import build_app

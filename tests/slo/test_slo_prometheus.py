@@ -16,7 +16,7 @@ import promtool_backfill
 import pytest
 from cli_runner import invoke
 from headless_chromium import SIZE, shoot
-from slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blocks, generate
+from slo.slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blocks, generate
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient

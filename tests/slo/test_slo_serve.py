@@ -20,8 +20,8 @@ import httpx
 import promtool_backfill
 import pytest
 from cli_runner import invoke
-from test_slo_timeslices import AT, SPECS
-from timeslice_history import blocks
+from slo.test_slo_timeslices import AT, SPECS
+from slo.timeslice_history import blocks
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import promtool_backfill
 import pytest
 from cli_runner import invoke
-from timeslice_history import T0, Minute, blocks, expected, generate
+from slo.timeslice_history import T0, Minute, blocks, expected, generate
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stack_harness import Stack, make_stack, require_full_stack, stack_pids
+from stack.stack_harness import Stack, make_stack, require_full_stack, stack_pids
 
 from sre_cli.stack.configs import monitoring_dir
 from sre_cli.stack.state import pid_alive

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack_harness import Stack, make_stack, stack_pids
+from stack.stack_harness import Stack, make_stack, stack_pids
 
 from sre_cli.stack.state import pid_alive
 
@@ -155,7 +155,7 @@ def test_taken_port_fails_fast_naming_port_and_component(
 ) -> None:
     import socket
 
-    from stack_harness import reserve_port_base
+    from stack.stack_harness import reserve_port_base
 
     reserved = reserve_port_base()
     stack = Stack(tmp_path / "s", reserved.base, {"AQUA_STACK_BIN_PATH": str(empty_bin_dir)})

@@ -53,7 +53,7 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from stack_harness import Stack, make_stack, require_full_stack
+from stack.stack_harness import Stack, make_stack, require_full_stack
 
 from sre_cli.stack.configs import monitoring_dir
 from sre_cli.timespec import rfc3339

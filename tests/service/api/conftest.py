@@ -24,7 +24,7 @@ if getattr(sys.modules.get("service"), "__file__", "") is None:
     for _name in [n for n in sys.modules if n == "service" or n.startswith("service.")]:
         del sys.modules[_name]
 
-from api_harness import (  # noqa: E402 - after the path fix above
+from api.api_harness import (  # noqa: E402 - after the path fix above
     Api,
     create_pg_database,
     harness_fixture,

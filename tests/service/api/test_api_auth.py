@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from api_harness import ADMIN_PASSWORD, Api, settings_for
+from api.api_harness import ADMIN_PASSWORD, Api, settings_for
 from pydantic import ValidationError
 
 from service.api.security import TokenService
@@ -120,7 +120,7 @@ def test_production_refuses_weak_secrets(tmp_path: Path) -> None:
 
 
 def test_bootstrap_admin_from_secret_file(tmp_path: Path, database_url: str) -> None:
-    from api_harness import running_api
+    from api.api_harness import running_api
 
     pw = tmp_path / "admin-password"
     pw.write_text("from-a-mounted-secret\n")

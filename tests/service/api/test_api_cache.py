@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from api_harness import (
+from api.api_harness import (
     ADMIN,
     ADMIN_PASSWORD,
     Api,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from api_harness import ADMIN, Api, series
+from api.api_harness import ADMIN, Api, series
 
 
 def test_farm_crud(api: Api) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import Api, metric, running_api, settings_for
+from api.api_harness import Api, metric, running_api, settings_for
 
 from service.common.schedule import issue_time
 from service.ml.devserver import MLServer, free_port

@@ -14,7 +14,7 @@ import time
 import httpx
 import jwt
 import pytest
-from api_harness import ADMIN, Api, running_api, settings_for
+from api.api_harness import ADMIN, Api, running_api, settings_for
 
 from service.api.hotpath import SUMMARY_ROUTE
 from service.api.settings import ApiSettings

@@ -8,7 +8,7 @@ import logging
 import re
 
 import pytest
-from api_harness import Api, running_api, settings_for
+from api.api_harness import Api, running_api, settings_for
 
 from service.common.logs import JsonFormatter
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api_harness import harness_fixture, running_api, series, settings_for
+from api.api_harness import harness_fixture, running_api, series, settings_for
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_harness import (
+from api.api_harness import (
     ApiProcess,
     create_pg_database,
     harness_fixture,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from api_harness import ApiProcess, create_pg_database, harness_fixture
+from api.api_harness import ApiProcess, create_pg_database, harness_fixture
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_harness import ApiProcess, create_pg_database, harness_fixture
+from api.api_harness import ApiProcess, create_pg_database, harness_fixture
 
 pytestmark = pytest.mark.integration
 

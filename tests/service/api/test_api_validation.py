@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from api_harness import Api, running_api, series, settings_for
+from api.api_harness import Api, running_api, series, settings_for
 
 
 def _fields(response: object) -> list[str]:

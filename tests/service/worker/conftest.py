@@ -20,7 +20,7 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if sys.path[0] != _ROOT:
     sys.path.insert(0, _ROOT)
 
-from pipeline_harness import Pipeline, create_database  # noqa: E402
+from worker.pipeline_harness import Pipeline, create_database  # noqa: E402
 
 
 @pytest.hookimpl(wrapper=True)

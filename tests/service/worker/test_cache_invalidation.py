@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from infra_harness import require_binary
-from pipeline_harness import Pipeline, api_settings, count_readings, running_api, wait_for
+from worker.pipeline_harness import Pipeline, api_settings, count_readings, running_api, wait_for
 
 from sre_cli.infra.process import free_port
 

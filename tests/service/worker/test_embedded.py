@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline_harness import api_settings, batch, running_api, wait_for
+from worker.pipeline_harness import api_settings, batch, running_api, wait_for
 
 
 def test_embedded_queue_stores_readings_and_runs_jobs(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pipeline_harness import Pipeline, query
+from worker.pipeline_harness import Pipeline, query
 
 from service.pipeline.messages import ForecastJob
 from service.pipeline.metrics import WorkerMetrics

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pipeline_harness import (
+from worker.pipeline_harness import (
     Pipeline,
     api_settings,
     batch,

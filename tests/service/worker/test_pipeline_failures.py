@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline_harness import (
+from worker.pipeline_harness import (
     ROOT,
     Pipeline,
     api_settings,
