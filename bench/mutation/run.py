@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +83,11 @@ class Mutant:
     what: str
 
 
+def _number(value: object) -> TypeGuard[int | float]:
+    """An int or a float constant; not a bool, whose type is a subclass of int."""
+    return type(value) in (int, float)
+
+
 def _sites(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare) and type(node.ops[0]) in _CMP_SWAP:
@@ -92,7 +98,7 @@ def _sites(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
             yield node, "and <-> or"
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             yield node, "drop not"
-        elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        elif isinstance(node, ast.Constant) and _number(node.value):
             yield node, f"{node.value!r} -> {node.value + 1!r}"
         elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
             yield node, f"{node.value} -> {not node.value}"
@@ -136,7 +142,7 @@ def apply(source: str, mutant: Mutant) -> str:
         node.operand = replacement
     elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
         node.value = not node.value
-    elif isinstance(node, ast.Constant):
+    elif isinstance(node, ast.Constant) and _number(node.value):
         node.value = node.value + 1
     return ast.unparse(ast.fix_missing_locations(tree))
 

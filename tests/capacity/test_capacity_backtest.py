@@ -145,6 +145,7 @@ def test_floor_falls_below_its_limit() -> None:
     assert f.headroom == pytest.approx(39)  # above the floor
     assert f.peak == pytest.approx(90 - 3 * 37, abs=0.01)  # the lowest forecast: the horizon's end
     assert f.band is not None
+    assert f.peak is not None
     assert f.band.lower <= f.peak <= f.band.upper
     assert f.act_at is not None
     assert abs(f.act_at - (T0 + 15 * DAY)) < 60
@@ -211,6 +212,7 @@ def test_a_band_that_reaches_the_limit_warns_without_a_likely_time() -> None:
     assert f.exhausted.earliest == times[-1]
     assert f.status == "warning"
     assert f.band is not None
+    assert f.peak is not None
     assert f.band.upper > 100 > f.peak
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import promtool_backfill
 import pytest
@@ -86,7 +86,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return invoke(build_app(argv), argv, width=250)
 
 
-def _json(prom_url: str, *args: str) -> tuple[int, dict[str, object]]:
+def _json(prom_url: str, *args: str) -> tuple[int, dict[str, Any]]:
     code, out = _cli("--prometheus", prom_url, "--at", str(AT), "--format", "json", *args)
     # The document, then perhaps the error message (which may hold braces of its own).
     data, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
@@ -135,7 +135,7 @@ def test_growing_series_exhausts_on_the_expected_day_and_gates(
 def test_the_band_holds_the_known_crossing_and_the_peak(prom_url: str, expected: float) -> None:
     code, data = _json(prom_url, "--query", 'capacity_test_load{instance="a"}', "--limit", "230")
     assert code == 1
-    [a] = data["forecasts"]  # type: ignore[misc]
+    [a] = data["forecasts"]
     assert a["model"] == "seasonal"  # the backtest sees the daily profile
     assert set(a["backtest"]) == {"linear", "seasonal", "holt-winters"}
     assert a["backtest_error"] == min(a["backtest"].values())
@@ -157,7 +157,7 @@ def test_a_floor_is_reached_from_above(prom_url: str) -> None:
     assert crossing is not None
     code, data = _json(prom_url, "--query", "capacity_test_free", "--limit", "30", "--floor")
     assert code == 1
-    [f] = data["forecasts"]  # type: ignore[misc]
+    [f] = data["forecasts"]
     assert f["direction"] == "floor"
     assert f["status"] == "critical"
     assert f["trend_per_day"] == pytest.approx(-2.5, abs=0.1)
@@ -170,7 +170,7 @@ def test_a_floor_is_reached_from_above(prom_url: str) -> None:
     # As a ceiling at 100 the falling series never reaches its limit.
     code, data = _json(prom_url, "--query", "capacity_test_free", "--limit", "100")
     assert code == 0
-    assert data["forecasts"][0]["exhausted_at"] is None  # type: ignore[index]
+    assert data["forecasts"][0]["exhausted_at"] is None
 
 
 def test_what_if_10x_multiplies_the_traffic(prom_url: str) -> None:
@@ -185,7 +185,7 @@ def test_what_if_10x_multiplies_the_traffic(prom_url: str) -> None:
     )
     assert code == 1  # 50 → 500: over the limit now
     assert data["what_if"] == 10
-    [b] = data["forecasts"]  # type: ignore[misc]
+    [b] = data["forecasts"]
     assert b["current"] == 500
     assert b["exhausted_at"] == data["at"]
 
@@ -220,7 +220,7 @@ def test_replicas_needed_at_the_horizon_against_the_hpa(prom_url: str, tmp_path:
         str(ROOT / "manifests" / "overlays" / "prod"),
     )
     assert code == 0
-    [plan] = data["replicas"]  # type: ignore[misc]
+    [plan] = data["replicas"]
     assert plan["deployment"] == "api-service"
     assert plan["per_replica_rps"] == 40
     assert plan["peak_upper"] >= plan["peak"]
@@ -256,7 +256,7 @@ def test_replicas_needed_at_the_horizon_against_the_hpa(prom_url: str, tmp_path:
         str(ROOT / "manifests" / "overlays" / "prod"),
     )
     assert code == 1
-    [plan10] = data["replicas"]  # type: ignore[misc]
+    [plan10] = data["replicas"]
     assert plan10["needed"] == math.ceil(plan10["peak_upper"] / 40) + 1
     assert plan10["needed"] > 20
     assert plan10["enough"] is False
@@ -284,7 +284,7 @@ def test_warn_decides_between_warning_and_critical(prom_url: str, expected: floa
         prom_url, "--query", 'capacity_test_load{instance="a"}', "--limit", "230", "--warn", "7d"
     )
     assert code == 0
-    [a] = data["forecasts"]  # type: ignore[misc]
+    [a] = data["forecasts"]
     assert a["status"] == "warning"
     assert abs(_time(a["exhausted_at"]) - expected) < TOLERANCE
     code, data = _json(
@@ -297,7 +297,7 @@ def test_warn_decides_between_warning_and_critical(prom_url: str, expected: floa
         "7d",
     )
     assert code == 0
-    [a] = data["forecasts"]  # type: ignore[misc]
+    [a] = data["forecasts"]
     assert (a["status"], a["exhausted_at"]) == ("ok", None)
 
 
@@ -341,7 +341,7 @@ def test_table_output_and_spec_files(prom_url: str, tmp_path: Path, expected: fl
 def test_query_matching_nothing_is_no_data(prom_url: str) -> None:
     code, data = _json(prom_url, "--query", "capacity_no_such_metric", "--limit", "1")
     assert code == 0
-    [f] = data["forecasts"]  # type: ignore[misc]
+    [f] = data["forecasts"]
     assert set(f) == KEYS
     assert f["status"] == "no_data"
     assert f["labels"] == {}

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROD = ROOT / "manifests" / "overlays" / "prod"
 NS = "aquaculture-prod"
 DEPLOYMENTS = {"api-service": 3, "ml-service": 2, "worker": 2}
+# What the API server returns is typed Any here: the client's models declare every field
+# Optional (a request may leave any out), and the server's answers fill the fields read below.
 
 
 def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 90.0) -> tuple[Any, float]:
@@ -68,9 +70,11 @@ def kubectl(kube_cluster: ControlPlane) -> Kubectl:
 
 @pytest.fixture(scope="module")
 def admin_client(kube_cluster: ControlPlane) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube_cluster.kubeconfig))
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kube_cluster.kubeconfig)
+    )
     yield api
-    api.close()
+    api.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,7 @@ def prod_namespace(kubectl: Kubectl) -> str:
 
 
 def deployments_available(apps: client.AppsV1Api) -> dict[str, int] | None:
-    items = apps.list_namespaced_deployment(NS).items
+    items: list[Any] = apps.list_namespaced_deployment(NS).items
     state = {d.metadata.name: d for d in items}
     if set(state) != set(DEPLOYMENTS):
         return None
@@ -103,7 +107,7 @@ def deployments_available(apps: client.AppsV1Api) -> dict[str, int] | None:
     return {name: state[name].status.available_replicas for name in DEPLOYMENTS}
 
 
-def running_and_ready(pod: client.V1Pod) -> bool:
+def running_and_ready(pod: Any) -> bool:
     if pod.status.phase != "Running" or pod.metadata.deletion_timestamp is not None:
         return False
     conds = {c.type: c.status for c in pod.status.conditions or []}
@@ -135,7 +139,7 @@ def applied(kubectl: Kubectl, prod_namespace: str, admin_client: client.ApiClien
 def test_control_plane_is_up_with_ready_nodes(
     kube_cluster: ControlPlane, admin_client: client.ApiClient
 ) -> None:
-    nodes = client.CoreV1Api(admin_client).list_node().items
+    nodes: list[Any] = client.CoreV1Api(admin_client).list_node().items
     assert sorted(n.metadata.name for n in nodes) == kube_cluster.node_names
     for node in nodes:
         conds = {c.type: c.status for c in node.status.conditions}
@@ -170,7 +174,7 @@ def test_prod_overlay_passes_server_dry_run(
 def test_prod_overlay_applies_and_pods_become_ready(
     applied: float, admin_client: client.ApiClient, kube_cluster: ControlPlane
 ) -> None:
-    pods = client.CoreV1Api(admin_client).list_namespaced_pod(NS).items
+    pods: list[Any] = client.CoreV1Api(admin_client).list_namespaced_pod(NS).items
     assert len(pods) == sum(DEPLOYMENTS.values())
     assert all(running_and_ready(p) for p in pods), [p.metadata.name for p in pods]
     assert {p.spec.node_name for p in pods} <= set(kube_cluster.node_names)
@@ -185,12 +189,13 @@ def test_deleted_api_pod_is_replaced_and_ready(
 ) -> None:
     core = client.CoreV1Api(admin_client)
     selector = "app=api-service"
-    before = {p.metadata.name for p in core.list_namespaced_pod(NS, label_selector=selector).items}
+    listed: list[Any] = core.list_namespaced_pod(NS, label_selector=selector).items
+    before: set[str] = {p.metadata.name for p in listed}
     victim = sorted(before)[0]
     core.delete_namespaced_pod(victim, NS)
 
-    def replaced() -> list[client.V1Pod] | None:
-        pods = core.list_namespaced_pod(NS, label_selector=selector).items
+    def replaced() -> list[Any] | None:
+        pods: list[Any] = core.list_namespaced_pod(NS, label_selector=selector).items
         names = {p.metadata.name for p in pods}
         fresh = [p for p in pods if p.metadata.name not in before]
         ready = [p for p in pods if running_and_ready(p)]
@@ -214,17 +219,20 @@ def operator_client(
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
     )
-    token = core.create_namespaced_service_account_token("aqua-operator", NS, request).status.token
+    issued: Any = core.create_namespaced_service_account_token("aqua-operator", NS, request)
+    token: str = issued.status.token
     cfg = client.Configuration()
     cfg.host = kube_cluster.server
     cfg.ssl_ca_cert = str(kube_cluster.pki.ca.cert)
     cfg.api_key = {"authorization": token}
     cfg.api_key_prefix = {"authorization": "Bearer"}
     api = client.ApiClient(cfg)
-    who = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
+    who: Any = client.AuthenticationV1Api(api).create_self_subject_review(
+        client.V1SelfSubjectReview()
+    )
     assert who.status.user_info.username == f"system:serviceaccount:{NS}:aqua-operator"
     yield api
-    api.close()
+    api.close()  # type: ignore[no-untyped-call]
 
 
 def forbidden(call: Callable[[], Any]) -> bool:
@@ -242,19 +250,24 @@ def test_operator_may_delete_pods_in_its_namespace(
 ) -> None:
     core = client.CoreV1Api(operator_client)
     apps = client.AppsV1Api(operator_client)
-    pods = core.list_namespaced_pod(NS, label_selector="app=worker").items
-    victim = pods[0].metadata.name
+    pods: list[Any] = core.list_namespaced_pod(NS, label_selector="app=worker").items
+    victim: str = pods[0].metadata.name
     core.delete_namespaced_pod(victim, NS)
     # What runbooks need besides deleting pods.
-    scale = apps.read_namespaced_deployment_scale("api-service", NS)
+    scale: Any = apps.read_namespaced_deployment_scale("api-service", NS)
     assert scale.spec.replicas == 3
     apps.patch_namespaced_deployment(
         "worker", NS, {"spec": {"template": {"metadata": {"annotations": {"aqua/restart": "1"}}}}}
     )
     core.list_namespaced_event(NS)
     admin_core = client.CoreV1Api(admin_client)
+
+    def pod_names() -> set[str]:
+        pods: list[Any] = admin_core.list_namespaced_pod(NS).items
+        return {p.metadata.name for p in pods}
+
     wait_for(
-        lambda: victim not in {p.metadata.name for p in admin_core.list_namespaced_pod(NS).items},
+        lambda: victim not in pod_names(),
         what=f"{victim} gone",
         timeout=30,
     )
@@ -263,7 +276,7 @@ def test_operator_may_delete_pods_in_its_namespace(
 def test_operator_is_forbidden_outside_its_grant(
     operator_client: client.ApiClient, admin_client: client.ApiClient
 ) -> None:
-    admin_core = client.CoreV1Api(admin_client)
+    admin_core: Any = client.CoreV1Api(admin_client)  # reads the probe pod back: Any, as above
     system_pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="rbac-probe", namespace="kube-system"),
         spec=client.V1PodSpec(

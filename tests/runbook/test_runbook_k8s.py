@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROD = ROOT / "manifests" / "overlays" / "prod"
 NS = "aquaculture-prod"
 SELECTOR = "app=api-service"
+# What the API server returns is typed Any here: the client's models declare every field
+# Optional (a request may leave any out), and the server's answers fill the fields read below.
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
@@ -72,7 +74,7 @@ def kubectl(plane: ControlPlane, *args: str, stdin: str = "") -> str:
 
 
 def available(apps: client.AppsV1Api) -> bool:
-    d = apps.read_namespaced_deployment("api-service", NS)
+    d: Any = apps.read_namespaced_deployment("api-service", NS)
     conds = {c.type: c.status for c in d.status.conditions or []}
     return conds.get("Available") == "True" and d.status.available_replicas == d.spec.replicas
 
@@ -96,11 +98,13 @@ def admin(cluster: ControlPlane) -> Iterator[client.ApiClient]:
         f"--from-literal=jwt-secret={secrets.token_hex(32)}",
     )
     kubectl(cluster, "apply", "-k", str(PROD))
-    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(cluster.kubeconfig)
+    )
     apps = client.AppsV1Api(api)
     wait_for(lambda: available(apps), "api-service Available", timeout=120)
     yield api
-    api.close()
+    api.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +115,10 @@ def operator_kubeconfig(
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
     )
-    token = (
-        client.CoreV1Api(admin)
-        .create_namespaced_service_account_token("aqua-operator", NS, request)
-        .status.token
+    issued: Any = client.CoreV1Api(admin).create_namespaced_service_account_token(
+        "aqua-operator", NS, request
     )
+    token: str = issued.status.token
     path = tmp_path_factory.mktemp("operator") / "kubeconfig"
     path.write_text(
         yaml.safe_dump(
@@ -152,7 +155,7 @@ def victim(admin: client.ApiClient) -> str:
     kwok reports a pod Ready once, when it starts; a pod turned not ready later stays so.
     """
     core = client.CoreV1Api(admin)
-    pods = core.list_namespaced_pod(NS, label_selector=SELECTOR).items
+    pods: list[Any] = core.list_namespaced_pod(NS, label_selector=SELECTOR).items
     pod = sorted(pods, key=lambda p: p.metadata.name)[0]
     now = pod.status.conditions[0].last_transition_time
     for cond in pod.status.conditions:
@@ -169,7 +172,7 @@ def victim(admin: client.ApiClient) -> str:
 
 
 def api_pods(admin: client.ApiClient) -> dict[str, str]:
-    pods = client.CoreV1Api(admin).list_namespaced_pod(NS, label_selector=SELECTOR).items
+    pods: list[Any] = client.CoreV1Api(admin).list_namespaced_pod(NS, label_selector=SELECTOR).items
     return {p.metadata.name: p.metadata.uid for p in pods}
 
 
