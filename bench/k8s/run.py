@@ -79,7 +79,9 @@ def one_run(workdir: Path) -> dict[str, float]:
             f"{secrets.token_hex(8)}@postgres:5432/aqua",
             f"--from-literal=jwt-secret={secrets.token_hex(32)}",
         )
-        api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(plane.kubeconfig)
+        )
         # The client's models type every field optional: read them untyped.
         apps: Any = client.AppsV1Api(api)
         core: Any = client.CoreV1Api(api)
@@ -112,7 +114,7 @@ def one_run(workdir: Path) -> dict[str, float]:
             return victim not in names and len(fresh) == 1 and sum(map(ready, pods)) == 3
 
         out["pod_replaced"] = wait(replaced, "a Ready replacement pod")
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
         return out
     finally:
         plane.stop()

@@ -32,9 +32,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -93,7 +96,8 @@ def wrk(url: str, token: str, seconds: int) -> Row:
             url,
         ]
     )
-    rps = requests = bad = 0
+    rps: float = 0
+    requests = bad = 0
     for line in text.splitlines():
         words = line.split()
         if line.startswith("Requests/sec:"):
@@ -166,7 +170,8 @@ def locust(url: str, token: str, path: str, seconds: int, processes: int) -> Row
         argv += ["--processes", str(processes)]
     text, cpu = timed(argv, {"AQUA_BENCH_TOKEN": token, "AQUA_BENCH_PATH": path})
     # with --processes, each worker may print its own (empty) list before the master's
-    decoder, found, at = json.JSONDecoder(), [], text.find("[")
+    decoder, at = json.JSONDecoder(), text.find("[")
+    found: list[list[dict[str, Any]]] = []
     while at >= 0:
         try:
             value, end = decoder.raw_decode(text, at)
@@ -255,8 +260,9 @@ def main() -> None:
                 ref = wrk(url, token, args.duration)
                 rows = [ref]
                 show(ref, ref)
-                for run in (
-                    lambda ref=ref: aqua(
+                runs: tuple[Callable[[], Row], ...] = (
+                    partial(
+                        aqua,
                         entry,
                         path,
                         password,
@@ -265,7 +271,8 @@ def main() -> None:
                         1000,
                         "aqua open model at 85 % of wrk's rate",
                     ),
-                    lambda ref=ref: aqua(
+                    partial(
+                        aqua,
                         entry,
                         path,
                         password,
@@ -276,7 +283,8 @@ def main() -> None:
                     ),
                     lambda: locust(entry, token, path, args.duration, 1),
                     lambda: locust(entry, token, path, args.duration, 2),
-                ):
+                )
+                for run in runs:
                     rows.append(run())
                     show(rows[-1], ref)
                 rounds.append(rows)

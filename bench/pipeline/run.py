@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -43,6 +44,18 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.benchlib import load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+
+if TYPE_CHECKING:
+    from sre_cli.infra.process import Server
+
+
+def _pid(server: Server) -> int:
+    """The process id of a server started by this script."""
+    pid = server.process.pid if server.process is not None else None
+    if pid is None:
+        raise SystemExit(f"{server.name} is not running")
+    return pid
+
 
 SECTION = "## Pipeline"
 TARGET_RPS = 20_000
@@ -264,8 +277,8 @@ def run(args: argparse.Namespace) -> list[Figures]:
             pids = {
                 "API": procs[0].pid,
                 **{f"worker {n + 1}": p.pid for n, p in enumerate(procs[1:])},
-                "Kafka broker": kafka.process.pid,
-                "PostgreSQL": pg.process.pid,
+                "Kafka broker": _pid(kafka),
+                "PostgreSQL": _pid(pg),
             }
 
             def cpu_now() -> dict[str, float]:

@@ -81,7 +81,8 @@ def _serve(ready: threading.Event, box: dict[str, object], stop: threading.Event
 
 @pytest.fixture(scope="module")
 def stalling() -> Iterator[StallingServer]:
-    ready, stop, box = threading.Event(), threading.Event(), {}
+    ready, stop = threading.Event(), threading.Event()
+    box: dict[str, object] = {}
     thread = threading.Thread(target=_serve, args=(ready, box, stop), daemon=True)
     thread.start()
     assert ready.wait(10)

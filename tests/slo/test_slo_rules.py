@@ -17,7 +17,8 @@ import yaml
 
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.rules import inhibit_rules, rules_yaml
-from sre_cli.slo.windows import Tier, format_duration, load_tiers
+from sre_cli.slo.windows import Tier, load_tiers
+from sre_cli.timespec import format_duration
 
 GOLDEN = Path(__file__).parent / "golden"
 INPUTS = sorted(GOLDEN.glob("in-*.yaml"))

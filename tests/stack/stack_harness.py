@@ -104,10 +104,12 @@ class Stack:
         return {c["name"]: c for c in json.loads(out)["components"]}
 
     def state(self) -> dict[str, Any]:
-        return json.loads((self.state_dir / "state.json").read_text())
+        state: dict[str, Any] = json.loads((self.state_dir / "state.json").read_text())
+        return state
 
     def plan(self) -> dict[str, Any]:
-        return json.loads((self.state_dir / "plan.json").read_text())
+        plan: dict[str, Any] = json.loads((self.state_dir / "plan.json").read_text())
+        return plan
 
     def log(self, name: str) -> str:
         path = self.state_dir / "logs" / f"{name}.log"

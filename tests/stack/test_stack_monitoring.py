@@ -185,7 +185,7 @@ def test_dashboards_cover_red_budget_pipeline_and_ml() -> None:
 
 def test_every_dashboard_query_parses(tmp_path: Path) -> None:
     # promtool has no bare PromQL check: wrap each query in a recording rule and check those.
-    rules = []
+    rules: list[dict[str, str]] = []
     for path in DASHBOARDS:
         for panel in json.loads(path.read_text())["panels"]:
             for t in panel["targets"]:

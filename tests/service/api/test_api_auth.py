@@ -8,7 +8,7 @@ from pathlib import Path
 import jwt
 import pytest
 from api.api_harness import ADMIN_PASSWORD, Api, settings_for
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from service.api.security import TokenService
 from service.api.settings import DEV_JWT_SECRET, ApiSettings
@@ -108,9 +108,11 @@ def test_production_refuses_weak_secrets(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="development JWT secret"):
         ApiSettings(environment="production", database_url=url)
     with pytest.raises(ValidationError, match="at least 32"):
-        ApiSettings(environment="production", database_url=url, jwt_secret="short-secret")
+        ApiSettings(
+            environment="production", database_url=url, jwt_secret=SecretStr("short-secret")
+        )
     with pytest.raises(ValidationError, match="AQUA_DATABASE_URL"):
-        ApiSettings(environment="production", jwt_secret="s" * 40)
+        ApiSettings(environment="production", jwt_secret=SecretStr("s" * 40))
     secret_file = tmp_path / "jwt"
     secret_file.write_text("f" * 48 + "\n")
     ok = ApiSettings(environment="production", database_url=url, jwt_secret_file=secret_file)

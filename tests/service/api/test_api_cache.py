@@ -66,7 +66,7 @@ def _warm(api: Api, pond: int, headers: dict[str, str]) -> httpx.Response:
     _wait_live(api)
     url = SUMMARY.format(pond)
     assert api.client.get(url, headers=headers).headers["x-cache"] == "miss"
-    from_redis = api.client.get(url, headers=headers)
+    from_redis: httpx.Response = api.client.get(url, headers=headers)
     assert from_redis.headers["x-cache"] == "hit"
     return from_redis
 

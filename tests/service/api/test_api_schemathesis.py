@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ import schemathesis
 from api.api_harness import ApiProcess, create_pg_database, harness_fixture
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
@@ -92,6 +94,8 @@ def test_no_server_errors(
     operations = 0
     calls = 0
     for result in api_schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         operations += 1
 
@@ -106,7 +110,7 @@ def test_no_server_errors(
             suppress_health_check=list(HealthCheck),
             phases=[Phase.explicit, Phase.generate],
         )
-        def check(case: schemathesis.Case) -> None:
+        def check(case: schemathesis.Case[Any]) -> None:
             nonlocal calls
             calls += 1
             response = case.call(headers=admin_headers, timeout=10)

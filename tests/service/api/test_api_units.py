@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -31,8 +32,16 @@ def test_length_weight(species: Species, length: float, grams: float) -> None:
     assert weight_from_length(species, length) == pytest.approx(grams)
 
 
+class _Pond(TypedDict):
+    """The keyword arguments of estimate_biomass that every case below shares."""
+
+    stock_count: int
+    area_m2: float
+    depth_m: float
+
+
 def test_biomass_methods() -> None:
-    kw = {"stock_count": 1000, "area_m2": 100.0, "depth_m": 2.0}
+    kw: _Pond = {"stock_count": 1000, "area_m2": 100.0, "depth_m": 2.0}
     by_weight = estimate_biomass(
         species=Species.other, mean_weight_g=500.0, mean_length_cm=None, **kw
     )

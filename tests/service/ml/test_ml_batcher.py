@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from service.ml.batcher import BatchObserver, MicroBatcher
-from service.ml.inference import Job, ServedForecast
+from service.ml.serving import Job, ServedForecast
 from service.ml.warmup import warmup_batch
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from service.ml.app import MLSettings, create_app
 from service.ml.dataset import EVAL_STREAM, generate
-from service.ml.inference import DEFAULT_WEIGHTS, Forecaster, Job, ServedForecast
+from service.ml.inference import Forecaster
 from service.ml.inference_process import InferenceProcess, InferenceProcessDied
 from service.ml.payloads import forecast_request
+from service.ml.serving import DEFAULT_WEIGHTS, Job, ServedForecast
 
 
 def _same(a: ServedForecast, b: ServedForecast) -> None:

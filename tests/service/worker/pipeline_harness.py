@@ -171,9 +171,11 @@ class Api:
         return self.ponds[-n:]
 
     def post(self, pond_id: int, readings: list[dict[str, Any]]) -> httpx.Response:
-        return self.client.post(
+        # Starlette types its TestClient against httpx2, absent here: its calls return Any.
+        r: httpx.Response = self.client.post(
             f"/api/v1/ponds/{pond_id}/readings", json={"readings": readings}, headers=self.auth
         )
+        return r
 
 
 def api_settings(database_url: str, **overrides: Any) -> ApiSettings:
