@@ -27,11 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchlib import load_average, write_section
-
+from bench.benchlib import load_average, write_section
 from sre_cli.backup import Repository, Source, drill, run_backup
 from sre_cli.infra.postgres import PostgresServer
 

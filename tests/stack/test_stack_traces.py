@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from cli_runner import invoke
-from stack_harness import Stack, make_stack, require_full_stack
+from stack.stack_harness import Stack, make_stack, require_full_stack
 
 from sre_cli.commands.trace import app as trace_app
 from sre_cli.errors import Unavailable

@@ -96,9 +96,9 @@ def test_a_span_whose_parent_is_missing_becomes_a_root() -> None:
 
 
 def test_json_has_the_documented_fields() -> None:
-    payload = TraceList((Trace.from_jaeger(REQUEST),)).to_json()
+    payload: dict[str, Any] = TraceList((Trace.from_jaeger(REQUEST),)).to_json()
     json.dumps(payload)  # serialisable
-    [trace] = payload["traces"]  # type: ignore[index]
+    [trace] = payload["traces"]
     assert trace["trace_id"] == "ab" * 16
     assert trace["duration_ms"] == 400.0
     assert trace["root"] == "GET /api/v1/ponds/{pond_id}/summary"

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _run(jaeger: JaegerServer, service: str, trace_id: str, parent: str) -> dict[str, object]:
+def _run(jaeger: JaegerServer, service: str, trace_id: str, parent: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, jaeger.otlp_http_url, service, "0", trace_id, parent],
         capture_output=True,
@@ -67,11 +68,11 @@ def _run(jaeger: JaegerServer, service: str, trace_id: str, parent: str) -> dict
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def _spans(jaeger: JaegerServer, trace_id: str, count: int) -> list[dict[str, object]]:
+def _spans(jaeger: JaegerServer, trace_id: str, count: int) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 20
     spans: list[dict[str, object]] = []
     while time.monotonic() < deadline:
@@ -95,16 +96,16 @@ def test_sampling_parents_and_propagation(jaeger_server: JaegerServer) -> None:
         "sampled": False,
         "trace_id": dropped["trace_id"],
         "child": True,
-    }  # type: ignore[index]
+    }
     kept = out["kept"]
-    assert kept["trace_id"] == trace_id  # type: ignore[index]
-    assert kept["sampled"] is True  # type: ignore[index]
+    assert kept["trace_id"] == trace_id
+    assert kept["sampled"] is True
     assert out["exemplar"] == {"trace_id": trace_id}
-    [[name, value]] = out["headers"]  # type: ignore[misc]
+    [[name, value]] = out["headers"]
     assert name == "traceparent"
     assert value.startswith(f"00-{trace_id}-")
     assert value.endswith("-01")
-    assert out["http"]["traceparent"].split("-")[1] == trace_id  # type: ignore[index]
+    assert out["http"]["traceparent"].split("-")[1] == trace_id
 
     spans = {s["operationName"]: s for s in _spans(jaeger_server, trace_id, 5)}
     assert set(spans) == {
@@ -121,15 +122,15 @@ def test_sampling_parents_and_propagation(jaeger_server: JaegerServer) -> None:
         return str(refs[0]["spanID"])
 
     assert parent_of("POST /kept") == parent
-    request_id = str(kept["span_id"])  # type: ignore[index]
+    request_id = str(kept["span_id"])
     assert parent_of("authenticate") == request_id
     assert parent_of("jobs publish") == request_id
     assert parent_of("jobs process") == str(spans["jobs publish"]["spanID"])
     assert parent_of("ml forecast") == str(spans["jobs process"]["spanID"])
-    tags = {t["key"]: t["value"] for t in spans["POST /kept"]["tags"]}  # type: ignore[union-attr]
+    tags = {t["key"]: t["value"] for t in spans["POST /kept"]["tags"]}
     assert tags["http.route"] == "/kept"
     assert tags["http.response.status_code"] == 202
 
     # Nothing of the request that was not kept reached Jaeger.
-    status, _ = http_request(f"{jaeger_server.url}/api/traces/{dropped['trace_id']}")  # type: ignore[index]
+    status, _ = http_request(f"{jaeger_server.url}/api/traces/{dropped['trace_id']}")
     assert status == 404
