@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests" / "cluster")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from benchlib import load_average, write_section  # noqa: E402
-from load import Load  # noqa: E402
+from cluster.load import Load  # noqa: E402
 
+from bench.benchlib import load_average, write_section  # noqa: E402
 from sre_cli.cluster import LocalCluster  # noqa: E402
 from sre_cli.cluster.images import ImageBuilder  # noqa: E402
 from sre_cli.cluster.kubectl import Kubectl  # noqa: E402

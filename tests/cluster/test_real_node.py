@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from load import Load
+from cluster.load import Load
 
 from sre_cli.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl

@@ -115,7 +115,13 @@ def test_alerts_with_a_team_route_to_that_teams_receiver() -> None:
     }
     assert {t for _, t, _ in teams} == {"dba", "on-call"}
     for alert, team, severity in sorted(teams):
-        argv = [amtool, "config", "routes", "test", "--config.file=alertmanager.yml"]
+        argv: list[str | Path] = [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            "--config.file=alertmanager.yml",
+        ]
         labels = [f"alertname={alert}", f"team={team}", f"severity={severity}"]
         assert _run([*argv, *labels], cwd=MON).split("\n")[0].strip() == team, alert
 
