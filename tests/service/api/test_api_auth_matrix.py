@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-from api_harness import Api, running_api, settings_for
+from api.api_harness import Api, running_api, settings_for
 
 from service.data.schemas import Role
 

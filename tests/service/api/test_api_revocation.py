@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from api_harness import ADMIN, ADMIN_PASSWORD, PASSWORDS, Api, running_api, settings_for
+from api.api_harness import ADMIN, ADMIN_PASSWORD, PASSWORDS, Api, running_api, settings_for
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
@@ -149,7 +150,9 @@ def _limited_client(sqlite_url: str, peer: str, **settings: object) -> TestClien
 
 
 def _login(c: TestClient, user: str, password: str = "wrong-password", **headers: str) -> int:
-    r = c.post("/api/v1/auth/token", data={"username": user, "password": password}, headers=headers)
+    r: httpx.Response = c.post(
+        "/api/v1/auth/token", data={"username": user, "password": password}, headers=headers
+    )
     if r.status_code == 429:
         assert int(r.headers["retry-after"]) >= 1
     return r.status_code

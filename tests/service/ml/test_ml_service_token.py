@@ -75,4 +75,5 @@ def test_production_requires_a_service_token(tmp_path: Path) -> None:
     empty.write_text("\n")
     with pytest.raises(ValidationError, match="empty"):
         MLSettings(ml_service_token_file=empty)
-    assert MLSettings(environment="production", ml_service_token=TOKEN).ml_token == TOKEN
+    # pydantic validates the str into a SecretStr, as it does one from the environment.
+    assert MLSettings(environment="production", ml_service_token=TOKEN).ml_token == TOKEN  # type: ignore[arg-type]
