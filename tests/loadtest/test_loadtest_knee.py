@@ -69,7 +69,7 @@ def knee(stack: Stack, password: Path, pond: int, out: Path, *target: str) -> di
                 "--username", "admin", "--password-file", str(password),
                 "--start", "20", "--factor", "2", "--step-duration", "3s", "--refine", "1",
                 "--warmup", "2s", "--p95-ms", "250",
-                "--max-rate", "3200", "-o", str(out), "--format", "json", *target)  # fmt: skip
+                "--max-rate", "51200", "-o", str(out), "--format", "json", *target)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     assert json.loads(out.read_text()) == result  # the file for `aqua capacity --knee`
@@ -81,7 +81,7 @@ def knee(stack: Stack, password: Path, pond: int, out: Path, *target: str) -> di
     assert result["per_replica_rps"] == pytest.approx(
         result["max_sustainable_rps"] / result["replicas"]
     )
-    assert any(not s["good"] for s in result["steps"])  # it found a break below 3200/s
+    assert any(not s["good"] for s in result["steps"])  # it found a break below 51200/s
     good = {s["rate"] for s in result["steps"] if s["good"]}
     assert result["max_sustainable_rps"] in good
     return result
