@@ -37,6 +37,25 @@ def with_logins(plan: LoadPlan, logins: int, root: Path) -> LoadPlan:
     return dataclasses.replace(plan, logins=users)
 
 
+# Options that `run` and `knee` share, declared once.
+Username = Annotated[
+    str | None,
+    typer.Option("--username", help="API user [default: the stack's admin].", show_default=False),
+]
+PasswordFile = Annotated[
+    Path | None, typer.Option("--password-file", help="File holding --username's password.")
+]
+Connections = Annotated[
+    int,
+    typer.Option(
+        "--connections",
+        min=1,
+        max=5000,
+        help="Open model: most connections; more requests wait for one.",
+    ),
+]
+
+
 @app.command()
 def run(
     target: Annotated[
@@ -82,15 +101,7 @@ def run(
             "--max-in-flight", min=1, max=20000, help="Open model: most requests in flight."
         ),
     ] = 1000,
-    connections: Annotated[
-        int,
-        typer.Option(
-            "--connections",
-            min=1,
-            max=5000,
-            help="Open model: most connections; more requests wait for one.",
-        ),
-    ] = 100,
+    connections: Connections = 100,
     logins: Annotated[
         int,
         typer.Option(
@@ -111,16 +122,8 @@ def run(
         str,
         typer.Option("--scenario", help="'reference' (the built-in API mix) or a locustfile path."),
     ] = "reference",
-    username: Annotated[
-        str | None,
-        typer.Option(
-            "--username", help="API user [default: the stack's admin].", show_default=False
-        ),
-    ] = None,
-    password_file: Annotated[
-        Path | None,
-        typer.Option("--password-file", help="File holding --username's password."),
-    ] = None,
+    username: Username = None,
+    password_file: PasswordFile = None,
     p95_ms: Annotated[
         float,
         typer.Option("--p95-ms", min=0, help="Fail when p95 latency exceeds this (ms)."),
@@ -349,16 +352,8 @@ def knee(
         str | None,
         typer.Option("--endpoint", help="GET this path only, instead of the reference mix."),
     ] = None,
-    username: Annotated[
-        str | None,
-        typer.Option(
-            "--username", help="API user [default: the stack's admin].", show_default=False
-        ),
-    ] = None,
-    password_file: Annotated[
-        Path | None,
-        typer.Option("--password-file", help="File holding --username's password."),
-    ] = None,
+    username: Username = None,
+    password_file: PasswordFile = None,
     p95_ms: Annotated[
         float, typer.Option("--p95-ms", min=0, help="A step breaks above this p95 (ms).")
     ] = 100.0,
@@ -369,15 +364,7 @@ def knee(
     max_in_flight: Annotated[
         int, typer.Option("--max-in-flight", min=1, max=20000, help="Most requests in flight.")
     ] = 1000,
-    connections: Annotated[
-        int,
-        typer.Option(
-            "--connections",
-            min=1,
-            max=5000,
-            help="Open model: most connections; more requests wait for one.",
-        ),
-    ] = 100,
+    connections: Connections = 100,
     logins: Annotated[
         int, typer.Option("--logins", min=1, max=200, help="API users the load logs in as.")
     ] = 1,
