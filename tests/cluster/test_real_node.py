@@ -47,6 +47,11 @@ def poll(
         time.sleep(interval)
 
 
+def answered(load: Load, count: int) -> None:
+    """Wait until ``load`` has had ``count`` requests answered (or failed) in all."""
+    poll(lambda: load.result.requests >= count, f"{count} requests of the load", 60, 0.1)
+
+
 def pods(kube: Kubectl, selector: str = API) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = kube.json("-n", NAMESPACE, "get", "pods", "-l", selector)["items"]
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
@@ -214,9 +219,9 @@ def test_rollout_restart_under_load_drops_no_request(
     real_cluster: LocalCluster, kube: Kubectl
 ) -> None:
     with Load(api_url(real_cluster) + "/live", rps=180) as load:
-        time.sleep(2)  # load is flowing before the rollout starts
+        answered(load, 200)  # load is flowing before the rollout starts
         rollout(kube)
-        time.sleep(2)
+        answered(load, load.result.requests + 200)  # and goes on after it
     result = load.result
     assert result.rps >= 100, result
     assert result.failures == 0, result.errors
@@ -230,9 +235,9 @@ def test_rollout_that_may_stop_every_pod_at_once_fails_requests(
     kube.run("-n", NAMESPACE, "patch", "deployment/api-service", "-p", json.dumps(patch))
     try:
         with Load(api_url(real_cluster) + "/live", rps=180) as load:
-            time.sleep(2)
+            answered(load, 200)
             rollout(kube)
-            time.sleep(2)
+            answered(load, load.result.requests + 200)
     finally:
         restore = {"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}
         kube.run("-n", NAMESPACE, "patch", "deployment/api-service", "-p", json.dumps(restore))
