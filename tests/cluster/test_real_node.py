@@ -252,7 +252,7 @@ def test_chaos_kill_pod_recovers_under_load_and_the_replacement_serves(
     from sre_cli.commands.chaos import app
 
     with Load(api_url(real_cluster) + "/live", rps=180) as load:
-        time.sleep(1)
+        answered(load, 100)
         code, out = invoke(
             app,
             [
@@ -271,7 +271,7 @@ def test_chaos_kill_pod_recovers_under_load_and_the_replacement_serves(
                 "json",
             ],
         )
-        time.sleep(1)
+        answered(load, load.result.requests + 100)
     assert code == 0, out
     report = json.loads(out)
     assert report["recovered"] is True
