@@ -589,7 +589,7 @@ def _kill_cgroup_processes() -> list[str]:
         for hierarchy in _hierarchies():
             root = hierarchy / CGROUP_ROOT
             if root.is_dir():
-                for procs in root.rglob("cgroup.procs"):
+                for procs in _walk_cgroup(root, "cgroup.procs"):
                     with contextlib.suppress(OSError, ValueError):
                         pids |= {int(x) for x in procs.read_text().split()}
         if not pids:
@@ -601,13 +601,28 @@ def _kill_cgroup_processes() -> list[str]:
     return [f"pod process {pid}" for pid in sorted(killed)]
 
 
+def _walk_cgroup(root: Path, filename: str | None) -> list[Path]:
+    """Files called `filename` under `root` (or its directories when None).
+
+    Pods exit while the tree is walked, so a directory that vanishes mid-walk
+    is skipped rather than ending the walk (`os.walk` ignores scandir errors).
+    """
+    found: list[Path] = []
+    for directory, subdirs, files in os.walk(root):
+        if filename is None:
+            found.extend(Path(directory) / d for d in subdirs)
+        elif filename in files:
+            found.append(Path(directory) / filename)
+    return found
+
+
 def _remove_cgroups() -> list[str]:
     removed = []
     for hierarchy in _hierarchies():
         root = hierarchy / CGROUP_ROOT
         if not root.is_dir():
             continue
-        dirs = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        dirs = sorted(_walk_cgroup(root, None), key=lambda p: -len(p.parts))
         for d in [*dirs, root]:
             with contextlib.suppress(OSError):
                 d.rmdir()
