@@ -2,7 +2,7 @@
 `promtool test rules` on series whose fate is known.
 
 Regenerate the golden output after an intended change with
-``AQUA_UPDATE_GOLDEN=1 pytest tests/capacity/test_capacity_rules.py``.
+``AQUA_GOLDEN_UPDATE=1 pytest tests/capacity/test_capacity_rules.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_default_view_rules_match_golden_and_pass_promtool(promtool: Path, tmp_p
     assert code == 0
     assert f"wrote {out}" in printed
     text = out.read_text()
-    if os.environ.get("AQUA_UPDATE_GOLDEN") == "1":
+    if os.environ.get("AQUA_GOLDEN_UPDATE") == "1":
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
     _check(promtool, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def test_a_directory_that_vanishes_mid_walk_is_skipped(
     for name in ("pod-a", "pod-b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "cgroup.procs").write_text("")
-    real_scandir = node.os.scandir
+    real_scandir = os.scandir
 
     def scandir(path: str) -> object:
         if Path(path).name == "pod-a":
@@ -34,6 +35,6 @@ def test_a_directory_that_vanishes_mid_walk_is_skipped(
             (tmp_path / "pod-a").rmdir()
         return real_scandir(path)
 
-    monkeypatch.setattr(node.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     procs = node._walk_cgroup(tmp_path, "cgroup.procs")
     assert [p.parent.name for p in procs] == ["pod-b"]

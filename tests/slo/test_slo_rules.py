@@ -1,7 +1,7 @@
 """Generated rules: golden files, `promtool check rules`, and rule unit tests with promtool.
 
 Regenerate the golden outputs after an intended change with
-``AQUA_UPDATE_GOLDEN=1 pytest tests/slo/test_slo_rules.py``.
+``AQUA_GOLDEN_UPDATE=1 pytest tests/slo/test_slo_rules.py``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ SHIPPED = Path(__file__).parents[2] / "slo"
 def test_rules_match_golden(source: Path) -> None:
     expected = source.with_name(source.name.replace("in-", "out-", 1))
     text = rules_yaml(load_slos([source]))
-    if os.environ.get("AQUA_UPDATE_GOLDEN") == "1":
+    if os.environ.get("AQUA_GOLDEN_UPDATE") == "1":
         expected.write_text(text)
-    assert expected.exists(), f"missing {expected.name}: run with AQUA_UPDATE_GOLDEN=1"
+    assert expected.exists(), f"missing {expected.name}: run with AQUA_GOLDEN_UPDATE=1"
     assert text == expected.read_text()
 
 
