@@ -73,6 +73,16 @@ def run(
             "--users", min=1, max=1000, help="Closed model: simulated users [default: 10]."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            max=16,
+            help="Closed model: spread the users over this many locust worker processes "
+            "(0: this process only).",
+        ),
+    ] = 0,
     arrival_rate: Annotated[
         float | None,
         typer.Option(
@@ -200,6 +210,11 @@ def run(
     schedule = None
     if arrival_rate is not None and stages is not None:
         raise UsageError("--arrival-rate and --stages exclude each other")
+    if (arrival_rate is not None or stages is not None) and workers:
+        raise UsageError(
+            "--workers spreads the closed model's users; the open model has its own engine",
+            hint="drop --workers, or use --users",
+        )
     if (arrival_rate is not None or stages is not None) and users is not None:
         raise UsageError(
             "--users is the closed model; --arrival-rate and --stages are the open one",
@@ -285,6 +300,10 @@ def run(
         from sre_cli.loadtest.openmodel import run_open_load
 
         report = run_open_load(plan, progress)
+    elif workers:
+        from sre_cli.loadtest.distributed import run_distributed
+
+        report = run_distributed(plan, workers, progress)
     else:
         from sre_cli.loadtest.runner import run_load
 

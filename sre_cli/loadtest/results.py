@@ -121,6 +121,8 @@ class LoadReport:
     server: dict[str, Any] | None = None
     checks: list[ThresholdResult] = field(default_factory=list)
     started_at: float = 0.0  # unix time the load began
+    #: requests per worker process (``--workers``), busiest first; None in one process
+    workers: list[int] | None = None
 
     def __post_init__(self) -> None:
         every, service = array("d"), array("d")
@@ -226,6 +228,7 @@ class LoadReport:
             "achieved_rps": round(self.rps, 3),
             "service_time_ms": self.service_time(),
             "server": self.server,
+            "workers": self.workers,
             "by_endpoint": [
                 {
                     "name": ep.name,
@@ -280,7 +283,8 @@ class LoadReport:
         else:
             head = Text.assemble(
                 (f"{self.plan.target}", "bold"),
-                f"  {self.plan.users} users for {self.elapsed_s:.1f} s\n",
+                f"  {self.plan.users} users for {self.elapsed_s:.1f} s",
+                f" on {len(self.workers)} workers\n" if self.workers else "\n",
                 f"{self.requests} requests, {self.failures} failed ({self.error_rate:.2%}), ",
                 f"{self.rps:.1f} req/s; {line(lat)}",
             )

@@ -21,12 +21,13 @@ from sre_cli.loadtest.results import LoadReport, Recorder
 if TYPE_CHECKING:
     from locust import User
 
-__all__ = ["run_load"]
+__all__ = ["run_load", "user_classes"]
 
 Progress = Callable[[str], None]
 
 
-def _users(plan: LoadPlan) -> tuple[list[type[User]], int]:
+def user_classes(plan: LoadPlan) -> tuple[list[type[User]], int]:
+    """The plan's locust users and how many ponds they load (after the pre-flight)."""
     import httpx
 
     from sre_cli.loadtest.preflight import check_up, list_ponds, log_in
@@ -48,8 +49,8 @@ def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
     from locust.env import Environment
 
     say = progress or (lambda _msg: None)
-    user_classes, n_ponds = _users(plan)
-    for cls in user_classes:
+    classes, n_ponds = user_classes(plan)
+    for cls in classes:
         cls.host = plan.target
     recorder = Recorder()
 
@@ -67,7 +68,7 @@ def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
         setup = bool((context or {}).get("setup"))
         recorder.record(request_type, name, ms, status, exception is not None, setup)
 
-    env = Environment(user_classes=user_classes, host=plan.target, stop_timeout=0)
+    env = Environment(user_classes=classes, host=plan.target, stop_timeout=0)
     env.events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     runner = env.create_local_runner()
     if n_ponds:

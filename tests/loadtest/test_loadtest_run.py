@@ -46,6 +46,7 @@ RESULT_KEYS = {
     "achieved_rps",
     "service_time_ms",
     "server",
+    "workers",
     "notes",
 }
 
@@ -287,3 +288,33 @@ def test_several_logins_are_created_once_and_reused(target: Target) -> None:
     assert {n: names.get(n) for n in users} == dict.fromkeys(users, "operator")
     dry = target.run("--logins", "3", "--arrival-rate", "20", "--dry-run", "--format", "json")
     assert json.loads(dry.stdout)["logins"] == ["admin"]  # a dry run creates and sends nothing
+
+
+def test_workers_spread_the_users_over_processes_and_every_request_counts(
+    target: Target,
+) -> None:
+    before = target.api_requests()
+    done = target.run(
+        "--users", "4", "--workers", "2", "--spawn-rate", "20", "--duration", "8s",
+        "--p95-ms", "5000", "--max-error-rate", "0.2", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["verdict"] == "pass"
+    assert result["users"] == 4
+    # two worker processes each sent load, and the master merged every request they made
+    workers = result["workers"]
+    assert len(workers) == 2, workers
+    assert min(workers) > 0, workers
+    assert sum(workers) == result["requests"]
+    assert result["setup"][0]["requests"] == 4  # one login per user, wherever it ran
+    sent = target.api_requests() - before
+    # the run's requests, 4 logins, the master's and each worker's pre-flight (login + list),
+    # plus at most one request per user cut short when the run stopped
+    assert result["requests"] + 4 + 6 <= sent <= result["requests"] + 4 + 6 + 4
+
+
+def test_workers_are_the_closed_model_only(target: Target) -> None:
+    done = target.run("--workers", "2", "--arrival-rate", "10", "--duration", "2s")
+    assert done.returncode == 2
+    assert "--workers spreads the closed model's users" in done.stderr
