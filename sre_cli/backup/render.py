@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from sre_cli.backup.spec import BackupManifest, DrillReport, RestoreResult
+from sre_cli.table import FitTable
 
 __all__ = ["BackupList", "BackupTaken", "DrillView", "RestoreView"]
 
@@ -74,7 +74,7 @@ class BackupList:
         }
 
     def __rich__(self) -> RenderableType:
-        table = Table(title=f"backups in {self.repository}")
+        table = FitTable(title=f"backups in {self.repository}")
         for column in ("id", "taken at", "size", "tables", "rows", "checksum"):
             table.add_column(column, justify="right" if column in ("size", "rows") else "left")
         for m in self.backups:
@@ -114,7 +114,7 @@ class DrillView:
 
     def __rich__(self) -> RenderableType:
         r = self.report
-        table = Table(title=f"restore drill of backup {r.backup['id']}")
+        table = FitTable(title=f"restore drill of backup {r.backup['id']}")
         table.add_column("table")
         table.add_column("rows at backup", justify="right")
         table.add_column("rows restored", justify="right")

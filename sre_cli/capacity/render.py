@@ -13,11 +13,11 @@ from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
-    from rich.table import Table
 
     from sre_cli.capacity.forecast import Forecast
     from sre_cli.capacity.replicas import ReplicaPlan
     from sre_cli.capacity.report import CapacityReport
+    from sre_cli.table import FitTable
 
 __all__ = [
     "html_page",
@@ -70,11 +70,14 @@ def labels_text(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()) or "—"
 
 
-def table(at: float, forecasts: Sequence[Forecast]) -> Table:
-    from rich.table import Table
+def table(at: float, forecasts: Sequence[Forecast]) -> FitTable:
+    """One row per forecast; labels and the exhaustion date wrap between words, and at 80
+    columns what does not fit beside the forecast's name goes under it."""
     from rich.text import Text
 
-    t = Table(title=f"Capacity forecast at {rfc3339(at)}", title_justify="left")
+    from sre_cli.table import FitTable
+
+    t = FitTable(title=f"Capacity forecast at {rfc3339(at)}", title_justify="left")
     for column, justify in (
         ("forecast", "left"),
         ("series", "left"),
@@ -88,7 +91,8 @@ def table(at: float, forecasts: Sequence[Forecast]) -> Table:
         ("model, error", "left"),
         ("samples", "right"),
     ):
-        t.add_column(column, justify=justify)  # type: ignore[arg-type]
+        wrap = column in {"series", "exhausted"}
+        t.add_column(column, justify=justify, wrap=wrap)  # type: ignore[arg-type]
     for f in forecasts:
         pct = f.headroom_pct
         headroom = number(f.headroom) + ("" if pct is None else f" ({pct:.0f}%)")
@@ -115,13 +119,15 @@ def _peak(f: Forecast) -> str:
     return f"{number(f.peak)} [{number(f.band.lower)}…{number(f.band.upper)}]"
 
 
-def replicas_table(plans: Sequence[ReplicaPlan]) -> Table:
-    from rich.table import Table
+def replicas_table(plans: Sequence[ReplicaPlan]) -> FitTable:
     from rich.text import Text
 
-    t = Table(title="Replicas at the horizon (N+1)", title_justify="left")
+    from sre_cli.table import FitTable
+
+    t = FitTable(title="Replicas at the horizon (N+1)", title_justify="left")
     for column in ("deployment", "series", "per replica", "peak [upper]", "needed", "HPA max"):
-        t.add_column(column, justify="left" if column in {"deployment", "series"} else "right")
+        left = column in {"deployment", "series"}
+        t.add_column(column, justify="left" if left else "right", wrap=column == "series")
     t.add_column("verdict")
     for r in plans:
         verdict = (

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.table import Table
 from rich.text import Text
 
 from sre_cli.chaos.engine import ExperimentReport, Record
 from sre_cli.chaos.experiment import Experiment
 from sre_cli.chaos.pods import KillPlan, Recovery
 from sre_cli.ops.outcome import ActionPlan
+from sre_cli.table import FitTable
 
 __all__ = ["KillReport", "plan_text", "record_line", "report_renderable"]
 
@@ -51,22 +51,23 @@ def plan_text(exp: Experiment, plans: list[ActionPlan]) -> str:
     return "\n".join(lines)
 
 
-def report_renderable(report: ExperimentReport) -> Table:
+def report_renderable(report: ExperimentReport) -> FitTable:
+    """One row per record; titles and summaries wrap between words, never inside one."""
     verdict, style = _VERDICT[report.outcome]
-    table = Table(title=f"{report.name} on {report.target}: {verdict}", title_style=style)
+    table = FitTable(title=f"{report.name} on {report.target}: {verdict}", title_style=style)
     for col in ("phase", "probe / action", "status", "summary"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, wrap=col in {"probe / action", "summary"})
     for rec in report.records:
         table.add_row(
             rec.phase, rec.title, Text(rec.status, style=_STYLE.get(rec.status, "")), rec.summary
         )
     if report.load:
-        table.caption = (
+        table.options["caption"] = (
             f"load: {report.load.get('requests', 0)} requests, "
             f"{report.load.get('failed', 0)} failed; journal: {report.journal}"
         )
     else:
-        table.caption = f"journal: {report.journal}"
+        table.options["caption"] = f"journal: {report.journal}"
     return table
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
+
+from sre_cli.table import FitTable
 
 if TYPE_CHECKING:
     from sre_cli.cluster.cluster import ClusterStatus, DownResult
@@ -25,13 +26,13 @@ def render_status(status: ClusterStatus) -> Group:
             else "NOT running: some processes are gone (aqua cluster down cleans up)"
         ),
     ]
-    nodes = Table("node", "kind", "ready", title=None)
+    nodes = FitTable("node", "kind", "ready")
     for n in status.nodes:
         nodes.add_row(n.name, n.kind, "yes" if n.ready else "no")
     if status.nodes:
         parts.append(nodes)
     if status.deployments:
-        deps = Table("namespace", "deployment", "ready", "available")
+        deps = FitTable("namespace", "deployment", "ready", "available")
         for d in status.deployments:
             deps.add_row(
                 d.namespace, d.name, f"{d.ready}/{d.replicas}", "yes" if d.available else "no"

@@ -164,9 +164,9 @@ def status(
     fmt: FormatOption = Format.table, as_json: JsonAlias = False, state_dir: StateDir = None
 ) -> None:
     """Component, pid, port, live/ready, restarts, uptime and URL; live probes, not a cache."""
-    from sre_cli.stack.render import StatusView
+    from sre_cli.stack.render import status_renderable
 
-    emit(_control(state_dir).status(), chosen_format(fmt, as_json), StatusView)
+    emit(_control(state_dir).status(), chosen_format(fmt, as_json), status_renderable)
 
 
 @app.command()

@@ -108,10 +108,11 @@ class KneeResult:
 
     def renderable(self) -> RenderableType:
         from rich.console import Group
-        from rich.table import Table
         from rich.text import Text
 
-        table = Table(title="steps", title_justify="left")
+        from sre_cli.table import FitTable
+
+        table = FitTable(title="steps", title_justify="left")
         for col in ("rate /s", "achieved /s", "p95 ms", "errors", "result"):
             table.add_column(col, justify="right")
         for s in self.steps:

@@ -259,8 +259,9 @@ class LoadReport:
 
     def renderable(self) -> RenderableType:
         from rich.console import Group
-        from rich.table import Table
         from rich.text import Text
+
+        from sre_cli.table import FitTable
 
         lat = self.latency()
 
@@ -288,7 +289,7 @@ class LoadReport:
                 f"{self.requests} requests, {self.failures} failed ({self.error_rate:.2%}), ",
                 f"{self.rps:.1f} req/s; {line(lat)}",
             )
-        endpoints = Table(title="by endpoint", title_justify="left")
+        endpoints = FitTable(title="by endpoint", title_justify="left")
         for col in ("method", "name"):
             endpoints.add_column(col)
         for col in ("requests", "failures", "p95 ms"):
@@ -301,7 +302,7 @@ class LoadReport:
                 str(ep.failures),
                 f"{percentile(sorted(ep.times_ms), 95):.1f}",
             )
-        checks = Table(title="thresholds", title_justify="left")
+        checks = FitTable(title="thresholds", title_justify="left")
         for col in ("threshold", "limit", "value", "result"):
             checks.add_column(col, justify="left" if col == "threshold" else "right")
         for t in self.thresholds():

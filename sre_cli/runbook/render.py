@@ -21,6 +21,7 @@ from rich.text import Text
 
 from sre_cli.ops.outcome import ActionPlan, StepRecord
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
+from sre_cli.table import FitTable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,13 +59,14 @@ _OUTCOME = {
 }
 
 
-def runbook_table(books: Sequence[Runbook]) -> Table:
-    table = Table(title="runbooks", title_justify="left", show_lines=False)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("title", overflow="fold")
-    table.add_column("alerts", overflow="fold")
-    table.add_column("targets", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
+def runbook_table(books: Sequence[Runbook]) -> FitTable:
+    """One row per runbook; at 80 columns the title and alerts go under the name."""
+    table = FitTable(title="runbooks", title_justify="left", show_lines=False)
+    table.add_column("name", style="bold")
+    table.add_column("title", wrap=True)
+    table.add_column("alerts", wrap=True)
+    table.add_column("targets")
+    table.add_column("severity")
     for book in books:
         meta = book.meta
         table.add_row(
@@ -103,16 +105,17 @@ def show_renderable(book: Runbook, target: str | None = None) -> RenderableType:
     meta = book.meta
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
-    facts.add_column(overflow="fold")
-    facts.add_row("file", str(book.path))
+    facts.add_column()
     facts.add_row("alerts", ", ".join(meta.alerts) or "-")
     facts.add_row("severity", meta.severity)
     facts.add_row("targets", ", ".join(meta.targets))
     for name, param in meta.parameters.items():
         default = "(required)" if param.default is None else f"= {param.default}"
         facts.add_row(f"--param {name}", f"{default}  {param.description}".rstrip())
+    # The path stands above the panel, whole on its line: in the panel it would fold.
     parts: list[RenderableType] = [
-        Panel(facts, title=Text(meta.title, style="bold"), title_align="left")
+        Text(str(book.path), style="dim", no_wrap=True, overflow="ignore"),
+        Panel(facts, title=Text(meta.title, style="bold"), title_align="left"),
     ]
     blocks = book.blocks if target is None else book.blocks_for(target)
     for block in blocks:
@@ -123,7 +126,9 @@ def show_renderable(book: Runbook, target: str | None = None) -> RenderableType:
         else:
             body = Group(
                 Text(_with_defaults(block, book), style="bold"),
-                Syntax(block.source.rstrip("\n"), "yaml", background_color="default"),
+                Syntax(
+                    block.source.rstrip("\n"), "yaml", background_color="default", word_wrap=True
+                ),
             )
             parts.append(Panel(body, title=_step_header(block), title_align="left"))
     return Group(*parts)

@@ -28,7 +28,7 @@ from sre_cli.slo.windows import Tier, load_tiers
 from sre_cli.timespec import format_duration, rfc3339
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from sre_cli.table import FitTable
 
 __all__ = ["Backtest", "Firing", "SLOBacktest", "TierReplay", "backtest"]
 
@@ -106,10 +106,12 @@ class Backtest:
             "slos": slos,
         }
 
-    def __rich__(self) -> Table:
-        from rich.table import Table
+    def __rich__(self) -> FitTable:
+        """One row per SLO and tier; SLO names stay whole (at 80 columns the delays go under
+        the row)."""
+        from sre_cli.table import FitTable
 
-        grid = Table(title=f"Backtest, step {_span(self.step)}", title_justify="left")
+        grid = FitTable(title=f"Backtest, step {_span(self.step)}", title_justify="left")
         for col in ("SLO", "tier", "factor", "firings", "time firing", "median delay", "max delay"):
             grid.add_column(col)
         for s in self.slos:

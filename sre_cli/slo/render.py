@@ -20,11 +20,11 @@ from sre_cli.slo.windows import BURN_RATE_WINDOWS
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from rich.console import Console, ConsoleOptions, RenderableType
-    from rich.table import Table
+    from rich.console import Console, ConsoleOptions
 
     from sre_cli.slo.engine import Report, SLOResult
     from sre_cli.slo.gate import Verdict
+    from sre_cli.table import FitTable
 
 __all__ = ["ReportView", "gate_summary", "json_text", "markdown", "sparkline", "table"]
 
@@ -101,18 +101,21 @@ class ReportView:
     def __init__(self, report: Report) -> None:
         self.report = report
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Table]:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[FitTable]:
         yield table(self.report, options.max_width)
 
 
-def table(report: Report, width: int = 200) -> Table:
-    """The terminal report: one row per SLO; narrow terminals get the essential columns."""
+def table(report: Report, width: int = 200) -> FitTable:
+    """The terminal report: one row per SLO. Below 140 columns it drops the bad / total,
+    burn 6h, minutes-left and burn-down columns (a short sparkline goes under the budget);
+    at 80 the columns that do not fit beside the SLO's name go under it. Names stay whole."""
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
+    from sre_cli.table import FitTable
+
     wide = width >= 140
-    grid = Table(
+    grid = FitTable(
         title=f"SLOs at {_stamp(report.evaluated_at)}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
@@ -129,21 +132,14 @@ def table(report: Report, width: int = 200) -> Table:
     if with_burn_down:
         columns.append(("burn-down", "left"))
     for name, justify in columns:
-        # Numbers never fold; the SLO name column gives way on narrow terminals.
-        grid.add_column(
-            name,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=name != "SLO",
-            overflow="fold" if name == "SLO" else "ellipsis",
-            min_width=20 if name == "SLO" else None,
-        )
+        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in report.results:
         left = r.remaining_minutes
         minutes = "" if left is None or not wide else f"\n{left:,.1f} min"
         if not wide and len(r.burn_down) >= 2:
             # Narrow terminals have no burn-down column: a short sparkline under the budget.
             minutes = f"\n{sparkline(r.burn_down, width=8)}"
-        cells: list[RenderableType] = [
+        cells: list[str | Text] = [
             Text.assemble(
                 f"{r.slo.service}/{r.slo.name}\n",
                 (f"{r.slo.objective:g}% / {r.slo.window.label}", "dim"),

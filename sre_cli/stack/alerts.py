@@ -55,8 +55,9 @@ class AlertsReport:
 
     def __rich__(self) -> RenderableType:
         from rich.console import Group
-        from rich.table import Table
         from rich.text import Text
+
+        from sre_cli.table import FitTable
 
         parts: list[RenderableType] = []
         for title, alerts in (
@@ -66,9 +67,9 @@ class AlertsReport:
             if not alerts:
                 parts.append(Text(f"{title}: none"))
                 continue
-            table = Table(title=title, title_justify="left")
+            table = FitTable(title=title, title_justify="left")
             for col in ("alert", "state", "severity", "since", "summary"):
-                table.add_column(col)
+                table.add_column(col, wrap=col == "summary")
             for a in alerts:
                 table.add_row(a.name, a.state, a.severity, a.since, a.summary)
             parts.append(table)

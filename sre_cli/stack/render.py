@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.console import RenderableType
     from rich.text import Text
 
     from sre_cli.stack.control import StackStatus, UpResult
     from sre_cli.stack.spec import StackPlan
 
-__all__ = ["StatusView", "format_uptime", "plan_notes", "status_renderable", "up_renderable"]
+__all__ = ["format_uptime", "plan_notes", "status_renderable", "up_renderable"]
 
 
 def format_uptime(seconds: float | None) -> str:
@@ -52,22 +50,20 @@ def _mark(ok: bool) -> Text:
     return Text("yes", "green") if ok else Text("no", "red")
 
 
-def status_renderable(status: StackStatus, width: int = 200) -> RenderableType:
+def status_renderable(status: StackStatus) -> RenderableType:
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
+    from sre_cli.table import FitTable
+
     sup = f"supervisor pid {status.supervisor_pid}" if status.supervisor_pid else "no supervisor"
-    table = Table(title=f"aqua stack ({status.phase}, {sup})", title_justify="left", expand=False)
-    for col in ("component", "pid", "port", "live", "ready", "restarts", "uptime", "state"):
-        table.add_column(col, no_wrap=True)
-    # On a narrow terminal the URLs go (they are in `--json`), never the short columns.
-    with_url = width >= 120
-    if with_url:
-        table.add_column("url", no_wrap=True)
+    table = FitTable(title=f"aqua stack ({status.phase}, {sup})", title_justify="left")
+    # On a narrow terminal the columns that do not fit go under each component's line.
+    for col in ("component", "pid", "port", "live", "ready", "restarts", "uptime", "state", "url"):
+        table.add_column(col)
     for c in status.components:
         state = c.phase if c.desired == "up" else f"{c.phase} (on purpose)"
-        cells: list[RenderableType] = [
+        cells: list[str | Text] = [
             c.name,
             str(c.pid or "-"),
             str(c.port),
@@ -77,7 +73,7 @@ def status_renderable(status: StackStatus, width: int = 200) -> RenderableType:
             format_uptime(c.uptime_s),
             state,
         ]
-        table.add_row(*cells, *([c.url] if with_url else []))
+        table.add_row(*cells, c.url)
     parts: list[RenderableType] = [table, *plan_notes(status.plan)]
     if any(c.phase == "orphaned" for c in status.components):
         parts.append(
@@ -115,15 +111,3 @@ def up_renderable(result: UpResult) -> RenderableType:
     lines += [Text(f"  {label:<13}{url}") for label, url in urls]
     lines += plan_notes(plan)
     return Group(*lines)
-
-
-class StatusView:
-    """:func:`status_renderable` as wide as the console it is printed on."""
-
-    def __init__(self, status: StackStatus) -> None:
-        self.status = status
-
-    def __rich_console__(
-        self, console: Console, options: ConsoleOptions
-    ) -> Iterator[RenderableType]:
-        yield status_renderable(self.status, options.max_width)

@@ -9,9 +9,9 @@ span with the most time of its own. (JSON is the result's own ``to_json``: :mod:
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
+from sre_cli.table import FitTable
 from sre_cli.trace.model import Span, Trace, TraceList
 
 __all__ = ["draw"]
@@ -28,15 +28,15 @@ def _bar(trace: Trace, span: Span) -> Text:
     return Text("·" * start + "█" * width + "·" * (_BAR - start - width), style="cyan")
 
 
-def _table(trace: Trace) -> Table:
+def _table(trace: Trace) -> FitTable:
     hot = trace.hotspot()
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("span", overflow="fold")
+    table = FitTable(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("span")
     table.add_column("service")
     table.add_column("start ms", justify="right")
     table.add_column("duration ms", justify="right")
     table.add_column("share", justify="right")
-    table.add_column("timeline", no_wrap=True)
+    table.add_column("timeline")
     for depth, span in trace.walk():
         name = Text("  " * depth + ("└ " if depth else "") + span.name)
         if span is hot:
