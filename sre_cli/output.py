@@ -47,10 +47,10 @@ def emit(
         if not isinstance(result, Result):
             raise TypeError(f"{type(result).__name__} has no to_json")
         console.print_json(json.dumps(result.to_json()))
-    elif render is not None:
-        console.print(render(result))
     else:
-        console.print(result)
+        # Not cropped at the console's width: a renderable keeps a path whole on its own
+        # line (overflow "ignore") rather than cut it; everything else fits the width already.
+        console.print(result if render is None else render(result), crop=False)
 
 
 def emit_text(text: str, output: Path | None = None) -> None:

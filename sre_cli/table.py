@@ -32,10 +32,11 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType
     from rich.table import Table
 
-__all__ = ["FitTable"]
+__all__ = ["FitTable", "wrap_words"]
 
 _GAP = 2  # spaces between the columns of a stacked row
 _INDENT = 4  # indent of a stacked column's line
+_OUTSIDE = {"title", "title_style", "title_justify", "caption"}  # drawn around the table
 
 
 @dataclass
@@ -44,6 +45,31 @@ class _Column:
     justify: Literal["left", "right"]
     style: str | None
     wrap: bool
+
+
+def wrap_words(text: Text, width: int, indent: int = 0, hang: int = 0) -> Text:
+    """``text`` broken between words to fit ``width`` columns, each line ``indent`` columns
+    in (continuation lines ``hang`` more). Unlike rich, a word longer than a line (a path)
+    is never folded: it stands whole on a line of its own, the one line wider than ``width``.
+    """
+    import re
+
+    lines: list[Text] = []
+    start, room = 0, max(1, width - indent)
+    for word in re.finditer(r"\S+", text.plain):
+        full = word.end() - start > room
+        if full and text.plain[start : word.start()].strip():  # a word is on the line
+            lines.append(text[start : word.start()])
+            start, room = word.start(), max(1, width - indent - hang)
+    lines.append(text[start:])
+    out = Text(no_wrap=True, overflow="ignore")
+    for n, line in enumerate(lines):
+        line.rstrip()
+        if n:
+            out.append("\n")
+        out.append(" " * (indent + (hang if n else 0)))
+        out.append_text(line)
+    return out
 
 
 def _text(cell: str | Text) -> Text:
@@ -102,7 +128,8 @@ class FitTable:
     def _rich(self, widths: list[int] | None) -> Table:
         from rich.table import Table
 
-        table = Table(**self.options)
+        frame = {k: v for k, v in self.options.items() if k not in _OUTSIDE}
+        table = Table(**frame)
         for i, col in enumerate(self.columns):
             table.add_column(
                 col.header,
@@ -121,7 +148,7 @@ class FitTable:
         from rich.measure import Measurement
         from rich.table import Table
 
-        frame = {k: v for k, v in self.options.items() if k not in {"title", "caption"}}
+        frame = {k: v for k, v in self.options.items() if k not in _OUTSIDE}
         probe = Table(**frame, show_header=False)
         for _ in self.columns:
             probe.add_column(width=1)
@@ -131,9 +158,19 @@ class FitTable:
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
     ) -> Iterator[RenderableType]:
-        width = options.max_width
         if not self.columns:
             return
+        title, caption = self.options.get("title"), self.options.get("caption")
+        width = options.max_width
+        if title:  # above the table, not in it: a path in a title stays whole
+            style = self.options.get("title_style") or "table.title"
+            yield wrap_words(Text(str(title), style=style), width)
+        yield from self._body(console, options)
+        if caption:
+            yield wrap_words(Text(str(caption), style="table.caption"), width)
+
+    def _body(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        width = options.max_width
         natural = [self._natural(i) for i in range(len(self.columns))]
         least = [self._least(i) for i in range(len(self.columns))]
         overhead = self._overhead(console, options)
@@ -169,9 +206,6 @@ class FitTable:
             if not self.columns[i].wrap and used + _GAP + natural[i] <= width:
                 kept.append(i)
                 used += _GAP + natural[i]
-        title = self.options.get("title")
-        if title:
-            yield Text(str(title), style=self.options.get("title_style") or "bold")
         yield self._line([Text(self.columns[i].header) for i in kept], kept, natural, "bold")
         for row in self.rows:
             yield self._line([row[i] for i in kept], kept, natural, None)
@@ -183,20 +217,12 @@ class FitTable:
                 fits = _INDENT + label.cell_len + _width(value) <= width
                 if col.wrap or fits or "\n" in value.plain:
                     # Between words, continuation lines hanging two columns further in.
-                    room = max(1, width - _INDENT - 2)
-                    for n, piece in enumerate(Text.assemble(label, value).wrap(console, room)):
-                        piece.rstrip()
-                        line = Text(" " * (_INDENT + (2 if n else 0))) + piece
-                        line.no_wrap, line.overflow = True, "ignore"
-                        yield line
+                    yield wrap_words(Text.assemble(label, value), width, _INDENT, 2)
                 else:  # a long whole value: the label, then the value whole on its own line
                     yield Text(" " * _INDENT + label.plain.rstrip(), style="dim")
                     line = Text(" " * (_INDENT + 2)) + value
                     line.no_wrap, line.overflow = True, "ignore"
                     yield line
-        caption = self.options.get("caption")
-        if caption:
-            yield Text(str(caption), style="dim")
 
     def _line(
         self, cells: list[Text], kept: list[int], natural: list[int], style: str | None

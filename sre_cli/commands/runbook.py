@@ -77,7 +77,7 @@ def show(
     from sre_cli.runbook.render import show_renderable
 
     book = load_runbook(find_runbook(name, _dir(directory)))
-    get_console().print(show_renderable(book, target.value if target else None))
+    emit(show_renderable(book, target.value if target else None))
 
 
 @app.command()
