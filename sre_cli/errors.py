@@ -20,6 +20,8 @@ decide" (exit 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "Aborted",
     "AquaError",
@@ -68,6 +70,19 @@ class SpecError(UsageError):
         super().__init__(f"{where}: {message}" if where else message, hint=hint)
         self.path = path
         self.line = line
+        self.problems: tuple[SpecError, ...] = (self,)
+
+    @classmethod
+    def every(cls, problems: Sequence[SpecError]) -> SpecError:
+        """One error for all ``problems`` of a spec, each on its own line with its file and
+        line (the first leads, as ``aqua slo`` lists them); the first hint given is kept."""
+        flat = [one for p in problems for one in p.problems]
+        if len(flat) == 1:
+            return flat[0]
+        text = flat[0].message + "".join(f"\n  {p.message}" for p in flat[1:])
+        error = cls(text, hint=next((p.hint for p in flat if p.hint), None))
+        error.path, error.line, error.problems = flat[0].path, flat[0].line, tuple(flat)
+        return error
 
 
 class ConfigError(AquaError):

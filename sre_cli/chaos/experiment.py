@@ -114,7 +114,8 @@ def _loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
 
 
 def load_experiment(path: Path) -> Experiment:
-    """Parse and validate one experiment file; :class:`SpecError` names file and line."""
+    """Parse and validate one experiment file; :class:`SpecError` lists every problem, each
+    with its file and line."""
     docs = load_documents(path)
     if len(docs) != 1 or not isinstance(docs[0].data, dict):
         raise SpecError("an experiment is one YAML mapping", path=str(path), line=1)
@@ -122,12 +123,23 @@ def load_experiment(path: Path) -> Experiment:
     try:
         exp = Experiment.model_validate(doc.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = _loc(tuple(first["loc"]))
-        where = ".".join(map(str, loc)) or "(top)"
-        raise doc.error(loc, f"{where}: {first['msg']}") from None
-    for loc, message in exp.target_mismatches():
-        raise doc.error(loc, f"{'.'.join(map(str, loc))}: {message}")
+        problems = []
+        errors = exc.errors()
+        for err in errors:
+            loc = _loc(tuple(err["loc"]))
+            if err["type"] == "too_short" and any(
+                o is not err and _loc(tuple(o["loc"]))[: len(loc)] == loc for o in errors
+            ):
+                continue  # "no item" only because an item of it is in error, reported
+            where = ".".join(map(str, loc)) or "(top)"
+            problems.append(doc.error(loc, f"{where}: {err['msg']}"))
+        raise SpecError.every(sorted(problems, key=lambda p: p.line or 0)) from None
+    mismatches = [
+        doc.error(loc, f"{'.'.join(map(str, loc))}: {message}")
+        for loc, message in exp.target_mismatches()
+    ]
+    if mismatches:
+        raise SpecError.every(mismatches)
     return exp
 
 

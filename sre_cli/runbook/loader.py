@@ -118,7 +118,8 @@ class Catalog:
             }
             for b in self.books
         ]
-        return {"runbooks": rows, "problems": [p.message for p in self.problems]}
+        problems = [one.message for p in self.problems for one in p.problems]
+        return {"runbooks": rows, "problems": problems}
 
 
 def check_dir(directory: Path) -> tuple[list[Runbook], list[SpecError]]:
@@ -153,23 +154,24 @@ def _yaml(path: Path, text: str, first_line: int, what: str) -> Document:
 
 
 def _validate(model: type[_M], doc: Document, what: str) -> _M:
+    """The model, or :class:`SpecError` listing every field in error, each at its line."""
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        loc = field_path(first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field (typo?)"
-        dotted = ".".join(str(p) for p in loc)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        where = f"{what}: {dotted}: " if dotted else f"{what}: "
-        raise doc.error(loc, f"{where}{message}{more}") from None
+        problems = []
+        for err in exc.errors():
+            loc = field_path(err["loc"])
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown field (typo?)"
+            dotted = ".".join(str(p) for p in loc)
+            where = f"{what}: {dotted}: " if dotted else f"{what}: "
+            problems.append(doc.error(loc, f"{where}{message}"))
+        raise SpecError.every(problems) from None
 
 
-def _front_matter(path: Path, lines: list[str]) -> tuple[FrontMatter, int]:
-    """The front matter and the index of the first body line."""
+def _front_matter_end(path: Path, lines: list[str]) -> int:
+    """The index of the line closing the front matter (no runbook without one)."""
     if not lines or lines[0].strip() != "---":
         raise SpecError(
             "a runbook starts with YAML front matter between '---' lines", path=str(path), line=1
@@ -177,31 +179,45 @@ def _front_matter(path: Path, lines: list[str]) -> tuple[FrontMatter, int]:
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
     if end is None:
         raise SpecError("front matter is not closed with '---'", path=str(path), line=1)
+    return end
+
+
+def _front_matter(path: Path, lines: list[str], end: int, problems: list[SpecError]) -> FrontMatter:
     doc = _yaml(path, "\n".join(lines[1:end]), 2, "front matter")
     meta = _validate(FrontMatter, doc, "front matter")
     for name, param in meta.parameters.items():
         for ref in sorted(references([param.default])):
             if ref not in BUILTINS:
-                raise doc.error(
-                    ("parameters", name, "default"),
-                    f"parameter {name}: the default may refer to built-in parameters only "
-                    f"({', '.join(sorted(BUILTINS))}), not {{{ref}}}",
+                problems.append(
+                    doc.error(
+                        ("parameters", name, "default"),
+                        f"parameter {name}: the default may refer to built-in parameters only "
+                        f"({', '.join(sorted(BUILTINS))}), not {{{ref}}}",
+                    )
                 )
-    return meta, end + 1
+    return meta
 
 
 def parse_runbook(text: str, path: Path) -> Runbook:
-    """Parse and validate one runbook; the first problem raises :class:`SpecError`."""
+    """Parse and validate one runbook; :class:`SpecError` lists every problem found, each
+    with its line (a step that does not parse is skipped, and the checks go on)."""
     from markdown_it import MarkdownIt
 
     lines = text.splitlines()
-    meta, body_start = _front_matter(path, lines)
+    end = _front_matter_end(path, lines)
+    problems: list[SpecError] = []
+    meta: FrontMatter | None = None
+    try:
+        meta = _front_matter(path, lines, end, problems)
+    except SpecError as exc:
+        problems.append(exc)
+    body_start = end + 1
     body = lines[body_start:]
     tokens = MarkdownIt("commonmark").parse("\n".join(body))
     # Structural items: headings and aqua fences, as (first, end) body line ranges.
     items: list[tuple[int, int, Block | None]] = []
     blocks: list[Block] = []
-    section = meta.title
+    section = meta.title if meta else ""
     number = 0
     for i, tok in enumerate(tokens):
         if tok.map is None:
@@ -216,16 +232,22 @@ def parse_runbook(text: str, path: Path) -> Runbook:
         if tok.type != "fence" or not words or words[0] != "aqua":
             continue
         if len(words) != 2 or words[1] not in _KINDS:
-            raise SpecError(
-                f"unknown step block `{tok.info.strip()}`: use aqua {'|'.join(_KINDS)}",
-                path=str(path),
-                line=line,
+            problems.append(
+                SpecError(
+                    f"unknown step block `{tok.info.strip()}`: use aqua {'|'.join(_KINDS)}",
+                    path=str(path),
+                    line=line,
+                )
             )
+            continue
         number += 1
         kind = cast(StepKind, words[1])
         what = f"step {number} (aqua {kind})"
-        doc = _yaml(path, tok.content, line + 1, what)
-        step_body = _validate(StepBody, doc, what)
+        try:
+            step_body = _validate(StepBody, _yaml(path, tok.content, line + 1, what), what)
+        except SpecError as exc:
+            problems.append(exc)
+            continue
         items.append((first, end, Step(number, kind, step_body, line, "", tok.content)))
     cursor = 0
     for first, end, item in items:
@@ -237,8 +259,14 @@ def parse_runbook(text: str, path: Path) -> Runbook:
             blocks.append(Step(item.number, item.kind, item.body, item.line, section, item.source))
         cursor = end
     blocks.extend(_prose(body, cursor, len(body), body_start))
-    book = Runbook(path.stem, path, meta, tuple(blocks))
-    _check(book)
+    for block in blocks:
+        if isinstance(block, Step):
+            problems += _check_kind(block, str(path))
+    if meta is not None:
+        book = Runbook(path.stem, path, meta, tuple(blocks))
+        problems.extend(_check(book, whole=not problems))
+    if problems:
+        raise SpecError.every(sorted(problems, key=lambda p: p.line or 0))
     return book
 
 
@@ -253,19 +281,23 @@ def _prose(body: Sequence[str], start: int, end: int, offset: int) -> list[Prose
 
 
 # -- rules across steps ---------------------------------------------------------------------------
-def _check(book: Runbook) -> None:
+def _check(book: Runbook, whole: bool) -> list[SpecError]:
+    """Every problem across the steps; ``whole``: every step parsed, so also whether each
+    action is verified."""
     path = str(book.path)
     declared = set(book.meta.parameters)
+    problems: list[SpecError] = []
     for step in book.steps:
-        _check_kind(step, path)
         targets = step.body.targets or frozenset(book.meta.targets)
         missing = targets - set(book.meta.targets)
         if missing:
-            raise SpecError(
-                f"step {step.number} needs target {', '.join(sorted(missing))}, which the "
-                f"runbook does not list in its targets",
-                path=path,
-                line=step.line,
+            problems.append(
+                SpecError(
+                    f"step {step.number} needs target {', '.join(sorted(missing))}, which the "
+                    f"runbook does not list in its targets",
+                    path=path,
+                    line=step.line,
+                )
             )
         dumped: dict[str, Any] = step.body.model_dump(by_alias=True, exclude_none=True)
         for ref in sorted(references([dumped])):
@@ -273,20 +305,25 @@ def _check(book: Runbook) -> None:
                 continue
             known_on = BUILTINS.get(ref)
             if known_on is None:
-                raise SpecError(
-                    f"step {step.number}: {{{ref}}} is not a parameter of this runbook",
-                    path=path,
-                    line=step.line,
-                    hint="declare it under parameters: in the front matter",
+                problems.append(
+                    SpecError(
+                        f"step {step.number}: {{{ref}}} is not a parameter of this runbook",
+                        path=path,
+                        line=step.line,
+                        hint="declare it under parameters: in the front matter",
+                    )
                 )
-            if not targets <= known_on:
-                raise SpecError(
-                    f"step {step.number}: {{{ref}}} is only known on target "
-                    f"{', '.join(sorted(known_on))}; restrict the step with `target:`",
-                    path=path,
-                    line=step.line,
+            elif not targets <= known_on:
+                problems.append(
+                    SpecError(
+                        f"step {step.number}: {{{ref}}} is only known on target "
+                        f"{', '.join(sorted(known_on))}; restrict the step with `target:`",
+                        path=path,
+                        line=step.line,
+                    )
                 )
-    for target in book.meta.targets:
+    # An action is verified or not only once every step parsed and has the right kind.
+    for target in book.meta.targets if whole and not problems else ():
         steps = [s for s in book.steps if s.runs_on(target)]
         # an escalation pages someone and changes nothing on the target: nothing to verify
         actions = [s for s in steps if s.kind == "action" and s.body.key != "escalate"]
@@ -297,15 +334,18 @@ def _check(book: Runbook) -> None:
             s.kind == "check" and s.body.on_fail == "stop" and s.number > last.number for s in steps
         )
         if not verified:
-            raise SpecError(
-                f"step {last.number} acts on {target} but no check verifies the result: add an "
-                f"`aqua check` after it (without on_fail: continue)",
-                path=path,
-                line=last.line,
+            problems.append(
+                SpecError(
+                    f"step {last.number} acts on {target} but no check verifies the result: add an "
+                    f"`aqua check` after it (without on_fail: continue)",
+                    path=path,
+                    line=last.line,
+                )
             )
+    return problems
 
 
-def _check_kind(step: Step, path: str) -> None:
+def _check_kind(step: Step, path: str) -> list[SpecError]:
     op = step.body.op
     where = f"step {step.number} (aqua {step.kind})"
     problem = ""
@@ -322,5 +362,4 @@ def _check_kind(step: Step, path: str) -> None:
         problem = "wait is a check: use `aqua check`"
     elif step.kind != "check" and step.body.on_fail != "stop":
         problem = "on_fail applies to checks only"
-    if problem:
-        raise SpecError(f"{where}: {problem}", path=path, line=step.line)
+    return [SpecError(f"{where}: {problem}", path=path, line=step.line)] if problem else []

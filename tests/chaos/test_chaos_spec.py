@@ -3,6 +3,8 @@ with the file, the line and the reason; placeholders are filled in at run time."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,32 @@ def test_bad_fixture_fails_with_file_and_line(name: str) -> None:
     assert caught.value.line == line, caught.value.message
     assert words in caught.value.message
     assert caught.value.message.startswith(f"{path}:{line}: ")
+
+
+def test_every_problem_of_an_experiment_is_listed_with_its_line() -> None:
+    """Three mistakes, three lines: an unknown field, an action of two keys, a percent over
+    100; ``aqua chaos run`` lists them all and exits 2."""
+    path = FIXTURES / "several" / "many-problems.yaml"
+    with pytest.raises(SpecError) as caught:
+        load_experiment(path)
+    lines = [p.line for p in caught.value.problems]
+    assert lines == [8, 10, 12], caught.value.message
+    assert [p.message.split(": ", 1)[0] for p in caught.value.problems] == [
+        f"{path}:{line}" for line in lines
+    ]
+    shown = caught.value.message.splitlines()
+    assert [line.strip().split(": ", 1)[0] for line in shown] == [f"{path}:{n}" for n in lines]
+    for line, words in zip(shown, ["tolerance", "exactly one of", "percent"], strict=True):
+        assert words in line
+    proc = subprocess.run(
+        [sys.executable, "-m", "sre_cli", "chaos", "run", str(path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    for n in lines:
+        assert f"{path}:{n}: " in proc.stderr
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "good").glob("*.yaml")), ids=lambda p: p.name)

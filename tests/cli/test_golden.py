@@ -153,9 +153,12 @@ COMMANDS: list[tuple[str, str]] = [
     ),
     ("runbook-bad-dir-json", "runbook list --dir {rb}/bad --format json"),
     ("runbook-good-dir-json", "runbook list --dir {rb}/good --format json"),
+    ("runbook-several-problems", "runbook show {rb}/several/many-problems.md"),
+    ("chaos-several-problems", "chaos run {ch}/several/many-problems.yaml --dry-run"),
 ]
 WORDS = {
     "rb": RB,
+    "ch": CH,
     "nowhere": "http://127.0.0.1:9",
     "login": "--username u --password-file pyproject.toml",
 }

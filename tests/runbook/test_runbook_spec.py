@@ -66,6 +66,32 @@ def test_bad_runbook_names_file_and_line(name: str) -> None:
     assert err.value.exit_code == 2
 
 
+def test_every_problem_of_a_runbook_is_listed_with_its_line() -> None:
+    """A front matter typo, a step of two operations, an unknown block, a diagnose that acts
+    and a wait without until or a valid timeout: each is listed with its line (exit 2)."""
+    path = FIXTURES / "several" / "many-problems.md"
+    with pytest.raises(SpecError) as err:
+        load_runbook(path)
+    problems = err.value.problems
+    assert [p.line for p in problems] == [4, 10, 14, 18, 23, 23], err.value.message
+    for problem, words in zip(
+        problems,
+        [
+            "front matter: alert: unknown field",
+            "exactly one of http, prometheus, stack, k8s, wait, escalate",
+            "unknown step block `aqua fix`",
+            "changes state: make it an `aqua action`",
+            "wait.until: Field required",
+            "wait.timeout: not a duration",
+        ],
+        strict=True,
+    ):
+        assert problem.message.startswith(f"{path}:{problem.line}: "), problem.message
+        assert words in problem.message
+    assert len(err.value.message.splitlines()) == len(problems)  # one line each
+    assert err.value.exit_code == 2
+
+
 def test_good_fixture_parses_into_blocks_and_numbered_steps() -> None:
     book = load_runbook(GOOD / "everything.md")
     assert book.name == "everything"
