@@ -48,17 +48,14 @@ def up(
     ),
 ) -> None:
     """Start the control plane and the real node, deploy the stack; return when all is Available."""
-    from rich.text import Text
-
-    console = get_console()
-    cluster = _cluster(
-        state_dir,
-        kwok_nodes=nodes_kwok,
-        progress=lambda msg: console.print(Text.assemble("  ", ("✓", "green"), f" {msg}")),
-    )
     from sre_cli.cluster.render import render_status
+    from sre_cli.progress import steps
 
-    emit(cluster.up(stack=not no_stack, ml=ml), "table", render_status)
+    with steps("starting the cluster (control plane, node, images, stack)") as step:
+        status = _cluster(state_dir, kwok_nodes=nodes_kwok, progress=step).up(
+            stack=not no_stack, ml=ml
+        )
+    emit(status, "table", render_status)
 
 
 @app.command()

@@ -288,46 +288,46 @@ def run(
                 console.print(f"  {line}", highlight=False, soft_wrap=True)
         return
 
+    from sre_cli.progress import steps
+
     err = get_err_console()
     for line in plan.describe():
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-
-    def progress(msg: str) -> None:
-        err.print(f"  {msg}", highlight=False, markup=False)
-
     plan = with_logins(plan, logins, root)
-    if plan.schedule is not None:
-        from sre_cli.loadtest.openmodel import run_open_load
+    with steps(f"load test against {plan.target}") as progress:
+        if plan.schedule is not None:
+            from sre_cli.loadtest.openmodel import run_open_load
 
-        report = run_open_load(plan, progress)
-    elif workers:
-        from sre_cli.loadtest.distributed import run_distributed
+            report = run_open_load(plan, progress)
+        elif workers:
+            from sre_cli.loadtest.distributed import run_distributed
 
-        report = run_distributed(plan, workers, progress)
-    else:
-        from sre_cli.loadtest.runner import run_load
+            report = run_distributed(plan, workers, progress)
+        else:
+            from sre_cli.loadtest.runner import run_load
 
-        report = run_load(plan, progress)
-    if base is not None:
-        report.checks.extend(
-            base.checks(
-                p95_ms=report.latency()["p95"],
-                achieved_rps=report.rps,
-                max_regression=max_regression,
+            report = run_load(plan, progress)
+        if base is not None:
+            report.checks.extend(
+                base.checks(
+                    p95_ms=report.latency()["p95"],
+                    achieved_rps=report.rps,
+                    max_regression=max_regression,
+                )
             )
-        )
-        if base.model != report.model:
-            report.notes.append(
-                f"the baseline is a {base.model}-model run, this one {report.model}: "
-                "their latencies are not measured alike"
-            )
-    if prom_url is not None and report.requests:
-        from sre_cli.loadtest.server import judge_server
+            if base.model != report.model:
+                report.notes.append(
+                    f"the baseline is a {base.model}-model run, this one {report.model}: "
+                    "their latencies are not measured alike"
+                )
+        if prom_url is not None and report.requests:
+            from sre_cli.loadtest.server import judge_server
 
-        progress(f"server verdict: waiting for a scrape of {prom_url}")
-        report.server, checks, notes = judge_server(prom_url, report, slo_files, prometheus_config)
-        report.checks.extend(checks)
-        report.notes.extend(notes)
+            progress(f"server verdict: waiting for a scrape of {prom_url}")
+            found = judge_server(prom_url, report, slo_files, prometheus_config)
+            report.server, checks, notes = found
+            report.checks.extend(checks)
+            report.notes.extend(notes)
     emit(report, fmt.value, lambda r: r.renderable())
     if report.requests == 0:
         raise Unavailable(
@@ -495,8 +495,11 @@ def knee(
         return
     for line in lines:
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    from sre_cli.progress import steps
+
     plan = dataclasses.replace(plan, load=with_logins(plan.load, logins, root))
-    result = find_knee(plan, lambda m: err.print(f"  {m}", highlight=False, markup=False))
+    with steps(f"knee search against {plan.load.target}") as say:
+        result = find_knee(plan, say)
     if output is not None and result.knee_rps is not None:
         write_knee(result, output)  # never replaces a good figure with no figure
     emit(result, fmt.value, lambda r: r.renderable())

@@ -126,13 +126,11 @@ def up(
         for note in plan_notes(plan):
             console.print(note)
         raise typer.Exit(run_foreground(ctl.layout, plan))
-    from rich.text import Text
-
-    def progress(msg: str) -> None:
-        console.print(Text.assemble("  ", ("✓", "green"), f" {msg}"))
-
-    result = ctl.up(options, progress=progress)
+    from sre_cli.progress import steps
     from sre_cli.stack.render import up_renderable
+
+    with steps(f"starting the stack in {ctl.layout.root}") as step:
+        result = ctl.up(options, progress=step)
 
     emit(result, "table", up_renderable)
 
@@ -145,8 +143,11 @@ def down(
     state_dir: StateDir = None,
 ) -> None:
     """Stop every component in reverse order, gracefully; leave no process behind."""
+    from sre_cli.progress import steps
+
     ctl = _control(state_dir)
-    result = ctl.down(purge=purge)
+    with steps(f"stopping the stack in {ctl.layout.root}") as step:
+        result = ctl.down(purge=purge, progress=step)
     console = get_console()
     if not result.was_running and not result.strays_killed:
         console.print(f"no stack running in {result.state_dir}")
@@ -242,12 +243,15 @@ def seed(
     state_dir: StateDir = None,
 ) -> None:
     """Demo farms, ponds and simulated sensor readings through the API."""
+    from sre_cli.progress import steps
     from sre_cli.stack.seed import SeedOptions, run_seed
 
-    console = get_console()
-    report = run_seed(
-        _control(state_dir),
-        SeedOptions(farms=farms, ponds_per_farm=ponds, hours=hours, traffic_s=traffic, rate=rate),
-        progress=lambda msg: console.print(f"  {msg}"),
-    )
+    with steps("seeding demo data") as step:
+        report = run_seed(
+            _control(state_dir),
+            SeedOptions(
+                farms=farms, ponds_per_farm=ponds, hours=hours, traffic_s=traffic, rate=rate
+            ),
+            progress=step,
+        )
     emit(report)

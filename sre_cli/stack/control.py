@@ -300,8 +300,9 @@ class StackControl:
         return []
 
     # -- down ----------------------------------------------------------------------------------
-    def down(self, purge: bool = False) -> DownResult:
-        """Stop every component (reverse order, gracefully) and leave no process behind."""
+    def down(self, purge: bool = False, progress: Progress | None = None) -> DownResult:
+        """Stop every component (reverse order, gracefully) and leave no process behind;
+        ``progress`` hears of each component as it stops."""
         started = time.monotonic()
         state = self.state()
         pid = self.supervisor_pid()
@@ -310,8 +311,11 @@ class StackControl:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + DOWN_TIMEOUT_S
+            running = {n for n, c in state.components.items() if c.pid} if state else set()
             while pid_alive(pid) and time.monotonic() < deadline:
+                running = self._announce_stopped(running, started, progress)
                 time.sleep(0.1)
+            self._announce_stopped(running, started, progress)
             if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -334,6 +338,19 @@ class StackControl:
                     f.unlink()
         result.seconds = time.monotonic() - started
         return result
+
+    def _announce_stopped(
+        self, running: set[str], since: float, progress: Progress | None
+    ) -> set[str]:
+        """Tell ``progress`` of each of ``running`` the supervisor has since stopped; the
+        ones still running."""
+        state = self.state()
+        if progress is None or state is None:
+            return running
+        stopped = {n for n in running if (c := state.components.get(n)) and not c.pid}
+        for name in sorted(stopped):
+            progress(f"{name} stopped ({time.monotonic() - since:.1f}s)")
+        return running - stopped
 
     # -- per component -------------------------------------------------------------------------
     def request(self, action: str, name: str, timeout: float = REQUEST_TIMEOUT_S) -> str:

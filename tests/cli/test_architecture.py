@@ -76,7 +76,16 @@ def test_the_operations_layer_stands_below_its_users(cli_graph: ImportGraph) -> 
 
 
 #: Top-level modules every layer may use; they import only each other.
-FLOOR = ("errors", "console", "output", "table", "prometheus", "timespec", "spec_yaml")
+FLOOR = (
+    "errors",
+    "console",
+    "output",
+    "table",
+    "progress",
+    "prometheus",
+    "timespec",
+    "spec_yaml",
+)
 FEATURES = ("slo", "capacity", "loadtest", "runbook", "chaos", "ops", "stack", "doctor", "trace")
 
 
