@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType
     from rich.table import Table
 
-__all__ = ["FitTable", "wrap_words"]
+__all__ = ["FitTable", "Words", "wrap_words"]
 
 _GAP = 2  # spaces between the columns of a stacked row
 _INDENT = 4  # indent of a stacked column's line
@@ -70,6 +70,17 @@ def wrap_words(text: Text, width: int, indent: int = 0, hang: int = 0) -> Text:
         out.append(" " * (indent + (hang if n else 0)))
         out.append_text(line)
     return out
+
+
+class Words:
+    """Prose that wraps between words at the console's width and never folds a word: a
+    path longer than the line stands whole on a line of its own (see :func:`wrap_words`)."""
+
+    def __init__(self, text: str | Text) -> None:
+        self.text = _text(text)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        yield wrap_words(self.text, options.max_width)
 
 
 def _text(cell: str | Text) -> Text:

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from sre_cli.backup.spec import BackupManifest, DrillReport, RestoreResult
-from sre_cli.table import FitTable
+from sre_cli.table import FitTable, Words
 
 __all__ = ["BackupList", "BackupTaken", "DrillView", "RestoreView"]
 
@@ -51,7 +51,7 @@ class BackupTaken:
     def __rich__(self) -> RenderableType:
         m = self.manifest
         rows = sum(m.summary.tables.values())
-        return Text(
+        return Words(
             f"backup {m.id}: {_mb(m.size_bytes)} encrypted in {m.finished_at - m.taken_at:.1f} s, "
             f"{len(m.summary.tables)} tables, {rows} rows, restore point {m.restore_point} "
             f"→ {self.repository}"
@@ -99,7 +99,7 @@ class RestoreView:
 
     def __rich__(self) -> RenderableType:
         r = self.result
-        return Text(
+        return Words(
             f"restored backup {r.backup_id} to {r.target} ({r.wal_segments} WAL files replayed) "
             f"in {r.restore_s:.1f} s: {r.data_dir}"
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Group
 from rich.text import Text
 
-from sre_cli.table import FitTable
+from sre_cli.table import FitTable, Words
 
 if TYPE_CHECKING:
     from sre_cli.cluster.cluster import ClusterStatus, DownResult
@@ -19,7 +19,7 @@ def render_status(status: ClusterStatus) -> Group:
     if status.kubeconfig is None:
         return Group(Text("no cluster is up (aqua cluster up)"))
     parts: list[object] = [
-        Text(f"kubeconfig {status.kubeconfig}"),
+        Words(f"kubeconfig {status.kubeconfig}"),
         Text(
             "running"
             if status.running

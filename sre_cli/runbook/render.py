@@ -21,7 +21,7 @@ from rich.text import Text
 
 from sre_cli.ops.outcome import ActionPlan, StepRecord
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
-from sre_cli.table import FitTable
+from sre_cli.table import FitTable, Words
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -206,7 +206,7 @@ def report_renderable(report: RunReport) -> RenderableType:
     for record in report.records:
         counts[record.status] = counts.get(record.status, 0) + 1
     tally = ", ".join(f"{n} {_STATUS[s][0].lower()}" for s, n in counts.items())
-    lines = [
+    lines: list[RenderableType] = [
         Text.assemble(
             "\n",
             (f"{report.runbook} on {report.target}: ", "bold"),
@@ -214,5 +214,5 @@ def report_renderable(report: RunReport) -> RenderableType:
             f" in {report.seconds:.1f}s" + (f" ({tally})" if tally else ""),
         )
     ]
-    lines.append(Text(f"transcript: {report.transcript}", style="dim"))
+    lines.append(Words(Text(f"transcript: {report.transcript}", style="dim")))
     return Group(*lines)

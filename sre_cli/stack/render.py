@@ -54,7 +54,7 @@ def status_renderable(status: StackStatus) -> RenderableType:
     from rich.console import Group
     from rich.text import Text
 
-    from sre_cli.table import FitTable
+    from sre_cli.table import FitTable, Words
 
     sup = f"supervisor pid {status.supervisor_pid}" if status.supervisor_pid else "no supervisor"
     table = FitTable(title=f"aqua stack ({status.phase}, {sup})", title_justify="left")
@@ -83,7 +83,7 @@ def status_renderable(status: StackStatus) -> RenderableType:
                 style="yellow",
             )
         )
-    parts.append(Text(f"state dir: {status.state_dir}", style="dim"))
+    parts.append(Words(Text(f"state dir: {status.state_dir}", style="dim")))
     return Group(*parts)
 
 

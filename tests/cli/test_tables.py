@@ -11,8 +11,11 @@ command uses, at 80 and at 160 columns, and checks that
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from rich.cells import cell_len
 from rich.console import Console, RenderableType
 from rich.text import Text
 
+from sre_cli.backup.spec import BackupManifest
 from sre_cli.console import use_console
 from sre_cli.output import emit
 from sre_cli.table import FitTable
@@ -371,8 +375,7 @@ def _trace(tmp: Path) -> Case:
     return Case(draw(TraceList((Trace.from_jaeger(doc),), "slowest")), [*names, "ab" * 16])
 
 
-def _backup_list(tmp: Path) -> Case:
-    from sre_cli.backup.render import BackupList
+def _manifest() -> BackupManifest:
     from sre_cli.backup.spec import BackupManifest, DataSummary
 
     summary = DataSummary(
@@ -381,7 +384,7 @@ def _backup_list(tmp: Path) -> Case:
         table_sums={},
         checksum="9f" * 32,
     )
-    manifest = BackupManifest(
+    return BackupManifest(
         id="20240301T000000Z-4f2a",
         taken_at=AT,
         finished_at=AT + 3.2,
@@ -394,6 +397,12 @@ def _backup_list(tmp: Path) -> Case:
         files=[],
         summary=summary,
     )
+
+
+def _backup_list(tmp: Path) -> Case:
+    from sre_cli.backup.render import BackupList
+
+    manifest = _manifest()
     repo = f"{DEEP}/backups/postgresql-primary"
     return Case(
         BackupList([manifest], repo, 14, AT + 60).__rich__(), [repo, "20240301T000000Z-4f2a"]
@@ -435,6 +444,48 @@ def _doctor(tmp: Path) -> Case:
     return Case(report, [deep, "openjdk-17"])
 
 
+def _runbook_run(tmp: Path) -> Case:
+    from sre_cli.runbook.engine import RunReport
+    from sre_cli.runbook.render import report_renderable
+
+    transcript = Path(DEEP) / ".local/state/aqua/runbooks/latency-spike-20240301T000000Z-4242.jsonl"
+    report = RunReport(
+        "latency-spike",
+        "API latency spike",
+        "stack",
+        True,
+        transcript,
+        {},
+        [],
+        "dry-run",
+        None,
+        1.5,
+        [],
+    )
+    return Case(report_renderable(report), [str(transcript)])
+
+
+def _backup_taken_and_restored(tmp: Path) -> Case:
+    from rich.console import Group
+
+    from sre_cli.backup.render import BackupTaken, RestoreView
+    from sre_cli.backup.spec import RestoreResult
+
+    repo = f"{DEEP}/backups/postgresql-primary-with-a-long-name"
+    data = f"{DEEP}/.state/restore/postgresql-primary-restored-data"
+    taken = BackupTaken(_manifest(), repo)
+    restored = RestoreView(
+        RestoreResult(
+            backup_id="20240301T000000Z-4f2a",
+            data_dir=data,
+            target="latest",
+            wal_segments=3,
+            restore_s=8.1,
+        )
+    )
+    return Case(Group(taken.__rich__(), restored.__rich__()), [repo, data])
+
+
 CASES: dict[str, Callable[[Path], Case]] = {
     "runbook list": _runbook_list,
     "runbook show": _runbook_show,
@@ -449,6 +500,8 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "cluster status": _cluster_status,
     "trace slowest": _trace,
     "backup list": _backup_list,
+    "backup take and restore": _backup_taken_and_restored,
+    "runbook run": _runbook_run,
     "backup drill": _backup_drill,
     "doctor": _doctor,
 }
@@ -511,3 +564,26 @@ def test_a_whole_value_longer_than_the_console_stands_whole_on_its_own_line() ->
     table.add_row("kube-apiserver", Text(path))
     lines = _draw(table, 60)
     assert "      " + path in lines
+
+
+def test_an_error_message_is_never_wrapped_at_80_columns() -> None:
+    """Every problem of a spec stays on its one line, path and all, however narrow."""
+    from sre_cli.errors import SpecError
+    from sre_cli.runbook.loader import load_runbook
+
+    path = "tests/runbook/fixtures/several/many-problems.md"
+    with pytest.raises(SpecError) as err:
+        load_runbook(Path(path))
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sre_cli", "runbook", "show", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    expected = f"error: {err.value.message}".splitlines()
+    assert any(len(line) > 80 for line in expected)  # the case: lines wider than the console
+    assert done.stderr.splitlines() == expected
