@@ -337,41 +337,22 @@ def _cluster_status(tmp: Path) -> Case:
 
 
 def _trace(tmp: Path) -> Case:
+    from jaeger_json import document, span
+
     from sre_cli.trace import Trace, TraceList
     from sre_cli.trace.render import draw
-
-    def span(
-        sid: str, name: str, start: int, dur: int, parent: str | None, proc: str
-    ) -> dict[str, object]:
-        refs = [{"refType": "CHILD_OF", "traceID": "ab" * 16, "spanID": parent}] if parent else []
-        return {
-            "traceID": "ab" * 16,
-            "spanID": sid,
-            "operationName": name,
-            "references": refs,
-            "startTime": 1_700_000_000_000_000 + start,
-            "duration": dur,
-            "tags": [],
-            "processID": proc,
-        }
 
     names = [
         "GET /api/v1/ponds/{pond_id}/sensors/{sensor_id}/readings/summary",
         "SELECT aqua.sensor_readings_hourly",
         "POST /v1/forecast/dissolved-oxygen",
     ]
-    doc = {
-        "traceID": "ab" * 16,
-        "processes": {
-            "p1": {"serviceName": "aquaculture-api"},
-            "p2": {"serviceName": "ml-inference"},
-        },
-        "spans": [
-            span("a1", names[0], 0, 400_000, None, "p1"),
-            span("b2", names[1], 20_000, 300_000, "a1", "p1"),
-            span("c3", names[2], 330_000, 60_000, "a1", "p2"),
-        ],
-    }
+    doc = document(
+        span("a1", names[0], 0, 400_000),
+        span("b2", names[1], 20_000, 300_000, "a1"),
+        span("c3", names[2], 330_000, 60_000, "a1", proc="p2"),
+        services=("aquaculture-api", "ml-inference"),
+    )
     return Case(draw(TraceList((Trace.from_jaeger(doc),), "slowest")), [*names, "ab" * 16])
 
 

@@ -7,47 +7,21 @@ import json
 from typing import Any
 
 import pytest
+from jaeger_json import document, span
 from rich.console import Console
 
 from sre_cli.errors import Unavailable, UsageError
 from sre_cli.trace import Trace, TraceList, check_trace_id
 from sre_cli.trace.render import draw
 
-T0 = 1_700_000_000_000_000  # µs
-
-
-def _span(
-    span_id: str, name: str, start: int, duration: int, parent: str | None = None, proc: str = "p1"
-) -> dict[str, Any]:
-    refs = [{"refType": "CHILD_OF", "traceID": "ab" * 16, "spanID": parent}] if parent else []
-    return {
-        "traceID": "ab" * 16,
-        "spanID": span_id,
-        "operationName": name,
-        "references": refs,
-        "startTime": T0 + start,
-        "duration": duration,
-        "tags": [{"key": "span.kind", "type": "string", "value": "server"}],
-        "processID": proc,
-    }
-
-
-def _document(*spans: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "traceID": "ab" * 16,
-        "spans": list(spans),
-        "processes": {"p1": {"serviceName": "api"}, "p2": {"serviceName": "ml"}},
-    }
-
-
 # A request of 400 ms: auth 10 ms, a query that waits 300 ms, then an ML call of 60 ms in
 # another service, whose own inference span takes 50 ms of it.
-REQUEST = _document(
-    _span("a1", "GET /api/v1/ponds/{pond_id}/summary", 0, 400_000),
-    _span("b2", "authenticate", 5_000, 10_000, "a1"),
-    _span("c3", "SELECT aqua", 20_000, 300_000, "a1"),
-    _span("d4", "POST /v1/forecast", 330_000, 60_000, "a1", proc="p2"),
-    _span("e5", "inference", 335_000, 50_000, "d4", proc="p2"),
+REQUEST = document(
+    span("a1", "GET /api/v1/ponds/{pond_id}/summary", 0, 400_000),
+    span("b2", "authenticate", 5_000, 10_000, "a1"),
+    span("c3", "SELECT aqua", 20_000, 300_000, "a1"),
+    span("d4", "POST /v1/forecast", 330_000, 60_000, "a1", proc="p2"),
+    span("e5", "inference", 335_000, 50_000, "d4", proc="p2"),
 )
 
 
@@ -76,11 +50,11 @@ def test_share_self_time_and_hotspot() -> None:
 
 def test_overlapping_children_are_counted_once() -> None:
     trace = Trace.from_jaeger(
-        _document(
-            _span("a1", "batch", 0, 100_000),
-            _span("b2", "q1", 10_000, 50_000, "a1"),
-            _span("c3", "q2", 40_000, 50_000, "a1"),  # overlaps q1 by 20 ms
-            _span("d4", "late", 90_000, 30_000, "a1"),  # runs past its parent: clipped
+        document(
+            span("a1", "batch", 0, 100_000),
+            span("b2", "q1", 10_000, 50_000, "a1"),
+            span("c3", "q2", 40_000, 50_000, "a1"),  # overlaps q1 by 20 ms
+            span("d4", "late", 90_000, 30_000, "a1"),  # runs past its parent: clipped
         )
     )
     assert trace.self_us(trace.root) == 100_000 - (90_000 - 10_000) - (100_000 - 90_000)
@@ -88,9 +62,7 @@ def test_overlapping_children_are_counted_once() -> None:
 
 
 def test_a_span_whose_parent_is_missing_becomes_a_root() -> None:
-    trace = Trace.from_jaeger(
-        _document(_span("a1", "consume", 0, 5_000, parent="ffffffffffffffff"))
-    )
+    trace = Trace.from_jaeger(document(span("a1", "consume", 0, 5_000, parent="ffffffffffffffff")))
     assert trace.root.parent_id is None
     assert len(trace.roots) == 1
 
