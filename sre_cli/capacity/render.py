@@ -12,7 +12,10 @@ from sre_cli.capacity.units import number
 from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from collections.abc import Iterator
+
+    from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.text import Text
 
     from sre_cli.capacity.forecast import Forecast
     from sre_cli.capacity.replicas import ReplicaPlan
@@ -220,6 +223,26 @@ def html_page(
     )
 
 
+class _Chart:
+    """A forecast's text chart as wide as the console allows: a chart line is its plot plus
+    13 columns of labels, and the plot takes at most 72."""
+
+    def __init__(self, forecast: Forecast) -> None:
+        self.forecast = forecast
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        from rich.text import Text
+
+        from sre_cli.capacity.chart import text_chart
+        from sre_cli.table import wrap_words
+
+        f = self.forecast
+        lines = text_chart(f, width=max(20, min(72, options.max_width - 13)))
+        if lines:
+            yield wrap_words(Text(f"{f.target.name} {labels_text(f.labels)}"), options.max_width)
+            yield Text("\n".join(lines), no_wrap=True, overflow="ignore")
+
+
 def report_view(report: CapacityReport, chart: bool = False) -> RenderableType:
     """The terminal form of a run: the what-if factor, the table, each forecast's chart when
     asked, then the replica plans."""
@@ -231,13 +254,7 @@ def report_view(report: CapacityReport, chart: bool = False) -> RenderableType:
         parts.append(Text(f"what if: traffic × {report.what_if:g} (series marked traffic: true)"))
     parts.append(table(report.at, report.forecasts))
     if chart:
-        from sre_cli.capacity.chart import text_chart
-
-        for f in report.forecasts:
-            lines = text_chart(f)
-            if lines:
-                parts.append(Text(f"{f.target.name} {labels_text(f.labels)}"))
-                parts.append(Text("\n".join(lines), no_wrap=True, overflow="ignore"))
+        parts.extend(_Chart(f) for f in report.forecasts)
     if report.replicas:
         parts.append(replicas_table(report.replicas))
     return Group(*parts)
