@@ -22,6 +22,7 @@ printed whole on its own line, the one case a line may pass the width.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,19 +50,18 @@ class _Column:
 
 def wrap_words(text: Text, width: int, indent: int = 0, hang: int = 0) -> Text:
     """``text`` broken between words to fit ``width`` columns, each line ``indent`` columns
-    in (continuation lines ``hang`` more). Unlike rich, a word longer than a line (a path)
-    is never folded: it stands whole on a line of its own, the one line wider than ``width``.
-    """
-    import re
-
+    in (every line after the first ``hang`` more). Unlike rich, a word longer than a line (a
+    path) is never folded: it stands whole on a line of its own, the one line wider than
+    ``width``. Line breaks in ``text`` are kept."""
     lines: list[Text] = []
-    start, room = 0, max(1, width - indent)
-    for word in re.finditer(r"\S+", text.plain):
-        full = word.end() - start > room
-        if full and text.plain[start : word.start()].strip():  # a word is on the line
-            lines.append(text[start : word.start()])
-            start, room = word.start(), max(1, width - indent - hang)
-    lines.append(text[start:])
+    for part in text.split("\n", allow_blank=True):
+        start = 0
+        for word in re.finditer(r"\S+", part.plain):
+            room = width - indent - (hang if lines else 0)
+            if word.end() - start > room and part.plain[start : word.start()].strip():
+                lines.append(part[start : word.start()])
+                start = word.start()
+        lines.append(part[start:])
     out = Text(no_wrap=True, overflow="ignore")
     for n, line in enumerate(lines):
         line.rstrip()

@@ -28,7 +28,7 @@ from rich.text import Text
 from sre_cli.backup.spec import BackupManifest
 from sre_cli.console import use_console
 from sre_cli.output import emit
-from sre_cli.table import FitTable
+from sre_cli.table import FitTable, wrap_words
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = 1_709_251_200.0  # 2024-03-01T00:00:00Z
@@ -572,3 +572,28 @@ def test_an_error_message_is_never_wrapped_at_80_columns() -> None:
     expected = f"error: {err.value.message}".splitlines()
     assert any(len(line) > 80 for line in expected)  # the case: lines wider than the console
     assert done.stderr.splitlines() == expected
+
+
+def test_a_fit_table_too_wide_at_its_natural_width_wraps_prose_between_words() -> None:
+    table = FitTable(title="runbooks")
+    table.add_column("name")
+    table.add_column("title", wrap=True)
+    title = "Kafka consumer lag is growing and orders are delayed"
+    table.add_row("kafka-consumer-lag", title)
+    lines = _draw(table, 50)
+    assert any("┃ name" in line for line in lines)  # still the rich table
+    assert all(cell_len(line) <= 50 for line in lines)
+    cells = [line.split("│")[2].strip() for line in lines if line.startswith("│")]
+    assert " ".join(cells) == title  # wrapped between words: no word cut
+    assert len(cells) > 1
+
+
+def test_wrap_words_keeps_line_breaks_and_never_folds_a_word() -> None:
+    path = "/a-long-directory/" * 4 + "file"
+    text = wrap_words(Text(f"journal: {path} then\nsecond line of words"), 30, indent=2, hang=2)
+    assert text.plain.splitlines() == [
+        "  journal:",
+        f"    {path}",
+        "    then",
+        "    second line of words",
+    ]
