@@ -266,7 +266,7 @@ def test_terminal_sparkline_at_any_width(
         console.print(table(report, width))
         text = console.file.getvalue()  # type: ignore[attr-defined]
         assert line in text, text
-    assert "burn-down" in table(report, 200).columns[-1].header  # type: ignore[operator]
+    assert "burn-down" in table(report, 200).columns[-1].header
     assert all(c.header != "burn-down" for c in table(report, 90).columns)
 
 
