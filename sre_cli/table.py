@@ -120,10 +120,6 @@ class FitTable:
     def add_row(self, *cells: str | Text) -> None:
         self.rows.append([_text(c) for c in cells])
 
-    @property
-    def row_count(self) -> int:
-        return len(self.rows)
-
     # --- layout ---------------------------------------------------------------------------
 
     def _natural(self, index: int) -> int:

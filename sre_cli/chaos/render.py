@@ -54,20 +54,20 @@ def plan_text(exp: Experiment, plans: list[ActionPlan]) -> str:
 def report_renderable(report: ExperimentReport) -> FitTable:
     """One row per record; titles and summaries wrap between words, never inside one."""
     verdict, style = _VERDICT[report.outcome]
-    table = FitTable(title=f"{report.name} on {report.target}: {verdict}", title_style=style)
+    caption = f"journal: {report.journal}"
+    if report.load:
+        load = report.load
+        caption = (
+            f"load: {load.get('requests', 0)} requests, {load.get('failed', 0)} failed; {caption}"
+        )
+    title = f"{report.name} on {report.target}: {verdict}"
+    table = FitTable(title=title, title_style=style, caption=caption)
     for col in ("phase", "probe / action", "status", "summary"):
         table.add_column(col, wrap=col in {"probe / action", "summary"})
     for rec in report.records:
         table.add_row(
             rec.phase, rec.title, Text(rec.status, style=_STYLE.get(rec.status, "")), rec.summary
         )
-    if report.load:
-        table.options["caption"] = (
-            f"load: {report.load.get('requests', 0)} requests, "
-            f"{report.load.get('failed', 0)} failed; journal: {report.journal}"
-        )
-    else:
-        table.options["caption"] = f"journal: {report.journal}"
     return table
 
 
