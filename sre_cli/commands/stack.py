@@ -72,6 +72,25 @@ def up(
             help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
         ),
     ] = False,
+    limits: Annotated[
+        bool,
+        typer.Option(
+            "--limits",
+            help="Run api, ml and worker in cgroups with their Deployments' CPU and memory "
+            "limits (root).",
+        ),
+    ] = False,
+    api_cpu: Annotated[
+        float | None,
+        typer.Option(
+            "--api-cpu",
+            min=0.01,
+            max=64,
+            help="With --limits: each API replica's CPU limit in cores, to rehearse another "
+            "pod size [default: the Deployment's 0.5].",
+            show_default=False,
+        ),
+    ] = None,
     slo_serve: Annotated[
         int | None,
         typer.Option(
@@ -108,12 +127,24 @@ def up(
                 hint="the same file as `aqua slo serve --token-file FILE`",
             )
         target = SLOServeTarget(port=slo_serve, token_file=slo_serve_token_file.resolve())
+    if api_cpu is not None and not limits:
+        from sre_cli.errors import UsageError
+
+        raise UsageError("--api-cpu sets a limit: it goes with --limits")
+    if limits:
+        from sre_cli.errors import UsageError
+        from sre_cli.stack.cgroups import unavailable
+
+        if (why := unavailable()) is not None:
+            raise UsageError(f"--limits: {why}", hint="start the stack without --limits")
     options = StackOptions(
         lite=lite,
         api_replicas=api_replicas,
         workers=workers,
         ports=ports,
         faults=faults,
+        limits=limits,
+        api_cpu=api_cpu,
         slo_serve=target,
     )
     ctl = _control(state_dir)

@@ -11,15 +11,20 @@ Prometheus, Alertmanager) are rendered by :mod:`sre_cli.stack.configs` into ``RO
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sre_cli.errors import ConfigError
 from sre_cli.stack.runners import ProcessRunner, Runner
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import load_or_create_secrets, write_secret_files
+
+if TYPE_CHECKING:
+    from sre_cli.stack.cgroups import Cgroup
 
 __all__ = ["python_executable", "runner_for", "service_env"]
 
@@ -146,6 +151,18 @@ def _module_argv(kind: str, spec: ComponentSpec) -> list[str]:
     raise ConfigError(f"no launcher for {kind}")
 
 
+def _limits(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Cgroup:
+    """The cgroup with the CPU and memory limits of the component's Deployment."""
+    from sre_cli.stack.cgroups import cgroup_for
+    from sre_cli.stack.usage import KUBERNETES_LIMITS
+
+    memory, cpu = KUBERNETES_LIMITS[spec.kind]
+    if spec.kind == "api" and plan.api_cpu is not None:
+        cpu = plan.api_cpu
+    group = "aqua-stack-" + hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:12]
+    return cgroup_for(group, spec.name, cpu, memory)
+
+
 def runner_for(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
     """A fresh runner for ``spec`` (called for every start and restart)."""
     log = layout.log(spec.name)
@@ -164,7 +181,11 @@ def runner_for(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Run
         workdir = layout.workdir(spec.kind if spec.kind == "api" else spec.name)
         workdir.mkdir(parents=True, exist_ok=True)
         return ProcessRunner(
-            _module_argv(spec.kind, spec), log, env=service_env(spec, plan, layout), cwd=workdir
+            _module_argv(spec.kind, spec),
+            log,
+            env=service_env(spec, plan, layout),
+            cwd=workdir,
+            cgroup=_limits(spec, plan, layout) if plan.limits else None,
         )
     from sre_cli.stack import servers
 

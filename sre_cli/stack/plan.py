@@ -116,6 +116,10 @@ class StackOptions:
     ports: Ports = field(default_factory=Ports)
     #: let the stack's admin inject API faults (latency, 5xx) for game days and SLO drills.
     faults: bool = False
+    #: run api, ml and worker in cgroups with their Deployments' CPU and memory limits.
+    limits: bool = False
+    #: with ``limits``: each API replica's CPU limit in cores (None: the Deployment's).
+    api_cpu: float | None = None
     #: scrape an ``aqua slo serve`` on this port, with the bearer token in this file.
     slo_serve: SLOServeTarget | None = None
 
@@ -347,6 +351,8 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         database_url=database_url,
         queue=queue,
         faults=options.faults,
+        limits=options.limits,
+        api_cpu=options.api_cpu,
         slo_serve=options.slo_serve,
     )
     plan.check_port_collisions()

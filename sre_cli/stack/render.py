@@ -38,6 +38,9 @@ def plan_notes(plan: StackPlan) -> list[RenderableType]:
         out.append(Text(f"  not available: {missing.name}: {missing.reason}", style="yellow"))
     if plan.faults:
         out.append(Text("fault injection: on (admin only, /api/v1/admin/faults)", style="yellow"))
+    if plan.limits:
+        cpu = f"{plan.api_cpu:g} cores per API replica" if plan.api_cpu else "as deployed"
+        out.append(Text(f"limits: api, ml and worker in cgroups, CPU and memory {cpu}"))
     if plan.slo_serve is not None:
         port = plan.slo_serve.port
         out.append(Text(f"Prometheus scrapes aqua slo serve on 127.0.0.1:{port} (job slo)"))

@@ -20,9 +20,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sre_cli.errors import ComponentError
+
+if TYPE_CHECKING:
+    from sre_cli.stack.cgroups import Cgroup
 
 __all__ = ["ProcessRunner", "Runner", "describe_returncode", "tail"]
 
@@ -93,12 +96,27 @@ class ProcessRunner:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        cgroup: Cgroup | None = None,
     ) -> None:
         self.argv = [os.fspath(a) for a in argv]
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
+        #: the group that limits its CPU and memory (``aqua stack up --limits``), or none
+        self.cgroup = cgroup
         self._proc: subprocess.Popen[bytes] | None = None
+
+    def _preexec(self) -> Callable[[], None] | None:
+        cgroup = self.cgroup
+        if cgroup is None:
+            return _SET_PDEATHSIG
+
+        def enter() -> None:  # only prctl(2) and the cgroup file writes
+            if _SET_PDEATHSIG is not None:
+                _SET_PDEATHSIG()
+            cgroup.join()
+
+        return enter
 
     @property
     def pid(self) -> int | None:
@@ -116,7 +134,7 @@ class ProcessRunner:
                     env=self.env,
                     cwd=self.cwd,
                     start_new_session=True,
-                    preexec_fn=_SET_PDEATHSIG,  # only calls prctl(2)
+                    preexec_fn=self._preexec(),
                 )
             except OSError as exc:
                 raise ComponentError(f"cannot run {self.argv[0]}: {exc.strerror}") from exc
@@ -141,6 +159,8 @@ class ProcessRunner:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         _signal_group(proc.pid, signal.SIGKILL)  # anything it forked into its session
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
     def kill(self) -> int | None:
         proc = self._proc

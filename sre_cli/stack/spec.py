@@ -207,6 +207,11 @@ class StackPlan(_Frozen):
     queue: Literal["kafka", "embedded", "direct"] = "direct"
     #: the API replicas accept fault rules from the admin (``/api/v1/admin/faults``).
     faults: bool = False
+    #: api, ml and worker processes run in cgroups with their Deployments' CPU and memory
+    #: limits (``aqua stack up --limits``).
+    limits: bool = False
+    #: with ``limits``: each API replica's CPU limit in cores, when not its Deployment's.
+    api_cpu: float | None = None
     #: an ``aqua slo serve`` to scrape as job ``slo``, or none.
     slo_serve: SLOServeTarget | None = None
 

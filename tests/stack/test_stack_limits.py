@@ -1,0 +1,104 @@
+"""``aqua stack up --limits``: processes in real cgroups with the Deployments' limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sre_cli.stack.cgroups import Cgroup, cgroup_for, unavailable
+from sre_cli.stack.runners import ProcessRunner
+
+_GROUP = f"aqua-test-{Path(__file__).stem}"
+
+
+def require_cgroups() -> None:
+    why = unavailable()
+    if why is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cgroups: {why}")
+        pytest.skip(f"cgroups: {why}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_runner_in_a_cgroup_is_throttled_at_its_cpu_limit(tmp_path: Path) -> None:
+    require_cgroups()
+    group = cgroup_for(_GROUP, "burn", 0.2, 256 * 1024 * 1024)
+    runner = ProcessRunner(
+        [sys.executable, "-c", "while True: pass"], tmp_path / "burn.log", cgroup=group
+    )
+    runner.start()
+    try:
+        assert runner.pid is not None
+        procs = {d: (d / "cgroup.procs").read_text().split() for d in group.dirs}
+        assert all(str(runner.pid) in pids for pids in procs.values()), procs
+        start, cpu0 = time.monotonic(), _cpu_seconds(runner.pid)
+        while time.monotonic() - start < 3.0:
+            time.sleep(0.25)
+        share = (_cpu_seconds(runner.pid) - cpu0) / (time.monotonic() - start)
+        # A busy loop takes a whole core when it can; its quota holds it at a fifth of one.
+        assert share < 0.3, share
+    finally:
+        runner.stop(timeout=5)
+    assert not any(d.exists() for d in group.dirs)
+
+
+def test_a_process_over_its_memory_limit_is_oom_killed(tmp_path: Path) -> None:
+    require_cgroups()
+    group = cgroup_for(_GROUP, "leak", 1.0, 64 * 1024 * 1024)
+    leak = "blocks = []\nwhile True:\n    blocks.append(bytearray(8 * 1024 * 1024))\n"
+    runner = ProcessRunner([sys.executable, "-c", leak], tmp_path / "leak.log", cgroup=group)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while runner.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runner.exit_description() == "killed by SIGKILL"
+        oom = [d for d in group.dirs if (d / "memory.oom_control").exists()]
+        for d in oom:  # v1 counts the kills
+            assert "oom_kill 1" in (d / "memory.oom_control").read_text()
+        events = [d / "memory.events" for d in group.dirs if (d / "memory.events").exists()]
+        for path in events:  # v2 counts them here
+            assert "oom_kill 1" in path.read_text()
+        assert oom or events
+    finally:
+        runner.stop(timeout=5)
+
+
+def test_without_limits_a_runner_stays_where_it_was(tmp_path: Path) -> None:
+    runner = ProcessRunner([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "l")
+    runner.start()
+    try:
+        assert runner.pid is not None
+        mine = Path("/proc/self/cgroup").read_text()
+        assert Path(f"/proc/{runner.pid}/cgroup").read_text() == mine
+    finally:
+        runner.stop(timeout=5)
+
+
+def test_cgroup_remove_leaves_a_busy_group(tmp_path: Path) -> None:
+    require_cgroups()
+    group: Cgroup = cgroup_for(_GROUP, "busy", 1.0, 128 * 1024 * 1024)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], preexec_fn=group.join
+    )
+    try:
+        group.remove()  # a process is in it: the group stays
+        assert all(d.exists() for d in group.dirs)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any((d / "cgroup.procs").read_text().strip() for d in group.dirs):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    group.remove()
+    assert not any(d.exists() for d in group.dirs)
