@@ -27,9 +27,12 @@ HELP = "aqua: the SRE toolkit — SLOs, runbooks, chaos, capacity, load, and the
 
 @dataclass(frozen=True)
 class Group:
+    """A command group; ``single``: the module's ``command`` is the command itself."""
+
     name: str
     module: str
     help: str
+    single: bool = False
 
 
 GROUPS: tuple[Group, ...] = (
@@ -45,12 +48,22 @@ GROUPS: tuple[Group, ...] = (
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
     Group("cluster", "sre_cli.commands.cluster", "A local Kubernetes cluster with a real node."),
     Group("doctor", "sre_cli.commands.doctor", "Check every component aqua and the stack use."),
+    Group(
+        "init",
+        "sre_cli.commands.init",
+        "Copy the editable SLOs, runbooks and chaos experiments into a folder.",
+        single=True,
+    ),
 )
 
 
 def available_groups() -> list[Group]:
     """The groups whose module is installed, in the order of :data:`GROUPS`."""
     return [g for g in GROUPS if importlib.util.find_spec(g.module) is not None]
+
+
+def _placeholder() -> None:
+    """Stands for a single-command group that the command line does not name."""
 
 
 def _version(value: bool) -> None:
@@ -81,7 +94,16 @@ def build_app(argv: Sequence[str]) -> typer.Typer:
     )
     app.callback()(_root)
     for group in available_groups():
-        if group.name == wanted:
+        if group.single:
+            command = (
+                importlib.import_module(group.module).command
+                if group.name == wanted
+                else _placeholder
+            )
+            app.command(name=group.name, help=None if group.name == wanted else group.help)(
+                command
+            )
+        elif group.name == wanted:
             sub: typer.Typer = importlib.import_module(group.module).app
             app.add_typer(sub, name=group.name)
         else:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.runbook.params import field_path, references
 from sre_cli.runbook.spec import (
@@ -50,13 +51,13 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def default_dir() -> Path:
-    """``$AQUA_RUNBOOK_DIR``, else ``./runbooks``, else the runbooks of this checkout."""
+    """``$AQUA_RUNBOOK_DIR``, else ``./runbooks``, else the shipped runbooks."""
     if os.environ.get(DIR_ENV):
         return Path(os.environ[DIR_ENV]).expanduser()
     here = Path("runbooks")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parents[2] / "runbooks"
+    return shipped("runbooks")
 
 
 def discover(directory: Path) -> list[Path]:

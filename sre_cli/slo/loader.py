@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError
 from sre_cli.slo.openslo import OpenSLOIndicator, OpenSLOSLO
 from sre_cli.slo.openslo_alpha import SPEC as SPEC_ALPHA
@@ -26,7 +27,7 @@ from sre_cli.slo.openslo_alpha import OpenSLOAlphaSLO
 from sre_cli.slo.spec import SLO, SlothFile
 from sre_cli.spec_yaml import Document, Location, load_documents
 
-__all__ = ["Problem", "check_paths", "discover", "load_slos"]
+__all__ = ["Problem", "check_paths", "default_dir", "discover", "load_slos"]
 
 _SKIPPED_OPENSLO = {
     "Service",
@@ -53,6 +54,12 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.message}"
+
+
+def default_dir() -> Path:
+    """``./slo`` when the current folder has one, else the shipped SLO specs."""
+    here = Path("slo")
+    return here if here.is_dir() else shipped("slo")
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
