@@ -100,9 +100,7 @@ def build_app(argv: Sequence[str]) -> typer.Typer:
                 if group.name == wanted
                 else _placeholder
             )
-            app.command(name=group.name, help=None if group.name == wanted else group.help)(
-                command
-            )
+            app.command(name=group.name, help=None if group.name == wanted else group.help)(command)
         elif group.name == wanted:
             sub: typer.Typer = importlib.import_module(group.module).app
             app.add_typer(sub, name=group.name)

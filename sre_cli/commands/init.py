@@ -25,7 +25,9 @@ def command(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite files that already exist.")
     ] = False,
-    dry_run: Annotated[bool, dry_run_option("List the files it would write; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, dry_run_option("List the files it would write; write nothing.")
+    ] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Copy the editable SLOs, runbooks and chaos experiments into a folder.

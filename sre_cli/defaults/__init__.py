@@ -110,10 +110,14 @@ class InitPlan:
     ) -> Iterator[RenderableType]:
         from rich.text import Text
 
-        verb = {"create": "would write", "overwrite": "would overwrite"} if self.dry_run else {
-            "create": "wrote",
-            "overwrite": "overwrote",
-        }
+        verb = (
+            {"create": "would write", "overwrite": "would overwrite"}
+            if self.dry_run
+            else {
+                "create": "wrote",
+                "overwrite": "overwrote",
+            }
+        )
         for copy in self.copies:
             yield Text(f"{verb[copy.action]} {self.directory / copy.relative}")
         if self.dry_run and self.existing and not self.force:

@@ -26,6 +26,7 @@ __all__ = [
     "versions_file",
 ]
 
+
 def versions_file() -> Path:
     """``$AQUA_VERSIONS_FILE``, else the shipped ``scripts/versions.env``."""
     override = os.environ.get("AQUA_VERSIONS_FILE")

@@ -26,11 +26,13 @@ from sre_cli.infra.binaries import GO, script_hint
 
 __all__ = ["K8sToolchain", "build_hint", "find_toolchain"]
 
+
 def build_hint() -> str:
     """Where the Kubernetes binaries come from: $AQUA_K8S_BIN, or the shipped build script."""
     return "point $AQUA_K8S_BIN at the Kubernetes binaries, or " + script_hint(
         "build-k8s", f"builds and caches the pinned ones, ~15-25 min cold; {GO}"
     )
+
 
 _STAGE_FILES = (
     "node-initialize.yaml",

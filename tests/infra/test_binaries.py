@@ -56,7 +56,9 @@ def test_missing_binary_raises_with_provisioning_hint(ghost_binary: str) -> None
         binaries.find(ghost_binary)
     assert caught.value.exit_code == 2
     assert caught.value.hint is not None
-    assert caught.value.hint == "install the Debian package ghost-package: apt-get install ghost-package"
+    assert caught.value.hint == (
+        "install the Debian package ghost-package: apt-get install ghost-package"
+    )
 
 
 def test_unknown_binary_is_a_programming_error() -> None:
@@ -66,7 +68,7 @@ def test_unknown_binary_is_a_programming_error() -> None:
 
 def test_require_binary_fails_under_ci(ghost_binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match=r"ghostd not found.*apt-get install ghost-package"):
+    with pytest.raises(pytest.fail.Exception, match=r"ghostd not found.*apt-get install ghost"):
         require_binary(ghost_binary)
 
 
