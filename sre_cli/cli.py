@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import typer
 
 from sre_cli import __version__
+from sre_cli.commands.help import AquaTyper
 from sre_cli.commands.options import HELP_OPTIONS
 from sre_cli.errors import AquaError
 
@@ -83,7 +84,7 @@ def _root(
 def build_app(argv: Sequence[str]) -> typer.Typer:
     """The root app for ``argv``: the group it names is loaded, the others are placeholders."""
     wanted = next((arg for arg in argv if not arg.startswith("-")), None)
-    app = typer.Typer(
+    app = AquaTyper(
         name="aqua",
         help=HELP,
         no_args_is_help=True,
@@ -105,9 +106,7 @@ def build_app(argv: Sequence[str]) -> typer.Typer:
             sub: typer.Typer = importlib.import_module(group.module).app
             app.add_typer(sub, name=group.name)
         else:
-            placeholder = typer.Typer(
-                help=group.help, context_settings={"help_option_names": ["-h", "--help"]}
-            )
+            placeholder = AquaTyper(help=group.help, context_settings=HELP_OPTIONS)
             app.add_typer(placeholder, name=group.name, help=group.help)
     return app
 

@@ -149,7 +149,7 @@ def report(
     state_dir: StateDir = None,
     at: At = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="Output format.")
+        ReportFormat, typer.Option("--format", help="Output format.")
     ] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     windows: Windows = None,
@@ -198,9 +198,7 @@ def gate(
         ),
     ] = None,
     at: At = None,
-    fmt: Annotated[
-        GateFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = GateFormat.table,
+    fmt: Annotated[GateFormat, typer.Option("--format", help="Output format.")] = GateFormat.table,
     windows: Windows = None,
 ) -> None:
     """CI gate: exit 0 pass, 1 a budget policy is violated, 2 could not evaluate."""
@@ -354,9 +352,7 @@ def backtest(
     step: Annotated[
         str, typer.Option("--step", help="Evaluation step (Prometheus duration).")
     ] = "5m",
-    fmt: Annotated[
-        GateFormat, typer.Option("--format", "-f", help="table or json.")
-    ] = GateFormat.table,
+    fmt: FormatOption = Format.table,
     windows: Windows = None,
 ) -> None:
     """Replay history: how often each alert tier would have fired, and how soon after a burn."""
@@ -375,7 +371,7 @@ def backtest(
         result = run(
             slos, prom, parse_instant(start), parse_instant(end), step=seconds, tiers=tiers
         )
-    if fmt is GateFormat.json:
+    if fmt is Format.json:
         emit_text(json.dumps(result.to_json(), indent=2))
     else:
         emit(result)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sre_cli.defaults import shipped
 from sre_cli.errors import Unavailable
 from sre_cli.loadtest.results import LoadReport, ThresholdResult
+from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
     from sre_cli.prometheus import PrometheusClient
@@ -137,7 +138,7 @@ def judge_server(
     body = {
         "prometheus": prometheus,
         "window_s": span.total_seconds(),
-        "evaluated_at": at,
+        "evaluated_at": rfc3339(at),
         "slos": [row.to_json() for row in rows],
         "agree": all(row.agree for row in rows),
     }
