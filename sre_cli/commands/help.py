@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import typer
 from typer._click.exceptions import MissingParameter, UsageError  # typer's own click
@@ -135,8 +135,11 @@ def _parse_in_words(parse: Callable[[], list[str]]) -> list[str]:
     prints the usage line and where to find help above it)."""
     try:
         return parse()
-    except MissingParameter:
-        raise  # "Missing argument 'NAME'." says it already
+    except MissingParameter as exc:
+        if getattr(exc.param, "param_type_name", "") != "argument":
+            raise  # "Missing option '--from'." says it already
+        name = argument_name(str(exc.param.name if exc.param else "argument"))
+        raise UsageError(f"Missing argument {name}.", exc.ctx) from None
     except typer.BadParameter as exc:
         raise UsageError(worded_error(exc), exc.ctx) from None
 
@@ -165,7 +168,7 @@ class AquaCommand(TyperCommand):
     hidden alias of ``--format`` wherever ``-f`` means nothing else."""
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        super().format_options(ctx, _Formatter(formatter))
+        super().format_options(ctx, cast(Any, _Formatter(formatter)))
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return [_usage_piece(p) for p in super().collect_usage_pieces(ctx)]
@@ -179,7 +182,7 @@ class AquaGroup(TyperGroup):
     """A group like :class:`AquaCommand` whose command list gives each whole summary."""
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        super().format_options(ctx, _Formatter(formatter))
+        super().format_options(ctx, cast(Any, _Formatter(formatter)))
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
