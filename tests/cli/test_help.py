@@ -56,9 +56,15 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["slo", "report", "--format", "yaml"], "--format must be table, json, markdown or html, not 'yaml'"),
+        (
+            ["slo", "report", "--format", "yaml"],
+            "--format must be table, json, markdown or html, not 'yaml'",
+        ),
         (["doctor", "--format", "yaml"], "--format must be table or json, not 'yaml'"),
-        (["runbook", "run", "api-down", "--target", "moon"], "--target must be stack or kubernetes, not 'moon'"),
+        (
+            ["runbook", "run", "api-down", "--target", "moon"],
+            "--target must be stack or kubernetes, not 'moon'",
+        ),
         (["slo", "serve", "--port", "abc"], "--port must be a whole number"),
         (["slo", "serve", "--interval", "0"], "--interval must be at least 1"),
         (["trace", "slowest", "--count", "0"], "--count must be at least 1"),
