@@ -339,7 +339,7 @@ def drill(
     return DrillReport(
         backup={
             "id": manifest.id,
-            "taken_at": rfc3339(manifest.taken_at),
+            "taken_at": rfc3339(manifest.taken_at) or "",
             "size_bytes": manifest.size_bytes,
         },
         tables=tables,

@@ -32,7 +32,7 @@ from sre_cli.chaos.method import Action
 from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import Duration, TargetName
-from sre_cli.spec_yaml import load_documents
+from sre_cli.spec_yaml import load_documents, worded
 
 __all__ = ["DIR_ENV", "Experiment", "Load", "default_dir", "find_experiment", "load_experiment"]
 
@@ -133,7 +133,7 @@ def load_experiment(path: Path) -> Experiment:
             ):
                 continue  # "no item" only because an item of it is in error, reported
             where = ".".join(map(str, loc)) or "(top)"
-            problems.append(doc.error(loc, f"{where}: {err['msg']}"))
+            problems.append(doc.error(loc, f"{where}: {worded(err)}"))
         raise SpecError.every(sorted(problems, key=lambda p: p.line or 0)) from None
     mismatches = [
         doc.error(loc, f"{'.'.join(map(str, loc))}: {message}")

@@ -32,7 +32,7 @@ from sre_cli.runbook.spec import (
     StepKind,
 )
 from sre_cli.runbook.steps import StepBody
-from sre_cli.spec_yaml import Document, load_documents
+from sre_cli.spec_yaml import Document, load_documents, worded
 
 __all__ = [
     "DIR_ENV",
@@ -162,9 +162,7 @@ def _validate(model: type[_M], doc: Document, what: str) -> _M:
         problems = []
         for err in exc.errors():
             loc = field_path(err["loc"])
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown field (typo?)"
+            message = worded(err)
             dotted = ".".join(str(p) for p in loc)
             where = f"{what}: {dotted}: " if dotted else f"{what}: "
             problems.append(doc.error(loc, f"{where}{message}"))
