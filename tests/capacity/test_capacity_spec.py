@@ -87,7 +87,10 @@ def test_cpu_and_memory_denominators_are_the_manifests_figures() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("forecasts:\n  - name: a\n    query: up\n", ":2: forecasts.0.limit: required field missing"),
+        (
+            "forecasts:\n  - name: a\n    query: up\n",
+            ":2: forecasts.0.limit: required field missing",
+        ),
         (
             "forecasts:\n  - name: a\n    query: up\n    limit: lots\n",
             ":4: forecasts.0.limit: must be a valid number",
