@@ -48,7 +48,12 @@ GROUPS: tuple[Group, ...] = (
     ),
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
     Group("cluster", "sre_cli.commands.cluster", "A local Kubernetes cluster with a real node."),
-    Group("doctor", "sre_cli.commands.doctor", "Check every component aqua and the stack use."),
+    Group(
+        "doctor",
+        "sre_cli.commands.doctor",
+        "Check every component aqua and the stack use.",
+        single=True,
+    ),
     Group(
         "init",
         "sre_cli.commands.init",

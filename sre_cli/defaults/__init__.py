@@ -94,6 +94,8 @@ class InitPlan:
     def write(self) -> None:
         for copy in self.copies:
             target = self.directory / copy.relative
+            if target.exists() and target.resolve() == copy.source.resolve():
+                continue  # init into the checkout itself: the file is its own source
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(copy.source, target)
 
