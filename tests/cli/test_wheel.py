@@ -106,13 +106,30 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     return Installed(venv, work)
 
 
-def test_sre_cli_comes_from_the_wheel(installed: Installed) -> None:
+#: What ``aqua stack up`` and the load engine read besides the specs, as the code finds them.
+WHERE = """
+import sre_cli
+from sre_cli.infra.versions import versions_file
+from sre_cli.loadtest.native import SOURCE
+from sre_cli.stack.configs import monitoring_dir
+print(sre_cli.__file__)
+print(monitoring_dir() / "rules" / "alerts.yml")
+print(monitoring_dir() / "alertmanager.yml")
+print(versions_file())
+print(SOURCE / "main.go")
+"""
+
+
+def test_sre_cli_and_its_files_come_from_the_wheel(installed: Installed) -> None:
     where = _run(
-        [str(installed.venv / "bin" / "python"), "-c", "import sre_cli; print(sre_cli.__file__)"],
-        cwd=installed.cwd,
-        env=installed.env,
+        [str(installed.venv / "bin" / "python"), "-c", WHERE], cwd=installed.cwd, env=installed.env
     )
-    assert where.stdout.strip().startswith(str(installed.venv)), where
+    assert where.returncode == 0, where.stderr
+    paths = where.stdout.split()
+    assert len(paths) == 5
+    for path in paths:
+        assert path.startswith(str(installed.venv)), path
+        assert Path(path).is_file(), path
 
 
 def test_help_lists_init(installed: Installed) -> None:
