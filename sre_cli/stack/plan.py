@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from sre_cli.defaults import script
 from sre_cli.errors import MissingDependency, UsageError
 from sre_cli.stack.spec import (
     MAX_API_REPLICAS,
@@ -308,7 +309,8 @@ def _tracing(d: _Draft) -> None:
         extra = {"otlp": d.ports.jaeger_otlp}
         d.comps.append(_component("jaeger", d.ports.jaeger, extra_ports=extra))
     else:
-        d.degraded.append("tracing: Jaeger is not built (see `aqua doctor`); no spans are kept")
+        built_by = script("build-jaeger")
+        d.degraded.append(f"tracing: Jaeger is not built ({built_by} builds it); no spans are kept")
 
 
 def _monitoring(d: _Draft) -> None:
