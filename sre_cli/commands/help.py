@@ -150,13 +150,15 @@ def _short_format(params: Sequence[Any], args: list[str]) -> list[str]:
     opts = {o for p in params for o in getattr(p, "opts", ())}
     if "--format" not in opts or "-f" in opts or "-f" not in "".join(args):
         return args
+    fmt = next(p for p in params if "--format" in getattr(p, "opts", ()))
+    joined = {f"-f{c}" for c in _choices(fmt)} | {f"-f={c}" for c in _choices(fmt)}
     out: list[str] = []
     for index, arg in enumerate(args):
         if arg == "--":
             return out + args[index:]
         if arg == "-f":
             out.append("--format")
-        elif arg.startswith("-f") and not arg.startswith("-f-"):
+        elif arg in joined:  # -fjson, -f=json; any other -f... is left alone
             out.append("--format=" + arg[2:].removeprefix("="))
         else:
             out.append(arg)
