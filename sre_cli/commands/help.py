@@ -5,7 +5,8 @@ summary to fit one line, and passes pydantic's messages through (``Value error, 
 one of 'table', 'json'``). :class:`AquaCommand` and :class:`AquaGroup`, which every group and
 command of aqua uses (:class:`AquaTyper`), instead say::
 
-    --from <text>         paths... <path>       --count <integer>
+    Usage: aqua runbook show [OPTIONS] NAME         (not {name})
+    --from <text>         PATHS... <path>       --count <integer>
     validate  Check specs: errors with file and line, lints as warnings; --prometheus: live
               data too.                                   (the whole first sentence, wrapped)
     Error: --format must be table or json, not 'yaml'
@@ -22,7 +23,14 @@ import typer
 from typer._click.exceptions import MissingParameter, UsageError  # typer's own click
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["AquaCommand", "AquaGroup", "AquaTyper", "value_label", "worded_error"]
+__all__ = [
+    "AquaCommand",
+    "AquaGroup",
+    "AquaTyper",
+    "argument_name",
+    "value_label",
+    "worded_error",
+]
 
 #: Python's type names as a reader says them.
 _LABELS = {
