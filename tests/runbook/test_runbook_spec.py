@@ -81,7 +81,7 @@ def test_every_problem_of_a_runbook_is_listed_with_its_line() -> None:
             "exactly one of http, prometheus, stack, k8s, wait, escalate",
             "unknown step block `aqua fix`",
             "changes state: make it an `aqua action`",
-            "wait.until: Field required",
+            "wait.until: required field missing",
             "wait.timeout: not a duration",
         ],
         strict=True,
