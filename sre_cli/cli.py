@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import typer
 
 from sre_cli import __version__
+from sre_cli.commands.help import AquaTyper
 from sre_cli.commands.options import HELP_OPTIONS
 from sre_cli.errors import AquaError
 
@@ -27,9 +28,12 @@ HELP = "aqua: the SRE toolkit — SLOs, runbooks, chaos, capacity, load, and the
 
 @dataclass(frozen=True)
 class Group:
+    """A command group; ``single``: the module's ``command`` is the command itself."""
+
     name: str
     module: str
     help: str
+    single: bool = False
 
 
 GROUPS: tuple[Group, ...] = (
@@ -44,13 +48,28 @@ GROUPS: tuple[Group, ...] = (
     ),
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
     Group("cluster", "sre_cli.commands.cluster", "A local Kubernetes cluster with a real node."),
-    Group("doctor", "sre_cli.commands.doctor", "Check every component aqua and the stack use."),
+    Group(
+        "doctor",
+        "sre_cli.commands.doctor",
+        "Check every component aqua and the stack use.",
+        single=True,
+    ),
+    Group(
+        "init",
+        "sre_cli.commands.init",
+        "Copy the editable SLOs, runbooks and chaos experiments into a folder.",
+        single=True,
+    ),
 )
 
 
 def available_groups() -> list[Group]:
     """The groups whose module is installed, in the order of :data:`GROUPS`."""
     return [g for g in GROUPS if importlib.util.find_spec(g.module) is not None]
+
+
+def _placeholder() -> None:
+    """Stands for a single-command group that the command line does not name."""
 
 
 def _version(value: bool) -> None:
@@ -70,7 +89,7 @@ def _root(
 def build_app(argv: Sequence[str]) -> typer.Typer:
     """The root app for ``argv``: the group it names is loaded, the others are placeholders."""
     wanted = next((arg for arg in argv if not arg.startswith("-")), None)
-    app = typer.Typer(
+    app = AquaTyper(
         name="aqua",
         help=HELP,
         no_args_is_help=True,
@@ -81,13 +100,18 @@ def build_app(argv: Sequence[str]) -> typer.Typer:
     )
     app.callback()(_root)
     for group in available_groups():
-        if group.name == wanted:
+        if group.single:
+            command = (
+                importlib.import_module(group.module).command
+                if group.name == wanted
+                else _placeholder
+            )
+            app.command(name=group.name, help=None if group.name == wanted else group.help)(command)
+        elif group.name == wanted:
             sub: typer.Typer = importlib.import_module(group.module).app
             app.add_typer(sub, name=group.name)
         else:
-            placeholder = typer.Typer(
-                help=group.help, context_settings={"help_option_names": ["-h", "--help"]}
-            )
+            placeholder = AquaTyper(help=group.help, context_settings=HELP_OPTIONS)
             app.add_typer(placeholder, name=group.name, help=group.help)
     return app
 

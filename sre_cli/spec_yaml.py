@@ -10,7 +10,8 @@ mapping key and sequence item records its line. A pydantic error location such a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import yaml
 
 from sre_cli.errors import SpecError
 
-__all__ = ["Document", "Location", "load_documents"]
+__all__ = ["Document", "Location", "load_documents", "worded"]
 
 Location = tuple[str | int, ...]
 
@@ -90,3 +91,17 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
     finally:
         loader.dispose()
     return [doc for doc in documents if doc.data is not None]
+
+
+def worded(error: Mapping[str, Any]) -> str:
+    """One pydantic error of a spec as a reader says it: ``must be less than 100``, not
+    ``Input should be less than 100``; ``unknown field (typo?)``; a validator's own words
+    without pydantic's ``Value error,`` in front."""
+    if error["type"] == "extra_forbidden":
+        return "unknown field (typo?)"
+    if error["type"] == "missing":
+        return "required field missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return re.sub(r"^(?:Input|String|List|Dictionary|Value) should ", "must ", message)

@@ -38,6 +38,7 @@ from sre_cli.backup.spec import (
     TableCheck,
 )
 from sre_cli.errors import CheckFailed, ComponentError, ConfigError, Unavailable, UsageError
+from sre_cli.timespec import rfc3339
 
 __all__ = ["RecoveryTarget", "drill", "flush_wal", "require_pass", "restore", "run_backup"]
 
@@ -338,7 +339,7 @@ def drill(
     return DrillReport(
         backup={
             "id": manifest.id,
-            "taken_at": datetime.fromtimestamp(manifest.taken_at, UTC).isoformat(),
+            "taken_at": rfc3339(manifest.taken_at) or "",
             "size_bytes": manifest.size_bytes,
         },
         tables=tables,

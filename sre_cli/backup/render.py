@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from sre_cli.backup.spec import BackupManifest, DrillReport, RestoreResult
 from sre_cli.table import FitTable, Words
+from sre_cli.timespec import rfc3339
 
 __all__ = ["BackupList", "BackupTaken", "DrillView", "RestoreView"]
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(ts) or ""
 
 
 def _mb(size: int) -> str:
@@ -30,7 +30,7 @@ def _mb(size: int) -> str:
 def _backup_json(m: BackupManifest) -> dict[str, object]:
     return {
         "id": m.id,
-        "taken_at": datetime.fromtimestamp(m.taken_at, UTC).isoformat(),
+        "taken_at": _when(m.taken_at),
         "duration_s": round(m.finished_at - m.taken_at, 3),
         "size_bytes": m.size_bytes,
         "restore_point": m.restore_point,

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sre_cli.capacity.forecast import Target
 from sre_cli.errors import SpecError
-from sre_cli.spec_yaml import Document, Location, load_documents
+from sre_cli.spec_yaml import Document, Location, load_documents, worded
 from sre_cli.timespec import parse_duration
 
 __all__ = ["DEFAULT_VIEW", "ForecastSpec", "SpecFile", "discover", "load_targets"]
@@ -101,9 +101,7 @@ def discover(paths: Sequence[Path]) -> list[Path]:
 def _error(doc: Document, exc: ValidationError) -> SpecError:
     err = exc.errors()[0]
     loc: Location = tuple(p for p in err["loc"] if isinstance(p, str | int))
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        message = "unknown field (typo?)"
+    message = worded(err)
     dotted = ".".join(str(p) for p in loc) or "document"
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""

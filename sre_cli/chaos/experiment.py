@@ -29,9 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
+from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import Duration, TargetName
-from sre_cli.spec_yaml import load_documents
+from sre_cli.spec_yaml import load_documents, worded
 
 __all__ = ["DIR_ENV", "Experiment", "Load", "default_dir", "find_experiment", "load_experiment"]
 
@@ -132,7 +133,7 @@ def load_experiment(path: Path) -> Experiment:
             ):
                 continue  # "no item" only because an item of it is in error, reported
             where = ".".join(map(str, loc)) or "(top)"
-            problems.append(doc.error(loc, f"{where}: {err['msg']}"))
+            problems.append(doc.error(loc, f"{where}: {worded(err)}"))
         raise SpecError.every(sorted(problems, key=lambda p: p.line or 0)) from None
     mismatches = [
         doc.error(loc, f"{'.'.join(map(str, loc))}: {message}")
@@ -144,13 +145,13 @@ def load_experiment(path: Path) -> Experiment:
 
 
 def default_dir() -> Path:
-    """``$AQUA_CHAOS_DIR``, else ``./chaos``, else the ``chaos/`` of this checkout."""
+    """``$AQUA_CHAOS_DIR``, else ``./chaos``, else the shipped experiments."""
     if os.environ.get(DIR_ENV):
         return Path(os.environ[DIR_ENV]).expanduser()
     here = Path("chaos")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parents[2] / "chaos"
+    return shipped("chaos")
 
 
 def find_experiment(name: str, directory: Path | None = None) -> Path:

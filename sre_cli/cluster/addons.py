@@ -25,6 +25,7 @@ from typing import Any
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.errors import MissingDependency
 from sre_cli.infra import versions
+from sre_cli.infra.binaries import GO, script_hint
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
 from sre_cli.k8s.pki import issue_client_cert
@@ -33,12 +34,12 @@ __all__ = [
     "METRICS_SERVER_PORT",
     "AddonTools",
     "addon_binary",
+    "build_hint",
     "find_addon_tools",
     "start_coredns",
     "start_metrics_server",
 ]
 
-BUILD_HINT = "run scripts/build-addons (CoreDNS and metrics-server from Go modules, ~5 min cold)"
 METRICS_SERVER_PORT = 4443
 
 
@@ -48,12 +49,16 @@ class AddonTools:
     metrics_server: Path
 
 
+def build_hint() -> str:
+    return script_hint("build-addons", f"builds CoreDNS and metrics-server, ~5 min cold; {GO}")
+
+
 def addon_binary(name: str) -> Path:
     """The cached build of ``coredns`` or ``metrics-server``, or MissingDependency."""
     key = name.upper().replace("-", "_") + "_VERSION"
     path = versions.cache_dir() / f"{name}-{versions.pinned(key)}" / "bin" / name
     if not os.access(path, os.X_OK):
-        raise MissingDependency(f"cluster add-on missing: {path}", hint=BUILD_HINT)
+        raise MissingDependency(f"cluster add-on missing: {path}", hint=build_hint())
     return path
 
 

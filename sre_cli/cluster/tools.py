@@ -18,11 +18,10 @@ from pathlib import Path
 
 from sre_cli.errors import MissingDependency
 from sre_cli.infra import versions
-from sre_cli.k8s.binaries import BUILD_HINT
+from sre_cli.k8s.binaries import build_hint
 
 __all__ = ["CNI_PLUGINS", "NodeTools", "find_node_tools"]
 
-PROVISION_HINT = "run scripts/provision (Debian packages of the real node)"
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 _CNI_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
 
@@ -68,6 +67,7 @@ def find_node_tools(env: Mapping[str, str] | None = None) -> NodeTools:
     cache = Path(env["AQUA_CACHE"]) if env.get("AQUA_CACHE") else versions.cache_dir()
     k8s_bin = Path(env.get("AQUA_K8S_BIN") or cache / f"k8s-{k8s}" / "bin")
     missing: list[str] = []
+    packages: list[str] = []
     built = [k8s_bin / "kubelet", k8s_bin / "kube-proxy"]
     missing_built = [str(p) for p in built if not os.access(p, os.X_OK)]
     cni_dir = next(
@@ -76,6 +76,7 @@ def find_node_tools(env: Mapping[str, str] | None = None) -> NodeTools:
     )
     if cni_dir is None:
         missing.append("CNI plugins bridge, host-local, loopback (containernetworking-plugins)")
+        packages.append("containernetworking-plugins")
     tools = NodeTools(
         kubelet=built[0],
         kube_proxy=built[1],
@@ -95,10 +96,12 @@ def find_node_tools(env: Mapping[str, str] | None = None) -> NodeTools:
     )
     if missing_built:
         raise MissingDependency(
-            "Kubernetes node binaries missing: " + ", ".join(missing_built), hint=BUILD_HINT
+            "Kubernetes node binaries missing: " + ", ".join(missing_built), hint=build_hint()
         )
     if missing:
+        packages += [m.split("(Debian package ")[1].rstrip(")") for m in missing if "(Debian" in m]
         raise MissingDependency(
-            "real-node components missing: " + ", ".join(missing), hint=PROVISION_HINT
+            "real-node components missing: " + ", ".join(missing),
+            hint="apt-get install " + " ".join(dict.fromkeys(packages)),
         )
     return tools

@@ -138,7 +138,7 @@ def forecast(
         typer.Option("--warn", help="Critical when the limit is reached sooner than this."),
     ] = "14d",
     fmt: Annotated[
-        ForecastFormat, typer.Option("--format", "-f", help="Output format.")
+        ForecastFormat, typer.Option("--format", help="Output format.")
     ] = ForecastFormat.table,
     knee: Annotated[
         Path | None,

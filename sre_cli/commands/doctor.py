@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from sre_cli.commands.options import Format, FormatOption, JsonAlias, chosen_format, group
+from sre_cli.commands.options import Format, FormatOption, JsonAlias, chosen_format
 from sre_cli.console import get_console
 from sre_cli.output import emit
 
-app = group(
-    "Check every component aqua and the stack use.",
-    no_args_is_help=False,
-    rich_markup_mode="rich",
-)
 
-
-@app.callback(invoke_without_command=True)
-def doctor(
+def command(
     fmt: FormatOption = Format.table,
     as_json: JsonAlias = False,
 ) -> None:

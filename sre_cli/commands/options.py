@@ -39,7 +39,10 @@ HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
 def group(help: str, **settings: Any) -> typer.Typer:
-    """A command group's Typer app: plain help, no completion, errors left to ``cli.main``."""
+    """A command group's Typer app: plain help in words (:mod:`sre_cli.commands.help`), no
+    completion, errors left to ``cli.main``."""
+    from sre_cli.commands.help import AquaTyper
+
     defaults: dict[str, Any] = {
         "no_args_is_help": True,
         "rich_markup_mode": None,
@@ -47,7 +50,7 @@ def group(help: str, **settings: Any) -> typer.Typer:
         "add_completion": False,
         "context_settings": HELP_OPTIONS,
     }
-    return typer.Typer(help=help, **{**defaults, **settings})
+    return AquaTyper(help=help, **{**defaults, **settings})
 
 
 def dry_run_option(help: str) -> Any:

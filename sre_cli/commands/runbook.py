@@ -30,7 +30,7 @@ Dir = Annotated[
     Path | None,
     typer.Option(
         "--dir",
-        help="Runbook folder [default: $AQUA_RUNBOOK_DIR, ./runbooks, or the checkout's].",
+        help="Runbook folder [default: $AQUA_RUNBOOK_DIR, ./runbooks, else the shipped ones].",
         show_default=False,
     ),
 ]

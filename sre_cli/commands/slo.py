@@ -45,7 +45,9 @@ class GateFormat(StrEnum):
 
 Paths = Annotated[
     list[Path] | None,
-    typer.Argument(help="Spec files or folders (default: slo/).", show_default=False),
+    typer.Argument(
+        help="Spec files or folders [default: ./slo, else the shipped specs].", show_default=False
+    ),
 ]
 At = Annotated[
     str | None, typer.Option("--at", help="Evaluate at this instant: RFC 3339 or Unix seconds.")
@@ -57,10 +59,10 @@ Windows = Annotated[
 
 
 def _load(paths: list[Path] | None, windows: Path | None) -> tuple[list[SLO], tuple[Tier, ...]]:
-    from sre_cli.slo.loader import load_slos
+    from sre_cli.slo.loader import default_dir, load_slos
     from sre_cli.slo.windows import load_tiers
 
-    return load_slos(paths or [Path("slo")]), load_tiers(windows)
+    return load_slos(paths or [default_dir()]), load_tiers(windows)
 
 
 def _client(
@@ -101,12 +103,12 @@ def validate(
     from sre_cli.console import get_console
     from sre_cli.errors import CheckFailed
     from sre_cli.slo.lint import live_problems, static_problems
-    from sre_cli.slo.loader import check_paths
+    from sre_cli.slo.loader import check_paths, default_dir
     from sre_cli.slo.syntax import Validation, check_syntax
     from sre_cli.slo.windows import load_tiers
 
     console = get_console()
-    slos, problems = check_paths(paths or [Path("slo")])
+    slos, problems = check_paths(paths or [default_dir()])
     problems += static_problems(slos, load_tiers(windows))
     if prometheus:
         with _client(prometheus, prometheus_config) as prom:
@@ -147,7 +149,7 @@ def report(
     state_dir: StateDir = None,
     at: At = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="Output format.")
+        ReportFormat, typer.Option("--format", help="Output format.")
     ] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     windows: Windows = None,
@@ -196,9 +198,7 @@ def gate(
         ),
     ] = None,
     at: At = None,
-    fmt: Annotated[
-        GateFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = GateFormat.table,
+    fmt: Annotated[GateFormat, typer.Option("--format", help="Output format.")] = GateFormat.table,
     windows: Windows = None,
 ) -> None:
     """CI gate: exit 0 pass, 1 a budget policy is violated, 2 could not evaluate."""
@@ -352,9 +352,7 @@ def backtest(
     step: Annotated[
         str, typer.Option("--step", help="Evaluation step (Prometheus duration).")
     ] = "5m",
-    fmt: Annotated[
-        GateFormat, typer.Option("--format", "-f", help="table or json.")
-    ] = GateFormat.table,
+    fmt: FormatOption = Format.table,
     windows: Windows = None,
 ) -> None:
     """Replay history: how often each alert tier would have fired, and how soon after a burn."""
@@ -373,7 +371,7 @@ def backtest(
         result = run(
             slos, prom, parse_instant(start), parse_instant(end), step=seconds, tiers=tiers
         )
-    if fmt is GateFormat.json:
+    if fmt is Format.json:
         emit_text(json.dumps(result.to_json(), indent=2))
     else:
         emit(result)

@@ -6,15 +6,9 @@ from typing import Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, StateDir
+from sre_cli.commands.options import Format, FormatOption, StateDir, group
 
-app = typer.Typer(
-    help="Distributed traces from the stack's Jaeger: the slowest requests, one trace's tree.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = group("Distributed traces from the stack's Jaeger: the slowest requests, one trace's tree.")
 
 Jaeger = Annotated[
     str | None,
@@ -25,7 +19,6 @@ Jaeger = Annotated[
         show_default=False,
     ),
 ]
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
 def _url(jaeger: str | None, state_dir: StateDir) -> str:

@@ -20,13 +20,9 @@ __all__ = ["COMPONENTS", "Component", "ComponentStatus", "DoctorReport", "run_ch
 
 Status = Literal["ok", "missing", "error"]
 
-# Hints that work from an installed wheel too: what to install, then the checkout's script.
-PROVISION = "install it with the system's package manager (from a checkout: scripts/provision)"
-BUILD_K8S = (
-    "put the Kubernetes binaries in $AQUA_K8S_BIN or on PATH (from a checkout: scripts/build-k8s)"
-)
-FETCH_KAFKA = "from a checkout: scripts/fetch-kafka (or scripts/provision)"
-BUILD_JAEGER = "from a checkout: scripts/build-jaeger"
+# The hint of a component whose probe gives none. A missing component's own error names its
+# Debian package or the shipped script that builds it, by its path: hints work from a wheel.
+PROVISION = "install it with the system's package manager (apt-get on Debian)"
 
 
 @dataclass(frozen=True)
@@ -151,23 +147,23 @@ COMPONENTS: tuple[Component, ...] = (
     Component("postgresql", _binary("postgres"), PROVISION),
     Component("redis", _binary("redis-server"), PROVISION),
     Component("java", _binary("java"), PROVISION),
-    Component("kafka", _kafka, FETCH_KAFKA),
+    Component("kafka", _kafka, PROVISION),
     Component("prometheus", _binary("prometheus"), PROVISION),
     Component("promtool", _binary("promtool"), PROVISION),
     Component("alertmanager", _binary("alertmanager"), PROVISION),
     Component("amtool", _binary("amtool"), PROVISION),
     Component("nginx", _binary("nginx"), PROVISION),
-    Component("jaeger", _jaeger, BUILD_JAEGER),
-    Component("etcd", _k8s("etcd", "--version", r"etcd Version: (\S+)"), BUILD_K8S),
-    Component("kube-apiserver", _k8s("kube_apiserver", "--version", _K8S), BUILD_K8S),
+    Component("jaeger", _jaeger, PROVISION),
+    Component("etcd", _k8s("etcd", "--version", r"etcd Version: (\S+)"), PROVISION),
+    Component("kube-apiserver", _k8s("kube_apiserver", "--version", _K8S), PROVISION),
     Component(
-        "kube-controller-manager", _k8s("kube_controller_manager", "--version", _K8S), BUILD_K8S
+        "kube-controller-manager", _k8s("kube_controller_manager", "--version", _K8S), PROVISION
     ),
-    Component("kube-scheduler", _k8s("kube_scheduler", "--version", _K8S), BUILD_K8S),
-    Component("kubectl", _k8s("kubectl", "version --client", r"Client Version: (v\S+)"), BUILD_K8S),
-    Component("kwok", _k8s("kwok", "--version", r"(v?\d+\.\d+\.\d+)"), BUILD_K8S),
-    Component("kubelet", _node("kubelet", "--version", _K8S), BUILD_K8S),
-    Component("kube-proxy", _node("kube_proxy", "--version", _K8S), BUILD_K8S),
+    Component("kube-scheduler", _k8s("kube_scheduler", "--version", _K8S), PROVISION),
+    Component("kubectl", _k8s("kubectl", "version --client", r"Client Version: (v\S+)"), PROVISION),
+    Component("kwok", _k8s("kwok", "--version", r"(v?\d+\.\d+\.\d+)"), PROVISION),
+    Component("kubelet", _node("kubelet", "--version", _K8S), PROVISION),
+    Component("kube-proxy", _node("kube_proxy", "--version", _K8S), PROVISION),
     Component(
         "containerd", _node("containerd", "--version", r"containerd \S+ v?(\d[\w.~+-]*)"), PROVISION
     ),
@@ -175,14 +171,8 @@ COMPONENTS: tuple[Component, ...] = (
     Component("buildah", _node("buildah", "--version", r"buildah version (\S+)"), PROVISION),
     Component("mmdebstrap", _node("mmdebstrap", "--version", r"mmdebstrap (\S+)"), PROVISION),
     Component("busybox-static", _node("busybox", "", r"BusyBox (v\S+)"), PROVISION),
-    Component(
-        "coredns", _addon("coredns", r"CoreDNS-(\S+)"), "from a checkout: scripts/build-addons"
-    ),
-    Component(
-        "metrics-server",
-        _addon("metrics-server", r"(v\d+\.\d+\.\d+)"),
-        "from a checkout: scripts/build-addons",
-    ),
+    Component("coredns", _addon("coredns", r"CoreDNS-(\S+)"), PROVISION),
+    Component("metrics-server", _addon("metrics-server", r"(v\d+\.\d+\.\d+)"), PROVISION),
     Component(
         "torch", _python_package("torch", "pip install torch (the service extra)"), PROVISION
     ),

@@ -9,7 +9,8 @@ Debian installs some of them off ``PATH`` (PostgreSQL's server tools live in
     '1.22.1'
 
 A missing binary raises :class:`~sre_cli.errors.MissingDependency` whose hint names the
-provisioning script and the package that provides it.
+Debian package that provides it; a component Debian does not package (Kafka's jars, Jaeger)
+names the shipped script that fetches or builds it, by its path in this installation.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sre_cli.defaults import script
 from sre_cli.errors import MissingDependency
 from sre_cli.infra import versions
 
 __all__ = [
+    "GO",
     "KNOWN",
     "Binary",
     "describe",
@@ -33,10 +36,12 @@ __all__ = [
     "jaeger",
     "jaeger_version",
     "kafka_libs",
+    "script_hint",
     "version",
 ]
 
-PROVISION = "scripts/provision"
+#: What the build scripts need: they build from Go modules.
+GO = "needs Go: apt-get install golang-go"
 _POSTGRES_TOOLS = (
     "postgres",
     "initdb",
@@ -110,10 +115,13 @@ def _postgres_bin_dirs() -> list[Path]:
 
 def _hint(name: str) -> str:
     package = _spec(name).package
-    return (
-        f"install the Debian package {package} (apt-get install {package}; "
-        f"from a checkout: {PROVISION})"
-    )
+    return f"install the Debian package {package}: apt-get install {package}"
+
+
+def script_hint(name: str, what: str) -> str:
+    """How to get a component Debian does not package: run the shipped script ``name`` (its
+    path in this installation, a wheel's copy or the checkout's), which does ``what``."""
+    return f"run {script(name)} ({what})"
 
 
 @functools.cache
@@ -172,7 +180,10 @@ def kafka_libs(kafka_version: str | None = None) -> Path:
     ):
         raise MissingDependency(
             f"Kafka {kafka_version} broker jars not found in {libs}",
-            hint=f"from a checkout: scripts/fetch-kafka (or {PROVISION})",
+            hint=script_hint(
+                "fetch-kafka",
+                "fetches them with maven; needs apt-get install maven openjdk-17-jre-headless",
+            ),
         )
     return libs
 
@@ -191,7 +202,7 @@ def jaeger(jaeger_version: str | None = None) -> Path:
     if not (path.is_file() and path.stat().st_mode & 0o111):
         raise MissingDependency(
             f"jaeger not found at {path}",
-            hint=f"run scripts/build-jaeger (or {PROVISION})",
+            hint=script_hint("build-jaeger", f"builds it from its Go module; {GO}"),
         )
     return path
 

@@ -58,7 +58,8 @@ def _admin_client(bootstrap: str, timeout_ms: int) -> Any:
     except ImportError as exc:
         raise MissingDependency(
             "kafka-python is not installed (needed to check the broker is ready)",
-            hint="pip install 'aqua-sre[service]' (or run scripts/provision)",
+            hint="install aqua with its service extra: "
+            "pip install '/path/to/aqua[service]' (README)",
         ) from exc
     return KafkaAdminClient(
         bootstrap_servers=bootstrap,

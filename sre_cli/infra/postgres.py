@@ -149,7 +149,8 @@ class PostgresServer(Server):
         except KeyError:
             raise ComponentError(
                 f"postgres: running as root needs the '{OS_USER}' OS user",
-                hint="run scripts/provision (the postgresql package creates it)",
+                hint="install the Debian package postgresql, which creates it: "
+                "apt-get install postgresql",
             ) from None
 
     def _user(self) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import ConfigError
 
 __all__ = [
@@ -25,13 +26,11 @@ __all__ = [
     "versions_file",
 ]
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def versions_file() -> Path:
-    """``$AQUA_VERSIONS_FILE``, else ``scripts/versions.env`` of this checkout."""
+    """``$AQUA_VERSIONS_FILE``, else the shipped ``scripts/versions.env``."""
     override = os.environ.get("AQUA_VERSIONS_FILE")
-    return Path(override) if override else _REPO_ROOT / "scripts" / "versions.env"
+    return Path(override) if override else shipped("scripts/versions.env")
 
 
 def load(path: Path | None = None) -> dict[str, str]:

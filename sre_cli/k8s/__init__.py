@@ -6,7 +6,7 @@ loaded only when a control plane starts.
 
 from __future__ import annotations
 
-from sre_cli.k8s.binaries import BUILD_HINT, K8sToolchain, find_toolchain
+from sre_cli.k8s.binaries import K8sToolchain, build_hint, find_toolchain
 from sre_cli.k8s.controlplane import ControlPlane, StartupTimings
 
-__all__ = ["BUILD_HINT", "ControlPlane", "K8sToolchain", "StartupTimings", "find_toolchain"]
+__all__ = ["ControlPlane", "K8sToolchain", "StartupTimings", "build_hint", "find_toolchain"]

@@ -22,13 +22,17 @@ from pathlib import Path
 
 from sre_cli.errors import MissingDependency
 from sre_cli.infra import versions
+from sre_cli.infra.binaries import GO, script_hint
 
-__all__ = ["BUILD_HINT", "K8sToolchain", "find_toolchain"]
+__all__ = ["K8sToolchain", "build_hint", "find_toolchain"]
 
-BUILD_HINT = (
-    "point $AQUA_K8S_BIN at the Kubernetes binaries; from a checkout, scripts/build-k8s builds "
-    "and caches the pinned ones (~15-25 min cold)"
-)
+
+def build_hint() -> str:
+    """Where the Kubernetes binaries come from: $AQUA_K8S_BIN, or the shipped build script."""
+    return "point $AQUA_K8S_BIN at the Kubernetes binaries, or " + script_hint(
+        "build-k8s", f"builds and caches the pinned ones, ~15-25 min cold; {GO}"
+    )
+
 
 _STAGE_FILES = (
     "node-initialize.yaml",
@@ -90,6 +94,6 @@ def find_toolchain(env: Mapping[str, str] | None = None) -> K8sToolchain:
     if missing:
         listed = ", ".join(str(p) for p in missing)
         raise MissingDependency(
-            f"Kubernetes control-plane files missing: {listed}", hint=BUILD_HINT
+            f"Kubernetes control-plane files missing: {listed}", hint=build_hint()
         )
     return tools

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sre_cli.errors import MissingDependency, Unavailable
+from sre_cli.infra.binaries import GO, script_hint
 from sre_cli.loadtest.results import Recorder
 from sre_cli.loadtest.schedule import Schedule
 
@@ -50,7 +51,7 @@ def engine_binary() -> Path:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise MissingDependency(
             f"the open-model load engine is not built: {path} is missing",
-            hint="run scripts/build-loadgen (scripts/provision does), which needs Go",
+            hint=script_hint("build-loadgen", f"builds it from its Go module; {GO}"),
         )
     return path
 

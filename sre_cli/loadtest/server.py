@@ -20,8 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import Unavailable
 from sre_cli.loadtest.results import LoadReport, ThresholdResult
+from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
     from sre_cli.prometheus import PrometheusClient
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_SLO_PATH", "DISAGREE", "ServerSLO", "judge_server"]
 
-DEFAULT_SLO_PATH = Path(__file__).resolve().parents[2] / "slo" / "api.yaml"
+#: The API's SLOs of the reference stack, relative to the shipped files.
+DEFAULT_SLO_PATH = "slo/api.yaml"
 DISAGREE = 0.05
 
 
@@ -107,7 +110,7 @@ def judge_server(
     from sre_cli.slo.loader import load_slos
     from sre_cli.slo.windows import Window
 
-    slos = [s for s in load_slos(slo_paths or [DEFAULT_SLO_PATH]) if s.service == "api"]
+    slos = [s for s in load_slos(slo_paths or [shipped(DEFAULT_SLO_PATH)]) if s.service == "api"]
     started, ended = report.started_at, report.started_at + report.elapsed_s
     with connect(prometheus, config=config, timeout=10.0) as prom:
         at = _wait_for_scrape(prom, ended)
@@ -135,7 +138,7 @@ def judge_server(
     body = {
         "prometheus": prometheus,
         "window_s": span.total_seconds(),
-        "evaluated_at": at,
+        "evaluated_at": rfc3339(at),
         "slos": [row.to_json() for row in rows],
         "agree": all(row.agree for row in rows),
     }

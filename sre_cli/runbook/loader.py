@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.runbook.params import field_path, references
 from sre_cli.runbook.spec import (
@@ -31,7 +32,7 @@ from sre_cli.runbook.spec import (
     StepKind,
 )
 from sre_cli.runbook.steps import StepBody
-from sre_cli.spec_yaml import Document, load_documents
+from sre_cli.spec_yaml import Document, load_documents, worded
 
 __all__ = [
     "DIR_ENV",
@@ -50,13 +51,13 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def default_dir() -> Path:
-    """``$AQUA_RUNBOOK_DIR``, else ``./runbooks``, else the runbooks of this checkout."""
+    """``$AQUA_RUNBOOK_DIR``, else ``./runbooks``, else the shipped runbooks."""
     if os.environ.get(DIR_ENV):
         return Path(os.environ[DIR_ENV]).expanduser()
     here = Path("runbooks")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parents[2] / "runbooks"
+    return shipped("runbooks")
 
 
 def discover(directory: Path) -> list[Path]:
@@ -161,9 +162,7 @@ def _validate(model: type[_M], doc: Document, what: str) -> _M:
         problems = []
         for err in exc.errors():
             loc = field_path(err["loc"])
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown field (typo?)"
+            message = worded(err)
             dotted = ".".join(str(p) for p in loc)
             where = f"{what}: {dotted}: " if dotted else f"{what}: "
             problems.append(doc.error(loc, f"{where}{message}"))

@@ -19,6 +19,7 @@ from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import PARAM_REF
 from sre_cli.runbook.spec import Runbook, Step
 from sre_cli.runbook.steps import StepBody
+from sre_cli.spec_yaml import worded
 
 __all__ = [
     "check_names",
@@ -125,7 +126,7 @@ def fill(step: Step, values: Mapping[str, str], path: str) -> StepBody:
         return StepBody.model_validate(_fill(raw, values))
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
+        message = worded(first)
         field = ".".join(map(str, field_path(first["loc"])))
         raise SpecError(
             f"step {step.number}, with parameters filled in: {field}: {message}",

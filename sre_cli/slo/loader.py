@@ -19,14 +19,15 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError
 from sre_cli.slo.openslo import OpenSLOIndicator, OpenSLOSLO
 from sre_cli.slo.openslo_alpha import SPEC as SPEC_ALPHA
 from sre_cli.slo.openslo_alpha import OpenSLOAlphaSLO
 from sre_cli.slo.spec import SLO, SlothFile
-from sre_cli.spec_yaml import Document, Location, load_documents
+from sre_cli.spec_yaml import Document, Location, load_documents, worded
 
-__all__ = ["Problem", "check_paths", "discover", "load_slos"]
+__all__ = ["Problem", "check_paths", "default_dir", "discover", "load_slos"]
 
 _SKIPPED_OPENSLO = {
     "Service",
@@ -55,6 +56,12 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+def default_dir() -> Path:
+    """``./slo`` when the current folder has one, else the shipped SLO specs."""
+    here = Path("slo")
+    return here if here.is_dir() else shipped("slo")
+
+
 def discover(paths: Sequence[Path]) -> list[Path]:
     """Spec files under ``paths`` (files as given, folders searched recursively, sorted)."""
     files: list[Path] = []
@@ -81,10 +88,8 @@ def _problems(
     for err in exc.errors():
         parts = (p for p in err["loc"] if isinstance(p, str | int))
         loc: Location = (*base, *(names.get(p, p) if isinstance(p, str) else p for p in parts))
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field (typo?)"
-        elif err["type"] == "literal_error" and loc and loc[-1] in {"version", "apiVersion"}:
+        message = worded(err)
+        if err["type"] == "literal_error" and loc and loc[-1] in {"version", "apiVersion"}:
             message = f"unsupported {loc[-1]}: {message}"
         dotted = ".".join(str(p) for p in loc) or "document"
         out.append(Problem(doc.path, doc.line_of(loc), f"{dotted}: {message}"))

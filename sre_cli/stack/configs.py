@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from sre_cli.defaults import shipped
 from sre_cli.errors import ConfigError
 from sre_cli.stack.spec import StackPlan, StateLayout
 from sre_cli.timespec import parse_seconds
@@ -35,12 +36,12 @@ __all__ = [
 def monitoring_dir() -> Path:
     """Where the shipped monitoring manifests are."""
     override = os.environ.get("AQUA_MONITORING_DIR")
-    default = Path(__file__).resolve().parents[2] / "manifests" / "monitoring"
-    path = Path(override) if override else default
+    path = Path(override) if override else shipped("manifests/monitoring")
     if not (path / "prometheus.yml").is_file():
         raise ConfigError(
             f"monitoring manifests not found in {path}",
-            hint="run aqua from a checkout of the repository, or set AQUA_MONITORING_DIR",
+            hint="set AQUA_MONITORING_DIR to a folder with prometheus.yml, alertmanager.yml "
+            "and rules/",
         )
     return path
 

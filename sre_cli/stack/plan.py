@@ -1,7 +1,7 @@
 """Resolve ``aqua stack up`` options into a :class:`StackPlan` for this machine.
 
 What is installed decides the plan, and the plan says so: the full stack needs every server
-(a missing one is a :class:`MissingDependency` naming ``scripts/provision`` or ``--lite``);
+(a missing one is a :class:`MissingDependency` pointing at ``aqua doctor`` or ``--lite``);
 ``--lite`` runs what it can without any server and lists what is degraded; a service whose
 code is not in this tree (``service.worker`` before it exists) is reported as not available,
 never started and never faked.
@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from sre_cli.defaults import script
 from sre_cli.errors import MissingDependency, UsageError
 from sre_cli.stack.spec import (
     MAX_API_REPLICAS,
@@ -54,7 +55,10 @@ SERVER_BINARIES = {
 #: when set, servers are looked up only in these directories (``os.pathsep``-separated);
 #: pointing it at an empty directory shows what the stack does on a machine without servers.
 BIN_PATH_ENV = "AQUA_STACK_BIN_PATH"
-PROVISION_HINT = "run scripts/provision, or start the embedded stack with `aqua stack up --lite`"
+PROVISION_HINT = (
+    "`aqua doctor` says how to install each one; or start the embedded stack with "
+    "`aqua stack up --lite`"
+)
 
 
 class Environment(Protocol):
@@ -309,7 +313,8 @@ def _tracing(d: _Draft) -> None:
         extra = {"otlp": d.ports.jaeger_otlp}
         d.comps.append(_component("jaeger", d.ports.jaeger, extra_ports=extra))
     else:
-        d.degraded.append("tracing: Jaeger is not built (scripts/build-jaeger); no spans are kept")
+        built_by = script("build-jaeger")
+        d.degraded.append(f"tracing: Jaeger is not built ({built_by} builds it); no spans are kept")
 
 
 def _monitoring(d: _Draft) -> None:

@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sre_cli.errors import ConfigError
+from sre_cli.spec_yaml import worded
 
 __all__ = [
     "ComponentPhase",
@@ -104,7 +105,7 @@ def read_state(path: Path) -> StackState | None:
     try:
         return StackState.model_validate_json(text)
     except ValidationError as exc:
-        raise ConfigError(f"{path} is not a stack state file: {exc.errors()[0]['msg']}") from exc
+        raise ConfigError(f"{path} is not a stack state file: {worded(exc.errors()[0])}") from exc
 
 
 def pid_alive(pid: int | None) -> bool:

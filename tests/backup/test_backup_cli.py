@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import invoke
+from json_schema import assert_matches_schema
 
 from sre_cli.backup import Repository
 from sre_cli.backup.spec import ArchiveFile, BackupManifest, DataSummary
@@ -54,6 +55,7 @@ def test_list_shows_the_backup(repo: Path) -> None:
     code, out = invoke(app, ["list", "--repo", str(repo), "--format", "json"])
     assert code == 0, out
     (backup,) = json.loads(out)["backups"]
+    assert_matches_schema("backup-list", json.loads(out))
     assert backup["id"] == "20260528T202640000Z"
     assert backup["tables"] == {"public.farms": 3}
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from cli_runner import invoke
+from json_schema import assert_matches_schema
 
 from sre_cli.commands.backup import app
 
@@ -53,6 +54,7 @@ def test_restore_to_a_point_before_a_delete_finds_every_row(
     code, out = invoke(app, ["run", *_source_args(pg, repo), "--format", "json"])
     assert code == 0, out
     backup = json.loads(out)["backup"]
+    assert_matches_schema("backup-run", json.loads(out))
     assert backup["tables"]["public.readings"] == 2000
 
     # Written after the backup: only WAL replay brings these back.
@@ -93,6 +95,7 @@ def test_drill_reports_rows_checksum_rpo_rto(
     code, out = invoke(app, ["drill", "--repo", str(repo), "--format", "json"])
     assert code == 0, out
     report = json.loads(out)
+    assert_matches_schema("backup-drill", report)
     assert set(report) == {
         "backup",
         "tables",
@@ -162,6 +165,7 @@ def test_retention_keeps_the_newest_backups(
     code, out = invoke(app, ["list", "--repo", str(repo), "--format", "json"])
     assert code == 0, out
     listed = json.loads(out)
+    assert_matches_schema("backup-list", listed)
     assert [b["id"] for b in listed["backups"]] == ids[1:]
     oldest_start = json.loads((repo / "base" / ids[1] / "manifest.json").read_text())["start_wal"]
     index = json.loads((repo / "wal" / "index.json").read_text())["segments"]

@@ -22,6 +22,7 @@ import promtool_backfill
 import pytest
 from capacity.capacity_history import AT, DAY, T0, blocks, first_reaching, free_truth, truth
 from cli_runner import invoke
+from json_schema import assert_matches_schema
 
 from sre_cli.cli import build_app
 
@@ -90,6 +91,7 @@ def _json(prom_url: str, *args: str) -> tuple[int, dict[str, Any]]:
     code, out = _cli("--prometheus", prom_url, "--at", str(AT), "--format", "json", *args)
     # The document, then perhaps the error message (which may hold braces of its own).
     data, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
+    assert_matches_schema("capacity-forecast", data)
     return code, data
 
 

@@ -87,10 +87,13 @@ def test_cpu_and_memory_denominators_are_the_manifests_figures() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("forecasts:\n  - name: a\n    query: up\n", ":2: forecasts.0.limit: Field required"),
+        (
+            "forecasts:\n  - name: a\n    query: up\n",
+            ":2: forecasts.0.limit: required field missing",
+        ),
         (
             "forecasts:\n  - name: a\n    query: up\n    limit: lots\n",
-            ":4: forecasts.0.limit: Input should be a valid number",
+            ":4: forecasts.0.limit: must be a valid number",
         ),
         (
             "forecasts:\n  - name: a\n    query: up\n    limit: 1\n    horizon: soon\n",
@@ -100,7 +103,7 @@ def test_cpu_and_memory_denominators_are_the_manifests_figures() -> None:
             "forecasts:\n  - name: a\n    query: up\n    limit: 1\n    limt: 2\n",
             ":5: forecasts.0.limt: unknown field (typo?)",
         ),
-        ("forecasts: []\n", ":1: forecasts: List should have at least 1 item"),
+        ("forecasts: []\n", ":1: forecasts: must have at least 1 item"),
         ("- up\n", ":1: expected a mapping with a 'forecasts' list"),
         (
             "forecasts:\n  - {name: a, query: up, limit: 1}\n  - {name: a, query: up, limit: 2}\n",
@@ -109,7 +112,7 @@ def test_cpu_and_memory_denominators_are_the_manifests_figures() -> None:
         ("forecasts:\n  - name: [a\n", ":3: YAML syntax"),
         (
             "forecasts:\n  - {name: a, query: up, limit: 1, direction: down}\n",
-            ":2: forecasts.0.direction: Input should be 'ceiling' or 'floor'",
+            ":2: forecasts.0.direction: must be 'ceiling' or 'floor'",
         ),
         (
             "forecasts:\n  - name: a\n    query: up\n    limit: 70\n    act: 80\n",
@@ -122,7 +125,7 @@ def test_cpu_and_memory_denominators_are_the_manifests_figures() -> None:
         ),
         (
             "forecasts:\n  - name: a\n    query: up\n    limit: 1\n    model: prophet\n",
-            ":5: forecasts.0.model: Input should be 'auto', 'linear', 'seasonal' or 'holt-winters'",
+            ":5: forecasts.0.model: must be 'auto', 'linear', 'seasonal' or 'holt-winters'",
         ),
     ],
 )

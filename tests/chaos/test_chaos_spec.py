@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 #: bad fixture -> (line, words the message must contain)
 BAD_CASES: dict[str, tuple[int, str]] = {
     "yaml-syntax.yaml": (5, "YAML syntax"),
-    "unknown-field.yaml": (8, "probes.0.tolerance: Extra inputs are not permitted"),
+    "unknown-field.yaml": (8, "probes.0.tolerance: unknown field (typo?)"),
     "kube-system.yaml": (5, "namespace kube-system is never a chaos target"),
     "probe-that-acts.yaml": (6, "a stack probe checks `ready`"),
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
@@ -27,7 +27,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "bad-duration.yaml": (3, "not a duration"),
     "pods-on-stack.yaml": (9, "needs target kubernetes; the experiment targets stack"),
     "no-probes.yaml": (5, "at least 1 item"),
-    "percent-too-high.yaml": (11, "percent: Input should be less than or equal to 100"),
+    "percent-too-high.yaml": (11, "percent: must be less than or equal to 100"),
     "waits-beyond-duration.yaml": (1, "the method waits 45s, not less than the duration of 30s"),
 }
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, lite_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-stack")]
@@ -95,6 +96,7 @@ def test_replica_loss_under_load_holds_the_hypothesis(steady: Stack) -> None:
     done, events = chaos(steady, "api-replica-loss", "--yes", "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
+    assert_matches_schema("chaos-run", report)
     assert report["outcome"] == "held"
     phases = [(r["phase"], r["title"], r["status"]) for r in report["records"]]
     assert phases == [

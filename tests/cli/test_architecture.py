@@ -85,6 +85,7 @@ FLOOR = (
     "prometheus",
     "timespec",
     "spec_yaml",
+    "defaults",
 )
 FEATURES = ("slo", "capacity", "loadtest", "runbook", "chaos", "ops", "stack", "doctor", "trace")
 

@@ -155,6 +155,12 @@ COMMANDS: list[tuple[str, str]] = [
     ("runbook-good-dir-json", "runbook list --dir {rb}/good --format json"),
     ("runbook-several-problems", "runbook show {rb}/several/many-problems.md"),
     ("chaos-several-problems", "chaos run {ch}/several/many-problems.yaml --dry-run"),
+    ("slo-validate-json", "slo validate slo --format json"),
+    ("slo-report-bad-format", "slo report --format yaml"),
+    ("slo-serve-bad-port", "slo serve --port many"),
+    ("init-dry-json", "init no/such/dir --dry-run --format json"),
+    ("init-dry-existing", "init . --dry-run"),
+    ("init-existing", "init ."),
 ]
 WORDS = {
     "rb": RB,

@@ -52,9 +52,10 @@ def test_root_help_lists_every_group() -> None:
 
 
 def _commands_of(help_text: str) -> list[str]:
-    """Command names listed in the 'Commands:' section of plain --help output."""
+    """Command names listed in the 'Commands:' section of plain --help output (a summary
+    wrapped onto more lines is indented further)."""
     lines = help_text.split("Commands:", 1)[1].splitlines() if "Commands:" in help_text else []
-    return [line.split()[0] for line in lines if line.startswith("  ") and line.split()]
+    return [line.split()[0] for line in lines if line.startswith("  ") and line[2:3] != " "]
 
 
 @pytest.mark.parametrize("group", _groups())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from infra_harness import require_binary
 
+from sre_cli import defaults
 from sre_cli.errors import ConfigError, MissingDependency
 from sre_cli.infra import binaries, versions
 
@@ -55,8 +56,9 @@ def test_missing_binary_raises_with_provisioning_hint(ghost_binary: str) -> None
         binaries.find(ghost_binary)
     assert caught.value.exit_code == 2
     assert caught.value.hint is not None
-    assert "scripts/provision" in caught.value.hint
-    assert "ghost-package" in caught.value.hint
+    assert caught.value.hint == (
+        "install the Debian package ghost-package: apt-get install ghost-package"
+    )
 
 
 def test_unknown_binary_is_a_programming_error() -> None:
@@ -66,7 +68,7 @@ def test_unknown_binary_is_a_programming_error() -> None:
 
 def test_require_binary_fails_under_ci(ghost_binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match=r"ghostd not found.*scripts/provision"):
+    with pytest.raises(pytest.fail.Exception, match=r"ghostd not found.*apt-get install ghost"):
         require_binary(ghost_binary)
 
 
@@ -74,7 +76,7 @@ def test_require_binary_skips_outside_ci(
     ghost_binary: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="scripts/provision"):
+    with pytest.raises(pytest.skip.Exception, match="apt-get install ghost-package"):
         require_binary(ghost_binary)
 
 
@@ -104,4 +106,6 @@ def test_kafka_libs_missing_names_fetch_script(
     with pytest.raises(MissingDependency) as caught:
         binaries.kafka_libs()
     assert caught.value.hint is not None
-    assert "scripts/fetch-kafka" in caught.value.hint
+    # The shipped script by its path in this installation, and what it needs.
+    assert f"run {defaults.root()}/scripts/fetch-kafka " in caught.value.hint
+    assert "apt-get install maven" in caught.value.hint

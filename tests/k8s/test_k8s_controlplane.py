@@ -10,7 +10,7 @@ import pytest
 
 from sre_cli.errors import ComponentError, MissingDependency
 from sre_cli.infra.process import ManagedProcess
-from sre_cli.k8s import BUILD_HINT, ControlPlane, K8sToolchain, find_toolchain
+from sre_cli.k8s import ControlPlane, K8sToolchain, build_hint, find_toolchain
 
 
 def test_missing_binaries_name_the_build_script(tmp_path: Path) -> None:
@@ -18,8 +18,8 @@ def test_missing_binaries_name_the_build_script(tmp_path: Path) -> None:
         find_toolchain({"AQUA_CACHE": str(tmp_path)})
     assert "kube-apiserver" in info.value.message
     assert str(tmp_path) in info.value.message
-    assert info.value.hint == BUILD_HINT
-    assert "scripts/build-k8s" in BUILD_HINT
+    assert info.value.hint == build_hint()
+    assert "scripts/build-k8s" in build_hint()
 
 
 def _alive(pid: int) -> bool:

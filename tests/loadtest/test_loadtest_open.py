@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from infra_harness import require
+from json_schema import assert_matches_schema
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +115,7 @@ def open_run(server: StallingServer, *extra: str, path: str = "/", code: int = 0
     done = loadtest(*args, *load)
     assert done.returncode == code, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
+    assert_matches_schema("loadtest-run", result)
     return result
 
 

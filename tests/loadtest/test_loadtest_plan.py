@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from json_schema import assert_matches_schema
 
 from sre_cli.errors import UsageError
 from sre_cli.loadtest.plan import (
@@ -96,6 +97,7 @@ def _report(limits: Limits) -> LoadReport:
 def test_verdict_and_json_shape() -> None:
     report = _report(Limits(p95_ms=50, max_error_rate=0.1, min_rps=1))
     out = json.loads(json.dumps(report.to_json()))
+    assert_matches_schema("loadtest-run", out)
     assert out["requests"] == 20
     assert out["failures"] == 1
     assert out["error_rate"] == 0.05

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from infra_harness import require
+from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack
 
 pytestmark = pytest.mark.integration
@@ -131,6 +132,7 @@ def test_reference_run_passes_generous_thresholds(target: Target) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)
+    assert_matches_schema("loadtest-run", result)
     assert set(result) == RESULT_KEYS
     assert result["verdict"] == "pass"
     assert result["target"] == target.api_url

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from json_schema import assert_matches_schema
 from typer.testing import CliRunner
 
 from sre_cli import cli
@@ -182,6 +183,7 @@ def test_unreachable_cluster_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "did not answer" in done.stderr
     report = json.loads(done.stdout)
+    assert_matches_schema("runbook-run", report)
     assert report["target"] == "kubernetes"
     assert report["outcome"] == "error"
     assert report["params"]["namespace"] == "aquaculture-prod"

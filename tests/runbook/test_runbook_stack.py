@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, lite_stack
 
 pytestmark = pytest.mark.integration
@@ -152,6 +153,7 @@ http: {url: "{entry_url}/no-such-route", expect_status: 200}
     done, events = runbook(stack, "probe", "--dir", str(tmp_path), "--format", "json")
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(done.stdout)
+    assert_matches_schema("runbook-run", report)
     assert report["outcome"] == "check-failed"
     first, shown, failed = report["steps"]
     assert first["status"] == "pass"

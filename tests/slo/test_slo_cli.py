@@ -39,7 +39,7 @@ def test_validate_good_and_bad() -> None:
     assert (code, "9 SLO(s) valid" in out) == (0, True)
     code, out = _cli("validate", str(FIXTURES / "bad" / "objective-100.yaml"))
     assert code == 1
-    assert "objective-100.yaml:7: slos.0.objective: Input should be less than 100" in out
+    assert "objective-100.yaml:7: slos.0.objective: must be less than 100" in out
 
 
 def test_validate_warns_and_strict_fails() -> None:

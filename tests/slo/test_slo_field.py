@@ -208,8 +208,8 @@ def test_crd_camel_case_errors_name_the_field_as_written(tmp_path: Path) -> None
     _, problems = check_paths([spec])
     messages = [f"{p.line} {p.message}" for p in problems]
     assert any("spec.slos.0.sli.events.errorQeury: unknown field" in m for m in messages)
-    assert any("spec.slos.0.sli.events.errorQuery: Field required" in m for m in messages)
-    assert any(m.endswith("spec.slos.0.objective: Input should be less than 100") for m in messages)
+    assert any("spec.slos.0.sli.events.errorQuery: required field missing" in m for m in messages)
+    assert any(m.endswith("spec.slos.0.objective: must be less than 100") for m in messages)
 
 
 OPENSLO = sorted((FIELD / "openslo" / "examples").rglob("*.yaml"))

@@ -16,6 +16,7 @@ import promtool_backfill
 import pytest
 from cli_runner import invoke
 from headless_chromium import SIZE, shoot
+from json_schema import assert_matches_schema
 from slo.slo_history import BURST, GAP, RESET_AT, T0, T1, WORKER_BURST, History, blocks, generate
 
 from sre_cli.commands.slo import app
@@ -276,6 +277,7 @@ def test_gate_exit_codes(
     )
     assert code == 1
     data = json.loads(out[: out.rindex("}") + 1])
+    assert_matches_schema("slo-gate", data)
     assert data["passed"] is False
     assert [v["kind"] for v in data["violations"]] == ["budget", "budget"]
     assert data["evaluated_at"] == rfc3339(AT)
@@ -289,6 +291,7 @@ def test_report_formats(specs: Path, prom_url: str, tmp_path: Path, history: His
     )
     assert code == 0, out
     data = json.loads(out)
+    assert_matches_schema("slo-report", data)
     avail = data["slos"][0]
     bad = history.count(ERR, T0, AT)
     assert avail["events"] == {"total": bad + history.count(OK, T0, AT), "bad": bad}

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import httpx
 from infra_harness import require, require_binary
+from json_schema import assert_matches_schema
 
 from sre_cli.infra import binaries
 from sre_cli.stack.probes import port_in_use
@@ -101,6 +102,7 @@ class Stack:
 
     def status(self) -> dict[str, dict[str, Any]]:
         out = self.aqua("status", "--json").stdout
+        assert_matches_schema("stack-status", json.loads(out))
         return {c["name"]: c for c in json.loads(out)["components"]}
 
     def state(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack, require_full_stack, stack_pids
 
 from sre_cli.stack.configs import monitoring_dir
@@ -238,6 +239,7 @@ def test_alertmanager_delivers_to_the_stack_receiver(stack: Stack) -> None:
     deadline = time.monotonic() + 60
     while True:
         report = json.loads(stack.aqua("alerts", "--json").stdout)
+        assert_matches_schema("stack-alerts", report)
         names = {a["name"] for a in report["received"]}
         if "AquaStackReceiverTest" in names:
             break

@@ -52,6 +52,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from json_schema import assert_matches_schema
 from prometheus_client.parser import text_string_to_metric_families
 from stack.stack_harness import Stack, make_stack, require_full_stack
 
@@ -217,6 +218,7 @@ def _report(stack: Stack, at: int) -> dict[str, dict[str, Any]]:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
+    assert_matches_schema("slo-report", report)
     assert report["evaluated_at"] == rfc3339(at)
     return {f"{s['service']}/{s['name']}": s for s in report["slos"]}
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import invoke
+from json_schema import assert_matches_schema
 from otlp_spans import SpanSpec, send, wait_for_trace
 
 from sre_cli.commands.trace import app
@@ -51,6 +52,7 @@ def test_slowest_finds_the_slow_query_as_the_top_span(
     code, out = _run(jaeger_server, "slowest", "--service", service, "-n", "2", "-f", "json")
     assert code == 0, out
     traces = json.loads(out)["traces"]
+    assert_matches_schema("trace-slowest", json.loads(out))
     assert next(t["trace_id"] for t in traces) == slow_id
     assert len(traces) == 2
     top = traces[0]
@@ -92,6 +94,7 @@ def test_show_prints_the_tree(jaeger_server: JaegerServer, service: str) -> None
     code, out = _run(jaeger_server, "show", trace_id.upper(), "--format", "json")
     assert code == 0, out
     [trace] = json.loads(out)["traces"]
+    assert_matches_schema("trace-show", json.loads(out))
     parents = {s["name"]: s["parent_id"] for s in trace["spans"]}
     assert parents == {
         "GET /ponds": None,

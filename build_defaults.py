@@ -1,0 +1,37 @@
+"""The wheel carries the reference stack's editable files, copied at build time.
+
+The SLO specs, runbooks, chaos experiments, monitoring manifests and pinned versions live once,
+at the top of the repository. Building a wheel copies them under ``sre_cli/defaults/`` (the
+paths of :data:`sre_cli.defaults.SHIPPED`), so an installed aqua finds them without a checkout;
+``pyproject.toml`` names this command class. An editable install reads the checkout itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # the list lives once, beside the code that reads the files
+from sre_cli.defaults import SHIPPED  # noqa: E402
+
+
+class BuildPy(build_py):
+    """``build_py`` that also copies :data:`SHIPPED` into ``sre_cli/defaults/``."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads the checkout
+        target = Path(self.build_lib) / "sre_cli" / "defaults"
+        for relative in SHIPPED:
+            source, dest = ROOT / relative, target / relative
+            if source.is_dir():
+                shutil.rmtree(dest, ignore_errors=True)
+                shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, dest)  # scripts keep their executable bit
