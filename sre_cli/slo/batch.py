@@ -1,10 +1,12 @@
-"""Many SLOs in few queries: each SLO's parts are keyed and merged into one query per batch.
+"""Many SLOs in few queries: the parts of every SLO's queries, each distinct text once, merged.
 
 An SLO needs one instant query (its window and every burn-rate window) and one range query
 (its burn-down). Sent one by one, a thousand SLOs cost two thousand round trips and as many
-query preparations; batched, ``BATCH`` SLOs share one instant query, and SLOs whose burn-downs
-have the same steps share one range query. Every part is tagged with ``label_replace`` so the
-answers split back per SLO exactly as a lone query would give them::
+query preparations. Here every SLO's parts are pooled, a part that several SLOs share (the same
+PromQL text: SLOs of one service with different objectives, windows or error queries over one
+total) is evaluated once, and up to ``PARTS`` distinct parts go in one query, a few queries in
+flight at a time. Every part is tagged with ``label_replace`` so the answers split back per SLO
+exactly as a lone query would give them::
 
     results = evaluate_many(slos, prom, at, tiers)      # what evaluate calls
 """
@@ -16,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import SpecError
@@ -38,37 +41,68 @@ if TYPE_CHECKING:
     from sre_cli.slo.spec import SLO
     from sre_cli.slo.windows import Tier
 
-__all__ = ["BATCH", "evaluate", "evaluate_many", "evaluate_slo"]
+__all__ = ["PARTS", "evaluate", "evaluate_many", "evaluate_slo"]
 
-#: SLOs per instant query (about 16 parts each) and per burn-down range query.
-BATCH = 25
+#: Distinct PromQL parts per query (an SLO has about 16: its window and the burn-rate windows).
+PARTS = 400
 _KEY = "aqua_q"
 
 
-def _merge(parts: dict[str, str]) -> str:
-    return " or ".join(
-        f'label_replace({expr}, "{_KEY}", "{key}", "", "")' for key, expr in parts.items()
-    )
+class _Parts:
+    """Distinct expressions, each tagged with the key of its first user (``slo|part``): SLOs
+    whose queries are the same text share one evaluation, which gives the same value."""
+
+    def __init__(self, share: bool) -> None:
+        self.share = share
+        self.keys: dict[str, str] = {}
+        self.alone: list[tuple[str, str]] = []
+
+    def add(self, key: str, expr: str) -> str:
+        if self.share:
+            return self.keys.setdefault(expr, key)
+        self.alone.append((expr, key))
+        return key
+
+    def queries(self) -> list[str]:
+        pairs = list(self.keys.items()) if self.share else self.alone
+        tagged = [f'label_replace({expr}, "{_KEY}", "{key}", "", "")' for expr, key in pairs]
+        return [" or ".join(tagged[n : n + PARTS]) for n in range(0, len(tagged), PARTS)]
 
 
 def _instant(
-    prom: PrometheusClient, plans: Sequence[Plan], at: float, tiers: Sequence[Tier]
+    prom: PrometheusClient,
+    plans: Sequence[Plan],
+    at: float,
+    tiers: Sequence[Tier],
+    pool: ThreadPoolExecutor,
+    share: bool,
 ) -> list[SLOResult]:
-    parts = {f"{i}|{k}": e for i, p in enumerate(plans) for k, e in p.parts.items()}
+    shared = _Parts(share)
+    owners = [
+        {k: shared.add(f"{i}|{k}", e) for k, e in p.parts.items()} for i, p in enumerate(plans)
+    ]
     values: dict[str, list[float]] = defaultdict(list)
-    for sample in prom.query(_merge(parts), at):
-        if not math.isnan(sample.value):
-            values[sample.labels.get(_KEY, "")].append(sample.value)
-    got: list[dict[str, float]] = [{} for _ in plans]
-    for key, found in values.items():
-        index, part = key.split("|", 1)
-        i = int(index)
-        got[i][part] = max(found) if plans[i].mode == "max" else math.fsum(found)
-    return [finish(p, g, tiers) for p, g in zip(plans, got, strict=True)]
+    for samples in pool.map(lambda q: prom.query(q, at), shared.queries()):
+        for sample in samples:
+            if not math.isnan(sample.value):
+                values[sample.labels.get(_KEY, "")].append(sample.value)
+    results = []
+    for p, owner in zip(plans, owners, strict=True):
+        combine = max if p.mode == "max" else math.fsum
+        got = {k: combine(values[key]) for k, key in owner.items() if values.get(key)}
+        results.append(finish(p, got, tiers))
+    return results
 
 
-def _burn_downs(prom: PrometheusClient, results: Sequence[SLOResult], at: float) -> list[SLOResult]:
-    """``results`` with their burn-downs: one range query per batch of equal steps."""
+def _burn_downs(
+    prom: PrometheusClient,
+    results: Sequence[SLOResult],
+    at: float,
+    pool: ThreadPoolExecutor,
+    share: bool,
+) -> list[SLOResult]:
+    """``results`` with their burn-downs: one range query per group of equal steps (and per
+    PARTS distinct parts)."""
     out = list(results)
     groups: dict[tuple[float, int], list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for index, result in enumerate(results):
@@ -83,19 +117,19 @@ def _burn_downs(prom: PrometheusClient, results: Sequence[SLOResult], at: float)
         parts, first, step = planned
         groups[(first, step)].append((index, parts))
     for (first, step), members in groups.items():
-        for chunk in range(0, len(members), BATCH):
-            batch = members[chunk : chunk + BATCH]
-            merged = {f"{i}|{k}": e for i, parts in batch for k, e in parts.items()}
-            rows: dict[int, list[tuple[str, Sequence[float], Sequence[float]]]] = defaultdict(list)
-            for series in prom.query_range(_merge(merged), first, at, step):
-                slo_index, part = series.labels.get(_KEY, "|").split("|", 1)
-                if slo_index:
-                    rows[int(slo_index)].append((part, series.times, series.values))
-            for index, _ in batch:
-                result = out[index]
-                raw = result.slo.sli.error_ratio_query is not None
-                points = burn_down_points(result, at, slot_values(rows[index], raw))
-                out[index] = SLOResult(**{**result.__dict__, "burn_down": points})
+        shared = _Parts(share)
+        owners = [{k: shared.add(f"{i}|{k}", e) for k, e in parts.items()} for i, parts in members]
+        found: dict[str, list[tuple[Sequence[float], Sequence[float]]]] = defaultdict(list)
+        ask = partial(prom.query_range, start=first, end=at, step=step)
+        answers = pool.map(ask, shared.queries())
+        for series in (s for answer in answers for s in answer):
+            found[series.labels.get(_KEY, "")].append((series.times, series.values))
+        for (index, _), owner in zip(members, owners, strict=True):
+            rows = [(k, *row) for k, key in owner.items() for row in found.get(key, [])]
+            result = out[index]
+            raw = result.slo.sli.error_ratio_query is not None
+            points = burn_down_points(result, at, slot_values(rows, raw))
+            out[index] = SLOResult(**{**result.__dict__, "burn_down": points})
     return out
 
 
@@ -107,24 +141,23 @@ def evaluate_many(
     *,
     burn_down: bool = True,
     workers: int = 4,
+    share: bool = True,
 ) -> list[SLOResult]:
-    """Every SLO's result at ``at``, in order; ``workers`` batches in flight at a time."""
+    """Every SLO's result at ``at``, in order; ``workers`` queries in flight at a time.
+    ``share=False`` evaluates every SLO's parts on their own even where the text repeats
+    (the benchmark's baseline: the same figures at the cost of one evaluation per use)."""
     from sre_cli.slo.timeslices import evaluate_timeslices
 
     results: list[SLOResult | None] = [None] * len(slos)
     events = [i for i, s in enumerate(slos) if s.budgeting.method == "occurrences"]
     sliced = [i for i, s in enumerate(slos) if s.budgeting.method != "occurrences"]
-    batches = [events[n : n + BATCH] for n in range(0, len(events), BATCH)]
-
-    def run(batch: list[int]) -> list[SLOResult]:
-        done = _instant(prom, [plan(slos[i], at, tiers) for i in batch], at, tiers)
-        return _burn_downs(prom, done, at) if burn_down else done
-
-    # Batches are independent: a few in flight let Prometheus use more than one core.
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(batches) + len(sliced)))) as pool:
-        for batch, done in zip(batches, pool.map(run, batches), strict=True):
-            for i, result in zip(batch, done, strict=True):
-                results[i] = result
+    # Queries are independent: a few in flight let Prometheus use more than one core.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        done = _instant(prom, [plan(slos[i], at, tiers) for i in events], at, tiers, pool, share)
+        if burn_down:
+            done = _burn_downs(prom, done, at, pool, share)
+        for i, result in zip(events, done, strict=True):
+            results[i] = result
         timed = pool.map(lambda i: evaluate_timeslices(slos[i], prom, at, tiers), sliced)
         for i, result in zip(sliced, timed, strict=True):
             results[i] = result
@@ -139,14 +172,17 @@ def evaluate(
     tiers: Sequence[Tier] | None = None,
     burn_down: bool = True,
     workers: int = 4,
+    share: bool = True,
 ) -> Report:
     """Evaluate every SLO at ``at`` (default: now, whole seconds): queries batched across
-    SLOs, ``workers`` batches in flight."""
+    SLOs, ``workers`` queries in flight."""
     instant = float(int(time.time() if at is None else at))
     used = tuple(tiers) if tiers is not None else load_tiers()
     before = prom.queries
     try:
-        results = evaluate_many(slos, prom, instant, used, burn_down=burn_down, workers=workers)
+        results = evaluate_many(
+            slos, prom, instant, used, burn_down=burn_down, workers=workers, share=share
+        )
     except QueryError as exc:
         raise _culprit(slos, prom, instant, used) or exc from exc
     return Report(evaluated_at=instant, results=results, queries=prom.queries - before)

@@ -185,17 +185,19 @@ def test_slice_expression_shape() -> None:
 def test_batched_evaluation_equals_one_slo_at_a_time(
     prom: PrometheusClient, tmp_path: Path
 ) -> None:
-    from sre_cli.slo.batch import BATCH, evaluate_slo
+    from sre_cli.slo.batch import PARTS, evaluate_slo
     from sre_cli.slo.windows import load_tiers
 
-    count = 2 * BATCH + 3
+    # Each SLO its own error query over one shared total, 7 windows (the 1d SLO window is the
+    # 1d burn-rate window's text): 60 * 7 + 7 = 427 distinct parts, more than one query holds.
+    count = PARTS // 7 + 3
     body = "".join(
         f"""
   - name: s{i}
     objective: {90 + i % 9}
     sli:
       events:
-        error_query: sum(rate(slice_requests_total{{code="500"}}[{{{{.window}}}}])) * {1 + i % 4}
+        error_query: sum(rate(slice_requests_total{{code="500"}}[{{{{.window}}}}])) * {1 + i}
         total_query: sum(rate(slice_requests_total[{{{{.window}}}}]))
 """
         for i in range(count)
@@ -204,7 +206,8 @@ def test_batched_evaluation_equals_one_slo_at_a_time(
     spec.write_text(f'version: "prometheus/v1"\nservice: many\nwindow: 1d\nslos:{body}')
     slos = load_slos([spec])
     report = evaluate(slos, prom, AT)
-    assert report.queries == 3 + 3  # three instant queries, three burn-down range queries
+    # Two instant queries; one range query for all burn-downs (61 distinct parts, one step).
+    assert report.queries == 2 + 1
     tiers = load_tiers()
     for slo, batched in zip(slos, report.results, strict=True):
         alone = evaluate_slo(slo, prom, AT, tiers)
@@ -213,4 +216,10 @@ def test_batched_evaluation_equals_one_slo_at_a_time(
         assert batched.burn_rates == alone.burn_rates
         assert batched.tiers == alone.tiers
         assert batched.burn_down == alone.burn_down
-    assert len({r.bad for r in report.results}) == 4  # the multipliers tell the SLOs apart
+    assert len({r.bad for r in report.results}) == count  # the multipliers tell them apart
+    # Every use of a shared part evaluated on its own: more queries, the same figures.
+    unshared = evaluate(slos, prom, AT, share=False)
+    assert unshared.queries > report.queries
+    assert [(r.bad, r.total, r.burn_rates, r.burn_down) for r in unshared.results] == [
+        (r.bad, r.total, r.burn_rates, r.burn_down) for r in report.results
+    ]
