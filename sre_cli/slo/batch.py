@@ -18,7 +18,6 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import SpecError
@@ -102,7 +101,7 @@ def _burn_downs(
     share: bool,
 ) -> list[SLOResult]:
     """``results`` with their burn-downs: one range query per group of equal steps (and per
-    PARTS distinct parts)."""
+    ``PARTS`` distinct parts), all in flight together."""
     out = list(results)
     groups: dict[tuple[float, int], list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for index, result in enumerate(results):
@@ -116,16 +115,22 @@ def _burn_downs(
             continue
         parts, first, step = planned
         groups[(first, step)].append((index, parts))
-    for (first, step), members in groups.items():
-        shared = _Parts(share)
-        owners = [{k: shared.add(f"{i}|{k}", e) for k, e in parts.items()} for i, parts in members]
-        found: dict[str, list[tuple[Sequence[float], Sequence[float]]]] = defaultdict(list)
-        ask = partial(prom.query_range, start=first, end=at, step=step)
-        answers = pool.map(ask, shared.queries())
-        for series in (s for answer in answers for s in answer):
-            found[series.labels.get(_KEY, "")].append((series.times, series.values))
-        for (index, _), owner in zip(members, owners, strict=True):
-            rows = [(k, *row) for k, key in owner.items() for row in found.get(key, [])]
+    sharing = {group: _Parts(share) for group in groups}
+    owners = {
+        group: [{k: sharing[group].add(f"{i}|{k}", e) for k, e in parts.items()} for i, parts in m]
+        for group, m in groups.items()
+    }
+    # Every group's queries at once: SLOs with other windows have other steps.
+    asked = [(group, q) for group, parts in sharing.items() for q in parts.queries()]
+    answers = pool.map(lambda a: prom.query_range(a[1], a[0][0], at, a[0][1]), asked)
+    found: dict[tuple[object, str], list[tuple[Sequence[float], Sequence[float]]]]
+    found = defaultdict(list)
+    for (group, _), answer in zip(asked, answers, strict=True):
+        for series in answer:
+            found[(group, series.labels.get(_KEY, ""))].append((series.times, series.values))
+    for group, members in groups.items():
+        for (index, _), owner in zip(members, owners[group], strict=True):
+            rows = [(k, *row) for k, key in owner.items() for row in found.get((group, key), [])]
             result = out[index]
             raw = result.slo.sli.error_ratio_query is not None
             points = burn_down_points(result, at, slot_values(rows, raw))
