@@ -1,13 +1,15 @@
 """Benchmark `aqua slo report`: 1,000 SLOs (or --slos N) over 30 days of 1-minute data on a
-real Prometheus.
+real Prometheus, aqua beside the baseline (every SLO's parts evaluated on their own).
 
-The history holds 10 services' request counters (20 series); SLO ``i`` reads service ``i mod
-10`` with its own objective, so every SLO's queries read 30 days of its two series. Builds the
-history once (cached under ~/.cache/aqua/slo-bench/<hash>/), starts Prometheus on a copy of it
-(or uses --prometheus URL), then times the report in-process (engine only, counting queries)
-and end to end (`python -m sre_cli slo report ... --format json`, a fresh process).
+The history holds two request counters per service (``code`` 200 and 500); SLO ``i`` reads
+service ``i mod --services`` (default: every SLO its own service) with one of five objectives.
+Builds the history once (cached under ~/.cache/aqua/slo-bench/<hash>/), starts Prometheus on a
+copy of it (or uses --prometheus URL), then times the report in-process (engine only, counting
+queries; aqua and the baseline alternately, each report checked against the history's raw
+counts) and end to end (`python -m sre_cli slo report ... --format json`, a fresh process).
 
     python bench/slo/run.py                       # 1,000 SLOs: prints a markdown table
+    python bench/slo/run.py --services 10         # 1,000 SLOs over 10 services' counters
     python bench/slo/run.py --slos 10 --runs 5    # the small case
     python bench/slo/run.py --prometheus URL      # against a server already holding the data
 """
@@ -159,12 +161,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--slos", type=int, default=1000)
     parser.add_argument(
-        "--services", type=int, default=1000, help="distinct counter pairs; SLO i reads i mod N"
+        "--services",
+        type=int,
+        help="distinct counter pairs, SLO i reads i mod N (default: one per SLO)",
     )
     parser.add_argument("--workers", type=int, default=4, help="queries in flight")
     parser.add_argument("--no-process", action="store_true", help="skip the fresh-process runs")
     parser.add_argument("--build-only", action="store_true", help="build the history, exit")
     args = parser.parse_args()
+    args.services = args.services or args.slos
     from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.batch import evaluate
     from sre_cli.slo.loader import load_slos
