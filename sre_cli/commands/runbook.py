@@ -19,7 +19,7 @@ from sre_cli.commands.options import (
     group,
     yes_option,
 )
-from sre_cli.commands.terminal import ask
+from sre_cli.commands.terminal import ask, interactive
 from sre_cli.console import get_console, get_err_console
 from sre_cli.output import emit
 
@@ -177,10 +177,12 @@ def run(
         prometheus_config,
         alertmanager=alertmanager,
     )
-    options = RunOptions(chosen, parse_param_args(param or []), dry_run, yes, from_step)
+    params = parse_param_args(param or [])
+    options = RunOptions(chosen, params, dry_run, yes, from_step, interactive())
     console = get_console()
-    reporter = LiveReporter(console, ask) if fmt is Format.table else QuietReporter(ask)
-    if fmt is Format.table:
+    table = fmt is Format.table
+    reporter = LiveReporter(console, ask, show_risk=dry_run) if table else QuietReporter(ask)
+    if table:
         mode = " (dry run)" if dry_run else ""
         console.print(
             Text.assemble((book.meta.title, "bold"), f" — {book.path} on ", (chosen, "bold"), mode)

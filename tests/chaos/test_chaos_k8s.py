@@ -3,7 +3,7 @@
 The cluster, the prod overlay and the ``aqua-operator`` token come from the runbook tests'
 fixtures (one cluster for this module): every command authenticates as the operator, so the
 Role is the real one. kube-system is refused before any call; limits refuse too many pods;
-a dry run and a declined run delete nothing; a confirmed run deletes one pod, the Deployment
+a dry run and a run without --yes delete nothing; a confirmed run deletes one pod, the Deployment
 replaces it and the recovery time is reported.
 """
 
@@ -86,15 +86,16 @@ def test_dry_run_names_a_pod_and_deletes_nothing(
     assert api_pods(admin) == before
 
 
-def test_declined_confirmation_exits_3_and_deletes_nothing(
+def test_without_yes_exits_3_and_deletes_nothing(
     operator_kubeconfig: Path,  # noqa: F811
     admin: client.ApiClient,  # noqa: F811
 ) -> None:
     before = api_pods(admin)
-    done = kill_pod(operator_kubeconfig, stdin="n\n")
+    done = kill_pod(operator_kubeconfig, stdin="y\n")
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "will delete pod(s) api-service-" in done.stderr
-    assert "kill-pod declined; nothing was deleted" in done.stderr
+    message = " ".join(done.stderr.split())
+    assert "kill-pod (delete pod(s) api-service-" in message
+    assert "is destructive and runs only with --yes; nothing of it was done" in message
     assert api_pods(admin) == before
 
 

@@ -71,6 +71,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(steady: Stack) -> None:
     done, events = chaos(steady, "api-replica-loss", "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "would kill api-1" in done.stdout
+    assert "[destructive: runs only with --yes]" in done.stdout
     assert "dry run: nothing changed" in done.stdout
     method = [e for e in events if e["event"] == "method"]
     assert [e["status"] for e in method] == ["would", "would"]
@@ -79,13 +80,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(steady: Stack) -> None:
     assert api1(steady) == before
 
 
-def test_declined_confirmation_exits_3_and_changes_nothing(steady: Stack) -> None:
+def test_a_destructive_method_without_yes_exits_3_and_changes_nothing(steady: Stack) -> None:
     before = api1(steady)
-    done, events = chaos(steady, "api-replica-loss", stdin="n\n")
+    done, events = chaos(steady, "api-replica-loss", stdin="y\n")
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "kill api-1" in done.stderr  # the question shows what it would do
-    assert "Inject?" in done.stderr
-    assert "declined; nothing was injected" in done.stderr
+    assert "Inject?" not in done.stderr  # a kill is never confirmed by a typed answer
+    assert "is destructive and runs only with --yes" in done.stderr
     assert not [e for e in events if e["event"] in ("method", "rollback")]
     assert events[-1]["exit_code"] == 3
     assert api1(steady) == before

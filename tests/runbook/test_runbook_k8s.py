@@ -229,15 +229,19 @@ def test_dry_run_lists_the_pod_and_deletes_nothing(
     assert api_pods(admin) == before
 
 
-def test_declined_confirmation_exits_3_and_deletes_nothing(
+def test_a_destructive_step_without_yes_exits_3_and_deletes_nothing(
     operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
 ) -> None:
     before = api_pods(admin)
-    done, report = runbook(operator_kubeconfig, tmp_path, stdin="no\n")
+    done, report = runbook(operator_kubeconfig, tmp_path, stdin="yes\n")
     assert done.returncode == 3, done.stderr
-    assert f"delete pod {victim}" in done.stderr  # the question names the pod
+    message = " ".join(done.stderr.split())
+    assert "step 12 (delete pods" in message
+    assert "is destructive and runs only with --yes" in message
+    assert "--from-step 12 --yes" in message
     assert report["outcome"] == "aborted"
     assert by_step(report)[12]["status"] == "declined"
+    assert by_step(report)[12]["risk"] == "destructive"
     assert 13 not in by_step(report)
     assert api_pods(admin) == before
 
