@@ -23,13 +23,13 @@ import signal
 import socket
 import subprocess
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from sre_cli.errors import ComponentError, ConfigError
+from sre_cli.lifecycle import Running
 
 __all__ = [
     "ManagedProcess",
@@ -246,7 +246,7 @@ class ManagedProcess:
         return f"\nlast lines of {self.log_path}:\n{body}"
 
 
-class Server(ABC):
+class Server(Running):
     """A real server run as a supervised child on 127.0.0.1, in a directory of its own.
 
     Subclasses set ``name`` and ``ready_timeout`` and implement :meth:`_prepare` (write
@@ -313,24 +313,13 @@ class Server(ABC):
     def running(self) -> bool:
         return self._process is not None and self._process.running()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running() else "stopped"
         return f"<{type(self).__name__} {state} port={self.port} workdir={self.workdir}>"
 
     # -- hooks for subclasses ----------------------------------------------------------------
 
-    def _prepare(self) -> None:  # noqa: B027 - optional hook
+    def _prepare(self) -> None:
         """Write configs and initialise data before the process starts."""
 
     @abstractmethod
@@ -341,7 +330,7 @@ class Server(ABC):
     def _probe(self) -> bool:
         """True when the server answers a real request."""
 
-    def _after_ready(self) -> None:  # noqa: B027 - optional hook
+    def _after_ready(self) -> None:
         """Work that needs the running server (create a database, ...)."""
 
     def _run_dir(self) -> Path:

@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sre_cli.errors import ComponentError
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.binaries import K8sToolchain, find_toolchain
 from sre_cli.k8s.hardening import ApiserverHardening
 from sre_cli.k8s.pki import CertPair, ClusterPKI
+from sre_cli.lifecycle import Running
 
 __all__ = ["ControlPlane", "StartupTimings"]
 
@@ -55,7 +55,7 @@ class StartupTimings:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-class ControlPlane:
+class ControlPlane(Running):
     """Start with :meth:`start` (or ``with``), stop with :meth:`stop`; see the module docs."""
 
     def __init__(
@@ -116,7 +116,7 @@ class ControlPlane:
         env["KUBECACHEDIR"] = str(self.workdir / "kubectl-cache")
         return env
 
-    def start(self) -> ControlPlane:
+    def start(self) -> Self:
         tools = self.toolchain
         t0 = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -149,17 +149,6 @@ class ControlPlane:
 
     def pids(self) -> dict[str, int]:
         return {p.name: p.pid for p in self._procs if p.pid is not None}
-
-    def __enter__(self) -> ControlPlane:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def api_get(self, path: str) -> Any:
         """GET ``path`` from the API server as admin and decode the JSON body."""
