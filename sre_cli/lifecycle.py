@@ -35,8 +35,9 @@ class Closing(ABC):
         self.close()
 
 
-class Running(ABC):
-    """Something that runs between ``start`` (which returns it, ready) and ``stop``."""
+class Running(Closing):
+    """Something that runs between ``start`` (which returns it, ready) and ``stop``; closing
+    it stops it."""
 
     @abstractmethod
     def start(self) -> Self: ...
@@ -44,13 +45,8 @@ class Running(ABC):
     @abstractmethod
     def stop(self) -> None: ...
 
+    def close(self) -> None:
+        self.stop()
+
     def __enter__(self) -> Self:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
