@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from infra_harness import require
+from k8s.app_secret import create_app_secret
 from kubernetes import client, config
 
 from sre_cli.k8s import ControlPlane, find_toolchain
@@ -85,18 +85,7 @@ def admin(cluster: ControlPlane) -> Iterator[client.ApiClient]:
     rendered = kubectl(cluster, "kustomize", str(PROD))
     (namespace,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Namespace"]
     kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump(namespace))
-    kubectl(
-        cluster,
-        "-n",
-        NS,
-        "create",
-        "secret",
-        "generic",
-        "aqua-app",
-        "--from-literal=database-url=postgresql+asyncpg://aqua:"
-        f"{secrets.token_hex(8)}@postgres:5432/aqua",
-        f"--from-literal=jwt-secret={secrets.token_hex(32)}",
-    )
+    kubectl(cluster, *create_app_secret(NS))
     kubectl(cluster, "apply", "-k", str(PROD))
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(cluster.kubeconfig)
