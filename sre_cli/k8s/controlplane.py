@@ -33,7 +33,7 @@ from sre_cli.errors import ComponentError
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.binaries import K8sToolchain, find_toolchain
 from sre_cli.k8s.hardening import ApiserverHardening
-from sre_cli.k8s.pki import CertPair, ClusterPKI
+from sre_cli.k8s.pki import CertPair, ClusterPKI, issue_client_cert
 from sre_cli.lifecycle import Running
 
 __all__ = ["ControlPlane", "StartupTimings"]
@@ -104,6 +104,16 @@ class ControlPlane(Running):
         if self._pki is None:
             raise ComponentError("control plane not started")
         return self._pki
+
+    def client_kubeconfig(
+        self, directory: Path, name: str, cn: str, orgs: tuple[str, ...] = ()
+    ) -> Path:
+        """``directory/NAME.kubeconfig`` for a client certificate (CN ``cn``, O ``orgs``) the
+        cluster CA signs, for identities the plane does not create itself (a kubelet)."""
+        pair = issue_client_cert(self.pki.ca, directory / "pki", name, cn, orgs)
+        path = directory / f"{name}.kubeconfig"
+        write_kubeconfig(path, self.server, self.pki.ca.cert, pair, cn)
+        return path
 
     @property
     def node_names(self) -> list[str]:
@@ -259,15 +269,13 @@ class ControlPlane(Running):
 
     def _write_kubeconfigs(self) -> None:
         pki = self.pki
-        _write_kubeconfig(self.kubeconfig, self.server, pki.ca.cert, pki.admin, "aqua-admin")
+        write_kubeconfig(self.kubeconfig, self.server, pki.ca.cert, pki.admin, "aqua-admin")
         for name, pair in (
             ("controller-manager", pki.controller_manager),
             ("scheduler", pki.scheduler),
             ("kwok", pki.kwok),
         ):
-            _write_kubeconfig(
-                self._component_kubeconfig(name), self.server, pki.ca.cert, pair, name
-            )
+            write_kubeconfig(self._component_kubeconfig(name), self.server, pki.ca.cert, pair, name)
 
     def _component_kubeconfig(self, name: str) -> Path:
         return self.workdir / "kubeconfigs" / f"{name}.kubeconfig"
@@ -462,7 +470,8 @@ def _insecure_healthz(port: int) -> bool:
         return False
 
 
-def _write_kubeconfig(path: Path, server: str, ca: Path, client: CertPair, user: str) -> None:
+def write_kubeconfig(path: Path, server: str, ca: Path, client: CertPair, user: str) -> None:
+    """A kubeconfig at ``path`` for ``user`` authenticating with the client certificate."""
     # JSON is valid YAML: kubectl, client-go and the Python client all read it.
     config = {
         "apiVersion": "v1",
