@@ -33,7 +33,7 @@ from sre_cli.errors import ComponentError
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.binaries import K8sToolchain, find_toolchain
 from sre_cli.k8s.hardening import ApiserverHardening
-from sre_cli.k8s.pki import CertPair, ClusterPKI, issue_client_cert
+from sre_cli.k8s.pki import CertPair, ClusterPKI, issue_cert
 from sre_cli.lifecycle import Running
 
 __all__ = ["ControlPlane", "StartupTimings"]
@@ -110,7 +110,7 @@ class ControlPlane(Running):
     ) -> Path:
         """``directory/NAME.kubeconfig`` for a client certificate (CN ``cn``, O ``orgs``) the
         cluster CA signs, for identities the plane does not create itself (a kubelet)."""
-        pair = issue_client_cert(self.pki.ca, directory / "pki", name, cn, orgs)
+        pair = issue_cert(self.pki.ca, directory / "pki", name, cn, orgs)
         path = directory / f"{name}.kubeconfig"
         write_kubeconfig(path, self.server, self.pki.ca.cert, pair, cn)
         return path
