@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from api.api_harness import create_pg_database
 
 from service.api.app import create_app
 from service.api.settings import ApiSettings
@@ -40,28 +41,20 @@ VALUE = {"dissolved_oxygen": 6.0, "temperature": 25.0, "ph": 7.5, "ammonia": 0.5
 
 def create_database(server_url: str) -> str:
     """A new empty database on the server, migrated; its asyncpg SQLAlchemy URL."""
-    import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from service.data import migrate
 
-    name = f"pipe_{uuid.uuid4().hex[:12]}"
+    url = create_pg_database(server_url)
 
-    async def create() -> None:
-        conn = await asyncpg.connect(server_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+    async def upgrade() -> None:
         engine = create_async_engine(url)
         try:
             await migrate.upgrade(engine)
         finally:
             await engine.dispose()
 
-    base, _, _ = server_url.rpartition("/")
-    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    asyncio.run(create())
+    asyncio.run(upgrade())
     return url
 
 
