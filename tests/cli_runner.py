@@ -1,8 +1,12 @@
-"""Run a typer app in-process as ``aqua`` would: output captured, AquaError as its exit code."""
+"""Run a typer app in-process as ``aqua`` would: output captured, AquaError as its exit code;
+or ``aqua`` in a fresh interpreter to see which modules a command imports."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 
 import typer
@@ -24,3 +28,25 @@ def invoke(app: typer.Typer, argv: Sequence[str], width: int = 200) -> tuple[int
     if exc is not None and not isinstance(exc, SystemExit):
         raise exc
     return result.exit_code, out.getvalue() + result.output
+
+
+def imported_by(argv: Sequence[str], modules: Sequence[str]) -> list[str]:
+    """Which of ``modules`` ``aqua ARGV`` imports, run in a fresh interpreter (its output and
+    exit code aside): a lazy-import contract holds when this is empty."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from sre_cli.cli import main
+        try:
+            main({list(argv)!r})
+        except SystemExit:
+            pass
+        print("LOADED=" + ",".join(sorted(m for m in {list(modules)!r} if m in sys.modules)))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    (marker,) = [line for line in out.stdout.splitlines() if line.startswith("LOADED=")]
+    loaded = marker.removeprefix("LOADED=")
+    return loaded.split(",") if loaded else []

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_runner import imported_by
 from infra_harness import in_ci
 from typer.testing import CliRunner, Result
 
@@ -71,25 +72,8 @@ def test_every_group_and_command_has_help(group: str) -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], *[[g, "--help"] for g in _groups()]])
 def test_help_never_imports_heavy_modules(argv: list[str]) -> None:
-    code = textwrap.dedent(
-        f"""
-        import sys
-        from sre_cli.cli import main
-        try:
-            main({argv!r})
-        except SystemExit:
-            pass
-        heavy = {HEAVY!r}
-        print("HEAVY=" + ",".join(sorted(m for m in heavy if m in sys.modules)))
-        """
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    marker = [line for line in out.stdout.splitlines() if line.startswith("HEAVY=")]
-    assert len(marker) == 1, out.stdout
-    loaded = marker[0].removeprefix("HEAVY=")
-    assert loaded == "", f"`aqua {' '.join(argv)}` imported {loaded}"
+    loaded = imported_by(argv, HEAVY)
+    assert loaded == [], f"`aqua {' '.join(argv)}` imported {loaded}"
 
 
 def _run_main(argv: list[str]) -> tuple[int, str]:
