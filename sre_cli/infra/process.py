@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import IO, Self
 
 from sre_cli.errors import ComponentError, ConfigError
+from sre_cli.infra.http import http_status
 from sre_cli.lifecycle import Running
 
 __all__ = [
+    "HttpServer",
     "ManagedProcess",
     "PortInUse",
     "Server",
@@ -341,3 +343,17 @@ class Server(Running):
 
     def _user(self) -> str | None:
         return None
+
+
+class HttpServer(Server):
+    """A server that answers HTTP on its port: ``url`` is its base, and it is ready when
+    ``ready_path`` answers 200 (subclasses with another readiness override :meth:`_probe`)."""
+
+    ready_path: str = "/-/ready"
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def _probe(self) -> bool:
+        return http_status(f"{self.url}{self.ready_path}") == 200
