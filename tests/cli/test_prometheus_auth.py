@@ -247,34 +247,39 @@ def test_a_missing_tenant_header_is_refused(guarded: Guarded) -> None:
         prom.query("vector(1)", at=1_700_000_000)
 
 
-def test_basic_auth(guarded: Guarded) -> None:
-    def config(password_file: str) -> Path:
+#: (path, the config's credentials with {who} in them, who is let in, who is refused, status)
+CREDENTIALS = {
+    "basic_auth": (
+        "basic",
+        "tls_config: {{ca_file: ca.crt}}\nbasic_auth: {{username: aqua, password_file: {who}}}",
+        "password",
+        "wrong-token",
+        401,
+    ),
+    "client_certificate": (
+        "mtls",
+        "tls_config: {{ca_file: ca.crt, cert_file: {who}.crt, key_file: {who}.key}}",
+        "client",
+        "stranger",
+        403,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CREDENTIALS))
+def test_credentials_let_in_and_refuse(guarded: Guarded, kind: str) -> None:
+    path, credentials, good, bad, status = CREDENTIALS[kind]
+
+    def config(who: str) -> Path:
         return guarded.config(
-            f"basic-{password_file}",
-            f"url: {guarded.url}/basic\ntls_config: {{ca_file: ca.crt}}\n"
-            f"basic_auth: {{username: aqua, password_file: {password_file}}}\n",
+            f"{path}-{who}", f"url: {guarded.url}/{path}\n{credentials.format(who=who)}\n"
         )
 
-    with connect(None, config=config("password")) as prom:
+    with connect(None, config=config(good)) as prom:
         assert prom.query("vector(7)", at=1_700_000_000)[0].value == 7
-    refused = pytest.raises(Unavailable, match=r"refused the credentials \(HTTP 401\)")
-    with connect(None, config=config("wrong-token")) as prom, refused:
+    refused = pytest.raises(Unavailable, match=rf"refused the credentials \(HTTP {status}\)")
+    with connect(None, config=config(bad)) as prom, refused:
         prom.query("vector(7)", at=1_700_000_000)
-
-
-def test_client_certificate(guarded: Guarded) -> None:
-    def config(stem: str) -> Path:
-        return guarded.config(
-            f"mtls-{stem}",
-            f"url: {guarded.url}/mtls\n"
-            f"tls_config: {{ca_file: ca.crt, cert_file: {stem}.crt, key_file: {stem}.key}}\n",
-        )
-
-    with connect(None, config=config("client")) as prom:
-        assert prom.query("vector(3)", at=1_700_000_000)[0].value == 3
-    refused = pytest.raises(Unavailable, match=r"refused the credentials \(HTTP 403\)")
-    with connect(None, config=config("stranger")) as prom, refused:
-        prom.query("vector(3)", at=1_700_000_000)
 
 
 def test_a_server_the_ca_does_not_vouch_for_is_refused(guarded: Guarded) -> None:
