@@ -4,10 +4,12 @@ or ``aqua`` in a fresh interpreter to see which modules a command imports."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -15,6 +17,8 @@ from typer.testing import CliRunner
 
 from sre_cli.console import use_console
 from sre_cli.errors import AquaError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def invoke(app: typer.Typer, argv: Sequence[str], width: int = 200) -> tuple[int, str]:
@@ -50,3 +54,20 @@ def imported_by(argv: Sequence[str], modules: Sequence[str]) -> list[str]:
     (marker,) = [line for line in out.stdout.splitlines() if line.startswith("LOADED=")]
     loaded = marker.removeprefix("LOADED=")
     return loaded.split(",") if loaded else []
+
+
+def run_aqua(
+    *argv: str, stdin: str = "", timeout: float = 180, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m sre_cli ARGV`` from the checkout, 200 columns wide (``env`` adds to the
+    environment), its output captured as text; whatever the exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "sre_cli", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        check=False,
+    )

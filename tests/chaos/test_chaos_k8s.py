@@ -10,13 +10,12 @@ replaces it and the recovery time is reported.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from kubernetes import client
 from runbook.test_runbook_k8s import (  # the runbook tests' cluster, reused
     NS,
@@ -30,20 +29,9 @@ from runbook.test_runbook_k8s import (  # the runbook tests' cluster, reused
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-k8s")]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def aqua(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sre_cli", "chaos", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
+    return run_aqua("chaos", *args, stdin=stdin)
 
 
 def kill_pod(kubeconfig: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

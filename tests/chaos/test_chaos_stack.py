@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, lite_stack
 
@@ -46,17 +47,8 @@ def chaos(
     stack: Stack, *args: str, stdin: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     journal = stack.state_dir.parent / f"journal-{os.urandom(4).hex()}.jsonl"
-    argv = [sys.executable, "-m", "sre_cli", "chaos", "run", *args]
-    argv += ["--state-dir", str(stack.state_dir), "--journal", str(journal)]
-    done = subprocess.run(
-        argv,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-        cwd=ROOT,
-    )
+    where = ("--state-dir", str(stack.state_dir), "--journal", str(journal))
+    done = run_aqua("chaos", "run", *args, *where, stdin=stdin)
     lines = journal.read_text().splitlines() if journal.exists() else []
     return done, [json.loads(line) for line in lines]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_runner import imported_by
+from cli_runner import imported_by, run_aqua
 from json_schema import assert_matches_schema
 from typer.testing import CliRunner
 
@@ -28,16 +28,7 @@ def _invoke(argv: list[str]) -> tuple[int, str]:
 
 
 def _aqua(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "sre_cli", "runbook", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
+    return run_aqua("runbook", *args, stdin=stdin, timeout=120)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_runner import run_aqua
 from infra_harness import require
 from k8s.app_secret import create_app_secret
 from kubernetes import client, config
@@ -169,25 +169,12 @@ def runbook(
     kubeconfig: Path, tmp: Path, *args: str, stdin: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """``aqua runbook run api-down --target kubernetes`` as the operator; JSON report."""
-    argv = [
-        sys.executable,
-        "-m",
-        "sre_cli",
-        "runbook",
-        "run",
-        "api-down",
-        "--target",
-        "kubernetes",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--transcript",
-        str(tmp / f"t-{os.urandom(4).hex()}.jsonl"),
-        "--format",
-        "json",
+    transcript = str(tmp / f"t-{os.urandom(4).hex()}.jsonl")
+    done = run_aqua(
+        *("runbook", "run", "api-down", "--target", "kubernetes"),
+        *("--kubeconfig", str(kubeconfig), "--transcript", transcript, "--format", "json"),
         *args,
-    ]
-    done = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, timeout=180, cwd=ROOT, check=False
+        stdin=stdin,
     )
     try:
         report = json.loads(done.stdout)

@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, lite_stack
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +31,8 @@ def runbook(
     stack: Stack, *args: str, stdin: str = "", transcript: Path | None = None
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     path = transcript or stack.state_dir.parent / f"transcript-{os.urandom(4).hex()}.jsonl"
-    argv = [
-        sys.executable,
-        "-m",
-        "sre_cli",
-        "runbook",
-        "run",
-        *args,
-        "--state-dir",
-        str(stack.state_dir),
-        "--transcript",
-        str(path),
-    ]
-    done = subprocess.run(
-        argv,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-        cwd=ROOT,
-    )
+    where = ("--state-dir", str(stack.state_dir), "--transcript", str(path))
+    done = run_aqua("runbook", "run", *args, *where, stdin=stdin)
     events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     return done, events
 
