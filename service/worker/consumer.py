@@ -40,6 +40,8 @@ log = logging.getLogger("aqua.worker.consumer")
 T = TypeVar("T")
 LAG_REFRESH_S = 1.0
 KAFKA_API_VERSION = (4, 0)  # pinned: no version probe that blocks while a broker is down
+#: Kafka record headers: (name, value) pairs, names may repeat
+Headers = list[tuple[str, bytes]]
 
 
 @dataclass
@@ -73,21 +75,13 @@ class Producer:
         )
 
     def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, bytes]] | None = None,
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
         """Blocking: returns once the broker acknowledged, raises ``KafkaError`` otherwise."""
         self._producer.send(topic, key=key, value=value, headers=headers).get(self.timeout_s + 1)
 
     async def asend(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, bytes]] | None = None,
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
         await asyncio.to_thread(self.send, topic, key, value, headers)
 
@@ -97,7 +91,7 @@ class Producer:
 
 def dead_letter_headers(
     envelope: Envelope, failure: MessageFailure, attempts: int, group: str
-) -> list[tuple[str, bytes]]:
+) -> Headers:
     """The error and the message's origin, as headers of its dead-letter copy."""
     values = {
         "aqua-error": failure.error,
