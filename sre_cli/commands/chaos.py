@@ -52,15 +52,7 @@ def run(
         Path | None,
         typer.Option("--dir", help="Experiment folder [default: $AQUA_CHAOS_DIR or ./chaos]."),
     ] = None,
-    journal: Annotated[
-        Path | None,
-        typer.Option(
-            "--journal",
-            help="Journal file (JSON lines) [default: in chaos/ of --state-dir when given, "
-            "else of ~/.local/state/aqua].",
-            show_default=False,
-        ),
-    ] = None,
+    journal: Annotated[Path | None, options.journal_option("--journal", "Journal", "chaos")] = None,
     dry_run: DryRun = False,
     yes: Yes = False,
     fmt: Fmt = Format.table,

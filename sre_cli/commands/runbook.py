@@ -17,6 +17,7 @@ from sre_cli.commands.options import (
     Target,
     dry_run_option,
     group,
+    journal_option,
     yes_option,
 )
 from sre_cli.commands.terminal import ask, interactive
@@ -130,13 +131,7 @@ def run(
         Format, typer.Option("--format", help="Live table, or JSON at the end.")
     ] = Format.table,
     transcript: Annotated[
-        Path | None,
-        typer.Option(
-            "--transcript",
-            help="Transcript file (JSON lines) [default: in runbooks/ of --state-dir when given, "
-            "else of ~/.local/state/aqua].",
-            show_default=False,
-        ),
+        Path | None, journal_option("--transcript", "Transcript", "runbooks")
     ] = None,
     directory: Dir = None,
 ) -> None:
