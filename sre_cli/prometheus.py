@@ -36,12 +36,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from sre_cli.errors import ConfigError, Unavailable, UsageError
+from sre_cli.lifecycle import Closing
 
 __all__ = [
     "CONFIG_ENV",
@@ -112,7 +112,7 @@ Sleep = Callable[[float], None]
 WarningSink = Callable[[str], None]
 
 
-class PrometheusClient:
+class PrometheusClient(Closing):
     """Talks to one Prometheus server. Use as a context manager, or call :meth:`close`."""
 
     def __init__(
@@ -136,17 +136,6 @@ class PrometheusClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._http = _http_client(self.url, self.settings, self.timeout, transport, headers)
-
-    def __enter__(self) -> PrometheusClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._http.close()

@@ -5,6 +5,11 @@ are generated in Python, written as OpenMetrics and backfilled once per generato
 ``~/.cache/aqua/<kind>/<key>/data``; each Prometheus gets a copy (it compacts its storage)::
 
     data = blocks(promtool, "capacity-fixtures", key, lambda: openmetrics_text)
+
+A test module gets its Prometheus and its spec folder as module fixtures::
+
+    prom_url = history_fixture(my_history.blocks, "slo-tsdb")
+    specs = specs_fixture(SPECS, "slo-specs")
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import fcntl
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 #: a Prometheus that scrapes nothing: it only serves the backfilled history
 NO_SCRAPES = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
@@ -69,3 +76,31 @@ def serve(prometheus_factory: Callable[..., Any], built: Path, storage: Path) ->
         NO_SCRAPES, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
     )
     return str(server.url)
+
+
+def history_fixture(build: Callable[[Path], Path], storage: str, *, name: str = "prom_url") -> Any:
+    """A module fixture ``name``: the URL of a Prometheus serving the blocks ``build(promtool)``
+    returns, its storage in a fresh temporary folder named after ``storage``."""
+
+    @pytest.fixture(scope="module", name=name)
+    def served(
+        prometheus_factory: Callable[..., Any],
+        promtool: Path,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> str:
+        return serve(prometheus_factory, build(promtool), tmp_path_factory.mktemp(storage))
+
+    return served
+
+
+def specs_fixture(specs: Mapping[str, str], folder: str) -> Any:
+    """A module fixture ``specs``: a temporary folder holding each of ``specs`` (name: text)."""
+
+    @pytest.fixture(scope="module", name="specs")
+    def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        root = tmp_path_factory.mktemp(folder)
+        for name, text in specs.items():
+            (root / name).write_text(text)
+        return root
+
+    return written

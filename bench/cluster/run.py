@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from cluster.load import Load  # noqa: E402
 
 from bench.benchlib import load_average, write_section  # noqa: E402
-from sre_cli.cluster import LocalCluster  # noqa: E402
+from sre_cli.cluster.cluster import LocalCluster  # noqa: E402
 from sre_cli.cluster.images import ImageBuilder  # noqa: E402
 from sre_cli.cluster.kubectl import Kubectl  # noqa: E402
 from sre_cli.cluster.node import NODE_NAME, PAUSE_IMAGE  # noqa: E402

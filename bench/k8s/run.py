@@ -12,7 +12,6 @@ these things happen; the figures are here::
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from k8s.app_secret import create_app_secret  # noqa: E402
+
 from bench.benchlib import load_average  # noqa: E402
 
 PROD = ROOT / "manifests" / "overlays" / "prod"
@@ -68,17 +69,7 @@ def one_run(workdir: Path) -> dict[str, float]:
             )
 
         kubectl("create", "namespace", NS)
-        kubectl(
-            "-n",
-            NS,
-            "create",
-            "secret",
-            "generic",
-            "aqua-app",
-            "--from-literal=database-url=postgresql+asyncpg://aqua:"
-            f"{secrets.token_hex(8)}@postgres:5432/aqua",
-            f"--from-literal=jwt-secret={secrets.token_hex(32)}",
-        )
+        kubectl(*create_app_secret(NS))
         api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(plane.kubeconfig)
         )

@@ -17,6 +17,7 @@ from typing import Annotated, cast
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
 from service.api.runtime import Runtime
 from service.api.security import AuthError, Principal
@@ -54,6 +55,15 @@ async def get_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def authorization_of(scope: Scope) -> str:
+    """The ``Authorization`` header of an ASGI request ("" without one), for the middleware
+    that authenticates before FastAPI's routing."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 async def bearer_principal(rt: Runtime, authorization: str) -> Principal:

@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.deps import RateLimited, admit, bearer_principal
+from service.api.deps import RateLimited, admit, authorization_of, bearer_principal
 from service.api.errors import rate_limited_response
 from service.api.routes._common import API_PREFIX
 from service.api.runtime import Runtime
@@ -88,13 +88,8 @@ class SummaryHotPath:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, payload: bytes) -> bool:
         """Answer the request, or return False (having changed nothing) to let FastAPI do it."""
         rt = self.rt
-        authorization = ""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
         try:
-            principal = await bearer_principal(rt, authorization)
+            principal = await bearer_principal(rt, authorization_of(scope))
         except Exception:  # a 401, or the database down: the route answers either
             return False
         if "read" not in principal.scopes:

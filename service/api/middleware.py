@@ -20,7 +20,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.deps import bearer_principal
+from service.api.deps import authorization_of, bearer_principal
 from service.api.metrics import UNMATCHED_ROUTE
 from service.api.routes._common import API_PREFIX
 from service.api.runtime import Runtime
@@ -224,13 +224,8 @@ class AuthBeforeBody:
             and path.startswith(API_PREFIX)
             and not path.startswith(_PUBLIC_PREFIX)
         ):
-            authorization = ""
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    authorization = value.decode("latin-1")
-                    break
             try:
-                await bearer_principal(self.rt, authorization)
+                await bearer_principal(self.rt, authorization_of(scope))
             except AuthError as exc:
                 await _send_json(send, 401, {"detail": str(exc)}, _BEARER)
                 return

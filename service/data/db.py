@@ -106,17 +106,9 @@ class Database:
     def from_settings(cls, settings: DatabaseSettings) -> Database:
         url = make_url(settings.effective_database_url)
         kwargs: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
-        if url.get_backend_name() == "sqlite":
-            if url.database in (None, "", ":memory:"):
-                kwargs = {"poolclass": StaticPool}
-            else:
-                kwargs.update(
-                    pool_size=settings.db_pool_size,
-                    max_overflow=settings.db_max_overflow,
-                    pool_recycle=settings.db_pool_recycle_seconds,
-                    pool_timeout=settings.db_pool_timeout_seconds,
-                )
-            kwargs["connect_args"] = {"timeout": 30}
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        if in_memory:
+            kwargs = {"poolclass": StaticPool}
         else:
             kwargs.update(
                 pool_size=settings.db_pool_size,
@@ -124,11 +116,13 @@ class Database:
                 pool_recycle=settings.db_pool_recycle_seconds,
                 pool_timeout=settings.db_pool_timeout_seconds,
             )
-            if url.get_backend_name() == "postgresql":
-                kwargs["connect_args"] = {
-                    "timeout": settings.db_connect_timeout_seconds,
-                    "server_settings": {"application_name": settings.service_name},
-                }
+        if url.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30}
+        elif url.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {
+                "timeout": settings.db_connect_timeout_seconds,
+                "server_settings": {"application_name": settings.service_name},
+            }
         engine = create_async_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any
 
+from service.pipeline.producer import KAFKA_API_VERSION
+
 
 def open_admin(bootstrap: str, client_id: str, timeout_s: float) -> Any:
     """A bootstrapped ``KafkaAdminClient``; raises ``KafkaError`` without leaking its thread."""
@@ -30,8 +32,7 @@ def open_admin(bootstrap: str, client_id: str, timeout_s: float) -> Any:
             client_id=client_id,
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
-            # Pinned: no version probe that blocks while a broker is down.
-            api_version=(4, 0),
+            api_version=KAFKA_API_VERSION,
         )
     except BaseException:
         _release(admin)

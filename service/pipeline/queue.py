@@ -30,6 +30,7 @@ from service.common.errors import DependencyUnavailable
 from service.data.schemas import IngestResult, ReadingIn
 from service.pipeline.kafka_admin import KafkaProbe
 from service.pipeline.messages import Envelope, ReadingsMessage, pond_key
+from service.pipeline.producer import idempotent_producer
 from service.pipeline.topics import READINGS, TOPICS, ensure_topics
 
 log = logging.getLogger("aqua.api.queue")
@@ -97,21 +98,7 @@ class KafkaPublisher:
         self._probe_done_at = 0.0
 
     def _make_producer(self) -> Any:
-        from kafka import KafkaProducer
-
-        timeout_ms = int(self.timeout_s * 1000)
-        return KafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            client_id=self._client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=self._linger_ms,
-            max_block_ms=timeout_ms,
-            request_timeout_ms=max(1000, timeout_ms - self._linger_ms - 100),
-            delivery_timeout_ms=timeout_ms,
-            # Without a pinned version the constructor blocks probing a broker that may be down.
-            api_version=(4, 0),
-        )
+        return idempotent_producer(self.bootstrap, self._client_id, self.timeout_s, self._linger_ms)
 
     async def start(self) -> None:
         self._producer = self._make_producer()

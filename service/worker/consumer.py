@@ -33,13 +33,15 @@ from service.common import otel
 from service.pipeline.handlers import DependencyDown, Handler, MessageFailure, RetryPolicy, process
 from service.pipeline.messages import Envelope
 from service.pipeline.metrics import WorkerMetrics
+from service.pipeline.producer import KAFKA_API_VERSION, idempotent_producer
 from service.pipeline.topics import dlq
 
 log = logging.getLogger("aqua.worker.consumer")
 
 T = TypeVar("T")
 LAG_REFRESH_S = 1.0
-KAFKA_API_VERSION = (4, 0)  # pinned: no version probe that blocks while a broker is down
+#: Kafka record headers: (name, value) pairs, names may repeat
+Headers = list[tuple[str, bytes]]
 
 
 @dataclass
@@ -56,38 +58,17 @@ class Producer:
     """An idempotent ``acks=all`` producer whose sends wait for the acknowledgement."""
 
     def __init__(self, bootstrap: str, client_id: str, timeout_s: float = 10.0) -> None:
-        from kafka import KafkaProducer
-
         self.timeout_s = timeout_s
-        timeout_ms = int(timeout_s * 1000)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=1,
-            max_block_ms=timeout_ms,
-            request_timeout_ms=max(1000, timeout_ms - 200),
-            delivery_timeout_ms=timeout_ms,
-            api_version=KAFKA_API_VERSION,
-        )
+        self._producer = idempotent_producer(bootstrap, client_id, timeout_s)
 
     def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, bytes]] | None = None,
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
         """Blocking: returns once the broker acknowledged, raises ``KafkaError`` otherwise."""
         self._producer.send(topic, key=key, value=value, headers=headers).get(self.timeout_s + 1)
 
     async def asend(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, bytes]] | None = None,
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
         await asyncio.to_thread(self.send, topic, key, value, headers)
 
@@ -97,7 +78,7 @@ class Producer:
 
 def dead_letter_headers(
     envelope: Envelope, failure: MessageFailure, attempts: int, group: str
-) -> list[tuple[str, bytes]]:
+) -> Headers:
     """The error and the message's origin, as headers of its dead-letter copy."""
     values = {
         "aqua-error": failure.error,

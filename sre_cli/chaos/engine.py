@@ -3,11 +3,14 @@
 ::
 
     before  every probe once; any deviation aborts (exit 2): never inject into an unhealthy system
-    method  each action planned against the blast radius, confirmed once, applied in order
+    method  each action planned against the blast radius, consented once, applied in order
     after   every probe within its tolerance: exit 0 "hypothesis held", or CheckFailed (exit 1)
     rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected)
 
-Every phase is a record in the JSON-lines journal, flushed as it happens.
+The riskiest action of the method and the rollbacks decides the consent
+(:mod:`sre_cli.ops.consent`): a ``destructive`` one (kill, stop, delete pods) runs only with
+``--yes``; a ``mutate`` one (a fault, a restart) with ``--yes`` or a confirmation on a
+terminal. Every phase is a record in the JSON-lines journal, flushed as it happens.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import TYPE_CHECKING, Literal
 from sre_cli.chaos.experiment import Experiment, Load
 from sre_cli.chaos.hypothesis import check
 from sre_cli.chaos.method import plan_action
-from sre_cli.chaos.rollback import run_rollbacks
+from sre_cli.chaos.rollback import RecordFn, run_rollbacks
 from sre_cli.errors import Aborted, AquaError, CheckFailed
+from sre_cli.ops.consent import Consent, highest
+from sre_cli.ops.operations import Risk
 from sre_cli.ops.outcome import ActionPlan, RunEnd
 from sre_cli.ops.transcript import Transcript
 
@@ -39,6 +44,8 @@ Outcome = Literal["held", "deviated", "not-steady", "dry-run", "aborted", "error
 class RunOptions:
     dry_run: bool = False
     yes: bool = False
+    #: a terminal to confirm a ``mutate`` method on; without one it needs ``yes``
+    interactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,11 +54,13 @@ class Record:
     title: str
     status: str
     summary: str
+    risk: Risk = "read"
 
     def to_json(self) -> dict[str, str]:
         return {
             "phase": self.phase,
             "title": self.title,
+            "risk": self.risk,
             "status": self.status,
             "summary": self.summary,
         }
@@ -142,8 +151,10 @@ def run(
             },
         )
 
-        def record(phase: str, title: str, status: str, summary: str) -> Record:
-            rec = Record(phase, title, status, summary)
+        def record(
+            phase: str, title: str, status: str, summary: str, risk: Risk = "read"
+        ) -> Record:
+            rec = Record(phase, title, status, summary, risk)
             report.records.append(rec)
             log.write(phase, rec.to_json())
             show(rec)
@@ -165,12 +176,19 @@ def run(
             if options.dry_run:
                 for action, plan in zip(exp.method, plans, strict=True):
                     would = "; ".join(c.summary for c in plan.changes) or plan.summary
-                    record("method", action.describe(), "would", f"would {would}")
+                    record("method", action.describe(), "would", f"would {would}", action.risk)
                 for action in exp.rollbacks:
-                    record("rollback", action.describe(), "would", "would run after the method")
+                    summary = "would run after the method"
+                    record("rollback", action.describe(), "would", summary, action.risk)
                 report.outcome = "dry-run"
             else:
-                if not options.yes and not confirm(exp, plans):
+                consent = Consent(options.yes, options.interactive)
+                risk = highest(a.risk for a in (*exp.method, *exp.rollbacks))
+                decision = consent.decide(risk)
+                if decision == "refuse":
+                    phase = "aborted"
+                    raise consent.refusal(risk, f"experiment {name}", hint="nothing was injected")
+                if decision == "ask" and not confirm(exp, plans):
                     phase = "aborted"
                     raise Aborted(f"experiment {name} declined; nothing was injected")
                 injected = True
@@ -208,7 +226,7 @@ def _inject_and_observe(
     exp: Experiment,
     ctx: RunContext,
     plans: list[ActionPlan],
-    record: Callable[[str, str, str, str], Record],
+    record: RecordFn,
     deadline: float,
 ) -> dict[str, int]:
     """Apply the confirmed plans under load, then check every probe within its tolerance."""
@@ -218,7 +236,8 @@ def _inject_and_observe(
             if time.monotonic() > deadline:
                 raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
             done = [c.apply() for c in plan.changes]
-            record("method", action.describe(), "done", "; ".join(done) or plan.summary)
+            summary = "; ".join(done) or plan.summary
+            record("method", action.describe(), "done", summary, action.risk)
         for probe in exp.steady_state_hypothesis.probes:
             res = check(ctx, probe, tolerate=True, deadline=deadline)
             record("after", probe.name, "pass" if res.ok else "fail", res.summary)
@@ -234,7 +253,7 @@ def _rollback(
     exp: Experiment,
     ctx: RunContext,
     report: ExperimentReport,
-    record: Callable[[str, str, str, str], Record],
+    record: RecordFn,
     log: Transcript,
     started: float,
 ) -> None:

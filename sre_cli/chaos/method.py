@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.errors import ConfigError, Unavailable, UsageError
-from sre_cli.ops.operations import Duration, StackOp
+from sre_cli.ops.operations import Duration, Risk, StackOp
 from sre_cli.ops.outcome import ActionPlan, Change
 
 if TYPE_CHECKING:
@@ -78,6 +78,18 @@ class Action(_Model):
     @property
     def key(self) -> str:
         return next(k for k in _KEYS if getattr(self, k) is not None)
+
+    @property
+    def risk(self) -> Risk:
+        """Deleting pods and stopping or killing components take capacity away (destructive);
+        a fault, or clearing faults, changes what the API does until undone (mutate)."""
+        if self.stack is not None:
+            return self.stack.risk
+        if self.delete_pods is not None:
+            return "destructive"
+        if self.fault is not None or self.clear_faults:
+            return "mutate"
+        return "read"
 
     @property
     def target(self) -> str | None:

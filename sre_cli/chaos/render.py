@@ -8,6 +8,7 @@ from rich.text import Text
 from sre_cli.chaos.engine import ExperimentReport, Record
 from sre_cli.chaos.experiment import Experiment
 from sre_cli.chaos.pods import KillPlan, Recovery
+from sre_cli.ops.consent import risk_note
 from sre_cli.ops.outcome import ActionPlan
 from sre_cli.table import FitTable
 
@@ -32,22 +33,25 @@ _VERDICT = {
 }
 
 
-def record_line(rec: Record) -> Text:
+def record_line(rec: Record, *, show_risk: bool = False) -> Text:
+    """One record as it happens; ``show_risk`` (a dry run) names the risk level of each."""
     text = Text(f"{rec.phase:<9}")
     text.append(f"{rec.status:<6}", style=_STYLE.get(rec.status, ""))
     text.append(f" {rec.title}: ")
     text.append(rec.summary, style="dim")
+    if show_risk:
+        text.append(f" [{risk_note(rec.risk)}]")
     return text
 
 
 def plan_text(exp: Experiment, plans: list[ActionPlan]) -> str:
     lines = [f"{exp.title}: the method will"]
-    for plan in plans:
+    for action, plan in zip(exp.method, plans, strict=True):
         for change in plan.changes:
-            lines.append(f"  - {change.summary}")
+            lines.append(f"  - {change.summary} [{risk_note(action.risk)}]")
     if exp.rollbacks:
         lines.append("then, whatever happens, roll back:")
-        lines.extend(f"  - {a.describe()}" for a in exp.rollbacks)
+        lines.extend(f"  - {a.describe()} [{risk_note(a.risk)}]" for a in exp.rollbacks)
     return "\n".join(lines)
 
 
@@ -99,8 +103,11 @@ class KillReport:
         }
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        verb = "would delete" if self.dry_run else "deleted"
-        yield Text(f"{verb}: {', '.join(self.plan.pods)}", style="yellow" if self.dry_run else "")
+        pods = ", ".join(self.plan.pods)
+        if self.dry_run:
+            yield Text(f"would delete: {pods} [{risk_note('destructive')}]", style="yellow")
+        else:
+            yield Text(f"deleted: {pods}")
         yield Text(
             f"deployment/{self.plan.deployment} in {self.plan.namespace}: "
             f"{self.plan.ready}/{self.plan.replicas} ready before"

@@ -28,7 +28,6 @@ from sre_cli.infra import versions
 from sre_cli.infra.binaries import GO, script_hint
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
-from sre_cli.k8s.pki import issue_client_cert
 
 __all__ = [
     "METRICS_SERVER_PORT",
@@ -66,40 +65,6 @@ def find_addon_tools() -> AddonTools:
     return AddonTools(
         coredns=addon_binary("coredns"), metrics_server=addon_binary("metrics-server")
     )
-
-
-def _kubeconfig(plane: ControlPlane, workdir: Path, name: str, cn: str) -> Path:
-    pki = plane.pki
-    pair = issue_client_cert(pki.ca, workdir / "pki", name, cn)
-    path = workdir / f"{name}.kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "aqua",
-                        "cluster": {
-                            "server": plane.server,
-                            "certificate-authority": str(pki.ca.cert),
-                        },
-                    }
-                ],
-                "users": [
-                    {
-                        "name": cn,
-                        "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
-                    }
-                ],
-                "contexts": [{"name": "aqua", "context": {"cluster": "aqua", "user": cn}}],
-                "current-context": "aqua",
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
-    return path
 
 
 def _apply(kube: Kubectl, objects: list[dict[str, Any]]) -> None:
@@ -145,7 +110,7 @@ def start_coredns(
             },
         ],
     )
-    kubeconfig = _kubeconfig(plane, workdir, "coredns", user)
+    kubeconfig = plane.client_kubeconfig(workdir, "coredns", user)
     ready_port = free_port()
     corefile = workdir / "Corefile"
     corefile.write_text(
@@ -283,7 +248,7 @@ def start_metrics_server(
             },
         ],
     )
-    kubeconfig = _kubeconfig(plane, workdir, "metrics-server", user)
+    kubeconfig = plane.client_kubeconfig(workdir, "metrics-server", user)
     proc = ManagedProcess(
         "metrics-server",
         [

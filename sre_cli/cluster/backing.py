@@ -22,7 +22,6 @@ import socket
 from pathlib import Path
 
 from sre_cli.errors import ComponentError
-from sre_cli.infra import binaries
 from sre_cli.infra.kafka import KafkaServer
 from sre_cli.infra.postgres import DB_NAME, DB_USER, PostgresServer
 from sre_cli.infra.process import free_port
@@ -45,24 +44,9 @@ class BridgePostgres(PostgresServer):
         super().__init__(workdir)
         self.node_ip = node_ip
 
-    def _argv(self) -> list[str]:
-        return [
-            str(binaries.find("postgres")),
-            "-D",
-            str(self.data_dir),
-            "-p",
-            str(self.port),
-            "-k",
-            str(self.socket_dir),
-            "-c",
-            f"listen_addresses=127.0.0.1,{self.node_ip}",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]
+    @property
+    def listen_addresses(self) -> str:
+        return f"127.0.0.1,{self.node_ip}"
 
 
 def open_postgres(server: PostgresServer, pod_subnet: str, password: str) -> None:

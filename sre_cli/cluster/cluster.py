@@ -27,7 +27,7 @@ from typing import Any
 
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.network import NODE_IP
-from sre_cli.cluster.node import NODE_NAME, NodeState, RealNode, cleanup_node
+from sre_cli.cluster.node import NODE_NAME, NodeState, RealNode, cleanup_node, pid_alive
 from sre_cli.cluster.tools import NodeTools, find_node_tools
 from sre_cli.errors import ComponentError, UsageError
 from sre_cli.k8s import ControlPlane, find_toolchain
@@ -245,7 +245,7 @@ class LocalCluster:
             return ClusterStatus(running=False, kubeconfig=None)
         kube = self.kubectl()
         pids = {**state.get("controlplane_pids", {}), **state.get("node", {}).get("pids", {})}
-        running = bool(pids) and all(_alive(pid) for pid in pids.values())
+        running = bool(pids) and all(pid_alive(pid) for pid in pids.values())
         nodes: list[NodeStatus] = []
         deployments: list[DeploymentStatus] = []
         if running:
@@ -304,22 +304,14 @@ class LocalCluster:
         return DownResult(True, removed, time.monotonic() - t0)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _stop_group(pgid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> bool:
     """Signal a process group, SIGKILL what is left after ``timeout``; True if it ran."""
-    if not _alive(pgid):
+    if not pid_alive(pgid):
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
     deadline = time.monotonic() + timeout
-    while _alive(pgid) and time.monotonic() < deadline:
+    while pid_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)

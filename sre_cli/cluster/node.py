@@ -38,9 +38,16 @@ from sre_cli.cluster.tools import NodeTools
 from sre_cli.errors import ComponentError
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
-from sre_cli.k8s.pki import issue_client_cert
 
-__all__ = ["CGROUP_ROOT", "NODE_NAME", "PAUSE_IMAGE", "NodeState", "RealNode", "cleanup_node"]
+__all__ = [
+    "CGROUP_ROOT",
+    "NODE_NAME",
+    "PAUSE_IMAGE",
+    "NodeState",
+    "RealNode",
+    "cleanup_node",
+    "pid_alive",
+]
 
 NODE_NAME = "aqua-node"
 PAUSE_IMAGE = "localhost/aqua/pause:1"
@@ -311,37 +318,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         path = self.workdir / "cni" / "net.d" / "10-aqua.conflist"
         path.write_text(json.dumps(conflist, indent=2) + "\n", encoding="utf-8")
 
-    def _kubeconfig(self, name: str, cn: str, orgs: tuple[str, ...]) -> Path:
-        pki = self.plane.pki
-        pair = issue_client_cert(pki.ca, self.workdir / "pki", name, cn, orgs)
-        path = self.workdir / f"{name}.kubeconfig"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "aqua",
-                    "cluster": {
-                        "server": self.plane.server,
-                        "certificate-authority": str(pki.ca.cert),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": cn,
-                    "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
-                }
-            ],
-            "contexts": [{"name": "aqua", "context": {"cluster": "aqua", "user": cn}}],
-            "current-context": "aqua",
-        }
-        path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        return path
-
     def _start_kubelet(self) -> None:
         self._make_cgroup_root()  # idempotent; the kubelet refuses to start without it
-        kubeconfig = self._kubeconfig("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",))
+        kubeconfig = self.plane.client_kubeconfig(
+            self.workdir, "kubelet", f"system:node:{NODE_NAME}", ("system:nodes",)
+        )
         self.kubelet_port = free_port()
         healthz = free_port()
         # Pods resolve through the cluster DNS when there is one, else through nothing at
@@ -413,7 +394,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         )
 
     def _start_kube_proxy(self) -> None:
-        kubeconfig = self._kubeconfig("kube-proxy", "system:kube-proxy", ())
+        kubeconfig = self.plane.client_kubeconfig(self.workdir, "kube-proxy", "system:kube-proxy")
         config = {
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
             "kind": "KubeProxyConfiguration",
@@ -533,11 +514,11 @@ def _stop(name: str, pid: int | None, proc: ManagedProcess | None) -> list[str]:
             proc.stop(timeout=15.0)
             return [f"process {name}"]
         return []
-    if pid is not None and _alive(pid):
+    if pid is not None and pid_alive(pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15.0
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
@@ -545,7 +526,8 @@ def _stop(name: str, pid: int | None, proc: ManagedProcess | None) -> list[str]:
     return []
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is no zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

@@ -17,7 +17,7 @@ from sre_cli.commands.options import (
     StateDir,
     Target,
 )
-from sre_cli.commands.terminal import ask
+from sre_cli.commands.terminal import ask, interactive
 from sre_cli.console import get_console
 from sre_cli.output import emit
 
@@ -52,15 +52,7 @@ def run(
         Path | None,
         typer.Option("--dir", help="Experiment folder [default: $AQUA_CHAOS_DIR or ./chaos]."),
     ] = None,
-    journal: Annotated[
-        Path | None,
-        typer.Option(
-            "--journal",
-            help="Journal file (JSON lines) [default: in chaos/ of --state-dir when given, "
-            "else of ~/.local/state/aqua].",
-            show_default=False,
-        ),
-    ] = None,
+    journal: Annotated[Path | None, options.journal_option("--journal", "Journal", "chaos")] = None,
     dry_run: DryRun = False,
     yes: Yes = False,
     fmt: Fmt = Format.table,
@@ -103,10 +95,12 @@ def run(
             filled,
             path.stem,
             ctx,
-            RunOptions(dry_run=dry_run, yes=yes),
+            RunOptions(dry_run=dry_run, yes=yes, interactive=interactive()),
             confirm,
             journal or default_transcript_path(path.stem, folder="chaos", state_dir=state_dir),
-            (lambda r: console.print(record_line(r))) if table else (lambda r: None),
+            (lambda r: console.print(record_line(r, show_risk=dry_run)))
+            if table
+            else (lambda r: None),
         )
     finally:
         ctx.close()
@@ -142,7 +136,8 @@ def kill_pod(
     from sre_cli.chaos.blast import BlastRadius, check_namespace
     from sre_cli.chaos.pods import delete, plan_kill, wait_available
     from sre_cli.chaos.render import KillReport
-    from sre_cli.errors import Aborted, CheckFailed
+    from sre_cli.errors import CheckFailed
+    from sre_cli.ops.consent import Consent
     from sre_cli.ops.providers.kubernetes import KubeTarget
 
     check_namespace(namespace, None)
@@ -153,10 +148,9 @@ def kill_pod(
         deleted: list[str] = []
         recovery = None
         if not dry_run:
-            if not yes:
-                typer.echo(f"will {plan.describe()}", err=True)
-                if not ask("Delete?"):
-                    raise Aborted("kill-pod declined; nothing was deleted")
+            consent = Consent(yes, interactive())
+            if consent.decide("destructive") == "refuse":
+                raise consent.refusal("destructive", f"kill-pod ({plan.describe()})")
             deleted = delete(kube, plan)
             if wait_ready:
                 recovery = wait_available(kube, plan, timeout)

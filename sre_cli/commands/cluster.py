@@ -12,7 +12,7 @@ from sre_cli.console import get_console
 from sre_cli.output import emit
 
 if TYPE_CHECKING:
-    from sre_cli.cluster import LocalCluster
+    from sre_cli.cluster.cluster import LocalCluster
 
 app = group("A local Kubernetes cluster with one real node; the reference stack on it.")
 
@@ -26,7 +26,7 @@ STATE_DIR = typer.Option(
 
 
 def _cluster(state_dir: Path | None, **kwargs: object) -> LocalCluster:
-    from sre_cli.cluster import LocalCluster, default_state_dir
+    from sre_cli.cluster.cluster import LocalCluster, default_state_dir
 
     directory = (state_dir or default_state_dir()).expanduser().resolve()
     return LocalCluster(directory, **kwargs)  # type: ignore[arg-type]

@@ -63,6 +63,17 @@ def yes_option(help: str) -> Any:
     return typer.Option("--yes", "-y", help=help)
 
 
+def journal_option(flag: str, what: str, folder: str) -> Any:
+    """Where a run writes its JSON-lines record (a runbook's ``--transcript``, an experiment's
+    ``--journal``): ``Annotated[Path | None, journal_option("--journal", "Journal", "chaos")]``."""
+    return typer.Option(
+        flag,
+        help=f"{what} file (JSON lines) [default: in {folder}/ of --state-dir when given, "
+        "else of ~/.local/state/aqua].",
+        show_default=False,
+    )
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"

@@ -17,9 +17,10 @@ from sre_cli.commands.options import (
     Target,
     dry_run_option,
     group,
+    journal_option,
     yes_option,
 )
-from sre_cli.commands.terminal import ask
+from sre_cli.commands.terminal import ask, interactive
 from sre_cli.console import get_console, get_err_console
 from sre_cli.output import emit
 
@@ -130,13 +131,7 @@ def run(
         Format, typer.Option("--format", help="Live table, or JSON at the end.")
     ] = Format.table,
     transcript: Annotated[
-        Path | None,
-        typer.Option(
-            "--transcript",
-            help="Transcript file (JSON lines) [default: in runbooks/ of --state-dir when given, "
-            "else of ~/.local/state/aqua].",
-            show_default=False,
-        ),
+        Path | None, journal_option("--transcript", "Transcript", "runbooks")
     ] = None,
     directory: Dir = None,
 ) -> None:
@@ -177,10 +172,12 @@ def run(
         prometheus_config,
         alertmanager=alertmanager,
     )
-    options = RunOptions(chosen, parse_param_args(param or []), dry_run, yes, from_step)
+    params = parse_param_args(param or [])
+    options = RunOptions(chosen, params, dry_run, yes, from_step, interactive())
     console = get_console()
-    reporter = LiveReporter(console, ask) if fmt is Format.table else QuietReporter(ask)
-    if fmt is Format.table:
+    table = fmt is Format.table
+    reporter = LiveReporter(console, ask, show_risk=dry_run) if table else QuietReporter(ask)
+    if table:
         mode = " (dry run)" if dry_run else ""
         console.print(
             Text.assemble((book.meta.title, "bold"), f" — {book.path} on ", (chosen, "bold"), mode)

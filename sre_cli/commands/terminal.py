@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import typer
 
-__all__ = ["ask"]
+__all__ = ["ask", "interactive"]
+
+
+def interactive() -> bool:
+    """Whether there is an operator at a terminal to confirm a ``mutate`` step."""
+    import sys
+
+    return sys.stdin.isatty()
 
 
 def ask(question: str) -> bool:

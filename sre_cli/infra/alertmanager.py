@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sre_cli.infra import binaries
-from sre_cli.infra.http import http_status
-from sre_cli.infra.process import LOOPBACK, Server
+from sre_cli.infra.process import LOOPBACK, HttpServer
 
 __all__ = ["DEFAULT_CONFIG", "AlertmanagerServer"]
 
@@ -29,7 +28,7 @@ receivers:
 """
 
 
-class AlertmanagerServer(Server):
+class AlertmanagerServer(HttpServer):
     """``prometheus-alertmanager`` with its own config and storage directory."""
 
     name = "alertmanager"
@@ -40,10 +39,6 @@ class AlertmanagerServer(Server):
     ) -> None:
         super().__init__(workdir, port)
         self.config_yaml = config_yaml
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -65,6 +60,3 @@ class AlertmanagerServer(Server):
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--cluster.listen-address=",
         ]
-
-    def _probe(self) -> bool:
-        return http_status(f"{self.url}/-/ready") == 200

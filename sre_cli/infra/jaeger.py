@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sre_cli.infra import binaries
 from sre_cli.infra.http import http_status
-from sre_cli.infra.process import LOOPBACK, Server, check_port_free, free_port
+from sre_cli.infra.process import LOOPBACK, HttpServer, check_port_free, free_port
 
 __all__ = ["DEFAULT_MAX_TRACES", "JaegerServer"]
 
@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_MAX_TRACES", "JaegerServer"]
 DEFAULT_MAX_TRACES = 50_000
 
 
-class JaegerServer(Server):
+class JaegerServer(HttpServer):
     """``jaeger --config CONFIG``: OTLP in, in-memory storage, query API out."""
 
     name = "jaeger"
@@ -55,11 +55,6 @@ class JaegerServer(Server):
         self.health_port = 0
         self.metrics_port = 0
         self.max_traces = max_traces
-
-    @property
-    def url(self) -> str:
-        """The query service: ``{url}/api/traces``, and the UI at ``{url}/``."""
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def otlp_http_url(self) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sre_cli.errors import ComponentError, ConfigError
 from sre_cli.infra import binaries
-from sre_cli.infra.process import LOOPBACK, Server, tcp_open
+from sre_cli.infra.process import HttpServer, tcp_open
 
 __all__ = ["NginxServer"]
 
@@ -45,7 +45,7 @@ def _temp_kinds(nginx: Path) -> tuple[str, ...]:
     return tuple(kind for kind in _TEMP_KINDS if kind not in without)
 
 
-class NginxServer(Server):
+class NginxServer(HttpServer):
     """nginx in the foreground (``daemon off``) with a rendered config in its prefix."""
 
     name = "nginx"
@@ -59,10 +59,6 @@ class NginxServer(Server):
     ) -> None:
         super().__init__(workdir, port)
         self.conf_text_builder = conf_text_builder
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def prefix(self) -> Path:

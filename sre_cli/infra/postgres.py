@@ -97,6 +97,11 @@ class PostgresServer(Server):
         return self.cluster_dir
 
     @property
+    def listen_addresses(self) -> str:
+        """Where the server accepts TCP connections: loopback (a subclass may add more)."""
+        return LOOPBACK
+
+    @property
     def url(self) -> str:
         return f"postgresql://{DB_USER}@{LOOPBACK}:{self.port}/{DB_NAME}"
 
@@ -242,7 +247,7 @@ class PostgresServer(Server):
             "-k",
             str(self.socket_dir),
             "-c",
-            f"listen_addresses={LOOPBACK}",
+            f"listen_addresses={self.listen_addresses}",
         ]
         if self.wal_archive:
             # Every completed segment is compressed beside the data dir (same owner, same

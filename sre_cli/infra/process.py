@@ -23,15 +23,17 @@ import signal
 import socket
 import subprocess
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from sre_cli.errors import ComponentError, ConfigError
+from sre_cli.infra.http import http_status
+from sre_cli.lifecycle import Running
 
 __all__ = [
+    "HttpServer",
     "ManagedProcess",
     "PortInUse",
     "Server",
@@ -246,7 +248,7 @@ class ManagedProcess:
         return f"\nlast lines of {self.log_path}:\n{body}"
 
 
-class Server(ABC):
+class Server(Running):
     """A real server run as a supervised child on 127.0.0.1, in a directory of its own.
 
     Subclasses set ``name`` and ``ready_timeout`` and implement :meth:`_prepare` (write
@@ -313,24 +315,13 @@ class Server(ABC):
     def running(self) -> bool:
         return self._process is not None and self._process.running()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running() else "stopped"
         return f"<{type(self).__name__} {state} port={self.port} workdir={self.workdir}>"
 
     # -- hooks for subclasses ----------------------------------------------------------------
 
-    def _prepare(self) -> None:  # noqa: B027 - optional hook
+    def _prepare(self) -> None:
         """Write configs and initialise data before the process starts."""
 
     @abstractmethod
@@ -341,7 +332,7 @@ class Server(ABC):
     def _probe(self) -> bool:
         """True when the server answers a real request."""
 
-    def _after_ready(self) -> None:  # noqa: B027 - optional hook
+    def _after_ready(self) -> None:
         """Work that needs the running server (create a database, ...)."""
 
     def _run_dir(self) -> Path:
@@ -352,3 +343,17 @@ class Server(ABC):
 
     def _user(self) -> str | None:
         return None
+
+
+class HttpServer(Server):
+    """A server that answers HTTP on its port: ``url`` is its base, and it is ready when
+    ``ready_path`` answers 200 (subclasses with another readiness override :meth:`_probe`)."""
+
+    ready_path: str = "/-/ready"
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def _probe(self) -> bool:
+        return http_status(f"{self.url}{self.ready_path}") == 200

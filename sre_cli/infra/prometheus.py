@@ -21,15 +21,15 @@ from pathlib import Path
 
 from sre_cli.errors import ComponentError
 from sre_cli.infra import binaries
-from sre_cli.infra.http import http_request, http_status
-from sre_cli.infra.process import LOOPBACK, Server
+from sre_cli.infra.http import http_request
+from sre_cli.infra.process import LOOPBACK, HttpServer
 
 __all__ = ["PrometheusServer"]
 
 ConfigSource = str | Callable[[int], str]
 
 
-class PrometheusServer(Server):
+class PrometheusServer(HttpServer):
     """``prometheus`` with ``--web.enable-lifecycle`` and ``--web.enable-admin-api``, unless
     ``admin_api=False`` (a long-running stack: nobody may delete series or stop it over HTTP).
 
@@ -57,10 +57,6 @@ class PrometheusServer(Server):
         self.extra_args = tuple(extra_args)
         self.storage_dir = Path(storage_dir) if storage_dir else self.workdir / "tsdb"
         self.retention = retention
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -95,6 +91,3 @@ class PrometheusServer(Server):
         overridden = {arg.split("=", 1)[0] for arg in self.extra_args if arg.startswith("--")}
         kept = [arg for arg in defaults if arg.split("=", 1)[0] not in overridden]
         return [str(binaries.find("prometheus")), *kept, *self.extra_args]
-
-    def _probe(self) -> bool:
-        return http_status(f"{self.url}/-/ready") == 200

@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sre_cli.errors import ComponentError
 from sre_cli.infra.process import ManagedProcess, free_port
 from sre_cli.k8s.binaries import K8sToolchain, find_toolchain
 from sre_cli.k8s.hardening import ApiserverHardening
-from sre_cli.k8s.pki import CertPair, ClusterPKI
+from sre_cli.k8s.pki import CertPair, ClusterPKI, issue_cert
+from sre_cli.lifecycle import Running
 
 __all__ = ["ControlPlane", "StartupTimings"]
 
@@ -55,7 +55,7 @@ class StartupTimings:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-class ControlPlane:
+class ControlPlane(Running):
     """Start with :meth:`start` (or ``with``), stop with :meth:`stop`; see the module docs."""
 
     def __init__(
@@ -105,6 +105,16 @@ class ControlPlane:
             raise ComponentError("control plane not started")
         return self._pki
 
+    def client_kubeconfig(
+        self, directory: Path, name: str, cn: str, orgs: tuple[str, ...] = ()
+    ) -> Path:
+        """``directory/NAME.kubeconfig`` for a client certificate (CN ``cn``, O ``orgs``) the
+        cluster CA signs, for identities the plane does not create itself (a kubelet)."""
+        pair = issue_cert(self.pki.ca, directory / "pki", name, cn, orgs)
+        path = directory / f"{name}.kubeconfig"
+        write_kubeconfig(path, self.server, self.pki.ca.cert, pair, cn)
+        return path
+
     @property
     def node_names(self) -> list[str]:
         return [f"kwok-node-{i}" for i in range(self.node_count)]
@@ -116,7 +126,7 @@ class ControlPlane:
         env["KUBECACHEDIR"] = str(self.workdir / "kubectl-cache")
         return env
 
-    def start(self) -> ControlPlane:
+    def start(self) -> Self:
         tools = self.toolchain
         t0 = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -149,17 +159,6 @@ class ControlPlane:
 
     def pids(self) -> dict[str, int]:
         return {p.name: p.pid for p in self._procs if p.pid is not None}
-
-    def __enter__(self) -> ControlPlane:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def api_get(self, path: str) -> Any:
         """GET ``path`` from the API server as admin and decode the JSON body."""
@@ -270,15 +269,13 @@ class ControlPlane:
 
     def _write_kubeconfigs(self) -> None:
         pki = self.pki
-        _write_kubeconfig(self.kubeconfig, self.server, pki.ca.cert, pki.admin, "aqua-admin")
+        write_kubeconfig(self.kubeconfig, self.server, pki.ca.cert, pki.admin, "aqua-admin")
         for name, pair in (
             ("controller-manager", pki.controller_manager),
             ("scheduler", pki.scheduler),
             ("kwok", pki.kwok),
         ):
-            _write_kubeconfig(
-                self._component_kubeconfig(name), self.server, pki.ca.cert, pair, name
-            )
+            write_kubeconfig(self._component_kubeconfig(name), self.server, pki.ca.cert, pair, name)
 
     def _component_kubeconfig(self, name: str) -> Path:
         return self.workdir / "kubeconfigs" / f"{name}.kubeconfig"
@@ -473,7 +470,8 @@ def _insecure_healthz(port: int) -> bool:
         return False
 
 
-def _write_kubeconfig(path: Path, server: str, ca: Path, client: CertPair, user: str) -> None:
+def write_kubeconfig(path: Path, server: str, ca: Path, client: CertPair, user: str) -> None:
+    """A kubeconfig at ``path`` for ``user`` authenticating with the client certificate."""
     # JSON is valid YAML: kubectl, client-go and the Python client all read it.
     config = {
         "apiVersion": "v1",

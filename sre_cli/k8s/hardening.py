@@ -49,6 +49,7 @@ __all__ = [
     "drop_old_keys",
     "encryption_keys",
     "etcd_get",
+    "kubectl",
     "reloads",
     "rewrite_secrets",
     "wait_for_reload",
@@ -190,7 +191,8 @@ def etcd_get(etcd_url: str, key: str) -> bytes | None:
     return base64.b64decode(kvs[0]["value"]) if kvs else None
 
 
-def _kubectl(cp: Cluster, args: list[str], stdin: str | None = None) -> str:
+def kubectl(cp: Cluster, args: list[str], stdin: str | None = None) -> str:
+    """Run the cluster's kubectl; its output, or :class:`ComponentError` naming the failure."""
     done = subprocess.run(
         [str(cp.toolchain.kubectl), *args],
         input=stdin,
@@ -207,10 +209,10 @@ def _kubectl(cp: Cluster, args: list[str], stdin: str | None = None) -> str:
 
 def rewrite_secrets(cp: Cluster) -> int:
     """Re-write every Secret unchanged, so each is sealed with the current writing key."""
-    listed = _kubectl(cp, ["get", "secrets", "--all-namespaces", "-o", "json"])
+    listed = kubectl(cp, ["get", "secrets", "--all-namespaces", "-o", "json"])
     count = len(json.loads(listed).get("items", []))
     if count:
-        _kubectl(cp, ["replace", "-f", "-"], stdin=listed)
+        kubectl(cp, ["replace", "-f", "-"], stdin=listed)
     return count
 
 
@@ -227,7 +229,7 @@ def wait_for_write_key(
             "metadata": {"name": "aqua-encryption-probe", "namespace": "kube-system"},
             "stringData": {"written": f"{time.time():.3f}"},
         }
-        _kubectl(cp, ["apply", "-f", "-"], stdin=json.dumps(manifest))
+        kubectl(cp, ["apply", "-f", "-"], stdin=json.dumps(manifest))
         raw = etcd_get(etcd_url, "/registry/secrets/kube-system/aqua-encryption-probe")
         if raw is not None and raw.startswith(want):
             return time.monotonic() - start
@@ -244,7 +246,7 @@ _RELOADS = "apiserver_encryption_config_controller_automatic_reloads_total"
 def reloads(cp: Cluster) -> int:
     """How many times the API server has reloaded its encryption config successfully."""
     total = 0
-    for line in _kubectl(cp, ["get", "--raw", "/metrics"]).splitlines():
+    for line in kubectl(cp, ["get", "--raw", "/metrics"]).splitlines():
         if line.startswith(_RELOADS + "{") and 'status="success"' in line:
             total += int(float(line.rsplit(" ", 1)[1]))
     return total

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
-__all__ = ["SERVICE_IP", "CertPair", "ClusterPKI", "issue_client_cert"]
+__all__ = ["SERVICE_IP", "CertPair", "ClusterPKI", "create_ca", "issue_cert"]
 
 #: First address of the service range (10.0.0.0/24): the in-cluster ``kubernetes`` Service.
 SERVICE_IP = "10.0.0.1"
@@ -112,10 +112,28 @@ class ClusterPKI:
         )
 
 
-def issue_client_cert(
-    ca: CertPair, directory: Path, name: str, cn: str, orgs: tuple[str, ...] = ()
+def create_ca(directory: Path, name: str, cn: str) -> CertPair:
+    """A self-signed CA, ``NAME.crt`` and ``NAME.key`` in ``directory``, that
+    :func:`issue_cert` signs with (a test's own PKI, say)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _build_cert(subject_cn=cn, orgs=(), key=key, issuer=None, issuer_key=key, ca=True)
+    return _write(directory, name, cert, key)
+
+
+def issue_cert(
+    ca: CertPair,
+    directory: Path,
+    name: str,
+    cn: str,
+    orgs: tuple[str, ...] = (),
+    *,
+    server: bool = False,
 ) -> CertPair:
-    """Sign a client certificate (CN = user, O = groups) with the CA on disk.
+    """Sign a client certificate (CN = user, O = groups), or with ``server`` a serving one
+    for 127.0.0.1 and localhost, with the CA on disk.
 
     For identities a control plane does not create itself, e.g. a kubelet
     (``system:node:<name>`` in ``system:nodes``) or kube-proxy (``system:kube-proxy``).
@@ -130,7 +148,9 @@ def issue_client_cert(
         raise TypeError(f"{ca.key}: expected an EC private key")
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _build_cert(subject_cn=cn, orgs=orgs, key=key, issuer=ca_cert, issuer_key=ca_key)
+    cert = _build_cert(
+        subject_cn=cn, orgs=orgs, key=key, issuer=ca_cert, issuer_key=ca_key, server=server
+    )
     return _write(directory, name, cert, key)
 
 
@@ -180,6 +200,9 @@ def _build_cert(
     else:
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        # strict verifiers (Python 3.13's default context) want the issuer's key id on a leaf
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
+        builder = builder.add_extension(aki, critical=False)
     if server:
         names: list[x509.GeneralName] = [
             x509.DNSName(n)

@@ -13,14 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from sre_cli.ops.operations import Risk
+
 if TYPE_CHECKING:
     from sre_cli.errors import AquaError
 
 __all__ = ["ActionPlan", "Change", "Observation", "RunEnd", "Status", "StepRecord"]
 
 #: pass/fail: a check's verdict; info: a diagnostic ran; done: an action's changes were made;
-#: nothing: an action found nothing to change; would: dry run; declined: the operator said no;
-#: skipped: before --from-step; error: the step could not run.
+#: nothing: an action found nothing to change; would: dry run; declined: the operator said no,
+#: or its risk level needs --yes and there was none; skipped: before --from-step; error: the
+#: step could not run.
 Status = Literal["pass", "fail", "info", "done", "nothing", "would", "declined", "skipped", "error"]
 
 
@@ -56,12 +59,15 @@ class StepRecord:
     details: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()
     seconds: float = 0.0
+    #: the risk level of the step's operation (:mod:`sre_cli.ops.consent`)
+    risk: Risk = "read"
 
     def to_json(self) -> dict[str, object]:
         return {
             "step": self.number,
             "kind": self.kind,
             "title": self.title,
+            "risk": self.risk,
             "status": self.status,
             "summary": self.summary,
             "details": list(self.details),

@@ -18,8 +18,9 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO
+
+from sre_cli.lifecycle import Closing
 
 __all__ = ["Transcript", "default_transcript_path"]
 
@@ -46,7 +47,7 @@ def default_transcript_path(
     return base / "aqua" / folder / filename
 
 
-class Transcript:
+class Transcript(Closing):
     """Append-only JSON lines; use as a context manager."""
 
     def __init__(self, path: Path) -> None:
@@ -58,12 +59,7 @@ class Transcript:
         self._fh = open(self.path, "a", encoding="utf-8")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None

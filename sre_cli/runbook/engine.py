@@ -6,14 +6,17 @@
   naming the step and the reason, unless the step says ``on_fail: continue`` (triage).
   ``wait`` polls its check until it passes or times out.
 - ``action`` steps plan their changes from the live state first: nothing to change, nothing
-  asked. Otherwise the operator confirms (``--yes`` does), and a "no" ends the run with
-  :class:`Aborted` (exit 3) before anything of that step is done.
+  asked. Otherwise the risk level of the operation decides (:mod:`sre_cli.ops.consent`): a
+  ``mutate`` step runs with ``--yes`` or when the operator confirms on a terminal, a
+  ``destructive`` one only with ``--yes``. A "no", or a step its risk level refuses, ends the
+  run with :class:`Aborted` (exit 3) before anything of that step is done.
 - Escalation: when the run is still going ``escalation.after`` (front matter; 15 min by
   default) after its start, it pages ``escalation.team`` once (``RunbookEscalation`` posted to
   Alertmanager) and goes on; an ``escalate`` action step pages a team when its ``when`` check
   finds a cause. A dry run pages nobody.
-- ``--dry-run`` runs the read-only steps, prints what each action would change and changes
-  nothing; a wait is evaluated once, and failed checks do not stop it.
+- ``--dry-run`` runs the read-only steps, prints what each action would change (each step
+  with its risk level) and changes nothing; a wait is evaluated once, and failed checks do
+  not stop it.
 
 The I/O is injected: a :class:`Reporter` shows progress and asks for confirmation::
 
@@ -38,6 +41,7 @@ from sre_cli.errors import (
     Unavailable,
     UsageError,
 )
+from sre_cli.ops.consent import Consent
 from sre_cli.ops.operations import TargetName, WaitOp
 from sre_cli.ops.outcome import ActionPlan, Observation, RunEnd, Status, StepRecord
 from sre_cli.ops.transcript import Transcript
@@ -60,6 +64,12 @@ class RunOptions:
     dry_run: bool = False
     yes: bool = False
     from_step: int = 1
+    #: a terminal to confirm ``mutate`` steps on; without one they need ``yes``
+    interactive: bool = False
+
+    @property
+    def consent(self) -> Consent:
+        return Consent(self.yes, self.interactive)
 
 
 class Reporter(Protocol):
@@ -241,6 +251,7 @@ class _Run:
             result.details,
             result.changes,
             seconds,
+            step.body.op.risk,
         )
         self.report.records.append(record)
         self.log.write("step", record.to_json())
@@ -315,7 +326,16 @@ class _Run:
             return _Result("nothing", plan.summary, plan.details)
         if self.options.dry_run:
             return _Result("would", f"would {plan.summary}", plan.details, planned)
-        if not self.options.yes and not self.reporter.confirm(step, title, plan):
+        risk = step.body.op.risk
+        decision = self.options.consent.decide(risk)
+        if decision == "refuse":
+            refused = self.options.consent.refusal(
+                risk,
+                f"step {step.number} ({title})",
+                hint=f"resume with --from-step {step.number} --yes",
+            )
+            return _Result("declined", refused.message, plan.details, planned, refused)
+        if decision == "ask" and not self.reporter.confirm(step, title, plan):
             declined = Aborted(
                 f"step {step.number} declined: {title}; nothing of it was done",
                 hint=f"resume with --from-step {step.number}",

@@ -19,6 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from sre_cli.ops.consent import risk_note
 from sre_cli.ops.outcome import ActionPlan, StepRecord
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 from sre_cli.table import FitTable, Words
@@ -39,6 +40,7 @@ __all__ = [
 Ask = Callable[[str], bool]
 
 _KIND_STYLE = {"check": "cyan", "diagnose": "blue", "action": "magenta"}
+_RISK_STYLE = {"read": "dim", "mutate": "yellow", "destructive": "bold red"}
 _STATUS = {
     "pass": ("PASS", "bold green"),
     "fail": ("FAIL", "bold red"),
@@ -149,9 +151,11 @@ def _record_lines(record: StepRecord) -> list[Text]:
 class LiveReporter:
     """Shows the run as it goes: prose, each step and its result; asks before each action."""
 
-    def __init__(self, console: Console, ask: Ask) -> None:
+    def __init__(self, console: Console, ask: Ask, *, show_risk: bool = False) -> None:
         self.console = console
         self.ask = ask
+        #: name each step's risk level (a dry run: what --yes would allow)
+        self.show_risk = show_risk
 
     def block(self, block: Heading | Prose) -> None:
         if isinstance(block, Heading):
@@ -162,7 +166,11 @@ class LiveReporter:
 
     def step_started(self, step: Step, title: str) -> None:
         kind = (step.kind, _KIND_STYLE[step.kind])
-        self.console.print(Text.assemble((f"Step {step.number} ", "bold"), kind, " ", title))
+        line = Text.assemble((f"Step {step.number} ", "bold"), kind, " ", title)
+        if self.show_risk:
+            risk = step.body.op.risk
+            line.append(f" [{risk_note(risk)}]", style=_RISK_STYLE[risk])
+        self.console.print(line)
 
     def step_finished(self, step: Step, record: StepRecord) -> None:
         if record.status == "skipped":

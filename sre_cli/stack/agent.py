@@ -27,6 +27,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -89,83 +90,66 @@ class Agent:
             state = None
         restarts = {n: s.restarts for n, s in state.components.items()} if state else {}
         pids = {n: s.pid for n, s in state.components.items() if s.pid} if state else {}
-        out = [
-            "# HELP aqua_stack_component_up 1 when the component answers its liveness probe.",
-            "# TYPE aqua_stack_component_up gauge",
-        ]
-        out += [
-            f"aqua_stack_component_up{{{_labels(c.name, c.kind)}}} {int(ok)}"
-            for c, ok in zip(comps, live, strict=True)
-        ]
-        out += [
-            "# HELP aqua_stack_component_ready 1 when the component answers its readiness probe.",
-            "# TYPE aqua_stack_component_ready gauge",
-        ]
-        out += [
-            f"aqua_stack_component_ready{{{_labels(c.name, c.kind)}}} {int(ok)}"
-            for c, ok in zip(comps, ready, strict=True)
-        ]
-        out += [
-            "# HELP aqua_stack_component_restarts_total Restarts by the supervisor.",
-            "# TYPE aqua_stack_component_restarts_total counter",
-        ]
-        out += [
-            f"aqua_stack_component_restarts_total{{{_labels(c.name, c.kind)}}} "
-            f"{restarts.get(c.name, 0)}"
-            for c in comps
-        ]
-        out += [
-            "# HELP aqua_stack_alert_notifications_total Alertmanager notifications received.",
-            "# TYPE aqua_stack_alert_notifications_total counter",
-        ]
         with self.lock:
             counts = dict(self.notifications)
-        out += [
-            f'aqua_stack_alert_notifications_total{{status="{escape_label(s)}"}} {n}'
-            for s, n in sorted(counts.items())
+        out = [
+            *_family(
+                "aqua_stack_component_up",
+                "gauge",
+                "1 when the component answers its liveness probe.",
+                ((c, int(ok)) for c, ok in zip(comps, live, strict=True)),
+            ),
+            *_family(
+                "aqua_stack_component_ready",
+                "gauge",
+                "1 when the component answers its readiness probe.",
+                ((c, int(ok)) for c, ok in zip(comps, ready, strict=True)),
+            ),
+            *_family(
+                "aqua_stack_component_restarts_total",
+                "counter",
+                "Restarts by the supervisor.",
+                ((c, restarts.get(c.name, 0)) for c in comps),
+            ),
+            "# HELP aqua_stack_alert_notifications_total Alertmanager notifications received.",
+            "# TYPE aqua_stack_alert_notifications_total counter",
+            *(
+                f'aqua_stack_alert_notifications_total{{status="{escape_label(s)}"}} {n}'
+                for s, n in sorted(counts.items())
+            ),
         ]
         out += self._usage(comps, pids)
         return "\n".join(out) + "\n"
 
     def _usage(self, comps: list[ComponentSpec], pids: dict[str, int]) -> list[str]:
         usage = {c.name: process_usage(pids[c.name]) for c in comps if c.name in pids}
-        out = [
-            "# HELP aqua_stack_component_memory_bytes Resident memory of the component's process.",
-            "# TYPE aqua_stack_component_memory_bytes gauge",
-        ]
-        labelled = [(c, usage.get(c.name)) for c in comps]
-        out += [
-            f"aqua_stack_component_memory_bytes{{{_labels(c.name, c.kind)}}} {u.rss_bytes}"
-            for c, u in labelled
-            if u is not None
-        ]
-        out += [
-            "# HELP aqua_stack_component_cpu_seconds_total CPU time (user + system).",
-            "# TYPE aqua_stack_component_cpu_seconds_total counter",
-        ]
-        out += [
-            f"aqua_stack_component_cpu_seconds_total{{{_labels(c.name, c.kind)}}} {u.cpu_seconds}"
-            for c, u in labelled
-            if u is not None
-        ]
+        labelled = [(c, u) for c in comps if (u := usage.get(c.name)) is not None]
         limited = [c for c in comps if c.kind in KUBERNETES_LIMITS]
-        out += [
-            "# HELP aqua_stack_component_memory_limit_bytes Its Deployment's memory limit.",
-            "# TYPE aqua_stack_component_memory_limit_bytes gauge",
-        ]
-        out += [
-            f"aqua_stack_component_memory_limit_bytes{{{_labels(c.name, c.kind)}}} "
-            f"{KUBERNETES_LIMITS[c.kind][0]}"
-            for c in limited
-        ]
-        out += [
-            "# HELP aqua_stack_component_cpu_limit_cores Its Deployment's CPU limit.",
-            "# TYPE aqua_stack_component_cpu_limit_cores gauge",
-        ]
-        out += [
-            f"aqua_stack_component_cpu_limit_cores{{{_labels(c.name, c.kind)}}} "
-            f"{KUBERNETES_LIMITS[c.kind][1]}"
-            for c in limited
+        out = [
+            *_family(
+                "aqua_stack_component_memory_bytes",
+                "gauge",
+                "Resident memory of the component's process.",
+                ((c, u.rss_bytes) for c, u in labelled),
+            ),
+            *_family(
+                "aqua_stack_component_cpu_seconds_total",
+                "counter",
+                "CPU time (user + system).",
+                ((c, u.cpu_seconds) for c, u in labelled),
+            ),
+            *_family(
+                "aqua_stack_component_memory_limit_bytes",
+                "gauge",
+                "Its Deployment's memory limit.",
+                ((c, KUBERNETES_LIMITS[c.kind][0]) for c in limited),
+            ),
+            *_family(
+                "aqua_stack_component_cpu_limit_cores",
+                "gauge",
+                "Its Deployment's CPU limit.",
+                ((c, KUBERNETES_LIMITS[c.kind][1]) for c in limited),
+            ),
         ]
         postgres = [c for c in comps if c.kind == "postgres"]
         if postgres and self.psql is not None:
@@ -215,6 +199,14 @@ def _find_psql() -> Path | None:
 
 def _labels(component: str, kind: str) -> str:
     return f'component="{escape_label(component)}",kind="{escape_label(kind)}"'
+
+
+def _family(
+    name: str, type_: str, help_: str, samples: Iterable[tuple[ComponentSpec, object]]
+) -> list[str]:
+    """One metric family in the text format: HELP, TYPE, a sample per (component, value)."""
+    lines = [f"# HELP {name} {help_}", f"# TYPE {name} {type_}"]
+    return lines + [f"{name}{{{_labels(c.name, c.kind)}}} {value}" for c, value in samples]
 
 
 def agent_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:

@@ -16,12 +16,12 @@ import json
 import re
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from sre_cli.errors import ConfigError, Unavailable, UsageError
+from sre_cli.lifecycle import Closing
 from sre_cli.trace.model import Trace
 
 __all__ = [
@@ -52,7 +52,7 @@ def check_trace_id(text: str) -> str:
     return text.strip().lower().rjust(32, "0")
 
 
-class JaegerClient:
+class JaegerClient(Closing):
     """Talks to one Jaeger query service. Use as a context manager, or call :meth:`close`."""
 
     def __init__(
@@ -60,17 +60,6 @@ class JaegerClient:
     ) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
-
-    def __enter__(self) -> JaegerClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._http.close()

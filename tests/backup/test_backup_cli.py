@@ -60,38 +60,19 @@ def test_list_shows_the_backup(repo: Path) -> None:
     assert backup["tables"] == {"public.farms": 3}
 
 
+def _restore(repo: Path, target: Path, *args: str) -> tuple[int, str]:
+    return invoke(app, ["restore", "--repo", str(repo), "--target", str(target), *args])
+
+
 def test_restore_to_before_the_backup_is_refused(repo: Path, tmp_path: Path) -> None:
-    code, out = invoke(
-        app,
-        [
-            "restore",
-            "--repo",
-            str(repo),
-            "--target",
-            str(tmp_path / "t"),
-            "--to",
-            "2026-05-28T20:00:00Z",
-        ],
-    )
+    code, out = _restore(repo, tmp_path / "t", "--to", "2026-05-28T20:00:00Z")
     assert code == 2
     assert "before backup" in out
     assert not (tmp_path / "t").exists()
 
 
 def test_restore_dry_run_touches_nothing(repo: Path, tmp_path: Path) -> None:
-    code, out = invoke(
-        app,
-        [
-            "restore",
-            "--repo",
-            str(repo),
-            "--target",
-            str(tmp_path / "t"),
-            "--to",
-            "2026-05-28T21:00:00+00:00",
-            "--dry-run",
-        ],
-    )
+    code, out = _restore(repo, tmp_path / "t", "--to", "2026-05-28T21:00:00+00:00", "--dry-run")
     assert code == 0, out
     assert "would restore backup 20260528T202640000Z" in out
     assert "2026-05-28T21:00:00+00:00" in out
@@ -102,7 +83,7 @@ def test_a_damaged_archive_is_refused_before_anything_is_written(
     repo: Path, tmp_path: Path
 ) -> None:
     (repo / "base" / "20260528T202640000Z" / "base.tar.aes").write_bytes(b"not an archive")
-    code, out = invoke(app, ["restore", "--repo", str(repo), "--target", str(tmp_path / "t")])
+    code, out = _restore(repo, tmp_path / "t")
     assert code == 1
     assert "sha256" in out
     assert not (tmp_path / "t").exists()

@@ -62,15 +62,7 @@ KEYS = {
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture(scope="module")
-def prom_url(
-    prometheus_factory: Callable[..., PrometheusServer],
-    promtool: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    return promtool_backfill.serve(
-        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("capacity-tsdb")
-    )
+prom_url = promtool_backfill.history_fixture(blocks, "capacity-tsdb")
 
 
 @pytest.fixture(scope="module")

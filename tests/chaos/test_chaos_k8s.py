@@ -3,20 +3,19 @@
 The cluster, the prod overlay and the ``aqua-operator`` token come from the runbook tests'
 fixtures (one cluster for this module): every command authenticates as the operator, so the
 Role is the real one. kube-system is refused before any call; limits refuse too many pods;
-a dry run and a declined run delete nothing; a confirmed run deletes one pod, the Deployment
+a dry run and a run without --yes delete nothing; a confirmed run deletes one pod, the Deployment
 replaces it and the recovery time is reported.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from kubernetes import client
 from runbook.test_runbook_k8s import (  # the runbook tests' cluster, reused
     NS,
@@ -30,20 +29,9 @@ from runbook.test_runbook_k8s import (  # the runbook tests' cluster, reused
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-k8s")]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def aqua(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sre_cli", "chaos", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
+    return run_aqua("chaos", *args, stdin=stdin)
 
 
 def kill_pod(kubeconfig: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -86,15 +74,16 @@ def test_dry_run_names_a_pod_and_deletes_nothing(
     assert api_pods(admin) == before
 
 
-def test_declined_confirmation_exits_3_and_deletes_nothing(
+def test_without_yes_exits_3_and_deletes_nothing(
     operator_kubeconfig: Path,  # noqa: F811
     admin: client.ApiClient,  # noqa: F811
 ) -> None:
     before = api_pods(admin)
-    done = kill_pod(operator_kubeconfig, stdin="n\n")
+    done = kill_pod(operator_kubeconfig, stdin="y\n")
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "will delete pod(s) api-service-" in done.stderr
-    assert "kill-pod declined; nothing was deleted" in done.stderr
+    message = " ".join(done.stderr.split())
+    assert "kill-pod (delete pod(s) api-service-" in message
+    assert "is destructive and runs only with --yes; nothing of it was done" in message
     assert api_pods(admin) == before
 
 

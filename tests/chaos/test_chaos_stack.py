@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, lite_stack
 
@@ -46,17 +47,8 @@ def chaos(
     stack: Stack, *args: str, stdin: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     journal = stack.state_dir.parent / f"journal-{os.urandom(4).hex()}.jsonl"
-    argv = [sys.executable, "-m", "sre_cli", "chaos", "run", *args]
-    argv += ["--state-dir", str(stack.state_dir), "--journal", str(journal)]
-    done = subprocess.run(
-        argv,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-        cwd=ROOT,
-    )
+    where = ("--state-dir", str(stack.state_dir), "--journal", str(journal))
+    done = run_aqua("chaos", "run", *args, *where, stdin=stdin)
     lines = journal.read_text().splitlines() if journal.exists() else []
     return done, [json.loads(line) for line in lines]
 
@@ -71,6 +63,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(steady: Stack) -> None:
     done, events = chaos(steady, "api-replica-loss", "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "would kill api-1" in done.stdout
+    assert "[destructive: runs only with --yes]" in done.stdout
     assert "dry run: nothing changed" in done.stdout
     method = [e for e in events if e["event"] == "method"]
     assert [e["status"] for e in method] == ["would", "would"]
@@ -79,13 +72,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(steady: Stack) -> None:
     assert api1(steady) == before
 
 
-def test_declined_confirmation_exits_3_and_changes_nothing(steady: Stack) -> None:
+def test_a_destructive_method_without_yes_exits_3_and_changes_nothing(steady: Stack) -> None:
     before = api1(steady)
-    done, events = chaos(steady, "api-replica-loss", stdin="n\n")
+    done, events = chaos(steady, "api-replica-loss", stdin="y\n")
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "kill api-1" in done.stderr  # the question shows what it would do
-    assert "Inject?" in done.stderr
-    assert "declined; nothing was injected" in done.stderr
+    assert "Inject?" not in done.stderr  # a kill is never confirmed by a typed answer
+    assert "is destructive and runs only with --yes" in done.stderr
     assert not [e for e in events if e["event"] in ("method", "rollback")]
     assert events[-1]["exit_code"] == 3
     assert api1(steady) == before

@@ -86,6 +86,7 @@ FLOOR = (
     "timespec",
     "spec_yaml",
     "defaults",
+    "lifecycle",
 )
 FEATURES = ("slo", "capacity", "loadtest", "runbook", "chaos", "ops", "stack", "doctor", "trace")
 

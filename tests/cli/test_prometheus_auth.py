@@ -10,9 +10,7 @@ times before it forwards to Prometheus. Commands read all of it from one
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
-import ipaddress
 import shutil
 import tempfile
 import threading
@@ -28,6 +26,7 @@ from cli_runner import invoke
 
 from sre_cli.commands.slo import app
 from sre_cli.errors import ConfigError, Unavailable
+from sre_cli.k8s.pki import create_ca, issue_cert
 from sre_cli.prometheus import connect
 
 if TYPE_CHECKING:
@@ -57,111 +56,16 @@ class PKI:
     ca: Path
     server_cert: Path
     server_key: Path
-    client_cert: Path
-    client_key: Path
-    stranger_cert: Path
-    stranger_key: Path
 
 
 def _pki(folder: Path) -> PKI:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def key() -> ec.EllipticCurvePrivateKey:
-        return ec.generate_private_key(ec.SECP256R1())
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def write(stem: str, cert: x509.Certificate, private: ec.EllipticCurvePrivateKey) -> None:
-        (folder / f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (folder / f"{stem}.key").write_bytes(
-            private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-
-    def ca(cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        private = key()
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(name(cn))
-            .public_key(private.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False
-            )
-            .sign(private, hashes.SHA256())
-        )
-        return cert, private
-
-    def leaf(
-        cn: str,
-        issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-        usage: x509.ObjectIdentifier,
-    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        private = key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(issuer[0].subject)
-            .public_key(private.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()),
-                critical=False,
-            )
-        )
-        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        return builder.sign(issuer[1], hashes.SHA256()), private
-
-    root = ca("aqua test CA")
-    other = ca("another CA")
-    write("ca", *root)
-    write("server", *leaf("127.0.0.1", root, ExtendedKeyUsageOID.SERVER_AUTH))
-    write("client", *leaf("aqua", root, ExtendedKeyUsageOID.CLIENT_AUTH))
-    write("stranger", *leaf("aqua", other, ExtendedKeyUsageOID.CLIENT_AUTH))
-    return PKI(
-        folder / "ca.pem",
-        folder / "server.pem",
-        folder / "server.key",
-        folder / "client.pem",
-        folder / "client.key",
-        folder / "stranger.pem",
-        folder / "stranger.key",
-    )
+    """A CA that signs the server's certificate and the client's (``client.crt``), and another
+    CA that signs a stranger's (``stranger.crt``)."""
+    root = create_ca(folder, "ca", "aqua test CA")
+    server = issue_cert(root, folder, "server", "127.0.0.1", server=True)
+    issue_cert(root, folder, "client", "aqua")
+    issue_cert(create_ca(folder, "other-ca", "another CA"), folder, "stranger", "aqua")
+    return PKI(root.cert, server.cert, server.key)
 
 
 class Flaky(http.server.ThreadingHTTPServer):
@@ -296,7 +200,7 @@ def _bearer(g: Guarded, name: str = "bearer", token: str = "token", extra: str =
 url: {g.url}
 headers: {{X-Scope-OrgID: {TENANT}}}
 authorization: {{credentials_file: {token}}}
-tls_config: {{ca_file: ca.pem}}
+tls_config: {{ca_file: ca.crt}}
 retries: {{attempts: 3, backoff: 0.05s, max_backoff: 0.2s}}
 {extra}""",
     )
@@ -337,40 +241,45 @@ def test_a_missing_tenant_header_is_refused(guarded: Guarded) -> None:
     config = guarded.config(
         "no-tenant",
         f"url: {guarded.url}\nauthorization: {{credentials_file: token}}\n"
-        "tls_config: {ca_file: ca.pem}\n",
+        "tls_config: {ca_file: ca.crt}\n",
     )
     with connect(None, config=config) as prom, pytest.raises(Unavailable, match="HTTP 400"):
         prom.query("vector(1)", at=1_700_000_000)
 
 
-def test_basic_auth(guarded: Guarded) -> None:
-    def config(password_file: str) -> Path:
+#: (path, the config's credentials with {who} in them, who is let in, who is refused, status)
+CREDENTIALS = {
+    "basic_auth": (
+        "basic",
+        "tls_config: {{ca_file: ca.crt}}\nbasic_auth: {{username: aqua, password_file: {who}}}",
+        "password",
+        "wrong-token",
+        401,
+    ),
+    "client_certificate": (
+        "mtls",
+        "tls_config: {{ca_file: ca.crt, cert_file: {who}.crt, key_file: {who}.key}}",
+        "client",
+        "stranger",
+        403,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CREDENTIALS))
+def test_credentials_let_in_and_refuse(guarded: Guarded, kind: str) -> None:
+    path, credentials, good, bad, status = CREDENTIALS[kind]
+
+    def config(who: str) -> Path:
         return guarded.config(
-            f"basic-{password_file}",
-            f"url: {guarded.url}/basic\ntls_config: {{ca_file: ca.pem}}\n"
-            f"basic_auth: {{username: aqua, password_file: {password_file}}}\n",
+            f"{path}-{who}", f"url: {guarded.url}/{path}\n{credentials.format(who=who)}\n"
         )
 
-    with connect(None, config=config("password")) as prom:
+    with connect(None, config=config(good)) as prom:
         assert prom.query("vector(7)", at=1_700_000_000)[0].value == 7
-    refused = pytest.raises(Unavailable, match=r"refused the credentials \(HTTP 401\)")
-    with connect(None, config=config("wrong-token")) as prom, refused:
+    refused = pytest.raises(Unavailable, match=rf"refused the credentials \(HTTP {status}\)")
+    with connect(None, config=config(bad)) as prom, refused:
         prom.query("vector(7)", at=1_700_000_000)
-
-
-def test_client_certificate(guarded: Guarded) -> None:
-    def config(stem: str) -> Path:
-        return guarded.config(
-            f"mtls-{stem}",
-            f"url: {guarded.url}/mtls\n"
-            f"tls_config: {{ca_file: ca.pem, cert_file: {stem}.pem, key_file: {stem}.key}}\n",
-        )
-
-    with connect(None, config=config("client")) as prom:
-        assert prom.query("vector(3)", at=1_700_000_000)[0].value == 3
-    refused = pytest.raises(Unavailable, match=r"refused the credentials \(HTTP 403\)")
-    with connect(None, config=config("stranger")) as prom, refused:
-        prom.query("vector(3)", at=1_700_000_000)
 
 
 def test_a_server_the_ca_does_not_vouch_for_is_refused(guarded: Guarded) -> None:
@@ -378,7 +287,7 @@ def test_a_server_the_ca_does_not_vouch_for_is_refused(guarded: Guarded) -> None
         "other-ca",
         f"url: {guarded.url}\nheaders: {{X-Scope-OrgID: {TENANT}}}\n"
         "authorization: {credentials_file: token}\n"
-        "tls_config: {ca_file: stranger.pem}\n",
+        "tls_config: {ca_file: stranger.crt}\n",
     )
     with connect(None, config=config) as prom, pytest.raises(Unavailable, match="did not answer"):
         prom.query("vector(1)", at=1_700_000_000)
@@ -389,7 +298,7 @@ def test_503_is_retried_then_answers(guarded: Guarded) -> None:
     config = guarded.config(
         "flaky",
         f"url: {guarded.url}/flaky\nauthorization: {{credentials_file: token}}\n"
-        "tls_config: {ca_file: ca.pem}\n"
+        "tls_config: {ca_file: ca.crt}\n"
         "retries: {attempts: 3, backoff: 0.05s, max_backoff: 0.2s}\n",
     )
     with guarded.flaky.lock:

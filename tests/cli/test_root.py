@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_runner import imported_by
 from infra_harness import in_ci
 from typer.testing import CliRunner, Result
 
@@ -71,25 +72,8 @@ def test_every_group_and_command_has_help(group: str) -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], *[[g, "--help"] for g in _groups()]])
 def test_help_never_imports_heavy_modules(argv: list[str]) -> None:
-    code = textwrap.dedent(
-        f"""
-        import sys
-        from sre_cli.cli import main
-        try:
-            main({argv!r})
-        except SystemExit:
-            pass
-        heavy = {HEAVY!r}
-        print("HEAVY=" + ",".join(sorted(m for m in heavy if m in sys.modules)))
-        """
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    marker = [line for line in out.stdout.splitlines() if line.startswith("HEAVY=")]
-    assert len(marker) == 1, out.stdout
-    loaded = marker[0].removeprefix("HEAVY=")
-    assert loaded == "", f"`aqua {' '.join(argv)}` imported {loaded}"
+    loaded = imported_by(argv, HEAVY)
+    assert loaded == [], f"`aqua {' '.join(argv)}` imported {loaded}"
 
 
 def _run_main(argv: list[str]) -> tuple[int, str]:
@@ -97,6 +81,36 @@ def _run_main(argv: list[str]) -> tuple[int, str]:
         [sys.executable, "-m", "sre_cli", *argv], capture_output=True, text=True, timeout=60
     )
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def _raise_in_a_group(
+    tmp_path: Path, raise_line: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aqua boom go`` in a fresh interpreter, where ``go`` of an extra group does
+    ``raise_line`` (any name of sre_cli.errors in scope)."""
+    (tmp_path / "boomgroup.py").write_text(
+        "import typer\n"
+        "from sre_cli.errors import *\n"
+        "app = typer.Typer()\n"
+        "@app.command()\n"
+        "def go() -> None:\n"
+        f"    {raise_line}\n"
+        "@app.command()\n"
+        "def other() -> None:\n"
+        "    pass\n"
+    )
+    runner = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from sre_cli import cli
+        cli.GROUPS = (*cli.GROUPS, cli.Group("boom", "boomgroup", "test group"))
+        cli.main(["boom", "go"])
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", runner], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,33 +126,7 @@ def _run_main(argv: list[str]) -> tuple[int, str]:
 def test_aqua_errors_map_to_exit_codes_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: str, code: int
 ) -> None:
-    (tmp_path / "boomgroup.py").write_text(
-        textwrap.dedent(
-            f"""
-            import typer
-            from sre_cli.errors import *
-            app = typer.Typer()
-            @app.command()
-            def go() -> None:
-                raise {exc}
-            @app.command()
-            def other() -> None:
-                pass
-            """
-        )
-    )
-    runner = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(tmp_path)!r})
-        from sre_cli import cli
-        cli.GROUPS = (*cli.GROUPS, cli.Group("boom", "boomgroup", "test group"))
-        cli.main(["boom", "go"])
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", runner], capture_output=True, text=True, timeout=60
-    )
+    proc = _raise_in_a_group(tmp_path, f"raise {exc}")
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "error:" in proc.stderr
@@ -152,35 +140,12 @@ def test_error_text_is_never_markup_and_never_wrapped(tmp_path: Path) -> None:
     """A message quoting the user's own query and a long path prints as written, on one line,
     even at 40 columns."""
     deep = "/".join(["a-very-long-directory-name"] * 6) + "/[bold]api.yaml"
-    (tmp_path / "boomgroup.py").write_text(
-        textwrap.dedent(
-            f"""
-            import typer
-            from sre_cli.errors import SpecError
-            app = typer.Typer()
-            @app.command()
-            def go() -> None:
-                raise SpecError('bad query route=~"[a-z]+" [red]x[/]', path={deep!r}, line=3,
-                                hint="quote [dim]it[/]")
-            @app.command()
-            def other() -> None:
-                pass
-            """
-        )
-    )
-    runner = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(tmp_path)!r})
-        from sre_cli import cli
-        cli.GROUPS = (*cli.GROUPS, cli.Group("boom", "boomgroup", "test group"))
-        cli.main(["boom", "go"])
-        """
+    raise_line = (
+        f"raise SpecError('bad query route=~\"[a-z]+\" [red]x[/]', path={deep!r}, line=3, "
+        'hint="quote [dim]it[/]")'
     )
     env = {**os.environ, "COLUMNS": "40", "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", runner], capture_output=True, text=True, timeout=60, env=env
-    )
+    proc = _raise_in_a_group(tmp_path, raise_line, env)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0] == f'error: {deep}:3: bad query route=~"[a-z]+" [red]x[/]'

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from infra_harness import require
 
-from sre_cli.cluster import LocalCluster
+from sre_cli.cluster.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl
 
 

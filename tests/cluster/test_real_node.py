@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cluster.load import Load
 
-from sre_cli.cluster import LocalCluster
+from sre_cli.cluster.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.network import BRIDGE, route_device
 from sre_cli.cluster.stack import NAMESPACE

@@ -7,7 +7,6 @@ dry run first (nothing may exist yet), then the real apply, then disruption and 
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from k8s.app_secret import create_app_secret
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -118,17 +118,7 @@ def running_and_ready(pod: Any) -> bool:
 def applied(kubectl: Kubectl, prod_namespace: str, admin_client: client.ApiClient) -> float:
     """Create the Secret as manifests/README.md documents, apply the prod overlay, and
     return the seconds until every Deployment was Available."""
-    kubectl(
-        "-n",
-        prod_namespace,
-        "create",
-        "secret",
-        "generic",
-        "aqua-app",
-        "--from-literal=database-url=postgresql+asyncpg://aqua:"
-        f"{secrets.token_hex(8)}@postgres:5432/aqua",
-        f"--from-literal=jwt-secret={secrets.token_hex(32)}",
-    )
+    kubectl(*create_app_secret(prod_namespace))
     start = time.monotonic()
     kubectl("apply", "-k", str(PROD))
     apps = client.AppsV1Api(admin_client)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,26 +16,15 @@ from sre_cli.k8s import hardening as hd
 pytestmark = pytest.mark.integration
 
 
-def _kubectl(cp: ControlPlane, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [str(cp.toolchain.kubectl), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=cp.kubectl_env(),
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
-
-
 def _create_secret(cp: ControlPlane, name: str, value: str) -> None:
-    _kubectl(cp, "create", "secret", "generic", name, "-n", "default", f"--from-literal=pw={value}")
+    hd.kubectl(
+        cp, ["create", "secret", "generic", name, "-n", "default", f"--from-literal=pw={value}"]
+    )
 
 
 def _read_secret(cp: ControlPlane, name: str) -> str:
-    data = json.loads(_kubectl(cp, "get", "secret", name, "-n", "default", "-o", "json"))["data"]
-    return base64.b64decode(data["pw"]).decode()
+    secret = json.loads(hd.kubectl(cp, ["get", "secret", name, "-n", "default", "-o", "json"]))
+    return base64.b64decode(secret["data"]["pw"]).decode()
 
 
 def _raw(cp: ControlPlane, name: str) -> bytes:
@@ -54,7 +42,7 @@ def test_secret_is_stored_encrypted_in_etcd(kube_cluster: ControlPlane) -> None:
     assert value.encode() not in raw
     assert base64.b64encode(value.encode()) not in raw
     # A ConfigMap is not encrypted: the same read finds its plaintext (the check can fail).
-    _kubectl(kube_cluster, "create", "configmap", "pond-plain", f"--from-literal=v={value}")
+    hd.kubectl(kube_cluster, ["create", "configmap", "pond-plain", f"--from-literal=v={value}"])
     assert value.encode() in (
         hd.etcd_get(kube_cluster.etcd_url, "/registry/configmaps/default/pond-plain") or b""
     )

@@ -12,28 +12,24 @@ jitters around 100 ms, while past the knee the corrected p95 grows to seconds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from infra_harness import require, require_binary
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = "/api/v1/ponds/{id}/summary"
 
 
 def aqua(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", "loadtest", *args]
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return run_aqua("loadtest", *args, timeout=timeout)
 
 
 def start(tmp: Path, replicas: int) -> Iterator[tuple[Stack, Path, int]]:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from infra_harness import require
 from json_schema import assert_matches_schema
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 PERIOD_S, PAUSE_S = 5.0, 1.0
 
 
@@ -101,9 +99,7 @@ def engine() -> Path:
 
 
 def loadtest(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", "loadtest", "run", *args]
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return run_aqua("loadtest", "run", *args, timeout=timeout)
 
 
 def open_run(server: StallingServer, *extra: str, path: str = "/", code: int = 0) -> dict[str, Any]:

@@ -10,10 +10,8 @@ state dir, as an operator would use the command.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+from cli_runner import run_aqua
 from infra_harness import require
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 RESULT_KEYS = {
     "target",
     "users",
@@ -53,15 +51,7 @@ RESULT_KEYS = {
 
 
 def loadtest(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", "loadtest", "run", *args]
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-        cwd=ROOT,
-    )
+    return run_aqua("loadtest", "run", *args, timeout=timeout)
 
 
 @dataclass

@@ -8,11 +8,11 @@ generates today.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from stack.test_stack_spec import FakeEnv
 
 from sre_cli.runbook.loader import check_dir, load_runbook
 from sre_cli.slo.loader import load_slos
@@ -24,20 +24,6 @@ from sre_cli.stack.spec import Ports, StateLayout
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "manifests" / "monitoring"
 LINK_KEYS = ("runbook", "runbook_url")
-
-
-@dataclass
-class _EveryServer:
-    """A machine with every server and module, so the plan is the full stack."""
-
-    def has_binary(self, name: str) -> bool:
-        return True
-
-    def has_module(self, module: str) -> bool:
-        return True
-
-    def kafka_missing(self) -> str | None:
-        return None
 
 
 def _rules_in(files: list[Path]) -> list[tuple[str, dict[str, object]]]:
@@ -57,7 +43,7 @@ def _manifest_rules() -> list[tuple[str, dict[str, object]]]:
 def _stack_rules(tmp: Path) -> list[tuple[str, dict[str, object]]]:
     layout = StateLayout(tmp)
     layout.create()
-    plan = build_plan(StackOptions(ports=Ports.from_base(23000)), _EveryServer(), layout)
+    plan = build_plan(StackOptions(ports=Ports.from_base(23000)), FakeEnv(), layout)
     config = yaml.safe_load(prometheus_yaml(plan, layout))
     files = [Path(f) for f in config["rule_files"] if "*" not in f]
     return _rules_in(files)

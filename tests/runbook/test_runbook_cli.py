@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import imported_by, run_aqua
 from json_schema import assert_matches_schema
 from typer.testing import CliRunner
 
@@ -28,16 +28,7 @@ def _invoke(argv: list[str]) -> tuple[int, str]:
 
 
 def _aqua(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "sre_cli", "runbook", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
+    return run_aqua("runbook", *args, stdin=stdin, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -201,20 +192,4 @@ def test_unreachable_cluster_exits_2(tmp_path: Path) -> None:
     ],
 )
 def test_runbook_commands_without_a_cluster_never_import_kubernetes(argv: list[str]) -> None:
-    code = textwrap.dedent(
-        f"""
-        import sys
-        from sre_cli.cli import main
-        try:
-            main({argv!r})
-        except SystemExit:
-            pass
-        heavy = ("kubernetes", "torch", "sqlalchemy")
-        print("LOADED=" + ",".join(m for m in heavy if m in sys.modules))
-        """
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
-    (marker,) = [line for line in out.stdout.splitlines() if line.startswith("LOADED=")]
-    assert marker == "LOADED=", out.stdout[-2000:]
+    assert imported_by(argv, ("kubernetes", "torch", "sqlalchemy")) == []

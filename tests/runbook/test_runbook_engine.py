@@ -1,4 +1,5 @@
-"""The engine's rules on an in-memory target: confirmations, dry run, verdicts, transcript.
+"""The engine's rules on an in-memory target: risk levels and confirmations, dry run, verdicts,
+transcript.
 
 The target here is a dictionary of component readiness, so each rule is checked exactly; the
 same rules against a real stack and a real cluster are in ``test_runbook_stack.py`` and
@@ -141,7 +142,7 @@ def _statuses(report: RunReport) -> list[str]:
 def test_confirmed_run_fixes_and_verifies(book: Runbook, tmp_path: Path) -> None:
     target = MemoryStack({"api-1": False, "api-2": True})
     reporter = Recorder(answer=True)
-    report, lines = _run(book, target, tmp_path, reporter)
+    report, lines = _run(book, target, tmp_path, reporter, interactive=True)
     assert report.exit_code == 0, report.error
     assert report.outcome == "resolved"
     assert target.applied == ["api-1"]
@@ -164,7 +165,7 @@ def test_confirmed_run_fixes_and_verifies(book: Runbook, tmp_path: Path) -> None
 
 def test_declined_action_exits_3_and_changes_nothing(book: Runbook, tmp_path: Path) -> None:
     target = MemoryStack({"api-1": False, "api-2": True})
-    report, lines = _run(book, target, tmp_path, Recorder(answer=False))
+    report, lines = _run(book, target, tmp_path, Recorder(answer=False), interactive=True)
     assert isinstance(report.error, Aborted)
     assert report.exit_code == 3
     assert "step 3 declined" in report.error.message
@@ -184,6 +185,53 @@ def test_yes_does_not_ask(book: Runbook, tmp_path: Path) -> None:
     assert target.applied == ["api-1", "api-2"]
 
 
+def test_a_mutate_step_without_yes_or_a_terminal_is_refused(book: Runbook, tmp_path: Path) -> None:
+    target = MemoryStack({"api-1": False, "api-2": True})
+    reporter = Recorder(answer=True)
+    report, lines = _run(book, target, tmp_path, reporter)
+    assert isinstance(report.error, Aborted)
+    assert report.exit_code == 3
+    assert report.error.message == (
+        "step 3 (restart api-* (only those not ready)) changes state and needs --yes "
+        "(or a confirmation on a terminal); nothing of it was done"
+    )
+    assert report.error.hint == "resume with --from-step 3 --yes"
+    assert reporter.asked == []
+    assert target.applied == []
+    assert _statuses(report) == ["fail", "info", "declined"]
+    assert lines[-2]["risk"] == "mutate"
+    assert lines[-1]["exit_code"] == 3
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_a_destructive_step_runs_only_with_yes(
+    book: Runbook, tmp_path: Path, interactive: bool
+) -> None:
+    killing = parse_runbook(BOOK.replace("{restart:", "{kill:"), Path("replica-down.md"))
+    target = MemoryStack({"api-1": False, "api-2": True})
+    reporter = Recorder(answer=True)
+    report, _ = _run(killing, target, tmp_path, reporter, interactive=interactive)
+    assert isinstance(report.error, Aborted)
+    assert report.exit_code == 3
+    assert "is destructive and runs only with --yes" in report.error.message
+    assert reporter.asked == []  # a terminal confirmation is not enough
+    assert target.applied == []
+    assert report.records[2].risk == "destructive"
+    report, _ = _run(killing, target, tmp_path, reporter, interactive=interactive, yes=True)
+    assert report.exit_code == 0, report.error
+    assert target.applied == ["api-1"]
+    assert reporter.asked == []
+
+
+def test_read_steps_run_without_yes(tmp_path: Path) -> None:
+    reads = parse_runbook(BOOK.split("## Fix")[0], Path("reads.md"))
+    target = MemoryStack({"api-1": False, "api-2": True})
+    report, _ = _run(reads, target, tmp_path)
+    assert report.exit_code == 0, report.error
+    assert [r.risk for r in report.records] == ["read", "read"]
+    assert _statuses(report) == ["fail", "info"]
+
+
 def test_dry_run_changes_nothing_and_asks_nothing(book: Runbook, tmp_path: Path) -> None:
     target = MemoryStack({"api-1": False, "api-2": True})
     reporter = Recorder(answer=True)
@@ -195,6 +243,7 @@ def test_dry_run_changes_nothing_and_asks_nothing(book: Runbook, tmp_path: Path)
     assert _statuses(report) == ["fail", "info", "would", "would"]
     assert report.records[2].changes == ("restart api-1",)
     assert report.records[3].summary.startswith("would wait up to 0.3s")
+    assert [r.risk for r in report.records] == ["read", "read", "mutate", "read"]
     assert lines[0]["dry_run"] is True
 
 

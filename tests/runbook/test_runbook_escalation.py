@@ -20,10 +20,9 @@ from webhook_receiver import Receiver
 
 from sre_cli.infra.alertmanager import AlertmanagerServer
 from sre_cli.ops.context import RunContext
-from sre_cli.ops.outcome import ActionPlan, StepRecord
-from sre_cli.runbook.engine import RunOptions, run
+from sre_cli.runbook.engine import RunOptions, RunReport, run
 from sre_cli.runbook.loader import parse_runbook
-from sre_cli.runbook.spec import Heading, Prose, Step
+from sre_cli.runbook.render import QuietReporter
 
 pytestmark = pytest.mark.integration
 
@@ -49,18 +48,20 @@ def alertmanager(tmp_workdir: Path, receiver: Receiver) -> Iterator[Alertmanager
         yield server
 
 
-class Quiet:
-    def block(self, block: Heading | Prose) -> None:
-        return
-
-    def step_started(self, step: Step, title: str) -> None:
-        return
-
-    def step_finished(self, step: Step, record: StepRecord) -> None:
-        return
-
-    def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool:
-        return True
+def _run(
+    alertmanager: AlertmanagerServer,
+    receiver: Receiver,
+    path: Path,
+    text: str,
+    **options: bool,
+) -> tuple[RunReport, Path]:
+    """Run the runbook ``text`` (saved as ``path``) on the stack, escalating to the test's
+    Alertmanager; the report and the transcript."""
+    book = parse_runbook(text, path)
+    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
+    options_ = RunOptions("stack", {"receiver": receiver.url}, **options)
+    transcript = path.with_suffix(".jsonl")
+    return run(book, options_, lambda: ctx, QuietReporter(lambda q: True), transcript), transcript
 
 
 STEP_BOOK = """\
@@ -91,10 +92,7 @@ escalate:
 def test_a_step_that_finds_a_database_cause_pages_the_dba_team(
     alertmanager: AlertmanagerServer, receiver: Receiver, tmp_path: Path
 ) -> None:
-    book = parse_runbook(STEP_BOOK, tmp_path / "db-escalation.md")
-    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
-    options = RunOptions("stack", {"receiver": receiver.url}, yes=True)
-    report = run(book, options, lambda: ctx, Quiet(), tmp_path / "t.jsonl")
+    report, _ = _run(alertmanager, receiver, tmp_path / "db-escalation.md", STEP_BOOK, yes=True)
     assert report.error is None, report.error
     assert [r.status for r in report.records] == ["done", "nothing"]
     alert = receiver.wait_for("dba", runbook="db-escalation")
@@ -125,11 +123,8 @@ on_fail: continue
 def test_the_timer_pages_on_call_when_the_run_outlasts_it(
     alertmanager: AlertmanagerServer, receiver: Receiver, tmp_path: Path
 ) -> None:
-    book = parse_runbook(TIMER_BOOK, tmp_path / "slow-escalation.md")
-    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
-    options = RunOptions("stack", {"receiver": receiver.url}, yes=True)
-    transcript = tmp_path / "t.jsonl"
-    report = run(book, options, lambda: ctx, Quiet(), transcript)
+    path = tmp_path / "slow-escalation.md"
+    report, transcript = _run(alertmanager, receiver, path, TIMER_BOOK, yes=True)
     assert len(report.escalations) == 1
     assert report.escalations[0]["team"] == "on-call"
     alert = receiver.wait_for("on-call", runbook="slow-escalation")
@@ -141,8 +136,6 @@ def test_the_timer_pages_on_call_when_the_run_outlasts_it(
 def test_a_dry_run_pages_nobody(
     alertmanager: AlertmanagerServer, receiver: Receiver, tmp_path: Path
 ) -> None:
-    book = parse_runbook(TIMER_BOOK, tmp_path / "dry-escalation.md")
-    ctx = RunContext("stack", alertmanager_url=alertmanager.url)
-    options = RunOptions("stack", {"receiver": receiver.url}, dry_run=True)
-    report = run(book, options, lambda: ctx, Quiet(), tmp_path / "t.jsonl")
+    path = tmp_path / "dry-escalation.md"
+    report, _ = _run(alertmanager, receiver, path, TIMER_BOOK, dry_run=True)
     assert report.escalations == []

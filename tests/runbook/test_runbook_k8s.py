@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_runner import run_aqua
 from infra_harness import require
+from k8s.app_secret import create_app_secret
 from kubernetes import client, config
 
 from sre_cli.k8s import ControlPlane, find_toolchain
@@ -85,18 +85,7 @@ def admin(cluster: ControlPlane) -> Iterator[client.ApiClient]:
     rendered = kubectl(cluster, "kustomize", str(PROD))
     (namespace,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Namespace"]
     kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump(namespace))
-    kubectl(
-        cluster,
-        "-n",
-        NS,
-        "create",
-        "secret",
-        "generic",
-        "aqua-app",
-        "--from-literal=database-url=postgresql+asyncpg://aqua:"
-        f"{secrets.token_hex(8)}@postgres:5432/aqua",
-        f"--from-literal=jwt-secret={secrets.token_hex(32)}",
-    )
+    kubectl(cluster, *create_app_secret(NS))
     kubectl(cluster, "apply", "-k", str(PROD))
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(cluster.kubeconfig)
@@ -180,25 +169,12 @@ def runbook(
     kubeconfig: Path, tmp: Path, *args: str, stdin: str = ""
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """``aqua runbook run api-down --target kubernetes`` as the operator; JSON report."""
-    argv = [
-        sys.executable,
-        "-m",
-        "sre_cli",
-        "runbook",
-        "run",
-        "api-down",
-        "--target",
-        "kubernetes",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--transcript",
-        str(tmp / f"t-{os.urandom(4).hex()}.jsonl"),
-        "--format",
-        "json",
+    transcript = str(tmp / f"t-{os.urandom(4).hex()}.jsonl")
+    done = run_aqua(
+        *("runbook", "run", "api-down", "--target", "kubernetes"),
+        *("--kubeconfig", str(kubeconfig), "--transcript", transcript, "--format", "json"),
         *args,
-    ]
-    done = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, timeout=180, cwd=ROOT, check=False
+        stdin=stdin,
     )
     try:
         report = json.loads(done.stdout)
@@ -229,15 +205,19 @@ def test_dry_run_lists_the_pod_and_deletes_nothing(
     assert api_pods(admin) == before
 
 
-def test_declined_confirmation_exits_3_and_deletes_nothing(
+def test_a_destructive_step_without_yes_exits_3_and_deletes_nothing(
     operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
 ) -> None:
     before = api_pods(admin)
-    done, report = runbook(operator_kubeconfig, tmp_path, stdin="no\n")
+    done, report = runbook(operator_kubeconfig, tmp_path, stdin="yes\n")
     assert done.returncode == 3, done.stderr
-    assert f"delete pod {victim}" in done.stderr  # the question names the pod
+    message = " ".join(done.stderr.split())
+    assert "step 12 (delete pods" in message
+    assert "is destructive and runs only with --yes" in message
+    assert "--from-step 12 --yes" in message
     assert report["outcome"] == "aborted"
     assert by_step(report)[12]["status"] == "declined"
+    assert by_step(report)[12]["risk"] == "destructive"
     assert 13 not in by_step(report)
     assert api_pods(admin) == before
 

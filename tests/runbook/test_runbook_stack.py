@@ -2,7 +2,7 @@
 
 The stack runs ``--lite`` (no PostgreSQL, Redis or Kafka) with only nginx and Prometheus
 visible to it. The tests run in file order on one stack: an API replica is stopped on
-purpose, a dry run and a declined run leave it down, the confirmed run brings it back.
+purpose, a dry run and a run without --yes leave it down, the confirmed run brings it back.
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_aqua
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, lite_stack
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +31,8 @@ def runbook(
     stack: Stack, *args: str, stdin: str = "", transcript: Path | None = None
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     path = transcript or stack.state_dir.parent / f"transcript-{os.urandom(4).hex()}.jsonl"
-    argv = [
-        sys.executable,
-        "-m",
-        "sre_cli",
-        "runbook",
-        "run",
-        *args,
-        "--state-dir",
-        str(stack.state_dir),
-        "--transcript",
-        str(path),
-    ]
-    done = subprocess.run(
-        argv,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-        cwd=ROOT,
-    )
+    where = ("--state-dir", str(stack.state_dir), "--transcript", str(path))
+    done = run_aqua("runbook", "run", *args, *where, stdin=stdin)
     events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     return done, events
 
@@ -74,6 +53,9 @@ def test_dry_run_reports_the_restart_and_changes_nothing(stack: Stack) -> None:
     assert by_step[6]["status"] == "would"
     assert by_step[7]["status"] == "pass"  # nginx serves from api-2
     assert "would restart 1 component(s)" in done.stdout
+    text = " ".join(done.stdout.split())
+    assert "[mutate: asks first unless --yes]" in text  # each step with its risk level
+    assert "[read]" in text
     assert events[-1]["outcome"] == "dry-run"
     status = stack.status()["api-1"]
     assert status["pid"] is None
@@ -81,14 +63,19 @@ def test_dry_run_reports_the_restart_and_changes_nothing(stack: Stack) -> None:
     assert stack.state()["components"]["api-1"]["desired"] == "down"
 
 
-def test_declined_confirmation_exits_3_and_leaves_the_replica_down(stack: Stack) -> None:
+def test_a_mutate_step_without_yes_or_a_terminal_exits_3_and_leaves_the_replica_down(
+    stack: Stack,
+) -> None:
     stack.aqua("stop", "api-1")  # already stopped when the file runs in order
-    done, events = runbook(stack, "api-down", stdin="n\n")
+    done, events = runbook(stack, "api-down", stdin="y\n")
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "Go ahead with step 5?" in done.stderr
-    assert "step 5 declined" in done.stderr
+    assert "Go ahead with step 5?" not in done.stderr  # a pipe cannot confirm
+    message = " ".join(done.stderr.split())
+    assert "changes state and needs --yes (or a confirmation on a terminal)" in message
+    assert "resume with --from-step 5 --yes" in message
     by_step = steps(events)
     assert by_step[5]["status"] == "declined"
+    assert by_step[5]["risk"] == "mutate"
     assert 6 not in by_step
     assert events[-1]["exit_code"] == 3
     assert stack.status()["api-1"]["pid"] is None

@@ -7,7 +7,6 @@ SLI, budget and burn rates read through PromQL are compared with the generator's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,9 +28,7 @@ from sre_cli.slo.loader import load_slos
 from sre_cli.timespec import rfc3339
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from sre_cli.infra.prometheus import PrometheusServer
+    pass
 
 pytestmark = pytest.mark.integration
 
@@ -106,29 +103,10 @@ def history() -> History:
     return generate()
 
 
-@pytest.fixture(scope="module")
-def prom_url(
-    prometheus_factory: Callable[..., PrometheusServer],
-    promtool: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    return promtool_backfill.serve(
-        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("slo-tsdb")
-    )
+prom_url = promtool_backfill.history_fixture(blocks, "slo-tsdb")
 
 
-@pytest.fixture(scope="module")
-def specs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("slo-specs")
-    for name, text in SPECS.items():
-        (root / name).write_text(text)
-    return root
-
-
-@pytest.fixture
-def prom(prom_url: str) -> Iterator[PrometheusClient]:
-    with PrometheusClient(prom_url) as client:
-        yield client
+specs = promtool_backfill.specs_fixture(SPECS, "slo-specs")
 
 
 def _result(specs: Path, prom: PrometheusClient, name: str, at: float) -> SLOResult:

@@ -51,15 +51,7 @@ def _poll(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def source(
-    prometheus_factory: Callable[..., PrometheusServer],
-    promtool: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    return promtool_backfill.serve(
-        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("serve-tsdb")
-    )
+source = promtool_backfill.history_fixture(blocks, "serve-tsdb", name="source")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +24,7 @@ from sre_cli.slo.loader import load_slos
 from sre_cli.slo.timeslices import slice_good_expr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from sre_cli.infra.prometheus import PrometheusServer
+    pass
 
 pytestmark = pytest.mark.integration
 
@@ -84,29 +81,10 @@ def minutes() -> list[Minute]:
     return generate()
 
 
-@pytest.fixture(scope="module")
-def prom_url(
-    prometheus_factory: Callable[..., PrometheusServer],
-    promtool: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    return promtool_backfill.serve(
-        prometheus_factory, blocks(promtool), tmp_path_factory.mktemp("slice-tsdb")
-    )
+prom_url = promtool_backfill.history_fixture(blocks, "slice-tsdb")
 
 
-@pytest.fixture(scope="module")
-def specs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("slice-specs")
-    for name, text in SPECS.items():
-        (root / name).write_text(text)
-    return root
-
-
-@pytest.fixture
-def prom(prom_url: str) -> Iterator[PrometheusClient]:
-    with PrometheusClient(prom_url) as client:
-        yield client
+specs = promtool_backfill.specs_fixture(SPECS, "slice-specs")
 
 
 def _results(specs: Path, prom: PrometheusClient) -> dict[str, SLOResult]:

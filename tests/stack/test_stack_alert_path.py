@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from infra_harness import PrometheusFactory, require_binary
+from stack.test_stack_spec import FakeEnv
 from webhook_receiver import Receiver
 
 from sre_cli.errors import AquaError
@@ -51,24 +52,13 @@ def test_shorten_rules_caps_every_for_and_keeps_the_rest() -> None:
         )
 
 
-class _EveryServer:
-    def has_binary(self, name: str) -> bool:
-        return True
-
-    def has_module(self, module: str) -> bool:
-        return True
-
-    def kafka_missing(self) -> str | None:
-        return None
-
-
 @pytest.fixture
 def agent_url(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[str]:
     """The stack agent, in this process, for a plan whose PostgreSQL is the harness's."""
     layout = StateLayout(tmp_path / "stack")
     layout.create()
     ports = Ports.from_base(23000).model_copy(update={"postgres": postgres_server.port})
-    plan = build_plan(StackOptions(ports=ports), _EveryServer(), layout)
+    plan = build_plan(StackOptions(ports=ports), FakeEnv(), layout)
     atomic_write(layout.plan_file, plan.model_dump_json())
     server = ThreadingHTTPServer(("127.0.0.1", 0), agent_handler(Agent(layout)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections import Counter
@@ -52,6 +50,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from cli_runner import run_aqua
 from json_schema import assert_matches_schema
 from prometheus_client.parser import text_string_to_metric_families
 from stack.stack_harness import Stack, make_stack, require_full_stack
@@ -195,14 +194,7 @@ def _settle(stack: Stack, tail: int = 3, timeout: float = 30) -> Settled:
 
 
 def _aqua_slo(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", "slo", *args]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=120, cwd=REPO, env=_cli_env()
-    )
-
-
-def _cli_env() -> dict[str, str]:
-    return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return run_aqua("slo", *args, timeout=120, env={"NO_COLOR": "1"})
 
 
 def _report(stack: Stack, at: int) -> dict[str, dict[str, Any]]:

@@ -119,25 +119,17 @@ def test_the_agent_exports_usage_limits_and_postgres_sessions(
 ) -> None:
     import time
 
+    from stack.test_stack_spec import FakeEnv
+
     from sre_cli.stack.agent import Agent
     from sre_cli.stack.plan import StackOptions, build_plan
     from sre_cli.stack.spec import Ports, StateLayout
     from sre_cli.stack.state import ComponentState, StackState, atomic_write
 
-    class EveryServer:
-        def has_binary(self, name: str) -> bool:
-            return True
-
-        def has_module(self, module: str) -> bool:
-            return True
-
-        def kafka_missing(self) -> str | None:
-            return None
-
     layout = StateLayout(tmp_path)
     layout.create()
     ports = Ports.from_base(23000).model_copy(update={"postgres": postgres_server.port})
-    plan = build_plan(StackOptions(ports=ports), EveryServer(), layout)
+    plan = build_plan(StackOptions(ports=ports), FakeEnv(), layout)
     atomic_write(layout.plan_file, plan.model_dump_json())
     api = next(c for c in plan.components if c.kind == "api")
     me = ComponentState(name=api.name, port=api.port, pid=os.getpid())

@@ -11,8 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sre_cli.infra.redis import RedisServer
 
 # With tests/ on sys.path, ``service`` would resolve to the namespace package tests/service
 # (it comes first and the real package is only found through the editable-install finder,
@@ -71,3 +75,14 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     finally:
         client.close()
     return str(server.url)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test alone, on a port of its own, so that the test can stop it and
+    start it again at the same address."""
+    from sre_cli.infra.process import free_port
+    from sre_cli.infra.redis import RedisServer
+
+    with RedisServer(tmp_path / "redis", port=free_port()) as redis:
+        yield redis

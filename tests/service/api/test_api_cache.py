@@ -26,6 +26,7 @@ from service.api.cache import LocalTier, SummaryCache
 from service.api.metrics import ApiMetrics
 from service.api.softredis import SoftRedis
 from service.data.summary_keys import invalidate_summaries, summary_key
+from sre_cli.infra.redis import RedisServer
 
 SUMMARY = "/api/v1/ponds/{}/summary"
 LOCAL_HITS = 'cache_hits_total{cache="pond_summary_local"}'
@@ -271,47 +272,41 @@ def test_local_copies_expire_after_their_ttl(sqlite_url: str, redis_url: str) ->
 
 
 @pytest.mark.integration
-def test_local_tier_off_while_redis_is_down(sqlite_url: str, tmp_path: Path) -> None:
-    from sre_cli.infra.process import free_port
-    from sre_cli.infra.redis import RedisServer
-
-    redis = RedisServer(tmp_path / "redis", port=free_port()).start()
+def test_local_tier_off_while_redis_is_down(sqlite_url: str, own_redis: RedisServer) -> None:
+    redis = own_redis
     settings = settings_for(
         sqlite_url, redis_url=redis.url, redis_retry_seconds=0.2, cache_local_ttl_seconds=30
     )
-    try:
-        with running_api(settings) as api:
-            c, h = api.client, api.auth("viewer")
-            pond = api.pond(api.farm())
-            url = SUMMARY.format(pond)
-            _warm(api, pond, h)
-            assert c.get(url, headers=h).headers["x-cache"] == "hit"
+    with running_api(settings) as api:
+        c, h = api.client, api.auth("viewer")
+        pond = api.pond(api.farm())
+        url = SUMMARY.format(pond)
+        _warm(api, pond, h)
+        assert c.get(url, headers=h).headers["x-cache"] == "hit"
 
-            redis.stop()
-            # The subscriber sees the connection close; from then on nothing is served from
-            # a copy that no longer hears of writes.
-            rt = api.app.state.runtime
-            deadline = time.monotonic() + 5
-            while rt.cache.local.live:
-                assert time.monotonic() < deadline, "local tier stayed on without Redis"
-                time.sleep(0.02)
-            local_hits = _counters(api)[LOCAL_HITS]
-            for _ in range(5):
-                r = c.get(url, headers=h)
-                assert (r.status_code, r.headers["x-cache"]) == (200, "miss")
-            assert _counters(api)[LOCAL_HITS] == local_hits
-
-            redis.start()
-            _wait_live(api)
-            # Redis came back empty and is retried after AQUA_REDIS_RETRY_SECONDS: a miss
-            # fills it, a hit is copied locally, then the local tier answers again.
-            deadline = time.monotonic() + 10
-            while _counters(api)[LOCAL_HITS] == local_hits:
-                assert time.monotonic() < deadline, "local tier never served again"
-                assert c.get(url, headers=h).status_code == 200
-                time.sleep(0.05)
-    finally:
         redis.stop()
+        # The subscriber sees the connection close; from then on nothing is served from
+        # a copy that no longer hears of writes.
+        rt = api.app.state.runtime
+        deadline = time.monotonic() + 5
+        while rt.cache.local.live:
+            assert time.monotonic() < deadline, "local tier stayed on without Redis"
+            time.sleep(0.02)
+        local_hits = _counters(api)[LOCAL_HITS]
+        for _ in range(5):
+            r = c.get(url, headers=h)
+            assert (r.status_code, r.headers["x-cache"]) == (200, "miss")
+        assert _counters(api)[LOCAL_HITS] == local_hits
+
+        redis.start()
+        _wait_live(api)
+        # Redis came back empty and is retried after AQUA_REDIS_RETRY_SECONDS: a miss
+        # fills it, a hit is copied locally, then the local tier answers again.
+        deadline = time.monotonic() + 10
+        while _counters(api)[LOCAL_HITS] == local_hits:
+            assert time.monotonic() < deadline, "local tier never served again"
+            assert c.get(url, headers=h).status_code == 200
+            time.sleep(0.05)
 
 
 # Two real processes sharing PostgreSQL and Redis.

@@ -17,6 +17,8 @@ from api.api_harness import (
     settings_for,
 )
 
+from sre_cli.infra.redis import RedisServer
+
 pytestmark = pytest.mark.integration
 
 # Fixed windows start on multiples of their length: a day-long one keeps a test inside one.
@@ -160,48 +162,44 @@ def test_fault_rules_reach_other_workers(sqlite_url: str, redis_url: str) -> Non
         assert two.client.get("/live").status_code == 200
 
 
-def test_redis_down_keeps_serving_and_reports_degraded(sqlite_url: str, tmp_path: Path) -> None:
-    from sre_cli.infra.process import free_port
-    from sre_cli.infra.redis import RedisServer
-
-    redis = RedisServer(tmp_path / "redis", port=free_port()).start()
+def test_redis_down_keeps_serving_and_reports_degraded(
+    sqlite_url: str, own_redis: RedisServer
+) -> None:
+    redis = own_redis
     settings = settings_for(
         sqlite_url, redis_url=redis.url, redis_retry_seconds=0.2, rate_limit_requests=1000
     )
-    try:
-        with running_api(settings) as api:
-            c, h = api.client, api.auth("viewer")
-            pond = api.pond(api.farm())
-            url = f"/api/v1/ponds/{pond}/summary"
-            assert c.get(url, headers=h).headers["x-cache"] == "miss"
-            assert c.get(url, headers=h).headers["x-cache"] == "hit"
+    with running_api(settings) as api:
+        c, h = api.client, api.auth("viewer")
+        pond = api.pond(api.farm())
+        url = f"/api/v1/ponds/{pond}/summary"
+        assert c.get(url, headers=h).headers["x-cache"] == "miss"
+        assert c.get(url, headers=h).headers["x-cache"] == "hit"
 
-            redis.stop()
-            started = time.monotonic()
-            # The local cache tier answers until its subscription sees the connection close
-            # (a few milliseconds); from then on summaries come from the database.
-            while api.app.state.runtime.cache.local.live:
-                assert time.monotonic() - started < 5, "local tier stayed on without Redis"
-                time.sleep(0.01)
-            for _ in range(10):
-                r = c.get(url, headers=h)
-                assert r.status_code == 200
-                assert r.headers["x-cache"] == "miss"
-            assert api.ingest(pond, series("ph", [7.1])).status_code == 202
-            assert time.monotonic() - started < 5, "requests waited on the dead Redis"
-            ready = c.get("/ready")
-            assert ready.status_code == 200
-            assert ready.json()["status"] == "degraded"
-            assert ready.json()["checks"]["redis"]["status"] == "down"
-            assert 'dependency_up{dependency="redis"} 0.0' in c.get("/metrics").text
-
-            redis.start()
-            deadline = time.monotonic() + 10
-            while c.get("/ready").json()["status"] != "ready" and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert c.get("/ready").json()["status"] == "ready"
-            c.get(url, headers=h)
-            assert c.get(url, headers=h).headers["x-cache"] == "hit"
-            assert 'dependency_up{dependency="redis"} 1.0' in c.get("/metrics").text
-    finally:
         redis.stop()
+        started = time.monotonic()
+        # The local cache tier answers until its subscription sees the connection close
+        # (a few milliseconds); from then on summaries come from the database.
+        while api.app.state.runtime.cache.local.live:
+            assert time.monotonic() - started < 5, "local tier stayed on without Redis"
+            time.sleep(0.01)
+        for _ in range(10):
+            r = c.get(url, headers=h)
+            assert r.status_code == 200
+            assert r.headers["x-cache"] == "miss"
+        assert api.ingest(pond, series("ph", [7.1])).status_code == 202
+        assert time.monotonic() - started < 5, "requests waited on the dead Redis"
+        ready = c.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["redis"]["status"] == "down"
+        assert 'dependency_up{dependency="redis"} 0.0' in c.get("/metrics").text
+
+        redis.start()
+        deadline = time.monotonic() + 10
+        while c.get("/ready").json()["status"] != "ready" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert c.get("/ready").json()["status"] == "ready"
+        c.get(url, headers=h)
+        assert c.get(url, headers=h).headers["x-cache"] == "hit"
+        assert 'dependency_up{dependency="redis"} 1.0' in c.get("/metrics").text

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from api.api_harness import ADMIN, ADMIN_PASSWORD, create_pg_database, settings_for
 
 from service.api.app import create_app
 from service.api.settings import ApiSettings
@@ -33,35 +34,26 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[3]
-ADMIN, ADMIN_PASSWORD = "admin", "admin-password-for-tests"
 SENSORS = ("dissolved_oxygen", "temperature", "ph", "ammonia")
 VALUE = {"dissolved_oxygen": 6.0, "temperature": 25.0, "ph": 7.5, "ammonia": 0.5}
 
 
 def create_database(server_url: str) -> str:
     """A new empty database on the server, migrated; its asyncpg SQLAlchemy URL."""
-    import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from service.data import migrate
 
-    name = f"pipe_{uuid.uuid4().hex[:12]}"
+    url = create_pg_database(server_url)
 
-    async def create() -> None:
-        conn = await asyncpg.connect(server_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+    async def upgrade() -> None:
         engine = create_async_engine(url)
         try:
             await migrate.upgrade(engine)
         finally:
             await engine.dispose()
 
-    base, _, _ = server_url.rpartition("/")
-    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    asyncio.run(create())
+    asyncio.run(upgrade())
     return url
 
 
@@ -179,21 +171,9 @@ class Api:
 
 
 def api_settings(database_url: str, **overrides: Any) -> ApiSettings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "environment": "test",
-        "bootstrap_admin_username": ADMIN,
-        "bootstrap_admin_password": ADMIN_PASSWORD,
-        "configure_logging": False,
-        "access_log": False,
-        "rate_limit_requests": 0,
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 64,
-        "argon2_parallelism": 1,
-        "db_migrate_on_start": False,
-    }
-    values.update(overrides)
-    return ApiSettings(**values)
+    """The API tests' settings, without the access log; the database is migrated already."""
+    values: dict[str, Any] = {"access_log": False, "db_migrate_on_start": False, **overrides}
+    return settings_for(database_url, **values)
 
 
 @contextmanager

@@ -17,8 +17,9 @@ from worker.pipeline_harness import Pipeline, query
 from service.pipeline.messages import ForecastJob
 from service.pipeline.metrics import WorkerMetrics
 from service.pipeline.nightly import NightlyRun
+from service.pipeline.producer import KAFKA_API_VERSION
 from service.pipeline.topics import FORECASTS, ensure_topics
-from service.worker.consumer import KAFKA_API_VERSION, Producer
+from service.worker.consumer import Producer
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,6 @@
 """Users, farms, ponds and readings.
 
-Revision ID: 0001
-Revises:
-Create Date: 2025-01-01
+Created 2025-01-01.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from service.data.models import UTCDateTime
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def _timestamps() -> list[sa.Column[object]]:

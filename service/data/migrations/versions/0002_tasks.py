@@ -1,8 +1,6 @@
 """Forecast tasks of the asynchronous pipeline; a time zone per farm for the nightly run.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2025-01-02
+Created 2025-01-02.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from service.data.models import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

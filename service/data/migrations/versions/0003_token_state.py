@@ -1,8 +1,6 @@
 """Token state: a token version per user and the issued refresh tokens (rotation, reuse).
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-06
+Created 2026-12-06.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from service.data.models import UTCDateTime
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
