@@ -173,26 +173,19 @@ def _tail(log: IO[str]) -> str:
 def _work(master_port: int, plan: LoadPlan) -> None:
     from locust.env import Environment
 
-    from sre_cli.loadtest.runner import user_classes
+    from sre_cli.loadtest.runner import request_listener, user_classes
 
     classes, _ = user_classes(plan)
     for cls in classes:
         cls.host = plan.target
     rows: list[Row] = []
 
-    def on_request(
-        request_type: str,
-        name: str,
-        response_time: float | None,
-        response: Any = None,
-        exception: BaseException | None = None,
-        context: dict[str, Any] | None = None,
-        **_: Any,
+    def keep(
+        method: str, name: str, ms: float, status: int | None, failed: bool, setup: bool
     ) -> None:
-        status = getattr(response, "status_code", None)
-        setup = bool((context or {}).get("setup"))
-        ms = float(response_time or 0.0)
-        rows.append((request_type, name, ms, status, exception is not None, setup))
+        rows.append((method, name, ms, status, failed, setup))
+
+    on_request = request_listener(keep)
 
     def on_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[_ROWS] = rows[:]

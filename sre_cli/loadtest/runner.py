@@ -21,7 +21,7 @@ from sre_cli.loadtest.results import LoadReport, Recorder
 if TYPE_CHECKING:
     from locust import User
 
-__all__ = ["run_load", "user_classes"]
+__all__ = ["request_listener", "run_load", "user_classes"]
 
 Progress = Callable[[str], None]
 
@@ -43,16 +43,13 @@ def user_classes(plan: LoadPlan) -> tuple[list[type[User]], int]:
     return load_locustfile(Path(plan.scenario)), 0
 
 
-def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
-    """Pre-flight, then ``plan.users`` users for ``plan.duration_s`` seconds; the report."""
-    import gevent  # type: ignore[import-untyped]  # locust's own dependency
-    from locust.env import Environment
+Record = Callable[[str, str, float, "int | None", bool, bool], None]
 
-    say = progress or (lambda _msg: None)
-    classes, n_ponds = user_classes(plan)
-    for cls in classes:
-        cls.host = plan.target
-    recorder = Recorder()
+
+def request_listener(record: Record) -> Callable[..., None]:
+    """A listener of locust's ``request`` event that hands each request to ``record`` as
+    (method, name, milliseconds, status, failed, setup): ``setup`` when the user marked it
+    so (``context={"setup": True}``, e.g. its login)."""
 
     def on_request(
         request_type: str,
@@ -64,9 +61,24 @@ def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
         **_: Any,
     ) -> None:
         status = getattr(response, "status_code", None)
-        ms = float(response_time or 0.0)
         setup = bool((context or {}).get("setup"))
-        recorder.record(request_type, name, ms, status, exception is not None, setup)
+        ms = float(response_time or 0.0)
+        record(request_type, name, ms, status, exception is not None, setup)
+
+    return on_request
+
+
+def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
+    """Pre-flight, then ``plan.users`` users for ``plan.duration_s`` seconds; the report."""
+    import gevent  # type: ignore[import-untyped]  # locust's own dependency
+    from locust.env import Environment
+
+    say = progress or (lambda _msg: None)
+    classes, n_ponds = user_classes(plan)
+    for cls in classes:
+        cls.host = plan.target
+    recorder = Recorder()
+    on_request = request_listener(recorder.record)
 
     env = Environment(user_classes=classes, host=plan.target, stop_timeout=0)
     env.events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
