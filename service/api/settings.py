@@ -150,6 +150,12 @@ class ApiSettings(ServiceSettings):
         default=None, description="Admin user created at startup when missing."
     )
     bootstrap_admin_password: SecretStr | None = Field(default=None, description="Its password.")
+    bootstrap_admin_organisation: str = Field(
+        default="default",
+        min_length=1,
+        max_length=120,
+        description="Its organisation, created when missing.",
+    )
     bootstrap_admin_password_file: Path | None = Field(
         default=None, description="File holding it (wins)."
     )

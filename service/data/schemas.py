@@ -147,6 +147,7 @@ class UserUpdate(Strict):
 
 class UserOut(Out):
     id: int
+    org_id: int = Field(description="The user's organisation.")
     username: str
     role: Role
     is_active: bool
@@ -172,6 +173,7 @@ class FarmUpdate(Strict):
 
 class FarmOut(Out):
     id: int
+    org_id: int = Field(description="The farm's organisation (the creator's).")
     name: str
     location: str | None
     timezone: str
