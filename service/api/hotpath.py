@@ -19,8 +19,8 @@ tenant's pond is never in the caller's entries, so it goes to the route, which a
 Anything else (no or bad token, missing scope, a local miss, odd paths) goes to FastAPI
 untouched and before any side effect, so errors come from one place. While a fault rule
 targets the summary route, the route answers (fault injection is its dependency); a rule on any
-other route does not change this route's answer. ``AQUA_SUMMARY_HOT_PATH=false`` switches the hot path off.
-``summary_hot_path_answers_total`` counts the requests it answered.
+other route does not change this route's answer. ``AQUA_SUMMARY_HOT_PATH=false`` switches the
+hot path off. ``summary_hot_path_answers_total`` counts the requests it answered.
 """
 
 from __future__ import annotations
