@@ -145,6 +145,14 @@ class UserUpdate(Strict):
     is_active: bool | None = None
 
 
+class OrganisationCreate(Strict):
+    """A new organisation and its first admin (``python -m service.api add-organisation``)."""
+
+    name: Name
+    admin_username: Username
+    admin_password: Password
+
+
 class UserOut(Out):
     id: int
     org_id: int = Field(description="The user's organisation.")
