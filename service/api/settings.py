@@ -150,14 +150,14 @@ class ApiSettings(ServiceSettings):
         default=None, description="Admin user created at startup when missing."
     )
     bootstrap_admin_password: SecretStr | None = Field(default=None, description="Its password.")
+    bootstrap_admin_password_file: Path | None = Field(
+        default=None, description="File holding it (wins)."
+    )
     bootstrap_admin_organisation: str = Field(
         default="default",
         min_length=1,
         max_length=120,
-        description="Its organisation, created when missing.",
-    )
-    bootstrap_admin_password_file: Path | None = Field(
-        default=None, description="File holding it (wins)."
+        description="The bootstrap admin's organisation, created when missing.",
     )
     argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
     argon2_memory_kib: int = Field(
