@@ -250,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         help="add-organisation: a file holding that admin's password",
     )
     args = parser.parse_args(argv)
-    if args.command != "add-organisation" and (
-        args.name or args.admin or args.admin_password_file
-    ):
+    if args.command != "add-organisation" and (args.name or args.admin or args.admin_password_file):
         parser.error("NAME, --admin and --admin-password-file belong to add-organisation")
     if args.command == "config-table":
         from service.api.configdoc import config_table

@@ -112,12 +112,13 @@ def _body(method: str, template: str, ids: dict[str, str]) -> Any:
 
 
 def _send(api: Api, token: str, method: str, template: str, ids: dict[str, str]) -> httpx.Response:
-    return api.client.request(
+    r: httpx.Response = api.client.request(
         method,
         _fill(template, ids),
         json=_body(method, template, ids),
         headers={"Authorization": f"Bearer {token}"},
     )
+    return r
 
 
 def _anonymised(r: httpx.Response, ids: dict[str, str]) -> tuple[int, str, str]:

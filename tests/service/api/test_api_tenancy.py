@@ -153,9 +153,10 @@ def test_bootstrap_admin_is_in_the_default_organisation(api: Api) -> None:
 
     async def org_name() -> str | None:
         async with rt.db.session() as session:
-            return await session.scalar(
+            name: str | None = await session.scalar(
                 select(Organisation.name).where(Organisation.id == me["org_id"])
             )
+            return name
 
     portal = api.client.portal
     assert portal is not None

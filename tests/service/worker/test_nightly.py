@@ -27,8 +27,7 @@ def _farm_with_pond(url: str, name: str, tz: str) -> int:
     now = datetime.now(UTC)
     org = query(
         url,
-        "INSERT INTO organisations (name, created_at, updated_at) VALUES ($1, $2, $2) "
-        "RETURNING id",
+        "INSERT INTO organisations (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
         f"org of {name}",
         now,
     )[0][0]
