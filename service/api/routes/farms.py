@@ -23,6 +23,7 @@ _ERRORS: Responses = {
 }
 _CONFLICT: Responses = {409: {"description": "The organisation has a farm of that name."}}
 _NOT_FOUND: Responses = {404: {"description": "No such farm in the caller's organisation."}}
+_ONE: Responses = {**_ERRORS, **_NOT_FOUND}
 
 
 @router.get("", response_model=Page[FarmOut], responses=_ERRORS)
@@ -48,7 +49,7 @@ async def create_farm(body: FarmCreate, who: Writer, session: SessionDep) -> Far
     return farm
 
 
-@router.get("/{farm_id}", response_model=FarmOut, responses={**_ERRORS, **_NOT_FOUND})
+@router.get("/{farm_id}", response_model=FarmOut, responses=_ONE)
 async def read_farm(farm_id: FarmId, who: Reader, session: SessionDep) -> Farm:
     return await farm_in(session, who.org_id, farm_id)
 
@@ -66,12 +67,7 @@ async def update_farm(farm_id: FarmId, body: FarmUpdate, who: Writer, session: S
     return farm
 
 
-@router.delete(
-    "/{farm_id}",
-    status_code=204,
-    response_class=Response,
-    responses={**_ERRORS, **_NOT_FOUND},
-)
+@router.delete("/{farm_id}", status_code=204, response_class=Response, responses=_ONE)
 async def delete_farm(
     farm_id: FarmId, who: Writer, rt: RuntimeDep, session: SessionDep
 ) -> Response:

@@ -24,6 +24,7 @@ _ERRORS: Responses = {
 _CONFLICT: Responses = {409: {"description": "The farm has a pond of that name."}}
 _NOT_FOUND: Responses = {404: {"description": "No such pond in the caller's organisation."}}
 _NO_FARM: Responses = {404: {"description": "No such farm in the caller's organisation."}}
+_ONE: Responses = {**_ERRORS, **_NOT_FOUND}
 _NOT_NULL = frozenset({"name", "species", "area_m2", "depth_m", "stock_count"})
 
 
@@ -67,7 +68,7 @@ async def create_pond(body: PondCreate, who: Writer, session: SessionDep) -> Pon
     return pond
 
 
-@router.get("/{pond_id}", response_model=PondOut, responses={**_ERRORS, **_NOT_FOUND})
+@router.get("/{pond_id}", response_model=PondOut, responses=_ONE)
 async def read_pond(pond_id: PondId, who: Reader, session: SessionDep) -> Pond:
     return await pond_in(session, who.org_id, pond_id)
 
@@ -88,12 +89,7 @@ async def update_pond(
     return pond
 
 
-@router.delete(
-    "/{pond_id}",
-    status_code=204,
-    response_class=Response,
-    responses={**_ERRORS, **_NOT_FOUND},
-)
+@router.delete("/{pond_id}", status_code=204, response_class=Response, responses=_ONE)
 async def delete_pond(
     pond_id: PondId, who: Writer, rt: RuntimeDep, session: SessionDep
 ) -> Response:
