@@ -373,3 +373,20 @@ def test_add_organisation_command(sqlite_url: str, tmp_path: Path) -> None:
             "/api/v1/users/me", headers=_bearer(api.login(ADMIN, ADMIN_PASSWORD)["access_token"])
         ).json()["org_id"]
         assert me["org_id"] != admin_org
+
+
+def test_load_test_accounts_join_the_admins_organisation(sqlite_api: Api, tmp_path: Path) -> None:
+    """``aqua loadtest --logins N`` creates its users through the bootstrap admin: they are in
+    the admin's organisation and see the farms seeded there."""
+    from sre_cli.loadtest.accounts import ensure_load_users
+
+    api = sqlite_api
+    farm = api.farm("Seeded")
+    accounts = ensure_load_users(api.client, "", api.tokens[ADMIN], 2, tmp_path)
+    admin_org = api.client.get("/api/v1/users/me", headers=api.auth()).json()["org_id"]
+    for account in accounts:
+        token = api.login(account.username, account.password)["access_token"]
+        assert api.client.get("/api/v1/users/me", headers=_bearer(token)).json()["org_id"] == (
+            admin_org
+        )
+        assert api.client.get(f"/api/v1/farms/{farm}", headers=_bearer(token)).status_code == 200
