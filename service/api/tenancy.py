@@ -68,15 +68,15 @@ async def pond_and_farm_in(session: AsyncSession, org_id: int, pond_id: int) -> 
     return row[0], row[1]
 
 
-async def task_in(session: AsyncSession, org_id: int, task_id: str) -> Task:
-    query = select(Task).where(Task.id == task_id, in_org_task(org_id))
-    task: Task = await _one(session, query, "task", task_id)
-    return task
-
-
-def in_org_task(org_id: int) -> ColumnElement[bool]:
+def task_in_org(org_id: int) -> ColumnElement[bool]:
     """A WHERE clause on ``Task``: the task's pond belongs to ``org_id``."""
     return Task.pond_id.in_(select(Pond.id).where(in_org(org_id)))
+
+
+async def task_in(session: AsyncSession, org_id: int, task_id: str) -> Task:
+    query = select(Task).where(Task.id == task_id, task_in_org(org_id))
+    task: Task = await _one(session, query, "task", task_id)
+    return task
 
 
 async def user_in(session: AsyncSession, org_id: int, user_id: int) -> User:

@@ -1,12 +1,12 @@
 """Pond summary: newest readings, biomass and oxygen status, cached read-through
 (:mod:`service.api.cache`: a local tier in each process, then Redis).
 
-A cache hit is answered from the stored JSON without touching the database. Entries are keyed
-by the caller's organisation and the pond: only a request of the pond's own organisation can
-fill one (another tenant's request fails the scoped lookup, 404), so no request is ever
-answered from another tenant's entry. ``X-Cache``
-says ``hit`` or ``miss``. Hits of the local tier are usually answered before this route is
-reached (:mod:`service.api.hotpath`), with the same checks and the same answer.
+A cache hit is answered from the stored JSON without touching the database. ``X-Cache`` says
+``hit`` or ``miss``. Entries are keyed by the caller's organisation and the pond: only a
+request of the pond's own organisation can fill one (another tenant's request fails the scoped
+lookup, 404), so no request is ever answered from another tenant's entry. Hits of the local
+tier are usually answered before this route is reached (:mod:`service.api.hotpath`), with the
+same checks and the same answer.
 """
 
 from __future__ import annotations
