@@ -1,4 +1,4 @@
-"""``python -m service.api [serve|migrate|config-table]``."""
+"""``python -m service.api [serve|migrate|config-table|add-organisation]``."""
 
 import sys
 

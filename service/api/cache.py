@@ -1,7 +1,8 @@
 """Read-through cache of pond summaries: a small in-process tier in front of Redis.
 
 Summaries are stored as the JSON bytes of the response, so a hit is answered without touching
-the database or re-serialising. A lookup tries, in order:
+the database or re-serialising. Both tiers are keyed by a :data:`PondRef` (organisation,
+pond): a lookup for one tenant never finds another tenant's entry. A lookup tries, in order:
 
 1. the **local tier** of this process: summaries it recently read from Redis, kept for
    ``AQUA_CACHE_LOCAL_TTL_SECONDS`` (a dict lookup, no I/O);
@@ -10,7 +11,7 @@ the database or re-serialising. A lookup tries, in order:
    what Redis held).
 
 Writes call :func:`~service.data.summary_keys.invalidate_summaries`: it deletes the Redis
-entries and publishes the pond ids on ``INVALIDATIONS_CHANNEL``; every API process subscribes
+entries and publishes the refs on ``INVALIDATIONS_CHANNEL``; every API process subscribes
 and drops its local copies as the message arrives (a millisecond on a LAN). The local tier is
 used only while that subscription is up: it starts empty on every (re)subscription, is switched
 off while Redis is unreachable, and its TTL bounds staleness if a message is lost in a way the
@@ -20,7 +21,7 @@ behind.
 
 With Redis down every lookup is a miss and the summary is computed from the database::
 
-    await invalidate_summaries(redis_client, [pond_id])   # any process: API or worker
+    await invalidate_summaries(redis_client, [(org_id, pond_id)])   # any process: API or worker
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from service.api.metrics import ApiMetrics
 from service.api.softredis import RedisUnavailable, SoftRedis
 from service.common import otel
-from service.data.summary_keys import INVALIDATIONS_CHANNEL, invalidate_summaries, summary_key
+from service.data.summary_keys import (
+    INVALIDATIONS_CHANNEL,
+    PondRef,
+    decode_refs,
+    invalidate_summaries,
+    summary_key,
+)
 
 log = logging.getLogger("aqua.api.cache")
 
@@ -56,10 +63,10 @@ class LocalTier:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self.live = False
-        self._entries: dict[int, tuple[bytes, float]] = {}
+        self._entries: dict[PondRef, tuple[bytes, float]] = {}
         self._seq = 0  # bumped by every drop and reset
         self._reset_seq = 0
-        self._dropped_seq: dict[int, int] = {}
+        self._dropped_seq: dict[PondRef, int] = {}
 
     @property
     def enabled(self) -> bool:
@@ -68,14 +75,14 @@ class LocalTier:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, pond_id: int) -> bytes | None:
+    def get(self, ref: PondRef) -> bytes | None:
         if not self.live:
             return None
-        entry = self._entries.get(pond_id)
+        entry = self._entries.get(ref)
         if entry is None:
             return None
         if time.monotonic() >= entry[1]:
-            del self._entries[pond_id]
+            del self._entries[ref]
             return None
         return entry[0]
 
@@ -83,30 +90,30 @@ class LocalTier:
         """Call before reading from Redis; pass the result to :meth:`put`."""
         return self._seq
 
-    def put(self, pond_id: int, payload: bytes, since: int) -> None:
+    def put(self, ref: PondRef, payload: bytes, since: int) -> None:
         """Keep a copy read from Redis, unless it was invalidated after ``since``."""
-        if not self.live or self.invalidated_since(pond_id, since):
+        if not self.live or self.invalidated_since(ref, since):
             return
-        if pond_id not in self._entries and len(self._entries) >= self.max_entries:
+        if ref not in self._entries and len(self._entries) >= self.max_entries:
             self._entries.pop(next(iter(self._entries)))  # the oldest insertion
-        self._entries[pond_id] = (payload, time.monotonic() + self.ttl_seconds)
+        self._entries[ref] = (payload, time.monotonic() + self.ttl_seconds)
 
-    def drop(self, pond_ids: Iterable[int]) -> None:
+    def drop(self, refs: Iterable[PondRef]) -> None:
         self._seq += 1
-        for pond_id in pond_ids:
-            self._entries.pop(pond_id, None)
-            self._dropped_seq[pond_id] = self._seq
+        for ref in refs:
+            self._entries.pop(ref, None)
+            self._dropped_seq[ref] = self._seq
         if len(self._dropped_seq) > self.MAX_TRACKED_DROPS:
             self.reset(live=self.live)
             self._dropped_seq.clear()
 
-    def invalidated_since(self, pond_id: int, since: int) -> bool:
+    def invalidated_since(self, ref: PondRef, since: int) -> bool:
         """Whether the pond was invalidated (or the tier reset) after ``since`` (:meth:`mark`)."""
-        return self._reset_seq > since or self.dropped_since(pond_id, since)
+        return self._reset_seq > since or self.dropped_since(ref, since)
 
-    def dropped_since(self, pond_id: int, since: int) -> bool:
+    def dropped_since(self, ref: PondRef, since: int) -> bool:
         """Whether an invalidation of the pond arrived after ``since`` (:meth:`mark`)."""
-        return self._dropped_seq.get(pond_id, 0) > since
+        return self._dropped_seq.get(ref, 0) > since
 
     def reset(self, *, live: bool) -> None:
         """Forget everything; reads in flight will not be kept."""
@@ -114,11 +121,6 @@ class LocalTier:
         self._reset_seq = self._seq
         self._entries.clear()
         self.live = live
-
-
-def _parse_ids(data: object) -> list[int]:
-    text = data.decode() if isinstance(data, bytes) else str(data)
-    return [int(part) for part in text.split(",") if part.strip().isdigit()]
 
 
 class SummaryCache:
@@ -139,14 +141,14 @@ class SummaryCache:
         self.local_hits = metrics.cache_hits.labels(LOCAL_CACHE_NAME)
         self._local_misses = metrics.cache_misses.labels(LOCAL_CACHE_NAME)
         self._listener: asyncio.Task[None] | None = None
-        self._flights: dict[int, asyncio.Future[tuple[bytes, bool]]] = {}
+        self._flights: dict[PondRef, asyncio.Future[tuple[bytes, bool]]] = {}
 
     @staticmethod
-    def key(pond_id: int) -> str:
-        return summary_key(pond_id)
+    def key(ref: PondRef) -> str:
+        return summary_key(ref)
 
     async def read_through(
-        self, pond_id: int, compute: Callable[[], Awaitable[bytes]]
+        self, ref: PondRef, compute: Callable[[], Awaitable[bytes]]
     ) -> tuple[bytes, bool]:
         """The pond's summary, and whether a cache had it (else ``compute()`` made it).
 
@@ -156,72 +158,70 @@ class SummaryCache:
         """
         local = self.local
         if local.enabled:
-            payload = local.get(pond_id)
+            payload = local.get(ref)
             if payload is not None:
                 self.local_hits.inc()
                 return payload, True
             self._local_misses.inc()
-        flight = self._flights.get(pond_id)
+        flight = self._flights.get(ref)
         if flight is None:
-            flight = asyncio.ensure_future(self._fill(pond_id, compute))
-            self._flights[pond_id] = flight
-            flight.add_done_callback(functools.partial(self._landed, pond_id))
+            flight = asyncio.ensure_future(self._fill(ref, compute))
+            self._flights[ref] = flight
+            flight.add_done_callback(functools.partial(self._landed, ref))
         return await asyncio.shield(flight)
 
-    def _landed(self, pond_id: int, flight: asyncio.Future[tuple[bytes, bool]]) -> None:
-        if self._flights.get(pond_id) is flight:
-            del self._flights[pond_id]
+    def _landed(self, ref: PondRef, flight: asyncio.Future[tuple[bytes, bool]]) -> None:
+        if self._flights.get(ref) is flight:
+            del self._flights[ref]
         if not flight.cancelled():
             flight.exception()  # retrieved here; each waiting request raises it itself
 
     async def _fill(
-        self, pond_id: int, compute: Callable[[], Awaitable[bytes]]
+        self, ref: PondRef, compute: Callable[[], Awaitable[bytes]]
     ) -> tuple[bytes, bool]:
         since = self.local.mark()
         try:
-            with otel.span("cache lookup", {"aqua.pond_id": pond_id}):
-                value = await self._redis.call(lambda r: r.get(summary_key(pond_id)))
+            with otel.span("cache lookup", {"aqua.pond_id": ref[1]}):
+                value = await self._redis.call(lambda r: r.get(summary_key(ref)))
         except RedisUnavailable:
             value = None
         if isinstance(value, bytes):
             self._hits.inc()
             if self.local.enabled:
-                self.local.put(pond_id, value, since)
+                self.local.put(ref, value, since)
             return value, True
         self._misses.inc()
         payload = await compute()
-        await self.put(pond_id, payload, since)
+        await self.put(ref, payload, since)
         return payload, False
 
-    async def put(self, pond_id: int, payload: bytes, since: int | None = None) -> None:
+    async def put(self, ref: PondRef, payload: bytes, since: int | None = None) -> None:
         """Store a summary computed from the database.
 
         With ``since`` (:meth:`LocalTier.mark` taken before the database read), a summary whose
         pond was invalidated meanwhile is not stored: it may predate the write. (Invalidations
         missed while unsubscribed cannot be seen here; the Redis TTL bounds those.)
         """
-        if since is not None and self.local.dropped_since(pond_id, since):
+        if since is not None and self.local.dropped_since(ref, since):
             return
         with contextlib.suppress(RedisUnavailable):
-            await self._redis.call(
-                lambda r: r.set(summary_key(pond_id), payload, ex=self.ttl_seconds)
-            )
+            await self._redis.call(lambda r: r.set(summary_key(ref), payload, ex=self.ttl_seconds))
 
-    async def invalidate(self, pond_id: int) -> None:
-        await self.invalidate_many([pond_id])
+    async def invalidate(self, org_id: int, pond_id: int) -> None:
+        await self.invalidate_many([(org_id, pond_id)])
 
-    async def invalidate_many(self, pond_ids: Iterable[int]) -> None:
-        ids = list(pond_ids)
-        self._drop(ids)  # this process at once; the others through the channel
+    async def invalidate_many(self, refs: Iterable[PondRef]) -> None:
+        listed = list(refs)
+        self._drop(listed)  # this process at once; the others through the channel
         with contextlib.suppress(RedisUnavailable):
-            await self._redis.call(lambda r: invalidate_summaries(r, ids))
+            await self._redis.call(lambda r: invalidate_summaries(r, listed))
 
-    def _drop(self, pond_ids: list[int]) -> None:
-        self.local.drop(pond_ids)
+    def _drop(self, refs: list[PondRef]) -> None:
+        self.local.drop(refs)
         # A read already under way may return what the write replaced: later requests must
         # not join it.
-        for pond_id in pond_ids:
-            self._flights.pop(pond_id, None)
+        for ref in refs:
+            self._flights.pop(ref, None)
 
     async def start(self) -> None:
         if self.local.enabled and self._redis.configured and self._listener is None:
@@ -255,7 +255,7 @@ class SummaryCache:
                             log.info("summary invalidations followed again")
                             lost = False
                     elif message["type"] == "message":
-                        self._drop(_parse_ids(message["data"]))
+                        self._drop(decode_refs(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

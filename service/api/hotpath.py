@@ -12,13 +12,15 @@ with the same checks in the same functions as the route's dependencies:
 * the route template (``scope["route"]``) for metrics and the access log, which the telemetry
   middleware around it records as for any other request.
 
-It only answers when the answer is certain to be the route's: a canonical pond id whose
-summary is in the local tier, a valid token with the ``read`` scope. Anything else (no or
-bad token, missing scope, a local miss, odd paths) goes to FastAPI untouched and before any
-side effect, so errors come from one place. While a fault rule targets the summary route, the
-route answers (fault injection is its dependency); a rule on any other route does not change
-this route's answer. ``AQUA_SUMMARY_HOT_PATH=false`` switches the hot path off.
-``summary_hot_path_answers_total`` counts the requests it answered.
+It only answers when the answer is certain to be the route's: a canonical pond id, a valid
+token with the ``read`` scope, and the pond's summary in the local tier under the caller's
+organisation (the tier is keyed by organisation and pond, as the route's cache is: another
+tenant's pond is never in the caller's entries, so it goes to the route, which answers 404).
+Anything else (no or bad token, missing scope, a local miss, odd paths) goes to FastAPI
+untouched and before any side effect, so errors come from one place. While a fault rule
+targets the summary route, the route answers (fault injection is its dependency); a rule on any
+other route does not change this route's answer. ``AQUA_SUMMARY_HOT_PATH=false`` switches the
+hot path off. ``summary_hot_path_answers_total`` counts the requests it answered.
 """
 
 from __future__ import annotations
@@ -66,12 +68,13 @@ class SummaryHotPath:
             and self.rt.cache.local.live
             and not self.rt.faults.has_rule(SUMMARY_ROUTE)
         ):
-            payload = self._cached(scope["path"])
-            if payload is not None and await self._answer(scope, receive, send, payload):
+            pond_id = self._pond_id(scope["path"])
+            if pond_id is not None and await self._answer(scope, receive, send, pond_id):
                 return
         await self.app(scope, receive, send)
 
-    def _cached(self, path: str) -> bytes | None:
+    @staticmethod
+    def _pond_id(path: str) -> int | None:
         if len(path) < _MIN_LENGTH or not path.startswith(_PREFIX) or not path.endswith(_SUFFIX):
             return None
         digits = path[len(_PREFIX) : -len(_SUFFIX)]
@@ -83,9 +86,9 @@ class SummaryHotPath:
             or digits[0] == "0"
         ):
             return None
-        return self.rt.cache.local.get(int(digits))
+        return int(digits)
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, payload: bytes) -> bool:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, pond_id: int) -> bool:
         """Answer the request, or return False (having changed nothing) to let FastAPI do it."""
         rt = self.rt
         try:
@@ -93,6 +96,9 @@ class SummaryHotPath:
         except Exception:  # a 401, or the database down: the route answers either
             return False
         if "read" not in principal.scopes:
+            return False
+        payload = rt.cache.local.get((principal.org_id, pond_id))
+        if payload is None:
             return False
         scope["route"] = self.route
         try:

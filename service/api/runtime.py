@@ -20,8 +20,9 @@ from service.api.forecasts import Forecasts
 from service.api.lifecycle import Lifecycle
 from service.api.loginguard import LoginGuard, Network, parse_networks
 from service.api.metrics import ApiMetrics
+from service.api.organisations import bootstrap_admin
 from service.api.ratelimit import RateLimiter
-from service.api.security import Passwords, TokenService, bootstrap_admin
+from service.api.security import Passwords, TokenService
 from service.api.settings import ApiSettings
 from service.api.softredis import RedisUnavailable, SoftRedis
 from service.api.userstate import UserStates
@@ -159,7 +160,7 @@ class Runtime:
                 self.db.engine,
                 ml_url=self.settings.ml_url,
                 ml_token=self.settings.ml_token,
-                on_stored=self.cache.invalidate,
+                on_stored=self.cache.invalidate_many,
             )
             self.embedded_worker.start()
             self.metrics.registry.register(self.embedded_worker)

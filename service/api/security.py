@@ -1,14 +1,16 @@
-"""Passwords, tokens and the bootstrap admin.
+"""Passwords and tokens (the bootstrap admin lives in :mod:`service.api.organisations`).
 
 Passwords are argon2id hashes, computed off the event loop. Tokens are HMAC-signed JWTs with
 ``exp``, ``iat``, ``sub`` (the user id), ``scopes`` and a ``typ`` of ``access`` or ``refresh``;
 a refresh token is never accepted where an access token is expected::
 
     tokens = TokenService.from_settings(settings)
-    pair, grant = tokens.issue(user_id=1, username="ana", role=Role.operator, version=0)
+    pair, grant = tokens.issue(user_id=1, username="ana", role=Role.operator, org_id=1, version=0)
     tokens.decode(pair.access_token, "access").scopes   # frozenset({"read", "write"})
 
 Roles map to scopes: viewers read, operators also write, admins also manage users and faults.
+A token names the user's organisation (``org``): every farm-scoped query is filtered by it
+(:mod:`service.api.tenancy`), and the user's current state confirms it on every request.
 A token also carries the user's ``ver`` (token version) when issued; a token is only good while
 it equals the user's current one (:mod:`service.api.userstate`), and a refresh token carries
 its ``fam`` (family: one login's chain of refresh tokens), recorded by the caller from the
@@ -27,13 +29,9 @@ import anyio
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from service.api.settings import ApiSettings
 from service.common.errors import RequestRejected
-from service.data.db import Database
-from service.data.models import User
 from service.data.schemas import Role, TokenPair
 
 log = logging.getLogger("aqua.api.security")
@@ -60,6 +58,7 @@ class Principal:
     username: str
     role: Role
     scopes: frozenset[str]
+    org_id: int = 0
     token_version: int = 0
     jti: str = ""
     family: str = ""
@@ -145,6 +144,7 @@ class TokenService:
         role: Role,
         typ: TokenType,
         ttl: int,
+        org_id: int = 0,
         version: int = 0,
         family: str | None = None,
         jti: str | None = None,
@@ -163,13 +163,21 @@ class TokenService:
             "aud": self.audience,
             "jti": jti or os.urandom(12).hex(),
             "ver": version,
+            "org": org_id,
         }
         if family is not None:
             claims["fam"] = family
         return jwt.encode(claims, self._secret, algorithm=self._algorithm)
 
     def issue(
-        self, *, user_id: int, username: str, role: Role, version: int, family: str | None = None
+        self,
+        *,
+        user_id: int,
+        username: str,
+        role: Role,
+        org_id: int,
+        version: int,
+        family: str | None = None,
     ) -> tuple[TokenPair, RefreshGrant]:
         """An access and a refresh token; the refresh token starts a family or continues
         ``family``."""
@@ -186,6 +194,7 @@ class TokenService:
                 role=role,
                 typ="access",
                 ttl=self.access_ttl,
+                org_id=org_id,
                 version=version,
                 now=now,
             ),
@@ -195,6 +204,7 @@ class TokenService:
                 role=role,
                 typ="refresh",
                 ttl=self.refresh_ttl,
+                org_id=org_id,
                 version=version,
                 family=grant.family,
                 jti=grant.jti,
@@ -248,10 +258,13 @@ class TokenService:
         scopes = claims["scopes"]
         version = claims["ver"]
         family = claims.get("fam", "")
+        # Tokens issued before organisations existed carry none: the user's state supplies it.
+        org_id = claims.get("org", 0)
         if (
             not isinstance(scopes, list)
             or not all(isinstance(s, str) for s in scopes)
             or type(version) is not int
+            or type(org_id) is not int
             or not isinstance(claims["jti"], str)
             or not isinstance(family, str)
             or (expected == "refresh" and not family)
@@ -262,35 +275,9 @@ class TokenService:
             username=str(claims.get("name", "")),
             role=role,
             scopes=frozenset(scopes) & SCOPES_BY_ROLE[role],
+            org_id=org_id,
             token_version=version,
             jti=claims["jti"],
             family=family,
         )
         return principal, float(claims["exp"])
-
-
-async def bootstrap_admin(db: Database, settings: ApiSettings, passwords: Passwords) -> bool:
-    """Create the configured admin when no user of that name exists; True if created."""
-    username = settings.bootstrap_admin_username
-    password = settings.bootstrap_admin_password
-    if not username or password is None:
-        return False
-    async with db.session() as session:
-        existing = await session.scalar(select(User.id).where(User.username == username))
-        if existing is not None:
-            return False
-        session.add(
-            User(
-                username=username,
-                password_hash=await passwords.hash(password.get_secret_value()),
-                role=Role.admin.value,
-                is_active=True,
-            )
-        )
-        try:
-            await session.commit()
-        except IntegrityError:  # another worker created it first
-            await session.rollback()
-            return False
-    log.info("bootstrap admin created", extra={"username": username})
-    return True

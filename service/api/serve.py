@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -237,10 +238,20 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=("serve", "migrate", "config-table"),
-        help="serve (default), migrate the database to head, or print the configuration table",
+        choices=("serve", "migrate", "config-table", "add-organisation"),
+        help="serve (default), migrate the database to head, print the configuration table, "
+        "or add an organisation with its first admin",
+    )
+    parser.add_argument("name", nargs="?", help="add-organisation: the organisation's name")
+    parser.add_argument("--admin", help="add-organisation: the username of its first admin")
+    parser.add_argument(
+        "--admin-password-file",
+        type=Path,
+        help="add-organisation: a file holding that admin's password",
     )
     args = parser.parse_args(argv)
+    if args.command != "add-organisation" and (args.name or args.admin or args.admin_password_file):
+        parser.error("NAME, --admin and --admin-password-file belong to add-organisation")
     if args.command == "config-table":
         from service.api.configdoc import config_table
 
@@ -259,4 +270,54 @@ def main(argv: list[str] | None = None) -> int:
         revision = asyncio.run(_migrate(settings))
         log.info("database at revision %s", revision)
         return 0
+    if args.command == "add-organisation":
+        return add_organisation_command(settings, args.name, args.admin, args.admin_password_file)
     return serve(settings)
+
+
+def add_organisation_command(
+    settings: ApiSettings, name: str | None, admin: str | None, password_file: Path | None
+) -> int:
+    """``add-organisation NAME --admin USER --admin-password-file FILE``: 0 when created, 2
+    on bad input, 1 when the organisation or the username exists."""
+    from pydantic import ValidationError
+
+    from service.api.organisations import OrganisationConflict, add_organisation
+    from service.api.security import Passwords
+    from service.data.schemas import OrganisationCreate
+
+    if not name or not admin or password_file is None:
+        print("add-organisation needs NAME, --admin and --admin-password-file", file=sys.stderr)
+        return 2
+    try:
+        password = password_file.read_text(encoding="utf-8").strip()
+        body = OrganisationCreate(name=name, admin_username=admin, admin_password=password)
+    except OSError as exc:
+        print(f"cannot read {password_file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"invalid {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+
+    async def create() -> int:
+        db = Database.from_settings(settings)
+        try:
+            created = await add_organisation(
+                db,
+                Passwords.from_settings(settings),
+                body.name,
+                body.admin_username,
+                body.admin_password,
+            )
+        finally:
+            await db.dispose()
+        return created.org_id
+
+    try:
+        org_id = asyncio.run(create())
+    except OrganisationConflict as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"organisation {body.name} created (id {org_id}), admin {body.admin_username}")
+    return 0

@@ -153,6 +153,12 @@ class ApiSettings(ServiceSettings):
     bootstrap_admin_password_file: Path | None = Field(
         default=None, description="File holding it (wins)."
     )
+    bootstrap_admin_organisation: str = Field(
+        default="default",
+        min_length=1,
+        max_length=120,
+        description="The bootstrap admin's organisation, created when missing.",
+    )
     argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
     argon2_memory_kib: int = Field(
         default=65536, ge=8, description="argon2id memory per hash (KiB)."

@@ -1,5 +1,5 @@
 """The current state of the users tokens name: is the user still there, active, in that role,
-and is the token's version still theirs?
+and is the token's version still theirs? Which organisation do they belong to?
 
 A token is valid until it expires, but the user behind it may be disabled, deleted, demoted or
 have logged out since. Every authenticated request therefore checks the user's current state,
@@ -14,7 +14,8 @@ Every change of a user (role, status, password, deletion, logout) bumps its toke
 the database and then calls :meth:`UserStates.invalidate`, which drops the local copy and the
 Redis entry at once. With Redis down every miss reads the database::
 
-    state = await states.get(42)       # UserState(active=True, role=Role.admin, token_version=3)
+    state = await states.get(42)
+    # UserState(active=True, role=Role.admin, token_version=3, org_id=1)
     principal = await states.current(principal)   # AuthError (401) when revoked
 """
 
@@ -35,7 +36,7 @@ from service.data.schemas import Role
 
 log = logging.getLogger("aqua.api.userstate")
 
-KEY_PREFIX = "aqua:user-state:"
+KEY_PREFIX = "aqua:user-state:v2:"
 LOCAL_MAX_ENTRIES = 100_000
 
 
@@ -44,17 +45,19 @@ class UserState:
     active: bool
     role: Role
     token_version: int
+    org_id: int
 
     def encode(self) -> str:
-        return f"{int(self.active)}:{self.role.value}:{self.token_version}"
+        return f"{int(self.active)}:{self.role.value}:{self.token_version}:{self.org_id}"
 
     @classmethod
     def decode(cls, raw: bytes | str) -> UserState | None:
         text = raw.decode() if isinstance(raw, bytes) else raw
         active, _, rest = text.partition(":")
-        role, _, version = rest.partition(":")
+        role, _, rest = rest.partition(":")
+        version, _, org = rest.partition(":")
         try:
-            return cls(active == "1", Role(role), int(version))
+            return cls(active == "1", Role(role), int(version), int(org))
         except ValueError:
             return None
 
@@ -75,10 +78,13 @@ class UserStates:
 
     async def current(self, principal: Principal) -> Principal:
         """``principal`` as the user's current state allows it; :class:`AuthError` when the
-        user is gone or disabled or the token's version is no longer theirs."""
+        user is gone or disabled or the token's version is no longer theirs. The organisation
+        is always the user's own (a token from before organisations carries none)."""
         state = await self.get(principal.user_id)
         if state is None or not state.active or state.token_version != principal.token_version:
             raise AuthError("token revoked")
+        if state.org_id != principal.org_id:
+            principal = replace(principal, org_id=state.org_id)
         if state.role is not principal.role:
             # A role change bumps the version; this only guards a state written without it.
             return replace(
@@ -133,9 +139,11 @@ class UserStates:
         async with self._db.session() as session:
             row = (
                 await session.execute(
-                    select(User.is_active, User.role, User.token_version).where(User.id == user_id)
+                    select(User.is_active, User.role, User.token_version, User.org_id).where(
+                        User.id == user_id
+                    )
                 )
             ).first()
         if row is None:
             return None
-        return UserState(bool(row[0]), Role(row[1]), int(row[2]))
+        return UserState(bool(row[0]), Role(row[1]), int(row[2]), int(row[3]))

@@ -19,6 +19,7 @@ Servers answer HTTP, not exit codes, so the service has its own root, apart from
     │   ├── ForecastImpossible    api.forecasts       nothing stored can make a forecast
     │   ├── AuthError             api.security        401
     │   ├── RateLimited           api.deps            429
+    │   ├── OrganisationConflict  api.organisations   the organisation or admin exists
     │   └── FaultsDisabled        api.faults          fault injection is off
     └── InjectedFault             api.faults          a failure injected on purpose
 """

@@ -8,7 +8,10 @@ Readings are keyed by (pond, sensor, ts): writing the same key again updates the
 retried or replayed batch is harmless::
 
     sink = DatabaseReadingsSink(db, on_written=cache.invalidate)
-    await sink.write(pond_id, batch.readings)    # IngestResult(accepted=..., durable=True)
+    await sink.write(org_id, pond_id, batch.readings)   # IngestResult(accepted=..., durable=True)
+
+The caller has checked that the pond belongs to ``org_id``; the organisation travels with the
+batch so that what is invalidated (and, through a queue, what the worker checks) names it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from service.data.schemas import IngestResult, ReadingIn
 class ReadingsSink(Protocol):
     """Where accepted readings go."""
 
-    async def write(self, pond_id: int, readings: Sequence[ReadingIn]) -> IngestResult: ...
+    async def write(
+        self, org_id: int, pond_id: int, readings: Sequence[ReadingIn]
+    ) -> IngestResult: ...
 
 
 def _rows(pond_id: int, readings: Sequence[ReadingIn]) -> list[dict[str, Any]]:
@@ -76,15 +81,15 @@ class DatabaseReadingsSink:
     """Store each batch in one transaction, then tell ``on_written`` (cache invalidation)."""
 
     def __init__(
-        self, db: Database, on_written: Callable[[int], Awaitable[None]] | None = None
+        self, db: Database, on_written: Callable[[int, int], Awaitable[None]] | None = None
     ) -> None:
         self._db = db
         self._on_written = on_written
 
-    async def write(self, pond_id: int, readings: Sequence[ReadingIn]) -> IngestResult:
+    async def write(self, org_id: int, pond_id: int, readings: Sequence[ReadingIn]) -> IngestResult:
         async with self._db.session() as session:
             accepted = await upsert_readings(session, pond_id, readings)
             await session.commit()
         if self._on_written is not None:
-            await self._on_written(pond_id)
+            await self._on_written(org_id, pond_id)
         return IngestResult(pond_id=pond_id, accepted=accepted, durable=True)

@@ -1,4 +1,8 @@
-"""Tables of the API service: users, farms, ponds and sensor readings.
+"""Tables of the API service: organisations, users, farms, ponds and sensor readings.
+
+Every user and every farm belongs to one organisation (the tenant); ponds, readings and tasks
+belong to it through their farm. Farm names are unique within an organisation, not across
+them, so a name taken by another tenant is neither refused nor revealed.
 
 Readings are keyed by (pond, sensor, timestamp): the primary key doubles as the index for
 time-range reads of one sensor, a second index on (pond, timestamp) serves reads of every
@@ -73,6 +77,22 @@ class Timestamps:
     )
 
 
+class Organisation(Timestamps, Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+
+
+def org_column(table: str) -> Mapped[int]:
+    return mapped_column(
+        Integer,
+        ForeignKey("organisations.id", name=f"fk_{table}_org_id"),
+        nullable=False,
+        index=True,
+    )
+
+
 class User(Timestamps, Base):
     __tablename__ = "users"
     __table_args__ = (
@@ -80,6 +100,8 @@ class User(Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = org_column("users")
+    # Unique across organisations: a username is what a login names.
     username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -109,9 +131,11 @@ class RefreshToken(Base):
 
 class Farm(Timestamps, Base):
     __tablename__ = "farms"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_farms_org_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    org_id: Mapped[int] = org_column("farms")
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
     location: Mapped[str | None] = mapped_column(String(200))
     # IANA zone of the farm's ponds: the nightly forecast runs at 20:00 local time.
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")

@@ -145,8 +145,17 @@ class UserUpdate(Strict):
     is_active: bool | None = None
 
 
+class OrganisationCreate(Strict):
+    """A new organisation and its first admin (``python -m service.api add-organisation``)."""
+
+    name: Name
+    admin_username: Username
+    admin_password: Password
+
+
 class UserOut(Out):
     id: int
+    org_id: int = Field(description="The user's organisation.")
     username: str
     role: Role
     is_active: bool
@@ -172,6 +181,7 @@ class FarmUpdate(Strict):
 
 class FarmOut(Out):
     id: int
+    org_id: int = Field(description="The farm's organisation (the creator's).")
     name: str
     location: str | None
     timezone: str

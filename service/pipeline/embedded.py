@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.data.summary_keys import PondRef
 from service.pipeline.handlers import (
     DependencyDown,
     ForecastHandler,
@@ -36,16 +37,6 @@ from service.pipeline.queue import EmbeddedQueue
 log = logging.getLogger("aqua.worker.embedded")
 
 
-def _each_pond(
-    fn: Callable[[int], Awaitable[None]],
-) -> Callable[[Collection[int]], Awaitable[None]]:
-    async def call(pond_ids: Collection[int]) -> None:
-        for pond_id in pond_ids:
-            await fn(pond_id)
-
-    return call
-
-
 class EmbeddedWorker:
     def __init__(
         self,
@@ -54,7 +45,7 @@ class EmbeddedWorker:
         *,
         ml_url: str | None = None,
         ml_token: str | None = None,
-        on_stored: Callable[[int], Awaitable[None]] | None = None,
+        on_stored: Callable[[Collection[PondRef]], Awaitable[None]] | None = None,
         policy: RetryPolicy | None = None,
         max_messages: int = 200,
         nightly_every_s: float = 30.0,
@@ -70,9 +61,7 @@ class EmbeddedWorker:
 
             self._ml = MLClient(ml_url, token=ml_token)
         self.handlers: list[Handler] = [
-            ReadingsHandler(
-                engine, self.metrics, on_stored=_each_pond(on_stored) if on_stored else None
-            ),
+            ReadingsHandler(engine, self.metrics, on_stored=on_stored),
             ForecastHandler(engine, self._ml, self.metrics),
         ]
         for h in self.handlers:

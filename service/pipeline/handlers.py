@@ -8,6 +8,10 @@ A handler takes a batch and returns the messages that failed, by index. Two kind
 * :class:`MessageFailure` (returned) — this message failed: undecodable (``retriable=False``,
   straight to the dead-letter topic), or rejected by the database (retried up to N times).
 
+Handlers write only within the organisation a message names: readings for a pond of another
+organisation, or a forecast job whose task is another organisation's or another pond's, are
+refused for good (dead-lettered, or the task failed) and nothing is written.
+
 Handlers are idempotent, so a batch done twice (a crash before the offset commit, a retry)
 stores the same rows: readings are upserted by (pond, sensor, ts), and a forecast task that
 is already done is skipped. :func:`process` runs the retry policy around a handler; both the
@@ -32,8 +36,9 @@ from service.common.errors import DependencyUnavailable
 from service.data.db import is_unavailable
 from service.data.forecast_input import NO_AERATION, NotEnoughData, load_input
 from service.data.ingest import upsert_readings
-from service.data.models import Task
+from service.data.models import Farm, Pond, Task
 from service.data.schemas import ReadingIn
+from service.data.summary_keys import PondRef
 from service.pipeline.messages import Envelope, ForecastJob, ReadingsMessage
 from service.pipeline.metrics import WorkerMetrics
 from service.pipeline.topics import FORECASTS, READINGS
@@ -135,11 +140,22 @@ def _db_call_failed(exc: BaseException) -> DependencyDown | None:
     return DependencyDown("database", exc) if is_unavailable(exc) else None
 
 
+class WrongOrganisation(ValueError):
+    """A message names an organisation its pond or task does not belong to."""
+
+
+def wrong_organisation(what: str, org_id: int | None) -> MessageFailure:
+    return MessageFailure.of(
+        WrongOrganisation(f"{what} is not in organisation {org_id}"), retriable=False
+    )
+
+
 class ReadingsHandler:
     """Upsert the readings of a batch: one transaction, one statement per pond.
 
-    After the commit, ``on_stored`` gets the ponds written to (the API's cached summaries of
-    those ponds are stale now).
+    After the commit, ``on_stored`` gets the ponds written to, as (organisation, pond) (the
+    API's cached summaries of those ponds are stale now). A farm never changes organisation,
+    so the owners read before the write still hold when it commits.
     """
 
     topic = READINGS
@@ -148,7 +164,7 @@ class ReadingsHandler:
         self,
         engine: AsyncEngine,
         metrics: WorkerMetrics,
-        on_stored: Callable[[Collection[int]], Awaitable[None]] | None = None,
+        on_stored: Callable[[Collection[PondRef]], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
@@ -177,21 +193,47 @@ class ReadingsHandler:
         if not decoded:
             return failures
         try:
-            await self._store([m for _, m in decoded])
+            owners = await self._owners({m.pond_id for _, m in decoded})
+        except Exception as exc:
+            if (down := _db_call_failed(exc)) is not None:
+                raise down from exc
+            raise
+        kept = []
+        for i, message in decoded:
+            owner = owners.get(message.pond_id)
+            if owner is not None and message.org_id not in (None, owner):
+                failures[i] = wrong_organisation(f"pond {message.pond_id}", message.org_id)
+            else:
+                kept.append((i, message))
+        decoded = kept
+        if not decoded:
+            return failures
+        try:
+            await self._store([m for _, m in decoded], owners)
         except Exception as exc:
             if (down := _db_call_failed(exc)) is not None:
                 raise down from exc
             # One bad message (say, a pond deleted since) must not hold back the others.
             for i, message in decoded:
                 try:
-                    await self._store([message])
+                    await self._store([message], owners)
                 except Exception as one:
                     if (down := _db_call_failed(one)) is not None:
                         raise down from one
                     failures[i] = MessageFailure.of(one, retriable=True)
         return failures
 
-    async def _store(self, messages: Sequence[ReadingsMessage]) -> None:
+    async def _owners(self, pond_ids: Collection[int]) -> dict[int, int]:
+        """The organisation of each pond that exists."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(Pond.id, Farm.org_id)
+                .join(Farm, Farm.id == Pond.farm_id)
+                .where(Pond.id.in_(sorted(pond_ids)))
+            )
+            return {int(pond_id): int(org_id) for pond_id, org_id in rows}
+
+    async def _store(self, messages: Sequence[ReadingsMessage], owners: dict[int, int]) -> None:
         by_pond: dict[int, list[ReadingIn]] = {}
         for m in messages:
             by_pond.setdefault(m.pond_id, []).extend(m.readings)
@@ -201,7 +243,7 @@ class ReadingsHandler:
                 stored += await upsert_readings(conn, pond_id, readings)
         self.metrics.readings_stored.inc(stored)
         if self.on_stored is not None:
-            await self.on_stored(by_pond.keys())
+            await self.on_stored([(owners[p], p) for p in by_pond if p in owners])
 
 
 class Forecaster(Protocol):
@@ -275,20 +317,38 @@ class ForecastHandler:
         from service.ml.schemas import ForecastRequest, PondInput
 
         now = datetime.now(UTC)
+        by_id = {str(j.task_id): j for j in jobs}
+        wrong: dict[str, str] = {}
         async with self.engine.begin() as conn:
             rows = await conn.execute(
-                select(Task.id, Task.status).where(Task.id.in_([str(j.task_id) for j in jobs]))
+                select(Task.id, Task.status, Task.pond_id, Farm.org_id)
+                .join(Pond, Pond.id == Task.pond_id)
+                .join(Farm, Farm.id == Pond.farm_id)
+                .where(Task.id.in_(list(by_id)))
             )
-            status: dict[str, str] = {str(task_id): str(st) for task_id, st in rows}
-            todo = [j for j in jobs if status.get(str(j.task_id)) in ("pending", "running")]
-            if not todo:
-                return  # replays of finished jobs, or tasks deleted with their pond
-            ids = [str(j.task_id) for j in todo]
-            await conn.execute(
-                update(Task)
-                .where(Task.id.in_(ids))
-                .values(status="running", attempts=Task.attempts + 1, updated_at=now)
-            )
+            todo = []
+            for task_id, st, pond_id, org_id in rows:
+                job = by_id[str(task_id)]
+                if st not in ("pending", "running"):
+                    continue  # a replay of a finished job
+                if job.pond_id != pond_id or job.org_id not in (None, org_id):
+                    # Never the task's own pond: a forged or corrupt job writes nothing.
+                    wrong[str(task_id)] = (
+                        f"forecast job for pond {job.pond_id} in organisation {job.org_id} "
+                        "does not match its task"
+                    )
+                else:
+                    todo.append(job)
+            if todo:
+                await conn.execute(
+                    update(Task)
+                    .where(Task.id.in_([str(j.task_id) for j in todo]))
+                    .values(status="running", attempts=Task.attempts + 1, updated_at=now)
+                )
+        if wrong:
+            await self._finish_failed(wrong)
+        if not todo:
+            return  # replays of finished jobs, or tasks deleted with their pond
         if self.ml is None:
             await self._finish_failed({str(j.task_id): "no ML service configured" for j in todo})
             return

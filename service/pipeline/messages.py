@@ -2,9 +2,12 @@
 
 ``sensor-readings`` carries one API batch per message (up to 1,000 readings of one pond);
 ``forecast-requests`` carries one forecast job. Readings reuse the API's validated
-:class:`~service.data.schemas.ReadingIn`, so a message the worker accepts is one the API would::
+:class:`~service.data.schemas.ReadingIn`, so a message the worker accepts is one the API would.
+Each message names the organisation the API checked the pond against (``org_id``); the worker
+writes only if the pond still belongs to it. A message from before organisations carries none
+and is taken as the pond's own::
 
-    msg = ReadingsMessage(pond_id=7, readings=[...])
+    msg = ReadingsMessage(org_id=1, pond_id=7, readings=[...])
     value, key = msg.encode(), pond_key(7)
     ReadingsMessage.decode(value)      # raises pydantic.ValidationError on a poison message
 """
@@ -43,8 +46,12 @@ class _Message(BaseModel):
         return cls.model_validate_json(value or b"")
 
 
+OrgId = Annotated[int | None, Field(default=None, ge=1)]
+
+
 class ReadingsMessage(_Message):
     v: Literal[1] = 1
+    org_id: OrgId = None
     pond_id: Annotated[int, Field(ge=1)]
     readings: Annotated[list[ReadingIn], Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)]
 
@@ -52,6 +59,7 @@ class ReadingsMessage(_Message):
 class ForecastJob(_Message):
     v: Literal[1] = 1
     task_id: uuid.UUID
+    org_id: OrgId = None
     pond_id: Annotated[int, Field(ge=1)]
     trigger: Trigger = "on_demand"
     issued_at: datetime = Field(description="Forecast issue time (20:00 pond-local), UTC.")

@@ -97,17 +97,26 @@ class NightlyRun:
             unsent = (
                 await conn.execute(
                     select(
-                        Task.id, Task.pond_id, Task.trigger, Task.issued_at, Task.created_at
-                    ).where(Task.status == "pending", Task.published_at.is_(None))
+                        Task.id,
+                        Farm.org_id,
+                        Task.pond_id,
+                        Task.trigger,
+                        Task.issued_at,
+                        Task.created_at,
+                    )
+                    .join(Pond, Pond.id == Task.pond_id)
+                    .join(Farm, Farm.id == Pond.farm_id)
+                    .where(Task.status == "pending", Task.published_at.is_(None))
                 )
             ).all()
         sent = 0
-        for task_id, pond_id, trigger, issued_at, created_at in unsent:
+        for task_id, org_id, pond_id, trigger, issued_at, created_at in unsent:
             # Ours go out now; others only once clearly abandoned by whoever created them.
             if task_id not in inserted and created_at >= stale:
                 continue
             job = ForecastJob(
                 task_id=uuid.UUID(task_id),
+                org_id=org_id,
                 pond_id=pond_id,
                 trigger="nightly" if trigger == "nightly" else "on_demand",
                 issued_at=issued_at,

@@ -288,8 +288,8 @@ class QueueReadingsSink:
     def __init__(self, queue: Publisher) -> None:
         self.queue = queue
 
-    async def write(self, pond_id: int, readings: Sequence[ReadingIn]) -> IngestResult:
-        message = ReadingsMessage(pond_id=pond_id, readings=list(readings))
+    async def write(self, org_id: int, pond_id: int, readings: Sequence[ReadingIn]) -> IngestResult:
+        message = ReadingsMessage(org_id=org_id, pond_id=pond_id, readings=list(readings))
         await self.queue.publish(READINGS, pond_key(pond_id), message.encode())
         accepted = len({(r.sensor, r.ts) for r in readings})
         return IngestResult(pond_id=pond_id, accepted=accepted, durable=False)

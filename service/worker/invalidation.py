@@ -7,7 +7,7 @@ are written here instead, so after each database commit the worker does the same
 it just stored readings for, in one round trip per batch::
 
     invalidator = SummaryInvalidator("redis://127.0.0.1:6379/0", metrics=metrics)
-    await invalidator.invalidate([7, 9])      # never raises
+    await invalidator.invalidate([(1, 7), (1, 9)])   # (organisation, pond); never raises
     await invalidator.aclose()
 
 Redis is optional and soft here too: unset (``AQUA_REDIS_URL``), nothing is done; down, the
@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from service.data.summary_keys import invalidate_summaries
+from service.data.summary_keys import PondRef, invalidate_summaries
 from service.pipeline.metrics import WorkerMetrics
 
 log = logging.getLogger("aqua.worker.cache")
@@ -70,19 +70,19 @@ class SummaryInvalidator:
             return "disabled"
         return {None: "unknown", True: "up", False: "down"}[self.up]
 
-    async def invalidate(self, pond_ids: Collection[int]) -> None:
-        """Invalidate the cached summaries of ``pond_ids``; failures are logged, never raised."""
+    async def invalidate(self, refs: Collection[PondRef]) -> None:
+        """Invalidate the cached summaries of ``refs``; failures are logged, never raised."""
         client = self._client
-        if client is None or not pond_ids:
+        if client is None or not refs:
             return
         if time.monotonic() < self._down_until:
-            self._outcomes["skipped"].inc(len(pond_ids))
+            self._outcomes["skipped"].inc(len(refs))
             return
         try:
-            await invalidate_summaries(client, pond_ids)
+            await invalidate_summaries(client, refs)
         except (RedisError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + self.retry_seconds
-            self._outcomes["failed"].inc(len(pond_ids))
+            self._outcomes["failed"].inc(len(refs))
             if self.up is not False:
                 log.warning(
                     "redis unavailable: cached summaries expire by their TTL meanwhile",
@@ -91,7 +91,7 @@ class SummaryInvalidator:
             self.up = False
             self._metrics.dependency_up.labels("redis").set(0)
             return
-        self._outcomes["ok"].inc(len(pond_ids))
+        self._outcomes["ok"].inc(len(refs))
         if self.up is not True:
             if self.up is False:
                 log.info("redis available again: invalidating cached summaries")

@@ -72,7 +72,11 @@ async def issue_token(
         raise AuthError("incorrect username or password")
     await rt.login.succeeded(username)
     pair, grant = rt.tokens.issue(
-        user_id=user.id, username=user.username, role=Role(user.role), version=user.token_version
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        org_id=user.org_id,
+        version=user.token_version,
     )
     await session.execute(
         delete(RefreshToken).where(
@@ -110,6 +114,7 @@ async def refresh_token(
         user_id=user.id,
         username=user.username,
         role=Role(user.role),
+        org_id=user.org_id,
         version=user.token_version,
         family=claims.family,
     )

@@ -1,14 +1,16 @@
-"""Farms: list, create, read, update, delete (deleting a farm deletes its ponds)."""
+"""Farms of the caller's organisation: list, create, read, update, delete (deleting a farm
+deletes its ponds). Another organisation's farm answers 404, as a missing one does."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, Path, Response
 from sqlalchemy import func, select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
 from service.api.routes._common import API_PREFIX, Responses
+from service.api.tenancy import farm_in
 from service.data.models import Farm, Pond
 from service.data.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
 
@@ -19,21 +21,17 @@ _ERRORS: Responses = {
     401: {"description": "No valid token."},
     403: {"description": "Role lacks the scope."},
 }
-_CONFLICT: Responses = {409: {"description": "A farm of that name exists."}}
-
-
-async def get_farm(session: SessionDep, farm_id: int) -> Farm:
-    farm = await session.get(Farm, farm_id)
-    if farm is None:
-        raise HTTPException(status_code=404, detail=f"farm {farm_id} not found")
-    return farm
+_CONFLICT: Responses = {409: {"description": "The organisation has a farm of that name."}}
+_NOT_FOUND: Responses = {404: {"description": "No such farm in the caller's organisation."}}
+_ONE: Responses = {**_ERRORS, **_NOT_FOUND}
 
 
 @router.get("", response_model=Page[FarmOut], responses=_ERRORS)
-async def list_farms(_: Reader, session: SessionDep, page: PageDep) -> Page[FarmOut]:
-    total = await session.scalar(select(func.count()).select_from(Farm)) or 0
+async def list_farms(who: Reader, session: SessionDep, page: PageDep) -> Page[FarmOut]:
+    mine = Farm.org_id == who.org_id
+    total = await session.scalar(select(func.count()).select_from(Farm).where(mine)) or 0
     rows = await session.scalars(
-        select(Farm).order_by(Farm.id).limit(page.limit).offset(page.offset)
+        select(Farm).where(mine).order_by(Farm.id).limit(page.limit).offset(page.offset)
     )
     return Page[FarmOut](
         items=[FarmOut.model_validate(f) for f in rows],
@@ -44,21 +42,23 @@ async def list_farms(_: Reader, session: SessionDep, page: PageDep) -> Page[Farm
 
 
 @router.post("", response_model=FarmOut, status_code=201, responses={**_ERRORS, **_CONFLICT})
-async def create_farm(body: FarmCreate, _: Writer, session: SessionDep) -> Farm:
-    farm = Farm(name=body.name, location=body.location, timezone=body.timezone)
+async def create_farm(body: FarmCreate, who: Writer, session: SessionDep) -> Farm:
+    farm = Farm(org_id=who.org_id, name=body.name, location=body.location, timezone=body.timezone)
     session.add(farm)
     await session.commit()
     return farm
 
 
-@router.get("/{farm_id}", response_model=FarmOut, responses=_ERRORS)
-async def read_farm(farm_id: FarmId, _: Reader, session: SessionDep) -> Farm:
-    return await get_farm(session, farm_id)
+@router.get("/{farm_id}", response_model=FarmOut, responses=_ONE)
+async def read_farm(farm_id: FarmId, who: Reader, session: SessionDep) -> Farm:
+    return await farm_in(session, who.org_id, farm_id)
 
 
-@router.patch("/{farm_id}", response_model=FarmOut, responses={**_ERRORS, **_CONFLICT})
-async def update_farm(farm_id: FarmId, body: FarmUpdate, _: Writer, session: SessionDep) -> Farm:
-    farm = await get_farm(session, farm_id)
+@router.patch(
+    "/{farm_id}", response_model=FarmOut, responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT}
+)
+async def update_farm(farm_id: FarmId, body: FarmUpdate, who: Writer, session: SessionDep) -> Farm:
+    farm = await farm_in(session, who.org_id, farm_id)
     for key, value in body.model_dump(exclude_unset=True).items():
         if key in ("name", "timezone") and value is None:
             continue
@@ -67,11 +67,13 @@ async def update_farm(farm_id: FarmId, body: FarmUpdate, _: Writer, session: Ses
     return farm
 
 
-@router.delete("/{farm_id}", status_code=204, response_class=Response, responses=_ERRORS)
-async def delete_farm(farm_id: FarmId, _: Writer, rt: RuntimeDep, session: SessionDep) -> Response:
-    farm = await get_farm(session, farm_id)
+@router.delete("/{farm_id}", status_code=204, response_class=Response, responses=_ONE)
+async def delete_farm(
+    farm_id: FarmId, who: Writer, rt: RuntimeDep, session: SessionDep
+) -> Response:
+    farm = await farm_in(session, who.org_id, farm_id)
     pond_ids = list(await session.scalars(select(Pond.id).where(Pond.farm_id == farm_id)))
     await session.delete(farm)
     await session.commit()
-    await rt.cache.invalidate_many(pond_ids)
+    await rt.cache.invalidate_many((who.org_id, pond_id) for pond_id in pond_ids)
     return Response(status_code=204)

@@ -15,8 +15,7 @@ from fastapi import APIRouter, Body, Path
 from service.api.deps import Reader, RuntimeDep, SessionDep
 from service.api.forecasts import ForecastAsk, ForecastOut
 from service.api.routes._common import API_PREFIX
-from service.api.routes.ponds import get_pond
-from service.data.models import Farm
+from service.api.tenancy import pond_and_farm_in
 from service.data.schemas import MAX_ID
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["forecasts"])
@@ -30,7 +29,7 @@ PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
     responses={
         401: {"description": "No valid token."},
         403: {"description": "Role lacks the scope."},
-        404: {"description": "No such pond."},
+        404: {"description": "No such pond in the caller's organisation."},
         409: {
             "description": (
                 "No forecast possible: too few readings in the last 48 h (the detail says "
@@ -42,7 +41,7 @@ PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 )
 async def forecast(
     pond_id: PondId,
-    _: Reader,
+    who: Reader,
     rt: RuntimeDep,
     session: SessionDep,
     body: Annotated[ForecastAsk | None, Body()] = None,
@@ -52,7 +51,5 @@ async def forecast(
     P10/P50/P90 per hour, the night minimum, the probability that it falls below the pond's
     threshold and the hours until it does, for the plan and for each what-if.
     """
-    pond = await get_pond(session, pond_id)
-    farm = await session.get(Farm, pond.farm_id)
-    timezone = farm.timezone if farm is not None else None
-    return await rt.forecasts.forecast(session, pond_id, timezone, body or ForecastAsk())
+    _, farm = await pond_and_farm_in(session, who.org_id, pond_id)
+    return await rt.forecasts.forecast(session, pond_id, farm.timezone, body or ForecastAsk())

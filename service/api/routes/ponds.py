@@ -1,15 +1,17 @@
-"""Ponds: list (optionally per farm), create, read, update, delete."""
+"""Ponds of the caller's organisation: list (optionally per farm), create, read, update,
+delete. Another organisation's pond or farm answers 404, as a missing one does."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
 from service.api.routes._common import API_PREFIX, Responses
-from service.data.models import Farm, Pond
+from service.api.tenancy import farm_in, in_org, pond_in
+from service.data.models import Pond
 from service.data.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["ponds"])
@@ -20,27 +22,24 @@ _ERRORS: Responses = {
     403: {"description": "Role lacks the scope."},
 }
 _CONFLICT: Responses = {409: {"description": "The farm has a pond of that name."}}
+_NOT_FOUND: Responses = {404: {"description": "No such pond in the caller's organisation."}}
+_NO_FARM: Responses = {404: {"description": "No such farm in the caller's organisation."}}
+_ONE: Responses = {**_ERRORS, **_NOT_FOUND}
 _NOT_NULL = frozenset({"name", "species", "area_m2", "depth_m", "stock_count"})
-
-
-async def get_pond(session: SessionDep, pond_id: int) -> Pond:
-    pond = await session.get(Pond, pond_id)
-    if pond is None:
-        raise HTTPException(status_code=404, detail=f"pond {pond_id} not found")
-    return pond
 
 
 @router.get("", response_model=Page[PondOut], responses=_ERRORS)
 async def list_ponds(
-    _: Reader,
+    who: Reader,
     session: SessionDep,
     page: PageDep,
     farm_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only this farm's ponds.")
     ] = None,
 ) -> Page[PondOut]:
-    count = select(func.count()).select_from(Pond)
-    query = select(Pond).order_by(Pond.id).limit(page.limit).offset(page.offset)
+    mine = in_org(who.org_id)
+    count = select(func.count()).select_from(Pond).where(mine)
+    query = select(Pond).where(mine).order_by(Pond.id).limit(page.limit).offset(page.offset)
     if farm_id is not None:
         count = count.where(Pond.farm_id == farm_id)
         query = query.where(Pond.farm_id == farm_id)
@@ -54,10 +53,14 @@ async def list_ponds(
     )
 
 
-@router.post("", response_model=PondOut, status_code=201, responses={**_ERRORS, **_CONFLICT})
-async def create_pond(body: PondCreate, _: Writer, session: SessionDep) -> Pond:
-    if await session.get(Farm, body.farm_id) is None:
-        raise HTTPException(status_code=404, detail=f"farm {body.farm_id} not found")
+@router.post(
+    "",
+    response_model=PondOut,
+    status_code=201,
+    responses={**_ERRORS, **_NO_FARM, **_CONFLICT},
+)
+async def create_pond(body: PondCreate, who: Writer, session: SessionDep) -> Pond:
+    await farm_in(session, who.org_id, body.farm_id)
     pond = Pond(**body.model_dump(mode="python"))
     pond.species = body.species.value
     session.add(pond)
@@ -65,29 +68,33 @@ async def create_pond(body: PondCreate, _: Writer, session: SessionDep) -> Pond:
     return pond
 
 
-@router.get("/{pond_id}", response_model=PondOut, responses=_ERRORS)
-async def read_pond(pond_id: PondId, _: Reader, session: SessionDep) -> Pond:
-    return await get_pond(session, pond_id)
+@router.get("/{pond_id}", response_model=PondOut, responses=_ONE)
+async def read_pond(pond_id: PondId, who: Reader, session: SessionDep) -> Pond:
+    return await pond_in(session, who.org_id, pond_id)
 
 
-@router.patch("/{pond_id}", response_model=PondOut, responses={**_ERRORS, **_CONFLICT})
+@router.patch(
+    "/{pond_id}", response_model=PondOut, responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT}
+)
 async def update_pond(
-    pond_id: PondId, body: PondUpdate, _: Writer, rt: RuntimeDep, session: SessionDep
+    pond_id: PondId, body: PondUpdate, who: Writer, rt: RuntimeDep, session: SessionDep
 ) -> Pond:
-    pond = await get_pond(session, pond_id)
+    pond = await pond_in(session, who.org_id, pond_id)
     for key, value in body.model_dump(exclude_unset=True).items():
         if value is None and key in _NOT_NULL:
             continue
         setattr(pond, key, value.value if key == "species" else value)
     await session.commit()
-    await rt.cache.invalidate(pond_id)
+    await rt.cache.invalidate(who.org_id, pond_id)
     return pond
 
 
-@router.delete("/{pond_id}", status_code=204, response_class=Response, responses=_ERRORS)
-async def delete_pond(pond_id: PondId, _: Writer, rt: RuntimeDep, session: SessionDep) -> Response:
-    pond = await get_pond(session, pond_id)
+@router.delete("/{pond_id}", status_code=204, response_class=Response, responses=_ONE)
+async def delete_pond(
+    pond_id: PondId, who: Writer, rt: RuntimeDep, session: SessionDep
+) -> Response:
+    pond = await pond_in(session, who.org_id, pond_id)
     await session.delete(pond)
     await session.commit()
-    await rt.cache.invalidate(pond_id)
+    await rt.cache.invalidate(who.org_id, pond_id)
     return Response(status_code=204)

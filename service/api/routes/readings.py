@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Integer, and_, cast, func, literal_column, or
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
 from service.api.routes._common import API_PREFIX, Responses, invalid
-from service.api.routes.ponds import get_pond
+from service.api.tenancy import pond_in
 from service.data.models import Reading
 from service.data.schemas import (
     MAX_ID,
@@ -39,6 +39,7 @@ DEFAULT_RANGE = timedelta(hours=24)
 _ERRORS: Responses = {
     401: {"description": "No valid token."},
     403: {"description": "Role lacks the scope."},
+    404: {"description": "No such pond in the caller's organisation."},
 }
 
 
@@ -54,7 +55,7 @@ _ERRORS: Responses = {
 async def ingest_readings(
     pond_id: PondId,
     body: ReadingBatch,
-    _: Writer,
+    who: Writer,
     rt: RuntimeDep,
     session: SessionDep,
     response: Response,
@@ -63,9 +64,9 @@ async def ingest_readings(
 
     200 when stored in the request; 202 when a queue took it (a worker stores it).
     """
-    await get_pond(session, pond_id)
+    await pond_in(session, who.org_id, pond_id)
     await session.close()  # give the connection back before the sink takes one
-    result = await rt.sink.write(pond_id, body.readings)
+    result = await rt.sink.write(who.org_id, pond_id, body.readings)
     if not result.durable:
         response.status_code = 202
     return result
@@ -97,7 +98,7 @@ def _bucket_expr(dialect: str, seconds: int) -> Any:
 @router.get("/{pond_id}/readings", response_model=ReadingSeries, responses=_ERRORS)
 async def query_readings(
     pond_id: PondId,
-    _: Reader,
+    who: Reader,
     session: SessionDep,
     start: Annotated[Timestamp | None, Query(description="Inclusive; default end - 24 h.")] = None,
     end: Annotated[Timestamp | None, Query(description="Exclusive; default now.")] = None,
@@ -112,7 +113,7 @@ async def query_readings(
     start = start or end - DEFAULT_RANGE
     if start >= end:
         raise invalid(["query", "start"], "start must be before end")
-    await get_pond(session, pond_id)
+    await pond_in(session, who.org_id, pond_id)
     where = [Reading.pond_id == pond_id, Reading.ts >= start, Reading.ts < end]
     if sensor is not None:
         where.append(Reading.sensor == sensor.value)

@@ -20,9 +20,9 @@ from sqlalchemy import delete, update
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
 from service.api.forecasts import ForecastResult
 from service.api.routes._common import API_PREFIX, Responses
-from service.api.routes.ponds import get_pond
+from service.api.tenancy import pond_and_farm_in, task_in
 from service.common.schedule import issue_time
-from service.data.models import Farm, Task
+from service.data.models import Task
 from service.data.schemas import MAX_ID
 from service.pipeline.messages import ForecastJob, pond_key
 from service.pipeline.queue import QueueUnavailable
@@ -65,19 +65,18 @@ class TaskOut(BaseModel):
     status_code=202,
     responses={
         **_ERRORS,
-        404: {"description": "No such pond."},
+        404: {"description": "No such pond in the caller's organisation."},
         501: {"description": "No queue configured (AQUA_QUEUE=direct)."},
         503: {"description": "Queue unavailable: no task created, see Retry-After."},
     },
 )
 async def forecast_async(
-    pond_id: PondId, _: Writer, rt: RuntimeDep, session: SessionDep
+    pond_id: PondId, who: Writer, rt: RuntimeDep, session: SessionDep
 ) -> TaskAccepted:
     """Queue tonight's forecast for a pond; poll ``status_url`` for the result."""
     if rt.queue is None:
         raise HTTPException(status_code=501, detail="asynchronous jobs need a queue (AQUA_QUEUE)")
-    pond = await get_pond(session, pond_id)
-    farm = await session.get(Farm, pond.farm_id)
+    _, farm = await pond_and_farm_in(session, who.org_id, pond_id)
     now = datetime.now(UTC)
     task = Task(
         id=str(uuid.uuid4()),
@@ -85,13 +84,17 @@ async def forecast_async(
         kind="forecast",
         trigger="on_demand",
         status="pending",
-        issued_at=issue_time(now, farm.timezone if farm else None),
+        issued_at=issue_time(now, farm.timezone),
         attempts=0,
     )
     session.add(task)
     await session.commit()  # the row exists before any worker can see the job
     job = ForecastJob(
-        task_id=uuid.UUID(task.id), pond_id=pond_id, trigger="on_demand", issued_at=task.issued_at
+        task_id=uuid.UUID(task.id),
+        org_id=who.org_id,
+        pond_id=pond_id,
+        trigger="on_demand",
+        issued_at=task.issued_at,
     )
     try:
         await rt.queue.publish(FORECASTS, pond_key(pond_id), job.encode())
@@ -109,13 +112,11 @@ async def forecast_async(
 @router.get(
     "/tasks/{task_id}",
     response_model=TaskOut,
-    responses={**_ERRORS, 404: {"description": "No such task."}},
+    responses={**_ERRORS, 404: {"description": "No such task in the caller's organisation."}},
 )
-async def read_task(task_id: uuid.UUID, _: Reader, session: SessionDep) -> TaskOut:
+async def read_task(task_id: uuid.UUID, who: Reader, session: SessionDep) -> TaskOut:
     """A task's state, with the forecast once it is done."""
-    task = await session.get(Task, str(task_id))
-    if task is None:
-        raise HTTPException(status_code=404, detail=f"task {task_id} not found")
+    task = await task_in(session, who.org_id, str(task_id))
     return TaskOut(
         task_id=task.id,
         pond_id=task.pond_id,

@@ -1,4 +1,10 @@
-"""User management (admins) and the caller's own profile."""
+"""User management (admins, of their own organisation) and the caller's own profile.
+
+An admin sees and changes only the users of their organisation; another organisation's user
+answers 404, as a missing one does, and a user an admin creates joins the admin's
+organisation. Usernames are unique across organisations (a login names only the user), so
+creating a user whose name another organisation took answers 409.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from sqlalchemy import func, select
 
 from service.api.deps import Admin, PageDep, Reader, RuntimeDep, SessionDep
 from service.api.routes._common import API_PREFIX, Responses
+from service.api.tenancy import user_in
 from service.data.models import User
 from service.data.schemas import MAX_ID, Page, UserCreate, UserOut, UserUpdate
 
@@ -16,25 +23,20 @@ router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 _ERRORS: Responses = {401: {"description": "No valid token."}, 403: {"description": "Admins only."}}
-
-
-async def _get(session: SessionDep, user_id: int) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise HTTPException(status_code=404, detail=f"user {user_id} not found")
-    return user
+_NOT_FOUND: Responses = {404: {"description": "No such user in the caller's organisation."}}
 
 
 @router.get("/me", response_model=UserOut, responses=_ERRORS)
 async def me(who: Reader, session: SessionDep) -> User:
-    return await _get(session, who.user_id)
+    return await user_in(session, who.org_id, who.user_id)
 
 
 @router.get("", response_model=Page[UserOut], responses=_ERRORS)
-async def list_users(_: Admin, session: SessionDep, page: PageDep) -> Page[UserOut]:
-    total = await session.scalar(select(func.count()).select_from(User)) or 0
+async def list_users(who: Admin, session: SessionDep, page: PageDep) -> Page[UserOut]:
+    mine = User.org_id == who.org_id
+    total = await session.scalar(select(func.count()).select_from(User).where(mine)) or 0
     rows = await session.scalars(
-        select(User).order_by(User.id).limit(page.limit).offset(page.offset)
+        select(User).where(mine).order_by(User.id).limit(page.limit).offset(page.offset)
     )
     return Page[UserOut](
         items=[UserOut.model_validate(u) for u in rows],
@@ -50,10 +52,11 @@ async def list_users(_: Admin, session: SessionDep, page: PageDep) -> Page[UserO
     status_code=201,
     responses={**_ERRORS, 409: {"description": "Username taken."}},
 )
-async def create_user(body: UserCreate, _: Admin, rt: RuntimeDep, session: SessionDep) -> User:
+async def create_user(body: UserCreate, who: Admin, rt: RuntimeDep, session: SessionDep) -> User:
     if await session.scalar(select(User.id).where(User.username == body.username)) is not None:
         raise HTTPException(status_code=409, detail=f"user {body.username} exists")
     user = User(
+        org_id=who.org_id,
         username=body.username,
         password_hash=await rt.passwords.hash(body.password),
         role=body.role.value,
@@ -64,16 +67,16 @@ async def create_user(body: UserCreate, _: Admin, rt: RuntimeDep, session: Sessi
     return user
 
 
-@router.get("/{user_id}", response_model=UserOut, responses=_ERRORS)
-async def get_user(user_id: UserId, _: Admin, session: SessionDep) -> User:
-    return await _get(session, user_id)
+@router.get("/{user_id}", response_model=UserOut, responses={**_ERRORS, **_NOT_FOUND})
+async def get_user(user_id: UserId, who: Admin, session: SessionDep) -> User:
+    return await user_in(session, who.org_id, user_id)
 
 
-@router.patch("/{user_id}", response_model=UserOut, responses=_ERRORS)
+@router.patch("/{user_id}", response_model=UserOut, responses={**_ERRORS, **_NOT_FOUND})
 async def update_user(
-    user_id: UserId, body: UserUpdate, _: Admin, rt: RuntimeDep, session: SessionDep
+    user_id: UserId, body: UserUpdate, who: Admin, rt: RuntimeDep, session: SessionDep
 ) -> User:
-    user = await _get(session, user_id)
+    user = await user_in(session, who.org_id, user_id)
     changed = False
     if body.password is not None:
         user.password_hash = await rt.passwords.hash(body.password)
@@ -96,12 +99,12 @@ async def update_user(
     "/{user_id}",
     status_code=204,
     response_class=Response,
-    responses={**_ERRORS, 409: {"description": "Cannot delete yourself."}},
+    responses={**_ERRORS, **_NOT_FOUND, 409: {"description": "Cannot delete yourself."}},
 )
 async def delete_user(user_id: UserId, who: Admin, rt: RuntimeDep, session: SessionDep) -> Response:
     if user_id == who.user_id:
         raise HTTPException(status_code=409, detail="admins cannot delete themselves")
-    user = await _get(session, user_id)
+    user = await user_in(session, who.org_id, user_id)
     await session.delete(user)
     await session.commit()
     await rt.users.invalidate(user_id)

@@ -119,6 +119,27 @@ class Api:
             assert r.status_code == 201, r.text
             self.tokens[role] = self.login(role, password)["access_token"]
 
+    def add_organisation(self, name: str) -> dict[str, str]:
+        """Another organisation with an admin, an operator and a viewer (``NAME-admin``, ...,
+        each with the role's password of this module); their access tokens by role."""
+        from service.api.organisations import add_organisation
+
+        rt = self.app.state.runtime
+        admin = f"{name}-admin"
+        portal = self.client.portal
+        assert portal is not None, "the client runs outside its context"
+        portal.call(add_organisation, rt.db, rt.passwords, name, admin, ADMIN_PASSWORD)
+        tokens = {ADMIN: self.login(admin, ADMIN_PASSWORD)["access_token"]}
+        for role, password in PASSWORDS.items():
+            r = self.client.post(
+                "/api/v1/users",
+                json={"username": f"{name}-{role}", "password": password, "role": role},
+                headers={"Authorization": f"Bearer {tokens[ADMIN]}"},
+            )
+            assert r.status_code == 201, r.text
+            tokens[role] = self.login(f"{name}-{role}", password)["access_token"]
+        return tokens
+
     def farm(self, name: str = "North") -> int:
         r = self.client.post("/api/v1/farms", json={"name": name}, headers=self.auth("operator"))
         assert r.status_code == 201, r.text

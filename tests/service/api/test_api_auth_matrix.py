@@ -1,4 +1,5 @@
-"""Every authenticated route of the OpenAPI document × every kind of token that must fail.
+"""Every authenticated route of the OpenAPI document × every kind of token that must fail,
+and another tenant's token (:mod:`api.tenant_matrix`: 404 as for a missing id).
 
 The routes come from the app's own OpenAPI document, so a new route is covered without
 editing this file. Each cell must answer 401 with ``WWW-Authenticate: Bearer``; a valid admin
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 import jwt
 import pytest
 from api.api_harness import Api, running_api, settings_for
+from api.tenant_matrix import Owned, other_tenant_failures, own_tenant_failures, seed_tenant_a
 
 from service.data.schemas import Role
 
@@ -132,3 +134,17 @@ def test_a_valid_token_passes_every_route(matrix: tuple[Api, dict[str, str]]) ->
             headers={"content-type": "application/json", **api.auth()},
         )
         assert r.status_code != 401, (method, path, r.text)
+
+
+@pytest.fixture(scope="module")
+def tenants(matrix: tuple[Api, dict[str, str]]) -> tuple[Api, dict[str, str], Owned]:
+    api, _ = matrix
+    return api, api.add_organisation("tenant-b"), seed_tenant_a(api)
+
+
+def test_other_tenant_column(tenants: tuple[Api, dict[str, str], Owned]) -> None:
+    """Every route naming an object answers another tenant's id as a missing one (404, same
+    body); every list leaves their objects out; the owner still gets past the lookup."""
+    api, other, owned = tenants
+    assert not other_tenant_failures(api, other["admin"], owned)
+    assert not own_tenant_failures(api, api.tokens["admin"], owned)

@@ -77,40 +77,40 @@ def _warm(api: Api, pond: int, headers: dict[str, str]) -> httpx.Response:
 
 def test_local_tier_keeps_only_copies_not_invalidated_while_read() -> None:
     tier = LocalTier(ttl_seconds=60, max_entries=2)
-    assert tier.get(1) is None  # not live: nothing is served
-    tier.put(1, b"a", tier.mark())
-    assert tier.get(1) is None
+    assert tier.get((1, 1)) is None  # not live: nothing is served
+    tier.put((1, 1), b"a", tier.mark())
+    assert tier.get((1, 1)) is None
     tier.reset(live=True)
 
     since = tier.mark()
-    tier.put(1, b"a", since)
-    assert tier.get(1) == b"a"
+    tier.put((1, 1), b"a", since)
+    assert tier.get((1, 1)) == b"a"
 
     since = tier.mark()  # a read of pond 1 starts...
-    tier.drop([1])  # ...an invalidation arrives while it is in flight...
-    tier.put(1, b"stale", since)  # ...so its result is not kept
-    assert tier.get(1) is None
-    assert tier.invalidated_since(1, since)
-    assert not tier.invalidated_since(2, since)
+    tier.drop([(1, 1)])  # ...an invalidation arrives while it is in flight...
+    tier.put((1, 1), b"stale", since)  # ...so its result is not kept
+    assert tier.get((1, 1)) is None
+    assert tier.invalidated_since((1, 1), since)
+    assert not tier.invalidated_since((1, 2), since)
 
     since = tier.mark()
     tier.reset(live=True)  # a resubscription: anything read before may be stale
-    tier.put(2, b"b", since)
-    assert tier.get(2) is None
+    tier.put((1, 2), b"b", since)
+    assert tier.get((1, 2)) is None
 
     since = tier.mark()
     for pond in (1, 2, 3):
-        tier.put(pond, b"x", since)
+        tier.put((1, pond), b"x", since)
     assert len(tier) == 2
-    assert tier.get(1) is None  # the oldest made room
+    assert tier.get((1, 1)) is None  # the oldest made room
 
 
 def test_local_tier_entries_expire() -> None:
     tier = LocalTier(ttl_seconds=0.05, max_entries=10)
     tier.reset(live=True)
-    tier.put(1, b"a", tier.mark())
-    assert tier.get(1) == b"a"
-    _until(lambda: tier.get(1) is None, 10, "the entry outlived its TTL")
+    tier.put((1, 1), b"a", tier.mark())
+    assert tier.get((1, 1)) == b"a"
+    _until(lambda: tier.get((1, 1)) is None, 10, "the entry outlived its TTL")
 
 
 def _cache_without_redis() -> SummaryCache:
@@ -132,11 +132,11 @@ def test_concurrent_misses_share_one_computation() -> None:
         return f"v{mine}".encode()
 
     async def main() -> None:
-        readers = [asyncio.create_task(cache.read_through(1, compute)) for _ in range(10)]
+        readers = [asyncio.create_task(cache.read_through((1, 1), compute)) for _ in range(10)]
         await asyncio.sleep(0.01)
         readers[0].cancel()  # a client that gives up does not cancel the others' read
-        await cache.invalidate(1)  # a write: requests from now on must not join that read
-        late = asyncio.create_task(cache.read_through(1, compute))
+        await cache.invalidate(1, 1)  # a write: requests from now on must not join that read
+        late = asyncio.create_task(cache.read_through((1, 1), compute))
         await asyncio.sleep(0.01)
         release.set()
         assert await asyncio.gather(*readers[1:]) == [(b"v1", False)] * 9
@@ -155,7 +155,7 @@ def test_a_failed_computation_fails_every_request_sharing_it() -> None:
 
     async def main() -> None:
         results = await asyncio.gather(
-            *(cache.read_through(7, compute) for _ in range(3)), return_exceptions=True
+            *(cache.read_through((1, 7), compute) for _ in range(3)), return_exceptions=True
         )
         assert all(isinstance(r, LookupError) for r in results)
 
@@ -264,7 +264,9 @@ def test_local_copies_expire_after_their_ttl(sqlite_url: str, redis_url: str) ->
         api.client.get(SUMMARY.format(pond), headers=h)
         assert _counters(api)[LOCAL_HITS] == start[LOCAL_HITS] + 1
         local = api.app.state.runtime.cache.local
-        _until(lambda: local.get(pond) is None, 10, "the local copy outlived its TTL")
+        ref = (api.client.get("/api/v1/users/me", headers=h).json()["org_id"], pond)
+        assert local.get(ref) is not None
+        _until(lambda: local.get(ref) is None, 10, "the local copy outlived its TTL")
         api.client.get(SUMMARY.format(pond), headers=h)  # expired: read from Redis again
         after = _counters(api)
         assert after[LOCAL_HITS] == start[LOCAL_HITS] + 1
@@ -388,8 +390,9 @@ def test_a_write_invalidates_every_process_copy(
 
             client = Redis.from_url(redis_url)
             try:
-                await invalidate_summaries(client, [pond])
-                assert await client.exists(summary_key(pond)) == 0
+                ref = (farm["org_id"], pond)
+                await invalidate_summaries(client, [ref])
+                assert await client.exists(summary_key(ref)) == 0
             finally:
                 await client.aclose()
 

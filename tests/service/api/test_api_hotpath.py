@@ -2,8 +2,9 @@
 
 Two apps on one database and one Redis, one with the hot path and one without
 (``summary_hot_path=False``), get the same requests: valid, expired, refresh-as-access, wrong
-scheme, missing scope, rate-limited, unknown pond, odd paths. Every answer must match in
-status, body and headers, and every counter must move by the same amount, except
+scheme, missing scope, rate-limited, unknown pond, another tenant's pond, odd paths. Every
+answer must match in status, body and headers, and every counter must move by the same amount,
+except
 ``summary_hot_path_answers_total``, which shows which path answered.
 """
 
@@ -120,6 +121,8 @@ def _cases(
         ("expired", url, bearer(expired), False),
         ("missing scope", url, bearer(no_scope), False),
         ("unknown pond", SUMMARY.format(pond + 1000), admin, False),
+        # Its summary is in the local tier, but under the pond's organisation, not the caller's.
+        ("another tenant's pond", url, bearer(tokens["other tenant"]), False),
         ("padded id", f"/api/v1/ponds/0{pond}/summary", admin, False),
         ("pond zero", SUMMARY.format(0), admin, False),
         ("huge id", SUMMARY.format(10**30), admin, False),
@@ -159,12 +162,14 @@ def test_hot_path_answers_exactly_as_the_route(
         pond = hot.pond(hot.farm())
         # Each side has its own users: rate-limit counts are per user, shared through Redis.
         tokens: dict[str, dict[str, str]] = {}
+        other_tenant = hot.add_organisation("tenant-b")
         for side, api in (("hot", hot), ("route", route)):
             api.tokens[ADMIN] = hot.tokens[ADMIN]
             tokens[side] = {
                 "admin": _user(api, f"{side}-admin", "admin"),
                 "viewer": _user(api, f"{side}-viewer", "viewer"),
                 "limited": _user(api, f"{side}-limited", "viewer"),
+                "other tenant": other_tenant["viewer" if side == "hot" else "operator"],
             }
             tokens[side]["refresh"] = api.login(f"{side}-admin", f"{side}-admin-password-1")[
                 "refresh_token"

@@ -26,10 +26,17 @@ pytestmark = pytest.mark.integration
 
 def _farm_with_pond(url: str, name: str, tz: str) -> int:
     now = datetime.now(UTC)
+    org = query(
+        url,
+        "INSERT INTO organisations (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
+        f"org of {name}",
+        now,
+    )[0][0]
     farm = query(
         url,
-        "INSERT INTO farms (name, timezone, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $3) RETURNING id",
+        "INSERT INTO farms (org_id, name, timezone, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        org,
         name,
         tz,
         now,
@@ -125,6 +132,12 @@ def test_nightly_run_publishes_once_per_pond_at_local_evening(pipeline: Pipeline
     sent = [ForecastJob.decode(r.value) for r in records]
     assert [r.key for r in records] == [str(tokyo).encode()] * 2
     assert [j.pond_id for j in sent] == [tokyo, tokyo]
+    (tokyo_org,) = query(
+        pg_database,
+        "SELECT farms.org_id FROM ponds JOIN farms ON farms.id = ponds.farm_id WHERE ponds.id = $1",
+        tokyo,
+    )[0]
+    assert [j.org_id for j in sent] == [tokyo_org, tokyo_org]  # the worker checks it
     assert sent[0].task_id == sent[1].task_id
     assert sent[0].trigger == "nightly"
     assert sent[0].issued_at == datetime(2025, 6, 1, 11, 0, tzinfo=UTC)
