@@ -1,4 +1,13 @@
-"""PostgreSQL on 127.0.0.1 with a throwaway cluster: trust auth, superuser and database ``aqua``.
+"""PostgreSQL on 127.0.0.1 with a throwaway cluster: superuser and database ``aqua``.
+
+Every client authenticates. Over TCP every role needs its password (scram-sha-256; the
+superuser's is generated per server unless given, and :attr:`PostgresServer.url` carries it);
+on the unix socket only the superuser gets in, as the OS account that runs this harness
+(``peer``, mapped to ``aqua``); every other role needs its password there too. The socket's
+directory is the cluster's own (0700), so whoever reaches it could read the data files
+anyway. ``pg_hba.conf`` and ``pg_ident.conf`` are rewritten at every start, a restored data
+dir included, and the superuser's password reset to the harness's. With ``roles`` the
+least-privilege roles of :mod:`sre_cli.infra.pgroles` are provisioned too.
 
 PostgreSQL refuses to run as root, so as root the cluster is initialised and run as the
 ``postgres`` OS user on a directory it owns (``<workdir>/pg``). When that user cannot reach
@@ -6,8 +15,8 @@ PostgreSQL refuses to run as root, so as root the cluster is initialised and run
 own under the system temp dir and ``<workdir>/pg`` links to it::
 
     with PostgresServer(tmp) as pg:
-        pg.psql("create table t (x int)")
-        engine = create_async_engine(pg.async_url)
+        pg.psql("create table t (x int)")       # as the superuser, over the socket
+        engine = create_async_engine(pg.async_url)  # over TCP, with the password
 
 The unix socket sits in the cluster directory, never in ``/var/run/postgresql``, so the
 server does not collide with a cluster that Debian may have started on 5432.
@@ -18,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import secrets
 import shlex
 import shutil
 import signal
@@ -26,9 +36,11 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from sre_cli.errors import ComponentError
 from sre_cli.infra import binaries
+from sre_cli.infra.pgroles import DatabaseRoles, provision_sql, quote_literal
 from sre_cli.infra.process import LOOPBACK, Server
 
 __all__ = ["PostgresServer"]
@@ -36,6 +48,8 @@ __all__ = ["PostgresServer"]
 OS_USER = "postgres"
 DB_USER = "aqua"
 DB_NAME = "aqua"
+#: the pg_ident.conf map that lets this harness's OS account in as the superuser
+ADMIN_MAP = "harness"
 
 
 def _reachable(path: Path, account: pwd.struct_passwd) -> bool:
@@ -74,8 +88,14 @@ class PostgresServer(Server):
         durable: bool = False,
         wal_archive: bool = False,
         populate: Callable[[Path], None] | None = None,
+        password: str | None = None,
+        roles: DatabaseRoles | None = None,
     ) -> None:
         super().__init__(workdir, port)
+        #: the superuser's password (TCP clients); generated unless given
+        self.password = password or secrets.token_urlsafe(24)
+        #: least-privilege roles provisioned after every start (None: superuser only)
+        self.roles = roles
         self.durable = durable
         self.wal_archive = wal_archive
         #: fills an empty data dir instead of initdb (a restore from a base backup).
@@ -103,15 +123,24 @@ class PostgresServer(Server):
 
     @property
     def url(self) -> str:
-        return f"postgresql://{DB_USER}@{LOOPBACK}:{self.port}/{DB_NAME}"
+        """The superuser's DSN, password included."""
+        return self.role_url(DB_USER, self.password)
 
     @property
     def async_url(self) -> str:
-        """SQLAlchemy URL for the asyncpg driver."""
-        return f"postgresql+asyncpg://{DB_USER}@{LOOPBACK}:{self.port}/{DB_NAME}"
+        """SQLAlchemy URL for the asyncpg driver (the superuser, password included)."""
+        return self.role_url(DB_USER, self.password, driver="postgresql+asyncpg")
+
+    def role_url(self, role: str, password: str, *, driver: str = "postgresql") -> str:
+        """The DSN of ``role`` on this server's database."""
+        auth = f"{quote(role, safe='')}:{quote(password, safe='')}"
+        return f"{driver}://{auth}@{LOOPBACK}:{self.port}/{DB_NAME}"
 
     def psql(self, sql: str, *, database: str = DB_NAME, timeout: float = 30.0) -> str:
-        """Run ``sql`` through psql over TCP; return its unaligned, tuples-only output."""
+        """Run ``sql`` as the superuser (unix socket, peer); return the tuples-only output.
+
+        The SQL goes through stdin, so passwords in it never show in a process list.
+        """
         done = subprocess.run(
             [
                 str(binaries.find("psql")),
@@ -122,16 +151,17 @@ class PostgresServer(Server):
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-h",
-                LOOPBACK,
+                str(self.socket_dir),
                 "-p",
                 str(self.port),
                 "-U",
                 DB_USER,
                 "-d",
                 database,
-                "-c",
-                sql,
+                "-f",
+                "-",
             ],
+            input=sql,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -171,6 +201,7 @@ class PostgresServer(Server):
                 self._populate(self.populate)
             else:
                 self._initdb()
+        self._write_access_rules()
         if self.wal_archive:
             self.wal_archive_dir.mkdir(mode=0o700, exist_ok=True)
             if self._account is not None:
@@ -215,7 +246,9 @@ class PostgresServer(Server):
             str(self.data_dir),
             "-U",
             DB_USER,
-            "--auth=trust",
+            # Replaced by _write_access_rules before the first start.
+            "--auth-local=peer",
+            "--auth-host=reject",
             "-E",
             "UTF8",
             "--locale=C",
@@ -237,6 +270,29 @@ class PostgresServer(Server):
             output = (done.stdout + done.stderr).strip().splitlines()[-15:]
             raise ComponentError("postgres: initdb failed:\n" + "\n".join(output))
 
+    def _write_access_rules(self) -> None:
+        """pg_hba.conf: passwords everywhere, the harness's OS account as superuser on the
+        socket. Written at every start, so a restored data dir follows this harness's rules."""
+        caller = pwd.getpwuid(os.geteuid()).pw_name
+        rules = {
+            "pg_hba.conf": (
+                "# Written by the aqua harness at every start.\n"
+                "# TYPE  DATABASE     USER  ADDRESS       METHOD\n"
+                f"local   all          {DB_USER}                peer map={ADMIN_MAP}\n"
+                f"local   replication  {DB_USER}                peer map={ADMIN_MAP}\n"
+                "local   all          all                 scram-sha-256\n"
+                f"host    all          all   {LOOPBACK}/32  scram-sha-256\n"
+                f"host    replication  all   {LOOPBACK}/32  scram-sha-256\n"
+            ),
+            "pg_ident.conf": f"{ADMIN_MAP} {caller} {DB_USER}\n",
+        }
+        for name, text in rules.items():
+            path = self.data_dir / name
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o600)
+            if self._account is not None:
+                os.chown(path, self._account.pw_uid, self._account.pw_gid)
+
     def _argv(self) -> list[str]:
         argv = [
             str(binaries.find("postgres")),
@@ -248,6 +304,8 @@ class PostgresServer(Server):
             str(self.socket_dir),
             "-c",
             f"listen_addresses={self.listen_addresses}",
+            "-c",
+            "password_encryption=scram-sha-256",
         ]
         if self.wal_archive:
             # Every completed segment is compressed beside the data dir (same owner, same
@@ -288,5 +346,9 @@ class PostgresServer(Server):
         )
         if exists != "1":
             self.psql(f"create database {DB_NAME}", database="postgres")
+        # Reset at every start: a data dir restored from another cluster keeps that one's.
+        self.psql(f"alter role {DB_USER} password {quote_literal(self.password)}")
+        if self.roles is not None:
+            self.psql(provision_sql(self.roles, DB_NAME))
         if self.psql("select 1") != "1":
             raise ComponentError(f"postgres: database {DB_NAME} does not answer")

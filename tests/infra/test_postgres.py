@@ -1,4 +1,4 @@
-"""PostgreSQL from the harness answers real queries over TCP (asyncpg and psql)."""
+"""PostgreSQL from the harness answers real queries (asyncpg over TCP, psql on its socket)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from sre_cli.infra.postgres import PostgresServer
 pytestmark = pytest.mark.integration
 
 
-def test_urls_point_at_loopback(postgres_server: PostgresServer) -> None:
-    port = postgres_server.port
-    assert postgres_server.url == f"postgresql://aqua@127.0.0.1:{port}/aqua"
-    assert postgres_server.async_url == f"postgresql+asyncpg://aqua@127.0.0.1:{port}/aqua"
+def test_urls_point_at_loopback_with_the_password(postgres_server: PostgresServer) -> None:
+    port, password = postgres_server.port, postgres_server.password
+    assert len(password) >= 24
+    assert postgres_server.url == f"postgresql://aqua:{password}@127.0.0.1:{port}/aqua"
+    assert postgres_server.async_url == (
+        f"postgresql+asyncpg://aqua:{password}@127.0.0.1:{port}/aqua"
+    )
 
 
 def test_write_and_read_a_row_with_asyncpg(postgres_server: PostgresServer) -> None:
@@ -34,7 +37,7 @@ def test_write_and_read_a_row_with_asyncpg(postgres_server: PostgresServer) -> N
             await conn.close()
 
     assert asyncio.run(roundtrip()) == [(7, "salmon")]
-    # A second client (psql over TCP) sees the committed row.
+    # A second client (psql on the socket) sees the committed row.
     assert postgres_server.psql(f"select name from {table} where id = 7") == "salmon"
 
 
