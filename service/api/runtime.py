@@ -122,9 +122,21 @@ class Runtime:
             trusted_proxies=parse_networks(settings.trusted_proxies),
         )
 
+    async def _migrate(self) -> None:
+        """Upgrade the schema, as the migration role when one is configured."""
+        settings = self.settings.for_migrations()
+        if settings is self.settings:
+            await migrate.upgrade(self.db.engine)
+            return
+        owner = Database.from_settings(settings)
+        try:
+            await migrate.upgrade(owner.engine)
+        finally:
+            await owner.dispose()
+
     async def start(self) -> None:
         if self.settings.db_migrate_on_start:
-            await migrate.upgrade(self.db.engine)
+            await self._migrate()
         try:
             await self.db.ping(PROBE_TIMEOUT_SECONDS)
             self.metrics.set_dependency("database", True)

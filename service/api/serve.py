@@ -123,7 +123,7 @@ def _worker_main(settings: ApiSettings, sock: socket.socket | None) -> None:
 
 
 async def _migrate(settings: ApiSettings) -> str | None:
-    db = Database.from_settings(settings)
+    db = Database.from_settings(settings.for_migrations())
     deadline = time.monotonic() + MIGRATION_WAIT_SECONDS
     try:
         while True:

@@ -65,6 +65,11 @@ class ApiSettings(ServiceSettings):
         default=None,
         description="SQLAlchemy async URL (postgresql+asyncpg://...). Unset: embedded SQLite.",
     )
+    database_migration_url: str | None = Field(
+        default=None,
+        description="URL migrations run with: the schema's owner, when the service itself "
+        "connects as a role that may not create or alter tables. Unset: the database URL.",
+    )
     sqlite_path: Path = Field(
         default=Path("aqua-api.sqlite3"),
         description="SQLite file used when no database URL is set.",
@@ -360,6 +365,12 @@ class ApiSettings(ServiceSettings):
         if self.queue == "auto":
             return "kafka" if self.kafka_bootstrap else "embedded"
         return self.queue
+
+    def for_migrations(self) -> ApiSettings:
+        """These settings with the migration role's URL, when one is set."""
+        if not self.database_migration_url:
+            return self
+        return self.model_copy(update={"database_url": self.database_migration_url})
 
     @property
     def effective_database_url(self) -> str:

@@ -85,7 +85,9 @@ def _basebackup(source: Source, dest: Path, label: str) -> None:
         "-l",
         label,
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=3600, env=source.env(10), check=False
+    )
     if done.returncode != 0:
         raise Unavailable(f"pg_basebackup failed: {done.stderr.strip()}")
 
@@ -241,6 +243,7 @@ def _wait_promoted(server: object, deadline_s: float = 600.0) -> None:
         if time.monotonic() > deadline:
             raise ComponentError("restored cluster is still recovering")
         time.sleep(0.1)
+    server.apply_credentials()  # the restored catalog holds the source's passwords
 
 
 def _prepare_restore(repo: Repository, manifest: BackupManifest) -> bytes:
@@ -315,7 +318,9 @@ def drill(
         with PostgresServer(workdir, populate=populate) as server:
             _wait_promoted(server)
             rto_s = time.monotonic() - started
-            restored, _ = Source(port=server.port, database=manifest.summary.database).summary()
+            restored, _ = Source(
+                port=server.port, database=manifest.summary.database, password=server.password
+            ).summary()
     source = manifest.summary
     reasons: list[str] = []
     tables: dict[str, TableCheck] = {}

@@ -1,7 +1,10 @@
 """The PostgreSQL cluster being backed up: how to reach it, its WAL spool, its data summary.
 
 aqua talks to PostgreSQL through ``psql`` and ``pg_basebackup`` (no driver in the CLI), over
-TCP on loopback as the cluster's superuser. The stack's cluster is found from its state dir::
+TCP on loopback as the cluster's superuser, with its password (scram-sha-256): the stack's
+from its secrets, another cluster's from libpq's own ``PGPASSWORD`` or ``~/.pgpass``. The
+password reaches the child processes through their environment, never their argv. The
+stack's cluster is found from its state dir::
 
     source = Source.from_stack(Path("~/.local/state/aqua/stack"))
     summary = source.summary(restore_point="aqua-20260101T000000Z")
@@ -12,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sre_cli.backup.spec import DataSummary
@@ -32,6 +35,8 @@ class Source:
     user: str = "aqua"
     database: str = "aqua"
     wal_spool: Path | None = None
+    #: None: libpq finds it (PGPASSWORD, PGPASSFILE, ~/.pgpass)
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_stack(cls, state_dir: Path) -> Source:
@@ -49,8 +54,18 @@ class Source:
                 "this stack has no PostgreSQL (lite mode keeps SQLite)",
                 hint="back up a stack started without --lite",
             )
+        from sre_cli.stack.state import load_or_create_secrets
+
         spool = (layout.workdir("postgres") / "pg").resolve() / "wal-archive"
-        return cls(port=plan.component("postgres").port, wal_spool=spool)
+        password = load_or_create_secrets(layout.secrets_file).postgres_password
+        return cls(port=plan.component("postgres").port, wal_spool=spool, password=password)
+
+    def env(self, timeout: float) -> dict[str, str]:
+        """The environment of a psql or pg_basebackup child: the password, if known."""
+        env = {**os.environ, "PGCONNECT_TIMEOUT": str(max(1, int(timeout)))}
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        return env
 
     @property
     def label(self) -> str:
@@ -88,7 +103,7 @@ class Source:
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env={**os.environ, "PGCONNECT_TIMEOUT": "5"},
+                env=self.env(5),
                 check=False,
             )
         except subprocess.TimeoutExpired:

@@ -172,6 +172,20 @@ class PostgresServer(Server):
             raise ComponentError(f"postgres: psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
+    def apply_credentials(self) -> None:
+        """Set the superuser's password (and the roles') to this harness's: done at every
+        start, and by a restore once recovery ends, since a data dir restored from another
+        cluster keeps that cluster's."""
+        self.psql(f"alter role {DB_USER} password {quote_literal(self.password)}")
+        if self.roles is not None:
+            self.provision(self.roles)
+
+    def provision(self, roles: DatabaseRoles) -> None:
+        """Create (or update) the least-privilege roles on the running server; kept for
+        later starts."""
+        self.roles = roles
+        self.psql(provision_sql(roles, DB_NAME))
+
     # -- Server hooks --------------------------------------------------------------------------
 
     @staticmethod
@@ -340,15 +354,14 @@ class PostgresServer(Server):
         return self.psql("select 1", database="postgres", timeout=5) == "1"
 
     def _after_ready(self) -> None:
+        if self.psql("select pg_is_in_recovery()", database="postgres") == "t":
+            return  # read-only until promoted: the restorer calls apply_credentials() then
         exists = self.psql(
             f"select 1 from pg_database where datname = '{DB_NAME}'",  # noqa: S608 - a constant
             database="postgres",
         )
         if exists != "1":
             self.psql(f"create database {DB_NAME}", database="postgres")
-        # Reset at every start: a data dir restored from another cluster keeps that one's.
-        self.psql(f"alter role {DB_USER} password {quote_literal(self.password)}")
-        if self.roles is not None:
-            self.psql(provision_sql(self.roles, DB_NAME))
+        self.apply_credentials()
         if self.psql("select 1") != "1":
             raise ComponentError(f"postgres: database {DB_NAME} does not answer")

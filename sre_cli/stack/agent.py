@@ -32,9 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sre_cli.infra.pgroles import MONITOR
 from sre_cli.stack.probes import check_live, check_ready
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
-from sre_cli.stack.state import read_state
+from sre_cli.stack.state import load_or_create_secrets, read_state
 from sre_cli.stack.usage import (
     KUBERNETES_LIMITS,
     PostgresActivity,
@@ -68,6 +69,7 @@ class Agent:
         self.notifications: dict[str, int] = {"firing": 0, "resolved": 0}
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.psql = _find_psql()
+        self.pg_password = _monitor_password(layout)
 
     def record_alert(self, payload: dict[str, object]) -> None:
         status = str(payload.get("status", "unknown"))[:_MAX_STATUS_CHARS]
@@ -153,7 +155,10 @@ class Agent:
         ]
         postgres = [c for c in comps if c.kind == "postgres"]
         if postgres and self.psql is not None:
-            out += _postgres_lines(postgres_activity(self.psql, postgres[0].port))
+            activity = postgres_activity(
+                self.psql, postgres[0].port, user=MONITOR, password=self.pg_password
+            )
+            out += _postgres_lines(activity)
         return out
 
 
@@ -185,6 +190,13 @@ def _postgres_lines(activity: PostgresActivity | None) -> list[str]:
         for s, d in sorted(activity.max_tx_duration.items())
     ]
     return out
+
+
+def _monitor_password(layout: StateLayout) -> str | None:
+    """The monitoring role's password, from the stack's secrets (None without them)."""
+    if not layout.secrets_file.exists():
+        return None
+    return load_or_create_secrets(layout.secrets_file).postgres_monitor_password
 
 
 def _find_psql() -> Path | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import ConfigError
+from sre_cli.infra.pgroles import APP, OWNER
 from sre_cli.stack.runners import ProcessRunner, Runner
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import load_or_create_secrets, write_secret_files
@@ -88,6 +89,16 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
         env["AQUA_ML_SERVICE_TOKEN_FILE"] = str(files["ml_service_token"])
     if spec.kind in ("api", "worker"):
         env["AQUA_DATABASE_URL"] = plan.database_url
+        if plan.has("postgres"):
+            # The services connect as the least-privilege role; api-1 migrates as the owner.
+            secrets_ = load_or_create_secrets(layout.secrets_file)
+            env["AQUA_DATABASE_URL"] = _with_role(
+                plan.database_url, APP, secrets_.postgres_app_password
+            )
+            if spec.kind == "api" and spec.replica == 1:
+                env["AQUA_DATABASE_MIGRATION_URL"] = _with_role(
+                    plan.database_url, OWNER, secrets_.postgres_owner_password
+                )
         if redis:
             password = load_or_create_secrets(layout.secrets_file).redis_password
             env["AQUA_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis[0].port}/0"
@@ -125,6 +136,15 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
     if spec.kind == "worker":
         env["AQUA_WORKER_METRICS_PORT"] = str(spec.port)
     return env
+
+
+def _with_role(url: str, role: str, password: str) -> str:
+    """``url`` (``scheme://user@host:port/db``) with ``role:password`` as its credentials."""
+    from urllib.parse import quote
+
+    scheme, _, rest = url.partition("://")
+    address = rest.rpartition("@")[2]
+    return f"{scheme}://{quote(role, safe='')}:{quote(password, safe='')}@{address}"
 
 
 def _module_argv(kind: str, spec: ComponentSpec) -> list[str]:

@@ -247,7 +247,8 @@ def _datastores(d: _Draft) -> str:
     d.comps.append(_component("postgres", p.postgres))
     d.comps.append(_component("redis", p.redis))
     d.comps.append(_component("kafka", p.kafka, extra_ports={"controller": p.kafka_controller}))
-    return f"postgresql+asyncpg://aqua@127.0.0.1:{p.postgres}/aqua"
+    # The services' least-privilege role; its password is added at launch (never in the plan).
+    return f"postgresql+asyncpg://aqua_app@127.0.0.1:{p.postgres}/aqua"
 
 
 def _ml(d: _Draft) -> None:

@@ -88,9 +88,18 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
         match spec.kind:
             case "postgres":
                 from sre_cli.infra.postgres import PostgresServer
+                from sre_cli.stack.state import load_or_create_secrets
 
                 # WAL archiving: `aqua backup` restores to any point since the oldest backup.
-                return PostgresServer(workdir, port, wal_archive=True)
+                # Passwords for every role; the services get the least-privilege ones.
+                secrets = load_or_create_secrets(layout.secrets_file)
+                return PostgresServer(
+                    workdir,
+                    port,
+                    wal_archive=True,
+                    password=secrets.postgres_password,
+                    roles=secrets.database_roles(),
+                )
             case "redis":
                 from sre_cli.infra.redis import RedisServer
                 from sre_cli.stack.state import load_or_create_secrets

@@ -17,12 +17,15 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sre_cli.errors import ConfigError
 from sre_cli.spec_yaml import worded
+
+if TYPE_CHECKING:
+    from sre_cli.infra.pgroles import DatabaseRoles
 
 __all__ = [
     "ComponentPhase",
@@ -139,6 +142,32 @@ class StackSecrets(BaseModel):
     ml_service_token: str = ""
     #: Redis' requirepass (empty in files from before it)
     redis_password: str = ""
+    #: PostgreSQL's superuser (backups, restores) and its least-privilege roles: the owner
+    #: (migrations), the app (API and worker) and the monitor (the stack agent)
+    postgres_password: str = ""
+    postgres_owner_password: str = ""
+    postgres_app_password: str = ""
+    postgres_monitor_password: str = ""
+
+    def database_roles(self) -> DatabaseRoles:
+        from sre_cli.infra.pgroles import DatabaseRoles
+
+        return DatabaseRoles(
+            owner=self.postgres_owner_password,
+            app=self.postgres_app_password,
+            monitor=self.postgres_monitor_password,
+        )
+
+
+#: secrets added after the first stacks: generated when a file from before them is read
+_LATER = (
+    "ml_service_token",
+    "redis_password",
+    "postgres_password",
+    "postgres_owner_password",
+    "postgres_app_password",
+    "postgres_monitor_password",
+)
 
 
 def load_or_create_secrets(path: Path) -> StackSecrets:
@@ -151,9 +180,7 @@ def load_or_create_secrets(path: Path) -> StackSecrets:
                 f"{path} is unreadable or malformed", hint="remove it to generate new secrets"
             ) from exc
         missing = {
-            name: secrets.token_urlsafe(32)
-            for name in ("ml_service_token", "redis_password")
-            if not getattr(loaded, name)
+            name: secrets.token_urlsafe(32) for name in _LATER if not getattr(loaded, name)
         }
         if not missing:
             return loaded
@@ -165,8 +192,7 @@ def load_or_create_secrets(path: Path) -> StackSecrets:
         admin_username="admin",
         admin_password=secrets.token_urlsafe(24),
         created_at=time.time(),
-        ml_service_token=secrets.token_urlsafe(32),
-        redis_password=secrets.token_urlsafe(32),
+        **{name: secrets.token_urlsafe(32) for name in _LATER},
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(made.model_dump(), indent=2) + "\n", mode=0o600)

@@ -77,19 +77,23 @@ class PostgresActivity:
 
 
 def postgres_activity(
-    psql: Path, port: int, *, user: str = "aqua", database: str = "aqua", timeout: float = 3.0
+    psql: Path,
+    port: int,
+    *,
+    user: str = "aqua",
+    password: str | None = None,
+    database: str = "aqua",
+    timeout: float = 3.0,
 ) -> PostgresActivity | None:
-    """Sessions per state and the oldest transaction per state; None when PostgreSQL is down."""
-    argv = [str(psql), "-XAtq", "-F", "\t", "-h", "127.0.0.1", "-p", str(port), "-U", user]
+    """Sessions per state and the oldest transaction per state; None when PostgreSQL is down
+    or refuses ``user`` (a role in ``pg_monitor`` sees every session)."""
+    argv = [str(psql), "-XAtqw", "-F", "\t", "-h", "127.0.0.1", "-p", str(port), "-U", user]
     argv += ["-d", database, "-c", _ACTIVITY_SQL]
+    env = {**os.environ, "PGCONNECT_TIMEOUT": str(max(1, int(timeout)))}
+    if password is not None:
+        env["PGPASSWORD"] = password  # the child's environment only, never its argv
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "PGCONNECT_TIMEOUT": str(max(1, int(timeout)))},
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:

@@ -38,6 +38,12 @@ def _wait_clock_past(instant: float) -> None:
         time.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def _password(archiving_postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --port, psql and pg_basebackup take the password from libpq's environment."""
+    monkeypatch.setenv("PGPASSWORD", archiving_postgres.password)
+
+
 def _source_args(pg: PostgresServer, repo: Path) -> list[str]:
     return ["--port", str(pg.port), "--wal-spool", str(pg.wal_archive_dir), "--repo", str(repo)]
 

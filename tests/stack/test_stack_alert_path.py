@@ -27,7 +27,7 @@ from sre_cli.stack.agent import Agent, agent_handler
 from sre_cli.stack.configs import monitoring_dir, shorten_rules
 from sre_cli.stack.plan import StackOptions, build_plan
 from sre_cli.stack.spec import Ports, StateLayout
-from sre_cli.stack.state import atomic_write
+from sre_cli.stack.state import atomic_write, load_or_create_secrets
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +60,7 @@ def agent_url(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[str]:
     ports = Ports.from_base(23000).model_copy(update={"postgres": postgres_server.port})
     plan = build_plan(StackOptions(ports=ports), FakeEnv(), layout)
     atomic_write(layout.plan_file, plan.model_dump_json())
+    postgres_server.provision(load_or_create_secrets(layout.secrets_file).database_roles())
     server = ThreadingHTTPServer(("127.0.0.1", 0), agent_handler(Agent(layout)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
     thread.start()

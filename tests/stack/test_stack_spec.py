@@ -102,7 +102,7 @@ def test_full_plan_order_dependencies_and_urls(tmp_path: Path) -> None:
     assert not plan.degraded
     assert not plan.not_available
     assert plan.component("kafka").extra_ports == {"controller": 9096}
-    assert plan.database_url.startswith("postgresql+asyncpg://aqua@127.0.0.1:5433/")
+    assert plan.database_url.startswith("postgresql+asyncpg://aqua_app@127.0.0.1:5433/")
     assert StackPlan.model_validate_json(plan.model_dump_json()) == plan
 
 

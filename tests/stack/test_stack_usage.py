@@ -76,7 +76,9 @@ def test_postgres_activity_counts_sessions_and_a_slow_query(
     postgres_server: PostgresServer,
 ) -> None:
     psql = binaries.find("psql")
-    quiet = postgres_activity(psql, postgres_server.port)
+    password = postgres_server.password
+    assert postgres_activity(psql, postgres_server.port) is None  # no password: refused
+    quiet = postgres_activity(psql, postgres_server.port, password=password)
     assert quiet is not None
     assert quiet.max_connections == int(postgres_server.psql("show max_connections"))
     slow = threading.Thread(target=postgres_server.psql, args=("select pg_sleep(4)",))
@@ -84,7 +86,7 @@ def test_postgres_activity_counts_sessions_and_a_slow_query(
     try:
         seen = None
         for _ in range(200):  # poll until the sleeping session has run for over a second
-            seen = postgres_activity(psql, postgres_server.port)
+            seen = postgres_activity(psql, postgres_server.port, password=password)
             assert seen is not None
             if seen.count.get("active", 0) >= 1 and seen.max_tx_duration.get("active", 0) > 1:
                 break
@@ -124,7 +126,12 @@ def test_the_agent_exports_usage_limits_and_postgres_sessions(
     from sre_cli.stack.agent import Agent
     from sre_cli.stack.plan import StackOptions, build_plan
     from sre_cli.stack.spec import Ports, StateLayout
-    from sre_cli.stack.state import ComponentState, StackState, atomic_write
+    from sre_cli.stack.state import (
+        ComponentState,
+        StackState,
+        atomic_write,
+        load_or_create_secrets,
+    )
 
     layout = StateLayout(tmp_path)
     layout.create()
@@ -140,6 +147,8 @@ def test_the_agent_exports_usage_limits_and_postgres_sessions(
         components={api.name: me},
     )
     atomic_write(layout.state_file, state.model_dump_json())
+    # The agent reads pg_* as the stack's monitoring role, with its password.
+    postgres_server.provision(load_or_create_secrets(layout.secrets_file).database_roles())
     samples = _samples(Agent(layout).metrics())
     labels = f'{{component="{api.name}",kind="api"}}'
     assert samples[f"aqua_stack_component_memory_bytes{labels}"] > 10 * 1024 * 1024
