@@ -20,6 +20,12 @@ a child process (:mod:`service.ml.inference_process`), and this thread only wait
 
 With batching disabled every request is its own forward pass, taken in arrival order by the
 same thread: the plain per-request model server.
+
+Parts of large requests (``submit(job, bulk=True)``) wait in a lane of their own, one part per
+pass: a pass takes the waiting small requests first and adds a bulk part only when no small
+request waits, or when small ones have gone first ``BULK_EVERY`` passes in a row (a stream of
+small requests slows a large one down, never stops it). A single-pond request therefore waits
+for at most the pass in progress, not for a large request's next part as well.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from dataclasses import dataclass
 from service.ml.serving import Job, ServedForecast
 
 ARRIVAL_GAP_S = 0.00025  # parsing a request on the event loop takes 30-70 us
+#: passes of small requests in a row before a waiting bulk part joins one
+BULK_EVERY = 2
 
 
 @dataclass
@@ -69,6 +77,8 @@ class MicroBatcher:
         self._observer = observer or BatchObserver()
         self.arrival_gap = ARRIVAL_GAP_S
         self._queue: deque[_Pending] = deque()
+        self._bulk: deque[_Pending] = deque()  # parts of large requests, one per pass
+        self._bulk_skipped = 0  # passes in a row that left a waiting bulk part behind
         self._rows = 0  # windows in the queue
         self._last_pass = 0  # requests in the last forward pass
         self._ready = threading.Condition()
@@ -90,8 +100,9 @@ class MicroBatcher:
             return
         with self._ready:
             self._stopping = True
-            waiting = list(self._queue)
+            waiting = [*self._queue, *self._bulk]
             self._queue.clear()
+            self._bulk.clear()
             self._rows = 0
             self._ready.notify()
         for p in waiting:
@@ -99,14 +110,19 @@ class MicroBatcher:
         await asyncio.get_running_loop().run_in_executor(None, thread.join)
         self._thread = None
 
-    async def submit(self, job: Job) -> ServedForecast:
+    async def submit(self, job: Job, *, bulk: bool = False) -> ServedForecast:
+        """The forecast of ``job``; a ``bulk`` job (a part of a large request) yields to
+        small ones."""
         if self._thread is None:
             raise RuntimeError("the batcher is not running")
         future: asyncio.Future[ServedForecast] = asyncio.get_running_loop().create_future()
         with self._ready:
-            self._queue.append(_Pending(job, future))
-            self._rows += len(job)
-            depth = len(self._queue)
+            if bulk:
+                self._bulk.append(_Pending(job, future))
+            else:
+                self._queue.append(_Pending(job, future))
+                self._rows += len(job)
+            depth = len(self._queue) + len(self._bulk)
             self._ready.notify()
         self._observer.queue_depth(depth)
         return await future
@@ -114,7 +130,7 @@ class MicroBatcher:
     def _take(self) -> list[_Pending] | None:
         """The next batch, or ``None`` when stopping. Runs on the inference thread."""
         with self._ready:
-            while not self._queue:
+            while not self._queue and not self._bulk:
                 if self._stopping:
                     return None
                 self._ready.wait()
@@ -141,7 +157,16 @@ class MicroBatcher:
                     continue
                 items.append(item)
                 rows += n
-            depth = len(self._queue)
+            if self._bulk and (not items or self._bulk_skipped >= BULK_EVERY):
+                self._bulk_skipped = 0
+                while self._bulk:
+                    item = self._bulk.popleft()
+                    if not item.future.done():
+                        items.append(item)
+                        break
+            elif self._bulk:
+                self._bulk_skipped += 1
+            depth = len(self._queue) + len(self._bulk)
             self._last_pass = len(items)
         self._observer.queue_depth(depth)
         return items

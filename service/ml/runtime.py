@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from service.common import otel
 from service.ml.batcher import BatchObserver, MicroBatcher
-from service.ml.codec import response_json, to_job, validation_errors_json
+from service.ml.bulk import BulkIntake
+from service.ml.codec import response_json, response_json_sliced, to_job, validation_errors_json
 from service.ml.inference_process import InferenceProcess, InferenceProcessDied
 from service.ml.intake import parse
 from service.ml.schemas import (
@@ -112,13 +113,19 @@ class MLRuntime:
         self.info: ModelInfo | None = None
         self.batcher: MicroBatcher | None = None
         self.process: InferenceProcess | None = None
+        #: the helper process that prepares large bodies (started with the service)
+        self.bulk: BulkIntake | None = None
         self._forecaster = forecaster
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
         """Load the model, warm the batcher up with one pass, then report ready."""
+        bulk = BulkIntake()
+        warming = asyncio.create_task(bulk.start())  # its imports overlap the model's load
         info, predict = await self._load()
+        await warming
+        self.bulk = bulk
         cfg = self.settings
         batcher = MicroBatcher(
             predict,
@@ -165,6 +172,8 @@ class MLRuntime:
                 await self._watchdog
         if self.batcher is not None:
             await self.batcher.stop()
+        if self.bulk is not None:
+            await self.bulk.stop()
         if self.process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.process.stop)
 
@@ -198,9 +207,10 @@ class MLRuntime:
         metrics = self.metrics
         # Parsed and validated straight from bytes, range checks included (service.ml.intake);
         # a large body in a worker thread, so the event loop keeps answering small requests.
-        offload = len(body) > self.settings.ml_offload_bytes
+        if len(body) > self.settings.ml_offload_bytes:
+            return await self._answer_large(body, started)
         try:
-            ponds = await asyncio.to_thread(parse, body) if offload else parse(body)
+            ponds = parse(body)
         except ValidationError as exc:
             metrics.rejected.inc()
             return 422, validation_errors_json(exc)
@@ -215,11 +225,36 @@ class MLRuntime:
         except InferenceProcessDied:
             metrics.unavailable.inc()
             return 503, RESTARTING
-        if offload:
-            resp = await asyncio.to_thread(response_json, ponds, job, counts, fc, info.version)
-        else:
-            resp = response_json(ponds, job, counts, fc, info.version)
-        metrics.forecasts.inc(len(job))
+        resp = response_json(ponds, job, counts, fc, info.version)
+        return self._answered(len(job), started, resp)
+
+    async def _answer_large(self, body: bytes, started: float) -> tuple[int, bytes]:
+        """A large body: parsed and converted in the helper process (service.ml.bulk), its
+        parts forecast behind small requests, its answer encoded in slices on a thread."""
+        metrics = self.metrics
+        info, batcher = self.info, self.batcher
+        if not self.ready or info is None or batcher is None or self.bulk is None:
+            metrics.unavailable.inc()
+            return 503, NOT_LOADED
+        prepared = await self.bulk.prepare(body)
+        if isinstance(prepared, bytes):
+            metrics.rejected.inc()
+            return 422, prepared
+        job, counts = prepared.job, prepared.counts
+        try:
+            with otel.span("inference", {"aqua.windows": len(job)}):
+                fc = await self._forecast(batcher, job)
+        except InferenceProcessDied:
+            metrics.unavailable.inc()
+            return 503, RESTARTING
+        resp = await asyncio.to_thread(
+            response_json_sliced, prepared.labels, job, counts, fc, info.version
+        )
+        return self._answered(len(job), started, resp)
+
+    def _answered(self, windows: int, started: float, resp: bytes) -> tuple[int, bytes]:
+        metrics = self.metrics
+        metrics.forecasts.inc(windows)
         metrics.ok.inc()
         metrics.request_seconds.observe(time.perf_counter() - started)
         return 200, resp
@@ -232,7 +267,7 @@ class MLRuntime:
         if len(job) <= step:
             return await batcher.submit(job)
         parts = [
-            await batcher.submit(job.part(start, min(start + step, len(job))))
+            await batcher.submit(job.part(start, min(start + step, len(job))), bulk=True)
             for start in range(0, len(job), step)
         ]
         return ServedForecast.concat(parts)

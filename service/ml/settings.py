@@ -21,10 +21,11 @@ class MLSettings(ServiceSettings):
     ml_max_wait_ms: float = 0.0
     ml_threads: int = 1
     # A request of more windows (ponds x scenarios) goes to the batcher in parts of at most
-    # this many, one after another, so smaller requests queued meanwhile share the passes
-    # instead of waiting behind one long pass (bounds the work one request holds the model).
-    ml_max_request_pass: int = Field(default=128, ge=1)
-    # Bodies above this are parsed and answered off the event loop.
+    # this many, one after another, each behind the small requests waiting (service.ml.batcher):
+    # a small request waits for at most the part in progress.
+    ml_max_request_pass: int = Field(default=64, ge=1)
+    # Bodies above this are parsed in a helper process (service.ml.bulk) and answered in
+    # slices on a thread: their parsing would otherwise hold the GIL for hundreds of ms.
     ml_offload_bytes: int = Field(default=256 * 1024, ge=0)
     # The forward pass in a child process (service.ml.inference_process) rather than a thread
     # of this one; unset: with batching only, whose passes spread the round trip (~0.3 ms).

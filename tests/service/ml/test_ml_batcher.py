@@ -200,3 +200,71 @@ def test_gathering_stops_when_requests_stop_arriving() -> None:
 
     asyncio.run(go())
     assert passes.rows[-1] == 4
+
+
+def test_small_requests_go_before_waiting_bulk_parts() -> None:
+    """Bulk parts queued first still wait while small requests are waiting; a stream of small
+    requests lets a bulk part into every (BULK_EVERY + 1)th pass."""
+    from service.ml.batcher import BULK_EVERY
+
+    passes: list[list[float]] = []
+    gate = threading.Event()
+
+    def predict(job: Job) -> ServedForecast:
+        gate.wait(10)
+        passes.append(sorted(set(job.threshold.tolist())))
+        return _echo(job)
+
+    async def go() -> list[ServedForecast]:
+        batcher = MicroBatcher(predict, max_batch=512, max_wait_ms=0)
+        await batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit(_job(1, 0.0)))  # holds the thread
+            await asyncio.sleep(0.05)
+            bulk = [asyncio.ensure_future(batcher.submit(_job(64, 100.0 + k), bulk=True))
+                    for k in range(2)]
+            await asyncio.sleep(0.01)
+            small = [asyncio.ensure_future(batcher.submit(_job(1, 1.0 + k))) for k in range(2)]
+            await asyncio.sleep(0.01)
+            gate.set()
+            return list(await asyncio.gather(first, *bulk, *small))
+        finally:
+            await batcher.stop()
+
+    answers = asyncio.run(go())
+    assert [a.night_min[0] for a in answers] == [0.0, 100.0, 101.0, 1.0, 2.0]
+    # The pass in progress, then both small requests together, then one bulk part per pass.
+    assert passes == [[0.0], [1.0, 2.0], [100.0], [101.0]]
+    assert BULK_EVERY >= 1
+
+
+def test_a_stream_of_small_requests_does_not_starve_a_bulk_part() -> None:
+    from service.ml.batcher import BULK_EVERY
+
+    passes: list[list[float]] = []
+
+    def predict(job: Job) -> ServedForecast:
+        time.sleep(0.002)
+        passes.append(sorted(set(job.threshold.tolist())))
+        return _echo(job)
+
+    async def go() -> None:
+        batcher = MicroBatcher(predict, max_batch=512, max_wait_ms=0)
+        await batcher.start()
+        try:
+            bulk = asyncio.ensure_future(batcher.submit(_job(8, 100.0), bulk=True))
+            k = 0
+            while not bulk.done():  # always one small request waiting
+                k += 1
+                assert k < 50, "the bulk part never got a pass"
+                await asyncio.gather(
+                    batcher.submit(_job(1, float(k))), asyncio.sleep(0)
+                )
+            await bulk
+        finally:
+            await batcher.stop()
+
+    asyncio.run(go())
+    with_bulk = [i for i, p in enumerate(passes) if 100.0 in p]
+    assert len(with_bulk) == 1
+    assert with_bulk[0] <= BULK_EVERY + 1
