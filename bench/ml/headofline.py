@@ -1,4 +1,4 @@
-"""Single-pond latency while a 1,024-pond × 9-scenario request (2.7 MB) runs, two trees side by side.
+"""Single-pond ML latency while a 1,024-pond × 9-scenario request runs, two trees side by side.
 
     ~/.cache/aqua/venv-py3.11/bin/python bench/ml/headofline.py --baseline /work/main [--rounds 3]
 
@@ -98,14 +98,20 @@ def main() -> None:
         print(json.dumps(measure()))
         return
     trees = {"baseline": args.baseline.resolve(), "this": HERE.parents[2]}
-    print("| round | tree | whole p95 ms | whole max ms | passes p95 ms | small requests | large s | load |")
+    print(
+        "| round | tree | whole p95 ms | whole max ms | passes p95 ms | small requests "
+        "| large s | load |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for n in range(1, args.rounds + 1):
         for name, tree in trees.items():
             env = {**os.environ, "PYTHONPATH": str(tree)}
             out = subprocess.run(
                 [sys.executable, str(HERE), "--baseline", str(tree), "--one", str(tree)],
-                capture_output=True, text=True, env=env, check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
             ).stdout
             r = json.loads(out.strip().splitlines()[-1])
             print(

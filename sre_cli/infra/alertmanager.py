@@ -11,6 +11,7 @@ Readiness is ``GET /-/ready`` answering 200.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from sre_cli.infra import binaries
@@ -35,10 +36,15 @@ class AlertmanagerServer(HttpServer):
     ready_timeout = 30.0
 
     def __init__(
-        self, workdir: Path, config_yaml: str = DEFAULT_CONFIG, port: int | None = None
+        self,
+        workdir: Path,
+        config_yaml: str = DEFAULT_CONFIG,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         super().__init__(workdir, port)
         self.config_yaml = config_yaml
+        self.extra_args = tuple(extra_args)
 
     @property
     def config_path(self) -> Path:
@@ -59,4 +65,5 @@ class AlertmanagerServer(HttpServer):
             f"--storage.path={self.storage_dir}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--cluster.listen-address=",
+            *self.extra_args,
         ]

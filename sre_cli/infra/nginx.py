@@ -18,10 +18,14 @@ of the listen port; this module wraps it with ``pid``, ``error_log``, ``access_l
 from __future__ import annotations
 
 import functools
+import grp
+import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,6 +67,40 @@ class NginxServer(HttpServer):
     @property
     def prefix(self) -> Path:
         return self.workdir / "nginx"
+
+    def write_worker_file(self, name: str, text: str) -> Path:
+        """Write a file nginx's workers read at request time (``auth_basic_user_file``).
+
+        As root the workers run as ``nobody``, which cannot enter a private state dir, so the
+        file goes to a directory of its own under the system temp dir, readable by the
+        workers' group only (0750 / 0640); otherwise the workers are us and it stays in the
+        prefix, 0600.
+        """
+        if os.geteuid() != 0:
+            self.prefix.mkdir(parents=True, exist_ok=True)
+            path = self.prefix / name
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o600)
+            return path
+        group = grp.getgrnam("nogroup").gr_gid
+        directory = self._worker_dir()
+        directory.mkdir(mode=0o750, exist_ok=True)
+        os.chown(directory, 0, group)
+        directory.chmod(0o750)
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        os.chown(path, 0, group)
+        path.chmod(0o640)
+        return path
+
+    def stop(self) -> None:
+        super().stop()
+        if os.geteuid() == 0:  # the worker files of write_worker_file go with the server
+            shutil.rmtree(self._worker_dir(), ignore_errors=True)
+
+    def _worker_dir(self) -> Path:
+        digest = hashlib.sha256(str(self.workdir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"aqua-nginx-{digest}"
 
     @property
     def conf_path(self) -> Path:

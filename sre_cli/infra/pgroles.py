@@ -112,4 +112,4 @@ begin
              and t.typowner <> '{OWNER}'::regrole loop
     execute format('alter type %s owner to {OWNER}', r.name);
   end loop;
-end $$;"""
+end $$;"""  # noqa: S608 - only the constant role name is interpolated

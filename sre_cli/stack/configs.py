@@ -136,8 +136,51 @@ def alertmanager_yaml(plan: StackPlan) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def nginx_http_body(plan: StackPlan, port: int) -> str:
-    """The ``http {}`` body: ``port`` in front of the API replicas (the library adds the rest)."""
+MONITORING_USER = "aqua"
+MONITORING_PATHS = {"prometheus": "/prometheus/", "alertmanager": "/alertmanager/"}
+
+
+def monitoring_htpasswd(password: str) -> str:
+    """The htpasswd line of the monitoring user: bcrypt, cost 10 (nginx checks it on every
+    request; cost 12 took ~0.25 s a request on the shared machine)."""
+    import bcrypt
+
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    return f"{MONITORING_USER}:{digest}\n"
+
+
+def _monitoring_locations(plan: StackPlan, htpasswd: Path | None) -> str:
+    """Prometheus and Alertmanager under /prometheus/ and /alertmanager/, behind basic auth."""
+    if htpasswd is None:
+        return ""
+    out = []
+    for c in plan.components:
+        if c.kind in MONITORING_PATHS:
+            out.append(f"""\
+    location {MONITORING_PATHS[c.kind]} {{
+        auth_basic "aqua monitoring";
+        auth_basic_user_file {htpasswd};
+        proxy_pass http://127.0.0.1:{c.port}/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Authorization "";
+        proxy_read_timeout 60s;
+    }}
+""")
+    return "".join(out)
+
+
+def external_url(plan: StackPlan, kind: str) -> str | None:
+    """Where users reach ``kind`` (prometheus, alertmanager) through nginx; None without it."""
+    nginx = plan.of_kind("nginx")
+    if not nginx or kind not in MONITORING_PATHS:
+        return None
+    return f"http://127.0.0.1:{nginx[0].port}{MONITORING_PATHS[kind]}"
+
+
+def nginx_http_body(plan: StackPlan, port: int, htpasswd: Path | None = None) -> str:
+    """The ``http {}`` body: ``port`` in front of the API replicas, and of Prometheus and
+    Alertmanager behind basic auth when ``htpasswd`` is given (the library adds the rest)."""
     upstreams = "\n".join(
         f"    server 127.0.0.1:{c.port} max_fails=1 fail_timeout=2s;"
         for c in plan.components
@@ -183,5 +226,5 @@ server {{
         proxy_connect_timeout 1s;
         proxy_read_timeout 30s;
     }}
-}}
+{_monitoring_locations(plan, htpasswd)}}}
 """

@@ -45,6 +45,7 @@ from sre_cli.stack.state import (
     load_or_create_secrets,
     pid_alive,
     read_state,
+    write_secret_files,
 )
 
 __all__ = ["ComponentStatus", "DownResult", "StackControl", "StackStatus", "UpResult"]
@@ -105,6 +106,8 @@ class UpResult:
     state: StackState
     seconds: float
     already_up: bool = False
+    #: where the stack's secrets files are (printed, never their values)
+    secrets_dir: Path | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -198,7 +201,9 @@ class StackControl:
                     hint="stop what listens there, or move the stack with --port-base N "
                     "or --port NAME=PORT",
                 )
-        load_or_create_secrets(self.layout.secrets_file)
+        write_secret_files(
+            load_or_create_secrets(self.layout.secrets_file), self.layout.secrets_dir
+        )
         atomic_write(self.layout.plan_file, plan.model_dump_json(indent=1) + "\n")
         for stale in [self.layout.state_file, self.layout.pid_file]:
             with contextlib.suppress(FileNotFoundError):
@@ -215,7 +220,9 @@ class StackControl:
         if running is not None:
             state = self.state()
             if state is not None and state.phase == "up":
-                return UpResult(self.plan(), state, 0.0, already_up=True)
+                return UpResult(
+                    self.plan(), state, 0.0, already_up=True, secrets_dir=self.layout.secrets_dir
+                )
             raise ConfigError(
                 f"a stack supervisor (pid {running}) is already running in {self.layout.root}",
                 hint="`aqua stack status` to see it, `aqua stack down` to stop it",
@@ -243,7 +250,9 @@ class StackControl:
                 cwd=self.layout.root,
             )
         state = self._wait_up(proc, plan, progress)
-        return UpResult(plan, state, time.monotonic() - started)
+        return UpResult(
+            plan, state, time.monotonic() - started, secrets_dir=self.layout.secrets_dir
+        )
 
     def _wait_up(
         self, proc: subprocess.Popen[bytes], plan: StackPlan, progress: Progress | None

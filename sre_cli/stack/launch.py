@@ -83,9 +83,7 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
         env["AQUA_TRACE_SAMPLE_RATIO"] = "1.0"
     if spec.kind in ("api", "worker", "ml"):
         # The ML service answers only the API and worker, which present this token.
-        files = write_secret_files(
-            load_or_create_secrets(layout.secrets_file), layout.root / "secrets"
-        )
+        files = write_secret_files(load_or_create_secrets(layout.secrets_file), layout.secrets_dir)
         env["AQUA_ML_SERVICE_TOKEN_FILE"] = str(files["ml_service_token"])
     if spec.kind in ("api", "worker"):
         env["AQUA_DATABASE_URL"] = plan.database_url
@@ -104,7 +102,7 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
             env["AQUA_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis[0].port}/0"
     if spec.kind == "api":
         secrets = load_or_create_secrets(layout.secrets_file)
-        files = write_secret_files(secrets, layout.root / "secrets")
+        files = write_secret_files(secrets, layout.secrets_dir)
         env.update(
             AQUA_ENVIRONMENT="production",
             AQUA_WORKERS="1",

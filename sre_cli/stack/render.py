@@ -94,6 +94,8 @@ def up_renderable(result: UpResult) -> RenderableType:
     from rich.console import Group
     from rich.text import Text
 
+    from sre_cli.stack.configs import external_url
+
     plan = result.plan
     if result.already_up:
         head = Text("the stack is already up", style="bold green")
@@ -108,9 +110,15 @@ def up_renderable(result: UpResult) -> RenderableType:
         urls.append(("API", plan.entry_url))
         urls.append(("API docs", f"{plan.entry_url}/docs"))
     labels = {"prometheus": "Prometheus", "alertmanager": "Alertmanager", "ml": "ML"}
+    behind_auth = False
     for c in plan.components:
         if c.kind in labels:
-            urls.append((labels[c.kind], c.url))
+            through_nginx = external_url(plan, c.kind)
+            behind_auth = behind_auth or through_nginx is not None
+            urls.append((labels[c.kind], through_nginx or c.url))
     lines += [Text(f"  {label:<13}{url}") for label, url in urls]
+    if behind_auth and result.secrets_dir is not None:
+        where = result.secrets_dir / "monitoring_password"
+        lines.append(Text(f"  Prometheus and Alertmanager: user aqua, password in {where}"))
     lines += plan_notes(plan)
     return Group(*lines)

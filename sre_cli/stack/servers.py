@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import ConfigError
-from sre_cli.stack.configs import alertmanager_yaml, nginx_http_body, prometheus_yaml
+from sre_cli.stack.configs import (
+    alertmanager_yaml,
+    external_url,
+    monitoring_htpasswd,
+    nginx_http_body,
+    prometheus_yaml,
+)
 from sre_cli.stack.runners import Runner, describe_returncode
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 
@@ -79,6 +85,13 @@ class ServerRunner:
         return pid
 
 
+def _behind_nginx(plan: StackPlan, spec: ComponentSpec) -> tuple[str, ...]:
+    """Links in the UI point at nginx's /prometheus/ or /alertmanager/; the server itself
+    still answers at ``/`` on loopback (aqua, the agent, Prometheus' own alerting)."""
+    url = external_url(plan, spec.kind)
+    return (f"--web.external-url={url}", "--web.route-prefix=/") if url else ()
+
+
 def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
     """The runner of a server: postgres, redis, kafka, nginx, prometheus, alertmanager, jaeger."""
     workdir = layout.workdir(spec.name)
@@ -114,8 +127,16 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
                 )
             case "nginx":
                 from sre_cli.infra.nginx import NginxServer
+                from sre_cli.stack.state import load_or_create_secrets
 
-                return NginxServer(workdir, lambda p: nginx_http_body(plan, p), port)
+                htpasswd: list[Path] = []
+                nginx = NginxServer(workdir, lambda p: nginx_http_body(plan, p, htpasswd[0]), port)
+                # Prometheus and Alertmanager are reached through nginx with basic auth.
+                password = load_or_create_secrets(layout.secrets_file).monitoring_password
+                htpasswd.append(
+                    nginx.write_worker_file("monitoring.htpasswd", monitoring_htpasswd(password))
+                )
+                return nginx
             case "prometheus":
                 from sre_cli.infra.prometheus import PrometheusServer
 
@@ -128,7 +149,7 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
                     workdir,
                     text,
                     port,
-                    extra_args=("--enable-feature=exemplar-storage",),
+                    extra_args=("--enable-feature=exemplar-storage", *_behind_nginx(plan, spec)),
                     admin_api=False,
                 )
             case "jaeger":
@@ -140,7 +161,7 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
 
                 text = alertmanager_yaml(plan)
                 (layout.config_dir / "alertmanager.yml").write_text(text, encoding="utf-8")
-                return AlertmanagerServer(workdir, text, port)
+                return AlertmanagerServer(workdir, text, port, _behind_nginx(plan, spec))
         raise ConfigError(f"{spec.name}: no server launcher for kind {spec.kind}")
 
     return ServerRunner(build, layout.log(spec.name))

@@ -316,6 +316,11 @@ class StateLayout:
         return self.root / "secrets.json"
 
     @property
+    def secrets_dir(self) -> Path:
+        """One 0600 file per secret, for the services' ``*_FILE`` settings and for users."""
+        return self.root / "secrets"
+
+    @property
     def pid_file(self) -> Path:
         return self.root / "supervisor.pid"
 

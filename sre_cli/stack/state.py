@@ -148,6 +148,8 @@ class StackSecrets(BaseModel):
     postgres_owner_password: str = ""
     postgres_app_password: str = ""
     postgres_monitor_password: str = ""
+    #: basic auth of Prometheus and Alertmanager through nginx (user ``aqua``)
+    monitoring_password: str = ""
 
     def database_roles(self) -> DatabaseRoles:
         from sre_cli.infra.pgroles import DatabaseRoles
@@ -167,6 +169,7 @@ _LATER = (
     "postgres_owner_password",
     "postgres_app_password",
     "postgres_monitor_password",
+    "monitoring_password",
 )
 
 
@@ -179,9 +182,7 @@ def load_or_create_secrets(path: Path) -> StackSecrets:
             raise ConfigError(
                 f"{path} is unreadable or malformed", hint="remove it to generate new secrets"
             ) from exc
-        missing = {
-            name: secrets.token_urlsafe(32) for name in _LATER if not getattr(loaded, name)
-        }
+        missing = {name: secrets.token_urlsafe(32) for name in _LATER if not getattr(loaded, name)}
         if not missing:
             return loaded
         loaded = loaded.model_copy(update=missing)
@@ -207,7 +208,9 @@ def write_secret_files(secrets_: StackSecrets, directory: Path) -> dict[str, Pat
         "jwt_secret": directory / "jwt_secret",
         "admin_password": directory / "admin_password",
         "ml_service_token": directory / "ml_service_token",
+        "monitoring_password": directory / "monitoring_password",
     }
+    atomic_write(files["monitoring_password"], secrets_.monitoring_password, mode=0o600)
     atomic_write(files["ml_service_token"], secrets_.ml_service_token, mode=0o600)
     atomic_write(files["jwt_secret"], secrets_.jwt_secret, mode=0o600)
     atomic_write(files["admin_password"], secrets_.admin_password, mode=0o600)

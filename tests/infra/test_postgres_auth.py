@@ -97,7 +97,9 @@ def test_the_app_role_reads_and_writes_rows_only(pg: PostgresServer) -> None:
         done = _psql(pg, APP, sql, password=app)
         assert done.returncode != 0, sql
         assert "permission denied" in done.stderr or "must be owner" in done.stderr, done.stderr
-    flags = pg.psql(f"select rolsuper, rolcreatedb, rolcreaterole from pg_roles where rolname = '{APP}'")
+    flags = pg.psql(
+        f"select rolsuper, rolcreatedb, rolcreaterole from pg_roles where rolname = '{APP}'"
+    )
     assert flags == "f|f|f"
 
 
@@ -114,10 +116,24 @@ def test_tables_the_owner_creates_later_are_covered(pg: PostgresServer) -> None:
 
 
 def test_the_monitor_role_sees_every_session(pg: PostgresServer) -> None:
-    sql = "select count(*) from pg_stat_activity where query like '%pg_sleep(0.5)%' and pid <> pg_backend_pid()"
+    sql = "select count(*) from pg_stat_activity where query like '%pg_sleep(0.5)%'"
+    sql += " and pid <> pg_backend_pid()"
+    psql = str(binaries.find("psql"))
     sleeper = subprocess.Popen(
-        [str(binaries.find("psql")), "-XAtq", "-h", str(pg.socket_dir), "-p", str(pg.port)]
-        + ["-U", "aqua", "-d", "aqua", "-c", "select pg_sleep(0.5)"],
+        [
+            psql,
+            "-XAtq",
+            "-h",
+            str(pg.socket_dir),
+            "-p",
+            str(pg.port),
+            "-U",
+            "aqua",
+            "-d",
+            "aqua",
+            "-c",
+            "select pg_sleep(0.5)",
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -138,6 +154,8 @@ def test_a_restart_keeps_the_passwords_it_is_given(tmp_workdir: Path) -> None:
         port = first.port
     # Another harness on the same data dir, with a new password: the harness resets it.
     with PostgresServer(workdir, port, password="another-secret-of-length") as second:
-        done = _psql(second, "aqua", "select count(*) from kept", password="another-secret-of-length")
+        done = _psql(
+            second, "aqua", "select count(*) from kept", password="another-secret-of-length"
+        )
         assert done.stdout.strip() == "1", done.stderr
         assert _psql(second, "aqua", "select 1", password=first.password).returncode != 0

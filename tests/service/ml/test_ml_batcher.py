@@ -221,8 +221,10 @@ def test_small_requests_go_before_waiting_bulk_parts() -> None:
         try:
             first = asyncio.ensure_future(batcher.submit(_job(1, 0.0)))  # holds the thread
             await asyncio.sleep(0.05)
-            bulk = [asyncio.ensure_future(batcher.submit(_job(64, 100.0 + k), bulk=True))
-                    for k in range(2)]
+            bulk = [
+                asyncio.ensure_future(batcher.submit(_job(64, 100.0 + k), bulk=True))
+                for k in range(2)
+            ]
             await asyncio.sleep(0.01)
             small = [asyncio.ensure_future(batcher.submit(_job(1, 1.0 + k))) for k in range(2)]
             await asyncio.sleep(0.01)
@@ -257,9 +259,7 @@ def test_a_stream_of_small_requests_does_not_starve_a_bulk_part() -> None:
             while not bulk.done():  # always one small request waiting
                 k += 1
                 assert k < 50, "the bulk part never got a pass"
-                await asyncio.gather(
-                    batcher.submit(_job(1, float(k))), asyncio.sleep(0)
-                )
+                await asyncio.gather(batcher.submit(_job(1, float(k))), asyncio.sleep(0))
             await bulk
         finally:
             await batcher.stop()

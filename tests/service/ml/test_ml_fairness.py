@@ -94,4 +94,6 @@ def test_an_invalid_large_body_is_rejected_with_its_reasons(server: MLServer) ->
         f"{server.url}/v1/forecast", content=body, headers={"content-type": "application/json"}
     )
     assert r.status_code == 422, r.text
-    assert any(e["loc"][:4] == ["body", "ponds", 123, "depth_m"] for e in r.json()["detail"]), r.text
+    assert any(e["loc"][:4] == ["body", "ponds", 123, "depth_m"] for e in r.json()["detail"]), (
+        r.text
+    )
