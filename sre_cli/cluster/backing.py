@@ -5,8 +5,9 @@ Why not pods: PostgreSQL refuses to run as root and Kafka wants a JVM, neither h
 here, and the tests already know these servers (readiness by a real query, clean stop). The
 pods reach them through Services without selector (``postgres``, ``redis``, ``kafka``) whose
 endpoints are the bridge address, so the workloads keep the names the manifests use. Every
-store requires a password on the bridge (PostgreSQL scram-sha-256 from the pod subnet, Redis
-``requirepass``); Kafka's bridge listener is plaintext, reachable only from the pod subnet.
+store requires a password on the bridge (PostgreSQL scram-sha-256 from the pod subnet, for the
+owner and app roles only, never the superuser; Redis ``requirepass``); Kafka's bridge listener
+is plaintext, reachable only from the pod subnet.
 
 Example::
 
@@ -20,10 +21,12 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
+from urllib.parse import quote
 
 from sre_cli.errors import ComponentError
 from sre_cli.infra.kafka import KafkaServer
-from sre_cli.infra.postgres import DB_NAME, DB_USER, PostgresServer
+from sre_cli.infra.pgroles import APP, OWNER, DatabaseRoles
+from sre_cli.infra.postgres import DB_NAME, PostgresServer
 from sre_cli.infra.process import free_port
 from sre_cli.infra.redis import RedisServer
 
@@ -41,7 +44,7 @@ class BridgePostgres(PostgresServer):
     """The harness's PostgreSQL, listening on loopback and on the node's bridge address."""
 
     def __init__(self, workdir: Path, *, node_ip: str) -> None:
-        super().__init__(workdir)
+        super().__init__(workdir, roles=DatabaseRoles.generate())
         self.node_ip = node_ip
 
     @property
@@ -49,12 +52,12 @@ class BridgePostgres(PostgresServer):
         return f"127.0.0.1,{self.node_ip}"
 
 
-def open_postgres(server: PostgresServer, pod_subnet: str, password: str) -> None:
-    """Let the pod subnet in with a password (scram-sha-256) and reload the rules."""
-    server.psql(f"alter role {DB_USER} password '{password}'")
+def open_postgres(server: PostgresServer, pod_subnet: str) -> None:
+    """Let the pod subnet in as the owner and app roles, with their passwords
+    (scram-sha-256), and reload the rules."""
     hba = server.data_dir / "pg_hba.conf"
     with hba.open("a", encoding="utf-8") as fh:
-        fh.write(f"host {DB_NAME} {DB_USER} {pod_subnet} scram-sha-256\n")
+        fh.write(f"host {DB_NAME} {OWNER},{APP} {pod_subnet} scram-sha-256\n")
     if server.psql("select pg_reload_conf()") != "t":
         raise ComponentError("postgres: reloading pg_hba.conf failed")
 
@@ -81,8 +84,11 @@ def _resp(*words: str) -> bytes:
     return out.encode()
 
 
-def postgres_url(server: PostgresServer, password: str, host: str, port: int) -> str:
-    return f"postgresql://{DB_USER}:{password}@{host}:{port}/{DB_NAME}"
+def postgres_url(server: PostgresServer, role: str, host: str, port: int) -> str:
+    """The asyncpg URL of ``role`` (owner or app) as the pods reach the server."""
+    assert server.roles is not None
+    password = quote(server.roles.password(role), safe="")
+    return f"postgresql+asyncpg://{role}:{password}@{host}:{port}/{DB_NAME}"
 
 
 def redis_url(password: str, host: str, port: int) -> str:
@@ -112,7 +118,6 @@ class BackingStores:
         self.workdir = workdir
         self.node_ip = node_ip
         self.pod_subnet = pod_subnet
-        self.postgres_password = secrets.token_urlsafe(24)
         self.redis_password = secrets.token_urlsafe(24)
         self.postgres = BridgePostgres(workdir / "postgres", node_ip=node_ip)
         self.redis = RedisServer(workdir / "redis")
@@ -121,7 +126,7 @@ class BackingStores:
 
     def start(self) -> None:
         self.postgres.start()
-        open_postgres(self.postgres, self.pod_subnet, self.postgres_password)
+        open_postgres(self.postgres, self.pod_subnet)
         self.redis.start()
         open_redis(self.redis, self.node_ip, self.redis_password)
         self.kafka.start()

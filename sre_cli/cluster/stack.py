@@ -5,7 +5,8 @@ Run by :meth:`LocalCluster.up` once the node is Ready:
 1. CoreDNS and metrics-server on the node's bridge address (:mod:`.addons`);
 2. PostgreSQL, Redis and Kafka, the harness's servers, listening on the bridge too
    (:mod:`.backing`), with passwords generated here;
-3. the namespace and the Secret ``aqua-app`` (database URL, JWT secret, Redis URL), created
+3. the namespace and the Secret ``aqua-app`` (database URLs of the app and owner roles, JWT
+   secret, Redis URL, ML service token), created
    through the API and never written to the repository;
 4. ``manifests/overlays/local`` applied, the stores' Endpoints written, every Deployment
    waited for until Available.
@@ -27,6 +28,7 @@ from typing import Any
 
 from sre_cli.cluster.addons import find_addon_tools, start_coredns, start_metrics_server
 from sre_cli.cluster.backing import BackingStores, postgres_url, redis_url
+from sre_cli.infra.pgroles import APP, OWNER
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.node import RealNode
 from sre_cli.errors import ComponentError
@@ -104,11 +106,12 @@ def deploy_stack(
         "metadata": {"name": "aqua-app", "namespace": NAMESPACE},
         "type": "Opaque",
         "stringData": {
-            "database-url": postgres_url(
-                stores.postgres, stores.postgres_password, "postgres", 5432
-            ).replace("postgresql://", "postgresql+asyncpg://"),
+            # The services serve as the least-privilege role; the API migrates as the owner.
+            "database-url": postgres_url(stores.postgres, APP, "postgres", 5432),
+            "database-migration-url": postgres_url(stores.postgres, OWNER, "postgres", 5432),
             "jwt-secret": secrets.token_hex(32),
             "redis-url": redis_url(stores.redis_password, "redis", 6379),
+            "ml-service-token": secrets.token_urlsafe(32),
         },
     }
     kube.run("apply", "-f", "-", stdin=json.dumps(secret))

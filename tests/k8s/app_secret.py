@@ -20,7 +20,11 @@ def create_app_secret(namespace: str) -> list[str]:
         "secret",
         "generic",
         "aqua-app",
-        "--from-literal=database-url=postgresql+asyncpg://aqua:"
+        "--from-literal=database-url=postgresql+asyncpg://aqua_app:"
         f"{secrets.token_hex(8)}@postgres:5432/aqua",
+        "--from-literal=database-migration-url=postgresql+asyncpg://aqua_owner:"
+        f"{secrets.token_hex(8)}@postgres:5432/aqua",
+        f"--from-literal=redis-url=redis://:{secrets.token_hex(8)}@redis:6379/0",
+        f"--from-literal=ml-service-token={secrets.token_hex(32)}",
         f"--from-literal=jwt-secret={secrets.token_hex(32)}",
     ]

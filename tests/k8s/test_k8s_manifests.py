@@ -175,6 +175,46 @@ def test_workload_shape(rendered: tuple[str, list[Doc]]) -> None:
     assert not [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding", "Secret"}]
 
 
+#: the credentials each workload reads from the Secret ``aqua-app``, by variable and key
+CREDENTIALS = {
+    "api-service": {
+        "AQUA_DATABASE_URL": "database-url",
+        "AQUA_DATABASE_MIGRATION_URL": "database-migration-url",
+        "AQUA_JWT_SECRET": "jwt-secret",
+        "AQUA_REDIS_URL": "redis-url",
+        "AQUA_ML_SERVICE_TOKEN": "ml-service-token",
+    },
+    "worker": {
+        "AQUA_DATABASE_URL": "database-url",
+        "AQUA_REDIS_URL": "redis-url",
+        "AQUA_ML_SERVICE_TOKEN": "ml-service-token",
+    },
+    "ml-service": {"AQUA_ML_SERVICE_TOKEN": "ml-service-token"},
+}
+
+
+def test_every_credential_comes_from_the_secret(rendered: tuple[str, list[Doc]]) -> None:
+    _, docs = rendered
+    for name, dep in by_kind(docs, "Deployment").items():
+        container = pod_spec(dep)["containers"][0]
+        from_secret = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert from_secret == {
+            var: {"name": "aqua-app", "key": key} for var, key in CREDENTIALS[name].items()
+        }, name
+        assert not [
+            e for e in container.get("env", []) if "value" in e and e["name"] in CREDENTIALS[name]
+        ], name
+    # No ConfigMap carries a URL with credentials or a variable that names a secret.
+    for cm in by_kind(docs, "ConfigMap").values():
+        for key, value in cm["data"].items():
+            assert not re.search(r"PASSWORD|SECRET|TOKEN|DATABASE_URL|REDIS_URL", key), key
+            assert "@" not in value, key
+
+
 def test_autoscaling_and_disruption_budgets(rendered: tuple[str, list[Doc]]) -> None:
     overlay, docs = rendered
     hpa = by_kind(docs, "HorizontalPodAutoscaler")["api-service"]

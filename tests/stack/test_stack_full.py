@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -204,6 +205,56 @@ def test_infrastructure_refuses_unauthenticated_callers(stack: Stack) -> None:
     for secret in (stack.state_dir / "secrets").iterdir():
         assert secret.stat().st_mode & 0o777 == 0o600, secret
     assert (stack.state_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def _psql(
+    port: int, user: str, sql: str, password: str | None, host: str = "127.0.0.1"
+) -> subprocess.CompletedProcess[str]:
+    from sre_cli.infra import binaries
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(PGCONNECT_TIMEOUT="5", PGPASSFILE=os.devnull)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    argv = [str(binaries.find("psql")), "-XAtqw", "-v", "ON_ERROR_STOP=1", "-h", host]
+    argv += ["-p", str(port), "-U", user, "-d", "aqua", "-c", sql]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30, check=False)
+
+
+def test_postgres_wants_passwords_and_the_app_role_cannot_change_the_schema(stack: Stack) -> None:
+    from sre_cli.stack.state import load_or_create_secrets
+
+    port = next(c["port"] for c in stack.plan()["components"] if c["kind"] == "postgres")
+    secrets = load_or_create_secrets(stack.state_dir / "secrets.json")
+    for user in ("aqua", "aqua_app", "aqua_owner", "aqua_monitor", "postgres"):
+        refused = _psql(port, user, "select 1", None)
+        assert refused.returncode != 0, user
+    app = secrets.postgres_app_password
+    # The API serves as the app role: it reads the tables the owner migrated...
+    assert _psql(port, "aqua_app", "select count(*) from users", app).returncode == 0
+    for sql in ("create table intruder (x int)", "drop table users", "truncate users"):
+        done = _psql(port, "aqua_app", sql, app)
+        assert done.returncode != 0, sql
+        assert "permission denied" in done.stderr or "must be owner" in done.stderr, done.stderr
+    owners = _psql(
+        port,
+        "aqua_app",
+        "select distinct tableowner from pg_tables where schemaname = 'public'",
+        app,
+    )
+    assert owners.stdout.split() == ["aqua_owner"], owners
+    # ...and the agent reads pg_* as the monitoring role.
+    agent = next(c["port"] for c in stack.plan()["components"] if c["kind"] == "agent")
+    metrics = httpx.get(f"http://127.0.0.1:{agent}/metrics", timeout=10).text
+    assert "\npg_up 1\n" in metrics
+
+
+def test_prometheus_and_alertmanager_through_nginx_want_the_password(stack: Stack) -> None:
+    nginx = next(c["url"] for c in stack.plan()["components"] if c["kind"] == "nginx")
+    password = (stack.state_dir / "secrets" / "monitoring_password").read_text()
+    for path in ("/prometheus/api/v1/query?query=up", "/alertmanager/api/v2/silences"):
+        assert httpx.get(nginx + path, timeout=10).status_code == 401
+        assert httpx.get(nginx + path, auth=("aqua", password), timeout=10).status_code == 200
 
 
 def test_seed_then_every_dashboard_panel_has_data(stack: Stack) -> None:
