@@ -28,10 +28,10 @@ from typing import Any
 
 from sre_cli.cluster.addons import find_addon_tools, start_coredns, start_metrics_server
 from sre_cli.cluster.backing import BackingStores, postgres_url, redis_url
-from sre_cli.infra.pgroles import APP, OWNER
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.node import RealNode
 from sre_cli.errors import ComponentError
+from sre_cli.infra.pgroles import APP, OWNER
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
 
 __all__ = ["NAMESPACE", "OVERLAY", "StackInfo", "deploy_stack"]
