@@ -206,7 +206,7 @@ class MLRuntime:
         started = time.perf_counter()
         metrics = self.metrics
         # Parsed and validated straight from bytes, range checks included (service.ml.intake);
-        # a large body in a worker thread, so the event loop keeps answering small requests.
+        # a large body in the helper process, so the event loop keeps answering small requests.
         if len(body) > self.settings.ml_offload_bytes:
             return await self._answer_large(body, started)
         try:
@@ -219,11 +219,8 @@ class MLRuntime:
             metrics.unavailable.inc()
             return 503, NOT_LOADED
         job, counts = to_job(ponds)
-        try:
-            with otel.span("inference", {"aqua.windows": len(job)}):
-                fc = await self._forecast(batcher, job)
-        except InferenceProcessDied:
-            metrics.unavailable.inc()
+        fc = await self._infer(batcher, job)
+        if fc is None:
             return 503, RESTARTING
         resp = response_json(ponds, job, counts, fc, info.version)
         return self._answered(len(job), started, resp)
@@ -241,16 +238,23 @@ class MLRuntime:
             metrics.rejected.inc()
             return 422, prepared
         job, counts = prepared.job, prepared.counts
-        try:
-            with otel.span("inference", {"aqua.windows": len(job)}):
-                fc = await self._forecast(batcher, job)
-        except InferenceProcessDied:
-            metrics.unavailable.inc()
+        fc = await self._infer(batcher, job)
+        if fc is None:
             return 503, RESTARTING
         resp = await asyncio.to_thread(
             response_json_sliced, prepared.labels, job, counts, fc, info.version
         )
         return self._answered(len(job), started, resp)
+
+    async def _infer(self, batcher: MicroBatcher, job: Job) -> ServedForecast | None:
+        """The job's forecast; None (counted as unavailable) while the inference process is
+        being replaced."""
+        try:
+            with otel.span("inference", {"aqua.windows": len(job)}):
+                return await self._forecast(batcher, job)
+        except InferenceProcessDied:
+            self.metrics.unavailable.inc()
+            return None
 
     def _answered(self, windows: int, started: float, resp: bytes) -> tuple[int, bytes]:
         metrics = self.metrics
