@@ -6,7 +6,9 @@ one call, numpy converts the nested lists in another). In a thread of the server
 stop the event loop for that long: measured, single-pond requests sent meanwhile waited
 0.5-0.8 s. So a large body is parsed and converted in a helper process, which sends back the
 job (a few numpy arrays: cheap to unpickle), the windows per pond and each pond's labels,
-or the 422 body when the request is invalid::
+or the 422 body when the request is invalid. The helper runs at a lower priority (nice 10):
+on a busy machine the server and the inference process, which answer small requests, come
+first::
 
     intake = BulkIntake()
     await intake.start()                      # the helper imports its modules once
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -59,6 +62,19 @@ def _warm() -> None:
     """Nothing: the helper has imported this module (and pydantic, numpy) by now."""
 
 
+#: the helper's niceness: on a busy machine its parsing yields the CPU to the server and the
+#: inference process, which answer the small requests
+HELPER_NICE = 10
+
+
+def _lower_priority() -> None:
+    os.nice(HELPER_NICE)
+
+
+def _pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(1, mp_context=_SPAWN, initializer=_lower_priority)
+
+
 class BulkIntake:
     """One helper process for large bodies, started with the service and stopped with it."""
 
@@ -67,8 +83,14 @@ class BulkIntake:
 
     async def start(self) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=_SPAWN)
+            self._pool = _pool()
         await asyncio.get_running_loop().run_in_executor(self._pool, _warm)
+
+    @property
+    def pids(self) -> list[int]:
+        """The helper's process id (empty before the first task or after stop)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return list(processes)
 
     async def prepare(self, body: bytes) -> Prepared | bytes:
         """The prepared request; a helper that died is replaced and the body tried once more."""
@@ -78,7 +100,7 @@ class BulkIntake:
         try:
             return await loop.run_in_executor(self._pool, prepare, body)
         except BrokenProcessPool:
-            broken, self._pool = self._pool, ProcessPoolExecutor(1, mp_context=_SPAWN)
+            broken, self._pool = self._pool, _pool()
             broken.shutdown(wait=False)
             return await loop.run_in_executor(self._pool, prepare, body)
 

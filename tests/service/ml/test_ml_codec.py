@@ -1,4 +1,5 @@
-"""A large answer encoded in slices is byte for byte the answer encoded at once."""
+"""Large requests: the answer encoded in slices is byte for byte the answer encoded at once;
+the helper process that prepares them answers 422 bodies and is replaced when it dies."""
 
 from __future__ import annotations
 
@@ -55,3 +56,32 @@ def test_prepare_answers_an_invalid_body_with_the_422_body() -> None:
     answer = prepare(b'{"ponds": []}')
     assert isinstance(answer, bytes)
     assert b'"loc":["body","ponds"]' in answer
+
+
+def test_a_dead_helper_is_replaced_and_the_request_still_answered() -> None:
+    import asyncio
+    import os
+    import signal
+
+    from service.ml.bulk import BulkIntake
+
+    body = forecast_request(generate(3, 3, EVAL_STREAM), 0, 3).model_dump_json().encode()
+
+    async def go() -> tuple[Prepared | bytes, list[int], list[int]]:
+        intake = BulkIntake()
+        await intake.start()
+        try:
+            before = intake.pids
+            for pid in before:
+                os.kill(pid, signal.SIGKILL)
+            answer = await intake.prepare(body)
+            return answer, before, intake.pids
+        finally:
+            await intake.stop()
+
+    answer, before, after = asyncio.run(go())
+    assert isinstance(answer, Prepared)
+    assert answer.counts == [1, 1, 1]
+    assert before
+    assert after
+    assert not set(before) & set(after)
