@@ -73,6 +73,7 @@ def _basebackup(source: Source, dest: Path, label: str) -> None:
         str(source.port),
         "-U",
         source.user,
+        "-w",
         "-D",
         str(dest),
         "-F",
@@ -89,7 +90,9 @@ def _basebackup(source: Source, dest: Path, label: str) -> None:
         argv, capture_output=True, text=True, timeout=3600, env=source.env(10), check=False
     )
     if done.returncode != 0:
-        raise Unavailable(f"pg_basebackup failed: {done.stderr.strip()}")
+        raise Unavailable(
+            f"pg_basebackup failed: {done.stderr.strip()}", hint=source.auth_hint(done)
+        )
 
 
 def _start_wal(base_tar: Path) -> str:

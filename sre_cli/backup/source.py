@@ -60,6 +60,14 @@ class Source:
         password = load_or_create_secrets(layout.secrets_file).postgres_password
         return cls(port=plan.component("postgres").port, wal_spool=spool, password=password)
 
+    def auth_hint(self, done: subprocess.CompletedProcess[str]) -> str | None:
+        """What to do when PostgreSQL refused the login (None for other failures)."""
+        if "password" not in done.stderr:
+            return None
+        if self.password is not None:
+            return "the stack's secrets.json does not match the cluster: restart the stack"
+        return "give the superuser's password in PGPASSWORD or ~/.pgpass (libpq)"
+
     def env(self, timeout: float) -> dict[str, str]:
         """The environment of a psql or pg_basebackup child: the password, if known."""
         env = {**os.environ, "PGCONNECT_TIMEOUT": str(max(1, int(timeout)))}
@@ -78,6 +86,7 @@ class Source:
         argv = [
             str(binaries.find("psql")),
             "-X",
+            "-w",  # never prompt: the SQL comes through stdin
             "-A",
             "-t",
             "-q",
@@ -109,7 +118,9 @@ class Source:
         except subprocess.TimeoutExpired:
             raise Unavailable(f"{self.label}: no answer within {timeout:.0f} s") from None
         if done.returncode != 0:
-            raise Unavailable(f"{self.label}: {done.stderr.strip() or 'psql failed'}")
+            raise Unavailable(
+                f"{self.label}: {done.stderr.strip() or 'psql failed'}", hint=self.auth_hint(done)
+            )
         return done.stdout.strip()
 
     def tables(self) -> list[str]:

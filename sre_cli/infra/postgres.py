@@ -145,6 +145,7 @@ class PostgresServer(Server):
             [
                 str(binaries.find("psql")),
                 "-X",
+                "-w",
                 "-A",
                 "-t",
                 "-q",

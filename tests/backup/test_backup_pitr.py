@@ -178,3 +178,20 @@ def test_retention_keeps_the_newest_backups(
     kept = [n for n in index if not n.endswith(".history")]
     assert kept
     assert min(n[8:24] for n in kept) >= oldest_start[8:24]
+
+
+def test_without_the_password_the_backup_says_how_to_give_it(
+    archiving_postgres: PostgresServer, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sre_cli.backup import Source
+    from sre_cli.errors import Unavailable
+
+    monkeypatch.delenv("PGPASSWORD")
+    monkeypatch.setenv("PGPASSFILE", str(scratch / "none"))
+    code, out = invoke(app, ["run", *_source_args(archiving_postgres, scratch / "repo")])
+    assert code != 0
+    assert "no password supplied" in out
+    with pytest.raises(Unavailable) as refused:
+        Source(port=archiving_postgres.port).version()
+    assert refused.value.hint is not None
+    assert "PGPASSWORD" in refused.value.hint
