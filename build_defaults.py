@@ -8,6 +8,7 @@ paths of :data:`sre_cli.defaults.SHIPPED`), so an installed aqua finds them with
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,6 +28,16 @@ class BuildPy(build_py):
         if getattr(self, "editable_mode", False):
             return  # an editable install reads the checkout
         target = Path(self.build_lib) / "sre_cli" / "defaults"
+        # The service images install the package for its code alone, from a build context
+        # that holds sre_cli/ and service/ only (manifests/docker/Dockerfile says so).
+        if os.environ.get("AQUA_BUILD_WITHOUT_DEFAULTS") == "1":
+            return
+        missing = [relative for relative in SHIPPED if not (ROOT / relative).exists()]
+        if missing:
+            raise FileNotFoundError(
+                "a wheel of aqua ships " + ", ".join(missing) + ": not found beside "
+                f"{Path(__file__).name} (set AQUA_BUILD_WITHOUT_DEFAULTS=1 for a code-only build)"
+            )
         for relative in SHIPPED:
             source, dest = ROOT / relative, target / relative
             if source.is_dir():
