@@ -400,7 +400,10 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
             sys.dont_write_bytecode = True
             if isinstance(plugin, _Tracer):
                 plugin.start()
-            code = int(pytest.main(["-p", "no:cacheprovider", "-q", *args], plugins=[plugin]))
+            # Libraries imported before the fork include some that are also pytest plugins
+            # (anyio, hypothesis): their own asserts are not rewritten, which is harmless.
+            quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            code = int(pytest.main(["-p", "no:cacheprovider", "-q", *quiet, *args], plugins=[plugin]))
             if isinstance(plugin, _Tracer):
                 sys.settrace(None)
                 threading.settrace(None)  # type: ignore[arg-type]
@@ -550,7 +553,8 @@ def run_group(
     _preimport(raw["third_party"])
     check = _forked(tree, [*options, *files], _Outcome({}), args.trace_timeout)
     if check["code"] != 0:
-        raise SystemExit(f"{group}: the tests fail in a forked run: {check}")
+        log = (tree.parent / "pytest.log").read_text()[-3000:]
+        raise SystemExit(f"{group}: the tests fail in a forked run: {check}\n{log}")
     print(
         f"{group}: traced {len(trace.order)} tests of {len(files)} files in "
         f"{time.monotonic() - started:.0f} s",
