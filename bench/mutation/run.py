@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import importlib.metadata
 import json
@@ -268,6 +269,7 @@ def apply(source: str, mutant: Mutant) -> str:
     text cannot be found (positions inside f-strings), the whole module is unparsed."""
     tree = ast.parse(source)
     node, _ = _mutable_sites(tree)[mutant.index]
+    assert isinstance(node, ast.expr)
     new = _mutate(node)
     expected = ast.parse(source)
     _replace(expected, _mutable_sites(expected)[mutant.index][0], copy.deepcopy(new))
@@ -403,10 +405,12 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
             # Libraries imported before the fork include some that are also pytest plugins
             # (anyio, hypothesis): their own asserts are not rewritten, which is harmless.
             quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-            code = int(pytest.main(["-p", "no:cacheprovider", "-q", *quiet, *args], plugins=[plugin]))
+            code = int(
+                pytest.main(["-p", "no:cacheprovider", "-q", *quiet, *args], plugins=[plugin])
+            )
             if isinstance(plugin, _Tracer):
                 sys.settrace(None)
-                threading.settrace(None)  # type: ignore[arg-type]
+                threading.settrace(None)
                 trace = plugin.trace
                 result = {
                     "at_import": {m: sorted(v) for m, v in trace.at_import.items()},
@@ -421,7 +425,7 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
                 }
             elif isinstance(plugin, _Outcome):
                 result = {"killer": plugin.killer, "timed_out": plugin.timed_out}
-        except BaseException:  # noqa: BLE001 - reported through the log and the exit code
+        except BaseException:  # reported through the log and the exit code
             traceback.print_exc()
         finally:
             with os.fdopen(write_end, "w") as pipe:
@@ -439,10 +443,8 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
     threading.Thread(target=reader, daemon=True).start()
     if not done.wait(deadline):
         for victim in [pid, *_descendants(pid)]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         done.wait(10)
         os.waitpid(pid, 0)
         os.close(read_end)
@@ -484,10 +486,8 @@ def _preimport(names: list[str]) -> None:
     for name in names:
         if name.split(".")[0] in plugins or name.startswith("__") or ".tests" in name:
             continue
-        try:
+        with contextlib.suppress(Exception):  # one failing only costs time in each child
             __import__(name)
-        except Exception:  # noqa: BLE001 - an optional import failing only costs time
-            pass
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -533,17 +533,31 @@ def _select(trace: Trace, mutant: Mutant, owners: list[str]) -> list[str]:
 
 
 def run_group(
-    group: str, only: list[str], args: argparse.Namespace, tree: Path
+    group: str,
+    only: list[str],
+    args: argparse.Namespace,
+    tree: Path,
+    previous: dict[Mutant, Result],
 ) -> list[Result]:
+    """Every mutant of the group's modules (``only`` those if given); a mutant found in
+    ``previous`` keeps its outcome there (``--recheck``: only the survivors run again)."""
     table = MODULE_TESTS[group]
     modules = [m for m in table if not only or m in only]
+    if previous:  # only modules with a mutant to run again need the trace
+        redo = {m for m in modules for x in mutants(m, (tree / m).read_text()) if x not in previous}
+        modules = [m for m in modules if m in redo]
+        if not modules:
+            return []
     files = sorted({f for m in modules for f in table[m]})
     options = GROUP_OPTIONS[group]
     started = time.monotonic()
     raw = _forked(tree, [*options, *files], _Tracer(tree, modules), args.trace_timeout)
     if raw["code"] != 0 or raw.get("failed"):
         log = (tree.parent / "pytest.log").read_text()[-3000:]
-        raise SystemExit(f"{group}: the tests fail before any mutation: {raw.get('failed')} (exit {raw['code']})\n{log}")
+        failed = raw.get("failed")
+        raise SystemExit(
+            f"{group}: tests fail before any mutation: {failed} ({raw['code']})\n{log}"
+        )
     trace = Trace(
         {m: set(v) for m, v in raw["at_import"].items()},
         {t: {m: set(v) for m, v in mods.items()} for t, mods in raw["lines"].items()},
@@ -551,7 +565,11 @@ def run_group(
         raw["order"],
     )
     _preimport(raw["third_party"])
-    check = _forked(tree, [*options, *files], _Outcome({}), args.trace_timeout)
+    check = (
+        {"code": 0}
+        if args.skip_check
+        else _forked(tree, [*options, *files], _Outcome({}), args.trace_timeout)
+    )
     if check["code"] != 0:
         log = (tree.parent / "pytest.log").read_text()[-3000:]
         raise SystemExit(f"{group}: the tests fail in a forked run: {check}\n{log}")
@@ -569,9 +587,12 @@ def run_group(
             found = found[: args.limit]
         try:
             for m in found:
+                if m in previous:
+                    results.append(previous[m])
+                    continue
                 results.append(_one(m, tree, path, original, trace, table[module], options, args))
                 r = results[-1]
-                if r.outcome in ("survived", "uncovered"):
+                if r.outcome in ("survived", "uncovered", "timeout"):
                     print(f"  {r.outcome.upper()} {module}:{m.line}: {m.what}", flush=True)
         finally:
             path.write_text(original)
@@ -647,14 +668,41 @@ def main() -> int:
     parser.add_argument("--timeout-factor", type=float, default=10.0)
     parser.add_argument("--trace-timeout", type=float, default=1800.0)
     parser.add_argument("--json", type=Path, help="write every mutant's outcome here")
+    parser.add_argument(
+        "--recheck",
+        type=Path,
+        help="a --json file of an earlier run: run again only the mutants that survived there "
+        "(and those it does not hold); the others keep their outcome",
+    )
+    parser.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="skip the run of the unmutated tests in a forked child (made once per group)",
+    )
     args = parser.parse_args()
+    previous: dict[Mutant, Result] = {}
+    if args.recheck:
+        for item in json.loads(args.recheck.read_text()):
+            r = Result(
+                Mutant(**item["mutant"]),
+                item["outcome"],
+                item["tests"],
+                item["killer"],
+                item["seconds"],
+            )
+            if r.outcome in ("killed", "timeout"):
+                previous[r.mutant] = r
     started = time.monotonic()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="aqua-mutation-") as tmp:
         tree = Path(tmp) / "tree"
         _copy_tree(tree)
         for group in args.group or list(MODULE_TESTS):
-            done = run_group(group, args.module, args, tree)
+            done = run_group(group, args.module, args, tree, previous)
+            kept = [r for r in previous.values() if r.mutant.module in MODULE_TESTS[group]]
+            kept = [r for r in kept if r.mutant not in {d.mutant for d in done}]
+            kept = [r for r in kept if not args.module or r.mutant.module in args.module]
+            done = kept + done
             results += done
             print(f"\n{group}\n\n{summary(done)}\n", flush=True)
     if args.json:
