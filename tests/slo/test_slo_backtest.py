@@ -1,0 +1,155 @@
+"""The backtest's replay on a scripted Prometheus range API: chunking, combining series, edges.
+
+The live replay over a real Prometheus is in ``test_slo_prometheus.py``; these check what a
+fixture history cannot reach cheaply: a range longer than one query may hold, several series
+per query, and the table's empty cells.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from rich.console import Console
+
+from sre_cli.errors import UsageError
+from sre_cli.prometheus import PrometheusClient
+from sre_cli.slo.backtest import Backtest, backtest
+from sre_cli.slo.loader import load_slos
+from sre_cli.slo.spec import SLO
+
+START = 1_709_251_200.0  # 2024-03-01T00:00:00Z, a multiple of every step used here
+EVENTS = """
+version: "prometheus/v1"
+service: api
+slos:
+  - name: availability
+    objective: 99
+    sli:
+      events:
+        error_query: sum by (zone) (rate(errors_total[{{.window}}]))
+        total_query: sum by (zone) (rate(requests_total[{{.window}}]))
+"""
+RAW = """
+version: "prometheus/v1"
+service: api
+slos:
+  - name: latency
+    objective: 99
+    sli:
+      raw:
+        error_ratio_query: max by (zone) (slow_ratio[{{.window}}])
+"""
+# Per key kind, the values of two series (two zones) at every step.
+Split = dict[str, tuple[float, float]]
+
+
+def _slo(tmp_path: Path, text: str) -> SLO:
+    path = tmp_path / "slo.yaml"
+    path.write_text(text)
+    [slo] = load_slos([path])
+    return slo
+
+
+def _prometheus(split: Split, asked: list[tuple[float, float, float]]) -> PrometheusClient:
+    """A range API answering every key with two series (none if ``split`` is empty), and
+    recording each query's range."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        form |= dict(request.url.params)
+        start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
+        asked.append((start, end, step))
+        times = [start + i * step for i in range(int((end - start) // step) + 1)]
+        result = [
+            {"metric": {"aqua_q": key, "zone": zone}, "values": [[t, repr(v)] for t in times]}
+            for key in re.findall(r'"aqua_q", "([^"]+)"', form["query"])
+            if split
+            for zone, v in zip(("a", "b"), split[key.split(":")[0]], strict=True)
+        ]
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "matrix", "result": result}}
+        )
+
+    return PrometheusClient("http://prom", transport=httpx.MockTransport(handle))
+
+
+def test_a_long_range_asks_every_step_once_within_prometheus_limit(tmp_path: Path) -> None:
+    asked: list[tuple[float, float, float]] = []
+    steps = 10_001  # one more than a query may hold: the last step is a query of its own
+    end = START + (steps - 1) * 60
+    with _prometheus({}, asked) as prom:
+        result = backtest([_slo(tmp_path, EVENTS)], prom, START, end, step=60)
+    assert result.queries == len(asked) == 2
+    asked_times = [s + i * step for s, e, step in asked for i in range(int((e - s) // step) + 1)]
+    assert asked_times == [START + i * 60 for i in range(steps)]
+    assert all((e - s) / step + 1 <= 11_000 for s, e, step in asked)
+
+
+def test_event_counts_add_up_across_series(tmp_path: Path) -> None:
+    # Zone a: 6 bad of 900, zone b: 6 bad of 100. Summed: 12 of 1,000 = 1.2 % errors, 1.2x
+    # the 1 % budget: the ticket-slow tier (1x) fires for the whole range; zone a alone would
+    # be 0.67 % and fire nothing.
+    asked: list[tuple[float, float, float]] = []
+    end = START + 3600
+    with _prometheus({"bad": (6.0, 6.0), "total": (900.0, 100.0)}, asked) as prom:
+        result = backtest([_slo(tmp_path, EVENTS)], prom, START, end, step=300)
+    fired = {t.name: t.firings for t in result.slos[0].tiers}
+    assert [(f.start, f.end, f.onset) for f in fired["ticket-slow"]] == [(START, end, None)]
+    assert fired["page-quick"] == fired["page-slow"] == fired["ticket-quick"] == []
+
+
+def test_raw_ratios_take_the_worst_series_not_their_sum(tmp_path: Path) -> None:
+    # Two zones at 0.6 % each: the worst is 0.6 % (0.6x the budget, nothing fires); their sum,
+    # 1.2 %, would fire the ticket-slow tier.
+    asked: list[tuple[float, float, float]] = []
+    with _prometheus({"ratio": (0.006, 0.006)}, asked) as prom:
+        quiet = backtest([_slo(tmp_path, RAW)], prom, START, START + 3600, step=300)
+    assert all(t.firings == [] for t in quiet.slos[0].tiers)
+    with _prometheus({"ratio": (0.002, 0.02)}, asked) as prom:
+        loud = backtest([_slo(tmp_path, RAW)], prom, START, START + 3600, step=300)
+    fired = {t.name: len(t.firings) for t in loud.slos[0].tiers}
+    assert fired == {"page-quick": 0, "page-slow": 0, "ticket-quick": 0, "ticket-slow": 1}
+
+
+@pytest.mark.parametrize(
+    ("end", "step", "message"),
+    [
+        (START, 300, "--to must be after --from"),
+        (START - 60, 300, "--to must be after --from"),
+        (START + 3600, 14, "--step must be at least 15s"),
+    ],
+)
+def test_bad_ranges_are_usage_errors(tmp_path: Path, end: float, step: int, message: str) -> None:
+    with (
+        _prometheus({"bad": (0.0, 0.0), "total": (1.0, 1.0)}, []) as prom,
+        pytest.raises(UsageError, match=message),
+    ):
+        backtest([_slo(tmp_path, EVENTS)], prom, START, end, step=step)
+
+
+def test_the_smallest_step_is_15s(tmp_path: Path) -> None:
+    asked: list[tuple[float, float, float]] = []
+    with _prometheus({"bad": (0.0, 0.0), "total": (1.0, 1.0)}, asked) as prom:
+        result = backtest([_slo(tmp_path, EVENTS)], prom, START, START + 60, step=15)
+    assert (result.step, [a[2] for a in asked]) == (15, [15.0])
+
+
+def _table(result: Backtest) -> str:
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(result)
+    return out.getvalue()
+
+
+def test_table_marks_tiers_that_never_fired(tmp_path: Path) -> None:
+    with _prometheus({"bad": (6.0, 6.0), "total": (900.0, 100.0)}, []) as prom:
+        result = backtest([_slo(tmp_path, EVENTS)], prom, START, START + 3600, step=300)
+    rows = {line.split("│")[2].strip(): line for line in _table(result).splitlines() if "│" in line}
+    # page-quick never fired: no time firing, no delays.
+    assert [c.strip() for c in rows["page-quick"].split("│")[4:8]] == ["0", "0s", "—", "—"]
+    # ticket-slow fired from the first step (already burning: no onset, so no delay) for 1h.
+    assert [c.strip() for c in rows["ticket-slow"].split("│")[4:8]] == ["1", "1h", "—", "—"]
