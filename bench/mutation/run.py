@@ -596,6 +596,9 @@ def run_group(
                     continue
                 results.append(_one(m, tree, path, original, trace, table[module], options, args))
                 r = results[-1]
+                if args.json:  # as it goes, so that a run cut short still tells what it did
+                    with args.json.with_suffix(".jsonl").open("a") as partial:
+                        partial.write(json.dumps(asdict(r)) + "\n")
                 if r.outcome in ("survived", "uncovered", "timeout"):
                     print(f"  {r.outcome.upper()} {module}:{m.line}: {m.what}", flush=True)
         finally:
