@@ -150,8 +150,9 @@ def main() -> int:
             "control plane (etcd, kube-apiserver, controller manager, scheduler, kwok with three "
             "fake nodes) started in a temp dir, `manifests/overlays/prod` applied until every "
             "Deployment is Available, one api-service pod deleted until a Ready replacement "
-            "runs. `start` is the sum of etcd, apiserver, components (controller manager and "
-            "scheduler) and nodes.\n\n"
+            "runs. `start` is the whole start-up; etcd, apiserver, components (controller manager, "
+            "scheduler, kwok) and nodes are the phases it times, the rest is the certificates "
+            "and keys made first and the final wait until every component is ready.\n\n"
             f"{table}\n\nThe baseline column holds the bounds "
             "`tests/k8s/test_k8s_cluster.py` asserted before these figures moved here; the "
             "tests now check only that each thing happens.\n",
