@@ -63,7 +63,7 @@ _SLO_TESTS = "tests/slo/test_slo_"
 #: module → the test files that own it (what imports it, directly or through the CLI).
 MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     "slo": {
-        "sre_cli/slo/backtest.py": [f"{_SLO_TESTS}prometheus.py"],
+        "sre_cli/slo/backtest.py": [f"{_SLO_TESTS}backtest.py", f"{_SLO_TESTS}prometheus.py"],
         "sre_cli/slo/batch.py": [
             f"{_SLO_TESTS}engine.py",
             f"{_SLO_TESTS}timeslices.py",

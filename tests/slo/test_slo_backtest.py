@@ -8,6 +8,7 @@ per query, and the table's empty cells.
 from __future__ import annotations
 
 import io
+import math
 import re
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -19,6 +20,7 @@ from rich.console import Console
 from sre_cli.errors import UsageError
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.backtest import Backtest, backtest
+from sre_cli.slo.engine import threshold
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.spec import SLO
 
@@ -153,3 +155,16 @@ def test_table_marks_tiers_that_never_fired(tmp_path: Path) -> None:
     assert [c.strip() for c in rows["page-quick"].split("│")[4:8]] == ["0", "0s", "—", "—"]
     # ticket-slow fired from the first step (already burning: no onset, so no delay) for 1h.
     assert [c.strip() for c in rows["ticket-slow"].split("│")[4:8]] == ["1", "1h", "—", "—"]
+
+
+def test_a_burn_exactly_at_a_tier_threshold_does_not_fire(tmp_path: Path) -> None:
+    # The alert rules compare with `>`: a ratio equal to factor x budget stays silent, as the
+    # replay must; the next float above it fires (here only ticket-slow, factor 1).
+    slo = _slo(tmp_path, RAW)
+    limit = threshold(1.0, slo.budget)
+    fired = {}
+    for ratio in (limit, math.nextafter(limit, 1.0)):
+        with _prometheus({"ratio": (ratio, 0.0)}, []) as prom:
+            result = backtest([slo], prom, START, START + 3600, step=300)
+        fired[ratio] = [len(t.firings) for t in result.slos[0].tiers]
+    assert list(fired.values()) == [[0, 0, 0, 0], [0, 0, 0, 1]]
