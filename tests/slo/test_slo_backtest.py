@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -46,8 +47,9 @@ slos:
       raw:
         error_ratio_query: max by (zone) (slow_ratio[{{.window}}])
 """
-# Per key kind, the values of two series (two zones) at every step.
-Split = dict[str, tuple[float, float]]
+# Per key kind, the values of two series (two zones) at every step (or at step time t).
+Value = float | Callable[[float], float]
+Split = dict[str, tuple[Value, Value]]
 
 
 def _slo(tmp_path: Path, text: str) -> SLO:
@@ -68,7 +70,10 @@ def _prometheus(split: Split, asked: list[tuple[float, float, float]]) -> Promet
         asked.append((start, end, step))
         times = [start + i * step for i in range(int((end - start) // step) + 1)]
         result = [
-            {"metric": {"aqua_q": key, "zone": zone}, "values": [[t, repr(v)] for t in times]}
+            {
+                "metric": {"aqua_q": key, "zone": zone},
+                "values": [[t, repr(v(t) if callable(v) else v)] for t in times],
+            }
             for key in re.findall(r'"aqua_q", "([^"]+)"', form["query"])
             if split
             for zone, v in zip(("a", "b"), split[key.split(":")[0]], strict=True)
@@ -168,3 +173,19 @@ def test_a_burn_exactly_at_a_tier_threshold_does_not_fire(tmp_path: Path) -> Non
             result = backtest([slo], prom, START, START + 3600, step=300)
         fired[ratio] = [len(t.firings) for t in result.slos[0].tiers]
     assert list(fired.values()) == [[0, 0, 0, 0], [0, 0, 0, 1]]
+
+
+def test_delay_counts_from_the_last_step_at_most_at_1x(tmp_path: Path) -> None:
+    # Exactly 1x the budget until 30 min in, then 50x: every tier fires from 30 min in, and
+    # the burn began after the last step at 1x (at most 1x counts as calm), 5 min earlier.
+    slo = _slo(tmp_path, RAW)
+    turn = START + 1800
+
+    def ratio(t: float) -> float:
+        return slo.budget if t < turn else 50 * slo.budget
+
+    with _prometheus({"ratio": (ratio, 0.0)}, []) as prom:
+        result = backtest([slo], prom, START, START + 3600, step=300)
+    for tier in result.slos[0].tiers:
+        [firing] = tier.firings
+        assert (firing.start, firing.onset, firing.delay) == (turn, turn - 300, 300.0)
