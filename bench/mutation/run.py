@@ -554,7 +554,13 @@ def run_group(
     files = sorted({f for m in modules for f in table[m]})
     options = GROUP_OPTIONS[group]
     started = time.monotonic()
-    raw = _forked(tree, [*options, *files], _Tracer(tree, modules), args.trace_timeout)
+    if args.tests:  # no trace: every mutant runs these test files
+        raw = _forked(tree, [*options, *args.tests], _Tracer(tree, []), args.trace_timeout)
+        raw["at_import"] = {m: list(range(1, 100_000)) for m in modules}
+        files = args.tests
+        table = dict.fromkeys(modules, args.tests)
+    else:
+        raw = _forked(tree, [*options, *files], _Tracer(tree, modules), args.trace_timeout)
     if raw["code"] != 0 or raw.get("failed"):
         log = (tree.parent / "pytest.log").read_text()[-3000:]
         failed = raw.get("failed")
@@ -680,6 +686,12 @@ def main() -> int:
         type=Path,
         help="a --json file of an earlier run: run again only the mutants that survived there "
         "(and those it does not hold); the others keep their outcome",
+    )
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        help="run these test files on every mutant instead of those that reach its lines "
+        "(with --recheck: do newly written tests kill the earlier survivors?)",
     )
     parser.add_argument(
         "--skip-check",
