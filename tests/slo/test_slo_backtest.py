@@ -189,3 +189,6 @@ def test_delay_counts_from_the_last_step_at_most_at_1x(tmp_path: Path) -> None:
     for tier in result.slos[0].tiers:
         [firing] = tier.firings
         assert (firing.start, firing.onset, firing.delay) == (turn, turn - 300, 300.0)
+        assert (tier.firing_seconds, tier.median_delay) == (1800.0, 300.0)
+        summary = tier.to_json()
+        assert (summary["firing_seconds"], summary["median_delay"]) == (1800.0, 300.0)
