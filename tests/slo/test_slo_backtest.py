@@ -192,3 +192,21 @@ def test_delay_counts_from_the_last_step_at_most_at_1x(tmp_path: Path) -> None:
         assert (tier.firing_seconds, tier.median_delay) == (1800.0, 300.0)
         summary = tier.to_json()
         assert (summary["firing_seconds"], summary["median_delay"]) == (1800.0, 300.0)
+
+
+def test_a_firing_ends_at_the_first_calm_step_and_idle_steps_are_skipped(tmp_path: Path) -> None:
+    # 2 % errors (2x) from 10 to 20 min in, no traffic at all after 40 min: ticket-slow fires
+    # once, 10:00 to 20:00; the idle steps neither fire nor divide by zero.
+    slo = _slo(tmp_path, EVENTS)
+
+    def bad(t: float) -> float:
+        return 20.0 if START + 600 <= t < START + 1200 else 0.0
+
+    def total(t: float) -> float:
+        return 1000.0 if t < START + 2400 else 0.0
+
+    with _prometheus({"bad": (bad, 0.0), "total": (total, 0.0)}, []) as prom:
+        result = backtest([slo], prom, START, START + 3600, step=300)
+    fired = {t.name: [(f.start, f.end) for f in t.firings] for t in result.slos[0].tiers}
+    assert fired["ticket-slow"] == [(START + 600, START + 1200)]
+    assert fired["page-quick"] == fired["page-slow"] == fired["ticket-quick"] == []
