@@ -530,8 +530,9 @@ def _select(trace: Trace, mutant: Mutant, owners: list[str]) -> list[str]:
     span = set(range(mutant.line, mutant.end_line + 1))
     if span & trace.at_import.get(mutant.module, set()):
         chosen = [t for t in trace.order if t.split("::")[0] in owners]
-    else:
-        chosen = _touched(trace, mutant.module, mutant.line, mutant.end_line)
+    else:  # the module's own tests that reach the lines (others only if none of them does)
+        reach = _touched(trace, mutant.module, mutant.line, mutant.end_line)
+        chosen = [t for t in reach if t.split("::")[0] in owners] or reach
     return sorted(chosen, key=lambda t: trace.seconds.get(t, 0.0))
 
 
