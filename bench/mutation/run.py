@@ -59,67 +59,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_SLO_TESTS = "tests/slo/test_slo_"
+
+def _slo_tests(*names: str) -> list[str]:
+    return [f"tests/slo/test_slo_{n}.py" for n in names]
+
+
 #: module → the test files that own it (what imports it, directly or through the CLI).
 MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     "slo": {
-        "sre_cli/slo/backtest.py": [f"{_SLO_TESTS}backtest.py", f"{_SLO_TESTS}prometheus.py"],
-        "sre_cli/slo/batch.py": [
-            f"{_SLO_TESTS}engine.py",
-            f"{_SLO_TESTS}timeslices.py",
-            f"{_SLO_TESTS}serve.py",
-            f"{_SLO_TESTS}prometheus.py",
-            f"{_SLO_TESTS}syntax.py",
-        ],
-        "sre_cli/slo/engine.py": [
-            f"{_SLO_TESTS}engine.py",
-            f"{_SLO_TESTS}timeslices.py",
-            f"{_SLO_TESTS}serve.py",
-            f"{_SLO_TESTS}prometheus.py",
-        ],
-        "sre_cli/slo/gate.py": [f"{_SLO_TESTS}engine.py", f"{_SLO_TESTS}prometheus.py"],
-        "sre_cli/slo/html_report.py": [
-            f"{_SLO_TESTS}engine.py",
-            f"{_SLO_TESTS}html.py",
-            f"{_SLO_TESTS}prometheus.py",
-        ],
-        "sre_cli/slo/lint.py": [
-            f"{_SLO_TESTS}spec.py",
-            f"{_SLO_TESTS}syntax.py",
-            f"{_SLO_TESTS}field.py",
-            f"{_SLO_TESTS}prometheus.py",
-        ],
-        "sre_cli/slo/loader.py": [
-            f"{_SLO_TESTS}spec.py",
-            f"{_SLO_TESTS}cli.py",
-            f"{_SLO_TESTS}field.py",
-            f"{_SLO_TESTS}engine.py",
-        ],
-        "sre_cli/slo/openslo.py": [f"{_SLO_TESTS}spec.py", f"{_SLO_TESTS}field.py"],
-        "sre_cli/slo/openslo_alpha.py": [f"{_SLO_TESTS}spec.py", f"{_SLO_TESTS}field.py"],
-        "sre_cli/slo/render.py": [f"{_SLO_TESTS}engine.py", f"{_SLO_TESTS}prometheus.py"],
+        "sre_cli/slo/backtest.py": _slo_tests("backtest", "prometheus"),
+        "sre_cli/slo/batch.py": _slo_tests("engine", "timeslices", "serve", "prometheus", "syntax"),
+        "sre_cli/slo/engine.py": _slo_tests("engine", "timeslices", "serve", "prometheus"),
+        "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
+        "sre_cli/slo/html_report.py": _slo_tests("engine", "html", "prometheus"),
+        "sre_cli/slo/lint.py": _slo_tests("spec", "syntax", "field", "prometheus"),
+        "sre_cli/slo/loader.py": _slo_tests("spec", "cli", "field", "engine"),
+        "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
+        "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
+        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus"),
         "sre_cli/slo/rules.py": [
-            f"{_SLO_TESTS}rules.py",
-            f"{_SLO_TESTS}cli.py",
-            f"{_SLO_TESTS}field.py",
+            *_slo_tests("rules", "cli", "field"),
             "tests/runbook/test_runbook_alerts.py",
         ],
-        "sre_cli/slo/serve.py": [f"{_SLO_TESTS}serve.py"],
-        "sre_cli/slo/spec.py": [
-            f"{_SLO_TESTS}spec.py",
-            f"{_SLO_TESTS}engine.py",
-            f"{_SLO_TESTS}rules.py",
-            f"{_SLO_TESTS}field.py",
-            f"{_SLO_TESTS}timeslices.py",
-        ],
-        "sre_cli/slo/syntax.py": [f"{_SLO_TESTS}syntax.py", f"{_SLO_TESTS}spec.py"],
-        "sre_cli/slo/timeslices.py": [f"{_SLO_TESTS}timeslices.py", f"{_SLO_TESTS}engine.py"],
-        "sre_cli/slo/windows.py": [
-            f"{_SLO_TESTS}spec.py",
-            f"{_SLO_TESTS}engine.py",
-            f"{_SLO_TESTS}rules.py",
-            f"{_SLO_TESTS}field.py",
-        ],
+        "sre_cli/slo/serve.py": _slo_tests("serve"),
+        "sre_cli/slo/spec.py": _slo_tests("spec", "engine", "rules", "field", "timeslices"),
+        "sre_cli/slo/syntax.py": _slo_tests("syntax", "spec"),
+        "sre_cli/slo/timeslices.py": _slo_tests("timeslices", "engine"),
+        "sre_cli/slo/windows.py": _slo_tests("spec", "engine", "rules", "field"),
     },
     # The API's auth path: tokens and passwords, the login guard, the user-state cache, the
     # bearer dependency and the token routes.
