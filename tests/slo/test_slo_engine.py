@@ -427,3 +427,15 @@ def test_gate_says_exhausted_only_below_zero(
     # With no minimum anywhere, an exhausted budget still fails and an empty one does not.
     relaxed = judge(Report(AT, [replace(base, budget_consumed=1.0)]), min_budget_remaining=0.0)
     assert relaxed.passed
+
+
+def test_gate_without_any_minimum_fails_only_an_exhausted_budget(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    from sre_cli.slo.spec import Policy
+
+    [base] = run(steady(0.0004))[0].results
+    bare = replace(base, slo=base.slo.model_copy(update={"policy": Policy()}))
+    assert judge(Report(AT, [replace(bare, budget_consumed=0.99)])).passed  # 1 % left
+    [violation] = judge(Report(AT, [replace(bare, budget_consumed=1.01)])).violations
+    assert violation.reason.startswith("error budget exhausted: -1.0% left, minimum 0.0%")
