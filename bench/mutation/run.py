@@ -1,58 +1,127 @@
 """Mutation check: how many small wrong versions of the code do the tests catch?
 
-A small AST mutator (no third-party tool): for each target module it makes one mutant per
-site, one change at a time (a comparison flipped or loosened, ``+``/``-`` and ``*``/``/``
-swapped, ``and``/``or`` swapped, a ``not`` dropped, a number moved by one, ``True``/``False``
-swapped), writes it into a private copy of the tree and runs the target's tests there
-(``pytest -x``). A mutant is killed when they fail, survives when they pass, and times out
-when they run more than ``--timeout`` seconds (counted as killed: the tests noticed). The
-score is killed ÷ all mutants. Surviving mutants are printed with their line so a test can be
-written for the ones that matter. Not part of CI: it runs the tests once per mutant::
+A small AST mutator (no third-party tool) makes one mutant per site of each target module,
+one change at a time: a comparison flipped or loosened, ``+``/``-`` and ``*``/``/`` swapped,
+``and``/``or`` swapped, a ``not`` dropped, a number moved by one, ``True``/``False`` swapped.
+Only the mutated expression's text changes (the rest of the file, its line numbers included,
+stays as it is). A mutant is *killed* when a test fails, *survives* when the tests pass, and
+*times out* when a test runs past its time limit (counted as killed: the tests noticed). A
+mutant on a line no test reaches is *uncovered* (counted as survived). The score is killed ÷
+all mutants.
 
-    python bench/mutation/run.py                         # every target
-    python bench/mutation/run.py --target slo-windows --limit 40
+Made to be cheap on a shared machine:
+
+* each module names the test files that own it (``MODULE_TESTS``);
+* one traced run of those tests records which test reaches which line of which module, and
+  how long each test takes; a mutant then runs only the tests that reach its lines (all of the
+  module's tests if the line runs at import time), fastest first, and stops at the first
+  failure (``-x``);
+* each test gets a time limit of ``--timeout-factor`` × its traced duration (at least
+  ``--min-timeout`` seconds; pytest-timeout), so a mutant that loops is stopped at once;
+* the test runs are forked from one process that has already imported pytest and the
+  third-party libraries the tests use (never the project's own modules), so a mutant costs
+  its tests, not an interpreter start and a few seconds of imports.
+
+Not part of CI: run it by hand, it takes minutes to an hour::
+
+    python bench/mutation/run.py                          # every group
+    python bench/mutation/run.py --group slo --module sre_cli/slo/windows.py
+    python bench/mutation/run.py --group api-auth --json /tmp/auth.json
+
+Survivors are printed with their line and change so that a test can be written for those
+that matter; ``--json`` keeps every mutant's outcome and the test that killed it.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
+import importlib.metadata
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeGuard
+from types import FrameType
+from typing import Any, TypeGuard
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: name: (module path, pytest arguments: the test files that own it)
-TARGETS: dict[str, tuple[str, list[str]]] = {
-    "slo-windows": ("sre_cli/slo/windows.py", ["tests/slo/test_slo_spec.py"]),
-    "slo-engine": (
-        "sre_cli/slo/engine.py",
-        ["tests/slo/test_slo_engine.py", "tests/slo/test_slo_spec.py"],
-    ),
-    "slo-rules": (
-        "sre_cli/slo/rules.py",
-        ["tests/slo/test_slo_rules.py", "tests/slo/test_slo_spec.py"],
-    ),
-    # The same, without the promtool tier scenarios (a minute and a half per run): golden
-    # files and promtool check only.
-    "slo-rules-fast": (
-        "sre_cli/slo/rules.py",
-        ["tests/slo/test_slo_rules.py", "-k", "not tier"],
-    ),
-    "api-auth": (
-        "service/api/security.py",
-        ["tests/service/api/test_api_auth.py", "tests/service/api/test_api_units.py"],
-    ),
+
+def _slo_tests(*names: str) -> list[str]:
+    return [f"tests/slo/test_slo_{n}.py" for n in names]
+
+
+#: module → the test files that own it (what imports it, directly or through the CLI).
+MODULE_TESTS: dict[str, dict[str, list[str]]] = {
+    "slo": {
+        "sre_cli/slo/backtest.py": _slo_tests("backtest", "prometheus"),
+        "sre_cli/slo/batch.py": _slo_tests("engine", "timeslices", "serve", "prometheus", "syntax"),
+        "sre_cli/slo/engine.py": _slo_tests("engine", "timeslices", "serve", "prometheus"),
+        "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
+        "sre_cli/slo/html_report.py": _slo_tests("engine", "html", "prometheus"),
+        "sre_cli/slo/lint.py": _slo_tests("spec", "syntax", "field", "prometheus"),
+        "sre_cli/slo/loader.py": _slo_tests("spec", "cli", "field", "engine"),
+        "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
+        "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
+        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus"),
+        "sre_cli/slo/rules.py": [
+            *_slo_tests("rules", "cli", "field"),
+            "tests/runbook/test_runbook_alerts.py",
+        ],
+        "sre_cli/slo/serve.py": _slo_tests("serve"),
+        "sre_cli/slo/spec.py": _slo_tests("spec", "engine", "rules", "field", "timeslices"),
+        "sre_cli/slo/syntax.py": _slo_tests("syntax", "spec"),
+        "sre_cli/slo/timeslices.py": _slo_tests("timeslices", "engine"),
+        "sre_cli/slo/windows.py": _slo_tests("spec", "engine", "rules", "field"),
+    },
+    # The API's auth path: tokens and passwords, the login guard, the user-state cache, the
+    # bearer dependency and the token routes.
+    "api-auth": {
+        "service/api/security.py": [
+            "tests/service/api/test_api_auth.py",
+            "tests/service/api/test_api_auth_matrix.py",
+            "tests/service/api/test_api_revocation.py",
+        ],
+        "service/api/loginguard.py": [
+            "tests/service/api/test_api_auth.py",
+            "tests/service/api/test_api_auth_matrix.py",
+        ],
+        "service/api/userstate.py": [
+            "tests/service/api/test_api_revocation.py",
+            "tests/service/api/test_api_auth.py",
+        ],
+        "service/api/deps.py": [
+            "tests/service/api/test_api_auth.py",
+            "tests/service/api/test_api_auth_matrix.py",
+            "tests/service/api/test_api_revocation.py",
+        ],
+        "service/api/routes/auth.py": [
+            "tests/service/api/test_api_auth.py",
+            "tests/service/api/test_api_auth_matrix.py",
+            "tests/service/api/test_api_revocation.py",
+        ],
+    },
 }
+
+#: pytest options of every run of a group (``-m`` keeps the PostgreSQL twins of the SQLite
+#: tests out: the auth logic under test is the same on both).
+GROUP_OPTIONS: dict[str, list[str]] = {"slo": [], "api-auth": ["-k", "not postgresql"]}
+#: Groups whose tests fail when their libraries are imported before the fork (the API's
+#: tests do): their children import everything themselves.
+NO_PREIMPORT = {"api-auth"}
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.LtE,
@@ -78,9 +147,14 @@ _BIN_SWAP: dict[type[ast.operator], type[ast.operator]] = {
 
 @dataclass(frozen=True)
 class Mutant:
+    module: str
     index: int  # the n-th mutable site in walk order
     line: int
+    end_line: int
     what: str
+
+
+# ---- making mutants ------------------------------------------------------------------------
 
 
 def _number(value: object) -> TypeGuard[int | float]:
@@ -104,52 +178,306 @@ def _sites(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
             yield node, f"{node.value} -> {not node.value}"
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    """ids of docstring constants (not mutated)."""
-    out: set[int] = set()
+def _mutable_sites(tree: ast.AST) -> list[tuple[ast.AST, str]]:
+    """Every site but docstrings."""
+    skip: set[int] = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         first = body[0] if isinstance(body, list) and body else None
         if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-            out.add(id(first.value))
-    return out
+            skip.add(id(first.value))
+    return [s for s in _sites(tree) if id(s[0]) not in skip]
 
 
-def mutants(source: str) -> list[Mutant]:
-    tree = ast.parse(source)
-    skip = _docstrings(tree)
+def mutants(module: str, source: str) -> list[Mutant]:
     return [
-        Mutant(i, getattr(node, "lineno", 0), what)
-        for i, (node, what) in enumerate(s for s in _sites(tree) if id(s[0]) not in skip)
+        Mutant(module, i, getattr(node, "lineno", 0), getattr(node, "end_lineno", 0), what)
+        for i, (node, what) in enumerate(_mutable_sites(ast.parse(source)))
     ]
 
 
+def _mutate(node: ast.AST) -> ast.expr:
+    """The mutated copy of ``node``."""
+    new = copy.deepcopy(node)
+    if isinstance(new, ast.Compare):
+        new.ops = [_CMP_SWAP[type(new.ops[0])](), *new.ops[1:]]
+    elif isinstance(new, ast.BinOp):
+        new.op = _BIN_SWAP[type(new.op)]()
+    elif isinstance(new, ast.BoolOp):
+        new.op = ast.Or() if isinstance(new.op, ast.And) else ast.And()
+    elif isinstance(new, ast.UnaryOp):  # `not x` becomes `bool(x)`
+        return ast.Call(ast.Name("bool", ast.Load()), [new.operand], [])
+    elif isinstance(new, ast.Constant) and isinstance(new.value, bool):
+        new.value = not new.value
+    elif isinstance(new, ast.Constant) and _number(new.value):
+        new.value = new.value + 1
+    assert isinstance(new, ast.expr)
+    return new
+
+
+def _replace(tree: ast.AST, old: ast.AST, new: ast.expr) -> None:
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, name, new)
+                return
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if item is old:
+                        value[i] = new
+                        return
+
+
+def _shape(tree: ast.AST) -> str:
+    return ast.dump(tree, include_attributes=False)
+
+
 def apply(source: str, mutant: Mutant) -> str:
+    """``source`` with ``mutant`` applied: the expression's text is replaced in place, padded
+    with line breaks inside its parentheses so every other line keeps its number. Where that
+    text cannot be found (positions inside f-strings), the whole module is unparsed."""
     tree = ast.parse(source)
-    skip = _docstrings(tree)
-    sites = [s for s in _sites(tree) if id(s[0]) not in skip]
-    node, _ = sites[mutant.index]
-    if isinstance(node, ast.Compare):
-        node.ops = [_CMP_SWAP[type(node.ops[0])](), *node.ops[1:]]
-    elif isinstance(node, ast.BinOp):
-        node.op = _BIN_SWAP[type(node.op)]()
-    elif isinstance(node, ast.BoolOp):
-        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-    elif isinstance(node, ast.UnaryOp):
-        # `not x` becomes `(x)`: replace the node's operator with unary plus on a bool() call.
-        replacement = ast.Call(ast.Name("bool", ast.Load()), [copy.deepcopy(node.operand)], [])
-        node.op = ast.UAdd()
-        node.operand = replacement
-    elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
-        node.value = not node.value
-    elif isinstance(node, ast.Constant) and _number(node.value):
-        node.value = node.value + 1
-    return ast.unparse(ast.fix_missing_locations(tree))
+    node, _ = _mutable_sites(tree)[mutant.index]
+    assert isinstance(node, ast.expr)
+    new = _mutate(node)
+    expected = ast.parse(source)
+    _replace(expected, _mutable_sites(expected)[mutant.index][0], copy.deepcopy(new))
+    lines = source.splitlines(keepends=True)
+    start, end = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    col, end_col = node.col_offset, node.end_col_offset or 0
+    # Offsets are in UTF-8 bytes.
+    head = lines[start].encode()[:col].decode(errors="replace")
+    tail = lines[end].encode()[end_col:].decode(errors="replace")
+    text = "(" + ast.unparse(new) + "\n" * (end - start) + ")"
+    candidate = "".join([*lines[:start], head, text, tail, *lines[end + 1 :]])
+    try:
+        if _shape(ast.parse(candidate)) == _shape(expected):
+            return candidate
+    except SyntaxError:
+        pass
+    return ast.unparse(ast.fix_missing_locations(expected))
+
+
+# ---- forked test runs ----------------------------------------------------------------------
+
+
+@dataclass
+class Trace:
+    """Which test reaches which line, from one run of the group's tests."""
+
+    at_import: dict[str, set[int]] = field(default_factory=dict)
+    lines: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # test → module → lines
+    seconds: dict[str, float] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class _Tracer:
+    """A pytest plugin that records the lines of ``modules`` each test runs (every thread)."""
+
+    def __init__(self, tree: Path, modules: list[str]) -> None:
+        self.files = {str(tree / m): m for m in modules}
+        self.trace = Trace()
+        self.bucket: dict[str, set[int]] = {}
+        self.trace.at_import = self.bucket
+
+    def _global(self, frame: FrameType, event: str, arg: object) -> Callable[..., Any] | None:
+        module = self.files.get(frame.f_code.co_filename)
+        if module is None:
+            return None
+        self.bucket.setdefault(module, set()).add(frame.f_lineno)
+
+        def local(frame: FrameType, event: str, arg: object) -> Callable[..., Any]:
+            if event == "line":
+                self.bucket.setdefault(module, set()).add(frame.f_lineno)
+            return local
+
+        return local
+
+    def start(self) -> None:
+        threading.settrace(self._global)
+        sys.settrace(self._global)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        self.bucket = self.trace.lines.setdefault(item.nodeid, {})
+        self.trace.order.append(item.nodeid)
+        yield
+        self.bucket = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.trace.seconds[report.nodeid] = self.trace.seconds.get(report.nodeid, 0.0) + float(
+            report.duration
+        )
+        if report.failed:
+            self.trace.failed.append(report.nodeid)
+
+
+class _Outcome:
+    """A pytest plugin: per-test time limits, and which test failed first (and how)."""
+
+    def __init__(self, limits: dict[str, float]) -> None:
+        self.limits = limits
+        self.killer = ""
+        self.timed_out = False
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if item.nodeid in self.limits:
+                item.add_marker(pytest.mark.timeout(self.limits[item.nodeid]))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed and not self.killer:
+            self.killer = report.nodeid
+            self.timed_out = "Timeout" in str(report.longrepr)[-2000:]
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dict[str, Any]:
+    """Run pytest in a forked child (in ``tree``) and return what the child reports.
+
+    The child reports through a pipe: ``{"code": pytest's exit code, **plugin's result}``.
+    Past ``deadline`` seconds the child and every process it started are killed.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_end)
+        code, result = 3, {}
+        try:
+            log = os.open(tree.parent / "pytest.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.chdir(tree)
+            sys.path.insert(0, str(tree))
+            os.environ["PYTHONPATH"] = str(tree)
+            sys.dont_write_bytecode = True
+            if isinstance(plugin, _Tracer):
+                plugin.start()
+            # Libraries imported before the fork include some that are also pytest plugins
+            # (anyio, hypothesis): their own asserts are not rewritten, which is harmless.
+            quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            code = int(
+                pytest.main(["-p", "no:cacheprovider", "-q", *quiet, *args], plugins=[plugin])
+            )
+            if isinstance(plugin, _Tracer):
+                sys.settrace(None)
+                threading.settrace(None)
+                trace = plugin.trace
+                result = {
+                    "at_import": {m: sorted(v) for m, v in trace.at_import.items()},
+                    "lines": {
+                        t: {m: sorted(v) for m, v in mods.items()}
+                        for t, mods in trace.lines.items()
+                    },
+                    "seconds": trace.seconds,
+                    "order": trace.order,
+                    "failed": trace.failed,
+                    "third_party": _third_party(tree),
+                }
+            elif isinstance(plugin, _Outcome):
+                result = {"killer": plugin.killer, "timed_out": plugin.timed_out}
+        except BaseException:  # reported through the log and the exit code
+            traceback.print_exc()
+        finally:
+            with os.fdopen(write_end, "w") as pipe:
+                pipe.write(json.dumps({"code": code, **result}))
+            os._exit(0)
+    os.close(write_end)
+    chunks: list[bytes] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while chunk := os.read(read_end, 1 << 16):
+            chunks.append(chunk)
+        done.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    if not done.wait(deadline):
+        for victim in [pid, *_descendants(pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        done.wait(10)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        return {"code": -1, "killer": "", "timed_out": True}
+    os.waitpid(pid, 0)
+    os.close(read_end)
+    raw = b"".join(chunks)
+    return dict(json.loads(raw)) if raw else {"code": -1, "killer": "", "timed_out": False}
+
+
+def _third_party(tree: Path) -> list[str]:
+    """Top-level modules loaded that are not the project's own (to import before forking)."""
+    own = (str(tree), str(ROOT), "/work/")
+    names = set()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        top = name.split(".")[0]
+        if not path or path.startswith(own) or top in ("sre_cli", "service", "bench", "tests"):
+            continue
+        if "site-packages" in path or path.startswith(sys.base_prefix):
+            names.add(name)
+    return sorted(names)
+
+
+def _pytest_plugin_packages() -> set[str]:
+    """Top-level packages of the installed pytest plugins: pytest rewrites their asserts when
+    it starts, so they must not be imported before."""
+    tops = {"_pytest", "pytest", "pluggy"}
+    for dist in importlib.metadata.distributions():
+        if any(e.group == "pytest11" for e in dist.entry_points):
+            for file in dist.files or []:
+                if file.suffix == ".py" or len(file.parts) > 1:
+                    tops.add(file.parts[0].removesuffix(".py"))
+    return tops
+
+
+def _preimport(names: list[str]) -> None:
+    plugins = _pytest_plugin_packages()
+    for name in names:
+        if name.split(".")[0] in plugins or name.startswith("__") or ".tests" in name:
+            continue
+        with contextlib.suppress(Exception):  # one failing only costs time in each child
+            __import__(name)
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    mutant: Mutant
+    outcome: str  # killed | survived | timeout | uncovered
+    tests: int
+    killer: str
+    seconds: float
 
 
 def _copy_tree(dest: Path) -> None:
     files = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
         src = ROOT / name
@@ -158,61 +486,214 @@ def _copy_tree(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def run_tests(tree: Path, tests: list[str], timeout: float) -> str:
-    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-            cwd=tree,
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+def _touched(trace: Trace, module: str, first: int, last: int) -> list[str]:
+    span = set(range(first, last + 1))
+    return [t for t in trace.order if span & trace.lines.get(t, {}).get(module, set())]
+
+
+def _select(trace: Trace, mutant: Mutant, owners: list[str]) -> list[str]:
+    """The tests to run on ``mutant``, fastest first; empty if no test reaches its lines."""
+    span = set(range(mutant.line, mutant.end_line + 1))
+    if span & trace.at_import.get(mutant.module, set()):
+        chosen = [t for t in trace.order if t.split("::")[0] in owners]
+    else:  # the module's own tests that reach the lines (others only if none of them does)
+        reach = _touched(trace, mutant.module, mutant.line, mutant.end_line)
+        chosen = [t for t in reach if t.split("::")[0] in owners] or reach
+    return sorted(chosen, key=lambda t: trace.seconds.get(t, 0.0))
+
+
+def run_group(
+    group: str,
+    only: list[str],
+    args: argparse.Namespace,
+    tree: Path,
+    previous: dict[Mutant, Result],
+) -> list[Result]:
+    """Every mutant of the group's modules (``only`` those if given); a mutant found in
+    ``previous`` keeps its outcome there (``--recheck``: only the survivors run again)."""
+    table = MODULE_TESTS[group]
+    modules = [m for m in table if not only or m in only]
+    if previous:  # only modules with a mutant to run again need the trace
+        redo = {m for m in modules for x in mutants(m, (tree / m).read_text()) if x not in previous}
+        modules = [m for m in modules if m in redo]
+        if not modules:
+            return []
+    files = sorted({f for m in modules for f in table[m]})
+    options = GROUP_OPTIONS[group]
+    started = time.monotonic()
+    if args.tests:  # no trace: every mutant runs these test files
+        raw = _forked(tree, [*options, *args.tests], _Tracer(tree, []), args.trace_timeout)
+        raw["at_import"] = {m: list(range(1, 100_000)) for m in modules}
+        files = args.tests
+        table = dict.fromkeys(modules, args.tests)
+    else:
+        raw = _forked(tree, [*options, *files], _Tracer(tree, modules), args.trace_timeout)
+    if raw["code"] != 0 or raw.get("failed"):
+        log = (tree.parent / "pytest.log").read_text()[-3000:]
+        failed = raw.get("failed")
+        raise SystemExit(
+            f"{group}: tests fail before any mutation: {failed} ({raw['code']})\n{log}"
         )
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    return "survived" if done.returncode == 0 else "killed"
+    trace = Trace(
+        {m: set(v) for m, v in raw["at_import"].items()},
+        {t: {m: set(v) for m, v in mods.items()} for t, mods in raw["lines"].items()},
+        raw["seconds"],
+        raw["order"],
+    )
+    if group not in NO_PREIMPORT:
+        _preimport(raw["third_party"])
+    check = (
+        {"code": 0}
+        if args.skip_check
+        else _forked(tree, [*options, *files], _Outcome({}), args.trace_timeout)
+    )
+    if check["code"] != 0:
+        log = (tree.parent / "pytest.log").read_text()[-3000:]
+        raise SystemExit(f"{group}: the tests fail in a forked run: {check}\n{log}")
+    print(
+        f"{group}: traced {len(trace.order)} tests of {len(files)} files in "
+        f"{time.monotonic() - started:.0f} s",
+        flush=True,
+    )
+    results: list[Result] = []
+    for module in modules:
+        path = tree / module
+        original = path.read_text()
+        found = mutants(module, original)
+        if args.limit:
+            found = found[: args.limit]
+        try:
+            for m in found:
+                if m in previous:
+                    results.append(previous[m])
+                    continue
+                results.append(_one(m, tree, path, original, trace, table[module], options, args))
+                r = results[-1]
+                if args.json:  # as it goes, so that a run cut short still tells what it did
+                    with args.json.with_suffix(".jsonl").open("a") as partial:
+                        partial.write(json.dumps(asdict(r)) + "\n")
+                if r.outcome in ("survived", "uncovered", "timeout"):
+                    print(f"  {r.outcome.upper()} {module}:{m.line}: {m.what}", flush=True)
+        finally:
+            path.write_text(original)
+        mine = [r for r in results if r.mutant.module == module]
+        killed = sum(r.outcome in ("killed", "timeout") for r in mine)
+        print(f"{module}: {killed}/{len(mine)} killed", flush=True)
+    return results
+
+
+def _one(
+    m: Mutant,
+    tree: Path,
+    path: Path,
+    original: str,
+    trace: Trace,
+    owners: list[str],
+    options: list[str],
+    args: argparse.Namespace,
+) -> Result:
+    tests = _select(trace, m, owners)
+    if not tests:
+        return Result(m, "uncovered", 0, "", 0.0)
+    limits = {
+        t: max(args.min_timeout, args.timeout_factor * trace.seconds.get(t, 0.0)) for t in tests
+    }
+    path.write_text(apply(original, m))
+    started = time.monotonic()
+    raw = _forked(
+        tree,
+        ["-x", *options, *tests],
+        _Outcome(limits),
+        sum(limits.values()) + 60,
+    )
+    seconds = time.monotonic() - started
+    if raw.get("timed_out"):
+        outcome = "timeout"
+    elif raw["code"] == 0:
+        outcome = "survived"
+    elif raw["code"] in (1, 2):  # a test failed, or a test file no longer imports
+        outcome = "killed"
+    else:
+        log = (tree.parent / "pytest.log").read_text()[-3000:]
+        raise SystemExit(f"{m}: pytest ended with {raw['code']}\n{log}")
+    return Result(m, outcome, len(tests), str(raw.get("killer", "")), round(seconds, 2))
+
+
+def summary(results: list[Result]) -> str:
+    rows = ["| module | mutants | killed | timeouts | survived | uncovered | score |"]
+    rows.append("|---|---:|---:|---:|---:|---:|---:|")
+
+    def row(name: str, mine: list[Result]) -> str:
+        count = {o: sum(r.outcome == o for r in mine) for o in ("killed", "timeout")}
+        count |= {o: sum(r.outcome == o for r in mine) for o in ("survived", "uncovered")}
+        killed = count["killed"] + count["timeout"]
+        score = killed / len(mine) if mine else 1.0
+        return (
+            f"| {name} | {len(mine)} | {count['killed']} | {count['timeout']} | "
+            f"{count['survived']} | {count['uncovered']} | {score:.1%} |"
+        )
+
+    modules = sorted({r.mutant.module for r in results})
+    rows += [row(f"`{m}`", [r for r in results if r.mutant.module == m]) for m in modules]
+    rows.append(row("**all**", results))
+    return "\n".join(rows)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", action="append", choices=sorted(TARGETS))
+    parser.add_argument("--group", action="append", choices=sorted(MODULE_TESTS))
+    parser.add_argument("--module", action="append", default=[], help="only this module")
     parser.add_argument("--limit", type=int, default=0, help="at most this many mutants each")
-    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--min-timeout", type=float, default=20.0)
+    parser.add_argument("--timeout-factor", type=float, default=10.0)
+    parser.add_argument("--trace-timeout", type=float, default=1800.0)
+    parser.add_argument("--json", type=Path, help="write every mutant's outcome here")
+    parser.add_argument(
+        "--recheck",
+        type=Path,
+        help="a --json file of an earlier run: run again only the mutants that survived there "
+        "(and those it does not hold); the others keep their outcome",
+    )
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        help="run these test files on every mutant instead of those that reach its lines "
+        "(with --recheck: do newly written tests kill the earlier survivors?)",
+    )
+    parser.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="skip the run of the unmutated tests in a forked child (made once per group)",
+    )
     args = parser.parse_args()
+    previous: dict[Mutant, Result] = {}
+    if args.recheck:
+        for item in json.loads(args.recheck.read_text()):
+            r = Result(
+                Mutant(**item["mutant"]),
+                item["outcome"],
+                item["tests"],
+                item["killer"],
+                item["seconds"],
+            )
+            if r.outcome in ("killed", "timeout"):
+                previous[r.mutant] = r
     started = time.monotonic()
+    results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="aqua-mutation-") as tmp:
-        tree = Path(tmp)
+        tree = Path(tmp) / "tree"
         _copy_tree(tree)
-        totals: dict[str, tuple[int, int]] = {}
-        for name in args.target or [t for t in TARGETS if not t.endswith("-fast")]:
-            module, tests = TARGETS[name]
-            path = tree / module
-            original = path.read_text()
-            baseline = run_tests(tree, tests, args.timeout)
-            if baseline != "survived":
-                raise SystemExit(f"{name}: the tests fail before any mutation ({baseline})")
-            found = mutants(original)
-            if args.limit:
-                found = found[: args.limit]
-            killed = 0
-            try:
-                for m in found:
-                    path.write_text(apply(original, m))
-                    outcome = run_tests(tree, tests, args.timeout)
-                    killed += outcome != "survived"
-                    if outcome == "survived":
-                        print(f"SURVIVED {module}:{m.line}: {m.what}", flush=True)
-            finally:
-                path.write_text(original)
-            totals[name] = (killed, len(found))
-            print(f"{name}: {killed}/{len(found)} killed", flush=True)
-    print()
-    print("| target | module | mutants | killed | score |\n|---|---|---:|---:|---:|")
-    for name, (killed, total) in totals.items():
-        score = killed / total if total else 1.0
-        print(f"| {name} | `{TARGETS[name][0]}` | {total} | {killed} | {score:.0%} |")
-    print(f"\n{time.monotonic() - started:.0f} s")
+        for group in args.group or list(MODULE_TESTS):
+            done = run_group(group, args.module, args, tree, previous)
+            kept = [r for r in previous.values() if r.mutant.module in MODULE_TESTS[group]]
+            kept = [r for r in kept if r.mutant not in {d.mutant for d in done}]
+            kept = [r for r in kept if not args.module or r.mutant.module in args.module]
+            done = kept + done
+            results += done
+            print(f"\n{group}\n\n{summary(done)}\n", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    print(f"{time.monotonic() - started:.0f} s")
     return 0
 
 

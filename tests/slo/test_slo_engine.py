@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -395,3 +396,46 @@ def test_custom_windows_file(tmp_path: Path) -> None:
         load_tiers(broken)
     assert info.value.line is not None
     assert "page.slow" in str(info.value)
+
+
+def test_gate_limits_are_inclusive(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
+    """Exactly at a limit passes: the minimum budget left and the maximum burn rate are both
+    allowed values; just past either fails."""
+    [base] = run(steady(0.0004))[0].results
+    at_floor = replace(base, budget_consumed=0.75)  # 25 % left, the spec's minimum
+    at_ceiling = replace(base, burn_rates={**base.burn_rates, "1h": 6.0})  # the spec's maximum
+    assert judge(Report(AT, [at_floor, at_ceiling])).violations == []
+    below = replace(base, budget_consumed=0.7501)
+    over = replace(base, burn_rates={**base.burn_rates, "1h": 6.001})
+    verdict = judge(Report(AT, [below, over]))
+    assert [v.kind for v in verdict.violations] == ["budget", "burn_rate"]
+    assert verdict.exit_code == 1
+
+
+def test_gate_says_exhausted_only_below_zero(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    [base] = run(steady(0.0004))[0].results
+
+    def reason(consumed: float) -> str:
+        [violation] = judge(Report(AT, [replace(base, budget_consumed=consumed)])).violations
+        return violation.reason
+
+    assert reason(0.9).startswith("error budget below the minimum: 10.0% left")
+    assert reason(1.0).startswith("error budget below the minimum: 0.0% left")
+    assert reason(1.2).startswith("error budget exhausted: -20.0% left")
+    # With no minimum anywhere, an exhausted budget still fails and an empty one does not.
+    relaxed = judge(Report(AT, [replace(base, budget_consumed=1.0)]), min_budget_remaining=0.0)
+    assert relaxed.passed
+
+
+def test_gate_without_any_minimum_fails_only_an_exhausted_budget(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    from sre_cli.slo.spec import Policy
+
+    [base] = run(steady(0.0004))[0].results
+    bare = replace(base, slo=base.slo.model_copy(update={"policy": Policy()}))
+    assert judge(Report(AT, [replace(bare, budget_consumed=0.99)])).passed  # 1 % left
+    [violation] = judge(Report(AT, [replace(bare, budget_consumed=1.01)])).violations
+    assert violation.reason.startswith("error budget exhausted: -1.0% left, minimum 0.0%")
