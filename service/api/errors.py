@@ -63,6 +63,12 @@ def rate_limited_response(exc: RateLimited) -> JSONResponse:
     )
 
 
+def _unavailable(detail: str, retry_after: int) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after)}
+    )
+
+
 def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimited)
     return rate_limited_response(exc)
@@ -75,44 +81,29 @@ def _database(request: Request, exc: Exception) -> JSONResponse:
     if is_unavailable(exc):
         rt.metrics.set_dependency("database", False)
         log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
-        return JSONResponse(
-            {"detail": "database unavailable, retry later"},
-            status_code=503,
-            headers={"Retry-After": str(rt.settings.db_retry_after_seconds)},
-        )
+        return _unavailable("database unavailable, retry later", rt.settings.db_retry_after_seconds)
     log.error("database error", exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
 def _queue(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, QueueUnavailable)
-    return JSONResponse(
-        {"detail": f"{exc}; nothing was accepted, retry later"},
-        status_code=503,
-        headers={"Retry-After": str(exc.retry_after)},
-    )
+    return _unavailable(f"{exc}; nothing was accepted, retry later", exc.retry_after)
 
 
 def _forecast_unavailable(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ForecastUnavailable)
-    return JSONResponse(
-        {"detail": f"{exc}, retry later"},
-        status_code=503,
-        headers={"Retry-After": str(exc.retry_after)},
-    )
+    return _unavailable(f"{exc}, retry later", exc.retry_after)
 
 
-def _forecast_impossible(_: Request, exc: Exception) -> JSONResponse:
+def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    """409 with the exception's own words (no forecast possible, fault injection off)."""
     return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
 def _injected(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InjectedFault)
     return JSONResponse({"detail": "injected fault"}, status_code=exc.status)
-
-
-def _faults_disabled(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
 def install(app: FastAPI) -> None:
@@ -125,6 +116,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TimeoutError, _database)
     app.add_exception_handler(QueueUnavailable, _queue)
     app.add_exception_handler(ForecastUnavailable, _forecast_unavailable)
-    app.add_exception_handler(ForecastImpossible, _forecast_impossible)
+    app.add_exception_handler(ForecastImpossible, _conflict)
     app.add_exception_handler(InjectedFault, _injected)
-    app.add_exception_handler(FaultsDisabled, _faults_disabled)
+    app.add_exception_handler(FaultsDisabled, _conflict)
