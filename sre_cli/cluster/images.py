@@ -151,23 +151,30 @@ class ImageBuilder:
         return BuiltImage(ref, archive, built=True, seconds=seconds)
 
     def _build_pause(self, ref: str, archive: Path) -> None:
-        ctr = self._buildah("from", "scratch").strip()
-        try:
-            self._buildah("copy", ctr, str(self.tools.busybox), "/busybox")
-            self._buildah(
-                "config",
+        self._from_scratch(
+            ref,
+            ("copy", str(self.tools.busybox), "/busybox"),
+            [
                 "--entrypoint",
                 '["/busybox", "sleep", "2147483647"]',
                 "--cmd",
                 "",
                 "--user",
                 "65535:65535",
-                ctr,
-            )
+            ],
+        )
+        self._push(ref, archive)
+
+    def _from_scratch(self, ref: str, content: tuple[str, str, str], config: list[str]) -> None:
+        """Commit ``ref``: empty, one ``buildah copy|add`` of ``content``, then ``config``."""
+        verb, source, dest = content
+        ctr = self._buildah("from", "scratch").strip()
+        try:
+            self._buildah(verb, ctr, source, dest)
+            self._buildah("config", *config, ctr)
             self._buildah("commit", ctr, ref)
         finally:
             self._buildah("rm", ctr, check=False)
-        self._push(ref, archive)
 
     def _build_base(self, ref: str, archive: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="aqua-base-") as tmp:
@@ -187,20 +194,16 @@ class ImageBuilder:
                 ],
                 timeout=1800,
             )
-            ctr = self._buildah("from", "scratch").strip()
-            try:
-                self._buildah("add", ctr, str(rootfs), "/")
-                self._buildah(
-                    "config",
+            self._from_scratch(
+                ref,
+                ("add", str(rootfs), "/"),
+                [
                     "--env",
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "--cmd",
                     '["python3"]',
-                    ctr,
-                )
-                self._buildah("commit", ctr, ref)
-            finally:
-                self._buildah("rm", ctr, check=False)
+                ],
+            )
         self._push(ref, archive)
 
     def _ensure_in_storage(self, image: BuiltImage) -> None:
