@@ -13,8 +13,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from infra_harness import NginxFactory, PrometheusFactory, require, require_binary
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from sre_cli.infra.redis import RedisServer
 
 __all__ = ["require_binary"]
+
+S = TypeVar("S")
 
 
 @pytest.fixture(scope="session")
@@ -51,14 +54,21 @@ def _unique_dir(parent: Path, stem: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=parent))
 
 
+def _serve(
+    server: Callable[[Path], AbstractContextManager[S]], tmp_workdir: Path, stem: str
+) -> Iterator[S]:
+    """One server in its own directory under ``tmp_workdir``, stopped when the session ends."""
+    with server(_unique_dir(tmp_workdir, stem)) as started:
+        yield started
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_workdir: Path) -> Iterator[PostgresServer]:
     for tool in ("initdb", "postgres", "psql"):
         require_binary(tool)
     from sre_cli.infra.postgres import PostgresServer
 
-    with PostgresServer(_unique_dir(tmp_workdir, "postgres")) as server:
-        yield server
+    yield from _serve(PostgresServer, tmp_workdir, "postgres")
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +76,7 @@ def redis_server(tmp_workdir: Path) -> Iterator[RedisServer]:
     require_binary("redis-server")
     from sre_cli.infra.redis import RedisServer
 
-    with RedisServer(_unique_dir(tmp_workdir, "redis")) as server:
-        yield server
+    yield from _serve(RedisServer, tmp_workdir, "redis")
 
 
 def _kafka_client() -> None:
@@ -87,8 +96,7 @@ def kafka_server(tmp_workdir: Path) -> Iterator[KafkaServer]:
 
     require(binaries.kafka_libs)
     require(_kafka_client)
-    with KafkaServer(_unique_dir(tmp_workdir, "kafka")) as server:
-        yield server
+    yield from _serve(KafkaServer, tmp_workdir, "kafka")
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +105,7 @@ def jaeger_server(tmp_workdir: Path) -> Iterator[JaegerServer]:
     from sre_cli.infra.jaeger import JaegerServer
 
     require(binaries.jaeger)
-    with JaegerServer(_unique_dir(tmp_workdir, "jaeger")) as server:
-        yield server
+    yield from _serve(JaegerServer, tmp_workdir, "jaeger")
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +113,7 @@ def alertmanager_server(tmp_workdir: Path) -> Iterator[AlertmanagerServer]:
     require_binary("alertmanager")
     from sre_cli.infra.alertmanager import AlertmanagerServer
 
-    with AlertmanagerServer(_unique_dir(tmp_workdir, "alertmanager")) as server:
-        yield server
+    yield from _serve(AlertmanagerServer, tmp_workdir, "alertmanager")
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ anything else              500     logged with its traceback (middleware)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import cast
 
 from fastapi import FastAPI, Request
@@ -107,15 +108,19 @@ def _injected(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(AuthError, _auth)
-    app.add_exception_handler(RateLimited, _rate_limited)
-    app.add_exception_handler(DatabaseUnavailable, _database)
-    app.add_exception_handler(SQLAlchemyError, _database)
-    app.add_exception_handler(ConnectionError, _database)
-    app.add_exception_handler(TimeoutError, _database)
-    app.add_exception_handler(QueueUnavailable, _queue)
-    app.add_exception_handler(ForecastUnavailable, _forecast_unavailable)
-    app.add_exception_handler(ForecastImpossible, _conflict)
-    app.add_exception_handler(InjectedFault, _injected)
-    app.add_exception_handler(FaultsDisabled, _conflict)
+    handlers: tuple[tuple[type[Exception], Callable[[Request, Exception], JSONResponse]], ...] = (
+        (RequestValidationError, _validation),
+        (AuthError, _auth),
+        (RateLimited, _rate_limited),
+        (DatabaseUnavailable, _database),
+        (SQLAlchemyError, _database),
+        (ConnectionError, _database),
+        (TimeoutError, _database),
+        (QueueUnavailable, _queue),
+        (ForecastUnavailable, _forecast_unavailable),
+        (ForecastImpossible, _conflict),
+        (InjectedFault, _injected),
+        (FaultsDisabled, _conflict),
+    )
+    for exc_class, handler in handlers:
+        app.add_exception_handler(exc_class, handler)
