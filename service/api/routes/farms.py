@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses
+from service.api.routes._common import API_PREFIX, Responses, page_of
 from service.api.tenancy import farm_in
 from service.data.models import Farm, Pond
 from service.data.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
@@ -28,17 +28,7 @@ _ONE: Responses = {**_ERRORS, **_NOT_FOUND}
 
 @router.get("", response_model=Page[FarmOut], responses=_ERRORS)
 async def list_farms(who: Reader, session: SessionDep, page: PageDep) -> Page[FarmOut]:
-    mine = Farm.org_id == who.org_id
-    total = await session.scalar(select(func.count()).select_from(Farm).where(mine)) or 0
-    rows = await session.scalars(
-        select(Farm).where(mine).order_by(Farm.id).limit(page.limit).offset(page.offset)
-    )
-    return Page[FarmOut](
-        items=[FarmOut.model_validate(f) for f in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return await page_of(session, page, FarmOut, Farm, Farm.org_id == who.org_id)
 
 
 @router.post("", response_model=FarmOut, status_code=201, responses={**_ERRORS, **_CONFLICT})

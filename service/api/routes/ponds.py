@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy import func, select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses
+from service.api.routes._common import API_PREFIX, Responses, page_of
 from service.api.tenancy import farm_in, in_org, pond_in
 from service.data.models import Pond
 from service.data.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
@@ -37,20 +36,10 @@ async def list_ponds(
         int | None, Query(ge=1, le=MAX_ID, description="Only this farm's ponds.")
     ] = None,
 ) -> Page[PondOut]:
-    mine = in_org(who.org_id)
-    count = select(func.count()).select_from(Pond).where(mine)
-    query = select(Pond).where(mine).order_by(Pond.id).limit(page.limit).offset(page.offset)
+    where = [in_org(who.org_id)]
     if farm_id is not None:
-        count = count.where(Pond.farm_id == farm_id)
-        query = query.where(Pond.farm_id == farm_id)
-    total = await session.scalar(count) or 0
-    rows = await session.scalars(query)
-    return Page[PondOut](
-        items=[PondOut.model_validate(p) for p in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+        where.append(Pond.farm_id == farm_id)
+    return await page_of(session, page, PondOut, Pond, *where)
 
 
 @router.post(

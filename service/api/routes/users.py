@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service.api.deps import Admin, PageDep, Reader, RuntimeDep, SessionDep
-from service.api.routes._common import API_PREFIX, Responses
+from service.api.routes._common import API_PREFIX, Responses, page_of
 from service.api.tenancy import user_in
 from service.data.models import User
 from service.data.schemas import MAX_ID, Page, UserCreate, UserOut, UserUpdate
@@ -33,17 +33,7 @@ async def me(who: Reader, session: SessionDep) -> User:
 
 @router.get("", response_model=Page[UserOut], responses=_ERRORS)
 async def list_users(who: Admin, session: SessionDep, page: PageDep) -> Page[UserOut]:
-    mine = User.org_id == who.org_id
-    total = await session.scalar(select(func.count()).select_from(User).where(mine)) or 0
-    rows = await session.scalars(
-        select(User).where(mine).order_by(User.id).limit(page.limit).offset(page.offset)
-    )
-    return Page[UserOut](
-        items=[UserOut.model_validate(u) for u in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return await page_of(session, page, UserOut, User, User.org_id == who.org_id)
 
 
 @router.post(
