@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from worker.pipeline_harness import (
     Pipeline,
+    WorkerProcess,
     api_settings,
     batch,
     count_readings,
@@ -36,6 +37,14 @@ def _send_all(api, ponds: list[int], per_pond: int, size: int = 500, start: date
             assert r.json() == {"pond_id": pond, "accepted": size, "durable": False}
             expected |= keys_of(pond, readings)
     return expected
+
+
+def _assigned(worker: WorkerProcess) -> float:
+    return worker.metric('worker_assigned_partitions{topic="sensor-readings"}')
+
+
+def _wait_both_assigned(a: WorkerProcess, b: WorkerProcess) -> None:
+    wait_for(lambda: _assigned(a) > 0 and _assigned(b) > 0, 30, "both workers assigned partitions")
 
 
 def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
@@ -80,18 +89,8 @@ def test_kill_9_mid_stream_then_restart_still_exactly_once(pipeline: Pipeline) -
 def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> None:
     a = pipeline.worker().start()
     b = pipeline.worker().start()
-    wait_for(
-        lambda: (
-            a.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
-            and b.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
-        ),
-        30,
-        "both workers assigned partitions",
-    )
-    assert (
-        a.metric('worker_assigned_partitions{topic="sensor-readings"}')
-        + b.metric('worker_assigned_partitions{topic="sensor-readings"}')
-    ) == 8
+    _wait_both_assigned(a, b)
+    assert _assigned(a) + _assigned(b) == 8
     with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
         ponds = api.make_ponds(32)  # 16 ponds per half: both workers' partitions get some
         expected = _send_all(api, ponds[:16], per_pond=500)
@@ -101,7 +100,7 @@ def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> 
         a.kill()
         expected |= _send_all(api, ponds[16:], per_pond=500, start=T0 + timedelta(days=1))
     wait_for(
-        lambda: b.metric('worker_assigned_partitions{topic="sensor-readings"}') == 8,
+        lambda: _assigned(b) == 8,
         45,
         "the survivor owning every partition",
     )
@@ -119,14 +118,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves_the_group(pipeline: Pipel
     slow_to_notice = {"AQUA_WORKER_SESSION_TIMEOUT_MS": "45000"}
     a = pipeline.worker(**slow_to_notice).start()
     b = pipeline.worker(**slow_to_notice).start()
-    wait_for(
-        lambda: (
-            a.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
-            and b.metric('worker_assigned_partitions{topic="sensor-readings"}') > 0
-        ),
-        30,
-        "both workers assigned partitions",
-    )
+    _wait_both_assigned(a, b)
     with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
         ponds = api.make_ponds(16)
         expected = _send_all(api, ponds, per_pond=1000)
@@ -134,7 +126,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves_the_group(pipeline: Pipel
     stopped_at = time.monotonic()
     assert a.stop() == 0
     wait_for(
-        lambda: b.metric('worker_assigned_partitions{topic="sensor-readings"}') == 8,
+        lambda: _assigned(b) == 8,
         15,
         "the other worker owning every partition",
     )
