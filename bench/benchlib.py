@@ -61,6 +61,22 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
     raise SystemExit(f"{url} not ready within {timeout} s")
 
 
+def api_env(port: int, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of an API served for a bench run: production mode, a fresh signing key,
+    the ``bench`` admin, no drain wait; ``extra`` adds or overrides ``AQUA_*`` settings."""
+    return {
+        **os.environ,
+        "AQUA_ENVIRONMENT": "production",
+        "AQUA_JWT_SECRET": os.urandom(32).hex(),
+        "AQUA_DATABASE_URL": database_url,
+        "AQUA_PORT": str(port),
+        "AQUA_BOOTSTRAP_ADMIN_USERNAME": "bench",
+        "AQUA_BOOTSTRAP_ADMIN_PASSWORD": "bench-password-123",
+        "AQUA_DRAIN_SECONDS": "0",
+        **extra,
+    }
+
+
 def load_average() -> str:
     """The 1, 5 and 15-minute load averages, as ``"1.2 1.4 1.7"``."""
     return " ".join(f"{x:.1f}" for x in os.getloadavg())

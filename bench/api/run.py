@@ -45,7 +45,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import README, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+from bench.benchlib import README, api_env, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 SECTION = "## API service"
 TRACED_SECTION = "## API service with tracing on"
@@ -491,23 +491,17 @@ def main() -> int:
                 "AQUA_TRACE_SAMPLE_RATIO": str(args.sample_ratio),
             }
         api_port, route_port, hello_port = free_port(), free_port(), free_port()
-        env = {
-            **os.environ,
-            "AQUA_ENVIRONMENT": "production",
-            "AQUA_JWT_SECRET": os.urandom(32).hex(),
-            "AQUA_DATABASE_URL": pg.async_url,
-            "AQUA_REDIS_URL": redis.url,
-            "AQUA_PORT": str(api_port),
-            "AQUA_WORKERS": "2",
-            "AQUA_BOOTSTRAP_ADMIN_USERNAME": "bench",
-            "AQUA_BOOTSTRAP_ADMIN_PASSWORD": "bench-password-123",
-            "AQUA_RATE_LIMIT_REQUESTS": "1000000000",
-            "AQUA_CACHE_TTL_SECONDS": "3600",
-            "AQUA_DRAIN_SECONDS": "0",
+        env = api_env(
+            api_port,
+            pg.async_url,
+            AQUA_REDIS_URL=redis.url,
+            AQUA_WORKERS="2",
+            AQUA_RATE_LIMIT_REQUESTS="1000000000",
+            AQUA_CACHE_TTL_SECONDS="3600",
             # Readings stored in the request: what the ingestion figures have always measured.
-            "AQUA_QUEUE": "direct",
+            AQUA_QUEUE="direct",
             **tracing_env,
-        }
+        )
         api_log = (workdir / "api.log").open("wb")
         procs.append(
             subprocess.Popen(
@@ -581,36 +575,21 @@ def main() -> int:
         for n in range(1, args.runs + 1):
             for c in levels:
                 # Alternate baseline and API so both see the same moment's machine load.
-                name = f"hello-{c}-{n}"
-                results[name] = measure(
-                    name,
-                    f"{hello}/hello",
-                    "get.lua",
-                    {"AQUA_TOKEN": ""},
-                    args,
-                    connections=c,
-                    server=procs[1].pid,
-                )
-                name = f"summary-{c}-{n}"
-                results[name] = measure(
-                    name,
-                    summary_url,
-                    "get.lua",
-                    {"AQUA_TOKEN": token},
-                    args,
-                    connections=c,
-                    server=procs[0].pid,
-                )
-                name = f"route-{c}-{n}"
-                results[name] = measure(
-                    name,
-                    route_url,
-                    "get.lua",
-                    {"AQUA_TOKEN": token},
-                    args,
-                    connections=c,
-                    server=procs[2].pid,
-                )
+                for kind, url, bearer, server in (
+                    ("hello", f"{hello}/hello", "", procs[1]),
+                    ("summary", summary_url, token, procs[0]),
+                    ("route", route_url, token, procs[2]),
+                ):
+                    name = f"{kind}-{c}-{n}"
+                    results[name] = measure(
+                        name,
+                        url,
+                        "get.lua",
+                        {"AQUA_TOKEN": bearer},
+                        args,
+                        connections=c,
+                        server=server.pid,
+                    )
         results["ingest"] = measure(
             "ingest",
             api,

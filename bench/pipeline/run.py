@@ -43,7 +43,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+from bench.benchlib import api_env, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 if TYPE_CHECKING:
     from sre_cli.infra.process import Server
@@ -185,20 +185,14 @@ def run(args: argparse.Namespace) -> list[Figures]:
         try:
             api_port = free_port()
             worker_ports = [free_port() for _ in range(args.workers)]
-            env = {
-                **os.environ,
-                "AQUA_ENVIRONMENT": "production",
-                "AQUA_JWT_SECRET": os.urandom(32).hex(),
-                "AQUA_DATABASE_URL": pg.async_url,
-                "AQUA_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                "AQUA_PORT": str(api_port),
-                "AQUA_WORKERS": str(args.api_workers),
-                "AQUA_BOOTSTRAP_ADMIN_USERNAME": "bench",
-                "AQUA_BOOTSTRAP_ADMIN_PASSWORD": "bench-password-123",
-                "AQUA_RATE_LIMIT_REQUESTS": "0",
-                "AQUA_DRAIN_SECONDS": "0",
-                "AQUA_WORKER_NIGHTLY_ENABLED": "false",
-            }
+            env = api_env(
+                api_port,
+                pg.async_url,
+                AQUA_KAFKA_BOOTSTRAP=kafka.bootstrap,
+                AQUA_WORKERS=str(args.api_workers),
+                AQUA_RATE_LIMIT_REQUESTS="0",
+                AQUA_WORKER_NIGHTLY_ENABLED="false",
+            )
             with (work / "api.log").open("ab") as log:
                 procs.append(
                     subprocess.Popen(
