@@ -9,12 +9,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
 README = Path(__file__).resolve().parent / "README.md"
+ROOT = README.parents[1]
+#: the API as the bench scripts serve it
+API_SERVE = [sys.executable, "-m", "service.api", "serve"]
 _HEADER = (
     "# Benchmarks\n\nEach section: what was measured, the figures, and the command that "
     "reproduces them. A figure is either written by the command shown beside it in the run that "
@@ -59,6 +64,14 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} not ready within {timeout} s")
+
+
+def spawn(
+    argv: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in the repository root, its stdout and stderr appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def api_env(port: int, database_url: str, **extra: str) -> dict[str, str]:

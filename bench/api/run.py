@@ -45,7 +45,16 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import README, api_env, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    API_SERVE,
+    README,
+    api_env,
+    load_average,
+    process_tree_cpu,
+    spawn,
+    wait_http,
+    write_section,
+)
 
 SECTION = "## API service"
 TRACED_SECTION = "## API service with tracing on"
@@ -135,23 +144,19 @@ def measure(
     connections: int,
     server: int,
 ) -> Result:
-    wrk(
-        url,
-        script,
-        {**env, "AQUA_RUN": "0"},
-        duration=args.warmup,
-        threads=args.threads,
-        connections=connections,
-    )
+    def run(flag: str, duration: int) -> Result:
+        return wrk(
+            url,
+            script,
+            {**env, "AQUA_RUN": flag},
+            duration=duration,
+            threads=args.threads,
+            connections=connections,
+        )
+
+    run("0", args.warmup)  # warm-up, not counted
     cpu_before = process_tree_cpu(server)
-    result = wrk(
-        url,
-        script,
-        {**env, "AQUA_RUN": "1"},
-        duration=args.duration,
-        threads=args.threads,
-        connections=connections,
-    )
+    result = run("1", args.duration)
     result.server_cpu_us = (process_tree_cpu(server) - cpu_before) / max(result.requests, 1) * 1e6
     result.name = name
     print(
@@ -502,47 +507,16 @@ def main() -> int:
             AQUA_QUEUE="direct",
             **tracing_env,
         )
-        api_log = (workdir / "api.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "service.api", "serve"],
-                cwd=ROOT,
-                env=env,
-                stdout=api_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        hello_log = (workdir / "hello.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(HERE / "hello.py"),
-                    "--port",
-                    str(hello_port),
-                    "--workers",
-                    "2",
-                ],
-                cwd=ROOT,
-                stdout=hello_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        procs.append(spawn(API_SERVE, workdir / "api.log", env))
+        hello_argv = [sys.executable, str(HERE / "hello.py"), "--port", str(hello_port)]
+        procs.append(spawn([*hello_argv, "--workers", "2"], workdir / "hello.log"))
         api, hello = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{hello_port}"
         route = f"http://127.0.0.1:{route_port}"
         wait_http(f"{api}/ready", procs[0], timeout=300)
         wait_http(f"{hello}/hello", procs[1], timeout=300)
         # The same API without the hot path, started once the first one has migrated.
-        route_log = (workdir / "api-route.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "service.api", "serve"],
-                cwd=ROOT,
-                env={**env, "AQUA_PORT": str(route_port), "AQUA_SUMMARY_HOT_PATH": "false"},
-                stdout=route_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        route_env = {**env, "AQUA_PORT": str(route_port), "AQUA_SUMMARY_HOT_PATH": "false"}
+        procs.append(spawn(API_SERVE, workdir / "api-route.log", route_env))
         wait_http(f"{route}/ready", procs[2], timeout=300)
         token = httpx.post(
             f"{api}/api/v1/auth/token",

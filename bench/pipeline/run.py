@@ -43,7 +43,15 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import api_env, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    API_SERVE,
+    api_env,
+    load_average,
+    process_tree_cpu,
+    spawn,
+    wait_http,
+    write_section,
+)
 
 if TYPE_CHECKING:
     from sre_cli.infra.process import Server
@@ -193,29 +201,13 @@ def run(args: argparse.Namespace) -> list[Figures]:
                 AQUA_RATE_LIMIT_REQUESTS="0",
                 AQUA_WORKER_NIGHTLY_ENABLED="false",
             )
-            with (work / "api.log").open("ab") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "service.api", "serve"],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=log,
-                    )
-                )
+            procs.append(spawn(API_SERVE, work / "api.log", env))
             base = f"http://127.0.0.1:{api_port}"
             wait_http(f"{base}/ready", procs[0], timeout=90)
             for n, port in enumerate(worker_ports):
-                with (work / f"worker{n}.log").open("ab") as log:
-                    procs.append(
-                        subprocess.Popen(
-                            [sys.executable, "-m", "service.worker"],
-                            cwd=ROOT,
-                            env={**env, "AQUA_WORKER_METRICS_PORT": str(port)},
-                            stdout=log,
-                            stderr=log,
-                        )
-                    )
+                worker_env = {**env, "AQUA_WORKER_METRICS_PORT": str(port)}
+                worker = [sys.executable, "-m", "service.worker"]
+                procs.append(spawn(worker, work / f"worker{n}.log", worker_env))
             for n, port in enumerate(worker_ports):
                 wait_http(f"http://127.0.0.1:{port}/ready", procs[1 + n], timeout=90)
             token = httpx.post(
