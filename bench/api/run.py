@@ -45,16 +45,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import (  # noqa: E402
-    API_SERVE,
-    README,
-    api_env,
-    load_average,
-    process_tree_cpu,
-    spawn,
-    wait_http,
-    write_section,
-)
+from bench import benchlib  # noqa: E402
+from bench.benchlib import README, load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 SECTION = "## API service"
 TRACED_SECTION = "## API service with tracing on"
@@ -496,7 +488,7 @@ def main() -> int:
                 "AQUA_TRACE_SAMPLE_RATIO": str(args.sample_ratio),
             }
         api_port, route_port, hello_port = free_port(), free_port(), free_port()
-        env = api_env(
+        env = benchlib.api_env(
             api_port,
             pg.async_url,
             AQUA_REDIS_URL=redis.url,
@@ -507,16 +499,16 @@ def main() -> int:
             AQUA_QUEUE="direct",
             **tracing_env,
         )
-        procs.append(spawn(API_SERVE, workdir / "api.log", env))
+        procs.append(benchlib.spawn(benchlib.API_SERVE, workdir / "api.log", env))
         hello_argv = [sys.executable, str(HERE / "hello.py"), "--port", str(hello_port)]
-        procs.append(spawn([*hello_argv, "--workers", "2"], workdir / "hello.log"))
+        procs.append(benchlib.spawn([*hello_argv, "--workers", "2"], workdir / "hello.log"))
         api, hello = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{hello_port}"
         route = f"http://127.0.0.1:{route_port}"
         wait_http(f"{api}/ready", procs[0], timeout=300)
         wait_http(f"{hello}/hello", procs[1], timeout=300)
         # The same API without the hot path, started once the first one has migrated.
         route_env = {**env, "AQUA_PORT": str(route_port), "AQUA_SUMMARY_HOT_PATH": "false"}
-        procs.append(spawn(API_SERVE, workdir / "api-route.log", route_env))
+        procs.append(benchlib.spawn(benchlib.API_SERVE, workdir / "api-route.log", route_env))
         wait_http(f"{route}/ready", procs[2], timeout=300)
         token = httpx.post(
             f"{api}/api/v1/auth/token",

@@ -43,15 +43,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import (  # noqa: E402
-    API_SERVE,
-    api_env,
-    load_average,
-    process_tree_cpu,
-    spawn,
-    wait_http,
-    write_section,
-)
+from bench import benchlib  # noqa: E402
+from bench.benchlib import load_average, process_tree_cpu, wait_http, write_section  # noqa: E402
 
 if TYPE_CHECKING:
     from sre_cli.infra.process import Server
@@ -193,7 +186,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
         try:
             api_port = free_port()
             worker_ports = [free_port() for _ in range(args.workers)]
-            env = api_env(
+            env = benchlib.api_env(
                 api_port,
                 pg.async_url,
                 AQUA_KAFKA_BOOTSTRAP=kafka.bootstrap,
@@ -201,13 +194,13 @@ def run(args: argparse.Namespace) -> list[Figures]:
                 AQUA_RATE_LIMIT_REQUESTS="0",
                 AQUA_WORKER_NIGHTLY_ENABLED="false",
             )
-            procs.append(spawn(API_SERVE, work / "api.log", env))
+            procs.append(benchlib.spawn(benchlib.API_SERVE, work / "api.log", env))
             base = f"http://127.0.0.1:{api_port}"
             wait_http(f"{base}/ready", procs[0], timeout=90)
             for n, port in enumerate(worker_ports):
                 worker_env = {**env, "AQUA_WORKER_METRICS_PORT": str(port)}
                 worker = [sys.executable, "-m", "service.worker"]
-                procs.append(spawn(worker, work / f"worker{n}.log", worker_env))
+                procs.append(benchlib.spawn(worker, work / f"worker{n}.log", worker_env))
             for n, port in enumerate(worker_ports):
                 wait_http(f"http://127.0.0.1:{port}/ready", procs[1 + n], timeout=90)
             token = httpx.post(
