@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -72,6 +73,18 @@ def spawn(
     """Start ``argv`` in the repository root, its stdout and stderr appended to ``log``."""
     with log.open("ab") as out:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], timeout: float = 30) -> None:
+    """SIGTERM every process still running, then wait for each (killed after ``timeout``)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def api_env(port: int, database_url: str, **extra: str) -> dict[str, str]:

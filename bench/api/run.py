@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -580,14 +579,7 @@ def main() -> int:
             print(f"updated {README}")
         return 0
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        benchlib.stop_all(procs)
         redis.stop()
         pg.stop()
         if jaeger is not None:

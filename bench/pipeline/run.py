@@ -28,7 +28,6 @@ import asyncio
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -320,13 +319,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
             consumer.close()
             return results
         finally:
-            for p in procs:
-                p.send_signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            benchlib.stop_all(procs)
 
 
 def render(runs: list[Figures], args: argparse.Namespace, loads: list[str]) -> str:
