@@ -19,6 +19,7 @@ its ``fam`` (family: one login's chain of refresh tokens), recorded by the calle
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -187,28 +188,19 @@ class TokenService:
             family=family or os.urandom(16).hex(),
             expires_at=int(now) + self.refresh_ttl,
         )
+        encode = functools.partial(
+            self.encode,
+            user_id=user_id,
+            username=username,
+            role=role,
+            org_id=org_id,
+            version=version,
+            now=now,
+        )
         pair = TokenPair(
-            access_token=self.encode(
-                user_id=user_id,
-                username=username,
-                role=role,
-                typ="access",
-                ttl=self.access_ttl,
-                org_id=org_id,
-                version=version,
-                now=now,
-            ),
-            refresh_token=self.encode(
-                user_id=user_id,
-                username=username,
-                role=role,
-                typ="refresh",
-                ttl=self.refresh_ttl,
-                org_id=org_id,
-                version=version,
-                family=grant.family,
-                jti=grant.jti,
-                now=now,
+            access_token=encode(typ="access", ttl=self.access_ttl),
+            refresh_token=encode(
+                typ="refresh", ttl=self.refresh_ttl, family=grant.family, jti=grant.jti
             ),
             expires_in=self.access_ttl,
         )

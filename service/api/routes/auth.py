@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.api.deps import RateLimited, RuntimeDep, SessionDep
 from service.api.loginguard import request_client_ip
 from service.api.routes._common import API_PREFIX, Responses
-from service.api.security import AuthError, RefreshGrant
+from service.api.runtime import Runtime
+from service.api.security import AuthError
 from service.data.models import RefreshToken, User, utcnow
 from service.data.schemas import RefreshRequest, Role, TokenPair
 
@@ -37,15 +38,28 @@ def _no_store(response: Response) -> None:
     response.headers.update(_NO_STORE)
 
 
-def _record(session: AsyncSession, user_id: int, grant: RefreshGrant) -> None:
+async def _issue(
+    rt: Runtime, session: AsyncSession, user: User, family: str | None = None
+) -> TokenPair:
+    """A token pair for ``user`` (continuing ``family``), its refresh token recorded."""
+    pair, grant = rt.tokens.issue(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        org_id=user.org_id,
+        version=user.token_version,
+        family=family,
+    )
     session.add(
         RefreshToken(
             jti=grant.jti,
             family=grant.family,
-            user_id=user_id,
+            user_id=user.id,
             expires_at=datetime.fromtimestamp(grant.expires_at, UTC),
         )
     )
+    await session.commit()
+    return pair
 
 
 @router.post("/token", response_model=TokenPair, responses=_LOGIN)
@@ -71,21 +85,12 @@ async def issue_token(
         await rt.login.failed(username)
         raise AuthError("incorrect username or password")
     await rt.login.succeeded(username)
-    pair, grant = rt.tokens.issue(
-        user_id=user.id,
-        username=user.username,
-        role=Role(user.role),
-        org_id=user.org_id,
-        version=user.token_version,
-    )
     await session.execute(
         delete(RefreshToken).where(
             RefreshToken.user_id == user.id, RefreshToken.expires_at < utcnow()
         )
     )
-    _record(session, user.id, grant)
-    await session.commit()
-    return pair
+    return await _issue(rt, session, user)
 
 
 @router.post("/refresh", response_model=TokenPair, responses=_UNAUTHORIZED)
@@ -110,17 +115,7 @@ async def refresh_token(
     if user is None or not user.is_active or user.token_version != claims.token_version:
         await session.commit()
         raise AuthError("user no longer active")
-    pair, grant = rt.tokens.issue(
-        user_id=user.id,
-        username=user.username,
-        role=Role(user.role),
-        org_id=user.org_id,
-        version=user.token_version,
-        family=claims.family,
-    )
-    _record(session, user.id, grant)
-    await session.commit()
-    return pair
+    return await _issue(rt, session, user, family=claims.family)
 
 
 @router.post("/logout", status_code=204, response_class=Response, responses=_UNAUTHORIZED)
