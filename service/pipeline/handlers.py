@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -46,6 +46,9 @@ from service.pipeline.topics import FORECASTS, READINGS
 log = logging.getLogger("aqua.worker")
 
 LIVE_READING_WINDOW_S = 300.0
+
+
+M = TypeVar("M")
 
 
 class DependencyDown(DependencyUnavailable):
@@ -140,6 +143,21 @@ def _db_call_failed(exc: BaseException) -> DependencyDown | None:
     return DependencyDown("database", exc) if is_unavailable(exc) else None
 
 
+def decode_batch(
+    batch: Sequence[Envelope], decode: Callable[[bytes], M]
+) -> tuple[dict[int, MessageFailure], list[tuple[int, Envelope, M]]]:
+    """Each envelope's message, by index in ``batch``; one that does not validate is a
+    failure not worth retrying (poison)."""
+    failures: dict[int, MessageFailure] = {}
+    decoded: list[tuple[int, Envelope, M]] = []
+    for i, envelope in enumerate(batch):
+        try:
+            decoded.append((i, envelope, decode(envelope.value)))
+        except ValidationError as exc:
+            failures[i] = MessageFailure.of(exc, retriable=False)
+    return failures, decoded
+
+
 class WrongOrganisation(ValueError):
     """A message names an organisation its pond or task does not belong to."""
 
@@ -179,14 +197,9 @@ class ReadingsHandler:
         return enqueued
 
     async def handle(self, batch: Sequence[Envelope]) -> dict[int, MessageFailure]:
-        failures: dict[int, MessageFailure] = {}
+        failures, parsed = decode_batch(batch, ReadingsMessage.decode)
         decoded: list[tuple[int, ReadingsMessage]] = []
-        for i, envelope in enumerate(batch):
-            try:
-                message = ReadingsMessage.decode(envelope.value)
-            except ValidationError as exc:
-                failures[i] = MessageFailure.of(exc, retriable=False)
-                continue
+        for i, envelope, message in parsed:
             decoded.append((i, message))
             newest = max(r.ts for r in message.readings).timestamp()
             self._newest[(envelope.partition, envelope.offset, envelope.topic)] = newest
@@ -275,15 +288,10 @@ class ForecastHandler:
         return envelope.timestamp_ms / 1000.0
 
     async def handle(self, batch: Sequence[Envelope]) -> dict[int, MessageFailure]:
-        failures: dict[int, MessageFailure] = {}
+        failures, parsed = decode_batch(batch, ForecastJob.decode)
         jobs: dict[str, ForecastJob] = {}
         index: dict[str, int] = {}
-        for i, envelope in enumerate(batch):
-            try:
-                job = ForecastJob.decode(envelope.value)
-            except ValidationError as exc:
-                failures[i] = MessageFailure.of(exc, retriable=False)
-                continue
+        for i, _, job in parsed:
             jobs.setdefault(str(job.task_id), job)
             index.setdefault(str(job.task_id), i)
         if not jobs:
