@@ -188,15 +188,9 @@ class TokenService:
             family=family or os.urandom(16).hex(),
             expires_at=int(now) + self.refresh_ttl,
         )
-        encode = functools.partial(
-            self.encode,
-            user_id=user_id,
-            username=username,
-            role=role,
-            org_id=org_id,
-            version=version,
-            now=now,
-        )
+        # Both tokens carry the same user, organisation, token version and issue time.
+        user = functools.partial(self.encode, user_id=user_id, username=username, role=role)
+        encode = functools.partial(user, org_id=org_id, version=version, now=now)
         pair = TokenPair(
             access_token=encode(typ="access", ttl=self.access_ttl),
             refresh_token=encode(

@@ -424,28 +424,28 @@ class ForecastHandler:
     async def _finish_done(self, results: dict[str, dict[str, Any]]) -> None:
         if not results:
             return
-        now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
-            for task_id, result in results.items():
-                await conn.execute(
-                    update(Task)
-                    .where(Task.id == task_id)
-                    .values(
-                        status="done", result=result, error=None, finished_at=now, updated_at=now
-                    )
-                )
-        self.metrics.forecasts.labels("done").inc(len(results))
+        await self._finish(
+            "done",
+            {task_id: {"result": result, "error": None} for task_id, result in results.items()},
+        )
 
     async def _finish_failed(self, errors: dict[str, str]) -> None:
+        await self._finish(
+            "failed", {task_id: {"error": error[:1000]} for task_id, error in errors.items()}
+        )
+
+    async def _finish(self, status: str, outcomes: dict[str, dict[str, Any]]) -> None:
+        """Mark each task of ``outcomes`` finished as ``status`` with its values (result, error),
+        in one transaction, and count them."""
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
-            for task_id, error in errors.items():
+            for task_id, values in outcomes.items():
                 await conn.execute(
                     update(Task)
                     .where(Task.id == task_id)
-                    .values(status="failed", error=error[:1000], finished_at=now, updated_at=now)
+                    .values(status=status, **values, finished_at=now, updated_at=now)
                 )
-        self.metrics.forecasts.labels("failed").inc(len(errors))
+        self.metrics.forecasts.labels(status).inc(len(outcomes))
 
     async def _back_to_pending(self, task_ids: list[str], error: str) -> None:
         try:
