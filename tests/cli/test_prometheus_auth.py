@@ -193,17 +193,28 @@ def guarded(
         shutil.rmtree(public, ignore_errors=True)
 
 
-def _bearer(g: Guarded, name: str = "bearer", token: str = "token", extra: str = "") -> Path:
-    return g.config(
-        name,
-        f"""
-url: {g.url}
-headers: {{X-Scope-OrgID: {TENANT}}}
-authorization: {{credentials_file: {token}}}
-tls_config: {{ca_file: ca.crt}}
-retries: {{attempts: 3, backoff: 0.05s, max_backoff: 0.2s}}
-{extra}""",
-    )
+def _bearer(
+    g: Guarded,
+    name: str = "bearer",
+    token: str = "token",
+    extra: str = "",
+    *,
+    path: str = "",
+    tenant: bool = True,
+    ca: str = "ca.crt",
+    retries: bool = True,
+) -> Path:
+    """A client config with a bearer token file and a CA; the tenant header and retries
+    unless switched off."""
+    lines = [
+        f"url: {g.url}{path}",
+        f"headers: {{X-Scope-OrgID: {TENANT}}}" if tenant else "",
+        f"authorization: {{credentials_file: {token}}}",
+        f"tls_config: {{ca_file: {ca}}}",
+        "retries: {attempts: 3, backoff: 0.05s, max_backoff: 0.2s}" if retries else "",
+        extra,
+    ]
+    return g.config(name, "".join(f"{line}\n" for line in lines if line))
 
 
 def test_bearer_token_tenant_and_ca_answer_a_query(guarded: Guarded) -> None:
@@ -238,11 +249,7 @@ def test_the_cli_reads_the_config_file(guarded: Guarded, tmp_path: Path) -> None
 
 
 def test_a_missing_tenant_header_is_refused(guarded: Guarded) -> None:
-    config = guarded.config(
-        "no-tenant",
-        f"url: {guarded.url}\nauthorization: {{credentials_file: token}}\n"
-        "tls_config: {ca_file: ca.crt}\n",
-    )
+    config = _bearer(guarded, "no-tenant", tenant=False, retries=False)
     with connect(None, config=config) as prom, pytest.raises(Unavailable, match="HTTP 400"):
         prom.query("vector(1)", at=1_700_000_000)
 
@@ -283,24 +290,14 @@ def test_credentials_let_in_and_refuse(guarded: Guarded, kind: str) -> None:
 
 
 def test_a_server_the_ca_does_not_vouch_for_is_refused(guarded: Guarded) -> None:
-    config = guarded.config(
-        "other-ca",
-        f"url: {guarded.url}\nheaders: {{X-Scope-OrgID: {TENANT}}}\n"
-        "authorization: {credentials_file: token}\n"
-        "tls_config: {ca_file: stranger.crt}\n",
-    )
+    config = _bearer(guarded, "other-ca", ca="stranger.crt", retries=False)
     with connect(None, config=config) as prom, pytest.raises(Unavailable, match="did not answer"):
         prom.query("vector(1)", at=1_700_000_000)
     assert prom.retried == 0  # a certificate the client rejects is not retried
 
 
 def test_503_is_retried_then_answers(guarded: Guarded) -> None:
-    config = guarded.config(
-        "flaky",
-        f"url: {guarded.url}/flaky\nauthorization: {{credentials_file: token}}\n"
-        "tls_config: {ca_file: ca.crt}\n"
-        "retries: {attempts: 3, backoff: 0.05s, max_backoff: 0.2s}\n",
-    )
+    config = _bearer(guarded, "flaky", path="/flaky", tenant=False)
     with guarded.flaky.lock:
         guarded.flaky.failures, guarded.flaky.seen = 2, 0
     with connect(None, config=config) as prom:
