@@ -73,6 +73,9 @@ def expected() -> float:
     return crossing
 
 
+OVERLAYS = ROOT / "manifests" / "overlays"
+
+
 def _cli(*args: str) -> tuple[int, str]:
     """``aqua capacity forecast ARGS`` as the root CLI runs it: AquaError becomes its exit code."""
     argv = ["capacity", "forecast", *args]
@@ -203,16 +206,14 @@ def _replica_spec(tmp_path: Path) -> Path:
 
 
 def test_replicas_needed_at_the_horizon_against_the_hpa(prom_url: str, tmp_path: Path) -> None:
-    spec = _replica_spec(tmp_path)
+    spec, knee = str(_replica_spec(tmp_path)), str(_knee(tmp_path, 40))
+
+    def against(overlay: str, *extra: str) -> list[str]:
+        """The spec at 40 requests/s a replica, with the HPA of ``overlay``."""
+        return [spec, "--knee", knee, *extra, "--manifests", str(OVERLAYS / overlay)]
+
     # Peak ~327 (upper edge a little higher): at 40/s a replica, 9 replicas + 1 spare.
-    code, data = _json(
-        prom_url,
-        str(spec),
-        "--knee",
-        str(_knee(tmp_path, 40)),
-        "--manifests",
-        str(ROOT / "manifests" / "overlays" / "prod"),
-    )
+    code, data = _json(prom_url, *against("prod"))
     assert code == 0
     [plan] = data["replicas"]
     assert plan["deployment"] == "api-service"
@@ -224,31 +225,12 @@ def test_replicas_needed_at_the_horizon_against_the_hpa(prom_url: str, tmp_path:
     assert plan["enough"] is True
     assert plan["hpa"].endswith("autoscaling.yaml")
     # The dev overlay caps the HPA at 3: not enough, exit 1 naming the deployment.
-    code, out = _cli(
-        "--prometheus",
-        prom_url,
-        "--at",
-        str(AT),
-        str(spec),
-        "--knee",
-        str(_knee(tmp_path, 40)),
-        "--manifests",
-        str(ROOT / "manifests" / "overlays" / "dev"),
-    )
+    code, out = _cli("--prometheus", prom_url, "--at", str(AT), *against("dev"))
     assert code == 1
     assert "api-service needs 10 replicas at the horizon, its HPA allows 3" in out
     assert "raise maxReplicas" in out
     # Ten times the traffic needs ten times the replicas (to the spare).
-    code, data = _json(
-        prom_url,
-        str(spec),
-        "--knee",
-        str(_knee(tmp_path, 40)),
-        "--what-if",
-        "10x",
-        "--manifests",
-        str(ROOT / "manifests" / "overlays" / "prod"),
-    )
+    code, data = _json(prom_url, *against("prod", "--what-if", "10x"))
     assert code == 1
     [plan10] = data["replicas"]
     assert plan10["needed"] == math.ceil(plan10["peak_upper"] / 40) + 1
