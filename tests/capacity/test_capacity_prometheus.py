@@ -60,6 +60,7 @@ KEYS = {
     "act_at",
 }
 ROOT = Path(__file__).parents[2]
+OVERLAYS = ROOT / "manifests" / "overlays"
 
 
 prom_url = promtool_backfill.history_fixture(blocks, "capacity-tsdb")
@@ -71,9 +72,6 @@ def expected() -> float:
     assert crossing is not None
     assert 9 * DAY < crossing - AT < 11 * DAY  # the fixture says what the docstring says
     return crossing
-
-
-OVERLAYS = ROOT / "manifests" / "overlays"
 
 
 def _cli(*args: str) -> tuple[int, str]:
