@@ -100,6 +100,12 @@ class Api:
     def auth(self, role: str = ADMIN) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
+    def get_readings(self, pond_id: int, role: str = ADMIN, **params: Any) -> Any:
+        """``GET /ponds/{pond_id}/readings`` with ``params``, as ``role``: the response."""
+        return self.client.get(
+            f"/api/v1/ponds/{pond_id}/readings", params=params, headers=self.auth(role)
+        )
+
     def login(self, username: str, password: str) -> dict[str, Any]:
         r = self.client.post(
             "/api/v1/auth/token", data={"username": username, "password": password}

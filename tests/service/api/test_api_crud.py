@@ -123,9 +123,7 @@ def test_readings_round_trip(api: Api) -> None:
     assert r.json() == {"pond_id": pond_id, "accepted": 8, "durable": False}
 
     q = {"start": "2025-07-01T00:00:00Z", "end": "2025-07-01T12:00:00Z"}
-    points = api.client.get(
-        f"/api/v1/ponds/{pond_id}/readings", params=q, headers=api.auth("viewer")
-    ).json()["points"]
+    points = api.get_readings(pond_id, "viewer", **q).json()["points"]
     assert len(points) == 8
     got_do = [(p["ts"], p["value"]) for p in points if p["sensor"] == "dissolved_oxygen"]
     assert got_do == [(d["ts"].replace("+00:00", "Z"), d["value"]) for d in do]
@@ -133,21 +131,13 @@ def test_readings_round_trip(api: Api) -> None:
     # Same keys again with new values: updated in place, not duplicated.
     fixed = [{**d, "value": d["value"] + 0.5} for d in do]
     assert api.ingest(pond_id, fixed).json()["accepted"] == 4
-    again = api.client.get(
-        f"/api/v1/ponds/{pond_id}/readings",
-        params={**q, "sensor": "dissolved_oxygen"},
-        headers=api.auth(),
-    ).json()
+    again = api.get_readings(pond_id, **q, sensor="dissolved_oxygen").json()
     assert [p["value"] for p in again["points"]] == [8.0, 6.5, 5.0, 3.7]
 
     # A repeated key inside one batch: the last value wins.
     dup = [{**do[0], "value": 1.0}, {**do[0], "value": 2.0}]
     assert api.ingest(pond_id, dup).json()["accepted"] == 1
-    first = api.client.get(
-        f"/api/v1/ponds/{pond_id}/readings",
-        params={**q, "sensor": "dissolved_oxygen", "limit": 1},
-        headers=api.auth(),
-    ).json()
+    first = api.get_readings(pond_id, **q, sensor="dissolved_oxygen", limit=1).json()
     assert first["points"][0]["value"] == 2.0
 
 
@@ -166,9 +156,7 @@ def test_readings_cursor_pages_cover_everything_once(api: Api) -> None:
     keys = []
     pages = 0
     while True:
-        body = api.client.get(
-            f"/api/v1/ponds/{pond_id}/readings", params=params, headers=api.auth("viewer")
-        ).json()
+        body = api.get_readings(pond_id, "viewer", **params).json()
         keys += [(p["ts"], p["sensor"]) for p in body["points"]]
         pages += 1
         if body["next_cursor"] is None:
@@ -178,9 +166,7 @@ def test_readings_cursor_pages_cover_everything_once(api: Api) -> None:
     assert len(set(keys)) == 60
     assert keys == sorted(keys)
     assert pages == 9
-    bad = api.client.get(
-        f"/api/v1/ponds/{pond_id}/readings", params={"cursor": "bm9wZQ"}, headers=api.auth()
-    )
+    bad = api.get_readings(pond_id, cursor="bm9wZQ")
     assert bad.status_code == 422
 
 
@@ -188,28 +174,20 @@ def test_readings_downsampled(api: Api) -> None:
     pond_id = api.pond(api.farm())
     end = datetime(2025, 3, 1, 1, 50, tzinfo=UTC)  # 12 readings every 10 min from 00:00
     api.ingest(pond_id, series("dissolved_oxygen", [float(i) for i in range(12)], end=end))
-    body = api.client.get(
-        f"/api/v1/ponds/{pond_id}/readings",
-        params={
-            "start": "2025-03-01T00:00:00Z",
-            "end": "2025-03-01T03:00:00Z",
-            "bucket_seconds": 3600,
-        },
-        headers=api.auth("viewer"),
+    body = api.get_readings(
+        pond_id,
+        "viewer",
+        start="2025-03-01T00:00:00Z",
+        end="2025-03-01T03:00:00Z",
+        bucket_seconds=3600,
     ).json()
     assert body["bucket_seconds"] == 3600
     assert [(p["ts"], p["count"], p["value"], p["min"], p["max"]) for p in body["points"]] == [
         ("2025-03-01T00:00:00Z", 6, 2.5, 0.0, 5.0),
         ("2025-03-01T01:00:00Z", 6, 8.5, 6.0, 11.0),
     ]
-    too_many = api.client.get(
-        f"/api/v1/ponds/{pond_id}/readings",
-        params={
-            "start": "2020-01-01T00:00:00Z",
-            "end": "2025-01-01T00:00:00Z",
-            "bucket_seconds": 60,
-        },
-        headers=api.auth(),
+    too_many = api.get_readings(
+        pond_id, start="2020-01-01T00:00:00Z", end="2025-01-01T00:00:00Z", bucket_seconds=60
     )
     assert too_many.status_code == 422
 
