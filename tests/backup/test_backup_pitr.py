@@ -44,18 +44,29 @@ def _password(archiving_postgres: PostgresServer, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PGPASSWORD", archiving_postgres.password)
 
 
+@pytest.fixture
+def pg(archiving_postgres: PostgresServer) -> PostgresServer:
+    """The archiving server with an empty ``readings`` table."""
+    archiving_postgres.psql(READINGS + "truncate readings;")
+    return archiving_postgres
+
+
+def _backed_up(pg: PostgresServer, repo: Path, pond: str, rows: int) -> None:
+    """``rows`` readings of ``pond``, then a backup of them into ``repo``."""
+    _insert(pg, pond, rows)
+    assert invoke(app, ["run", *_source_args(pg, repo)])[0] == 0
+
+
 def _source_args(pg: PostgresServer, repo: Path) -> list[str]:
     return ["--port", str(pg.port), "--wal-spool", str(pg.wal_archive_dir), "--repo", str(repo)]
 
 
 def test_restore_to_a_point_before_a_delete_finds_every_row(
-    archiving_postgres: PostgresServer, scratch: Path
+    pg: PostgresServer, scratch: Path
 ) -> None:
     from sre_cli.infra.postgres import PostgresServer
 
-    pg = archiving_postgres
     repo = scratch / "repo"
-    pg.psql(READINGS + "truncate readings;")
     _insert(pg, "north", 2000)
     code, out = invoke(app, ["run", *_source_args(pg, repo), "--format", "json"])
     assert code == 0, out
@@ -87,14 +98,9 @@ def test_restore_to_a_point_before_a_delete_finds_every_row(
     assert all(b"north" not in p.read_bytes() for p in (repo / "base").rglob("*.aes"))
 
 
-def test_drill_reports_rows_checksum_rpo_rto(
-    archiving_postgres: PostgresServer, scratch: Path
-) -> None:
-    pg = archiving_postgres
+def test_drill_reports_rows_checksum_rpo_rto(pg: PostgresServer, scratch: Path) -> None:
     repo = scratch / "repo"
-    pg.psql(READINGS + "truncate readings;")
-    _insert(pg, "east", 1234)
-    assert invoke(app, ["run", *_source_args(pg, repo)])[0] == 0
+    _backed_up(pg, repo, "east", 1234)
     # Writes after the backup do not change what the drill compares (the restore point).
     _insert(pg, "west", 10)
 
@@ -119,14 +125,9 @@ def test_drill_reports_rows_checksum_rpo_rto(
     assert report["rpo_s"] >= 0
 
 
-def test_drill_fails_when_restored_data_differs(
-    archiving_postgres: PostgresServer, scratch: Path
-) -> None:
-    pg = archiving_postgres
+def test_drill_fails_when_restored_data_differs(pg: PostgresServer, scratch: Path) -> None:
     repo = scratch / "repo"
-    pg.psql(READINGS + "truncate readings;")
-    _insert(pg, "east", 100)
-    assert invoke(app, ["run", *_source_args(pg, repo)])[0] == 0
+    _backed_up(pg, repo, "east", 100)
     # The manifest claims one row more than the source held: the restored data cannot match.
     manifest_path = next((repo / "base").glob("*/manifest.json"))
     manifest = json.loads(manifest_path.read_text())
@@ -140,12 +141,8 @@ def test_drill_fails_when_restored_data_differs(
     assert report["tables"]["public.readings"] == {"source_rows": 101, "restored_rows": 100}
 
 
-def test_corrupt_archive_is_refused_before_restore(
-    archiving_postgres: PostgresServer, scratch: Path
-) -> None:
-    pg = archiving_postgres
+def test_corrupt_archive_is_refused_before_restore(pg: PostgresServer, scratch: Path) -> None:
     repo = scratch / "repo"
-    pg.psql(READINGS)
     assert invoke(app, ["run", *_source_args(pg, repo)])[0] == 0
     archive = next((repo / "base").glob("*/base.tar.aes"))
     with archive.open("r+b") as fh:
@@ -157,12 +154,8 @@ def test_corrupt_archive_is_refused_before_restore(
     assert not (scratch / "r").exists()
 
 
-def test_retention_keeps_the_newest_backups(
-    archiving_postgres: PostgresServer, scratch: Path
-) -> None:
-    pg = archiving_postgres
+def test_retention_keeps_the_newest_backups(pg: PostgresServer, scratch: Path) -> None:
     repo = scratch / "repo"
-    pg.psql(READINGS)
     ids = []
     for _ in range(3):
         code, out = invoke(app, ["run", *_source_args(pg, repo), "--keep", "2", "--format", "json"])
