@@ -155,11 +155,7 @@ def run_distributed(plan: LoadPlan, workers: int, progress: Progress | None = No
             f"{workers - len(finished)} of {workers} workers sent no final report: "
             "their last seconds of requests are missing"
         )
-    failed_setup = sum(ep.failures for ep in recorder.setup.values())
-    if failed_setup:
-        report.notes.append(f"{failed_setup} users could not log in and sent nothing")
-    if report.failures:
-        report.notes.append(f"failed requests by status: {report.failure_breakdown()}")
+    report.note_failures()
     return report
 
 

@@ -132,6 +132,14 @@ class LoadReport:
         self._sorted = array("d", sorted(every))
         self._service = array("d", sorted(service))
 
+    def note_failures(self) -> None:
+        """The notes every run ends with: users that never logged in, failures by status."""
+        failed_setup = sum(ep.failures for ep in self.recorder.setup.values())
+        if failed_setup:
+            self.notes.append(f"{failed_setup} users could not log in and sent nothing")
+        if self.failures:
+            self.notes.append(f"failed requests by status: {self.failure_breakdown()}")
+
     @property
     def requests(self) -> int:
         return self.recorder.requests

@@ -108,9 +108,5 @@ def run_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
     report = LoadReport(plan, elapsed, recorder, started_at=started_at)
     for err in list(runner.exceptions.values())[:3]:
         report.notes.append(f"a user raised ({err['count']}x): {err['msg']}")
-    failed_setup = sum(ep.failures for ep in recorder.setup.values())
-    if failed_setup:
-        report.notes.append(f"{failed_setup} users could not log in and sent nothing")
-    if report.failures:
-        report.notes.append(f"failed requests by status: {report.failure_breakdown()}")
+    report.note_failures()
     return report
