@@ -1,20 +1,28 @@
 """What every router shares: the version prefix, the type of documented responses, and the
 422 a route raises itself (in the same shape as FastAPI's request validation errors)."""
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Path
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import PageParams
-from service.data.schemas import Out, Page
+from service.data.schemas import MAX_ID, Out, Page
 
 OutT = TypeVar("OutT", bound=Out)
 
 API_PREFIX = "/api/v1"
 
 Responses = dict[int | str, dict[str, Any]]
+
+#: a pond's id in a path
+PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+#: the answers every pond route documents
+NO_TOKEN: Responses = {401: {"description": "No valid token."}}
+NO_SCOPE: Responses = {403: {"description": "Role lacks the scope."}}
+NO_POND: Responses = {404: {"description": "No such pond in the caller's organisation."}}
 
 
 def invalid(loc: list[str], message: str) -> HTTPException:

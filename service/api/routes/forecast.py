@@ -10,26 +10,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body
 
 from service.api.deps import Reader, RuntimeDep, SessionDep
 from service.api.forecasts import ForecastAsk, ForecastOut
-from service.api.routes._common import API_PREFIX
+from service.api.routes._common import API_PREFIX, NO_POND, NO_SCOPE, NO_TOKEN, PondId
 from service.api.tenancy import pond_and_farm_in
-from service.data.schemas import MAX_ID
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["forecasts"])
-
-PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post(
     "/{pond_id}/forecast",
     response_model=ForecastOut,
     responses={
-        401: {"description": "No valid token."},
-        403: {"description": "Role lacks the scope."},
-        404: {"description": "No such pond in the caller's organisation."},
+        **NO_TOKEN,
+        **NO_SCOPE,
+        **NO_POND,
         409: {
             "description": (
                 "No forecast possible: too few readings in the last 48 h (the detail says "

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses, page_of
+from service.api.routes._common import API_PREFIX, PondId, Responses, page_of
 from service.api.tenancy import farm_in, in_org, pond_in
 from service.data.models import Pond
 from service.data.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["ponds"])
 
-PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 _ERRORS: Responses = {
     401: {"description": "No valid token."},
     403: {"description": "Role lacks the scope."},

@@ -14,15 +14,14 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import BigInteger, Integer, and_, cast, func, literal_column, or_, select
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses, invalid
+from service.api.routes._common import API_PREFIX, PondId, Responses, invalid
 from service.api.tenancy import pond_in
 from service.data.models import Reading
 from service.data.schemas import (
-    MAX_ID,
     IngestResult,
     ReadingBatch,
     ReadingPoint,
@@ -33,7 +32,6 @@ from service.data.schemas import (
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["readings"])
 
-PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MAX_POINTS = 10_000
 DEFAULT_RANGE = timedelta(hours=24)
 _ERRORS: Responses = {

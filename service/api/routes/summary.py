@@ -12,28 +12,26 @@ same checks and the same answer.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import cast
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from service.api.deps import Reader
-from service.api.routes._common import API_PREFIX
+from service.api.routes._common import API_PREFIX, NO_POND, NO_TOKEN, PondId
 from service.api.runtime import Runtime
 from service.api.summaries import build_summary, latest_readings
 from service.api.tenancy import pond_in
-from service.data.schemas import MAX_ID, PondSummary
+from service.data.schemas import PondSummary
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["summary"])
-
-PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get(
     "/{pond_id}/summary",
     response_model=PondSummary,
     responses={
-        401: {"description": "No valid token."},
-        404: {"description": "No such pond in the caller's organisation."},
+        **NO_TOKEN,
+        **NO_POND,
     },
 )
 async def pond_summary(pond_id: PondId, who: Reader, request: Request) -> Response:

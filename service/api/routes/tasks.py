@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, update
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
 from service.api.forecasts import ForecastResult
-from service.api.routes._common import API_PREFIX, Responses
+from service.api.routes._common import API_PREFIX, PondId, Responses
 from service.api.tenancy import pond_and_farm_in, task_in
 from service.common.schedule import issue_time
 from service.data.models import Task
-from service.data.schemas import MAX_ID
 from service.pipeline.messages import ForecastJob, pond_key
 from service.pipeline.queue import QueueUnavailable
 from service.pipeline.topics import FORECASTS
 
 router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
 
-PondId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TaskStatus = Literal["pending", "running", "done", "failed"]
 _ERRORS: Responses = {
     401: {"description": "No valid token."},
