@@ -1,9 +1,12 @@
 """What every router shares: the version prefix, the type of documented responses, and the
 422 a route raises itself (in the same shape as FastAPI's request validation errors)."""
 
+from collections.abc import Collection
+from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import HTTPException, Path
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,3 +53,22 @@ async def page_of(
         limit=page.limit,
         offset=page.offset,
     )
+
+
+R = TypeVar("R")
+
+
+async def added(session: AsyncSession, row: R) -> R:
+    """``row`` stored (added and committed)."""
+    session.add(row)
+    await session.commit()
+    return row
+
+
+def patch(row: object, body: BaseModel, not_null: Collection[str]) -> None:
+    """Set the fields ``body`` sets on ``row``; a null for a column in ``not_null`` is no change.
+    Enum values are stored as their value."""
+    for key, value in body.model_dump(exclude_unset=True).items():
+        if value is None and key in not_null:
+            continue
+        setattr(row, key, value.value if isinstance(value, Enum) else value)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses, page_of
+from service.api.routes._common import API_PREFIX, Responses, added, page_of, patch
 from service.api.tenancy import farm_in
 from service.data.models import Farm, Pond
 from service.data.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
@@ -34,9 +34,7 @@ async def list_farms(who: Reader, session: SessionDep, page: PageDep) -> Page[Fa
 @router.post("", response_model=FarmOut, status_code=201, responses={**_ERRORS, **_CONFLICT})
 async def create_farm(body: FarmCreate, who: Writer, session: SessionDep) -> Farm:
     farm = Farm(org_id=who.org_id, name=body.name, location=body.location, timezone=body.timezone)
-    session.add(farm)
-    await session.commit()
-    return farm
+    return await added(session, farm)
 
 
 @router.get("/{farm_id}", response_model=FarmOut, responses=_ONE)
@@ -49,10 +47,7 @@ async def read_farm(farm_id: FarmId, who: Reader, session: SessionDep) -> Farm:
 )
 async def update_farm(farm_id: FarmId, body: FarmUpdate, who: Writer, session: SessionDep) -> Farm:
     farm = await farm_in(session, who.org_id, farm_id)
-    for key, value in body.model_dump(exclude_unset=True).items():
-        if key in ("name", "timezone") and value is None:
-            continue
-        setattr(farm, key, value)
+    patch(farm, body, not_null=("name", "timezone"))
     await session.commit()
     return farm
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, PondId, Responses, page_of
+from service.api.routes._common import API_PREFIX, PondId, Responses, added, page_of, patch
 from service.api.tenancy import farm_in, in_org, pond_in
 from service.data.models import Pond
 from service.data.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
@@ -51,9 +51,7 @@ async def create_pond(body: PondCreate, who: Writer, session: SessionDep) -> Pon
     await farm_in(session, who.org_id, body.farm_id)
     pond = Pond(**body.model_dump(mode="python"))
     pond.species = body.species.value
-    session.add(pond)
-    await session.commit()
-    return pond
+    return await added(session, pond)
 
 
 @router.get("/{pond_id}", response_model=PondOut, responses=_ONE)
@@ -68,10 +66,7 @@ async def update_pond(
     pond_id: PondId, body: PondUpdate, who: Writer, rt: RuntimeDep, session: SessionDep
 ) -> Pond:
     pond = await pond_in(session, who.org_id, pond_id)
-    for key, value in body.model_dump(exclude_unset=True).items():
-        if value is None and key in _NOT_NULL:
-            continue
-        setattr(pond, key, value.value if key == "species" else value)
+    patch(pond, body, _NOT_NULL)
     await session.commit()
     await rt.cache.invalidate(who.org_id, pond_id)
     return pond
