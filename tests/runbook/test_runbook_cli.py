@@ -4,9 +4,7 @@ and the import weight of the group."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -112,16 +110,9 @@ def test_a_failed_or_dry_run_writes_its_transcript_under_the_state_dir(
 ) -> None:
     """Without --transcript the file goes where --state-dir says, never to the home folder."""
     state, home = tmp_path / "state", tmp_path / "home"
-    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "xdg")}
+    env = {"HOME": str(home), "XDG_STATE_HOME": str(home / "xdg")}
     argv = ["run", "api-down", "--state-dir", str(state), *(["--dry-run"] if dry_run else [])]
-    done = subprocess.run(
-        [sys.executable, "-m", "sre_cli", "runbook", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
+    done = run_aqua("runbook", *argv, timeout=120, env=env)
     assert done.returncode == 2, done.stdout + done.stderr
     (written,) = (state / "runbooks").glob("api-down-*.jsonl")
     assert [json.loads(line)["event"] for line in written.read_text().splitlines()][-1] == "end"
