@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from service.api.metrics import ApiMetrics
 from service.common.errors import DependencyUnavailable
+from service.common.redisclient import fail_fast_redis
 
 log = logging.getLogger("aqua.api.redis")
 T = TypeVar("T")
@@ -45,12 +46,7 @@ class SoftRedis:
         self.client: Redis | None = None
         self.url = url
         if url:
-            self.client = Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 1),
-            )
+            self.client = fail_fast_redis(url, timeout)
         self.retry_seconds = retry_seconds
         self.timeout = timeout
         self._metrics = metrics

@@ -23,10 +23,9 @@ import time
 from collections.abc import Collection
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from service.common.redisclient import fail_fast_redis
 from service.data.summary_keys import PondRef, invalidate_summaries
 from service.pipeline.metrics import WorkerMetrics
 
@@ -44,12 +43,7 @@ class SummaryInvalidator:
     ) -> None:
         self._client: Redis | None = None
         if url:
-            self._client = Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 1),
-            )
+            self._client = fail_fast_redis(url, timeout_s)
             metrics.dependency_up.labels("redis").set(1)
         self.retry_seconds = retry_seconds
         self._metrics = metrics
