@@ -16,6 +16,7 @@ from pathlib import Path
 from sre_cli.backup import crypto
 from sre_cli.backup.spec import ArchiveFile, BackupManifest, WalIndex, WalSegment
 from sre_cli.errors import CheckFailed, ConfigError, UsageError
+from sre_cli.files import atomic_write
 
 __all__ = ["Repository", "sha256_file", "wal_position"]
 
@@ -28,16 +29,6 @@ def sha256_file(path: Path) -> str:
 def wal_position(name: str) -> str:
     """The part of a WAL file name that orders segments across timelines (log + segment)."""
     return name[8:24]
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class Repository:
@@ -88,7 +79,7 @@ class Repository:
         )
 
     def commit_backup(self, partial: Path, manifest: BackupManifest) -> Path:
-        _atomic_text(partial / "manifest.json", manifest.model_dump_json(indent=1) + "\n")
+        atomic_write(partial / "manifest.json", manifest.model_dump_json(indent=1) + "\n", 0o600)
         final = self.base_dir / manifest.id
         os.replace(partial, final)
         return final
@@ -139,7 +130,7 @@ class Repository:
 
     def _save_wal_index(self, index: WalIndex) -> None:
         self.wal_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _atomic_text(self.wal_dir / "index.json", index.model_dump_json(indent=1) + "\n")
+        atomic_write(self.wal_dir / "index.json", index.model_dump_json(indent=1) + "\n", 0o600)
 
     def ingest_wal(self, key: bytes, spool: Path) -> int:
         """Encrypt every completed segment of ``spool`` into the repository, then remove it.

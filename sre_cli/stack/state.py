@@ -10,11 +10,9 @@ dir, never a built-in default.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sre_cli.errors import ConfigError
+from sre_cli.files import atomic_write
 from sre_cli.spec_yaml import worded
 
 if TYPE_CHECKING:
@@ -78,23 +77,6 @@ class StackState(BaseModel):
     error: str | None = None
     failed_component: str | None = None
     components: dict[str, ComponentState] = {}
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text`` so that readers see either the old or the new file."""
-    # Per thread too: components start in parallel threads and each writes the secret files.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def read_state(path: Path) -> StackState | None:
