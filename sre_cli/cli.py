@@ -43,6 +43,7 @@ GROUPS: tuple[Group, ...] = (
     Group("capacity", "sre_cli.commands.capacity", "Capacity forecasts from Prometheus."),
     Group("loadtest", "sre_cli.commands.loadtest", "Locust-driven load with a verdict."),
     Group("trace", "sre_cli.commands.trace", "Slowest requests and span trees from Jaeger."),
+    Group("dashboards", "sre_cli.commands.dashboards", "The shipped dashboards as an HTML page."),
     Group(
         "backup", "sre_cli.commands.backup", "Encrypted PostgreSQL backups, PITR, restore drills."
     ),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sre_cli.charts import Frame, Line, Rule, document, line_chart, stamp
 from sre_cli.slo.windows import BURN_RATE_WINDOWS
 from sre_cli.timespec import format_duration
 
@@ -22,32 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = ["burn_down_svg", "page"]
 
+#: what the SLO report adds to the shared stylesheet of :mod:`sre_cli.charts`
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1f2328;
-background:#fff;max-width:1200px}
-h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0}
-.sub{color:#57606a;margin:0 0 1.5rem}
-section{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:0 0 1.25rem}
 section.breached{border-left:6px solid #cf222e}section.warning{border-left:6px solid #bf8700}
 section.ok{border-left:6px solid #1a7f37}section.no_data{border-left:6px solid #8c959f}
-.head{display:flex;gap:.75rem;align-items:baseline;flex-wrap:wrap;margin-bottom:.75rem}
-.badge{font-size:.8rem;font-weight:600;padding:.1rem .5rem;border-radius:1rem;color:#fff}
 .b-ok{background:#1a7f37}.b-warning{background:#9a6700}.b-breached{background:#cf222e}
 .b-no_data{background:#6e7781}.b-firing{background:#cf222e}.b-quiet{background:#8c959f}
-.facts{color:#57606a;font-size:.9rem}
-.grid{display:flex;gap:1.5rem;flex-wrap:wrap;align-items:flex-start}
-table{border-collapse:collapse;font-size:.85rem}
-td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right}
-th{background:#f6f8fa}td:first-child,th:first-child{text-align:left}
 tr.firing td{background:#ffebe9;font-weight:600}
-caption{text-align:left;font-weight:600;padding:0 0 .25rem}
 table.rates{margin-top:1rem}
-svg text{font-family:inherit;font-size:11px;fill:#57606a}
 """
-
-
-def _stamp(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _pct(value: float | None, digits: int = 3) -> str:
@@ -64,45 +47,22 @@ def burn_down_svg(r: SLOResult, width: int = 520, height: int = 200) -> str:
     points = r.burn_down
     if len(points) < 2:
         return "<p class='facts'>No burn-down: too few points in the window.</p>"
-    left, right, top, bottom = 44, 10, 10, 24
-    plot_w, plot_h = width - left - right, height - top - bottom
-    t0, t1 = r.window_start, max(points[-1][0], r.window_start + 1)
-    high = max(1.0, *(v for _, v in points))
-    low = min(0.0, *(v for _, v in points))
-    span_t, span_v = t1 - t0, (high - low) or 1.0
-
-    def x(t: float) -> float:
-        return left + (t - t0) / span_t * plot_w
-
-    def y(v: float) -> float:
-        return top + (high - v) / span_v * plot_h
-
-    line = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
-    area = f"{x(points[0][0]):.1f},{y(0):.1f} {line} {x(points[-1][0]):.1f},{y(0):.1f}"
     colour = {"breached": "#cf222e", "warning": "#9a6700"}.get(r.status, "#0969da")
-    ticks = "".join(
-        f"<line x1='{left}' x2='{left + plot_w}' y1='{y(v):.1f}' y2='{y(v):.1f}' "
-        f"stroke='#eaeef2'/><text x='{left - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>"
-        f"{v * 100:.0f}%</text>"
-        for v in (1.0, 0.5)
+    frame = Frame(
+        r.window_start,
+        max(points[-1][0], r.window_start + 1),
+        low=min(0.0, *(v for _, v in points)),
+        high=max(1.0, *(v for _, v in points)),
+        ticks=(1.0, 0.5, 0.0),
     )
-    name = html.escape(f"{r.slo.service}/{r.slo.name}")
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' role='img' "
-        f"aria-label='error budget burn-down of {name}'>"
-        f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='#fbfcfd' "
-        "stroke='#d0d7de'/>"
-        f"{ticks}"
-        f"<polygon points='{area}' fill='{colour}' fill-opacity='0.12'/>"
-        f"<polyline class='burn-down' fill='none' stroke='{colour}' stroke-width='2' "
-        f"points='{line}'/>"
-        f"<line x1='{left}' x2='{left + plot_w}' y1='{y(0):.1f}' y2='{y(0):.1f}' "
-        "stroke='#cf222e' stroke-dasharray='4 3'/>"
-        f"<text x='{left - 6}' y='{y(0) + 4:.1f}' text-anchor='end'>0%</text>"
-        f"<text x='{left}' y='{height - 6}'>{_stamp(t0)}</text>"
-        f"<text x='{left + plot_w}' y='{height - 6}' text-anchor='end'>"
-        f"{_stamp(points[-1][0])}</text></svg>"
+    return line_chart(
+        [Line("budget left", points, colour, css_class="burn-down", fill=True)],
+        frame,
+        fmt=lambda v: f"{v * 100:.0f}%",
+        rules=[Rule(0.0)],
+        width=width,
+        height=height,
+        label=f"error budget burn-down of {r.slo.service}/{r.slo.name}",
     )
 
 
@@ -167,16 +127,14 @@ def _section(r: SLOResult, tiers: Sequence[Tier]) -> str:
 
 def page(report: Report, tiers: Sequence[Tier]) -> str:
     """The whole report as one standalone HTML document."""
-    when = _stamp(report.evaluated_at)
+    when = stamp(report.evaluated_at)
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no SLOs"
     body = "".join(_section(r, tiers) for r in report.results)
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>SLO report {when}</title><style>{_CSS}</style></head><body>"
-        f"<h1>SLO report</h1><p class='sub'>Evaluated at {when} · {summary}</p>"
-        f"{body}</body></html>\n"
+    return document(
+        f"SLO report {when}",
+        f"<h1>SLO report</h1><p class='sub'>Evaluated at {when} · {summary}</p>{body}",
+        _CSS,
     )

@@ -16,7 +16,9 @@ A small stdlib HTTP server, supervised like every other component:
       pg_stat_activity_count{state="active"} 3          PostgreSQL sessions (stack/usage.py)
       pg_settings_max_connections 100
 
-- ``GET /health`` answers 200.
+- ``GET /health`` answers 200;
+- ``GET /dashboards/`` draws the shipped dashboards from the stack's Prometheus, for a browser
+  holding the stack's dashboards token (:mod:`sre_cli.stack.dashboards`).
 
 Run: ``python -m sre_cli.stack.agent --state-dir DIR --port PORT``.
 """
@@ -33,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sre_cli.infra.pgroles import MONITOR
+from sre_cli.stack.dashboards import PREFIX, DashboardsPage
 from sre_cli.stack.probes import check_live, check_ready
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import load_or_create_secrets, read_state
@@ -70,6 +73,8 @@ class Agent:
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.psql = _find_psql()
         self.pg_password = _monitor_password(layout)
+        token = load_or_create_secrets(layout.secrets_file).dashboards_token
+        self.dashboards = DashboardsPage(self.plan, token)
 
     def record_alert(self, payload: dict[str, object]) -> None:
         status = str(payload.get("status", "unknown"))[:_MAX_STATUS_CHARS]
@@ -229,11 +234,19 @@ def agent_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-        def _send(self, code: int, body: str, ctype: str = "text/plain; charset=utf-8") -> None:
+        def _send(
+            self,
+            code: int,
+            body: str,
+            ctype: str = "text/plain; charset=utf-8",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             data = body.encode()
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -242,6 +255,9 @@ def agent_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "ok\n")
             elif self.path == "/metrics":
                 self._send(200, agent.metrics(), "text/plain; version=0.0.4; charset=utf-8")
+            elif self.path.startswith(PREFIX):
+                answer = agent.dashboards.get(self.path, dict(self.headers.items()))
+                self._send(answer.status, answer.body, answer.content_type, answer.headers)
             else:
                 self._send(404, "not found\n")
 

@@ -108,6 +108,8 @@ class UpResult:
     already_up: bool = False
     #: where the stack's secrets files are (printed, never their values)
     secrets_dir: Path | None = None
+    #: the dashboards page with its token (printed, never in the JSON)
+    dashboards_url: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -189,6 +191,14 @@ class StackControl:
         found = [c.url for c in self.plan().components if c.kind == "prometheus"]
         return found[0] if found else None
 
+    def dashboards_url(self, plan: StackPlan | None = None) -> str | None:
+        """The agent's dashboards page with the stack's token, when it has a Prometheus."""
+        from sre_cli.stack.dashboards import dashboards_url
+
+        chosen = plan or self.plan()
+        token = load_or_create_secrets(self.layout.secrets_file).dashboards_token
+        return dashboards_url(chosen, token)
+
     # -- up ------------------------------------------------------------------------------------
     def prepare(self, options: StackOptions) -> StackPlan:
         """Resolve and persist the plan; fail early on a taken port."""
@@ -220,8 +230,14 @@ class StackControl:
         if running is not None:
             state = self.state()
             if state is not None and state.phase == "up":
+                plan = self.plan()
                 return UpResult(
-                    self.plan(), state, 0.0, already_up=True, secrets_dir=self.layout.secrets_dir
+                    plan,
+                    state,
+                    0.0,
+                    already_up=True,
+                    secrets_dir=self.layout.secrets_dir,
+                    dashboards_url=self.dashboards_url(plan),
                 )
             raise ConfigError(
                 f"a stack supervisor (pid {running}) is already running in {self.layout.root}",
@@ -251,7 +267,11 @@ class StackControl:
             )
         state = self._wait_up(proc, plan, progress)
         return UpResult(
-            plan, state, time.monotonic() - started, secrets_dir=self.layout.secrets_dir
+            plan,
+            state,
+            time.monotonic() - started,
+            secrets_dir=self.layout.secrets_dir,
+            dashboards_url=self.dashboards_url(plan),
         )
 
     def _wait_up(

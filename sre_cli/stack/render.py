@@ -116,6 +116,8 @@ def up_renderable(result: UpResult) -> RenderableType:
             through_nginx = external_url(plan, c.kind)
             behind_auth = behind_auth or through_nginx is not None
             urls.append((labels[c.kind], through_nginx or c.url))
+    if result.dashboards_url:
+        urls.append(("Dashboards", result.dashboards_url))
     lines += [Text(f"  {label:<13}{url}") for label, url in urls]
     if behind_auth and result.secrets_dir is not None:
         where = result.secrets_dir / "monitoring_password"

@@ -132,6 +132,8 @@ class StackSecrets(BaseModel):
     postgres_monitor_password: str = ""
     #: basic auth of Prometheus and Alertmanager through nginx (user ``aqua``)
     monitoring_password: str = ""
+    #: what the agent's dashboards page asks of a browser (``?token=``, then a cookie)
+    dashboards_token: str = ""
 
     def database_roles(self) -> DatabaseRoles:
         from sre_cli.infra.pgroles import DatabaseRoles
@@ -152,6 +154,7 @@ _LATER = (
     "postgres_app_password",
     "postgres_monitor_password",
     "monitoring_password",
+    "dashboards_token",
 )
 
 

@@ -87,8 +87,20 @@ FLOOR = (
     "spec_yaml",
     "defaults",
     "lifecycle",
+    "charts",
 )
-FEATURES = ("slo", "capacity", "loadtest", "runbook", "chaos", "ops", "stack", "doctor", "trace")
+FEATURES = (
+    "slo",
+    "capacity",
+    "loadtest",
+    "runbook",
+    "chaos",
+    "ops",
+    "stack",
+    "doctor",
+    "trace",
+    "dashboards",
+)
 
 
 def _top(module: str) -> str:
