@@ -123,6 +123,15 @@ PrometheusURL = Annotated[
     str | None,
     typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
 ]
+Jaeger = Annotated[
+    str | None,
+    typer.Option(
+        "--jaeger",
+        envvar="AQUA_JAEGER_URL",
+        help="Jaeger query URL [default: the stack's Jaeger, else http://127.0.0.1:16686].",
+        show_default=False,
+    ),
+]
 PrometheusConfig = Annotated[
     Path | None,
     typer.Option(

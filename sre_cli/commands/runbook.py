@@ -117,6 +117,15 @@ def run(
             show_default=False,
         ),
     ] = None,
+    jaeger: Annotated[
+        str | None,
+        typer.Option(
+            "--jaeger",
+            envvar="AQUA_JAEGER_URL",
+            help="Jaeger query URL `traces` steps read [default: the stack's].",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, dry_run_option("Run checks; print what actions would do; change nothing.")
     ] = False,
@@ -171,6 +180,7 @@ def run(
         prometheus,
         prometheus_config,
         alertmanager=alertmanager,
+        jaeger=jaeger,
     )
     params = parse_param_args(param or [])
     options = RunOptions(chosen, params, dry_run, yes, from_step, interactive())

@@ -6,19 +6,10 @@ from typing import Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, FormatOption, StateDir, group
+from sre_cli.commands.options import Format, FormatOption, Jaeger, StateDir, group
 
 app = group("Distributed traces from the stack's Jaeger: the slowest requests, one trace's tree.")
 
-Jaeger = Annotated[
-    str | None,
-    typer.Option(
-        "--jaeger",
-        envvar="AQUA_JAEGER_URL",
-        help="Jaeger query URL [default: the stack's Jaeger, else http://127.0.0.1:16686].",
-        show_default=False,
-    ),
-]
 
 
 def _url(jaeger: str | None, state_dir: StateDir) -> str:

@@ -1,5 +1,5 @@
 """What a run (a runbook or a chaos experiment) acts on: the local stack or a Kubernetes
-namespace, plus Prometheus.
+namespace, plus Prometheus (and Alertmanager, Jaeger).
 
 :class:`RunContext` routes each operation to its provider and knows the built-in
 parameters of its target (``entry_url`` on the stack, ``namespace`` on Kubernetes)::
@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
-from sre_cli.ops.operations import EscalateOp, HttpProbe, K8sOp, PrometheusProbe, StackOp, WaitOp
+from sre_cli.ops.operations import (
+    EscalateOp,
+    HttpProbe,
+    K8sOp,
+    PrometheusProbe,
+    StackOp,
+    TracesOp,
+    WaitOp,
+)
 from sre_cli.ops.outcome import ActionPlan, Change, Observation
 
 if TYPE_CHECKING:
@@ -38,6 +46,7 @@ class TargetOptions:
     prometheus: str | None = None
     prometheus_config: Path | None = None
     alertmanager: str | None = None
+    jaeger: str | None = None
 
 
 @dataclass
@@ -48,6 +57,7 @@ class RunContext:
     prometheus_url: str | None = None
     prometheus_config: Path | None = None
     alertmanager_url: str | None = None
+    jaeger_url: str | None = None
     #: labels every escalation of this run carries (the runbook's name, say)
     run_labels: dict[str, str] = field(default_factory=dict)
 
@@ -84,6 +94,10 @@ class RunContext:
                 return self._stack().observe(op)
             case K8sOp():
                 return self._kube().observe(op)
+            case TracesOp():
+                from sre_cli.ops.providers import jaeger
+
+                return jaeger.observe(op, self.jaeger_url)
             case WaitOp():
                 return self.observe(op.until.op)
             case EscalateOp():
@@ -141,6 +155,7 @@ def open_context(options: TargetOptions) -> RunContext:
             prometheus_url=url or stack.prometheus_url,
             prometheus_config=config,
             alertmanager_url=options.alertmanager or stack.alertmanager_url,
+            jaeger_url=options.jaeger or stack.jaeger_url,
         )
     from sre_cli.ops.providers.kubernetes import KubeTarget
 
@@ -151,4 +166,5 @@ def open_context(options: TargetOptions) -> RunContext:
         prometheus_url=url,
         prometheus_config=config,
         alertmanager_url=options.alertmanager,
+        jaeger_url=options.jaeger,
     )

@@ -6,6 +6,7 @@ Each operation is a small declarative pydantic model::
     prometheus: {query: 'sum(up{job="api"})', expect: "> 0"}
     stack: {restart: "api-*", only: not_ready}
     k8s: {delete_pods: {selector: app=api-service, only: not_ready, max: 1}}
+    traces: {service: api, window: 5m, baseline: 1h}
     wait: {until: {k8s: {available: deployment/api-service}}, timeout: 90s}
 
 Each says whether it can give a verdict (``checks``), whether it changes anything
@@ -20,11 +21,12 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from sre_cli.timespec import parse_seconds
+from sre_cli.timespec import format_duration, parse_seconds
 
 __all__ = [
     "PARAM_REF",
@@ -43,11 +45,13 @@ __all__ = [
     "Scale",
     "StackOp",
     "TargetName",
+    "TracesOp",
     "WaitOp",
     "compare",
     "exactly_one",
     "number",
     "parse_expectation",
+    "span_text",
 ]
 
 TargetName = Literal["stack", "kubernetes"]
@@ -103,6 +107,13 @@ def compare(value: float, expectation: str) -> bool:
     """Whether ``value`` satisfies ``expectation`` (``"< 0.05"``)."""
     op, threshold = parse_expectation(expectation)
     return _OPS[op](value, threshold)
+
+
+def span_text(seconds: float) -> str:
+    """``300.0`` -> ``5m``; a fraction of a second as milliseconds."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return format_duration(timedelta(seconds=round(seconds)))
 
 
 def _deployment(value: str) -> str:
@@ -176,6 +187,39 @@ class PrometheusProbe(BaseOp):
 
     def describe(self) -> str:
         return f"{self.query} {self.expect}" if self.expect else f"query {self.query}"
+
+
+# -- traces -----------------------------------------------------------------------------------
+class TracesOp(BaseOp):
+    """Which span grew: span self time per request by span name in Jaeger, over the last
+    ``window`` against the ``baseline`` before it; the span that grew most is named with what
+    it waits on (database, cache, ML, queue). With ``max_growth`` it is a check that fails when
+    a span grew by more than that per request."""
+
+    service: str = Field(default="api", min_length=1)
+    #: only requests of this route template (``http.route``)
+    route: str | None = None
+    window: Duration = 300.0
+    baseline: Duration = 3600.0
+    max_growth: Duration | None = None
+    #: rows shown, the biggest growth first
+    top: Annotated[int, Field(ge=1, le=50)] = 5
+
+    mutates: ClassVar[bool] = False
+    risk: ClassVar[Risk] = "read"
+    target: ClassVar[TargetName | None] = None
+
+    @property
+    def checks(self) -> bool:
+        return self.max_growth is not None
+
+    def describe(self) -> str:
+        route = f" {self.route}" if self.route else ""
+        limit = f" (none by more than {self.max_growth * 1000:g} ms)" if self.max_growth else ""
+        return (
+            f"which span of {self.service}{route} grew: the last {span_text(self.window)} "
+            f"against the {span_text(self.baseline)} before{limit}"
+        )
 
 
 # -- the local stack --------------------------------------------------------------------------
@@ -350,6 +394,9 @@ class K8sOp(BaseOp):
         return self.verb  # pragma: no cover - the validator admits nothing else
 
 
+_PROBES = ("http", "prometheus", "stack", "k8s", "traces")
+
+
 # -- wait -------------------------------------------------------------------------------------
 class Probe(BaseOp):
     """The check a ``wait`` polls: one verdict-giving operation."""
@@ -358,18 +405,19 @@ class Probe(BaseOp):
     prometheus: PrometheusProbe | None = None
     stack: StackOp | None = None
     k8s: K8sOp | None = None
+    traces: TracesOp | None = None
 
     @model_validator(mode="after")
     def _one_check(self) -> Probe:
-        exactly_one(self, ("http", "prometheus", "stack", "k8s"), "until")
+        exactly_one(self, _PROBES, "until")
         if not self.op.checks:
             raise ValueError(f"until needs a check with a verdict; {self.op.describe()} has none")
         return self
 
     @property
-    def op(self) -> HttpProbe | PrometheusProbe | StackOp | K8sOp:
-        key = exactly_one(self, ("http", "prometheus", "stack", "k8s"), "until")
-        op: HttpProbe | PrometheusProbe | StackOp | K8sOp = getattr(self, key)
+    def op(self) -> HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp:
+        key = exactly_one(self, _PROBES, "until")
+        op: HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp = getattr(self, key)
         return op
 
 
@@ -420,4 +468,4 @@ class EscalateOp(BaseOp):
         return f"escalate to {self.team}{when}: {self.reason}"
 
 
-Operation = HttpProbe | PrometheusProbe | StackOp | K8sOp | WaitOp | EscalateOp
+Operation = HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp | WaitOp | EscalateOp

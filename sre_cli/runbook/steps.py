@@ -24,13 +24,14 @@ from sre_cli.ops.operations import (
     PrometheusProbe,
     StackOp,
     TargetName,
+    TracesOp,
     WaitOp,
     exactly_one,
 )
 
 __all__ = ["StepBody"]
 
-_KEYS = ("http", "prometheus", "stack", "k8s", "wait", "escalate")
+_KEYS = ("http", "prometheus", "stack", "k8s", "traces", "wait", "escalate")
 
 
 class StepBody(BaseOp):
@@ -40,6 +41,7 @@ class StepBody(BaseOp):
     prometheus: PrometheusProbe | None = None
     stack: StackOp | None = None
     k8s: K8sOp | None = None
+    traces: TracesOp | None = None
     wait: WaitOp | None = None
     escalate: EscalateOp | None = None
     #: restrict a target-neutral step (http, prometheus) to one target

@@ -30,6 +30,7 @@ __all__ = [
     "JaegerClient",
     "TraceNotFound",
     "check_trace_id",
+    "known_service",
     "resolve_jaeger_url",
     "slowest",
 ]
@@ -134,6 +135,20 @@ class JaegerClient(Closing):
         return [Trace.from_jaeger(doc) for doc in body.get("data") or [] if doc.get("spans")]
 
 
+def known_service(client: JaegerClient, service: str) -> str:
+    """``service`` as Jaeger knows it: ``api`` is the stack's ``aqua-api``. A service Jaeger
+    has never seen is :class:`~sre_cli.errors.Unavailable`, naming the ones it has."""
+    known = client.services()
+    if service not in known and f"aqua-{service}" in known:
+        service = f"aqua-{service}"  # the stack's services are aqua-api, aqua-worker, aqua-ml
+    if service not in known:
+        raise Unavailable(
+            f"Jaeger has no traces of service {service!r}",
+            hint=f"services with traces: {', '.join(known) or 'none yet'}",
+        )
+    return service
+
+
 def slowest(
     client: JaegerClient,
     *,
@@ -149,14 +164,7 @@ def slowest(
     :class:`~sre_cli.errors.Unavailable`, naming the ones it has; no trace in the window is an
     empty list.
     """
-    known = client.services()
-    if service not in known and f"aqua-{service}" in known:
-        service = f"aqua-{service}"  # the stack's services are aqua-api, aqua-worker, aqua-ml
-    if service not in known:
-        raise Unavailable(
-            f"Jaeger has no traces of service {service!r}",
-            hint=f"services with traces: {', '.join(known) or 'none yet'}",
-        )
+    service = known_service(client, service)
     tags = {"http.route": route} if route else None
     traces = client.search(service, since_s=since_s, tags=tags, now=now)
     traces.sort(key=lambda t: (-t.duration_us, t.trace_id))

@@ -31,7 +31,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "empty-step.md": (7, "step 1 (aqua check) is empty"),
     "two-operations.md": (
         7,
-        "exactly one of http, prometheus, stack, k8s, wait, escalate (found: http, stack)",
+        "exactly one of http, prometheus, stack, k8s, traces, wait, escalate (found: http, stack)",
     ),
     "check-without-verdict.md": (6, "gives no verdict"),
     "action-that-reads.md": (6, "changes nothing"),

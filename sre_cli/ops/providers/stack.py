@@ -66,6 +66,11 @@ class StackTarget:
         found = [c.url for c in self.plan.components if c.kind == "alertmanager"]
         return found[0] if found else None
 
+    @property
+    def jaeger_url(self) -> str | None:
+        found = [c.url for c in self.plan.components if c.kind == "jaeger"]
+        return found[0] if found else None
+
     def _select(self, op: StackOp, only: str | None = None) -> list[ComponentStatus]:
         if self.control.supervisor_pid() is None:
             raise Unavailable(
