@@ -12,11 +12,31 @@ app = group("Distributed traces from the stack's Jaeger: the slowest requests, o
 
 
 
-def _url(jaeger: str | None, state_dir: StateDir) -> str:
-    from sre_cli.stack.spec import default_state_dir
-    from sre_cli.trace.query import resolve_jaeger_url
+DEFAULT_JAEGER_URL = "http://127.0.0.1:16686"
 
-    return resolve_jaeger_url(jaeger, (state_dir or default_state_dir()).expanduser())
+
+def _url(jaeger: str | None, state_dir: StateDir) -> str:
+    """``--jaeger``, else the Jaeger of the stack in ``state_dir``, else the default port."""
+    if jaeger:
+        return jaeger
+    from sre_cli.errors import ConfigError
+    from sre_cli.stack.spec import StackPlan, StateLayout, default_state_dir
+
+    root = (state_dir or default_state_dir()).expanduser()
+    plan_file = StateLayout(root).plan_file
+    try:
+        plan = StackPlan.model_validate_json(plan_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DEFAULT_JAEGER_URL
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the stack plan {plan_file}: {exc}") from exc
+    for component in plan.components:
+        if component.kind == "jaeger":
+            return component.url
+    raise ConfigError(
+        f"the stack in {root} runs no Jaeger (a --lite stack keeps no traces)",
+        hint="give --jaeger URL, or start the full stack with `aqua stack up`",
+    )
 
 
 @app.command()

@@ -15,23 +15,20 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sre_cli.errors import ConfigError, Unavailable, UsageError
+from sre_cli.errors import Unavailable, UsageError
 from sre_cli.lifecycle import Closing
 from sre_cli.trace.model import Trace
 
 __all__ = [
-    "DEFAULT_JAEGER_URL",
     "SEARCH_LIMIT",
     "JaegerClient",
     "TraceNotFound",
     "check_trace_id",
     "known_service",
-    "resolve_jaeger_url",
     "slowest",
 ]
 
@@ -169,28 +166,3 @@ def slowest(
     traces = client.search(service, since_s=since_s, tags=tags, now=now)
     traces.sort(key=lambda t: (-t.duration_us, t.trace_id))
     return traces[:count]
-
-
-DEFAULT_JAEGER_URL = "http://127.0.0.1:16686"
-
-
-def resolve_jaeger_url(url: str | None, state_dir: Path) -> str:
-    """``--jaeger``, else the Jaeger of the stack in ``state_dir``, else the default port."""
-    if url:
-        return url
-    from sre_cli.stack.spec import StackPlan, StateLayout
-
-    plan_file = StateLayout(state_dir).plan_file
-    try:
-        plan = StackPlan.model_validate_json(plan_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return DEFAULT_JAEGER_URL
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the stack plan {plan_file}: {exc}") from exc
-    for component in plan.components:
-        if component.kind == "jaeger":
-            return component.url
-    raise ConfigError(
-        f"the stack in {state_dir} runs no Jaeger (a --lite stack keeps no traces)",
-        hint="give --jaeger URL, or start the full stack with `aqua stack up`",
-    )
