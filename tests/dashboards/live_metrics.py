@@ -5,7 +5,7 @@ text format, and a real Prometheus scraping them every second with the shipped r
 Every series a shipped panel reads exists, so every panel has data once Prometheus holds two
 scrapes and the rules ran (``wait_until_drawn`` polls for it)::
 
-    with LiveMetrics() as live:
+    with live_metrics() as live:
         prom = prometheus_factory(live.prometheus_config())
 """
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
@@ -31,6 +32,17 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "manifests" / "monitoring" / "rules"
 ROUTES = ("/api/v1/ponds", "/api/v1/ponds/{pond_id}/readings", "/api/v1/forecasts")
 TOPICS = ("sensor-readings", "forecast-jobs")
+
+
+@contextmanager
+def live_metrics() -> Iterator[LiveMetrics]:
+    """Exporters serving and traffic flowing inside the block."""
+    live = LiveMetrics()
+    live.start()
+    try:
+        yield live
+    finally:
+        live.close()
 
 
 class LiveMetrics:
@@ -51,7 +63,7 @@ class LiveMetrics:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="live-traffic", daemon=True)
 
-    def __enter__(self) -> LiveMetrics:
+    def start(self) -> None:
         registries = {
             "api": self.api.registry,
             "ml": self.ml.registry,
@@ -63,14 +75,8 @@ class LiveMetrics:
             self.servers[job] = server
         self.tick()
         self.thread.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
         for server in self.servers.values():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from cli_runner import invoke
-from dashboards.live_metrics import LiveMetrics
+from dashboards.live_metrics import live_metrics
 from headless_chromium import SIZE, shoot
 
 from sre_cli.commands.dashboards import app
@@ -48,7 +48,7 @@ def _panel_count() -> int:
 
 @pytest.fixture(scope="module")
 def prom_url(prometheus_factory: Callable[..., PrometheusServer]) -> Iterator[str]:
-    with LiveMetrics() as live:
+    with live_metrics() as live:
         url = str(prometheus_factory(live.prometheus_config()).url)
         boards = load_dashboards(DEFAULT_DIR)
         missing: list[str] = ["(not yet queried)"]
