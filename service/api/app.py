@@ -40,7 +40,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     if settings.configure_logging:
         configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
     if otel.configure(
-        settings.service_name, settings.otlp_endpoint, ratio=settings.trace_sample_ratio
+        settings.service_name,
+        settings.otlp_endpoint,
+        ratio=settings.trace_sample_ratio,
+        keep_errors=settings.trace_keep_errors,
+        keep_slow_ms=settings.trace_keep_slow_ms,
     ):
         otel.instrument_redis()
     runtime = Runtime.build(settings)

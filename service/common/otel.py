@@ -59,6 +59,7 @@ class _State:
     context: Any = None
     trace: Any = None
     redis_done = False
+    tail = False  # requests the ratio does not keep are recorded for the tail decision
 
 
 _state = _State()
@@ -69,8 +70,18 @@ def enabled() -> bool:
     return _state.tracer is not None
 
 
-def configure(service_name: str, endpoint: str | None, *, ratio: float) -> bool:
-    """Install the tracer provider of this process (once); False when tracing stays off."""
+def configure(
+    service_name: str,
+    endpoint: str | None,
+    *,
+    ratio: float,
+    keep_errors: bool = False,
+    keep_slow_ms: float | None = None,
+) -> bool:
+    """Install the tracer provider of this process (once); False when tracing stays off.
+
+    With ``keep_errors`` or ``keep_slow_ms``, a request the ratio does not sample is recorded
+    anyway and exported only if it failed or was that slow (:mod:`service.common.tail`)."""
     if _state.tracer is not None:
         return True
     if not endpoint:
@@ -80,27 +91,74 @@ def configure(service_name: str, endpoint: str | None, *, ratio: float) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
+    tail = keep_errors or keep_slow_ms is not None
+    # Under a request that is only recorded, children are recorded too (not sampled).
+    unsampled = _record_only() if tail else ALWAYS_OFF
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name}),
-        sampler=ParentBased(root=_entry_points()),
+        sampler=ParentBased(
+            root=_entry_points(),
+            remote_parent_not_sampled=unsampled,
+            local_parent_not_sampled=unsampled,
+        ),
     )
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
     # Spans leave in batches from a background thread; a slow or absent Jaeger drops spans,
     # it never slows a request.
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    batch = BatchSpanProcessor(exporter, schedule_delay_millis=500)
+    if tail:
+        from service.common.tail import TailKeeper
+
+        provider.add_span_processor(TailKeeper(batch, keep_errors, keep_slow_ms))
+    else:
+        provider.add_span_processor(batch)
+    _state.tail = tail
     trace.set_tracer_provider(provider)
     _state.provider = provider
     _state.ratio = ratio
     _state.context = context
     _state.trace = trace
     _state.tracer = provider.get_tracer("aqua")
-    log.info("tracing on", extra={"otlp_endpoint": endpoint, "sample_ratio": ratio})
+    log.info(
+        "tracing on",
+        extra={
+            "otlp_endpoint": endpoint,
+            "sample_ratio": ratio,
+            "keep_errors": keep_errors,
+            "keep_slow_ms": keep_slow_ms,
+        },
+    )
     return True
 
 
 _ENTRY = "aqua.entry"
+#: a request the ratio did not keep, recorded for the tail decision (errors, slow requests)
+_RECORDED = "aqua.recorded"
+
+
+def _record_only() -> Any:
+    """Record, do not sample: the span is built, and exported only if the tail decides so."""
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class RecordOnly(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            return SamplingResult(Decision.RECORD_ONLY, attributes, trace_state)
+
+        def get_description(self) -> str:
+            return "RecordOnly"
+
+    return RecordOnly()
 
 
 def _entry_points() -> Any:
@@ -121,6 +179,8 @@ def _entry_points() -> Any:
         ) -> SamplingResult:
             if attributes and attributes.get(_ENTRY):
                 return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+            if attributes and attributes.get(_RECORDED):
+                return SamplingResult(Decision.RECORD_ONLY, attributes, trace_state)
             return SamplingResult(Decision.DROP, None, trace_state)
 
         def get_description(self) -> str:
@@ -169,19 +229,24 @@ def server_span(
 
     The span is current inside the block, so database, cache and ML spans hang under it. The
     sampling decision is made here, first: the caller's flag, else ``AQUA_TRACE_SAMPLE_RATIO``.
-    A request that is not kept gets its ids and no span (``None``): the SDK does no work for it.
+    A request that is not kept gets its ids and no span (``None``): the SDK does no work for it,
+    unless errors or slow requests are kept (``configure(keep_errors=…, keep_slow_ms=…)``):
+    then it gets a recorded, unsampled span whose tree is exported only if it fails or drags.
     Only call when :func:`enabled`.
     """
     keep = parent.sampled if parent is not None else _rng.random() < _state.ratio
-    if not keep:
+    if not keep and not _state.tail:
         # No OpenTelemetry span at all: the spans below find no recording parent and are
         # dropped, and calls onwards carry this request's unsampled traceparent (inject).
         yield None, TraceContext.child_of(parent)
         return
     context, trace = _state.context, _state.trace
     assert _state.tracer is not None
+    # Not kept but recorded (errors and slow requests are kept): the span and its children
+    # are built unsampled, and the tail processor exports them if the request fails or drags.
+    attributes = {_ENTRY if keep else _RECORDED: True}
     current = _state.tracer.start_span(
-        name, _remote_parent(parent), kind=trace.SpanKind.SERVER, attributes={_ENTRY: True}
+        name, _remote_parent(parent), kind=trace.SpanKind.SERVER, attributes=attributes
     )
     token = context.attach(trace.set_span_in_context(current))
     try:

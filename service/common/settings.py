@@ -73,6 +73,21 @@ class ServiceSettings(BaseSettings):
             "followed)."
         ),
     )
+    trace_keep_errors: bool = Field(
+        default=False,
+        description=(
+            "Also keep the trace of a request that answered 5xx when the ratio did not sample "
+            "it (every request is then recorded, and exported only if kept; API only)."
+        ),
+    )
+    trace_keep_slow_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Also keep the trace of a request that took at least this many milliseconds when "
+            "the ratio did not sample it (as trace_keep_errors; API only). Unset: off."
+        ),
+    )
     ml_service_token: SecretStr | None = Field(
         default=None,
         description=(

@@ -134,3 +134,59 @@ def test_sampling_parents_and_propagation(jaeger_server: JaegerServer) -> None:
     # Nothing of the request that was not kept reached Jaeger.
     status, _ = http_request(f"{jaeger_server.url}/api/traces/{dropped['trace_id']}")
     assert status == 404
+
+
+TAIL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from service.common import otel
+
+    endpoint, service = sys.argv[1:3]
+    # Ratio 0: no request is sampled; errors and requests of 150 ms or more are kept anyway.
+    assert otel.configure(service, endpoint, ratio=0.0, keep_errors=True, keep_slow_ms=150)
+    out = {}
+    for name, status, query_s in [("fine", 200, 0.0), ("error", 500, 0.0), ("slow", 200, 0.3)]:
+        with otel.server_span(f"GET /{name}", None) as (span, ids):
+            with otel.span("SELECT aqua", {"db.system": "postgresql"}):
+                time.sleep(query_s)  # the request's slow query
+            otel.finish_server_span(span, "GET", f"/{name}", status)
+            out[name] = {
+                "trace_id": ids.trace_id,
+                "sampled": ids.sampled,
+                "traceparent": otel.inject({})["traceparent"],
+                "exemplar": otel.exemplar_of(ids),
+            }
+    otel.shutdown()
+    print(json.dumps(out))
+    """
+)
+
+
+def test_errors_and_slow_requests_are_kept_at_ratio_0(jaeger_server: JaegerServer) -> None:
+    """A 500 and a slow request reach Jaeger with their spans; a normal one does not, and the
+    services called were told none was sampled."""
+    service = f"otel-tail-{secrets.token_hex(3)}"
+    done = subprocess.run(
+        [sys.executable, "-c", TAIL_SCRIPT, jaeger_server.otlp_http_url, service],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in ("fine", "error", "slow"):
+        assert out[name]["sampled"] is False
+        assert out[name]["traceparent"].endswith("-00")
+        assert out[name]["exemplar"] is None
+    for name, reason in [("error", "error"), ("slow", "slow")]:
+        spans = {s["operationName"]: s for s in _spans(jaeger_server, out[name]["trace_id"], 2)}
+        assert set(spans) == {f"GET /{name}", "SELECT aqua"}
+        root = {t["key"]: t["value"] for t in spans[f"GET /{name}"]["tags"]}
+        assert root["aqua.trace.kept"] == reason
+        query = spans["SELECT aqua"]
+        assert query["references"][0]["spanID"] == spans[f"GET /{name}"]["spanID"]
+    # Exported in the same flush as the two kept ones (shutdown flushed before exit): absent.
+    status, _ = http_request(f"{jaeger_server.url}/api/traces/{out['fine']['trace_id']}")
+    assert status == 404
