@@ -11,6 +11,7 @@ batches of hello-world and summary requests. Variants switch one part off to see
     python bench/api/inproc.py --no-access-log --no-rate-limit
     python bench/api/inproc.py --profile tottime    # cProfile of one summary batch
     python bench/api/inproc.py --tracing [--sample-ratio R]   # spans to a Jaeger
+    python bench/api/inproc.py --tracing --keep-errors --keep-slow-ms 500   # and the tail kept
 
 The last line, ``AQUA_RESULT {...}``, holds the medians over the rounds as JSON (read by
 ``bench/api/run.py``, which runs these variants in its own run).
@@ -104,6 +105,8 @@ async def run(args: argparse.Namespace) -> None:
         tracing["otlp_endpoint"] = jaeger.otlp_http_url
         if args.sample_ratio is not None:
             tracing["trace_sample_ratio"] = args.sample_ratio
+        tracing["trace_keep_errors"] = args.keep_errors
+        tracing["trace_keep_slow_ms"] = args.keep_slow_ms
     try:
         with (workdir / "api.log").open("w") as log:
             configure_logging("aqua-api", "INFO", stream=log)
@@ -199,6 +202,10 @@ def main() -> int:
     parser.add_argument("--profile", metavar="SORT", help="cProfile sort key, e.g. tottime")
     parser.add_argument("--tracing", action="store_true", help="export spans to a Jaeger")
     parser.add_argument("--sample-ratio", type=float, help="AQUA_TRACE_SAMPLE_RATIO (--tracing)")
+    parser.add_argument(
+        "--keep-errors", action="store_true", help="AQUA_TRACE_KEEP_ERRORS (--tracing)"
+    )
+    parser.add_argument("--keep-slow-ms", type=float, help="AQUA_TRACE_KEEP_SLOW_MS (--tracing)")
     args = parser.parse_args()
     try:
         import uvloop
