@@ -7,7 +7,6 @@ The stack agent serves the same page behind the stack's dashboards token."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from cli_runner import invoke
 from dashboards.live_metrics import live_metrics
+from dashboards.page_check import figures, undrawn
 from headless_chromium import SIZE, shoot
 
 from sre_cli.commands.dashboards import app
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
     from sre_cli.infra.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
-
-_FIGURE = re.compile(r"<figure class='panel (\w+)' data-kind='\w+'[^>]*><h3>([^<]*)</h3>")
-
-
-def undrawn(text: str) -> dict[str, str]:
-    """Every panel of a page that is not drawn: title -> its state (nodata or error)."""
-    return {title: state for state, title in _FIGURE.findall(text) if state != "data"}
 
 
 def _panel_count() -> int:
@@ -73,7 +66,7 @@ def test_every_shipped_panel_is_drawn_in_chromium(prom_url: str, tmp_path: Path)
     text = page.read_text()
     assert "<script" not in text
     assert "http" not in text.replace("http://www.w3.org/2000/svg", "").replace(prom_url, "")
-    assert len(_FIGURE.findall(text)) == _panel_count()
+    assert len(figures(text)) == _panel_count()
     assert undrawn(text) == {}
     assert text.count("<polyline class='series'") >= 30
     assert "req/s" in text  # units from fieldConfig: reqps
@@ -162,7 +155,7 @@ def test_the_agent_serves_the_page_behind_the_token(agent_url: tuple[str, str]) 
     assert r.status_code == 200
     assert "HttpOnly" in r.headers["set-cookie"]
     assert undrawn(r.text) == {}
-    assert len(_FIGURE.findall(r.text)) == _panel_count()
+    assert len(figures(r.text)) == _panel_count()
     cookie = {"Cookie": f"aqua_dashboards={token}"}
     assert httpx.get(f"{url}/dashboards/", headers=cookie, timeout=60).status_code == 200
     bearer = {"Authorization": f"Bearer {token}"}
