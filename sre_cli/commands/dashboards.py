@@ -83,6 +83,7 @@ def render(
     boards = load_dashboards(paths or DEFAULT_DIR)
     url = prometheus_or_stack(prometheus, state_dir, prometheus_config)
     with connect(url, config=prometheus_config) as prom:
+        prom.query("vector(1)", end)  # an unreachable server is exit 2, not a page of errors
         board = evaluate(boards, prom, end=end, range_seconds=span, variables=variables)
     text = page(board) if fmt is PageFormat.html else json.dumps(board.to_json(), indent=2)
     emit_text(text, output)

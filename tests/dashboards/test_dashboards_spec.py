@@ -106,3 +106,5 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     assert (code, "--since" in out) == (2, True)
     code, out = invoke(app, ["render", str(tmp_path / "none")])
     assert (code, "no such file" in out) == (2, True)
+    code, out = invoke(app, ["render", "--prometheus", "http://127.0.0.1:1", "-o", "x.html"])
+    assert (code, "did not answer" in out) == (2, True)
