@@ -99,5 +99,6 @@ def test_when_nothing_grew_the_step_says_so(jaeger_server: JaegerServer) -> None
 
 
 def test_without_jaeger_the_step_says_how_to_get_one() -> None:
-    with pytest.raises(Unavailable, match="--jaeger"):
+    with pytest.raises(Unavailable, match="asks Jaeger") as raised:
         RunContext("kubernetes").observe(TracesOp())
+    assert "--jaeger" in str(raised.value.hint)
