@@ -11,7 +11,6 @@ from sre_cli.commands.options import Format, FormatOption, Jaeger, StateDir, gro
 app = group("Distributed traces from the stack's Jaeger: the slowest requests, one trace's tree.")
 
 
-
 DEFAULT_JAEGER_URL = "http://127.0.0.1:16686"
 
 
