@@ -51,9 +51,7 @@ def render(
             show_default=False,
         ),
     ] = None,
-    fmt: Annotated[
-        PageFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = PageFormat.html,
+    fmt: Annotated[PageFormat, typer.Option("--format", help="Output format.")] = PageFormat.html,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
     """Run every panel's query over the range and draw the page: lines, stats, tables."""

@@ -20,6 +20,7 @@ from cli_runner import invoke
 from dashboards.live_metrics import live_metrics
 from dashboards.page_check import figures, undrawn
 from headless_chromium import SIZE, shoot
+from json_schema import assert_matches_schema
 
 from sre_cli.commands.dashboards import app
 from sre_cli.dashboards.engine import evaluate
@@ -79,9 +80,12 @@ def test_every_shipped_panel_is_drawn_in_chromium(prom_url: str, tmp_path: Path)
 
 
 def test_json_names_each_panel_its_series_and_queries(prom_url: str) -> None:
-    code, out = invoke(app, ["render", "--prometheus", prom_url, "--since", "5m", "-f", "json"])
+    code, out = invoke(
+        app, ["render", "--prometheus", prom_url, "--since", "5m", "--format", "json"]
+    )
     assert code == 0, out
     data = json.loads(out)
+    assert_matches_schema("dashboards-render", data)
     [api] = [d for d in data["dashboards"] if d["uid"] == "aqua-api-red"]
     routes = next(p for p in api["panels"] if p["title"] == "Requests per second by route")
     assert routes["queries"] == ['sum by (route) (rate(http_requests_total{job="api"}[1m]))']

@@ -78,7 +78,7 @@ def test_every_problem_of_a_runbook_is_listed_with_its_line() -> None:
         problems,
         [
             "front matter: alert: unknown field",
-            "exactly one of http, prometheus, stack, k8s, wait, escalate",
+            "exactly one of http, prometheus, stack, k8s, traces, wait, escalate",
             "unknown step block `aqua fix`",
             "changes state: make it an `aqua action`",
             "wait.until: required field missing",
