@@ -140,33 +140,19 @@ _RECORDED = "aqua.recorded"
 
 def _record_only() -> Any:
     """Record, do not sample: the span is built, and exported only if the tail decides so."""
-    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-
-    class RecordOnly(Sampler):
-        def should_sample(
-            self,
-            parent_context: Any,
-            trace_id: int,
-            name: str,
-            kind: Any = None,
-            attributes: Any = None,
-            links: Any = None,
-            trace_state: Any = None,
-        ) -> SamplingResult:
-            return SamplingResult(Decision.RECORD_ONLY, attributes, trace_state)
-
-        def get_description(self) -> str:
-            return "RecordOnly"
-
-    return RecordOnly()
+    return _sampler("RecordOnly", record_only=True)
 
 
 def _entry_points() -> Any:
     """The root sampler: a trace starts only where a request enters (:func:`server_span`
     decided to keep it), so a background query or Redis call starts no trace of its own."""
+    return _sampler("EntryPoints", record_only=False)
+
+
+def _sampler(description: str, *, record_only: bool) -> Any:
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
-    class EntryPoints(Sampler):
+    class AquaSampler(Sampler):
         def should_sample(
             self,
             parent_context: Any,
@@ -177,16 +163,16 @@ def _entry_points() -> Any:
             links: Any = None,
             trace_state: Any = None,
         ) -> SamplingResult:
+            if record_only or (attributes and attributes.get(_RECORDED)):
+                return SamplingResult(Decision.RECORD_ONLY, attributes, trace_state)
             if attributes and attributes.get(_ENTRY):
                 return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
-            if attributes and attributes.get(_RECORDED):
-                return SamplingResult(Decision.RECORD_ONLY, attributes, trace_state)
             return SamplingResult(Decision.DROP, None, trace_state)
 
         def get_description(self) -> str:
-            return "EntryPoints"
+            return description
 
-    return EntryPoints()
+    return AquaSampler()
 
 
 def shutdown() -> None:
