@@ -275,7 +275,7 @@ def rules(
         bool,
         typer.Option(
             "--report-recordings",
-            help="Also record each SLO's hourly bad and total events (for `slo report --recorded`).",
+            help="Also record every SLO's hourly bad and total events (`slo report --recorded`).",
         ),
     ] = False,
 ) -> None:

@@ -137,7 +137,7 @@ _PIECES = ("rec", "head", "tail")
 
 def format_duration_s(seconds: float) -> str:
     """A PromQL range of whole seconds (``""`` for none)."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     return "" if whole <= 0 else f"{whole}s"
 
 

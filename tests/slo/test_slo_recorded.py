@@ -9,6 +9,7 @@ come from the raw counters, and every result says which figure it shows.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -118,17 +119,16 @@ def test_an_hour_without_two_samples_has_no_recording(rprom: PrometheusClient) -
     [series] = rprom.query_range(f"count_over_time({one}[{HOUR - 1}s])", T0 + HOUR, T1, 300)
     missing = sorted(set(range(T0 + HOUR, T1 + 1, 300)) - {int(t) for t in series.times})
     assert missing, "the scrape gap leaves an hour unrecorded"
-    assert GAP[0] + HOUR <= missing[0] and missing[-1] < GAP[1] + HOUR
+    assert GAP[0] + HOUR <= missing[0]
+    assert missing[-1] < GAP[1] + HOUR
 
 
-def _bounds(
-    history: History, series: tuple[str, ...], cuts: list[float]
-) -> tuple[float, float]:
+def _bounds(history: History, series: tuple[str, ...], cuts: list[float]) -> tuple[float, float]:
     """How far below and above the exact count a sum of ``increase`` over the pieces between
     ``cuts`` may be (scrapes on the minute, no gap): each piece misses the events of the
     interval crossing into it and extrapolates its own to its edges."""
     below = above = 0.0
-    for u, v in zip(cuts, cuts[1:], strict=False):
+    for u, v in itertools.pairwise(cuts):
         times = [t for t in range(int(u) - int(u) % 60, int(v) + 1, 60) if u <= t <= v]
         for s in series:
             inc = history.increments[s]
@@ -146,7 +146,8 @@ def test_recorded_window_stays_within_its_bound(
     for at in (COVERED, COVERED + 30):
         raw, rec = _pair(specs, rprom, at)
         r, w = rec["availability"], raw["availability"]
-        assert r.source == "recorded" and w.source is None
+        assert r.source == "recorded"
+        assert w.source is None
         start = at - 2 * 86400
         assert start < RESET_AT < at  # the counters reset inside the window
         last = last_evaluation(lambda q, t: [s.value for s in rprom.query(q, t)], at)
