@@ -21,13 +21,15 @@ import promtool_backfill
 import pytest
 import yaml
 from cli_runner import invoke
+from json_schema import assert_matches_schema
 from slo.slo_history import GAP, RESET_AT, T0, T1, History, blocks, generate
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.recorded import HOUR, RECORD, last_evaluation, recording_group
+from sre_cli.slo.recorded import GROUP, HOUR, RECORD, last_evaluation, recording_group
+from sre_cli.slo.rules import rules_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -174,10 +176,27 @@ def test_windows_the_recordings_do_not_cover_are_read_raw(
         assert (rec[name].bad, rec[name].total) == (raw[name].bad, raw[name].total)
 
 
+def test_rules_add_the_recordings_only_when_asked(
+    specs: Path, promtool: Path, tmp_path: Path
+) -> None:
+    slos = load_slos([specs])
+    plain, asked = rules_yaml(slos), rules_yaml(slos, report_recordings=True)
+    assert RECORD not in plain
+    assert asked.startswith(plain.split("groups:")[0])  # the Sloth groups come first, unchanged
+    assert plain.split("groups:", 1)[1] in asked
+    path = tmp_path / "rules.yaml"
+    path.write_text(asked)
+    checked = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    group = yaml.safe_load(asked)["groups"][-1]
+    assert (group["name"], group["interval"], len(group["rules"])) == (GROUP, "1h", 4)
+
+
 def test_report_says_which_figure_it_shows(specs: Path, recorded_url: str) -> None:
     base = ["report", str(specs), "--prometheus", recorded_url, "--at", str(COVERED)]
     code, out = invoke(app, [*base, "--format", "json", "--recorded"])
     assert code == 0, out
+    assert_matches_schema("slo-report", json.loads(out))
     sources = {s["name"]: s["events"]["source"] for s in json.loads(out)["slos"]}
     assert sources == {"availability": "recorded", "availability-30d": "raw"}
     code, out = invoke(app, [*base, "--format", "json"])
