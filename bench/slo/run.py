@@ -35,7 +35,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 from bench import benchlib  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.engine import Report
 
@@ -91,34 +93,26 @@ def write_openmetrics(path: Path, services: int) -> None:
         out.write("# EOF\n")
 
 
-def build(promtool: str, services: int) -> Path:
-    """The history's TSDB blocks, built once per generator version and size."""
-    generator = inspect.getsource(write_openmetrics) + f"{services} {DAYS} {STEP} {END}"
-    key = hashlib.sha256(generator.encode()).hexdigest()[:16]
-    target = Path.home() / ".cache" / "aqua" / "slo-bench" / key
+def backfill(promtool: str, source: Path, data: Path) -> None:
+    """TSDB blocks in ``data`` from the OpenMetrics file ``source``."""
+    command = [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=240h"]
+    subprocess.run([*command, source, data], check=True, capture_output=True)
+
+
+def cached_blocks(promtool: str, target: Path, what: str, write: Callable[[Path], None]) -> Path:
+    """``target/data``: TSDB blocks from the OpenMetrics text ``write`` puts in a file, built
+    once (``target/DONE`` marks a finished build)."""
     if (target / "DONE").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    source = target / "history.om"
+    source = target / "source.om"
     began = time.perf_counter()
-    write_openmetrics(source, services)
+    write(source)
     written = time.perf_counter()
-    subprocess.run(
-        [
-            promtool,
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=240h",
-            source,
-            target / "data",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    backfill(promtool, source, target / "data")
     print(
-        f"history of {services} services: written in {written - began:.0f} s, "
+        f"{what}: written in {written - began:.0f} s, "
         f"blocks built in {time.perf_counter() - written:.0f} s",
         file=sys.stderr,
     )
@@ -127,29 +121,30 @@ def build(promtool: str, services: int) -> Path:
     return target
 
 
-def build_recordings(promtool: str, blocks: Path, spec: Path, url: str) -> Path:
-    """The recordings' TSDB blocks: every rule of the report-recordings group evaluated hourly
-    over the history (range queries at the rule's interval, as a rule group evaluates it),
-    written as OpenMetrics and backfilled; built once per history and spec."""
-    from sre_cli.prometheus import PrometheusClient
-    from sre_cli.slo.loader import load_slos
-    from sre_cli.slo.recorded import RECORD, recording_group
+def build(promtool: str, services: int) -> Path:
+    """The history's TSDB blocks, built once per generator version and size."""
+    generator = inspect.getsource(write_openmetrics) + f"{services} {DAYS} {STEP} {END}"
+    key = hashlib.sha256(generator.encode()).hexdigest()[:16]
+    target = Path.home() / ".cache" / "aqua" / "slo-bench" / key
+    return cached_blocks(
+        promtool,
+        target,
+        f"history of {services} services",
+        lambda p: write_openmetrics(p, services),
+    )
 
-    rules = recording_group(load_slos([spec]))["rules"]
-    key = hashlib.sha256(f"{spec.read_text()}{PHASE}{rules}".encode()).hexdigest()[:16]
-    target = blocks / f"recorded-{key}"
-    if (target / "DONE").exists():
-        return target
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir()
-    source = target / "recordings.om"
-    began = time.perf_counter()
-    with PrometheusClient(url, timeout=600) as prom, source.open("w") as out:
+
+def write_recordings(path: Path, rules: list[dict[str, Any]], url: str) -> None:
+    """Every rule evaluated hourly over the history (range queries at the rule's interval, as
+    its group evaluates it, off the minute by ``PHASE``), as OpenMetrics samples."""
+    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.slo.recorded import RECORD
+
+    with PrometheusClient(url, timeout=600) as prom, path.open("w") as out:
         for n in range(0, len(rules), 200):
-            batch = rules[n : n + 200]
             expr = " or ".join(
                 f'label_replace({r["expr"]}, "aqua_q", "{n + i}", "", "")'
-                for i, r in enumerate(batch)
+                for i, r in enumerate(rules[n : n + 200])
             )
             for series in prom.query_range(expr, START + PHASE, END, 3600):
                 labels = rules[int(series.labels["aqua_q"])]["labels"]
@@ -161,28 +156,22 @@ def build_recordings(promtool: str, blocks: Path, spec: Path, url: str) -> Path:
                     )
                 )
         out.write("# EOF\n")
-    evaluated = time.perf_counter()
-    subprocess.run(
-        [
-            promtool,
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=240h",
-            source,
-            target / "data",
-        ],
-        check=True,
-        capture_output=True,
+
+
+def build_recordings(promtool: str, blocks: Path, spec: Path, url: str) -> Path:
+    """The blocks of the report-recordings group's samples over the history (``url`` serves
+    it), built once per history and spec."""
+    from sre_cli.slo.loader import load_slos
+    from sre_cli.slo.recorded import recording_group
+
+    rules = recording_group(load_slos([spec]))["rules"]
+    key = hashlib.sha256(f"{spec.read_text()}{PHASE}{rules}".encode()).hexdigest()[:16]
+    return cached_blocks(
+        promtool,
+        blocks / f"recorded-{key}",
+        f"recordings of {len(rules)} rules",
+        lambda p: write_recordings(p, rules, url),
     )
-    print(
-        f"recordings of {len(rules)} rules: evaluated in {evaluated - began:.0f} s, "
-        f"blocks built in {time.perf_counter() - evaluated:.0f} s",
-        file=sys.stderr,
-    )
-    source.unlink()
-    (target / "DONE").write_text("ok")
-    return target
 
 
 def start_prometheus(blocks: Path, work: Path, *extra: Path) -> tuple[str, object]:

@@ -38,25 +38,21 @@ OK = 'http_requests_total{job="api",status="200"}'
 #: 2 days before this the window starts 1h20m into the history; the scrape gap comes later
 COVERED = T0 + 2 * 86400 + 80 * 60
 
+_EVENTS = {
+    "error_query": 'sum(rate(http_requests_total{job="api",status=~"5.."}[{{.window}}]))',
+    "total_query": 'sum(rate(http_requests_total{job="api"}[{{.window}}]))',
+}
 SPECS = {
-    "api.yaml": """
-version: "prometheus/v1"
-service: api
-slos:
-  - name: availability
-    objective: 99.9
-    window: 2d
-    sli:
-      events:
-        error_query: sum(rate(http_requests_total{job="api",status=~"5.."}[{{.window}}]))
-        total_query: sum(rate(http_requests_total{job="api"}[{{.window}}]))
-  - name: availability-30d
-    objective: 99.9
-    sli:
-      events:
-        error_query: sum(rate(http_requests_total{job="api",status=~"5.."}[{{.window}}]))
-        total_query: sum(rate(http_requests_total{job="api"}[{{.window}}]))
-""",
+    "api.yaml": yaml.safe_dump(
+        {
+            "version": "prometheus/v1",
+            "service": "api",
+            "slos": [
+                {"name": name, "objective": 99.9, "window": window, "sli": {"events": _EVENTS}}
+                for name, window in (("availability", "2d"), ("availability-30d", "30d"))
+            ],
+        }
+    )
 }
 
 specs = promtool_backfill.specs_fixture(SPECS, "slo-recorded-specs")
