@@ -294,8 +294,8 @@ def main() -> None:
                         found = errors(report, counts, args.services)
                         row.setdefault("error", []).append(max(found))
                         row.setdefault("median error", []).append(statistics.median(found))
-                        used = sum(r.source == "recorded" for r in report.results)
-                        row.setdefault("recorded", []).append(used)
+                        read = sum(r.source == "recorded" for r in report.results)
+                        row.setdefault("recorded", []).append(read)
                     else:
                         row.setdefault("error", []).append(check(report, counts, args.services))
                     queries[name] = report.queries

@@ -106,16 +106,16 @@ def window_counts(
     # The partial hour at the window's start, read raw at the first recorded hour's start.
     tails: dict[float, list[int]] = {}
     for i, (p, n) in enumerate(zip(plans, hours, strict=True)):
-        if n >= 1 and last - n * HOUR > p.start:
+        if n >= 1 and got[i].get("rec:hours") == n and last - n * HOUR > p.start:
             tails.setdefault(last - n * HOUR, []).append(i)
     tail_got: dict[int, dict[str, float]] = {}
     for when, members in tails.items():
-        parts = []
+        edges = []
         for i in members:
             p = plans[i]
             bad, total = p.slo.sli.counts(format_duration_s(when - p.start))
-            parts.append({"tail:bad": bad, "tail:total": total})
-        for i, found in zip(members, values(when, parts), strict=True):
+            edges.append({"tail:bad": bad, "tail:total": total})
+        for i, found in zip(members, values(when, edges), strict=True):
             tail_got[i] = found
     out: list[dict[str, float] | None] = []
     for i, n in enumerate(hours):

@@ -163,8 +163,9 @@ def table(report: Report, width: int = 200) -> FitTable:
         if with_burn_down:
             cells.append(sparkline(r.burn_down))
         grid.add_row(*cells)
-    grid.caption = sources_note(report)
-    grid.caption_justify = "left"
+    note = sources_note(report)
+    if note:
+        grid.options.update(caption=note, caption_justify="left")
     return grid
 
 

@@ -201,3 +201,6 @@ def test_report_says_which_figure_it_shows(specs: Path, recorded_url: str) -> No
     code, out = invoke(app, [*base, "--format", "markdown", "--recorded"])
     assert code == 0, out
     assert f"{RECORD} recordings for 1 of 2 SLOs, raw counters for 1" in out
+    code, out = invoke(app, [*base, "--recorded"])
+    assert code == 0, out
+    assert "recordings for 1 of 2 SLOs" in " ".join(out.split())
