@@ -22,7 +22,7 @@ import pytest
 import yaml
 from cli_runner import invoke
 from json_schema import assert_matches_schema
-from slo.slo_history import GAP, RESET_AT, T0, T1, History, blocks, generate
+from slo.slo_history import GAP, RATE, RESET_AT, T0, T1, History, blocks, generate
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
@@ -157,6 +157,11 @@ def test_recorded_window_stays_within_its_bound(
             below, above = _bounds(history, series, cuts)
             assert got is not None
             assert exact - below - 1e-6 <= got <= exact + above + 1e-6, (got, exact, below, above)
+        # Requests arrive at a steady 1,000 a minute, so extrapolating an hour's samples to
+        # its edges misses none: a lost or doubled piece of the window would show here.
+        assert r.total == pytest.approx(
+            history.count(ERR, start, at) + history.count(OK, start, at), abs=2 * RATE
+        )
         assert r.burn_rates == w.burn_rates
 
 
