@@ -12,6 +12,11 @@ counts) and end to end (`python -m sre_cli slo report ... --format json`, a fres
     python bench/slo/run.py --services 10         # 1,000 SLOs over 10 services' counters
     python bench/slo/run.py --slos 10 --runs 5    # the small case
     python bench/slo/run.py --prometheus URL      # against a server already holding the data
+    python bench/slo/run.py --recorded            # raw counters beside hourly recordings
+
+``--recorded`` adds the hourly recordings of ``aqua slo rules --report-recordings`` to the
+history (evaluated once over it and cached, off the minute as a live rule group's are) and
+times `aqua slo report --recorded` beside the raw report, with both figures' budget errors.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -39,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 from bench import benchlib  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sre_cli.prometheus import PrometheusClient
     from sre_cli.slo.engine import Report
 
@@ -48,6 +55,8 @@ END = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())
 START = END - DAYS * 86400
 METRIC = "bench_requests_total"
 CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
+#: seconds past the history's start of the first hourly evaluation: off the minute's scrapes
+PHASE = 2233
 
 
 def specs_text(count: int, services: int) -> str:
@@ -84,34 +93,26 @@ def write_openmetrics(path: Path, services: int) -> None:
         out.write("# EOF\n")
 
 
-def build(promtool: str, services: int) -> Path:
-    """The history's TSDB blocks, built once per generator version and size."""
-    generator = inspect.getsource(write_openmetrics) + f"{services} {DAYS} {STEP} {END}"
-    key = hashlib.sha256(generator.encode()).hexdigest()[:16]
-    target = Path.home() / ".cache" / "aqua" / "slo-bench" / key
+def backfill(promtool: str, source: Path, data: Path) -> None:
+    """TSDB blocks in ``data`` from the OpenMetrics file ``source``."""
+    command = [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=240h"]
+    subprocess.run([*command, source, data], check=True, capture_output=True)
+
+
+def cached_blocks(promtool: str, target: Path, what: str, write: Callable[[Path], None]) -> Path:
+    """``target/data``: TSDB blocks from the OpenMetrics text ``write`` puts in a file, built
+    once (``target/DONE`` marks a finished build)."""
     if (target / "DONE").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    source = target / "history.om"
+    source = target / "source.om"
     began = time.perf_counter()
-    write_openmetrics(source, services)
+    write(source)
     written = time.perf_counter()
-    subprocess.run(
-        [
-            promtool,
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=240h",
-            source,
-            target / "data",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    backfill(promtool, source, target / "data")
     print(
-        f"history of {services} services: written in {written - began:.0f} s, "
+        f"{what}: written in {written - began:.0f} s, "
         f"blocks built in {time.perf_counter() - written:.0f} s",
         file=sys.stderr,
     )
@@ -120,11 +121,67 @@ def build(promtool: str, services: int) -> Path:
     return target
 
 
-def start_prometheus(blocks: Path, work: Path) -> tuple[str, object]:
+def build(promtool: str, services: int) -> Path:
+    """The history's TSDB blocks, built once per generator version and size."""
+    generator = inspect.getsource(write_openmetrics) + f"{services} {DAYS} {STEP} {END}"
+    key = hashlib.sha256(generator.encode()).hexdigest()[:16]
+    target = Path.home() / ".cache" / "aqua" / "slo-bench" / key
+    return cached_blocks(
+        promtool,
+        target,
+        f"history of {services} services",
+        lambda p: write_openmetrics(p, services),
+    )
+
+
+def write_recordings(path: Path, rules: list[dict[str, Any]], url: str) -> None:
+    """Every rule evaluated hourly over the history (range queries at the rule's interval, as
+    its group evaluates it, off the minute by ``PHASE``), as OpenMetrics samples."""
+    from sre_cli.prometheus import PrometheusClient
+    from sre_cli.slo.recorded import RECORD
+
+    with PrometheusClient(url, timeout=600) as prom, path.open("w") as out:
+        for n in range(0, len(rules), 200):
+            expr = " or ".join(
+                f'label_replace({r["expr"]}, "aqua_q", "{n + i}", "", "")'
+                for i, r in enumerate(rules[n : n + 200])
+            )
+            for series in prom.query_range(expr, START + PHASE, END, 3600):
+                labels = rules[int(series.labels["aqua_q"])]["labels"]
+                text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+                out.write(
+                    "".join(
+                        f"{RECORD}{{{text}}} {v!r} {int(t)}\n"
+                        for t, v in zip(series.times, series.values, strict=True)
+                    )
+                )
+        out.write("# EOF\n")
+
+
+def build_recordings(promtool: str, blocks: Path, spec: Path, url: str) -> Path:
+    """The blocks of the report-recordings group's samples over the history (``url`` serves
+    it), built once per history and spec."""
+    from sre_cli.slo.loader import load_slos
+    from sre_cli.slo.recorded import recording_group
+
+    rules = recording_group(load_slos([spec]))["rules"]
+    key = hashlib.sha256(f"{spec.read_text()}{PHASE}{rules}".encode()).hexdigest()[:16]
+    return cached_blocks(
+        promtool,
+        blocks / f"recorded-{key}",
+        f"recordings of {len(rules)} rules",
+        lambda p: write_recordings(p, rules, url),
+    )
+
+
+def start_prometheus(blocks: Path, work: Path, *extra: Path) -> tuple[str, object]:
     from sre_cli.infra.prometheus import PrometheusServer
 
     storage = work / "tsdb"
+    shutil.rmtree(storage, ignore_errors=True)
     shutil.copytree(blocks / "data", storage)
+    for more in extra:
+        shutil.copytree(more / "data", storage, dirs_exist_ok=True)
     server = PrometheusServer(
         work, CONFIG, extra_args=("--storage.tsdb.retention.time=3650d",), storage_dir=storage
     )
@@ -144,13 +201,19 @@ def truth(prom: PrometheusClient, services: int) -> dict[str, tuple[float, float
     }
 
 
-def check(report: Report, counts: dict[str, tuple[float, float]], services: int) -> float:
-    """The largest error of a budget consumed against the history's own count (must be <1e-4)."""
-    worst = 0.0
+def errors(report: Report, counts: dict[str, tuple[float, float]], services: int) -> list[float]:
+    """Per SLO the error of its budget consumed against the history's own count."""
+    out = []
     for i, result in enumerate(report.results):
         bad, total = counts[str(i % services)]
         assert result.budget_consumed is not None, result.slo.id
-        worst = max(worst, abs(result.budget_consumed - bad / total / result.slo.budget))
+        out.append(abs(result.budget_consumed - bad / total / result.slo.budget))
+    return out
+
+
+def check(report: Report, counts: dict[str, tuple[float, float]], services: int) -> float:
+    """The largest error of a budget consumed against the history's own count (must be <1e-4)."""
+    worst = max(errors(report, counts, services))
     assert worst < 1e-4, worst
     return worst
 
@@ -168,6 +231,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="queries in flight")
     parser.add_argument("--no-process", action="store_true", help="skip the fresh-process runs")
     parser.add_argument("--build-only", action="store_true", help="build the history, exit")
+    parser.add_argument(
+        "--recorded", action="store_true", help="raw counters beside hourly recordings"
+    )
     args = parser.parse_args()
     args.services = args.services or args.slos
     from sre_cli.prometheus import PrometheusClient
@@ -183,9 +249,13 @@ def main() -> None:
     server = None
     url = args.prometheus
     if url is None:
-        url, server = start_prometheus(
-            build(shutil.which("promtool") or "promtool", args.services), work
-        )
+        promtool = shutil.which("promtool") or "promtool"
+        history = build(promtool, args.services)
+        url, server = start_prometheus(history, work)
+        if args.recorded:
+            recordings = build_recordings(promtool, history, spec, url)
+            server.stop()  # type: ignore[attr-defined]
+            url, server = start_prometheus(history, work, recordings)
     prom_pid = server.process.pid if server is not None else None  # type: ignore[attr-defined]
 
     def prom_cpu() -> float:
@@ -199,24 +269,41 @@ def main() -> None:
         slos = load_slos([spec])
         with PrometheusClient(url) as prom:
             counts = truth(prom, args.services)
+            modes = [("aqua", True, False), ("baseline", False, False)]
+            if args.recorded:  # the raw report beside the recorded one
+                modes = [("aqua", True, False), ("recorded", True, True)]
             evaluate(slos, prom, END, burn_down=False, workers=args.workers)  # warm the cache
             for _ in range(args.runs):
                 # aqua and the baseline alternate, so a busy spell of the machine hits both.
-                for name, share in (("aqua", True), ("baseline", False)):
+                for name, share, recorded in modes:
                     began, cpu, pcpu = time.perf_counter(), time.process_time(), prom_cpu()
                     report = evaluate(  # as --format json: no burn-down
-                        slos, prom, END, burn_down=False, workers=args.workers, share=share
+                        slos,
+                        prom,
+                        END,
+                        burn_down=False,
+                        workers=args.workers,
+                        share=share,
+                        recorded=recorded,
                     )
                     row = rows.setdefault(name, {})
                     row.setdefault("wall", []).append(time.perf_counter() - began)
                     row.setdefault("cpu", []).append(time.process_time() - cpu)
                     row.setdefault("prom", []).append(prom_cpu() - pcpu)
-                    row.setdefault("error", []).append(check(report, counts, args.services))
+                    if recorded:
+                        found = errors(report, counts, args.services)
+                        row.setdefault("error", []).append(max(found))
+                        row.setdefault("median error", []).append(statistics.median(found))
+                        read = sum(r.source == "recorded" for r in report.results)
+                        row.setdefault("recorded", []).append(read)
+                    else:
+                        row.setdefault("error", []).append(check(report, counts, args.services))
                     queries[name] = report.queries
                     loads.append(os.getloadavg()[0])
         if not args.no_process:
             process = [sys.executable, "-m", "sre_cli", "slo", "report", str(spec)]
             process += ["--prometheus", url, "--at", str(END), "--format", "json"]
+            process += ["--recorded"] if args.recorded else []
             for _ in range(args.runs):
                 began = time.perf_counter()
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -244,22 +331,36 @@ def print_table(
             return "-"
         return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
 
-    aqua, base = rows["aqua"], rows["baseline"]
+    other = "recorded" if args.recorded else "baseline"
+    aqua, base = rows["aqua"], rows[other]
     print(
         f"{args.slos} SLOs over {args.services} services, {args.runs} runs, "
         f"{args.workers} queries in flight, load average {min(loads):.1f}–{max(loads):.1f}\n"
     )
-    print("| what | aqua (shared parts) | baseline (every SLO's parts on their own) |")
+    if args.recorded:
+        print("| what | raw counters | `--recorded` (hourly recordings) |")
+    else:
+        print("| what | aqua (shared parts) | baseline (every SLO's parts on their own) |")
     print("|---|---|---|")
-    print(f"| queries per report | {queries['aqua']} | {queries['baseline']} |")
+    print(f"| queries per report | {queries['aqua']} | {queries[other]} |")
     for name, key in (
         ("engine, in-process, wall", "wall"),
         ("engine's own CPU", "cpu"),
         ("Prometheus CPU per report", "prom"),
     ):
         print(f"| {name} | {cell(aqua[key])} | {cell(base[key])} |")
-    worst = max(aqua["error"] + base["error"])
-    print(f"| largest budget error vs the history | {worst:.1e} | (both) |")
+    if args.recorded:
+        print(f"| SLOs read from recordings | | {min(base['recorded'])} of {args.slos} |")
+        print(
+            f"| budget consumed: largest error vs the history | {max(aqua['error']):.1e} "
+            f"| {max(base['error']):.1e} |"
+        )
+        print(
+            f"| budget consumed: median error | | {statistics.median(base['median error']):.1e} |"
+        )
+    else:
+        worst = max(aqua["error"] + base["error"])
+        print(f"| largest budget error vs the history | {worst:.1e} | (both) |")
     if "process" in rows:
         print(
             f"| `aqua slo report --format json` process, wall | {cell(rows['process']['wall'])} | |"

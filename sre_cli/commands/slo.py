@@ -153,6 +153,14 @@ def report(
     ] = ReportFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
     windows: Windows = None,
+    recorded: Annotated[
+        bool,
+        typer.Option(
+            "--recorded",
+            help="Read SLO windows from `slo rules --report-recordings` hourly counts where "
+            "they cover them (faster, estimated); says which SLOs it did.",
+        ),
+    ] = False,
 ) -> None:
     """Per SLO: SLI, budget left (fraction, events, minutes), burn rates, alerts, burn-down."""
     from sre_cli.slo import html_report, render
@@ -162,7 +170,7 @@ def report(
     # Only the terminal table and HTML draw the burn-down: the others skip its range queries.
     drawn = fmt is ReportFormat.html or (fmt is ReportFormat.table and output is None)
     with _client(prometheus, prometheus_config, state_dir) as prom:
-        result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=drawn)
+        result = evaluate(slos, prom, _instant(at), tiers=tiers, burn_down=drawn, recorded=recorded)
     if fmt is ReportFormat.table and output is None:
         emit(result, "table", render.ReportView)
         return
@@ -263,12 +271,19 @@ def rules(
         ),
     ] = None,
     windows: Windows = None,
+    report_recordings: Annotated[
+        bool,
+        typer.Option(
+            "--report-recordings",
+            help="Also record every SLO's hourly bad and total events (`slo report --recorded`).",
+        ),
+    ] = False,
 ) -> None:
     """Prometheus recording and MWMBR alert rules (Sloth names), plus inhibition snippet."""
     from sre_cli.slo.rules import inhibit_rules, rules_yaml
 
     slos, tiers = _load(paths, windows)
-    emit_text(rules_yaml(slos, tiers), output)
+    emit_text(rules_yaml(slos, tiers, report_recordings=report_recordings), output)
     if inhibit is not None:
         emit_text(inhibit_rules(), inhibit)
 

@@ -68,6 +68,27 @@ class _Parts:
         return [" or ".join(tagged[n : n + PARTS]) for n in range(0, len(tagged), PARTS)]
 
 
+def _values(
+    prom: PrometheusClient,
+    owners_parts: Sequence[dict[str, str]],
+    at: float,
+    pool: ThreadPoolExecutor,
+    share: bool,
+) -> list[dict[str, list[float]]]:
+    """Per owner, each of its parts' sample values at ``at`` (parts batched across owners)."""
+    shared = _Parts(share)
+    owners = [
+        {k: shared.add(f"{i}|{k}", e) for k, e in parts.items()}
+        for i, parts in enumerate(owners_parts)
+    ]
+    values: dict[str, list[float]] = defaultdict(list)
+    for samples in pool.map(lambda q: prom.query(q, at), shared.queries()):
+        for sample in samples:
+            if not math.isnan(sample.value):
+                values[sample.labels.get(_KEY, "")].append(sample.value)
+    return [{k: values[key] for k, key in owner.items() if values.get(key)} for owner in owners]
+
+
 def _instant(
     prom: PrometheusClient,
     plans: Sequence[Plan],
@@ -75,21 +96,33 @@ def _instant(
     tiers: Sequence[Tier],
     pool: ThreadPoolExecutor,
     share: bool,
+    recorded: bool = False,
 ) -> list[SLOResult]:
-    shared = _Parts(share)
-    owners = [
-        {k: shared.add(f"{i}|{k}", e) for k, e in p.parts.items()} for i, p in enumerate(plans)
+    counted: list[dict[str, float] | None] = [None] * len(plans)
+    if recorded and plans:
+        from sre_cli.slo import recorded as rec
+
+        last = rec.last_evaluation(lambda q, t: [s.value for s in prom.query(q, t)], at)
+        if last is not None:
+
+            def summed(when: float, parts: list[dict[str, str]]) -> list[dict[str, float]]:
+                found = _values(prom, parts, when, pool, share)
+                return [{k: math.fsum(v) for k, v in f.items()} for f in found]
+
+            counted = rec.window_counts(plans, last, summed)
+    asked = [
+        {k: e for k, e in p.parts.items() if c is None or not k.endswith(":window")}
+        for p, c in zip(plans, counted, strict=True)
     ]
-    values: dict[str, list[float]] = defaultdict(list)
-    for samples in pool.map(lambda q: prom.query(q, at), shared.queries()):
-        for sample in samples:
-            if not math.isnan(sample.value):
-                values[sample.labels.get(_KEY, "")].append(sample.value)
     results = []
-    for p, owner in zip(plans, owners, strict=True):
+    for p, found, c in zip(plans, _values(prom, asked, at, pool, share), counted, strict=True):
         combine = max if p.mode == "max" else math.fsum
-        got = {k: combine(values[key]) for k, key in owner.items() if values.get(key)}
-        results.append(finish(p, got, tiers))
+        got = {k: combine(v) for k, v in found.items()}
+        result = finish(p, {**got, **(c or {})}, tiers)
+        if recorded:
+            source = "raw" if c is None else "recorded"
+            result = SLOResult(**{**result.__dict__, "source": source})
+        results.append(result)
     return results
 
 
@@ -147,10 +180,13 @@ def evaluate_many(
     burn_down: bool = True,
     workers: int = 4,
     share: bool = True,
+    recorded: bool = False,
 ) -> list[SLOResult]:
     """Every SLO's result at ``at``, in order; ``workers`` queries in flight at a time.
     ``share=False`` evaluates every SLO's parts on their own even where the text repeats
-    (the benchmark's baseline: the same figures at the cost of one evaluation per use)."""
+    (the benchmark's baseline: the same figures at the cost of one evaluation per use).
+    ``recorded`` reads SLO windows from hourly recordings where they cover them
+    (:mod:`sre_cli.slo.recorded`); each result's ``source`` then says which figure it is."""
     from sre_cli.slo.timeslices import evaluate_timeslices
 
     results: list[SLOResult | None] = [None] * len(slos)
@@ -158,7 +194,8 @@ def evaluate_many(
     sliced = [i for i, s in enumerate(slos) if s.budgeting.method != "occurrences"]
     # Queries are independent: a few in flight let Prometheus use more than one core.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        done = _instant(prom, [plan(slos[i], at, tiers) for i in events], at, tiers, pool, share)
+        plans = [plan(slos[i], at, tiers) for i in events]
+        done = _instant(prom, plans, at, tiers, pool, share, recorded)
         if burn_down:
             done = _burn_downs(prom, done, at, pool, share)
         for i, result in zip(events, done, strict=True):
@@ -178,6 +215,7 @@ def evaluate(
     burn_down: bool = True,
     workers: int = 4,
     share: bool = True,
+    recorded: bool = False,
 ) -> Report:
     """Evaluate every SLO at ``at`` (default: now, whole seconds): queries batched across
     SLOs, ``workers`` queries in flight."""
@@ -186,7 +224,14 @@ def evaluate(
     before = prom.queries
     try:
         results = evaluate_many(
-            slos, prom, instant, used, burn_down=burn_down, workers=workers, share=share
+            slos,
+            prom,
+            instant,
+            used,
+            burn_down=burn_down,
+            workers=workers,
+            share=share,
+            recorded=recorded,
         )
     except QueryError as exc:
         raise _culprit(slos, prom, instant, used) or exc from exc

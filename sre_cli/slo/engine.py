@@ -62,6 +62,8 @@ class SLOResult:
     burn_rates: dict[str, float | None]
     tiers: dict[str, bool]
     burn_down: list[tuple[float, float]] = field(default_factory=list)
+    #: where the window's counts come from when recordings were asked for: "recorded" or "raw"
+    source: str | None = None
 
     @property
     def budget_remaining(self) -> float | None:
@@ -128,7 +130,11 @@ class SLOResult:
             "window": self.slo.window.label,
             "sli": self.sli,
             "budget": {"consumed": self.budget_consumed, "remaining": self.budget_remaining},
-            "events": {"total": json_number(self.total), "bad": json_number(self.bad)},
+            "events": {
+                "total": json_number(self.total),
+                "bad": json_number(self.bad),
+                **({"source": self.source} if self.source is not None else {}),
+            },
             "burn_rates": {w: self.burn_rates.get(w) for w in BURN_RATE_WINDOWS},
             "alerts": self.alerts,
             "status": self.status,

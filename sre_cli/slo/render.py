@@ -163,10 +163,20 @@ def table(report: Report, width: int = 200) -> FitTable:
         if with_burn_down:
             cells.append(sparkline(r.burn_down))
         grid.add_row(*cells)
+    note = sources_note(report)
+    if note:
+        grid.options.update(caption=note, caption_justify="left")
     return grid
 
 
 # --- markdown -------------------------------------------------------------------------------
+
+
+def sources_note(report: Report) -> str | None:
+    """Where the window counts come from, when recordings were asked for."""
+    from sre_cli.slo.recorded import describe
+
+    return describe([r.source for r in report.results])
 
 
 def markdown(report: Report, title: str = "SLO report") -> str:
@@ -190,4 +200,5 @@ def markdown(report: Report, title: str = "SLO report") -> str:
             f"**{r.status}**",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    note = sources_note(report)
+    return "\n".join(lines + ([f"\n_{note}_"] if note else [])) + "\n"

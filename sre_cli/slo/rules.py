@@ -193,15 +193,22 @@ def rules_yaml(
     slos: Sequence[SLO],
     tiers: Sequence[Tier] | None = None,
     extra_labels: Mapping[str, str] | None = None,
+    *,
+    report_recordings: bool = False,
 ) -> str:
     """A Prometheus rule file for ``slos``, deterministic (golden-file tested).
 
     ``extra_labels`` go on every recording rule, over the SLOs' own (Sloth's ``--extra-labels``).
+    ``report_recordings`` adds aqua's hourly event counts (:mod:`sre_cli.slo.recorded`).
     """
     used = tuple(tiers) if tiers is not None else load_tiers()
     if extra_labels:
         slos = [s.model_copy(update={"labels": {**s.labels, **extra_labels}}) for s in slos]
     groups = [g for slo in slos for g in rule_groups(slo, used)]
+    if report_recordings:
+        from sre_cli.slo.recorded import recording_group
+
+        groups.append(recording_group(slos))
     body = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=10_000)
     ids = "".join(f"#   {slo.id} ({slo.objective:g}% over {slo.window.label})\n" for slo in slos)
     return HEADER + "# SLOs:\n" + ids + body
