@@ -41,6 +41,7 @@ __all__ = [
     "PatchResources",
     "PodLogs",
     "PodSelection",
+    "Polled",
     "PrometheusProbe",
     "Risk",
     "RolloutOp",
@@ -367,8 +368,8 @@ class RolloutOp(BaseOp):
         rollout: {undo: deployment/api-service, to_revision: 3}
         rollout: {status: deployment/api-service, timeout: 5m}
 
-    ``status`` waits until every replica runs the current template and is available (a check),
-    and fails at ``timeout`` or as soon as the Deployment's progress deadline is exceeded.
+    ``status`` is a check a run polls every ``interval`` (as a ``wait``) until every replica
+    runs the current template and is available; it fails at ``timeout``.
     """
 
     restart: str | None = None
@@ -404,6 +405,11 @@ class RolloutOp(BaseOp):
     @property
     def checks(self) -> bool:
         return self.verb == "status"
+
+    @property
+    def probe(self) -> RolloutOp:
+        """What a run polls for ``status`` (as for a ``wait``): the rollout's state now."""
+        return self
 
     @property
     def mutates(self) -> bool:
@@ -649,8 +655,17 @@ class WaitOp(BaseOp):
     def target(self) -> TargetName | None:
         return self.until.op.target
 
+    @property
+    def probe(self) -> HttpProbe | PrometheusProbe | StackOp | K8sOp:
+        """What a run polls until it passes."""
+        return self.until.op
+
     def describe(self) -> str:
         return f"wait up to {self.timeout:g}s until {self.until.op.describe()}"
+
+
+#: Checks a run polls every ``interval`` until their ``probe`` passes or ``timeout`` passes.
+Polled = WaitOp | RolloutOp
 
 
 # -- escalate ---------------------------------------------------------------------------------

@@ -86,10 +86,10 @@ def rollout_state(d: Any) -> tuple[bool | None, str]:
     st = d.status
     conds = {c.type: c for c in st.conditions or []}
     progressing = conds.get("Progressing")
-    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
-        return False, f"{name} exceeded its progress deadline: {progressing.message or ''}"
     if (st.observed_generation or 0) < (d.metadata.generation or 0):
         return None, f"waiting for the controller to see the new spec of {name}"
+    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
+        return False, f"{name} exceeded its progress deadline: {progressing.message or ''}"
     updated, total = st.updated_replicas or 0, st.replicas or 0
     available = st.available_replicas or 0
     if updated < want:
@@ -335,21 +335,13 @@ class KubeTarget:
             lines.extend(str(text).splitlines() or ["   (empty)"])
         return Observation(None, f"logs of {len(pods)} pod(s)", tuple(lines))
 
-    def rollout_status(
-        self, op: RolloutOp, sleep: Callable[[float], None] = time.sleep
-    ) -> Observation:
-        """Poll the Deployment until its rollout completes, fails, or ``op.timeout`` passes."""
+    def rollout_status(self, op: RolloutOp) -> Observation:
+        """The rollout's state now; a run polls it until it completes (``op.timeout``)."""
         if op.verb != "status":
             raise UsageError(f"{op.describe()} is an action, not a check")
-        deadline = time.monotonic() + op.timeout
-        while True:
-            d = self.deployment(op.deployment)
-            done, summary = rollout_state(d)
-            if done is not None:
-                return Observation(done, summary, (f"image(s): {self._template_images(d)}",))
-            if time.monotonic() >= deadline:
-                return Observation(False, f"timed out after {op.timeout:g}s: {summary}")
-            sleep(op.interval)
+        d = self.deployment(op.deployment)
+        done, summary = rollout_state(d)
+        return Observation(done is True, summary, (f"image(s): {self._template_images(d)}",))
 
     def _template_images(self, d: Any) -> str:
         return _images(self.api.sanitize_for_serialization(d.spec.template))
