@@ -178,3 +178,21 @@ def test_top_reads_each_replicas_resident_memory_and_cpu(stack: Stack) -> None:
         assert abs(float(m.group(1)) - rss_mib) <= max(8.0, rss_mib * 0.2), (line, rss_mib)
         # against the 512Mi limit of the API's Deployment (rounded twice: one point of slack)
         assert abs(int(m.group(3)) - float(m.group(1)) / 512 * 100) <= 1, line
+
+
+def test_bad_deploy_dry_runs_on_the_stack(stack: Stack) -> None:
+    stack.aqua("stop", "api-2")
+    try:
+        done, events = runbook(stack, "bad-deploy", "--dry-run")
+        assert done.returncode == 0, done.stdout + done.stderr
+        by_step = steps(events)
+        assert sorted(by_step) == [5, 6, 7, 9, 11, 12]  # the stack's steps only
+        assert by_step[5]["status"] == "fail"  # api-2 is not ready
+        assert by_step[9]["status"] == "would"
+        assert by_step[9]["risk"] == "mutate"
+        assert by_step[9]["changes"] == ["restart api-2 (stopped on purpose)"]
+        assert events[-1]["outcome"] == "dry-run"
+        assert stack.state()["components"]["api-2"]["desired"] == "down"
+    finally:
+        stack.aqua("start", "api-2")
+        stack.wait(lambda s: s["api-2"]["ready"], 90, "api-2 ready again")
