@@ -20,6 +20,10 @@ pytestmark = pytest.mark.integration
 ACTIVITY = 'psql -XAt -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"'
 
 
+def exec_op(command: str, **more: object) -> ExecOp:
+    return ExecOp.model_validate({"command": command, "component": "postgres", **more})
+
+
 @pytest.fixture(scope="module")
 def layout(tmp_workdir: Path) -> Iterator[StateLayout]:
     yield from postgres_only_stack(Path(tempfile.mkdtemp(prefix="exec-", dir=tmp_workdir)))
@@ -33,7 +37,7 @@ def ctx(layout: StateLayout) -> Iterator[RunContext]:
 
 
 def test_psql_reads_the_stacks_postgresql(ctx: RunContext) -> None:
-    seen = ctx.observe(ExecOp(command=ACTIVITY, component="postgres"))
+    seen = ctx.observe(exec_op(ACTIVITY))
     assert seen.summary == (
         "`psql -XAt -c 'SELECT count(*) FROM pg_stat_activity WHERE datname = "
         "current_database()'` in postgres exited 0"
@@ -45,16 +49,15 @@ def test_psql_reads_the_stacks_postgresql(ctx: RunContext) -> None:
 
 def test_psql_cannot_write_through_a_read_only_step(ctx: RunContext) -> None:
     write = 'psql -X -c "CREATE TABLE sneaky (id int)"'
-    seen = ctx.observe(ExecOp(command=write, component="postgres"))
+    seen = ctx.observe(exec_op(write))
     assert seen.summary.endswith("in postgres exited 1")
     assert any("cannot execute CREATE TABLE in a read-only transaction" in d for d in seen.details)
     check = "psql -XAt -c \"SELECT count(*) FROM pg_tables WHERE tablename = 'sneaky'\""
-    assert ctx.observe(ExecOp(command=check, component="postgres")).details == ("0",)
+    assert ctx.observe(exec_op(check)).details == ("0",)
 
 
 def test_a_destructive_step_may_write_once_confirmed(ctx: RunContext) -> None:
-    op = ExecOp(command='psql -X -c "CREATE TABLE notes (id int)"', component="postgres",
-                destructive=True)  # fmt: skip
+    op = exec_op('psql -X -c "CREATE TABLE notes (id int)"', destructive=True)
     assert op.risk == "destructive"
     plan = ctx.plan(op)
     (change,) = plan.changes
@@ -63,7 +66,7 @@ def test_a_destructive_step_may_write_once_confirmed(ctx: RunContext) -> None:
         "`psql -X -c 'CREATE TABLE notes (id int)'` in postgres exited 0"
     )
     check = "psql -XAt -c \"SELECT count(*) FROM pg_tables WHERE tablename = 'notes'\""
-    assert ctx.observe(ExecOp(command=check, component="postgres")).details == ("1",)
+    assert ctx.observe(exec_op(check)).details == ("1",)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +80,7 @@ def test_a_destructive_step_may_write_once_confirmed(ctx: RunContext) -> None:
 )
 def test_a_command_off_the_allow_list_is_refused(command: str, words: str) -> None:
     with pytest.raises(ValidationError) as err:
-        ExecOp(command=command, component="postgres")
+        exec_op(command)
     assert words in str(err.value)
 
 
@@ -85,5 +88,5 @@ def test_an_unknown_component_is_a_usage_error(ctx: RunContext) -> None:
     from sre_cli.errors import UsageError
 
     with pytest.raises(UsageError) as err:
-        ctx.observe(ExecOp(command="psql -c 'SELECT 1'", component="pg-*"))
+        ctx.observe(exec_op("psql -c 'SELECT 1'", component="pg-*"))
     assert "no component of this stack matches pg-*" in err.value.message

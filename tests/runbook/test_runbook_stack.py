@@ -162,7 +162,7 @@ def test_top_reads_each_replicas_resident_memory_and_cpu(stack: Stack) -> None:
     from sre_cli.ops.operations import TopOp
 
     ctx = open_context(TargetOptions("stack", state_dir=stack.state_dir))
-    seen = ctx.observe(TopOp(component="api-*"))
+    seen = ctx.observe(TopOp.model_validate({"component": "api-*"}))
     pids = {name: s["pid"] for name, s in stack.status().items() if name.startswith("api-")}
     rows = {line.split()[0]: line for line in seen.details}
     assert set(rows) == {name for name, pid in pids.items() if pid}

@@ -49,14 +49,14 @@ def test_descriptions_name_what_changes() -> None:
     assert RolloutOp(undo="deployment/api", to_revision=3).describe() == (
         "rollout undo deployment/api to revision 3"
     )
-    assert RolloutOp(status="deploy/api", timeout="90s").describe() == (
+    assert RolloutOp.model_validate({"status": "deploy/api", "timeout": "90s"}).describe() == (
         "wait up to 90s until the rollout of deployment/api completes"
     )
     patch = PatchResources.model_validate(
         {"deployment": "deployment/api", "container": "api", "requests": {"cpu": "250m"}}
     )
     assert patch.describe() == "set container api resources of deployment/api: requests.cpu=250m"
-    assert TopOp(component="api-*").describe() == "memory and CPU of api-*"
+    assert TopOp.model_validate({"component": "api-*"}).describe() == "memory and CPU of api-*"
 
 
 @pytest.mark.parametrize(
@@ -82,9 +82,12 @@ def test_bad_steps_are_refused(body: dict[str, object], words: str) -> None:
 
 
 def test_a_parameter_in_the_program_is_checked_once_filled_in() -> None:
-    assert ExecOp(command="{tool} -c 'SELECT 1'", component="postgres").program == "{tool}"
+    assert (
+        ExecOp.model_validate({"command": "{tool} -c 'SELECT 1'", "component": "postgres"}).program
+        == "{tool}"
+    )
     with pytest.raises(ValidationError, match="rm is not a read-only program"):
-        ExecOp(command="rm -c 'SELECT 1'", component="postgres")
+        ExecOp.model_validate({"command": "rm -c 'SELECT 1'", "component": "postgres"})
 
 
 def test_pod_metrics_are_summed_per_pod_with_each_container_below() -> None:
