@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_runner import run_aqua
 from infra_harness import PrometheusFactory
 from kubernetes import client, config
 from runbook.k8s_harness import control_plane, kubectl, slo_prometheus, wait_for
@@ -92,11 +92,12 @@ def images(d: Any) -> list[str]:
 def run_file(
     cluster: ControlPlane, tmp: Path, book: Path | str, *args: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    argv = [sys.executable, "-m", "sre_cli", "runbook", "run", str(book)]
-    argv += ["--target", "kubernetes", "--kubeconfig", str(cluster.kubeconfig), "-n", NS]
-    argv += ["--transcript", str(tmp / f"t-{os.urandom(4).hex()}.jsonl"), "--format", "json"]
-    done = subprocess.run(
-        [*argv, *args], capture_output=True, text=True, timeout=300, cwd=ROOT, check=False
+    transcript = str(tmp / f"t-{os.urandom(4).hex()}.jsonl")
+    done = run_aqua(
+        *("runbook", "run", str(book), "--target", "kubernetes", "-n", NS),
+        *("--kubeconfig", str(cluster.kubeconfig), "--transcript", transcript, "--format", "json"),
+        *args,
+        timeout=300,
     )
     try:
         return done, json.loads(done.stdout)
