@@ -22,7 +22,15 @@ import re
 from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from sre_cli.timespec import parse_seconds
 
@@ -116,6 +124,15 @@ def _deployment(value: str) -> str:
     if m is None:
         raise ValueError(f"expected deployment/NAME, got {value!r}")
     return m.group(1)
+
+
+def _valid_deployment(value: str) -> str:
+    _deployment(value)
+    return value
+
+
+#: ``deployment/NAME`` (also ``deploy/NAME``), kept as written; ``_deployment`` gives the name.
+DeploymentRef = Annotated[str, AfterValidator(_valid_deployment)]
 
 
 class BaseOp(BaseModel):
@@ -289,22 +306,15 @@ _K8S_WRITE = ("delete_pods", "rollout_restart", "scale")
 class K8sOp(BaseOp):
     """One verb against the Kubernetes API in the target namespace."""
 
-    available: str | None = None
+    available: DeploymentRef | None = None
     pods: PodSelection | None = None
     events: Events | None = None
     logs: PodLogs | None = None
     delete_pods: DeletePods | None = None
-    rollout_restart: str | None = None
+    rollout_restart: DeploymentRef | None = None
     scale: Scale | None = None
 
     target: ClassVar[TargetName] = "kubernetes"
-
-    @field_validator("available", "rollout_restart")
-    @classmethod
-    def _deployment_ref(cls, value: str | None) -> str | None:
-        if value is not None:
-            _deployment(value)
-        return value
 
     @model_validator(mode="after")
     def _one_verb(self) -> K8sOp:
@@ -372,21 +382,14 @@ class RolloutOp(BaseOp):
     runs the current template and is available; it fails at ``timeout``.
     """
 
-    restart: str | None = None
-    undo: str | None = None
-    status: str | None = None
+    restart: DeploymentRef | None = None
+    undo: DeploymentRef | None = None
+    status: DeploymentRef | None = None
     to_revision: Annotated[int, Field(ge=1)] | ParamRef | None = None
     timeout: Duration = 300.0
     interval: Duration = 2.0
 
     target: ClassVar[TargetName] = "kubernetes"
-
-    @field_validator("restart", "undo", "status")
-    @classmethod
-    def _deployment_ref(cls, value: str | None) -> str | None:
-        if value is not None:
-            _deployment(value)
-        return value
 
     @model_validator(mode="after")
     def _one_verb(self) -> RolloutOp:
@@ -457,7 +460,7 @@ class PatchResources(BaseOp):
       requests: {memory: 512Mi, cpu: 250m}
     """
 
-    deployment_ref: str = Field(alias="deployment", min_length=1)
+    deployment_ref: DeploymentRef = Field(alias="deployment")
     container: str | None = None
     requests: Resources | None = None
     limits: Resources | None = None
@@ -466,12 +469,6 @@ class PatchResources(BaseOp):
     mutates: ClassVar[bool] = True
     risk: ClassVar[Risk] = "mutate"
     target: ClassVar[TargetName] = "kubernetes"
-
-    @field_validator("deployment_ref")
-    @classmethod
-    def _deployment_ref(cls, value: str) -> str:
-        _deployment(value)
-        return value
 
     @model_validator(mode="after")
     def _something(self) -> PatchResources:

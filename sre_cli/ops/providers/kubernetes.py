@@ -463,7 +463,13 @@ class KubeTarget:
 
     def _restart(self, name: str) -> str:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        self._patch(
+            name, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        )
+        return f"deployment/{name} restarted at {stamp}"
+
+    def _patch(self, name: str, body: object) -> None:
+        """A strategic merge patch (a mapping) or a JSON patch (a list) of the Deployment."""
         self._call(
             f"patch deployment/{name}",
             self.apps.patch_namespaced_deployment,
@@ -471,7 +477,6 @@ class KubeTarget:
             self.namespace,
             body,
         )
-        return f"deployment/{name} restarted at {stamp}"
 
     def _scale(self, name: str, replicas: int) -> str:
         self._call(
@@ -548,14 +553,7 @@ class KubeTarget:
         return out
 
     def _set_template(self, name: str, template: dict[str, Any], revision: int) -> str:
-        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
-        self._call(
-            f"patch deployment/{name}",
-            self.apps.patch_namespaced_deployment,
-            name,
-            self.namespace,
-            patch,
-        )
+        self._patch(name, [{"op": "replace", "path": "/spec/template", "value": template}])
         return f"deployment/{name} rolled back to revision {revision} ({_images(template)})"
 
     def _plan_resources(self, op: PatchResources) -> ActionPlan:
@@ -591,16 +589,7 @@ class KubeTarget:
         return ActionPlan(f"patch the resources of deployment/{name} (pods roll)", (change,))
 
     def _patch_resources(self, name: str, container: str, wanted: dict[str, dict[str, str]]) -> str:
-        body = {
-            "spec": {
-                "template": {"spec": {"containers": [{"name": container, "resources": wanted}]}}
-            }
-        }
-        self._call(
-            f"patch deployment/{name}",
-            self.apps.patch_namespaced_deployment,
-            name,
-            self.namespace,
-            body,
-        )
+        # strategic merge: containers merge by name, the other containers are left alone
+        containers = [{"name": container, "resources": wanted}]
+        self._patch(name, {"spec": {"template": {"spec": {"containers": containers}}}})
         return f"deployment/{name} container {container} resources set"
