@@ -496,8 +496,9 @@ class PatchResources(BaseOp):
 
 # -- exec a command ---------------------------------------------------------------------------
 #: Programs an ``exec`` step may run without being marked destructive: they only read. psql
-#: runs in read-only transactions (``default_transaction_read_only``), so a write is refused
-#: by PostgreSQL itself.
+#: runs in read-only transactions (``default_transaction_read_only``), so PostgreSQL refuses
+#: an accidental write; that default can be switched off in SQL, so on the stack a read-only
+#: step also connects as the monitoring role, which has no write privilege at all.
 READ_ONLY_PROGRAMS = frozenset(
     {
         "cat", "date", "df", "du", "free", "grep", "head", "hostname", "id", "ls", "nproc",

@@ -48,12 +48,25 @@ def test_psql_reads_the_stacks_postgresql(ctx: RunContext) -> None:
 
 
 def test_psql_cannot_write_through_a_read_only_step(ctx: RunContext) -> None:
-    write = 'psql -X -c "CREATE TABLE sneaky (id int)"'
+    write = 'psql -X -c "CREATE TABLE public.sneaky (id int)"'
     seen = ctx.observe(exec_op(write))
     assert seen.summary.endswith("in postgres exited 1")
     assert any("cannot execute CREATE TABLE in a read-only transaction" in d for d in seen.details)
     check = "psql -XAt -c \"SELECT count(*) FROM pg_tables WHERE tablename = 'sneaky'\""
     assert ctx.observe(exec_op(check)).details == ("0",)
+
+
+def test_a_read_only_step_cannot_write_even_when_it_asks_for_read_write(ctx: RunContext) -> None:
+    """The read-only transaction is a guard SQL can lift; the monitoring role is the boundary."""
+    who = ctx.observe(exec_op('psql -XAt -c "SELECT current_user"'))
+    assert who.details == ("aqua_monitor",)
+    lifted = (
+        'psql -X -c "SET default_transaction_read_only = off" '
+        '-c "CREATE TABLE public.sneaky (id int)"'
+    )
+    seen = ctx.observe(exec_op(lifted))
+    assert seen.summary.endswith("in postgres exited 1")
+    assert any("permission denied for schema public" in d for d in seen.details), seen.details
 
 
 def test_a_destructive_step_may_write_once_confirmed(ctx: RunContext) -> None:

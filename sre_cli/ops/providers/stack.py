@@ -5,8 +5,9 @@ selection to those failing their readiness probe right now (``status`` probes li
 go through the supervisor (``restart`` brings back a component stopped on purpose, too).
 
 ``exec`` runs a program on this machine against a component: psql finds the stack's
-PostgreSQL through ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``, any program gets the
-component's URL as ``AQUA_COMPONENT_URL``. ``top`` reads each process's resident memory and
+PostgreSQL through ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``/``PGPASSWORD`` (the
+monitoring role for a read-only step), any program gets the component's URL as
+``AQUA_COMPONENT_URL``. ``top`` reads each process's resident memory and
 CPU from ``/proc`` (:func:`sre_cli.stack.usage.process_usage`).
 """
 
@@ -156,7 +157,8 @@ class StackTarget:
 
     def _exec(self, op: ExecOp) -> Observation:
         comp = self._exec_component(op)
-        env = {**os.environ, **_component_env(comp), **exec_env(op)}
+        secrets_file = self.control.layout.secrets_file
+        env = {**os.environ, **_component_env(comp, op, secrets_file), **exec_env(op)}
         argv = [str(_program(op.program)), *op.command[1:]]
         try:
             done = subprocess.run(
@@ -215,17 +217,29 @@ class StackTarget:
         """Nothing is held open: every call goes through the state dir."""
 
 
-def _component_env(comp: ComponentSpec) -> dict[str, str]:
+def _component_env(comp: ComponentSpec, op: ExecOp, secrets_file: Path) -> dict[str, str]:
+    """Where the program finds the component. PostgreSQL: a read-only step connects as the
+    monitoring role (``pg_monitor``: every session and statistic, no table data, no writes),
+    a destructive one as the superuser; the password from the stack's secrets."""
     url = urlsplit(comp.url)
     env = {"AQUA_COMPONENT_URL": comp.url}
     if comp.kind == "postgres":
+        from sre_cli.infra.pgroles import MONITOR
+        from sre_cli.stack.state import load_or_create_secrets
+
         env |= {
             "PGHOST": url.hostname or "127.0.0.1",
             "PGPORT": str(url.port or comp.port),
-            "PGUSER": url.username or "aqua",
+            "PGUSER": (url.username or "aqua") if op.destructive else MONITOR,
             "PGDATABASE": url.path.lstrip("/") or "aqua",
             "PGCONNECT_TIMEOUT": "5",
         }
+        if secrets_file.exists():
+            found = load_or_create_secrets(secrets_file)
+            password = (
+                found.postgres_password if op.destructive else found.postgres_monitor_password
+            )
+            env["PGPASSWORD"] = password  # the child's environment, never its argv
     return env
 
 
