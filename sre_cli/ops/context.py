@@ -17,10 +17,14 @@ from typing import TYPE_CHECKING
 from sre_cli.errors import UsageError
 from sre_cli.ops.operations import (
     EscalateOp,
+    ExecOp,
     HttpProbe,
     K8sOp,
+    PatchResources,
     PrometheusProbe,
+    RolloutOp,
     StackOp,
+    TopOp,
     TracesOp,
     WaitOp,
 )
@@ -98,6 +102,13 @@ class RunContext:
                 from sre_cli.ops.providers import jaeger
 
                 return jaeger.observe(op, self.jaeger_url)
+            case RolloutOp():
+                return self._kube().rollout_status(op)
+            case ExecOp() | TopOp():
+                # where it runs is the target's: the stack's component or a pod
+                return self._stack().observe(op) if self.stack else self._kube().observe(op)
+            case PatchResources():
+                raise UsageError(f"{op.describe()} is an action, not a check")
             case WaitOp():
                 return self.observe(op.until.op)
             case EscalateOp():
@@ -107,8 +118,10 @@ class RunContext:
         match op:
             case StackOp():
                 return self._stack().plan_action(op)
-            case K8sOp():
+            case K8sOp() | RolloutOp() | PatchResources():
                 return self._kube().plan_action(op)
+            case ExecOp():
+                return self._stack().plan_exec(op) if self.stack else self._kube().plan_exec(op)
             case EscalateOp():
                 return self._plan_escalation(op)
         raise UsageError(f"{op.describe()} is not an action")

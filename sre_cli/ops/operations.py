@@ -24,27 +24,41 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from sre_cli.timespec import format_duration, parse_seconds
 
 __all__ = [
     "PARAM_REF",
+    "READ_ONLY_PROGRAMS",
     "BaseOp",
     "DeletePods",
     "Duration",
     "EscalateOp",
     "Events",
+    "ExecOp",
     "HttpProbe",
     "K8sOp",
     "Operation",
+    "PatchResources",
     "PodLogs",
     "PodSelection",
+    "Polled",
     "PrometheusProbe",
     "Risk",
+    "RolloutOp",
     "Scale",
     "StackOp",
     "TargetName",
+    "TopOp",
     "TracesOp",
     "WaitOp",
     "compare",
@@ -121,6 +135,15 @@ def _deployment(value: str) -> str:
     if m is None:
         raise ValueError(f"expected deployment/NAME, got {value!r}")
     return m.group(1)
+
+
+def _valid_deployment(value: str) -> str:
+    _deployment(value)
+    return value
+
+
+#: ``deployment/NAME`` (also ``deploy/NAME``), kept as written; ``_deployment`` gives the name.
+DeploymentRef = Annotated[str, AfterValidator(_valid_deployment)]
 
 
 class BaseOp(BaseModel):
@@ -327,22 +350,15 @@ _K8S_WRITE = ("delete_pods", "rollout_restart", "scale")
 class K8sOp(BaseOp):
     """One verb against the Kubernetes API in the target namespace."""
 
-    available: str | None = None
+    available: DeploymentRef | None = None
     pods: PodSelection | None = None
     events: Events | None = None
     logs: PodLogs | None = None
     delete_pods: DeletePods | None = None
-    rollout_restart: str | None = None
+    rollout_restart: DeploymentRef | None = None
     scale: Scale | None = None
 
     target: ClassVar[TargetName] = "kubernetes"
-
-    @field_validator("available", "rollout_restart")
-    @classmethod
-    def _deployment_ref(cls, value: str | None) -> str | None:
-        if value is not None:
-            _deployment(value)
-        return value
 
     @model_validator(mode="after")
     def _one_verb(self) -> K8sOp:
@@ -394,6 +410,255 @@ class K8sOp(BaseOp):
         return self.verb  # pragma: no cover - the validator admits nothing else
 
 
+# -- rollout ----------------------------------------------------------------------------------
+_ROLLOUT = ("restart", "undo", "status")
+
+
+class RolloutOp(BaseOp):
+    """A Deployment's rollout, as ``kubectl rollout`` drives it::
+
+        rollout: {restart: deployment/api-service}
+        rollout: {undo: deployment/api-service}              # back to the previous revision
+        rollout: {undo: deployment/api-service, to_revision: 3}
+        rollout: {status: deployment/api-service, timeout: 5m}
+
+    ``status`` is a check a run polls every ``interval`` (as a ``wait``) until every replica
+    runs the current template and is available; it fails at ``timeout``.
+    """
+
+    restart: DeploymentRef | None = None
+    undo: DeploymentRef | None = None
+    status: DeploymentRef | None = None
+    to_revision: Annotated[int, Field(ge=1)] | ParamRef | None = None
+    timeout: Duration = 300.0
+    interval: Duration = 2.0
+
+    target: ClassVar[TargetName] = "kubernetes"
+
+    @model_validator(mode="after")
+    def _one_verb(self) -> RolloutOp:
+        if exactly_one(self, _ROLLOUT, "rollout") != "undo" and self.to_revision is not None:
+            raise ValueError("to_revision applies to undo only")
+        return self
+
+    @property
+    def verb(self) -> str:
+        return exactly_one(self, _ROLLOUT, "rollout")
+
+    @property
+    def deployment(self) -> str:
+        return _deployment(self.restart or self.undo or self.status or "")
+
+    @property
+    def checks(self) -> bool:
+        return self.verb == "status"
+
+    @property
+    def probe(self) -> RolloutOp:
+        """What a run polls for ``status`` (as for a ``wait``): the rollout's state now."""
+        return self
+
+    @property
+    def mutates(self) -> bool:
+        return self.verb != "status"
+
+    @property
+    def risk(self) -> Risk:
+        return "mutate" if self.mutates else "read"
+
+    def describe(self) -> str:
+        name = f"deployment/{self.deployment}"
+        match self.verb:
+            case "status":
+                return f"wait up to {self.timeout:g}s until the rollout of {name} completes"
+            case "undo" if self.to_revision is not None:
+                return f"rollout undo {name} to revision {self.to_revision}"
+        return f"rollout {self.verb} {name}"
+
+
+# -- patch a container's resources ------------------------------------------------------------
+#: A Kubernetes quantity: ``250m``, ``0.5``, ``512Mi``, ``1G``, ``1e3``.
+Quantity = Annotated[
+    str,
+    Field(
+        pattern=r"^([0-9]+(\.[0-9]+)?([numkMGTPE]|[KMGTPE]i|[eE][-+]?[0-9]+)?|\{[A-Za-z_][A-Za-z0-9_]*\})$"
+    ),
+]
+
+
+class Resources(BaseOp):
+    memory: Quantity | None = None
+    cpu: Quantity | None = None
+
+    def items(self) -> dict[str, str]:
+        return {k: v for k, v in (("memory", self.memory), ("cpu", self.cpu)) if v is not None}
+
+
+class PatchResources(BaseOp):
+    """Set a container's requests and limits on a Deployment (a rolling restart follows)::
+
+    patch_resources:
+      deployment: deployment/api-service
+      container: api           # default: the pod's only (or first) container
+      limits: {memory: 1Gi}
+      requests: {memory: 512Mi, cpu: 250m}
+    """
+
+    deployment_ref: DeploymentRef = Field(alias="deployment")
+    container: str | None = None
+    requests: Resources | None = None
+    limits: Resources | None = None
+
+    checks: ClassVar[bool] = False
+    mutates: ClassVar[bool] = True
+    risk: ClassVar[Risk] = "mutate"
+    target: ClassVar[TargetName] = "kubernetes"
+
+    @model_validator(mode="after")
+    def _something(self) -> PatchResources:
+        if not self.wanted():
+            raise ValueError("patch_resources needs requests or limits (memory, cpu)")
+        return self
+
+    @property
+    def deployment(self) -> str:
+        return _deployment(self.deployment_ref)
+
+    def wanted(self) -> dict[str, dict[str, str]]:
+        """``{"limits": {"memory": "1Gi"}, ...}``: only what the step sets."""
+        out = {
+            "requests": self.requests.items() if self.requests else {},
+            "limits": self.limits.items() if self.limits else {},
+        }
+        return {k: v for k, v in out.items() if v}
+
+    def describe(self) -> str:
+        what = ", ".join(f"{k}.{r}={q}" for k, rs in self.wanted().items() for r, q in rs.items())
+        container = f" container {self.container}" if self.container else ""
+        return f"set{container} resources of deployment/{self.deployment}: {what}"
+
+
+# -- exec a command ---------------------------------------------------------------------------
+#: Programs an ``exec`` step may run without being marked destructive: they only read. psql
+#: runs in read-only transactions (``default_transaction_read_only``), so PostgreSQL refuses
+#: an accidental write; that default can be switched off in SQL, so on the stack a read-only
+#: step also connects as the monitoring role, which has no write privilege at all.
+READ_ONLY_PROGRAMS = frozenset(
+    {
+        "cat", "date", "df", "du", "free", "grep", "head", "hostname", "id", "ls", "nproc",
+        "pg_isready", "ps", "psql", "tail", "uptime", "wc",
+    }
+)  # fmt: skip
+
+
+def _argv(value: object) -> object:
+    if isinstance(value, str):
+        import shlex
+
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise ValueError(f"cannot split the command {value!r}: {exc}") from None
+    return value
+
+
+class ExecOp(BaseOp):
+    """Run a command in a pod (Kubernetes) or against a component of the stack::
+
+        exec:
+          command: psql -c "SELECT count(*) FROM pg_stat_activity"
+          selector: app=postgres      # Kubernetes: the first ready pod
+          component: postgres         # stack: psql finds this component through PG* variables
+
+    The program must be on :data:`READ_ONLY_PROGRAMS` unless the step says ``destructive:
+    true`` (then it is an action, confirmed before it runs). No shell is involved: the words
+    are the program's arguments.
+    """
+
+    command: Annotated[
+        tuple[Annotated[str, Field(min_length=1)], ...],
+        BeforeValidator(_argv),
+        Field(min_length=1),
+    ]
+    selector: str | None = None
+    container: str | None = None
+    component: str | None = None
+    destructive: bool = False
+    timeout: Duration = 30.0
+
+    checks: ClassVar[bool] = False
+    target: ClassVar[TargetName | None] = None
+
+    @model_validator(mode="after")
+    def _allowed(self) -> ExecOp:
+        if self.selector is None and self.component is None:
+            raise ValueError("exec needs a selector (Kubernetes), a component (stack) or both")
+        program = self.command[0]
+        if "/" in program:
+            raise ValueError(f"exec runs a program by name, not by path: {program!r}")
+        if not self.destructive and program not in READ_ONLY_PROGRAMS and "{" not in program:
+            allowed = ", ".join(sorted(READ_ONLY_PROGRAMS))
+            raise ValueError(
+                f"{program} is not a read-only program ({allowed}); "
+                "mark the step destructive: true to run it"
+            )
+        return self
+
+    @property
+    def program(self) -> str:
+        return self.command[0]
+
+    @property
+    def mutates(self) -> bool:
+        return self.destructive
+
+    @property
+    def risk(self) -> Risk:
+        return "destructive" if self.destructive else "read"
+
+    def describe(self) -> str:
+        import shlex
+
+        where = " / ".join(
+            w for w in (self.component, f"pod {self.selector}" if self.selector else None) if w
+        )
+        return f"run `{shlex.join(self.command)}` in {where}"
+
+
+# -- top --------------------------------------------------------------------------------------
+class TopOp(BaseOp):
+    """Memory and CPU in use now: the pods' metrics from metrics-server (``metrics.k8s.io``) on
+    Kubernetes, the processes' resident memory and CPU on the stack::
+
+        top: {selector: app=api-service, component: "api-*"}
+    """
+
+    selector: str | None = None
+    component: Names | None = None
+
+    checks: ClassVar[bool] = False
+    mutates: ClassVar[bool] = False
+    risk: ClassVar[Risk] = "read"
+    target: ClassVar[TargetName | None] = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> TopOp:
+        if self.selector is None and not self.component:
+            raise ValueError("top needs a selector (Kubernetes), a component (stack) or both")
+        return self
+
+    def describe(self) -> str:
+        where = " / ".join(
+            w
+            for w in (
+                ", ".join(self.component) if self.component else None,
+                f"pods {self.selector}" if self.selector else None,
+            )
+            if w
+        )
+        return f"memory and CPU of {where}"
+
+
 _PROBES = ("http", "prometheus", "stack", "k8s", "traces")
 
 
@@ -436,8 +701,17 @@ class WaitOp(BaseOp):
     def target(self) -> TargetName | None:
         return self.until.op.target
 
+    @property
+    def probe(self) -> HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp:
+        """What a run polls until it passes."""
+        return self.until.op
+
     def describe(self) -> str:
         return f"wait up to {self.timeout:g}s until {self.until.op.describe()}"
+
+
+#: Checks a run polls every ``interval`` until their ``probe`` passes or ``timeout`` passes.
+Polled = WaitOp | RolloutOp
 
 
 # -- escalate ---------------------------------------------------------------------------------
@@ -468,4 +742,17 @@ class EscalateOp(BaseOp):
         return f"escalate to {self.team}{when}: {self.reason}"
 
 
-Operation = HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp | WaitOp | EscalateOp
+#: Every operation a step or a hypothesis may name.
+Operation = (
+    HttpProbe
+    | PrometheusProbe
+    | StackOp
+    | K8sOp
+    | TracesOp
+    | RolloutOp
+    | PatchResources
+    | ExecOp
+    | TopOp
+    | WaitOp
+    | EscalateOp
+)

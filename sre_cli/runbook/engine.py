@@ -42,7 +42,7 @@ from sre_cli.errors import (
     UsageError,
 )
 from sre_cli.ops.consent import Consent
-from sre_cli.ops.operations import TargetName, WaitOp
+from sre_cli.ops.operations import Polled, RolloutOp, TargetName, WaitOp
 from sre_cli.ops.outcome import ActionPlan, Observation, RunEnd, Status, StepRecord
 from sre_cli.ops.transcript import Transcript
 from sre_cli.runbook.params import check_names, fill, resolve
@@ -285,14 +285,14 @@ class _Run:
 
     def _check(self, step: Step, body: StepBody, title: str) -> _Result:
         op = body.op
-        if isinstance(op, WaitOp) and not self.options.dry_run:
+        if isinstance(op, WaitOp | RolloutOp) and not self.options.dry_run:
             seen = self._wait(op)
         else:
             seen = self.ctx.observe(op)
         if seen.ok:
             return _Result("pass", seen.summary, seen.details)
         if self.options.dry_run:
-            if isinstance(op, WaitOp):
+            if isinstance(op, WaitOp | RolloutOp):
                 summary = f"would {op.describe()}; now: {seen.summary}"
                 return _Result("would", summary, seen.details)
             return _Result("fail", f"{seen.summary} (dry run: going on)", seen.details)
@@ -304,11 +304,11 @@ class _Run:
         )
         return _Result("fail", seen.summary, seen.details, stop=failed)
 
-    def _wait(self, op: WaitOp) -> Observation:
+    def _wait(self, op: Polled) -> Observation:
         deadline = time.monotonic() + op.timeout
         started = time.monotonic()
         while True:
-            seen = self.ctx.observe(op.until.op)
+            seen = self.ctx.observe(op.probe)
             took = time.monotonic() - started
             if seen.ok:
                 return Observation(True, f"{seen.summary} (after {took:.1f}s)", seen.details)

@@ -5,6 +5,8 @@ A step body is YAML with exactly one operation key plus a few modifiers::
 
     http: {url: "{entry_url}/ready", expect_status: 200}
     wait: {until: {k8s: {available: deployment/api-service}}, timeout: 90s}
+    rollout: {undo: deployment/api-service}
+    exec: {command: psql -c "SELECT count(*) FROM pg_stat_activity", component: postgres}
     on_fail: continue        # a check that only triages: record the failure, go on
     target: stack            # restrict a target-neutral step (http, prometheus) to one target
 """
@@ -13,17 +15,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from sre_cli.ops.operations import (
     BaseOp,
     EscalateOp,
+    ExecOp,
     HttpProbe,
     K8sOp,
     Operation,
+    PatchResources,
     PrometheusProbe,
+    RolloutOp,
     StackOp,
     TargetName,
+    TopOp,
     TracesOp,
     WaitOp,
     exactly_one,
@@ -31,7 +37,19 @@ from sre_cli.ops.operations import (
 
 __all__ = ["StepBody"]
 
-_KEYS = ("http", "prometheus", "stack", "k8s", "traces", "wait", "escalate")
+_KEYS = (
+    "http",
+    "prometheus",
+    "stack",
+    "k8s",
+    "traces",
+    "rollout",
+    "patch_resources",
+    "exec",
+    "top",
+    "wait",
+    "escalate",
+)
 
 
 class StepBody(BaseOp):
@@ -42,6 +60,11 @@ class StepBody(BaseOp):
     stack: StackOp | None = None
     k8s: K8sOp | None = None
     traces: TracesOp | None = None
+    rollout: RolloutOp | None = None
+    #: also spelt ``patch-resources``
+    patch_resources: PatchResources | None = Field(default=None, alias="patch-resources")
+    exec: ExecOp | None = None
+    top: TopOp | None = None
     wait: WaitOp | None = None
     escalate: EscalateOp | None = None
     #: restrict a target-neutral step (http, prometheus) to one target

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cli_runner import invoke
 from infra_harness import require_binary
+from stack.stack_harness import postgres_only_stack
 
 from sre_cli.commands.backup import app
 from sre_cli.stack.plan import MachineEnvironment, StackOptions, build_plan
-from sre_cli.stack.servers import ServerRunner, server_runner
-from sre_cli.stack.spec import Ports, StateLayout
+from sre_cli.stack.spec import StateLayout
 
 pytestmark = pytest.mark.integration
 
@@ -21,22 +21,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def stack_postgres(scratch: Path) -> Iterator[StateLayout]:
     """A state dir with the stack's plan and its postgres component running (no others)."""
-    for tool in ("initdb", "postgres", "psql", "pg_basebackup"):
-        require_binary(tool)
-    from sre_cli.infra.process import free_port
-
-    layout = StateLayout(scratch / "stack")
-    layout.create()
-    options = StackOptions(ports=Ports().with_overrides({"postgres": free_port()}))
-    plan = build_plan(options, MachineEnvironment(), layout)
-    layout.plan_file.write_text(plan.model_dump_json(), encoding="utf-8")
-    runner = server_runner(plan.component("postgres"), plan, layout)
-    assert isinstance(runner, ServerRunner)
-    runner.start()
-    try:
-        yield layout
-    finally:
-        runner.stop()
+    require_binary("pg_basebackup")
+    yield from postgres_only_stack(scratch)
 
 
 def test_backup_and_drill_on_the_stack(stack_postgres: StateLayout) -> None:

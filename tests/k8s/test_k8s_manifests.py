@@ -294,7 +294,10 @@ def test_operator_role_is_least_privilege(rendered: tuple[str, list[Doc]]) -> No
     expected |= {
         ("apps", r, v) for r in ("deployments", "deployments/scale") for v in ("get", "patch")
     }
-    expected |= {("apps", "replicasets", "get")}
+    expected |= {("apps", "replicasets", v) for v in ("get", "list")}
+    expected |= {("metrics.k8s.io", "pods", v) for v in ("get", "list")}
+    # never exec into pods: an exec step on Kubernetes needs credentials that grant it
+    assert ("", "pods/exec", "create") not in granted
     assert granted == expected
     binding = by_kind(docs, "RoleBinding")["aqua-operator"]
     assert binding["roleRef"] == {

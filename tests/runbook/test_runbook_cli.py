@@ -79,7 +79,7 @@ def test_show_renders_numbered_steps_for_a_target() -> None:
     assert "stack components api-* are ready" in out  # parameter defaults filled in
     code, k8s = _invoke(["runbook", "show", "api-down", "--target", "kubernetes"])
     assert code == 0
-    assert "Step 8 check" in k8s
+    assert "Step 4 check" in k8s
     assert "Step 3 check" not in k8s
     assert "delete pods app=api-service, not Ready (at most 1)" in k8s
 

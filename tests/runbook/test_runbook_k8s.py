@@ -13,19 +13,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cli_runner import run_aqua
-from infra_harness import require
+from infra_harness import PrometheusFactory
 from k8s.app_secret import create_app_secret
 from kubernetes import client, config
+from runbook.k8s_harness import control_plane, kubectl, slo_prometheus, wait_for
 
-from sre_cli.k8s import ControlPlane, find_toolchain
+from sre_cli.k8s import ControlPlane
+from sre_cli.runbook.loader import load_runbook
 
 pytestmark = pytest.mark.integration
 
@@ -37,40 +38,18 @@ SELECTOR = "app=api-service"
 # Optional (a request may leave any out), and the server's answers fill the fields read below.
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    tools = require(find_toolchain)
-    plane = ControlPlane(tmp_path_factory.mktemp("k8s"), nodes=3, toolchain=tools)
-    plane.start()
-    try:
-        yield plane
-    finally:
-        plane.stop()
+    yield from control_plane(tmp_path_factory.mktemp("k8s"))
 
 
-def kubectl(plane: ControlPlane, *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [str(plane.toolchain.kubectl), *args],
-        input=stdin,
-        env=plane.kubectl_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+@pytest.fixture(scope="module", autouse=True)
+def prometheus(prometheus_factory: PrometheusFactory) -> Iterator[str]:
+    """The Prometheus the runbook asks (its verification against the SLO, what it scrapes)."""
+    url = slo_prometheus(prometheus_factory)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AQUA_PROMETHEUS_URL", url)
+        yield url
 
 
 def available(apps: client.AppsV1Api) -> bool:
@@ -166,12 +145,12 @@ def api_pods(admin: client.ApiClient) -> dict[str, str]:
 
 
 def runbook(
-    kubeconfig: Path, tmp: Path, *args: str, stdin: str = ""
+    kubeconfig: Path, tmp: Path, *args: str, stdin: str = "", name: str = "api-down"
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``aqua runbook run api-down --target kubernetes`` as the operator; JSON report."""
+    """``aqua runbook run NAME --target kubernetes`` as the operator; JSON report."""
     transcript = str(tmp / f"t-{os.urandom(4).hex()}.jsonl")
     done = run_aqua(
-        *("runbook", "run", "api-down", "--target", "kubernetes"),
+        *("runbook", "run", name, "--target", "kubernetes"),
         *("--kubeconfig", str(kubeconfig), "--transcript", transcript, "--format", "json"),
         *args,
         stdin=stdin,
@@ -196,11 +175,11 @@ def test_dry_run_lists_the_pod_and_deletes_nothing(
     assert report["outcome"] == "dry-run"
     assert report["params"]["namespace"] == NS  # from the kubeconfig's context
     steps = by_step(report)
-    assert steps[8]["status"] == "fail"
-    assert "2/3 available" in steps[8]["summary"]
-    assert [victim in line for line in steps[9]["details"]] == [True]  # the one not-ready pod
-    assert steps[12]["status"] == "would"
-    assert steps[12]["changes"] == [f"delete pod {victim} (NOT READY: Running, ContainersNotReady)"]
+    assert steps[4]["status"] == "fail"
+    assert "2/3 available" in steps[4]["summary"]
+    assert [victim in line for line in steps[5]["details"]] == [True]  # the one not-ready pod
+    assert steps[11]["status"] == "would"
+    assert steps[11]["changes"] == [f"delete pod {victim} (NOT READY: Running, ContainersNotReady)"]
     assert steps[13]["status"] == "would"
     assert api_pods(admin) == before
 
@@ -212,12 +191,12 @@ def test_a_destructive_step_without_yes_exits_3_and_deletes_nothing(
     done, report = runbook(operator_kubeconfig, tmp_path, stdin="yes\n")
     assert done.returncode == 3, done.stderr
     message = " ".join(done.stderr.split())
-    assert "step 12 (delete pods" in message
+    assert "step 11 (delete pods" in message
     assert "is destructive and runs only with --yes" in message
-    assert "--from-step 12 --yes" in message
+    assert "--from-step 11 --yes" in message
     assert report["outcome"] == "aborted"
-    assert by_step(report)[12]["status"] == "declined"
-    assert by_step(report)[12]["risk"] == "destructive"
+    assert by_step(report)[11]["status"] == "declined"
+    assert by_step(report)[11]["risk"] == "destructive"
     assert 13 not in by_step(report)
     assert api_pods(admin) == before
 
@@ -230,17 +209,20 @@ def test_api_down_replaces_the_not_ready_pod_as_the_operator(
     assert done.returncode == 0, done.stderr + json.dumps(report, indent=1)
     assert report["outcome"] == "resolved"
     steps = by_step(report)
-    assert [steps[n]["status"] for n in range(8, 14)] == [
-        "fail",  # not Available
-        "info",  # the not-ready pod
-        "info",  # events
-        "info",  # logs (kwok runs no containers: said so, the run goes on)
-        "done",
-        "pass",
+    assert [(n, steps[n]["status"]) for n in sorted(steps)] == [
+        (1, "info"),  # what Prometheus sees: no API to scrape here
+        (4, "fail"),  # not Available
+        (5, "info"),  # the not-ready pod
+        (7, "info"),  # events
+        (8, "info"),  # logs (kwok runs no containers: said so, the run goes on)
+        (9, "error"),  # top: no metrics API on this control plane, said so
+        (11, "done"),
+        (13, "pass"),
+        (15, "pass"),  # the SLI: no API traffic, no errors
     ]
-    assert steps[12]["summary"] == f"deleted pod {victim}"
-    assert any("ScalingReplicaSet" in line for line in steps[10]["details"])
-    assert "log not available" in steps[11]["details"][1]
+    assert steps[11]["summary"] == f"deleted pod {victim}"
+    assert any("ScalingReplicaSet" in line for line in steps[7]["details"])
+    assert "log not available" in steps[8]["details"][1]
     assert available(client.AppsV1Api(admin))
     after = api_pods(admin)
     assert victim not in after
@@ -258,4 +240,43 @@ def test_a_namespace_outside_the_grant_is_forbidden(
     assert f"system:serviceaccount:{NS}:aqua-operator" in message
     assert 'in the namespace "kube-system"' in message
     assert report["outcome"] == "error"
-    assert by_step(report)[8]["status"] == "error"
+    assert by_step(report)[4]["status"] == "error"
+
+
+ON_KUBERNETES = sorted(
+    p.stem
+    for p in (ROOT / "runbooks").glob("*.md")
+    if p.name != "README.md" and "kubernetes" in load_runbook(p).meta.targets
+)
+
+
+@pytest.mark.parametrize("name", ON_KUBERNETES)
+def test_every_shipped_runbook_dry_runs_with_the_risk_of_each_step(
+    name: str, operator_kubeconfig: Path, admin: client.ApiClient, tmp_path: Path
+) -> None:
+    """As the operator, on the prod overlay: checks and actions all run (diagnostics may say
+    what they could not gather: kwok runs no containers, there is no metrics API), and every
+    step says what it risks."""
+    before = {d.metadata.name: d.metadata.generation for d in deployments(admin)}
+    done, report = runbook(operator_kubeconfig, tmp_path, "--dry-run", name=name)
+    assert done.returncode == 0, done.stderr + json.dumps(report, indent=1)
+    assert report["outcome"] == "dry-run"
+    assert report["steps"], "no step runs on kubernetes"
+    book = load_runbook(ROOT / "runbooks" / f"{name}.md")
+    risks = {s.number: s.body.op.risk for s in book.steps}
+    for step in report["steps"]:
+        assert step["risk"] == risks[step["step"]], step
+        if step["kind"] == "action":
+            assert step["status"] in ("would", "nothing"), step
+            assert step["risk"] in ("mutate", "destructive"), step
+        else:
+            assert step["risk"] == "read", step
+        if step["kind"] != "diagnose":
+            assert step["status"] != "error", step
+    after = {d.metadata.name: d.metadata.generation for d in deployments(admin)}
+    assert after == before  # a dry run changes nothing
+
+
+def deployments(admin: client.ApiClient) -> list[Any]:
+    found: Any = client.AppsV1Api(admin).list_namespaced_deployment(NS)
+    return list(found.items)

@@ -31,7 +31,8 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "empty-step.md": (7, "step 1 (aqua check) is empty"),
     "two-operations.md": (
         7,
-        "exactly one of http, prometheus, stack, k8s, traces, wait, escalate (found: http, stack)",
+        "exactly one of http, prometheus, stack, k8s, traces, rollout, patch_resources, exec, "
+        "top, wait, escalate (found: http, stack)",
     ),
     "check-without-verdict.md": (6, "gives no verdict"),
     "action-that-reads.md": (6, "changes nothing"),
@@ -78,7 +79,8 @@ def test_every_problem_of_a_runbook_is_listed_with_its_line() -> None:
         problems,
         [
             "front matter: alert: unknown field",
-            "exactly one of http, prometheus, stack, k8s, traces, wait, escalate",
+            "exactly one of http, prometheus, stack, k8s, traces, rollout, patch_resources, exec, "
+            "top, wait, escalate",
             "unknown step block `aqua fix`",
             "changes state: make it an `aqua action`",
             "wait.until: required field missing",

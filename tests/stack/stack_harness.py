@@ -215,3 +215,28 @@ def lite_stack(tmp: Path) -> Iterator[Stack]:
     for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
         s.up("--lite", "--api-replicas", "2")
         yield s
+
+
+def postgres_only_stack(root: Path) -> Iterator[Any]:
+    """A state dir with the stack's plan and its postgres component running (no others, no
+    supervisor), started as the stack starts it. ``root`` must be traversable by the
+    ``postgres`` OS user. Yields the :class:`~sre_cli.stack.spec.StateLayout`."""
+    for tool in ("initdb", "postgres", "psql"):
+        require_binary(tool)
+    from sre_cli.infra.process import free_port
+    from sre_cli.stack.plan import MachineEnvironment, StackOptions, build_plan
+    from sre_cli.stack.servers import ServerRunner, server_runner
+    from sre_cli.stack.spec import Ports, StateLayout
+
+    layout = StateLayout(root / "stack")
+    layout.create()
+    options = StackOptions(ports=Ports().with_overrides({"postgres": free_port()}))
+    plan = build_plan(options, MachineEnvironment(), layout)
+    layout.plan_file.write_text(plan.model_dump_json(), encoding="utf-8")
+    runner = server_runner(plan.component("postgres"), plan, layout)
+    assert isinstance(runner, ServerRunner)
+    runner.start()
+    try:
+        yield layout
+    finally:
+        runner.stop()

@@ -1,7 +1,9 @@
 """``k8s`` steps: the Kubernetes API in one namespace, with the ``kubernetes`` client.
 
 Only what the ``aqua-operator`` Role grants is used (get deployments, never list; list and
-delete pods; read pod logs and events; patch deployments and their scale). A refusal is a
+delete pods; read pod logs and events; patch deployments and their scale; list the
+ReplicaSets a rollout undo chooses from; read pod metrics). ``exec`` needs ``create`` on
+``pods/exec``, which that Role does not grant: run it with credentials that have it. A refusal is a
 :class:`ConfigError` carrying the API server's own message ("... is forbidden: User ...
 cannot list resource "pods" ... in the namespace ..."); an unreachable server is
 :class:`Unavailable`. The client is imported here, and this module only when a run targets a
@@ -13,18 +15,29 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sre_cli.errors import ConfigError, Unavailable
-from sre_cli.ops.operations import K8sOp, PodSelection, number
+from sre_cli.errors import ConfigError, Unavailable, UsageError
+from sre_cli.ops.operations import (
+    ExecOp,
+    K8sOp,
+    PatchResources,
+    PodSelection,
+    RolloutOp,
+    TopOp,
+    number,
+)
 from sre_cli.ops.outcome import ActionPlan, Change, Observation
+from sre_cli.ops.providers.command import exec_change, exec_env, exec_observation, usage_row
 
-__all__ = ["KubeTarget", "pod_ready"]
+__all__ = ["KubeTarget", "pod_metrics_rows", "pod_ready", "rollout_state"]
 
 TIMEOUT_S = 15.0
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+REVISION = "deployment.kubernetes.io/revision"
 _T = TypeVar("_T")
 
 
@@ -63,6 +76,58 @@ def _pod_row(pod: Any) -> str:
         f"{pod.metadata.name:<36} {_pod_state(pod):<28} node={pod.spec.node_name or '-'} "
         f"restarts={restarts} age={_age(pod.metadata.creation_timestamp)}"
     )
+
+
+def rollout_state(d: Any) -> tuple[bool | None, str]:
+    """Whether a Deployment's rollout is complete (True), failed (False: its progress deadline
+    passed) or still going (None), with what ``kubectl rollout status`` would say."""
+    name = f"deployment/{d.metadata.name}"
+    want = d.spec.replicas if d.spec.replicas is not None else 1
+    st = d.status
+    conds = {c.type: c for c in st.conditions or []}
+    progressing = conds.get("Progressing")
+    if (st.observed_generation or 0) < (d.metadata.generation or 0):
+        return None, f"waiting for the controller to see the new spec of {name}"
+    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
+        return False, f"{name} exceeded its progress deadline: {progressing.message or ''}"
+    updated, total = st.updated_replicas or 0, st.replicas or 0
+    available = st.available_replicas or 0
+    if updated < want:
+        return None, f"{name}: {updated} of {want} updated replicas"
+    if total > updated:
+        return None, f"{name}: {total - updated} old replica(s) pending termination"
+    if available < updated:
+        return None, f"{name}: {available} of {updated} updated replicas available"
+    return True, f"{name} successfully rolled out ({updated}/{want} updated and available)"
+
+
+def _images(template: Mapping[str, Any]) -> str:
+    containers = template.get("spec", {}).get("containers", [])
+    return ", ".join(str(c.get("image")) for c in containers) or "?"
+
+
+def _quantity(text: str) -> float:
+    """``"12Mi"`` -> 12582912.0, ``"250m"`` -> 0.25 (Kubernetes quantities)."""
+    from kubernetes.utils import parse_quantity
+
+    return float(parse_quantity(text))  # type: ignore[no-untyped-call]
+
+
+def pod_metrics_rows(items: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Rows of ``metrics.k8s.io/v1beta1`` PodMetrics: per pod, the sum of its containers'
+    memory and CPU, then each container."""
+    rows: list[str] = []
+    for item in sorted(items, key=lambda i: str(i.get("metadata", {}).get("name"))):
+        pod = str(item.get("metadata", {}).get("name"))
+        usage = [(c.get("name"), c.get("usage", {})) for c in item.get("containers", [])]
+        mem = [_quantity(u.get("memory", "0")) for _, u in usage]
+        cpu = [_quantity(u.get("cpu", "0")) for _, u in usage]
+        rows.append(usage_row(pod, sum(mem), sum(cpu)))
+        if len(usage) > 1:
+            rows.extend(
+                usage_row(f"  {n}", m, c) for (n, _), m, c in zip(usage, mem, cpu, strict=True)
+            )
+    return rows
 
 
 class KubeTarget:
@@ -178,7 +243,11 @@ class KubeTarget:
         return pods
 
     # -- read -------------------------------------------------------------------------------
-    def observe(self, op: K8sOp) -> Observation:
+    def observe(self, op: K8sOp | ExecOp | TopOp) -> Observation:
+        if isinstance(op, ExecOp):
+            return self._exec(op)
+        if isinstance(op, TopOp):
+            return self._top(op)
         if op.verb == "available":
             return self._available(op.deployment)
         if op.pods is not None:
@@ -266,8 +335,96 @@ class KubeTarget:
             lines.extend(str(text).splitlines() or ["   (empty)"])
         return Observation(None, f"logs of {len(pods)} pod(s)", tuple(lines))
 
+    def rollout_status(self, op: RolloutOp) -> Observation:
+        """The rollout's state now; a run polls it until it completes (``op.timeout``)."""
+        if op.verb != "status":
+            raise UsageError(f"{op.describe()} is an action, not a check")
+        d = self.deployment(op.deployment)
+        done, summary = rollout_state(d)
+        return Observation(done is True, summary, (f"image(s): {self._template_images(d)}",))
+
+    def _template_images(self, d: Any) -> str:
+        return _images(self.api.sanitize_for_serialization(d.spec.template))
+
+    def _top(self, op: TopOp) -> Observation:
+        from kubernetes import client
+
+        if op.selector is None:
+            raise UsageError(
+                f"{op.describe()}: the step names no pods", hint="add selector: app=NAME"
+            )
+        try:
+            found: Any = self._call(
+                f"get pod metrics {op.selector}",
+                client.CustomObjectsApi(self.api).list_namespaced_custom_object,
+                "metrics.k8s.io",
+                "v1beta1",
+                self.namespace,
+                "pods",
+                label_selector=op.selector,
+            )
+        except Unavailable as exc:
+            raise Unavailable(
+                f"no pod metrics: {exc.message}",
+                hint="the metrics API comes from metrics-server (`kubectl top pods` needs it too)",
+            ) from None
+        rows = pod_metrics_rows(found.get("items", []))
+        if not rows:
+            return Observation(None, f"no pod metrics for {op.selector} yet")
+        return Observation(None, f"memory and CPU of pods {op.selector}", tuple(rows))
+
+    def _exec_pod(self, op: ExecOp) -> str:
+        if op.selector is None:
+            raise UsageError(
+                f"{op.describe()}: the step names no pods", hint="add selector: app=NAME"
+            )
+        pods = sorted(
+            self.list_pods(op.selector), key=lambda p: (not pod_ready(p), p.metadata.name)
+        )
+        if not pods:
+            raise Unavailable(f"no pod matches {op.selector} in namespace {self.namespace}")
+        return str(pods[0].metadata.name)
+
+    def _exec(self, op: ExecOp, pod: str | None = None) -> Observation:
+        from kubernetes.stream import stream
+
+        name = pod or self._exec_pod(op)
+        env = [f"{k}={v}" for k, v in exec_env(op).items()]
+        argv = ["env", *env, *op.command] if env else list(op.command)
+        resp: Any = self._call(
+            f"exec in pod {name}",
+            functools.partial(stream, self.core.connect_get_namespaced_pod_exec),
+            name,
+            self.namespace,
+            command=argv,
+            container=op.container,
+            stdin=False,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            _preload_content=False,
+        )
+        out: list[str] = []
+        deadline = time.monotonic() + op.timeout
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=1)
+            out.append(resp.read_stdout() or "")
+            out.append(resp.read_stderr() or "")
+        code = resp.returncode if not resp.is_open() else None
+        resp.close()
+        return exec_observation(op, f"pod {name}", code, "".join(out))
+
+    def plan_exec(self, op: ExecOp) -> ActionPlan:
+        name = self._exec_pod(op)
+        change = exec_change(op, f"pod {name}", functools.partial(self._exec, op, name))
+        return ActionPlan(change.summary, (change,))
+
     # -- act --------------------------------------------------------------------------------
-    def plan_action(self, op: K8sOp) -> ActionPlan:
+    def plan_action(self, op: K8sOp | RolloutOp | PatchResources) -> ActionPlan:
+        if isinstance(op, RolloutOp):
+            return self._plan_rollout(op)
+        if isinstance(op, PatchResources):
+            return self._plan_resources(op)
         if op.delete_pods is not None:
             spec = op.delete_pods
             pods = [p for p in self._pods(spec) if p.metadata.deletion_timestamp is None]
@@ -286,14 +443,7 @@ class KubeTarget:
             details = (f"{len(left)} more left alone (max {most})",) if left else ()
             return ActionPlan(f"delete {len(chosen)} pod(s)", changes, details)
         if op.rollout_restart is not None:
-            name = op.deployment
-            d = self.deployment(name)
-            now = f"{d.status.ready_replicas or 0}/{d.spec.replicas} ready"
-            change = Change(
-                f"rollout restart deployment/{name} ({now})",
-                functools.partial(self._restart, name),
-            )
-            return ActionPlan(f"restart every pod of deployment/{name}, rolling", (change,))
+            return self._plan_restart(op.deployment)
         if op.scale is not None:
             name, want = op.scale.deployment, number(op.scale.replicas)
             scale: Any = self._call(
@@ -313,7 +463,13 @@ class KubeTarget:
 
     def _restart(self, name: str) -> str:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        self._patch(
+            name, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        )
+        return f"deployment/{name} restarted at {stamp}"
+
+    def _patch(self, name: str, body: object) -> None:
+        """A strategic merge patch (a mapping) or a JSON patch (a list) of the Deployment."""
         self._call(
             f"patch deployment/{name}",
             self.apps.patch_namespaced_deployment,
@@ -321,7 +477,6 @@ class KubeTarget:
             self.namespace,
             body,
         )
-        return f"deployment/{name} restarted at {stamp}"
 
     def _scale(self, name: str, replicas: int) -> str:
         self._call(
@@ -332,3 +487,109 @@ class KubeTarget:
             {"spec": {"replicas": replicas}},
         )
         return f"deployment/{name} scaled to {replicas}"
+
+    def _plan_restart(self, name: str) -> ActionPlan:
+        d = self.deployment(name)
+        now = f"{d.status.ready_replicas or 0}/{d.spec.replicas} ready"
+        change = Change(
+            f"rollout restart deployment/{name} ({now})", functools.partial(self._restart, name)
+        )
+        return ActionPlan(f"restart every pod of deployment/{name}, rolling", (change,))
+
+    # -- rollout undo, resources ------------------------------------------------------------------
+    def _plan_rollout(self, op: RolloutOp) -> ActionPlan:
+        if op.verb == "restart":
+            return self._plan_restart(op.deployment)
+        if op.verb != "undo":
+            raise UsageError(f"{op.describe()} is a check, not an action")
+        name = op.deployment
+        d = self.deployment(name)
+        current = int((d.metadata.annotations or {}).get(REVISION, "0"))
+        history = self._revisions(d)
+        if op.to_revision is not None:
+            want = number(op.to_revision)
+            if want not in history:
+                known = ", ".join(map(str, sorted(history))) or "none"
+                raise UsageError(
+                    f"deployment/{name} has no revision {want}", hint=f"revisions: {known}"
+                )
+        else:
+            older = [r for r in history if r < current]
+            if not older:
+                return ActionPlan(f"nothing to do: deployment/{name} has no earlier revision")
+            want = max(older)
+        template = history[want]
+        now = self.api.sanitize_for_serialization(d.spec.template)
+        if template == now:
+            return ActionPlan(f"nothing to do: deployment/{name} already runs revision {want}")
+        change = Change(
+            f"roll deployment/{name} back from revision {current} ({_images(now)}) "
+            f"to revision {want} ({_images(template)})",
+            functools.partial(self._set_template, name, template, want),
+        )
+        details = tuple(f"revision {r}: {_images(t)}" for r, t in sorted(history.items()))
+        return ActionPlan(f"rollout undo deployment/{name}", (change,), details)
+
+    def _revisions(self, d: Any) -> dict[int, dict[str, Any]]:
+        """The pod templates of the Deployment's ReplicaSets by revision, without the
+        ``pod-template-hash`` label the controller adds."""
+        labels = d.spec.selector.match_labels or {}
+        found: Any = self._call(
+            "list replicasets",
+            self.apps.list_namespaced_replica_set,
+            self.namespace,
+            label_selector=",".join(f"{k}={v}" for k, v in labels.items()),
+        )
+        out: dict[int, dict[str, Any]] = {}
+        for rs in found.items:
+            owners = rs.metadata.owner_references or []
+            revision = (rs.metadata.annotations or {}).get(REVISION)
+            if revision is None or not any(o.uid == d.metadata.uid for o in owners):
+                continue
+            template: dict[str, Any] = self.api.sanitize_for_serialization(rs.spec.template)
+            meta_labels = template.get("metadata", {}).get("labels", {})
+            meta_labels.pop("pod-template-hash", None)
+            out[int(revision)] = template
+        return out
+
+    def _set_template(self, name: str, template: dict[str, Any], revision: int) -> str:
+        self._patch(name, [{"op": "replace", "path": "/spec/template", "value": template}])
+        return f"deployment/{name} rolled back to revision {revision} ({_images(template)})"
+
+    def _plan_resources(self, op: PatchResources) -> ActionPlan:
+        name = op.deployment
+        d = self.deployment(name)
+        containers = d.spec.template.spec.containers or []
+        names = [c.name for c in containers]
+        chosen = next((c for c in containers if c.name == op.container), None)
+        if op.container is None and containers:
+            chosen = containers[0]
+        if chosen is None:
+            raise UsageError(
+                f"deployment/{name} has no container {op.container}",
+                hint=f"containers: {', '.join(names)}",
+            )
+        res = chosen.resources
+        have = {
+            "requests": (res.requests if res else None) or {},
+            "limits": (res.limits if res else None) or {},
+        }
+        moves = [
+            f"{kind}.{r}: {have[kind].get(r, 'unset')} -> {q}"
+            for kind, items in op.wanted().items()
+            for r, q in items.items()
+            if str(have[kind].get(r)) != q
+        ]
+        if not moves:
+            return ActionPlan(f"nothing to do: container {chosen.name} already has these resources")
+        change = Change(
+            f"set container {chosen.name} of deployment/{name}: {', '.join(moves)}",
+            functools.partial(self._patch_resources, name, chosen.name, op.wanted()),
+        )
+        return ActionPlan(f"patch the resources of deployment/{name} (pods roll)", (change,))
+
+    def _patch_resources(self, name: str, container: str, wanted: dict[str, dict[str, str]]) -> str:
+        # strategic merge: containers merge by name, the other containers are left alone
+        containers = [{"name": container, "resources": wanted}]
+        self._patch(name, {"spec": {"template": {"spec": {"containers": containers}}}})
+        return f"deployment/{name} container {container} resources set"
