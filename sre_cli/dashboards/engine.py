@@ -141,11 +141,9 @@ class Board:
     dashboards: list[DashboardResult]
 
     def to_json(self) -> dict[str, object]:
+        scalars = ("start", "end", "step", "prometheus")
         return {
-            "start": self.start,
-            "end": self.end,
-            "step": self.step,
-            "prometheus": self.prometheus,
+            **{name: getattr(self, name) for name in scalars},
             "dashboards": [
                 {
                     "uid": d.dashboard.uid,

@@ -59,8 +59,13 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(jaeger: JaegerServer, service: str, trace_id: str, parent: str) -> dict[str, Any]:
+    return _script(SCRIPT, jaeger.otlp_http_url, service, "0", trace_id, parent)
+
+
+def _script(script: str, *args: str) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter; the JSON object on its last line of output."""
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, jaeger.otlp_http_url, service, "0", trace_id, parent],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -166,16 +171,7 @@ def test_errors_and_slow_requests_are_kept_at_ratio_0(jaeger_server: JaegerServe
     """A 500 and a slow request reach Jaeger with their spans; a normal one does not, and the
     services called were told none was sampled."""
     service = f"otel-tail-{secrets.token_hex(3)}"
-    done = subprocess.run(
-        [sys.executable, "-c", TAIL_SCRIPT, jaeger_server.otlp_http_url, service],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = _script(TAIL_SCRIPT, jaeger_server.otlp_http_url, service)
     for name in ("fine", "error", "slow"):
         assert out[name]["sampled"] is False
         flags = int(out[name]["traceparent"].rsplit("-", 1)[1], 16)
