@@ -13,6 +13,8 @@ around it) is the :meth:`Trace.hotspot`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,16 +216,7 @@ def _ms(us: int) -> float:
 
 
 def _orphan(span: Span) -> Span:
-    return Span(
-        span_id=span.span_id,
-        parent_id=None,
-        service=span.service,
-        name=span.name,
-        start_us=span.start_us,
-        duration_us=span.duration_us,
-        attributes=span.attributes,
-        error=span.error,
-    )
+    return dataclasses.replace(span, parent_id=None)
 
 
 def _covered(span: Span, children: Sequence[Span]) -> int:
