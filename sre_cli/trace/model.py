@@ -14,7 +14,6 @@ around it) is the :meth:`Trace.hotspot`.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
