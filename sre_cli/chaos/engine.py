@@ -5,7 +5,10 @@
     before  every probe once; any deviation aborts (exit 2): never inject into an unhealthy system
     method  each action planned against the blast radius, consented once, applied in order
     after   every probe within its tolerance: exit 0 "hypothesis held", or CheckFailed (exit 1)
-    rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected)
+    rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected):
+               first the automatic undo of each applied action, latest first (a fault cleared,
+               a stopped component started, burners stopped) unless the experiment's own
+               rollbacks do the same, then the experiment's rollbacks
 
 The riskiest action of the method and the rollbacks decides the consent
 (:mod:`sre_cli.ops.consent`): a ``destructive`` one (kill, stop, delete pods) runs only with
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sre_cli.chaos.experiment import Experiment, Load
 from sre_cli.chaos.hypothesis import check
-from sre_cli.chaos.method import plan_action
+from sre_cli.chaos.method import Action, plan_action
 from sre_cli.chaos.rollback import RecordFn, run_rollbacks
 from sre_cli.errors import Aborted, AquaError, CheckFailed
 from sre_cli.ops.consent import Consent, highest
@@ -161,6 +164,7 @@ def run(
             return rec
 
         injected = False
+        applied: list[Action] = []
         phase: Outcome = "not-steady"
         try:
             for probe in exp.steady_state_hypothesis.probes:
@@ -177,7 +181,7 @@ def run(
                 for action, plan in zip(exp.method, plans, strict=True):
                     would = "; ".join(c.summary for c in plan.changes) or plan.summary
                     record("method", action.describe(), "would", f"would {would}", action.risk)
-                for action in exp.rollbacks:
+                for action in (*automatic_rollbacks(exp, list(exp.method)), *exp.rollbacks):
                     summary = "would run after the method"
                     record("rollback", action.describe(), "would", summary, action.risk)
                 report.outcome = "dry-run"
@@ -192,7 +196,7 @@ def run(
                     phase = "aborted"
                     raise Aborted(f"experiment {name} declined; nothing was injected")
                 injected = True
-                report.load = _inject_and_observe(exp, ctx, plans, record, deadline)
+                report.load = _inject_and_observe(exp, ctx, plans, record, deadline, applied)
                 report.outcome = "held"
         except _Deviated as exc:
             injected = True
@@ -204,12 +208,12 @@ def run(
             report.outcome = "interrupted"
             report.error = Aborted("interrupted")
             if injected:
-                _rollback(exp, ctx, report, record, log, started)
+                _rollback(exp, ctx, report, record, log, started, applied)
             else:
                 _end(report, log, started)
             raise
         if injected:
-            _rollback(exp, ctx, report, record, log, started)
+            _rollback(exp, ctx, report, record, log, started, applied)
         else:
             _end(report, log, started)
     return report
@@ -228,13 +232,17 @@ def _inject_and_observe(
     plans: list[ActionPlan],
     record: RecordFn,
     deadline: float,
+    applied: list[Action],
 ) -> dict[str, int]:
-    """Apply the confirmed plans under load, then check every probe within its tolerance."""
+    """Apply the confirmed plans under load (each appended to ``applied`` before it is
+    applied, so its undo runs even when it half failed), then check every probe within its
+    tolerance."""
     failed: list[str] = []
     with _LoadGen(exp.load) if exp.load else _NoLoad() as load:
         for action, plan in zip(exp.method, plans, strict=True):
             if time.monotonic() > deadline:
                 raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
+            applied.append(action)
             done = [c.apply() for c in plan.changes]
             summary = "; ".join(done) or plan.summary
             record("method", action.describe(), "done", summary, action.risk)
@@ -256,12 +264,26 @@ def _rollback(
     record: RecordFn,
     log: Transcript,
     started: float,
+    applied: list[Action],
 ) -> None:
-    failed = run_rollbacks(ctx, exp.rollbacks, exp.blast_radius, record)
+    failed = run_rollbacks(ctx, automatic_rollbacks(exp, applied), exp.blast_radius, record)
+    failed += run_rollbacks(ctx, exp.rollbacks, exp.blast_radius, record)
     if failed and report.error is None:
         report.outcome = "error"
         report.error = AquaError(f"rollback failed: {failed[0]}")
     _end(report, log, started)
+
+
+def automatic_rollbacks(exp: Experiment, applied: list[Action]) -> list[Action]:
+    """The undo of every applied action, latest first, once each, leaving out those the
+    experiment's own rollbacks already do."""
+    own = [r.model_copy(update={"name": None}) for r in exp.rollbacks]
+    undos: list[Action] = []
+    for action in reversed(applied):
+        undo = action.undo
+        if undo is not None and undo not in own and undo not in undos:
+            undos.append(undo)
+    return [u.model_copy(update={"name": "auto"}) for u in undos]
 
 
 def _end(report: ExperimentReport, log: Transcript, started: float) -> None:
