@@ -1,0 +1,136 @@
+"""The stack's faults as chaos actions, against a real ``--lite --faults`` stack.
+
+An API fault (every ``/health`` answered 503) is injected under load with no rollback in the
+experiment: the load's failures count, and the automatic rollback clears the rule, so the
+API answers again. A CPU burn starts a real busy process that the automatic rollback stops,
+reporting the CPU time it used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cli_runner import run_aqua
+from infra_harness import require_binary
+from stack.stack_harness import Stack, make_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-faults")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("chaos-faults")
+    bins = tmp / "bins"
+    bins.mkdir()
+    (bins / "nginx").symlink_to(require_binary("nginx"))
+    for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
+        s.up("--lite", "--faults", "--api-replicas", "1")
+        s.wait(lambda st: all(c["ready"] for n, c in st.items() if n.startswith("api")), 60, "api")
+        yield s
+
+
+def entry(stack: Stack) -> str:
+    return str(stack.plan()["entry_url"])
+
+
+def chaos(stack: Stack, spec: str, *args: str) -> tuple[int, str, list[dict[str, Any]]]:
+    path = stack.state_dir.parent / f"exp-{os.urandom(4).hex()}.yaml"
+    path.write_text(spec)
+    journal = path.with_suffix(".jsonl")
+    token = stack.admin_token(entry(stack))
+    done = run_aqua(
+        "chaos",
+        "run",
+        str(path),
+        "--yes",
+        "--state-dir",
+        str(stack.state_dir),
+        "--journal",
+        str(journal),
+        *args,
+        env={"AQUA_ADMIN_TOKEN": token},
+    )
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    return done.returncode, done.stdout + done.stderr, events
+
+
+FAULT = """\
+title: /health answers 503 while /live holds
+target: stack
+duration: 60s
+load: {url: "{entry_url}/health", rate: 10}
+steady_state_hypothesis:
+  title: the API is alive
+  probes:
+    - name: live
+      http: {url: "{entry_url}/live", expect_status: 200}
+      within: 10s
+method:
+  - fault: {route: /health, error_rate: 1.0, error_status: 503}
+  - wait: 2s
+"""
+
+
+def test_an_api_fault_counts_failed_load_and_is_cleared_automatically(stack: Stack) -> None:
+    code, out, events = chaos(stack, FAULT)
+    assert code == 0, out
+    end = events[-1]
+    assert end["outcome"] == "held"
+    assert end["load"]["failed"] > 0, end  # the injected 503s reached the load
+    rollbacks = [(e["title"], e["status"]) for e in events if e["event"] == "rollback"]
+    assert rollbacks == [("auto: clear every injected fault", "done")]
+    r = httpx.get(f"{entry(stack)}/health", timeout=30)
+    assert r.status_code == 200, r.text
+
+
+BURN = """\
+title: a CPU burn leaves the API alive
+target: stack
+duration: 60s
+steady_state_hypothesis:
+  title: the API is alive
+  probes:
+    - name: live
+      http: {url: "{entry_url}/live", expect_status: 200}
+      within: 10s
+method:
+  - cpu_burn: {seconds: 50, workers: 1}
+  - wait: 2s
+"""
+
+
+def test_a_cpu_burn_is_stopped_by_its_automatic_rollback(stack: Stack) -> None:
+    code, out, events = chaos(stack, BURN)
+    assert code == 0, out
+    method = [e for e in events if e["event"] == "method"]
+    started = re.search(r"pid (\d+)", method[0]["summary"])
+    assert started, method
+    pid = int(started.group(1))
+    rollbacks = [e for e in events if e["event"] == "rollback"]
+    assert [(e["title"], e["status"]) for e in rollbacks] == [
+        ("auto: stop the CPU burners", "done")
+    ]
+    used = re.search(r"after ([\d.]+) CPU s", rollbacks[0]["summary"])
+    assert used, rollbacks[0]
+    # it really burned: an idle interpreter uses a few hundredths of a second in two seconds
+    assert float(used.group(1)) >= 0.2
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists():  # stopped and reaped, well before its 50 s bound
+        assert time.monotonic() < deadline, f"burner {pid} still running"
+        time.sleep(0.1)
+
+
+def test_an_outage_on_a_lite_stack_is_refused_before_anything_is_injected(stack: Stack) -> None:
+    spec = FAULT.replace("  - fault: {route: /health, error_rate: 1.0, error_status: 503}\n", "")
+    code, out, events = chaos(stack, spec.replace("  - wait: 2s\n", "  - outage: postgres\n"))
+    assert code == 2, out
+    assert "this stack runs no postgres" in out
+    assert not [e for e in events if e["event"] in ("method", "rollback")]
