@@ -65,7 +65,9 @@ class Experiment(BaseModel):
 
     @model_validator(mode="after")
     def _waits_fit(self) -> Experiment:
-        waited = sum(a.wait or 0.0 for a in self.method)
+        waited = sum(
+            a.wait or (a.expect_oom_kill.within if a.expect_oom_kill else 0.0) for a in self.method
+        )
         if waited >= self.duration:
             raise ValueError(
                 f"the method waits {waited:g}s, not less than the duration of {self.duration:g}s"

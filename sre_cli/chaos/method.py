@@ -9,6 +9,7 @@ One key per action::
     - outage: postgres                            # stop a dependency (postgres|redis|kafka)
     - cpu_burn: {seconds: 30, workers: 1}         # busy processes, bounded (burn.py)
     - stop_cpu_burn: true
+    - expect_oom_kill: {component: api-1, within: 90s}   # evidence of a leak (oom.py)
     - wait: 5s
 
 An action that can be undone has an automatic rollback (:attr:`Action.undo`): a fault is
@@ -48,6 +49,7 @@ _KEYS = (
     "outage",
     "cpu_burn",
     "stop_cpu_burn",
+    "expect_oom_kill",
     "wait",
 )
 Dependency = Literal["postgres", "redis", "kafka"]
@@ -72,6 +74,8 @@ class Fault(_Model):
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     error_rate: float = Field(default=0.0, ge=0, le=1)
     error_status: int = Field(default=500, ge=500, le=599)
+    #: KiB the API keeps for good per request on the route (a memory leak)
+    leak_kb: int = Field(default=0, ge=0, le=65_536)
 
 
 class CpuBurn(_Model):
@@ -79,6 +83,13 @@ class CpuBurn(_Model):
 
     seconds: Duration = Field(gt=0, le=600)
     workers: int = Field(default=1, ge=1, le=8)
+
+
+class ExpectOomKill(_Model):
+    """Wait until ``component`` is OOM-killed in its cgroup and restarted (``--limits``)."""
+
+    component: str = Field(min_length=1, pattern=r"^(api|ml|worker)(-\d+)?$")
+    within: Duration = Field(default=120.0, gt=0, le=1800)
 
 
 class Action(_Model):
@@ -90,6 +101,7 @@ class Action(_Model):
     outage: Dependency | None = None
     cpu_burn: CpuBurn | None = None
     stop_cpu_burn: Literal[True] | None = None
+    expect_oom_kill: ExpectOomKill | None = None
     wait: Duration | None = None
 
     @model_validator(mode="after")
@@ -120,7 +132,7 @@ class Action(_Model):
 
     @property
     def target(self) -> str | None:
-        if self.key in ("stack", "fault", "clear_faults", "outage", "cpu_burn", "stop_cpu_burn"):
+        if self.key not in ("delete_pods", "wait"):
             return "stack"
         return "kubernetes" if self.delete_pods is not None else None
 
@@ -150,6 +162,8 @@ class Action(_Model):
                 f"inject a fault on {f.route}: +{f.latency_ms} ms, "
                 f"{f.error_rate:.0%} answered {f.error_status}"
             )
+            if f.leak_kb:
+                text += f", {f.leak_kb} KiB leaked per request"
         elif self.clear_faults:
             text = "clear every injected fault"
         elif self.outage is not None:
@@ -159,6 +173,9 @@ class Action(_Model):
             text = f"burn {b.workers} CPU(s) for at most {b.seconds:g}s"
         elif self.stop_cpu_burn:
             text = "stop the CPU burners"
+        elif self.expect_oom_kill is not None:
+            e = self.expect_oom_kill
+            text = f"expect {e.component} OOM-killed and restarted within {e.within:g}s"
         else:
             text = f"wait {self.wait:g}s"
         return f"{self.name}: {text}" if self.name else text
@@ -234,6 +251,14 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
         from sre_cli.chaos.burn import BURNERS
 
         return ActionPlan("stop CPU burners", (Change(action.describe(), BURNERS.stop),))
+    if action.expect_oom_kill is not None:
+        from sre_cli.chaos import oom
+
+        if ctx.stack is None:
+            raise UsageError("expect_oom_kill needs target stack")
+        e = action.expect_oom_kill
+        apply = functools.partial(oom.watch(ctx.stack, e.component).wait, e.within)
+        return ActionPlan("wait for an OOM kill", (Change(action.describe(), apply),))
     assert action.wait is not None
     return ActionPlan(
         action.describe(), (Change(action.describe(), functools.partial(_sleep, action.wait)),)

@@ -1,9 +1,10 @@
-"""The stack's faults as chaos actions, against a real ``--lite --faults`` stack.
+"""The stack's faults as chaos actions, against a real ``--lite --faults --limits`` stack.
 
 An API fault (every ``/health`` answered 503) is injected under load with no rollback in the
 experiment: the load's failures count, and the automatic rollback clears the rule, so the
 API answers again. A CPU burn starts a real busy process that the automatic rollback stops,
-reporting the CPU time it used.
+reporting the CPU time it used. A leak rule grows the API replica until the kernel
+OOM-kills it in its cgroup (the Deployment's 512 MiB) and the supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ import httpx
 import pytest
 from cli_runner import run_aqua
 from infra_harness import require_binary
-from stack.stack_harness import Stack, make_stack
+from stack.stack_harness import Stack, make_stack, require_cgroups
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chaos-faults")]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_cgroups()
     tmp = tmp_path_factory.mktemp("chaos-faults")
     bins = tmp / "bins"
     bins.mkdir()
     (bins / "nginx").symlink_to(require_binary("nginx"))
     for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
-        s.up("--lite", "--faults", "--api-replicas", "1")
+        s.up("--lite", "--faults", "--limits", "--api-replicas", "1")
         s.wait(lambda st: all(c["ready"] for n, c in st.items() if n.startswith("api")), 60, "api")
         yield s
 
@@ -134,3 +136,33 @@ def test_an_outage_on_a_lite_stack_is_refused_before_anything_is_injected(stack:
     assert code == 2, out
     assert "this stack runs no postgres" in out
     assert not [e for e in events if e["event"] in ("method", "rollback")]
+
+
+LEAK = """\
+title: a leaking API replica is OOM-killed at its limit and comes back
+target: stack
+duration: 150s
+load: {url: "{entry_url}/live", rate: 20}
+steady_state_hypothesis:
+  title: the API replica is ready
+  probes:
+    - name: api-ready
+      stack: {ready: api-1}
+      within: 60s
+method:
+  - fault: {route: /live, leak_kb: 4096}
+  - expect_oom_kill: {component: api-1, within: 120s}
+"""
+
+
+def test_a_leak_gets_the_api_oom_killed_in_its_cgroup_and_restarted(stack: Stack) -> None:
+    before = stack.status()["api-1"]
+    code, out, events = chaos(stack, LEAK)
+    assert code == 0, out
+    method = [e for e in events if e["event"] == "method"]
+    evidence = method[1]["summary"]
+    assert "killed by SIGKILL, OOM-killed at its memory limit (oom_kill 1)" in evidence
+    after = stack.status()["api-1"]
+    assert after["restarts"] > before["restarts"]
+    assert after["pid"] != before["pid"]
+    assert events[-1]["load"]["failed"] > 0  # the requests the killed replica dropped

@@ -8,20 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from stack.stack_harness import require_cgroups
 
-from sre_cli.stack.cgroups import Cgroup, cgroup_for, unavailable
+from sre_cli.stack.cgroups import Cgroup, cgroup_for
 from sre_cli.stack.runners import ProcessRunner
 
 _GROUP = f"aqua-test-{Path(__file__).stem}"
-
-
-def require_cgroups() -> None:
-    why = unavailable()
-    if why is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cgroups: {why}")
-        pytest.skip(f"cgroups: {why}")
 
 
 def _cpu_seconds(pid: int) -> float:
