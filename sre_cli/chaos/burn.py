@@ -47,7 +47,7 @@ class Burners:
 
     def start(self, seconds: float, workers: int) -> str:
         for _ in range(workers):
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and a fixed program
+            proc = subprocess.Popen(
                 [sys.executable, "-c", _LOOP, f"{seconds:g}"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

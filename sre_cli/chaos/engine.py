@@ -4,6 +4,8 @@
 
     before  every probe once; any deviation aborts (exit 2): never inject into an unhealthy system
     method  each action planned against the blast radius, consented once, applied in order
+    during  the probes with ``during`` on their period while the method runs, and the share
+            of failed load requests (``load.max_failed``), both judged once the method is done
     after   every probe within its tolerance: exit 0 "hypothesis held", or CheckFailed (exit 1)
     rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected):
                first the automatic undo of each applied action, latest first (a fault cleared,
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from sre_cli.chaos.experiment import Experiment, Load
-from sre_cli.chaos.hypothesis import check
+from sre_cli.chaos.hypothesis import DuringWatch, check
 from sre_cli.chaos.method import Action, plan_action
 from sre_cli.chaos.rollback import RecordFn, run_rollbacks
 from sre_cli.errors import Aborted, AquaError, CheckFailed
@@ -238,21 +240,38 @@ def _inject_and_observe(
     applied, so its undo runs even when it half failed), then check every probe within its
     tolerance."""
     failed: list[str] = []
+    probes = exp.steady_state_hypothesis.probes
     with _LoadGen(exp.load) if exp.load else _NoLoad() as load:
-        for action, plan in zip(exp.method, plans, strict=True):
-            if time.monotonic() > deadline:
-                raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
-            applied.append(action)
-            done = [c.apply() for c in plan.changes]
-            summary = "; ".join(done) or plan.summary
-            record("method", action.describe(), "done", summary, action.risk)
+        with DuringWatch(ctx, probes) as during:
+            for action, plan in zip(exp.method, plans, strict=True):
+                if time.monotonic() > deadline:
+                    raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
+                applied.append(action)
+                done = [c.apply() for c in plan.changes]
+                summary = "; ".join(done) or plan.summary
+                record("method", action.describe(), "done", summary, action.risk)
+        for res in during.results():
+            record("during", res.probe, "pass" if res.ok else "fail", res.summary)
+            if not res.ok:
+                failed.append(f"probe {res.probe} (during the method): {res.summary}")
+        counts = dict(load.counts)
+        if exp.load is not None and counts["requests"]:
+            share = counts["failed"] / counts["requests"]
+            ok = share <= exp.load.max_failed
+            summary = (
+                f"{counts['failed']} of {counts['requests']} requests failed ({share:.1%}; "
+                f"at most {exp.load.max_failed:.1%} allowed)"
+            )
+            record("during", "load", "pass" if ok else "fail", summary)
+            if not ok:
+                failed.append(f"load: {summary}")
         for probe in exp.steady_state_hypothesis.probes:
             res = check(ctx, probe, tolerate=True, deadline=deadline)
             record("after", probe.name, "pass" if res.ok else "fail", res.summary)
             if not res.ok:
-                failed.append(f"{probe.name}: {res.summary}")
+                failed.append(f"probe {probe.name}: {res.summary}")
     if failed:
-        error = CheckFailed(f"hypothesis deviated: probe {failed[0]}")
+        error = CheckFailed(f"hypothesis deviated: {failed[0]}")
         raise _Deviated(error, dict(load.counts))
     return dict(load.counts)
 

@@ -41,12 +41,14 @@ _REF = re.compile(r"\{(entry_url|namespace)\}")
 
 
 class Load(BaseModel):
-    """Light background load while the method runs: GETs at a steady rate, failures counted."""
+    """Light background load while the method runs: GETs at a steady rate, failures counted;
+    more than ``max_failed`` (a share of the requests) deviates the hypothesis."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = Field(min_length=1)
     rate: float = Field(default=5.0, gt=0, le=100)
+    max_failed: float = Field(default=0.0, ge=0, le=1)
 
 
 class Experiment(BaseModel):

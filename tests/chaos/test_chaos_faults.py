@@ -81,16 +81,58 @@ method:
 """
 
 
-def test_an_api_fault_counts_failed_load_and_is_cleared_automatically(stack: Stack) -> None:
+def test_failed_load_requests_deviate_and_the_fault_is_cleared_automatically(
+    stack: Stack,
+) -> None:
     code, out, events = chaos(stack, FAULT)
-    assert code == 0, out
+    assert code == 1, out
+    assert "hypothesis deviated: load: " in out
     end = events[-1]
-    assert end["outcome"] == "held"
+    assert end["outcome"] == "deviated"
     assert end["load"]["failed"] > 0, end  # the injected 503s reached the load
+    load = [e for e in events if e["event"] == "during" and e["title"] == "load"]
+    assert load[0]["status"] == "fail", load
+    assert [e["status"] for e in events if e["event"] == "after"] == ["pass"]
     rollbacks = [(e["title"], e["status"]) for e in events if e["event"] == "rollback"]
     assert rollbacks == [("auto: clear every injected fault", "done")]
     r = httpx.get(f"{entry(stack)}/health", timeout=30)
     assert r.status_code == 200, r.text
+
+
+DURING = """\
+title: /health fails for a while, then is cleared within the method
+target: stack
+duration: 60s
+steady_state_hypothesis:
+  title: /health answers 200
+  probes:
+    - name: health
+      http: {url: "{entry_url}/health", expect_status: 200}
+      within: 10s
+      during: {every: 500ms, tolerance: TOLERANCE}
+method:
+  - fault: {route: /health, error_rate: 1.0, error_status: 503}
+  - wait: 3s
+  - clear_faults: true
+"""
+
+
+@pytest.mark.parametrize("tolerance", [0, 1000])
+def test_a_during_probe_sees_what_the_after_probe_misses(stack: Stack, tolerance: int) -> None:
+    code, out, events = chaos(stack, DURING.replace("TOLERANCE", str(tolerance)))
+    during = [e for e in events if e["event"] == "during"]
+    assert len(during) == 1, events
+    failed = re.match(r"(\d+) of (\d+) checks failed", during[0]["summary"])
+    assert failed, during
+    assert int(failed.group(1)) >= 1  # the 3 s of 503s were seen every half second
+    assert [e["status"] for e in events if e["event"] == "after"] == ["pass"]
+    if tolerance == 0:
+        assert code == 1, out
+        assert during[0]["status"] == "fail"
+        assert "hypothesis deviated: probe health (during the method)" in out
+    else:
+        assert code == 0, out
+        assert during[0]["status"] == "pass"
 
 
 BURN = """\

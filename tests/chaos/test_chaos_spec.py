@@ -25,7 +25,8 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
     "two-actions.yaml": (
         9,
-        "exactly one of stack, delete_pods, fault, clear_faults, outage, cpu_burn, stop_cpu_burn, expect_oom_kill, wait",
+        "exactly one of stack, delete_pods, fault, clear_faults, outage, cpu_burn, "
+        "stop_cpu_burn, expect_oom_kill, wait",
     ),
     "bad-duration.yaml": (3, "not a duration"),
     "pods-on-stack.yaml": (9, "needs target kubernetes; the experiment targets stack"),
@@ -34,6 +35,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "burn-unbounded.yaml": (10, "cpu_burn.seconds: must be less than or equal to 600"),
     "outage-unknown.yaml": (9, "method.0.outage: must be 'postgres', 'redis' or 'kafka'"),
     "outage-on-kubernetes.yaml": (9, "needs target stack; the experiment targets kubernetes"),
+    "during-too-often.yaml": (9, "during.every: must be greater than or equal to 0.2"),
     "waits-beyond-duration.yaml": (1, "the method waits 45s, not less than the duration of 30s"),
 }
 
