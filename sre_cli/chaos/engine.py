@@ -20,13 +20,16 @@ terminal. Every phase is a record in the JSON-lines journal, flushed as it happe
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal
 
+from sre_cli.chaos.abort import Guard
 from sre_cli.chaos.experiment import Experiment, Load
 from sre_cli.chaos.hypothesis import DuringWatch, check
 from sre_cli.chaos.method import Action, plan_action
@@ -51,6 +54,8 @@ class RunOptions:
     yes: bool = False
     #: a terminal to confirm a ``mutate`` method on; without one it needs ``yes``
     interactive: bool = False
+    #: the kill switch: while this file exists no experiment starts, and a running one stops
+    stop_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,12 @@ def run(
                         hint="nothing was injected; bring the system back to steady state first",
                     )
             phase = "error"
+            if options.stop_file is not None and options.stop_file.exists():
+                phase = "aborted"
+                raise Aborted(
+                    f"the kill switch {options.stop_file} exists: no experiment starts",
+                    hint="remove the file once the game day may go on",
+                )
             plans = [plan_action(ctx, a, exp.blast_radius) for a in exp.method]
             if options.dry_run:
                 for action, plan in zip(exp.method, plans, strict=True):
@@ -198,8 +209,14 @@ def run(
                     phase = "aborted"
                     raise Aborted(f"experiment {name} declined; nothing was injected")
                 injected = True
-                report.load = _inject_and_observe(exp, ctx, plans, record, deadline, applied)
+                report.load = _inject_and_observe(
+                    exp, ctx, plans, record, deadline, applied, options.stop_file
+                )
                 report.outcome = "held"
+        except _Stopped as exc:
+            record("abort", "method stopped", "fail", exc.error.message)
+            report.load = exc.load
+            report.outcome, report.error = "aborted", exc.error
         except _Deviated as exc:
             injected = True
             report.load = exc.load
@@ -221,6 +238,15 @@ def run(
     return report
 
 
+class _Stopped(Exception):
+    """The kill switch or an abort condition stopped the method."""
+
+    def __init__(self, error: AquaError, load: dict[str, int]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.load = load
+
+
 class _Deviated(Exception):
     def __init__(self, error: CheckFailed, load: dict[str, int]) -> None:
         super().__init__(error.message)
@@ -235,6 +261,7 @@ def _inject_and_observe(
     record: RecordFn,
     deadline: float,
     applied: list[Action],
+    stop_file: Path | None = None,
 ) -> dict[str, int]:
     """Apply the confirmed plans under load (each appended to ``applied`` before it is
     applied, so its undo runs even when it half failed), then check every probe within its
@@ -242,14 +269,29 @@ def _inject_and_observe(
     failed: list[str] = []
     probes = exp.steady_state_hypothesis.probes
     with _LoadGen(exp.load) if exp.load else _NoLoad() as load:
-        with DuringWatch(ctx, probes) as during:
-            for action, plan in zip(exp.method, plans, strict=True):
-                if time.monotonic() > deadline:
-                    raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
-                applied.append(action)
-                done = [c.apply() for c in plan.changes]
-                summary = "; ".join(done) or plan.summary
-                record("method", action.describe(), "done", summary, action.risk)
+        with DuringWatch(ctx, probes) as during, Guard(ctx, exp.abort, stop_file) as guard:
+            previous = _on_sigterm(guard)
+            on_main = threading.current_thread() is threading.main_thread()
+            try:
+                for action, plan in zip(exp.method, plans, strict=True):
+                    guard.check()
+                    if guard.reason is not None:
+                        break
+                    if time.monotonic() > deadline:
+                        raise AquaError(
+                            f"the experiment exceeded its duration of {exp.duration:g}s"
+                        )
+                    applied.append(action)
+                    done = [c.apply() for c in plan.changes]
+                    summary = "; ".join(done) or plan.summary
+                    record("method", action.describe(), "done", summary, action.risk)
+            finally:
+                if on_main:
+                    signal.signal(signal.SIGTERM, previous)
+        if guard.reason is not None:
+            why = f"{guard.reason}; the method stopped, rollbacks run"
+            error = Aborted(why) if guard.kill_switch else CheckFailed(why)
+            raise _Stopped(error, dict(load.counts))
         for res in during.results():
             record("during", res.probe, "pass" if res.ok else "fail", res.summary)
             if not res.ok:
@@ -291,6 +333,19 @@ def _rollback(
         report.outcome = "error"
         report.error = AquaError(f"rollback failed: {failed[0]}")
     _end(report, log, started)
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+def _on_sigterm(guard: Guard) -> _Handler:
+    """Let SIGTERM trip ``guard`` (the kill switch); the previous handler, or None off the
+    main thread (signals cannot be handled there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(
+        signal.SIGTERM, lambda *_: guard.trip("kill switch: SIGTERM", kill_switch=True)
+    )
 
 
 def automatic_rollbacks(exp: Experiment, applied: list[Action]) -> list[Action]:

@@ -13,6 +13,7 @@
       probes: [...]                    # see hypothesis.py
     method: [...]                      # see method.py
     rollbacks: [...]                   # always run, even after a failure or Ctrl-C
+    abort: [{alert_firing: NAME}]      # see abort.py
 
 Strings may use ``{entry_url}`` (stack) and ``{namespace}`` (kubernetes), filled in at run time.
 """
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sre_cli.chaos.abort import AbortWhen
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
@@ -64,6 +66,8 @@ class Experiment(BaseModel):
     steady_state_hypothesis: Hypothesis
     method: tuple[Action, ...] = Field(min_length=1)
     rollbacks: tuple[Action, ...] = ()
+    #: stop the method and roll back when one holds (checked every 2 s, abort.py)
+    abort: tuple[AbortWhen, ...] = ()
 
     @model_validator(mode="after")
     def _waits_fit(self) -> Experiment:

@@ -209,8 +209,12 @@ def _faults(ctx: RunContext, method: str, body: dict[str, object] | None) -> str
 
 
 def _sleep(seconds: float) -> str:
-    time.sleep(seconds)
-    return f"waited {seconds:g}s"
+    from sre_cli.chaos.abort import interruptible_sleep
+
+    started = time.monotonic()
+    if interruptible_sleep(seconds):
+        return f"waited {seconds:g}s"
+    return f"stopped waiting after {time.monotonic() - started:.1f}s of {seconds:g}s"
 
 
 def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionPlan:

@@ -59,6 +59,7 @@ def run(
 ) -> None:
     """Check steady state, inject, check again, roll back. Exit 0 the hypothesis held, 1 it
     deviated, 2 not steady before (nothing injected) or could not run, 3 declined."""
+    from sre_cli.chaos.abort import stop_file
     from sre_cli.chaos.engine import RunOptions
     from sre_cli.chaos.engine import run as run_experiment
     from sre_cli.chaos.experiment import find_experiment, load_experiment
@@ -95,7 +96,9 @@ def run(
             filled,
             path.stem,
             ctx,
-            RunOptions(dry_run=dry_run, yes=yes, interactive=interactive()),
+            RunOptions(
+                dry_run=dry_run, yes=yes, interactive=interactive(), stop_file=stop_file(state_dir)
+            ),
             confirm,
             journal or default_transcript_path(path.stem, folder="chaos", state_dir=state_dir),
             (lambda r: console.print(record_line(r, show_risk=dry_run)))

@@ -5,6 +5,8 @@ experiment: the load's failures count, and the automatic rollback clears the rul
 API answers again. A CPU burn starts a real busy process that the automatic rollback stops,
 reporting the CPU time it used. A leak rule grows the API replica until the kernel
 OOM-kills it in its cgroup (the Deployment's 512 MiB) and the supervisor restarts it.
+An alert firing in the stack's Alertmanager, the kill switch file and SIGTERM each stop a
+method in the middle of a wait and the rollbacks run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +38,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("chaos-faults")
     bins = tmp / "bins"
     bins.mkdir()
-    (bins / "nginx").symlink_to(require_binary("nginx"))
+    for tool in ("nginx", "alertmanager"):
+        (bins / tool).symlink_to(require_binary(tool))
     for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
         s.up("--lite", "--faults", "--limits", "--api-replicas", "1")
         s.wait(lambda st: all(c["ready"] for n, c in st.items() if n.startswith("api")), 60, "api")
@@ -208,3 +215,87 @@ def test_a_leak_gets_the_api_oom_killed_in_its_cgroup_and_restarted(stack: Stack
     assert after["restarts"] > before["restarts"]
     assert after["pid"] != before["pid"]
     assert events[-1]["load"]["failed"] > 0  # the requests the killed replica dropped
+
+
+STOPPABLE = """\
+title: a fault held for a long wait
+target: stack
+duration: 120s
+steady_state_hypothesis:
+  title: the API is alive
+  probes:
+    - name: live
+      http: {url: "{entry_url}/live", expect_status: 200}
+method:
+  - fault: {route: /health, latency_ms: 10}
+  - wait: 60s
+"""
+
+
+def start_chaos(stack: Stack, spec: str) -> tuple[subprocess.Popen[str], Path]:
+    path = stack.state_dir.parent / f"exp-{os.urandom(4).hex()}.yaml"
+    path.write_text(spec)
+    journal = path.with_suffix(".jsonl")
+    argv = [sys.executable, "-m", "sre_cli", "chaos", "run", str(path), "--yes"]
+    argv += ["--state-dir", str(stack.state_dir), "--journal", str(journal)]
+    env = {**os.environ, "AQUA_ADMIN_TOKEN": stack.admin_token(entry(stack))}
+    proc = subprocess.Popen(
+        argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while not (journal.exists() and '"event": "method"' in journal.read_text()):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "the fault was never injected"
+        time.sleep(0.2)
+    return proc, journal
+
+
+def stopped(proc: subprocess.Popen[str], journal: Path) -> tuple[int, str, list[dict[str, Any]]]:
+    out = proc.communicate(timeout=60)[0]
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    wait = [e for e in events if e["event"] == "method" and e["title"] == "wait 60s"]
+    assert wait, events
+    assert wait[0]["summary"].startswith("stopped waiting after"), events
+    rollbacks = [(e["title"], e["status"]) for e in events if e["event"] == "rollback"]
+    assert rollbacks == [("auto: clear every injected fault", "done")]
+    assert events[-1]["outcome"] == "aborted"
+    return proc.returncode, out, events
+
+
+def test_an_alert_firing_aborts_the_method_and_rolls_back(stack: Stack) -> None:
+    name = f"ChaosAbort{uuid.uuid4().hex[:6]}"
+    spec = STOPPABLE + f"abort:\n  - alert_firing: {name}\n"
+    proc, journal = start_chaos(stack, spec)
+    am = next(c["url"] for c in stack.plan()["components"] if c["kind"] == "alertmanager")
+    alert = [{"labels": {"alertname": name, "severity": "page"}}]
+    assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=30).status_code == 200
+    code, out, events = stopped(proc, journal)
+    assert code == 1, out
+    abort = next(e for e in events if e["event"] == "abort")
+    assert f"abort: alert {name} is firing in Alertmanager" in abort["summary"]
+
+
+def test_the_kill_switch_file_stops_the_method_and_no_run_starts_while_it_exists(
+    stack: Stack,
+) -> None:
+    switch = stack.state_dir / "chaos.stop"
+    proc, journal = start_chaos(stack, STOPPABLE)
+    switch.touch()
+    try:
+        code, out, events = stopped(proc, journal)
+        assert code == 3, out
+        assert "kill switch: " in next(e for e in events if e["event"] == "abort")["summary"]
+        code, out, events = chaos(stack, STOPPABLE)
+        assert code == 3, out
+        assert "no experiment starts" in out
+        assert not [e for e in events if e["event"] in ("method", "rollback")]
+    finally:
+        switch.unlink()
+
+
+def test_sigterm_stops_the_method_and_rolls_back(stack: Stack) -> None:
+    proc, journal = start_chaos(stack, STOPPABLE)
+    proc.send_signal(signal.SIGTERM)
+    code, out, events = stopped(proc, journal)
+    assert code == 3, out
+    assert "kill switch: SIGTERM" in next(e for e in events if e["event"] == "abort")["summary"]
