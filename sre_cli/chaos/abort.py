@@ -25,7 +25,14 @@ from sre_cli.errors import AquaError
 if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
 
-__all__ = ["STOP_FILE", "AbortWhen", "Guard", "interruptible_sleep", "stop_file"]
+__all__ = [
+    "STOP_FILE",
+    "AbortWhen",
+    "Guard",
+    "active_alerts",
+    "interruptible_sleep",
+    "stop_file",
+]
 
 STOP_FILE = "chaos.stop"
 _CHECK_EVERY = 2.0
@@ -78,23 +85,33 @@ class AbortWhen(BaseModel):
         return _burning(ctx, self)
 
 
-def _alert_firing(ctx: RunContext, name: str) -> str | None:
+def active_alerts(url: str, matcher: str) -> list[str]:
+    """The names of the alerts active (not silenced) in the Alertmanager at ``url`` that
+    match ``matcher`` (``severity="page"``)."""
     import httpx
 
-    url = ctx.alertmanager_url
-    if url is None:
-        raise AquaError("alert_firing needs Alertmanager (a stack with one, or --alertmanager)")
     try:
         r = httpx.get(
             f"{url}/api/v2/alerts",
-            params={"filter": f'alertname="{name}"', "active": "true", "silenced": "false"},
+            params={"filter": matcher, "active": "true", "silenced": "false"},
             timeout=5.0,
         )
     except httpx.HTTPError as exc:
         raise AquaError(f"Alertmanager {url}: {type(exc).__name__}: {exc}") from exc
     if r.status_code != 200:
         raise AquaError(f"Alertmanager {url}: answered {r.status_code}")
-    firing = [a for a in r.json() if a.get("status", {}).get("state") == "active"]
+    return [
+        str(a.get("labels", {}).get("alertname"))
+        for a in r.json()
+        if a.get("status", {}).get("state") == "active"
+    ]
+
+
+def _alert_firing(ctx: RunContext, name: str) -> str | None:
+    url = ctx.alertmanager_url
+    if url is None:
+        raise AquaError("alert_firing needs Alertmanager (a stack with one, or --alertmanager)")
+    firing = active_alerts(url, f'alertname="{name}"')
     return f"alert {name} is firing in Alertmanager ({len(firing)} active)" if firing else None
 
 

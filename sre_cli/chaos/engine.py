@@ -56,6 +56,8 @@ class RunOptions:
     interactive: bool = False
     #: the kill switch: while this file exists no experiment starts, and a running one stops
     stop_file: Path | None = None
+    #: start even when the preflight gate refuses (recorded in the journal)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ def run(
         applied: list[Action] = []
         phase: Outcome = "not-steady"
         try:
+            if exp.preflight is not None:
+                phase = "aborted"
+                _preflight(exp, ctx, options, record)
+                phase = "not-steady"
             for probe in exp.steady_state_hypothesis.probes:
                 res = check(ctx, probe, tolerate=False)
                 record("before", probe.name, "pass" if res.ok else "fail", res.summary)
@@ -236,6 +242,24 @@ def run(
         else:
             _end(report, log, started)
     return report
+
+
+def _preflight(exp: Experiment, ctx: RunContext, options: RunOptions, record: RecordFn) -> None:
+    """The preflight gate: refuse (nothing injected) unless every check passed or ``force``."""
+    from sre_cli.chaos.preflight import check_preflight
+
+    assert exp.preflight is not None
+    refused = []
+    for title, ok, summary in check_preflight(ctx, exp.preflight):
+        note = "" if ok or not options.force else " (overridden by --force)"
+        record("preflight", title, "pass" if ok else "fail", summary + note)
+        if not ok:
+            refused.append(f"{title}: {summary}")
+    if refused and not options.force:
+        raise AquaError(
+            f"preflight refused the experiment: {refused[0]}",
+            hint="nothing was injected; --force runs it anyway (recorded in the journal)",
+        )
 
 
 class _Stopped(Exception):

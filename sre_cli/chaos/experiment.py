@@ -31,6 +31,7 @@ from sre_cli.chaos.abort import AbortWhen
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
+from sre_cli.chaos.preflight import Preflight
 from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import Duration, TargetName
@@ -68,6 +69,8 @@ class Experiment(BaseModel):
     rollbacks: tuple[Action, ...] = ()
     #: stop the method and roll back when one holds (checked every 2 s, abort.py)
     abort: tuple[AbortWhen, ...] = ()
+    #: refuse to start on a spent budget or during a page (preflight.py)
+    preflight: Preflight | None = None
 
     @model_validator(mode="after")
     def _waits_fit(self) -> Experiment:

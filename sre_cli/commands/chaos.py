@@ -55,6 +55,17 @@ def run(
     journal: Annotated[Path | None, options.journal_option("--journal", "Journal", "chaos")] = None,
     dry_run: DryRun = False,
     yes: Yes = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Start even when the preflight gate refuses (journaled)."),
+    ] = False,
+    alertmanager: Annotated[
+        str | None,
+        typer.Option(
+            "--alertmanager",
+            help="Alertmanager URL for preflight and abort [default: the stack's].",
+        ),
+    ] = None,
     fmt: Fmt = Format.table,
 ) -> None:
     """Check steady state, inject, check again, roll back. Exit 0 the hypothesis held, 1 it
@@ -74,7 +85,14 @@ def run(
         raise UsageError(f"experiment {path.stem} targets {exp.target}, not {target.value}")
     ctx = open_context(
         TargetOptions(
-            exp.target, state_dir, kubeconfig, namespace, None, prometheus, prometheus_config
+            exp.target,
+            state_dir,
+            kubeconfig,
+            namespace,
+            None,
+            prometheus,
+            prometheus_config,
+            alertmanager,
         )
     )
     from rich.text import Text
@@ -97,7 +115,11 @@ def run(
             path.stem,
             ctx,
             RunOptions(
-                dry_run=dry_run, yes=yes, interactive=interactive(), stop_file=stop_file(state_dir)
+                dry_run=dry_run,
+                yes=yes,
+                interactive=interactive(),
+                stop_file=stop_file(state_dir),
+                force=force,
             ),
             confirm,
             journal or default_transcript_path(path.stem, folder="chaos", state_dir=state_dir),

@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("chaos-faults")
     bins = tmp / "bins"
     bins.mkdir()
-    for tool in ("nginx", "alertmanager"):
+    for tool in ("nginx", "alertmanager", "prometheus"):
         (bins / tool).symlink_to(require_binary(tool))
     for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
         s.up("--lite", "--faults", "--limits", "--api-replicas", "1")
@@ -267,7 +267,7 @@ def test_an_alert_firing_aborts_the_method_and_rolls_back(stack: Stack) -> None:
     spec = STOPPABLE + f"abort:\n  - alert_firing: {name}\n"
     proc, journal = start_chaos(stack, spec)
     am = next(c["url"] for c in stack.plan()["components"] if c["kind"] == "alertmanager")
-    alert = [{"labels": {"alertname": name, "severity": "page"}}]
+    alert = [{"labels": {"alertname": name, "severity": "info"}}]
     assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=30).status_code == 200
     code, out, events = stopped(proc, journal)
     assert code == 1, out
@@ -299,3 +299,54 @@ def test_sigterm_stops_the_method_and_rolls_back(stack: Stack) -> None:
     code, out, events = stopped(proc, journal)
     assert code == 3, out
     assert "kill switch: SIGTERM" in next(e for e in events if e["event"] == "abort")["summary"]
+
+
+def slo_file(stack: Stack, bad: str) -> Path:
+    """An SLO whose error ratio Prometheus computes as ``bad`` (0 or 0.5) of its ``up``
+    samples."""
+    path = stack.state_dir.parent / f"slo-{os.urandom(4).hex()}.yaml"
+    path.write_text(
+        "version: prometheus/v1\nservice: drill\nslos:\n  - name: constant\n"
+        "    objective: 99\n    window: 30d\n    sli:\n      events:\n"
+        f"        error_query: sum(count_over_time(up[{{{{.window}}}}])) * {bad}\n"
+        "        total_query: sum(count_over_time(up[{{.window}}]))\n"
+    )
+    return path
+
+
+def test_preflight_refuses_a_spent_budget_unless_forced(stack: Stack) -> None:
+    spent = STOPPABLE.replace("  - wait: 60s\n", "  - wait: 1s\n")
+    spent += f"preflight:\n  slo: {slo_file(stack, '0.5')}\n  min_budget_remaining: 0.25\n"
+    spent += "  page_alerts: false\n"
+    code, out, events = chaos(stack, spent)
+    assert code == 2, out
+    assert "preflight refused the experiment: budget constant: " in out
+    assert not [e for e in events if e["event"] in ("method", "rollback")]
+    pre = next(e for e in events if e["event"] == "preflight")
+    assert pre["status"] == "fail"
+    assert "below the minimum 25%" in pre["summary"]
+    code, out, events = chaos(stack, spent, "--force")
+    assert code == 0, out
+    pre = next(e for e in events if e["event"] == "preflight")
+    assert pre["summary"].endswith("(overridden by --force)")
+    assert [e["event"] for e in events if e["event"] == "method"] == ["method", "method"]
+
+
+def test_preflight_passes_a_whole_budget_and_refuses_during_a_page(stack: Stack) -> None:
+    spec = STOPPABLE.replace("  - wait: 60s\n", "  - wait: 1s\n")
+    gate = f"preflight:\n  slo: {slo_file(stack, '0')}\n  min_budget_remaining: 0.25\n"
+    code, out, events = chaos(stack, spec + gate + "  page_alerts: false\n")
+    assert code == 0, out
+    assert [(e["title"], e["status"]) for e in events if e["event"] == "preflight"] == [
+        ("budget constant", "pass"),
+    ]
+    am = next(c["url"] for c in stack.plan()["components"] if c["kind"] == "alertmanager")
+    name = f"ChaosPage{uuid.uuid4().hex[:6]}"
+    alert = [{"labels": {"alertname": name, "severity": "critical"}}]
+    assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=30).status_code == 200
+    code, out, events = chaos(stack, spec + gate)
+    assert code == 2, out
+    pages = next(e for e in events if e["title"] == "page alerts")
+    assert pages["status"] == "fail"
+    assert name in pages["summary"]
+    assert not [e for e in events if e["event"] in ("method", "rollback")]

@@ -37,6 +37,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "outage-on-kubernetes.yaml": (9, "needs target stack; the experiment targets kubernetes"),
     "during-too-often.yaml": (9, "during.every: must be greater than or equal to 0.2"),
     "abort-two-conditions.yaml": (11, "takes exactly one of alert_firing, burn_rate_above"),
+    "preflight-budget-without-slo.yaml": (10, "min_budget_remaining needs `slo: FILE`"),
     "waits-beyond-duration.yaml": (1, "the method waits 45s, not less than the duration of 30s"),
 }
 
