@@ -63,7 +63,9 @@ def run(
         str | None,
         typer.Option(
             "--alertmanager",
+            envvar="AQUA_ALERTMANAGER_URL",
             help="Alertmanager URL for preflight and abort [default: the stack's].",
+            show_default=False,
         ),
     ] = None,
     fmt: Fmt = Format.table,

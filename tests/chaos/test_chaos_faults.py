@@ -71,21 +71,21 @@ def chaos(stack: Stack, spec: str, *args: str) -> tuple[int, str, list[dict[str,
     return done.returncode, done.stdout + done.stderr, events
 
 
-FAULT = """\
-title: /health answers 503 while /live holds
-target: stack
-duration: 60s
-load: {url: "{entry_url}/health", rate: 10}
-steady_state_hypothesis:
-  title: the API is alive
-  probes:
-    - name: live
-      http: {url: "{entry_url}/live", expect_status: 200}
-      within: 10s
-method:
-  - fault: {route: /health, error_rate: 1.0, error_status: 503}
-  - wait: 2s
-"""
+def alive(title: str, method: str, head: str = "") -> str:
+    """An experiment on the stack whose hypothesis is that ``/live`` answers 200."""
+    return (
+        f"title: {title}\ntarget: stack\nduration: 60s\n{head}"
+        "steady_state_hypothesis:\n  title: the API is alive\n  probes:\n    - name: live\n"
+        '      http: {url: "{entry_url}/live", expect_status: 200}\n      within: 10s\n'
+        f"method:\n{method}"
+    )
+
+
+FAULT = alive(
+    "/health answers 503 while /live holds",
+    "  - fault: {route: /health, error_rate: 1.0, error_status: 503}\n  - wait: 2s\n",
+    head='load: {url: "{entry_url}/health", rate: 10}\n',
+)
 
 
 def test_failed_load_requests_deviate_and_the_fault_is_cleared_automatically(
@@ -142,20 +142,9 @@ def test_a_during_probe_sees_what_the_after_probe_misses(stack: Stack, tolerance
         assert during[0]["status"] == "pass"
 
 
-BURN = """\
-title: a CPU burn leaves the API alive
-target: stack
-duration: 60s
-steady_state_hypothesis:
-  title: the API is alive
-  probes:
-    - name: live
-      http: {url: "{entry_url}/live", expect_status: 200}
-      within: 10s
-method:
-  - cpu_burn: {seconds: 50, workers: 1}
-  - wait: 2s
-"""
+BURN = alive(
+    "a CPU burn leaves the API alive", "  - cpu_burn: {seconds: 50, workers: 1}\n  - wait: 2s\n"
+)
 
 
 def test_a_cpu_burn_is_stopped_by_its_automatic_rollback(stack: Stack) -> None:
@@ -217,19 +206,10 @@ def test_a_leak_gets_the_api_oom_killed_in_its_cgroup_and_restarted(stack: Stack
     assert events[-1]["load"]["failed"] > 0  # the requests the killed replica dropped
 
 
-STOPPABLE = """\
-title: a fault held for a long wait
-target: stack
-duration: 120s
-steady_state_hypothesis:
-  title: the API is alive
-  probes:
-    - name: live
-      http: {url: "{entry_url}/live", expect_status: 200}
-method:
-  - fault: {route: /health, latency_ms: 10}
-  - wait: 60s
-"""
+STOPPABLE = alive(
+    "a fault held for a long wait",
+    "  - fault: {route: /health, latency_ms: 10}\n  - wait: 60s\n",
+).replace("duration: 60s", "duration: 120s")
 
 
 def start_chaos(stack: Stack, spec: str) -> tuple[subprocess.Popen[str], Path]:
