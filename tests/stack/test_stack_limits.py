@@ -53,7 +53,9 @@ def test_a_process_over_its_memory_limit_is_oom_killed(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while runner.running() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert runner.exit_description() == "killed by SIGKILL"
+        assert runner.exit_description() == (
+            "killed by SIGKILL, OOM-killed at its memory limit (oom_kill 1)"
+        )
         oom = [d for d in group.dirs if (d / "memory.oom_control").exists()]
         for d in oom:  # v1 counts the kills
             assert "oom_kill 1" in (d / "memory.oom_control").read_text()
