@@ -8,7 +8,12 @@ Redis configured, rules are shared: each worker picks up the others' changes wit
 
     PUT /api/v1/admin/faults {"route": "/api/v1/ponds/{pond_id}/summary", "latency_ms": 300}
     PUT /api/v1/admin/faults {"route": "/api/v1/ponds", "db_latency_ms": 300}   # in PostgreSQL
+    PUT /api/v1/admin/faults {"route": "/live", "leak_kb": 1024}   # a memory leak
     DELETE /api/v1/admin/faults      # clear every rule
+
+``leak_kb`` keeps that much memory per request on the route for the life of the process (a
+leak, which clearing the rule stops but does not give back): under load the process grows
+until its memory limit gets it OOM-killed, as a leaking pod would be.
 """
 
 from __future__ import annotations
@@ -46,10 +51,17 @@ class FaultRule(BaseModel):
     db_latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
     error_status: Annotated[int, Field(ge=500, le=599)] = 500
+    #: memory kept for good per request on the route, in KiB (a leak)
+    leak_kb: Annotated[int, Field(ge=0, le=65_536)] = 0
 
     @property
     def inert(self) -> bool:
-        return self.latency_ms == 0 and self.db_latency_ms == 0 and self.error_rate == 0
+        return (
+            self.latency_ms == 0
+            and self.db_latency_ms == 0
+            and self.error_rate == 0
+            and self.leak_kb == 0
+        )
 
 
 class FaultState(BaseModel):
@@ -87,6 +99,8 @@ class FaultRegistry:
         self._rules: dict[str, FaultRule] = {}
         self.known_routes: frozenset[str] = frozenset()
         self._last_synced: bytes | None = None
+        #: what ``leak_kb`` rules kept, never released
+        self.leaked: list[bytes] = []
 
     def state(self) -> FaultState:
         return FaultState(
@@ -110,6 +124,9 @@ class FaultRegistry:
         if rule.db_latency_ms:
             self._metrics.faults_injected.labels(route, "db_latency").inc()
             await self._database_delay(rule.db_latency_ms / 1000)
+        if rule.leak_kb:
+            self._metrics.faults_injected.labels(route, "leak").inc()
+            self.leaked.append(b"\x01" * (rule.leak_kb * 1024))  # written: resident, not lazy
         if rule.error_rate and self._rng.random() < rule.error_rate:
             self._metrics.faults_injected.labels(route, "error").inc()
             raise InjectedFault(rule.error_status)
@@ -199,3 +216,4 @@ class FaultRegistry:
             gauge.labels(rule.route, "latency_seconds").set(rule.latency_ms / 1000)
             gauge.labels(rule.route, "db_latency_seconds").set(rule.db_latency_ms / 1000)
             gauge.labels(rule.route, "error_rate").set(rule.error_rate)
+            gauge.labels(rule.route, "leak_kb").set(rule.leak_kb)

@@ -4,8 +4,13 @@
 
     before  every probe once; any deviation aborts (exit 2): never inject into an unhealthy system
     method  each action planned against the blast radius, consented once, applied in order
+    during  the probes with ``during`` on their period while the method runs, and the share
+            of failed load requests (``load.max_failed``), both judged once the method is done
     after   every probe within its tolerance: exit 0 "hypothesis held", or CheckFailed (exit 1)
-    rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected)
+    rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected):
+               first the automatic undo of each applied action, latest first (a fault cleared,
+               a stopped component started, burners stopped) unless the experiment's own
+               rollbacks do the same, then the experiment's rollbacks
 
 The riskiest action of the method and the rollbacks decides the consent
 (:mod:`sre_cli.ops.consent`): a ``destructive`` one (kill, stop, delete pods) runs only with
@@ -15,16 +20,19 @@ terminal. Every phase is a record in the JSON-lines journal, flushed as it happe
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal
 
+from sre_cli.chaos.abort import Guard
 from sre_cli.chaos.experiment import Experiment, Load
-from sre_cli.chaos.hypothesis import check
-from sre_cli.chaos.method import plan_action
+from sre_cli.chaos.hypothesis import DuringWatch, check
+from sre_cli.chaos.method import Action, plan_action
 from sre_cli.chaos.rollback import RecordFn, run_rollbacks
 from sre_cli.errors import Aborted, AquaError, CheckFailed
 from sre_cli.ops.consent import Consent, highest
@@ -46,6 +54,10 @@ class RunOptions:
     yes: bool = False
     #: a terminal to confirm a ``mutate`` method on; without one it needs ``yes``
     interactive: bool = False
+    #: the kill switch: while this file exists no experiment starts, and a running one stops
+    stop_file: Path | None = None
+    #: start even when the preflight gate refuses (recorded in the journal)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,8 +173,13 @@ def run(
             return rec
 
         injected = False
+        applied: list[Action] = []
         phase: Outcome = "not-steady"
         try:
+            if exp.preflight is not None:
+                phase = "aborted"
+                _preflight(exp, ctx, options, record)
+                phase = "not-steady"
             for probe in exp.steady_state_hypothesis.probes:
                 res = check(ctx, probe, tolerate=False)
                 record("before", probe.name, "pass" if res.ok else "fail", res.summary)
@@ -172,12 +189,18 @@ def run(
                         hint="nothing was injected; bring the system back to steady state first",
                     )
             phase = "error"
+            if options.stop_file is not None and options.stop_file.exists():
+                phase = "aborted"
+                raise Aborted(
+                    f"the kill switch {options.stop_file} exists: no experiment starts",
+                    hint="remove the file once the game day may go on",
+                )
             plans = [plan_action(ctx, a, exp.blast_radius) for a in exp.method]
             if options.dry_run:
                 for action, plan in zip(exp.method, plans, strict=True):
                     would = "; ".join(c.summary for c in plan.changes) or plan.summary
                     record("method", action.describe(), "would", f"would {would}", action.risk)
-                for action in exp.rollbacks:
+                for action in (*automatic_rollbacks(exp, list(exp.method)), *exp.rollbacks):
                     summary = "would run after the method"
                     record("rollback", action.describe(), "would", summary, action.risk)
                 report.outcome = "dry-run"
@@ -192,8 +215,14 @@ def run(
                     phase = "aborted"
                     raise Aborted(f"experiment {name} declined; nothing was injected")
                 injected = True
-                report.load = _inject_and_observe(exp, ctx, plans, record, deadline)
+                report.load = _inject_and_observe(
+                    exp, ctx, plans, record, deadline, applied, options.stop_file
+                )
                 report.outcome = "held"
+        except _Stopped as exc:
+            record("abort", "method stopped", "fail", exc.error.message)
+            report.load = exc.load
+            report.outcome, report.error = "aborted", exc.error
         except _Deviated as exc:
             injected = True
             report.load = exc.load
@@ -204,15 +233,42 @@ def run(
             report.outcome = "interrupted"
             report.error = Aborted("interrupted")
             if injected:
-                _rollback(exp, ctx, report, record, log, started)
+                _rollback(exp, ctx, report, record, log, started, applied)
             else:
                 _end(report, log, started)
             raise
         if injected:
-            _rollback(exp, ctx, report, record, log, started)
+            _rollback(exp, ctx, report, record, log, started, applied)
         else:
             _end(report, log, started)
     return report
+
+
+def _preflight(exp: Experiment, ctx: RunContext, options: RunOptions, record: RecordFn) -> None:
+    """The preflight gate: refuse (nothing injected) unless every check passed or ``force``."""
+    from sre_cli.chaos.preflight import check_preflight
+
+    assert exp.preflight is not None
+    refused = []
+    for title, ok, summary in check_preflight(ctx, exp.preflight):
+        note = "" if ok or not options.force else " (overridden by --force)"
+        record("preflight", title, "pass" if ok else "fail", summary + note)
+        if not ok:
+            refused.append(f"{title}: {summary}")
+    if refused and not options.force:
+        raise AquaError(
+            f"preflight refused the experiment: {refused[0]}",
+            hint="nothing was injected; --force runs it anyway (recorded in the journal)",
+        )
+
+
+class _Stopped(Exception):
+    """The kill switch or an abort condition stopped the method."""
+
+    def __init__(self, error: AquaError, load: dict[str, int]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.load = load
 
 
 class _Deviated(Exception):
@@ -228,23 +284,60 @@ def _inject_and_observe(
     plans: list[ActionPlan],
     record: RecordFn,
     deadline: float,
+    applied: list[Action],
+    stop_file: Path | None = None,
 ) -> dict[str, int]:
-    """Apply the confirmed plans under load, then check every probe within its tolerance."""
+    """Apply the confirmed plans under load (each appended to ``applied`` before it is
+    applied, so its undo runs even when it half failed), then check every probe within its
+    tolerance."""
     failed: list[str] = []
+    probes = exp.steady_state_hypothesis.probes
     with _LoadGen(exp.load) if exp.load else _NoLoad() as load:
-        for action, plan in zip(exp.method, plans, strict=True):
-            if time.monotonic() > deadline:
-                raise AquaError(f"the experiment exceeded its duration of {exp.duration:g}s")
-            done = [c.apply() for c in plan.changes]
-            summary = "; ".join(done) or plan.summary
-            record("method", action.describe(), "done", summary, action.risk)
+        with DuringWatch(ctx, probes) as during, Guard(ctx, exp.abort, stop_file) as guard:
+            previous = _on_sigterm(guard)
+            on_main = threading.current_thread() is threading.main_thread()
+            try:
+                for action, plan in zip(exp.method, plans, strict=True):
+                    guard.check()
+                    if guard.reason is not None:
+                        break
+                    if time.monotonic() > deadline:
+                        raise AquaError(
+                            f"the experiment exceeded its duration of {exp.duration:g}s"
+                        )
+                    applied.append(action)
+                    done = [c.apply() for c in plan.changes]
+                    summary = "; ".join(done) or plan.summary
+                    record("method", action.describe(), "done", summary, action.risk)
+            finally:
+                if on_main:
+                    signal.signal(signal.SIGTERM, previous)
+        if guard.reason is not None:
+            why = f"{guard.reason}; the method stopped, rollbacks run"
+            error = Aborted(why) if guard.kill_switch else CheckFailed(why)
+            raise _Stopped(error, dict(load.counts))
+        for res in during.results():
+            record("during", res.probe, "pass" if res.ok else "fail", res.summary)
+            if not res.ok:
+                failed.append(f"probe {res.probe} (during the method): {res.summary}")
+        counts = dict(load.counts)
+        if exp.load is not None and counts["requests"]:
+            share = counts["failed"] / counts["requests"]
+            ok = share <= exp.load.max_failed
+            summary = (
+                f"{counts['failed']} of {counts['requests']} requests failed ({share:.1%}; "
+                f"at most {exp.load.max_failed:.1%} allowed)"
+            )
+            record("during", "load", "pass" if ok else "fail", summary)
+            if not ok:
+                failed.append(f"load: {summary}")
         for probe in exp.steady_state_hypothesis.probes:
             res = check(ctx, probe, tolerate=True, deadline=deadline)
             record("after", probe.name, "pass" if res.ok else "fail", res.summary)
             if not res.ok:
-                failed.append(f"{probe.name}: {res.summary}")
+                failed.append(f"probe {probe.name}: {res.summary}")
     if failed:
-        error = CheckFailed(f"hypothesis deviated: probe {failed[0]}")
+        error = CheckFailed(f"hypothesis deviated: {failed[0]}")
         raise _Deviated(error, dict(load.counts))
     return dict(load.counts)
 
@@ -256,12 +349,39 @@ def _rollback(
     record: RecordFn,
     log: Transcript,
     started: float,
+    applied: list[Action],
 ) -> None:
-    failed = run_rollbacks(ctx, exp.rollbacks, exp.blast_radius, record)
+    failed = run_rollbacks(ctx, automatic_rollbacks(exp, applied), exp.blast_radius, record)
+    failed += run_rollbacks(ctx, exp.rollbacks, exp.blast_radius, record)
     if failed and report.error is None:
         report.outcome = "error"
         report.error = AquaError(f"rollback failed: {failed[0]}")
     _end(report, log, started)
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+def _on_sigterm(guard: Guard) -> _Handler:
+    """Let SIGTERM trip ``guard`` (the kill switch); the previous handler, or None off the
+    main thread (signals cannot be handled there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(
+        signal.SIGTERM, lambda *_: guard.trip("kill switch: SIGTERM", kill_switch=True)
+    )
+
+
+def automatic_rollbacks(exp: Experiment, applied: list[Action]) -> list[Action]:
+    """The undo of every applied action, latest first, once each, leaving out those the
+    experiment's own rollbacks already do."""
+    own = [r.model_copy(update={"name": None}) for r in exp.rollbacks]
+    undos: list[Action] = []
+    for action in reversed(applied):
+        undo = action.undo
+        if undo is not None and undo not in own and undo not in undos:
+            undos.append(undo)
+    return [u.model_copy(update={"name": "auto"}) for u in undos]
 
 
 def _end(report: ExperimentReport, log: Transcript, started: float) -> None:

@@ -13,6 +13,7 @@
       probes: [...]                    # see hypothesis.py
     method: [...]                      # see method.py
     rollbacks: [...]                   # always run, even after a failure or Ctrl-C
+    abort: [{alert_firing: NAME}]      # see abort.py
 
 Strings may use ``{entry_url}`` (stack) and ``{namespace}`` (kubernetes), filled in at run time.
 """
@@ -26,9 +27,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sre_cli.chaos.abort import AbortWhen
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
+from sre_cli.chaos.preflight import Preflight
 from sre_cli.defaults import shipped
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import Duration, TargetName
@@ -41,12 +44,14 @@ _REF = re.compile(r"\{(entry_url|namespace)\}")
 
 
 class Load(BaseModel):
-    """Light background load while the method runs: GETs at a steady rate, failures counted."""
+    """Light background load while the method runs: GETs at a steady rate, failures counted;
+    more than ``max_failed`` (a share of the requests) deviates the hypothesis."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = Field(min_length=1)
     rate: float = Field(default=5.0, gt=0, le=100)
+    max_failed: float = Field(default=0.0, ge=0, le=1)
 
 
 class Experiment(BaseModel):
@@ -62,10 +67,16 @@ class Experiment(BaseModel):
     steady_state_hypothesis: Hypothesis
     method: tuple[Action, ...] = Field(min_length=1)
     rollbacks: tuple[Action, ...] = ()
+    #: stop the method and roll back when one holds (checked every 2 s, abort.py)
+    abort: tuple[AbortWhen, ...] = ()
+    #: refuse to start on a spent budget or during a page (preflight.py)
+    preflight: Preflight | None = None
 
     @model_validator(mode="after")
     def _waits_fit(self) -> Experiment:
-        waited = sum(a.wait or 0.0 for a in self.method)
+        waited = sum(
+            a.wait or (a.expect_oom_kill.within if a.expect_oom_kill else 0.0) for a in self.method
+        )
         if waited >= self.duration:
             raise ValueError(
                 f"the method waits {waited:g}s, not less than the duration of {self.duration:g}s"

@@ -6,7 +6,15 @@ One key per action::
     - delete_pods: {selector: app=api-service, max: 1, percent: 34}
     - fault: {route: "/api/v1/ponds/{pond_id}/summary", latency_ms: 300}   # stack --faults
     - clear_faults: true
+    - outage: postgres                            # stop a dependency (postgres|redis|kafka)
+    - cpu_burn: {seconds: 30, workers: 1}         # busy processes, bounded (burn.py)
+    - stop_cpu_burn: true
+    - expect_oom_kill: {component: api-1, within: 90s}   # evidence of a leak (oom.py)
     - wait: 5s
+
+An action that can be undone has an automatic rollback (:attr:`Action.undo`): a fault is
+cleared, a stopped component or dependency started, burners stopped. The engine runs it after
+the method unless the experiment's own rollbacks already do the same.
 
 Each action is planned first (the concrete pods or components, checked against the blast
 radius), so a dry run and the confirmation show exactly what would change.
@@ -33,7 +41,18 @@ __all__ = ["ADMIN_TOKEN_ENV", "Action", "DeletePods", "Fault", "plan_action"]
 
 ADMIN_TOKEN_ENV = "AQUA_ADMIN_TOKEN"  # noqa: S105 - the name of a variable
 FAULTS_PATH = "/api/v1/admin/faults"
-_KEYS = ("stack", "delete_pods", "fault", "clear_faults", "wait")
+_KEYS = (
+    "stack",
+    "delete_pods",
+    "fault",
+    "clear_faults",
+    "outage",
+    "cpu_burn",
+    "stop_cpu_burn",
+    "expect_oom_kill",
+    "wait",
+)
+Dependency = Literal["postgres", "redis", "kafka"]
 
 
 class _Model(BaseModel):
@@ -55,6 +74,22 @@ class Fault(_Model):
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     error_rate: float = Field(default=0.0, ge=0, le=1)
     error_status: int = Field(default=500, ge=500, le=599)
+    #: KiB the API keeps for good per request on the route (a memory leak)
+    leak_kb: int = Field(default=0, ge=0, le=65_536)
+
+
+class CpuBurn(_Model):
+    """Busy processes for at most ``seconds`` (they end on their own, the rollback stops them)."""
+
+    seconds: Duration = Field(gt=0, le=600)
+    workers: int = Field(default=1, ge=1, le=8)
+
+
+class ExpectOomKill(_Model):
+    """Wait until ``component`` is OOM-killed in its cgroup and restarted (``--limits``)."""
+
+    component: str = Field(min_length=1, pattern=r"^(api|ml|worker)(-\d+)?$")
+    within: Duration = Field(default=120.0, gt=0, le=1800)
 
 
 class Action(_Model):
@@ -63,6 +98,10 @@ class Action(_Model):
     delete_pods: DeletePods | None = None
     fault: Fault | None = None
     clear_faults: Literal[True] | None = None
+    outage: Dependency | None = None
+    cpu_burn: CpuBurn | None = None
+    stop_cpu_burn: Literal[True] | None = None
+    expect_oom_kill: ExpectOomKill | None = None
     wait: Duration | None = None
 
     @model_validator(mode="after")
@@ -85,17 +124,30 @@ class Action(_Model):
         a fault, or clearing faults, changes what the API does until undone (mutate)."""
         if self.stack is not None:
             return self.stack.risk
-        if self.delete_pods is not None:
+        if self.delete_pods is not None or self.outage is not None:
             return "destructive"
-        if self.fault is not None or self.clear_faults:
+        if self.fault is not None or self.clear_faults or self.cpu_burn or self.stop_cpu_burn:
             return "mutate"
         return "read"
 
     @property
     def target(self) -> str | None:
-        if self.stack is not None or self.fault is not None or self.clear_faults:
+        if self.key not in ("delete_pods", "wait"):
             return "stack"
         return "kubernetes" if self.delete_pods is not None else None
+
+    @property
+    def undo(self) -> Action | None:
+        """The automatic rollback of this action, if it can be undone."""
+        if self.fault is not None:
+            return Action(clear_faults=True)
+        if self.stack is not None and self.stack.verb == "stop":
+            return Action(stack=StackOp(start=self.stack.names))
+        if self.outage is not None:
+            return Action(stack=StackOp(start=(self.outage,)))
+        if self.cpu_burn is not None:
+            return Action(stop_cpu_burn=True)
+        return None
 
     def describe(self) -> str:
         if self.stack is not None:
@@ -110,8 +162,20 @@ class Action(_Model):
                 f"inject a fault on {f.route}: +{f.latency_ms} ms, "
                 f"{f.error_rate:.0%} answered {f.error_status}"
             )
+            if f.leak_kb:
+                text += f", {f.leak_kb} KiB leaked per request"
         elif self.clear_faults:
             text = "clear every injected fault"
+        elif self.outage is not None:
+            text = f"stop {self.outage} (dependency outage)"
+        elif self.cpu_burn is not None:
+            b = self.cpu_burn
+            text = f"burn {b.workers} CPU(s) for at most {b.seconds:g}s"
+        elif self.stop_cpu_burn:
+            text = "stop the CPU burners"
+        elif self.expect_oom_kill is not None:
+            e = self.expect_oom_kill
+            text = f"expect {e.component} OOM-killed and restarted within {e.within:g}s"
         else:
             text = f"wait {self.wait:g}s"
         return f"{self.name}: {text}" if self.name else text
@@ -145,8 +209,12 @@ def _faults(ctx: RunContext, method: str, body: dict[str, object] | None) -> str
 
 
 def _sleep(seconds: float) -> str:
-    time.sleep(seconds)
-    return f"waited {seconds:g}s"
+    from sre_cli.chaos.abort import interruptible_sleep
+
+    started = time.monotonic()
+    if interruptible_sleep(seconds):
+        return f"waited {seconds:g}s"
+    return f"stopped waiting after {time.monotonic() - started:.1f}s of {seconds:g}s"
 
 
 def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionPlan:
@@ -175,7 +243,40 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
     if action.clear_faults:
         apply = functools.partial(_faults, ctx, "DELETE", None)
         return ActionPlan("clear faults", (Change(action.describe(), apply),))
+    if action.outage is not None:
+        return plan_action(ctx, _outage_stop(ctx, action.outage), radius)
+    if action.cpu_burn is not None:
+        from sre_cli.chaos.burn import BURNERS
+
+        b = action.cpu_burn
+        apply = functools.partial(BURNERS.start, b.seconds, b.workers)
+        return ActionPlan("burn CPU", (Change(action.describe(), apply),))
+    if action.stop_cpu_burn:
+        from sre_cli.chaos.burn import BURNERS
+
+        return ActionPlan("stop CPU burners", (Change(action.describe(), BURNERS.stop),))
+    if action.expect_oom_kill is not None:
+        from sre_cli.chaos import oom
+
+        if ctx.stack is None:
+            raise UsageError("expect_oom_kill needs target stack")
+        e = action.expect_oom_kill
+        apply = functools.partial(oom.watch(ctx.stack, e.component).wait, e.within)
+        return ActionPlan("wait for an OOM kill", (Change(action.describe(), apply),))
     assert action.wait is not None
     return ActionPlan(
         action.describe(), (Change(action.describe(), functools.partial(_sleep, action.wait)),)
     )
+
+
+def _outage_stop(ctx: RunContext, kind: str) -> Action:
+    """``stack: {stop: NAME}`` for the stack's component of ``kind``."""
+    if ctx.stack is None:
+        raise UsageError("outage needs target stack")
+    names = tuple(c.name for c in ctx.stack.plan.components if c.kind == kind)
+    if not names:
+        raise UsageError(
+            f"this stack runs no {kind}",
+            hint="a `--lite` stack has no PostgreSQL, Redis or Kafka; start a full stack",
+        )
+    return Action(stack=StackOp(stop=names))

@@ -55,10 +55,24 @@ def run(
     journal: Annotated[Path | None, options.journal_option("--journal", "Journal", "chaos")] = None,
     dry_run: DryRun = False,
     yes: Yes = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Start even when the preflight gate refuses (journaled)."),
+    ] = False,
+    alertmanager: Annotated[
+        str | None,
+        typer.Option(
+            "--alertmanager",
+            envvar="AQUA_ALERTMANAGER_URL",
+            help="Alertmanager URL for preflight and abort [default: the stack's].",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Fmt = Format.table,
 ) -> None:
     """Check steady state, inject, check again, roll back. Exit 0 the hypothesis held, 1 it
     deviated, 2 not steady before (nothing injected) or could not run, 3 declined."""
+    from sre_cli.chaos.abort import stop_file
     from sre_cli.chaos.engine import RunOptions
     from sre_cli.chaos.engine import run as run_experiment
     from sre_cli.chaos.experiment import find_experiment, load_experiment
@@ -73,7 +87,14 @@ def run(
         raise UsageError(f"experiment {path.stem} targets {exp.target}, not {target.value}")
     ctx = open_context(
         TargetOptions(
-            exp.target, state_dir, kubeconfig, namespace, None, prometheus, prometheus_config
+            exp.target,
+            state_dir,
+            kubeconfig,
+            namespace,
+            None,
+            prometheus,
+            prometheus_config,
+            alertmanager,
         )
     )
     from rich.text import Text
@@ -95,7 +116,13 @@ def run(
             filled,
             path.stem,
             ctx,
-            RunOptions(dry_run=dry_run, yes=yes, interactive=interactive()),
+            RunOptions(
+                dry_run=dry_run,
+                yes=yes,
+                interactive=interactive(),
+                stop_file=stop_file(state_dir),
+                force=force,
+            ),
             confirm,
             journal or default_transcript_path(path.stem, folder="chaos", state_dir=state_dir),
             (lambda r: console.print(record_line(r, show_risk=dry_run)))

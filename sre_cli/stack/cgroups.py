@@ -17,13 +17,21 @@ with the reason.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from sre_cli.errors import ConfigError
 
-__all__ = ["CFS_PERIOD_US", "Cgroup", "cgroup_for", "unavailable"]
+__all__ = [
+    "CFS_PERIOD_US",
+    "Cgroup",
+    "cgroup_for",
+    "existing_cgroup",
+    "stack_group",
+    "unavailable",
+]
 
 CFS_PERIOD_US = 100_000
 _ROOT = Path("/sys/fs/cgroup")
@@ -45,6 +53,21 @@ class Cgroup:
                 os.write(fd, pid)
             finally:
                 os.close(fd)
+
+    def oom_kills(self) -> int | None:
+        """How many times the kernel OOM-killed a process of the group (``oom_kill`` of
+        ``memory.oom_control`` on v1, of ``memory.events`` on v2); None when it cannot tell."""
+        for d in self.dirs:
+            for name in ("memory.oom_control", "memory.events"):
+                try:
+                    text = (d / name).read_text()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        return None
 
     def remove(self) -> None:
         """Remove the group once its processes are gone (a busy one is left as it is)."""
@@ -93,6 +116,20 @@ def unavailable() -> str | None:
         if not os.access(parent, os.W_OK):
             return f"cannot create cgroups under {parent} (needs root or a delegated subtree)"
     return None
+
+
+def stack_group(root: Path) -> str:
+    """The group of the stack whose state dir is ``root`` (its components' groups are in it)."""
+    return "aqua-stack-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def existing_cgroup(group: str, name: str) -> Cgroup | None:
+    """The group ``group/name`` if it exists (made by ``--limits``), without changing it."""
+    parents = _parents()
+    if parents is None:
+        return None
+    dirs = tuple(dict.fromkeys(p / group / name for p in parents[1:]))
+    return Cgroup(dirs) if all(d.is_dir() for d in dirs) else None
 
 
 def cgroup_for(group: str, name: str, cpu_cores: float, memory_bytes: int) -> Cgroup:

@@ -11,7 +11,6 @@ Prometheus, Alertmanager) are rendered by :mod:`sre_cli.stack.configs` into ``RO
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -171,14 +170,13 @@ def _module_argv(kind: str, spec: ComponentSpec) -> list[str]:
 
 def _limits(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Cgroup:
     """The cgroup with the CPU and memory limits of the component's Deployment."""
-    from sre_cli.stack.cgroups import cgroup_for
+    from sre_cli.stack.cgroups import cgroup_for, stack_group
     from sre_cli.stack.usage import KUBERNETES_LIMITS
 
     memory, cpu = KUBERNETES_LIMITS[spec.kind]
     if spec.kind == "api" and plan.api_cpu is not None:
         cpu = plan.api_cpu
-    group = "aqua-stack-" + hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:12]
-    return cgroup_for(group, spec.name, cpu, memory)
+    return cgroup_for(stack_group(layout.root), spec.name, cpu, memory)
 
 
 def runner_for(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:

@@ -143,9 +143,16 @@ class ProcessRunner:
         return self._proc is not None and self._proc.poll() is None
 
     def exit_description(self) -> str | None:
+        """How the process ended; with a cgroup, whether the kernel killed it at its memory
+        limit (read now: the group is made anew when the component restarts)."""
         if self._proc is None or self._proc.poll() is None:
             return None
-        return describe_returncode(self._proc.returncode)
+        why = describe_returncode(self._proc.returncode)
+        if self.cgroup is not None and self._proc.returncode == -signal.SIGKILL:
+            kills = self.cgroup.oom_kills()
+            if kills:
+                why += f", OOM-killed at its memory limit (oom_kill {kills})"
+        return why
 
     def stop(self, timeout: float = 15.0) -> None:
         proc = self._proc

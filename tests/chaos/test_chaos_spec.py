@@ -23,11 +23,21 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "kube-system.yaml": (5, "namespace kube-system is never a chaos target"),
     "probe-that-acts.yaml": (6, "a stack probe checks `ready`"),
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
-    "two-actions.yaml": (9, "exactly one of stack, delete_pods, fault, clear_faults, wait"),
+    "two-actions.yaml": (
+        9,
+        "exactly one of stack, delete_pods, fault, clear_faults, outage, cpu_burn, "
+        "stop_cpu_burn, expect_oom_kill, wait",
+    ),
     "bad-duration.yaml": (3, "not a duration"),
     "pods-on-stack.yaml": (9, "needs target kubernetes; the experiment targets stack"),
     "no-probes.yaml": (5, "at least 1 item"),
     "percent-too-high.yaml": (11, "percent: must be less than or equal to 100"),
+    "burn-unbounded.yaml": (10, "cpu_burn.seconds: must be less than or equal to 600"),
+    "outage-unknown.yaml": (9, "method.0.outage: must be 'postgres', 'redis' or 'kafka'"),
+    "outage-on-kubernetes.yaml": (9, "needs target stack; the experiment targets kubernetes"),
+    "during-too-often.yaml": (9, "during.every: must be greater than or equal to 0.2"),
+    "abort-two-conditions.yaml": (11, "takes exactly one of alert_firing, burn_rate_above"),
+    "preflight-budget-without-slo.yaml": (10, "min_budget_remaining needs `slo: FILE`"),
     "waits-beyond-duration.yaml": (1, "the method waits 45s, not less than the duration of 30s"),
 }
 

@@ -96,6 +96,7 @@ def test_replica_loss_under_load_holds_the_hypothesis(steady: Stack) -> None:
         ("before", "api-replicas-ready", "pass"),
         ("method", "kill-api-1: kill api-1", "done"),
         ("method", "wait 1s", "done"),
+        ("during", "load", "pass"),
         ("after", "nginx-answers", "pass"),
         ("after", "api-replicas-ready", "pass"),
         ("rollback", "start-api-1: start api-1", "done"),

@@ -146,7 +146,7 @@ def test_two_limited_replicas_sustain_more_than_one(
     is a twentieth of a core (--api-cpu 0.05), so that the replicas' quota, not the shared
     machine, is what saturates first: at half a core, a busy two-core machine breaks the
     p95 limit before either replica reaches its ceiling."""
-    from stack.test_stack_limits import require_cgroups
+    from stack.stack_harness import require_cgroups
 
     require_cgroups()
     totals = {}

@@ -197,6 +197,19 @@ FULL_STACK_BINARIES = (
 )
 
 
+def require_cgroups() -> None:
+    """``--limits`` can make cgroups here; under CI a machine that cannot fails the test."""
+    from sre_cli.stack.cgroups import unavailable
+
+    why = unavailable()
+    if why is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            raise AssertionError(f"cgroups: {why}")
+        import pytest
+
+        pytest.skip(f"cgroups: {why}")
+
+
 def require_full_stack() -> None:
     """Every server of a full stack is installed; under CI a missing one fails the test."""
     for name in FULL_STACK_BINARIES:

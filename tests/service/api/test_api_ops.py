@@ -201,3 +201,21 @@ def test_fault_injection_latency_errors_and_clear(sqlite_url: str) -> None:
         metrics = c.get("/metrics").text
         assert "fault_injection_rule{" not in metrics
         assert 'fault_injection_changes_total{action="clear"} 1.0' in metrics
+
+
+def test_a_leak_rule_keeps_memory_per_request_until_the_process_ends(sqlite_url: str) -> None:
+    with running_api(settings_for(sqlite_url, faults_enabled=True)) as api:
+        c, admin = api.client, api.auth()
+        rule = {"route": "/live", "leak_kb": 256}
+        assert c.put("/api/v1/admin/faults", json=rule, headers=admin).status_code == 200
+        for _ in range(8):
+            assert c.get("/live").status_code == 200
+        leaked = api.app.state.runtime.faults.leaked
+        assert sum(map(len, leaked)) == 8 * 256 * 1024
+        metrics = c.get("/metrics").text
+        assert 'fault_injection_injected_total{kind="leak",route="/live"} 8.0' in metrics
+        assert 'fault_injection_rule{kind="leak_kb",route="/live"} 256.0' in metrics
+        # clearing stops the leak; what leaked stays (a restart gives it back)
+        c.delete("/api/v1/admin/faults", headers=admin)
+        assert c.get("/live").status_code == 200
+        assert sum(map(len, leaked)) == 8 * 256 * 1024
