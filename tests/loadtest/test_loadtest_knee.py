@@ -60,12 +60,18 @@ def start(tmp: Path, replicas: int, *flags: str) -> Iterator[tuple[Stack, Path, 
 
 
 def knee(
-    stack: Stack, password: Path, pond: int, out: Path, *target: str, refine: str = "1"
+    stack: Stack,
+    password: Path,
+    pond: int,
+    out: Path,
+    *target: str,
+    refine: str = "1",
+    start: str = "20",
 ) -> dict[str, Any]:
     done = aqua("knee", "--state-dir", str(stack.state_dir),
                 "--endpoint", SUMMARY.format(id=pond),
                 "--username", "admin", "--password-file", str(password),
-                "--start", "20", "--factor", "2", "--step-duration", "3s", "--refine", refine,
+                "--start", start, "--factor", "2", "--step-duration", "3s", "--refine", refine,
                 "--warmup", "2s", "--p95-ms", "250",
                 "--max-rate", "51200", "-o", str(out), "--format", "json", *target)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -155,7 +161,9 @@ def test_two_limited_replicas_sustain_more_than_one(
         for stack, password, pond in start(tmp, replicas, "--limits", "--api-cpu", "0.05"):
             # past a replica's quota the open model's queue grows by the second: a p95 of
             # seconds; below it, CFS throttling alone adds up to a period (100 ms) of jitter
-            result = knee(stack, password, pond, tmp / "knee.json", "--p95-ms", "1000", refine="2")
+            result = knee(
+                stack, password, pond, tmp / "knee.json", "--p95-ms", "1000", refine="2", start="4"
+            )
             assert result["replicas"] == replicas
             totals[replicas] = result["max_sustainable_rps"]
     print(f"knee with --limits --api-cpu 0.05: {totals}")
