@@ -84,10 +84,13 @@ def test_restore_to_a_point_before_a_delete_finds_every_row(
 
     before = datetime.fromtimestamp(mark + 0.02, UTC).isoformat()
     target = scratch / "restored"
+    source = _source_args(pg, repo)
     code, out = invoke(
-        app, ["restore", "--target", str(target), "--to", before, *_source_args(pg, repo)]
+        app,
+        ["restore", "--format", "json", "--target", str(target), "--to", before, *source],
     )
     assert code == 0, out
+    assert_matches_schema("backup-restore", json.loads(out))
     with PostgresServer(target) as restored:
         assert restored.psql("select count(*), sum(oxygen)::text, max(id) from readings") == (
             expected

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cli_runner import run_aqua
+from json_schema import assert_matches_schema
 from kubernetes import client
 from runbook.test_runbook_k8s import (  # the runbook tests' cluster, reused
     NS,
@@ -65,6 +66,7 @@ def test_dry_run_names_a_pod_and_deletes_nothing(
     done = kill_pod(operator_kubeconfig, "--dry-run", "--format", "json")
     assert done.returncode == 0, done.stderr
     out = report(done)
+    assert_matches_schema("chaos-kill-pod", out)
     assert out["dry_run"] is True
     assert out["deployment"] == "api-service"
     assert out["replicas"] == 3
@@ -110,6 +112,7 @@ def test_kill_pod_as_the_operator_reports_the_recovery(
     done = kill_pod(operator_kubeconfig, "--yes", "--wait-ready", "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     out = report(done)
+    assert_matches_schema("chaos-kill-pod", out)
     (victim,) = out["pods"]
     assert out["deleted"] == [f"deleted pod {victim}"]
     assert out["recovered"] is True

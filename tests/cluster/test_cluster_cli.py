@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cli_runner import invoke
 from infra_harness import require
+from json_schema import assert_matches_schema
 
 from sre_cli.commands.cluster import app
 
@@ -29,6 +30,7 @@ def test_help(argv: list[str]) -> None:
 def test_status_and_down_without_a_cluster(tmp_path: Path) -> None:
     code, out = invoke(app, ["status", "--json", "--state-dir", str(tmp_path)])
     assert code == 0
+    assert_matches_schema("cluster-status", json.loads(out))
     assert json.loads(out) == {
         "running": False,
         "kubeconfig": None,

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from cli_runner import run_aqua
 from infra_harness import require, require_binary
+from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack
 
 pytestmark = pytest.mark.integration
@@ -76,6 +77,7 @@ def knee(
                 "--max-rate", "51200", "-o", str(out), "--format", "json", *target)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
+    assert_matches_schema("loadtest-knee", result)
     assert json.loads(out.read_text()) == result  # the file for `aqua capacity --knee`
     from sre_cli.capacity.replicas import load_knee
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from json_schema import assert_matches_schema
 from rich.console import Console
 
 from sre_cli.errors import UsageError
@@ -155,6 +156,7 @@ def _table(result: Backtest) -> str:
 def test_table_marks_tiers_that_never_fired(tmp_path: Path) -> None:
     with _prometheus({"bad": (6.0, 6.0), "total": (900.0, 100.0)}, []) as prom:
         result = backtest([_slo(tmp_path, EVENTS)], prom, START, START + 3600, step=300)
+    assert_matches_schema("slo-backtest", result.to_json())  # what --format json prints
     rows = {line.split("│")[2].strip(): line for line in _table(result).splitlines() if "│" in line}
     # page-quick never fired: no time firing, no delays.
     assert [c.strip() for c in rows["page-quick"].split("│")[4:8]] == ["0", "0s", "—", "—"]
