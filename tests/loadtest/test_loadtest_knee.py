@@ -68,12 +68,13 @@ def knee(
     *target: str,
     refine: str = "1",
     start: str = "20",
+    p95_ms: str = "250",
 ) -> dict[str, Any]:
     done = aqua("knee", "--state-dir", str(stack.state_dir),
                 "--endpoint", SUMMARY.format(id=pond),
                 "--username", "admin", "--password-file", str(password),
                 "--start", start, "--factor", "2", "--step-duration", "3s", "--refine", refine,
-                "--warmup", "2s", "--p95-ms", "250",
+                "--warmup", "2s", "--p95-ms", p95_ms,
                 "--max-rate", "51200", "-o", str(out), "--format", "json", *target)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
@@ -164,7 +165,7 @@ def test_two_limited_replicas_sustain_more_than_one(
             # past a replica's quota the open model's queue grows by the second: a p95 of
             # seconds; below it, CFS throttling alone adds up to a period (100 ms) of jitter
             result = knee(
-                stack, password, pond, tmp / "knee.json", "--p95-ms", "1000", refine="2", start="4"
+                stack, password, pond, tmp / "knee.json", refine="2", start="4", p95_ms="1000"
             )
             assert result["replicas"] == replicas
             totals[replicas] = result["max_sustainable_rps"]
