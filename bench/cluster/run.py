@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from cluster.load import Load  # noqa: E402
+from cluster.load import Load, kill_pod_args  # noqa: E402
 
 from bench.benchlib import load_average, write_section  # noqa: E402
 from sre_cli.cluster.cluster import LocalCluster  # noqa: E402
@@ -79,19 +79,7 @@ def kill_pod(kube: Kubectl, namespace: str, selector: str) -> dict[str, Any]:
             "-m",
             "sre_cli",
             "chaos",
-            "kill-pod",
-            "-n",
-            namespace,
-            "--selector",
-            selector,
-            "--count",
-            "1",
-            "--wait-ready",
-            "--yes",
-            "--kubeconfig",
-            str(kube.kubeconfig),
-            "--format",
-            "json",
+            *kill_pod_args(namespace, selector, kube.kubeconfig),
         ],
         capture_output=True,
         text=True,

@@ -11,6 +11,7 @@ import http.client
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -84,3 +85,23 @@ class Load:
         for t in self._threads:
             t.join()
         self.result.seconds = time.monotonic() - self._t0
+
+
+def kill_pod_args(namespace: str, selector: str, kubeconfig: Path) -> list[str]:
+    """``aqua chaos kill-pod``'s arguments that delete one pod of ``selector`` and wait until
+    its replacement is Ready, confirmed, with the report as JSON."""
+    return [
+        "kill-pod",
+        "-n",
+        namespace,
+        "--selector",
+        selector,
+        "--count",
+        "1",
+        "--wait-ready",
+        "--yes",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--format",
+        "json",
+    ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster.load import Load
+from cluster.load import Load, kill_pod_args
 
 from sre_cli.cluster.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl
@@ -253,24 +253,7 @@ def test_chaos_kill_pod_recovers_under_load_and_the_replacement_serves(
 
     with Load(api_url(real_cluster) + "/live", rps=180) as load:
         answered(load, 100)
-        code, out = invoke(
-            app,
-            [
-                "kill-pod",
-                "-n",
-                NAMESPACE,
-                "--selector",
-                API,
-                "--count",
-                "1",
-                "--wait-ready",
-                "--yes",
-                "--kubeconfig",
-                str(kube.kubeconfig),
-                "--format",
-                "json",
-            ],
-        )
+        code, out = invoke(app, kill_pod_args(NAMESPACE, API, kube.kubeconfig))
         answered(load, load.result.requests + 100)
     assert code == 0, out
     report = json.loads(out)
