@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
-from infra_harness import NginxFactory, PrometheusFactory, require, require_binary
+from infra_harness import (
+    NginxFactory,
+    PrometheusFactory,
+    ToxiproxyFactory,
+    require,
+    require_binary,
+)
 
 from sre_cli.errors import MissingDependency
 
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from sre_cli.infra.postgres import PostgresServer
     from sre_cli.infra.prometheus import ConfigSource, PrometheusServer
     from sre_cli.infra.redis import RedisServer
+    from sre_cli.infra.toxiproxy import ToxiproxyServer
 
 __all__ = ["require_binary"]
 
@@ -106,6 +113,28 @@ def jaeger_server(tmp_workdir: Path) -> Iterator[JaegerServer]:
 
     require(binaries.jaeger)
     yield from _serve(JaegerServer, tmp_workdir, "jaeger")
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_factory(tmp_workdir: Path) -> Iterator[ToxiproxyFactory]:
+    """Start a toxiproxy per call, one proxy per ``name=upstream port`` on a free loopback
+    port; all stop at session end."""
+    from sre_cli.infra import binaries
+    from sre_cli.infra.process import free_port
+    from sre_cli.infra.toxiproxy import Proxy, ToxiproxyServer
+
+    require(binaries.toxiproxy)
+    started: list[ToxiproxyServer] = []
+
+    def factory(upstreams: dict[str, int]) -> ToxiproxyServer:
+        proxies = [Proxy(name, free_port(), port) for name, port in upstreams.items()]
+        server = ToxiproxyServer(_unique_dir(tmp_workdir, "toxiproxy"), proxies=proxies)
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in reversed(started):
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from sre_cli.errors import MissingDependency
 if TYPE_CHECKING:
     from sre_cli.infra.nginx import NginxServer
     from sre_cli.infra.prometheus import ConfigSource, PrometheusServer
+    from sre_cli.infra.toxiproxy import ToxiproxyServer
 
 T = TypeVar("T")
 
@@ -64,3 +65,7 @@ class NginxFactory(Protocol):
     def __call__(
         self, conf_text_builder: Callable[[int], str], *, port: int | None = None
     ) -> NginxServer: ...
+
+
+class ToxiproxyFactory(Protocol):
+    def __call__(self, upstreams: dict[str, int]) -> ToxiproxyServer: ...

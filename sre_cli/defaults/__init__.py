@@ -35,6 +35,7 @@ SHIPPED: tuple[str, ...] = (
     "manifests/monitoring",
     "scripts/versions.env",
     *(f"scripts/{name}" for name in ("fetch-kafka", "build-jaeger", "build-k8s", "build-addons")),
+    "scripts/build-toxiproxy",
     "scripts/build-loadgen",
 )
 #: What ``aqua init`` copies for a user to edit; the commands read ``./slo``, ``./runbooks`` and

@@ -130,6 +130,10 @@ def _jaeger() -> tuple[Path, str]:
     return binaries.jaeger(), binaries.jaeger_version()
 
 
+def _toxiproxy() -> tuple[Path, str]:
+    return binaries.toxiproxy(), binaries.toxiproxy_version()
+
+
 def _python_package(dist: str, hint: str) -> Probe:
     def probe() -> tuple[Path, str]:
         try:
@@ -154,6 +158,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("amtool", _binary("amtool"), PROVISION),
     Component("nginx", _binary("nginx"), PROVISION),
     Component("jaeger", _jaeger, PROVISION),
+    Component("toxiproxy", _toxiproxy, PROVISION),
     Component("etcd", _k8s("etcd", "--version", r"etcd Version: (\S+)"), PROVISION),
     Component("kube-apiserver", _k8s("kube_apiserver", "--version", _K8S), PROVISION),
     Component(

@@ -7,7 +7,7 @@ waits until it answers a real request, and stops it without leaving processes be
 - :mod:`~sre_cli.infra.binaries`: where the server binaries are, and their versions
 - :mod:`~sre_cli.infra.versions`: versions pinned in ``scripts/versions.env``
 - one module per server: ``postgres``, ``redis``, ``kafka``, ``prometheus``, ``jaeger``,
-  ``alertmanager``, ``nginx``
+  ``toxiproxy``, ``alertmanager``, ``nginx``
 
 Server modules are imported on demand; importing this package loads none of them.
 """

@@ -9,8 +9,8 @@ Debian installs some of them off ``PATH`` (PostgreSQL's server tools live in
     '1.22.1'
 
 A missing binary raises :class:`~sre_cli.errors.MissingDependency` whose hint names the
-Debian package that provides it; a component Debian does not package (Kafka's jars, Jaeger)
-names the shipped script that fetches or builds it, by its path in this installation.
+Debian package that provides it; a component Debian does not package (Kafka's jars, Jaeger,
+toxiproxy) names the shipped script that fetches or builds it, by its path in this installation.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ __all__ = [
     "jaeger_version",
     "kafka_libs",
     "script_hint",
+    "toxiproxy",
+    "toxiproxy_version",
     "version",
 ]
 
@@ -188,23 +190,37 @@ def kafka_libs(kafka_version: str | None = None) -> Path:
     return libs
 
 
-def jaeger(jaeger_version: str | None = None) -> Path:
-    """The Jaeger binary built by ``scripts/build-jaeger`` (``$AQUA_JAEGER_BIN`` overrides)."""
-    override = os.environ.get("AQUA_JAEGER_BIN")
+def _built(name: str, directory: Path, binary: str, override_env: str, script_name: str) -> Path:
+    """A binary a shipped script builds into ``directory/bin`` (``$override_env`` overrides);
+    :class:`MissingDependency` naming the script while it is not (completely) built."""
+    override = os.environ.get(override_env)
     if override:
         path = Path(override)
     else:
-        jaeger_version = jaeger_version or versions.jaeger_version()
-        directory = versions.jaeger_dir(jaeger_version)
-        path = directory / "bin" / "jaeger"
+        path = directory / "bin" / binary
         if not (directory / ".complete").is_file():
             path = directory / ".missing"  # a half-finished build is not a binary
     if not (path.is_file() and path.stat().st_mode & 0o111):
         raise MissingDependency(
-            f"jaeger not found at {path}",
-            hint=script_hint("build-jaeger", f"builds it from its Go module; {GO}"),
+            f"{name} not found at {path}",
+            hint=script_hint(script_name, f"builds it from its Go module; {GO}"),
         )
     return path
+
+
+def jaeger(jaeger_version: str | None = None) -> Path:
+    """The Jaeger binary built by ``scripts/build-jaeger`` (``$AQUA_JAEGER_BIN`` overrides)."""
+    directory = versions.jaeger_dir(jaeger_version or versions.jaeger_version())
+    return _built("jaeger", directory, "jaeger", "AQUA_JAEGER_BIN", "build-jaeger")
+
+
+def toxiproxy(toxiproxy_version: str | None = None) -> Path:
+    """``toxiproxy-server`` built by ``scripts/build-toxiproxy`` (``$AQUA_TOXIPROXY_BIN``
+    overrides)."""
+    directory = versions.toxiproxy_dir(toxiproxy_version or versions.toxiproxy_version())
+    return _built(
+        "toxiproxy-server", directory, "toxiproxy-server", "AQUA_TOXIPROXY_BIN", "build-toxiproxy"
+    )
 
 
 @functools.cache
@@ -220,4 +236,22 @@ def jaeger_version() -> str:
     match = re.search(r'"gitVersion":\s*"v?([^"]+)"', done.stdout + done.stderr)
     if match is None:
         raise MissingDependency(f"jaeger at {path} printed no version (exit {done.returncode})")
+    return match.group(1)
+
+
+@functools.cache
+def toxiproxy_version() -> str:
+    """The version ``toxiproxy-server -version`` reports (``toxiproxy-server version v2.12.0``)."""
+    path = toxiproxy()
+    try:
+        done = subprocess.run(
+            [str(path), "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingDependency(f"toxiproxy-server at {path} does not run: {exc}") from exc
+    match = re.search(r"version v?(\d+\.\d+\.\d+)", done.stdout + done.stderr)
+    if match is None:
+        raise MissingDependency(
+            f"toxiproxy-server at {path} printed no version (exit {done.returncode})"
+        )
     return match.group(1)

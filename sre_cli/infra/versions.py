@@ -23,6 +23,8 @@ __all__ = [
     "kafka_version",
     "load",
     "pinned",
+    "toxiproxy_dir",
+    "toxiproxy_version",
     "versions_file",
 ]
 
@@ -82,3 +84,12 @@ def jaeger_version() -> str:
 def jaeger_dir(version: str | None = None) -> Path:
     """The directory ``scripts/build-jaeger`` builds into (the binary is ``bin/jaeger``)."""
     return cache_dir() / f"jaeger-{version or jaeger_version()}"
+
+
+def toxiproxy_version() -> str:
+    return pinned("TOXIPROXY_VERSION")
+
+
+def toxiproxy_dir(version: str | None = None) -> Path:
+    """The directory ``scripts/build-toxiproxy`` builds into (``bin/toxiproxy-server``)."""
+    return cache_dir() / f"toxiproxy-{version or toxiproxy_version()}"
