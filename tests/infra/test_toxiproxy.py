@@ -79,9 +79,9 @@ def test_reset_peer_breaks_open_and_new_connections_until_removed(
     client = _redis_client(port)
     assert client.set("toxiproxy:fish", "carp")
     api.add_toxic("redis", Toxic("reset_peer", {"timeout": 0}))
-    with pytest.raises(redis.ConnectionError, match="reset|closed"):
+    with pytest.raises(redis.ConnectionError, match=r"reset|closed"):
         client.get("toxiproxy:fish")
-    with pytest.raises(redis.ConnectionError, match="reset|closed"):
+    with pytest.raises(redis.ConnectionError, match=r"reset|closed"):
         _redis_client(port).ping()
 
     api.remove_toxics("redis")
