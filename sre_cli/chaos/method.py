@@ -7,13 +7,16 @@ One key per action::
     - fault: {route: "/api/v1/ponds/{pond_id}/summary", latency_ms: 300}   # stack --faults
     - clear_faults: true
     - outage: postgres                            # stop a dependency (postgres|redis|kafka)
+    - network: {dependency: postgres, latency: 300ms}    # through toxiproxy (network.py)
+    - clear_network: postgres
     - cpu_burn: {seconds: 30, workers: 1}         # busy processes, bounded (burn.py)
     - stop_cpu_burn: true
     - expect_oom_kill: {component: api-1, within: 90s}   # evidence of a leak (oom.py)
     - wait: 5s
 
 An action that can be undone has an automatic rollback (:attr:`Action.undo`): a fault is
-cleared, a stopped component or dependency started, burners stopped. The engine runs it after
+cleared, a network fault's toxics removed, a stopped component or dependency started,
+burners stopped. The engine runs it after
 the method unless the experiment's own rollbacks already do the same.
 
 Each action is planned first (the concrete pods or components, checked against the blast
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sre_cli.chaos.blast import BlastRadius
+from sre_cli.chaos.network import Dependency, NetworkFault
 from sre_cli.errors import ConfigError, Unavailable, UsageError
 from sre_cli.ops.operations import Duration, Risk, StackOp
 from sre_cli.ops.outcome import ActionPlan, Change
@@ -47,12 +51,13 @@ _KEYS = (
     "fault",
     "clear_faults",
     "outage",
+    "network",
+    "clear_network",
     "cpu_burn",
     "stop_cpu_burn",
     "expect_oom_kill",
     "wait",
 )
-Dependency = Literal["postgres", "redis", "kafka"]
 
 
 class _Model(BaseModel):
@@ -99,6 +104,8 @@ class Action(_Model):
     fault: Fault | None = None
     clear_faults: Literal[True] | None = None
     outage: Dependency | None = None
+    network: NetworkFault | None = None
+    clear_network: Dependency | None = None
     cpu_burn: CpuBurn | None = None
     stop_cpu_burn: Literal[True] | None = None
     expect_oom_kill: ExpectOomKill | None = None
@@ -124,9 +131,13 @@ class Action(_Model):
         a fault, or clearing faults, changes what the API does until undone (mutate)."""
         if self.stack is not None:
             return self.stack.risk
+        if self.network is not None:
+            return self.network.risk
         if self.delete_pods is not None or self.outage is not None:
             return "destructive"
         if self.fault is not None or self.clear_faults or self.cpu_burn or self.stop_cpu_burn:
+            return "mutate"
+        if self.clear_network is not None:
             return "mutate"
         return "read"
 
@@ -145,6 +156,8 @@ class Action(_Model):
             return Action(stack=StackOp(start=self.stack.names))
         if self.outage is not None:
             return Action(stack=StackOp(start=(self.outage,)))
+        if self.network is not None:
+            return Action(clear_network=self.network.dependency)
         if self.cpu_burn is not None:
             return Action(stop_cpu_burn=True)
         return None
@@ -168,6 +181,10 @@ class Action(_Model):
             text = "clear every injected fault"
         elif self.outage is not None:
             text = f"stop {self.outage} (dependency outage)"
+        elif self.network is not None:
+            text = self.network.describe()
+        elif self.clear_network is not None:
+            text = f"clear the network faults between the services and {self.clear_network}"
         elif self.cpu_burn is not None:
             b = self.cpu_burn
             text = f"burn {b.workers} CPU(s) for at most {b.seconds:g}s"
@@ -245,6 +262,15 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
         return ActionPlan("clear faults", (Change(action.describe(), apply),))
     if action.outage is not None:
         return plan_action(ctx, _outage_stop(ctx, action.outage), radius)
+    if action.network is not None or action.clear_network is not None:
+        from sre_cli.chaos import network
+
+        if ctx.stack is None:
+            raise UsageError(f"{action.key} needs target stack")
+        if action.network is not None:
+            return network.plan_fault(ctx.stack.plan, action.network)
+        assert action.clear_network is not None
+        return network.plan_clear(ctx.stack.plan, action.clear_network)
     if action.cpu_burn is not None:
         from sre_cli.chaos.burn import BURNERS
 

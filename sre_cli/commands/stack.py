@@ -72,6 +72,14 @@ def up(
             help="Let the admin inject API latency and errors (/api/v1/admin/faults): game days.",
         ),
     ] = False,
+    network_faults: Annotated[
+        bool,
+        typer.Option(
+            "--network-faults",
+            help="Put toxiproxy between the API/workers and PostgreSQL, Redis and Kafka, so "
+            "chaos can slow, cut or reset those connections.",
+        ),
+    ] = False,
     limits: Annotated[
         bool,
         typer.Option(
@@ -143,6 +151,7 @@ def up(
         workers=workers,
         ports=ports,
         faults=faults,
+        network_faults=network_faults,
         limits=limits,
         api_cpu=api_cpu,
         slo_serve=target,

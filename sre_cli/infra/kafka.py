@@ -85,8 +85,13 @@ class KafkaServer(Server):
         heap: str = "512m",
         extra_properties: dict[str, str] | None = None,
         jvm_opts: Sequence[str] = DEFAULT_JVM_OPTS,
+        proxied: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(workdir, port)
+        #: (listen port, advertised port): a second listener, ``PROXIED``, for clients that
+        #: come through a TCP proxy on the advertised port; its metadata names the proxy, so
+        #: they stay behind it after bootstrapping.
+        self.proxied = proxied
         self._requested_controller_port = controller_port
         self.controller_port = controller_port or 0
         self.heap = heap
@@ -148,6 +153,11 @@ class KafkaServer(Server):
             "share.coordinator.state.topic.num.partitions": "1",
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.proxied is not None:
+            listen, advertised = self.proxied
+            props["listeners"] += f",PROXIED://{LOOPBACK}:{listen}"
+            props["advertised.listeners"] += f",PROXIED://{LOOPBACK}:{advertised}"
+            props["listener.security.protocol.map"] += ",PROXIED:PLAINTEXT"
         props.update(self.extra_properties)
         return props
 

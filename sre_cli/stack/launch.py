@@ -73,7 +73,8 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
     redis = [c for c in plan.components if c.kind == "redis"]
     kafka = [c for c in plan.components if c.kind == "kafka"]
     if kafka:
-        env["AQUA_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka[0].port}"
+        kafka_port = _through_proxy(plan, spec, "kafka", kafka[0].port)
+        env["AQUA_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka_port}"
         env["AQUA_KAFKA_REPLICATION_FACTOR"] = "1"
     jaeger = plan.of_kind("jaeger")
     if jaeger:
@@ -89,16 +90,20 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
         if plan.has("postgres"):
             # The services connect as the least-privilege role; api-1 migrates as the owner.
             secrets_ = load_or_create_secrets(layout.secrets_file)
-            env["AQUA_DATABASE_URL"] = _with_role(
-                plan.database_url, APP, secrets_.postgres_app_password
+            postgres = plan.component("postgres").port
+            database_url = plan.database_url.replace(
+                f"127.0.0.1:{postgres}/",
+                f"127.0.0.1:{_through_proxy(plan, spec, 'postgres', postgres)}/",
             )
+            env["AQUA_DATABASE_URL"] = _with_role(database_url, APP, secrets_.postgres_app_password)
             if spec.kind == "api" and spec.replica == 1:
                 env["AQUA_DATABASE_MIGRATION_URL"] = _with_role(
-                    plan.database_url, OWNER, secrets_.postgres_owner_password
+                    database_url, OWNER, secrets_.postgres_owner_password
                 )
         if redis:
             password = load_or_create_secrets(layout.secrets_file).redis_password
-            env["AQUA_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis[0].port}/0"
+            redis_port = _through_proxy(plan, spec, "redis", redis[0].port)
+            env["AQUA_REDIS_URL"] = f"redis://:{password}@127.0.0.1:{redis_port}/0"
     if spec.kind == "api":
         secrets = load_or_create_secrets(layout.secrets_file)
         files = write_secret_files(secrets, layout.secrets_dir)
@@ -133,6 +138,13 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
     if spec.kind == "worker":
         env["AQUA_WORKER_METRICS_PORT"] = str(spec.port)
     return env
+
+
+def _through_proxy(plan: StackPlan, spec: ComponentSpec, dependency: str, port: int) -> int:
+    """Where the API or a worker reaches ``dependency``: toxiproxy's proxy in front of it
+    with ``--network-faults``, else the server's own ``port``."""
+    proxy = plan.proxied(dependency) if spec.kind in ("api", "worker") else None
+    return proxy or port
 
 
 def _with_role(url: str, role: str, password: str) -> str:

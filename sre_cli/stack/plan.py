@@ -51,7 +51,10 @@ SERVER_BINARIES = {
     "prometheus": ("prometheus",),
     "alertmanager": ("alertmanager",),
     "jaeger": ("jaeger",),
+    "toxiproxy": ("toxiproxy",),
 }
+#: binaries a shipped script builds into the cache (not found on PATH)
+_BUILT = {"jaeger", "toxiproxy"}
 #: when set, servers are looked up only in these directories (``os.pathsep``-separated);
 #: pointing it at an empty directory shows what the stack does on a machine without servers.
 BIN_PATH_ENV = "AQUA_STACK_BIN_PATH"
@@ -84,7 +87,10 @@ class MachineEnvironment:
         except ImportError:  # the library is not there: plain PATH lookup
             return any(shutil.which(n) is not None for n in names)
         try:
-            binaries.jaeger() if name == "jaeger" else binaries.find(name)
+            if name in _BUILT:
+                getattr(binaries, name)()
+            else:
+                binaries.find(name)
         except MissingDependency:
             return False
         return True
@@ -126,6 +132,8 @@ class StackOptions:
     api_cpu: float | None = None
     #: scrape an ``aqua slo serve`` on this port, with the bearer token in this file.
     slo_serve: SLOServeTarget | None = None
+    #: put toxiproxy between the services and PostgreSQL, Redis and Kafka (network faults).
+    network_faults: bool = False
 
 
 def _not_in_tree(kind: str) -> str:
@@ -161,6 +169,7 @@ _KINDS: dict[ComponentKind, _Kind] = {
     "alertmanager": _http_kind("/-/healthy", "/-/ready", "/metrics"),
     "prometheus": _http_kind("/-/healthy", "/-/ready", "/metrics"),
     "jaeger": _http_kind("/api/services", "/api/services", ""),
+    "toxiproxy": _http_kind("/version", "/proxies", ""),
 }
 
 
@@ -246,9 +255,42 @@ def _datastores(d: _Draft) -> str:
         )
     d.comps.append(_component("postgres", p.postgres))
     d.comps.append(_component("redis", p.redis))
-    d.comps.append(_component("kafka", p.kafka, extra_ports={"controller": p.kafka_controller}))
+    kafka_ports = {"controller": p.kafka_controller}
+    if d.options.network_faults:
+        kafka_ports["proxied"] = p.kafka_proxied
+    d.comps.append(_component("kafka", p.kafka, extra_ports=kafka_ports))
     # The services' least-privilege role; its password is added at launch (never in the plan).
     return f"postgresql+asyncpg://aqua_app@127.0.0.1:{p.postgres}/aqua"
+
+
+def _fault_proxy(d: _Draft) -> None:
+    """toxiproxy in front of PostgreSQL, Redis and Kafka (``--network-faults``): one proxy
+    each, which the API and the workers connect through instead of the servers' own ports.
+
+    Kafka hands its clients the broker's advertised address after the first request, so a
+    proxy in front of the plain listener would be bypassed from then on: the broker gets a
+    second listener (``kafka_proxied``) that advertises the proxy's port, and the proxy
+    forwards to it. The supervisor, aqua's tools and the probes keep the direct ports."""
+    if not d.options.network_faults:
+        return
+    if d.options.lite:
+        raise UsageError(
+            "--network-faults puts a proxy in front of PostgreSQL, Redis and Kafka; "
+            "a --lite stack has none of them"
+        )
+    if not d.has_server("toxiproxy"):
+        raise MissingDependency(
+            "--network-faults needs toxiproxy, which is not built",
+            hint=f"run {script('build-toxiproxy')} (builds it from its Go module); "
+            "or start the stack without --network-faults",
+        )
+    p = d.ports
+    proxies = {
+        "postgres": p.toxiproxy_postgres,
+        "redis": p.toxiproxy_redis,
+        "kafka": p.toxiproxy_kafka,
+    }
+    d.comps.append(_component("toxiproxy", p.toxiproxy, extra_ports=proxies))
 
 
 def _ml(d: _Draft) -> None:
@@ -263,7 +305,7 @@ def _api(d: _Draft, replicas: int) -> list[str]:
     if not d.has_service("api"):
         d.missing.append(NotAvailable(name="api", reason=_not_in_tree("api")))
         return []
-    base_deps = d.present("postgres", "redis", "ml")
+    base_deps = d.present("postgres", "redis", "ml", "toxiproxy")
     for i in range(1, replicas + 1):
         deps = base_deps if i == 1 else (*base_deps, "api-1")
         d.comps.append(_component("api", d.ports.api + i - 1, deps, replica=i))
@@ -283,7 +325,7 @@ def _queue(d: _Draft) -> Literal["kafka", "embedded", "direct"]:
         d.degraded.append(f"queue: {why}; the API stores readings itself and Kafka stays idle")
     if options.workers:
         if d.has_service("worker"):
-            deps = d.present("kafka", "postgres", "ml")
+            deps = d.present("kafka", "postgres", "ml", "toxiproxy")
             for i in range(1, options.workers + 1):
                 d.comps.append(_component("worker", d.ports.worker + i - 1, deps, replica=i))
         else:
@@ -339,6 +381,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
     d = _Draft(options, env, layout)
     replicas = _api_replicas(d)
     database_url = _datastores(d)
+    _fault_proxy(d)
     _ml(d)
     api_names = _api(d, replicas)
     queue = _queue(d)
@@ -360,6 +403,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         limits=options.limits,
         api_cpu=options.api_cpu,
         slo_serve=options.slo_serve,
+        network_faults=options.network_faults,
     )
     plan.check_port_collisions()
     plan.start_order()  # validates the dependency graph

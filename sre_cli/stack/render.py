@@ -38,6 +38,11 @@ def plan_notes(plan: StackPlan) -> list[RenderableType]:
         out.append(Text(f"  not available: {missing.name}: {missing.reason}", style="yellow"))
     if plan.faults:
         out.append(Text("fault injection: on (admin only, /api/v1/admin/faults)", style="yellow"))
+    for proxy in plan.of_kind("toxiproxy"):
+        links = ", ".join(f"{name} via :{port}" for name, port in proxy.extra_ports.items())
+        out.append(
+            Text(f"network faults: on (toxiproxy {proxy.url}; api and workers reach {links})")
+        )
     if plan.limits:
         cpu = f"{plan.api_cpu:g} cores per API replica" if plan.api_cpu else "as deployed"
         out.append(Text(f"limits: api, ml and worker in cgroups, CPU and memory {cpu}"))

@@ -30,8 +30,9 @@ from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 
 if TYPE_CHECKING:
     from sre_cli.infra.process import Server
+    from sre_cli.infra.toxiproxy import Proxy
 
-__all__ = ["ServerRunner", "server_runner"]
+__all__ = ["ServerRunner", "fault_proxies", "server_runner"]
 
 KAFKA_HEAP = "512m"
 
@@ -92,8 +93,22 @@ def _behind_nginx(plan: StackPlan, spec: ComponentSpec) -> tuple[str, ...]:
     return (f"--web.external-url={url}", "--web.route-prefix=/") if url else ()
 
 
+def fault_proxies(plan: StackPlan, spec: ComponentSpec) -> list[Proxy]:
+    """toxiproxy's proxies: one per dependency, named after it, to the server's own port (for
+    Kafka, the broker's listener behind the proxy)."""
+    from sre_cli.infra.toxiproxy import Proxy
+
+    proxies = []
+    for dependency, listen in spec.extra_ports.items():
+        server = plan.component(dependency)
+        upstream = server.extra_ports["proxied"] if dependency == "kafka" else server.port
+        proxies.append(Proxy(dependency, listen, upstream))
+    return proxies
+
+
 def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> Runner:
-    """The runner of a server: postgres, redis, kafka, nginx, prometheus, alertmanager, jaeger."""
+    """The runner of a server: postgres, redis, kafka, nginx, prometheus, alertmanager,
+    jaeger, toxiproxy."""
     workdir = layout.workdir(spec.name)
     port = spec.port
 
@@ -122,8 +137,15 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
             case "kafka":
                 from sre_cli.infra.kafka import KafkaServer
 
+                # --network-faults: a second listener behind toxiproxy's Kafka proxy.
+                proxy = plan.proxied("kafka")
+                listen = spec.extra_ports.get("proxied")
                 return KafkaServer(
-                    workdir, port, controller_port=spec.extra_ports["controller"], heap=KAFKA_HEAP
+                    workdir,
+                    port,
+                    controller_port=spec.extra_ports["controller"],
+                    heap=KAFKA_HEAP,
+                    proxied=(listen, proxy) if listen and proxy else None,
                 )
             case "nginx":
                 from sre_cli.infra.nginx import NginxServer
@@ -156,6 +178,10 @@ def server_runner(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> 
                 from sre_cli.infra.jaeger import JaegerServer
 
                 return JaegerServer(workdir, port, otlp_http_port=spec.extra_ports["otlp"])
+            case "toxiproxy":
+                from sre_cli.infra.toxiproxy import ToxiproxyServer
+
+                return ToxiproxyServer(workdir, port, proxies=fault_proxies(plan, spec))
             case "alertmanager":
                 from sre_cli.infra.alertmanager import AlertmanagerServer
 

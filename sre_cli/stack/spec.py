@@ -21,6 +21,11 @@ Default ports (``--port-base B`` moves every one to ``B + offset``)::
     kafka controller   9096      +26
     jaeger             16686     +27    trace store: query API and UI
     jaeger OTLP        4318      +28    where the services send spans (OTLP/HTTP)
+    toxiproxy          8474      +29    fault proxy's API (``--network-faults`` only)
+    proxy: postgres    15433     +30    the services reach PostgreSQL, Redis and Kafka
+    proxy: redis       16380     +31    through these proxies (``--network-faults``)
+    proxy: kafka       19092     +32
+    kafka proxied      9097      +33    the broker's listener behind the Kafka proxy
 
 Example::
 
@@ -70,6 +75,7 @@ ComponentKind = Literal[
     "alertmanager",
     "agent",
     "jaeger",
+    "toxiproxy",
 ]
 ProbeKind = Literal["http", "tcp", "redis", "postgres", "kafka"]
 
@@ -87,6 +93,11 @@ _OFFSETS: dict[str, int] = {
     "kafka_controller": 26,
     "jaeger": 27,
     "jaeger_otlp": 28,
+    "toxiproxy": 29,
+    "toxiproxy_postgres": 30,
+    "toxiproxy_redis": 31,
+    "toxiproxy_kafka": 32,
+    "kafka_proxied": 33,
 }
 
 
@@ -110,6 +121,11 @@ class Ports(_Frozen):
     kafka_controller: int = 9096
     jaeger: int = 16686
     jaeger_otlp: int = 4318
+    toxiproxy: int = 8474
+    toxiproxy_postgres: int = 15433
+    toxiproxy_redis: int = 16380
+    toxiproxy_kafka: int = 19092
+    kafka_proxied: int = 9097
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
@@ -214,6 +230,16 @@ class StackPlan(_Frozen):
     api_cpu: float | None = None
     #: an ``aqua slo serve`` to scrape as job ``slo``, or none.
     slo_serve: SLOServeTarget | None = None
+    #: the API and worker reach PostgreSQL, Redis and Kafka through toxiproxy
+    #: (``aqua stack up --network-faults``), so chaos can slow, cut or reset those links.
+    network_faults: bool = False
+
+    def proxied(self, dependency: str) -> int | None:
+        """The port of toxiproxy's proxy in front of ``dependency`` (``postgres``, ``redis``,
+        ``kafka``), or None when the services reach it directly."""
+        for c in self.of_kind("toxiproxy"):
+            return c.extra_ports.get(dependency)
+        return None
 
     def component(self, name: str) -> ComponentSpec:
         for c in self.components:
