@@ -1,6 +1,6 @@
 """Harness of the stack tests: a private port range and state dir per stack, the CLI, cleanup.
 
-Every stack a test starts gets ``--port-base B`` with a base B whose 27 ports are free and
+Every stack a test starts gets ``--port-base B`` with a base B whose 34 ports are free and
 locked for this test run (a lock file per base), so parallel workers never share a port; and
 its own state dir under pytest's ``tmp_path``. Bases sit below Linux's ephemeral range, where
 the kernel never hands out ports on its own.
@@ -29,7 +29,7 @@ from json_schema import assert_matches_schema
 from sre_cli.infra import binaries
 from sre_cli.stack.probes import port_in_use
 
-PORT_SPAN = 30
+PORT_SPAN = 34
 _LOCK_DIR = Path(tempfile.gettempdir()) / "aqua-stack-test-ports"
 
 
@@ -45,7 +45,7 @@ class PortBase:
 
 
 def reserve_port_base() -> PortBase:
-    """A base whose ports base..base+29 are free now and not used by another test."""
+    """A base whose ports base..base+33 are free now and not used by another test."""
     _LOCK_DIR.mkdir(exist_ok=True)
     rng = random.Random()
     for _ in range(500):
@@ -207,12 +207,14 @@ def require_cgroups() -> None:
         missing(MissingDependency(f"cgroups: {why}"))
 
 
-def require_full_stack() -> None:
-    """Every server of a full stack is installed; under CI a missing one fails the test."""
+def require_full_stack(*, tracing: bool = True) -> None:
+    """Every server of a full stack is installed (Jaeger only with ``tracing``: without it
+    the stack runs, untraced); under CI a missing one fails the test."""
     for name in FULL_STACK_BINARIES:
         require_binary(name)
     require(binaries.kafka_libs)
-    require(binaries.jaeger)
+    if tracing:
+        require(binaries.jaeger)
 
 
 def lite_stack(tmp: Path) -> Iterator[Stack]:
