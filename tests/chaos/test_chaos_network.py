@@ -107,7 +107,7 @@ def phases(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def test_the_services_reach_every_dependency_only_through_its_proxy(stack: Stack) -> None:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     proxies = component(stack, "toxiproxy")["extra_ports"]
     direct = {name: component(stack, name)["port"] for name in ("postgres", "redis", "kafka")}

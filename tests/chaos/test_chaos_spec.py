@@ -25,8 +25,8 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
     "two-actions.yaml": (
         9,
-        "exactly one of stack, delete_pods, fault, clear_faults, outage, cpu_burn, "
-        "stop_cpu_burn, expect_oom_kill, wait",
+        "exactly one of stack, delete_pods, fault, clear_faults, outage, network, "
+        "clear_network, cpu_burn, stop_cpu_burn, expect_oom_kill, wait",
     ),
     "bad-duration.yaml": (3, "not a duration"),
     "pods-on-stack.yaml": (9, "needs target kubernetes; the experiment targets stack"),

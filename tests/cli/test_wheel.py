@@ -188,7 +188,11 @@ def test_doctor_hints_work_from_the_wheel(installed: Installed) -> None:
     components = json.loads(done.stdout)["components"]
     by_name = {c["name"]: c for c in components}
     shipped = installed.venv / "lib"
-    for name, script in (("kafka", "fetch-kafka"), ("jaeger", "build-jaeger")):
+    for name, script in (
+        ("kafka", "fetch-kafka"),
+        ("jaeger", "build-jaeger"),
+        ("toxiproxy", "build-toxiproxy"),
+    ):
         assert by_name[name]["status"] == "missing"
         assert f"/sre_cli/defaults/scripts/{script} " in by_name[name]["hint"]
         assert by_name[name]["hint"].startswith(f"run {shipped}")

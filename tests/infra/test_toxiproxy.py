@@ -51,7 +51,10 @@ def redis_proxy(
 
 def _redis_client(port: int, timeout: float = 10.0) -> redis.Redis:
     # No retries: a broken connection must show, not be papered over by a reconnect.
-    return redis.Redis(port=port, socket_timeout=timeout, retry=None)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(port=port, socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
 
 
 def test_latency_added_on_the_proxy_is_seen_by_a_redis_client(

@@ -29,7 +29,8 @@ def _layout(tmp_path: Path) -> StateLayout:
 def test_without_the_option_nothing_changes(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
     plan = _plan(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path)
-    assert not plan.has("toxiproxy") and plan.network_faults is False
+    assert not plan.has("toxiproxy")
+    assert plan.network_faults is False
     assert plan.proxied("postgres") is None
     assert "proxied" not in plan.component("kafka").extra_ports
     env = service_env(plan.component("api-1"), plan, layout)
@@ -79,9 +80,7 @@ def test_kafka_advertises_the_proxy_on_its_second_listener(tmp_path: Path) -> No
     broker = KafkaServer(tmp_path, 9092, controller_port=9096, proxied=(9097, 19092))
     props = broker.properties()
     assert props["listeners"].endswith(",PROXIED://127.0.0.1:9097")
-    assert props["advertised.listeners"] == (
-        "PLAINTEXT://127.0.0.1:9092,PROXIED://127.0.0.1:19092"
-    )
+    assert props["advertised.listeners"] == ("PLAINTEXT://127.0.0.1:9092,PROXIED://127.0.0.1:19092")
     assert props["listener.security.protocol.map"].endswith(",PROXIED:PLAINTEXT")
     assert props["inter.broker.listener.name"] == "PLAINTEXT"
     plain = KafkaServer(tmp_path, 9092, controller_port=9096).properties()
@@ -118,7 +117,12 @@ def test_a_network_fault_names_its_blast_radius_and_refuses_a_stack_without_prox
 @pytest.mark.parametrize(
     ("fields", "toxic", "attributes", "risk"),
     [
-        ({"latency": "300ms", "jitter": "50ms"}, "latency", {"latency": 300, "jitter": 50}, "mutate"),
+        (
+            {"latency": "300ms", "jitter": "50ms"},
+            "latency",
+            {"latency": 300, "jitter": 50},
+            "mutate",
+        ),
         ({"loss": True}, "timeout", {"timeout": 0}, "destructive"),
         ({"loss": True, "close_after": "5s"}, "timeout", {"timeout": 5000}, "destructive"),
         ({"bandwidth_kbps": 16}, "bandwidth", {"rate": 16}, "mutate"),
