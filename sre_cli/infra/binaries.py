@@ -223,35 +223,29 @@ def toxiproxy(toxiproxy_version: str | None = None) -> Path:
     )
 
 
+def _reported_version(name: str, path: Path, flag: str, pattern: str) -> str:
+    """The version a built binary prints for ``flag`` (group 1 of ``pattern``)."""
+    try:
+        done = subprocess.run(
+            [str(path), flag], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingDependency(f"{name} at {path} does not run: {exc}") from exc
+    match = re.search(pattern, done.stdout + done.stderr)
+    if match is None:
+        raise MissingDependency(f"{name} at {path} printed no version (exit {done.returncode})")
+    return match.group(1)
+
+
 @functools.cache
 def jaeger_version() -> str:
     """The version the Jaeger binary reports (``jaeger version``: a JSON line)."""
-    path = jaeger()
-    try:
-        done = subprocess.run(
-            [str(path), "version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingDependency(f"jaeger at {path} does not run: {exc}") from exc
-    match = re.search(r'"gitVersion":\s*"v?([^"]+)"', done.stdout + done.stderr)
-    if match is None:
-        raise MissingDependency(f"jaeger at {path} printed no version (exit {done.returncode})")
-    return match.group(1)
+    return _reported_version("jaeger", jaeger(), "version", r'"gitVersion":\s*"v?([^"]+)"')
 
 
 @functools.cache
 def toxiproxy_version() -> str:
     """The version ``toxiproxy-server -version`` reports (``toxiproxy-server version v2.12.0``)."""
-    path = toxiproxy()
-    try:
-        done = subprocess.run(
-            [str(path), "-version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingDependency(f"toxiproxy-server at {path} does not run: {exc}") from exc
-    match = re.search(r"version v?(\d+\.\d+\.\d+)", done.stdout + done.stderr)
-    if match is None:
-        raise MissingDependency(
-            f"toxiproxy-server at {path} printed no version (exit {done.returncode})"
-        )
-    return match.group(1)
+    return _reported_version(
+        "toxiproxy-server", toxiproxy(), "-version", r"version v?(\d+\.\d+\.\d+)"
+    )
