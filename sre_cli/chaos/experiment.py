@@ -20,7 +20,6 @@ Strings may use ``{entry_url}`` (stack) and ``{namespace}`` (kubernetes), filled
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +31,7 @@ from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
 from sre_cli.chaos.preflight import Preflight
-from sre_cli.defaults import shipped
+from sre_cli.defaults import editable_dir
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import Duration, TargetName
 from sre_cli.spec_yaml import load_documents, worded
@@ -157,12 +156,7 @@ def load_experiment(path: Path) -> Experiment:
 
 def default_dir() -> Path:
     """``$AQUA_CHAOS_DIR``, else ``./chaos``, else the shipped experiments."""
-    if os.environ.get(DIR_ENV):
-        return Path(os.environ[DIR_ENV]).expanduser()
-    here = Path("chaos")
-    if here.is_dir():
-        return here
-    return shipped("chaos")
+    return editable_dir("chaos", DIR_ENV)
 
 
 def find_experiment(name: str, directory: Path | None = None) -> Path:

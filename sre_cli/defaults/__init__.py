@@ -12,6 +12,7 @@ build copies them, see ``build_defaults.py``), so aqua finds them without a chec
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,17 @@ from sre_cli.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType
 
-__all__ = ["EDITABLE", "SHIPPED", "Copy", "InitPlan", "plan_init", "root", "script", "shipped"]
+__all__ = [
+    "EDITABLE",
+    "SHIPPED",
+    "Copy",
+    "InitPlan",
+    "editable_dir",
+    "plan_init",
+    "root",
+    "script",
+    "shipped",
+]
 
 #: What a wheel carries, by its path in the repository: the editable specs, the monitoring
 #: manifests ``aqua stack up`` starts from, the pinned versions, and the scripts that fetch or
@@ -68,6 +79,16 @@ def shipped(relative: str) -> Path:
             hint="install aqua from a wheel built from the repository (README: Install)",
         )
     return path
+
+
+def editable_dir(name: str, env: str | None = None) -> Path:
+    """The folder of editable specs ``name`` (one of :data:`EDITABLE`) a command reads:
+    ``$env`` when that variable is set, else ``./name`` of the current folder, else the
+    shipped copy."""
+    if env and os.environ.get(env):
+        return Path(os.environ[env]).expanduser()
+    here = Path(name)
+    return here if here.is_dir() else shipped(name)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ parameter, a step for a target the runbook does not list, or an action never ver
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from sre_cli.defaults import shipped
+from sre_cli.defaults import editable_dir
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.runbook.params import field_path, references
 from sre_cli.runbook.spec import (
@@ -52,12 +51,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def default_dir() -> Path:
     """``$AQUA_RUNBOOK_DIR``, else ``./runbooks``, else the shipped runbooks."""
-    if os.environ.get(DIR_ENV):
-        return Path(os.environ[DIR_ENV]).expanduser()
-    here = Path("runbooks")
-    if here.is_dir():
-        return here
-    return shipped("runbooks")
+    return editable_dir("runbooks", DIR_ENV)
 
 
 def discover(directory: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from sre_cli.defaults import shipped
+from sre_cli.defaults import editable_dir
 from sre_cli.errors import SpecError
 from sre_cli.slo.openslo import OpenSLOIndicator, OpenSLOSLO
 from sre_cli.slo.openslo_alpha import SPEC as SPEC_ALPHA
@@ -58,8 +58,7 @@ class Problem:
 
 def default_dir() -> Path:
     """``./slo`` when the current folder has one, else the shipped SLO specs."""
-    here = Path("slo")
-    return here if here.is_dir() else shipped("slo")
+    return editable_dir("slo")
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
