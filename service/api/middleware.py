@@ -26,6 +26,7 @@ from service.api.routes._common import API_PREFIX
 from service.api.runtime import Runtime
 from service.api.security import AuthError
 from service.common import otel
+from service.common.asgi import send_json
 from service.common.tracing import (
     RequestContext,
     TraceContext,
@@ -44,19 +45,7 @@ _BEARER = [(b"www-authenticate", b"Bearer")]
 async def _send_json(
     send: Send, status: int, body: dict[str, object], extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(extra or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await send_json(send, status, json.dumps(body).encode(), extra or ())
 
 
 class TelemetryMiddleware:

@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
 from service.common import otel
+from service.common.asgi import send_json
 from service.ml.runtime import NOT_LOADED, MLRuntime
 from service.ml.schemas import ForecastRequest, ForecastResponse, ModelDescription
 from service.ml.settings import MLSettings
@@ -89,7 +90,7 @@ class _MLApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._authorized(scope):
-            await _send(send, 401, _UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            await send_json(send, 401, _UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
             return
         if (
             scope["type"] == "http"
@@ -110,22 +111,7 @@ class _MLApp(FastAPI):
             if body is None:
                 return  # the client went away
             status, content = await self.runtime.answer(body)
-        await _send(send, status, content, [(b"retry-after", b"1")] if status == 503 else [])
-
-
-async def _send(send: Send, status: int, content: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(content)).encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": content})
+        await send_json(send, status, content, [(b"retry-after", b"1")] if status == 503 else [])
 
 
 def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None = None) -> FastAPI:
