@@ -29,6 +29,21 @@ _HEADER = (
 )
 
 
+def pond_body(farm_id: int, name: str, *, stocked: bool = True) -> dict[str, object]:
+    """The ``POST /api/v1/ponds`` body of a bench pond: 2,000 m² of tilapia 1.2 m deep and,
+    when ``stocked``, 10,000 fish of 250 g (the biomass part of a summary then has work)."""
+    body: dict[str, object] = {
+        "farm_id": farm_id,
+        "name": name,
+        "species": "nile_tilapia",
+        "area_m2": 2000.0,
+        "depth_m": 1.2,
+    }
+    if stocked:
+        body.update(stock_count=10_000, mean_weight_g=250.0)
+    return body
+
+
 def process_tree_cpu(root: int) -> float:
     """CPU seconds (user + system) used so far by ``root`` and its live descendants."""
     children: dict[int, list[int]] = {}

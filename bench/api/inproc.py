@@ -89,6 +89,7 @@ async def run(args: argparse.Namespace) -> None:
     from pydantic import SecretStr
 
     from bench.api.hello import app as hello
+    from bench.benchlib import pond_body
     from service.api.app import create_app
     from service.api.settings import ApiSettings
     from service.common.logs import configure_logging
@@ -144,15 +145,7 @@ async def run(args: argparse.Namespace) -> None:
                         await c.post(
                             "/api/v1/ponds",
                             headers=h,
-                            json={
-                                "farm_id": farm["id"],
-                                "name": "p",
-                                "species": "nile_tilapia",
-                                "area_m2": 2000.0,
-                                "depth_m": 1.2,
-                                "stock_count": 10000,
-                                "mean_weight_g": 250.0,
-                            },
+                            json=pond_body(farm["id"], "p"),
                         )
                     ).json()["id"]
                     path = f"/api/v1/ponds/{pond}/summary"

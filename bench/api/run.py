@@ -186,15 +186,7 @@ def seed(base: str, token: str) -> tuple[int, int]:
         r = httpx.post(
             f"{base}/api/v1/ponds",
             headers=h,
-            json={
-                "farm_id": farm,
-                "name": name,
-                "species": "nile_tilapia",
-                "area_m2": 2000.0,
-                "depth_m": 1.2,
-                "stock_count": 10000,
-                "mean_weight_g": 250.0,
-            },
+            json=benchlib.pond_body(farm, name),
         )
         r.raise_for_status()
         ponds.append(r.json()["id"])

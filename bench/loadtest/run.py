@@ -44,7 +44,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.benchlib import load_average, write_section  # noqa: E402
+from bench.benchlib import load_average, pond_body, write_section  # noqa: E402
 
 SECTION = "## Load generators"
 LOCUSTFILE = HERE / "locustfile.py"
@@ -242,15 +242,7 @@ def main() -> None:
                 f"{entry}/api/v1/ponds",
                 headers=h,
                 timeout=10,
-                json={
-                    "farm_id": farm.json()["id"],
-                    "name": "B1",
-                    "species": "nile_tilapia",
-                    "area_m2": 2000.0,
-                    "depth_m": 1.2,
-                    "stock_count": 10_000,
-                    "mean_weight_g": 250.0,
-                },
+                json=pond_body(farm.json()["id"], "B1"),
             ).json()["id"]
             path = f"/api/v1/ponds/{pond}/summary"
             url = f"{entry}{path}"

@@ -215,13 +215,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
                 r = httpx.post(
                     f"{base}/api/v1/ponds",
                     headers=h,
-                    json={
-                        "farm_id": farm,
-                        "name": f"p{i}",
-                        "species": "nile_tilapia",
-                        "area_m2": 2000.0,
-                        "depth_m": 1.2,
-                    },
+                    json=benchlib.pond_body(farm, f"p{i}", stocked=False),
                 )
                 r.raise_for_status()
                 ponds.append(r.json()["id"])
