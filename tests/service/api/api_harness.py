@@ -74,6 +74,23 @@ def create_pg_database(server_url: str) -> str:
     return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
 
 
+def migrated(database_url: str) -> str:
+    """Apply every migration to the database at ``database_url``; return the URL."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from service.data import migrate
+
+    async def upgrade() -> None:
+        engine = create_async_engine(database_url)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(upgrade())
+    return database_url
+
+
 def settings_for(database_url: str, **overrides: Any) -> ApiSettings:
     values: dict[str, Any] = {
         "database_url": database_url,

@@ -23,6 +23,7 @@ from api.api_harness import (
     PASSWORDS,
     REPO_ROOT,
     Api,
+    migrated,
     running_api,
     series,
     settings_for,
@@ -321,14 +322,7 @@ def test_worker_writes_only_within_the_named_organisation(database_url: str) -> 
 
 
 def test_add_organisation_command(sqlite_url: str, tmp_path: Path) -> None:
-    async def prepare() -> None:
-        engine = create_async_engine(sqlite_url)
-        try:
-            await migrate.upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(prepare())
+    migrated(sqlite_url)
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api.api_harness import ADMIN, ADMIN_PASSWORD, create_pg_database, settings_for
+from api.api_harness import ADMIN, ADMIN_PASSWORD, create_pg_database, migrated, settings_for
 
 from service.api.app import create_app
 from service.api.settings import ApiSettings
@@ -40,21 +40,7 @@ VALUE = {"dissolved_oxygen": 6.0, "temperature": 25.0, "ph": 7.5, "ammonia": 0.5
 
 def create_database(server_url: str) -> str:
     """A new empty database on the server, migrated; its asyncpg SQLAlchemy URL."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from service.data import migrate
-
-    url = create_pg_database(server_url)
-
-    async def upgrade() -> None:
-        engine = create_async_engine(url)
-        try:
-            await migrate.upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(upgrade())
-    return url
+    return migrated(create_pg_database(server_url))
 
 
 def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
