@@ -21,16 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
 from service.ml.schemas import (
-    DEFAULT_THRESHOLD,
     HISTORY_HOURS,
     MAX_GAP_HOURS,
     MAX_PONDS_PER_REQUEST,
     NIGHT_HOURS,
     RANGES,
-    SPECIES_THRESHOLD,
     ForecastRequest,
+    PondFields,
     PondInput,
-    Species,
 )
 
 
@@ -68,21 +66,10 @@ class FastPlan(_Strict):
     aeration_kw_ha: Annotated[list[Annotated[float, _within("aeration_kw_ha")]], _HOURS_10]
 
 
-class FastPond(_Strict):
-    pond_id: Annotated[str | None, Field(max_length=128)] = None
-    depth_m: Annotated[float, Field(ge=0.3, le=5.0, allow_inf_nan=False)]
-    salinity_psu: Annotated[float, Field(ge=0.0, le=45.0, allow_inf_nan=False)] = 0.0
-    species: Species = Species.tilapia
-    threshold_mg_l: Annotated[float | None, Field(ge=0.5, le=10.0, allow_inf_nan=False)] = None
+class FastPond(PondFields):
     history: FastHistory
     tonight: FastTonight
-    what_if: Annotated[list[FastPlan], Field(max_length=8)] = []
-
-    @property
-    def threshold(self) -> float:
-        if self.threshold_mg_l is not None:
-            return self.threshold_mg_l
-        return SPECIES_THRESHOLD.get(self.species, DEFAULT_THRESHOLD)
+    what_if: Annotated[list[FastPlan], Field(default_factory=list, max_length=8)]
 
 
 class FastRequest(_Strict):

@@ -156,21 +156,27 @@ class AerationPlan(_Strict):
         return self
 
 
-class PondInput(_Strict):
+class PondFields(_Strict):
+    """A request's pond apart from its series: :class:`PondInput` adds the series with their
+    validators, the fast intake model (:mod:`service.ml.intake`) with pydantic-core constraints."""
+
     pond_id: Annotated[str | None, Field(max_length=128)] = None
     depth_m: Annotated[float, Field(ge=0.3, le=5.0, allow_inf_nan=False)]
     salinity_psu: Annotated[float, Field(ge=0.0, le=45.0, allow_inf_nan=False)] = 0.0
     species: Species = Species.tilapia
     threshold_mg_l: Annotated[float | None, Field(ge=0.5, le=10.0, allow_inf_nan=False)] = None
-    history: PondHistory
-    tonight: Tonight
-    what_if: Annotated[list[AerationPlan], Field(max_length=8)] = []
 
     @property
     def threshold(self) -> float:
         if self.threshold_mg_l is not None:
             return self.threshold_mg_l
         return SPECIES_THRESHOLD.get(self.species, DEFAULT_THRESHOLD)
+
+
+class PondInput(PondFields):
+    history: PondHistory
+    tonight: Tonight
+    what_if: Annotated[list[AerationPlan], Field(max_length=8)] = []
 
 
 class ForecastRequest(_Strict):
