@@ -53,9 +53,13 @@ def pond(entry: str, headers: dict[str, str]) -> int:
     return int(ponds["items"][0]["id"])
 
 
-def _traceparent() -> tuple[str, str, str]:
+def _traced(method: str, url: str, headers: dict[str, str]) -> tuple[str, str, httpx.Response]:
+    """``method url`` from a client that starts a sampled trace: the trace id, the client's
+    span id and the response."""
     trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
-    return trace_id, client_span, f"00-{trace_id}-{client_span}-01"
+    traceparent = f"00-{trace_id}-{client_span}-01"
+    r = httpx.request(method, url, headers={**headers, "traceparent": traceparent}, timeout=30)
+    return trace_id, client_span, r
 
 
 def _wait_trace(jaeger: str, trace_id: str, done: Any, timeout: float = 60.0) -> Trace:
@@ -99,11 +103,8 @@ def _raw_parent(jaeger: str, trace_id: str, span_id: str) -> str | None:
 def test_a_forecast_job_is_one_trace_from_nginx_to_the_database(
     entry: str, jaeger: str, headers: dict[str, str], pond: int
 ) -> None:
-    trace_id, client_span, traceparent = _traceparent()
-    r = httpx.post(
-        f"{entry}/api/v1/ponds/{pond}/forecast/async",
-        headers={**headers, "traceparent": traceparent},
-        timeout=30,
+    trace_id, client_span, r = _traced(
+        "POST", f"{entry}/api/v1/ponds/{pond}/forecast/async", headers
     )
     assert r.status_code == 202, r.text
     # The response names the same trace, with the API's own span as the new parent.
@@ -162,12 +163,7 @@ def test_a_forecast_job_is_one_trace_from_nginx_to_the_database(
 def test_cache_lookup_and_redis_spans(
     entry: str, jaeger: str, headers: dict[str, str], pond: int
 ) -> None:
-    trace_id, _, traceparent = _traceparent()
-    r = httpx.get(
-        f"{entry}/api/v1/ponds/{pond}/summary",
-        headers={**headers, "traceparent": traceparent},
-        timeout=30,
-    )
+    trace_id, _, r = _traced("GET", f"{entry}/api/v1/ponds/{pond}/summary", headers)
     assert r.status_code == 200, r.text
 
     def complete(t: Trace) -> bool:
@@ -195,12 +191,7 @@ def test_slowest_finds_an_injected_database_delay(
     slow_ids = []
     try:
         for _ in range(2):
-            trace_id, _, traceparent = _traceparent()
-            r = httpx.get(
-                f"{entry}/api/v1/ponds/{pond}",
-                headers={**headers, "traceparent": traceparent},
-                timeout=30,
-            )
+            trace_id, _, r = _traced("GET", f"{entry}/api/v1/ponds/{pond}", headers)
             assert r.status_code == 200, r.text
             slow_ids.append(trace_id)
     finally:
@@ -238,10 +229,7 @@ def test_slowest_finds_an_injected_database_delay(
 def test_latency_buckets_carry_trace_ids_as_exemplars(
     stack: Stack, entry: str, jaeger: str, headers: dict[str, str]
 ) -> None:
-    trace_id, _, traceparent = _traceparent()
-    r = httpx.get(
-        f"{entry}/api/v1/farms", headers={**headers, "traceparent": traceparent}, timeout=30
-    )
+    trace_id, _, r = _traced("GET", f"{entry}/api/v1/farms", headers)
     assert r.status_code == 200
     [prom] = [c for c in stack.plan()["components"] if c["kind"] == "prometheus"]
     query = 'http_request_duration_seconds_bucket{route="/api/v1/farms"}'
