@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -29,6 +30,24 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, timeout: float, name: str, logs: Callable[[], str]
+) -> bool:
+    """Poll ``url``/ready until it answers 200 (True) or ``timeout`` passes (False); raise
+    :class:`RuntimeError` with ``logs()`` if the process ``name`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{logs()}")
+        try:
+            if httpx.get(url + "/ready", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 class MLServer:
@@ -71,16 +90,8 @@ class MLServer:
             "warning",
         ]
         self._proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=self._log)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"ML server exited with {self._proc.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if wait_ready(self._proc, self.url, self.startup_timeout, "ML server", self.logs):
+            return self
         self.stop()
         raise RuntimeError(f"ML server not ready after {self.startup_timeout} s")
 

@@ -272,7 +272,7 @@ class ApiProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ApiProcess:
-        import httpx
+        from service.ml.devserver import wait_ready
 
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -283,16 +283,8 @@ class ApiProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"api exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if wait_ready(self.proc, self.base_url, timeout, "api", self.log_tail):
+            return self
         self.stop()
         raise RuntimeError(f"api not ready within {timeout} s:\n{self.log_tail()}")
 
