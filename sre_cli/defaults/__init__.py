@@ -69,9 +69,12 @@ def script(name: str) -> str:
     return str(root() / "scripts" / name)
 
 
-def shipped(relative: str) -> Path:
-    """The shipped file or folder ``relative`` (one of :data:`SHIPPED`, or a path below one);
-    :class:`ConfigError` when this installation lacks it."""
+def shipped(relative: str, env: str | None = None) -> Path:
+    """The shipped file or folder ``relative`` (one of :data:`SHIPPED`, or a path below one),
+    or ``$env`` when that variable is set; :class:`ConfigError` when this installation lacks it."""
+    override = os.environ.get(env) if env else None
+    if override:
+        return Path(override)
     path = root() / relative
     if not path.exists():
         raise ConfigError(

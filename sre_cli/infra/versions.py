@@ -31,8 +31,7 @@ __all__ = [
 
 def versions_file() -> Path:
     """``$AQUA_VERSIONS_FILE``, else the shipped ``scripts/versions.env``."""
-    override = os.environ.get("AQUA_VERSIONS_FILE")
-    return Path(override) if override else shipped("scripts/versions.env")
+    return shipped("scripts/versions.env", "AQUA_VERSIONS_FILE")
 
 
 def load(path: Path | None = None) -> dict[str, str]:

@@ -12,7 +12,6 @@ upstream connections alive.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,7 @@ __all__ = [
 
 def monitoring_dir() -> Path:
     """Where the shipped monitoring manifests are."""
-    override = os.environ.get("AQUA_MONITORING_DIR")
-    path = Path(override) if override else shipped("manifests/monitoring")
+    path = shipped("manifests/monitoring", "AQUA_MONITORING_DIR")
     if not (path / "prometheus.yml").is_file():
         raise ConfigError(
             f"monitoring manifests not found in {path}",
