@@ -22,7 +22,7 @@ import operator
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -60,6 +60,7 @@ __all__ = [
     "TargetName",
     "TopOp",
     "TracesOp",
+    "VerbOp",
     "WaitOp",
     "compare",
     "exactly_one",
@@ -158,6 +159,41 @@ def exactly_one(model: BaseModel, verbs: tuple[str, ...], what: str) -> str:
     return present[0]
 
 
+class VerbOp(BaseOp):
+    """An operation of several verbs, a field each, of which exactly one is set: ``VERBS`` (in
+    the order an error lists them), those that change state (``WRITES``), the destructive ones
+    among these (``DESTRUCTIVE``) and the one that gives a verdict (``CHECK``)."""
+
+    KEY: ClassVar[str]
+    VERBS: ClassVar[tuple[str, ...]]
+    WRITES: ClassVar[tuple[str, ...]]
+    DESTRUCTIVE: ClassVar[tuple[str, ...]] = ()
+    CHECK: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _one_verb(self) -> Self:
+        exactly_one(self, self.VERBS, self.KEY)
+        return self
+
+    @property
+    def verb(self) -> str:
+        return exactly_one(self, self.VERBS, self.KEY)
+
+    @property
+    def checks(self) -> bool:
+        return self.verb == self.CHECK
+
+    @property
+    def mutates(self) -> bool:
+        return self.verb in self.WRITES
+
+    @property
+    def risk(self) -> Risk:
+        if self.verb in self.DESTRUCTIVE:
+            return "destructive"
+        return "mutate" if self.mutates else "read"
+
+
 # -- http -------------------------------------------------------------------------------------
 class HttpProbe(BaseOp):
     """GET (or HEAD) a URL and want a status (and optionally a substring of the body)."""
@@ -250,7 +286,7 @@ _STACK_READ = ("ready", "status", "logs")
 _STACK_WRITE = ("restart", "start", "stop", "kill")
 
 
-class StackOp(BaseOp):
+class StackOp(VerbOp):
     """One verb on components of the local stack (``aqua stack``), selected by name or glob."""
 
     ready: Names | None = None
@@ -265,34 +301,16 @@ class StackOp(BaseOp):
     lines: Annotated[int, Field(ge=1, le=1000)] | ParamRef = 20
 
     target: ClassVar[TargetName] = "stack"
-
-    @model_validator(mode="after")
-    def _one_verb(self) -> StackOp:
-        exactly_one(self, _STACK_READ + _STACK_WRITE, "stack")
-        return self
-
-    @property
-    def verb(self) -> str:
-        return exactly_one(self, _STACK_READ + _STACK_WRITE, "stack")
+    KEY: ClassVar[str] = "stack"
+    VERBS: ClassVar[tuple[str, ...]] = _STACK_READ + _STACK_WRITE
+    WRITES: ClassVar[tuple[str, ...]] = _STACK_WRITE
+    DESTRUCTIVE: ClassVar[tuple[str, ...]] = ("stop", "kill")
+    CHECK: ClassVar[str] = "ready"
 
     @property
     def names(self) -> tuple[str, ...]:
         names: tuple[str, ...] | None = getattr(self, self.verb)
         return names or ()
-
-    @property
-    def checks(self) -> bool:
-        return self.verb == "ready"
-
-    @property
-    def mutates(self) -> bool:
-        return self.verb in _STACK_WRITE
-
-    @property
-    def risk(self) -> Risk:
-        if self.verb in ("stop", "kill"):
-            return "destructive"
-        return "mutate" if self.mutates else "read"
 
     def describe(self) -> str:
         names = ", ".join(self.names)
@@ -347,7 +365,7 @@ _K8S_READ = ("available", "pods", "events", "logs")
 _K8S_WRITE = ("delete_pods", "rollout_restart", "scale")
 
 
-class K8sOp(BaseOp):
+class K8sOp(VerbOp):
     """One verb against the Kubernetes API in the target namespace."""
 
     available: DeploymentRef | None = None
@@ -359,15 +377,11 @@ class K8sOp(BaseOp):
     scale: Scale | None = None
 
     target: ClassVar[TargetName] = "kubernetes"
-
-    @model_validator(mode="after")
-    def _one_verb(self) -> K8sOp:
-        exactly_one(self, _K8S_READ + _K8S_WRITE, "k8s")
-        return self
-
-    @property
-    def verb(self) -> str:
-        return exactly_one(self, _K8S_READ + _K8S_WRITE, "k8s")
+    KEY: ClassVar[str] = "k8s"
+    VERBS: ClassVar[tuple[str, ...]] = _K8S_READ + _K8S_WRITE
+    WRITES: ClassVar[tuple[str, ...]] = _K8S_WRITE
+    DESTRUCTIVE: ClassVar[tuple[str, ...]] = ("delete_pods", "scale")
+    CHECK: ClassVar[str] = "available"
 
     @property
     def deployment(self) -> str:
@@ -375,20 +389,6 @@ class K8sOp(BaseOp):
         if self.scale is not None:
             return self.scale.deployment
         return _deployment(self.available or self.rollout_restart or "")
-
-    @property
-    def checks(self) -> bool:
-        return self.verb == "available"
-
-    @property
-    def mutates(self) -> bool:
-        return self.verb in _K8S_WRITE
-
-    @property
-    def risk(self) -> Risk:
-        if self.verb in ("delete_pods", "scale"):
-            return "destructive"
-        return "mutate" if self.mutates else "read"
 
     def describe(self) -> str:
         match self.verb:
@@ -414,7 +414,7 @@ class K8sOp(BaseOp):
 _ROLLOUT = ("restart", "undo", "status")
 
 
-class RolloutOp(BaseOp):
+class RolloutOp(VerbOp):
     """A Deployment's rollout, as ``kubectl rollout`` drives it::
 
         rollout: {restart: deployment/api-service}
@@ -434,37 +434,25 @@ class RolloutOp(BaseOp):
     interval: Duration = 2.0
 
     target: ClassVar[TargetName] = "kubernetes"
+    KEY: ClassVar[str] = "rollout"
+    VERBS: ClassVar[tuple[str, ...]] = _ROLLOUT
+    WRITES: ClassVar[tuple[str, ...]] = ("restart", "undo")
+    CHECK: ClassVar[str] = "status"
 
     @model_validator(mode="after")
-    def _one_verb(self) -> RolloutOp:
+    def _one_verb(self) -> Self:
         if exactly_one(self, _ROLLOUT, "rollout") != "undo" and self.to_revision is not None:
             raise ValueError("to_revision applies to undo only")
         return self
-
-    @property
-    def verb(self) -> str:
-        return exactly_one(self, _ROLLOUT, "rollout")
 
     @property
     def deployment(self) -> str:
         return _deployment(self.restart or self.undo or self.status or "")
 
     @property
-    def checks(self) -> bool:
-        return self.verb == "status"
-
-    @property
     def probe(self) -> RolloutOp:
         """What a run polls for ``status`` (as for a ``wait``): the rollout's state now."""
         return self
-
-    @property
-    def mutates(self) -> bool:
-        return self.verb != "status"
-
-    @property
-    def risk(self) -> Risk:
-        return "mutate" if self.mutates else "read"
 
     def describe(self) -> str:
         name = f"deployment/{self.deployment}"
