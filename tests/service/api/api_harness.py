@@ -206,6 +206,15 @@ class Api:
                 time.sleep(0.02)
         return r
 
+    def wait_local_tier(self, live: bool = True, timeout: float = 10.0) -> None:
+        """Until the process's local cache tier is on (it follows invalidations through Redis)
+        or, with ``live=False``, off (it heard its Redis connection close)."""
+        local = self.app.state.runtime.cache.local
+        deadline = time.monotonic() + timeout
+        while local.live != live:
+            assert time.monotonic() < deadline, f"local tier not {'on' if live else 'off'} yet"
+            time.sleep(0.02)
+
     def processed_batches(self) -> float:
         """Readings messages the in-process worker has finished (stored or dropped)."""
         return metric(self.client.get("/metrics").text, PROCESSED_READINGS)

@@ -53,18 +53,9 @@ def _until(check: Any, timeout: float, what: str) -> None:
         time.sleep(0.005)
 
 
-def _wait_live(api: Api, timeout: float = 10.0) -> None:
-    """Until the process follows invalidations (its local tier is on)."""
-    rt = api.app.state.runtime
-    deadline = time.monotonic() + timeout
-    while not rt.cache.local.live:
-        assert time.monotonic() < deadline, "local tier never went live"
-        time.sleep(0.02)
-
-
 def _warm(api: Api, pond: int, headers: dict[str, str]) -> httpx.Response:
     """Miss (database), hit from Redis (copied locally): the next read is a local hit."""
-    _wait_live(api)
+    api.wait_local_tier()
     url = SUMMARY.format(pond)
     assert api.client.get(url, headers=headers).headers["x-cache"] == "miss"
     from_redis: httpx.Response = api.client.get(url, headers=headers)
@@ -289,11 +280,7 @@ def test_local_tier_off_while_redis_is_down(sqlite_url: str, own_redis: RedisSer
         redis.stop()
         # The subscriber sees the connection close; from then on nothing is served from
         # a copy that no longer hears of writes.
-        rt = api.app.state.runtime
-        deadline = time.monotonic() + 5
-        while rt.cache.local.live:
-            assert time.monotonic() < deadline, "local tier stayed on without Redis"
-            time.sleep(0.02)
+        api.wait_local_tier(live=False, timeout=5)
         local_hits = _counters(api)[LOCAL_HITS]
         for _ in range(5):
             r = c.get(url, headers=h)
@@ -301,7 +288,7 @@ def test_local_tier_off_while_redis_is_down(sqlite_url: str, own_redis: RedisSer
         assert _counters(api)[LOCAL_HITS] == local_hits
 
         redis.start()
-        _wait_live(api)
+        api.wait_local_tier()
         # Redis came back empty and is retried after AQUA_REDIS_RETRY_SECONDS: a miss
         # fills it, a hit is copied locally, then the local tier answers again.
         deadline = time.monotonic() + 10

@@ -59,14 +59,6 @@ def _token(settings: ApiSettings, *, scopes: list[str], expires_in: int) -> str:
     return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm)
 
 
-def _wait_live(api: Api) -> None:
-    rt = api.app.state.runtime
-    deadline = time.monotonic() + 10
-    while not rt.cache.local.live:
-        assert time.monotonic() < deadline, "local tier never went live"
-        time.sleep(0.02)
-
-
 def _same(label: str, hot: httpx.Response, route: httpx.Response) -> None:
     assert (hot.status_code, hot.content) == (route.status_code, route.content), label
     hot_headers = dict(hot.headers.multi_items())
@@ -177,7 +169,7 @@ def test_hot_path_answers_exactly_as_the_route(
         # The hot app computes the summary into Redis, the route app reads it from there: both
         # local tiers then hold the same bytes.
         for api in (hot, route):
-            _wait_live(api)
+            api.wait_local_tier()
             assert api.client.get(SUMMARY.format(pond), headers=api.auth()).status_code == 200
         assert hot.client.get(SUMMARY.format(pond), headers=hot.auth()).headers["x-cache"] == "hit"
         if faults:
@@ -249,7 +241,7 @@ def test_without_the_hot_path_the_route_answers_local_hits(sqlite_url: str, redi
     )
     with running_api(settings) as api:
         pond = api.pond(api.farm())
-        _wait_live(api)
+        api.wait_local_tier()
         h = api.auth("viewer")
         for _ in range(3):
             assert api.client.get(SUMMARY.format(pond), headers=h).status_code == 200
