@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import pytest
 from infra_harness import (
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sre_cli.infra.kafka import KafkaServer
     from sre_cli.infra.nginx import NginxServer
     from sre_cli.infra.postgres import PostgresServer
+    from sre_cli.infra.process import Server
     from sre_cli.infra.prometheus import ConfigSource, PrometheusServer
     from sre_cli.infra.redis import RedisServer
     from sre_cli.infra.toxiproxy import ToxiproxyServer
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["require_binary"]
 
 S = TypeVar("S")
+Srv = TypeVar("Srv", bound="Server")
+P = ParamSpec("P")
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +70,21 @@ def _serve(
     """One server in its own directory under ``tmp_workdir``, stopped when the session ends."""
     with server(_unique_dir(tmp_workdir, stem)) as started:
         yield started
+
+
+def _start_each(build: Callable[P, Srv]) -> Iterator[Callable[P, Srv]]:
+    """The body of a factory fixture: each call starts the server ``build`` makes; all of them
+    stop when the session ends, the last started first."""
+    started: list[Srv] = []
+
+    def factory(*args: P.args, **kwargs: P.kwargs) -> Srv:
+        server = build(*args, **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in reversed(started):
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -124,17 +142,12 @@ def toxiproxy_factory(tmp_workdir: Path) -> Iterator[ToxiproxyFactory]:
     from sre_cli.infra.toxiproxy import Proxy, ToxiproxyServer
 
     require(binaries.toxiproxy)
-    started: list[ToxiproxyServer] = []
 
-    def factory(upstreams: dict[str, int]) -> ToxiproxyServer:
+    def build(upstreams: dict[str, int]) -> ToxiproxyServer:
         proxies = [Proxy(name, free_port(), port) for name, port in upstreams.items()]
-        server = ToxiproxyServer(_unique_dir(tmp_workdir, "toxiproxy"), proxies=proxies)
-        started.append(server)
-        return server.start()
+        return ToxiproxyServer(_unique_dir(tmp_workdir, "toxiproxy"), proxies=proxies)
 
-    yield factory
-    for server in reversed(started):
-        server.stop()
+    yield from _start_each(build)
 
 
 @pytest.fixture(scope="session")
@@ -151,28 +164,22 @@ def prometheus_factory(tmp_workdir: Path) -> Iterator[PrometheusFactory]:
     require_binary("prometheus")
     from sre_cli.infra.prometheus import PrometheusServer
 
-    started: list[PrometheusServer] = []
-
-    def factory(
+    def build(
         config_yaml: ConfigSource,
         *,
         port: int | None = None,
         extra_args: Sequence[str] = (),
         storage_dir: Path | None = None,
     ) -> PrometheusServer:
-        server = PrometheusServer(
+        return PrometheusServer(
             _unique_dir(tmp_workdir, "prometheus"),
             config_yaml,
             port=port,
             extra_args=extra_args,
             storage_dir=storage_dir,
         )
-        started.append(server)
-        return server.start()
 
-    yield factory
-    for server in reversed(started):
-        server.stop()
+    yield from _start_each(build)
 
 
 @pytest.fixture(scope="session")
@@ -181,13 +188,7 @@ def nginx_factory(tmp_workdir: Path) -> Iterator[NginxFactory]:
     require_binary("nginx")
     from sre_cli.infra.nginx import NginxServer
 
-    started: list[NginxServer] = []
+    def build(conf_text_builder: Callable[[int], str], *, port: int | None = None) -> NginxServer:
+        return NginxServer(_unique_dir(tmp_workdir, "nginx"), conf_text_builder, port=port)
 
-    def factory(conf_text_builder: Callable[[int], str], *, port: int | None = None) -> NginxServer:
-        server = NginxServer(_unique_dir(tmp_workdir, "nginx"), conf_text_builder, port=port)
-        started.append(server)
-        return server.start()
-
-    yield factory
-    for server in reversed(started):
-        server.stop()
+    yield from _start_each(build)
