@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.network import Dependency, NetworkFault
 from sre_cli.errors import ConfigError, Unavailable, UsageError
-from sre_cli.ops.operations import Duration, Risk, StackOp
+from sre_cli.ops.operations import Duration, Risk, StackOp, exactly_one
 from sre_cli.ops.outcome import ActionPlan, Change
 
 if TYPE_CHECKING:
@@ -113,10 +113,7 @@ class Action(_Model):
 
     @model_validator(mode="after")
     def _one(self) -> Action:
-        present = [k for k in _KEYS if getattr(self, k) is not None]
-        if len(present) != 1:
-            found = ", ".join(present) or "none"
-            raise ValueError(f"an action takes exactly one of {', '.join(_KEYS)} (found: {found})")
+        exactly_one(self, _KEYS, "an action")
         if self.stack is not None and not self.stack.mutates:
             raise ValueError(f"`stack: {self.stack.verb}` reads; probes belong in the hypothesis")
         return self
