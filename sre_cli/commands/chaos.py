@@ -61,11 +61,8 @@ def run(
     ] = False,
     alertmanager: Annotated[
         str | None,
-        typer.Option(
-            "--alertmanager",
-            envvar="AQUA_ALERTMANAGER_URL",
-            help="Alertmanager URL for preflight and abort [default: the stack's].",
-            show_default=False,
+        options.alertmanager_option(
+            "Alertmanager URL for preflight and abort [default: the stack's]."
         ),
     ] = None,
     fmt: Fmt = Format.table,

@@ -63,6 +63,14 @@ def yes_option(help: str) -> Any:
     return typer.Option("--yes", "-y", help=help)
 
 
+def alertmanager_option(help: str) -> Any:
+    """``--alertmanager`` (or ``$AQUA_ALERTMANAGER_URL``) for
+    ``Annotated[str | None, alertmanager_option("... [default: the stack's].")]``."""
+    return typer.Option(
+        "--alertmanager", envvar="AQUA_ALERTMANAGER_URL", help=help, show_default=False
+    )
+
+
 def journal_option(flag: str, what: str, folder: str) -> Any:
     """Where a run writes its JSON-lines record (a runbook's ``--transcript``, an experiment's
     ``--journal``): ``Annotated[Path | None, journal_option("--journal", "Journal", "chaos")]``."""

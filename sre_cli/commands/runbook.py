@@ -15,6 +15,7 @@ from sre_cli.commands.options import (
     PrometheusConfig,
     StateDir,
     Target,
+    alertmanager_option,
     dry_run_option,
     group,
     journal_option,
@@ -110,12 +111,7 @@ def run(
     prometheus_config: PrometheusConfig = None,
     alertmanager: Annotated[
         str | None,
-        typer.Option(
-            "--alertmanager",
-            envvar="AQUA_ALERTMANAGER_URL",
-            help="Alertmanager base URL escalations go to [default: the stack's].",
-            show_default=False,
-        ),
+        alertmanager_option("Alertmanager base URL escalations go to [default: the stack's]."),
     ] = None,
     jaeger: Annotated[
         str | None,
