@@ -54,6 +54,8 @@ Connections = Annotated[
         help="Open model: most connections; more requests wait for one.",
     ),
 ]
+LoadFormat = Annotated[Format, typer.Option("--format", help="A table, or JSON at the end.")]
+DryRun = Annotated[bool, dry_run_option("Print the plan; send nothing.")]
 
 
 @app.command()
@@ -178,10 +180,8 @@ def run(
             help="With --baseline: fail when p95 grows or the rate falls by more (fraction).",
         ),
     ] = 0.10,
-    fmt: Annotated[
-        Format, typer.Option("--format", help="A table, or JSON at the end.")
-    ] = Format.table,
-    dry_run: Annotated[bool, dry_run_option("Print the plan; send nothing.")] = False,
+    fmt: LoadFormat = Format.table,
+    dry_run: DryRun = False,
     state_dir: StateDir = None,
 ) -> None:
     """Load the API for DURATION, then judge p95, error rate and RPS.
@@ -409,10 +409,8 @@ def knee(
         Path | None,
         typer.Option("-o", "--output", help="Write the result as JSON here (for capacity)."),
     ] = None,
-    fmt: Annotated[
-        Format, typer.Option("--format", help="A table, or JSON at the end.")
-    ] = Format.table,
-    dry_run: Annotated[bool, dry_run_option("Print the plan; send nothing.")] = False,
+    fmt: LoadFormat = Format.table,
+    dry_run: DryRun = False,
     state_dir: StateDir = None,
 ) -> None:
     """Step the arrival rate until p95 or errors break the SLO; the highest sustainable rate,
