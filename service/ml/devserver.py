@@ -5,7 +5,8 @@
 
 ``start`` returns once ``/ready`` answers 200 (weights loaded, warm-up pass done); ``stop``
 terminates the process and waits for it. The port can be fixed, so a stopped server can be
-started again on the same address.
+started again on the same address. :func:`wait_ready` is that wait for any service process
+(the API's test harness waits for its server with it too).
 """
 
 from __future__ import annotations
