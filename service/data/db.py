@@ -18,11 +18,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -98,14 +99,24 @@ def is_unavailable(exc: BaseException) -> bool:
 class Database:
     """Engine, session factory and health probe of one database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, connect_timeout: float = 3.0, pings_on_checkout: bool = False
+    ) -> None:
+        """``pings_on_checkout``: :func:`ping_on_checkout` was installed on ``engine``;
+        ``connect_timeout``: how long opening a connection may take."""
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.connect_timeout = connect_timeout
+        self.pings_on_checkout = pings_on_checkout
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
         url = make_url(settings.effective_database_url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
+        postgres = url.get_backend_name() == "postgresql"
+        # PostgreSQL gets its one-round-trip ping from ping_on_checkout instead of the
+        # dialect's own pre-ping (three round trips); SQLite's is local and cheap.
+        own_ping = postgres and settings.db_pool_pre_ping
+        kwargs: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping and not own_ping}
         in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         if in_memory:
             kwargs = {"poolclass": StaticPool}
@@ -118,7 +129,7 @@ class Database:
             )
         if url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30}
-        elif url.get_backend_name() == "postgresql":
+        elif postgres:
             kwargs["connect_args"] = {
                 "timeout": settings.db_connect_timeout_seconds,
                 "server_settings": {"application_name": settings.service_name},
@@ -126,7 +137,13 @@ class Database:
         engine = create_async_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine)
+        if own_ping:
+            ping_on_checkout(engine)
+        return cls(
+            engine,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            pings_on_checkout=own_ping,
+        )
 
     @property
     def dialect(self) -> str:
@@ -138,15 +155,28 @@ class Database:
             yield session
 
     async def ping(self, timeout: float) -> float:
-        """Run ``SELECT 1``; return the latency in seconds or raise :class:`DatabaseUnavailable`."""
+        """One round trip to the database on a pooled connection: the latency in seconds, or
+        :class:`DatabaseUnavailable` when it did not answer within ``timeout``.
+
+        With :func:`ping_on_checkout` installed, checking a connection out is that round trip
+        (or the connection was just opened, which proves as much); otherwise the probe sends
+        ``SELECT 1`` itself, outside a transaction. When no connection is idle in the pool,
+        opening one (several round trips: startup, authentication, type codecs) may take
+        ``connect_timeout`` more.
+        """
+        budget = timeout if self._idle_connections() else timeout + self.connect_timeout
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(budget), self.engine.connect() as conn:
+                if not self.pings_on_checkout:
+                    await _round_trip(conn)
         except Exception as exc:  # any failure to answer counts as down for a probe
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}".strip()[:300]) from exc
         return time.perf_counter() - started
+
+    def _idle_connections(self) -> int:
+        pool = self.engine.pool
+        return pool.checkedin() if isinstance(pool, QueuePool) else 1
 
     def pool_stats(self) -> PoolStats:
         pool = self.engine.pool
@@ -161,6 +191,47 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_PING_SQL = "SELECT 1"
+_FRESH = "aqua_fresh"
+
+
+async def _round_trip(conn: AsyncConnection) -> None:
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        await driver.execute(_PING_SQL)
+    except BaseException:
+        # An interrupted statement leaves the driver connection unusable: do not pool it.
+        await conn.invalidate()
+        raise
+
+
+def ping_on_checkout(engine: AsyncEngine) -> None:
+    """Test each pooled PostgreSQL connection with one round trip when it is checked out.
+
+    Use it instead of ``pool_pre_ping``: the asyncpg dialect's pre-ping wraps its statement in
+    ``BEGIN``/``ROLLBACK`` and so costs three round trips on every checkout. Here
+    ``SELECT 1`` goes by the simple query protocol, outside a transaction (nothing prepared,
+    fine behind a transaction-pooling proxy too). A connection opened for this checkout is
+    not tested again; one that fails the test is discarded and the pool opens another.
+    """
+    pool = engine.sync_engine.pool
+
+    def fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+    def test(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        try:
+            dbapi_conn.run_async(lambda driver: driver.execute(_PING_SQL))
+        except Exception as exc:
+            raise DisconnectionError(f"ping failed: {type(exc).__name__}: {exc}"[:300]) from exc
+
+    event.listen(pool, "connect", fresh)
+    event.listen(pool, "checkout", test)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -18,10 +18,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.common import otel
+from service.data.db import Database, DatabaseUnavailable, ping_on_checkout
 from service.pipeline.handlers import ForecastHandler, ReadingsHandler, RetryPolicy
 from service.pipeline.metrics import WorkerMetrics
 from service.pipeline.nightly import NightlyRun
@@ -34,6 +34,8 @@ from service.worker.settings import WorkerSettings
 log = logging.getLogger("aqua.worker")
 
 DB_CHECK_S = 5.0
+DB_PING_S = 3.0  # one round trip on a pooled connection
+DB_CONNECT_S = 5.0
 BEAT_S = 1.0
 
 
@@ -94,13 +96,14 @@ class Worker:
             s.database_url,
             pool_size=s.db_pool_size,
             max_overflow=s.db_pool_size,
-            pool_pre_ping=True,
-            connect_args={"timeout": 5},
+            connect_args={"timeout": DB_CONNECT_S},
         )
+        ping_on_checkout(engine)
         if otel.configure(s.service_name, s.otlp_endpoint, ratio=s.trace_sample_ratio):
             otel.instrument_engine(engine)
             otel.instrument_redis()
-        aux: list[asyncio.Task[None]] = [asyncio.create_task(self._check_db(engine))]
+        db = Database(engine, connect_timeout=DB_CONNECT_S, pings_on_checkout=True)
+        aux: list[asyncio.Task[None]] = [asyncio.create_task(self._check_db(db))]
         producer: Producer | None = None
         ml: Any = None
         try:
@@ -229,13 +232,12 @@ class Worker:
                 delay = min(delay * 2, 10.0)
         return False
 
-    async def _check_db(self, engine: AsyncEngine) -> None:
+    async def _check_db(self, db: Database) -> None:
         while True:
             try:
-                async with asyncio.timeout(3.0), engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+                await db.ping(DB_PING_S)
                 self.db_ok = True
-            except Exception:  # any failure to answer counts as down
+            except DatabaseUnavailable:
                 self.db_ok = False
             self.metrics.dependency_up.labels("database").set(1 if self.db_ok else 0)
             await asyncio.sleep(DB_CHECK_S)
