@@ -108,6 +108,10 @@ class Database:
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self.connect_timeout = connect_timeout
         self.pings_on_checkout = pings_on_checkout
+        self._probes: set[asyncio.Task[None]] = set()
+        self._opening: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[None]] = set()
+        event.listen(engine.sync_engine, "do_connect", self._note_connecting)
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -160,23 +164,47 @@ class Database:
 
         With :func:`ping_on_checkout` installed, checking a connection out is that round trip
         (or the connection was just opened, which proves as much); otherwise the probe sends
-        ``SELECT 1`` itself, outside a transaction. When no connection is idle in the pool,
-        opening one (several round trips: startup, authentication, type codecs) may take
-        ``connect_timeout`` more.
+        ``SELECT 1`` itself, outside a transaction. A probe that has to open a connection
+        (several round trips: startup, authentication, type codecs) gets ``connect_timeout``
+        more. A probe given up on is cancelled and cleans up in the background: the answer
+        comes when the time is up, not after the driver has closed its connection.
         """
-        budget = timeout if self._idle_connections() else timeout + self.connect_timeout
         started = time.perf_counter()
+        probe = asyncio.create_task(self._check_out_and_test())
+        self._probes.add(probe)
         try:
-            async with asyncio.timeout(budget), self.engine.connect() as conn:
-                if not self.pings_on_checkout:
-                    await _round_trip(conn)
+            await asyncio.wait({probe}, timeout=timeout)
+            if not probe.done() and probe in self._opening:
+                await asyncio.wait({probe}, timeout=self.connect_timeout)
+            if not probe.done():
+                raise TimeoutError(f"no answer within {timeout:g} s")
+            probe.result()
         except Exception as exc:  # any failure to answer counts as down for a probe
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}".strip()[:300]) from exc
+        finally:
+            self._opening.discard(probe)
+            if not probe.done():
+                probe.cancel()
+                self._abandoned.add(probe)
+                probe.add_done_callback(self._forget)
+            self._probes.discard(probe)
         return time.perf_counter() - started
 
-    def _idle_connections(self) -> int:
-        pool = self.engine.pool
-        return pool.checkedin() if isinstance(pool, QueuePool) else 1
+    async def _check_out_and_test(self) -> None:
+        async with self.engine.connect() as conn:
+            if not self.pings_on_checkout:
+                await _round_trip(conn)
+
+    def _note_connecting(self, *_args: Any) -> None:
+        # "do_connect": the task opening a connection is the one running this listener.
+        task = asyncio.current_task()
+        if task in self._probes:
+            self._opening.add(task)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a given-up probe's failure was reported already
 
     def pool_stats(self) -> PoolStats:
         pool = self.engine.pool

@@ -134,8 +134,8 @@ def test_postgres_latency_experiment_slows_the_api_and_rolls_back(stack: Stack) 
     assert proc.poll() is None, "the fault was removed before it was measured"
     code, out, events = finished(proc, journal)
     assert code == 0, out
-    # 50 +- 10 ms per answer; the readiness check makes several round trips
-    assert slowed - baseline >= 40, (baseline, slowed)
+    # 200 +- 20 ms per answer; the readiness check costs one round trip on a warm pool
+    assert 150 <= slowed - baseline < 600, (baseline, slowed)
     assert phases(events) == [
         ("before", "pass"),
         ("method", "done"),
