@@ -197,7 +197,10 @@ class Database:
 
     def _note_connecting(self, *_args: Any) -> None:
         # "do_connect": the task opening a connection is the one running this listener.
-        task = asyncio.current_task()
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop: not a probe
+            return
         if task in self._probes:
             self._opening.add(task)
 
@@ -218,6 +221,8 @@ class Database:
         return PoolStats(size=1, checked_out=0, overflow=0, idle=1)
 
     async def dispose(self) -> None:
+        # Probes given up on finish closing their connections first.
+        await asyncio.gather(*self._abandoned, return_exceptions=True)
         await self.engine.dispose()
 
 
