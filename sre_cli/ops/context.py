@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sre_cli.errors import UsageError
 from sre_cli.ops.operations import (
+    DescribeOp,
     EscalateOp,
     ExecOp,
     HttpProbe,
@@ -23,6 +24,7 @@ from sre_cli.ops.operations import (
     PatchResources,
     PrometheusProbe,
     RolloutOp,
+    ShellOp,
     StackOp,
     TopOp,
     TracesOp,
@@ -104,9 +106,13 @@ class RunContext:
                 return jaeger.observe(op, self.jaeger_url)
             case RolloutOp():
                 return self._kube().rollout_status(op)
-            case ExecOp() | TopOp():
+            case ExecOp() | TopOp() | DescribeOp():
                 # where it runs is the target's: the stack's component or a pod
                 return self._stack().observe(op) if self.stack else self._kube().observe(op)
+            case ShellOp():
+                from sre_cli.ops.providers import shell
+
+                return shell.observe(op, self.builtins())
             case PatchResources():
                 raise UsageError(f"{op.describe()} is an action, not a check")
             case WaitOp():
@@ -124,6 +130,10 @@ class RunContext:
                 return self._stack().plan_exec(op) if self.stack else self._kube().plan_exec(op)
             case EscalateOp():
                 return self._plan_escalation(op)
+            case ShellOp():
+                from sre_cli.ops.providers import shell
+
+                return shell.plan(op, self.builtins())
         raise UsageError(f"{op.describe()} is not an action")
 
     def escalate(self, team: str, reason: str) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "READ_ONLY_PROGRAMS",
     "BaseOp",
     "DeletePods",
+    "DescribeOp",
     "Duration",
     "EscalateOp",
     "Events",
@@ -56,6 +57,7 @@ __all__ = [
     "Risk",
     "RolloutOp",
     "Scale",
+    "ShellOp",
     "StackOp",
     "TargetName",
     "TopOp",
@@ -152,10 +154,13 @@ class BaseOp(BaseModel):
 
 
 def exactly_one(model: BaseModel, verbs: tuple[str, ...], what: str) -> str:
+    """The one of ``verbs`` (attribute names; a trailing ``_`` is not part of the name shown)
+    that ``model`` holds; ValueError for none or several."""
     present = [v for v in verbs if getattr(model, v) is not None]
     if len(present) != 1:
-        found = ", ".join(present) or "none"
-        raise ValueError(f"{what} takes exactly one of {', '.join(verbs)} (found: {found})")
+        found = ", ".join(v.rstrip("_") for v in present) or "none"
+        names = ", ".join(v.rstrip("_") for v in verbs)
+        raise ValueError(f"{what} takes exactly one of {names} (found: {found})")
     return present[0]
 
 
@@ -647,6 +652,84 @@ class TopOp(BaseOp):
         return f"memory and CPU of {where}"
 
 
+# -- describe ---------------------------------------------------------------------------------
+class DescribeOp(BaseOp):
+    """Everything about an object in one place, as ``kubectl describe`` shows it::
+
+        describe: {deployment: deployment/api-service}   # Kubernetes: replicas, conditions, events
+        describe: {selector: app=api-service}            # Kubernetes: each pod, its containers
+        describe: {pod: api-service-6d9f-x2x1z}          # Kubernetes: one pod by name
+        describe: {component: "api-*"}                   # stack: command, state, pid, ports
+
+    A pod shows its phase, conditions, each container's state (running since, waiting and
+    why, terminated with reason and exit code), last state (``OOMKilled``), restarts,
+    resources, and its events; a Deployment its replicas, strategy, images, conditions and the
+    events of it and its ReplicaSets and pods. On the stack a component shows the command its
+    process runs, its state, pid, ports, restarts and uptime.
+    """
+
+    deployment: DeploymentRef | None = None
+    pod: str | None = Field(default=None, min_length=1)
+    selector: str | None = Field(default=None, min_length=1)
+    component: Names | None = None
+    #: events shown per object (Kubernetes), the latest
+    events: Annotated[int, Field(ge=0, le=200)] = 10
+
+    checks: ClassVar[bool] = False
+    mutates: ClassVar[bool] = False
+    risk: ClassVar[Risk] = "read"
+    target: ClassVar[TargetName | None] = None
+
+    @model_validator(mode="after")
+    def _something(self) -> DescribeOp:
+        if not (self.deployment or self.pod or self.selector or self.component):
+            raise ValueError(
+                "describe needs a deployment, pod or selector (Kubernetes), a component "
+                "(stack), or both"
+            )
+        return self
+
+    def describe(self) -> str:
+        what = [
+            f"deployment/{_deployment(self.deployment)}" if self.deployment else None,
+            f"pod {self.pod}" if self.pod else None,
+            f"pods {self.selector}" if self.selector else None,
+            ", ".join(self.component) if self.component else None,
+        ]
+        return "describe " + " / ".join(w for w in what if w)
+
+
+# -- shell ------------------------------------------------------------------------------------
+class ShellOp(BaseOp):
+    """A shell command on the machine aqua runs on (``/bin/sh -c``), for what no typed
+    operation does. A runbook opts in with ``shell: true`` in its front matter. It is
+    destructive unless the step declares a lower risk explicitly::
+
+        shell: {command: "ss -tnp | grep -c :8000", risk: read, timeout: 10s}
+
+    Output (stdout and stderr, the last lines) is captured; it runs in a session of its own,
+    killed whole at ``timeout``. A parameter filled into ``command`` is quoted for the shell.
+    """
+
+    command: str = Field(min_length=1)
+    declared_risk: Risk = Field(default="destructive", alias="risk")
+    timeout: Duration = 60.0
+
+    checks: ClassVar[bool] = False
+    target: ClassVar[TargetName | None] = None
+
+    @property
+    def risk(self) -> Risk:
+        return self.declared_risk
+
+    @property
+    def mutates(self) -> bool:
+        return self.declared_risk != "read"
+
+    def describe(self) -> str:
+        return f"shell `{self.command}`"
+
+
 _PROBES = ("http", "prometheus", "stack", "k8s", "traces")
 
 
@@ -741,6 +824,8 @@ Operation = (
     | PatchResources
     | ExecOp
     | TopOp
+    | DescribeOp
+    | ShellOp
     | WaitOp
     | EscalateOp
 )

@@ -17,6 +17,13 @@
 - ``--dry-run`` runs the read-only steps, prints what each action would change (each step
   with its risk level) and changes nothing; a wait is evaluated once, and failed checks do
   not stop it.
+- An investigation (``investigate``, what ``aqua runbook serve`` starts on an alert) runs as a
+  dry run, except that a step whose risk is not ``read`` is not even planned: it is recorded
+  as skipped. Nothing is changed and nobody is paged.
+- Verification against the SLO (``verify:`` in the front matter, :mod:`.verify`): once every
+  step is done, the SLO's error ratio must be back under its objective within
+  ``verify.within``; otherwise the run pages ``verify.team`` and fails (exit 1). A dry run
+  measures it once and pages nobody.
 
 The I/O is injected: a :class:`Reporter` shows progress and asks for confirmation::
 
@@ -42,19 +49,21 @@ from sre_cli.errors import (
     UsageError,
 )
 from sre_cli.ops.consent import Consent
-from sre_cli.ops.operations import Polled, RolloutOp, TargetName, WaitOp
+from sre_cli.ops.operations import Polled, RolloutOp, TargetName, WaitOp, span_text
 from sre_cli.ops.outcome import ActionPlan, Observation, RunEnd, Status, StepRecord
 from sre_cli.ops.transcript import Transcript
 from sre_cli.runbook.params import check_names, fill, resolve
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 from sre_cli.runbook.steps import StepBody
+from sre_cli.runbook.verify import find_slo
 
 if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
+    from sre_cli.slo.spec import SLO
 
 __all__ = ["Outcome", "Reporter", "RunOptions", "RunReport", "run"]
 
-Outcome = Literal["resolved", "dry-run", "check-failed", "aborted", "error"]
+Outcome = Literal["resolved", "dry-run", "investigated", "check-failed", "aborted", "error"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,17 @@ class RunOptions:
     from_step: int = 1
     #: a terminal to confirm ``mutate`` steps on; without one they need ``yes``
     interactive: bool = False
+    #: run the ``read`` steps only, as a dry run, and skip every other (an alert's investigation)
+    investigate: bool = False
 
     @property
     def consent(self) -> Consent:
-        return Consent(self.yes, self.interactive)
+        return Consent(self.yes and not self.investigate, self.interactive)
+
+    @property
+    def changes_nothing(self) -> bool:
+        """A dry run or an investigation: nothing changed, nobody paged, waits looked at once."""
+        return self.dry_run or self.investigate
 
 
 class Reporter(Protocol):
@@ -98,6 +114,8 @@ class RunReport(RunEnd):
     seconds: float = 0.0
     #: the timer's escalations: team, reason, and what was done or the error
     escalations: list[dict[str, object]] = field(default_factory=list)
+    #: the verification against the SLO (``verify:``), when the runbook has one and it ran
+    verification: dict[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -111,6 +129,7 @@ class RunReport(RunEnd):
             "seconds": round(self.seconds, 3),
             "steps": [r.to_json() for r in self.records],
             "escalations": self.escalations,
+            "verification": self.verification,
         }
 
 
@@ -143,7 +162,10 @@ def run(
         raise UsageError(
             f"--from-step {options.from_step}: {book.name} has steps 1..{max(numbers or [0])}"
         )
-    report = RunReport(book.name, book.meta.title, options.target, options.dry_run, transcript)
+    slo = find_slo(book) if book.meta.verify is not None and not options.investigate else None
+    report = RunReport(
+        book.name, book.meta.title, options.target, options.changes_nothing, transcript
+    )
     started = time.monotonic()
     with Transcript(transcript) as log:
         log.write(
@@ -153,6 +175,7 @@ def run(
                 "file": str(book.path),
                 "target": options.target,
                 "dry_run": options.dry_run,
+                "investigate": options.investigate,
                 "yes": options.yes,
                 "from_step": options.from_step,
             },
@@ -164,8 +187,17 @@ def run(
             ctx.run_labels.setdefault("target", options.target)
             report.params = resolve(book, options.params, ctx.builtins())
             log.write("params", {"params": report.params})
-            _Run(book, options, ctx, reporter, report, log).steps()
-            report.outcome = "dry-run" if options.dry_run else "resolved"
+            running = _Run(book, options, ctx, reporter, report, log)
+            running.steps()
+            if slo is not None:
+                running.verify(slo)
+            report.outcome = (
+                "investigated"
+                if options.investigate
+                else "dry-run"
+                if options.dry_run
+                else "resolved"
+            )
         except AquaError as exc:
             report.error = exc
             report.outcome = _outcome(exc)
@@ -179,6 +211,9 @@ def run(
             report.seconds = time.monotonic() - started
             log.write("end", report.end_json())
     return report
+
+
+_NOT_INVESTIGATED = "not run: an investigation runs read steps only (this one is {risk})"
 
 
 @dataclass(frozen=True)
@@ -206,17 +241,66 @@ class _Run:
         """Page the runbook's team once when the run outlasts ``escalation.after``."""
         policy = self.book.meta.escalation
         took = time.monotonic() - self.started
-        if self.escalated or self.options.dry_run or took < policy.after:
+        if self.escalated or self.options.changes_nothing or took < policy.after:
             return
         self.escalated = True
-        reason = f"{self.book.name} not resolved after {policy.after:g}s"
+        self._page(policy.team, f"{self.book.name} not resolved after {policy.after:g}s")
+
+    def _page(self, team: str, reason: str) -> dict[str, object]:
+        """Post a ``RunbookEscalation`` for ``team``; recorded whether it got through or not."""
         try:
-            done = self.ctx.escalate(policy.team, reason)
-            entry: dict[str, object] = {"team": policy.team, "reason": reason, "done": done}
+            done = self.ctx.escalate(team, reason)
+            entry: dict[str, object] = {"team": team, "reason": reason, "done": done}
         except AquaError as exc:
-            entry = {"team": policy.team, "reason": reason, "error": exc.message}
+            entry = {"team": team, "reason": reason, "error": exc.message}
         self.report.escalations.append(entry)
         self.log.write("escalation", entry)
+        return entry
+
+    def verify(self, slo: SLO) -> None:
+        """Poll the SLO's error ratio until it is back under the objective or ``within``
+        passed; then page ``verify.team`` and fail."""
+        from sre_cli.prometheus import connect
+        from sre_cli.runbook.verify import error_ratio, judge
+
+        spec = self.book.meta.verify
+        assert spec is not None
+        if not self.ctx.prometheus_url:
+            raise Unavailable(
+                f"verify.slo {slo.id} asks Prometheus, and there is none to ask",
+                hint="pass --prometheus URL (a stack that runs Prometheus is used by default)",
+            )
+        started = time.monotonic()
+        with connect(self.ctx.prometheus_url, config=self.ctx.prometheus_config) as prom:
+            while True:
+                ok, line = judge(error_ratio(slo, spec.window, prom), slo, spec)
+                took = time.monotonic() - started
+                if ok or self.options.changes_nothing:
+                    break
+                self._escalation_due()
+                if time.monotonic() + spec.interval > started + spec.within:
+                    break
+                time.sleep(spec.interval)
+        record: dict[str, object] = {
+            "slo": slo.id,
+            "objective": slo.objective,
+            "window": spec.window,
+            "within": spec.within,
+            "recovered": ok,
+            "seconds": round(took, 3),
+            "summary": line,
+        }
+        self.report.verification = record
+        self.log.write("verify", record)
+        if ok or self.options.changes_nothing:
+            return
+        team = spec.team or self.book.meta.escalation.team
+        why = f"SLO {slo.id} not recovered {span_text(spec.within)} after the resolution: {line}"
+        entry = self._page(team, f"{self.book.name}: {why}")
+        paged = (
+            f"escalated to {team}" if "done" in entry else f"escalation failed: {entry['error']}"
+        )
+        raise CheckFailed(f"{why}; {paged}", hint="the fix did not bring the SLI back")
 
     def steps(self) -> None:
         blocks = self.book.blocks_for(self.options.target)
@@ -263,7 +347,9 @@ class _Run:
         self.reporter.step_started(step, title)
         started = time.monotonic()
         try:
-            if step.kind == "diagnose":
+            if self.options.investigate and step.body.op.risk != "read":
+                result = _Result("skipped", _NOT_INVESTIGATED.format(risk=step.body.op.risk))
+            elif step.kind == "diagnose":
                 result = self._diagnose(body)
             elif step.kind == "check":
                 result = self._check(step, body, title)
@@ -285,13 +371,13 @@ class _Run:
 
     def _check(self, step: Step, body: StepBody, title: str) -> _Result:
         op = body.op
-        if isinstance(op, WaitOp | RolloutOp) and not self.options.dry_run:
+        if isinstance(op, WaitOp | RolloutOp) and not self.options.changes_nothing:
             seen = self._wait(op)
         else:
             seen = self.ctx.observe(op)
         if seen.ok:
             return _Result("pass", seen.summary, seen.details)
-        if self.options.dry_run:
+        if self.options.changes_nothing:
             if isinstance(op, WaitOp | RolloutOp):
                 summary = f"would {op.describe()}; now: {seen.summary}"
                 return _Result("would", summary, seen.details)
@@ -324,7 +410,7 @@ class _Run:
         planned = tuple(c.summary for c in plan.changes)
         if not plan.changes:
             return _Result("nothing", plan.summary, plan.details)
-        if self.options.dry_run:
+        if self.options.changes_nothing:
             return _Result("would", f"would {plan.summary}", plan.details, planned)
         risk = step.body.op.risk
         decision = self.options.consent.decide(risk)

@@ -281,6 +281,15 @@ def _check(book: Runbook, whole: bool) -> list[SpecError]:
     declared = set(book.meta.parameters)
     problems: list[SpecError] = []
     for step in book.steps:
+        if step.body.key == "shell" and not book.meta.shell:
+            problems.append(
+                SpecError(
+                    f"step {step.number}: a shell step runs only in a runbook that opts in",
+                    path=path,
+                    line=step.line,
+                    hint="add `shell: true` to the front matter",
+                )
+            )
         targets = step.body.targets or frozenset(book.meta.targets)
         missing = targets - set(book.meta.targets)
         if missing:

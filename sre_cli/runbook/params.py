@@ -10,6 +10,7 @@ Only names the runbook declares (or the built-ins) are replaced, so PromQL brace
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -122,8 +123,13 @@ def field_path(loc: Iterable[object]) -> tuple[str | int, ...]:
 def fill(step: Step, values: Mapping[str, str], path: str) -> StepBody:
     """The step's body with parameters filled in, validated again."""
     raw = step.body.model_dump(by_alias=True, exclude_none=True)
+    filled = _fill(raw, values)
+    if "shell" in raw:
+        # a value is one word of the command, whatever it holds: no shell injection
+        quoted = {k: shlex.quote(v) for k, v in values.items()}
+        filled["shell"]["command"] = substitute(raw["shell"]["command"], quoted)
     try:
-        return StepBody.model_validate(_fill(raw, values))
+        return StepBody.model_validate(filled)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = worded(first)

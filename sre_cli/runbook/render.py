@@ -55,6 +55,7 @@ _STATUS = {
 _OUTCOME = {
     "resolved": ("resolved: every check passed", "bold green"),
     "dry-run": ("dry run: nothing was changed", "bold yellow"),
+    "investigated": ("investigated: read steps only, nothing was changed", "bold blue"),
     "check-failed": ("a check failed", "bold red"),
     "aborted": ("stopped: a confirmation was declined", "bold yellow"),
     "error": ("could not run", "bold red"),
@@ -222,5 +223,20 @@ def report_renderable(report: RunReport) -> RenderableType:
             f" in {report.seconds:.1f}s" + (f" ({tally})" if tally else ""),
         )
     ]
+    verified = report.verification
+    if verified is not None:
+        ok = verified["recovered"]
+        lines.append(
+            Words(
+                Text.assemble(
+                    (f"SLO {verified['slo']}: ", "bold"),
+                    ("recovered" if ok else "NOT recovered", "green" if ok else "bold red"),
+                    f" ({verified['summary']})",
+                )
+            )
+        )
+    for entry in report.escalations:
+        how = entry.get("done") or f"could not escalate: {entry.get('error')}"
+        lines.append(Words(Text(f"escalation to {entry['team']}: {how}", style="yellow")))
     lines.append(Words(Text(f"transcript: {report.transcript}", style="dim")))
     return Group(*lines)

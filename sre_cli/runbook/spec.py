@@ -48,6 +48,7 @@ __all__ = [
     "Parameter",
     "Prose",
     "Runbook",
+    "SloVerification",
     "Step",
     "StepKind",
     "choose_target",
@@ -82,11 +83,37 @@ class Parameter(_Model):
         return str(value) if isinstance(value, int | float) else value
 
 
+_TEAM = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
 class Escalation(_Model):
     """Not resolved ``after`` the run's start: page ``team`` (``RunbookEscalation``)."""
 
     after: Duration = 900.0
-    team: str = Field(default="on-call", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    team: str = Field(default="on-call", pattern=_TEAM)
+
+
+class SloVerification(_Model):
+    """After the resolution, the SLO's error ratio over ``window`` must be back under what its
+    objective allows (1 - objective) within ``within``; otherwise the run pages ``team``
+    (``RunbookEscalation``) and fails::
+
+        verify: {slo: api-availability, within: 5m, window: 5m}
+    """
+
+    #: the SLO's id, SERVICE-NAME as ``aqua slo report`` shows it (``api-availability``)
+    slo: str = Field(min_length=1)
+    #: the SLO spec file or folder, relative to the runbook's folder [default: the SLO folder:
+    #: ``./slo``, else the shipped specs]
+    file: str | None = Field(default=None, min_length=1)
+    within: Duration = 300.0
+    #: the error ratio's range (a Prometheus duration)
+    window: str = Field(default="5m", pattern=r"^[0-9]+[smhd]$")
+    interval: Duration = 10.0
+    #: who is paged when it does not recover [default: ``escalation.team``]
+    team: str | None = Field(default=None, pattern=_TEAM)
+    #: the verdict when the window saw no traffic at all
+    no_traffic: Literal["pass", "fail"] = "pass"
 
 
 class FrontMatter(_Model):
@@ -98,6 +125,10 @@ class FrontMatter(_Model):
     parameters: dict[str, Parameter] = {}
     summary: str = ""
     escalation: Escalation = Escalation()
+    #: after the resolution: the SLO's error ratio back under its objective, else escalate
+    verify: SloVerification | None = None
+    #: opt in to ``shell`` steps (each destructive unless it declares a lower risk)
+    shell: bool = False
 
     @field_validator("targets")
     @classmethod

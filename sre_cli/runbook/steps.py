@@ -7,6 +7,8 @@ A step body is YAML with exactly one operation key plus a few modifiers::
     wait: {until: {k8s: {available: deployment/api-service}}, timeout: 90s}
     rollout: {undo: deployment/api-service}
     exec: {command: psql -c "SELECT count(*) FROM pg_stat_activity", component: postgres}
+    describe: {deployment: deployment/api-service, component: "api-*"}
+    shell: {command: "ss -tn | wc -l", risk: read}     # needs `shell: true` in the front matter
     on_fail: continue        # a check that only triages: record the failure, go on
     target: stack            # restrict a target-neutral step (http, prometheus) to one target
 """
@@ -19,6 +21,7 @@ from pydantic import Field, model_validator
 
 from sre_cli.ops.operations import (
     BaseOp,
+    DescribeOp,
     EscalateOp,
     ExecOp,
     HttpProbe,
@@ -27,6 +30,7 @@ from sre_cli.ops.operations import (
     PatchResources,
     PrometheusProbe,
     RolloutOp,
+    ShellOp,
     StackOp,
     TargetName,
     TopOp,
@@ -47,6 +51,8 @@ _KEYS = (
     "patch_resources",
     "exec",
     "top",
+    "describe_",
+    "shell",
     "wait",
     "escalate",
 )
@@ -65,6 +71,8 @@ class StepBody(BaseOp):
     patch_resources: PatchResources | None = Field(default=None, alias="patch-resources")
     exec: ExecOp | None = None
     top: TopOp | None = None
+    describe_: DescribeOp | None = Field(default=None, alias="describe")
+    shell: ShellOp | None = None
     wait: WaitOp | None = None
     escalate: EscalateOp | None = None
     #: restrict a target-neutral step (http, prometheus) to one target
@@ -86,11 +94,12 @@ class StepBody(BaseOp):
 
     @property
     def key(self) -> str:
-        return exactly_one(self, _KEYS, "a step")
+        """The operation's key as the YAML spells it (``describe``, ``patch_resources``)."""
+        return exactly_one(self, _KEYS, "a step").rstrip("_")
 
     @property
     def op(self) -> Operation:
-        op: Operation = getattr(self, self.key)
+        op: Operation = getattr(self, exactly_one(self, _KEYS, "a step"))
         return op
 
     @property

@@ -32,7 +32,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "two-operations.md": (
         7,
         "exactly one of http, prometheus, stack, k8s, traces, rollout, patch_resources, exec, "
-        "top, wait, escalate (found: http, stack)",
+        "top, describe, shell, wait, escalate (found: http, stack)",
     ),
     "check-without-verdict.md": (6, "gives no verdict"),
     "action-that-reads.md": (6, "changes nothing"),
@@ -80,7 +80,7 @@ def test_every_problem_of_a_runbook_is_listed_with_its_line() -> None:
         [
             "front matter: alert: unknown field",
             "exactly one of http, prometheus, stack, k8s, traces, rollout, patch_resources, exec, "
-            "top, wait, escalate",
+            "top, describe, shell, wait, escalate",
             "unknown step block `aqua fix`",
             "changes state: make it an `aqua action`",
             "wait.until: required field missing",

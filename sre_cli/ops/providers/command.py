@@ -24,12 +24,16 @@ def exec_env(op: ExecOp) -> dict[str, str]:
     return {}
 
 
-def exec_observation(op: ExecOp, where: str, code: int | None, output: str) -> Observation:
+def exec_observation(what: ExecOp | str, where: str, code: int | None, output: str) -> Observation:
+    """A command's exit and its last output lines; ``what`` is an ``exec`` step or the words
+    naming a command, ``where`` where it ran (empty: on this machine)."""
     lines = output.splitlines()
     cut = len(lines) - MAX_LINES
     shown = ([f"({cut} earlier lines left out)"] if cut > 0 else []) + lines[-MAX_LINES:]
     how = "timed out" if code is None else f"exited {code}"
-    return Observation(None, f"`{shlex.join(op.command)}` in {where} {how}", tuple(shown))
+    name = f"`{shlex.join(what.command)}`" if isinstance(what, ExecOp) else what
+    at = f" in {where}" if where else ""
+    return Observation(None, f"{name}{at} {how}", tuple(shown))
 
 
 def exec_change(op: ExecOp, where: str, run: Callable[[], Observation]) -> Change:

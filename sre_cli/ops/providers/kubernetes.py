@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from sre_cli.errors import ConfigError, Unavailable, UsageError
 from sre_cli.ops.operations import (
+    DescribeOp,
     ExecOp,
     K8sOp,
     PatchResources,
@@ -33,7 +34,7 @@ from sre_cli.ops.operations import (
 from sre_cli.ops.outcome import ActionPlan, Change, Observation
 from sre_cli.ops.providers.command import exec_change, exec_env, exec_observation, usage_row
 
-__all__ = ["KubeTarget", "pod_metrics_rows", "pod_ready", "rollout_state"]
+__all__ = ["KubeTarget", "age", "pod_metrics_rows", "pod_ready", "pod_state", "rollout_state"]
 
 TIMEOUT_S = 15.0
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -49,7 +50,7 @@ def pod_ready(pod: Any) -> bool:
     return conds.get("Ready") == "True"
 
 
-def _age(when: dt.datetime | None) -> str:
+def age(when: dt.datetime | None) -> str:
     if when is None:
         return "?"
     seconds = (dt.datetime.now(dt.UTC) - when).total_seconds()
@@ -59,7 +60,7 @@ def _age(when: dt.datetime | None) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-def _pod_state(pod: Any) -> str:
+def pod_state(pod: Any) -> str:
     if pod.metadata.deletion_timestamp is not None:
         return "terminating"
     if pod_ready(pod):
@@ -73,8 +74,8 @@ def _pod_state(pod: Any) -> str:
 def _pod_row(pod: Any) -> str:
     restarts = sum(s.restart_count or 0 for s in pod.status.container_statuses or [])
     return (
-        f"{pod.metadata.name:<36} {_pod_state(pod):<28} node={pod.spec.node_name or '-'} "
-        f"restarts={restarts} age={_age(pod.metadata.creation_timestamp)}"
+        f"{pod.metadata.name:<36} {pod_state(pod):<28} node={pod.spec.node_name or '-'} "
+        f"restarts={restarts} age={age(pod.metadata.creation_timestamp)}"
     )
 
 
@@ -219,6 +220,9 @@ class KubeTarget:
         ).items
         return pods
 
+    def pod(self, name: str) -> Any:
+        return self._call(f"get pod {name}", self.core.read_namespaced_pod, name, self.namespace)
+
     def deployment(self, name: str) -> Any:
         return self._call(
             f"get deployment/{name}", self.apps.read_namespaced_deployment, name, self.namespace
@@ -243,7 +247,11 @@ class KubeTarget:
         return pods
 
     # -- read -------------------------------------------------------------------------------
-    def observe(self, op: K8sOp | ExecOp | TopOp) -> Observation:
+    def observe(self, op: K8sOp | ExecOp | TopOp | DescribeOp) -> Observation:
+        if isinstance(op, DescribeOp):
+            from sre_cli.ops.providers.kube_describe import describe
+
+            return describe(self, op)
         if isinstance(op, ExecOp):
             return self._exec(op)
         if isinstance(op, TopOp):
@@ -290,25 +298,27 @@ class KubeTarget:
         )
         return Observation(ok, summary, details)
 
-    def _events(self, ref: str, limit: int) -> Observation:
-        name = ref.split("/", 1)[-1]
+    def event_lines(self, related: Callable[[str], bool], limit: int) -> tuple[str, ...]:
+        """The latest ``limit`` events of the objects whose name ``related`` accepts, oldest
+        first, one line each (age, type, reason, object, message)."""
         items = self._call("list events", self.core.list_namespaced_event, self.namespace).items
-
-        def related(e: Any) -> bool:
-            obj = e.involved_object.name or ""
-            return obj == name or obj.startswith(f"{name}-")
 
         def when(e: Any) -> dt.datetime:
             stamp = e.last_timestamp or e.event_time or e.metadata.creation_timestamp
             return stamp or dt.datetime.min.replace(tzinfo=dt.UTC)
 
-        chosen = sorted(filter(related, items), key=when)[-limit:]
-        lines = tuple(
-            f"{_age(when(e)):>5} {e.type or '':<7} {e.reason or '':<22} "
+        found = [e for e in items if related(e.involved_object.name or "")]
+        chosen = sorted(found, key=when)[-limit:] if limit else []
+        return tuple(
+            f"{age(when(e)):>5} {e.type or '':<7} {e.reason or '':<22} "
             f"{(e.involved_object.kind or '').lower()}/{e.involved_object.name}: "
             f"{(e.message or '').strip()}" + (f" (x{e.count})" if (e.count or 1) > 1 else "")
             for e in chosen
         )
+
+    def _events(self, ref: str, limit: int) -> Observation:
+        name = ref.split("/", 1)[-1]
+        lines = self.event_lines(lambda obj: obj == name or obj.startswith(f"{name}-"), limit)
         return Observation(None, f"{len(lines)} event(s) of {name} and its pods", lines)
 
     def _logs(self, op: K8sOp) -> Observation:
@@ -319,7 +329,7 @@ class KubeTarget:
         lines: list[str] = []
         for pod in pods:
             name = pod.metadata.name
-            lines.append(f"── {name} ({_pod_state(pod)}): last {op.logs.lines} lines")
+            lines.append(f"── {name} ({pod_state(pod)}): last {op.logs.lines} lines")
             try:
                 text = self._call(
                     f"read the log of pod {name}",
@@ -435,7 +445,7 @@ class KubeTarget:
             chosen, left = pods[:most], pods[most:]
             changes = tuple(
                 Change(
-                    f"delete pod {p.metadata.name} ({_pod_state(p)})",
+                    f"delete pod {p.metadata.name} ({pod_state(p)})",
                     functools.partial(self.delete_pod, p.metadata.name),
                 )
                 for p in chosen

@@ -8,7 +8,9 @@ go through the supervisor (``restart`` brings back a component stopped on purpos
 PostgreSQL through ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``/``PGPASSWORD`` (the
 monitoring role for a read-only step), any program gets the component's URL as
 ``AQUA_COMPONENT_URL``. ``top`` reads each process's resident memory and
-CPU from ``/proc`` (:func:`sre_cli.stack.usage.process_usage`).
+CPU from ``/proc`` (:func:`sre_cli.stack.usage.process_usage`). ``describe`` shows each
+component's process as the kernel sees it (command line and state from ``/proc``) beside what
+the supervisor knows (phase, restarts, ports, URL).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sre_cli.errors import MissingDependency, Unavailable, UsageError
-from sre_cli.ops.operations import ExecOp, StackOp, TopOp, number
+from sre_cli.ops.operations import DescribeOp, ExecOp, StackOp, TopOp, number
 from sre_cli.ops.outcome import ActionPlan, Change, Observation
 from sre_cli.ops.providers.command import exec_change, exec_env, exec_observation, usage_row
 
@@ -105,11 +107,13 @@ class StackTarget:
             chosen = [c for c in chosen if not c.ready]
         return chosen
 
-    def observe(self, op: StackOp | ExecOp | TopOp) -> Observation:
+    def observe(self, op: StackOp | ExecOp | TopOp | DescribeOp) -> Observation:
         if isinstance(op, ExecOp):
             return self._exec(op)
         if isinstance(op, TopOp):
             return self._top(op)
+        if isinstance(op, DescribeOp):
+            return self._describe(op)
         if op.verb == "ready":
             chosen = self._select(op.names, "all")
             bad = [c for c in chosen if not c.ready]
@@ -218,8 +222,68 @@ class StackTarget:
             return Observation(None, f"no running process among {', '.join(op.component)}")
         return Observation(None, f"memory and CPU of {len(rows)} process(es)", tuple(rows))
 
+    def _describe(self, op: DescribeOp) -> Observation:
+        if not op.component:
+            raise UsageError(
+                f"{op.describe()}: the step names no component of the stack",
+                hint="add component: NAME (a glob such as api-* works)",
+            )
+        chosen = self._select(op.component, "all")
+        specs = {c.name: c for c in self.plan.components}
+        lines: list[str] = []
+        for c in chosen:
+            spec = specs.get(c.name)
+            ports = {"port": c.port, **(spec.extra_ports if spec else {})}
+            lines += [
+                f"── {c.name} ({c.kind})",
+                f"   state:    {_state(c)}; phase {c.phase}, wanted {c.desired}, "
+                f"live={'yes' if c.live else 'no'}",
+                f"   pid:      {c.pid or '-'}" + (f" ({_proc_state(c.pid)})" if c.pid else ""),
+                f"   command:  {_cmdline(c.pid) if c.pid else '(no process)'}",
+                f"   ports:    {', '.join(f'{k}={v}' for k, v in ports.items())}",
+                f"   url:      {c.url}",
+                f"   restarts: {c.restarts}",
+                "   uptime:   " + ("-" if c.uptime_s is None else f"{c.uptime_s:.0f}s"),
+            ]
+        ready = sum(c.ready for c in chosen)
+        return Observation(None, f"{len(chosen)} component(s), {ready} ready", tuple(lines))
+
     def close(self) -> None:
         """Nothing is held open: every call goes through the state dir."""
+
+
+_PROC_STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "in uninterruptible wait",
+    "T": "stopped",
+    "t": "stopped by a tracer",
+    "Z": "zombie",
+    "X": "dead",
+    "I": "idle",
+}
+
+
+def _proc_state(pid: int, proc: Path = Path("/proc")) -> str:
+    """The kernel's word for the process now (``sleeping``), or that it is gone."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return "no such process"
+    code = stat[stat.rindex(")") + 2 :].split()[0]
+    return _PROC_STATES.get(code, code)
+
+
+def _cmdline(pid: int, proc: Path = Path("/proc")) -> str:
+    """The process's command line, words joined as a shell would read them."""
+    import shlex
+
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return "(gone)"
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    return shlex.join(words) if words else "(kernel thread or zombie)"
 
 
 def _component_env(comp: ComponentSpec, op: ExecOp, secrets_file: Path) -> dict[str, str]:
