@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ from sre_cli.commands.options import (
 from sre_cli.commands.terminal import ask, interactive
 from sre_cli.console import get_console, get_err_console
 from sre_cli.output import emit
+
+if TYPE_CHECKING:
+    from sre_cli.ops.context import RunContext
 
 app = group("Executable markdown runbooks: checks, diagnostics and confirmed actions.")
 
@@ -82,6 +85,22 @@ def show(
     emit(show_renderable(book, target.value if target else None))
 
 
+Alertmanager = Annotated[
+    str | None,
+    alertmanager_option("Alertmanager base URL escalations go to [default: the stack's]."),
+]
+Jaeger = Annotated[
+    str | None,
+    typer.Option(
+        "--jaeger",
+        envvar="AQUA_JAEGER_URL",
+        help="Jaeger query URL `traces` steps read [default: the stack's].",
+        show_default=False,
+    ),
+]
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")]
+
+
 @app.command()
 def run(
     name: Annotated[
@@ -106,22 +125,11 @@ def run(
     state_dir: StateDir = None,
     kubeconfig: Kubeconfig = None,
     namespace: Namespace = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    context: Context = None,
     prometheus: Prometheus = None,
     prometheus_config: PrometheusConfig = None,
-    alertmanager: Annotated[
-        str | None,
-        alertmanager_option("Alertmanager base URL escalations go to [default: the stack's]."),
-    ] = None,
-    jaeger: Annotated[
-        str | None,
-        typer.Option(
-            "--jaeger",
-            envvar="AQUA_JAEGER_URL",
-            help="Jaeger query URL `traces` steps read [default: the stack's].",
-            show_default=False,
-        ),
-    ] = None,
+    alertmanager: Alertmanager = None,
+    jaeger: Jaeger = None,
     dry_run: Annotated[
         bool, dry_run_option("Run checks; print what actions would do; change nothing.")
     ] = False,
@@ -198,3 +206,129 @@ def run(
     emit(report, fmt.value, report_renderable)
     if report.error is not None:
         raise report.error
+
+
+@app.command()
+def serve(
+    target: Annotated[
+        Target | None,
+        typer.Option(
+            "--target",
+            help="Where investigations read [default: kubernetes with --kubeconfig/--namespace, "
+            "else each runbook's first target].",
+            show_default=False,
+        ),
+    ] = None,
+    state_dir: StateDir = None,
+    kubeconfig: Kubeconfig = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    prometheus: Prometheus = None,
+    prometheus_config: PrometheusConfig = None,
+    jaeger: Jaeger = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port of the webhook (0: any free port).")
+    ] = 9098,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            envvar="AQUA_RUNBOOK_SERVE_TOKEN_FILE",
+            help="File holding the bearer token Alertmanager must send "
+            "(or AQUA_RUNBOOK_SERVE_TOKEN).",
+        ),
+    ] = None,
+    transcripts: Annotated[
+        Path | None,
+        typer.Option(
+            "--transcripts",
+            help="Folder of the investigations' transcripts [default: investigations/ of "
+            "--state-dir when given, else of ~/.local/state/aqua].",
+            show_default=False,
+        ),
+    ] = None,
+    max_running: Annotated[
+        int, typer.Option("--max-running", min=1, help="Investigations running at once.")
+    ] = 4,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace", min=0, help="Seconds a stop waits for running investigations to end."
+        ),
+    ] = 30.0,
+    directory: Dir = None,
+) -> None:
+    """Alertmanager webhook: each firing alert starts its runbook's read-only investigation
+    (no action runs); transcripts are stored and served. Stops on SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from sre_cli.commands.bearer import bearer_token
+    from sre_cli.errors import UsageError
+    from sre_cli.ops.context import TargetOptions, open_context
+    from sre_cli.ops.operations import TargetName
+    from sre_cli.ops.transcript import state_folder
+    from sre_cli.runbook.investigate import Investigator
+    from sre_cli.runbook.loader import check_dir
+    from sre_cli.runbook.webhook import serve as run_server
+
+    token = bearer_token(
+        token_file,
+        "AQUA_RUNBOOK_SERVE_TOKEN",
+        "the webhook",
+        "Alertmanager sends it with http_config: {authorization: {credentials_file: FILE}}",
+    )
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port (0-65535)")
+    books, problems = check_dir(_dir(directory))  # a missing folder is a usage error now
+    kube = any(v is not None for v in (kubeconfig, namespace, context))
+
+    def connect(chosen: TargetName) -> RunContext:
+        where = TargetOptions(
+            chosen, state_dir, kubeconfig, namespace, context, prometheus, prometheus_config,
+            jaeger=jaeger,
+        )  # fmt: skip
+        return open_context(where)
+
+    console = get_console()
+
+    def log(line: str) -> None:
+        console.print(line, highlight=False, soft_wrap=True)
+
+    folder = transcripts or state_folder("investigations", state_dir=state_dir)
+    inv = Investigator(
+        _dir(directory),
+        folder,
+        connect,
+        target=target.value if target else None,
+        kube=kube,
+        max_running=max_running,
+        log=log,
+    )
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def started(url: str) -> None:
+        alerts = sum(len(b.meta.alerts) for b in books)
+        log(
+            f"serving {len(books)} runbook(s) ({alerts} alerts) on {url}/alerts; "
+            f"transcripts in {folder}"
+        )
+        for problem in problems:
+            log(f"warning: {problem.message}")
+
+    try:
+        run_server(inv, host, port, token, stop=stop, started=started)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log(f"stopping: waiting up to {grace:g}s for running investigations")
+    left = inv.wait_idle(grace)
+    if left:
+        log(f"stopped with {len(left)} investigation(s) unfinished: {', '.join(left)}")
+    else:
+        log("stopped")

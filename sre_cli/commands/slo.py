@@ -315,24 +315,19 @@ def serve(
     windows: Windows = None,
 ) -> None:
     """Export SLO results (SLI, budget, burn rates, alerts) on /metrics for Prometheus."""
+    from sre_cli.commands.bearer import bearer_token
     from sre_cli.console import get_console
     from sre_cli.errors import UsageError
     from sre_cli.prometheus import connect
     from sre_cli.slo.serve import Exporter
     from sre_cli.slo.serve import serve as run
 
-    token = os.environ.get("AQUA_SLO_SERVE_TOKEN", "")
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read --token-file {token_file}: {exc.strerror}") from exc
-    if not token:
-        raise UsageError(
-            "a bearer token is required: /metrics is never served without authentication",
-            hint="--token-file FILE or AQUA_SLO_SERVE_TOKEN; Prometheus sends it with "
-            "authorization: {credentials_file: FILE}",
-        )
+    token = bearer_token(
+        token_file,
+        "AQUA_SLO_SERVE_TOKEN",
+        "/metrics",
+        "Prometheus sends it with authorization: {credentials_file: FILE}",
+    )
     connect(prometheus, config=prometheus_config).close()  # URL and config, before serving
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port (0-65535)")

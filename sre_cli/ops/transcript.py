@@ -22,7 +22,7 @@ from typing import IO
 
 from sre_cli.lifecycle import Closing
 
-__all__ = ["Transcript", "default_transcript_path"]
+__all__ = ["Transcript", "default_transcript_path", "state_folder"]
 
 
 def _now() -> str:
@@ -39,12 +39,19 @@ def default_transcript_path(
     """A new file in ``<state_dir>/<folder>/`` when the user named a state dir, else in
     ``$XDG_STATE_HOME/aqua/<folder>/``; chaos journals use ``folder="chaos"``."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    filename = f"{name}-{stamp}-{os.getpid()}.jsonl"
+    return state_folder(folder, env, state_dir=state_dir) / f"{name}-{stamp}-{os.getpid()}.jsonl"
+
+
+def state_folder(
+    folder: str, env: Mapping[str, str] | None = None, *, state_dir: Path | None = None
+) -> Path:
+    """``<state_dir>/<folder>`` when the user named a state dir, else
+    ``$XDG_STATE_HOME/aqua/<folder>`` (``~/.local/state/aqua/<folder>``)."""
     if state_dir is not None:
-        return state_dir.expanduser() / folder / filename
+        return state_dir.expanduser() / folder
     env = os.environ if env is None else env
     base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state").expanduser()
-    return base / "aqua" / folder / filename
+    return base / "aqua" / folder
 
 
 class Transcript(Closing):
