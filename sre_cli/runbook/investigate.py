@@ -145,37 +145,48 @@ class Investigator:
         except AquaError as exc:
             return Started(alert, "ignored", reason=exc.message)
         key = (group_key, book.name)
-        with self._lock:
+        with self._lock:  # one decision at a time: re-sends may arrive together
             running = self._running.get(key)
-            if running is not None:
-                return Started(alert, "running", running, "this alert group's run goes on")
-            if len(self._running) >= self.max_running:
-                return Started(
-                    alert, "ignored", reason=f"busy: {self.max_running} investigations running"
-                )
-            stamp = _now().strftime("%Y%m%dT%H%M%SZ")
-            ident = f"{book.name}-{stamp}-{next(self._numbers)}"
-            inv = Investigation(
-                ident,
-                book.name,
-                alert,
-                group_key,
-                target,
-                self.folder / f"{ident}.jsonl",
-                _now().isoformat(timespec="seconds").replace("+00:00", "Z"),
+            busy = running is None and len(self._running) >= self.max_running
+            if running is None and not busy:
+                inv = self._new(book.name, alert, group_key, target)
+                self._running[key] = inv
+        if running is not None:
+            self.log(
+                f"alert {alert} (group {group_key}) again: investigation {running.id} still "
+                "running, no second one started"
             )
-            self._by_id[ident] = inv
-            self._running[key] = inv
-        url = f"{base_url}/investigations/{ident}"
+            return Started(alert, "running", running, "this alert group's run goes on")
+        if busy:
+            return Started(
+                alert, "ignored", reason=f"busy: {self.max_running} investigations running"
+            )
+        url = f"{base_url}/investigations/{inv.id}"
         self.log(
-            f"investigation {ident} started: alert {alert} -> runbook {book.name} on {target}; "
+            f"investigation {inv.id} started: alert {alert} -> runbook {book.name} on {target}; "
             f"transcript {inv.transcript}; {url}"
         )
         thread = threading.Thread(
-            target=self._run, args=(inv, book, key), name=f"investigation-{ident}", daemon=True
+            target=self._run, args=(inv, book, key), name=f"investigation-{inv.id}", daemon=True
         )
         thread.start()
         return Started(alert, "started", inv)
+
+    def _new(self, runbook: str, alert: str, group_key: str, target: str) -> Investigation:
+        """A new investigation, registered (the caller holds the lock)."""
+        stamp = _now().strftime("%Y%m%dT%H%M%SZ")
+        ident = f"{runbook}-{stamp}-{next(self._numbers)}"
+        inv = Investigation(
+            ident,
+            runbook,
+            alert,
+            group_key,
+            target,
+            self.folder / f"{ident}.jsonl",
+            _now().isoformat(timespec="seconds").replace("+00:00", "Z"),
+        )
+        self._by_id[ident] = inv
+        return inv
 
     def _run(self, inv: Investigation, book: Runbook, key: tuple[str, str]) -> None:
         from sre_cli.runbook.engine import RunOptions, run

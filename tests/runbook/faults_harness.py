@@ -94,11 +94,15 @@ class FaultStack:
             thread.join(timeout=10)
 
     def prometheus_value(self, query: str) -> float | None:
-        r = httpx.get(f"{self.url_of('prometheus')}/api/v1/query", params={"query": query}, timeout=30)
+        r = httpx.get(
+            f"{self.url_of('prometheus')}/api/v1/query", params={"query": query}, timeout=30
+        )
         result = r.json()["data"]["result"]
         return float(result[0]["value"][1]) if result else None
 
-    def wait_prometheus(self, query: str, predicate: object, what: str, timeout: float = 90) -> float:
+    def wait_prometheus(
+        self, query: str, predicate: object, what: str, timeout: float = 90
+    ) -> float:
         """Poll ``query`` until ``predicate(value)`` holds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -112,9 +116,10 @@ class FaultStack:
 def slo_spec(route: str = "/health", objective: float = 99.0) -> str:
     """An SLO over the stack API's requests to ``route``: a 5xx is an error."""
     sel = f'job="api",route="{route}"'
+    window = "[{{.window}}]"
     return (
         "version: prometheus/v1\nservice: drill\nslos:\n  - name: health\n"
         f"    objective: {objective}\n    window: 30d\n    sli:\n      events:\n"
-        f'        error_query: sum(rate(http_requests_total{{{sel},status=~"5.."}}[{{{{.window}}}}]))\n'
-        f"        total_query: sum(rate(http_requests_total{{{sel}}}[{{{{.window}}}}]))\n"
+        f'        error_query: sum(rate(http_requests_total{{{sel},status=~"5.."}}{window}))\n'
+        f"        total_query: sum(rate(http_requests_total{{{sel}}}{window}))\n"
     )

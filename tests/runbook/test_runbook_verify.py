@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 #: the runbook's fix: clear the API's fault rules (recovered), or do nothing (not recovered)
 CLEAR = (
-    "{python} -c 'import os, httpx; httpx.delete(os.environ[\"AQUA_ENTRY_URL\"] + "
+    '{python} -c \'import os, httpx; httpx.delete(os.environ["AQUA_ENTRY_URL"] + '
     '"/api/v1/admin/faults", headers={"Authorization": "Bearer " + '
     'os.environ["AQUA_ADMIN_TOKEN"]}).raise_for_status()\''
 )
