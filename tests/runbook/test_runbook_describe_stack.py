@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cli_runner import run_aqua
-from runbook.faults_harness import FaultStack
+from stack.faults_harness import FaultStack
 
 pytestmark = pytest.mark.integration
 

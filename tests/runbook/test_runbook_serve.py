@@ -30,7 +30,7 @@ import pytest
 import yaml
 from cli_runner import ROOT, run_aqua
 from infra_harness import require_binary
-from runbook.faults_harness import FaultStack
+from stack.faults_harness import FaultStack
 
 from sre_cli.infra.alertmanager import AlertmanagerServer
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from cli_runner import run_aqua
 from json_schema import assert_matches_schema
-from runbook.faults_harness import FaultStack, slo_spec
+from stack.faults_harness import FaultStack, slo_spec
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from stack.stack_harness import Stack
+from infra_harness import require_binary
+from stack.stack_harness import Stack, make_stack
 
 FAULTS_PATH = "/api/v1/admin/faults"
 
@@ -123,3 +124,16 @@ def slo_spec(route: str = "/health", objective: float = 99.0) -> str:
         f'        error_query: sum(rate(http_requests_total{{{sel},status=~"5.."}}{window}))\n'
         f"        total_query: sum(rate(http_requests_total{{{sel}}}{window}))\n"
     )
+
+
+def fault_stack(tmp: Path) -> Iterator[FaultStack]:
+    """A ``--lite --faults`` stack with one API replica, nginx, Prometheus and Alertmanager
+    (from ``PATH`` through a private bin dir), every component ready."""
+    bins = tmp / "bins"
+    bins.mkdir()
+    for tool in ("nginx", "alertmanager", "prometheus"):
+        (bins / tool).symlink_to(require_binary(tool))
+    for s in make_stack(tmp, {"AQUA_STACK_BIN_PATH": str(bins)}):
+        s.up("--lite", "--faults", "--api-replicas", "1")
+        s.wait(lambda st: all(c["ready"] for c in st.values()), 90, "every component ready")
+        yield FaultStack(s)
