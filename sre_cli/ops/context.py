@@ -106,9 +106,15 @@ class RunContext:
                 return jaeger.observe(op, self.jaeger_url)
             case RolloutOp():
                 return self._kube().rollout_status(op)
-            case ExecOp() | TopOp() | DescribeOp():
+            case ExecOp() | TopOp():
                 # where it runs is the target's: the stack's component or a pod
                 return self._stack().observe(op) if self.stack else self._kube().observe(op)
+            case DescribeOp():
+                if self.stack is not None:
+                    return self.stack.observe(op)
+                from sre_cli.ops.providers.kube_describe import describe
+
+                return describe(self._kube(), op)
             case ShellOp():
                 from sre_cli.ops.providers import shell
 

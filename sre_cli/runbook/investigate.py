@@ -23,7 +23,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -33,8 +33,8 @@ from sre_cli.errors import AquaError
 if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
     from sre_cli.ops.operations import TargetName
-    from sre_cli.runbook.spec import Runbook
-    from sre_cli.runbook.webhook import Notification
+    from sre_cli.ops.outcome import ActionPlan, StepRecord
+    from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 
 __all__ = ["Investigation", "Investigator", "Started"]
 
@@ -94,6 +94,23 @@ class Started:
         return out
 
 
+class _Unattended:
+    """The reporter of a run nobody watches: shows nothing, confirms nothing (an
+    investigation has no action to confirm anyway)."""
+
+    def block(self, block: Heading | Prose) -> None:
+        pass
+
+    def step_started(self, step: Step, title: str) -> None:
+        pass
+
+    def step_finished(self, step: Step, record: StepRecord) -> None:
+        pass
+
+    def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool:
+        return False
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -124,15 +141,17 @@ class Investigator:
         self._running: dict[tuple[str, str], Investigation] = {}
         self._numbers = itertools.count(1)
 
-    def start(self, note: Notification, base_url: str = "") -> list[Started]:
-        """An investigation per firing alert of ``note`` (one per runbook and group)."""
+    def start(
+        self, group_key: str, alerts: Sequence[tuple[str, str]], base_url: str = ""
+    ) -> list[Started]:
+        """An investigation per firing alert of a notification: ``alerts`` as (alertname,
+        status) pairs, one investigation per runbook and ``group_key``."""
         out: list[Started] = []
-        for alert in note.alerts:
-            name = alert.labels.get("alertname", "")
-            if alert.status != "firing":
-                out.append(Started(name, "ignored", reason=f"the alert is {alert.status}"))
+        for name, status in alerts:
+            if status != "firing":
+                out.append(Started(name, "ignored", reason=f"the alert is {status}"))
                 continue
-            out.append(self._start_one(name, note.groupKey, base_url))
+            out.append(self._start_one(name, group_key, base_url))
         return out
 
     def _start_one(self, alert: str, group_key: str, base_url: str) -> Started:
@@ -190,7 +209,6 @@ class Investigator:
 
     def _run(self, inv: Investigation, book: Runbook, key: tuple[str, str]) -> None:
         from sre_cli.runbook.engine import RunOptions, run
-        from sre_cli.runbook.render import QuietReporter
 
         target: TargetName = "kubernetes" if inv.target == "kubernetes" else "stack"
         options = RunOptions(target, investigate=True)
@@ -199,7 +217,7 @@ class Investigator:
                 book,
                 options,
                 lambda: self.connect(target),
-                QuietReporter(lambda question: False),
+                _Unattended(),
                 inv.transcript,
             )
             inv.outcome = report.outcome

@@ -128,7 +128,8 @@ def _handler(inv: Investigator, token: str, base_url: Callable[[], str]) -> type
                 self._error(exc.status, exc.message)
                 return
             base = base_url()
-            started = inv.start(note, base)
+            alerts = [(a.labels["alertname"], a.status) for a in note.alerts]
+            started = inv.start(note.groupKey, alerts, base)
             body = {"investigations": [s.to_json(base) for s in started]}
             busy = started and all(s.reason.startswith("busy:") for s in started)
             self._send(503 if busy else 202, body)

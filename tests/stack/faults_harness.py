@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,13 +102,13 @@ class FaultStack:
         return float(result[0]["value"][1]) if result else None
 
     def wait_prometheus(
-        self, query: str, predicate: object, what: str, timeout: float = 90
+        self, query: str, predicate: Callable[[float], bool], what: str, timeout: float = 90
     ) -> float:
         """Poll ``query`` until ``predicate(value)`` holds."""
         deadline = time.monotonic() + timeout
         while True:
             value = self.prometheus_value(query)
-            if value is not None and callable(predicate) and predicate(value):
+            if value is not None and predicate(value):
                 return value
             assert time.monotonic() < deadline, f"timed out waiting for {what}: {query} = {value}"
             time.sleep(1)

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from sre_cli.errors import ConfigError, Unavailable, UsageError
 from sre_cli.ops.operations import (
-    DescribeOp,
     ExecOp,
     K8sOp,
     PatchResources,
@@ -247,11 +246,7 @@ class KubeTarget:
         return pods
 
     # -- read -------------------------------------------------------------------------------
-    def observe(self, op: K8sOp | ExecOp | TopOp | DescribeOp) -> Observation:
-        if isinstance(op, DescribeOp):
-            from sre_cli.ops.providers.kube_describe import describe
-
-            return describe(self, op)
+    def observe(self, op: K8sOp | ExecOp | TopOp) -> Observation:
         if isinstance(op, ExecOp):
             return self._exec(op)
         if isinstance(op, TopOp):
