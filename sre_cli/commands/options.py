@@ -30,6 +30,7 @@ __all__ = [
     "chosen_format",
     "dry_run_option",
     "group",
+    "jaeger_option",
     "yes_option",
 ]
 
@@ -131,14 +132,16 @@ PrometheusURL = Annotated[
     str | None,
     typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
 ]
+
+
+def jaeger_option(help: str) -> Any:
+    """``--jaeger`` (or ``$AQUA_JAEGER_URL``) with the command's own help."""
+    return typer.Option("--jaeger", envvar="AQUA_JAEGER_URL", help=help, show_default=False)
+
+
 Jaeger = Annotated[
     str | None,
-    typer.Option(
-        "--jaeger",
-        envvar="AQUA_JAEGER_URL",
-        help="Jaeger query URL [default: the stack's Jaeger, else http://127.0.0.1:16686].",
-        show_default=False,
-    ),
+    jaeger_option("Jaeger query URL [default: the stack's Jaeger, else http://127.0.0.1:16686]."),
 ]
 PrometheusConfig = Annotated[
     Path | None,

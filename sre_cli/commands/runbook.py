@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,7 @@ from sre_cli.commands.options import (
     alertmanager_option,
     dry_run_option,
     group,
+    jaeger_option,
     journal_option,
     yes_option,
 )
@@ -90,15 +91,19 @@ Alertmanager = Annotated[
     alertmanager_option("Alertmanager base URL escalations go to [default: the stack's]."),
 ]
 Jaeger = Annotated[
-    str | None,
-    typer.Option(
-        "--jaeger",
-        envvar="AQUA_JAEGER_URL",
-        help="Jaeger query URL `traces` steps read [default: the stack's].",
-        show_default=False,
-    ),
+    str | None, jaeger_option("Jaeger query URL `traces` steps read [default: the stack's].")
 ]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")]
+
+
+def _target(what: str) -> Any:
+    """``--target`` of ``run`` and ``serve``."""
+    return typer.Option(
+        "--target",
+        help=f"{what} [default: kubernetes with --kubeconfig/--namespace, else the runbook's "
+        "first target].",
+        show_default=False,
+    )
 
 
 @app.command()
@@ -113,15 +118,7 @@ def run(
         str | None,
         typer.Option("--alert", help="Run the runbook whose front matter lists this alert."),
     ] = None,
-    target: Annotated[
-        Target | None,
-        typer.Option(
-            "--target",
-            help="Where to act [default: kubernetes with --kubeconfig/--namespace, else the "
-            "runbook's first target].",
-            show_default=False,
-        ),
-    ] = None,
+    target: Annotated[Target | None, _target("Where to act")] = None,
     state_dir: StateDir = None,
     kubeconfig: Kubeconfig = None,
     namespace: Namespace = None,
@@ -210,15 +207,7 @@ def run(
 
 @app.command()
 def serve(
-    target: Annotated[
-        Target | None,
-        typer.Option(
-            "--target",
-            help="Where investigations read [default: kubernetes with --kubeconfig/--namespace, "
-            "else each runbook's first target].",
-            show_default=False,
-        ),
-    ] = None,
+    target: Annotated[Target | None, _target("Where investigations read")] = None,
     state_dir: StateDir = None,
     kubeconfig: Kubeconfig = None,
     namespace: Namespace = None,

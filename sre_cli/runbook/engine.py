@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
     from sre_cli.slo.spec import SLO
 
-__all__ = ["Outcome", "Reporter", "RunOptions", "RunReport", "run"]
+__all__ = ["Outcome", "Reporter", "RunOptions", "RunReport", "SilentReporter", "run"]
 
 Outcome = Literal["resolved", "dry-run", "investigated", "check-failed", "aborted", "error"]
 
@@ -98,6 +98,22 @@ class Reporter(Protocol):
     def step_finished(self, step: Step, record: StepRecord) -> None: ...
 
     def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool: ...
+
+
+class SilentReporter:
+    """Shows nothing and confirms nothing: a run nobody watches (an investigation)."""
+
+    def block(self, block: Heading | Prose) -> None:
+        pass
+
+    def step_started(self, step: Step, title: str) -> None:
+        pass
+
+    def step_finished(self, step: Step, record: StepRecord) -> None:
+        pass
+
+    def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool:
+        return False
 
 
 @dataclass

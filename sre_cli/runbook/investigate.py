@@ -33,8 +33,7 @@ from sre_cli.errors import AquaError
 if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
     from sre_cli.ops.operations import TargetName
-    from sre_cli.ops.outcome import ActionPlan, StepRecord
-    from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
+    from sre_cli.runbook.spec import Runbook
 
 __all__ = ["Investigation", "Investigator", "Started"]
 
@@ -92,23 +91,6 @@ class Started:
         if self.reason:
             out["reason"] = self.reason
         return out
-
-
-class _Unattended:
-    """The reporter of a run nobody watches: shows nothing, confirms nothing (an
-    investigation has no action to confirm anyway)."""
-
-    def block(self, block: Heading | Prose) -> None:
-        pass
-
-    def step_started(self, step: Step, title: str) -> None:
-        pass
-
-    def step_finished(self, step: Step, record: StepRecord) -> None:
-        pass
-
-    def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool:
-        return False
 
 
 def _now() -> dt.datetime:
@@ -208,7 +190,7 @@ class Investigator:
         return inv
 
     def _run(self, inv: Investigation, book: Runbook, key: tuple[str, str]) -> None:
-        from sre_cli.runbook.engine import RunOptions, run
+        from sre_cli.runbook.engine import RunOptions, SilentReporter, run
 
         target: TargetName = "kubernetes" if inv.target == "kubernetes" else "stack"
         options = RunOptions(target, investigate=True)
@@ -217,7 +199,7 @@ class Investigator:
                 book,
                 options,
                 lambda: self.connect(target),
-                _Unattended(),
+                SilentReporter(),
                 inv.transcript,
             )
             inv.outcome = report.outcome

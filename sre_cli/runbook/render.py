@@ -21,6 +21,7 @@ from rich.text import Text
 
 from sre_cli.ops.consent import risk_note
 from sre_cli.ops.outcome import ActionPlan, StepRecord
+from sre_cli.runbook.engine import SilentReporter
 from sre_cli.runbook.spec import Heading, Prose, Runbook, Step
 from sre_cli.table import FitTable, Words
 
@@ -189,20 +190,11 @@ class LiveReporter:
         return self.ask(f"  Go ahead with step {step.number}?")
 
 
-class QuietReporter:
+class QuietReporter(SilentReporter):
     """For ``--format json``: shows nothing, still asks before each action."""
 
     def __init__(self, ask: Ask) -> None:
         self.ask = ask
-
-    def block(self, block: Heading | Prose) -> None:
-        pass
-
-    def step_started(self, step: Step, title: str) -> None:
-        pass
-
-    def step_finished(self, step: Step, record: StepRecord) -> None:
-        pass
 
     def confirm(self, step: Step, title: str, plan: ActionPlan) -> bool:
         changes = "; ".join(c.summary for c in plan.changes)

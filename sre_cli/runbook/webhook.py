@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sre_cli.http_reply import reply
 from sre_cli.runbook.investigate import Investigator
 
 __all__ = ["MAX_BODY", "Notification", "parse_notification", "serve"]
@@ -90,14 +91,7 @@ def _handler(inv: Investigator, token: str, base_url: Callable[[], str]) -> type
 
         def _send(self, code: int, body: object, kind: str = "application/json") -> None:
             text = body if isinstance(body, str) else json.dumps(body, default=str) + "\n"
-            data = text.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            if code == 401:
-                self.send_header("WWW-Authenticate", 'Bearer realm="aqua runbook serve"')
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, code, text, kind, "aqua runbook serve")
 
         def _error(self, code: int, message: str) -> None:
             self._send(code, {"error": message})

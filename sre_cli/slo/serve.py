@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import AquaError
+from sre_cli.http_reply import reply
 
 if TYPE_CHECKING:
     from sre_cli.prometheus import PrometheusClient
@@ -159,14 +160,7 @@ class Exporter:
 def _handler(exporter: Exporter) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, body: str, kind: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            if code == 401:
-                self.send_header("WWW-Authenticate", 'Bearer realm="aqua slo serve"')
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, code, body, kind, "aqua slo serve")
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
