@@ -36,8 +36,15 @@ def find_slo(book: Runbook) -> SLO:
     where = book.path.parent / spec.file if spec.file else default_dir()
     slos = load_slos([where])
     for slo in slos:
-        if spec.slo in (slo.id, f"{slo.service}/{slo.name}"):
-            return slo
+        if spec.slo not in (slo.id, f"{slo.service}/{slo.name}"):
+            continue
+        if slo.budgeting.method != "occurrences":
+            raise UsageError(
+                f"runbook {book.name}: verify.slo {spec.slo} is counted in time slices "
+                f"({slo.budgeting.method}); verify compares an error ratio of events",
+                hint="name an SLO whose budgeting is occurrences",
+            )
+        return slo
     known = ", ".join(s.id for s in slos) or "none"
     raise UsageError(
         f"runbook {book.name}: verify.slo {spec.slo!r} is no SLO of {where}",

@@ -98,8 +98,10 @@ def test_api_down_brings_the_replica_back(stack: Stack) -> None:
         (10, "done"),  # restarted
         (12, "pass"),  # ready again
         (14, "pass"),  # through nginx
-        (15, "pass"),  # the availability SLI under its objective
     ]
+    verified = next(e for e in events if e["event"] == "verify")
+    assert verified["slo"] == "api-availability"  # the SLI from the API's own metrics
+    assert verified["recovered"] is True, verified
     assert any("api-1" in line for line in by_step[6]["details"])
     (top,) = by_step[9]["details"]  # api-1 has no process: api-2 only
     assert top.startswith("api-2 (pid ")
@@ -186,12 +188,14 @@ def test_bad_deploy_dry_runs_on_the_stack(stack: Stack) -> None:
         done, events = runbook(stack, "bad-deploy", "--dry-run")
         assert done.returncode == 0, done.stdout + done.stderr
         by_step = steps(events)
-        assert sorted(by_step) == [5, 6, 7, 9, 11, 12]  # the stack's steps only
+        assert sorted(by_step) == [5, 6, 7, 9, 11]  # the stack's steps only
         assert by_step[5]["status"] == "fail"  # api-2 is not ready
         assert by_step[9]["status"] == "would"
         assert by_step[9]["risk"] == "mutate"
         assert by_step[9]["changes"] == ["restart api-2 (stopped on purpose)"]
         assert events[-1]["outcome"] == "dry-run"
+        assert events[-2]["event"] == "verify"  # measured once, nobody paged
+        assert "escalation" not in [e["event"] for e in events]
         assert stack.state()["components"]["api-2"]["desired"] == "down"
     finally:
         stack.aqua("start", "api-2")
