@@ -293,11 +293,22 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     assert "a bearer token is required: the webhook is never served without" in done.stderr
 
 
-def test_sigterm_stops_the_server(server: Server) -> None:
-    server.proc.send_signal(signal.SIGTERM)
+def test_sigterm_lets_a_running_investigation_finish_then_stops(server: Server) -> None:
+    note = notification(groupKey=f"sigterm-{uuid.uuid4().hex}")
+    note["alerts"] = [{"status": "firing", "labels": {"alertname": ALERT}}]
+    r = httpx.post(f"{server.url}/alerts", json=note, headers=server.auth(), timeout=30)
+    assert r.status_code == 202, r.text
+    (entry,) = r.json()["investigations"]
+    assert entry["status"] == "started", entry
+    server.proc.send_signal(signal.SIGTERM)  # while its 6 s shell step runs
     assert server.proc.wait(timeout=60) == 0, "\n".join(server.lines)
     deadline = time.monotonic() + 10  # the reader thread takes the last lines
     while not any(line.strip() == "stopped" for line in server.lines):
         assert time.monotonic() < deadline, server.lines
         time.sleep(0.1)
     assert any(line.startswith("stopping: waiting up to 20s") for line in server.lines)
+    events = [
+        json.loads(x) for x in (server.folder / f"{entry['id']}.jsonl").read_text().splitlines()
+    ]
+    assert events[-1]["event"] == "end"  # it ran to its end before the server exited
+    assert events[-1]["outcome"] == "investigated"
