@@ -184,6 +184,58 @@ def test_dry_run_lists_the_pod_and_deletes_nothing(
     assert api_pods(admin) == before
 
 
+DESCRIBE = """\
+---
+title: Describe the API
+targets: [kubernetes]
+---
+# Describe the API
+
+```aqua diagnose
+describe: {deployment: deployment/api-service, events: 20}
+```
+
+```aqua diagnose
+describe: {selector: "app=api-service"}
+```
+
+```aqua diagnose
+describe: {pod: VICTIM}
+```
+"""
+
+
+def test_describe_shows_the_deployment_and_its_pods_as_the_operator(
+    operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
+) -> None:
+    """``describe`` against the API server, with the operator's Role: a Deployment's replicas
+    and events, each pod's state, containers and events (the scheduler's, for real)."""
+    path = tmp_path / "describe-api.md"
+    path.write_text(DESCRIBE.replace("VICTIM", victim))
+    done, report = runbook(operator_kubeconfig, tmp_path, name=str(path))
+    assert done.returncode == 0, done.stderr + json.dumps(report, indent=1)
+    steps = by_step(report)
+    assert [(s["status"], s["risk"]) for s in steps.values()] == [("info", "read")] * 3
+    deployment = steps[1]["details"]
+    assert deployment[0] == f"── deployment/api-service (namespace {NS})"
+    assert deployment[1].startswith("   replicas: 3 desired | 3 updated | 3 total")
+    assert any("Available=" in line for line in deployment)
+    assert any("ScalingReplicaSet" in line for line in deployment)  # the controller's events
+    pods = api_pods(admin)
+    assert steps[2]["summary"] == f"described {len(pods)} pod(s)"
+    text = "\n".join(steps[2]["details"])
+    for name in pods:
+        assert f"── pod {name} (namespace {NS})" in text
+    assert "      state: running since " in text  # kwok's container status, as reported
+    assert "restarts: 0" in text
+    assert "Scheduled" in text  # the scheduler's event for each pod
+    one = "\n".join(steps[3]["details"])
+    assert one.startswith(f"── pod {victim} (namespace {NS})")
+    assert "NOT READY: Running, ContainersNotReady" in one
+    assert "conditions: " in one
+    assert "Ready=False (ContainersNotReady)" in one
+
+
 def test_a_destructive_step_without_yes_exits_3_and_deletes_nothing(
     operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
 ) -> None:
@@ -281,55 +333,3 @@ def test_every_shipped_runbook_dry_runs_with_the_risk_of_each_step(
 def deployments(admin: client.ApiClient) -> list[Any]:
     found: Any = client.AppsV1Api(admin).list_namespaced_deployment(NS)
     return list(found.items)
-
-
-DESCRIBE = """\
----
-title: Describe the API
-targets: [kubernetes]
----
-# Describe the API
-
-```aqua diagnose
-describe: {deployment: deployment/api-service, events: 20}
-```
-
-```aqua diagnose
-describe: {selector: "app=api-service"}
-```
-
-```aqua diagnose
-describe: {pod: VICTIM}
-```
-"""
-
-
-def test_describe_shows_the_deployment_and_its_pods_as_the_operator(
-    operator_kubeconfig: Path, admin: client.ApiClient, victim: str, tmp_path: Path
-) -> None:
-    """``describe`` against the API server, with the operator's Role: a Deployment's replicas
-    and events, each pod's state, containers and events (the scheduler's, for real)."""
-    path = tmp_path / "describe-api.md"
-    path.write_text(DESCRIBE.replace("VICTIM", victim))
-    done, report = runbook(operator_kubeconfig, tmp_path, name=str(path))
-    assert done.returncode == 0, done.stderr + json.dumps(report, indent=1)
-    steps = by_step(report)
-    assert [(s["status"], s["risk"]) for s in steps.values()] == [("info", "read")] * 3
-    deployment = steps[1]["details"]
-    assert deployment[0] == f"── deployment/api-service (namespace {NS})"
-    assert deployment[1].startswith("   replicas: 3 desired | 3 updated | 3 total")
-    assert any("Available=" in line for line in deployment)
-    assert any("ScalingReplicaSet" in line for line in deployment)  # the controller's events
-    pods = api_pods(admin)
-    assert steps[2]["summary"] == f"described {len(pods)} pod(s)"
-    text = "\n".join(steps[2]["details"])
-    for name in pods:
-        assert f"── pod {name} (namespace {NS})" in text
-    assert "      state: running since " in text  # kwok's container status, as reported
-    assert "restarts: 0" in text
-    assert "Scheduled" in text  # the scheduler's event for each pod
-    one = "\n".join(steps[3]["details"])
-    assert one.startswith(f"── pod {victim} (namespace {NS})")
-    assert "NOT READY: Running, ContainersNotReady" in one
-    assert "conditions: " in one
-    assert "Ready=False (ContainersNotReady)" in one
