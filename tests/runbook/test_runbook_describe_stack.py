@@ -78,3 +78,19 @@ def test_describe_shows_each_process_and_its_restart(
     now = stack.status()["api-1"]
     assert after["pid"].startswith(f"{now['pid']} (")
     assert int(after["restarts"]) == before["api-1"]["restarts"] + 1
+
+
+def test_memory_leak_describes_the_replicas_on_the_stack(
+    faults_stack: FaultStack, tmp_path: Path
+) -> None:
+    """The shipped memory-leak runbook's describe step, dry-run on the stack."""
+    done = run_aqua(
+        "runbook", "run", "memory-leak", "--dry-run", "--format", "json",
+        "--state-dir", str(faults_stack.state_dir), "--transcript", str(tmp_path / "t.jsonl"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = {s["step"]: s for s in json.loads(done.stdout)["steps"]}
+    assert steps[3]["title"] == "describe api-*"
+    api = block(steps[3]["details"], "api-1")
+    assert api["pid"].startswith(f"{faults_stack.stack.status()['api-1']['pid']} (")
+    assert "restarts" in api
