@@ -15,8 +15,12 @@ counts) and end to end (`python -m sre_cli slo report ... --format json`, a fres
     python bench/slo/run.py --recorded            # raw counters beside hourly recordings
 
 ``--recorded`` adds the hourly recordings of ``aqua slo rules --report-recordings`` to the
-history (evaluated once over it and cached, off the minute as a live rule group's are) and
-times `aqua slo report --recorded` beside the raw report, with both figures' budget errors.
+history (evaluated once over it and cached, off the minute as a live rule group's are) and the
+SLI error ratios of ``aqua slo rules`` (``slo:sli_error:ratio_rate5m`` ... ``3d``, evaluated
+every minute over the history's last minutes, each SLO's group at its own offset), and times
+`aqua slo report --recorded` beside the raw report: its budget errors against the history, its
+burn rates against the raw report's. ``--baseline DIR`` (a source tree, e.g. ``git archive
+main``) times that tree's ``report --recorded`` process beside this one's, alternately.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ METRIC = "bench_requests_total"
 CONFIG = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
 #: seconds past the history's start of the first hourly evaluation: off the minute's scrapes
 PHASE = 2233
+#: the SLI ratio groups' offsets in the minute (SLO i: OFFSETS[i % 6]) and evaluations kept
+OFFSETS = (3, 13, 23, 33, 43, 53)
+SLI_EVALUATIONS = 3
 
 
 def specs_text(count: int, services: int) -> str:
@@ -174,6 +181,69 @@ def build_recordings(promtool: str, blocks: Path, spec: Path, url: str) -> Path:
     )
 
 
+def sli_rules(spec: Path) -> list[list[dict[str, Any]]]:
+    """Per SLO its ``slo:sli_error:ratio_rate<w>`` rules for the burn-rate windows, as
+    ``aqua slo rules`` writes them (the SLO window's ratio is not read by the report)."""
+    from sre_cli.slo.loader import load_slos
+    from sre_cli.slo.rules import rule_groups
+    from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
+
+    tiers = load_tiers()
+    return [
+        [
+            r
+            for r in rule_groups(slo, tiers)[0]["rules"]
+            if r["labels"]["sloth_window"] in BURN_RATE_WINDOWS
+        ]
+        for slo in load_slos([spec])
+    ]
+
+
+def write_sli_recordings(path: Path, rules: list[list[dict[str, Any]]], url: str) -> None:
+    """The SLI ratio rules evaluated every minute over the history's last minutes, SLO ``i``'s
+    group at ``OFFSETS[i % 6]`` seconds into the minute, as OpenMetrics (one family at a time)."""
+    from sre_cli.prometheus import PrometheusClient
+
+    lines: dict[str, list[str]] = {}
+    with PrometheusClient(url, timeout=600) as prom:
+        for k, offset in enumerate(OFFSETS):
+            mine = [r for i, group in enumerate(rules) if i % len(OFFSETS) == k for r in group]
+            last = END - 60 + offset
+            for n in range(0, len(mine), 200):
+                expr = " or ".join(
+                    f'label_replace({r["expr"]}, "aqua_q", "{n + i}", "", "")'
+                    for i, r in enumerate(mine[n : n + 200])
+                )
+                for series in prom.query_range(expr, last - 60 * (SLI_EVALUATIONS - 1), last, 60):
+                    rule = mine[int(series.labels["aqua_q"])]
+                    text = ",".join(f'{a}="{b}"' for a, b in rule["labels"].items())
+                    lines.setdefault(rule["record"], []).extend(
+                        f"{rule['record']}{{{text}}} {_number(v)} {int(t)}\n"
+                        for t, v in zip(series.times, series.values, strict=True)
+                    )
+    with path.open("w") as out:
+        for family in lines.values():
+            out.write("".join(family))
+        out.write("# EOF\n")
+
+
+def _number(value: float) -> str:
+    return "NaN" if math.isnan(value) else repr(value)
+
+
+def build_sli_recordings(promtool: str, blocks: Path, spec: Path, url: str) -> Path:
+    """The blocks of the SLI ratio rules' last evaluations (``url`` serves the history)."""
+    rules = sli_rules(spec)
+    text = f"{spec.read_text()}{OFFSETS}{SLI_EVALUATIONS}{rules}"
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return cached_blocks(
+        promtool,
+        blocks / f"sli-{key}",
+        f"SLI ratios of {sum(map(len, rules))} rules",
+        lambda p: write_sli_recordings(p, rules, url),
+    )
+
+
 def start_prometheus(blocks: Path, work: Path, *extra: Path) -> tuple[str, object]:
     from sre_cli.infra.prometheus import PrometheusServer
 
@@ -218,6 +288,25 @@ def check(report: Report, counts: dict[str, tuple[float, float]], services: int)
     return worst
 
 
+def burn_rate_gaps(recorded: Report, raw: Report) -> tuple[float, float, int]:
+    """(largest |recorded - raw| burn rate, the largest relative to the raw figure, burn
+    rates compared) over every SLO and window: the recorded figures are as of the rules' last
+    evaluation, the raw ones as of the report's instant."""
+    worst = relative = 0.0
+    compared = 0
+    for rec, exact in zip(recorded.results, raw.results, strict=True):
+        for window, value in rec.burn_rates.items():
+            other = exact.burn_rates[window]
+            if value is None or other is None:  # no traffic in the window: both say so
+                assert value is None, (rec.slo.id, window, value, other)
+                assert other is None, (rec.slo.id, window, value, other)
+                continue
+            compared += 1
+            worst = max(worst, abs(value - other))
+            relative = max(relative, abs(value - other) / other if other else 0.0)
+    return worst, relative, compared
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prometheus")
@@ -232,7 +321,12 @@ def main() -> None:
     parser.add_argument("--no-process", action="store_true", help="skip the fresh-process runs")
     parser.add_argument("--build-only", action="store_true", help="build the history, exit")
     parser.add_argument(
-        "--recorded", action="store_true", help="raw counters beside hourly recordings"
+        "--recorded", action="store_true", help="raw counters beside the recordings"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --recorded: a source tree whose `report --recorded` runs beside this one's",
     )
     args = parser.parse_args()
     args.services = args.services or args.slos
@@ -254,8 +348,9 @@ def main() -> None:
         url, server = start_prometheus(history, work)
         if args.recorded:
             recordings = build_recordings(promtool, history, spec, url)
+            ratios = build_sli_recordings(promtool, history, spec, url)
             server.stop()  # type: ignore[attr-defined]
-            url, server = start_prometheus(history, work, recordings)
+            url, server = start_prometheus(history, work, recordings, ratios)
     prom_pid = server.process.pid if server is not None else None  # type: ignore[attr-defined]
 
     def prom_cpu() -> float:
@@ -275,6 +370,7 @@ def main() -> None:
             evaluate(slos, prom, END, burn_down=False, workers=args.workers)  # warm the cache
             for _ in range(args.runs):
                 # aqua and the baseline alternate, so a busy spell of the machine hits both.
+                reports: dict[str, Report] = {}
                 for name, share, recorded in modes:
                     began, cpu, pcpu = time.perf_counter(), time.process_time(), prom_cpu()
                     report = evaluate(  # as --format json: no burn-down
@@ -286,33 +382,59 @@ def main() -> None:
                         share=share,
                         recorded=recorded,
                     )
+                    reports[name] = report
                     row = rows.setdefault(name, {})
                     row.setdefault("wall", []).append(time.perf_counter() - began)
                     row.setdefault("cpu", []).append(time.process_time() - cpu)
                     row.setdefault("prom", []).append(prom_cpu() - pcpu)
+                    row.setdefault("load", []).append(os.getloadavg()[0])
                     if recorded:
                         found = errors(report, counts, args.services)
                         row.setdefault("error", []).append(max(found))
                         row.setdefault("median error", []).append(statistics.median(found))
                         read = sum(r.source == "recorded" for r in report.results)
                         row.setdefault("recorded", []).append(read)
+                        rated = sum(
+                            set(r.burn_rates) <= set(r.burn_rates_at or {}) for r in report.results
+                        )
+                        row.setdefault("rates recorded", []).append(rated)
+                        ages = [
+                            END - t
+                            for r in report.results
+                            for t in (r.burn_rates_at or {}).values()
+                        ]
+                        row.setdefault("age", []).append(max(ages, default=math.nan))
                     else:
                         row.setdefault("error", []).append(check(report, counts, args.services))
                     queries[name] = report.queries
                     loads.append(os.getloadavg()[0])
+                if args.recorded:
+                    gap, relative, compared = burn_rate_gaps(reports["recorded"], reports["aqua"])
+                    row = rows["recorded"]
+                    row.setdefault("rate gap", []).append(gap)
+                    row.setdefault("rate gap rel", []).append(relative)
+                    row.setdefault("rates compared", []).append(compared)
         if not args.no_process:
             process = [sys.executable, "-m", "sre_cli", "slo", "report", str(spec)]
             process += ["--prometheus", url, "--at", str(END), "--format", "json"]
             process += ["--recorded"] if args.recorded else []
+            trees = [("process", ROOT)]
+            if args.baseline is not None:
+                trees.append(("baseline process", args.baseline.resolve()))
             for _ in range(args.runs):
-                began = time.perf_counter()
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                subprocess.run(process, check=True, capture_output=True, cwd=ROOT)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                row = rows.setdefault("process", {})
-                row.setdefault("wall", []).append(time.perf_counter() - began)
-                used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                row.setdefault("cpu", []).append(used)
+                for name, tree in trees:  # alternately, as above
+                    env = {**os.environ, "PYTHONPATH": str(tree)}
+                    began, pcpu = time.perf_counter(), prom_cpu()
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    subprocess.run(process, check=True, capture_output=True, cwd=tree, env=env)
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    row = rows.setdefault(name, {})
+                    row.setdefault("wall", []).append(time.perf_counter() - began)
+                    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                    row.setdefault("cpu", []).append(used)
+                    row.setdefault("prom", []).append(prom_cpu() - pcpu)
+                    row.setdefault("load", []).append(os.getloadavg()[0])
+                    loads.append(os.getloadavg()[0])
     finally:
         if server is not None:
             server.stop()  # type: ignore[attr-defined]
@@ -331,6 +453,10 @@ def print_table(
             return "-"
         return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
 
+    def load(row: dict[str, list[float]]) -> str:
+        values = row.get("load", [])
+        return f"load {min(values):.1f}–{max(values):.1f}" if values else ""
+
     other = "recorded" if args.recorded else "baseline"
     aqua, base = rows["aqua"], rows[other]
     print(
@@ -338,7 +464,7 @@ def print_table(
         f"{args.workers} queries in flight, load average {min(loads):.1f}–{max(loads):.1f}\n"
     )
     if args.recorded:
-        print("| what | raw counters | `--recorded` (hourly recordings) |")
+        print("| what | raw counters (exact) | `--recorded` |")
     else:
         print("| what | aqua (shared parts) | baseline (every SLO's parts on their own) |")
     print("|---|---|---|")
@@ -349,8 +475,14 @@ def print_table(
         ("Prometheus CPU per report", "prom"),
     ):
         print(f"| {name} | {cell(aqua[key])} | {cell(base[key])} |")
+    print(f"| load average during those runs | {load(aqua)} | {load(base)} |")
     if args.recorded:
-        print(f"| SLOs read from recordings | | {min(base['recorded'])} of {args.slos} |")
+        print(f"| SLO windows read from recordings | | {min(base['recorded'])} of {args.slos} |")
+        print(
+            f"| SLOs whose burn rates all came from recordings | "
+            f"| {min(base['rates recorded'])} of {args.slos}, "
+            f"up to {max(base['age']):.0f} s old |"
+        )
         print(
             f"| budget consumed: largest error vs the history | {max(aqua['error']):.1e} "
             f"| {max(base['error']):.1e} |"
@@ -358,14 +490,30 @@ def print_table(
         print(
             f"| budget consumed: median error | | {statistics.median(base['median error']):.1e} |"
         )
+        print(
+            f"| burn rates vs the raw report's ({min(base['rates compared'])} figures): "
+            f"largest difference | | {max(base['rate gap']):.2e} "
+            f"({max(base['rate gap rel']):.1%} of the raw figure at most) |"
+        )
     else:
         worst = max(aqua["error"] + base["error"])
         print(f"| largest budget error vs the history | {worst:.1e} | (both) |")
-    if "process" in rows:
-        print(
-            f"| `aqua slo report --format json` process, wall | {cell(rows['process']['wall'])} | |"
-        )
-        print(f"| that process's CPU | {cell(rows['process']['cpu'])} | |")
+    if "process" not in rows:
+        return
+    flag = " --recorded" if args.recorded else ""
+    proc = rows["process"]
+    if "baseline process" in rows:
+        old = rows["baseline process"]
+        head = f"`aqua slo report{flag} --format json`, fresh process"
+        print(f"\n| {head} | this tree | baseline tree |")
+        print("|---|---|---|")
+        for name, key in (("wall", "wall"), ("its CPU", "cpu"), ("Prometheus CPU", "prom")):
+            print(f"| {name} | {cell(proc[key])} | {cell(old[key])} |")
+        print(f"| load average | {load(proc)} | {load(old)} |")
+        return
+    print(f"| `aqua slo report{flag} --format json` process, wall | {cell(proc['wall'])} | |")
+    print(f"| that process's CPU | {cell(proc['cpu'])} | |")
+    print(f"| Prometheus CPU during it | {cell(proc['prom'])} ({load(proc)}) | |")
 
 
 if __name__ == "__main__":

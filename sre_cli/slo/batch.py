@@ -36,7 +36,9 @@ from sre_cli.slo.engine import (
 from sre_cli.slo.windows import load_tiers
 
 if TYPE_CHECKING:
-    from sre_cli.prometheus import PrometheusClient
+    from collections.abc import Callable
+
+    from sre_cli.prometheus import PrometheusClient, Sample
     from sre_cli.slo.spec import SLO
     from sre_cli.slo.windows import Tier
 
@@ -68,25 +70,31 @@ class _Parts:
         return [" or ".join(tagged[n : n + PARTS]) for n in range(0, len(tagged), PARTS)]
 
 
-def _values(
+def _submit(
     prom: PrometheusClient,
     owners_parts: Sequence[dict[str, str]],
     at: float,
     pool: ThreadPoolExecutor,
     share: bool,
-) -> list[dict[str, list[float]]]:
-    """Per owner, each of its parts' sample values at ``at`` (parts batched across owners)."""
+) -> Callable[[], list[dict[str, list[float]]]]:
+    """Per owner, each of its parts' sample values at ``at`` (parts batched across owners),
+    in flight: call the result to wait for them."""
     shared = _Parts(share)
     owners = [
         {k: shared.add(f"{i}|{k}", e) for k, e in parts.items()}
         for i, parts in enumerate(owners_parts)
     ]
-    values: dict[str, list[float]] = defaultdict(list)
-    for samples in pool.map(lambda q: prom.query(q, at), shared.queries()):
-        for sample in samples:
-            if not math.isnan(sample.value):
-                values[sample.labels.get(_KEY, "")].append(sample.value)
-    return [{k: values[key] for k, key in owner.items() if values.get(key)} for owner in owners]
+    futures = [pool.submit(prom.query, q, at) for q in shared.queries()]
+
+    def gather() -> list[dict[str, list[float]]]:
+        values: dict[str, list[float]] = defaultdict(list)
+        for future in futures:
+            for sample in future.result():
+                if not math.isnan(sample.value):
+                    values[sample.labels.get(_KEY, "")].append(sample.value)
+        return [{k: values[key] for k, key in owner.items() if values.get(key)} for owner in owners]
+
+    return gather
 
 
 def _instant(
@@ -98,32 +106,67 @@ def _instant(
     share: bool,
     recorded: bool = False,
 ) -> list[SLOResult]:
-    counted: list[dict[str, float] | None] = [None] * len(plans)
-    if recorded and plans:
-        from sre_cli.slo import recorded as rec
+    if not recorded or not plans:
+        found = _submit(prom, [p.parts for p in plans], at, pool, share)()
+        return [finish(p, _combined(p, f), tiers) for p, f in zip(plans, found, strict=True)]
+    return _instant_recorded(prom, plans, at, tiers, pool, share)
 
-        last = rec.last_evaluation(lambda q, t: [s.value for s in prom.query(q, t)], at)
-        if last is not None:
 
-            def summed(when: float, parts: list[dict[str, str]]) -> list[dict[str, float]]:
-                found = _values(prom, parts, when, pool, share)
-                return [{k: math.fsum(v) for k, v in f.items()} for f in found]
+def _combined(plan: Plan, found: dict[str, list[float]]) -> dict[str, float]:
+    combine = max if plan.mode == "max" else math.fsum
+    return {k: combine(v) for k, v in found.items()}
 
-            counted = rec.window_counts(plans, last, summed)
+
+def _instant_recorded(
+    prom: PrometheusClient,
+    plans: Sequence[Plan],
+    at: float,
+    tiers: Sequence[Tier],
+    pool: ThreadPoolExecutor,
+    share: bool,
+) -> list[SLOResult]:
+    """As :func:`_instant`, reading burn rates and windows from recordings where they exist
+    (:mod:`sre_cli.slo.recorded`); every read that can go at once is in flight together."""
+    from sre_cli.slo import recorded as rec
+
+    def query(expr: str, when: float) -> Callable[[], list[Sample]]:
+        return pool.submit(prom.query, expr, when).result
+
+    def summed(when: float, parts: list[dict[str, str]]) -> Callable[[], list[dict[str, float]]]:
+        gather = _submit(prom, parts, when, pool, share)
+        return lambda: [{k: math.fsum(v) for k, v in f.items()} for f in gather()]
+
+    latest = pool.submit(rec.last_evaluation, lambda q, t: [s.value for s in prom.query(q, t)], at)
+    rates_in_flight = rec.burn_rates(plans, at, query)
+    last = latest.result()
+    counting = None if last is None else rec.window_counts(plans, last, summed, query)
+    rates = rates_in_flight()
+    # The burn-rate windows no recording answers, read raw while the windows are counted.
     asked = [
-        {k: e for k, e in p.parts.items() if c is None or not k.endswith(":window")}
+        {k: e for k, e in p.parts.items() if _window(k) not in r and _window(k) != "window"}
+        for p, r in zip(plans, rates, strict=True)
+    ]
+    raw_in_flight = _submit(prom, asked, at, pool, share)
+    counted = [None] * len(plans) if counting is None else counting()
+    # Windows the recordings do not cover come from the raw counters.
+    uncovered = [
+        {k: e for k, e in p.parts.items() if c is None and _window(k) == "window"}
         for p, c in zip(plans, counted, strict=True)
     ]
+    windows = _submit(prom, uncovered, at, pool, share)()
     results = []
-    for p, found, c in zip(plans, _values(prom, asked, at, pool, share), counted, strict=True):
-        combine = max if p.mode == "max" else math.fsum
-        got = {k: combine(v) for k, v in found.items()}
-        result = finish(p, {**got, **(c or {})}, tiers)
-        if recorded:
-            source = "raw" if c is None else "recorded"
-            result = SLOResult(**{**result.__dict__, "source": source})
-        results.append(result)
+    for p, raw, window, c, r in zip(plans, raw_in_flight(), windows, counted, rates, strict=True):
+        got = {**_combined(p, {**raw, **window}), **(c or {})}
+        result = finish(p, got, tiers, {w: v for w, (v, _) in r.items()})
+        source = "raw" if c is None else "recorded"
+        at_ = {w: t for w, (_, t) in r.items()}
+        results.append(SLOResult(**{**result.__dict__, "source": source, "burn_rates_at": at_}))
     return results
+
+
+def _window(key: str) -> str:
+    """The window of a part's key (``bad:5m`` -> ``5m``, ``total:window`` -> ``window``)."""
+    return key.partition(":")[2]
 
 
 def _burn_downs(

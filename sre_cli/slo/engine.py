@@ -64,6 +64,9 @@ class SLOResult:
     burn_down: list[tuple[float, float]] = field(default_factory=list)
     #: where the window's counts come from when recordings were asked for: "recorded" or "raw"
     source: str | None = None
+    #: when recordings were asked for: per burn-rate window read from them, the instant of the
+    #: rule evaluation it shows (windows not here were read raw at the report's instant)
+    burn_rates_at: dict[str, float] | None = None
 
     @property
     def budget_remaining(self) -> float | None:
@@ -136,9 +139,16 @@ class SLOResult:
                 **({"source": self.source} if self.source is not None else {}),
             },
             "burn_rates": {w: self.burn_rates.get(w) for w in BURN_RATE_WINDOWS},
+            **self._recorded_at(),
             "alerts": self.alerts,
             "status": self.status,
         }
+
+    def _recorded_at(self) -> dict[str, Any]:
+        if self.burn_rates_at is None:
+            return {}
+        at = self.burn_rates_at
+        return {"burn_rates_recorded_at": {w: rfc3339(at[w]) for w in BURN_RATE_WINDOWS if w in at}}
 
 
 @dataclass(frozen=True)
@@ -224,11 +234,22 @@ def plan(slo: SLO, at: float, tiers: Sequence[Tier]) -> Plan:
     return Plan(slo, at, start, period_end, windows, parts)
 
 
-def finish(plan: Plan, got: dict[str, float], tiers: Sequence[Tier]) -> SLOResult:
-    """The result of ``plan`` from its parts' values (``got``: key -> combined value)."""
+def finish(
+    plan: Plan,
+    got: dict[str, float],
+    tiers: Sequence[Tier],
+    ratios: dict[str, float | None] | None = None,
+) -> SLOResult:
+    """The result of ``plan`` from its parts' values (``got``: key -> combined value);
+    ``ratios`` gives windows' error ratios read elsewhere (recordings) in place of parts."""
     slo, raw = plan.slo, plan.slo.sli.error_ratio_query is not None
 
     def ratio(key: str) -> tuple[float | None, float | None, float | None]:
+        if ratios is not None and key in ratios:
+            value = ratios[key]
+            if value is not None and not raw:  # as bad is clamped to [0, total] below
+                value = min(max(value, 0.0), 1.0)
+            return value, None, None
         if raw:
             value = got.get(f"ratio:{key}")
             return (value if value is not None and math.isfinite(value) else None), None, None

@@ -173,10 +173,14 @@ def table(report: Report, width: int = 200) -> FitTable:
 
 
 def sources_note(report: Report) -> str | None:
-    """Where the window counts come from, when recordings were asked for."""
-    from sre_cli.slo.recorded import describe
+    """Where the window counts and burn rates come from, when recordings were asked for."""
+    from sre_cli.slo.recorded import describe, describe_burn_rates
 
-    return describe([r.source for r in report.results])
+    notes = (
+        describe([r.source for r in report.results]),
+        describe_burn_rates([r.burn_rates_at for r in report.results], report.evaluated_at),
+    )
+    return "; ".join(n for n in notes if n) or None
 
 
 def markdown(report: Report, title: str = "SLO report") -> str:

@@ -1,5 +1,7 @@
 """`aqua slo report --recorded` on a real Prometheus: hourly recordings backfilled over the
-history with `promtool tsdb create-blocks-from rules`, compared with the raw counters.
+history with `promtool tsdb create-blocks-from rules`, compared with the raw counters, and the
+SLI error ratios of `aqua slo rules` evaluated every minute for twenty minutes of it, compared
+with the raw burn rates at each evaluation's instant.
 
 The history (tests/slo/slo_history.py) scrapes on the minute and keeps every increment, so the
 recorded figure is held to the bound slo/README.md states against the generator's own count.
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +30,11 @@ from slo.slo_history import GAP, RATE, RESET_AT, T0, T1, History, blocks, genera
 
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
-from sre_cli.slo.batch import evaluate
+from sre_cli.slo.batch import evaluate, evaluate_many
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.recorded import GROUP, HOUR, RECORD, last_evaluation, recording_group
-from sre_cli.slo.rules import rules_yaml
+from sre_cli.slo.rules import rule_groups, rules_yaml
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +42,10 @@ ERR = 'http_requests_total{job="api",status="500"}'
 OK = 'http_requests_total{job="api",status="200"}'
 #: 2 days before this the window starts 1h20m into the history; the scrape gap comes later
 COVERED = T0 + 2 * 86400 + 80 * 60
+#: the SLI ratio rules of "availability" are evaluated every minute from here (off the minute)
+#: for 20 minutes, an hour after COVERED (before the scrape gap)
+SLI_FROM = COVERED + 3600 - 600 + 17
+SLI_TO = SLI_FROM + 1200
 
 _EVENTS = {
     "error_query": 'sum(rate(http_requests_total{job="api",status=~"5.."}[{{.window}}]))',
@@ -79,21 +88,27 @@ def recorded_url(
     work = tmp_path_factory.mktemp("slo-recorded-rules")
     rules = work / "report-recordings.yaml"
     rules.write_text(yaml.safe_dump({"groups": [recording_group(load_slos([specs]))]}))
-    subprocess.run(
-        [
-            promtool,
-            "tsdb",
-            "create-blocks-from",
-            "rules",
-            f"--url={raw_url}",
-            f"--start={T0}",
-            f"--end={T1}",
-            f"--output-dir={work / 'data'}",
-            rules,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    # The SLI ratios of one SLO only: the other's burn rates have no recording to read.
+    [slo] = [s for s in load_slos([specs]) if s.name == "availability"]
+    sli = work / "sli-recordings.yaml"
+    sli.write_text(yaml.safe_dump({"groups": [rule_groups(slo, load_tiers())[0]]}))
+    for path, start, end in ((rules, T0, T1), (sli, SLI_FROM, SLI_TO)):
+        subprocess.run(
+            [
+                promtool,
+                "tsdb",
+                "create-blocks-from",
+                "rules",
+                f"--url={raw_url}",
+                f"--start={start}",
+                f"--end={end}",
+                "--eval-interval=60s",
+                f"--output-dir={work / 'data'}",
+                path,
+            ],
+            check=True,
+            capture_output=True,
+        )
     storage = tmp_path_factory.mktemp("slo-recorded-tsdb")
     shutil.copytree(work / "data", storage, dirs_exist_ok=True)
     return promtool_backfill.serve(prometheus_factory, built, storage)
@@ -209,3 +224,63 @@ def test_report_says_which_figure_it_shows(specs: Path, recorded_url: str) -> No
     code, out = invoke(app, [*base, "--recorded"])
     assert code == 0, out
     assert "recordings for 1 of 2 SLOs" in " ".join(out.split())
+
+
+def _evaluation(prom: PrometheusClient, at: float) -> float:
+    """The instant of the SLI ratio group's last evaluation at or before ``at`` (promtool, like
+    Prometheus, evaluates a group at an offset of its own within the interval)."""
+    [sample] = prom.query('timestamp(slo:sli_error:ratio_rate5m{sloth_slo="availability"})', at)
+    return sample.value
+
+
+def test_recorded_burn_rates_are_the_raw_ones_at_the_rules_evaluation(
+    specs: Path, rprom: PrometheusClient
+) -> None:
+    """Each recorded burn rate is the raw figure at the instant the rule was evaluated, for
+    every window and alert tier, whenever the report runs after it (within the 5-minute
+    lookback); the SLO without recordings, and any report after the lookback, read raw."""
+    slos, tiers = load_slos([specs]), load_tiers()
+    evaluation = _evaluation(rprom, SLI_FROM + 600)
+    assert SLI_FROM + 540 < evaluation <= SLI_FROM + 600
+    then = {r.slo.name: r for r in evaluate_many(slos, rprom, evaluation, tiers, burn_down=False)}
+    windows = set(BURN_RATE_WINDOWS)
+    for at in (math.ceil(evaluation), math.ceil(evaluation) + 1, math.floor(evaluation) + 59):
+        rec = {r.slo.name: r for r in evaluate(slos, rprom, at, recorded=True).results}
+        now = {r.slo.name: r for r in evaluate(slos, rprom, at, burn_down=False).results}
+        r, exact = rec["availability"], then["availability"]
+        assert r.burn_rates_at is not None
+        assert windows <= set(r.burn_rates_at)
+        assert set(r.burn_rates_at.values()) == {evaluation}, r.burn_rates_at
+        assert r.source == "recorded"  # the window still comes from the hourly recordings
+        for window in BURN_RATE_WINDOWS:
+            assert r.burn_rates[window] == pytest.approx(exact.burn_rates[window], rel=1e-12)
+        assert r.tiers == exact.tiers
+        other = rec["availability-30d"]
+        assert other.burn_rates_at == {}
+        assert other.burn_rates == now["availability-30d"].burn_rates
+    # Five minutes after the last evaluation Prometheus no longer returns it: read raw.
+    after = math.ceil(_evaluation(rprom, SLI_TO)) + 300
+    late = {r.slo.name: r for r in evaluate(slos, rprom, after, recorded=True).results}
+    assert late["availability"].burn_rates_at == {}
+    raw = {r.slo.name: r for r in evaluate(slos, rprom, after, burn_down=False).results}
+    assert late["availability"].burn_rates == raw["availability"].burn_rates
+
+
+def test_report_says_how_old_its_recorded_burn_rates_are(
+    specs: Path, recorded_url: str, rprom: PrometheusClient
+) -> None:
+    evaluation = _evaluation(rprom, SLI_FROM + 600)
+    at = math.floor(evaluation) + 30
+    base = ["report", str(specs), "--prometheus", recorded_url, "--at", str(at), "--recorded"]
+    code, out = invoke(app, [*base, "--format", "json"])
+    assert code == 0, out
+    body = json.loads(out)
+    assert_matches_schema("slo-report", body)
+    recorded = {s["name"]: s["burn_rates_recorded_at"] for s in body["slos"]}
+    assert recorded["availability-30d"] == {}
+    stamp = datetime.fromtimestamp(round(evaluation), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert recorded["availability"] == dict.fromkeys(BURN_RATE_WINDOWS, stamp)
+    code, out = invoke(app, [*base, "--format", "markdown"])
+    assert code == 0, out
+    age = f"{at - evaluation:.0f}"
+    assert f"recordings for 1 of 2 SLOs (up to {age} s old), raw counters for 1" in out
