@@ -157,8 +157,9 @@ def report(
         bool,
         typer.Option(
             "--recorded",
-            help="Read SLO windows from `slo rules --report-recordings` hourly counts where "
-            "they cover them (faster, estimated); says which SLOs it did.",
+            help="Read SLO windows from `slo rules --report-recordings` hourly counts and burn "
+            "rates from the `slo rules` SLI ratios where they exist (faster; windows estimated, "
+            "burn rates as of the rules' last evaluation); says which it read.",
         ),
     ] = False,
 ) -> None:

@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sre_cli.errors import SpecError
@@ -70,46 +71,56 @@ class _Parts:
         return [" or ".join(tagged[n : n + PARTS]) for n in range(0, len(tagged), PARTS)]
 
 
-def _submit(
-    prom: PrometheusClient,
-    owners_parts: Sequence[dict[str, str]],
-    at: float,
-    pool: ThreadPoolExecutor,
-    share: bool,
-) -> Callable[[], list[dict[str, list[float]]]]:
-    """Per owner, each of its parts' sample values at ``at`` (parts batched across owners),
-    in flight: call the result to wait for them."""
-    shared = _Parts(share)
-    owners = [
-        {k: shared.add(f"{i}|{k}", e) for k, e in parts.items()}
-        for i, parts in enumerate(owners_parts)
-    ]
-    futures = [pool.submit(prom.query, q, at) for q in shared.queries()]
+@dataclass(frozen=True)
+class _Reads:
+    """Where a report's queries go: the server, the threads that keep a few in flight, and
+    whether SLOs share the parts whose text repeats."""
 
-    def gather() -> list[dict[str, list[float]]]:
-        values: dict[str, list[float]] = defaultdict(list)
-        for future in futures:
-            for sample in future.result():
-                if not math.isnan(sample.value):
-                    values[sample.labels.get(_KEY, "")].append(sample.value)
-        return [{k: values[key] for k, key in owner.items() if values.get(key)} for owner in owners]
+    prom: PrometheusClient
+    pool: ThreadPoolExecutor
+    share: bool
 
-    return gather
+    def query(self, expr: str, at: float) -> Callable[[], list[Sample]]:
+        """``expr`` at ``at``, in flight: call the result to wait for its samples."""
+        return self.pool.submit(self.prom.query, expr, at).result
+
+    def submit(
+        self, owners_parts: Sequence[dict[str, str]], at: float
+    ) -> Callable[[], list[dict[str, list[float]]]]:
+        """Per owner, each of its parts' sample values at ``at`` (parts batched across
+        owners), in flight: call the result to wait for them."""
+        shared = _Parts(self.share)
+        owners = [
+            {k: shared.add(f"{i}|{k}", e) for k, e in parts.items()}
+            for i, parts in enumerate(owners_parts)
+        ]
+        answers = [self.query(q, at) for q in shared.queries()]
+
+        def gather() -> list[dict[str, list[float]]]:
+            values: dict[str, list[float]] = defaultdict(list)
+            for answer in answers:
+                for sample in answer():
+                    if not math.isnan(sample.value):
+                        values[sample.labels.get(_KEY, "")].append(sample.value)
+            return [
+                {k: values[key] for k, key in owner.items() if values.get(key)} for owner in owners
+            ]
+
+        return gather
+
+    def summed(
+        self, at: float, owners_parts: list[dict[str, str]]
+    ) -> Callable[[], list[dict[str, float]]]:
+        """As :meth:`submit`, each part's values summed."""
+        gather = self.submit(owners_parts, at)
+        return lambda: [{k: math.fsum(v) for k, v in f.items()} for f in gather()]
 
 
 def _instant(
-    prom: PrometheusClient,
-    plans: Sequence[Plan],
-    at: float,
-    tiers: Sequence[Tier],
-    pool: ThreadPoolExecutor,
-    share: bool,
-    recorded: bool = False,
+    reads: _Reads, plans: Sequence[Plan], at: float, tiers: Sequence[Tier]
 ) -> list[SLOResult]:
-    if not recorded or not plans:
-        found = _submit(prom, [p.parts for p in plans], at, pool, share)()
-        return [finish(p, _combined(p, f), tiers) for p, f in zip(plans, found, strict=True)]
-    return _instant_recorded(prom, plans, at, tiers, pool, share)
+    found = reads.submit([p.parts for p in plans], at)()
+    return [finish(p, _combined(p, f), tiers) for p, f in zip(plans, found, strict=True)]
 
 
 def _combined(plan: Plan, found: dict[str, list[float]]) -> dict[str, float]:
@@ -118,42 +129,33 @@ def _combined(plan: Plan, found: dict[str, list[float]]) -> dict[str, float]:
 
 
 def _instant_recorded(
-    prom: PrometheusClient,
-    plans: Sequence[Plan],
-    at: float,
-    tiers: Sequence[Tier],
-    pool: ThreadPoolExecutor,
-    share: bool,
+    reads: _Reads, plans: Sequence[Plan], at: float, tiers: Sequence[Tier]
 ) -> list[SLOResult]:
     """As :func:`_instant`, reading burn rates and windows from recordings where they exist
     (:mod:`sre_cli.slo.recorded`); every read that can go at once is in flight together."""
     from sre_cli.slo import recorded as rec
 
-    def query(expr: str, when: float) -> Callable[[], list[Sample]]:
-        return pool.submit(prom.query, expr, when).result
-
-    def summed(when: float, parts: list[dict[str, str]]) -> Callable[[], list[dict[str, float]]]:
-        gather = _submit(prom, parts, when, pool, share)
-        return lambda: [{k: math.fsum(v) for k, v in f.items()} for f in gather()]
-
-    latest = pool.submit(rec.last_evaluation, lambda q, t: [s.value for s in prom.query(q, t)], at)
-    rates_in_flight = rec.burn_rates(plans, at, query)
+    prom = reads.prom
+    latest = reads.pool.submit(
+        rec.last_evaluation, lambda q, t: [s.value for s in prom.query(q, t)], at
+    )
+    rates_in_flight = rec.burn_rates(plans, at, reads.query)
     last = latest.result()
-    counting = None if last is None else rec.window_counts(plans, last, summed, query)
+    counting = None if last is None else rec.window_counts(plans, last, reads.summed, reads.query)
     rates = rates_in_flight()
     # The burn-rate windows no recording answers, read raw while the windows are counted.
     asked = [
         {k: e for k, e in p.parts.items() if _window(k) not in r and _window(k) != "window"}
         for p, r in zip(plans, rates, strict=True)
     ]
-    raw_in_flight = _submit(prom, asked, at, pool, share)
+    raw_in_flight = reads.submit(asked, at)
     counted = [None] * len(plans) if counting is None else counting()
     # Windows the recordings do not cover come from the raw counters.
     uncovered = [
         {k: e for k, e in p.parts.items() if c is None and _window(k) == "window"}
         for p, c in zip(plans, counted, strict=True)
     ]
-    windows = _submit(prom, uncovered, at, pool, share)()
+    windows = reads.submit(uncovered, at)()
     results = []
     for p, raw, window, c, r in zip(plans, raw_in_flight(), windows, counted, rates, strict=True):
         got = {**_combined(p, {**raw, **window}), **(c or {})}
@@ -238,7 +240,8 @@ def evaluate_many(
     # Queries are independent: a few in flight let Prometheus use more than one core.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         plans = [plan(slos[i], at, tiers) for i in events]
-        done = _instant(prom, plans, at, tiers, pool, share, recorded)
+        instant = _instant_recorded if recorded and plans else _instant
+        done = instant(_Reads(prom, pool, share), plans, at, tiers)
         if burn_down:
             done = _burn_downs(prom, done, at, pool, share)
         for i, result in zip(events, done, strict=True):
