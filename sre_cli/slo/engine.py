@@ -12,6 +12,7 @@ burn-rate window at once; one range query fetches the burn-down::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -192,10 +193,17 @@ def _collect(samples: Sequence[tuple[dict[str, str], float]], mode: str) -> dict
 
 
 def _windows(tiers: Sequence[Tier]) -> list[str]:
+    return list(_windows_of(tuple(tiers)))
+
+
+@functools.lru_cache(maxsize=8)
+def _windows_of(tiers: tuple[Tier, ...]) -> tuple[str, ...]:
+    """Every burn-rate window a report shows or a tier reads, shortest first (the same for
+    every SLO of a report: computed once)."""
     names = set(BURN_RATE_WINDOWS)
     for tier in tiers:
         names |= {format_duration(tier.short), format_duration(tier.long)}
-    return sorted(names, key=lambda n: parse_duration(n))
+    return tuple(sorted(names, key=lambda n: parse_duration(n)))
 
 
 @dataclass(frozen=True)
