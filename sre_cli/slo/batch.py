@@ -33,6 +33,7 @@ from sre_cli.slo.engine import (
     finish,
     plan,
     slot_values,
+    union,
 )
 from sre_cli.slo.windows import load_tiers
 
@@ -68,7 +69,7 @@ class _Parts:
     def queries(self) -> list[str]:
         pairs = list(self.keys.items()) if self.share else self.alone
         tagged = [f'label_replace({expr}, "{_KEY}", "{key}", "", "")' for expr, key in pairs]
-        return [" or ".join(tagged[n : n + PARTS]) for n in range(0, len(tagged), PARTS)]
+        return [union(tagged[n : n + PARTS]) for n in range(0, len(tagged), PARTS)]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ __all__ = [
     "plan",
     "slot_values",
     "threshold",
+    "union",
 ]
 
 Status = Literal["ok", "warning", "breached", "no_data"]
@@ -177,9 +178,20 @@ def json_number(value: float | None) -> float | int | None:
 
 
 def _combine(parts: dict[str, str]) -> str:
-    return " or ".join(
-        f'label_replace({expr}, "{_LABEL}", "{key}", "", "")' for key, expr in parts.items()
+    return union(
+        [f'label_replace({expr}, "{_LABEL}", "{key}", "", "")' for key, expr in parts.items()]
     )
+
+
+def union(exprs: Sequence[str]) -> str:
+    """``a or b or ...`` as a balanced tree: ``((a or b) or (c or d))``. Prometheus evaluates
+    ``or`` left to right, hashing its whole left side each time, so a chain of n parts costs
+    O(n²) (0.7-1.0 s of its CPU for 2,000 parts in queries of 400, 0.3 s balanced). Exact
+    when the parts' label sets differ (each part tagged by its own label)."""
+    if len(exprs) <= 2:
+        return " or ".join(exprs)
+    middle = len(exprs) // 2
+    return f"({union(exprs[:middle])}) or ({union(exprs[middle:])})"
 
 
 def _collect(samples: Sequence[tuple[dict[str, str], float]], mode: str) -> dict[str, float]:
