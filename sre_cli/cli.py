@@ -40,6 +40,7 @@ GROUPS: tuple[Group, ...] = (
     Group("slo", "sre_cli.commands.slo", "Error budgets and burn rates from Prometheus; CI gate."),
     Group("runbook", "sre_cli.commands.runbook", "Executable markdown runbooks."),
     Group("chaos", "sre_cli.commands.chaos", "Game-day experiments with steady-state checks."),
+    Group("gameday", "sre_cli.commands.gameday", "Fault, alert, runbook, recovery: measured."),
     Group("capacity", "sre_cli.commands.capacity", "Capacity forecasts from Prometheus."),
     Group("loadtest", "sre_cli.commands.loadtest", "Locust-driven load with a verdict."),
     Group("trace", "sre_cli.commands.trace", "Slowest requests and span trees from Jaeger."),

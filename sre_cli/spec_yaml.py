@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from sre_cli.errors import SpecError
+from sre_cli.errors import SpecError, UsageError
 
-__all__ = ["Document", "Location", "load_documents", "worded"]
+__all__ = ["Document", "Location", "find_named", "load_documents", "worded"]
 
 Location = tuple[str | int, ...]
 
@@ -120,3 +120,17 @@ def worded(error: Mapping[str, Any]) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     return re.sub(r"^(?:Input|String|List|Dictionary|Value) should ", "must ", message)
+
+
+def find_named(name: str, folder: Path, what: str) -> Path:
+    """The YAML file of ``what`` ``name`` in ``folder`` (its stem), or ``name`` itself when
+    it is a path to a YAML file; a :class:`UsageError` naming those there otherwise."""
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+        return as_path
+    for suffix in (".yaml", ".yml"):
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in folder.glob("*.y*ml"))) or "none"
+    raise UsageError(f"no {what} named {name!r} in {folder}", hint=f"{what}s: {known}")

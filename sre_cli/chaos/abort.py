@@ -88,23 +88,10 @@ class AbortWhen(BaseModel):
 def active_alerts(url: str, matcher: str) -> list[str]:
     """The names of the alerts active (not silenced) in the Alertmanager at ``url`` that
     match ``matcher`` (``severity="page"``)."""
-    import httpx
+    from sre_cli.ops.providers import alertmanager
 
-    try:
-        r = httpx.get(
-            f"{url}/api/v2/alerts",
-            params={"filter": matcher, "active": "true", "silenced": "false"},
-            timeout=5.0,
-        )
-    except httpx.HTTPError as exc:
-        raise AquaError(f"Alertmanager {url}: {type(exc).__name__}: {exc}") from exc
-    if r.status_code != 200:
-        raise AquaError(f"Alertmanager {url}: answered {r.status_code}")
-    return [
-        str(a.get("labels", {}).get("alertname"))
-        for a in r.json()
-        if a.get("status", {}).get("state") == "active"
-    ]
+    found = alertmanager.active_alerts(url, matcher)
+    return [str(a.get("labels", {}).get("alertname")) for a in found]
 
 
 def _alert_firing(ctx: RunContext, name: str) -> str | None:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sre_cli.chaos.abort import Guard
 from sre_cli.chaos.experiment import Experiment, Load
@@ -43,7 +43,7 @@ from sre_cli.ops.transcript import Transcript
 if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
 
-__all__ = ["ExperimentReport", "Record", "RunOptions", "run"]
+__all__ = ["ExperimentReport", "LoadGen", "Record", "Recorder", "RunOptions", "recorder", "run"]
 
 Outcome = Literal["held", "deviated", "not-steady", "dry-run", "aborted", "error", "interrupted"]
 
@@ -106,7 +106,7 @@ class ExperimentReport(RunEnd):
         }
 
 
-class _LoadGen:
+class LoadGen:
     """GETs at a steady rate in a thread while the method runs."""
 
     def __init__(self, load: Load) -> None:
@@ -127,7 +127,7 @@ class _LoadGen:
                     ok = False
                 self.counts["failed"] += 0 if ok else 1
 
-    def __enter__(self) -> _LoadGen:
+    def __enter__(self) -> LoadGen:
         self._thread.start()
         return self
 
@@ -137,6 +137,25 @@ class _LoadGen:
 
 
 Confirm = Callable[[Experiment, list[ActionPlan]], bool]
+
+
+class Recorder(Protocol):
+    def __call__(
+        self, phase: str, title: str, status: str, summary: str, risk: Risk = "read"
+    ) -> Record: ...
+
+
+def recorder(records: list[Record], log: Transcript, show: Callable[[Record], None]) -> Recorder:
+    """A function that makes a record, keeps it in ``records``, journals it and shows it."""
+
+    def record(phase: str, title: str, status: str, summary: str, risk: Risk = "read") -> Record:
+        rec = Record(phase, title, status, summary, risk)
+        records.append(rec)
+        log.write(phase, rec.to_json())
+        show(rec)
+        return rec
+
+    return record
 
 
 def run(
@@ -163,15 +182,7 @@ def run(
             },
         )
 
-        def record(
-            phase: str, title: str, status: str, summary: str, risk: Risk = "read"
-        ) -> Record:
-            rec = Record(phase, title, status, summary, risk)
-            report.records.append(rec)
-            log.write(phase, rec.to_json())
-            show(rec)
-            return rec
-
+        record = recorder(report.records, log, show)
         injected = False
         applied: list[Action] = []
         phase: Outcome = "not-steady"
@@ -292,7 +303,7 @@ def _inject_and_observe(
     tolerance."""
     failed: list[str] = []
     probes = exp.steady_state_hypothesis.probes
-    with _LoadGen(exp.load) if exp.load else _NoLoad() as load:
+    with LoadGen(exp.load) if exp.load else _NoLoad() as load:
         with DuringWatch(ctx, probes) as during, Guard(ctx, exp.abort, stop_file) as guard:
             previous = _on_sigterm(guard)
             on_main = threading.current_thread() is threading.main_thread()

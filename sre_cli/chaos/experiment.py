@@ -32,9 +32,9 @@ from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
 from sre_cli.chaos.preflight import Preflight
 from sre_cli.defaults import editable_dir
-from sre_cli.errors import SpecError, UsageError
+from sre_cli.errors import SpecError
 from sre_cli.ops.operations import Duration, TargetName
-from sre_cli.spec_yaml import load_documents, worded
+from sre_cli.spec_yaml import find_named, load_documents, worded
 
 __all__ = ["DIR_ENV", "Experiment", "Load", "default_dir", "find_experiment", "load_experiment"]
 
@@ -74,7 +74,10 @@ class Experiment(BaseModel):
     @model_validator(mode="after")
     def _waits_fit(self) -> Experiment:
         waited = sum(
-            a.wait or (a.expect_oom_kill.within if a.expect_oom_kill else 0.0) for a in self.method
+            a.wait
+            or (a.expect_oom_kill.within if a.expect_oom_kill else 0.0)
+            or (a.wait_until.timeout if a.wait_until else 0.0)
+            for a in self.method
         )
         if waited >= self.duration:
             raise ValueError(
@@ -161,13 +164,4 @@ def default_dir() -> Path:
 
 def find_experiment(name: str, directory: Path | None = None) -> Path:
     """The file of experiment ``name`` (or ``name`` itself when it is a path to a file)."""
-    as_path = Path(name)
-    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
-        return as_path
-    folder = directory or default_dir()
-    for suffix in (".yaml", ".yml"):
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(sorted(p.stem for p in folder.glob("*.y*ml"))) or "none"
-    raise UsageError(f"no experiment named {name!r} in {folder}", hint=f"experiments: {known}")
+    return find_named(name, directory or default_dir(), "experiment")

@@ -12,6 +12,8 @@ One key per action::
     - cpu_burn: {seconds: 30, workers: 1}         # busy processes, bounded (burn.py)
     - stop_cpu_burn: true
     - expect_oom_kill: {component: api-1, within: 90s}   # evidence of a leak (oom.py)
+    - wait_until: {until: {prometheus: {query: ..., expect: "> 0.9"}}, timeout: 90s}
+    - release: {deployment: api-service, env: {AQUA_DB_POOL_SIZE: "0"}}   # a bad deploy
     - wait: 5s
 
 An action that can be undone has an automatic rollback (:attr:`Action.undo`): a fault is
@@ -26,25 +28,22 @@ radius), so a dry run and the confirmation show exactly what would change.
 from __future__ import annotations
 
 import functools
-import os
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sre_cli.chaos.blast import BlastRadius
 from sre_cli.chaos.network import Dependency, NetworkFault
-from sre_cli.errors import ConfigError, Unavailable, UsageError
-from sre_cli.ops.operations import Duration, Risk, StackOp, exactly_one
+from sre_cli.errors import CheckFailed, UsageError
+from sre_cli.ops.operations import Duration, Risk, StackOp, WaitOp, exactly_one
 from sre_cli.ops.outcome import ActionPlan, Change
+from sre_cli.ops.providers.faults import ADMIN_TOKEN_ENV, FAULTS_PATH
 
 if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
 
 __all__ = ["ADMIN_TOKEN_ENV", "Action", "DeletePods", "Fault", "plan_action"]
-
-ADMIN_TOKEN_ENV = "AQUA_ADMIN_TOKEN"  # noqa: S105 - the name of a variable
-FAULTS_PATH = "/api/v1/admin/faults"
 _KEYS = (
     "stack",
     "delete_pods",
@@ -56,6 +55,8 @@ _KEYS = (
     "cpu_burn",
     "stop_cpu_burn",
     "expect_oom_kill",
+    "wait_until",
+    "release",
     "wait",
 )
 
@@ -97,6 +98,23 @@ class ExpectOomKill(_Model):
     within: Duration = Field(default=120.0, gt=0, le=1800)
 
 
+class StackRelease(_Model):
+    """A release of a stack service's settings, rolled out replica by replica
+    (stack/releases.py); automatic rollback: the settings it started with."""
+
+    deployment: Literal["api-service", "ml-service", "worker"]
+    env: dict[Annotated[str, Field(pattern=r"^AQUA_[A-Z0-9_]+$")], str] = Field(
+        default_factory=dict
+    )
+    note: str = ""
+
+    @property
+    def kind(self) -> str:
+        from sre_cli.stack.releases import DEPLOYMENTS
+
+        return next(k for k, d in DEPLOYMENTS.items() if d == self.deployment)
+
+
 class Action(_Model):
     name: str | None = None
     stack: StackOp | None = None
@@ -109,6 +127,9 @@ class Action(_Model):
     cpu_burn: CpuBurn | None = None
     stop_cpu_burn: Literal[True] | None = None
     expect_oom_kill: ExpectOomKill | None = None
+    #: poll a check until it passes (a fault grown far enough); fails the run after timeout
+    wait_until: WaitOp | None = None
+    release: StackRelease | None = None
     wait: Duration | None = None
 
     @model_validator(mode="after")
@@ -134,12 +155,14 @@ class Action(_Model):
             return "destructive"
         if self.fault is not None or self.clear_faults or self.cpu_burn or self.stop_cpu_burn:
             return "mutate"
-        if self.clear_network is not None:
+        if self.clear_network is not None or self.release is not None:
             return "mutate"
         return "read"
 
     @property
     def target(self) -> str | None:
+        if self.wait_until is not None:
+            return self.wait_until.target
         if self.key not in ("delete_pods", "wait"):
             return "stack"
         return "kubernetes" if self.delete_pods is not None else None
@@ -157,6 +180,8 @@ class Action(_Model):
             return Action(clear_network=self.network.dependency)
         if self.cpu_burn is not None:
             return Action(stop_cpu_burn=True)
+        if self.release is not None and self.release.env:
+            return Action(release=StackRelease(deployment=self.release.deployment))
         return None
 
     def describe(self) -> str:
@@ -190,36 +215,22 @@ class Action(_Model):
         elif self.expect_oom_kill is not None:
             e = self.expect_oom_kill
             text = f"expect {e.component} OOM-killed and restarted within {e.within:g}s"
+        elif self.wait_until is not None:
+            text = self.wait_until.describe()
+        elif self.release is not None:
+            r = self.release
+            settings = ", ".join(f"{k}={v}" for k, v in sorted(r.env.items()))
+            text = f"release {r.deployment} with {settings or 'the settings it started with'}"
         else:
             text = f"wait {self.wait:g}s"
         return f"{self.name}: {text}" if self.name else text
 
 
 def _faults(ctx: RunContext, method: str, body: dict[str, object] | None) -> str:
-    import httpx
+    from sre_cli.ops.providers import faults
 
-    token = os.environ.get(ADMIN_TOKEN_ENV)
-    if not token:
-        raise ConfigError(
-            f"fault injection needs an admin token in ${ADMIN_TOKEN_ENV}",
-            hint="the stack must also run with `aqua stack up --faults`",
-        )
-    url = ctx.builtins()["entry_url"] + FAULTS_PATH
-    try:
-        with httpx.Client(timeout=10.0) as client:
-            response = client.request(
-                method, url, json=body, headers={"Authorization": f"Bearer {token}"}
-            )
-    except httpx.HTTPError as exc:
-        raise Unavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-    if response.status_code == 404:
-        raise ConfigError(
-            f"{method} {url}: 404: fault injection is off",
-            hint="start the stack with `aqua stack up --faults`",
-        )
-    if response.status_code >= 400:
-        raise Unavailable(f"{method} {url}: answered {response.status_code}")
-    return f"{method} {FAULTS_PATH}: {response.status_code}"
+    faults.call(ctx.builtins()["entry_url"], method, body)
+    return f"{method} {FAULTS_PATH}: done"
 
 
 def _sleep(seconds: float) -> str:
@@ -229,6 +240,20 @@ def _sleep(seconds: float) -> str:
     if interruptible_sleep(seconds):
         return f"waited {seconds:g}s"
     return f"stopped waiting after {time.monotonic() - started:.1f}s of {seconds:g}s"
+
+
+def _wait_until(ctx: RunContext, op: WaitOp) -> str:
+    """Poll ``op``'s check until it passes; :class:`CheckFailed` after its timeout."""
+    from sre_cli.chaos.abort import interruptible_sleep
+
+    started = time.monotonic()
+    while True:
+        seen = ctx.observe(op.probe)
+        took = time.monotonic() - started
+        if seen.ok:
+            return f"{seen.summary} (after {took:.1f}s)"
+        if took + op.interval > op.timeout or not interruptible_sleep(op.interval):
+            raise CheckFailed(f"{op.describe()}: still, after {took:.0f}s: {seen.summary}")
 
 
 def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionPlan:
@@ -286,6 +311,18 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
         e = action.expect_oom_kill
         apply = functools.partial(oom.watch(ctx.stack, e.component).wait, e.within)
         return ActionPlan("wait for an OOM kill", (Change(action.describe(), apply),))
+    if action.release is not None:
+        from sre_cli.stack import releases
+
+        if ctx.stack is None:
+            raise UsageError("release needs target stack")
+        r = action.release
+        note = r.note or action.describe()
+        apply = functools.partial(releases.release, ctx.stack.control, r.kind, dict(r.env), note)
+        return ActionPlan("release", (Change(action.describe(), apply),))
+    if action.wait_until is not None:
+        apply = functools.partial(_wait_until, ctx, action.wait_until)
+        return ActionPlan("wait for a check", (Change(action.describe(), apply),))
     assert action.wait is not None
     return ActionPlan(
         action.describe(), (Change(action.describe(), functools.partial(_sleep, action.wait)),)

@@ -99,6 +99,14 @@ def up(
             show_default=False,
         ),
     ] = None,
+    gameday_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--gameday-alerts",
+            help="Shortened alert timings for game days: Prometheus scrapes and evaluates "
+            "every 2 s, no alert's `for:` exceeds 10 s.",
+        ),
+    ] = False,
     slo_serve: Annotated[
         int | None,
         typer.Option(
@@ -155,6 +163,7 @@ def up(
         limits=limits,
         api_cpu=api_cpu,
         slo_serve=target,
+        gameday_alerts=gameday_alerts,
     )
     ctl = _control(state_dir)
     console = get_console()

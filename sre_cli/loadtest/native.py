@@ -28,7 +28,7 @@ from sre_cli.infra.binaries import GO, script_hint
 from sre_cli.loadtest.results import Recorder
 from sre_cli.loadtest.schedule import Schedule
 
-__all__ = ["NativeRun", "NativeTarget", "engine_binary", "run_native"]
+__all__ = ["Live", "NativeRun", "NativeTarget", "Tick", "engine_binary", "run_native"]
 
 SOURCE = Path(__file__).resolve().parent / "native"
 _VEGETA = re.compile(r"github\.com/tsenart/vegeta/v12 (v[0-9][^\s]*)")
@@ -75,6 +75,19 @@ class NativeRun:
 
 
 Progress = Callable[[str], None]
+#: called on each progress line: seconds since the start, requests sent, requests answered
+#: below 400 (both cumulative)
+Tick = Callable[[float, int, int], None]
+
+
+@dataclass(frozen=True)
+class Live:
+    """A run watched while it goes: ``on_tick`` every ``every_s`` seconds, and ``stop`` ends
+    the schedule early (the engine stops sending, as on Ctrl-C, and reports what it sent)."""
+
+    on_tick: Tick
+    stop: threading.Event
+    every_s: float = 1.0
 
 
 def run_native(
@@ -86,6 +99,7 @@ def run_native(
     connections: int = 100,
     timeout_s: float = 10.0,
     progress: Progress | None = None,
+    live: Live | None = None,
 ) -> NativeRun:
     """Send ``targets`` round-robin on ``schedule``; every request goes into ``recorder``
     with its corrected latency (from its intended send time) and its service time."""
@@ -100,7 +114,7 @@ def run_native(
         "max_in_flight": max_in_flight,
         "connections": min(connections, max_in_flight),
         "timeout_s": timeout_s,
-        "progress_s": 5.0,
+        "progress_s": live.every_s if live is not None else 5.0,
     }
     # the plan holds bearer tokens: a private directory (mkdtemp is 0700), removed after
     with tempfile.TemporaryDirectory(prefix="aqua-loadgen-") as tmp:
@@ -113,8 +127,11 @@ def run_native(
             text=True,
         )
         errors: list[str] = []
-        relay = threading.Thread(target=_relay, args=(proc, say, errors), daemon=True)
+        tick = live.on_tick if live is not None else None
+        relay = threading.Thread(target=_relay, args=(proc, say, errors, tick), daemon=True)
         relay.start()
+        if live is not None:
+            threading.Thread(target=_stop_on, args=(proc, live.stop), daemon=True).start()
         try:
             out, _ = proc.communicate(timeout=schedule.duration_s + timeout_s + 30)
         except subprocess.TimeoutExpired:
@@ -139,12 +156,25 @@ def run_native(
     )
 
 
-def _relay(proc: subprocess.Popen[str], say: Progress, errors: list[str]) -> None:
+def _stop_on(proc: subprocess.Popen[str], stop: threading.Event) -> None:
+    """SIGINT the engine once ``stop`` is set (it ends its schedule there and reports)."""
+    while not stop.wait(0.5):
+        if proc.poll() is not None:
+            return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+
+
+def _relay(
+    proc: subprocess.Popen[str], say: Progress, errors: list[str], tick: Tick | None = None
+) -> None:
     assert proc.stderr is not None
     for raw in proc.stderr:
         words = raw.split()
         if len(words) == 5 and words[0] == "progress":
             elapsed, rate, sent, ok = words[1:]
+            if tick is not None:
+                tick(float(elapsed), int(sent), int(ok))
             say(f"{float(elapsed):5.1f}s  rate {float(rate):.0f}/s  sent {sent}  answered {ok}")
         elif raw.strip():
             errors.append(raw.strip())

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 
-from sre_cli.loadtest.native import NativeTarget, engine_binary, run_native
+from sre_cli.loadtest.native import Live, NativeTarget, engine_binary, run_native
 from sre_cli.loadtest.plan import LoadPlan
 from sre_cli.loadtest.results import LoadReport, Recorder
 from sre_cli.loadtest.scenario import READINGS, SUMMARY, readings_body
@@ -52,8 +52,11 @@ def reference_targets(
     return out
 
 
-def run_open_load(plan: LoadPlan, progress: Progress | None = None) -> LoadReport:
-    """Pre-flight, then the plan's schedule; the report with intended and achieved rates."""
+def run_open_load(
+    plan: LoadPlan, progress: Progress | None = None, live: Live | None = None
+) -> LoadReport:
+    """Pre-flight, then the plan's schedule; the report with intended and achieved rates.
+    With ``live``, the counts as they go and a way to end the schedule early."""
     import httpx
 
     from sre_cli.loadtest.preflight import check_up, list_ponds, log_in
@@ -81,6 +84,7 @@ def run_open_load(plan: LoadPlan, progress: Progress | None = None) -> LoadRepor
         max_in_flight=plan.max_in_flight,
         connections=plan.connections,
         progress=say,
+        live=live,
     )
     report = LoadReport(
         plan,

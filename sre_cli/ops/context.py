@@ -10,6 +10,7 @@ parameters of its target (``entry_url`` on the stack, ``namespace`` on Kubernete
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from sre_cli.ops.operations import (
     DescribeOp,
     EscalateOp,
     ExecOp,
+    FaultsOp,
     HttpProbe,
     K8sOp,
     PatchResources,
@@ -119,7 +121,7 @@ class RunContext:
                 from sre_cli.ops.providers import shell
 
                 return shell.observe(op, self.builtins())
-            case PatchResources():
+            case PatchResources() | FaultsOp():
                 raise UsageError(f"{op.describe()} is an action, not a check")
             case WaitOp():
                 return self.observe(op.until.op)
@@ -140,6 +142,8 @@ class RunContext:
                 from sre_cli.ops.providers import shell
 
                 return shell.plan(op, self.builtins())
+            case FaultsOp():
+                return self._plan_clear_faults(op)
         raise UsageError(f"{op.describe()} is not an action")
 
     def escalate(self, team: str, reason: str) -> str:
@@ -158,6 +162,33 @@ class RunContext:
             reason = op.reason
         change = Change(f"escalate to {op.team}", lambda: self.escalate(op.team, reason))
         return ActionPlan(f"escalate to {op.team}: {reason}", (change,))
+
+    def _plan_clear_faults(self, op: FaultsOp) -> ActionPlan:
+        """Nothing to do without rules; else one change that deletes them all."""
+        from sre_cli.ops.providers import faults
+
+        stack = self._stack()
+        entry = stack.entry_url
+        if not stack.plan.faults:
+            return ActionPlan("fault injection is off on this stack: no fault to clear")
+        token = os.environ.get(faults.ADMIN_TOKEN_ENV) or faults.stack_admin_token(
+            entry, stack.control.layout.secrets_file
+        )
+        found = faults.rules(entry, token)
+        if not found:
+            return ActionPlan("no injected faults")
+        shown = tuple(
+            ", ".join(f"{k}={v}" for k, v in rule.items() if v not in (0, 0.0, None))
+            for rule in found
+        )
+
+        def clear() -> str:
+            faults.call(entry, "DELETE", token=token)
+            return f"cleared {len(found)} fault rule(s)"
+
+        return ActionPlan(
+            f"clear {len(found)} fault rule(s)", (Change(op.describe(), clear),), details=shown
+        )
 
     def close(self) -> None:
         if self.kube is not None:

@@ -46,6 +46,7 @@ __all__ = [
     "EscalateOp",
     "Events",
     "ExecOp",
+    "FaultsOp",
     "HttpProbe",
     "K8sOp",
     "Operation",
@@ -288,7 +289,7 @@ class TracesOp(BaseOp):
 
 # -- the local stack --------------------------------------------------------------------------
 _STACK_READ = ("ready", "status", "logs")
-_STACK_WRITE = ("restart", "start", "stop", "kill")
+_STACK_WRITE = ("restart", "start", "stop", "kill", "rollback")
 
 
 class StackOp(VerbOp):
@@ -301,6 +302,9 @@ class StackOp(VerbOp):
     start: Names | None = None
     stop: Names | None = None
     kill: Names | None = None
+    #: put back the release before the current one of these components' services, replica
+    #: by replica (stack/releases.py): ``kubectl rollout undo`` on the stack
+    rollback: Names | None = None
     #: ``not_ready``: only the selected components that fail their readiness probe now
     only: Only = "all"
     lines: Annotated[int, Field(ge=1, le=1000)] | ParamRef = 20
@@ -327,8 +331,25 @@ class StackOp(VerbOp):
                 return f"status of {names}{only}"
             case "logs":
                 return f"last {self.lines} log lines of {names}{only}"
+            case "rollback":
+                return f"roll back the release of {names}"
             case verb:
                 return f"{verb} {names}{only}"
+
+
+class FaultsOp(BaseOp):
+    """The API's injected faults on the stack (``aqua stack up --faults``, an admin token in
+    ``$AQUA_ADMIN_TOKEN``): ``clear: true`` removes every rule, e.g. one a game day left."""
+
+    clear: Literal[True]
+
+    checks: ClassVar[bool] = False
+    mutates: ClassVar[bool] = True
+    risk: ClassVar[Risk] = "mutate"
+    target: ClassVar[TargetName] = "stack"
+
+    def describe(self) -> str:
+        return "clear every injected API fault"
 
 
 # -- kubernetes -------------------------------------------------------------------------------
@@ -818,6 +839,7 @@ Operation = (
     HttpProbe
     | PrometheusProbe
     | StackOp
+    | FaultsOp
     | K8sOp
     | TracesOp
     | RolloutOp

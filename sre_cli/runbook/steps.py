@@ -9,6 +9,7 @@ A step body is YAML with exactly one operation key plus a few modifiers::
     exec: {command: psql -c "SELECT count(*) FROM pg_stat_activity", component: postgres}
     describe: {deployment: deployment/api-service, component: "api-*"}
     shell: {command: "ss -tn | wc -l", risk: read}     # needs `shell: true` in the front matter
+    faults: {clear: true}    # the API's injected faults (stack --faults)
     on_fail: continue        # a check that only triages: record the failure, go on
     target: stack            # restrict a target-neutral step (http, prometheus) to one target
 """
@@ -24,6 +25,7 @@ from sre_cli.ops.operations import (
     DescribeOp,
     EscalateOp,
     ExecOp,
+    FaultsOp,
     HttpProbe,
     K8sOp,
     Operation,
@@ -55,6 +57,7 @@ _KEYS = (
     "shell",
     "wait",
     "escalate",
+    "faults",
 )
 
 
@@ -75,6 +78,7 @@ class StepBody(BaseOp):
     shell: ShellOp | None = None
     wait: WaitOp | None = None
     escalate: EscalateOp | None = None
+    faults: FaultsOp | None = None
     #: restrict a target-neutral step (http, prometheus) to one target
     target: TargetName | None = None
     #: ``continue``: a failed check is recorded and the run goes on (triage)

@@ -126,7 +126,38 @@ class Agent:
             ),
         ]
         out += self._usage(comps, pids)
+        out += self._rollouts(comps, pids)
         return "\n".join(out) + "\n"
+
+    def _rollouts(self, comps: list[ComponentSpec], pids: dict[str, int]) -> list[str]:
+        """Each service's rollout under kube-state-metrics' names (namespace ``stack``): its
+        replicas, and those that run the current release (releases.py)."""
+        from sre_cli.stack import releases
+
+        out: list[str] = []
+        for kind, deployment in releases.DEPLOYMENTS.items():
+            replicas = [c for c in comps if c.kind == kind]
+            if not replicas:
+                continue
+            template = releases.current(self.layout, kind).template
+            updated = sum(
+                1 for c in replicas if releases.running_template(pids.get(c.name)) == template
+            )
+            labels = f'namespace="stack",deployment="{deployment}"'
+            out += [
+                f"kube_deployment_spec_replicas{{{labels}}} {len(replicas)}",
+                f"kube_deployment_status_replicas_updated{{{labels}}} {updated}",
+            ]
+        if out:
+            out = [
+                "# HELP kube_deployment_spec_replicas Replicas the stack runs of the service.",
+                "# TYPE kube_deployment_spec_replicas gauge",
+                *[line for line in out if line.startswith("kube_deployment_spec")],
+                "# HELP kube_deployment_status_replicas_updated Replicas on the current release.",
+                "# TYPE kube_deployment_status_replicas_updated gauge",
+                *[line for line in out if line.startswith("kube_deployment_status")],
+            ]
+        return out
 
     def _usage(self, comps: list[ComponentSpec], pids: dict[str, int]) -> list[str]:
         usage = {c.name: process_usage(pids[c.name]) for c in comps if c.name in pids}

@@ -13,6 +13,7 @@ upstream connections alive.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,32 @@ from sre_cli.stack.spec import StackPlan, StateLayout
 from sre_cli.timespec import parse_seconds
 
 __all__ = [
+    "GAMEDAY_TIMINGS",
+    "GamedayTimings",
     "alertmanager_yaml",
     "monitoring_dir",
     "nginx_http_body",
     "prometheus_yaml",
     "shorten_rules",
 ]
+
+
+@dataclass(frozen=True)
+class GamedayTimings:
+    """The game-day Prometheus config (``aqua stack up --gameday-alerts``): scrapes and rule
+    evaluations every ``interval_s``, every alert's ``for:`` capped at ``max_for_s``."""
+
+    interval_s: float = 2.0
+    max_for_s: float = 10.0
+
+    def describe(self) -> str:
+        return (
+            f"shortened game-day alert timings: scrape and evaluation every "
+            f"{self.interval_s:g}s, no alert holds longer than {self.max_for_s:g}s before it fires"
+        )
+
+
+GAMEDAY_TIMINGS = GamedayTimings()
 
 
 def monitoring_dir() -> Path:
@@ -75,8 +96,17 @@ def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
     rule_files: list[str] = []
     for rel in config.get("rule_files", []):
         target = rules_dir / Path(rel).name
-        shutil.copyfile(src / rel, target)
+        if plan.gameday_alerts:
+            text = (src / rel).read_text(encoding="utf-8")
+            target.write_text(shorten_rules(text, GAMEDAY_TIMINGS.max_for_s), encoding="utf-8")
+        else:
+            shutil.copyfile(src / rel, target)
         rule_files.append(str(target))
+    if plan.gameday_alerts:
+        every = f"{GAMEDAY_TIMINGS.interval_s:g}s"
+        config.setdefault("global", {}).update(
+            scrape_interval=every, scrape_timeout=every, evaluation_interval=every
+        )
     extra = layout.config_dir / "rules" / "extra"
     if extra.is_dir():  # rules of your own beside the shipped ones (slo.yml among them)
         rule_files.append(str(extra / "*.yml"))

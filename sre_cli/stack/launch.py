@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from sre_cli.errors import ConfigError
 from sre_cli.infra.pgroles import APP, OWNER
+from sre_cli.stack import releases
+from sre_cli.stack.releases import DEPLOYMENTS
 from sre_cli.stack.runners import ProcessRunner, Runner
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import load_or_create_secrets, write_secret_files
@@ -137,6 +139,11 @@ def service_env(spec: ComponentSpec, plan: StackPlan, layout: StateLayout) -> di
             env["AQUA_SQLITE_PATH"] = str(layout.workdir("api") / "aqua.sqlite3")
     if spec.kind == "worker":
         env["AQUA_WORKER_METRICS_PORT"] = str(spec.port)
+    if spec.kind in DEPLOYMENTS:
+        # the current release's settings, and its template hash for the agent (releases.py)
+        now = releases.current(layout, spec.kind)
+        env.update(now.env)
+        env[releases.TEMPLATE_ENV] = now.template
     return env
 
 

@@ -134,6 +134,8 @@ class StackOptions:
     slo_serve: SLOServeTarget | None = None
     #: put toxiproxy between the services and PostgreSQL, Redis and Kafka (network faults).
     network_faults: bool = False
+    #: shortened alert timings for game days (``configs.GAMEDAY_TIMINGS``).
+    gameday_alerts: bool = False
 
 
 def _not_in_tree(kind: str) -> str:
@@ -404,6 +406,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         api_cpu=options.api_cpu,
         slo_serve=options.slo_serve,
         network_faults=options.network_faults,
+        gameday_alerts=options.gameday_alerts,
     )
     plan.check_port_collisions()
     plan.start_order()  # validates the dependency graph

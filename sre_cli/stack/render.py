@@ -46,6 +46,10 @@ def plan_notes(plan: StackPlan) -> list[RenderableType]:
     if plan.limits:
         cpu = f"{plan.api_cpu:g} cores per API replica" if plan.api_cpu else "as deployed"
         out.append(Text(f"limits: api, ml and worker in cgroups, CPU and memory {cpu}"))
+    if plan.gameday_alerts:
+        from sre_cli.stack.configs import GAMEDAY_TIMINGS
+
+        out.append(Text(GAMEDAY_TIMINGS.describe(), style="yellow"))
     if plan.slo_serve is not None:
         port = plan.slo_serve.port
         out.append(Text(f"Prometheus scrapes aqua slo serve on 127.0.0.1:{port} (job slo)"))

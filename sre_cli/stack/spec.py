@@ -233,6 +233,9 @@ class StackPlan(_Frozen):
     #: the API and worker reach PostgreSQL, Redis and Kafka through toxiproxy
     #: (``aqua stack up --network-faults``), so chaos can slow, cut or reset those links.
     network_faults: bool = False
+    #: game-day alert timings: Prometheus scrapes and evaluates every 2 s and no alert rule
+    #: waits longer than 10 s (``aqua stack up --gameday-alerts``), so a drill fits minutes.
+    gameday_alerts: bool = False
 
     def proxied(self, dependency: str) -> int | None:
         """The port of toxiproxy's proxy in front of ``dependency`` (``postgres``, ``redis``,

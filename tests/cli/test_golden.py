@@ -126,6 +126,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("runbook-run-dry-no-stack", "runbook run api-down --dry-run --format json"),
     ("chaos-run-missing", "chaos run no-such-experiment"),
     ("chaos-run-dry-no-stack", "chaos run chaos/api-replica-loss.yaml --dry-run"),
+    ("gameday-list", "gameday list"),
+    ("gameday-list-json", "gameday list --format json"),
+    ("gameday-run-no-stack", "gameday run outage --yes"),
+    ("gameday-run-kubernetes", "gameday run outage --target kubernetes"),
+    ("gameday-several-problems", "gameday run tests/gameday/fixtures/many-problems.yaml"),
     ("capacity-no-target", "capacity forecast --prometheus {nowhere}"),
     (
         "capacity-bad-history",

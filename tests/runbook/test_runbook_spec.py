@@ -32,7 +32,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "two-operations.md": (
         7,
         "exactly one of http, prometheus, stack, k8s, traces, rollout, patch_resources, exec, "
-        "top, describe, shell, wait, escalate (found: http, stack)",
+        "top, describe, shell, wait, escalate, faults (found: http, stack)",
     ),
     "check-without-verdict.md": (6, "gives no verdict"),
     "action-that-reads.md": (6, "changes nothing"),

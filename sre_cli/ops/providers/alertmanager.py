@@ -8,16 +8,37 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sre_cli.errors import Unavailable
 
-__all__ = ["ESCALATION_ALERT", "post_escalation"]
+__all__ = ["ESCALATION_ALERT", "active_alerts", "post_escalation"]
 
 ESCALATION_ALERT = "RunbookEscalation"
 
 
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+def active_alerts(url: str, matcher: str, *, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The alerts active (not silenced) in the Alertmanager at ``url`` that match ``matcher``
+    (``severity="page"``), as its API gives them (labels, ``startsAt``, ...)."""
+    import httpx
+
+    try:
+        r = httpx.get(
+            f"{url.rstrip('/')}/api/v2/alerts",
+            params={"filter": matcher, "active": "true", "silenced": "false"},
+            timeout=timeout,
+        )
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"Alertmanager {url}: {type(exc).__name__}: {exc}") from exc
+    if r.status_code != 200:
+        raise Unavailable(f"Alertmanager {url}: answered {r.status_code}")
+    return [
+        a for a in r.json() if isinstance(a, dict) and a.get("status", {}).get("state") == "active"
+    ]
 
 
 def post_escalation(

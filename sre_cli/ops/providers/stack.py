@@ -137,6 +137,8 @@ class StackTarget:
         return Observation(None, f"logs of {', '.join(c.name for c in chosen)}", tuple(lines))
 
     def plan_action(self, op: StackOp) -> ActionPlan:
+        if op.verb == "rollback":
+            return self._plan_rollback(op)
         chosen = self._select(op.names, op.only)
         if not chosen:
             return ActionPlan(f"nothing to do: {', '.join(op.names)} all ready")
@@ -148,6 +150,28 @@ class StackTarget:
             for c in chosen
         )
         return ActionPlan(f"{op.verb} {len(changes)} component(s)", changes)
+
+    def _plan_rollback(self, op: StackOp) -> ActionPlan:
+        """One change per service of the chosen components that has a release to go back to."""
+        from sre_cli.stack import releases
+
+        kinds = sorted({c.kind for c in self._select(op.names, "all")} & set(releases.DEPLOYMENTS))
+        changes = []
+        for kind in kinds:
+            now = releases.current(self.control.layout, kind)
+            back = releases.previous(self.control.layout, kind)
+            if back is None or back.env == now.env:
+                continue
+            changes.append(
+                Change(
+                    f"roll {releases.DEPLOYMENTS[kind]} back from {now.describe()} to the "
+                    f"settings of {back.describe()}",
+                    functools.partial(releases.rollback, self.control, kind),
+                )
+            )
+        if not changes:
+            return ActionPlan(f"nothing to roll back: {', '.join(op.names)} run their only release")
+        return ActionPlan(f"roll back {len(changes)} service(s)", tuple(changes))
 
     # -- exec and top -------------------------------------------------------------------------
     def _exec_component(self, op: ExecOp) -> ComponentSpec:

@@ -1,0 +1,162 @@
+"""MTTD and MTTR of each game-day scenario on a full local stack, median of N runs.
+
+Starts its own stack (`aqua stack up --faults`, with `--gameday-alerts` unless
+`--shipped-rules`), seeds it, then runs `aqua gameday run SCENARIO --yes --format json` N
+times per scenario. Before each run it waits until the scenario's alert has resolved at
+Alertmanager (a game day refuses to start while its alert fires). With the shipped rules the
+scenarios' alert timeouts are raised to `--alert-timeout` (an alert that must hold 5 minutes
+cannot fire within the 3 minutes the shipped scenarios allow).
+
+    python bench/gameday/run.py                                   # shortened timings, 3 runs
+    python bench/gameday/run.py --shipped-rules --scenarios outage database-outage
+    python bench/gameday/run.py --json results.json               # every run's report too
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy")
+
+
+def free_base(span: int = 30) -> int:
+    for base in range(24000, 32000, span):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                for port in range(base, base + span):
+                    probe.close()
+                    probe = socket.socket()
+                    probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise SystemExit("no free port range")
+
+
+def aqua(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "sre_cli", *args]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def must(done: subprocess.CompletedProcess[str], what: str) -> None:
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def wait_resolved(state: Path, alert: str, timeout: float = 900) -> float:
+    """Seconds until ``alert`` is no longer active at the stack's Alertmanager."""
+    plan = json.loads((state / "plan.json").read_text())
+    url = next(c["url"] for c in plan["components"] if c["kind"] == "alertmanager")
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        found = httpx.get(f"{url}/api/v2/alerts", params={"filter": f'alertname="{alert}"'})
+        if not [a for a in found.json() if a["status"]["state"] == "active"]:
+            return time.monotonic() - started
+        time.sleep(2)
+    raise SystemExit(f"{alert} still active after {timeout:g}s")
+
+
+def scenario_file(name: str, folder: Path, alert_timeout: str | None) -> Path:
+    """The shipped scenario, with a longer alert timeout when asked."""
+    src = ROOT / "chaos" / "gameday" / f"{name}.yaml"
+    if alert_timeout is None:
+        return src
+    text = src.read_text().replace("alert: 3m,", f"alert: {alert_timeout},")
+    target = folder / f"{name}.yaml"
+    target.write_text(text)
+    return target
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
+    ap.add_argument("--shipped-rules", action="store_true", help="no --gameday-alerts")
+    ap.add_argument("--alert-timeout", default="12m", help="with --shipped-rules")
+    ap.add_argument("--json", type=Path, help="write every run's report here")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="aqua-bench-gameday-"))
+    tmp.chmod(0o755)
+    state = tmp / "stack"
+    up = ["stack", "up", "--faults", "--port-base", str(free_base()), "--state-dir", str(state)]
+    if not args.shipped_rules:
+        up.append("--gameday-alerts")
+    rows: list[dict[str, Any]] = []
+    try:
+        must(aqua(*up, timeout=600), "aqua stack up")
+        seed = ("--farms", "1", "--ponds", "2", "--hours", "48", "--state-dir", str(state))
+        must(aqua("stack", "seed", *seed, timeout=600), "aqua stack seed")
+        timeout = args.alert_timeout if args.shipped_rules else None
+        for name in args.scenarios:
+            path = scenario_file(name, tmp, timeout)
+            alert = next(
+                line.split(":", 1)[1].strip()
+                for line in path.read_text().splitlines()
+                if line.startswith("alert:")
+            )
+            for i in range(args.runs):
+                waited = wait_resolved(state, alert)
+                started = time.monotonic()
+                done = aqua(
+                    "gameday", "run", str(path), "--yes", "--format", "json",
+                    "--state-dir", str(state),
+                )  # fmt: skip
+                took = time.monotonic() - started
+                report = json.loads(done.stdout) if done.stdout.strip() else {}
+                row = {
+                    "scenario": name,
+                    "run": i + 1,
+                    "exit": done.returncode,
+                    "verdict": report.get("verdict"),
+                    "mttd_s": (report.get("alert") or {}).get("mttd_s"),
+                    "mttr_s": (report.get("recovery") or {}).get("mttr_s"),
+                    "budget_spent": report.get("budget_spent"),
+                    "requests": report.get("requests"),
+                    "seconds": round(took, 1),
+                    "waited_for_resolve_s": round(waited, 1),
+                    "report": report,
+                    "stderr": done.stderr[-2000:] if done.returncode else "",
+                }
+                rows.append(row)
+                print(
+                    f"{name} run {i + 1}: exit {done.returncode} {row['verdict']} "
+                    f"MTTD {row['mttd_s']} s MTTR {row['mttr_s']} s ({took:.0f} s)",
+                    flush=True,
+                )
+    finally:
+        aqua("stack", "down", "--purge", "--state-dir", str(state), timeout=300)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    timings = "shipped rules" if args.shipped_rules else "--gameday-alerts"
+    print(f"\n| scenario ({timings}) | runs passed | MTTD median (s) | MTTR median (s) |")
+    print("|---|---:|---:|---:|")
+    for name in args.scenarios:
+        mine = [r for r in rows if r["scenario"] == name]
+        passed = [r for r in mine if r["verdict"] == "pass"]
+        mttd = median([r["mttd_s"] for r in passed if r["mttd_s"] is not None])
+        mttr = median([r["mttr_s"] for r in passed if r["mttr_s"] is not None])
+        print(f"| {name} | {len(passed)}/{len(mine)} | {mttd} | {mttr} |")
+
+
+if __name__ == "__main__":
+    main()

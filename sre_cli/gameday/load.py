@@ -1,0 +1,139 @@
+"""The load of a game day: the project's open-model engine, sending the reference mix at a
+fixed arrival rate from before the fault until the run ends, watched while it goes.
+
+The engine reports its counts every second (requests sent, requests answered below 400), so
+the share of failed requests over the last few seconds is known live: what users see, even
+when the API itself is down and records nothing. A schedule is at most 10 minutes; a longer
+game day chains schedules, each counted into the same totals::
+
+    with GamedayLoad(plan) as load:
+        load.wait_started(30)
+        load.failed_share(5.0)      # over the last 5 s, None before there is data
+    load.total, load.failed, load.slower_than(0.1)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sre_cli.errors import AquaError, Unavailable
+from sre_cli.loadtest.plan import MAX_DURATION_S, LoadPlan
+from sre_cli.loadtest.results import LoadReport
+
+__all__ = ["GamedayLoad"]
+
+
+@dataclass
+class _Counts:
+    sent: int = 0
+    ok: int = 0
+    #: (monotonic time, cumulative sent, cumulative answered below 400)
+    ticks: list[tuple[float, int, int]] = field(default_factory=list)
+
+
+class GamedayLoad:
+    """The open-model load in a thread of its own, until :meth:`stop`."""
+
+    def __init__(self, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.reports: list[LoadReport] = []
+        self.error: AquaError | None = None
+        self.started_at = 0.0
+        self.seconds = 0.0
+        self._counts = _Counts()
+        self._base = (0, 0)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="gameday-load")
+
+    def _tick(self, _elapsed: float, sent: int, ok: int) -> None:
+        with self._lock:
+            c = self._counts
+            c.sent, c.ok = self._base[0] + sent, self._base[1] + ok
+            c.ticks.append((time.monotonic(), c.sent, c.ok))
+
+    def _run(self) -> None:
+        import dataclasses
+
+        from sre_cli.loadtest.native import Live
+        from sre_cli.loadtest.openmodel import run_open_load
+        from sre_cli.loadtest.schedule import constant
+
+        began = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                plan = dataclasses.replace(
+                    self.plan, schedule=constant(self.plan_rate, MAX_DURATION_S)
+                )
+                report = run_open_load(plan, None, Live(self._tick, self._stop, 1.0))
+                self.reports.append(report)
+                with self._lock:
+                    self._base = (self.total, self.total - self.failed)
+        except AquaError as exc:
+            self.error = exc
+        finally:
+            self.seconds = time.monotonic() - began
+
+    @property
+    def plan_rate(self) -> float:
+        assert self.plan.schedule is not None
+        return self.plan.schedule.start_rps
+
+    def __enter__(self) -> GamedayLoad:
+        self.started_at = time.time()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def wait_started(self, timeout: float) -> None:
+        """Until the engine answered its first requests; :class:`Unavailable` if it did not
+        (or the error that stopped it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.error is not None:
+                raise self.error
+            with self._lock:
+                if self._counts.sent > 0:
+                    return
+            time.sleep(0.2)
+        raise Unavailable(f"the load sent nothing within {timeout:g}s")
+
+    def failed_share(self, window_s: float) -> float | None:
+        """The share of requests that failed over the last ``window_s`` seconds (None before
+        a request was sent in that time, or when the load stopped)."""
+        with self._lock:
+            ticks = list(self._counts.ticks)
+        if not ticks or time.monotonic() - ticks[-1][0] > 3.0:
+            return None
+        now, sent, ok = ticks[-1]
+        start = next((t for t in reversed(ticks) if now - t[0] >= window_s), ticks[0])
+        sent_in, ok_in = sent - start[1], ok - start[2]
+        if sent_in <= 0:
+            return None
+        return (sent_in - ok_in) / sent_in
+
+    @property
+    def total(self) -> int:
+        return sum(r.recorder.requests for r in self.reports)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.recorder.failures for r in self.reports)
+
+    def slower_than(self, seconds: float) -> int:
+        """Requests that took longer than ``seconds`` (from their intended send time)."""
+        limit = seconds * 1000.0
+        return sum(
+            sum(1 for ms in ep.times_ms if ms > limit)
+            for r in self.reports
+            for ep in r.recorder.endpoints.values()
+        )

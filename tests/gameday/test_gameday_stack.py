@@ -1,0 +1,179 @@
+"""``aqua gameday run`` end to end on one real full stack (``--faults --gameday-alerts``,
+seeded): PostgreSQL, Redis, Kafka, two API replicas behind nginx, Prometheus evaluating the
+shipped rules with shortened timings, Alertmanager, the open-model load engine.
+
+Each shipped scenario runs once: the fault lands (the SLI leaves its objective), the alert
+fires at Alertmanager, the runbook resolves, the SLI recovers; the JSON matches its schema.
+A runbook that skips its fix step makes the same scenario fail (exit 1), and without --yes
+nothing is injected (exit 3). The tests run in file order on the one stack; each waits until
+the alert of the one before has resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cli_runner import ROOT, run_aqua
+from infra_harness import require
+from json_schema import assert_matches_schema
+from stack.stack_harness import Stack, make_stack, require_full_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gameday-stack")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from sre_cli.loadtest.native import engine_binary
+
+    require_full_stack()
+    require(engine_binary)
+    for s in make_stack(tmp_path_factory.mktemp("gameday")):
+        s.up("--faults", "--gameday-alerts")
+        done = run_aqua(
+            "stack", "seed", "--farms", "1", "--ponds", "2", "--hours", "48",
+            "--state-dir", str(s.state_dir), timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield s
+
+
+def alertmanager(stack: Stack) -> str:
+    return next(str(c["url"]) for c in stack.plan()["components"] if c["kind"] == "alertmanager")
+
+
+def wait_resolved(stack: Stack, alert: str, timeout: float = 120) -> None:
+    """Until ``alert`` is no longer active at the stack's Alertmanager."""
+    deadline = time.monotonic() + timeout
+    url = f"{alertmanager(stack)}/api/v2/alerts"
+    while True:
+        active = httpx.get(url, params={"filter": f'alertname="{alert}"'}, timeout=10).json()
+        if not [a for a in active if a["status"]["state"] == "active"]:
+            return
+        assert time.monotonic() < deadline, f"{alert} still active: {active}"
+        time.sleep(1)
+
+
+def gameday(
+    stack: Stack, scenario: str, *args: str, timeout: float = 900
+) -> tuple[int, str, dict[str, Any]]:
+    """``aqua gameday run SCENARIO --format json``: exit code, stderr, the JSON."""
+    journal = stack.state_dir.parent / f"gameday-{os.urandom(4).hex()}.jsonl"
+    where = ("--state-dir", str(stack.state_dir), "--journal", str(journal))
+    done = run_aqua("gameday", "run", scenario, *where, "--format", "json", *args, timeout=timeout)
+    report = json.loads(done.stdout) if done.stdout.strip() else {}
+    if report:
+        assert_matches_schema("gameday-run", report)
+    return done.returncode, done.stderr, report
+
+
+def steps(report: dict[str, Any]) -> dict[str, str]:
+    return {s["title"]: s["status"] for s in report["runbook"]["steps"]}
+
+
+def assert_passed(code: int, err: str, report: dict[str, Any], alert: str) -> None:
+    assert code == 0, (err, json.dumps(report, indent=1))
+    assert report["verdict"] == "pass"
+    assert report["fault"]["landed"], report["fault"]
+    assert report["alert"]["name"] == alert
+    mttd, mttr = report["alert"]["mttd_s"], report["recovery"]["mttr_s"]
+    assert mttd is not None
+    assert mttd > 0
+    assert mttr is not None
+    assert mttr > 0
+    assert report["runbook"]["outcome"] == "resolved"
+    assert Path(report["runbook"]["journal"]).is_file()
+    assert report["requests"]["total"] > 0
+
+
+def test_without_yes_nothing_is_injected(stack: Stack) -> None:
+    code, err, report = gameday(stack, "outage")
+    assert code == 3, err
+    assert "destructive and runs only with --yes" in " ".join(err.split())
+    assert report["fault"]["injected_at"] is None
+    assert report["runbook"]["outcome"] == "not-run"
+    assert all(c["ready"] for n, c in stack.status().items() if n.startswith("api-"))
+
+
+def test_outage_is_detected_fixed_and_measured(stack: Stack) -> None:
+    code, err, report = gameday(stack, "outage", "--yes")
+    assert_passed(code, err, report, "APIDown")
+    assert "alert timings: shortened game-day alert timings" in " ".join(err.split())
+    assert "api-1 stopped" in report["fault"]["evidence"]
+    assert steps(report)["restart api-* (only those not ready)"] == "done"
+    # while every replica was down users' requests failed, and that spent budget
+    assert report["requests"]["failed"] > 0
+    assert report["budget_spent"] > 0
+    assert report["recovery"]["sli_before"] < 0.01
+    assert all(c["ready"] for n, c in stack.status().items() if n.startswith("api-"))
+
+
+def test_a_runbook_that_skips_its_fix_fails_the_game_day(stack: Stack) -> None:
+    wait_resolved(stack, "APIDown")
+    book = (ROOT / "runbooks" / "api-down.md").read_text()
+    fix = re.search(r"```aqua action\nstack: \{restart: [^\n]*\n```\n", book)
+    assert fix is not None
+    no_fix = book.replace(fix.group(0), "").replace("timeout: 90s", "timeout: 20s")
+    variant = stack.state_dir.parent / "api-down-no-fix.md"
+    variant.write_text(no_fix)
+    scenario = stack.state_dir.parent / "outage-no-fix.yaml"
+    scenario.write_text(
+        (ROOT / "chaos" / "gameday" / "outage.yaml")
+        .read_text()
+        .replace("experiment: api-outage", f"experiment: {ROOT / 'chaos' / 'api-outage.yaml'}")
+        .replace("runbook: api-down", f"runbook: {variant}")
+        .replace("recovery: 3m", "recovery: 15s")
+    )
+    code, err, report = gameday(stack, str(scenario), "--yes")
+    assert code == 1, (err, json.dumps(report, indent=1))
+    assert report["verdict"] == "fail"
+    assert report["fault"]["landed"]
+    assert report["alert"]["fired_at"] is not None  # the alert did its part
+    assert report["runbook"]["outcome"] == "check-failed"
+    assert report["recovery"]["recovered_at"] is None
+    assert "runbook api-down-no-fix ended check-failed" in err
+    # the rollbacks, a safety net, started the replicas again
+    stack.wait(lambda st: all(c["ready"] for n, c in st.items() if n.startswith("api-")), 90, "api")
+
+
+def test_database_outage_pages_the_dba_team_and_is_fixed(stack: Stack) -> None:
+    code, err, report = gameday(stack, "database-outage", "--yes")
+    assert_passed(code, err, report, "PostgresDown")
+    assert "postgres stopped" in report["fault"]["evidence"]
+    assert steps(report)["start postgres"] == "done"
+    assert report["requests"]["failed"] > 0
+    assert stack.status()["postgres"]["ready"]
+
+
+def test_latency_spike_is_cleared_by_its_runbook(stack: Stack) -> None:
+    code, err, report = gameday(stack, "latency-spike", "--yes")
+    assert_passed(code, err, report, "HighLatency")
+    assert steps(report)["clear every injected API fault"] == "done"
+    assert report["recovery"]["sli_before"] < 0.5
+    assert report["recovery"]["sli_after"] < 0.5
+
+
+def test_memory_leak_is_restarted_away(stack: Stack) -> None:
+    code, err, report = gameday(stack, "memory-leak", "--yes")
+    assert_passed(code, err, report, "MemoryNearLimit")
+    assert "> 0.95" in report["fault"]["evidence"] or "all 1 series" in report["fault"]["evidence"]
+    assert steps(report)["restart api-*"] == "done"
+    assert report["recovery"]["sli_after"] < 0.9
+
+
+def test_bad_deploy_is_rolled_back(stack: Stack) -> None:
+    code, err, report = gameday(stack, "bad-deploy", "--yes")
+    assert_passed(code, err, report, "DeploymentRolloutStuck")
+    assert "released revision 2 (AQUA_DB_POOL_SIZE=0)" in report["fault"]["evidence"]
+    assert "api-1 not ready on revision 2" in report["fault"]["evidence"]  # the rollout stuck
+    assert steps(report)["roll back the release of api-*"] == "done"
+    releases = json.loads((stack.state_dir / "releases.json").read_text())["api"]
+    assert [r["env"] for r in releases] == [{}, {"AQUA_DB_POOL_SIZE": "0"}, {}]
+    assert all(c["ready"] for n, c in stack.status().items() if n.startswith("api-"))
