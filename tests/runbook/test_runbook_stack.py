@@ -188,11 +188,12 @@ def test_bad_deploy_dry_runs_on_the_stack(stack: Stack) -> None:
         done, events = runbook(stack, "bad-deploy", "--dry-run")
         assert done.returncode == 0, done.stdout + done.stderr
         by_step = steps(events)
-        assert sorted(by_step) == [5, 6, 7, 9, 11]  # the stack's steps only
+        assert sorted(by_step) == [5, 6, 7, 9, 10, 12]  # the stack's steps only
         assert by_step[5]["status"] == "fail"  # api-2 is not ready
-        assert by_step[9]["status"] == "would"
-        assert by_step[9]["risk"] == "mutate"
-        assert by_step[9]["changes"] == ["restart api-2 (stopped on purpose)"]
+        assert by_step[9]["status"] == "nothing"  # no release to roll back to
+        assert by_step[10]["status"] == "would"
+        assert by_step[10]["risk"] == "mutate"
+        assert by_step[10]["changes"] == ["restart api-2 (stopped on purpose)"]
         assert events[-1]["outcome"] == "dry-run"
         assert events[-2]["event"] == "verify"  # measured once, nobody paged
         assert "escalation" not in [e["event"] for e in events]
