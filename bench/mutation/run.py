@@ -80,14 +80,17 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     "slo": {
         "sre_cli/slo/backtest.py": _slo_tests("backtest", "prometheus"),
         "sre_cli/slo/batch.py": _slo_tests("engine", "timeslices", "serve", "prometheus", "syntax"),
-        "sre_cli/slo/engine.py": _slo_tests("engine", "timeslices", "serve", "prometheus"),
+        "sre_cli/slo/engine.py": _slo_tests(
+            "engine", "timeslices", "serve", "prometheus", "recorded"
+        ),
         "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
         "sre_cli/slo/html_report.py": _slo_tests("engine", "html", "prometheus"),
         "sre_cli/slo/lint.py": _slo_tests("spec", "syntax", "field", "prometheus"),
         "sre_cli/slo/loader.py": _slo_tests("spec", "cli", "field", "engine"),
         "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
         "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
-        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus"),
+        "sre_cli/slo/recorded.py": _slo_tests("recorded", "rules"),
+        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus", "recorded"),
         "sre_cli/slo/rules.py": [
             *_slo_tests("rules", "cli", "field"),
             "tests/runbook/test_runbook_alerts.py",
