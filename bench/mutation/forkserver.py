@@ -89,7 +89,7 @@ class Job:
     limits: dict[str, float]
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin must be hashable
 class Outcome:
     """A pytest plugin in the child: which test failed first, and whether it timed out."""
 

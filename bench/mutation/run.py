@@ -544,8 +544,18 @@ def _trace(
 
 
 def _limits(trace: Trace, tests: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """Each test's time limit: ``--timeout-factor`` × its traced time (at least
+    ``--min-timeout``), plus the longest traced time of a test of its file: a module-scoped
+    fixture's set-up is timed as part of whichever test of the file ran first, and that need
+    not be the first one a mutant runs."""
+    longest: dict[str, float] = {}
+    for t, seconds in trace.seconds.items():
+        name = t.split("::")[0]
+        longest[name] = max(longest.get(name, 0.0), seconds)
     return {
-        t: max(args.min_timeout, args.timeout_factor * trace.seconds.get(t, 0.0)) for t in tests
+        t: max(args.min_timeout, args.timeout_factor * trace.seconds.get(t, 0.0))
+        + longest.get(t.split("::")[0], 0.0)
+        for t in tests
     }
 
 

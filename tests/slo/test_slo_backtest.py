@@ -48,7 +48,8 @@ slos:
       raw:
         error_ratio_query: max by (zone) (slow_ratio[{{.window}}])
 """
-# Per key kind, the values of two series (two zones) at every step (or at step time t).
+# Per key kind ("bad", or "bad:1h" for one window only), the values of two series (two zones)
+# at every step (or at step time t).
 Value = float | Callable[[float], float]
 Split = dict[str, tuple[Value, Value]]
 
@@ -77,7 +78,7 @@ def _prometheus(split: Split, asked: list[tuple[float, float, float]]) -> Promet
             }
             for key in re.findall(r'"aqua_q", "([^"]+)"', form["query"])
             if split
-            for zone, v in zip(("a", "b"), split[key.split(":")[0]], strict=True)
+            for zone, v in zip(("a", "b"), split.get(key, split[key.split(":")[0]]), strict=True)
         ]
         return httpx.Response(
             200, json={"status": "success", "data": {"resultType": "matrix", "result": result}}
@@ -212,3 +213,28 @@ def test_a_firing_ends_at_the_first_calm_step_and_idle_steps_are_skipped(tmp_pat
     fired = {t.name: [(f.start, f.end) for f in t.firings] for t in result.slos[0].tiers}
     assert fired["ticket-slow"] == [(START + 600, START + 1200)]
     assert fired["page-quick"] == fired["page-slow"] == fired["ticket-quick"] == []
+
+
+@pytest.mark.parametrize("at_limit", ["6h", "3d"])
+def test_a_tier_needs_both_windows_above_its_threshold(tmp_path: Path, at_limit: str) -> None:
+    # ticket-slow (6h / 3d, factor 1): one window exactly at the threshold and the other above
+    # it stays silent, as the alert rule's `short > t and long > t` does.
+    slo = _slo(tmp_path, RAW)
+    limit = threshold(1.0, slo.budget)
+    above = 2 * limit
+    split: Split = {"ratio": (above, 0.0), f"ratio:{at_limit}": (limit, 0.0)}
+    with _prometheus(split, []) as prom:
+        result = backtest([slo], prom, START, START + 3600, step=300)
+    assert {t.name: t.firings for t in result.slos[0].tiers}["ticket-slow"] == []
+    with _prometheus({"ratio": (above, 0.0)}, []) as prom:
+        loud = backtest([slo], prom, START, START + 3600, step=300)
+    assert len({t.name: t.firings for t in loud.slos[0].tiers}["ticket-slow"]) == 1
+
+
+def test_queries_counts_the_backtests_own_on_a_used_client(tmp_path: Path) -> None:
+    asked: list[tuple[float, float, float]] = []
+    with _prometheus({}, asked) as prom:
+        prom.query_range("up", START, START + 60, 60)
+        prom.query_range("up", START, START + 60, 60)
+        result = backtest([_slo(tmp_path, EVENTS)], prom, START, START + 3600, step=300)
+    assert (result.queries, len(asked)) == (1, 3)

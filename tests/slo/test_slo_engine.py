@@ -23,6 +23,7 @@ from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import Report
 from sre_cli.slo.gate import judge
+from sre_cli.slo.html_report import burn_down_svg
 from sre_cli.slo.html_report import page as html_page
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.render import gate_summary, markdown, sparkline, table
@@ -439,3 +440,15 @@ def test_gate_without_any_minimum_fails_only_an_exhausted_budget(
     assert judge(Report(AT, [replace(bare, budget_consumed=0.99)])).passed  # 1 % left
     [violation] = judge(Report(AT, [replace(bare, budget_consumed=1.01)])).violations
     assert violation.reason.startswith("error budget exhausted: -1.0% left, minimum 0.0%")
+
+
+def test_burn_down_chart_reads_from_zero_with_two_points(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    [result] = run(steady(0.0004))[0].results
+    two = replace(result, burn_down=[(result.window_start, 1.0), (AT, 0.6)])
+    svg = burn_down_svg(two)
+    # 520 × 200, plot from x 72 to 510 and y 10 (100 %) to 176 (0 %): two points make a line.
+    assert "points='72.0,10.0 510.0,76.4'" in svg
+    assert "<line x1='72' x2='510' y1='176.0' y2='176.0' stroke='#cf222e'" in svg  # 0 % rule
+    assert burn_down_svg(replace(result, burn_down=[(AT, 0.6)])).startswith("<p ")

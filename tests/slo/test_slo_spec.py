@@ -225,3 +225,37 @@ def test_selectors_found_in_queries() -> None:
         "x_bucket",
         "up",
     ]
+
+
+def _openslo_slo(name: str) -> str:
+    return f"""apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: {name}
+spec:
+  service: payments
+  indicator:
+    metadata: {{name: inline}}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {{metricSource: {{type: Prometheus, spec: {{query: 'ok_total'}}}}}}
+        total: {{metricSource: {{type: Prometheus, spec: {{query: 'all_total'}}}}}}
+  timeWindow:
+    - duration: 28d
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - target: 0.999
+"""
+
+
+def test_openslo_names_are_at_most_120_characters(tmp_path: Path) -> None:
+    longest = tmp_path / "longest.yaml"
+    longest.write_text(_openslo_slo("n" * 120))
+    [slo] = load_slos([longest])
+    assert slo.name == "n" * 120
+    too_long = tmp_path / "too-long.yaml"
+    too_long.write_text(_openslo_slo("n" * 121))
+    with pytest.raises(SpecError, match="120"):
+        load_slos([too_long])
