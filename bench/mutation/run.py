@@ -768,7 +768,11 @@ def run_group(
         files = args.tests
         table = dict.fromkeys(modules, args.tests)
     else:
-        trace, third_party = _trace(group, modules, files, args, tree)
+        # The whole group's trace, whatever --module asks: one stored trace serves every
+        # subset (runs of parts of a group side by side).
+        every = sorted({f for fs in MODULE_TESTS[group].values() for f in fs})
+        trace, third_party = _trace(group, list(MODULE_TESTS[group]), every, args, tree)
+        files = every  # a mutant may run a test of another module's files
     if group not in NO_PREIMPORT:
         _preimport(third_party)
     print(
@@ -862,6 +866,34 @@ OUTCOMES = ("killed", "timeout", "survived", "uncovered")
 PROGRESS_FD = os.dup(1)
 
 
+def _load_results(path: Path) -> list[Result]:
+    text = path.read_text()
+    items = (
+        json.loads(text)
+        if path.suffix == ".json"
+        else [json.loads(x) for x in text.split("\n") if x]
+    )
+    return [Result(**{**item, "mutant": Mutant(**item["mutant"])}) for item in items]
+
+
+def _report(paths: list[Path]) -> int:
+    """One table from the results of several runs (a later file's outcome wins)."""
+    merged: dict[Mutant, Result] = {}
+    for path in paths:
+        merged |= {r.mutant: r for r in _load_results(path)}
+    results = sorted(merged.values(), key=lambda r: (r.mutant.module, r.mutant.index))
+    for group, table in MODULE_TESTS.items():
+        mine = [r for r in results if r.mutant.module in table]
+        if mine:
+            print(f"\n{group}\n\n{summary(mine)}\n")
+            for r in mine:
+                if r.outcome != "killed":
+                    print(
+                        f"  {r.outcome.upper()} {r.mutant.module}:{r.mutant.line}: {r.mutant.what}"
+                    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--group", action="append", choices=sorted(MODULE_TESTS))
@@ -909,11 +941,18 @@ def main() -> int:
         action="store_true",
         help="fresh engine: skip the run of the unmutated tests in a forked child",
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="print the table of these --json (or .jsonl) files, one run's parts, and stop",
+    )
     args = parser.parse_args()
+    if args.report:
+        return _report(args.report)
     previous: dict[Mutant, Result] = {}
     if args.recheck:
-        for item in json.loads(args.recheck.read_text()):
-            r = Result(**{**item, "mutant": Mutant(**item["mutant"])})
+        for r in _load_results(args.recheck):
             if r.outcome == "killed":
                 previous[r.mutant] = r
     started = time.monotonic()
