@@ -157,10 +157,13 @@ def test_page_fires_at_fast_burn_and_status_warns(
     counts = steady(0.0001)
     counts["5m"] = (15.0 * 0.001 * 1000, 1000.0)  # 15x over 5m
     counts["1h"] = (15.0 * 0.001 * 12000, 12000.0)  # and over 1h
-    [r] = run(counts)[0].results
+    report = run(counts)[0]
+    [r] = report.results
     assert r.tiers["page-quick"]
     assert r.alerts == {"page": True, "ticket": False}
     assert r.status == "warning"
+    # The alerts column names the firing severities ("-" when none fires, test_renderers).
+    assert markdown(report).splitlines()[-1].endswith("| page | **warning** |")
 
 
 def test_long_window_alone_does_not_page(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
@@ -243,6 +246,7 @@ def test_renderers(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     assert "ok" in text
     md = markdown(report)
     assert "| `api/availability` | 99.9% | 30d | 99.960% | 60.0% | 25.9 |" in md
+    assert md.splitlines()[-1].endswith("| - | **ok** |")
     page = html_page(report, load_tiers())
     assert page.startswith("<!doctype html>")
     assert "<svg" in page
@@ -452,3 +456,24 @@ def test_burn_down_chart_reads_from_zero_with_two_points(
     assert "points='72.0,10.0 510.0,76.4'" in svg
     assert "<line x1='72' x2='510' y1='176.0' y2='176.0' stroke='#cf222e'" in svg  # 0 % rule
     assert burn_down_svg(replace(result, burn_down=[(AT, 0.6)])).startswith("<p ")
+
+
+def test_status_is_breached_only_below_zero(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    # As the gate: a budget spent to exactly zero is empty (under the 25 % minimum: a
+    # warning), not breached; any overspend is.
+    [base] = run(steady(0.0004))[0].results
+    empty = replace(base, budget_consumed=1.0)
+    assert (empty.status, empty.time_to_exhaustion) == ("warning", 0.0)
+    assert replace(base, budget_consumed=1.0001).status == "breached"
+
+
+def test_json_numbers_are_integers_only_while_exact() -> None:
+    from sre_cli.slo.engine import json_number
+
+    exact = 2.0**53 - 1  # the largest whole number every float below it also holds exactly
+    assert (json_number(exact), type(json_number(exact))) == (2**53 - 1, int)
+    assert type(json_number(2.0**53)) is float
+    assert type(json_number(-(2.0**53))) is float
+    assert (json_number(None), json_number(0.5), json_number(3.0)) == (None, 0.5, 3)
