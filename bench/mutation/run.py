@@ -615,12 +615,21 @@ def _plan(
             found = found[: args.limit]
         for m in found:
             tests = _select(trace, m, table[module])
-            if not tests:
-                uncovered.append(Result(m, "uncovered", 0, "", 0.0))
-                continue
             span = set(range(m.line, m.end_line + 1))
             at_import = bool(span & trace.at_import.get(module, set()))
             site = function_site(parsed, sites[m.index][0])
+            if not tests and site is None:
+                # Outside any function body yet never traced: evaluated at import in a way
+                # the trace does not see (a string annotation that FastAPI or pydantic
+                # evaluates): every test of the module, in a fresh run.
+                tests = sorted(
+                    (t for t in trace.order if t.split("::")[0] in table[module]),
+                    key=lambda t: trace.seconds.get(t, 0.0),
+                )
+                at_import = True
+            if not tests:
+                uncovered.append(Result(m, "uncovered", 0, "", 0.0))
+                continue
             planned.append(_Planned(m, apply(original, m), site, at_import, tests))
     if args.sample:
         chosen = random.Random(args.seed).sample(planned, min(args.sample, len(planned)))
