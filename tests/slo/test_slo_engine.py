@@ -477,3 +477,43 @@ def test_json_numbers_are_integers_only_while_exact() -> None:
     assert type(json_number(2.0**53)) is float
     assert type(json_number(-(2.0**53))) is float
     assert (json_number(None), json_number(0.5), json_number(3.0)) == (None, 0.5, 3)
+
+
+def test_burn_down_of_a_calendar_window_just_begun_is_its_two_ends(tmp_path: Path) -> None:
+    # 30 minutes into March: too short for a burn-down range query (48 steps of at least a
+    # minute), so the burn-down is the window's start at 100 % and now at the budget left.
+    from sre_cli.slo.batch import evaluate_slo
+
+    path = tmp_path / "month.yaml"
+    path.write_text(SPEC.replace("objective: 99.9", "objective: 99.9\n    window: month"))
+    [slo] = load_slos([path])
+    at = AT + 1800
+    seen: list[str] = []
+    with PrometheusClient("http://prom", transport=_transport(steady(0.0004), seen)) as prom:
+        [batched] = evaluate([slo], prom, at).results
+        alone = evaluate_slo(slo, prom, at, load_tiers())
+    assert len(seen) == 2  # two instant queries, no range query
+    for r in (batched, alone):
+        assert r.window_start == AT
+        assert r.burn_down == [(AT, 1.0), (at, pytest.approx(0.6))]
+
+
+def test_raw_ratio_burn_down_spends_the_mean_ratio_so_far(tmp_path: Path) -> None:
+    # A raw ratio has no event counts: the budget spent by a step is the mean of the step
+    # ratios so far over the budget (1 %): 0.5 % then 1.5 % leave 50 % and then 0 %.
+    from sre_cli.slo.engine import SLOResult, burn_down_points
+
+    path = tmp_path / "raw.yaml"
+    path.write_text(
+        "version: prometheus/v1\nservice: api\nslos:\n  - name: latency\n    objective: 99\n"
+        "    sli: {raw: {error_ratio_query: 'max(slow_ratio[{{.window}}])'}}\n"
+    )
+    [slo] = load_slos([path])
+    start = AT - 30 * 86400
+    result = SLOResult(slo, start, AT, 0.99, None, None, 1.0, {}, {})
+    t1, t2 = start + 86400, start + 2 * 86400
+    points = burn_down_points(result, AT, {t2: {"ratio": 0.015}, t1: {"ratio": 0.005}})
+    assert points == [(start, 1.0), (t1, pytest.approx(0.5)), (t2, pytest.approx(0.0)), (AT, 0.0)]
+    # A last step at `at` itself gives way to the exact figure.
+    ends = burn_down_points(result, AT, {AT: {"ratio": 0.02}})
+    assert ends == [(start, 1.0), (AT, 0.0)]
