@@ -130,10 +130,10 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     },
 }
 
-#: Modules whose tests run them in another process (``aqua slo serve`` started as a
-#: command): the trace cannot see those lines, so a mutant no traced test reaches runs all
+#: Modules whose tests run them in another process (``aqua slo serve`` and
+#: ``aqua slo validate`` started as commands): the trace cannot see those lines, so a mutant no traced test reaches runs all
 #: the module's own tests (the mutated file is what the other process imports).
-OUT_OF_PROCESS = {"sre_cli/slo/serve.py"}
+OUT_OF_PROCESS = {"sre_cli/slo/serve.py", "sre_cli/slo/syntax.py"}
 
 #: pytest options of every run of a group (``-m`` keeps the PostgreSQL twins of the SQLite
 #: tests out: the auth logic under test is the same on both).
@@ -789,6 +789,8 @@ def run_group(
         every = sorted({f for fs in MODULE_TESTS[group].values() for f in fs})
         trace, third_party = _trace(group, list(MODULE_TESTS[group]), every, args, tree)
         files = every  # a mutant may run a test of another module's files
+    if args.trace_only:
+        return []
     if group not in NO_PREIMPORT:
         _preimport(third_party)
     print(
@@ -938,6 +940,9 @@ def main() -> int:
         type=Path,
         help="keep each group's trace in this directory and reuse it while the code and "
         "tests are unchanged",
+    )
+    parser.add_argument(
+        "--trace-only", action="store_true", help="only trace (into --trace-cache), no mutant"
     )
     parser.add_argument("--json", type=Path, help="write every mutant's outcome here")
     parser.add_argument(
