@@ -130,9 +130,9 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     },
 }
 
-#: Modules whose tests run them in another process (``aqua slo serve`` and
-#: ``aqua slo validate`` started as commands): the trace cannot see those lines, so a mutant no traced test reaches runs all
-#: the module's own tests (the mutated file is what the other process imports).
+#: Modules whose tests run them in another process (``aqua slo serve`` and ``aqua slo
+#: validate`` started as commands): the trace cannot see those lines, so a mutant no traced
+#: test reaches runs all the module's own tests (the other process imports the mutated file).
 OUT_OF_PROCESS = {"sre_cli/slo/serve.py", "sre_cli/slo/syntax.py"}
 
 #: pytest options of every run of a group (``-m`` keeps the PostgreSQL twins of the SQLite
