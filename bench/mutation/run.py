@@ -5,31 +5,39 @@ one change at a time: a comparison flipped or loosened, ``+``/``-`` and ``*``/``
 ``and``/``or`` swapped, a ``not`` dropped, a number moved by one, ``True``/``False`` swapped.
 Only the mutated expression's text changes (the rest of the file, its line numbers included,
 stays as it is). A mutant is *killed* when a test fails, *survives* when the tests pass, and
-*times out* when a test runs past its time limit (counted as killed: the tests noticed). A
-mutant on a line no test reaches is *uncovered* (counted as survived). The score is killed ÷
-all mutants.
+*times out* when a test runs past its time limit. A mutant on a line no test reaches is
+*uncovered*. The score is killed ÷ all mutants: time-outs, survivors and uncovered mutants are
+not killed (the table also gives the score with time-outs counted as killed).
 
 Made to be cheap on a shared machine:
 
 * each module names the test files that own it (``MODULE_TESTS``);
-* one traced run of those tests records which test reaches which line of which module, and
-  how long each test takes; a mutant then runs only the tests that reach its lines (all of the
-  module's tests if the line runs at import time), fastest first, and stops at the first
-  failure (``-x``);
+* one traced run of the group's tests records which test reaches which line of which module,
+  and how long each test takes (``--trace-cache`` keeps it while code and tests are unchanged);
+  a mutant then runs only the tests that reach its lines (all of the module's tests if the
+  line runs at import time), fastest first, and stops at the first failure (``-x``);
 * each test gets a time limit of ``--timeout-factor`` × its traced duration (at least
-  ``--min-timeout`` seconds; pytest-timeout), so a mutant that loops is stopped at once;
-* the test runs are forked from one process that has already imported pytest and the
-  third-party libraries the tests use (never the project's own modules), so a mutant costs
-  its tests, not an interpreter start and a few seconds of imports.
+  ``--min-timeout`` seconds) plus the longest traced test of its file (pytest-timeout), and
+  each mutant the sum of its tests' limits, so a mutant that loops is stopped;
+* ``--engine fork`` (the default): one pytest session imports pytest, the project and the test
+  modules and collects the tests once, then forks a child per mutant that swaps the mutated
+  function's code in place and runs the chosen tests in-process (``forkserver.py``); it first
+  runs every test unmutated in the same harness, with every function's code swapped for a
+  fresh compile of its own file, and stops if one fails. Mutants it cannot reproduce exactly
+  (lines that run at import or collection time) go to the fresh engine;
+* ``--engine fresh``: a fresh pytest run per mutant on the mutated file, in a child forked
+  from a process that has imported pytest and the tests' third-party libraries only.
 
-Not part of CI: run it by hand, it takes minutes to an hour::
+Not part of CI: run it by hand, it takes from minutes to hours::
 
     python bench/mutation/run.py                          # every group
     python bench/mutation/run.py --group slo --module sre_cli/slo/windows.py
     python bench/mutation/run.py --group api-auth --json /tmp/auth.json
+    python bench/mutation/run.py --group slo --sample 30 --compare   # both engines, same mutants
 
 Survivors are printed with their line and change so that a test can be written for those
-that matter; ``--json`` keeps every mutant's outcome and the test that killed it.
+that matter; ``--json`` keeps every mutant's outcome and the test that killed it, and
+``--report`` prints one table from several runs' files.
 """
 
 from __future__ import annotations
