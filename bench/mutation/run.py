@@ -477,7 +477,14 @@ class Result:
     engine: str = ""  # fork | fresh (which harness ran it); empty when uncovered
 
 
-def _copy_tree(dest: Path) -> None:
+def _copy_tree(dest: Path, commit: str | None = None) -> None:
+    if commit:  # the tree of that commit, as it was committed
+        dest.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        return
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=ROOT,
@@ -639,6 +646,10 @@ def _plan(
                 uncovered.append(Result(m, "uncovered", 0, "", 0.0))
                 continue
             planned.append(_Planned(m, apply(original, m), site, at_import, tests))
+    if args.only:
+        wanted = {tuple(x.rsplit(":", 1)) for x in args.only}
+        planned = [p for p in planned if (p.mutant.module, str(p.mutant.index)) in wanted]
+        uncovered = []
     if args.sample:
         chosen = random.Random(args.seed).sample(planned, min(args.sample, len(planned)))
         keep = {id(p) for p in chosen}
@@ -934,6 +945,9 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1, help="of --sample's draw")
     parser.add_argument(
+        "--only", action="append", default=[], help="only this mutant (MODULE:INDEX), repeatable"
+    )
+    parser.add_argument(
         "--engine",
         choices=("fork", "fresh"),
         default="fork",
@@ -944,6 +958,7 @@ def main() -> int:
         action="store_true",
         help="run the mutants through both engines and print outcomes and times side by side",
     )
+    parser.add_argument("--commit", help="mutate the code and run the tests of this commit")
     parser.add_argument("--min-timeout", type=float, default=20.0)
     parser.add_argument("--timeout-factor", type=float, default=10.0)
     parser.add_argument("--trace-timeout", type=float, default=1800.0)
@@ -992,7 +1007,7 @@ def main() -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="aqua-mutation-") as tmp:
         tree = Path(tmp) / "tree"
-        _copy_tree(tree)
+        _copy_tree(tree, args.commit)
         for group in args.group or list(MODULE_TESTS):
             print(f"{group}: load average {_load()}", flush=True)
             done = run_group(group, args.module, args, tree, previous)
