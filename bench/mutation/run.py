@@ -880,25 +880,26 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def summary(results: list[Result]) -> str:
-    rows = [
-        "| module | mutants | killed | timeouts | survived | uncovered "
-        "| score | score, timeouts as killed |"
-    ]
-    rows.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+def summary(results: list[Result], totals: dict[str, int] | None = None) -> str:
+    """The table: per module and for all, the outcomes and the score (killed ÷ mutants run;
+    with ``totals``, each module's number of mutants, so those not run show)."""
+    head = "| module | mutants | run | killed | timeouts | survived | uncovered | score "
+    rows = [head + "| score, timeouts as killed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
-    def row(name: str, mine: list[Result]) -> str:
+    def row(name: str, mine: list[Result], total: int) -> str:
         count = {o: sum(r.outcome == o for r in mine) for o in OUTCOMES}
         n = len(mine) or 1
         return (
-            f"| {name} | {len(mine)} | {count['killed']} | {count['timeout']} | "
+            f"| {name} | {total} | {len(mine)} | {count['killed']} | {count['timeout']} | "
             f"{count['survived']} | {count['uncovered']} | {count['killed'] / n:.1%} | "
             f"{(count['killed'] + count['timeout']) / n:.1%} |"
         )
 
-    modules = sorted({r.mutant.module for r in results})
-    rows += [row(f"`{m}`", [r for r in results if r.mutant.module == m]) for m in modules]
-    rows.append(row("**all**", results))
+    modules = sorted({r.mutant.module for r in results} | set(totals or {}))
+    for m in modules:
+        mine = [r for r in results if r.mutant.module == m]
+        rows.append(row(f"`{m}`", mine, (totals or {}).get(m, len(mine))))
+    rows.append(row("**all**", results, sum((totals or {}).values()) or len(results)))
     return "\n".join(rows)
 
 
@@ -924,9 +925,12 @@ def _report(paths: list[Path]) -> int:
         merged |= {r.mutant: r for r in _load_results(path)}
     results = sorted(merged.values(), key=lambda r: (r.mutant.module, r.mutant.index))
     for group, table in MODULE_TESTS.items():
-        mine = [r for r in results if r.mutant.module in table]
+        # Only the mutants of the modules as they are now (a run of older code may differ).
+        now = {m: set(mutants(m, (ROOT / m).read_text())) for m in table}
+        mine = [r for r in results if r.mutant in now.get(r.mutant.module, set())]
         if mine:
-            print(f"\n{group}\n\n{summary(mine)}\n")
+            totals = {m: len(v) for m, v in now.items()}
+            print(f"\n{group}\n\n{summary(mine, totals)}\n")
             for r in mine:
                 if r.outcome != "killed":
                     print(
