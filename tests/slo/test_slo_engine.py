@@ -517,3 +517,25 @@ def test_raw_ratio_burn_down_spends_the_mean_ratio_so_far(tmp_path: Path) -> Non
     # A last step at `at` itself gives way to the exact figure.
     ends = burn_down_points(result, AT, {AT: {"ratio": 0.02}})
     assert ends == [(start, 1.0), (AT, 0.0)]
+
+
+def test_html_page_facts_summary_and_tier_states(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    report, _ = run(steady(0.0004))
+    text = html_page(report, load_tiers())
+    assert "<p class='sub'>Evaluated at 2024-03-01 00:00 UTC · 1 ok</p>" in text
+    assert (
+        "<p class='facts'>objective 99.9% over 30d · SLI 99.960% · budget left 60.0% (25.9 min)"
+        " · bad / total 400 / 1,000,000</p>"
+    ) in text
+    [result] = report.results
+    two = replace(result, burn_down=[(result.window_start, 1.0), (AT, 0.6)])
+    caption = "<figcaption class='facts'>Error budget left over the window</figcaption>"
+    assert caption in html_page(Report(AT, [two]), load_tiers())
+    one = replace(result, burn_down=[(AT, 0.6)])
+    assert caption not in html_page(Report(AT, [one]), load_tiers())
+    # A tier the result does not know of is quiet, not firing.
+    unknown = html_page(Report(AT, [replace(result, tiers={})]), load_tiers())
+    assert unknown.count("<tr class='quiet'>") == 4
+    assert "· no SLOs</p>" in html_page(Report(AT, []), load_tiers())
