@@ -321,3 +321,14 @@ def test_only_event_counted_occurrence_slos_get_recordings(tmp_path: Path) -> No
     assert [eligible(s) for s in slos] == [True, False, False]
     names = {r["labels"]["sloth_slo"] for r in recording_group(slos)["rules"]}
     assert names == {"events"}
+
+
+def test_last_evaluation_is_the_latest_finite_time_at_or_before_now() -> None:
+    at = T0 + 86400.0
+
+    def answer(values: list[float]) -> Callable[[str, float], list[float]]:
+        return lambda query, when: values
+
+    assert last_evaluation(answer([at - 3600, at, at + 60, float("nan")]), at) == at
+    assert last_evaluation(answer([at - 60, float("inf")]), at) == at - 60
+    assert last_evaluation(answer([at + 1]), at) is None
