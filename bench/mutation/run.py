@@ -589,6 +589,8 @@ def _outcome(m: Mutant, raw: dict[str, Any], log: Path) -> str:
     if raw.get("code") in (1, 2):  # a test failed, or a test file no longer imports
         return "killed"
     tail = log.read_text()[-3000:] if log.is_file() else ""
+    if raw.get("code") == 4 and "found no collectors" in tail:  # a test module broke
+        return "killed"
     raise SystemExit(f"{m}: the test run ended with {raw}\n{tail}")
 
 
