@@ -680,16 +680,28 @@ def _fresh(
     return Result(m, outcome, len(p.tests), str(raw.get("killer", "")), round(seconds, 2), "fresh")
 
 
-def _fork_engine(
-    group: str,
-    planned: list[_Planned],
-    files: list[str],
-    modules: list[str],
-    tree: Path,
-    trace: Trace,
-    args: argparse.Namespace,
-) -> tuple[list[Result], list[_Planned]]:
+@dataclass
+class _Run:
+    """What every engine needs of one group's run."""
+
+    group: str
+    files: list[str]  # the test files the fork server collects
+    modules: list[str]
+    tree: Path
+    trace: Trace
+    args: argparse.Namespace
+
+
+def _fork_engine(run: _Run, planned: list[_Planned]) -> tuple[list[Result], list[_Planned]]:
     """Run ``planned`` in the fork server: the results, and the mutants it deferred."""
+    group, files, modules, tree, trace, args = (
+        run.group,
+        run.files,
+        run.modules,
+        run.tree,
+        run.trace,
+        run.args,
+    )
     options = GROUP_OPTIONS[group]
     sanity = Job(-1, tree / modules[0], None, None, False, list(trace.order), {})
     sanity.limits = _limits(trace, sanity.tests, args)
@@ -748,36 +760,27 @@ def _fork_engine(
     return results, deferred
 
 
-def _run_fresh(
-    group: str, planned: list[_Planned], tree: Path, trace: Trace, args: argparse.Namespace
-) -> list[Result]:
+def _run_fresh(run: _Run, planned: list[_Planned]) -> list[Result]:
     results = []
     for p in planned:
-        results.append(_fresh(p, tree, trace, GROUP_OPTIONS[group], args))
-        _log(args, results[-1])
+        results.append(_fresh(p, run.tree, run.trace, GROUP_OPTIONS[run.group], run.args))
+        _log(run.args, results[-1])
     return results
 
 
-def _engines(
-    group: str,
-    engine: str,
-    planned: list[_Planned],
-    files: list[str],
-    modules: list[str],
-    tree: Path,
-    trace: Trace,
-    args: argparse.Namespace,
-) -> list[Result]:
+def _engines(run: _Run, engine: str, planned: list[_Planned]) -> list[Result]:
+    group, tree, args = run.group, run.tree, run.args
     if engine == "fresh":
         if not args.skip_check:
-            check = _forked(tree, [*GROUP_OPTIONS[group], *files], _Outcome({}), args.trace_timeout)
+            options = [*GROUP_OPTIONS[group], *run.files]
+            check = _forked(tree, options, _Outcome({}), args.trace_timeout)
             if check["code"] != 0:
                 log = (tree.parent / "pytest.log").read_text()[-3000:]
                 raise SystemExit(f"{group}: the tests fail in a forked run: {check}\n{log}")
-        return _run_fresh(group, planned, tree, trace, args)
-    done, deferred = _fork_engine(group, planned, files, modules, tree, trace, args)
+        return _run_fresh(run, planned)
+    done, deferred = _fork_engine(run, planned)
     _say(f"{group}: {len(done)} mutants run in the fork server, {len(deferred)} deferred")
-    return done + _run_fresh(group, deferred, tree, trace, args)
+    return done + _run_fresh(run, deferred)
 
 
 def run_group(
@@ -826,9 +829,10 @@ def run_group(
     results = [r for r in results if r.mutant not in previous]
     for r in results:
         _log(args, r)
+    run = _Run(group, files, modules, tree, trace, args)
     if args.compare:
-        return results + _compare(group, planned, files, modules, tree, trace, args)
-    results += _engines(group, args.engine, planned, files, modules, tree, trace, args)
+        return results + _compare(run, planned)
+    results += _engines(run, args.engine, planned)
     order = {m: i for i, m in enumerate(modules)}
     results.sort(key=lambda r: (order[r.mutant.module], r.mutant.index))
     for module in modules:
@@ -838,16 +842,9 @@ def run_group(
     return results
 
 
-def _compare(
-    group: str,
-    planned: list[_Planned],
-    files: list[str],
-    modules: list[str],
-    tree: Path,
-    trace: Trace,
-    args: argparse.Namespace,
-) -> list[Result]:
+def _compare(run: _Run, planned: list[_Planned]) -> list[Result]:
     """The same mutants through both engines, one after the other: outcomes and times."""
+    args = run.args
     runs: dict[str, tuple[list[Result], float, str, str]] = {}
     for engine in ("fresh", "fork"):
         before = _load()
@@ -855,7 +852,7 @@ def _compare(
         # The fresh engine's check run is left out; the fork server's sanity run is part of
         # its time.
         args.skip_check = engine == "fresh"
-        done = _engines(group, engine, planned, files, modules, tree, trace, args)
+        done = _engines(run, engine, planned)
         runs[engine] = (done, time.monotonic() - started, before, _load())
     fresh = {r.mutant: r for r in runs["fresh"][0]}
     fork = {r.mutant: r for r in runs["fork"][0]}
