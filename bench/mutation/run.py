@@ -5,31 +5,39 @@ one change at a time: a comparison flipped or loosened, ``+``/``-`` and ``*``/``
 ``and``/``or`` swapped, a ``not`` dropped, a number moved by one, ``True``/``False`` swapped.
 Only the mutated expression's text changes (the rest of the file, its line numbers included,
 stays as it is). A mutant is *killed* when a test fails, *survives* when the tests pass, and
-*times out* when a test runs past its time limit (counted as killed: the tests noticed). A
-mutant on a line no test reaches is *uncovered* (counted as survived). The score is killed ÷
-all mutants.
+*times out* when a test runs past its time limit. A mutant on a line no test reaches is
+*uncovered*. The score is killed ÷ all mutants: time-outs, survivors and uncovered mutants are
+not killed (the table also gives the score with time-outs counted as killed).
 
 Made to be cheap on a shared machine:
 
 * each module names the test files that own it (``MODULE_TESTS``);
-* one traced run of those tests records which test reaches which line of which module, and
-  how long each test takes; a mutant then runs only the tests that reach its lines (all of the
-  module's tests if the line runs at import time), fastest first, and stops at the first
-  failure (``-x``);
+* one traced run of the group's tests records which test reaches which line of which module,
+  and how long each test takes (``--trace-cache`` keeps it while code and tests are unchanged);
+  a mutant then runs only the tests that reach its lines (all of the module's tests if the
+  line runs at import time), fastest first, and stops at the first failure (``-x``);
 * each test gets a time limit of ``--timeout-factor`` × its traced duration (at least
-  ``--min-timeout`` seconds; pytest-timeout), so a mutant that loops is stopped at once;
-* the test runs are forked from one process that has already imported pytest and the
-  third-party libraries the tests use (never the project's own modules), so a mutant costs
-  its tests, not an interpreter start and a few seconds of imports.
+  ``--min-timeout`` seconds) plus the longest traced test of its file (pytest-timeout), and
+  each mutant the sum of its tests' limits, so a mutant that loops is stopped;
+* ``--engine fork`` (the default): one pytest session imports pytest, the project and the test
+  modules and collects the tests once, then forks a child per mutant that swaps the mutated
+  function's code in place and runs the chosen tests in-process (``forkserver.py``); it first
+  runs every test unmutated in the same harness, with every function's code swapped for a
+  fresh compile of its own file, and stops if one fails. Mutants it cannot reproduce exactly
+  (lines that run at import or collection time) go to the fresh engine;
+* ``--engine fresh``: a fresh pytest run per mutant on the mutated file, in a child forked
+  from a process that has imported pytest and the tests' third-party libraries only.
 
-Not part of CI: run it by hand, it takes minutes to an hour::
+Not part of CI: run it by hand, it takes from minutes to hours::
 
     python bench/mutation/run.py                          # every group
     python bench/mutation/run.py --group slo --module sre_cli/slo/windows.py
     python bench/mutation/run.py --group api-auth --json /tmp/auth.json
+    python bench/mutation/run.py --group slo --sample 30 --compare   # both engines, same mutants
 
 Survivors are printed with their line and change so that a test can be written for those
-that matter; ``--json`` keeps every mutant's outcome and the test that killed it.
+that matter; ``--json`` keeps every mutant's outcome and the test that killed it, and
+``--report`` prints one table from several runs' files.
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ import argparse
 import ast
 import contextlib
 import copy
+import hashlib
 import importlib.metadata
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -58,6 +68,15 @@ from typing import Any, TypeGuard
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from bench.mutation.forkserver import (  # noqa: E402
+    ForkServer,
+    Job,
+    Outcome,
+    Site,
+    descendants,
+    function_site,
+)
 
 
 def _slo_tests(*names: str) -> list[str]:
@@ -69,14 +88,17 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     "slo": {
         "sre_cli/slo/backtest.py": _slo_tests("backtest", "prometheus"),
         "sre_cli/slo/batch.py": _slo_tests("engine", "timeslices", "serve", "prometheus", "syntax"),
-        "sre_cli/slo/engine.py": _slo_tests("engine", "timeslices", "serve", "prometheus"),
+        "sre_cli/slo/engine.py": _slo_tests(
+            "engine", "timeslices", "serve", "prometheus", "recorded"
+        ),
         "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
         "sre_cli/slo/html_report.py": _slo_tests("engine", "html", "prometheus"),
         "sre_cli/slo/lint.py": _slo_tests("spec", "syntax", "field", "prometheus"),
         "sre_cli/slo/loader.py": _slo_tests("spec", "cli", "field", "engine"),
         "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
         "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
-        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus"),
+        "sre_cli/slo/recorded.py": _slo_tests("recorded", "rules"),
+        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus", "recorded"),
         "sre_cli/slo/rules.py": [
             *_slo_tests("rules", "cli", "field"),
             "tests/runbook/test_runbook_alerts.py",
@@ -115,6 +137,11 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
+
+#: Modules whose tests run them in another process (``aqua slo serve`` and ``aqua slo
+#: validate`` started as commands): the trace cannot see those lines, so a mutant no traced
+#: test reaches runs all the module's own tests (the other process imports the mutated file).
+OUT_OF_PROCESS = {"sre_cli/slo/serve.py", "sre_cli/slo/syntax.py"}
 
 #: pytest options of every run of a group (``-m`` keeps the PostgreSQL twins of the SQLite
 #: tests out: the auth logic under test is the same on both).
@@ -313,41 +340,17 @@ class _Tracer:
             self.trace.failed.append(report.nodeid)
 
 
-class _Outcome:
-    """A pytest plugin: per-test time limits, and which test failed first (and how)."""
+class _Outcome(Outcome):
+    """``Outcome``, with per-test time limits set as the tests are collected."""
 
     def __init__(self, limits: dict[str, float]) -> None:
+        super().__init__()
         self.limits = limits
-        self.killer = ""
-        self.timed_out = False
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             if item.nodeid in self.limits:
                 item.add_marker(pytest.mark.timeout(self.limits[item.nodeid]))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed and not self.killer:
-            self.killer = report.nodeid
-            self.timed_out = "Timeout" in str(report.longrepr)[-2000:]
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dict[str, Any]:
@@ -392,8 +395,10 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
                     "failed": trace.failed,
                     "third_party": _third_party(tree),
                 }
-            elif isinstance(plugin, _Outcome):
+            elif isinstance(plugin, Outcome):
                 result = {"killer": plugin.killer, "timed_out": plugin.timed_out}
+            elif isinstance(plugin, ForkServer):
+                result = {"results": plugin.results}
         except BaseException:  # reported through the log and the exit code
             traceback.print_exc()
         finally:
@@ -411,7 +416,7 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
 
     threading.Thread(target=reader, daemon=True).start()
     if not done.wait(deadline):
-        for victim in [pid, *_descendants(pid)]:
+        for victim in [pid, *descendants(pid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
         done.wait(10)
@@ -469,9 +474,17 @@ class Result:
     tests: int
     killer: str
     seconds: float
+    engine: str = ""  # fork | fresh (which harness ran it); empty when uncovered
 
 
-def _copy_tree(dest: Path) -> None:
+def _copy_tree(dest: Path, commit: str | None = None) -> None:
+    if commit:  # the tree of that commit, as it was committed
+        dest.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        return
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=ROOT,
@@ -499,7 +512,275 @@ def _select(trace: Trace, mutant: Mutant, owners: list[str]) -> list[str]:
     else:  # the module's own tests that reach the lines (others only if none of them does)
         reach = _touched(trace, mutant.module, mutant.line, mutant.end_line)
         chosen = [t for t in reach if t.split("::")[0] in owners] or reach
+        if not chosen and mutant.module in OUT_OF_PROCESS:
+            chosen = [t for t in trace.order if t.split("::")[0] in owners]
     return sorted(chosen, key=lambda t: trace.seconds.get(t, 0.0))
+
+
+def _tree_key(tree: Path, parts: list[str]) -> str:
+    """A digest of the tree's code and tests and of ``parts``: a stored trace is reused only
+    when none of them changed."""
+    digest = hashlib.sha256("\0".join(parts).encode())
+    for top in ("sre_cli", "service", "tests"):
+        for path in sorted((tree / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _trace(
+    group: str,
+    modules: list[str],
+    files: list[str],
+    args: argparse.Namespace,
+    tree: Path,
+) -> tuple[Trace, list[str]]:
+    """The trace of the group's tests, and the third-party modules they loaded: from
+    ``--trace-cache`` when the tree is the one traced there."""
+    options = GROUP_OPTIONS[group]
+    cache: Path | None = None
+    if args.trace_cache:
+        key = _tree_key(tree, [group, *modules, *files, *options])
+        cache = args.trace_cache / f"{group}-{key}.json"
+    if cache is not None and cache.is_file():
+        raw = json.loads(cache.read_text())
+        print(f"{group}: trace from {cache}", flush=True)
+    else:
+        raw = _forked(tree, [*options, *files], _Tracer(tree, modules), args.trace_timeout)
+        if raw["code"] != 0 or raw.get("failed"):
+            log = (tree.parent / "pytest.log").read_text()[-3000:]
+            failed = raw.get("failed")
+            raise SystemExit(
+                f"{group}: tests fail before any mutation: {failed} ({raw['code']})\n{log}"
+            )
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(raw))
+    trace = Trace(
+        {m: set(v) for m, v in raw["at_import"].items()},
+        {t: {m: set(v) for m, v in mods.items()} for t, mods in raw["lines"].items()},
+        raw["seconds"],
+        raw["order"],
+    )
+    return trace, list(raw["third_party"])
+
+
+def _limits(trace: Trace, tests: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """Each test's time limit: ``--timeout-factor`` × its traced time (at least
+    ``--min-timeout``), plus the longest traced time of a test of its file: a module-scoped
+    fixture's set-up is timed as part of whichever test of the file ran first, and that need
+    not be the first one a mutant runs."""
+    longest: dict[str, float] = {}
+    for t, seconds in trace.seconds.items():
+        name = t.split("::")[0]
+        longest[name] = max(longest.get(name, 0.0), seconds)
+    return {
+        t: max(args.min_timeout, args.timeout_factor * trace.seconds.get(t, 0.0))
+        + longest.get(t.split("::")[0], 0.0)
+        for t in tests
+    }
+
+
+def _outcome(m: Mutant, raw: dict[str, Any], log: Path) -> str:
+    if raw.get("timed_out"):
+        return "timeout"
+    if raw.get("code") == 0:
+        return "survived"
+    if raw.get("code") in (1, 2):  # a test failed, or a test file no longer imports
+        return "killed"
+    tail = log.read_text()[-3000:] if log.is_file() else ""
+    if raw.get("code") == 4 and "found no collectors" in tail:  # a test module broke
+        return "killed"
+    raise SystemExit(f"{m}: the test run ended with {raw}\n{tail}")
+
+
+def _say(text: str) -> None:
+    """Print on the run's own output, also from a forked child whose stdout is the log."""
+    os.write(PROGRESS_FD, (text + "\n").encode())
+
+
+def _log(args: argparse.Namespace, r: Result) -> None:
+    if args.json:  # as it goes, so that a run cut short still tells what it did
+        with args.json.with_suffix(".jsonl").open("a") as partial:
+            partial.write(json.dumps(asdict(r)) + "\n")
+    if r.outcome in ("survived", "uncovered", "timeout"):
+        m = r.mutant
+        _say(f"  {r.outcome.upper()} {m.module}:{m.line}: {m.what}")
+
+
+@dataclass
+class _Planned:
+    mutant: Mutant
+    source: str  # the mutated module
+    site: Site | None
+    at_import: bool
+    tests: list[str]
+
+
+def _plan(
+    trace: Trace, modules: list[str], table: dict[str, list[str]], tree: Path, args: Any
+) -> tuple[list[_Planned], list[Result]]:
+    """The mutants to run (``--limit``, ``--sample``), and those no test reaches."""
+    planned: list[_Planned] = []
+    uncovered: list[Result] = []
+    for module in modules:
+        original = (tree / module).read_text()
+        parsed = ast.parse(original)
+        sites = _mutable_sites(parsed)
+        found = mutants(module, original)
+        if args.limit:
+            found = found[: args.limit]
+        for m in found:
+            tests = _select(trace, m, table[module])
+            span = set(range(m.line, m.end_line + 1))
+            at_import = bool(span & trace.at_import.get(module, set()))
+            site = function_site(parsed, sites[m.index][0])
+            if not tests and site is None:
+                # Outside any function body yet never traced: evaluated at import in a way
+                # the trace does not see (a string annotation that FastAPI or pydantic
+                # evaluates): every test of the module, in a fresh run.
+                tests = sorted(
+                    (t for t in trace.order if t.split("::")[0] in table[module]),
+                    key=lambda t: trace.seconds.get(t, 0.0),
+                )
+                at_import = True
+            if not tests:
+                uncovered.append(Result(m, "uncovered", 0, "", 0.0))
+                continue
+            planned.append(_Planned(m, apply(original, m), site, at_import, tests))
+    if args.only:
+        wanted = {tuple(x.rsplit(":", 1)) for x in args.only}
+        planned = [p for p in planned if (p.mutant.module, str(p.mutant.index)) in wanted]
+        uncovered = []
+    if args.sample:
+        chosen = random.Random(args.seed).sample(planned, min(args.sample, len(planned)))
+        keep = {id(p) for p in chosen}
+        planned = [p for p in planned if id(p) in keep]
+        uncovered = []
+    return planned, uncovered
+
+
+def _fresh(
+    p: _Planned, tree: Path, trace: Trace, options: list[str], args: argparse.Namespace
+) -> Result:
+    """A fresh pytest run (in a child forked before the project was imported) on the mutated
+    file."""
+    m = p.mutant
+    path = tree / m.module
+    original = path.read_text()
+    limits = _limits(trace, p.tests, args)
+    path.write_text(p.source)
+    started = time.monotonic()
+    try:
+        raw = _forked(tree, ["-x", *options, *p.tests], _Outcome(limits), sum(limits.values()) + 60)
+    finally:
+        path.write_text(original)
+    seconds = time.monotonic() - started
+    outcome = _outcome(m, raw, tree.parent / "pytest.log")
+    return Result(m, outcome, len(p.tests), str(raw.get("killer", "")), round(seconds, 2), "fresh")
+
+
+@dataclass
+class _Run:
+    """What every engine needs of one group's run."""
+
+    group: str
+    files: list[str]  # the test files the fork server collects
+    modules: list[str]
+    tree: Path
+    trace: Trace
+    args: argparse.Namespace
+
+
+def _fork_engine(run: _Run, planned: list[_Planned]) -> tuple[list[Result], list[_Planned]]:
+    """Run ``planned`` in the fork server: the results, and the mutants it deferred."""
+    group, files, modules, tree, trace, args = (
+        run.group,
+        run.files,
+        run.modules,
+        run.tree,
+        run.trace,
+        run.args,
+    )
+    options = GROUP_OPTIONS[group]
+    sanity = Job(-1, tree / modules[0], None, None, False, list(trace.order), {})
+    sanity.limits = _limits(trace, sanity.tests, args)
+    jobs = [] if args.skip_check else [sanity]
+    jobs += [
+        Job(i, tree / p.mutant.module, p.source, p.site, p.at_import, p.tests, {})
+        for i, p in enumerate(planned)
+    ]
+    for job in jobs:
+        if job.ident >= 0:
+            job.limits = _limits(trace, job.tests, args)
+    log = tree.parent / "pytest.log"
+
+    def report(job: Job, raw: dict[str, Any]) -> None:  # runs in the server
+        if job.ident == -1:
+            if raw.get("code") != 0:
+                _say(f"{group}: SANITY RUN FAILED: {raw}")
+                raise SystemExit(f"{group}: the unmutated tests fail in the fork server: {raw}")
+            _say(
+                f"{group}: sanity run: {raw.get('ran')} tests pass in the fork server with "
+                f"{raw.get('swapped')} functions' code swapped for a fresh compile, "
+                f"{raw.get('seconds')} s"
+            )
+            return
+        if "deferred" in raw or "error" in raw:
+            return
+        p = planned[job.ident]
+        r = Result(
+            p.mutant,
+            _outcome(p.mutant, raw, log),
+            len(job.tests),
+            str(raw.get("killer", "")),
+            float(raw.get("seconds", 0.0)),
+            "fork",
+        )
+        _log(args, r)
+
+    server = ForkServer(jobs, report, [tree / m for m in modules])
+    raw = _forked(tree, [*options, *files], server, 30 * 24 * 3600.0)
+    got: dict[str, dict[str, Any]] = raw.get("results") or {}
+    if "-1" not in got and not args.skip_check:
+        tail = log.read_text()[-3000:] if log.is_file() else ""
+        raise SystemExit(f"{group}: the fork server ended early: {raw.get('code')}\n{tail}")
+    results: list[Result] = []
+    deferred: list[_Planned] = []
+    for i, p in enumerate(planned):
+        one = got.get(str(i))
+        if one is None or "error" in one:
+            raise SystemExit(f"{p.mutant}: no result from the fork server: {one}")
+        if one.get("deferred"):
+            deferred.append(p)
+            continue
+        outcome = _outcome(p.mutant, one, log)
+        killer, seconds = str(one.get("killer", "")), float(one.get("seconds", 0.0))
+        results.append(Result(p.mutant, outcome, len(p.tests), killer, seconds, "fork"))
+    return results, deferred
+
+
+def _run_fresh(run: _Run, planned: list[_Planned]) -> list[Result]:
+    results = []
+    for p in planned:
+        results.append(_fresh(p, run.tree, run.trace, GROUP_OPTIONS[run.group], run.args))
+        _log(run.args, results[-1])
+    return results
+
+
+def _engines(run: _Run, engine: str, planned: list[_Planned]) -> list[Result]:
+    group, tree, args = run.group, run.tree, run.args
+    if engine == "fresh":
+        if not args.skip_check:
+            options = [*GROUP_OPTIONS[group], *run.files]
+            check = _forked(tree, options, _Outcome({}), args.trace_timeout)
+            if check["code"] != 0:
+                log = (tree.parent / "pytest.log").read_text()[-3000:]
+                raise SystemExit(f"{group}: the tests fail in a forked run: {check}\n{log}")
+        return _run_fresh(run, planned)
+    done, deferred = _fork_engine(run, planned)
+    _say(f"{group}: {len(done)} mutants run in the fork server, {len(deferred)} deferred")
+    return done + _run_fresh(run, deferred)
 
 
 def run_group(
@@ -519,124 +800,142 @@ def run_group(
         if not modules:
             return []
     files = sorted({f for m in modules for f in table[m]})
-    options = GROUP_OPTIONS[group]
     started = time.monotonic()
     if args.tests:  # no trace: every mutant runs these test files
-        raw = _forked(tree, [*options, *args.tests], _Tracer(tree, []), args.trace_timeout)
-        raw["at_import"] = {m: list(range(1, 100_000)) for m in modules}
+        raw = _forked(tree, [*GROUP_OPTIONS[group], *args.tests], _Tracer(tree, []), 1800.0)
+        trace = Trace(
+            {m: set(range(1, 100_000)) for m in modules}, {}, raw["seconds"], raw["order"]
+        )
+        third_party: list[str] = raw["third_party"]
         files = args.tests
         table = dict.fromkeys(modules, args.tests)
     else:
-        raw = _forked(tree, [*options, *files], _Tracer(tree, modules), args.trace_timeout)
-    if raw["code"] != 0 or raw.get("failed"):
-        log = (tree.parent / "pytest.log").read_text()[-3000:]
-        failed = raw.get("failed")
-        raise SystemExit(
-            f"{group}: tests fail before any mutation: {failed} ({raw['code']})\n{log}"
-        )
-    trace = Trace(
-        {m: set(v) for m, v in raw["at_import"].items()},
-        {t: {m: set(v) for m, v in mods.items()} for t, mods in raw["lines"].items()},
-        raw["seconds"],
-        raw["order"],
-    )
+        # The whole group's trace, whatever --module asks: one stored trace serves every
+        # subset (runs of parts of a group side by side).
+        every = sorted({f for fs in MODULE_TESTS[group].values() for f in fs})
+        trace, third_party = _trace(group, list(MODULE_TESTS[group]), every, args, tree)
+        files = every  # a mutant may run a test of another module's files
+    if args.trace_only:
+        return []
     if group not in NO_PREIMPORT:
-        _preimport(raw["third_party"])
-    check = (
-        {"code": 0}
-        if args.skip_check
-        else _forked(tree, [*options, *files], _Outcome({}), args.trace_timeout)
-    )
-    if check["code"] != 0:
-        log = (tree.parent / "pytest.log").read_text()[-3000:]
-        raise SystemExit(f"{group}: the tests fail in a forked run: {check}\n{log}")
+        _preimport(third_party)
     print(
         f"{group}: traced {len(trace.order)} tests of {len(files)} files in "
         f"{time.monotonic() - started:.0f} s",
         flush=True,
     )
-    results: list[Result] = []
+    planned, results = _plan(trace, modules, table, tree, args)
+    planned = [p for p in planned if p.mutant not in previous]
+    results = [r for r in results if r.mutant not in previous]
+    for r in results:
+        _log(args, r)
+    run = _Run(group, files, modules, tree, trace, args)
+    if args.compare:
+        return results + _compare(run, planned)
+    results += _engines(run, args.engine, planned)
+    order = {m: i for i, m in enumerate(modules)}
+    results.sort(key=lambda r: (order[r.mutant.module], r.mutant.index))
     for module in modules:
-        path = tree / module
-        original = path.read_text()
-        found = mutants(module, original)
-        if args.limit:
-            found = found[: args.limit]
-        try:
-            for m in found:
-                if m in previous:
-                    results.append(previous[m])
-                    continue
-                results.append(_one(m, tree, path, original, trace, table[module], options, args))
-                r = results[-1]
-                if args.json:  # as it goes, so that a run cut short still tells what it did
-                    with args.json.with_suffix(".jsonl").open("a") as partial:
-                        partial.write(json.dumps(asdict(r)) + "\n")
-                if r.outcome in ("survived", "uncovered", "timeout"):
-                    print(f"  {r.outcome.upper()} {module}:{m.line}: {m.what}", flush=True)
-        finally:
-            path.write_text(original)
         mine = [r for r in results if r.mutant.module == module]
-        killed = sum(r.outcome in ("killed", "timeout") for r in mine)
+        killed = sum(r.outcome == "killed" for r in mine)
         print(f"{module}: {killed}/{len(mine)} killed", flush=True)
     return results
 
 
-def _one(
-    m: Mutant,
-    tree: Path,
-    path: Path,
-    original: str,
-    trace: Trace,
-    owners: list[str],
-    options: list[str],
-    args: argparse.Namespace,
-) -> Result:
-    tests = _select(trace, m, owners)
-    if not tests:
-        return Result(m, "uncovered", 0, "", 0.0)
-    limits = {
-        t: max(args.min_timeout, args.timeout_factor * trace.seconds.get(t, 0.0)) for t in tests
-    }
-    path.write_text(apply(original, m))
-    started = time.monotonic()
-    raw = _forked(
-        tree,
-        ["-x", *options, *tests],
-        _Outcome(limits),
-        sum(limits.values()) + 60,
-    )
-    seconds = time.monotonic() - started
-    if raw.get("timed_out"):
-        outcome = "timeout"
-    elif raw["code"] == 0:
-        outcome = "survived"
-    elif raw["code"] in (1, 2):  # a test failed, or a test file no longer imports
-        outcome = "killed"
-    else:
-        log = (tree.parent / "pytest.log").read_text()[-3000:]
-        raise SystemExit(f"{m}: pytest ended with {raw['code']}\n{log}")
-    return Result(m, outcome, len(tests), str(raw.get("killer", "")), round(seconds, 2))
+def _compare(run: _Run, planned: list[_Planned]) -> list[Result]:
+    """The same mutants through both engines, one after the other: outcomes and times."""
+    args = run.args
+    runs: dict[str, tuple[list[Result], float, str, str]] = {}
+    for engine in ("fresh", "fork"):
+        before = _load()
+        started = time.monotonic()
+        # The fresh engine's check run is left out; the fork server's sanity run is part of
+        # its time.
+        args.skip_check = engine == "fresh"
+        done = _engines(run, engine, planned)
+        runs[engine] = (done, time.monotonic() - started, before, _load())
+    fresh = {r.mutant: r for r in runs["fresh"][0]}
+    fork = {r.mutant: r for r in runs["fork"][0]}
+    print("\n| mutant | tests | fresh: outcome | s | fork: outcome | path | s |")
+    print("|---|---:|---|---:|---|---|---:|")
+    for p in planned:
+        a, b = fresh[p.mutant], fork[p.mutant]
+        mark = "" if a.outcome == b.outcome else " **differs**"
+        print(
+            f"| `{p.mutant.module}:{p.mutant.line}` {p.mutant.what} | {len(p.tests)} | "
+            f"{a.outcome} | {a.seconds:.1f} | {b.outcome}{mark} | {b.engine} | {b.seconds:.1f} |"
+        )
+    for engine, (done, wall, before, after) in runs.items():
+        print(
+            f"{engine}: {len(done)} mutants in {wall:.0f} s wall "
+            f"(load average {before} before, {after} after)"
+        )
+    same = sum(fresh[p.mutant].outcome == fork[p.mutant].outcome for p in planned)
+    print(f"same outcome: {same}/{len(planned)}", flush=True)
+    return runs["fork"][0]
 
 
-def summary(results: list[Result]) -> str:
-    rows = ["| module | mutants | killed | timeouts | survived | uncovered | score |"]
-    rows.append("|---|---:|---:|---:|---:|---:|---:|")
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
-    def row(name: str, mine: list[Result]) -> str:
-        count = {o: sum(r.outcome == o for r in mine) for o in ("killed", "timeout")}
-        count |= {o: sum(r.outcome == o for r in mine) for o in ("survived", "uncovered")}
-        killed = count["killed"] + count["timeout"]
-        score = killed / len(mine) if mine else 1.0
+
+def summary(results: list[Result], totals: dict[str, int] | None = None) -> str:
+    """The table: per module and for all, the outcomes and the score (killed ÷ mutants run;
+    with ``totals``, each module's number of mutants, so those not run show)."""
+    head = "| module | mutants | run | killed | timeouts | survived | uncovered | score "
+    rows = [head + "| score, timeouts as killed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def row(name: str, mine: list[Result], total: int) -> str:
+        count = {o: sum(r.outcome == o for r in mine) for o in OUTCOMES}
+        n = len(mine) or 1
         return (
-            f"| {name} | {len(mine)} | {count['killed']} | {count['timeout']} | "
-            f"{count['survived']} | {count['uncovered']} | {score:.1%} |"
+            f"| {name} | {total} | {len(mine)} | {count['killed']} | {count['timeout']} | "
+            f"{count['survived']} | {count['uncovered']} | {count['killed'] / n:.1%} | "
+            f"{(count['killed'] + count['timeout']) / n:.1%} |"
         )
 
-    modules = sorted({r.mutant.module for r in results})
-    rows += [row(f"`{m}`", [r for r in results if r.mutant.module == m]) for m in modules]
-    rows.append(row("**all**", results))
+    modules = sorted({r.mutant.module for r in results} | set(totals or {}))
+    for m in modules:
+        mine = [r for r in results if r.mutant.module == m]
+        rows.append(row(f"`{m}`", mine, (totals or {}).get(m, len(mine))))
+    rows.append(row("**all**", results, sum((totals or {}).values()) or len(results)))
     return "\n".join(rows)
+
+
+OUTCOMES = ("killed", "timeout", "survived", "uncovered")
+#: The run's own standard output (a forked child's is its pytest log).
+PROGRESS_FD = os.dup(1)
+
+
+def _load_results(path: Path) -> list[Result]:
+    text = path.read_text()
+    items = (
+        json.loads(text)
+        if path.suffix == ".json"
+        else [json.loads(x) for x in text.split("\n") if x]
+    )
+    return [Result(**{**item, "mutant": Mutant(**item["mutant"])}) for item in items]
+
+
+def _report(paths: list[Path]) -> int:
+    """One table from the results of several runs (a later file's outcome wins)."""
+    merged: dict[Mutant, Result] = {}
+    for path in paths:
+        merged |= {r.mutant: r for r in _load_results(path)}
+    results = sorted(merged.values(), key=lambda r: (r.mutant.module, r.mutant.index))
+    for group, table in MODULE_TESTS.items():
+        # Only the mutants of the modules as they are now (a run of older code may differ).
+        now = {m: set(mutants(m, (ROOT / m).read_text())) for m in table}
+        mine = [r for r in results if r.mutant in now.get(r.mutant.module, set())]
+        if mine:
+            totals = {m: len(v) for m, v in now.items()}
+            print(f"\n{group}\n\n{summary(mine, totals)}\n")
+            for r in mine:
+                if r.outcome != "killed":
+                    print(
+                        f"  {r.outcome.upper()} {r.mutant.module}:{r.mutant.line}: {r.mutant.what}"
+                    )
+    return 0
 
 
 def main() -> int:
@@ -644,9 +943,37 @@ def main() -> int:
     parser.add_argument("--group", action="append", choices=sorted(MODULE_TESTS))
     parser.add_argument("--module", action="append", default=[], help="only this module")
     parser.add_argument("--limit", type=int, default=0, help="at most this many mutants each")
+    parser.add_argument(
+        "--sample", type=int, default=0, help="only this many covered mutants, drawn at random"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="of --sample's draw")
+    parser.add_argument(
+        "--only", action="append", default=[], help="only this mutant (MODULE:INDEX), repeatable"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("fork", "fresh"),
+        default="fork",
+        help="fork: the fork server (default); fresh: a fresh pytest run per mutant",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run the mutants through both engines and print outcomes and times side by side",
+    )
+    parser.add_argument("--commit", help="mutate the code and run the tests of this commit")
     parser.add_argument("--min-timeout", type=float, default=20.0)
     parser.add_argument("--timeout-factor", type=float, default=10.0)
     parser.add_argument("--trace-timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--trace-cache",
+        type=Path,
+        help="keep each group's trace in this directory and reuse it while the code and "
+        "tests are unchanged",
+    )
+    parser.add_argument(
+        "--trace-only", action="store_true", help="only trace (into --trace-cache), no mutant"
+    )
     parser.add_argument("--json", type=Path, help="write every mutant's outcome here")
     parser.add_argument(
         "--recheck",
@@ -663,34 +990,36 @@ def main() -> int:
     parser.add_argument(
         "--skip-check",
         action="store_true",
-        help="skip the run of the unmutated tests in a forked child (made once per group)",
+        help="skip the run of the unmutated tests (in the fork server, or a fresh child)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="print the table of these --json (or .jsonl) files, one run's parts, and stop",
     )
     args = parser.parse_args()
+    if args.report:
+        return _report(args.report)
     previous: dict[Mutant, Result] = {}
     if args.recheck:
-        for item in json.loads(args.recheck.read_text()):
-            r = Result(
-                Mutant(**item["mutant"]),
-                item["outcome"],
-                item["tests"],
-                item["killer"],
-                item["seconds"],
-            )
-            if r.outcome in ("killed", "timeout"):
+        for r in _load_results(args.recheck):
+            if r.outcome == "killed":
                 previous[r.mutant] = r
     started = time.monotonic()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="aqua-mutation-") as tmp:
         tree = Path(tmp) / "tree"
-        _copy_tree(tree)
+        _copy_tree(tree, args.commit)
         for group in args.group or list(MODULE_TESTS):
+            print(f"{group}: load average {_load()}", flush=True)
             done = run_group(group, args.module, args, tree, previous)
             kept = [r for r in previous.values() if r.mutant.module in MODULE_TESTS[group]]
             kept = [r for r in kept if r.mutant not in {d.mutant for d in done}]
             kept = [r for r in kept if not args.module or r.mutant.module in args.module]
             done = kept + done
             results += done
-            print(f"\n{group}\n\n{summary(done)}\n", flush=True)
+            print(f"\n{group} (load average {_load()})\n\n{summary(done)}\n", flush=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
     print(f"{time.monotonic() - started:.0f} s")

@@ -80,11 +80,6 @@ class SLOResult:
         return (self.period_end - self.window_start) / 60 * self.slo.budget
 
     @property
-    def consumed_minutes(self) -> float | None:
-        c = self.budget_consumed
-        return None if c is None else c * self.budget_minutes
-
-    @property
     def remaining_minutes(self) -> float | None:
         r = self.budget_remaining
         return None if r is None else r * self.budget_minutes

@@ -48,7 +48,8 @@ slos:
       raw:
         error_ratio_query: max by (zone) (slow_ratio[{{.window}}])
 """
-# Per key kind, the values of two series (two zones) at every step (or at step time t).
+# Per key kind ("bad", or "bad:1h" for one window only), the values of two series (two zones)
+# at every step (or at step time t).
 Value = float | Callable[[float], float]
 Split = dict[str, tuple[Value, Value]]
 
@@ -76,8 +77,8 @@ def _prometheus(split: Split, asked: list[tuple[float, float, float]]) -> Promet
                 "values": [[t, repr(v(t) if callable(v) else v)] for t in times],
             }
             for key in re.findall(r'"aqua_q", "([^"]+)"', form["query"])
-            if split
-            for zone, v in zip(("a", "b"), split[key.split(":")[0]], strict=True)
+            if key in split or key.split(":")[0] in split
+            for zone, v in zip(("a", "b"), split.get(key, split[key.split(":")[0]]), strict=True)
         ]
         return httpx.Response(
             200, json={"status": "success", "data": {"resultType": "matrix", "result": result}}
@@ -96,6 +97,10 @@ def test_a_long_range_asks_every_step_once_within_prometheus_limit(tmp_path: Pat
     asked_times = [s + i * step for s, e, step in asked for i in range(int((e - s) // step) + 1)]
     assert asked_times == [START + i * 60 for i in range(steps)]
     assert all((e - s) / step + 1 <= 11_000 for s, e, step in asked)
+    asked.clear()  # 10,000 steps: exactly one query's worth
+    with _prometheus({}, asked) as prom:
+        backtest([_slo(tmp_path, EVENTS)], prom, START, START + 9_999 * 60, step=60)
+    assert [(s, e) for s, e, _ in asked] == [(START, START + 9_999 * 60)]
 
 
 def test_event_counts_add_up_across_series(tmp_path: Path) -> None:
@@ -194,6 +199,8 @@ def test_delay_counts_from_the_last_step_at_most_at_1x(tmp_path: Path) -> None:
         assert (tier.firing_seconds, tier.median_delay) == (1800.0, 300.0)
         summary = tier.to_json()
         assert (summary["firing_seconds"], summary["median_delay"]) == (1800.0, 300.0)
+    rows = [line.split("│") for line in _table(result).splitlines() if "page-quick" in line]
+    assert [c.strip() for c in rows[0][4:8]] == ["1", "30m", "5m", "5m"]
 
 
 def test_a_firing_ends_at_the_first_calm_step_and_idle_steps_are_skipped(tmp_path: Path) -> None:
@@ -212,3 +219,40 @@ def test_a_firing_ends_at_the_first_calm_step_and_idle_steps_are_skipped(tmp_pat
     fired = {t.name: [(f.start, f.end) for f in t.firings] for t in result.slos[0].tiers}
     assert fired["ticket-slow"] == [(START + 600, START + 1200)]
     assert fired["page-quick"] == fired["page-slow"] == fired["ticket-quick"] == []
+
+
+@pytest.mark.parametrize("at_limit", ["6h", "3d"])
+def test_a_tier_needs_both_windows_above_its_threshold(tmp_path: Path, at_limit: str) -> None:
+    # ticket-slow (6h / 3d, factor 1): one window exactly at the threshold and the other above
+    # it stays silent, as the alert rule's `short > t and long > t` does.
+    slo = _slo(tmp_path, RAW)
+    limit = threshold(1.0, slo.budget)
+    above = 2 * limit
+    split: Split = {"ratio": (above, 0.0), f"ratio:{at_limit}": (limit, 0.0)}
+    with _prometheus(split, []) as prom:
+        result = backtest([slo], prom, START, START + 3600, step=300)
+    assert {t.name: t.firings for t in result.slos[0].tiers}["ticket-slow"] == []
+    with _prometheus({"ratio": (above, 0.0)}, []) as prom:
+        loud = backtest([slo], prom, START, START + 3600, step=300)
+    assert len({t.name: t.firings for t in loud.slos[0].tiers}["ticket-slow"]) == 1
+
+
+def test_queries_counts_the_backtests_own_on_a_used_client(tmp_path: Path) -> None:
+    asked: list[tuple[float, float, float]] = []
+    with _prometheus({}, asked) as prom:
+        prom.query_range("up", START, START + 60, 60)
+        prom.query_range("up", START, START + 60, 60)
+        result = backtest([_slo(tmp_path, EVENTS)], prom, START, START + 3600, step=300)
+    assert (result.queries, len(asked)) == (1, 3)
+
+
+def test_steps_without_error_series_count_no_errors_and_one_event_counts(tmp_path: Path) -> None:
+    # Only the total series exist (10 requests a step): no errors, nothing fires. A step with
+    # a single request, an error, is a 100 % error ratio: every tier fires.
+    slo = _slo(tmp_path, EVENTS)
+    with _prometheus({"total": (10.0, 0.0)}, []) as prom:
+        quiet = backtest([slo], prom, START, START + 3600, step=300)
+    assert all(t.firings == [] for t in quiet.slos[0].tiers)
+    with _prometheus({"bad": (1.0, 0.0), "total": (1.0, 0.0)}, []) as prom:
+        loud = backtest([slo], prom, START, START + 3600, step=300)
+    assert all(len(t.firings) == 1 for t in loud.slos[0].tiers)

@@ -23,6 +23,7 @@ from sre_cli.prometheus import PrometheusClient, QueryError
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import Report
 from sre_cli.slo.gate import judge
+from sre_cli.slo.html_report import burn_down_svg
 from sre_cli.slo.html_report import page as html_page
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.render import gate_summary, markdown, sparkline, table
@@ -156,10 +157,13 @@ def test_page_fires_at_fast_burn_and_status_warns(
     counts = steady(0.0001)
     counts["5m"] = (15.0 * 0.001 * 1000, 1000.0)  # 15x over 5m
     counts["1h"] = (15.0 * 0.001 * 12000, 12000.0)  # and over 1h
-    [r] = run(counts)[0].results
+    report = run(counts)[0]
+    [r] = report.results
     assert r.tiers["page-quick"]
     assert r.alerts == {"page": True, "ticket": False}
     assert r.status == "warning"
+    # The alerts column names the firing severities ("-" when none fires, test_renderers).
+    assert markdown(report).splitlines()[-1].endswith("| page | **warning** |")
 
 
 def test_long_window_alone_does_not_page(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
@@ -242,6 +246,7 @@ def test_renderers(run: Callable[[Counts], tuple[Report, list[str]]]) -> None:
     assert "ok" in text
     md = markdown(report)
     assert "| `api/availability` | 99.9% | 30d | 99.960% | 60.0% | 25.9 |" in md
+    assert md.splitlines()[-1].endswith("| - | **ok** |")
     page = html_page(report, load_tiers())
     assert page.startswith("<!doctype html>")
     assert "<svg" in page
@@ -439,3 +444,98 @@ def test_gate_without_any_minimum_fails_only_an_exhausted_budget(
     assert judge(Report(AT, [replace(bare, budget_consumed=0.99)])).passed  # 1 % left
     [violation] = judge(Report(AT, [replace(bare, budget_consumed=1.01)])).violations
     assert violation.reason.startswith("error budget exhausted: -1.0% left, minimum 0.0%")
+
+
+def test_burn_down_chart_reads_from_zero_with_two_points(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    [result] = run(steady(0.0004))[0].results
+    two = replace(result, burn_down=[(result.window_start, 1.0), (AT, 0.6)])
+    svg = burn_down_svg(two)
+    # 520 × 200, plot from x 72 to 510 and y 10 (100 %) to 176 (0 %): two points make a line.
+    assert "points='72.0,10.0 510.0,76.4'" in svg
+    assert "<line x1='72' x2='510' y1='176.0' y2='176.0' stroke='#cf222e'" in svg  # 0 % rule
+    assert burn_down_svg(replace(result, burn_down=[(AT, 0.6)])).startswith("<p ")
+
+
+def test_status_is_breached_only_below_zero(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    # As the gate: a budget spent to exactly zero is empty (under the 25 % minimum: a
+    # warning), not breached; any overspend is.
+    [base] = run(steady(0.0004))[0].results
+    empty = replace(base, budget_consumed=1.0)
+    assert (empty.status, empty.time_to_exhaustion) == ("warning", 0.0)
+    assert replace(base, budget_consumed=1.0001).status == "breached"
+
+
+def test_json_numbers_are_integers_only_while_exact() -> None:
+    from sre_cli.slo.engine import json_number
+
+    exact = 2.0**53 - 1  # the largest whole number every float below it also holds exactly
+    assert (json_number(exact), type(json_number(exact))) == (2**53 - 1, int)
+    assert type(json_number(2.0**53)) is float
+    assert type(json_number(-(2.0**53))) is float
+    assert (json_number(None), json_number(0.5), json_number(3.0)) == (None, 0.5, 3)
+
+
+def test_burn_down_of_a_calendar_window_just_begun_is_its_two_ends(tmp_path: Path) -> None:
+    # 30 minutes into March: too short for a burn-down range query (48 steps of at least a
+    # minute), so the burn-down is the window's start at 100 % and now at the budget left.
+    from sre_cli.slo.batch import evaluate_slo
+
+    path = tmp_path / "month.yaml"
+    path.write_text(SPEC.replace("objective: 99.9", "objective: 99.9\n    window: month"))
+    [slo] = load_slos([path])
+    at = AT + 1800
+    seen: list[str] = []
+    with PrometheusClient("http://prom", transport=_transport(steady(0.0004), seen)) as prom:
+        [batched] = evaluate([slo], prom, at).results
+        alone = evaluate_slo(slo, prom, at, load_tiers())
+    assert len(seen) == 2  # two instant queries, no range query
+    for r in (batched, alone):
+        assert r.window_start == AT
+        assert r.burn_down == [(AT, 1.0), (at, pytest.approx(0.6))]
+
+
+def test_raw_ratio_burn_down_spends_the_mean_ratio_so_far(tmp_path: Path) -> None:
+    # A raw ratio has no event counts: the budget spent by a step is the mean of the step
+    # ratios so far over the budget (1 %): 0.5 % then 1.5 % leave 50 % and then 0 %.
+    from sre_cli.slo.engine import SLOResult, burn_down_points
+
+    path = tmp_path / "raw.yaml"
+    path.write_text(
+        "version: prometheus/v1\nservice: api\nslos:\n  - name: latency\n    objective: 99\n"
+        "    sli: {raw: {error_ratio_query: 'max(slow_ratio[{{.window}}])'}}\n"
+    )
+    [slo] = load_slos([path])
+    start = AT - 30 * 86400
+    result = SLOResult(slo, start, AT, 0.99, None, None, 1.0, {}, {})
+    t1, t2 = start + 86400, start + 2 * 86400
+    points = burn_down_points(result, AT, {t2: {"ratio": 0.015}, t1: {"ratio": 0.005}})
+    assert points == [(start, 1.0), (t1, pytest.approx(0.5)), (t2, pytest.approx(0.0)), (AT, 0.0)]
+    # A last step at `at` itself gives way to the exact figure.
+    ends = burn_down_points(result, AT, {AT: {"ratio": 0.02}})
+    assert ends == [(start, 1.0), (AT, 0.0)]
+
+
+def test_html_page_facts_summary_and_tier_states(
+    run: Callable[[Counts], tuple[Report, list[str]]],
+) -> None:
+    report, _ = run(steady(0.0004))
+    text = html_page(report, load_tiers())
+    assert "<p class='sub'>Evaluated at 2024-03-01 00:00 UTC · 1 ok</p>" in text
+    assert (
+        "<p class='facts'>objective 99.9% over 30d · SLI 99.960% · budget left 60.0% (25.9 min)"
+        " · bad / total 400 / 1,000,000</p>"
+    ) in text
+    [result] = report.results
+    two = replace(result, burn_down=[(result.window_start, 1.0), (AT, 0.6)])
+    caption = "<figcaption class='facts'>Error budget left over the window</figcaption>"
+    assert caption in html_page(Report(AT, [two]), load_tiers())
+    one = replace(result, burn_down=[(AT, 0.6)])
+    assert caption not in html_page(Report(AT, [one]), load_tiers())
+    # A tier the result does not know of is quiet, not firing.
+    unknown = html_page(Report(AT, [replace(result, tiers={})]), load_tiers())
+    assert unknown.count("<tr class='quiet'>") == 4
+    assert "· no SLOs</p>" in html_page(Report(AT, []), load_tiers())

@@ -32,7 +32,14 @@ from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.batch import evaluate, evaluate_many
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.recorded import GROUP, HOUR, RECORD, last_evaluation, recording_group
+from sre_cli.slo.recorded import (
+    GROUP,
+    HOUR,
+    RECORD,
+    eligible,
+    last_evaluation,
+    recording_group,
+)
 from sre_cli.slo.rules import rule_groups, rules_yaml
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
@@ -284,3 +291,44 @@ def test_report_says_how_old_its_recorded_burn_rates_are(
     assert code == 0, out
     age = f"{at - evaluation:.0f}"
     assert f"recordings for 1 of 2 SLOs (up to {age} s old), raw counters for 1" in out
+
+
+def test_only_event_counted_occurrence_slos_get_recordings(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": "prometheus/v1",
+                "service": "api",
+                "slos": [
+                    {"name": "events", "objective": 99.9, "sli": {"events": _EVENTS}},
+                    {
+                        "name": "raw",
+                        "objective": 99.9,
+                        "sli": {"raw": {"error_ratio_query": "max(slow_ratio[{{.window}}])"}},
+                    },
+                    {
+                        "name": "slices",
+                        "objective": 99.9,
+                        "budgeting": {"method": "timeslices", "slice": "1m", "slice_target": 0.99},
+                        "sli": {"events": _EVENTS},
+                    },
+                ],
+            }
+        )
+    )
+    slos = load_slos([path])
+    assert [eligible(s) for s in slos] == [True, False, False]
+    names = {r["labels"]["sloth_slo"] for r in recording_group(slos)["rules"]}
+    assert names == {"events"}
+
+
+def test_last_evaluation_is_the_latest_finite_time_at_or_before_now() -> None:
+    at = T0 + 86400.0
+
+    def answer(values: list[float]) -> Callable[[str, float], list[float]]:
+        return lambda query, when: values
+
+    assert last_evaluation(answer([at - 3600, at, at + 60, float("nan")]), at) == at
+    assert last_evaluation(answer([at - 60, float("inf")]), at) == at - 60
+    assert last_evaluation(answer([at + 1]), at) is None

@@ -93,9 +93,12 @@ def _metric(text: str, name: str, **labels: str) -> float:
 def test_metrics_need_the_token(exporter: tuple[str, Path]) -> None:
     url, _ = exporter
     assert httpx.get(f"{url}/live").status_code == 200
-    assert httpx.get(f"{url}/metrics").status_code == 401
+    refused = httpx.get(f"{url}/metrics")
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="aqua slo serve"'
     wrong = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
+    assert "WWW-Authenticate" not in httpx.get(f"{url}/live").headers
     assert httpx.get(f"{url}/nothing").status_code == 404
 
 

@@ -225,3 +225,98 @@ def test_selectors_found_in_queries() -> None:
         "x_bucket",
         "up",
     ]
+
+
+_GOOD = "good: {metricSource: {type: Prometheus, spec: {query: 'ok_total'}}}"
+_TOTAL = "total: {metricSource: {type: Prometheus, spec: {query: 'all_total'}}}"
+
+
+def _openslo_slo(
+    name: str = "s",
+    ratio: tuple[str, ...] = ("counter: true", _GOOD, _TOTAL),
+    objective: str = "{target: 0.999}",
+) -> str:
+    metric = "\n".join(f"        {line}" for line in ratio)
+    return f"""apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: {name}
+spec:
+  service: payments
+  indicator:
+    metadata: {{name: inline}}
+    spec:
+      ratioMetric:
+{metric}
+  timeWindow:
+    - duration: 28d
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - {objective}
+"""
+
+
+@pytest.mark.parametrize(
+    ("ratio", "objective", "message"),
+    [
+        (
+            ("counter: true", "good: {metricSource: {spec: {query: '  '}}}", _TOTAL),
+            "{target: 0.999}",
+            "spec.query (a PromQL query) is required",
+        ),
+        (
+            ("counter: false", _GOOD, _TOTAL),
+            "{target: 0.999}",
+            "query must be a counter selector (with counter: true)",
+        ),
+        (("rawType: success", _GOOD, _TOTAL), "{target: 0.999}", "raw ratio metrics"),
+        (("counter: true", _GOOD), "{target: 0.999}", "needs total and exactly one of"),
+        (
+            ("counter: true", _GOOD, _TOTAL),
+            "{target: 0.999, indicatorRef: other}",
+            "per-objective indicators",
+        ),
+    ],
+    ids=["blank-query", "selector-not-counter", "raw-type", "no-total", "objective-indicator"],
+)
+def test_openslo_documents_aqua_cannot_evaluate_are_refused(
+    tmp_path: Path, ratio: tuple[str, ...], objective: str, message: str
+) -> None:
+    path = tmp_path / "slo.yaml"
+    path.write_text(_openslo_slo(ratio=ratio, objective=objective))
+    slos, problems = check_paths([path])
+    assert slos == []
+    assert any(message in p.message for p in problems), [p.message for p in problems]
+
+
+def test_openslo_names_are_at_most_120_characters(tmp_path: Path) -> None:
+    longest = tmp_path / "longest.yaml"
+    longest.write_text(_openslo_slo("n" * 120))
+    [slo] = load_slos([longest])
+    assert slo.name == "n" * 120
+    too_long = tmp_path / "too-long.yaml"
+    too_long.write_text(_openslo_slo("n" * 121))
+    with pytest.raises(SpecError, match="120"):
+        load_slos([too_long])
+
+
+def test_openslo_threshold_metric_keeps_the_histograms_labels() -> None:
+    [slo] = load_slos([FIXTURES / "good" / "openslo-threshold.yaml"])
+    bad, total = slo.sli.counts("1h")
+    assert 'job="shop"' in bad
+    assert 'job="shop"' in total
+
+
+def test_openslo_objectives_and_labels(tmp_path: Path) -> None:
+    # Several objectives: one SLO each, named by name, else displayName, else position.
+    # Labels: string values under Prometheus label names only.
+    path = tmp_path / "slo.yaml"
+    text = _openslo_slo(objective="{displayName: fast, target: 0.99}\n    - {target: 0.9}")
+    text = text.replace(
+        "  name: s\n", "  name: s\n  labels: {team: pay, bad-key: x, tiers: [a, b]}\n", 1
+    )
+    path.write_text(text)
+    slos = load_slos([path])
+    assert [(s.name, s.objective) for s in slos] == [("s-fast", 99.0), ("s-1", 90.0)]
+    assert all(s.labels == {"team": "pay"} for s in slos)
