@@ -136,13 +136,9 @@ def _instant_recorded(
     (:mod:`sre_cli.slo.recorded`); every read that can go at once is in flight together."""
     from sre_cli.slo import recorded as rec
 
-    prom = reads.prom
-    latest = reads.pool.submit(
-        rec.last_evaluation, lambda q, t: [s.value for s in prom.query(q, t)], at
-    )
+    latest = rec.last_evaluations([p.slo for p in plans], at, reads.query)
     rates_in_flight = rec.burn_rates(plans, at, reads.query)
-    last = latest.result()
-    counting = None if last is None else rec.window_counts(plans, last, reads.summed, reads.query)
+    counting = rec.window_counts(plans, latest(), reads.summed, reads.query)
     rates = rates_in_flight()
     # The burn-rate windows no recording answers, read raw while the windows are counted.
     asked = [
@@ -150,7 +146,7 @@ def _instant_recorded(
         for p, r in zip(plans, rates, strict=True)
     ]
     raw_in_flight = reads.submit(asked, at)
-    counted = [None] * len(plans) if counting is None else counting()
+    counted = counting()
     # Windows the recordings do not cover come from the raw counters.
     uncovered = [
         {k: e for k, e in p.parts.items() if c is None and _window(k) == "window"}

@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sre_cli.slo.engine import union
 from sre_cli.slo.spec import SLO
 from sre_cli.slo.windows import BURN_RATE_WINDOWS
 
@@ -62,7 +63,7 @@ __all__ = [
     "describe",
     "describe_burn_rates",
     "eligible",
-    "last_evaluation",
+    "last_evaluations",
     "recording_group",
     "window_counts",
 ]
@@ -121,11 +122,29 @@ def recording_group(slos: Sequence[SLO]) -> dict[str, Any]:
     return {"name": GROUP, "interval": "1h", "rules": rules}
 
 
-def last_evaluation(query: Callable[[str, float], list[float]], at: float) -> float | None:
-    """The time of the group's last evaluation at or before ``at`` (within the past hour)."""
-    latest = f'max(max_over_time(timestamp({RECORD}{{aqua_events="total"}})[{HOUR}s:1m]))'
-    found = [v for v in query(latest, at) if math.isfinite(v) and v <= at]
-    return max(found) if found else None
+def last_evaluations(
+    slos: Sequence[SLO], at: float, query: Query
+) -> Callable[[], list[float | None]]:
+    """Per SLO the time of its hourly recording's last evaluation at or before ``at`` (within
+    the past hour; None: none), in flight: one query for every SLO. Each SLO has its own, as
+    groups loaded from different files (one per team) are evaluated at offsets of their own."""
+    # A subquery's steps fall on the minute: a sample after the last one is the instant's own.
+    stamp = f'timestamp({RECORD}{{aqua_events="total"}})'
+    latest = (
+        "max by (sloth_id, sloth_service, sloth_slo) "
+        f"({stamp} or max_over_time({stamp}[{HOUR}s:1m]))"
+    )
+    answer = query(latest, at)
+
+    def gather() -> list[float | None]:
+        found: dict[tuple[str, str, str], float] = {}
+        for s in answer():
+            key = _labelled(s.labels)
+            if math.isfinite(s.value) and s.value <= at:
+                found[key] = max(s.value, found.get(key, s.value))
+        return [found.get(_ids(slo)) for slo in slos]
+
+    return gather
 
 
 def burn_rates(plans: Sequence[Plan], at: float, query: Query) -> Callable[[], list[BurnRates]]:
@@ -164,41 +183,49 @@ def burn_rates(plans: Sequence[Plan], at: float, query: Query) -> Callable[[], l
 
 
 def window_counts(
-    plans: Sequence[Plan], last: float, parts: Parts, query: Query
+    plans: Sequence[Plan], lasts: Sequence[float | None], parts: Parts, query: Query
 ) -> Callable[[], list[dict[str, float] | None]]:
-    """Per plan its window's ``bad:window`` and ``total:window`` from the recorded hours, or
-    None where the recordings do not cover the window (the raw counters then answer), in
-    flight: the recorded hours of a batch of SLOs in two queries, the raw edges of every SLO
-    the recordings may cover batched across SLOs."""
-    at = plans[0].at if plans else last
-    hours = [int((last - p.start) // HOUR) if eligible(p.slo) else 0 for p in plans]
-    by_hours: dict[int, list[int]] = defaultdict(list)
-    for i, n in enumerate(hours):
-        if n >= 1:
-            by_hours[n].append(i)
+    """Per plan its window's ``bad:window`` and ``total:window`` from the recorded hours up to
+    its recording's last evaluation (``lasts``, per plan), or None where the recordings do not
+    cover the window (the raw counters then answer), in flight: the recorded hours of a batch
+    of SLOs in two queries (one part per evaluation instant and window length, joined by
+    ``or``), the raw edges of every SLO the recordings may cover batched across SLOs."""
+    hours = [
+        int((last - p.start) // HOUR) if last is not None and eligible(p.slo) else 0
+        for p, last in zip(plans, lasts, strict=True)
+    ]
+    covered = sorted((i for i, n in enumerate(hours) if n >= 1), key=lambda i: (lasts[i], hours[i]))
     sums = []
-    for n, members in by_hours.items():
-        span = f"{n * HOUR - 1}s"  # range selectors hold both ends: n samples, not n + 1
-        for batch in _batches(members):
-            ids = _id_matcher([plans[i].slo for i in batch])
+    for batch in _batches(covered):
+        by_cut: dict[tuple[float, int], list[int]] = defaultdict(list)
+        for i in batch:
+            by_cut[(_last(lasts, i), hours[i])].append(i)
+        summed, counted = [], []
+        for (last, n), members in by_cut.items():
+            span = f"{n * HOUR - 1}s"  # range selectors hold both ends: n samples, not n + 1
+            ids = _id_matcher([plans[i].slo for i in members])
             total = f'{RECORD}{{{ids}, aqua_events="total"}}'
-            summed = f"sum_over_time({RECORD}{{{ids}}}[{span}] @ {last:.3f})"
-            sums.append(("rec", query(summed, at)))
-            sums.append(("hours", query(f"count_over_time({total}[{span}] @ {last:.3f})", at)))
-    # The partial hour at the window's end (raw, at ``at``) and at its start (raw, at the first
-    # recorded hour's start), read for every SLO the recordings may cover.
-    head = format_duration_s(at - last)
-    heads = {
-        i: dict(zip(("head:bad", "head:total"), plans[i].slo.sli.counts(head), strict=True))
-        for members in by_hours.values()
-        for i in members
-        if head
-    }
-    head_got = parts(at, list(heads.values()))
+            summed.append(f"sum_over_time({RECORD}{{{ids}}}[{span}] @ {last:.3f})")
+            counted.append(f"count_over_time({total}[{span}] @ {last:.3f})")
+        at = plans[batch[0]].at
+        sums.append(("rec", query(union(summed), at)))
+        sums.append(("hours", query(union(counted), at)))
+    # The partial hour at the window's end (raw, from the last evaluation to ``at``) and at its
+    # start (raw, up to the first recorded hour's start), read for every SLO the recordings
+    # may cover.
+    heads: dict[int, dict[str, str]] = {}
+    for i in covered:
+        head = format_duration_s(plans[i].at - _last(lasts, i))
+        if head:
+            heads[i] = dict(
+                zip(("head:bad", "head:total"), plans[i].slo.sli.counts(head), strict=True)
+            )
+    head_got = parts(plans[0].at if plans else 0.0, list(heads.values()))
     tails: dict[float, list[int]] = defaultdict(list)
-    for i, n in enumerate(hours):
-        if n >= 1 and last - n * HOUR > plans[i].start:
-            tails[last - n * HOUR].append(i)
+    for i in covered:
+        first = _last(lasts, i) - hours[i] * HOUR
+        if first > plans[i].start:
+            tails[first].append(i)
     tail_got = []
     for when, members in tails.items():
         edges = []
@@ -242,6 +269,12 @@ def window_counts(
 
 
 _PIECES = ("rec", "head", "tail")
+
+
+def _last(lasts: Sequence[float | None], i: int) -> float:
+    last = lasts[i]
+    assert last is not None  # only SLOs with a last evaluation have recorded hours
+    return last
 
 
 def format_duration_s(seconds: float) -> str:

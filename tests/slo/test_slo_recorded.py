@@ -26,10 +26,10 @@ import pytest
 import yaml
 from cli_runner import invoke
 from json_schema import assert_matches_schema
-from slo.slo_history import GAP, RATE, RESET_AT, T0, T1, History, blocks, generate
+from slo.slo_history import BURST, GAP, RATE, RESET_AT, T0, T1, History, blocks, generate
 
 from sre_cli.commands.slo import app
-from sre_cli.prometheus import PrometheusClient
+from sre_cli.prometheus import PrometheusClient, Sample
 from sre_cli.slo.batch import evaluate, evaluate_many
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.recorded import (
@@ -37,7 +37,7 @@ from sre_cli.slo.recorded import (
     HOUR,
     RECORD,
     eligible,
-    last_evaluation,
+    last_evaluations,
     recording_group,
 )
 from sre_cli.slo.rules import rule_groups, rules_yaml
@@ -73,6 +73,27 @@ SPECS = {
 
 specs = promtool_backfill.specs_fixture(SPECS, "slo-recorded-specs")
 
+#: two teams' SLOs over the same counters, whose hourly recordings each team loads from a file
+#: of its own: Prometheus (and promtool) evaluate each group at an offset of its own in the hour
+TEAMS = ("team-a", "team-b")
+TEAM_SPECS = yaml.safe_dump(
+    {
+        "version": "prometheus/v1",
+        "service": "teams",
+        "slos": [
+            {"name": name, "objective": 99.9, "window": "1d", "sli": {"events": _EVENTS}}
+            for name in TEAMS
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def teams(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("slo-recorded-teams")
+    (root / "teams.yaml").write_text(TEAM_SPECS)
+    return root
+
 
 @pytest.fixture(scope="module")
 def history() -> History:
@@ -84,10 +105,12 @@ def recorded_url(
     prometheus_factory: Callable[..., Any],
     promtool: Path,
     specs: Path,
+    teams: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     """A Prometheus holding the history and its hourly recordings, backfilled by promtool
-    from a first Prometheus serving the history alone."""
+    from a first Prometheus serving the history alone; each team's recordings come from a
+    file of its own (named relative to the folder, so their offsets do not vary by run)."""
     built = blocks(promtool)
     raw_url = promtool_backfill.serve(
         prometheus_factory, built, tmp_path_factory.mktemp("slo-recorded-raw")
@@ -99,7 +122,12 @@ def recorded_url(
     [slo] = [s for s in load_slos([specs]) if s.name == "availability"]
     sli = work / "sli-recordings.yaml"
     sli.write_text(yaml.safe_dump({"groups": [rule_groups(slo, load_tiers())[0]]}))
-    for path, start, end in ((rules, T0, T1), (sli, SLI_FROM, SLI_TO)):
+    files = [(rules, T0, T1), (sli, SLI_FROM, SLI_TO)]
+    for slo in load_slos([teams]):
+        team = Path(f"{slo.name}.yaml")
+        (work / team).write_text(yaml.safe_dump({"groups": [recording_group([slo])]}))
+        files.append((team, T0, T1))
+    for path, start, end in files:
         subprocess.run(
             [
                 promtool,
@@ -115,6 +143,7 @@ def recorded_url(
             ],
             check=True,
             capture_output=True,
+            cwd=work,
         )
     storage = tmp_path_factory.mktemp("slo-recorded-tsdb")
     shutil.copytree(work / "data", storage, dirs_exist_ok=True)
@@ -152,10 +181,36 @@ def _bounds(history: History, series: tuple[str, ...], cuts: list[float]) -> tup
         times = [t for t in range(int(u) - int(u) % 60, int(v) + 1, 60) if u <= t <= v]
         for s in series:
             inc = history.increments[s]
-            below += inc[times[0]] if times[0] != u else 0
+            below += inc[times[0]] if times and times[0] != u else 0
+            if len(times) < 2:  # no increase: the events of its one sample are missed
+                continue
             inside = sum(inc[t] for t in times[1:])
             above += inside * ((v - u) - (times[-1] - times[0])) / (times[-1] - times[0])
     return below, above
+
+
+def _recorded_at(prom: PrometheusClient, name: str, at: float, before: float = HOUR) -> list[float]:
+    """The instants the hourly recording of SLO ``name`` was evaluated in ``[at - before, at]``."""
+    selector = f'{RECORD}{{sloth_slo="{name}", aqua_events="total"}}'
+    [series] = prom.query_range(f"timestamp({selector})", at - before, at, 60)
+    return sorted({v for v in series.values if v <= at})
+
+
+def _cuts(start: float, last: float, at: float) -> list[float]:
+    """The pieces of a window read from hours recorded up to ``last``: the raw start, the
+    recorded hours, the raw end."""
+    hours = int((last - start) // HOUR)
+    return [start, *(last - k * HOUR for k in range(hours, -1, -1)), at]
+
+
+def _within_bound(
+    history: History, result: Any, cuts: list[float], start: float, at: float
+) -> None:
+    for got, series in ((result.bad, (ERR,)), (result.total, (ERR, OK))):
+        exact = sum(history.count(s, start, at) for s in series)
+        below, above = _bounds(history, series, cuts)
+        assert got is not None
+        assert exact - below - 1e-6 <= got <= exact + above + 1e-6, (got, exact, below, above)
 
 
 def test_recorded_window_stays_within_its_bound(
@@ -170,21 +225,69 @@ def test_recorded_window_stays_within_its_bound(
         assert w.source is None
         start = at - 2 * 86400
         assert start < RESET_AT < at  # the counters reset inside the window
-        last = last_evaluation(lambda q, t: [s.value for s in rprom.query(q, t)], at)
-        assert last is not None
-        hours = int((last - start) // HOUR)
-        cuts = [start, *(last - k * HOUR for k in range(hours, -1, -1)), float(at)]
-        for got, series in ((r.bad, (ERR,)), (r.total, (ERR, OK))):
-            exact = sum(history.count(s, start, at) for s in series)
-            below, above = _bounds(history, series, cuts)
-            assert got is not None
-            assert exact - below - 1e-6 <= got <= exact + above + 1e-6, (got, exact, below, above)
+        [last] = [e for e in _recorded_at(rprom, "availability", at) if at - HOUR < e <= at]
+        _within_bound(history, r, _cuts(start, last, at), start, at)
         # Requests arrive at a steady 1,000 a minute, so extrapolating an hour's samples to
         # its edges misses none: a lost or doubled piece of the window would show here.
         assert r.total == pytest.approx(
             history.count(ERR, start, at) + history.count(OK, start, at), abs=2 * RATE
         )
         assert r.burn_rates == w.burn_rates
+
+
+def test_each_group_is_cut_at_its_own_evaluation(
+    specs: Path, teams: Path, rprom: PrometheusClient, history: History
+) -> None:
+    """Two teams load their hourly recordings as groups of their own, evaluated at different
+    instants of the hour. Each SLO's window is its recorded hours up to its own group's last
+    evaluation: cut at the other group's, one team's hours would overlap the raw start of its
+    window (and leave a gap at its end) by the time between the two evaluations. The report
+    runs just after one group's evaluation chosen so that the burst of errors, a day earlier,
+    falls in that overlap."""
+    day = 86400
+    # Either group's evaluations, around a day after the burst (the window is one day).
+    seen = {n: _recorded_at(rprom, n, BURST[1] + day + 2 * HOUR, 5 * HOUR) for n in TEAMS}
+    assert all(len(v) == 5 for v in seen.values()), seen
+    best: tuple[float, float, float] | None = None
+    for late, early in (TEAMS, TEAMS[::-1]):
+        for e in seen[late]:
+            before = [x for x in seen[early] if e - HOUR < x < e]
+            if not before:  # the first of the instants seen
+                continue
+            e2 = before[0]
+            # the piece both the raw start and the recorded hours would count, a day earlier
+            overlap = min(e - day + HOUR, BURST[1]) - max(e2 - day + HOUR, BURST[0])
+            if best is None or overlap > best[0]:
+                best = (overlap, e, e2)
+    assert best is not None
+    overlap, e, e2 = best
+    assert overlap >= 300, best  # the two groups' evaluations tile the hour: always >= 5 min
+    # 10 s after the first minute after it, so that a reader stepping on the minute sees it
+    at = math.ceil(e / 60) * 60 + 10
+    assert at < e2 + HOUR, best  # the early group's next evaluation is still to come
+    start = at - day
+    slos = load_slos([teams])
+    raw = {r.slo.name: r for r in evaluate(slos, rprom, at, burn_down=False).results}
+    rec = {r.slo.name: r for r in evaluate(slos, rprom, at, burn_down=False, recorded=True).results}
+    for name in TEAMS:
+        [last] = [x for x in (e, e2) if x in seen[name]]
+        r, w = rec[name], raw[name]
+        assert r.source == "recorded", name
+        cuts = _cuts(start, last, at)
+        _within_bound(history, r, cuts, start, at)
+        # The budget consumed, bad / total / (1 - objective), within the bound of both: the
+        # raw report's lies in it too.
+        bad = history.count(ERR, start, at)
+        total = bad + history.count(OK, start, at)
+        (bad_below, bad_above), (total_below, total_above) = (
+            _bounds(history, (ERR,), cuts),
+            _bounds(history, (ERR, OK), cuts),
+        )
+        low = (bad - bad_below) / (total + total_above) / 0.001
+        high = (bad + bad_above) / (total - total_below) / 0.001
+        for got in (r.budget_consumed, w.budget_consumed):
+            assert got is not None
+            assert low - 1e-9 <= got <= high + 1e-9, (name, got, low, high)
 
 
 def test_windows_the_recordings_do_not_cover_are_read_raw(
@@ -323,12 +426,25 @@ def test_only_event_counted_occurrence_slos_get_recordings(tmp_path: Path) -> No
     assert names == {"events"}
 
 
-def test_last_evaluation_is_the_latest_finite_time_at_or_before_now() -> None:
+def test_each_slos_last_evaluation_is_its_latest_finite_time_at_or_before_now(
+    specs: Path,
+) -> None:
     at = T0 + 86400.0
+    slos = load_slos([specs])
+    names = [s.name for s in slos]
 
-    def answer(values: list[float]) -> Callable[[str, float], list[float]]:
-        return lambda query, when: values
+    def answer(values: dict[str, list[float]]) -> Any:
+        samples = [
+            Sample({"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}, v)
+            for s in slos
+            for v in values.get(s.name, [])
+        ]
+        return lambda query, when: lambda: samples
 
-    assert last_evaluation(answer([at - 3600, at, at + 60, float("nan")]), at) == at
-    assert last_evaluation(answer([at - 60, float("inf")]), at) == at - 60
-    assert last_evaluation(answer([at + 1]), at) is None
+    def last(values: dict[str, list[float]]) -> list[float | None]:
+        return last_evaluations(slos, at, answer(values))()
+
+    a, b = names
+    assert last({a: [at - 3600, at, at + 60, float("nan")], b: [at - 60]}) == [at, at - 60]
+    assert last({a: [at - 60, float("inf")]}) == [at - 60, None]
+    assert last({a: [at + 1], b: [at - 1]}) == [None, at - 1]
