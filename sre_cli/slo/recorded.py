@@ -16,7 +16,10 @@ series seven times more. With ``--recorded`` the report reads what rules have re
 
   The window is the sum of the recorded hours that fit in it (720 samples of one series each,
   summed for a batch of SLOs in one query) plus the raw counts of the two partial hours at its
-  edges (the raw data of at most two hours). A window whose hours are not all recorded (a
+  edges (the raw data of at most two hours). The hours end at the last evaluation of the SLO's
+  own group (one query gives every SLO's): groups loaded from different files are evaluated at
+  different instants of the hour, and one cut for all would count the time between them twice
+  at one end of a window and not at all at the other. A window whose hours are not all recorded (a
   missed evaluation, a new SLO) is read from the raw counters instead, and every result says
   which figure it shows.
 
