@@ -25,7 +25,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
     "two-actions.yaml": (
         9,
-        "exactly one of stack, delete_pods, fault, clear_faults, outage, network, "
+        "exactly one of stack, delete_pods, fault, clear_faults, outage, restore, network, "
         "clear_network, cpu_burn, stop_cpu_burn, expect_oom_kill, wait",
     ),
     "bad-duration.yaml": (3, "not a duration"),
@@ -34,7 +34,14 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "percent-too-high.yaml": (11, "percent: must be less than or equal to 100"),
     "burn-unbounded.yaml": (10, "cpu_burn.seconds: must be less than or equal to 600"),
     "outage-unknown.yaml": (9, "method.0.outage: must be 'postgres', 'redis' or 'kafka'"),
-    "outage-on-kubernetes.yaml": (9, "needs target stack; the experiment targets kubernetes"),
+    "oom-component-on-kubernetes.yaml": (
+        9,
+        "needs target stack; the experiment targets kubernetes",
+    ),
+    "oom-component-and-selector.yaml": (
+        9,
+        "a component (stack) or a selector (kubernetes), not both",
+    ),
     "during-too-often.yaml": (9, "during.every: must be greater than or equal to 0.2"),
     "abort-two-conditions.yaml": (11, "takes exactly one of alert_firing, burn_rate_above"),
     "preflight-budget-without-slo.yaml": (10, "min_budget_remaining needs `slo: FILE`"),
