@@ -110,7 +110,7 @@ class ExpectOomKill(_Model):
     @model_validator(mode="after")
     def _where(self) -> ExpectOomKill:
         if (self.component is None) == (self.selector is None):
-            raise ValueError("takes a component (stack) or a selector (kubernetes), not both")
+            raise ValueError("takes exactly one of component (stack) and selector (kubernetes)")
         return self
 
     @property

@@ -40,7 +40,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     ),
     "oom-component-and-selector.yaml": (
         9,
-        "a component (stack) or a selector (kubernetes), not both",
+        "exactly one of component (stack) and selector (kubernetes)",
     ),
     "during-too-often.yaml": (9, "during.every: must be greater than or equal to 0.2"),
     "abort-two-conditions.yaml": (11, "takes exactly one of alert_firing, burn_rate_above"),
@@ -169,3 +169,25 @@ def test_counts_beyond_the_radius_are_refused(
 def test_a_count_within_the_radius_is_allowed() -> None:
     assert allowed_count(1, 3, 3, BlastRadius(max_pods=1, max_percent=34)) == 1
     assert allowed_count(2, 4, 4, BlastRadius(max_pods=2, max_percent=50)) == 2
+
+
+def test_a_kubernetes_experiment_using_entry_url_needs_one() -> None:
+    exp = load_experiment(ROOT / "chaos" / "api-memory-leak-kubernetes.yaml")
+    with pytest.raises(UsageError, match=r"uses \{entry_url\}") as caught:
+        exp.filled({"target": "kubernetes", "namespace": "aquaculture-local"})
+    assert "--entry-url" in (caught.value.hint or "")
+    filled = exp.filled({"namespace": "aquaculture-local", "entry_url": "http://127.0.0.1:9"})
+    assert filled.load is not None
+    assert filled.load.url == "http://127.0.0.1:9/live"
+
+
+def test_an_outage_is_undone_by_a_restore_on_kubernetes_and_a_start_on_the_stack() -> None:
+    from sre_cli.chaos.method import Action
+    from sre_cli.ops.operations import StackOp
+
+    outage = Action(outage="redis")
+    assert outage.target is None  # either target
+    assert outage.undo_on("kubernetes") == Action(restore="redis")
+    assert outage.undo_on("stack") == Action(stack=StackOp(start=("redis",)))
+    assert Action(restore="redis").risk == "mutate"
+    assert outage.risk == "destructive"
