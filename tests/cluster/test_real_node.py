@@ -23,6 +23,7 @@ from sre_cli.cluster.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.network import BRIDGE, route_device
 from sre_cli.cluster.stack import ADMIN_SECRET, NAMESPACE
+from sre_cli.errors import Unavailable
 from sre_cli.ops.context import RunContext
 
 pytestmark = pytest.mark.integration
@@ -365,7 +366,10 @@ def test_a_top_step_shows_metrics_server_figures_for_every_api_pod(
     names = {p["metadata"]["name"] for p in pods(kube)}
 
     def reported() -> bool:
-        rows = ctx.observe(op).details
+        try:
+            rows = ctx.observe(op).details
+        except Unavailable:
+            return False  # the metrics API is not served until metrics-server's first scrape
         return {r.split()[0] for r in rows} == names
 
     poll(reported, "metrics-server to report every API pod", 180, 2)
@@ -468,7 +472,7 @@ def test_a_leaking_api_container_is_oom_killed_restarted_and_the_runbook_finds_i
     for pod, _ in killed:
         assert any(d.startswith(pod) and "OOMKilled(exit 137" in d for d in found["details"])
     # The resolution rolled every pod: none carries the leak or its OOM kill any more.
-    assert not oom_killed(kube)
+    poll(lambda: not oom_killed(kube), "the OOM-killed pods replaced", 120)
     assert all(ready(p) for p in pods(kube))
 
 
