@@ -521,7 +521,8 @@ def test_a_redis_outage_takes_its_endpoints_away_and_the_rollback_gives_them_bac
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
         poll(lambda: SUBSETS_KEY in endpoints()["metadata"].get("annotations", {}), "the outage")
         assert not endpoints().get("subsets")
-        assert not connects(kube, pod, "redis", 6379)
+        # kube-proxy rejects new connections once it has seen the empty endpoints
+        poll(lambda: not connects(kube, pod, "redis", 6379), "redis refused from a pod", 15)
         out, err = run.communicate(timeout=180)
     assert run.returncode == 0, out + err
     report = json.loads(out)
@@ -531,7 +532,7 @@ def test_a_redis_outage_takes_its_endpoints_away_and_the_rollback_gives_them_bac
     after = endpoints()
     assert after["subsets"] == before
     assert SUBSETS_KEY not in after["metadata"].get("annotations", {})
-    assert connects(kube, pod, "redis", 6379)
+    poll(lambda: connects(kube, pod, "redis", 6379), "redis reachable from a pod again", 30)
 
 
 STUB_NS = "aqua-chaos-stub"
