@@ -130,12 +130,14 @@ class PodOomWatch:
             (c.last_transition_time for c in pod.status.conditions or [] if c.type == "Ready"),
             None,
         )
-        back = ""
-        if ready_at is not None and last.finished_at is not None:
-            back = f", Ready again {(ready_at - last.finished_at).total_seconds():.0f}s after"
+        killed, back = "", ""
+        if last.finished_at is not None:
+            killed = f" at {last.finished_at:%H:%M:%S}"
+            if ready_at is not None:
+                back = f", Ready again {(ready_at - last.finished_at).total_seconds():.0f}s after"
         return (
             f"pod {pod.metadata.name} container {cs.name}: {OOM_KILLED} (exit "
-            f"{last.exit_code}) at {last.finished_at:%H:%M:%S}; restarted by the kubelet "
+            f"{last.exit_code}){killed}; restarted by the kubelet "
             f"(restarts {before} -> {cs.restart_count}){back}"
         )
 
