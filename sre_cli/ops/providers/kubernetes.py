@@ -307,8 +307,11 @@ class KubeTarget:
             "ready": st.ready_replicas or 0,
             "updated": st.updated_replicas or 0,
         }
+        # Scaled to 0, Kubernetes calls a Deployment Available (nothing is missing); nothing
+        # serves, though, and that is what the check asks.
         ok = (
-            available is not None
+            want > 0
+            and available is not None
             and available.status == "True"
             and all(n >= want for n in counts.values())
             and (st.observed_generation or 0) >= (d.metadata.generation or 0)
@@ -316,6 +319,8 @@ class KubeTarget:
         cond = "Available=?" if available is None else f"Available={available.status}"
         if available is not None and available.status != "True" and available.reason:
             cond += f" ({available.reason})"
+        if want == 0:
+            cond += ", scaled to 0: nothing serves"
         summary = f"deployment/{name}: {counts['available']}/{want} available, {cond}"
         details = tuple(
             f"{c.type}={c.status} {c.reason or ''}: {c.message or ''}".rstrip(": ")
