@@ -9,8 +9,8 @@
     after   every probe within its tolerance: exit 0 "hypothesis held", or CheckFailed (exit 1)
     rollbacks  always, after a failure, an error or Ctrl-C too (not when nothing was injected):
                first the automatic undo of each applied action, latest first (a fault cleared,
-               a stopped component started, burners stopped) unless the experiment's own
-               rollbacks do the same, then the experiment's rollbacks
+               a stopped component or a dependency brought back, burners stopped) unless the
+               experiment's own rollbacks do the same, then the experiment's rollbacks
 
 The riskiest action of the method and the rollbacks decides the consent
 (:mod:`sre_cli.ops.consent`): a ``destructive`` one (kill, stop, delete pods) runs only with
@@ -389,7 +389,7 @@ def automatic_rollbacks(exp: Experiment, applied: list[Action]) -> list[Action]:
     own = [r.model_copy(update={"name": None}) for r in exp.rollbacks]
     undos: list[Action] = []
     for action in reversed(applied):
-        undo = action.undo
+        undo = action.undo_on(exp.target)
         if undo is not None and undo not in own and undo not in undos:
             undos.append(undo)
     return [u.model_copy(update={"name": "auto"}) for u in undos]

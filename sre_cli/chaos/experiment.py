@@ -15,7 +15,8 @@
     rollbacks: [...]                   # always run, even after a failure or Ctrl-C
     abort: [{alert_firing: NAME}]      # see abort.py
 
-Strings may use ``{entry_url}`` (stack) and ``{namespace}`` (kubernetes), filled in at run time.
+Strings may use ``{entry_url}`` (the stack's, or ``--entry-url`` on kubernetes) and
+``{namespace}`` (kubernetes), filled in at run time.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sre_cli.chaos.hypothesis import Hypothesis, Probe
 from sre_cli.chaos.method import Action
 from sre_cli.chaos.preflight import Preflight
 from sre_cli.defaults import editable_dir
-from sre_cli.errors import SpecError
+from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import Duration, TargetName
 from sre_cli.spec_yaml import find_named, load_documents, worded
 
@@ -107,11 +108,18 @@ class Experiment(BaseModel):
         return found
 
     def filled(self, values: dict[str, str]) -> Experiment:
-        """A copy with ``{entry_url}`` / ``{namespace}`` replaced by ``values``."""
+        """A copy with ``{entry_url}`` / ``{namespace}`` replaced by ``values``;
+        :class:`UsageError` when one is used but has no value (``--entry-url``)."""
+        missing: set[str] = set()
+
+        def value(m: re.Match[str]) -> str:
+            if m.group(1) not in values:
+                missing.add(m.group(1))
+            return values.get(m.group(1), m.group(0))
 
         def sub(node: Any) -> Any:
             if isinstance(node, str):
-                return _REF.sub(lambda m: values.get(m.group(1), m.group(0)), node)
+                return _REF.sub(value, node)
             if isinstance(node, dict):
                 return {k: sub(v) for k, v in node.items()}
             if isinstance(node, list | tuple):
@@ -119,6 +127,12 @@ class Experiment(BaseModel):
             return node
 
         data = sub(self.model_dump(by_alias=True, exclude_none=True))
+        if missing:
+            raise UsageError(
+                f"the experiment uses {{{', '.join(sorted(missing))}}}, which target "
+                f"{self.target} has no value for",
+                hint="pass --entry-url URL (the API's base URL)",
+            )
         return Experiment.model_validate(data)
 
 

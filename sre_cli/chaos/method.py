@@ -7,6 +7,7 @@ One key per action::
     - fault: {route: "/api/v1/ponds/{pond_id}/summary", latency_ms: 300}   # stack --faults
     - clear_faults: true
     - outage: postgres                            # stop a dependency (postgres|redis|kafka)
+    - restore: postgres                           # bring it back (the outage's own undo)
     - network: {dependency: postgres, latency: 300ms}    # through toxiproxy (network.py)
     - clear_network: postgres
     - cpu_burn: {seconds: 30, workers: 1}         # busy processes, bounded (burn.py)
@@ -14,12 +15,17 @@ One key per action::
     - expect_oom_kill: {component: api-1, within: 90s}   # evidence of a leak (oom.py)
     - wait_until: {until: {prometheus: {query: ..., expect: "> 0.9"}}, timeout: 90s}
     - release: {deployment: api-service, env: {AQUA_DB_POOL_SIZE: "0"}}   # a bad deploy
+    - expect_oom_kill: {selector: app=api-service, within: 3m}   # the same on Kubernetes
     - wait: 5s
 
-An action that can be undone has an automatic rollback (:attr:`Action.undo`): a fault is
-cleared, a network fault's toxics removed, a stopped component or dependency started,
-burners stopped. The engine runs it after
-the method unless the experiment's own rollbacks already do the same.
+An action that can be undone has an automatic rollback (:meth:`Action.undo_on`): a fault is
+cleared, a network fault's toxics removed, a stopped component or dependency started (on
+Kubernetes: scaled back, or its endpoints restored, see outage.py), burners stopped. The
+engine runs it after the method unless the experiment's own rollbacks already do the same.
+
+``fault`` and ``outage`` work on both targets: on Kubernetes a fault goes to the API at
+``--entry-url`` (the rule reaches every replica through Redis), an outage takes the
+dependency's Service away (:mod:`sre_cli.chaos.outage`).
 
 Each action is planned first (the concrete pods or components, checked against the blast
 radius), so a dry run and the confirmation show exactly what would change.
@@ -50,6 +56,7 @@ _KEYS = (
     "fault",
     "clear_faults",
     "outage",
+    "restore",
     "network",
     "clear_network",
     "cpu_burn",
@@ -92,10 +99,27 @@ class CpuBurn(_Model):
 
 
 class ExpectOomKill(_Model):
-    """Wait until ``component`` is OOM-killed in its cgroup and restarted (``--limits``)."""
+    """Wait until a container is OOM-killed and restarted: the stack's ``component`` in its
+    cgroup (``--limits``), or on Kubernetes a container of the pods ``selector`` picks
+    (``lastState.terminated.reason`` OOMKilled, restarted by the kubelet, Ready again)."""
 
-    component: str = Field(min_length=1, pattern=r"^(api|ml|worker)(-\d+)?$")
+    component: str | None = Field(default=None, min_length=1, pattern=r"^(api|ml|worker)(-\d+)?$")
+    selector: str | None = Field(default=None, min_length=1)
     within: Duration = Field(default=120.0, gt=0, le=1800)
+
+    @model_validator(mode="after")
+    def _where(self) -> ExpectOomKill:
+        if (self.component is None) == (self.selector is None):
+            raise ValueError("takes exactly one of component (stack) and selector (kubernetes)")
+        return self
+
+    @property
+    def target(self) -> str:
+        return "stack" if self.component is not None else "kubernetes"
+
+    @property
+    def what(self) -> str:
+        return self.component or f"a container of pods {self.selector}"
 
 
 class StackRelease(_Model):
@@ -124,6 +148,7 @@ class Action(_Model):
     outage: Dependency | None = None
     network: NetworkFault | None = None
     clear_network: Dependency | None = None
+    restore: Dependency | None = None
     cpu_burn: CpuBurn | None = None
     stop_cpu_burn: Literal[True] | None = None
     expect_oom_kill: ExpectOomKill | None = None
@@ -155,17 +180,20 @@ class Action(_Model):
             return "destructive"
         if self.fault is not None or self.clear_faults or self.cpu_burn or self.stop_cpu_burn:
             return "mutate"
-        if self.clear_network is not None or self.release is not None:
+        if self.clear_network is not None or self.release is not None or self.restore is not None:
             return "mutate"
         return "read"
 
     @property
     def target(self) -> str | None:
+        """The target this action needs (None: either)."""
         if self.wait_until is not None:
             return self.wait_until.target
-        if self.key not in ("delete_pods", "wait"):
-            return "stack"
-        return "kubernetes" if self.delete_pods is not None else None
+        if self.expect_oom_kill is not None:
+            return self.expect_oom_kill.target
+        if self.key in ("fault", "clear_faults", "outage", "restore", "wait"):
+            return None
+        return "kubernetes" if self.delete_pods is not None else "stack"
 
     @property
     def undo(self) -> Action | None:
@@ -183,6 +211,13 @@ class Action(_Model):
         if self.release is not None and self.release.env:
             return Action(release=StackRelease(deployment=self.release.deployment))
         return None
+
+    def undo_on(self, target: str) -> Action | None:
+        """The automatic rollback on ``target``: on Kubernetes an outage is undone by
+        ``restore`` (what it took away is recorded on the objects themselves)."""
+        if self.outage is not None and target == "kubernetes":
+            return Action(restore=self.outage)
+        return self.undo
 
     def describe(self) -> str:
         if self.stack is not None:
@@ -207,6 +242,8 @@ class Action(_Model):
             text = self.network.describe()
         elif self.clear_network is not None:
             text = f"clear the network faults between the services and {self.clear_network}"
+        elif self.restore is not None:
+            text = f"bring {self.restore} back (end of the outage)"
         elif self.cpu_burn is not None:
             b = self.cpu_burn
             text = f"burn {b.workers} CPU(s) for at most {b.seconds:g}s"
@@ -214,7 +251,7 @@ class Action(_Model):
             text = "stop the CPU burners"
         elif self.expect_oom_kill is not None:
             e = self.expect_oom_kill
-            text = f"expect {e.component} OOM-killed and restarted within {e.within:g}s"
+            text = f"expect {e.what} OOM-killed and restarted within {e.within:g}s"
         elif self.wait_until is not None:
             text = self.wait_until.describe()
         elif self.release is not None:
@@ -226,10 +263,23 @@ class Action(_Model):
         return f"{self.name}: {text}" if self.name else text
 
 
-def _faults(ctx: RunContext, method: str, body: dict[str, object] | None) -> str:
+def _entry_url(ctx: RunContext) -> str:
+    """The API's base URL: the stack's entry, or ``--entry-url`` on Kubernetes."""
+    entry = ctx.builtins().get("entry_url")
+    if entry is None:
+        raise UsageError(
+            "a fault on target kubernetes needs the API's URL",
+            hint="pass --entry-url URL (`aqua cluster status` prints the local cluster's)",
+        )
+    if not entry.startswith(("http://", "https://")):
+        raise UsageError(f"the API's URL must start with http:// or https://, not {entry!r}")
+    return entry
+
+
+def _faults(entry: str, method: str, body: dict[str, object] | None) -> str:
     from sre_cli.ops.providers import faults
 
-    faults.call(ctx.builtins()["entry_url"], method, body)
+    faults.call(entry, method, body)
     return f"{method} {FAULTS_PATH}: done"
 
 
@@ -277,13 +327,13 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
         return ActionPlan(f"delete {len(kill.pods)} pod(s)", (change,))
     if action.fault is not None:
         body = action.fault.model_dump()
-        apply = functools.partial(_faults, ctx, "PUT", body)
+        apply = functools.partial(_faults, _entry_url(ctx), "PUT", body)
         return ActionPlan("inject a fault", (Change(action.describe(), apply),))
     if action.clear_faults:
-        apply = functools.partial(_faults, ctx, "DELETE", None)
+        apply = functools.partial(_faults, _entry_url(ctx), "DELETE", None)
         return ActionPlan("clear faults", (Change(action.describe(), apply),))
-    if action.outage is not None:
-        return plan_action(ctx, _outage_stop(ctx, action.outage), radius)
+    if action.outage is not None or action.restore is not None:
+        return _plan_outage(ctx, action, radius)
     if action.network is not None or action.clear_network is not None:
         from sre_cli.chaos import network
 
@@ -306,10 +356,13 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
     if action.expect_oom_kill is not None:
         from sre_cli.chaos import oom
 
-        if ctx.stack is None:
-            raise UsageError("expect_oom_kill needs target stack")
         e = action.expect_oom_kill
-        apply = functools.partial(oom.watch(ctx.stack, e.component).wait, e.within)
+        if e.selector is not None and ctx.kube is not None:
+            apply = functools.partial(oom.watch_pods(ctx.kube, e.selector).wait, e.within)
+        elif e.component is not None and ctx.stack is not None:
+            apply = functools.partial(oom.watch(ctx.stack, e.component).wait, e.within)
+        else:
+            raise UsageError(f"expect_oom_kill with a {e.target} needs target {e.target}")
         return ActionPlan("wait for an OOM kill", (Change(action.describe(), apply),))
     if action.release is not None:
         from sre_cli.stack import releases
@@ -329,10 +382,28 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
     )
 
 
+def _plan_outage(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionPlan:
+    """An outage (or its end): the stack's component stopped (started); on Kubernetes the
+    dependency's Service taken away (given back), see :mod:`sre_cli.chaos.outage`."""
+    kind = action.outage or action.restore
+    assert kind is not None
+    if ctx.kube is not None:
+        from sre_cli.chaos import outage
+
+        if action.outage is not None:
+            return outage.plan_outage(ctx.kube, kind, radius)
+        return outage.plan_restore(ctx.kube, kind)
+    stop = _outage_stop(ctx, kind)
+    if action.restore is not None:
+        assert stop.stack is not None
+        stop = Action(stack=StackOp(start=stop.stack.names))
+    return plan_action(ctx, stop, radius)
+
+
 def _outage_stop(ctx: RunContext, kind: str) -> Action:
     """``stack: {stop: NAME}`` for the stack's component of ``kind``."""
     if ctx.stack is None:
-        raise UsageError("outage needs target stack")
+        raise UsageError("outage needs target stack or kubernetes")
     names = tuple(c.name for c in ctx.stack.plan.components if c.kind == kind)
     if not names:
         raise UsageError(

@@ -132,11 +132,12 @@ class LocalCluster:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, *, stack: bool = True, ml: bool = False) -> ClusterStatus:
+    def up(self, *, stack: bool = True, ml: bool = False, faults: bool = False) -> ClusterStatus:
         """Start everything; on any failure tear down what started and re-raise.
 
         ``stack``: build the images and deploy the reference stack; ``ml``: with the ML
-        service (its image carries torch and its CUDA libraries: see the README).
+        service (its image carries torch and its CUDA libraries: see the README);
+        ``faults``: the API's fault switch on, for game days (see :mod:`.stack`).
         """
         if self._read_state() is not None:
             raise UsageError(
@@ -203,6 +204,7 @@ class LocalCluster:
                     kube,
                     refs,
                     ml=ml,
+                    faults=faults,
                     progress=self.progress,
                     processes=state["processes"],
                     save=lambda: self._write_state(state),

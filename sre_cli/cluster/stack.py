@@ -9,7 +9,9 @@ Run by :meth:`LocalCluster.up` once the node is Ready:
    secret, Redis URL, ML service token), created
    through the API and never written to the repository;
 4. ``manifests/overlays/local`` applied, the stores' Endpoints written, every Deployment
-   waited for until Available.
+   waited for until Available. With ``faults`` (off by default) the API runs with its fault
+   switch on (``AQUA_FAULTS_ENABLED``) and a bootstrap admin whose generated password is in
+   the Secret ``aqua-admin`` (``kubectl get secret aqua-admin``), who alone may set faults.
 
 Example::
 
@@ -34,12 +36,14 @@ from sre_cli.errors import ComponentError
 from sre_cli.infra.pgroles import APP, OWNER
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
 
-__all__ = ["NAMESPACE", "OVERLAY", "StackInfo", "deploy_stack"]
+__all__ = ["ADMIN_SECRET", "NAMESPACE", "OVERLAY", "StackInfo", "deploy_stack"]
 
 NAMESPACE = "aquaculture-local"
 OVERLAY = Path(__file__).resolve().parents[2] / "manifests" / "overlays" / "local"
 #: The tags the local overlay names; each built image is tagged so in the node's containerd.
 LOCAL_TAGS = {"api": "localhost/aqua/service-api:local", "ml": "localhost/aqua/service-ml:local"}
+#: the API's bootstrap admin with ``faults`` (keys ``username``, ``password``)
+ADMIN_SECRET = "aqua-admin"  # noqa: S105 - the name of a Secret
 
 
 @dataclass
@@ -56,6 +60,7 @@ def deploy_stack(
     images: dict[str, str],
     *,
     ml: bool,
+    faults: bool = False,
     progress: Callable[[str], None],
     processes: list[dict[str, object]],
     save: Callable[[], None] = lambda: None,
@@ -115,7 +120,11 @@ def deploy_stack(
         },
     }
     kube.run("apply", "-f", "-", stdin=json.dumps(secret))
-    kube.run("apply", "-k", str(OVERLAY))
+    if faults:
+        kube.run("apply", "-f", "-", stdin=json.dumps(_admin_secret()))
+        kube.run("apply", "-f", "-", stdin=json.dumps(_with_faults(kube)))
+    else:
+        kube.run("apply", "-k", str(OVERLAY))
     endpoints = {
         "postgres": stores.postgres.port,
         "redis": stores.redis.port,
@@ -138,6 +147,40 @@ def _pid(pid: int | None) -> int:
     if pid is None:
         raise ComponentError("a process that just started has no pid")
     return pid
+
+
+def _admin_secret() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ADMIN_SECRET, "namespace": NAMESPACE},
+        "type": "Opaque",
+        "stringData": {"username": "admin", "password": secrets.token_urlsafe(24)},
+    }
+
+
+def _with_faults(kube: Kubectl) -> dict[str, Any]:
+    """The local overlay, its API container with the fault switch on and the bootstrap
+    admin from :data:`ADMIN_SECRET`."""
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(kube.run("kustomize", str(OVERLAY)).stdout) if d]
+    env = [
+        {"name": "AQUA_FAULTS_ENABLED", "value": "true"},
+        *(
+            {
+                "name": f"AQUA_BOOTSTRAP_ADMIN_{key.upper()}",
+                "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": key}},
+            }
+            for key in ("username", "password")
+        ),
+    ]
+    api = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "api-service"
+    )
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [*container.get("env", []), *env]
+    return {"apiVersion": "v1", "kind": "List", "items": docs}
 
 
 def _endpoints(ports: dict[str, int], ip: str) -> dict[str, Any]:

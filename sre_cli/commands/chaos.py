@@ -65,6 +65,15 @@ def run(
             "Alertmanager URL for preflight and abort [default: the stack's]."
         ),
     ] = None,
+    entry_url: Annotated[
+        str | None,
+        typer.Option(
+            "--entry-url",
+            envvar="AQUA_ENTRY_URL",
+            help="The API's base URL on kubernetes, for faults and {entry_url}.",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Fmt = Format.table,
 ) -> None:
     """Check steady state, inject, check again, roll back. Exit 0 the hypothesis held, 1 it
@@ -92,6 +101,7 @@ def run(
             prometheus,
             prometheus_config,
             alertmanager,
+            entry_url=entry_url,
         )
     )
     from rich.text import Text

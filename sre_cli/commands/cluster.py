@@ -46,6 +46,11 @@ def up(
         "--ml",
         help="Also build and run the ML service (its image carries torch and CUDA: ~6 GB).",
     ),
+    faults: bool = typer.Option(
+        False,
+        "--faults",
+        help="Let the admin (Secret aqua-admin) inject API faults: game days.",
+    ),
 ) -> None:
     """Start the control plane and the real node, deploy the stack; return when all is Available."""
     from sre_cli.cluster.render import render_status
@@ -53,7 +58,7 @@ def up(
 
     with steps("starting the cluster (control plane, node, images, stack)") as step:
         status = _cluster(state_dir, kwok_nodes=nodes_kwok, progress=step).up(
-            stack=not no_stack, ml=ml
+            stack=not no_stack, ml=ml, faults=faults
         )
     emit(status, "table", render_status)
 

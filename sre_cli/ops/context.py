@@ -2,7 +2,8 @@
 namespace, plus Prometheus (and Alertmanager, Jaeger).
 
 :class:`RunContext` routes each operation to its provider and knows the built-in
-parameters of its target (``entry_url`` on the stack, ``namespace`` on Kubernetes)::
+parameters of its target (``entry_url`` on the stack, ``namespace`` and, when given,
+``entry_url`` on Kubernetes)::
 
     ctx = open_context(TargetOptions("stack", state_dir=Path("/tmp/s")))
     ctx.observe(HttpProbe(url=ctx.builtins()["entry_url"] + "/ready"))
@@ -55,6 +56,8 @@ class TargetOptions:
     prometheus_config: Path | None = None
     alertmanager: str | None = None
     jaeger: str | None = None
+    #: the API's base URL on Kubernetes (the stack knows its own)
+    entry_url: str | None = None
 
 
 @dataclass
@@ -68,6 +71,8 @@ class RunContext:
     jaeger_url: str | None = None
     #: labels every escalation of this run carries (the runbook's name, say)
     run_labels: dict[str, str] = field(default_factory=dict)
+    #: the API's base URL on Kubernetes, when given (``{entry_url}``, faults)
+    entry_url: str | None = None
 
     def builtins(self) -> dict[str, str]:
         values: dict[str, str] = {"target": self.target}
@@ -75,6 +80,8 @@ class RunContext:
             values["entry_url"] = self.stack.entry_url
         if self.kube is not None:
             values["namespace"] = self.kube.namespace
+            if self.entry_url:
+                values["entry_url"] = self.entry_url.rstrip("/")
         return values
 
     def _stack(self) -> StackTarget:
@@ -227,4 +234,5 @@ def open_context(options: TargetOptions) -> RunContext:
         prometheus_config=config,
         alertmanager_url=options.alertmanager,
         jaeger_url=options.jaeger,
+        entry_url=options.entry_url,
     )

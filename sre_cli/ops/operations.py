@@ -74,6 +74,8 @@ __all__ = [
 
 TargetName = Literal["stack", "kubernetes"]
 Only = Literal["all", "not_ready"]
+#: pods only: ``oom_killed``, those with a container whose last run ended OOMKilled
+PodOnly = Literal["all", "not_ready", "oom_killed"]
 #: What running an operation risks: ``read`` changes nothing, ``mutate`` changes state that
 #: heals itself (a restart), ``destructive`` takes capacity away (stop, kill, delete, scale).
 Risk = Literal["read", "mutate", "destructive"]
@@ -354,13 +356,15 @@ class FaultsOp(BaseOp):
 
 # -- kubernetes -------------------------------------------------------------------------------
 class PodSelection(BaseOp):
-    """Pods by label selector (``app=api-service``), optionally only those not Ready."""
+    """Pods by label selector (``app=api-service``), optionally only those not Ready, or
+    only those with a container the kernel killed at its memory limit (its
+    ``lastState.terminated.reason`` is ``OOMKilled``)."""
 
     selector: str = Field(min_length=1)
-    only: Only = "all"
+    only: PodOnly = "all"
 
     def describe(self) -> str:
-        only = ", not Ready" if self.only == "not_ready" else ""
+        only = {"not_ready": ", not Ready", "oom_killed": ", OOMKilled"}.get(self.only, "")
         return f"pods {self.selector}{only}"
 
 

@@ -25,7 +25,7 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "action-that-reads.yaml": (10, "`stack: ready` reads"),
     "two-actions.yaml": (
         9,
-        "exactly one of stack, delete_pods, fault, clear_faults, outage, network, "
+        "exactly one of stack, delete_pods, fault, clear_faults, outage, restore, network, "
         "clear_network, cpu_burn, stop_cpu_burn, expect_oom_kill, wait",
     ),
     "bad-duration.yaml": (3, "not a duration"),
@@ -34,7 +34,14 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "percent-too-high.yaml": (11, "percent: must be less than or equal to 100"),
     "burn-unbounded.yaml": (10, "cpu_burn.seconds: must be less than or equal to 600"),
     "outage-unknown.yaml": (9, "method.0.outage: must be 'postgres', 'redis' or 'kafka'"),
-    "outage-on-kubernetes.yaml": (9, "needs target stack; the experiment targets kubernetes"),
+    "oom-component-on-kubernetes.yaml": (
+        9,
+        "needs target stack; the experiment targets kubernetes",
+    ),
+    "oom-component-and-selector.yaml": (
+        9,
+        "exactly one of component (stack) and selector (kubernetes)",
+    ),
     "during-too-often.yaml": (9, "during.every: must be greater than or equal to 0.2"),
     "abort-two-conditions.yaml": (11, "takes exactly one of alert_firing, burn_rate_above"),
     "preflight-budget-without-slo.yaml": (10, "min_budget_remaining needs `slo: FILE`"),
@@ -162,3 +169,25 @@ def test_counts_beyond_the_radius_are_refused(
 def test_a_count_within_the_radius_is_allowed() -> None:
     assert allowed_count(1, 3, 3, BlastRadius(max_pods=1, max_percent=34)) == 1
     assert allowed_count(2, 4, 4, BlastRadius(max_pods=2, max_percent=50)) == 2
+
+
+def test_a_kubernetes_experiment_using_entry_url_needs_one() -> None:
+    exp = load_experiment(ROOT / "chaos" / "api-memory-leak-kubernetes.yaml")
+    with pytest.raises(UsageError, match=r"uses \{entry_url\}") as caught:
+        exp.filled({"target": "kubernetes", "namespace": "aquaculture-local"})
+    assert "--entry-url" in (caught.value.hint or "")
+    filled = exp.filled({"namespace": "aquaculture-local", "entry_url": "http://127.0.0.1:9"})
+    assert filled.load is not None
+    assert filled.load.url == "http://127.0.0.1:9/live"
+
+
+def test_an_outage_is_undone_by_a_restore_on_kubernetes_and_a_start_on_the_stack() -> None:
+    from sre_cli.chaos.method import Action
+    from sre_cli.ops.operations import StackOp
+
+    outage = Action(outage="redis")
+    assert outage.target is None  # either target
+    assert outage.undo_on("kubernetes") == Action(restore="redis")
+    assert outage.undo_on("stack") == Action(stack=StackOp(start=("redis",)))
+    assert Action(restore="redis").risk == "mutate"
+    assert outage.risk == "destructive"

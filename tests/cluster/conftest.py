@@ -36,7 +36,8 @@ def real_cluster(tmp_workdir: Path) -> Iterator[LocalCluster]:
     require(find_node_tools)
     require(find_addon_tools)
     cluster = LocalCluster(tmp_workdir / "cluster")
-    cluster.up(stack=True, ml=False)
+    # The API's fault switch on (as for a game day): the leak and outage tests need it.
+    cluster.up(stack=True, ml=False, faults=True)
     try:
         yield cluster
     finally:

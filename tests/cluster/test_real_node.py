@@ -10,8 +10,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from cluster.load import Load, kill_pod_args
 from sre_cli.cluster.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl
 from sre_cli.cluster.network import BRIDGE, route_device
-from sre_cli.cluster.stack import NAMESPACE
+from sre_cli.cluster.stack import ADMIN_SECRET, NAMESPACE
+from sre_cli.errors import Unavailable
+from sre_cli.ops.context import RunContext
 
 pytestmark = pytest.mark.integration
 
@@ -318,6 +321,302 @@ def test_network_policy_is_not_enforced_on_the_local_cluster(kube: Kubectl) -> N
     )
     out = exec_in(kube, worker, "python", "-c", probe)
     assert out.stdout.strip() == "200", out.stderr
+
+
+# -- step kinds, faults and outages (after the traffic tests: a leak restarts containers) ---
+
+
+@pytest.fixture
+def ctx(kube: Kubectl) -> Iterator[RunContext]:
+    """What a runbook run on this cluster's namespace acts through (the admin kubeconfig)."""
+    from sre_cli.ops.context import TargetOptions, open_context
+
+    ctx = open_context(TargetOptions("kubernetes", kubeconfig=kube.kubeconfig, namespace=NAMESPACE))
+    yield ctx
+    ctx.close()
+
+
+def test_an_exec_step_reads_inside_an_api_pod(kube: Kubectl, ctx: RunContext) -> None:
+    """``exec`` runs a read-only program in the first Ready pod: the container's cgroup shows
+    the memory limit the kubelet set from the manifest (512Mi), and a failing program's exit
+    code is reported, not hidden."""
+    from sre_cli.ops.operations import ExecOp
+
+    limit = ExecOp.model_validate(
+        {"command": "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", "selector": API}
+    )
+    seen = ctx.observe(limit)
+    names = {p["metadata"]["name"] for p in pods(kube)}
+    assert seen.summary.endswith(" exited 0"), seen
+    assert any(f"in pod {n} " in seen.summary for n in names), seen.summary
+    assert seen.details == (str(512 * 2**20),)
+    who = ctx.observe(ExecOp.model_validate({"command": "id -u", "selector": API}))
+    assert who.details == ("1000",)
+    missing = ctx.observe(ExecOp.model_validate({"command": "cat /no/such/file", "selector": API}))
+    assert missing.summary.endswith(" exited 1"), missing
+    assert any("No such file" in d for d in missing.details)
+
+
+def test_a_top_step_shows_metrics_server_figures_for_every_api_pod(
+    kube: Kubectl, ctx: RunContext
+) -> None:
+    from sre_cli.ops.operations import TopOp
+
+    op = TopOp(selector=API)
+    names = {p["metadata"]["name"] for p in pods(kube)}
+
+    def reported() -> bool:
+        try:
+            rows = ctx.observe(op).details
+        except Unavailable:
+            return False  # the metrics API is not served until metrics-server's first scrape
+        return {r.split()[0] for r in rows} == names
+
+    poll(reported, "metrics-server to report every API pod", 180, 2)
+    for row in ctx.observe(op).details:
+        memory = float(row.split("memory=")[1].split("Mi")[0])
+        cpu = float(row.split("cpu=")[1].split()[0])
+        # a Python API process: tens of MiB, below its 512Mi limit; CPU never negative
+        assert 10 < memory < 512, row
+        assert cpu >= 0, row
+
+
+def admin_token(kube: Kubectl, api: str) -> str:
+    """A token of the API's bootstrap admin (``aqua cluster up --faults``), from the Secret."""
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    data = kube.json("-n", NAMESPACE, "get", "secret", ADMIN_SECRET)["data"]
+    form = {k: base64.b64decode(data[k]).decode() for k in ("username", "password")}
+
+    token = ""
+
+    def login() -> bool:
+        nonlocal token
+        body = urllib.parse.urlencode(form).encode()
+        try:
+            with urllib.request.urlopen(api + "/api/v1/auth/token", body, timeout=10) as resp:
+                token = str(json.loads(resp.read())["access_token"])
+        except OSError:
+            return False  # the admin is created once the API reached the database
+        return True
+
+    poll(login, "an admin token", 60)
+    return token
+
+
+def oom_killed(kube: Kubectl) -> list[tuple[str, dict[str, Any]]]:
+    """(pod, container status) of each API container whose last run ended OOMKilled."""
+    return [
+        (p["metadata"]["name"], s)
+        for p in pods(kube)
+        for s in p["status"]["containerStatuses"]
+        if s.get("lastState", {}).get("terminated", {}).get("reason") == "OOMKilled"
+    ]
+
+
+def test_a_leaking_api_container_is_oom_killed_restarted_and_the_runbook_finds_it(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    """The shipped experiment turns the API's leak on (admin fault switch); the kubelet
+    OOM-kills the container at its 512Mi limit and restarts it; ``aqua runbook run
+    memory-leak`` finds the pod by ``lastState.terminated.reason`` and its fix (a rolling
+    restart) brings every pod back."""
+    from cli_runner import run_aqua
+
+    assert not oom_killed(kube)
+    api = api_url(real_cluster)
+    where = ("--kubeconfig", str(kube.kubeconfig), "-n", NAMESPACE)
+    journal = tmp_path / "leak.jsonl"
+    done = run_aqua(
+        "chaos",
+        "run",
+        "api-memory-leak-kubernetes",
+        *where,
+        "--entry-url",
+        api,
+        "--yes",
+        "--journal",
+        str(journal),
+        "--format",
+        "json",
+        env={"AQUA_ADMIN_TOKEN": admin_token(kube, api)},
+        timeout=420,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    watch = next(r for r in report["records"] if "OOM-killed" in r["title"])
+    print(f"OOM watch: {watch['summary']}; load {report['load']}")
+    assert watch["status"] == "done"
+    assert "OOMKilled (exit 137)" in watch["summary"]
+    # The kubelet's own record: killed by the kernel (137), restarted, Ready again.
+    killed = oom_killed(kube)
+    assert killed
+    for _, status in killed:
+        assert status["lastState"]["terminated"]["exitCode"] == 137
+        assert status["restartCount"] >= 1
+    poll(lambda: all(ready(p) for p in pods(kube)), "every API pod Ready", 120)
+    # The fault is cleared (the method's last step and the automatic rollback).
+    rules = urllib_json(api + "/api/v1/admin/faults", admin_token(kube, api))
+    assert rules["rules"] == []
+
+    done = run_aqua(
+        "runbook", "run", "memory-leak", "--target", "kubernetes", *where, "--yes",
+        "--format", "json", "--transcript", str(tmp_path / "runbook.jsonl"), timeout=420,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = json.loads(done.stdout)["steps"]
+    found = next(s for s in steps if s["title"].endswith("OOMKilled"))
+    assert found["summary"].startswith(f"{len(killed)} pods {API}, OOMKilled"), found
+    for pod, _ in killed:
+        assert any(d.startswith(pod) and "OOMKilled(exit 137" in d for d in found["details"])
+    # The resolution rolled every pod: none carries the leak or its OOM kill any more.
+    assert not oom_killed(kube)  # the runbook waited until the rollout completed
+    assert all(ready(p) for p in pods(kube))
+
+
+def urllib_json(url: str, token: str) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def connects(kube: Kubectl, pod: str, host: str, port: int) -> bool:
+    """Whether a new TCP connection from ``pod`` to ``host:port`` (a Service) succeeds."""
+    probe = (
+        "import socket, sys\n"
+        "try:\n"
+        f"    socket.create_connection(({host!r}, {port}), timeout=3).close()\n"
+        "except OSError as exc:\n"
+        "    sys.exit(f'refused: {exc}')\n"
+    )
+    return exec_in(kube, pod, "python", "-c", probe).returncode == 0
+
+
+def test_a_redis_outage_takes_its_endpoints_away_and_the_rollback_gives_them_back(
+    kube: Kubectl, tmp_path: Path
+) -> None:
+    """On this cluster Redis runs outside it, behind a Service without selector: the outage
+    empties its Endpoints, so a new connection from a pod is refused, while the API stays
+    Available (Redis is optional for /ready); the automatic rollback writes the addresses
+    back and connections succeed again."""
+    from sre_cli.chaos.outage import SUBSETS_KEY
+
+    def endpoints() -> dict[str, Any]:
+        found: dict[str, Any] = kube.json("-n", NAMESPACE, "get", "endpoints", "redis")
+        return found
+
+    before = endpoints()["subsets"]
+    pod = pods(kube)[0]["metadata"]["name"]
+    assert connects(kube, pod, "redis", 6379)
+    journal = tmp_path / "outage.jsonl"
+    argv = [
+        sys.executable, "-m", "sre_cli", "chaos", "run", "redis-outage-kubernetes",
+        "--kubeconfig", str(kube.kubeconfig), "-n", NAMESPACE, "--yes",
+        "--journal", str(journal), "--format", "json",
+    ]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        poll(lambda: SUBSETS_KEY in endpoints()["metadata"].get("annotations", {}), "the outage")
+        assert not endpoints().get("subsets")
+        # kube-proxy rejects new connections once it has seen the empty endpoints
+        poll(lambda: not connects(kube, pod, "redis", 6379), "redis refused from a pod", 15)
+        out, err = run.communicate(timeout=180)
+    assert run.returncode == 0, out + err
+    report = json.loads(out)
+    phases = [(r["phase"], r["title"], r["status"]) for r in report["records"]]
+    assert ("rollback", "auto: bring redis back (end of the outage)", "done") in phases
+    assert ("during", "api-service-available", "pass") in phases
+    after = endpoints()
+    assert after["subsets"] == before
+    assert SUBSETS_KEY not in after["metadata"].get("annotations", {})
+    poll(lambda: connects(kube, pod, "redis", 6379), "redis reachable from a pod again", 30)
+
+
+STUB_NS = "aqua-chaos-stub"
+STUB = """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: apps/v1
+    kind: Deployment
+    metadata: {{name: redis, namespace: {ns}}}
+    spec:
+      replicas: 1
+      selector: {{matchLabels: {{app: redis-stub}}}}
+      template:
+        metadata: {{labels: {{app: redis-stub}}}}
+        spec:
+          securityContext: {{runAsNonRoot: true, runAsUser: 1000}}
+          containers:
+            - name: stub
+              image: {image}
+              imagePullPolicy: Never
+              command: ["python", "-m", "http.server", "6379"]
+              readinessProbe: {{tcpSocket: {{port: 6379}}, periodSeconds: 1}}
+  - apiVersion: v1
+    kind: Service
+    metadata: {{name: redis, namespace: {ns}}}
+    spec:
+      selector: {{app: redis-stub}}
+      ports: [{{port: 6379}}]
+"""
+SCALE_OUTAGE = f"""\
+title: A dependency in pods scaled to zero
+target: kubernetes
+duration: 2m
+blast_radius: {{max_pods: 1, namespaces: [{STUB_NS}]}}
+steady_state_hypothesis:
+  title: the dependency is Available
+  probes:
+    - name: redis-available
+      k8s: {{available: deployment/redis}}
+      within: 1s
+method:
+  - outage: redis
+  - wait: 2s
+"""
+
+
+def test_an_outage_of_a_dependency_in_pods_scales_it_to_zero_and_back(
+    kube: Kubectl, tmp_path: Path
+) -> None:
+    """A store that runs in pods (a stand-in listening on Redis's port, in a namespace of its
+    own): the outage scales its Deployment to 0, its pod goes and the after-probe sees it
+    unavailable (exit 1), and the automatic rollback scales it back to 1 and Ready."""
+    from cli_runner import run_aqua
+
+    from sre_cli.chaos.outage import REPLICAS_KEY
+    from sre_cli.cluster.stack import LOCAL_TAGS
+
+    kube.run("create", "namespace", STUB_NS, check=False)
+    try:
+        kube.run("apply", "-f", "-", stdin=STUB.format(ns=STUB_NS, image=LOCAL_TAGS["api"]))
+        kube.run("-n", STUB_NS, "rollout", "status", "deployment/redis", "--timeout=120s")
+        path = tmp_path / "scale-outage.yaml"
+        path.write_text(SCALE_OUTAGE)
+        journal = tmp_path / "scale-outage.jsonl"
+        where = ("--kubeconfig", str(kube.kubeconfig), "-n", STUB_NS)
+        done = run_aqua("chaos", "run", str(path), *where, "--yes", "--journal", str(journal))
+        assert done.returncode == 1, done.stdout + done.stderr
+        events = [json.loads(line) for line in journal.read_text().splitlines()]
+        phases = [(e["event"], e["title"], e["status"]) for e in events if "status" in e]
+        assert phases == [
+            ("before", "redis-available", "pass"),
+            ("method", "stop redis (dependency outage)", "done"),
+            ("method", "wait 2s", "done"),
+            ("after", "redis-available", "fail"),
+            ("rollback", "auto: bring redis back (end of the outage)", "done"),
+        ]
+        assert "scaled to 0" in events[2]["summary"]
+        deployment = kube.json("-n", STUB_NS, "get", "deployment", "redis")
+        assert deployment["spec"]["replicas"] == 1
+        assert REPLICAS_KEY not in deployment["metadata"].get("annotations", {})
+        kube.run("-n", STUB_NS, "rollout", "status", "deployment/redis", "--timeout=120s")
+    finally:
+        kube.run("delete", "namespace", STUB_NS, "--wait=false", check=False)
 
 
 # -- autoscaling (last: it changes the replica count) -------------------------------------

@@ -60,7 +60,7 @@ def call(
     if not token:
         raise ConfigError(
             f"fault injection needs an admin token in ${ADMIN_TOKEN_ENV}",
-            hint="the stack must also run with `aqua stack up --faults`",
+            hint="the API must run with faults on (`aqua stack|cluster up --faults`)",
         )
     url = entry_url + FAULTS_PATH
     try:
@@ -73,7 +73,7 @@ def call(
     if response.status_code == 404:
         raise FaultsOff(
             f"{method} {url}: 404: fault injection is off",
-            hint="start the stack with `aqua stack up --faults`",
+            hint="start it with `aqua stack up --faults` or `aqua cluster up --faults`",
         )
     if response.status_code >= 400:
         raise Unavailable(f"{method} {url}: answered {response.status_code}")

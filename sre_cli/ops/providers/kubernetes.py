@@ -33,7 +33,15 @@ from sre_cli.ops.operations import (
 from sre_cli.ops.outcome import ActionPlan, Change, Observation
 from sre_cli.ops.providers.command import exec_change, exec_env, exec_observation, usage_row
 
-__all__ = ["KubeTarget", "age", "pod_metrics_rows", "pod_ready", "pod_state", "rollout_state"]
+__all__ = [
+    "KubeTarget",
+    "age",
+    "last_terminations",
+    "pod_metrics_rows",
+    "pod_ready",
+    "pod_state",
+    "rollout_state",
+]
 
 TIMEOUT_S = 15.0
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -70,11 +78,24 @@ def pod_state(pod: Any) -> str:
     return f"NOT READY: {pod.status.phase}{why}"
 
 
+def last_terminations(pod: Any) -> list[tuple[str, Any]]:
+    """Each container's last termination (``lastState.terminated``), by container name."""
+    return [
+        (cs.name, cs.last_state.terminated)
+        for cs in pod.status.container_statuses or []
+        if cs.last_state is not None and cs.last_state.terminated is not None
+    ]
+
+
 def _pod_row(pod: Any) -> str:
     restarts = sum(s.restart_count or 0 for s in pod.status.container_statuses or [])
+    last = "".join(
+        f" last={name}:{t.reason or '?'}(exit {t.exit_code}, {age(t.finished_at)} ago)"
+        for name, t in last_terminations(pod)
+    )
     return (
         f"{pod.metadata.name:<36} {pod_state(pod):<28} node={pod.spec.node_name or '-'} "
-        f"restarts={restarts} age={age(pod.metadata.creation_timestamp)}"
+        f"restarts={restarts} age={age(pod.metadata.creation_timestamp)}{last}"
     )
 
 
@@ -187,6 +208,11 @@ class KubeTarget:
                 hint="check --kubeconfig and that the API server is reachable",
             ) from None
 
+    def call(self, what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Any call of the client (``self.core``, ``self.apps``) with this target's timeout,
+        its errors turned into aqua's; ``what`` names it in the message."""
+        return self._call(what, fn, *args, **kwargs)
+
     def _api_error(self, what: str, exc: Any) -> ConfigError | Unavailable:
         try:
             message = str(json.loads(exc.body).get("message") or exc.reason)
@@ -243,6 +269,10 @@ class KubeTarget:
         pods = sorted(self.list_pods(sel.selector), key=lambda p: p.metadata.name)
         if sel.only == "not_ready":
             pods = [p for p in pods if not pod_ready(p)]
+        elif sel.only == "oom_killed":
+            pods = [
+                p for p in pods if any(t.reason == "OOMKilled" for _, t in last_terminations(p))
+            ]
         return pods
 
     # -- read -------------------------------------------------------------------------------
@@ -277,8 +307,11 @@ class KubeTarget:
             "ready": st.ready_replicas or 0,
             "updated": st.updated_replicas or 0,
         }
+        # Scaled to 0, Kubernetes calls a Deployment Available (nothing is missing); nothing
+        # serves, though, and that is what the check asks.
         ok = (
-            available is not None
+            want > 0
+            and available is not None
             and available.status == "True"
             and all(n >= want for n in counts.values())
             and (st.observed_generation or 0) >= (d.metadata.generation or 0)
@@ -286,6 +319,8 @@ class KubeTarget:
         cond = "Available=?" if available is None else f"Available={available.status}"
         if available is not None and available.status != "True" and available.reason:
             cond += f" ({available.reason})"
+        if want == 0:
+            cond += ", scaled to 0: nothing serves"
         summary = f"deployment/{name}: {counts['available']}/{want} available, {cond}"
         details = tuple(
             f"{c.type}={c.status} {c.reason or ''}: {c.message or ''}".rstrip(": ")
