@@ -11,6 +11,10 @@ Redis configured, rules are shared: each worker picks up the others' changes wit
     PUT /api/v1/admin/faults {"route": "/live", "leak_kb": 1024}   # a memory leak
     DELETE /api/v1/admin/faults      # clear every rule
 
+Rules given at start-up (``AQUA_FAULTS_AT_START``, a JSON list of rules) are pinned to the
+process: never published to Redis and never replaced by a sync, so one Deployment's pods can
+run them (a canary's pod template) while the other pods sharing the Redis stay healthy.
+
 ``leak_kb`` keeps that much memory per request on the route for the life of the process (a
 leak, which clearing the rule stops but does not give back): under load the process grows
 until its memory limit gets it OOM-killed, as a leaking pod would be.
@@ -89,8 +93,11 @@ class FaultRegistry:
         sync_seconds: float,
         rng: random.Random | None = None,
         engine: AsyncEngine | None = None,
+        pinned: list[FaultRule] | None = None,
     ) -> None:
         self.enabled = enabled
+        #: rules of the start-up settings: this process only, never synced away
+        self._pinned: dict[str, FaultRule] = {r.route: r for r in pinned or [] if not r.inert}
         self._engine = engine
         self._metrics = metrics
         self._redis = redis
@@ -103,19 +110,18 @@ class FaultRegistry:
         self.leaked: list[bytes] = []
 
     def state(self) -> FaultState:
-        return FaultState(
-            enabled=self.enabled, rules=sorted(self._rules.values(), key=lambda r: r.route)
-        )
+        rules = {**self._pinned, **self._rules}
+        return FaultState(enabled=self.enabled, rules=sorted(rules.values(), key=lambda r: r.route))
 
     def has_rule(self, route: str) -> bool:
         """Whether a fault rule targets ``route`` (the summary hot path then steps aside)."""
-        return route in self._rules
+        return route in self._rules or route in self._pinned
 
     async def apply(self, route: str) -> None:
         """Delay and/or fail the current request as the rule for ``route`` says."""
-        if not self._rules or route.startswith(FAULTS_PREFIX):
+        if not (self._rules or self._pinned) or route.startswith(FAULTS_PREFIX):
             return
-        rule = self._rules.get(route)
+        rule = self._rules.get(route) or self._pinned.get(route)
         if rule is None:
             return
         if rule.latency_ms:
@@ -212,7 +218,7 @@ class FaultRegistry:
     def _refresh_gauges(self) -> None:
         gauge = self._metrics.fault_rules
         gauge.clear()
-        for rule in self._rules.values():
+        for rule in {**self._pinned, **self._rules}.values():
             gauge.labels(rule.route, "latency_seconds").set(rule.latency_ms / 1000)
             gauge.labels(rule.route, "db_latency_seconds").set(rule.db_latency_ms / 1000)
             gauge.labels(rule.route, "error_rate").set(rule.error_rate)

@@ -102,6 +102,7 @@ class Runtime:
                 redis=redis,
                 sync_seconds=settings.faults_sync_seconds,
                 engine=db.engine,
+                pinned=settings.start_faults(),
             ),
             lifecycle=Lifecycle(),
             sink=sink,

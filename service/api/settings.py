@@ -13,11 +13,14 @@ Secrets can come from files (``*_FILE`` variables), the usual way orchestrators 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
 from service.common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from service.api.faults import FaultRule
 
 DEV_JWT_SECRET = "aqua-development-secret-do-not-use-in-production"  # noqa: S105
 MIN_JWT_SECRET_LENGTH = 32
@@ -318,6 +321,11 @@ class ApiSettings(ServiceSettings):
     faults_enabled: bool = Field(
         default=False, description="Allow fault injection (game days only)."
     )
+    faults_at_start: str = Field(
+        default="",
+        description="JSON list of fault rules this process applies from start-up, "
+        "never synced (a canary's pod template); needs AQUA_FAULTS_ENABLED.",
+    )
     faults_sync_seconds: float = Field(
         default=1.0, gt=0, description="How often workers pick up fault rules from Redis."
     )
@@ -334,6 +342,10 @@ class ApiSettings(ServiceSettings):
             self.bootstrap_admin_password = _read_secret(self.bootstrap_admin_password_file)
         if self.queue == "kafka" and not self.kafka_bootstrap:
             raise ValueError("AQUA_QUEUE=kafka needs AQUA_KAFKA_BOOTSTRAP")
+        if self.faults_at_start.strip():
+            if not self.faults_enabled:
+                raise ValueError("AQUA_FAULTS_AT_START needs AQUA_FAULTS_ENABLED=true")
+            self.start_faults()  # a malformed list fails here, at start-up
         if self.do_warning_mg_l < self.do_critical_mg_l:
             raise ValueError("do_warning_mg_l must not be below do_critical_mg_l")
         if self.bootstrap_admin_username and self.bootstrap_admin_password is None:
@@ -359,6 +371,16 @@ class ApiSettings(ServiceSettings):
                     f"{MIN_ADMIN_PASSWORD_LENGTH} characters"
                 )
         return self
+
+    def start_faults(self) -> list[FaultRule]:
+        """The rules of ``AQUA_FAULTS_AT_START`` (none when it is empty)."""
+        from pydantic import TypeAdapter
+
+        from service.api.faults import FaultRule
+
+        if not self.faults_at_start.strip():
+            return []
+        return TypeAdapter(list[FaultRule]).validate_json(self.faults_at_start)
 
     @property
     def queue_backend(self) -> Literal["kafka", "embedded", "direct"]:
