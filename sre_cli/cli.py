@@ -48,6 +48,11 @@ GROUPS: tuple[Group, ...] = (
     Group(
         "backup", "sre_cli.commands.backup", "Encrypted PostgreSQL backups, PITR, restore drills."
     ),
+    Group(
+        "rollout",
+        "sre_cli.commands.rollout",
+        "Canary and blue-green releases judged by the SLO files.",
+    ),
     Group("stack", "sre_cli.commands.stack", "The whole reference stack on one machine."),
     Group("cluster", "sre_cli.commands.cluster", "A local Kubernetes cluster with a real node."),
     Group(

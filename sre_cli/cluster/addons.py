@@ -33,6 +33,7 @@ __all__ = [
     "METRICS_SERVER_PORT",
     "AddonTools",
     "addon_binary",
+    "apply_rbac",
     "build_hint",
     "find_addon_tools",
     "start_coredns",
@@ -77,37 +78,52 @@ def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str
     return {"apiGroups": groups, "resources": resources, "verbs": verbs}
 
 
-def start_coredns(
-    workdir: Path, binary: Path, plane: ControlPlane, kube: Kubectl, node_ip: str
-) -> ManagedProcess:
-    """CoreDNS on ``node_ip``:53 answering ``cluster.local`` from the API; no upstream."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    user = "system:coredns"
+def apply_rbac(
+    kube: Kubectl,
+    role: str,
+    user: str,
+    rules: list[tuple[list[str], list[str], list[str]]],
+) -> None:
+    """A ClusterRole ``role`` of ``rules`` (api groups, resources, verbs) bound to ``user``."""
     _apply(
         kube,
         [
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRole",
-                "metadata": {"name": "aqua:coredns"},
-                "rules": [
-                    _rule([""], ["endpoints", "services", "pods", "namespaces"], ["list", "watch"]),
-                    _rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
-                ],
+                "metadata": {"name": role},
+                "rules": [_rule(*rule) for rule in rules],
             },
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRoleBinding",
-                "metadata": {"name": "aqua:coredns"},
+                "metadata": {"name": role},
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",
-                    "name": "aqua:coredns",
+                    "name": role,
                 },
                 "subjects": [
                     {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
                 ],
             },
+        ],
+    )
+
+
+def start_coredns(
+    workdir: Path, binary: Path, plane: ControlPlane, kube: Kubectl, node_ip: str
+) -> ManagedProcess:
+    """CoreDNS on ``node_ip``:53 answering ``cluster.local`` from the API; no upstream."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    user = "system:coredns"
+    apply_rbac(
+        kube,
+        "aqua:coredns",
+        user,
+        [
+            ([""], ["endpoints", "services", "pods", "namespaces"], ["list", "watch"]),
+            (["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
         ],
     )
     kubeconfig = plane.client_kubeconfig(workdir, "coredns", user)

@@ -11,7 +11,8 @@ Run by :meth:`LocalCluster.up` once the node is Ready:
 4. ``manifests/overlays/local`` applied, the stores' Endpoints written, every Deployment
    waited for until Available. With ``faults`` (off by default) the API runs with its fault
    switch on (``AQUA_FAULTS_ENABLED``) and a bootstrap admin whose generated password is in
-   the Secret ``aqua-admin`` (``kubectl get secret aqua-admin``), who alone may set faults.
+   the Secret ``aqua-admin`` (``kubectl get secret aqua-admin``), who alone may set faults;
+5. Prometheus on the host scraping the pods (:mod:`.monitoring`), for ``aqua rollout``.
 
 Example::
 
@@ -136,6 +137,15 @@ def deploy_stack(
     _wait_available(kube, timeout)
     info.timings["deploy"] = time.monotonic() - t2
     progress(f"every Deployment in {NAMESPACE} Available in {info.timings['deploy']:.1f} s")
+
+    t3 = time.monotonic()
+    from sre_cli.cluster.monitoring import start_prometheus
+
+    prom = start_prometheus(workdir / "prometheus", plane, kube, NAMESPACE)
+    started("prometheus", prom.process.pid if prom.process else None)
+    info.urls["prometheus"] = prom.url
+    info.timings["prometheus"] = time.monotonic() - t3
+    progress(f"Prometheus scraping the pods of {NAMESPACE} at {prom.url}")
 
     svc = kube.json("-n", NAMESPACE, "get", "service", "api-service-nodeport")
     node_port = svc["spec"]["ports"][0]["nodePort"]

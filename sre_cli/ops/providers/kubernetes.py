@@ -265,6 +265,58 @@ class KubeTarget:
         self._call(f"delete pod {name}", self.core.delete_namespaced_pod, name, self.namespace)
         return f"deleted pod {name}"
 
+    def create_deployment(self, body: Mapping[str, Any]) -> None:
+        name = body.get("metadata", {}).get("name", "?")
+        self._call(
+            f"create deployment/{name}",
+            self.apps.create_namespaced_deployment,
+            self.namespace,
+            dict(body),
+        )
+
+    def find_deployment(self, name: str) -> Any | None:
+        """The Deployment, or None when the namespace has none of that name."""
+        found: Any = self._call(
+            f"list deployments named {name}",
+            self.apps.list_namespaced_deployment,
+            self.namespace,
+            field_selector=f"metadata.name={name}",
+        )
+        return found.items[0] if found.items else None
+
+    def delete_deployment(self, name: str) -> None:
+        self._call(
+            f"delete deployment/{name}",
+            self.apps.delete_namespaced_deployment,
+            name,
+            self.namespace,
+            propagation_policy="Background",
+        )
+
+    def patch_deployment(self, name: str, body: object) -> None:
+        """A strategic merge patch (a mapping) or a JSON patch (a list) of the Deployment."""
+        self._patch(name, body)
+
+    def scale_deployment(self, name: str, replicas: int) -> None:
+        self._scale(name, replicas)
+
+    def list_services(self) -> list[Any]:
+        found: Any = self._call("list services", self.core.list_namespaced_service, self.namespace)
+        return list(found.items)
+
+    def patch_service(self, name: str, body: object) -> None:
+        self._call(
+            f"patch service/{name}",
+            self.core.patch_namespaced_service,
+            name,
+            self.namespace,
+            body,
+        )
+
+    def plain(self, obj: Any) -> Any:
+        """An API object as the JSON the server speaks (camelCase mappings)."""
+        return self.api.sanitize_for_serialization(obj)
+
     def _pods(self, sel: PodSelection) -> list[Any]:
         pods = sorted(self.list_pods(sel.selector), key=lambda p: p.metadata.name)
         if sel.only == "not_ready":

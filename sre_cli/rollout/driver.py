@@ -1,0 +1,131 @@
+"""What both strategies share: the journal, the analysis loop of a step, rollback.
+
+A step's window opens when its pods are Ready. Every ``check_every_s`` the analysis runs over
+``[window start, now]``; a failing analysis ends the step at once (the rollback starts within
+one check of the budget burning), and at ``interval_s`` the last analysis must pass::
+
+    driver = Driver(plan, work, analyst, journal)
+    record = driver.watch(step, track="canary")      # StepRecord with its verdict
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sre_cli.rollout.report import RolloutReport, StepRecord
+from sre_cli.rollout.workloads import Workloads, wait_ready
+
+if TYPE_CHECKING:
+    from sre_cli.rollout.analysis import Analysis
+    from sre_cli.rollout.plan import RolloutPlan, Step
+
+__all__ = ["Analyst", "Clock", "Driver", "Journal"]
+
+
+class Analyst(Protocol):
+    """Judges ``track`` (against the stable pods) over ``[start, at]``."""
+
+    def __call__(self, track: str, start: float, at: float) -> Analysis: ...
+
+
+class Journal(Protocol):
+    def write(self, event: str, fields: dict[str, object]) -> None: ...
+
+
+@dataclass
+class Clock:
+    """Wall time for the analysis windows, and the waits between analyses."""
+
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Driver:
+    plan: RolloutPlan
+    work: Workloads
+    analyst: Analyst
+    journal: Journal
+    clock: Clock = field(default_factory=Clock)
+    ready_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        self.report = RolloutReport(self.plan, dry_run=False)
+        self._t0 = time.monotonic()
+
+    def log(self, event: str, **fields: Any) -> None:
+        self.journal.write(event, fields)
+
+    def wait(self, name: str, replicas: int) -> float:
+        return wait_ready(self.work, name, replicas, timeout=self.ready_timeout)
+
+    def watch(self, step: Step, track: str) -> StepRecord:
+        """Analyse ``track`` through the step's interval; the record's verdict says how it ended."""
+        record = StepRecord(step)
+        self.report.steps.append(record)
+        start = self.clock.now()
+        deadline = start + self.plan.interval_s
+        while True:
+            now = self.clock.now()
+            self.clock.sleep(max(0.0, min(self.plan.check_every_s, deadline - now)))
+            at = self.clock.now()
+            analysis = self.analyst(track, start, at)
+            record.analyses += 1
+            record.last = analysis
+            self.log(
+                "analysis",
+                step=step.index,
+                weight=step.weight,
+                track=track,
+                **analysis.to_json(),
+            )
+            if analysis.verdict == "fail":
+                record.verdict = "fail"
+                return record
+            if at >= deadline:
+                record.verdict = analysis.verdict
+                return record
+
+    def remove(self, name: str) -> None:
+        """Scale ``name`` to 0, wait until its pods are gone, delete it."""
+        self.work.scale(name, 0)
+        self.wait(name, 0)
+        self.work.delete(name)
+
+    def abort(self, record: StepRecord, rollback: Callable[[], None]) -> RolloutReport:
+        """Roll back at once; the journal gets the decision with the analysis' figures."""
+        analysis = record.last
+        reasons = analysis.reasons if analysis is not None else []
+        why = "; ".join(reasons) or f"step {record.step.index} was {record.verdict}"
+        self.log(
+            "decision",
+            decision="abort",
+            step=record.step.index,
+            verdict=record.verdict,
+            reasons=reasons,
+            figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
+        )
+        t0 = time.monotonic()
+        rollback()
+        self.report.rollback_s = time.monotonic() - t0
+        self.report.outcome = "aborted"
+        self.report.reason = why
+        self.log("aborted", reason=why, rollback_s=round(self.report.rollback_s, 2))
+        return self.finish()
+
+    def passed(self, record: StepRecord) -> None:
+        analysis = record.last
+        self.log(
+            "decision",
+            decision="continue",
+            step=record.step.index,
+            verdict=record.verdict,
+            figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
+        )
+
+    def finish(self) -> RolloutReport:
+        self.report.seconds = time.monotonic() - self._t0
+        return self.report
