@@ -51,13 +51,7 @@ def run_canary(driver: Driver, stable: dict[str, Any]) -> RolloutReport:
                 created = True
             work.scale(name, step.canary_replicas)
             ready_s = driver.wait(name, step.canary_replicas)
-            driver.log(
-                "step",
-                step=step.index,
-                weight=step.weight,
-                **step.to_json(),
-                ready_s=round(ready_s, 2),
-            )
+            driver.log("step", **step.to_json(), ready_s=round(ready_s, 2))
             record = driver.watch(step, "canary")
             record.ready_s = ready_s
             if record.verdict != "pass":

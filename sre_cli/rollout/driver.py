@@ -75,13 +75,7 @@ class Driver:
             analysis = self.analyst(track, start, at)
             record.analyses += 1
             record.last = analysis
-            self.log(
-                "analysis",
-                step=step.index,
-                weight=step.weight,
-                track=track,
-                **analysis.to_json(),
-            )
+            self.log("analysis", step=step.index, track=track, **analysis.to_json())
             if analysis.verdict == "fail":
                 record.verdict = "fail"
                 return record
