@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import rollout_history as history
 from promtool_backfill import history_fixture
+from rollout import rollout_history as history
 
 from sre_cli.prometheus import PrometheusClient
 from sre_cli.rollout.analysis import analyse

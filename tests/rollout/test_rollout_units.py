@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_cluster import FakeWorkloads, stable_deployment
+from rollout.fake_cluster import FakeWorkloads, stable_deployment
 
 from sre_cli.errors import UsageError
 from sre_cli.rollout.analysis import Analysis, Figures, judge_slo
@@ -194,7 +194,8 @@ def test_a_failing_first_analysis_removes_the_canary_at_once_and_leaves_stable_a
     work = FakeWorkloads(stable_deployment())
     d = driver(work, Script("fail"))
     report = run_canary(d, stable_deployment())
-    assert report.outcome == "aborted" and report.exit_code == 1
+    assert report.outcome == "aborted"
+    assert report.exit_code == 1
     assert report.steps[0].analyses == 1  # not the whole interval
     assert "api-canary" not in work.deployments
     assert work.deployments["api"] == stable_deployment()
