@@ -662,3 +662,236 @@ def test_hpa_scales_the_api_up_on_metrics_server_cpu_and_back_down(kube: Kubectl
         for p in pods(kube):
             exec_in(kube, p["metadata"]["name"], "python", "-c", KILL_BURNERS)
     poll(lambda: replicas() == low, "the HPA to scale the API back down", 240, 2)
+
+
+# -- aqua rollout: canary and blue-green judged by the SLOs, under load -----------------------
+
+FARMS = "/api/v1/farms"  # an /api route the SLOs count (401 without a token: not an error)
+NEW_IMAGE = "localhost/aqua/service-api:rollout-next"
+
+
+def tag_image(cluster: LocalCluster, alias: str) -> None:
+    """Name the built API image ``alias`` too in the node's containerd: a new image to roll."""
+    from sre_cli.cluster.stack import LOCAL_TAGS
+    from sre_cli.cluster.tools import find_node_tools
+
+    state = json.loads((cluster.state_dir / "cluster.json").read_text())
+    argv = [
+        str(find_node_tools().ctr),
+        "--address",
+        state["node"]["containerd_socket"],
+        "-n",
+        "k8s.io",
+        "images",
+        "tag",
+        "--force",
+        LOCAL_TAGS["api"],
+        alias,
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+
+
+def rollout_cli(cluster: LocalCluster, *args: str) -> tuple[int, dict[str, Any]]:
+    """``aqua rollout ARGS --yes --format json`` against the session's cluster."""
+    from cli_runner import invoke
+
+    from sre_cli.commands.rollout import app
+
+    status = cluster.status()
+    argv = [
+        *args,
+        "--kubeconfig",
+        str(status.kubeconfig),
+        "-n",
+        NAMESPACE,
+        "--prometheus",
+        status.urls["prometheus"],
+        "--yes",
+        "--format",
+        "json",
+    ]
+    code, out = invoke(app, argv)
+    report, _ = json.JSONDecoder().raw_decode(out)
+    return code, report
+
+
+def api_image(kube: Kubectl) -> str:
+    d = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")
+    return str(d["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def journal_events(path: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_the_cluster_prometheus_scrapes_each_api_pod_with_its_track(
+    real_cluster: LocalCluster, kube: Kubectl
+) -> None:
+    from sre_cli.prometheus import PrometheusClient
+
+    url = real_cluster.status().urls["prometheus"]
+    wanted = {p["metadata"]["name"] for p in pods(kube)}
+
+    def scraped() -> bool:
+        with PrometheusClient(url) as prom:
+            up = prom.query('up{job="api",track="stable"} == 1', time.time())
+        return {s.labels.get("pod") for s in up} >= wanted
+
+    poll(scraped, f"Prometheus scraping {sorted(wanted)} with track=stable", 60)
+
+
+def test_rollout_canary_of_a_good_image_promotes_through_every_step_with_no_failed_request(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    tag_image(real_cluster, NEW_IMAGE)
+    before = api_image(kube)
+    journal = tmp_path / "good.jsonl"
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 100)
+        code, report = rollout_cli(
+            real_cluster,
+            "canary",
+            "-d",
+            "api-service",
+            "--image",
+            NEW_IMAGE,
+            "--steps",
+            "25,50,100",
+            "--interval",
+            "20s",
+            "--check-every",
+            "5s",
+            "--journal",
+            str(journal),
+        )
+        answered(load, load.result.requests + 100)
+    assert code == 0, report
+    assert report["outcome"] == "promoted", report["reason"]
+    assert [s["verdict"] for s in report["steps"]] == ["pass", "pass"]
+    for step in report["steps"]:
+        for slo in step["analysis"]["slos"]:
+            assert slo["canary"]["total"] >= 50, slo  # the canary's own requests were judged
+            assert slo["stable"]["total"] > 0, slo
+    assert load.result.failures == 0, load.result.errors
+    assert before != NEW_IMAGE
+    assert api_image(kube) == NEW_IMAGE
+    assert not pods(kube, "app=api-service,track=canary")
+    decisions = [e for e in journal_events(str(journal)) if e["event"] == "decision"]
+    assert [d["decision"] for d in decisions] == ["continue", "continue"]
+    assert all(d["figures"] for d in decisions)
+
+
+def _bad_canary(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path, rule: dict[str, object]
+) -> tuple[int, dict[str, Any], Load]:
+    """A canary of the running image whose pod template pins ``rule`` on /api/v1/farms."""
+    before = api_image(kube)
+    generation = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"][
+        "generation"
+    ]
+    faults = json.dumps([{"route": FARMS, **rule}])
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 100)
+        code, report = rollout_cli(
+            real_cluster,
+            "canary",
+            "-d",
+            "api-service",
+            "--image",
+            before,
+            "--env",
+            "AQUA_FAULTS_ENABLED=true",
+            "--env",
+            f"AQUA_FAULTS_AT_START={faults}",
+            "--steps",
+            "10,50,100",
+            "--interval",
+            "90s",
+            "--check-every",
+            "3s",
+            "--journal",
+            str(tmp_path / "bad.jsonl"),
+        )
+    after = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]
+    assert after["generation"] == generation  # the stable Deployment was never touched
+    assert api_image(kube) == before
+    assert not pods(kube, "app=api-service,track=canary")
+    return code, report, load
+
+
+def _stable_serves(real_cluster: LocalCluster) -> None:
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 300)
+    assert load.result.failures == 0, load.result.errors
+
+
+def test_rollout_canary_answering_five_percent_errors_is_aborted_at_the_first_step(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    code, report, load = _bad_canary(real_cluster, kube, tmp_path, {"error_rate": 0.05})
+    assert code == 1, report
+    assert report["outcome"] == "aborted"
+    assert len(report["steps"]) == 1
+    step = report["steps"][0]
+    assert step["verdict"] == "fail"
+    assert step["analysis"]["window_s"] < 90  # at once, not at the end of the interval
+    availability = next(s for s in step["analysis"]["slos"] if s["slo"] == "api-availability")
+    assert availability["verdict"] == "fail"
+    assert availability["canary"]["burn_rate"] > 10
+    assert availability["stable"]["bad"] in (0, None)
+    assert "api-availability" in report["reason"]
+    assert load.result.failures > 0  # the canary's errors reached users: the test can fail
+    events = journal_events(report["journal"])
+    abort = next(e for e in events if e["event"] == "decision")
+    assert abort["decision"] == "abort"
+    assert any(f["slo"] == "api-availability" for f in abort["figures"])
+    _stable_serves(real_cluster)
+
+
+def test_rollout_canary_slower_than_the_latency_objective_is_aborted(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    code, report, _ = _bad_canary(real_cluster, kube, tmp_path, {"latency_ms": 300})
+    assert code == 1, report
+    assert report["outcome"] == "aborted"
+    verdicts = {s["slo"]: s for s in report["steps"][0]["analysis"]["slos"]}
+    assert verdicts["api-latency"]["verdict"] == "fail", verdicts
+    assert verdicts["api-latency"]["canary"]["burn_rate"] > 10
+    _stable_serves(real_cluster)
+
+
+def test_rollout_blue_green_switches_the_services_with_no_failed_request(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    tag_image(real_cluster, NEW_IMAGE + "-green")
+    selectors = {
+        name: kube.json("-n", NAMESPACE, "get", "service", name)["spec"]["selector"]
+        for name in ("api-service", "api-service-nodeport")
+    }
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 100)
+        code, report = rollout_cli(
+            real_cluster,
+            "blue-green",
+            "-d",
+            "api-service",
+            "--image",
+            NEW_IMAGE + "-green",
+            "--interval",
+            "20s",
+            "--check-every",
+            "5s",
+            "--journal",
+            str(tmp_path / "bg.jsonl"),
+        )
+        answered(load, load.result.requests + 100)
+    assert code == 0, report
+    assert report["outcome"] == "promoted", report["reason"]
+    assert report["plan"]["services"] == sorted(selectors)
+    assert load.result.failures == 0, load.result.errors
+    assert api_image(kube) == NEW_IMAGE + "-green"
+    for name, selector in selectors.items():
+        assert kube.json("-n", NAMESPACE, "get", "service", name)["spec"]["selector"] == selector
+    routes = [e["track"] for e in journal_events(report["journal"]) if e["event"] == "route"]
+    assert routes == ["stable", "green", "stable", "original"]
