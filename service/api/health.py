@@ -1,12 +1,14 @@
 """Operability endpoints: ``/live``, ``/ready``, ``/health`` and ``/metrics``.
 
 * ``/live`` — the process answers; never looks at dependencies (a restart would not fix them).
-* ``/ready`` — may this instance get traffic: 503 while draining or when the database (hard
-  dependency) is down. Soft dependencies — Redis, Kafka (when it is the queue), the ML
-  service (when configured) — being down give 200 with status ``degraded``: the routes that
-  need them answer 503 with ``Retry-After`` themselves, and taking every replica out of the
-  load balancer for an outage they all share would fail the routes that still work. Each
-  check reports its status and latency; the ML check also the circuit breaker's state.
+* ``/ready`` — may this instance get traffic: 503 while draining, when the database (hard
+  dependency) is down, or when its schema is older than this code's migrations (a newer one
+  is fine: releases expand before they contract). Soft dependencies — Redis, Kafka (when it
+  is the queue), the ML service (when configured) — being down give 200 with status
+  ``degraded``: the routes that need them answer 503 with ``Retry-After`` themselves, and
+  taking every replica out of the load balancer for an outage they all share would fail the
+  routes that still work. Each check reports its status and latency; the ML check also the
+  circuit breaker's state.
 * ``/health`` — the same checks plus version, phase and uptime, always 200: for humans and
   dashboards, not for load balancers.
 * ``/metrics`` — Prometheus text format.
@@ -72,6 +74,23 @@ async def _check_database(rt: Runtime) -> Check:
     return Check(status="up", required=True, latency_ms=round(latency * 1000, 3))
 
 
+async def _check_schema(rt: Runtime) -> Check:
+    """Required: a schema older than this code's migrations (a pod started before its
+    migration ran) must not serve; a newer one (a later release migrated) may."""
+    try:
+        schema = await rt.schema()
+    except Exception as exc:  # the database check reports why; this one just cannot tell
+        return Check(status="down", required=True, error=f"schema unknown: {str(exc)[:150]}")
+    if schema.serves:
+        return Check(status="up", required=True)
+    return Check(
+        status="down",
+        required=True,
+        error=f"schema at {schema.current or 'nothing'}, this version needs {schema.head}: "
+        "run the migration first",
+    )
+
+
 async def _check_redis(rt: Runtime) -> Check:
     if not rt.redis.configured:
         return Check(status="disabled", required=False)
@@ -109,14 +128,14 @@ async def _check_ml(rt: Runtime) -> Check:
 
 
 async def readiness(rt: Runtime) -> Readiness:
-    db, redis, kafka, ml = await asyncio.gather(
-        _check_database(rt), _check_redis(rt), _check_kafka(rt), _check_ml(rt)
+    db, schema, redis, kafka, ml = await asyncio.gather(
+        _check_database(rt), _check_schema(rt), _check_redis(rt), _check_kafka(rt), _check_ml(rt)
     )
-    checks = {"database": db, "redis": redis, "kafka": kafka, "ml": ml}
+    checks = {"database": db, "schema": schema, "redis": redis, "kafka": kafka, "ml": ml}
     status: Overall
     if rt.lifecycle.draining:
         status = "draining"
-    elif db.status != "up":
+    elif db.status != "up" or schema.status != "up":
         status = "unavailable"
     elif any(c.status == "down" for c in checks.values()):
         status = "degraded"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ log = logging.getLogger("aqua.api")
 
 BOOTSTRAP_RETRY_SECONDS = 5.0
 PROBE_TIMEOUT_SECONDS = 1.0
+#: a schema found good enough is read again after this long (a bad one at every probe)
+SCHEMA_RECHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Runtime:
     queue: Publisher | None = None
     embedded_worker: Any = None  # service.pipeline.embedded.EmbeddedWorker, imported lazily
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _schema: migrate.SchemaStatus | None = None
+    _schema_read_at: float = 0.0
 
     @classmethod
     def build(cls, settings: ApiSettings) -> Runtime:
@@ -122,6 +127,23 @@ class Runtime:
             login=LoginGuard.from_settings(settings, redis),
             trusted_proxies=parse_networks(settings.trusted_proxies),
         )
+
+    async def schema(self) -> migrate.SchemaStatus:
+        """The database schema against this code's migrations (``/ready`` refuses an older
+        one); raises what the database raises when it is down."""
+        now = time.monotonic()
+        known = self._schema
+        if (
+            known is not None
+            and known.serves
+            and now - self._schema_read_at < SCHEMA_RECHECK_SECONDS
+        ):
+            return known
+        self._schema = await asyncio.wait_for(
+            migrate.status(self.db.engine), PROBE_TIMEOUT_SECONDS * 2
+        )
+        self._schema_read_at = now
+        return self._schema
 
     async def _migrate(self) -> None:
         """Upgrade the schema, as the migration role when one is configured."""

@@ -5,6 +5,7 @@ engine the service already has::
 
     await upgrade(engine)            # to head
     await downgrade(engine, "base")
+    (await status(engine)).serves    # the schema is this code's head, or newer
 
 On PostgreSQL the migration transaction takes an advisory lock, so replicas starting together
 apply each revision once. On SQLite, foreign keys are off while migrations run: a batch
@@ -15,11 +16,15 @@ before the migration commits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -72,3 +77,52 @@ async def current(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
+
+
+SchemaState = Literal["current", "newer", "older", "empty"]
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """The database's revision against the one this code needs (its head).
+
+    ``newer``: a revision this code does not know, so a later release migrated (expand/
+    contract: a release only adds what the one before can ignore, so this one keeps serving);
+    ``older`` or ``empty``: the schema lacks what this code needs, it must not serve.
+    """
+
+    current: str | None
+    head: str
+    state: SchemaState
+
+    @property
+    def serves(self) -> bool:
+        return self.state in ("current", "newer")
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head() -> str:
+    """The revision this code's migrations end at."""
+    found = _scripts().get_current_head()
+    if found is None:  # pragma: no cover - the package ships its migrations
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}")
+    return found
+
+
+def schema_state(current: str | None) -> SchemaStatus:
+    target = head()
+    if current is None:
+        return SchemaStatus(None, target, "empty")
+    if current == target:
+        return SchemaStatus(current, target, "current")
+    known = {r.revision for r in _scripts().walk_revisions()}
+    return SchemaStatus(current, target, "older" if current in known else "newer")
+
+
+async def status(engine: AsyncEngine) -> SchemaStatus:
+    """Where the database stands against this code (one ``SELECT`` of alembic_version)."""
+    return schema_state(await current(engine))

@@ -62,12 +62,19 @@ def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
 
 
 def track_template(stable: dict[str, Any], plan: RolloutPlan, track: str) -> dict[str, Any]:
-    """The stable pod template with the plan's image and env, labelled ``track``."""
+    """The stable pod template with the plan's image and env, labelled ``track``.
+
+    Init containers that ran the container's old image (the schema migration) run the new
+    one too: a release's migrations run before its pods start."""
     template: dict[str, Any] = copy.deepcopy(stable["spec"]["template"])
     meta = template.setdefault("metadata", {})
     labels = meta.setdefault("labels", {})
     labels.pop("pod-template-hash", None)
     labels[TRACK] = track
+    old = container_image(stable, plan.container)
+    for init in template.get("spec", {}).get("initContainers") or []:
+        if init.get("image") == old:
+            init["image"] = plan.image
     for c in _containers(template):
         if c.get("name") != plan.container:
             continue

@@ -23,9 +23,10 @@ def stable_deployment(replicas: int = 2, image: str = "svc:1") -> dict[str, Any]
             "template": {
                 "metadata": {"labels": dict(labels)},
                 "spec": {
+                    "initContainers": [{"name": "migrate", "image": image}],
                     "containers": [
                         {"name": "api", "image": image, "env": [{"name": "A", "value": "1"}]}
-                    ]
+                    ],
                 },
             },
         },

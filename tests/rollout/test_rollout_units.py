@@ -165,6 +165,8 @@ def test_the_canary_deployment_is_the_stable_template_with_the_new_image_env_and
     assert template["metadata"]["labels"]["track"] == "canary"
     container = template["spec"]["containers"][0]
     assert container["image"] == "svc:2"
+    # the migration runs the new release's image, without the new env
+    assert template["spec"]["initContainers"] == [{"name": "migrate", "image": "svc:2"}]
     assert container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
 
 
