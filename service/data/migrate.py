@@ -63,6 +63,10 @@ async def _migrate(engine: AsyncEngine, step: Callable[[Connection], None]) -> N
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade to ``revision``; to ``head`` over a newer schema (a later release migrated, and
+    this one starts again: a rollback, a restarted pod) it leaves the schema alone."""
+    if revision == "head" and (await status(engine)).state == "newer":
+        return
     await _migrate(engine, lambda sync: command.upgrade(alembic_config(sync), revision))
 
 

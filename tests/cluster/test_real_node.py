@@ -895,3 +895,103 @@ def test_rollout_blue_green_switches_the_services_with_no_failed_request(
         assert kube.json("-n", NAMESPACE, "get", "service", name)["spec"]["selector"] == selector
     routes = [e["track"] for e in journal_events(report["journal"]) if e["event"] == "route"]
     assert routes == ["stable", "green", "stable", "original"]
+
+
+EXPAND_MIGRATION = '''"""Expand only: a nullable column the previous release never reads.
+
+Written by tests/cluster/test_real_node.py into a copy of the source for a new image.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0999_rollout_expand"
+down_revision = "{head}"
+
+
+def upgrade() -> None:
+    op.add_column("farms", sa.Column("rollout_note", sa.String(200), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("farms", "rollout_note")
+'''
+
+
+def build_image_with_a_migration(cluster: LocalCluster, tmp_path: Path, alias: str) -> str:
+    """The API image from a copy of this source plus one expand migration, in the node's
+    containerd as ``alias``; returns the new revision."""
+    import shutil
+
+    from service.data import migrate
+    from sre_cli.cluster.images import ImageBuilder
+    from sre_cli.cluster.tools import find_node_tools
+
+    root = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "src"
+    for part in ("sre_cli", "service", "manifests/docker"):
+        shutil.copytree(root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, copy / name)
+    versions = copy / "service" / "data" / "migrations" / "versions"
+    (versions / "0999_rollout_expand.py").write_text(
+        EXPAND_MIGRATION.replace("{head}", migrate.head())
+    )
+    tools = find_node_tools()
+    image = ImageBuilder(tools, copy).service("api")
+    state = json.loads((cluster.state_dir / "cluster.json").read_text())
+    ctr = [str(tools.ctr), "--address", state["node"]["containerd_socket"], "-n", "k8s.io"]
+    for argv in (
+        [*ctr, "images", "import", "--no-unpack=false", str(image.archive)],
+        [*ctr, "images", "tag", "--force", image.ref, alias],
+    ):
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr
+    return "0999_rollout_expand"
+
+
+def test_rollout_canary_with_a_migration_under_load_fails_no_request(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    """The canary's init container migrates (expand) before its pods start; the stable pods,
+    whose code knows only the older head, keep serving with the newer schema; promotion rolls
+    them onto the new release. Not one request fails."""
+    alias = "localhost/aqua/service-api:rollout-migration"
+    revision = build_image_with_a_migration(real_cluster, tmp_path, alias)
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 100)
+        code, report = rollout_cli(
+            real_cluster,
+            "canary",
+            "-d",
+            "api-service",
+            "--image",
+            alias,
+            "--steps",
+            "50,100",
+            "--interval",
+            "20s",
+            "--check-every",
+            "5s",
+            "--journal",
+            str(tmp_path / "migration.jsonl"),
+        )
+        answered(load, load.result.requests + 100)
+    assert code == 0, report
+    assert report["outcome"] == "promoted", report["reason"]
+    assert load.result.failures == 0, load.result.errors
+    assert api_image(kube) == alias
+    for pod in pods(kube):
+        logs = kube.run("-n", NAMESPACE, "logs", pod["metadata"]["name"], "-c", "migrate").stdout
+        assert f"database at revision {revision}" in logs, logs[-2000:]
+        ready = exec_in(
+            kube,
+            pod["metadata"]["name"],
+            "python",
+            "-c",
+            "import urllib.request; print(urllib.request.urlopen("
+            "'http://127.0.0.1:8000/ready', timeout=3).read().decode())",
+        )
+        assert json.loads(ready.stdout)["checks"]["schema"]["status"] == "up", ready.stdout

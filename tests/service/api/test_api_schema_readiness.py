@@ -70,3 +70,18 @@ def test_ready_serves_with_a_newer_schema(database_url: str) -> None:
         ready = api.client.get("/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["schema"]["status"] == "up"
+
+
+def test_upgrading_over_a_newer_schema_leaves_it_alone(database_url: str) -> None:
+    """A pod of the previous release starting again (a rollback) must not fail its migration."""
+    _set_revision(database_url, "9001_from_a_later_release")
+
+    async def run() -> str | None:
+        engine = create_async_engine(database_url)
+        try:
+            await migrate.upgrade(engine)
+            return await migrate.current(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == "9001_from_a_later_release"
