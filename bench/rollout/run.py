@@ -15,9 +15,7 @@ the canary gone) and the failed requests. Needs root and the provisioned binarie
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,59 +25,31 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from cli_runner import invoke  # noqa: E402
 from cluster.load import Load  # noqa: E402
+from cluster.rollouts import FARMS, faults_env, journal_events, run_rollout, tag_image  # noqa: E402
 
 from bench.benchlib import load_average, write_section  # noqa: E402
 from sre_cli.cluster.cluster import LocalCluster  # noqa: E402
-from sre_cli.cluster.stack import LOCAL_TAGS, NAMESPACE  # noqa: E402
-from sre_cli.cluster.tools import find_node_tools  # noqa: E402
-from sre_cli.commands.rollout import app  # noqa: E402
 
-FARMS = "/api/v1/farms"
 RPS = 60
+NEXT = "localhost/aqua/service-api:bench-next"
 
 
-def tag(cluster: LocalCluster, alias: str) -> None:
-    state = json.loads((cluster.state_dir / "cluster.json").read_text())
-    argv = [str(find_node_tools().ctr), "--address", state["node"]["containerd_socket"]]
-    argv += ["-n", "k8s.io", "images", "tag", "--force", LOCAL_TAGS["api"], alias]
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
-
-
-def canary(cluster: LocalCluster, journal: Path, *args: str) -> dict[str, Any]:
-    status = cluster.status()
-    url = status.urls["api"] + FARMS
-    argv = [
-        "canary",
-        "-d",
-        "api-service",
-        *args,
-        "--kubeconfig",
-        str(status.kubeconfig),
-        "-n",
-        NAMESPACE,
-        "--prometheus",
-        status.urls["prometheus"],
-        "--journal",
-        str(journal),
-        "--yes",
-        "--format",
-        "json",
-    ]
-    with Load(url, rps=RPS) as load:
+def canary(cluster: LocalCluster, journal: Path, image: str, *args: str) -> dict[str, Any]:
+    """One canary under the paced load; its report plus the load's and the journal's figures."""
+    with Load(cluster.status().urls["api"] + FARMS, rps=RPS) as load:
         while load.result.requests < 100:
             time.sleep(0.1)
         t0 = time.monotonic()
-        _, out = invoke(app, argv)
+        _, report = run_rollout(cluster, "canary", image, journal, *args)
         wall = time.monotonic() - t0
-    report: dict[str, Any] = json.JSONDecoder().raw_decode(out)[0]
-    events = [json.loads(line) for line in journal.read_text().splitlines()]
     report["bench"] = {
         "wall_s": wall,
         "requests": load.result.requests,
         "failures": load.result.failures,
-        "query_s": [e["query_seconds"] for e in events if e["event"] == "analysis"],
+        "query_s": [
+            e["query_seconds"] for e in journal_events(journal) if e["event"] == "analysis"
+        ],
     }
     return report
 
@@ -109,44 +79,22 @@ def main() -> None:
     args = parser.parse_args()
     load_before = load_average()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with tempfile.TemporaryDirectory(prefix="aqua-bench-rollout-") as tmp:
-        cluster = LocalCluster(Path(tmp) / "cluster")
+    with tempfile.TemporaryDirectory(prefix="aqua-bench-rollout-") as tmpdir:
+        tmp = Path(tmpdir)
+        cluster = LocalCluster(tmp / "cluster")
         cluster.up(stack=True, ml=False)
         try:
-            tag(cluster, "localhost/aqua/service-api:bench-next")
-            common = ["--interval", args.interval, "--check-every", "5s"]
-            runs = {
-                "good image, steps 25,50,100": canary(
-                    cluster,
-                    Path(tmp) / "good.jsonl",
-                    "--image",
-                    "localhost/aqua/service-api:bench-next",
-                    "--steps",
-                    "25,50,100",
-                    *common,
-                ),
-            }
+            tag_image(cluster, NEXT)
+            good = ("--steps", "25,50,100", "--interval", args.interval, "--check-every", "5s")
+            runs = {"good image, steps 25,50,100": canary(cluster, tmp / "good.jsonl", NEXT, *good)}
+            bad = ("--steps", "10,50,100", "--interval", "90s", "--check-every", "3s")
             for name, rule in (
                 ("5 % errors, steps 10,50,100", {"error_rate": 0.05}),
                 ("+300 ms, steps 10,50,100", {"latency_ms": 300}),
             ):
-                faults = json.dumps([{"route": FARMS, **rule}])
-                runs[name] = canary(
-                    cluster,
-                    Path(tmp) / f"{len(runs)}.jsonl",
-                    "--image",
-                    "localhost/aqua/service-api:bench-next",  # what stable runs by now
-                    "--env",
-                    "AQUA_FAULTS_ENABLED=true",
-                    "--env",
-                    f"AQUA_FAULTS_AT_START={faults}",
-                    "--steps",
-                    "10,50,100",
-                    "--interval",
-                    "90s",
-                    "--check-every",
-                    "3s",
-                )
+                # the image stable runs by now, with the fault pinned by the pod template
+                journal = tmp / f"{len(runs)}.jsonl"
+                runs[name] = canary(cluster, journal, NEXT, *faults_env(rule), *bad)
         finally:
             cluster.down()
     lines = [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -73,6 +75,11 @@ Yes = Annotated[bool, options.yes_option("Do not ask before changing the cluster
 Fmt = Annotated[Format, typer.Option("--format", help="A summary, or JSON at the end.")]
 
 
+def _without(fn: Callable[..., None], name: str) -> inspect.Signature:
+    sig = inspect.signature(fn, eval_str=True)
+    return sig.replace(parameters=[p for p in sig.parameters.values() if p.name != name])
+
+
 @app.command()
 def canary(
     deployment: Deployment,
@@ -102,74 +109,20 @@ def canary(
     abort and roll back when its SLIs burn budget; promote when every step holds."""
     from sre_cli.rollout.plan import parse_steps
 
-    _run(
-        "canary",
-        parse_steps(steps),
-        deployment=deployment,
-        image=image,
-        interval=interval,
-        check_every=check_every,
-        slo=slo,
-        container=container,
-        env=env,
-        limits=(max_burn_rate, margin, min_requests),
-        kubeconfig=kubeconfig,
-        namespace=namespace,
-        prometheus=prometheus,
-        prometheus_config=prometheus_config,
-        journal=journal,
-        ready_timeout=ready_timeout,
-        dry_run=dry_run,
-        yes=yes,
-        fmt=fmt,
-    )
+    options = dict(locals())
+    _run("canary", parse_steps(options.pop("steps")), **options)
 
 
-@app.command("blue-green")
-def blue_green(
-    deployment: Deployment,
-    image: Image,
-    interval: Interval = "2m",
-    check_every: CheckEvery = None,
-    slo: Slo = None,
-    container: Container = None,
-    env: Env = None,
-    max_burn_rate: MaxBurn = 10.0,
-    margin: Margin = 2.0,
-    min_requests: MinRequests = 50,
-    kubeconfig: Kubeconfig = None,
-    namespace: Namespace = None,
-    prometheus: Prometheus = None,
-    prometheus_config: PrometheusConfig = None,
-    journal: Journal = None,
-    ready_timeout: Timeout = 300.0,
-    dry_run: DryRun = False,
-    yes: Yes = False,
-    fmt: Fmt = Format.table,
-) -> None:
+def blue_green(**options: Any) -> None:
     """Start a full-size green Deployment, switch the Services to it, judge it on live
     traffic; switch back at once when it burns budget, else make it the stable one."""
-    _run(
-        "blue-green",
-        [100],
-        deployment=deployment,
-        image=image,
-        interval=interval,
-        check_every=check_every,
-        slo=slo,
-        container=container,
-        env=env,
-        limits=(max_burn_rate, margin, min_requests),
-        kubeconfig=kubeconfig,
-        namespace=namespace,
-        prometheus=prometheus,
-        prometheus_config=prometheus_config,
-        journal=journal,
-        ready_timeout=ready_timeout,
-        dry_run=dry_run,
-        yes=yes,
-        fmt=fmt,
-    )
+    _run("blue-green", [100], **options)
+
+
+# The canary's options but --steps: one list of options to keep in step.
+blue_green.__signature__ = _without(canary, "steps")  # type: ignore[attr-defined]
+blue_green.__annotations__ = {k: v for k, v in canary.__annotations__.items() if k != "steps"}
+app.command("blue-green")(blue_green)
 
 
 def _run(
@@ -183,7 +136,9 @@ def _run(
     slo: list[Path] | None,
     container: str | None,
     env: list[str] | None,
-    limits: tuple[float, float, int],
+    max_burn_rate: float,
+    margin: float,
+    min_requests: int,
     kubeconfig: Path | None,
     namespace: str | None,
     prometheus: str | None,
@@ -227,7 +182,7 @@ def _run(
         interval_s=seconds("--interval", interval),
         check_every_s=None if check_every is None else seconds("--check-every", check_every),
         slo_paths=list(slo or []),
-        limits=Limits(max_burn_rate=limits[0], margin=limits[1], min_requests=limits[2]),
+        limits=Limits(max_burn_rate=max_burn_rate, margin=margin, min_requests=min_requests),
     )
     local = cluster_defaults() if kubeconfig is None else None
     if local is not None:

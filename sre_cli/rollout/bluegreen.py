@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sre_cli.errors import UsageError
 from sre_cli.rollout.canary import refuse_leftover
-from sre_cli.rollout.templates import TRACK, pod_labels, track_deployment, track_template
+from sre_cli.rollout.templates import TRACK, pod_labels, track_deployment
 from sre_cli.rollout.workloads import selects
 
 if TYPE_CHECKING:
@@ -79,20 +79,13 @@ def run_blue_green(driver: Driver, stable: dict[str, Any]) -> RolloutReport:
             return driver.abort(record, back)
         driver.passed(record)
         t0 = time.monotonic()
-        driver.log("promote", deployment=plan.deployment, image=plan.image)
-        work.set_template(plan.deployment, track_template(stable, plan, "stable"))
-        replicas = int((work.get(plan.deployment) or stable)["spec"].get("replicas") or 0)
-        driver.wait(plan.deployment, replicas)
+        driver.roll_stable(stable)
         route("stable")
         driver.remove(name)
         green_up = False
         route(None)
         routed = False
-        driver.report.promotion_s = time.monotonic() - t0
-        driver.report.outcome = "promoted"
-        driver.report.reason = f"green held; deployment/{plan.deployment} runs {plan.image}"
-        driver.log("promoted", promotion_s=round(driver.report.promotion_s, 2))
-        return driver.finish()
+        return driver.promoted(t0, "green held")
     finally:
         if green_up or routed:
             driver.log("interrupted", removing=name)

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sre_cli.errors import UsageError
-from sre_cli.rollout.templates import track_deployment, track_template
+from sre_cli.rollout.templates import track_deployment
 
 if TYPE_CHECKING:
     from sre_cli.rollout.driver import Driver
@@ -59,18 +59,11 @@ def run_canary(driver: Driver, stable: dict[str, Any]) -> RolloutReport:
                 return driver.abort(record, lambda: driver.remove(name))
             driver.passed(record)
         t0 = time.monotonic()
-        driver.log("promote", deployment=plan.deployment, image=plan.image)
-        work.set_template(plan.deployment, track_template(stable, plan, "stable"))
-        replicas = int((work.get(plan.deployment) or stable)["spec"].get("replicas") or 0)
-        driver.wait(plan.deployment, replicas)
+        driver.roll_stable(stable)
         if created:
             driver.remove(name)
             created = False
-        driver.report.promotion_s = time.monotonic() - t0
-        driver.report.outcome = "promoted"
-        driver.report.reason = f"every step held; deployment/{plan.deployment} runs {plan.image}"
-        driver.log("promoted", promotion_s=round(driver.report.promotion_s, 2))
-        return driver.finish()
+        return driver.promoted(t0, "every step held")
     finally:
         if created:  # interrupted: the stable pods were never changed, the canary goes
             driver.log("interrupted", removing=name)

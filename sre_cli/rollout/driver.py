@@ -120,6 +120,24 @@ class Driver:
             figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
         )
 
+    def roll_stable(self, stable: dict[str, Any]) -> None:
+        """The stable Deployment takes the new template (``track=stable``) and rolls."""
+        from sre_cli.rollout.templates import track_template
+
+        plan = self.plan
+        self.log("promote", deployment=plan.deployment, image=plan.image)
+        self.work.set_template(plan.deployment, track_template(stable, plan, "stable"))
+        replicas = int((self.work.get(plan.deployment) or stable)["spec"].get("replicas") or 0)
+        self.wait(plan.deployment, replicas)
+
+    def promoted(self, started: float, why: str) -> RolloutReport:
+        """Record the promotion that began at ``started`` (monotonic) and finish."""
+        self.report.promotion_s = time.monotonic() - started
+        self.report.outcome = "promoted"
+        self.report.reason = f"{why}; deployment/{self.plan.deployment} runs {self.plan.image}"
+        self.log("promoted", promotion_s=round(self.report.promotion_s, 2))
+        return self.finish()
+
     def finish(self) -> RolloutReport:
         self.report.seconds = time.monotonic() - self._t0
         return self.report

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from cluster.load import Load, kill_pod_args
+from cluster.rollouts import FARMS, ctr, faults_env, journal_events, run_rollout, tag_image
 
 from sre_cli.cluster.cluster import LocalCluster
 from sre_cli.cluster.kubectl import Kubectl
@@ -666,63 +667,14 @@ def test_hpa_scales_the_api_up_on_metrics_server_cpu_and_back_down(kube: Kubectl
 
 # -- aqua rollout: canary and blue-green judged by the SLOs, under load -----------------------
 
-FARMS = "/api/v1/farms"  # an /api route the SLOs count (401 without a token: not an error)
 NEW_IMAGE = "localhost/aqua/service-api:rollout-next"
-
-
-def tag_image(cluster: LocalCluster, alias: str) -> None:
-    """Name the built API image ``alias`` too in the node's containerd: a new image to roll."""
-    from sre_cli.cluster.stack import LOCAL_TAGS
-    from sre_cli.cluster.tools import find_node_tools
-
-    state = json.loads((cluster.state_dir / "cluster.json").read_text())
-    argv = [
-        str(find_node_tools().ctr),
-        "--address",
-        state["node"]["containerd_socket"],
-        "-n",
-        "k8s.io",
-        "images",
-        "tag",
-        "--force",
-        LOCAL_TAGS["api"],
-        alias,
-    ]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
-
-
-def rollout_cli(cluster: LocalCluster, *args: str) -> tuple[int, dict[str, Any]]:
-    """``aqua rollout ARGS --yes --format json`` against the session's cluster."""
-    from cli_runner import invoke
-
-    from sre_cli.commands.rollout import app
-
-    status = cluster.status()
-    argv = [
-        *args,
-        "--kubeconfig",
-        str(status.kubeconfig),
-        "-n",
-        NAMESPACE,
-        "--prometheus",
-        status.urls["prometheus"],
-        "--yes",
-        "--format",
-        "json",
-    ]
-    code, out = invoke(app, argv)
-    report, _ = json.JSONDecoder().raw_decode(out)
-    return code, report
+#: short steps for the tests: 20 s each, analysed every 5 s
+QUICK = ("--interval", "20s", "--check-every", "5s")
 
 
 def api_image(kube: Kubectl) -> str:
     d = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")
     return str(d["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-def journal_events(path: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
 def test_the_cluster_prometheus_scrapes_each_api_pod_with_its_track(
@@ -749,21 +701,8 @@ def test_rollout_canary_of_a_good_image_promotes_through_every_step_with_no_fail
     journal = tmp_path / "good.jsonl"
     with Load(api_url(real_cluster) + FARMS, rps=60) as load:
         answered(load, 100)
-        code, report = rollout_cli(
-            real_cluster,
-            "canary",
-            "-d",
-            "api-service",
-            "--image",
-            NEW_IMAGE,
-            "--steps",
-            "25,50,100",
-            "--interval",
-            "20s",
-            "--check-every",
-            "5s",
-            "--journal",
-            str(journal),
+        code, report = run_rollout(
+            real_cluster, "canary", NEW_IMAGE, journal, "--steps", "25,50,100", *QUICK
         )
         answered(load, load.result.requests + 100)
     assert code == 0, report
@@ -784,40 +723,30 @@ def test_rollout_canary_of_a_good_image_promotes_through_every_step_with_no_fail
 
 def _bad_canary(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path, rule: dict[str, object]
-) -> tuple[int, dict[str, Any], Load]:
+) -> tuple[dict[str, Any], Load]:
     """A canary of the running image whose pod template pins ``rule`` on /api/v1/farms."""
     before = api_image(kube)
     generation = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"][
         "generation"
     ]
-    faults = json.dumps([{"route": FARMS, **rule}])
     with Load(api_url(real_cluster) + FARMS, rps=60) as load:
         answered(load, 100)
-        code, report = rollout_cli(
+        code, report = run_rollout(
             real_cluster,
             "canary",
-            "-d",
-            "api-service",
-            "--image",
             before,
-            "--env",
-            "AQUA_FAULTS_ENABLED=true",
-            "--env",
-            f"AQUA_FAULTS_AT_START={faults}",
-            "--steps",
-            "10,50,100",
-            "--interval",
-            "90s",
-            "--check-every",
-            "3s",
-            "--journal",
-            str(tmp_path / "bad.jsonl"),
+            tmp_path / "bad.jsonl",
+            *faults_env(rule),
+            *("--steps", "10,50,100", "--interval", "90s", "--check-every", "3s"),
         )
     after = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]
     assert after["generation"] == generation  # the stable Deployment was never touched
     assert api_image(kube) == before
     assert not pods(kube, "app=api-service,track=canary")
-    return code, report, load
+    assert code == 1, report
+    assert report["outcome"] == "aborted"
+    assert len(report["steps"]) == 1, report["steps"]  # at the first step
+    return report, load
 
 
 def _stable_serves(real_cluster: LocalCluster) -> None:
@@ -829,10 +758,7 @@ def _stable_serves(real_cluster: LocalCluster) -> None:
 def test_rollout_canary_answering_five_percent_errors_is_aborted_at_the_first_step(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    code, report, load = _bad_canary(real_cluster, kube, tmp_path, {"error_rate": 0.05})
-    assert code == 1, report
-    assert report["outcome"] == "aborted"
-    assert len(report["steps"]) == 1
+    report, load = _bad_canary(real_cluster, kube, tmp_path, {"error_rate": 0.05})
     step = report["steps"][0]
     assert step["verdict"] == "fail"
     assert step["analysis"]["window_s"] < 90  # at once, not at the end of the interval
@@ -852,9 +778,7 @@ def test_rollout_canary_answering_five_percent_errors_is_aborted_at_the_first_st
 def test_rollout_canary_slower_than_the_latency_objective_is_aborted(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    code, report, _ = _bad_canary(real_cluster, kube, tmp_path, {"latency_ms": 300})
-    assert code == 1, report
-    assert report["outcome"] == "aborted"
+    report, _ = _bad_canary(real_cluster, kube, tmp_path, {"latency_ms": 300})
     verdicts = {s["slo"]: s for s in report["steps"][0]["analysis"]["slos"]}
     assert verdicts["api-latency"]["verdict"] == "fail", verdicts
     assert verdicts["api-latency"]["canary"]["burn_rate"] > 10
@@ -871,19 +795,8 @@ def test_rollout_blue_green_switches_the_services_with_no_failed_request(
     }
     with Load(api_url(real_cluster) + FARMS, rps=60) as load:
         answered(load, 100)
-        code, report = rollout_cli(
-            real_cluster,
-            "blue-green",
-            "-d",
-            "api-service",
-            "--image",
-            NEW_IMAGE + "-green",
-            "--interval",
-            "20s",
-            "--check-every",
-            "5s",
-            "--journal",
-            str(tmp_path / "bg.jsonl"),
+        code, report = run_rollout(
+            real_cluster, "blue-green", NEW_IMAGE + "-green", tmp_path / "bg.jsonl", *QUICK
         )
         answered(load, load.result.requests + 100)
     assert code == 0, report
@@ -939,16 +852,9 @@ def build_image_with_a_migration(cluster: LocalCluster, tmp_path: Path, alias: s
     (versions / "0999_rollout_expand.py").write_text(
         EXPAND_MIGRATION.replace("{head}", migrate.head())
     )
-    tools = find_node_tools()
-    image = ImageBuilder(tools, copy).service("api")
-    state = json.loads((cluster.state_dir / "cluster.json").read_text())
-    ctr = [str(tools.ctr), "--address", state["node"]["containerd_socket"], "-n", "k8s.io"]
-    for argv in (
-        [*ctr, "images", "import", "--no-unpack=false", str(image.archive)],
-        [*ctr, "images", "tag", "--force", image.ref, alias],
-    ):
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stderr
+    image = ImageBuilder(find_node_tools(), copy).service("api")
+    ctr(cluster, "images", "import", "--no-unpack=false", str(image.archive))
+    tag_image(cluster, alias, image.ref)
     return "0999_rollout_expand"
 
 
@@ -962,21 +868,8 @@ def test_rollout_canary_with_a_migration_under_load_fails_no_request(
     revision = build_image_with_a_migration(real_cluster, tmp_path, alias)
     with Load(api_url(real_cluster) + FARMS, rps=60) as load:
         answered(load, 100)
-        code, report = rollout_cli(
-            real_cluster,
-            "canary",
-            "-d",
-            "api-service",
-            "--image",
-            alias,
-            "--steps",
-            "50,100",
-            "--interval",
-            "20s",
-            "--check-every",
-            "5s",
-            "--journal",
-            str(tmp_path / "migration.jsonl"),
+        code, report = run_rollout(
+            real_cluster, "canary", alias, tmp_path / "migration.jsonl", "--steps", "50,100", *QUICK
         )
         answered(load, load.result.requests + 100)
     assert code == 0, report
