@@ -141,8 +141,7 @@ def deploy_stack(
     t3 = time.monotonic()
     from sre_cli.cluster.monitoring import start_prometheus
 
-    prom = start_prometheus(workdir / "prometheus", plane, kube, NAMESPACE)
-    started("prometheus", prom.process.pid if prom.process else None)
+    prom = start_prometheus(workdir / "prometheus", plane, kube, NAMESPACE, started)
     info.urls["prometheus"] = prom.url
     info.timings["prometheus"] = time.monotonic() - t3
     progress(f"Prometheus scraping the pods of {NAMESPACE} at {prom.url}")
