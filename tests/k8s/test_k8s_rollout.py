@@ -221,7 +221,7 @@ def test_a_failing_canary_is_removed_and_the_stable_deployment_never_changes(
     assert report.outcome == "aborted"
     assert len(analyst.seen) == 1
     assert work.get("api-canary") is None
-    assert not kube.list_pods("app=api,track=canary")
+    until(lambda: not kube.list_pods("app=api,track=canary"), "the canary's pods gone")
     after = work.get("api")
     assert after is not None
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
