@@ -160,6 +160,11 @@ class RolloutPlan:
             )
         if strategy == "blue-green":
             steps = [Step(1, 100, stable, stable)]
+        elif len(weights) < 2:
+            raise UsageError(
+                "a canary needs a step below 100 to be judged before the promotion",
+                hint="--steps 10,25,50,100",
+            )
         else:
             steps = [
                 Step(i, w, canary_replicas(w, stable), stable) for i, w in enumerate(weights, 1)
