@@ -49,15 +49,15 @@ def test_steps_parse_and_must_rise_to_100() -> None:
     ("weight", "stable", "canary"),
     [(10, 2, 1), (25, 2, 1), (50, 2, 2), (75, 2, 6), (10, 9, 1), (25, 9, 3), (100, 2, 0)],
 )
-def test_a_canary_without_a_step_below_100_is_refused() -> None:
-    with pytest.raises(UsageError, match="a step below 100"):
-        plan_for(weights=[100])
-
-
 def test_canary_replicas_give_at_least_the_weight(weight: int, stable: int, canary: int) -> None:
     assert canary_replicas(weight, stable) == canary
     if weight < 100:
         assert canary / (canary + stable) >= weight / 100 - 1e-9
+
+
+def test_a_canary_without_a_step_below_100_is_refused() -> None:
+    with pytest.raises(UsageError, match="a step below 100"):
+        plan_for(weights=[100])
 
 
 def test_env_pairs_are_checked() -> None:
