@@ -107,9 +107,9 @@ def canary(
 ) -> None:
     """Shift traffic to a canary Deployment step by step (replica ratio behind the Service);
     abort and roll back when its SLIs burn budget; promote when every step holds."""
+    options = dict(locals())  # before any import adds a name
     from sre_cli.rollout.plan import parse_steps
 
-    options = dict(locals())
     _run("canary", parse_steps(options.pop("steps")), **options)
 
 
