@@ -57,11 +57,14 @@ def container_violations(spec: Doc) -> list[str]:
         problems.append("pod: no dedicated serviceAccountName")
     for c in (spec.get("initContainers") or []) + spec.get("containers", []):
         name = c.get("name", "?")
+        # A run-to-completion init container (the migration) may not have probes; a sidecar
+        # (restartPolicy: Always) and every container must.
+        serves = c in spec.get("containers", []) or c.get("restartPolicy") == "Always"
         for probe, path in (("livenessProbe", "/live"), ("readinessProbe", "/ready")):
             got = (c.get(probe) or {}).get("httpGet", {}).get("path")
-            if got != path:
+            if serves and got != path:
                 problems.append(f"{name}: {probe} httpGet path is {got!r}, want {path!r}")
-        if not c.get("startupProbe"):
+        if serves and not c.get("startupProbe"):
             problems.append(f"{name}: no startupProbe")
         res = c.get("resources") or {}
         for kind in ("requests", "limits"):
