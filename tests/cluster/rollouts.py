@@ -62,7 +62,25 @@ def run_rollout(
     argv += ["--prometheus", status.urls["prometheus"], "--journal", str(journal)]
     code, out = invoke(app, [*argv, "--yes", "--format", "json"])
     report, _ = json.JSONDecoder().raw_decode(out)
+    print(f"rollout {strategy} {image}: {summary(report)}")  # the figures, not asserted on
     return code, report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """Outcome and timings of a rollout report, with the analyses' query times."""
+    queries = [
+        e["query_seconds"] for e in journal_events(report["journal"]) if e["event"] == "analysis"
+    ]
+    steps = [
+        f"step {s['index']} {s['verdict']} after {s['analysis']['window_s']} s"
+        for s in report["steps"]
+        if s["analysis"]
+    ]
+    return (
+        f"{report['outcome']} in {report['seconds']} s, promotion {report['promotion_s']} s, "
+        f"rollback {report['rollback_s']} s; {'; '.join(steps)}; {len(queries)} analyses, "
+        f"queries max {max(queries, default=0):.3f} s, sum {sum(queries):.2f} s"
+    )
 
 
 def journal_events(path: str | Path) -> list[dict[str, Any]]:
