@@ -844,10 +844,9 @@ def build_image_with_a_migration(cluster: LocalCluster, tmp_path: Path, alias: s
 
     root = Path(__file__).resolve().parents[2]
     copy = tmp_path / "src"
-    for part in ("sre_cli", "service", "manifests/docker"):
-        shutil.copytree(root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(root / name, copy / name)
+    # The build context as the Dockerfile and its .dockerignore see it, minus what they leave out.
+    skip = shutil.ignore_patterns("__pycache__", ".*", "tests", "bench", "docs", "*.pyc")
+    shutil.copytree(root, copy, ignore=skip)
     versions = copy / "service" / "data" / "migrations" / "versions"
     (versions / "0999_rollout_expand.py").write_text(
         EXPAND_MIGRATION.replace("{head}", migrate.head())
