@@ -237,7 +237,8 @@ def kill_pod_only(kills: int, write: bool) -> None:
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="aqua-bench-cluster-") as tmp:
         Path(tmp).chmod(0o755)
-        cluster = LocalCluster(Path(tmp) / "cluster", progress=print)
+        # The same cluster as the whole run: the real node and one kwok node.
+        cluster = LocalCluster(Path(tmp) / "cluster", kwok_nodes=1, progress=print)
         status = cluster.up(stack=True)
         try:
             result = kill_pod_under_load(cluster.kubectl(), status.urls["api"] + "/live", kills)
