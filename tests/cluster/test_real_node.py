@@ -551,6 +551,7 @@ items:
       template:
         metadata: {{labels: {{app: redis-stub}}}}
         spec:
+          nodeSelector: {{aqua.dev/node: real}}
           securityContext: {{runAsNonRoot: true, runAsUser: 1000}}
           containers:
             - name: stub
