@@ -8,12 +8,16 @@ provisioned binaries (scripts/provision).
 
     python bench/cluster/run.py                 # prints the table
     python bench/cluster/run.py --write         # and replaces the section in bench/README.md
+    python bench/cluster/run.py --only kill-pod --kills 3 --write
+                                                # just the kill-pod row under load, 3 times;
+                                                # --write replaces that row of the table
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from cluster.load import Load, kill_pod_args  # noqa: E402
 
-from bench.benchlib import load_average, write_section  # noqa: E402
+from bench.benchlib import README, load_average, write_section  # noqa: E402
 from sre_cli.cluster.cluster import LocalCluster  # noqa: E402
 from sre_cli.cluster.images import ImageBuilder  # noqa: E402
 from sre_cli.cluster.kubectl import Kubectl  # noqa: E402
@@ -89,6 +93,35 @@ def kill_pod(kube: Kubectl, namespace: str, selector: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+KILL_POD_ROW = "`aqua chaos kill-pod` api-service, real node, 120 req/s through the NodePort"
+
+
+def kill_pod_under_load(kube: Kubectl, url: str, kills: int) -> str:
+    """``kills`` times: delete one API pod under 120 req/s and wait for its replacement;
+    the recovery times, requests and failures (by kind) of each, one after the other."""
+    out = []
+    for _ in range(kills):
+        with Load(url, rps=120) as load:
+            time.sleep(1)
+            report = kill_pod(kube, NAMESPACE, "app=api-service")
+            time.sleep(1)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(load.result.errors.items()))
+        out.append(
+            f"recovered in **{report['recovery_seconds']:.1f} s**; {load.result.requests} "
+            f"requests, {load.result.failures} failed" + (f" ({kinds})" if kinds else "")
+        )
+    return "<br>".join(out)
+
+
+def write_row(what: str, result: str) -> None:
+    """Replace the result of the ``what`` row in bench/README.md's cluster table."""
+    text = README.read_text(encoding="utf-8")
+    row = re.compile(rf"^\| {re.escape(what)} \| .* \|$", re.M)
+    if not row.search(text):
+        raise SystemExit(f"no row {what!r} in {README}")
+    README.write_text(row.sub(lambda _: f"| {what} | {result} |", text), encoding="utf-8")
+
+
 def kwok_deployment() -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
@@ -112,7 +145,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
+    parser.add_argument(
+        "--only",
+        choices=("all", "kill-pod"),
+        default="all",
+        help="kill-pod: start the cluster and measure only kill-pod under load",
+    )
+    parser.add_argument("--kills", type=int, default=1, help="kill-pod runs under load")
     args = parser.parse_args()
+    if args.only == "kill-pod":
+        kill_pod_only(args.kills, args.write)
+        return
     rows: list[tuple[str, str]] = []
     load_before = load_average()
 
@@ -156,17 +199,7 @@ def main() -> None:
                     )
                 )
             url = status.urls["api"] + "/live"
-            with Load(url, rps=120) as load:
-                time.sleep(1)
-                report = kill_pod(kube, NAMESPACE, "app=api-service")
-                time.sleep(1)
-            rows.append(
-                (
-                    "`aqua chaos kill-pod` api-service, real node, 120 req/s through the NodePort",
-                    f"recovered in **{report['recovery_seconds']:.1f} s**; {load.result.requests} "
-                    f"requests, {load.result.failures} failed",
-                )
-            )
+            rows.append((KILL_POD_ROW, kill_pod_under_load(kube, url, args.kills)))
             kube.run("apply", "-f", "-", stdin=json.dumps(kwok_deployment()))
             kube.run("-n", BENCH_NS, "rollout", "status", "deployment/kwok-api", "--timeout=120s")
             report = kill_pod(kube, BENCH_NS, "app=kwok-api")
@@ -198,6 +231,23 @@ def main() -> None:
             f"{table}\n"
         )
         write_section("## Local cluster with a real node", text)
+
+
+def kill_pod_only(kills: int, write: bool) -> None:
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="aqua-bench-cluster-") as tmp:
+        Path(tmp).chmod(0o755)
+        # The same cluster as the whole run: the real node and one kwok node.
+        cluster = LocalCluster(Path(tmp) / "cluster", kwok_nodes=1, progress=print)
+        status = cluster.up(stack=True)
+        try:
+            result = kill_pod_under_load(cluster.kubectl(), status.urls["api"] + "/live", kills)
+        finally:
+            cluster.down()
+    print(f"| {KILL_POD_ROW} | {result} |")
+    print(f"load average {load_before} at the start, {load_average()} at the end")
+    if write:
+        write_row(KILL_POD_ROW, result)
 
 
 if __name__ == "__main__":

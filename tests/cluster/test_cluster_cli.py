@@ -69,6 +69,8 @@ def test_local_overlay_uses_local_images_only_and_the_redis_url_from_the_secret(
         (container,) = d["spec"]["template"]["spec"]["containers"]
         assert container["imagePullPolicy"] == "Never"
         assert container["image"].startswith("localhost/aqua/")
+        # Never on a kwok node of the same cluster: it would report the pod Ready, run nothing.
+        assert d["spec"]["template"]["spec"]["nodeSelector"] == {"aqua.dev/node": "real"}
     api_env = {
         e["name"]: e
         for e in deployments["api-service"]["spec"]["template"]["spec"]["containers"][0]["env"]

@@ -30,6 +30,9 @@ from sre_cli.ops.context import RunContext
 pytestmark = pytest.mark.integration
 
 API = "app=api-service"
+# One API pod of two deleted gracefully leaves the endpoints as it starts to drain while the
+# other serves: a request racing kube-proxy's rule update may fail, hardly more.
+MAX_FAILURES_ON_POD_LOSS = 5
 KILL_BURNERS = (
     "import os, signal\n"
     "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
@@ -273,10 +276,9 @@ def test_chaos_kill_pod_recovers_under_load_and_the_replacement_serves(
         "the endpoints to list exactly the live pods",
         30,
     )
+    assert all(p["spec"]["nodeName"] == "aqua-node" for p in now), "a pod left the real node"
     assert load.result.rps >= 100
-    # Failed requests are counted and reported, not hidden (the lone remaining pod carries the
-    # whole load until the replacement is Ready).
-    print(f"kill-pod under load: {load.result}")
+    assert load.result.failures <= MAX_FAILURES_ON_POD_LOSS, load.result
 
 
 # -- identity and policy ------------------------------------------------------------------
@@ -550,6 +552,7 @@ items:
       template:
         metadata: {{labels: {{app: redis-stub}}}}
         spec:
+          nodeSelector: {{aqua.dev/node: real}}
           securityContext: {{runAsNonRoot: true, runAsUser: 1000}}
           containers:
             - name: stub
