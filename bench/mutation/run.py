@@ -113,11 +113,14 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     # bearer dependency and the token routes.
     "api-auth": {
         "service/api/security.py": [
+            "tests/service/api/test_api_token_edges.py",
             "tests/service/api/test_api_auth.py",
             "tests/service/api/test_api_auth_matrix.py",
             "tests/service/api/test_api_revocation.py",
         ],
         "service/api/loginguard.py": [
+            "tests/service/api/test_api_loginguard.py",
+            "tests/service/api/test_api_revocation.py",
             "tests/service/api/test_api_auth.py",
             "tests/service/api/test_api_auth_matrix.py",
         ],
