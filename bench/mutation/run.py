@@ -135,6 +135,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         ],
         "service/api/routes/auth.py": [
             "tests/service/api/test_api_auth.py",
+            "tests/service/api/test_api_loginguard.py",
             "tests/service/api/test_api_auth_matrix.py",
             "tests/service/api/test_api_revocation.py",
         ],

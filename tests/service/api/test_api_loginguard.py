@@ -207,10 +207,12 @@ def test_a_success_lifts_the_back_off_over_http(sqlite_url: str, clock: Clock) -
         assert c.post(token, data={"username": ADMIN, "password": "nope"}).status_code == 401
         locked = c.post(token, data={"username": ADMIN, "password": ADMIN_PASSWORD})
         assert (locked.status_code, locked.headers["retry-after"]) == (429, "30")
-        clock.now += 30
-        assert (
-            c.post(token, data={"username": ADMIN, "password": ADMIN_PASSWORD}).status_code == 200
-        )
+        clock.now += 29.5  # half a second left: still locked, for one more second
+        locked = c.post(token, data={"username": ADMIN, "password": ADMIN_PASSWORD})
+        assert (locked.status_code, locked.headers["retry-after"]) == (429, "1")
+        clock.now += 0.5
+        ok = c.post(token, data={"username": ADMIN, "password": ADMIN_PASSWORD})
+        assert ok.status_code == 200
         # The success reset the count: one more failure locks for the base again, not 60 s.
         assert c.post(token, data={"username": ADMIN, "password": "nope"}).status_code == 401
         again = c.post(token, data={"username": ADMIN, "password": ADMIN_PASSWORD})
