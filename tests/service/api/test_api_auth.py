@@ -171,3 +171,12 @@ def test_logout_with_a_stale_refresh_token_leaves_newer_sessions(sqlite_api: Api
     assert c.post("/api/v1/auth/logout", json=stale).status_code == 204
     bearer = {"Authorization": f"Bearer {newer['access_token']}"}
     assert c.get("/api/v1/farms", headers=bearer).status_code == 200
+
+
+def test_a_valid_token_under_another_scheme_is_refused(sqlite_api: Api) -> None:
+    token = sqlite_api.tokens["admin"]
+    for header in (f"Token {token}", f"Basic {token}", "Bearer ", "Bearer", token):
+        r = sqlite_api.client.get("/api/v1/farms", headers={"Authorization": header})
+        assert r.status_code == 401, header
+        assert r.json()["detail"] == "missing bearer token", header
+    assert sqlite_api.client.get("/api/v1/farms", headers=sqlite_api.auth()).status_code == 200

@@ -217,3 +217,25 @@ def test_a_success_lifts_the_back_off_over_http(sqlite_url: str, clock: Clock) -
         assert c.post(token, data={"username": ADMIN, "password": "nope"}).status_code == 401
         again = c.post(token, data={"username": ADMIN, "password": ADMIN_PASSWORD})
         assert (again.status_code, again.headers["retry-after"]) == (429, "30")
+
+
+def test_a_proxy_range_may_be_written_with_host_bits() -> None:
+    assert parse_networks(["10.1.2.3/8"]) == parse_networks(["10.0.0.0/8"])
+
+
+def test_a_back_off_under_a_second_still_locks_and_resets(sqlite_url: str, clock: Clock) -> None:
+    guard = _guard(sqlite_url, login_backoff_after=1, login_backoff_base_seconds=0.5)
+
+    async def scenario() -> list[int]:
+        await guard.failed("ana")
+        locked = await guard.admit("ana", "192.0.2.1")  # half a second, rounded up
+        await guard.failed("ana")
+        doubled = await guard.admit("ana", "192.0.2.1")
+        await guard.succeeded("ana")
+        reset = await guard.admit("ana", "192.0.2.1")
+        await guard.failed("ana")
+        return [locked, doubled, reset, await guard.admit("ana", "192.0.2.1")]
+
+    assert asyncio.run(scenario()) == [1, 1, 0, 1]
+    clock.now += 0.5
+    assert asyncio.run(guard.admit("ana", "192.0.2.1")) == 0
