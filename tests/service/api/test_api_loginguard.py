@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
-from api.api_harness import ADMIN, ADMIN_PASSWORD, settings_for
+from api.api_harness import ADMIN, ADMIN_PASSWORD, limited_client, settings_for
 from fastapi.testclient import TestClient
 
 from service.api import loginguard
@@ -50,19 +50,9 @@ def test_client_ip_takes_only_the_trusted_proxys_hop(
     assert client_ip(peer, forwarded, PROXIES) == expected
 
 
-def test_without_trusted_proxies_the_peer_is_the_client() -> None:
+def test_without_trusted_proxies_the_peer_is_thelimited_client() -> None:
     assert client_ip("10.1.2.3", "203.0.113.5", []) == "10.1.2.3"
     assert parse_networks(["", "  ", "10.0.0.1"]) == parse_networks(["10.0.0.1/32"])
-
-
-def _client(sqlite_url: str, peer: str, **settings: object) -> TestClient:
-    values: dict[str, object] = {
-        "login_limit_per_user": 0,
-        "login_limit_per_ip": 0,
-        "login_backoff_base_seconds": 0,
-        **settings,
-    }
-    return TestClient(create_app(settings_for(sqlite_url, **values)), client=(peer, 40000))
 
 
 def _attempts(c: TestClient, forwarded: list[str]) -> list[int]:
@@ -80,7 +70,7 @@ def test_a_client_behind_an_untrusted_proxy_cannot_spoof_its_way_past_the_ip_lim
     sqlite_url: str,
 ) -> None:
     # The peer is a proxy, but not one the service trusts: every request is that peer's.
-    with _client(
+    with limited_client(
         sqlite_url, "192.0.2.50", login_limit_per_ip=2, trusted_proxies=["10.0.0.0/8"]
     ) as c:
         codes = _attempts(c, ["203.0.113.1", "10.0.0.1, 203.0.113.2", "203.0.113.3"])
@@ -88,7 +78,9 @@ def test_a_client_behind_an_untrusted_proxy_cannot_spoof_its_way_past_the_ip_lim
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_ip_limit(sqlite_url: str) -> None:
-    with _client(sqlite_url, "10.0.0.2", login_limit_per_ip=2, trusted_proxies=["10.0.0.0/8"]) as c:
+    with limited_client(
+        sqlite_url, "10.0.0.2", login_limit_per_ip=2, trusted_proxies=["10.0.0.0/8"]
+    ) as c:
         # The client puts other addresses first; the proxy's hop stays the same: one client.
         spoofed = _attempts(c, [f"198.51.100.{i}, 203.0.113.1" for i in range(3)])
         others = _attempts(c, ["203.0.113.2", "203.0.113.3"])
@@ -200,7 +192,7 @@ def test_redis_back_off_doubles_caps_and_resets(sqlite_url: str, redis_url: str)
 
 
 def test_a_success_lifts_the_back_off_over_http(sqlite_url: str, clock: Clock) -> None:
-    with _client(
+    with limited_client(
         sqlite_url, "192.0.2.9", login_backoff_after=1, login_backoff_base_seconds=30
     ) as c:
         token = "/api/v1/auth/token"
