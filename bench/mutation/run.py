@@ -113,11 +113,14 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     # bearer dependency and the token routes.
     "api-auth": {
         "service/api/security.py": [
+            "tests/service/api/test_api_token_edges.py",
             "tests/service/api/test_api_auth.py",
             "tests/service/api/test_api_auth_matrix.py",
             "tests/service/api/test_api_revocation.py",
         ],
         "service/api/loginguard.py": [
+            "tests/service/api/test_api_loginguard.py",
+            "tests/service/api/test_api_revocation.py",
             "tests/service/api/test_api_auth.py",
             "tests/service/api/test_api_auth_matrix.py",
         ],
@@ -132,6 +135,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         ],
         "service/api/routes/auth.py": [
             "tests/service/api/test_api_auth.py",
+            "tests/service/api/test_api_loginguard.py",
             "tests/service/api/test_api_auth_matrix.py",
             "tests/service/api/test_api_revocation.py",
         ],
@@ -618,9 +622,15 @@ class _Planned:
 
 
 def _plan(
-    trace: Trace, modules: list[str], table: dict[str, list[str]], tree: Path, args: Any
+    trace: Trace,
+    modules: list[str],
+    table: dict[str, list[str]],
+    tree: Path,
+    args: Any,
+    imported_in_tests: bool = False,
 ) -> tuple[list[_Planned], list[Result]]:
-    """The mutants to run (``--limit``, ``--sample``), and those no test reaches."""
+    """The mutants to run (``--limit``, ``--sample``), and those no test reaches;
+    ``imported_in_tests``: the modules are first imported inside a test (``NO_PREIMPORT``)."""
     planned: list[_Planned] = []
     uncovered: list[Result] = []
     for module in modules:
@@ -635,10 +645,12 @@ def _plan(
             span = set(range(m.line, m.end_line + 1))
             at_import = bool(span & trace.at_import.get(module, set()))
             site = function_site(parsed, sites[m.index][0])
-            if not tests and site is None:
-                # Outside any function body yet never traced: evaluated at import in a way
-                # the trace does not see (a string annotation that FastAPI or pydantic
-                # evaluates): every test of the module, in a fresh run.
+            if site is None and (not tests or imported_in_tests):
+                # Outside any function body: evaluated at import. Never traced (a string
+                # annotation that FastAPI or pydantic evaluates), or traced only inside the
+                # test that first imported the module (a group whose tests import it
+                # themselves): that test is no owner of the line. Every test of the module,
+                # in a fresh run.
                 tests = sorted(
                     (t for t in trace.order if t.split("::")[0] in table[module]),
                     key=lambda t: trace.seconds.get(t, 0.0),
@@ -824,7 +836,7 @@ def run_group(
         f"{time.monotonic() - started:.0f} s",
         flush=True,
     )
-    planned, results = _plan(trace, modules, table, tree, args)
+    planned, results = _plan(trace, modules, table, tree, args, group in NO_PREIMPORT)
     planned = [p for p in planned if p.mutant not in previous]
     results = [r for r in results if r.mutant not in previous]
     for r in results:

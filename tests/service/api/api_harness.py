@@ -231,6 +231,14 @@ def running_api(settings: ApiSettings, *, users: bool = True) -> Iterator[Api]:
         yield api
 
 
+def limited_client(database_url: str, peer: str, **settings: object) -> TestClient:
+    """An app whose login limits are off but those ``settings`` turn on, every request coming
+    from ``peer`` (use it as a context manager)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_app(settings_for(database_url, **settings)), client=(peer, 40000))
+
+
 def series(
     sensor: str, values: list[float], *, end: datetime | None = None, step_minutes: int = 10
 ) -> list[dict[str, Any]]:

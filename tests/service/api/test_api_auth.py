@@ -131,3 +131,52 @@ def test_bootstrap_admin_from_secret_file(tmp_path: Path, database_url: str) -> 
     )
     with running_api(settings, users=False) as api:
         assert api.login("admin", "from-a-mounted-secret")["token_type"] == "bearer"
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "status"),
+    [
+        ("a", "x", 401),  # the shortest allowed: checked, not refused as malformed
+        ("a" * 64, "x" * 256, 401),  # the longest allowed (the username column's width)
+        ("a" * 65, "x", 422),
+        ("a", "x" * 257, 422),
+        ("", "x", 422),
+        ("a", "", 422),
+        ("ana smith", "x", 422),
+    ],
+)
+def test_login_form_lengths(sqlite_api: Api, username: str, password: str, status: int) -> None:
+    r = sqlite_api.client.post(
+        "/api/v1/auth/token", data={"username": username, "password": password}
+    )
+    assert r.status_code == status, r.text
+
+
+def test_token_route_documents_its_refusals(sqlite_api: Api) -> None:
+    paths = sqlite_api.client.get("/openapi.json").json()["paths"]
+    assert {"401", "429"} <= set(paths["/api/v1/auth/token"]["post"]["responses"])
+    assert "401" in paths["/api/v1/auth/refresh"]["post"]["responses"]
+    assert "204" in paths["/api/v1/auth/logout"]["post"]["responses"]
+
+
+def test_logout_with_a_stale_refresh_token_leaves_newer_sessions(sqlite_api: Api) -> None:
+    c = sqlite_api.client
+    first = sqlite_api.login("operator", "operator-password-1")
+    second = sqlite_api.login("operator", "operator-password-1")
+    logout = {"refresh_token": first["refresh_token"]}
+    assert c.post("/api/v1/auth/logout", json=logout).status_code == 204  # ends both
+    newer = sqlite_api.login("operator", "operator-password-1")
+    # The second login's refresh token predates that logout: it ends nothing newer.
+    stale = {"refresh_token": second["refresh_token"]}
+    assert c.post("/api/v1/auth/logout", json=stale).status_code == 204
+    bearer = {"Authorization": f"Bearer {newer['access_token']}"}
+    assert c.get("/api/v1/farms", headers=bearer).status_code == 200
+
+
+def test_a_valid_token_under_another_scheme_is_refused(sqlite_api: Api) -> None:
+    token = sqlite_api.tokens["admin"]
+    for header in (f"Token {token}", f"Basic {token}", "Bearer ", "Bearer", token):
+        r = sqlite_api.client.get("/api/v1/farms", headers={"Authorization": header})
+        assert r.status_code == 401, header
+        assert r.json()["detail"] == "missing bearer token", header
+    assert sqlite_api.client.get("/api/v1/farms", headers=sqlite_api.auth()).status_code == 200

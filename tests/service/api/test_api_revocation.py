@@ -10,7 +10,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from api.api_harness import ADMIN, ADMIN_PASSWORD, PASSWORDS, Api, running_api, settings_for
+from api.api_harness import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    PASSWORDS,
+    Api,
+    limited_client,
+    running_api,
+    settings_for,
+)
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
@@ -139,16 +147,6 @@ def test_token_responses_are_not_stored(api: Api) -> None:
     assert r.headers["cache-control"] == "no-store"
 
 
-def _limited_client(sqlite_url: str, peer: str, **settings: object) -> TestClient:
-    values: dict[str, object] = {
-        "login_limit_per_user": 0,
-        "login_limit_per_ip": 0,
-        "login_backoff_base_seconds": 0,
-        **settings,
-    }
-    return TestClient(create_app(settings_for(sqlite_url, **values)), client=(peer, 40000))
-
-
 def _login(c: TestClient, user: str, password: str = "wrong-password", **headers: str) -> int:
     r: httpx.Response = c.post(
         "/api/v1/auth/token", data={"username": user, "password": password}, headers=headers
@@ -159,7 +157,7 @@ def _login(c: TestClient, user: str, password: str = "wrong-password", **headers
 
 
 def test_login_limit_per_username(sqlite_url: str) -> None:
-    with _limited_client(sqlite_url, "192.0.2.1", login_limit_per_user=5) as c:
+    with limited_client(sqlite_url, "192.0.2.1", login_limit_per_user=5) as c:
         codes = [_login(c, ADMIN, **{"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(8)]
         assert codes == [401] * 5 + [429] * 3
         # The right password does not lift it, and other usernames are not affected.
@@ -168,7 +166,7 @@ def test_login_limit_per_username(sqlite_url: str) -> None:
 
 
 def test_rotating_forwarded_for_from_an_untrusted_peer_is_one_client(sqlite_url: str) -> None:
-    with _limited_client(sqlite_url, "192.0.2.7", login_limit_per_ip=5) as c:
+    with limited_client(sqlite_url, "192.0.2.7", login_limit_per_ip=5) as c:
         codes = [
             _login(
                 c, f"user{i}", **{"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"10.0.0.{i}"}
@@ -179,7 +177,7 @@ def test_rotating_forwarded_for_from_an_untrusted_peer_is_one_client(sqlite_url:
 
 
 def test_a_trusted_proxy_names_the_client(sqlite_url: str) -> None:
-    with _limited_client(
+    with limited_client(
         sqlite_url, "127.0.0.1", login_limit_per_ip=3, trusted_proxies=["127.0.0.0/8"]
     ) as c:
         # The proxy appends the address it saw; what the client sent before it does not count.
@@ -192,7 +190,7 @@ def test_a_trusted_proxy_names_the_client(sqlite_url: str) -> None:
 
 
 def test_failed_logins_back_off_exponentially(sqlite_url: str) -> None:
-    with _limited_client(
+    with limited_client(
         sqlite_url, "192.0.2.9", login_backoff_after=2, login_backoff_base_seconds=30
     ) as c:
         assert [_login(c, ADMIN) for _ in range(2)] == [401, 401]
