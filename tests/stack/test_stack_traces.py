@@ -112,9 +112,15 @@ def test_a_forecast_job_is_one_trace_from_nginx_to_the_database(
 
     def complete(t: Trace) -> bool:
         names = {(s.service, s.name) for s in t.spans}
+        # Each process exports its spans in its own batches: wait for every one named below.
         return {
-            ("aqua-ml", "inference"),
+            ("aqua-api", "POST /api/v1/ponds/{pond_id}/forecast/async"),
+            ("aqua-api", "authenticate"),
+            ("aqua-api", "forecast-requests publish"),
             ("aqua-worker", "forecast-requests process"),
+            ("aqua-worker", "ml forecast"),
+            ("aqua-ml", "POST /v1/forecast"),
+            ("aqua-ml", "inference"),
         } <= names and any(
             s.service == "aqua-worker"
             and str(s.attributes.get("db.statement", "")).startswith("UPDATE")
