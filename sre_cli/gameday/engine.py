@@ -434,6 +434,19 @@ class _Day:
                 summary = "; ".join(done) or plan.summary
                 report.evidence.append(summary)
                 self.record("fault", action.describe(), "done", summary, action.risk)
+        if self.res.scenario.load.burst:
+            self._burst(self.res.scenario.load.burst)
+
+    def _burst(self, count: int) -> None:
+        from sre_cli.gameday.burst import publish_burst
+        from sre_cli.ops.providers import faults
+
+        stack = self.ctx.stack
+        assert stack is not None
+        token = faults.stack_admin_token(stack.entry_url, stack.control.layout.secrets_file)
+        summary = publish_burst(stack.entry_url, token, count)
+        self.report.evidence.append(summary)
+        self.record("load", f"burst of {count} readings batches", "done", summary)
 
     def _note_landed(self) -> None:
         assert self.watch is not None

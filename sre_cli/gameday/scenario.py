@@ -8,6 +8,7 @@ fix it. Versioned YAML files in ``chaos/gameday/``, validated on load::
     runbook: api-down             # runbooks/api-down.md (or a path): must fix it
     params: {}                    # the runbook's --param NAME=VALUE
     load: {rate: 10}              # the open-model reference mix, requests per second
+    # load: {rate: 10, burst: 1100}  # and 1100 readings batches POSTed right after the fault
     sli:                          # watched from before the fault until it recovers: MTTR
       load: {window: 5s}          # the share of the load's requests that failed, or
       # prometheus: 'max(...)'    # an instant query giving one number
@@ -68,6 +69,9 @@ class LoadSpec(_Model):
     """The open-model reference mix (``aqua loadtest run --arrival-rate``) during the run."""
 
     rate: float = Field(default=10.0, gt=0, le=500)
+    #: batches of one reading POSTed through the API's ingestion endpoint right after the
+    #: fault, one Kafka message each (burst.py): a backlog within seconds, not half an hour
+    burst: int = Field(default=0, ge=0, le=20_000)
 
 
 class LoadWindow(_Model):

@@ -15,6 +15,9 @@ A small stdlib HTTP server, supervised like every other component:
       aqua_stack_component_cpu_seconds_total{component="api-1",kind="api"} 4.2  user + system
       pg_stat_activity_count{state="active"} 3          PostgreSQL sessions (stack/usage.py)
       pg_settings_max_connections 100
+      kafka_consumergroup_lag{consumergroup="aqua-worker-readings",partition="0",...} 12
+                                                        not committed yet, read at the broker
+                                                        (stack/kafkalag.py)
 
 - ``GET /health`` answers 200;
 - ``GET /dashboards/`` draws the shipped dashboards from the stack's Prometheus, for a browser
@@ -36,6 +39,7 @@ from pathlib import Path
 
 from sre_cli.infra.pgroles import MONITOR
 from sre_cli.stack.dashboards import PREFIX, DashboardsPage
+from sre_cli.stack.kafkalag import BrokerLag, GroupLag, lag_lines
 from sre_cli.stack.probes import check_live, check_ready
 from sre_cli.stack.spec import ComponentSpec, StackPlan, StateLayout
 from sre_cli.stack.state import load_or_create_secrets, read_state
@@ -75,6 +79,8 @@ class Agent:
         self.pg_password = _monitor_password(layout)
         token = load_or_create_secrets(layout.secrets_file).dashboards_token
         self.dashboards = DashboardsPage(self.plan, token)
+        kafka = [c for c in self.plan.components if c.kind == "kafka"]
+        self.kafka_lag = BrokerLag(f"127.0.0.1:{kafka[0].port}") if kafka else None
 
     def record_alert(self, payload: dict[str, object]) -> None:
         status = str(payload.get("status", "unknown"))[:_MAX_STATUS_CHARS]
@@ -195,7 +201,16 @@ class Agent:
                 self.psql, postgres[0].port, user=MONITOR, password=self.pg_password
             )
             out += _postgres_lines(activity)
+        if self.kafka_lag is not None:
+            out += lag_lines(self._broker_lag(self.kafka_lag))
         return out
+
+    @staticmethod
+    def _broker_lag(reader: BrokerLag) -> list[GroupLag] | None:
+        try:
+            return reader.read()
+        except Exception:  # the broker down or restarting: the lag series are then absent
+            return None
 
 
 def _postgres_lines(activity: PostgresActivity | None) -> list[str]:

@@ -23,7 +23,14 @@ from sre_cli.timespec import parse_seconds
 
 SHIPPED = ROOT / "chaos" / "gameday"
 FIXTURES = Path(__file__).parent / "fixtures"
-SCENARIOS = ("bad-deploy", "database-outage", "latency-spike", "memory-leak", "outage")
+SCENARIOS = (
+    "bad-deploy",
+    "database-outage",
+    "kafka-lag",
+    "latency-spike",
+    "memory-leak",
+    "outage",
+)
 
 
 def test_every_shipped_scenario_resolves() -> None:
@@ -43,6 +50,7 @@ def test_list_json_matches_its_schema() -> None:
     assert {s["name"]: s["alert"] for s in data["scenarios"]} == {
         "bad-deploy": "DeploymentRolloutStuck",
         "database-outage": "PostgresDown",
+        "kafka-lag": "KafkaConsumerLagHigh",
         "latency-spike": "HighLatency",
         "memory-leak": "MemoryNearLimit",
         "outage": "APIDown",

@@ -177,3 +177,16 @@ def test_bad_deploy_is_rolled_back(stack: Stack) -> None:
     releases = json.loads((stack.state_dir / "releases.json").read_text())["api"]
     assert [r["env"] for r in releases] == [{}, {"AQUA_DB_POOL_SIZE": "0"}, {}]
     assert all(c["ready"] for n, c in stack.status().items() if n.startswith("api-"))
+
+
+def test_kafka_lag_with_the_workers_gone_is_seen_at_the_broker_and_drained(stack: Stack) -> None:
+    code, err, report = gameday(stack, "kafka-lag", "--yes")
+    assert_passed(code, err, report, "KafkaConsumerLagHigh")
+    assert "worker-1 stopped" in report["fault"]["evidence"]
+    # the backlog came through the API's own ingestion endpoint, one Kafka message a batch
+    assert "1100 batches of readings accepted by the API" in report["fault"]["evidence"]
+    # the workers were gone, so the lag the alert saw was read at the broker
+    assert steps(report)["restart kafka, worker-* (only those not ready)"] == "done"
+    assert report["recovery"]["sli_before"] < 100
+    assert report["recovery"]["sli_after"] < 100
+    assert all(c["ready"] for n, c in stack.status().items() if n.startswith("worker-"))
