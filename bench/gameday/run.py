@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy")
+SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy", "kafka-lag")
 
 
 def free_base(span: int = 30) -> int:
