@@ -15,9 +15,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from service.pipeline.producer import KAFKA_API_VERSION
+
+T = TypeVar("T")
 
 
 def open_admin(bootstrap: str, client_id: str, timeout_s: float) -> Any:
@@ -66,16 +69,21 @@ class KafkaProbe:
 
     def check(self) -> float:
         """Seconds one round trip took (including a reconnect); raises when it failed."""
+        started = time.perf_counter()
+        self.run(lambda admin: admin.describe_cluster())
+        return time.perf_counter() - started
+
+    def run(self, call: Callable[[Any], T]) -> T:
+        """``call(admin)`` on the long-lived client (opened when there is none); any failure
+        drops the client and is raised."""
         with self._lock:
-            started = time.perf_counter()
             try:
                 if self._admin is None:
                     self._admin = open_admin(self.bootstrap, self.client_id, self.timeout_s)
-                self._admin.describe_cluster()
+                return call(self._admin)
             except Exception:
                 self._drop()
                 raise
-            return time.perf_counter() - started
 
     def close(self) -> None:
         with self._lock:

@@ -21,26 +21,11 @@ unread), as kafka_exporter does when it has no offset to compare with.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["BrokerLag", "GroupLag", "lag_lines"]
-
-
-@dataclass(frozen=True)
-class GroupLag:
-    group: str
-    topic: str
-    partition: int
-    committed: int
-    end: int
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.end - self.committed)
 
 
 class BrokerLag:
@@ -50,62 +35,63 @@ class BrokerLag:
     def __init__(
         self, bootstrap: str, *, timeout_s: float = 1.0, client_id: str = "aqua-stack-lag"
     ) -> None:
-        self.bootstrap = bootstrap
-        self.timeout_s = timeout_s
-        self.client_id = client_id
-        self._admin: Any = None
-        self._lock = threading.Lock()
+        from service.pipeline.kafka_admin import KafkaProbe
+
+        self._client = KafkaProbe(bootstrap, timeout_s=timeout_s, client_id=client_id)
 
     def read(self) -> list[GroupLag]:
-        with self._lock:
-            try:
-                if self._admin is None:
-                    from service.pipeline.kafka_admin import open_admin
-
-                    self._admin = open_admin(self.bootstrap, self.client_id, self.timeout_s)
-                return self._read(self._admin)
-            except Exception:
-                self._drop()
-                raise
-
-    def _read(self, admin: Any) -> list[GroupLag]:
-        from kafka import TopicPartition
-        from kafka.admin import OffsetSpec
-
-        groups = sorted(str(g["group_id"]) for g in admin.list_groups())
-        if not groups:
-            return []
-        committed: dict[str, dict[Any, Any]] = admin.list_group_offsets(groups)
-        topics = sorted({tp.topic for offsets in committed.values() for tp in offsets})
-        if not topics:
-            return []
-        partitions = {
-            TopicPartition(t["name"], p["partition_index"])
-            for t in admin.describe_topics(topics)
-            for p in t.get("partitions") or []
-        }
-        ends = admin.list_partition_offsets(dict.fromkeys(partitions, OffsetSpec.LATEST))
-        rows: list[GroupLag] = []
-        for group in groups:
-            offsets = committed.get(group, {})
-            mine = {tp.topic for tp in offsets}
-            for tp in sorted(partitions, key=lambda tp: (tp.topic, tp.partition)):
-                if tp.topic not in mine or tp not in ends:
-                    continue
-                meta = offsets.get(tp)
-                done = meta.offset if meta is not None and meta.offset >= 0 else 0
-                rows.append(GroupLag(group, tp.topic, tp.partition, done, ends[tp].offset))
-        return rows
+        """Every group's lag per partition; raises when the broker did not answer."""
+        return self._client.run(_read)
 
     def close(self) -> None:
-        with self._lock:
-            self._drop()
+        self._client.close()
 
-    def _drop(self) -> None:
-        admin, self._admin = self._admin, None
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                admin.close()
+
+@dataclass(frozen=True)
+class GroupLag:
+    """One partition of a topic a consumer group committed on."""
+
+    group: str
+    topic: str
+    partition: int
+    #: the group's next offset to read (0 when it never committed on the partition)
+    committed: int
+    #: the partition's end offset: where the next message published will go
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - self.committed)
+
+
+def _read(admin: Any) -> list[GroupLag]:
+    from kafka import TopicPartition
+    from kafka.admin import OffsetSpec
+
+    groups = sorted(str(g["group_id"]) for g in admin.list_groups())
+    if not groups:
+        return []
+    committed: dict[str, dict[Any, Any]] = admin.list_group_offsets(groups)
+    topics = sorted({tp.topic for offsets in committed.values() for tp in offsets})
+    if not topics:
+        return []
+    partitions = {
+        TopicPartition(t["name"], p["partition_index"])
+        for t in admin.describe_topics(topics)
+        for p in t.get("partitions") or []
+    }
+    ends = admin.list_partition_offsets(dict.fromkeys(partitions, OffsetSpec.LATEST))
+    rows: list[GroupLag] = []
+    for group in groups:
+        offsets = committed.get(group, {})
+        mine = {tp.topic for tp in offsets}
+        for tp in sorted(partitions, key=lambda tp: (tp.topic, tp.partition)):
+            if tp.topic not in mine or tp not in ends:
+                continue
+            meta = offsets.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            rows.append(GroupLag(group, tp.topic, tp.partition, done, ends[tp].offset))
+    return rows
 
 
 def _esc(value: str) -> str:
