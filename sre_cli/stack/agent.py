@@ -80,7 +80,7 @@ class Agent:
         token = load_or_create_secrets(layout.secrets_file).dashboards_token
         self.dashboards = DashboardsPage(self.plan, token)
         kafka = [c for c in self.plan.components if c.kind == "kafka"]
-        self.kafka_lag = BrokerLag(f"127.0.0.1:{kafka[0].port}") if kafka else None
+        self.kafka_lag = BrokerLagCache(BrokerLag(f"127.0.0.1:{kafka[0].port}")) if kafka else None
 
     def record_alert(self, payload: dict[str, object]) -> None:
         status = str(payload.get("status", "unknown"))[:_MAX_STATUS_CHARS]
@@ -202,15 +202,43 @@ class Agent:
             )
             out += _postgres_lines(activity)
         if self.kafka_lag is not None:
-            out += lag_lines(self._broker_lag(self.kafka_lag))
+            out += lag_lines(self.kafka_lag.latest())
         return out
 
-    @staticmethod
-    def _broker_lag(reader: BrokerLag) -> list[GroupLag] | None:
-        try:
-            return reader.read()
-        except Exception:  # the broker down or restarting: the lag series are then absent
-            return None
+
+class BrokerLagCache:
+    """The broker's lag read in a background thread, so a scrape never waits on Kafka: a
+    broker that is down or slow to answer (the admin client's connect and retries take
+    seconds) would otherwise make every scrape of the agent time out."""
+
+    #: how often the lag is read, and how old a reading may be before it is not served
+    INTERVAL_S = 1.0
+    MAX_AGE_S = 15.0
+
+    def __init__(self, reader: BrokerLag) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+        self._rows: list[GroupLag] | None = None
+        self._at = 0.0
+        self._thread = threading.Thread(target=self._loop, name="kafka-lag", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                rows: list[GroupLag] | None = self._reader.read()
+            except Exception:  # the broker down or restarting: the lag series are then absent
+                rows = None
+            with self._lock:
+                self._rows, self._at = rows, time.monotonic()
+            time.sleep(self.INTERVAL_S)
+
+    def latest(self) -> list[GroupLag] | None:
+        """The last reading, or None when it failed or is older than :attr:`MAX_AGE_S`."""
+        with self._lock:
+            if self._rows is None or time.monotonic() - self._at > self.MAX_AGE_S:
+                return None
+            return self._rows
 
 
 def _postgres_lines(activity: PostgresActivity | None) -> list[str]:

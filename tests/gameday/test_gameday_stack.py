@@ -141,6 +141,20 @@ def test_a_runbook_that_skips_its_fix_fails_the_game_day(stack: Stack) -> None:
     assert "runbook api-down-no-fix ended check-failed" in err
     # the rollbacks, a safety net, started the replicas again
     stack.wait(lambda st: all(c["ready"] for n, c in st.items() if n.startswith("api-")), 90, "api")
+    wait_entry_forwards(stack)
+
+
+def wait_entry_forwards(stack: Stack, timeout: float = 90) -> None:
+    """Until nginx forwards to the API again: after every replica failed it keeps them out of
+    rotation for a while and answers 502 itself, though the replicas are ready."""
+    entry = str(stack.plan()["entry_url"])
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.post(f"{entry}/api/v1/auth/token", data={}, timeout=30)
+        if r.status_code < 500:  # the API's own answer: a 4xx for the empty form
+            return
+        assert time.monotonic() < deadline, f"nginx still answers {r.status_code}"
+        time.sleep(1)
 
 
 def test_database_outage_pages_the_dba_team_and_is_fixed(stack: Stack) -> None:

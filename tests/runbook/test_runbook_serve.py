@@ -188,6 +188,10 @@ def test_an_alert_through_alertmanager_is_investigated_read_only(
     server: Server, alertmanager: str, faults_stack: FaultStack
 ) -> None:
     before = faults_stack.stack.status()["api-1"]
+    # The investigation's PromQL step reads up{job="api"}: wait until it has been scraped.
+    faults_stack.wait_prometheus(
+        'count(up{job="api"})', lambda v: v >= 1, "Prometheus to scrape the API"
+    )
     alert = [{"labels": {"alertname": ALERT, "severity": "page"}}]
     assert httpx.post(f"{alertmanager}/api/v2/alerts", json=alert, timeout=30).status_code == 200
     started = server.wait_line(f"alert {ALERT} -> runbook serve-drill on stack")
