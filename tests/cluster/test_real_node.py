@@ -31,8 +31,11 @@ pytestmark = pytest.mark.integration
 
 API = "app=api-service"
 # One API pod of two deleted gracefully leaves the endpoints as it starts to drain while the
-# other serves: a request racing kube-proxy's rule update may fail, hardly more.
+# other serves: a request racing kube-proxy's rule update may fail, or time out on a loaded
+# 2-core machine, hardly more: 1 % of the requests (at least 5). With an API replica on a
+# kwok node, 80 % failed.
 MAX_FAILURES_ON_POD_LOSS = 5
+MAX_FAILURE_SHARE_ON_POD_LOSS = 0.01
 KILL_BURNERS = (
     "import os, signal\n"
     "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
@@ -278,7 +281,8 @@ def test_chaos_kill_pod_recovers_under_load_and_the_replacement_serves(
     )
     assert all(p["spec"]["nodeName"] == "aqua-node" for p in now), "a pod left the real node"
     assert load.result.rps >= 100
-    assert load.result.failures <= MAX_FAILURES_ON_POD_LOSS, load.result
+    allowed = max(MAX_FAILURES_ON_POD_LOSS, MAX_FAILURE_SHARE_ON_POD_LOSS * load.result.requests)
+    assert load.result.failures <= allowed, load.result
 
 
 # -- identity and policy ------------------------------------------------------------------
