@@ -7,14 +7,14 @@ a real Prometheus in tests/rollout and end to end on the real node in tests/clus
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_runner import invoke
 from json_schema import assert_matches_schema
+from runbook.k8s_harness import wait_for
 
 from sre_cli.commands.rollout import app
 from sre_cli.k8s import ControlPlane
@@ -74,22 +74,14 @@ def kube(kube_cluster: ControlPlane) -> Iterator[KubeTarget]:
     for name in ("api", "api-canary", "api-green"):
         if work.get(name) is not None:
             work.delete(name)
-    until(lambda: not target.list_pods("app=api"), "no pods of app=api")
+    wait_for(lambda: not target.list_pods("app=api"), "no pods of app=api", 90)
     if any(s.metadata.name == "api" for s in target.list_services()):
         core.delete_namespaced_service("api", NS)
     target.create_deployment(_deployment(2))
     core.create_namespaced_service(NS, _service())
-    until(lambda: work.readiness("api").done(2), "deployment/api Available")
+    wait_for(lambda: work.readiness("api").done(2), "deployment/api Available", 90)
     yield target
     target.close()
-
-
-def until(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.25)
 
 
 class Scripted:
@@ -221,7 +213,7 @@ def test_a_failing_canary_is_removed_and_the_stable_deployment_never_changes(
     assert report.outcome == "aborted"
     assert len(analyst.seen) == 1
     assert work.get("api-canary") is None
-    until(lambda: not kube.list_pods("app=api,track=canary"), "the canary's pods gone")
+    wait_for(lambda: not kube.list_pods("app=api,track=canary"), "the canary's pods gone", 90)
     after = work.get("api")
     assert after is not None
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
