@@ -45,6 +45,12 @@ def live_api(
             "AQUA_ACCESS_LOG": "false",
             # No AQUA_QUEUE: the default without a broker (the in-process queue) must not 5xx.
             "AQUA_DRAIN_SECONDS": "0",
+            # The subject is how requests are answered, not the dependency deadlines (their
+            # 503s have tests of their own): on a loaded machine a new PostgreSQL connection
+            # can take longer than the 3 s default, and that 503 is right but not a finding.
+            "AQUA_DB_CONNECT_TIMEOUT_SECONDS": "30",
+            "AQUA_DB_POOL_TIMEOUT_SECONDS": "30",
+            "AQUA_REDIS_TIMEOUT_SECONDS": "5",
         },
     ).start()
     try:
@@ -86,6 +92,15 @@ def _not_on_the_admin(case: schemathesis.Case[Any]) -> bool:
     )
 
 
+def _describe(exc: BaseException) -> str:
+    """The failure with what it wraps: hypothesis reports a flaky example as a group whose
+    members hold the real error (a status, a schema mismatch, a timeout)."""
+    lines = [f"{type(exc).__name__}: {exc}"]
+    for inner in getattr(exc, "exceptions", ()):
+        lines.append("  " + _describe(inner).replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
 def test_no_server_errors(
     api_schema: schemathesis.BaseSchema, admin_headers: dict[str, str]
 ) -> None:
@@ -113,7 +128,7 @@ def test_no_server_errors(
         def check(case: schemathesis.Case[Any]) -> None:
             nonlocal calls
             calls += 1
-            response = case.call(headers=admin_headers, timeout=10)
+            response = case.call(headers=admin_headers, timeout=60)
             case.validate_response(
                 response,
                 checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
@@ -123,7 +138,7 @@ def test_no_server_errors(
         try:
             check()
         except Exception as exc:  # collect every operation's failure, then report them all
-            failures[operation.label] = str(exc)[:2000]
+            failures[operation.label] = _describe(exc)[:4000]
     assert operations >= 25
     assert calls >= 10 * operations, "hypothesis generated fewer requests than expected"
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
