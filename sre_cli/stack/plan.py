@@ -20,6 +20,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pydantic import Field
+
 from sre_cli.defaults import script
 from sre_cli.errors import MissingDependency, UsageError
 from sre_cli.stack.spec import (
@@ -30,7 +32,7 @@ from sre_cli.stack.spec import (
     NotAvailable,
     Ports,
     Probe,
-    SLOServeTarget,
+    StackFeatures,
     StackPlan,
     StateLayout,
 )
@@ -117,25 +119,14 @@ class MachineEnvironment:
         return None
 
 
-@dataclass(frozen=True)
-class StackOptions:
+class StackOptions(StackFeatures):
+    """What ``aqua stack up`` asks for; :func:`build_plan` resolves it for this machine."""
+
     lite: bool = False
     #: None: 2 behind nginx, 1 when there is no nginx to spread load over more.
     api_replicas: int | None = None
     workers: int = 1
-    ports: Ports = field(default_factory=Ports)
-    #: let the stack's admin inject API faults (latency, 5xx) for game days and SLO drills.
-    faults: bool = False
-    #: run api, ml and worker in cgroups with their Deployments' CPU and memory limits.
-    limits: bool = False
-    #: with ``limits``: each API replica's CPU limit in cores (None: the Deployment's).
-    api_cpu: float | None = None
-    #: scrape an ``aqua slo serve`` on this port, with the bearer token in this file.
-    slo_serve: SLOServeTarget | None = None
-    #: put toxiproxy between the services and PostgreSQL, Redis and Kafka (network faults).
-    network_faults: bool = False
-    #: shortened alert timings for game days (``configs.GAMEDAY_TIMINGS``).
-    gameday_alerts: bool = False
+    ports: Ports = Field(default_factory=Ports)
 
 
 def _not_in_tree(kind: str) -> str:
@@ -401,12 +392,7 @@ def build_plan(options: StackOptions, env: Environment, layout: StateLayout) -> 
         entry_url=entry_url,
         database_url=database_url,
         queue=queue,
-        faults=options.faults,
-        limits=options.limits,
-        api_cpu=options.api_cpu,
-        slo_serve=options.slo_serve,
-        network_faults=options.network_faults,
-        gameday_alerts=options.gameday_alerts,
+        **options.features(),
     )
     plan.check_port_collisions()
     plan.start_order()  # validates the dependency graph

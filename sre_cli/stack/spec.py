@@ -40,7 +40,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -204,7 +204,32 @@ class SLOServeTarget(_Frozen):
     token_file: Path
 
 
-class StackPlan(_Frozen):
+class StackFeatures(_Frozen):
+    """What ``aqua stack up`` turns on besides the components: chosen as options
+    (:class:`sre_cli.stack.plan.StackOptions`) and kept as they are in the plan."""
+
+    #: the API replicas accept fault rules from the admin (``/api/v1/admin/faults``).
+    faults: bool = False
+    #: api, ml and worker processes run in cgroups with their Deployments' CPU and memory
+    #: limits (``aqua stack up --limits``).
+    limits: bool = False
+    #: with ``limits``: each API replica's CPU limit in cores, when not its Deployment's.
+    api_cpu: float | None = None
+    #: an ``aqua slo serve`` to scrape as job ``slo``, or none.
+    slo_serve: SLOServeTarget | None = None
+    #: the API and worker reach PostgreSQL, Redis and Kafka through toxiproxy
+    #: (``aqua stack up --network-faults``), so chaos can slow, cut or reset those links.
+    network_faults: bool = False
+    #: game-day alert timings: Prometheus scrapes and evaluates every 2 s and no alert rule
+    #: waits longer than 10 s (``aqua stack up --gameday-alerts``), so a drill fits minutes.
+    gameday_alerts: bool = False
+
+    def features(self) -> dict[str, Any]:
+        """These fields alone, to carry from the options into the plan."""
+        return {name: getattr(self, name) for name in StackFeatures.model_fields}
+
+
+class StackPlan(StackFeatures):
     """A resolved stack: which components, on which ports, in which mode."""
 
     lite: bool
@@ -221,21 +246,6 @@ class StackPlan(_Frozen):
     #: where the API sends readings and jobs: kafka (workers consume), embedded (in-process
     #: queue and worker, lite mode) or direct (stored in the request, no jobs).
     queue: Literal["kafka", "embedded", "direct"] = "direct"
-    #: the API replicas accept fault rules from the admin (``/api/v1/admin/faults``).
-    faults: bool = False
-    #: api, ml and worker processes run in cgroups with their Deployments' CPU and memory
-    #: limits (``aqua stack up --limits``).
-    limits: bool = False
-    #: with ``limits``: each API replica's CPU limit in cores, when not its Deployment's.
-    api_cpu: float | None = None
-    #: an ``aqua slo serve`` to scrape as job ``slo``, or none.
-    slo_serve: SLOServeTarget | None = None
-    #: the API and worker reach PostgreSQL, Redis and Kafka through toxiproxy
-    #: (``aqua stack up --network-faults``), so chaos can slow, cut or reset those links.
-    network_faults: bool = False
-    #: game-day alert timings: Prometheus scrapes and evaluates every 2 s and no alert rule
-    #: waits longer than 10 s (``aqua stack up --gameday-alerts``), so a drill fits minutes.
-    gameday_alerts: bool = False
 
     def proxied(self, dependency: str) -> int | None:
         """The port of toxiproxy's proxy in front of ``dependency`` (``postgres``, ``redis``,
