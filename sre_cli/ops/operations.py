@@ -38,6 +38,7 @@ from sre_cli.timespec import format_duration, parse_seconds
 
 __all__ = [
     "PARAM_REF",
+    "PROBE_KEYS",
     "READ_ONLY_PROGRAMS",
     "BaseOp",
     "DeletePods",
@@ -54,6 +55,7 @@ __all__ = [
     "PodLogs",
     "PodSelection",
     "Polled",
+    "ProbeKeys",
     "PrometheusProbe",
     "Risk",
     "RolloutOp",
@@ -755,12 +757,14 @@ class ShellOp(BaseOp):
         return f"shell `{self.command}`"
 
 
-_PROBES = ("http", "prometheus", "stack", "k8s", "traces")
+#: the keys of :class:`ProbeKeys`, in their order
+PROBE_KEYS = ("http", "prometheus", "stack", "k8s", "traces")
 
 
 # -- wait -------------------------------------------------------------------------------------
-class Probe(BaseOp):
-    """The check a ``wait`` polls: one verdict-giving operation."""
+class ProbeKeys(BaseOp):
+    """The verdict-giving operations, one optional key each: what a ``wait`` polls
+    (:class:`Probe`) and the first keys of a runbook step."""
 
     http: HttpProbe | None = None
     prometheus: PrometheusProbe | None = None
@@ -768,16 +772,20 @@ class Probe(BaseOp):
     k8s: K8sOp | None = None
     traces: TracesOp | None = None
 
+
+class Probe(ProbeKeys):
+    """The check a ``wait`` polls: one verdict-giving operation."""
+
     @model_validator(mode="after")
     def _one_check(self) -> Probe:
-        exactly_one(self, _PROBES, "until")
+        exactly_one(self, PROBE_KEYS, "until")
         if not self.op.checks:
             raise ValueError(f"until needs a check with a verdict; {self.op.describe()} has none")
         return self
 
     @property
     def op(self) -> HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp:
-        key = exactly_one(self, _PROBES, "until")
+        key = exactly_one(self, PROBE_KEYS, "until")
         op: HttpProbe | PrometheusProbe | StackOp | K8sOp | TracesOp = getattr(self, key)
         return op
 

@@ -21,22 +21,18 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sre_cli.ops.operations import (
-    BaseOp,
+    PROBE_KEYS,
     DescribeOp,
     EscalateOp,
     ExecOp,
     FaultsOp,
-    HttpProbe,
-    K8sOp,
     Operation,
     PatchResources,
-    PrometheusProbe,
+    ProbeKeys,
     RolloutOp,
     ShellOp,
-    StackOp,
     TargetName,
     TopOp,
-    TracesOp,
     WaitOp,
     exactly_one,
 )
@@ -44,11 +40,7 @@ from sre_cli.ops.operations import (
 __all__ = ["StepBody"]
 
 _KEYS = (
-    "http",
-    "prometheus",
-    "stack",
-    "k8s",
-    "traces",
+    *PROBE_KEYS,
     "rollout",
     "patch_resources",
     "exec",
@@ -61,14 +53,9 @@ _KEYS = (
 )
 
 
-class StepBody(BaseOp):
-    """The YAML of one fenced step block."""
+class StepBody(ProbeKeys):
+    """The YAML of one fenced step block: a probe key (:class:`ProbeKeys`) or one of these."""
 
-    http: HttpProbe | None = None
-    prometheus: PrometheusProbe | None = None
-    stack: StackOp | None = None
-    k8s: K8sOp | None = None
-    traces: TracesOp | None = None
     rollout: RolloutOp | None = None
     #: also spelt ``patch-resources``
     patch_resources: PatchResources | None = Field(default=None, alias="patch-resources")
