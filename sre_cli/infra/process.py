@@ -38,7 +38,9 @@ __all__ = [
     "PortInUse",
     "Server",
     "check_port_free",
+    "end_group",
     "free_port",
+    "spawn",
     "tcp_open",
 ]
 
@@ -86,6 +88,57 @@ def tcp_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
         return False
 
 
+def spawn(
+    argv: Sequence[str],
+    log: IO[bytes],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a session of its own (its pid is its process group's id), with
+    stdin from /dev/null and stdout and stderr into ``log``; as ``user`` when given."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        user=user,
+        group=user,
+        extra_groups=[] if user else None,
+        preexec_fn=preexec_fn,
+    )
+
+
+def end_group(
+    popen: subprocess.Popen[bytes],
+    timeout: float,
+    *,
+    stop_signal: signal.Signals = signal.SIGTERM,
+    signal_group: bool = True,
+) -> None:
+    """Ask a process started by :func:`spawn` to stop with ``stop_signal`` (to its whole
+    group, or with ``signal_group=False`` to the leader alone); SIGKILL the group when it
+    has not exited after ``timeout`` seconds. Returns once the leader has exited."""
+    if popen.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if signal_group:
+            os.killpg(popen.pid, stop_signal)
+        else:
+            popen.send_signal(stop_signal)
+    try:
+        popen.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+
+
 class ManagedProcess:
     """One child process in its own process group, logging to ``log_path``.
 
@@ -129,18 +182,7 @@ class ManagedProcess:
         self._log = self.log_path.open("ab")
         env = dict(os.environ if self.env is None else self.env)
         try:
-            self._popen = subprocess.Popen(
-                self.argv,
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=self.user,
-                group=self.user,
-                extra_groups=[] if self.user else None,
-            )
+            self._popen = spawn(self.argv, self._log, cwd=self.workdir, env=env, user=self.user)
         except FileNotFoundError as exc:
             self._close_log()
             raise ComponentError(f"{self.name}: cannot execute {self.argv[0]}: {exc}") from exc
@@ -191,20 +233,8 @@ class ManagedProcess:
         popen = self._popen
         if popen is None:
             return None
-        pgid = popen.pid  # start_new_session: the leader's pid is the group id
-        if popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                if self.signal_group:
-                    os.killpg(pgid, self.stop_signal)
-                else:
-                    popen.send_signal(self.stop_signal)
-            try:
-                popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-                popen.wait()
-        self._reap_group(pgid)
+        end_group(popen, timeout, stop_signal=self.stop_signal, signal_group=self.signal_group)
+        self._reap_group(popen.pid)
         self._close_log()
         return popen.returncode
 

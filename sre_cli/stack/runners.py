@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sre_cli.errors import ComponentError
+from sre_cli.infra.process import end_group, spawn
 
 if TYPE_CHECKING:
     from sre_cli.stack.cgroups import Cgroup
@@ -126,15 +127,8 @@ class ProcessRunner:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             try:
-                self._proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self.env,
-                    cwd=self.cwd,
-                    start_new_session=True,
-                    preexec_fn=self._preexec(),
+                self._proc = spawn(
+                    self.argv, log, cwd=self.cwd, env=self.env, preexec_fn=self._preexec()
                 )
             except OSError as exc:
                 raise ComponentError(f"cannot run {self.argv[0]}: {exc.strerror}") from exc
@@ -158,14 +152,9 @@ class ProcessRunner:
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        _signal_group(proc.pid, signal.SIGKILL)  # anything it forked into its session
+        end_group(proc, timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything it forked into its session
         if self.cgroup is not None:
             self.cgroup.remove()
 
@@ -176,8 +165,3 @@ class ProcessRunner:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
         return proc.pid
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
