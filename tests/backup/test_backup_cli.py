@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from backup.backup_harness import manifest
 from cli_runner import invoke
 from json_schema import assert_matches_schema
 
 from sre_cli.backup import Repository
-from sre_cli.backup.spec import ArchiveFile, BackupManifest, DataSummary
+from sre_cli.backup.spec import ArchiveFile
 from sre_cli.commands.backup import app
 
 TAKEN_AT = 1_780_000_000.0  # 2026-05-28T20:26:40Z
@@ -22,23 +23,14 @@ def repo(tmp_path: Path) -> Path:
     """A repository holding one manifest (the archive itself is not needed by these checks)."""
     repository = Repository(tmp_path / "repo")
     repository.key()
-    manifest = BackupManifest(
-        id="20260528T202640000Z",
-        taken_at=TAKEN_AT,
-        finished_at=TAKEN_AT + 5,
-        source="postgresql://aqua@127.0.0.1:5433/aqua",
-        pg_version="15.14",
-        key_id="0000000000000000",
-        start_wal="000000010000000000000002",
-        restore_point="aqua-20260528T202640000Z",
-        restore_point_lsn="0/3000090",
-        files=[ArchiveFile(name="base.tar.aes", sha256="0" * 64, size_bytes=10, plain_bytes=8)],
-        summary=DataSummary(
-            database="aqua", tables={"public.farms": 3}, table_sums={}, checksum=""
-        ),
+    sealed = manifest(
+        "20260528T202640000Z",
+        TAKEN_AT,
+        tables={"public.farms": 3},
+        files=(ArchiveFile(name="base.tar.aes", sha256="0" * 64, size_bytes=10, plain_bytes=8),),
     )
-    partial = repository.new_backup_dir(manifest.id)
-    repository.commit_backup(partial, manifest)
+    partial = repository.new_backup_dir(sealed.id)
+    repository.commit_backup(partial, sealed)
     return repository.root
 
 

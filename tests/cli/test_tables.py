@@ -357,26 +357,10 @@ def _trace(tmp: Path) -> Case:
 
 
 def _manifest() -> BackupManifest:
-    from sre_cli.backup.spec import BackupManifest, DataSummary
+    from backup.backup_harness import manifest
 
-    summary = DataSummary(
-        database="aqua",
-        tables={"readings": 120_000, "ponds": 12},
-        table_sums={},
-        checksum="9f" * 32,
-    )
-    return BackupManifest(
-        id="20240301T000000Z-4f2a",
-        taken_at=AT,
-        finished_at=AT + 3.2,
-        source="postgresql://127.0.0.1:54321/aqua",
-        pg_version="15.18",
-        key_id="k1",
-        start_wal="000000010000000000000003",
-        restore_point="aqua-20240301T000000Z",
-        restore_point_lsn="0/3000060",
-        files=[],
-        summary=summary,
+    return manifest(
+        "20240301T000000Z-4f2a", AT, tables={"readings": 120_000, "ponds": 12}, seconds=3.2
     )
 
 
