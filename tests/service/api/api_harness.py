@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -332,3 +333,24 @@ class ApiProcess:
         )
         r.raise_for_status()
         return str(r.json()["access_token"])
+
+
+@dataclass
+class Clock:
+    """Stands in for the ``time`` module of one service module (see :func:`clock_of`):
+    ``time()`` and ``monotonic()`` both read ``now``, which the test moves."""
+
+    now: float
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def clock_of(module: ModuleType, monkeypatch: pytest.MonkeyPatch, now: float) -> Clock:
+    """Give ``module`` (only it) a :class:`Clock` at ``now`` as its ``time``."""
+    fake = Clock(now)
+    monkeypatch.setattr(module, "time", fake)
+    return fake

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
 
 import pytest
-from api.api_harness import ADMIN, ADMIN_PASSWORD, limited_client, settings_for
+from api.api_harness import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    Clock,
+    clock_of,
+    limited_client,
+    settings_for,
+)
 from fastapi.testclient import TestClient
 
 from service.api import loginguard
@@ -88,20 +94,10 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_ip_limit(sqlite_url: str
     assert others == [401, 401]
 
 
-@dataclass
-class Clock:
-    now: float = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The login guard's monotonic clock, moved by the test (only the guard's module sees it)."""
-    fake = Clock()
-    monkeypatch.setattr(loginguard, "time", fake)
-    return fake
+    return clock_of(loginguard, monkeypatch, 1000.0)
 
 
 def _guard(sqlite_url: str, **settings: object) -> LoginGuard:

@@ -7,11 +7,11 @@ both the service's own (its cache of verified tokens) and the JWT library's (``e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
 import pytest
+from api.api_harness import Clock, clock_of
 from jwt import api_jwt
 
 from service.api import security
@@ -22,24 +22,15 @@ from service.data.schemas import Role
 SECRET = "token-edges-secret-" * 3
 
 
-@dataclass
-class Clock:
-    now: float = 1_900_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
+    fake = clock_of(security, monkeypatch, 1_900_000_000.0)
 
     class FrozenDatetime(datetime):
         @classmethod
         def now(cls, tz: object = None) -> FrozenDatetime:
             return cls.fromtimestamp(fake.now, tz=UTC)
 
-    monkeypatch.setattr(security, "time", fake)
     monkeypatch.setattr(api_jwt, "datetime", FrozenDatetime)
     return fake
 
