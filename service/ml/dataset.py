@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from service.ml.saturation import FloatArray
-from service.ml.simulator import HORIZON, PondRun, simulate
+from service.ml.simulator import HORIZON, HourlyChannels, PondRun, simulate
 
 HISTORY = 48
 MAX_GAP_HOURS = 2
@@ -32,15 +32,10 @@ EPISODE_DAYS = 16
 
 
 @dataclass(frozen=True)
-class NightBatch:
-    """``n`` forecast windows. History arrays are (n, 48), future arrays (n, 10)."""
+class NightBatch(HourlyChannels):
+    """``n`` forecast windows. History arrays (the channels) are (n, 48), future arrays
+    (n, 10)."""
 
-    do: FloatArray
-    temp_c: FloatArray
-    light: FloatArray
-    wind: FloatArray
-    feed_kg_ha: FloatArray
-    aeration_kw_ha: FloatArray
     plan_kw_ha: FloatArray
     temp_fc: FloatArray
     wind_fc: FloatArray

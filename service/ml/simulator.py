@@ -112,16 +112,25 @@ class PondParams:
 
 
 @dataclass(frozen=True)
-class PondRun:
-    """Hourly truth of a simulation: arrays of shape (ponds, hours); hour 0 is midnight."""
+class HourlyChannels:
+    """What a pond records every hour: its sensors (dissolved oxygen, water temperature,
+    light, wind) and its log (feed, aeration); one array per channel, hours on the last axis.
+    A simulation (:class:`PondRun`) holds them as truth, a forecast window
+    (:class:`service.ml.dataset.NightBatch`) as the history the model reads."""
 
-    params: PondParams
     do: FloatArray
     temp_c: FloatArray
     light: FloatArray
     wind: FloatArray
     feed_kg_ha: FloatArray
     aeration_kw_ha: FloatArray
+
+
+@dataclass(frozen=True)
+class PondRun(HourlyChannels):
+    """Hourly truth of a simulation: arrays of shape (ponds, hours); hour 0 is midnight."""
+
+    params: PondParams
     chl: FloatArray
     bod: FloatArray
     biomass_kg_ha: FloatArray
