@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from service.common.settings import ServiceSettings
+from service.common.settings import (
+    RedisRetry,
+    RedisTimeout,
+    ReplicationFactor,
+    ServiceSettings,
+    TopicPrefix,
+)
 
 if TYPE_CHECKING:
     from service.api.faults import FaultRule
@@ -104,14 +110,8 @@ class ApiSettings(ServiceSettings):
         default=None,
         description="redis://host:port/db for cache, rate limits, fault sync. Unset: none.",
     )
-    redis_timeout_seconds: float = Field(
-        default=0.25, gt=0, description="Per-command Redis timeout."
-    )
-    redis_retry_seconds: float = Field(
-        default=2.0,
-        gt=0,
-        description="After a Redis failure, skip Redis this long before retrying.",
-    )
+    redis_timeout_seconds: RedisTimeout = 0.25
+    redis_retry_seconds: RedisRetry = 2.0
     cache_ttl_seconds: int = Field(
         default=30, ge=1, description="Lifetime of a cached pond summary."
     )
@@ -257,20 +257,14 @@ class ApiSettings(ServiceSettings):
     kafka_bootstrap: str | None = Field(
         default=None, description="Kafka bootstrap servers (host:port,...)."
     )
-    kafka_topic_prefix: str = Field(
-        default="",
-        max_length=100,
-        description="Prefix of every topic name (several stacks on one cluster).",
-    )
+    kafka_topic_prefix: TopicPrefix = ""
     kafka_publish_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
         le=120,
         description="Wait this long for the broker's acknowledgement, then 503.",
     )
-    kafka_replication_factor: int = Field(
-        default=1, ge=1, le=7, description="Replication factor of topics created at startup."
-    )
+    kafka_replication_factor: ReplicationFactor = 1
     queue_retry_after_seconds: int = Field(
         default=5, ge=1, description="Retry-After sent with 503 when the queue is unavailable."
     )

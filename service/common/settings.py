@@ -12,13 +12,30 @@ Each service subclasses :class:`ServiceSettings` and adds its own fields; the pr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# Knobs the API and the worker both read under one AQUA_* name: one range and one meaning for
+# both (each service sets the default; service/api/README.md's table shows the API's).
+RedisTimeout = Annotated[float, Field(gt=0, description="Per-command Redis timeout.")]
+RedisRetry = Annotated[
+    float,
+    Field(gt=0, description="After a Redis failure, skip Redis this long before retrying."),
+]
+TopicPrefix = Annotated[
+    str,
+    Field(
+        max_length=100, description="Prefix of every topic name (several stacks on one cluster)."
+    ),
+]
+ReplicationFactor = Annotated[
+    int, Field(ge=1, le=7, description="Replication factor of topics created at startup.")
+]
 
 # Spellings used by deployment files, mapped to the three environments.
 ENVIRONMENT_ALIASES: dict[str, Environment] = {

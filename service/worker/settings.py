@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from service.common.settings import ServiceSettings
+from service.common.settings import (
+    RedisRetry,
+    RedisTimeout,
+    ReplicationFactor,
+    ServiceSettings,
+    TopicPrefix,
+)
 
 
 class WorkerSettings(ServiceSettings):
@@ -21,10 +27,8 @@ class WorkerSettings(ServiceSettings):
     service_name: str = Field(default="aqua-worker", description="Service name in logs.")
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
-    kafka_topic_prefix: str = Field(default="", description="Prefix of every topic name.")
-    kafka_replication_factor: int = Field(
-        default=1, ge=1, le=7, description="Replication factor of topics created at startup."
-    )
+    kafka_topic_prefix: TopicPrefix = ""
+    kafka_replication_factor: ReplicationFactor = 1
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL (postgresql:// or postgresql+asyncpg://). Required.",
@@ -40,12 +44,8 @@ class WorkerSettings(ServiceSettings):
             "Unset: none (summaries expire by their TTL)."
         ),
     )
-    redis_timeout_seconds: float = Field(
-        default=0.25, gt=0, description="Per-command Redis timeout."
-    )
-    redis_retry_seconds: float = Field(
-        default=2.0, gt=0, description="After a Redis failure, skip Redis this long."
-    )
+    redis_timeout_seconds: RedisTimeout = 0.25
+    redis_retry_seconds: RedisRetry = 2.0
 
     worker_metrics_host: str = Field(
         default="127.0.0.1", description="Interface of /live /ready /metrics."
