@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -298,3 +298,8 @@ class Pipeline:
             "kafka_publish_timeout_seconds": 3.0,
             **extra,
         }
+
+    def api(self, **extra: Any) -> AbstractContextManager[Api]:
+        """An API in this process that publishes to this pipeline's topics (settings
+        :meth:`api_overrides`, then ``extra``)."""
+        return running_api(api_settings(self.database_url, **self.api_overrides(**extra)))

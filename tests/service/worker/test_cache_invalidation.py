@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from infra_harness import require_binary
-from worker.pipeline_harness import Pipeline, api_settings, count_readings, running_api, wait_for
+from worker.pipeline_harness import Pipeline, count_readings, wait_for
 
 from sre_cli.infra.process import free_port
 
@@ -35,8 +35,7 @@ def test_worker_invalidates_cached_summaries_of_the_ponds_it_stored(
     try:
         worker = pipeline.worker(AQUA_REDIS_URL=redis.url, AQUA_REDIS_RETRY_SECONDS="0.2").start()
         # A TTL far longer than the test: a fresh summary can only come from the invalidation.
-        overrides = pipeline.api_overrides(redis_url=redis.url, cache_ttl_seconds=600)
-        with running_api(api_settings(pipeline.database_url, **overrides)) as api:
+        with pipeline.api(redis_url=redis.url, cache_ttl_seconds=600) as api:
             (pond,) = api.make_ponds(1)
             url = f"/api/v1/ponds/{pond}/summary"
             now = datetime.now(UTC).replace(microsecond=0)

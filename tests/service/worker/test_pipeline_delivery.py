@@ -10,12 +10,10 @@ import pytest
 from worker.pipeline_harness import (
     Pipeline,
     WorkerProcess,
-    api_settings,
     batch,
     count_readings,
     keys_of,
     query,
-    running_api,
     stored_keys,
     wait_for,
     wait_for_rows,
@@ -49,7 +47,7 @@ def _wait_both_assigned(a: WorkerProcess, b: WorkerProcess) -> None:
 
 def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
     worker = pipeline.worker().start()
-    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+    with pipeline.api() as api:
         ponds = api.make_ponds(10)
         expected = _send_all(api, ponds, per_pond=1000)
         # The same batches again: a client retry must not double anything.
@@ -68,7 +66,7 @@ def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
 
 
 def test_kill_9_mid_stream_then_restart_still_exactly_once(pipeline: Pipeline) -> None:
-    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+    with pipeline.api() as api:
         ponds = api.make_ponds(10)
         expected = _send_all(api, ponds, per_pond=2000)
     # One message (500 readings) per poll and transaction: 40 commits to land the kill among.
@@ -91,7 +89,7 @@ def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> 
     b = pipeline.worker().start()
     _wait_both_assigned(a, b)
     assert _assigned(a) + _assigned(b) == 8
-    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+    with pipeline.api() as api:
         ponds = api.make_ponds(32)  # 16 ponds per half: both workers' partitions get some
         expected = _send_all(api, ponds[:16], per_pond=500)
         wait_for(lambda: count_readings(pipeline.database_url) == len(expected), 60, "first half")
@@ -119,7 +117,7 @@ def test_sigterm_finishes_the_batch_commits_and_leaves_the_group(pipeline: Pipel
     a = pipeline.worker(**slow_to_notice).start()
     b = pipeline.worker(**slow_to_notice).start()
     _wait_both_assigned(a, b)
-    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+    with pipeline.api() as api:
         ponds = api.make_ponds(16)
         expected = _send_all(api, ponds, per_pond=1000)
     wait_for(lambda: count_readings(pipeline.database_url) > 0, 60, "first rows")

@@ -15,11 +15,9 @@ import pytest
 from worker.pipeline_harness import (
     ROOT,
     Pipeline,
-    api_settings,
     batch,
     count_readings,
     keys_of,
-    running_api,
     stored_keys,
     wait_for,
 )
@@ -62,7 +60,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     from kafka import KafkaProducer
 
     worker = pipeline.worker(AQUA_WORKER_MAX_ATTEMPTS="3").start()
-    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+    with pipeline.api() as api:
         (pond,) = api.make_ponds(1)
         producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, api_version=(4, 0))
         topic = pipeline.prefix + "sensor-readings"
@@ -119,11 +117,8 @@ def test_broker_stopped_api_answers_503_and_loses_nothing_accepted(
     try:
         pipeline.bootstrap = broker.bootstrap
         worker = pipeline.worker().start()
-        settings = api_settings(
-            pipeline.database_url, **pipeline.api_overrides(kafka_publish_timeout_seconds=2.0)
-        )
         accepted: set[Any] = set()
-        with running_api(settings) as api:
+        with pipeline.api(kafka_publish_timeout_seconds=2.0) as api:
             (pond,) = api.make_ponds(1)
             before = batch(500, T0)
             assert api.post(pond, before).status_code == 202
@@ -202,7 +197,7 @@ def test_ml_service_down_forecast_jobs_retry_and_complete_after_it_returns(
     ml_port = free_port()
     worker = pipeline.worker(AQUA_ML_URL=f"http://127.0.0.1:{ml_port}").start()
     issued = issue_time(datetime.now(UTC), "UTC")
-    with running_api(api_settings(pipeline.database_url, **pipeline.api_overrides())) as api:
+    with pipeline.api() as api:
         (pond,) = api.make_ponds(1)
         readings = []
         for half_hours in range(100):  # every 30 min over the 50 h before the issue time
