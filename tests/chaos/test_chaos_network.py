@@ -16,8 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import httpx
 import pytest
 from cli_runner import ROOT, run_aqua
 from infra_harness import require
+from polling import wait_for
 from stack.stack_harness import Stack, make_stack, require_full_stack
 
 from sre_cli.infra import binaries
@@ -68,13 +68,6 @@ def check_ms(stack: Stack, dependency: str, rounds: int = 5) -> float:
     return statistics.median(samples)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
 def start_chaos(stack: Stack, experiment: str) -> tuple[subprocess.Popen[str], Path]:
     """``aqua chaos run EXPERIMENT --yes`` (a shipped name or YAML text) in the background,
     once its fault is injected."""
@@ -93,7 +86,7 @@ def start_chaos(stack: Stack, experiment: str) -> tuple[subprocess.Popen[str], P
         assert proc.poll() is None, proc.communicate()[0]
         return journal.exists() and '"event": "method"' in journal.read_text()
 
-    wait_for(injected, 90, "the fault to be injected")
+    wait_for(injected, "the fault to be injected", 90)
     return proc, journal
 
 
@@ -181,19 +174,19 @@ def test_kafka_latency_reaches_the_api_through_the_advertised_proxy(stack: Stack
     proc, journal = start_chaos(stack, KAFKA_LATENCY)
     # The API reuses one Kafka check for a second, so poll for the slow one. Its check talks
     # to the broker it learnt from metadata: only when that is the proxy does latency show.
-    wait_for(lambda: kafka_ms() - baseline >= 250, 12, "the Kafka check to slow down")
+    wait_for(lambda: kafka_ms() - baseline >= 250, "the Kafka check to slow down", 12)
     assert proc.poll() is None, "the fault was removed before it was measured"
     code, out, events = finished(proc, journal)
     assert code == 0, out
     assert ("rollback", "done") in phases(events)
     assert proxy_api(stack).toxics("kafka") == []
-    wait_for(lambda: kafka_ms() - baseline < 150, 15, "the Kafka check to be fast again")
+    wait_for(lambda: kafka_ms() - baseline < 150, "the Kafka check to be fast again", 15)
 
 
 def test_redis_reset_experiment_breaks_the_connections_and_the_api_holds(stack: Stack) -> None:
     assert readiness(stack)["checks"]["redis"]["status"] == "up"
     proc, journal = start_chaos(stack, "redis-reset")
-    wait_for(lambda: readiness(stack)["checks"]["redis"]["status"] == "down", 15, "redis down")
+    wait_for(lambda: readiness(stack)["checks"]["redis"]["status"] == "down", "redis down", 15)
     assert readiness(stack)["status"] == "degraded"  # still serving: the database is up
     code, out, events = finished(proc, journal)
     assert code == 0, out
@@ -202,7 +195,7 @@ def test_redis_reset_experiment_breaks_the_connections_and_the_api_holds(stack: 
     assert "aqua-reset_peer-downstream on proxy redis" in fault["summary"]
     assert phases(events)[-1] == ("rollback", "done")
     assert proxy_api(stack).toxics("redis") == []
-    wait_for(lambda: readiness(stack)["checks"]["redis"]["status"] == "up", 30, "redis back up")
+    wait_for(lambda: readiness(stack)["checks"]["redis"]["status"] == "up", "redis back up", 30)
 
 
 def test_dry_run_and_consent_change_nothing(stack: Stack) -> None:

@@ -18,6 +18,7 @@ import yaml
 from k8s.app_secret import create_app_secret
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from polling import wait_for
 
 from sre_cli.k8s import ControlPlane
 
@@ -29,17 +30,6 @@ NS = "aquaculture-prod"
 DEPLOYMENTS = {"api-service": 3, "ml-service": 2, "worker": 2}
 # What the API server returns is typed Any here: the client's models declare every field
 # Optional (a request may leave any out), and the server's answers fill the fields read below.
-
-
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 90.0) -> tuple[Any, float]:
-    start = time.monotonic()
-    while True:
-        result = check()
-        if result:
-            return result, time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.25)
 
 
 class Kubectl:
@@ -193,7 +183,7 @@ def test_deleted_api_pod_is_replaced_and_ready(
             return None
         return fresh
 
-    fresh, _ = wait_for(replaced, what="a Ready replacement api pod", timeout=90)
+    fresh = wait_for(replaced, what="a Ready replacement api pod", timeout=90)
     (new_pod,) = fresh
     assert new_pod.spec.node_name
     owner = new_pod.metadata.owner_references[0]

@@ -4,13 +4,11 @@ kwok plays the kubelet), and the helpers the tests drive it with."""
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from infra_harness import PrometheusFactory, require
+from polling import wait_for as wait_for
 
 from sre_cli.k8s import ControlPlane, find_toolchain
 
@@ -23,17 +21,6 @@ def control_plane(workdir: Path, nodes: int = 3) -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def kubectl(plane: ControlPlane, *args: str, stdin: str = "") -> str:

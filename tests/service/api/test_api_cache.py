@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jwt
@@ -21,6 +20,7 @@ from api.api_harness import (
     running_api,
     settings_for,
 )
+from polling import wait_for
 
 from service.api.cache import LocalTier, SummaryCache
 from service.api.metrics import ApiMetrics
@@ -44,13 +44,6 @@ def _counter(text: str, name: str) -> float:
 def _counters(api: Api) -> dict[str, float]:
     text = api.client.get("/metrics").text
     return {name: _counter(text, name) for name in (LOCAL_HITS, REDIS_HITS, REDIS_MISSES)}
-
-
-def _until(check: Any, timeout: float, what: str) -> None:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout, what
-        time.sleep(0.005)
 
 
 def _warm(api: Api, pond: int, headers: dict[str, str]) -> httpx.Response:
@@ -101,7 +94,7 @@ def test_local_tier_entries_expire() -> None:
     tier.reset(live=True)
     tier.put((1, 1), b"a", tier.mark())
     assert tier.get((1, 1)) == b"a"
-    _until(lambda: tier.get((1, 1)) is None, 10, "the entry outlived its TTL")
+    wait_for(lambda: tier.get((1, 1)) is None, "the entry outlived its TTL", 10, every=0.005)
 
 
 def _cache_without_redis() -> SummaryCache:
@@ -257,7 +250,7 @@ def test_local_copies_expire_after_their_ttl(sqlite_url: str, redis_url: str) ->
         local = api.app.state.runtime.cache.local
         ref = (api.client.get("/api/v1/users/me", headers=h).json()["org_id"], pond)
         assert local.get(ref) is not None
-        _until(lambda: local.get(ref) is None, 10, "the local copy outlived its TTL")
+        wait_for(lambda: local.get(ref) is None, "the local copy outlived its TTL", 10, every=0.005)
         api.client.get(SUMMARY.format(pond), headers=h)  # expired: read from Redis again
         after = _counters(api)
         assert after[LOCAL_HITS] == start[LOCAL_HITS] + 1
@@ -352,7 +345,12 @@ def test_a_write_invalidates_every_process_copy(
             return _metric(base, LOCAL_HITS) > hits
 
         def warm(base: str) -> None:
-            _until(lambda: local_hit(base), 10, f"{base} never answered from its copy")
+            wait_for(
+                lambda: local_hit(base), f"{base} never answered from its copy", 10, every=0.005
+            )
+
+        def cold(base: str) -> None:
+            wait_for(lambda: not local_hit(base), f"{base} kept its copy", 10.0, every=0.005)
 
         # Both processes answer from their own copy.
         for base in (a.base_url, b.base_url):
@@ -366,7 +364,7 @@ def test_a_write_invalidates_every_process_copy(
         assert r.status_code == 200, r.text
         assert stock(a.base_url) == 7  # the writer itself: at once
         # Well within the local TTL (60 s): only the invalidation explains it.
-        _until(lambda: stock(b.base_url) == 7, 10.0, "B kept serving its stale copy")
+        wait_for(lambda: stock(b.base_url) == 7, "B kept serving its stale copy", 10.0, every=0.005)
 
         # Any process can invalidate (the worker does, after storing readings): here, this one.
         for base in (a.base_url, b.base_url):
@@ -386,7 +384,7 @@ def test_a_write_invalidates_every_process_copy(
         asyncio.run(invalidate())
         for base in (a.base_url, b.base_url):
             # Once the message is in, a read is no longer answered from the local copy.
-            _until(lambda base=base: not local_hit(base), 10.0, f"{base} kept its copy")
+            cold(base)
     finally:
         for proc in (a, b):
             proc.stop()

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 from api.api_harness import ADMIN, ADMIN_PASSWORD, create_pg_database, migrated, settings_for
+from polling import wait_for
 
 from service.api.app import create_app
 from service.api.settings import ApiSettings
@@ -82,15 +83,6 @@ def stored_keys(url: str) -> set[tuple[int, str, datetime]]:
         (p, s, t.astimezone(UTC))
         for p, s, t in query(url, "SELECT pond_id, sensor, ts FROM readings")
     }
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.25) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def wait_for_rows(url: str, n: int, stall: float = 60.0, what: str = "rows") -> None:
@@ -190,7 +182,7 @@ class WorkerProcess:
             start_new_session=True,
         )
         log.close()
-        wait_for(self.ready, ready_timeout, f"worker ready (log {self.log_path})")
+        wait_for(self.ready, f"worker ready (log {self.log_path})", ready_timeout)
         return self
 
     def ready(self) -> bool:

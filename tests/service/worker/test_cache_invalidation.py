@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from infra_harness import require_binary
-from worker.pipeline_harness import Pipeline, count_readings, wait_for
+from polling import wait_for
+from worker.pipeline_harness import Pipeline, count_readings
 
 from sre_cli.infra.process import free_port
 
@@ -46,14 +47,14 @@ def test_worker_invalidates_cached_summaries_of_the_ponds_it_stored(
                 return r.headers["x-cache"], r.json()["status"]
 
             assert api.post(pond, _oxygen(6.5, now - timedelta(minutes=10))).status_code == 202
-            wait_for(lambda: worker.metric(INVALIDATED) >= 1, 60, "the first batch stored")
+            wait_for(lambda: worker.metric(INVALIDATED) >= 1, "the first batch stored", 60)
             assert summary() == ("miss", "ok")
             assert summary() == ("hit", "ok")
 
             # Kafka mode: the API only publishes to Kafka; the worker's invalidation is what
             # makes this a miss (the second read above left a local copy in the API as well).
             assert api.post(pond, _oxygen(2.0, now)).status_code == 202
-            wait_for(lambda: worker.metric(INVALIDATED) >= 2, 60, "the second batch stored")
+            wait_for(lambda: worker.metric(INVALIDATED) >= 2, "the second batch stored", 60)
             assert count_readings(pipeline.database_url) == 2
             assert summary() == ("miss", "critical")
             assert summary() == ("hit", "critical")
@@ -64,11 +65,11 @@ def test_worker_invalidates_cached_summaries_of_the_ponds_it_stored(
             # Redis down: the worker stores on, says so, and is still ready.
             redis.stop()
             assert api.post(pond, _oxygen(7.0, now + timedelta(minutes=1))).status_code == 202
-            wait_for(lambda: count_readings(pipeline.database_url) == 3, 60, "stored without Redis")
+            wait_for(lambda: count_readings(pipeline.database_url) == 3, "stored without Redis", 60)
             wait_for(
                 lambda: worker.metric('worker_cache_invalidations_total{outcome="failed"}') >= 1,
-                10,
                 "the failed invalidation counted",
+                10,
             )
             ready = httpx.get(f"http://127.0.0.1:{worker.port}/ready", timeout=2)
             assert ready.status_code == 200
@@ -81,7 +82,7 @@ def test_worker_invalidates_cached_summaries_of_the_ponds_it_stored(
                 reading = _oxygen(2.5, now + timedelta(minutes=minute))
                 assert api.post(pond, reading).status_code == 202
                 with contextlib.suppress(AssertionError):
-                    wait_for(lambda: worker.metric(INVALIDATED) >= 3, 2, "an invalidation")
+                    wait_for(lambda: worker.metric(INVALIDATED) >= 3, "an invalidation", 2)
                     break
             else:
                 raise AssertionError(f"no invalidation after Redis returned: {worker.metrics()}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from worker.pipeline_harness import api_settings, batch, running_api, wait_for
+from polling import wait_for
+from worker.pipeline_harness import api_settings, batch, running_api
 
 
 def test_embedded_queue_stores_readings_and_runs_jobs(tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def test_embedded_queue_stores_readings_and_runs_jobs(tmp_path: Path) -> None:
             assert got.status_code == 200, got.text
             return len(got.json()["points"])
 
-        wait_for(lambda: stored() == 400, 20, "readings stored by the in-process worker")
+        wait_for(lambda: stored() == 400, "readings stored by the in-process worker", 20)
 
         r = api.client.post(f"/api/v1/ponds/{pond}/forecast/async", headers=api.auth)
         assert r.status_code == 202, r.text
@@ -40,7 +41,7 @@ def test_embedded_queue_stores_readings_and_runs_jobs(tmp_path: Path) -> None:
         def status() -> str:
             return str(api.client.get(url_, headers=api.auth).json()["status"])
 
-        wait_for(lambda: status() == "failed", 20, "the job finished")
+        wait_for(lambda: status() == "failed", "the job finished", 20)
         task = api.client.get(url_, headers=api.auth).json()
         assert task["error"] == "no ML service configured"
         assert task["result"] is None

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from polling import wait_for
 from worker.pipeline_harness import (
     Pipeline,
     WorkerProcess,
@@ -15,7 +16,6 @@ from worker.pipeline_harness import (
     keys_of,
     query,
     stored_keys,
-    wait_for,
     wait_for_rows,
 )
 
@@ -42,7 +42,7 @@ def _assigned(worker: WorkerProcess) -> float:
 
 
 def _wait_both_assigned(a: WorkerProcess, b: WorkerProcess) -> None:
-    wait_for(lambda: _assigned(a) > 0 and _assigned(b) > 0, 30, "both workers assigned partitions")
+    wait_for(lambda: _assigned(a) > 0 and _assigned(b) > 0, "both workers assigned partitions", 30)
 
 
 def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
@@ -54,7 +54,7 @@ def test_ten_thousand_readings_stored_exactly_once(pipeline: Pipeline) -> None:
         _send_all(api, ponds[:2], per_pond=1000)
     assert len(expected) == 10_000
     wait_for_rows(pipeline.database_url, 10_000)
-    wait_for(lambda: worker.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
+    wait_for(lambda: worker.metric("worker_consumer_lag{") == 0, "lag back to zero", 30)
     assert count_readings(pipeline.database_url) == 10_000
     assert stored_keys(pipeline.database_url) == expected
     m = worker.metrics()
@@ -71,13 +71,13 @@ def test_kill_9_mid_stream_then_restart_still_exactly_once(pipeline: Pipeline) -
         expected = _send_all(api, ponds, per_pond=2000)
     # One message (500 readings) per poll and transaction: 40 commits to land the kill among.
     first = pipeline.worker(AQUA_WORKER_BATCH_MAX_MESSAGES="1").start()
-    wait_for(lambda: count_readings(pipeline.database_url) >= 500, 60, "first rows", every=0.02)
+    wait_for(lambda: count_readings(pipeline.database_url) >= 500, "first rows", 60, every=0.02)
     first.kill()
     stored = count_readings(pipeline.database_url)
     assert 0 < stored < len(expected), "the kill was meant to land mid-stream"
     second = pipeline.worker().start()
     wait_for_rows(pipeline.database_url, len(expected))
-    wait_for(lambda: second.metric("worker_consumer_lag{") == 0, 30, "lag back to zero")
+    wait_for(lambda: second.metric("worker_consumer_lag{") == 0, "lag back to zero", 30)
     assert count_readings(pipeline.database_url) == len(expected) == 20_000
     assert stored_keys(pipeline.database_url) == expected
     assert second.metric("worker_messages_processed_total") > 0
@@ -92,16 +92,12 @@ def test_two_workers_share_partitions_and_one_takes_over(pipeline: Pipeline) -> 
     with pipeline.api() as api:
         ponds = api.make_ponds(32)  # 16 ponds per half: both workers' partitions get some
         expected = _send_all(api, ponds[:16], per_pond=500)
-        wait_for(lambda: count_readings(pipeline.database_url) == len(expected), 60, "first half")
+        wait_for(lambda: count_readings(pipeline.database_url) == len(expected), "first half", 60)
         assert a.metric("worker_messages_processed_total") > 0
         assert b.metric("worker_messages_processed_total") > 0
         a.kill()
         expected |= _send_all(api, ponds[16:], per_pond=500, start=T0 + timedelta(days=1))
-    wait_for(
-        lambda: _assigned(b) == 8,
-        45,
-        "the survivor owning every partition",
-    )
+    wait_for(lambda: _assigned(b) == 8, "the survivor owning every partition", 45)
     wait_for_rows(pipeline.database_url, len(expected))
     assert count_readings(pipeline.database_url) == len(expected) == 16_000
     assert stored_keys(pipeline.database_url) == expected
@@ -120,14 +116,10 @@ def test_sigterm_finishes_the_batch_commits_and_leaves_the_group(pipeline: Pipel
     with pipeline.api() as api:
         ponds = api.make_ponds(16)
         expected = _send_all(api, ponds, per_pond=1000)
-    wait_for(lambda: count_readings(pipeline.database_url) > 0, 60, "first rows")
+    wait_for(lambda: count_readings(pipeline.database_url) > 0, "first rows", 60)
     stopped_at = time.monotonic()
     assert a.stop() == 0
-    wait_for(
-        lambda: _assigned(b) == 8,
-        15,
-        "the other worker owning every partition",
-    )
+    wait_for(lambda: _assigned(b) == 8, "the other worker owning every partition", 15)
     assert time.monotonic() - stopped_at < 20
     wait_for_rows(pipeline.database_url, len(expected))
     assert count_readings(pipeline.database_url) == len(expected) == 16_000

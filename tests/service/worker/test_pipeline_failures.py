@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from polling import wait_for
 from worker.pipeline_harness import (
     ROOT,
     Pipeline,
@@ -19,7 +20,6 @@ from worker.pipeline_harness import (
     count_readings,
     keys_of,
     stored_keys,
-    wait_for,
 )
 
 from service.common.schedule import issue_time
@@ -75,7 +75,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on(
         good = batch(500, T0)
         r = api.post(pond, good)
         assert r.status_code == 202, r.text
-    wait_for(lambda: count_readings(pipeline.database_url) == 500, 60, "the good batch stored")
+    wait_for(lambda: count_readings(pipeline.database_url) == 500, "the good batch stored", 60)
     assert stored_keys(pipeline.database_url) == keys_of(pond, good)
     dead = _dead_letters(pipeline.bootstrap, topic + ".dlq", expect=2)
     assert [d.value for d in dead] == [b"\x00not json", ghost]
@@ -165,8 +165,8 @@ def test_broker_stopped_api_answers_503_and_loses_nothing_accepted(
             assert _kafka_up_gauge(api) == 1
         wait_for(
             lambda: accepted <= stored_keys(pipeline.database_url),
-            90,
             "every accepted reading stored",
+            90,
         )
         assert worker.stop() == 0
     finally:
@@ -206,7 +206,7 @@ def test_ml_service_down_forecast_jobs_retry_and_complete_after_it_returns(
             for sensor, value in _diurnal(h).items():
                 readings.append({"sensor": sensor, "ts": ts, "value": value})
         assert api.post(pond, readings).status_code == 202
-        wait_for(lambda: count_readings(pipeline.database_url) == 200, 60, "history stored")
+        wait_for(lambda: count_readings(pipeline.database_url) == 200, "history stored", 60)
 
         r = api.client.post(f"/api/v1/ponds/{pond}/forecast/async", headers=api.auth)
         assert r.status_code == 202, r.text
@@ -223,8 +223,8 @@ def test_ml_service_down_forecast_jobs_retry_and_complete_after_it_returns(
                 worker.metric('worker_retries_total{reason="dependency",topic="forecast-requests"}')
                 >= 2
             ),
-            60,
             "forecast retries while the ML service is down",
+            60,
         )
         assert task()["status"] in ("pending", "running")
 
@@ -232,8 +232,8 @@ def test_ml_service_down_forecast_jobs_retry_and_complete_after_it_returns(
         try:
             wait_for(
                 lambda: task()["status"] == "done",
-                120,
                 "the task done after the ML service returns",
+                120,
             )
         finally:
             ml.terminate()
