@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from spec_errors import assert_refused
 
 from sre_cli.chaos.blast import BlastRadius, allowed_count, check_namespace
 from sre_cli.chaos.experiment import find_experiment, load_experiment
@@ -55,14 +56,7 @@ def test_every_bad_fixture_has_a_case() -> None:
 
 @pytest.mark.parametrize("name", sorted(BAD_CASES))
 def test_bad_fixture_fails_with_file_and_line(name: str) -> None:
-    line, words = BAD_CASES[name]
-    path = FIXTURES / "bad" / name
-    with pytest.raises(SpecError) as caught:
-        load_experiment(path)
-    assert caught.value.path == str(path)
-    assert caught.value.line == line, caught.value.message
-    assert words in caught.value.message
-    assert caught.value.message.startswith(f"{path}:{line}: ")
+    assert_refused(load_experiment, FIXTURES / "bad" / name, *BAD_CASES[name])
 
 
 def test_every_problem_of_an_experiment_is_listed_with_its_line() -> None:

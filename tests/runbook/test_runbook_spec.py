@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from spec_errors import assert_refused
 
 from sre_cli.errors import SpecError, UsageError
 from sre_cli.ops.operations import HttpProbe, K8sOp, StackOp, WaitOp, compare
@@ -56,15 +57,7 @@ def test_every_bad_fixture_has_a_case() -> None:
 
 @pytest.mark.parametrize("name", sorted(BAD_CASES))
 def test_bad_runbook_names_file_and_line(name: str) -> None:
-    line, words = BAD_CASES[name]
-    path = BAD / name
-    with pytest.raises(SpecError) as err:
-        load_runbook(path)
-    assert err.value.path == str(path)
-    assert err.value.line == line, err.value.message
-    assert err.value.message.startswith(f"{path}:{line}: "), err.value.message
-    assert words in err.value.message
-    assert err.value.exit_code == 2
+    assert assert_refused(load_runbook, BAD / name, *BAD_CASES[name]).exit_code == 2
 
 
 def test_every_problem_of_a_runbook_is_listed_with_its_line() -> None:
