@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cli_runner import invoke
-from stack.test_stack_spec import FakeEnv
+from stack.fake_env import FakeEnv
 
 from sre_cli.cli import build_app
 from sre_cli.infra.prometheus import PrometheusServer

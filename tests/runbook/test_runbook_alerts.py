@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack.test_stack_spec import FakeEnv
+from stack.fake_env import FakeEnv
 
 from sre_cli.runbook.loader import check_dir, load_runbook
 from sre_cli.slo.loader import load_slos

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from infra_harness import PrometheusFactory, require_binary
-from stack.test_stack_spec import FakeEnv
+from stack.fake_env import FakeEnv
 from webhook_receiver import Receiver
 
 from sre_cli.errors import AquaError

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from infra_harness import require_binary
-from stack.test_stack_spec import FakeEnv
+from stack.fake_env import FakeEnv
 
 from sre_cli.stack.configs import (
     alertmanager_yaml,

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from stack.test_stack_spec import ALL_BINARIES, FakeEnv, _plan
+from stack.fake_env import ALL_BINARIES, FakeEnv, plan_on
 
 from sre_cli.chaos.experiment import load_experiment
 from sre_cli.chaos.network import NetworkFault, plan_clear, plan_fault
@@ -28,7 +28,7 @@ def _layout(tmp_path: Path) -> StateLayout:
 
 def test_without_the_option_nothing_changes(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
-    plan = _plan(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path)
+    plan = plan_on(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path)
     assert not plan.has("toxiproxy")
     assert plan.network_faults is False
     assert plan.proxied("postgres") is None
@@ -46,7 +46,7 @@ def test_without_the_option_nothing_changes(tmp_path: Path) -> None:
 def test_the_services_reach_every_dependency_through_its_proxy(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
     ports = Ports.from_base(20000)
-    plan = _plan(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path, network_faults=True, ports=ports)
+    plan = plan_on(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path, network_faults=True, ports=ports)
     proxy = plan.component("toxiproxy")
     assert (proxy.port, proxy.url) == (20029, "http://127.0.0.1:20029")
     assert proxy.extra_ports == {"postgres": 20030, "redis": 20031, "kafka": 20032}
@@ -89,9 +89,9 @@ def test_kafka_advertises_the_proxy_on_its_second_listener(tmp_path: Path) -> No
 
 def test_the_option_needs_the_servers_and_the_binary(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--lite stack has none"):
-        _plan(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path, lite=True, network_faults=True)
+        plan_on(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path, lite=True, network_faults=True)
     with pytest.raises(MissingDependency, match="needs toxiproxy") as caught:
-        _plan(FakeEnv(), tmp_path, network_faults=True)
+        plan_on(FakeEnv(), tmp_path, network_faults=True)
     assert "build-toxiproxy" in (caught.value.hint or "")
 
 
@@ -99,12 +99,12 @@ def test_a_network_fault_names_its_blast_radius_and_refuses_a_stack_without_prox
     tmp_path: Path,
 ) -> None:
     fault = NetworkFault(dependency="postgres", latency=0.2, jitter=0.02)
-    direct = _plan(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path)
+    direct = plan_on(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path)
     with pytest.raises(UsageError, match="reaches postgres directly") as caught:
         plan_fault(direct, fault)
     assert "--network-faults" in (caught.value.hint or "")
 
-    plan = _plan(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path, network_faults=True, api_replicas=2)
+    plan = plan_on(FakeEnv(binaries=WITH_TOXIPROXY), tmp_path, network_faults=True, api_replicas=2)
     [change] = plan_fault(plan, fault).changes
     assert change.summary == (
         "add 200 +- 20 ms of latency between the services and postgres (downstream) "

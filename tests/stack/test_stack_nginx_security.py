@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from infra_harness import require_binary
-from stack.test_stack_spec import FakeEnv
+from stack.fake_env import FakeEnv
 
 from sre_cli.infra.process import free_port
 from sre_cli.stack.configs import nginx_http_body

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from stack.test_stack_spec import FakeEnv
+from stack.fake_env import FakeEnv
 
 from sre_cli.infra.prometheus import PrometheusServer
 from sre_cli.stack.control import StackControl

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from stack.fake_env import ALL_BINARIES, ALL_MODULES, FakeEnv, plan_on
 
 from sre_cli.errors import ConfigError, MissingDependency, UsageError
 from sre_cli.stack.plan import StackOptions, build_plan
@@ -27,29 +27,6 @@ from sre_cli.stack.state import (
     load_or_create_secrets,
     read_state,
 )
-
-ALL_BINARIES = {"pg_ctl", "redis-server", "java", "nginx", "prometheus", "alertmanager", "jaeger"}
-ALL_MODULES = {"service.ml.app", "service.api.app", "service.worker.__main__"}
-
-
-@dataclass
-class FakeEnv:
-    binaries: set[str] = field(default_factory=lambda: set(ALL_BINARIES))
-    modules: set[str] = field(default_factory=lambda: set(ALL_MODULES))
-    kafka: str | None = None
-
-    def has_binary(self, name: str) -> bool:
-        return name in self.binaries
-
-    def has_module(self, module: str) -> bool:
-        return module in self.modules
-
-    def kafka_missing(self) -> str | None:
-        return self.kafka
-
-
-def _plan(env: FakeEnv, tmp_path: Path, **kw: object) -> StackPlan:
-    return build_plan(StackOptions(**kw), env, StateLayout(tmp_path))  # type: ignore[arg-type]
 
 
 def test_default_ports_are_documented_and_distinct() -> None:
@@ -85,7 +62,7 @@ def test_port_base_moves_every_port_and_overrides_win() -> None:
 
 
 def test_full_plan_order_dependencies_and_urls(tmp_path: Path) -> None:
-    plan = _plan(FakeEnv(), tmp_path, api_replicas=3, workers=2)
+    plan = plan_on(FakeEnv(), tmp_path, api_replicas=3, workers=2)
     names = [c.name for c in plan.start_order()]
     assert (
         names.index("postgres") < names.index("api-1") < names.index("api-2") < names.index("nginx")
@@ -109,7 +86,7 @@ def test_full_plan_order_dependencies_and_urls(tmp_path: Path) -> None:
 def test_full_plan_refuses_missing_servers_and_points_to_lite(tmp_path: Path) -> None:
     env = FakeEnv(binaries=ALL_BINARIES - {"redis-server"}, kafka="jars not fetched")
     with pytest.raises(MissingDependency) as info:
-        _plan(env, tmp_path)
+        plan_on(env, tmp_path)
     assert "redis" in info.value.message
     assert "kafka (jars not fetched)" in info.value.message
     assert info.value.hint
@@ -118,7 +95,7 @@ def test_full_plan_refuses_missing_servers_and_points_to_lite(tmp_path: Path) ->
 
 def test_missing_worker_code_is_reported_not_faked(tmp_path: Path) -> None:
     env = FakeEnv(modules=ALL_MODULES - {"service.worker.__main__"})
-    plan = _plan(env, tmp_path, workers=2)
+    plan = plan_on(env, tmp_path, workers=2)
     assert not plan.of_kind("worker")
     assert [n.name for n in plan.not_available] == ["worker-1", "worker-2"]
     assert "service.worker" in plan.not_available[0].reason
@@ -135,7 +112,7 @@ def test_fault_injection_is_off_unless_asked_for(tmp_path: Path) -> None:
     layout = StateLayout(tmp_path)
     layout.create()
     for faults in (False, True):
-        plan = _plan(FakeEnv(), tmp_path, faults=faults)
+        plan = plan_on(FakeEnv(), tmp_path, faults=faults)
         assert StackPlan.model_validate_json(plan.model_dump_json()).faults is faults
         for api in plan.of_kind("api"):
             assert ("AQUA_FAULTS_ENABLED" in service_env(api, plan, layout)) is faults
@@ -152,7 +129,7 @@ def test_full_plan_traces_into_jaeger_or_says_it_does_not(tmp_path: Path) -> Non
 
     layout = StateLayout(tmp_path)
     layout.create()
-    plan = _plan(FakeEnv(), tmp_path)
+    plan = plan_on(FakeEnv(), tmp_path)
     jaeger = plan.component("jaeger")
     assert (jaeger.port, jaeger.extra_ports) == (16686, {"otlp": 4318})
     assert jaeger.url == "http://127.0.0.1:16686"
@@ -160,18 +137,18 @@ def test_full_plan_traces_into_jaeger_or_says_it_does_not(tmp_path: Path) -> Non
         env = service_env(plan.component(name), plan, layout)
         assert env["AQUA_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
         assert env["AQUA_TRACE_SAMPLE_RATIO"] == "1.0"
-    moved = _plan(FakeEnv(), tmp_path, ports=Ports.from_base(20000))
+    moved = plan_on(FakeEnv(), tmp_path, ports=Ports.from_base(20000))
     assert moved.component("jaeger").extra_ports == {"otlp": 20028}
 
-    without = _plan(FakeEnv(binaries=ALL_BINARIES - {"jaeger"}), tmp_path)
+    without = plan_on(FakeEnv(binaries=ALL_BINARIES - {"jaeger"}), tmp_path)
     assert not without.has("jaeger")
     assert any("tracing" in d and "build-jaeger" in d for d in without.degraded)
     assert "AQUA_OTLP_ENDPOINT" not in service_env(without.component("api-1"), without, layout)
-    assert not _plan(FakeEnv(), tmp_path, lite=True).has("jaeger")
+    assert not plan_on(FakeEnv(), tmp_path, lite=True).has("jaeger")
 
 
 def test_lite_plan_with_no_server_installed(tmp_path: Path) -> None:
-    plan = _plan(FakeEnv(binaries=set(), kafka="java is not installed"), tmp_path, lite=True)
+    plan = plan_on(FakeEnv(binaries=set(), kafka="java is not installed"), tmp_path, lite=True)
     assert {c.kind for c in plan.components} == {"ml", "api", "agent"}
     assert plan.queue == "embedded"
     assert plan.workers == 0
@@ -183,7 +160,7 @@ def test_lite_plan_with_no_server_installed(tmp_path: Path) -> None:
 
 
 def test_lite_plan_uses_the_servers_that_are_there(tmp_path: Path) -> None:
-    plan = _plan(FakeEnv(binaries={"nginx", "prometheus", "alertmanager"}), tmp_path, lite=True)
+    plan = plan_on(FakeEnv(binaries={"nginx", "prometheus", "alertmanager"}), tmp_path, lite=True)
     assert {"nginx", "prometheus", "alertmanager"} <= {c.name for c in plan.components}
     assert not plan.has("postgres")
     assert plan.entry_url == "http://127.0.0.1:8080"
@@ -203,9 +180,9 @@ def test_port_collisions_and_cycles_are_config_errors(tmp_path: Path) -> None:
 
 def test_replica_and_worker_limits(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        _plan(FakeEnv(), tmp_path, api_replicas=0)
+        plan_on(FakeEnv(), tmp_path, api_replicas=0)
     with pytest.raises(UsageError):
-        _plan(FakeEnv(), tmp_path, workers=9)
+        plan_on(FakeEnv(), tmp_path, workers=9)
 
 
 def test_default_state_dir() -> None:
@@ -241,7 +218,7 @@ def test_secrets_are_generated_once_private_and_never_default(tmp_path: Path) ->
 
 
 def test_lite_without_nginx_defaults_to_one_replica(tmp_path: Path) -> None:
-    assert _plan(FakeEnv(binaries=set()), tmp_path, lite=True).api_replicas == 1
-    assert _plan(FakeEnv(binaries={"nginx"}), tmp_path, lite=True).api_replicas == 2
-    assert _plan(FakeEnv(binaries=set()), tmp_path, lite=True, api_replicas=3).api_replicas == 3
-    assert _plan(FakeEnv(), tmp_path).api_replicas == 2
+    assert plan_on(FakeEnv(binaries=set()), tmp_path, lite=True).api_replicas == 1
+    assert plan_on(FakeEnv(binaries={"nginx"}), tmp_path, lite=True).api_replicas == 2
+    assert plan_on(FakeEnv(binaries=set()), tmp_path, lite=True, api_replicas=3).api_replicas == 3
+    assert plan_on(FakeEnv(), tmp_path).api_replicas == 2

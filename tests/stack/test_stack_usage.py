@@ -121,7 +121,7 @@ def test_the_agent_exports_usage_limits_and_postgres_sessions(
 ) -> None:
     import time
 
-    from stack.test_stack_spec import FakeEnv
+    from stack.fake_env import FakeEnv
 
     from sre_cli.stack.agent import Agent
     from sre_cli.stack.plan import StackOptions, build_plan
