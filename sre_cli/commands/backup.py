@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre_cli.commands.options import Format, StateDir, dry_run_option, group
+from sre_cli.commands.options import Format, FormatOption, StateDir, dry_run_option, group
 from sre_cli.errors import UsageError
 from sre_cli.output import emit
 
@@ -30,7 +30,6 @@ WalSpool = Annotated[
     Path | None,
     typer.Option("--wal-spool", help="With --port: where its archive_command copies WAL."),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", help="table or json.")]
 
 
 def _state_dir(state_dir: Path | None) -> Path:
@@ -62,7 +61,7 @@ def run(
     port: Port = None,
     wal_spool: WalSpool = None,
     keep: Annotated[int, typer.Option("--keep", help="Base backups to keep.")] = 7,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Take an encrypted base backup, name a restore point after it, archive the WAL."""
     from sre_cli.backup import run_backup
@@ -74,7 +73,7 @@ def run(
 
 
 @app.command("list")
-def list_(state_dir: StateDir = None, repo: Repo = None, fmt: FormatOpt = Format.table) -> None:
+def list_(state_dir: StateDir = None, repo: Repo = None, fmt: FormatOption = Format.table) -> None:
     """The backups in the repository and the archived WAL."""
     from sre_cli.backup.render import BackupList
 
@@ -111,7 +110,7 @@ def restore(
     port: Port = None,
     wal_spool: WalSpool = None,
     dry_run: Annotated[bool, dry_run_option("Say what would be done; change nothing.")] = False,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Restore a backup into a new directory, replaying WAL up to --to (default: all of it).
 
@@ -154,7 +153,7 @@ def drill(
     state_dir: StateDir = None,
     repo: Repo = None,
     backup: Annotated[str, typer.Option("--backup", help="Backup id.")] = "latest",
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Restore a backup into a scratch server and check its rows against the source.
 

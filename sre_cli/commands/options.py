@@ -19,6 +19,7 @@ __all__ = [
     "HELP_OPTIONS",
     "Format",
     "FormatOption",
+    "Host",
     "JsonAlias",
     "Kubeconfig",
     "Namespace",
@@ -132,6 +133,8 @@ PrometheusURL = Annotated[
     str | None,
     typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),
 ]
+#: ``--host`` of a command that serves HTTP (its port option is its own: defaults differ)
+Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 
 
 def jaeger_option(help: str) -> Any:

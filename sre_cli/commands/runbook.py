@@ -9,6 +9,7 @@ import typer
 
 from sre_cli.commands.options import (
     Format,
+    Host,
     Kubeconfig,
     Namespace,
     Prometheus,
@@ -215,7 +216,7 @@ def serve(
     prometheus: Prometheus = None,
     prometheus_config: PrometheusConfig = None,
     jaeger: Jaeger = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Host = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", help="Port of the webhook (0: any free port).")
     ] = 9098,

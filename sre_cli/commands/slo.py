@@ -12,6 +12,7 @@ import typer
 from sre_cli.commands.options import (
     Format,
     FormatOption,
+    Host,
     Prometheus,
     PrometheusConfig,
     PrometheusURL,
@@ -297,7 +298,7 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", help="Port of /metrics (0: any free port).")
     ] = 9099,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Host = "127.0.0.1",
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between evaluations.", min=1)
     ] = 60.0,
