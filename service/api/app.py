@@ -10,9 +10,6 @@ production entry point: it migrates once, runs the workers and drains on SIGTERM
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import APIRouter, Depends, FastAPI
 
 from service.api import __version__, errors, health
@@ -24,6 +21,7 @@ from service.api.routes import api_routers
 from service.api.runtime import Runtime
 from service.api.settings import ApiSettings
 from service.common import otel
+from service.common.lifespan import lifespan_of
 from service.common.logs import configure_logging
 
 DESCRIPTION = """\
@@ -50,19 +48,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     runtime = Runtime.build(settings)
     otel.instrument_engine(runtime.db.engine)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
     app = FastAPI(
         title="aqua API",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=lifespan_of(runtime),
         # Only when enabled: a dependency costs on every request even when it does nothing.
         dependencies=[Depends(apply_faults)] if settings.faults_enabled else None,
         # The service exports its own metrics, logs and trace context (middleware); FastAPI's

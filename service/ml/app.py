@@ -19,8 +19,6 @@ behind the routes is :class:`~service.ml.runtime.MLRuntime`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
@@ -30,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.common import otel
 from service.common.asgi import send_json
+from service.common.lifespan import lifespan_of
 from service.ml.runtime import NOT_LOADED, MLRuntime
 from service.ml.schemas import ForecastRequest, ForecastResponse, ModelDescription
 from service.ml.settings import MLSettings
@@ -120,20 +119,12 @@ def create_app(settings: MLSettings | None = None, forecaster: Forecaster | None
     otel.configure(cfg.service_name, cfg.otlp_endpoint, ratio=cfg.trace_sample_ratio)
     runtime = MLRuntime(cfg, forecaster)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
     app = _MLApp(
         runtime,
         cfg.ml_token,
         title="aqua ML service",
         version="1",
-        lifespan=lifespan,
+        lifespan=lifespan_of(runtime),
         docs_url=None,
         redoc_url=None,
     )
