@@ -9,7 +9,15 @@ from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, Responses, added, page_of, patch
+from service.api.routes._common import (
+    API_PREFIX,
+    NO_SCOPE,
+    NO_TOKEN,
+    Responses,
+    added,
+    page_of,
+    patch,
+)
 from service.api.tenancy import farm_in
 from service.data.models import Farm, Pond
 from service.data.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
@@ -17,10 +25,7 @@ from service.data.schemas import MAX_ID, FarmCreate, FarmOut, FarmUpdate, Page
 router = APIRouter(prefix=f"{API_PREFIX}/farms", tags=["farms"])
 
 FarmId = Annotated[int, Path(ge=1, le=MAX_ID)]
-_ERRORS: Responses = {
-    401: {"description": "No valid token."},
-    403: {"description": "Role lacks the scope."},
-}
+_ERRORS: Responses = {**NO_TOKEN, **NO_SCOPE}
 _CONFLICT: Responses = {409: {"description": "The organisation has a farm of that name."}}
 _NOT_FOUND: Responses = {404: {"description": "No such farm in the caller's organisation."}}
 _ONE: Responses = {**_ERRORS, **_NOT_FOUND}

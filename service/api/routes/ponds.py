@@ -8,17 +8,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.api.deps import PageDep, Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, PondId, Responses, added, page_of, patch
+from service.api.routes._common import (
+    API_PREFIX,
+    NO_SCOPE,
+    NO_TOKEN,
+    PondId,
+    Responses,
+    added,
+    page_of,
+    patch,
+)
 from service.api.tenancy import farm_in, in_org, pond_in
 from service.data.models import Pond
 from service.data.schemas import MAX_ID, Page, PondCreate, PondOut, PondUpdate
 
 router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["ponds"])
 
-_ERRORS: Responses = {
-    401: {"description": "No valid token."},
-    403: {"description": "Role lacks the scope."},
-}
+_ERRORS: Responses = {**NO_TOKEN, **NO_SCOPE}
 _CONFLICT: Responses = {409: {"description": "The farm has a pond of that name."}}
 _NOT_FOUND: Responses = {404: {"description": "No such pond in the caller's organisation."}}
 _NO_FARM: Responses = {404: {"description": "No such farm in the caller's organisation."}}

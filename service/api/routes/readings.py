@@ -18,7 +18,15 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import BigInteger, Integer, and_, cast, func, literal_column, or_, select
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
-from service.api.routes._common import API_PREFIX, PondId, Responses, invalid
+from service.api.routes._common import (
+    API_PREFIX,
+    NO_POND,
+    NO_SCOPE,
+    NO_TOKEN,
+    PondId,
+    Responses,
+    invalid,
+)
 from service.api.tenancy import pond_in
 from service.data.models import Reading
 from service.data.schemas import (
@@ -34,11 +42,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/ponds", tags=["readings"])
 
 MAX_POINTS = 10_000
 DEFAULT_RANGE = timedelta(hours=24)
-_ERRORS: Responses = {
-    401: {"description": "No valid token."},
-    403: {"description": "Role lacks the scope."},
-    404: {"description": "No such pond in the caller's organisation."},
-}
+_ERRORS: Responses = {**NO_TOKEN, **NO_SCOPE, **NO_POND}
 
 
 @router.post(

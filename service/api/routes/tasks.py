@@ -19,7 +19,7 @@ from sqlalchemy import delete, update
 
 from service.api.deps import Reader, RuntimeDep, SessionDep, Writer
 from service.api.forecasts import ForecastResult
-from service.api.routes._common import API_PREFIX, PondId, Responses
+from service.api.routes._common import API_PREFIX, NO_SCOPE, NO_TOKEN, PondId, Responses
 from service.api.tenancy import pond_and_farm_in, task_in
 from service.common.schedule import issue_time
 from service.data.models import Task
@@ -30,10 +30,7 @@ from service.pipeline.topics import FORECASTS
 router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
 
 TaskStatus = Literal["pending", "running", "done", "failed"]
-_ERRORS: Responses = {
-    401: {"description": "No valid token."},
-    403: {"description": "Role lacks the scope."},
-}
+_ERRORS: Responses = {**NO_TOKEN, **NO_SCOPE}
 
 
 class TaskAccepted(BaseModel):
