@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -32,8 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy", "kafka-lag")
 
 
-def free_base(span: int = 30) -> int:
-    for base in range(24000, 32000, span):
+def free_base(span: int = 34) -> int:
+    """The first ``base`` from 24000 on, in steps of 40, whose ``span`` ports are all free (a
+    stack's highest port is ``base + 33``)."""
+    for base in range(24000, 32000, 40):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -92,12 +95,16 @@ def main() -> None:
     ap.add_argument("--shipped-rules", action="store_true", help="no --gameday-alerts")
     ap.add_argument("--alert-timeout", default="12m", help="with --shipped-rules")
     ap.add_argument("--json", type=Path, help="write every run's report here")
+    ap.add_argument(
+        "--port-base", type=int, help="the stack's ports (default: the first free range)"
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="aqua-bench-gameday-"))
     tmp.chmod(0o755)
     state = tmp / "stack"
-    up = ["stack", "up", "--faults", "--port-base", str(free_base()), "--state-dir", str(state)]
+    base = args.port_base or free_base()
+    up = ["stack", "up", "--faults", "--port-base", str(base), "--state-dir", str(state)]
     if not args.shipped_rules:
         up.append("--gameday-alerts")
     rows: list[dict[str, Any]] = []
@@ -133,13 +140,15 @@ def main() -> None:
                     "requests": report.get("requests"),
                     "seconds": round(took, 1),
                     "waited_for_resolve_s": round(waited, 1),
+                    "loadavg": [round(x, 1) for x in os.getloadavg()],
                     "report": report,
                     "stderr": done.stderr[-2000:] if done.returncode else "",
                 }
                 rows.append(row)
                 print(
                     f"{name} run {i + 1}: exit {done.returncode} {row['verdict']} "
-                    f"MTTD {row['mttd_s']} s MTTR {row['mttr_s']} s ({took:.0f} s)",
+                    f"MTTD {row['mttd_s']} s MTTR {row['mttr_s']} s ({took:.0f} s, "
+                    f"load average {row['loadavg']})",
                     flush=True,
                 )
     finally:
