@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,21 +32,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy", "kafka-lag")
 
 
-def free_base(span: int = 34) -> int:
-    """The first ``base`` from 24000 on, in steps of 40, whose ``span`` ports are all free (a
-    stack's highest port is ``base + 33``)."""
-    for base in range(24000, 32000, 40):
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                for port in range(base, base + span):
-                    probe.close()
-                    probe = socket.socket()
-                    probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return base
-    raise SystemExit("no free port range")
+_HELD: list[object] = []
+
+
+def reserve_base() -> int:
+    """A port base reserved as the tests reserve theirs (a lock file per base, held until this
+    process exits), so neither a test stack nor a second bench lands on this stack's ports
+    while one of its components is stopped and its port is free for a moment."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from stack.stack_harness import reserve_port_base
+
+    reserved = reserve_port_base()
+    _HELD.append(reserved)  # its lock file stays open (and locked) until the process exits
+    return reserved.base
 
 
 def aqua(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -96,14 +93,14 @@ def main() -> None:
     ap.add_argument("--alert-timeout", default="12m", help="with --shipped-rules")
     ap.add_argument("--json", type=Path, help="write every run's report here")
     ap.add_argument(
-        "--port-base", type=int, help="the stack's ports (default: the first free range)"
+        "--port-base", type=int, help="the stack's ports (default: a free range, reserved)"
     )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="aqua-bench-gameday-"))
     tmp.chmod(0o755)
     state = tmp / "stack"
-    base = args.port_base or free_base()
+    base = args.port_base or reserve_base()
     up = ["stack", "up", "--faults", "--port-base", str(base), "--state-dir", str(state)]
     if not args.shipped_rules:
         up.append("--gameday-alerts")

@@ -204,3 +204,38 @@ def test_kafka_lag_with_the_workers_gone_is_seen_at_the_broker_and_drained(stack
     assert report["recovery"]["sli_before"] < 100
     assert report["recovery"]["sli_after"] < 100
     assert all(c["ready"] for n, c in stack.status().items() if n.startswith("worker-"))
+
+
+def test_a_kafka_lag_runbook_that_does_not_start_the_workers_fails(stack: Stack) -> None:
+    wait_resolved(stack, "KafkaConsumerLagHigh")
+    book = (ROOT / "runbooks" / "kafka-consumer-lag.md").read_text()
+    fix = re.search(r"```aqua action\nstack: \{restart: [^\n]*\n```\n", book)
+    assert fix is not None
+    # without its fix the wait for the workers fails the runbook (sooner than as shipped)
+    no_fix = book.replace(fix.group(0), "").replace("timeout: 120s", "timeout: 20s")
+    variant = stack.state_dir.parent / "kafka-consumer-lag-no-fix.md"
+    variant.write_text(no_fix)
+    scenario = stack.state_dir.parent / "kafka-lag-no-fix.yaml"
+    scenario.write_text(
+        (ROOT / "chaos" / "gameday" / "kafka-lag.yaml")
+        .read_text()
+        .replace(
+            "experiment: worker-outage", f"experiment: {ROOT / 'chaos' / 'worker-outage.yaml'}"
+        )
+        .replace("runbook: kafka-consumer-lag", f"runbook: {variant}")
+        .replace("recovery: 5m", "recovery: 15s")
+    )
+    code, err, report = gameday(stack, str(scenario), "--yes")
+    assert code == 1, (err, json.dumps(report, indent=1))
+    assert report["verdict"] == "fail"
+    assert report["fault"]["landed"]
+    assert report["alert"]["fired_at"] is not None  # the lag was seen at the broker
+    assert report["runbook"]["outcome"] == "check-failed"
+    assert "restart kafka, worker-* (only those not ready)" not in steps(report)
+    assert report["recovery"]["recovered_at"] is None
+    assert "runbook kafka-consumer-lag-no-fix ended check-failed" in err
+    # the rollbacks, a safety net, started the workers again, and they drain the backlog
+    stack.wait(
+        lambda st: all(c["ready"] for n, c in st.items() if n.startswith("worker-")), 90, "worker"
+    )
+    wait_resolved(stack, "KafkaConsumerLagHigh")
