@@ -3,8 +3,14 @@ fixed arrival rate from before the fault until the run ends, watched while it go
 
 The engine reports its counts every second (requests sent, requests answered below 400), so
 the share of failed requests over the last few seconds is known live: what users see, even
-when the API itself is down and records nothing. A schedule is at most 10 minutes; a longer
-game day chains schedules, each counted into the same totals::
+when the API itself is down and records nothing.
+
+The engine's requests are fixed when it starts, the reference mix's POST of readings too: its
+readings carry the time the schedule started. A schedule therefore lasts at most
+:data:`SCHEDULE_S` (30 s), and a game day chains schedules, each counted into the same totals:
+the readings it posts are never more than 30 s old, so the pipeline's freshness SLO (readings
+stored within 60 s of being measured) sees the pipeline, not the load replaying old
+readings::
 
     with GamedayLoad(plan) as load:
         load.wait_started(30)
@@ -19,10 +25,13 @@ import time
 from dataclasses import dataclass, field
 
 from sre_cli.errors import AquaError, Unavailable
-from sre_cli.loadtest.plan import MAX_DURATION_S, LoadPlan
+from sre_cli.loadtest.plan import LoadPlan
 from sre_cli.loadtest.results import LoadReport
 
-__all__ = ["GamedayLoad"]
+__all__ = ["SCHEDULE_S", "GamedayLoad"]
+
+#: the longest schedule of the engine before the next one starts with fresh readings
+SCHEDULE_S = 30.0
 
 
 @dataclass
@@ -64,9 +73,7 @@ class GamedayLoad:
         began = time.monotonic()
         try:
             while not self._stop.is_set():
-                plan = dataclasses.replace(
-                    self.plan, schedule=constant(self.plan_rate, MAX_DURATION_S)
-                )
+                plan = dataclasses.replace(self.plan, schedule=constant(self.plan_rate, SCHEDULE_S))
                 report = run_open_load(plan, None, Live(self._tick, self._stop, 1.0))
                 self.reports.append(report)
                 with self._lock:
