@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,10 @@ def main() -> None:
         "--port-base", type=int, help="the stack's ports (default: a free range, reserved)"
     )
     args = ap.parse_args()
+    # stopped by a signal (also when started in the background, where SIGINT is ignored), the
+    # run still tears its stack down: the exception runs the `finally` below
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     tmp = Path(tempfile.mkdtemp(prefix="aqua-bench-gameday-"))
     tmp.chmod(0o755)
