@@ -9,8 +9,10 @@ The engine's requests are fixed when it starts, the reference mix's POST of read
 readings carry the time the schedule started. A schedule therefore lasts at most
 :data:`SCHEDULE_S` (30 s), and a game day chains schedules, each counted into the same totals:
 the readings it posts are never more than 30 s old, so the pipeline's freshness SLO (readings
-stored within 60 s of being measured) sees the pipeline, not the load replaying old
-readings::
+stored within 60 s of being measured) sees the pipeline, not the load replaying old readings.
+The logins and the ponds are the first schedule's (logged in again every :data:`RELOGIN_S`
+when the API answers): a schedule starting while the fault keeps the API down still sends its
+requests, and counts them failed::
 
     with GamedayLoad(plan) as load:
         load.wait_started(30)
@@ -28,10 +30,12 @@ from sre_cli.errors import AquaError, Unavailable
 from sre_cli.loadtest.plan import LoadPlan
 from sre_cli.loadtest.results import LoadReport
 
-__all__ = ["SCHEDULE_S", "GamedayLoad"]
+__all__ = ["RELOGIN_S", "SCHEDULE_S", "GamedayLoad"]
 
 #: the longest schedule of the engine before the next one starts with fresh readings
 SCHEDULE_S = 30.0
+#: how often the load logs in again (the API's access tokens last 15 minutes)
+RELOGIN_S = 300.0
 
 
 @dataclass
@@ -64,17 +68,30 @@ class GamedayLoad:
             c.ticks.append((time.monotonic(), c.sent, c.ok))
 
     def _run(self) -> None:
+        import contextlib
         import dataclasses
+        import random
 
         from sre_cli.loadtest.native import Live
-        from sre_cli.loadtest.openmodel import run_open_load
+        from sre_cli.loadtest.openmodel import reference_logins, reference_targets, run_open_load
         from sre_cli.loadtest.schedule import constant
 
         began = time.monotonic()
+        rng = random.Random()  # noqa: S311 - which pond a request asks for
         try:
+            tokens, ponds = reference_logins(self.plan)
+            logged_in = time.monotonic()
             while not self._stop.is_set():
+                if time.monotonic() - logged_in > RELOGIN_S:
+                    # fresh tokens; with the API down (the fault), the ones held still work
+                    with contextlib.suppress(AquaError):
+                        tokens, ponds = reference_logins(self.plan)
+                        logged_in = time.monotonic()
                 plan = dataclasses.replace(self.plan, schedule=constant(self.plan_rate, SCHEDULE_S))
-                report = run_open_load(plan, None, Live(self._tick, self._stop, 1.0))
+                # the requests again, the readings they post timestamped now
+                targets = reference_targets(self.plan.target, tokens, ponds, rng)
+                live = Live(self._tick, self._stop, 1.0)
+                report = run_open_load(plan, None, live, targets)
                 self.reports.append(report)
                 with self._lock:
                     self._base = (self.total, self.total - self.failed)

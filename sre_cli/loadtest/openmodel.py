@@ -20,7 +20,7 @@ from sre_cli.loadtest.plan import LoadPlan
 from sre_cli.loadtest.results import LoadReport, Recorder
 from sre_cli.loadtest.scenario import READINGS, SUMMARY, readings_body
 
-__all__ = ["reference_targets", "run_open_load"]
+__all__ = ["reference_logins", "reference_targets", "run_open_load"]
 
 Progress = Callable[[str], None]
 
@@ -52,30 +52,52 @@ def reference_targets(
     return out
 
 
-def run_open_load(
-    plan: LoadPlan, progress: Progress | None = None, live: Live | None = None
-) -> LoadReport:
-    """Pre-flight, then the plan's schedule; the report with intended and achieved rates.
-    With ``live``, the counts as they go and a way to end the schedule early."""
+def reference_logins(plan: LoadPlan) -> tuple[list[str], list[int]]:
+    """The reference mix's pre-flight: a token per account of the plan, the ponds that exist.
+    Unavailable when the target does not answer."""
     import httpx
 
-    from sre_cli.loadtest.preflight import check_up, list_ponds, log_in
+    from sre_cli.loadtest.preflight import list_ponds, log_in
 
+    with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
+        tokens = [log_in(client, plan.target, c) for c in plan.accounts]
+        return tokens, list_ponds(client, plan.target, tokens[0])
+
+
+def _preflight(plan: LoadPlan, say: Progress) -> list[NativeTarget]:
+    """Log in, check the target, and lay out the plan's requests."""
+    import httpx
+
+    from sre_cli.loadtest.preflight import check_up, log_in
+
+    assert plan.schedule is not None
+    if plan.endpoint is None:
+        tokens, ponds = reference_logins(plan)
+        say(f"{len(ponds)} ponds found; {len(tokens)} login(s); {plan.schedule.describe()}")
+        return reference_targets(plan.target, tokens, ponds, random.Random())  # noqa: S311
+    with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
+        tokens = [log_in(client, plan.target, c) for c in plan.accounts]
+        check_up(client, plan.target, plan.endpoint)
+    heads = [{"Authorization": f"Bearer {t}"} for t in tokens] or [{}]
+    url = f"{plan.target}{plan.endpoint}"
+    return [NativeTarget("GET", url, plan.endpoint.split("?", 1)[0], h) for h in heads]
+
+
+def run_open_load(
+    plan: LoadPlan,
+    progress: Progress | None = None,
+    live: Live | None = None,
+    targets: list[NativeTarget] | None = None,
+) -> LoadReport:
+    """Pre-flight, then the plan's schedule; the report with intended and achieved rates.
+    With ``live``, the counts as they go and a way to end the schedule early; with
+    ``targets``, those requests and no pre-flight (the caller logged in)."""
     assert plan.schedule is not None
     engine_binary()  # a missing engine stops the run before the pre-flight sends anything
     say = progress or (lambda _msg: None)
     recorder = Recorder()
-    with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
-        tokens = [log_in(client, plan.target, c) for c in plan.accounts]
-        if plan.endpoint is not None:
-            check_up(client, plan.target, plan.endpoint)
-            heads = [{"Authorization": f"Bearer {t}"} for t in tokens] or [{}]
-            url = f"{plan.target}{plan.endpoint}"
-            targets = [NativeTarget("GET", url, plan.endpoint.split("?", 1)[0], h) for h in heads]
-        else:
-            ponds = list_ponds(client, plan.target, tokens[0])
-            say(f"{len(ponds)} ponds found; {len(tokens)} login(s); {plan.schedule.describe()}")
-            targets = reference_targets(plan.target, tokens, ponds, random.Random())  # noqa: S311
+    if targets is None:
+        targets = _preflight(plan, say)
     started_at = time.time()
     run = run_native(
         plan.schedule,
