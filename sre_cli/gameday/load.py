@@ -91,7 +91,12 @@ class GamedayLoad:
                 # the requests again, the readings they post timestamped now
                 targets = reference_targets(self.plan.target, tokens, ponds, rng)
                 live = Live(self._tick, self._stop, 1.0)
-                report = run_open_load(plan, None, live, targets)
+                try:
+                    report = run_open_load(plan, None, live, targets)
+                except AquaError:
+                    if self._stop.is_set():
+                        break  # stopped as the engine started (killed before it could report)
+                    raise
                 self.reports.append(report)
                 with self._lock:
                     self._base = (self.total, self.total - self.failed)
