@@ -24,8 +24,10 @@ Kubernetes: scaled back, or its endpoints restored, see outage.py), burners stop
 engine runs it after the method unless the experiment's own rollbacks already do the same.
 
 ``fault`` and ``outage`` work on both targets: on Kubernetes a fault goes to the API at
-``--entry-url`` (the rule reaches every replica through Redis), an outage takes the
-dependency's Service away (:mod:`sre_cli.chaos.outage`).
+``--entry-url`` (the rule reaches the other replicas through Redis, best effort), a clear
+goes there and to every API pod's own address until each reports no rule
+(:mod:`sre_cli.chaos.pod_faults`), an outage takes the dependency's Service away
+(:mod:`sre_cli.chaos.outage`).
 
 Each action is planned first (the concrete pods or components, checked against the blast
 radius), so a dry run and the confirmation show exactly what would change.
@@ -330,7 +332,12 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
         apply = functools.partial(_faults, _entry_url(ctx), "PUT", body)
         return ActionPlan("inject a fault", (Change(action.describe(), apply),))
     if action.clear_faults:
-        apply = functools.partial(_faults, _entry_url(ctx), "DELETE", None)
+        if ctx.kube is not None:
+            from sre_cli.chaos.pod_faults import clear_every_pod
+
+            apply = functools.partial(clear_every_pod, ctx.kube, _entry_url(ctx))
+        else:
+            apply = functools.partial(_faults, _entry_url(ctx), "DELETE", None)
         return ActionPlan("clear faults", (Change(action.describe(), apply),))
     if action.outage is not None or action.restore is not None:
         return _plan_outage(ctx, action, radius)
