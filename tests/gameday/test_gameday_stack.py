@@ -127,7 +127,11 @@ def test_a_runbook_that_skips_its_fix_fails_the_game_day(stack: Stack) -> None:
     scenario.write_text(
         (ROOT / "chaos" / "gameday" / "outage.yaml")
         .read_text()
-        .replace("experiment: api-outage", f"experiment: {ROOT / 'chaos' / 'api-outage.yaml'}")
+        .replace("experiment: api-outage\n", f"experiment: {ROOT / 'chaos' / 'api-outage.yaml'}\n")
+        .replace(
+            "experiment: api-outage-kubernetes\n",
+            f"experiment: {ROOT / 'chaos' / 'api-outage-kubernetes.yaml'}\n",
+        )
         .replace("runbook: api-down", f"runbook: {variant}")
         .replace("recovery: 3m", "recovery: 15s")
     )
