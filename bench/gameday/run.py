@@ -10,6 +10,7 @@ cannot fire within the 3 minutes the shipped scenarios allow).
     python bench/gameday/run.py                                   # shortened timings, 3 runs
     python bench/gameday/run.py --shipped-rules --scenarios outage database-outage
     python bench/gameday/run.py --json results.json               # every run's report too
+    flock /tmp/aqua-realnode.lock python bench/gameday/run.py --target kubernetes   # on_cluster.py
 """
 
 from __future__ import annotations
@@ -92,7 +93,18 @@ def main() -> None:
     ap.add_argument("--shipped-rules", action="store_true", help="no --gameday-alerts")
     ap.add_argument("--alert-timeout", default="12m", help="with --shipped-rules")
     ap.add_argument("--json", type=Path, help="write every run's report here")
+    ap.add_argument("--target", choices=("stack", "kubernetes"), default="stack")
     args = ap.parse_args()
+    if args.target == "kubernetes":  # the local cluster's real node: on_cluster.py
+        sys.path.insert(0, str(ROOT))
+        from bench.gameday.on_cluster import SCENARIOS as ON_KUBERNETES
+        from bench.gameday.on_cluster import run as run_on_cluster
+
+        chosen = [s for s in args.scenarios if s in ON_KUBERNETES] or list(ON_KUBERNETES)
+        summary(
+            run_on_cluster(chosen, args.runs), chosen, "kubernetes, --gameday-alerts", args.json
+        )
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="aqua-bench-gameday-"))
     tmp.chmod(0o755)
@@ -145,12 +157,18 @@ def main() -> None:
     finally:
         aqua("stack", "down", "--purge", "--state-dir", str(state), timeout=300)
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
     timings = "shipped rules" if args.shipped_rules else "--gameday-alerts"
+    summary(rows, args.scenarios, timings, args.json)
+
+
+def summary(
+    rows: list[dict[str, Any]], scenarios: list[str], timings: str, out: Path | None
+) -> None:
+    if out:
+        out.write_text(json.dumps(rows, indent=1))
     print(f"\n| scenario ({timings}) | runs passed | MTTD median (s) | MTTR median (s) |")
     print("|---|---:|---:|---:|")
-    for name in args.scenarios:
+    for name in scenarios:
         mine = [r for r in rows if r["scenario"] == name]
         passed = [r for r in mine if r["verdict"] == "pass"]
         mttd = median([r["mttd_s"] for r in passed if r["mttd_s"] is not None])
