@@ -17,7 +17,6 @@ import functools
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,19 +25,11 @@ from typing import Any
 
 import httpx
 
+from bench.gameday.measure import aqua, must, run_once
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("outage", "memory-leak", "bad-deploy")
 NAMESPACE = "aquaculture-local"
-
-
-def aqua(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", *args]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
-
-
-def must(done: subprocess.CompletedProcess[str], what: str) -> None:
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
 def poll(check: Callable[[], bool], what: str, timeout: float) -> float:
@@ -118,35 +109,12 @@ def run(scenarios: list[str], runs: int) -> list[dict[str, Any]]:
                 poll(lambda: api_ready(status), "every API pod Ready", 300)
                 gone = functools.partial(resolved, urls["alertmanager"], alert)
                 waited = poll(gone, alert, 900)
-                started = time.monotonic()
-                done = aqua(
-                    "gameday", "run", name, "--target", "kubernetes", "--yes",
-                    "--kubeconfig", status["kubeconfig"], "-n", NAMESPACE,
-                    "--prometheus", urls["prometheus"], "--alertmanager", urls["alertmanager"],
-                    "--entry-url", urls["api"], "--format", "json",
+                where = (
+                    "--target", "kubernetes", "--kubeconfig", status["kubeconfig"],
+                    "-n", NAMESPACE, "--prometheus", urls["prometheus"],
+                    "--alertmanager", urls["alertmanager"], "--entry-url", urls["api"],
                 )  # fmt: skip
-                took = time.monotonic() - started
-                report = json.loads(done.stdout) if done.stdout.strip() else {}
-                row = {
-                    "scenario": name,
-                    "run": i + 1,
-                    "exit": done.returncode,
-                    "verdict": report.get("verdict"),
-                    "mttd_s": (report.get("alert") or {}).get("mttd_s"),
-                    "mttr_s": (report.get("recovery") or {}).get("mttr_s"),
-                    "budget_spent": report.get("budget_spent"),
-                    "requests": report.get("requests"),
-                    "seconds": round(took, 1),
-                    "waited_for_resolve_s": round(waited, 1),
-                    "report": report,
-                    "stderr": done.stderr[-2000:] if done.returncode else "",
-                }
-                rows.append(row)
-                print(
-                    f"{name} run {i + 1}: exit {done.returncode} {row['verdict']} "
-                    f"MTTD {row['mttd_s']} s MTTR {row['mttr_s']} s ({took:.0f} s)",
-                    flush=True,
-                )
+                rows.append(run_once(name, i, waited, name, *where))
     finally:
         aqua("cluster", "down", "--state-dir", str(state), timeout=600)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,6 @@ import json
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.gameday.measure import aqua, must, run_once
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy", "kafka-lag")
@@ -46,16 +48,6 @@ def free_base(span: int = 30) -> int:
                 continue
         return base
     raise SystemExit("no free port range")
-
-
-def aqua(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", *args]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
-
-
-def must(done: subprocess.CompletedProcess[str], what: str) -> None:
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
 def wait_resolved(state: Path, alert: str, timeout: float = 900) -> float:
@@ -96,7 +88,6 @@ def main() -> None:
     ap.add_argument("--target", choices=("stack", "kubernetes"), default="stack")
     args = ap.parse_args()
     if args.target == "kubernetes":  # the local cluster's real node: on_cluster.py
-        sys.path.insert(0, str(ROOT))
         from bench.gameday.on_cluster import SCENARIOS as ON_KUBERNETES
         from bench.gameday.on_cluster import run as run_on_cluster
 
@@ -127,33 +118,8 @@ def main() -> None:
             )
             for i in range(args.runs):
                 waited = wait_resolved(state, alert)
-                started = time.monotonic()
-                done = aqua(
-                    "gameday", "run", str(path), "--yes", "--format", "json",
-                    "--state-dir", str(state),
-                )  # fmt: skip
-                took = time.monotonic() - started
-                report = json.loads(done.stdout) if done.stdout.strip() else {}
-                row = {
-                    "scenario": name,
-                    "run": i + 1,
-                    "exit": done.returncode,
-                    "verdict": report.get("verdict"),
-                    "mttd_s": (report.get("alert") or {}).get("mttd_s"),
-                    "mttr_s": (report.get("recovery") or {}).get("mttr_s"),
-                    "budget_spent": report.get("budget_spent"),
-                    "requests": report.get("requests"),
-                    "seconds": round(took, 1),
-                    "waited_for_resolve_s": round(waited, 1),
-                    "report": report,
-                    "stderr": done.stderr[-2000:] if done.returncode else "",
-                }
-                rows.append(row)
-                print(
-                    f"{name} run {i + 1}: exit {done.returncode} {row['verdict']} "
-                    f"MTTD {row['mttd_s']} s MTTR {row['mttr_s']} s ({took:.0f} s)",
-                    flush=True,
-                )
+                where = ("--state-dir", str(state))
+                rows.append(run_once(name, i, waited, str(path), *where))
     finally:
         aqua("stack", "down", "--purge", "--state-dir", str(state), timeout=300)
         shutil.rmtree(tmp, ignore_errors=True)

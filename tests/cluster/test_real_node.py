@@ -985,8 +985,13 @@ def k8s_gameday(
     return done.returncode, done.stderr, report
 
 
-def passed(code: int, err: str, report: dict[str, Any], alert: str) -> dict[str, str]:
-    """Asserts the game day passed on kubernetes; its runbook's steps (title: status)."""
+def passing_gameday(
+    cluster: LocalCluster, kube: Kubectl, scenario: str, alert: str, tmp_path: Path
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Runs ``scenario`` on the steady cluster and asserts it passed; its report and its
+    runbook's steps (title: status)."""
+    steady(cluster, kube, alert)
+    code, err, report = k8s_gameday(cluster, kube, scenario, tmp_path)
     assert code == 0, (err, json.dumps(report, indent=1))
     assert report["target"] == "kubernetes"
     assert report["verdict"] == "pass"
@@ -999,15 +1004,13 @@ def passed(code: int, err: str, report: dict[str, Any], alert: str) -> dict[str,
     assert report["runbook"]["outcome"] == "resolved"
     assert report["requests"]["total"] > 0
     assert "alert timings: shortened game-day alert timings" in " ".join(err.split())
-    return {s["title"]: s["status"] for s in report["runbook"]["steps"]}
+    return report, {s["title"]: s["status"] for s in report["runbook"]["steps"]}
 
 
 def test_gameday_outage_on_kubernetes_is_paged_scaled_back_and_measured(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    steady(real_cluster, kube, "APIDown")
-    code, err, report = k8s_gameday(real_cluster, kube, "outage", tmp_path)
-    steps = passed(code, err, report, "APIDown")
+    report, steps = passing_gameday(real_cluster, kube, "outage", "APIDown", tmp_path)
     assert "deployment/api-service scaled to 0" in report["fault"]["evidence"]
     assert steps["scale deployment/api-service to at least 2"] == "done"
     # while no replica ran, users' requests were refused, and that spent budget
@@ -1023,28 +1026,11 @@ def test_gameday_outage_on_kubernetes_is_paged_scaled_back_and_measured(
 def test_gameday_on_kubernetes_fails_when_the_runbook_skips_its_fix(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    import re
-
-    from cli_runner import ROOT
+    from gameday_variants import outage_without_fix
 
     steady(real_cluster, kube, "APIDown")
-    book = (ROOT / "runbooks" / "api-down.md").read_text()
-    fix = re.search(r"```aqua action\nk8s: \{scale: [^\n]*\n```\n", book)
-    assert fix is not None
-    variant = tmp_path / "api-down-no-fix.md"
-    variant.write_text(book.replace(fix.group(0), "").replace("timeout: 120s", "timeout: 20s"))
-    scenario = tmp_path / "outage-no-fix.yaml"
-    scenario.write_text(
-        (ROOT / "chaos" / "gameday" / "outage.yaml")
-        .read_text()
-        .replace("experiment: api-outage\n", f"experiment: {ROOT / 'chaos' / 'api-outage.yaml'}\n")
-        .replace(
-            "experiment: api-outage-kubernetes\n",
-            f"experiment: {ROOT / 'chaos' / 'api-outage-kubernetes.yaml'}\n",
-        )
-        .replace("runbook: api-down", f"runbook: {variant}")
-        .replace("recovery: 3m", "recovery: 15s")
-    )
+    fix = r"```aqua action\nk8s: \{scale: [^\n]*\n```\n"
+    scenario = outage_without_fix(tmp_path, fix, "timeout: 120s")
     code, err, report = k8s_gameday(real_cluster, kube, str(scenario), tmp_path)
     assert code == 1, (err, json.dumps(report, indent=1))
     assert report["verdict"] == "fail"
@@ -1060,10 +1046,9 @@ def test_gameday_on_kubernetes_fails_when_the_runbook_skips_its_fix(
 def test_gameday_memory_leak_on_kubernetes_is_oom_killed_paged_and_restarted_away(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    steady(real_cluster, kube, "ContainerOOMKilled")
-    assert not oom_killed(kube)
-    code, err, report = k8s_gameday(real_cluster, kube, "memory-leak", tmp_path)
-    steps = passed(code, err, report, "ContainerOOMKilled")
+    report, steps = passing_gameday(
+        real_cluster, kube, "memory-leak", "ContainerOOMKilled", tmp_path
+    )
     assert "OOMKilled (exit 137)" in report["fault"]["evidence"]
     assert steps["rollout restart deployment/api-service"] == "done"
     assert report["recovery"]["sli_after"] == 0
@@ -1078,9 +1063,9 @@ def test_gameday_memory_leak_on_kubernetes_is_oom_killed_paged_and_restarted_awa
 def test_gameday_bad_deploy_on_kubernetes_is_rolled_back(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    steady(real_cluster, kube, "DeploymentRolloutStuck")
-    code, err, report = k8s_gameday(real_cluster, kube, "bad-deploy", tmp_path)
-    steps = passed(code, err, report, "DeploymentRolloutStuck")
+    report, steps = passing_gameday(
+        real_cluster, kube, "bad-deploy", "DeploymentRolloutStuck", tmp_path
+    )
     assert "AQUA_DB_POOL_SIZE=0" in report["fault"]["evidence"]
     assert steps["rollout undo deployment/api-service"] == "done"
     deployment = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_runner import ROOT, run_aqua
+from cli_runner import run_aqua
+from gameday_variants import outage_without_fix
 from infra_harness import require
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack, require_full_stack
@@ -117,24 +117,8 @@ def test_outage_is_detected_fixed_and_measured(stack: Stack) -> None:
 
 def test_a_runbook_that_skips_its_fix_fails_the_game_day(stack: Stack) -> None:
     wait_resolved(stack, "APIDown")
-    book = (ROOT / "runbooks" / "api-down.md").read_text()
-    fix = re.search(r"```aqua action\nstack: \{restart: [^\n]*\n```\n", book)
-    assert fix is not None
-    no_fix = book.replace(fix.group(0), "").replace("timeout: 90s", "timeout: 20s")
-    variant = stack.state_dir.parent / "api-down-no-fix.md"
-    variant.write_text(no_fix)
-    scenario = stack.state_dir.parent / "outage-no-fix.yaml"
-    scenario.write_text(
-        (ROOT / "chaos" / "gameday" / "outage.yaml")
-        .read_text()
-        .replace("experiment: api-outage\n", f"experiment: {ROOT / 'chaos' / 'api-outage.yaml'}\n")
-        .replace(
-            "experiment: api-outage-kubernetes\n",
-            f"experiment: {ROOT / 'chaos' / 'api-outage-kubernetes.yaml'}\n",
-        )
-        .replace("runbook: api-down", f"runbook: {variant}")
-        .replace("recovery: 3m", "recovery: 15s")
-    )
+    fix = r"```aqua action\nstack: \{restart: [^\n]*\n```\n"
+    scenario = outage_without_fix(stack.state_dir.parent, fix, "timeout: 90s")
     code, err, report = gameday(stack, str(scenario), "--yes")
     assert code == 1, (err, json.dumps(report, indent=1))
     assert report["verdict"] == "fail"
