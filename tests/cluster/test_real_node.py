@@ -989,10 +989,10 @@ def k8s_gameday(
 
 
 def passing_gameday(
-    cluster: LocalCluster, kube: Kubectl, scenario: str, alert: str, tmp_path: Path
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Runs ``scenario`` on the steady cluster and asserts it passed; its report and its
-    runbook's steps (title: status)."""
+    cluster: LocalCluster, kube: Kubectl, tmp_path: Path, scenario: str, alert: str, fix: str
+) -> dict[str, Any]:
+    """Runs ``scenario`` on the steady cluster and asserts it passed, ``alert`` paging and
+    the runbook's step ``fix`` done; its report."""
     steady(cluster, kube, alert)
     code, err, report = k8s_gameday(cluster, kube, scenario, tmp_path)
     assert code == 0, (err, json.dumps(report, indent=1))
@@ -1007,15 +1007,16 @@ def passing_gameday(
     assert report["runbook"]["outcome"] == "resolved"
     assert report["requests"]["total"] > 0
     assert "alert timings: shortened game-day alert timings" in " ".join(err.split())
-    return report, {s["title"]: s["status"] for s in report["runbook"]["steps"]}
+    assert {s["title"]: s["status"] for s in report["runbook"]["steps"]}[fix] == "done"
+    return report
 
 
 def test_gameday_outage_on_kubernetes_is_paged_scaled_back_and_measured(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    report, steps = passing_gameday(real_cluster, kube, "outage", "APIDown", tmp_path)
+    scale = "scale deployment/api-service to at least 2"
+    report = passing_gameday(real_cluster, kube, tmp_path, "outage", "APIDown", scale)
     assert "deployment/api-service scaled to 0" in report["fault"]["evidence"]
-    assert steps["scale deployment/api-service to at least 2"] == "done"
     # while no replica ran, users' requests were refused, and that spent budget
     assert report["requests"]["failed"] > 0
     assert report["budget_spent"] > 0
@@ -1049,11 +1050,10 @@ def test_gameday_on_kubernetes_fails_when_the_runbook_skips_its_fix(
 def test_gameday_memory_leak_on_kubernetes_is_oom_killed_paged_and_restarted_away(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    report, steps = passing_gameday(
-        real_cluster, kube, "memory-leak", "ContainerOOMKilled", tmp_path
-    )
+    restart = "rollout restart deployment/api-service"
+    alert = "ContainerOOMKilled"
+    report = passing_gameday(real_cluster, kube, tmp_path, "memory-leak", alert, restart)
     assert "OOMKilled (exit 137)" in report["fault"]["evidence"]
-    assert steps["rollout restart deployment/api-service"] == "done"
     assert report["recovery"]["sli_after"] == 0
     # the runbook's restart replaced every pod: none carries the OOM kill, none the leak
     assert not oom_killed(kube)
@@ -1066,11 +1066,9 @@ def test_gameday_memory_leak_on_kubernetes_is_oom_killed_paged_and_restarted_awa
 def test_gameday_bad_deploy_on_kubernetes_is_rolled_back(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
 ) -> None:
-    report, steps = passing_gameday(
-        real_cluster, kube, "bad-deploy", "DeploymentRolloutStuck", tmp_path
-    )
+    undo, alert = "rollout undo deployment/api-service", "DeploymentRolloutStuck"
+    report = passing_gameday(real_cluster, kube, tmp_path, "bad-deploy", alert, undo)
     assert "AQUA_DB_POOL_SIZE=0" in report["fault"]["evidence"]
-    assert steps["rollout undo deployment/api-service"] == "done"
     deployment = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")
     env = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
     assert "AQUA_DB_POOL_SIZE" not in {e["name"] for e in env}
