@@ -474,9 +474,9 @@ def test_a_leaking_api_container_is_oom_killed_restarted_and_the_runbook_finds_i
     token = admin_token(kube, api)
     running = [p for p in pods(kube) if p["status"].get("podIP")]
     assert len(running) >= 2
-    for pod in running:
-        url = f"http://{pod['status']['podIP']}:8000/api/v1/admin/faults"
-        assert urllib_json(url, token)["rules"] == [], pod["metadata"]["name"]
+    for each in running:
+        url = f"http://{each['status']['podIP']}:8000/api/v1/admin/faults"
+        assert urllib_json(url, token)["rules"] == [], each["metadata"]["name"]
     rollbacks = [r for r in report["records"] if r["phase"] == "rollback"]
     assert any(r["summary"].startswith("cleared on ") for r in rollbacks), rollbacks
 
