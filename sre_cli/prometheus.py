@@ -256,6 +256,15 @@ class PrometheusClient(Closing):
         params = [("match[]", match), ("start", _ts(start)), ("end", _ts(end))]
         return [dict(s) for s in self._get("/api/v1/series", params, match)]
 
+    def alert_rule_durations(self) -> list[float]:
+        """The ``for:`` of every alerting rule the server evaluates, in seconds."""
+        data = self._get("/api/v1/rules", [("type", "alert")])
+        return [
+            float(rule.get("duration", 0))
+            for group in data.get("groups", [])
+            for rule in group.get("rules", [])
+        ]
+
     def label_values(self, label: str, match: str, start: float, end: float) -> list[str]:
         """Values of ``label`` among series matching ``match``."""
         params = [("match[]", match), ("start", _ts(start)), ("end", _ts(end))]

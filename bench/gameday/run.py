@@ -10,17 +10,16 @@ cannot fire within the 3 minutes the shipped scenarios allow).
     python bench/gameday/run.py                                   # shortened timings, 3 runs
     python bench/gameday/run.py --shipped-rules --scenarios outage database-outage
     python bench/gameday/run.py --json results.json               # every run's report too
+    flock /tmp/aqua-realnode.lock python bench/gameday/run.py --target kubernetes   # on_cluster.py
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.gameday.measure import aqua, must, run_once
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("outage", "database-outage", "memory-leak", "latency-spike", "bad-deploy", "kafka-lag")
@@ -46,16 +48,6 @@ def reserve_base() -> int:
     reserved = reserve_port_base()
     _HELD.append(reserved)  # its lock file stays open (and locked) until the process exits
     return reserved.base
-
-
-def aqua(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "sre_cli", *args]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
-
-
-def must(done: subprocess.CompletedProcess[str], what: str) -> None:
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
 def wait_resolved(state: Path, alert: str, timeout: float = 900) -> float:
@@ -96,11 +88,21 @@ def main() -> None:
     ap.add_argument(
         "--port-base", type=int, help="the stack's ports (default: a free range, reserved)"
     )
+    ap.add_argument("--target", choices=("stack", "kubernetes"), default="stack")
     args = ap.parse_args()
     # stopped by a signal (also when started in the background, where SIGINT is ignored), the
     # run still tears its stack down: the exception runs the `finally` below
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.target == "kubernetes":  # the local cluster's real node: on_cluster.py
+        from bench.gameday.on_cluster import SCENARIOS as ON_KUBERNETES
+        from bench.gameday.on_cluster import run as run_on_cluster
+
+        chosen = [s for s in args.scenarios if s in ON_KUBERNETES] or list(ON_KUBERNETES)
+        summary(
+            run_on_cluster(chosen, args.runs), chosen, "kubernetes, --gameday-alerts", args.json
+        )
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="aqua-bench-gameday-"))
     tmp.chmod(0o755)
@@ -124,44 +126,23 @@ def main() -> None:
             )
             for i in range(args.runs):
                 waited = wait_resolved(state, alert)
-                started = time.monotonic()
-                done = aqua(
-                    "gameday", "run", str(path), "--yes", "--format", "json",
-                    "--state-dir", str(state),
-                )  # fmt: skip
-                took = time.monotonic() - started
-                report = json.loads(done.stdout) if done.stdout.strip() else {}
-                row = {
-                    "scenario": name,
-                    "run": i + 1,
-                    "exit": done.returncode,
-                    "verdict": report.get("verdict"),
-                    "mttd_s": (report.get("alert") or {}).get("mttd_s"),
-                    "mttr_s": (report.get("recovery") or {}).get("mttr_s"),
-                    "budget_spent": report.get("budget_spent"),
-                    "requests": report.get("requests"),
-                    "seconds": round(took, 1),
-                    "waited_for_resolve_s": round(waited, 1),
-                    "loadavg": [round(x, 1) for x in os.getloadavg()],
-                    "report": report,
-                    "stderr": done.stderr[-2000:] if done.returncode else "",
-                }
-                rows.append(row)
-                print(
-                    f"{name} run {i + 1}: exit {done.returncode} {row['verdict']} "
-                    f"MTTD {row['mttd_s']} s MTTR {row['mttr_s']} s ({took:.0f} s, "
-                    f"load average {row['loadavg']})",
-                    flush=True,
-                )
+                where = ("--state-dir", str(state))
+                rows.append(run_once(name, i, waited, str(path), *where))
     finally:
         aqua("stack", "down", "--purge", "--state-dir", str(state), timeout=300)
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
     timings = "shipped rules" if args.shipped_rules else "--gameday-alerts"
+    summary(rows, args.scenarios, timings, args.json)
+
+
+def summary(
+    rows: list[dict[str, Any]], scenarios: list[str], timings: str, out: Path | None
+) -> None:
+    if out:
+        out.write_text(json.dumps(rows, indent=1))
     print(f"\n| scenario ({timings}) | runs passed | MTTD median (s) | MTTR median (s) |")
     print("|---|---:|---:|---:|")
-    for name in args.scenarios:
+    for name in scenarios:
         mine = [r for r in rows if r["scenario"] == name]
         passed = [r for r in mine if r["verdict"] == "pass"]
         mttd = median([r["mttd_s"] for r in passed if r["mttd_s"] is not None])

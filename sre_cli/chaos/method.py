@@ -7,6 +7,7 @@ One key per action::
     - fault: {route: "/api/v1/ponds/{pond_id}/summary", latency_ms: 300}   # stack --faults
     - clear_faults: true
     - outage: postgres                            # stop a dependency (postgres|redis|kafka)
+    - outage: api-service                         # Kubernetes: the API's Deployment to 0
     - restore: postgres                           # bring it back (the outage's own undo)
     - network: {dependency: postgres, latency: 300ms}    # through toxiproxy (network.py)
     - clear_network: postgres
@@ -14,7 +15,7 @@ One key per action::
     - stop_cpu_burn: true
     - expect_oom_kill: {component: api-1, within: 90s}   # evidence of a leak (oom.py)
     - wait_until: {until: {prometheus: {query: ..., expect: "> 0.9"}}, timeout: 90s}
-    - release: {deployment: api-service, env: {AQUA_DB_POOL_SIZE: "0"}}   # a bad deploy
+    - release: {deployment: api-service, env: {AQUA_DB_POOL_SIZE: "0"}}   # a bad deploy (both)
     - expect_oom_kill: {selector: app=api-service, within: 3m}   # the same on Kubernetes
     - wait: 5s
 
@@ -24,8 +25,10 @@ Kubernetes: scaled back, or its endpoints restored, see outage.py), burners stop
 engine runs it after the method unless the experiment's own rollbacks already do the same.
 
 ``fault`` and ``outage`` work on both targets: on Kubernetes a fault goes to the API at
-``--entry-url`` (the rule reaches every replica through Redis), an outage takes the
-dependency's Service away (:mod:`sre_cli.chaos.outage`).
+``--entry-url`` (the rule reaches the other replicas through Redis, best effort), a clear
+goes there and to every API pod's own address until each reports no rule
+(:mod:`sre_cli.chaos.pod_faults`), an outage takes the dependency's Service away
+(:mod:`sre_cli.chaos.outage`).
 
 Each action is planned first (the concrete pods or components, checked against the blast
 radius), so a dry run and the confirmation show exactly what would change.
@@ -50,6 +53,9 @@ if TYPE_CHECKING:
     from sre_cli.ops.context import RunContext
 
 __all__ = ["ADMIN_TOKEN_ENV", "Action", "DeletePods", "Fault", "plan_action"]
+#: ``outage: api-service``: the API itself taken away (Kubernetes: its Deployment to 0)
+API_SERVICE = "api-service"
+OutageTarget = Literal["postgres", "redis", "kafka", "api-service"]
 _KEYS = (
     "stack",
     "delete_pods",
@@ -123,8 +129,9 @@ class ExpectOomKill(_Model):
 
 
 class StackRelease(_Model):
-    """A release of a stack service's settings, rolled out replica by replica
-    (stack/releases.py); automatic rollback: the settings it started with."""
+    """A release of a service's settings: on the stack rolled out replica by replica
+    (stack/releases.py), on Kubernetes as the Deployment's environment (kube_release.py);
+    automatic rollback: the settings it started with."""
 
     deployment: Literal["api-service", "ml-service", "worker"]
     env: dict[Annotated[str, Field(pattern=r"^AQUA_[A-Z0-9_]+$")], str] = Field(
@@ -145,10 +152,10 @@ class Action(_Model):
     delete_pods: DeletePods | None = None
     fault: Fault | None = None
     clear_faults: Literal[True] | None = None
-    outage: Dependency | None = None
+    outage: OutageTarget | None = None
     network: NetworkFault | None = None
     clear_network: Dependency | None = None
-    restore: Dependency | None = None
+    restore: OutageTarget | None = None
     cpu_burn: CpuBurn | None = None
     stop_cpu_burn: Literal[True] | None = None
     expect_oom_kill: ExpectOomKill | None = None
@@ -191,7 +198,9 @@ class Action(_Model):
             return self.wait_until.target
         if self.expect_oom_kill is not None:
             return self.expect_oom_kill.target
-        if self.key in ("fault", "clear_faults", "outage", "restore", "wait"):
+        if API_SERVICE in (self.outage, self.restore):
+            return "kubernetes"
+        if self.key in ("fault", "clear_faults", "outage", "restore", "release", "wait"):
             return None
         return "kubernetes" if self.delete_pods is not None else "stack"
 
@@ -330,7 +339,12 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
         apply = functools.partial(_faults, _entry_url(ctx), "PUT", body)
         return ActionPlan("inject a fault", (Change(action.describe(), apply),))
     if action.clear_faults:
-        apply = functools.partial(_faults, _entry_url(ctx), "DELETE", None)
+        if ctx.kube is not None:
+            from sre_cli.chaos.pod_faults import clear_every_pod
+
+            apply = functools.partial(clear_every_pod, ctx.kube, _entry_url(ctx))
+        else:
+            apply = functools.partial(_faults, _entry_url(ctx), "DELETE", None)
         return ActionPlan("clear faults", (Change(action.describe(), apply),))
     if action.outage is not None or action.restore is not None:
         return _plan_outage(ctx, action, radius)
@@ -367,9 +381,15 @@ def plan_action(ctx: RunContext, action: Action, radius: BlastRadius) -> ActionP
     if action.release is not None:
         from sre_cli.stack import releases
 
-        if ctx.stack is None:
-            raise UsageError("release needs target stack")
         r = action.release
+        if ctx.kube is not None:
+            from sre_cli.chaos import kube_release
+
+            if r.env:
+                return kube_release.plan_release(ctx.kube, r.deployment, dict(r.env))
+            return kube_release.plan_revert(ctx.kube, r.deployment)
+        if ctx.stack is None:
+            raise UsageError("release needs target stack or kubernetes")
         note = r.note or action.describe()
         apply = functools.partial(releases.release, ctx.stack.control, r.kind, dict(r.env), note)
         return ActionPlan("release", (Change(action.describe(), apply),))
@@ -393,6 +413,11 @@ def _plan_outage(ctx: RunContext, action: Action, radius: BlastRadius) -> Action
         if action.outage is not None:
             return outage.plan_outage(ctx.kube, kind, radius)
         return outage.plan_restore(ctx.kube, kind)
+    if kind == API_SERVICE:
+        raise UsageError(
+            f"{action.key}: {API_SERVICE} needs target kubernetes",
+            hint="on the stack: `stack: {stop: api-*}`",
+        )
     stop = _outage_stop(ctx, kind)
     if action.restore is not None:
         assert stop.stack is not None

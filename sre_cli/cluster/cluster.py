@@ -132,12 +132,20 @@ class LocalCluster:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, *, stack: bool = True, ml: bool = False, faults: bool = False) -> ClusterStatus:
+    def up(
+        self,
+        *,
+        stack: bool = True,
+        ml: bool = False,
+        faults: bool = False,
+        gameday_alerts: bool = False,
+    ) -> ClusterStatus:
         """Start everything; on any failure tear down what started and re-raise.
 
         ``stack``: build the images and deploy the reference stack; ``ml``: with the ML
         service (its image carries torch and its CUDA libraries: see the README);
-        ``faults``: the API's fault switch on, for game days (see :mod:`.stack`).
+        ``faults``: the API's fault switch on, for game days (see :mod:`.stack`);
+        ``gameday_alerts``: the alert rules' ``for:`` shortened as on the stack.
         """
         if self._read_state() is not None:
             raise UsageError(
@@ -205,6 +213,7 @@ class LocalCluster:
                     refs,
                     ml=ml,
                     faults=faults,
+                    gameday_alerts=gameday_alerts,
                     progress=self.progress,
                     processes=state["processes"],
                     save=lambda: self._write_state(state),

@@ -8,6 +8,12 @@ pod's ``app.kubernetes.io/component``), ``track`` (the pod's ``track`` label, wh
 rollout`` judges apart), ``pod``, ``namespace`` and ``__metrics_path__``. Pods that are
 terminating stay listed until they are gone: they still answer while they drain.
 
+There is no kube-state-metrics on the local cluster either, so ``GET /metrics`` answers, under
+kube-state-metrics' names, the few object states the shipped alert rules read
+(:func:`state_metrics`): each container's restarts and last termination reason, each
+Deployment's wanted and updated replicas and its conditions. ``ContainerOOMKilled`` and
+``DeploymentRolloutStuck`` then fire from the cluster's Prometheus as they would with it.
+
 Run by ``aqua cluster up`` as a process of its own, on 127.0.0.1::
 
     python -m sre_cli.cluster.discovery --kubeconfig K --namespace NS --port 9400
@@ -23,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-__all__ = ["targets"]
+__all__ = ["state_metrics", "targets"]
 
 SCRAPE = "prometheus.io/scrape"
 
@@ -52,6 +58,74 @@ def targets(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda g: g["labels"]["pod"])
 
 
+def _line(name: str, labels: dict[str, str], value: float) -> str:
+    def quoted(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    inner = ",".join(f'{k}="{quoted(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}} {value:g}"
+
+
+_HELP = {
+    "kube_pod_container_status_restarts_total": "counter",
+    "kube_pod_container_status_last_terminated_reason": "gauge",
+    "kube_deployment_spec_replicas": "gauge",
+    "kube_deployment_status_replicas_updated": "gauge",
+    "kube_deployment_status_condition": "gauge",
+}
+
+
+def state_metrics(pods: Iterable[dict[str, Any]], deployments: Iterable[dict[str, Any]]) -> str:
+    """Prometheus text of the pods' and Deployments' states (API JSON), as kube-state-metrics
+    names them."""
+    lines: dict[str, list[str]] = {name: [] for name in _HELP}
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        base = {"namespace": str(meta.get("namespace", "")), "pod": str(meta.get("name", ""))}
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            labels = {**base, "container": str(status.get("name", ""))}
+            lines["kube_pod_container_status_restarts_total"].append(
+                _line(
+                    "kube_pod_container_status_restarts_total",
+                    labels,
+                    status.get("restartCount", 0),
+                )
+            )
+            reason = ((status.get("lastState") or {}).get("terminated") or {}).get("reason")
+            if reason:
+                lines["kube_pod_container_status_last_terminated_reason"].append(
+                    _line(
+                        "kube_pod_container_status_last_terminated_reason",
+                        {**labels, "reason": str(reason)},
+                        1,
+                    )
+                )
+    for d in deployments:
+        meta = d.get("metadata") or {}
+        base = {
+            "namespace": str(meta.get("namespace", "")),
+            "deployment": str(meta.get("name", "")),
+        }
+        spec, status = d.get("spec") or {}, d.get("status") or {}
+        lines["kube_deployment_spec_replicas"].append(
+            _line("kube_deployment_spec_replicas", base, spec.get("replicas", 1))
+        )
+        lines["kube_deployment_status_replicas_updated"].append(
+            _line("kube_deployment_status_replicas_updated", base, status.get("updatedReplicas", 0))
+        )
+        for cond in status.get("conditions") or []:
+            for value in ("true", "false", "unknown"):
+                labels = {**base, "condition": str(cond.get("type", "")), "status": value}
+                seen = str(cond.get("status", "")).lower() == value
+                lines["kube_deployment_status_condition"].append(
+                    _line("kube_deployment_status_condition", labels, 1 if seen else 0)
+                )
+    out = []
+    for name, kind in _HELP.items():
+        out += [f"# TYPE {name} {kind}", *lines[name]]
+    return "\n".join(out) + "\n"
+
+
 def _serve(kubeconfig: Path, namespace: str, port: int) -> None:
     from sre_cli.ops.providers.kubernetes import KubeTarget
 
@@ -60,18 +134,30 @@ def _serve(kubeconfig: Path, namespace: str, port: int) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path != "/targets":
+            if self.path not in ("/targets", "/metrics"):
                 self.send_error(404)
                 return
             try:
                 with lock:
                     pods = [kube.plain(p) for p in kube.list_pods("")]
-                body = json.dumps(targets(pods)).encode()
+                    if self.path == "/metrics":
+                        listed = kube.call(
+                            "list deployments",
+                            kube.apps.list_namespaced_deployment,
+                            kube.namespace,
+                        )
+                        deployments = [kube.plain(d) for d in listed.items]
+                if self.path == "/metrics":
+                    body = state_metrics(pods, deployments).encode()
+                    kind = "text/plain; version=0.0.4"
+                else:
+                    body = json.dumps(targets(pods)).encode()
+                    kind = "application/json"
             except Exception as exc:  # the API away: Prometheus keeps the last targets
                 self.send_error(503, str(exc)[:200])
                 return
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -12,7 +12,9 @@ Run by :meth:`LocalCluster.up` once the node is Ready:
    waited for until Available. With ``faults`` (off by default) the API runs with its fault
    switch on (``AQUA_FAULTS_ENABLED``) and a bootstrap admin whose generated password is in
    the Secret ``aqua-admin`` (``kubectl get secret aqua-admin``), who alone may set faults;
-5. Prometheus on the host scraping the pods (:mod:`.monitoring`), for ``aqua rollout``.
+5. Prometheus on the host scraping the pods (:mod:`.monitoring`), for ``aqua rollout``, with
+   the shipped alert rules and an Alertmanager (``gameday_alerts``: every ``for:`` shortened,
+   for ``aqua gameday run --target kubernetes``).
 
 Example::
 
@@ -36,6 +38,7 @@ from sre_cli.cluster.node import RealNode
 from sre_cli.errors import ComponentError
 from sre_cli.infra.pgroles import APP, OWNER
 from sre_cli.k8s.controlplane import ControlPlane, wait_until
+from sre_cli.ops.providers.faults import ADMIN_SECRET
 
 __all__ = ["ADMIN_SECRET", "NAMESPACE", "OVERLAY", "StackInfo", "deploy_stack"]
 
@@ -43,8 +46,6 @@ NAMESPACE = "aquaculture-local"
 OVERLAY = Path(__file__).resolve().parents[2] / "manifests" / "overlays" / "local"
 #: The tags the local overlay names; each built image is tagged so in the node's containerd.
 LOCAL_TAGS = {"api": "localhost/aqua/service-api:local", "ml": "localhost/aqua/service-ml:local"}
-#: the API's bootstrap admin with ``faults`` (keys ``username``, ``password``)
-ADMIN_SECRET = "aqua-admin"  # noqa: S105 - the name of a Secret
 
 
 @dataclass
@@ -62,6 +63,7 @@ def deploy_stack(
     *,
     ml: bool,
     faults: bool = False,
+    gameday_alerts: bool = False,
     progress: Callable[[str], None],
     processes: list[dict[str, object]],
     save: Callable[[], None] = lambda: None,
@@ -139,12 +141,18 @@ def deploy_stack(
     progress(f"every Deployment in {NAMESPACE} Available in {info.timings['deploy']:.1f} s")
 
     t3 = time.monotonic()
-    from sre_cli.cluster.monitoring import start_prometheus
+    from sre_cli.cluster.monitoring import start_monitoring
 
-    prom = start_prometheus(workdir / "prometheus", plane, kube, NAMESPACE, started)
-    info.urls["prometheus"] = prom.url
+    mon = start_monitoring(
+        workdir / "prometheus", plane, kube, NAMESPACE, started, gameday_alerts=gameday_alerts
+    )
+    info.urls["prometheus"] = mon.prometheus.url
+    info.urls["alertmanager"] = mon.alertmanager.url
     info.timings["prometheus"] = time.monotonic() - t3
-    progress(f"Prometheus scraping the pods of {NAMESPACE} at {prom.url}")
+    progress(
+        f"Prometheus scraping the pods of {NAMESPACE} at {mon.prometheus.url}, "
+        f"alerts to {mon.alertmanager.url}"
+    )
 
     svc = kube.json("-n", NAMESPACE, "get", "service", "api-service-nodeport")
     node_port = svc["spec"]["ports"][0]["nodePort"]

@@ -9,6 +9,7 @@ import typer
 
 from sre_cli.commands import options
 from sre_cli.commands.options import (
+    EntryUrl,
     Format,
     Kubeconfig,
     Namespace,
@@ -65,15 +66,7 @@ def run(
             "Alertmanager URL for preflight and abort [default: the stack's]."
         ),
     ] = None,
-    entry_url: Annotated[
-        str | None,
-        typer.Option(
-            "--entry-url",
-            envvar="AQUA_ENTRY_URL",
-            help="The API's base URL on kubernetes, for faults and {entry_url}.",
-            show_default=False,
-        ),
-    ] = None,
+    entry_url: EntryUrl = None,
     fmt: Fmt = Format.table,
 ) -> None:
     """Check steady state, inject, check again, roll back. Exit 0 the hypothesis held, 1 it

@@ -51,6 +51,12 @@ def up(
         "--faults",
         help="Let the admin (Secret aqua-admin) inject API faults: game days.",
     ),
+    gameday_alerts: bool = typer.Option(
+        False,
+        "--gameday-alerts",
+        help="Shortened alert timings for game days: no alert's `for:` exceeds 10 s (the "
+        "cluster's Prometheus scrapes and evaluates every 2 s anyway).",
+    ),
 ) -> None:
     """Start the control plane and the real node, deploy the stack; return when all is Available."""
     from sre_cli.cluster.render import render_status
@@ -58,7 +64,7 @@ def up(
 
     with steps("starting the cluster (control plane, node, images, stack)") as step:
         status = _cluster(state_dir, kwok_nodes=nodes_kwok, progress=step).up(
-            stack=not no_stack, ml=ml, faults=faults
+            stack=not no_stack, ml=ml, faults=faults, gameday_alerts=gameday_alerts
         )
     emit(status, "table", render_status)
 

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sre_cli.commands import options
-from sre_cli.commands.options import Format, StateDir, Target
+from sre_cli.commands.options import (
+    EntryUrl,
+    Format,
+    Kubeconfig,
+    Namespace,
+    Prometheus,
+    StateDir,
+    Target,
+)
 from sre_cli.commands.terminal import ask, interactive
 from sre_cli.console import get_console, get_err_console
 from sre_cli.output import emit
@@ -61,6 +69,16 @@ def run(
         Target, typer.Option("--target", help="Where the game day runs.")
     ] = Target.stack,
     state_dir: StateDir = None,
+    kubeconfig: Kubeconfig = None,
+    namespace: Namespace = None,
+    prometheus: Prometheus = None,
+    alertmanager: Annotated[
+        str | None,
+        options.alertmanager_option(
+            "Alertmanager the alert must reach [default on the stack: its own]."
+        ),
+    ] = None,
+    entry_url: EntryUrl = None,
     directory: Dir = None,
     yes: Annotated[
         bool, options.yes_option("Inject and run the runbook's mutating steps without asking.")
@@ -73,12 +91,12 @@ def run(
     ] = Format.table,
 ) -> None:
     """Start load, inject the fault, wait for the alert (MTTD), run the runbook, wait until
-    the SLI recovers (MTTR). Exit 0 pass, 1 fail, 2 could not run (no stack in --state-dir:
-    none is started), 3 declined."""
+    the SLI recovers (MTTR). Exit 0 pass, 1 fail, 2 could not run (no stack in --state-dir,
+    no cluster reachable with --kubeconfig: none is started), 3 declined."""
     from rich.text import Text
 
     from sre_cli.chaos.render import record_line
-    from sre_cli.gameday.engine import GamedayOptions, check_target
+    from sre_cli.gameday.engine import GamedayOptions
     from sre_cli.gameday.engine import run as run_gameday
     from sre_cli.gameday.render import report_renderable
     from sre_cli.gameday.scenario import find_scenario, resolve
@@ -86,9 +104,23 @@ def run(
     from sre_cli.ops.transcript import default_transcript_path
     from sre_cli.runbook.render import LiveReporter, QuietReporter
 
-    check_target(target.value)
-    res = resolve(find_scenario(scenario, directory))
-    where = TargetOptions("stack", state_dir)
+    res = resolve(find_scenario(scenario, directory), target.value)
+    if target is Target.kubernetes and not entry_url:
+        from sre_cli.errors import UsageError
+
+        raise UsageError(
+            "a game day on kubernetes needs the API's URL",
+            hint="pass --entry-url URL (`aqua cluster status` prints the local cluster's)",
+        )
+    where = TargetOptions(
+        target.value,
+        state_dir,
+        kubeconfig,
+        namespace,
+        prometheus=prometheus,
+        alertmanager=alertmanager,
+        entry_url=entry_url,
+    )
     ctx = open_context(where)  # no stack in the state dir: ConfigError, exit 2
     console = get_console()
     table = fmt is Format.table
@@ -101,7 +133,9 @@ def run(
 
     if table:
         console.print(
-            Text.assemble((res.scenario.title, "bold"), f" — {res.path} on ", ("stack", "bold"))
+            Text.assemble(
+                (res.scenario.title, "bold"), f" — {res.path} on ", (target.value, "bold")
+            )
         )
     reporter = LiveReporter(console, ask) if table else QuietReporter(ask)
     try:

@@ -129,6 +129,15 @@ Prometheus = Annotated[
         help="Prometheus base URL [default on the stack: its own Prometheus].",
     ),
 ]
+EntryUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--entry-url",
+        envvar="AQUA_ENTRY_URL",
+        help="The API's base URL on kubernetes, for faults and {entry_url}.",
+        show_default=False,
+    ),
+]
 PrometheusURL = Annotated[
     str | None,
     typer.Option("--prometheus", envvar="AQUA_PROMETHEUS_URL", help="Prometheus base URL."),

@@ -2,8 +2,9 @@
 
 ::
 
-    ready     Alertmanager (and Prometheus for a Prometheus SLI) on the stack, the scenario's
-              alert not already active, the experiment's preflight and steady state hold
+    ready     Alertmanager (and Prometheus for a Prometheus SLI) of the stack or the cluster,
+              the scenario's alert not already active, the experiment's preflight and steady
+              state hold
     consent   the experiment's riskiest action decides, as for `aqua chaos run`
     load      the open-model reference mix starts; the SLI must be within its objective
     fault     the experiment's method, applied in order: injected_at
@@ -15,6 +16,11 @@
               of the good run that lasts), MTTR = recovered_at - injected_at
     rollbacks always once something was injected: the experiment's automatic rollbacks and
               its own, a safety net that leaves the stack as it was for the next drill
+
+On ``--target kubernetes`` (a scenario with a ``kubernetes:`` variant) the same drill runs
+against a cluster: its Prometheus and Alertmanager (``--prometheus``, ``--alertmanager``), the
+API at ``--entry-url``, the load and the faults as the admin of the Secret ``aqua-admin``, the
+runbook's kubernetes steps. Nothing is started: no cluster reachable is exit 2.
 
 The verdict is ``pass`` when the fault landed (the SLI left its objective), the alert fired
 within ``timeouts.alert``, the runbook resolved, and the SLI recovered within
@@ -37,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from sre_cli.chaos.engine import Record, Recorder, recorder
-from sre_cli.errors import Aborted, AquaError, CheckFailed, ConfigError, UsageError
+from sre_cli.errors import Aborted, AquaError, CheckFailed, ConfigError
 from sre_cli.ops.outcome import RunEnd
 from sre_cli.ops.transcript import Transcript
 
@@ -198,15 +204,13 @@ def run(
     journal: Path,
     show: Show = lambda p: None,
 ) -> GamedayReport:
-    """Run the game day of ``res`` on the stack of ``ctx``; the error is on the report."""
+    """Run the game day of ``res`` on the stack or cluster of ``ctx``; the error is on the
+    report."""
     scenario = res.scenario
     report = GamedayReport(
-        res.name, scenario.title, "stack", journal, scenario.alert, res.runbook.name
+        res.name, scenario.title, ctx.target, journal, scenario.alert, res.runbook.name
     )
-    if ctx.stack is not None and ctx.stack.plan.gameday_alerts:
-        from sre_cli.stack.configs import GAMEDAY_TIMINGS
-
-        report.timings = GAMEDAY_TIMINGS.describe()
+    report.timings = _timings(ctx)
     started = time.monotonic()
     with Transcript(journal) as log:
         log.write(
@@ -214,7 +218,7 @@ def run(
             {
                 "scenario": res.name,
                 "title": scenario.title,
-                "target": "stack",
+                "target": ctx.target,
                 "alert_timings": report.timings or "as shipped",
             },
         )
@@ -243,6 +247,30 @@ def run(
     return report
 
 
+def _timings(ctx: RunContext) -> str | None:
+    """The shortened game-day alert timings in effect, if they are: the stack's plan says so;
+    on Kubernetes, the rules Prometheus evaluates (``aqua cluster up --gameday-alerts``)."""
+    from sre_cli.stack.configs import GAMEDAY_TIMINGS
+
+    if ctx.stack is not None:
+        return GAMEDAY_TIMINGS.describe() if ctx.stack.plan.gameday_alerts else None
+    if ctx.prometheus_url is None:
+        return None
+    from sre_cli.prometheus import connect
+
+    try:
+        with connect(ctx.prometheus_url, config=ctx.prometheus_config, timeout=10.0) as prom:
+            holds = prom.alert_rule_durations()
+    except AquaError:
+        return None
+    if holds and max(holds) <= GAMEDAY_TIMINGS.max_for_s:
+        return (
+            f"shortened game-day alert timings: no alert holds longer than "
+            f"{GAMEDAY_TIMINGS.max_for_s:g}s before it fires"
+        )
+    return None
+
+
 def _end(report: GamedayReport, log: Transcript, started: float) -> None:
     report.seconds = time.monotonic() - started
     log.write("end", {**report.end_json(), **report.to_json()})
@@ -269,13 +297,26 @@ class _Day:
         from sre_cli.ops.providers.alertmanager import active_alerts
 
         url = self.ctx.alertmanager_url
+        kube = self.ctx.kube
+        if kube is not None:
+            # a cluster reachable with these credentials, or exit 2 before anything else
+            pods = kube.list_pods("")
+            self.record("ready", f"namespace {kube.namespace}", "pass", f"{len(pods)} pods")
         if url is None:
+            if kube is not None:
+                raise ConfigError(
+                    "a game day waits for its alert in Alertmanager: pass --alertmanager URL",
+                    hint="`aqua cluster status` prints the local cluster's",
+                )
             raise ConfigError(
                 "a game day waits for its alert in Alertmanager, and this stack runs none",
                 hint="start a full stack (`aqua stack up`), not one without monitoring",
             )
         if self.res.scenario.sli.prometheus is not None and self.ctx.prometheus_url is None:
-            raise ConfigError("the scenario's SLI asks Prometheus, and this stack runs none")
+            raise ConfigError(
+                "the scenario's SLI asks Prometheus, and there is none to ask",
+                hint="pass --prometheus URL" if kube is not None else None,
+            )
         self._admin_token()
         alert = self.res.scenario.alert
         if active_alerts(url, f'alertname="{alert}"'):
@@ -294,17 +335,22 @@ class _Day:
         return url
 
     def _admin_token(self) -> None:
-        """A fault needs the stack run with ``--faults`` and an admin's token: the one in
-        ``$AQUA_ADMIN_TOKEN``, else a login as the stack's admin (for this process only)."""
+        """A fault needs the API run with its fault switch and an admin's token: the one in
+        ``$AQUA_ADMIN_TOKEN``, else a login as the stack's or the cluster's admin (for this
+        process only)."""
         import os
 
+        from sre_cli.gameday.admin import admin_credentials, admin_token
         from sre_cli.ops.providers import faults
 
         exp = self.res.experiment
         if not any(a.fault is not None or a.clear_faults for a in exp.method):
             return
         stack = self.ctx.stack
-        assert stack is not None
+        if stack is None:
+            token = admin_token(self.ctx, admin_credentials(self.ctx))
+            os.environ[faults.ADMIN_TOKEN_ENV] = token
+            return
         if not stack.plan.faults:
             raise ConfigError(
                 f"experiment {self.res.experiment_path.stem} injects API faults, and this "
@@ -355,23 +401,22 @@ class _Day:
             raise Aborted(f"game day {self.res.name} declined; nothing was injected")
 
     def _start_load(self) -> None:
+        from sre_cli.gameday.admin import admin_credentials, entry_url
         from sre_cli.gameday.load import GamedayLoad
         from sre_cli.gameday.sli import SliWatch, reader
-        from sre_cli.loadtest.plan import Limits, LoadPlan, check_loopback, resolve_credentials
+        from sre_cli.loadtest.plan import Limits, LoadPlan, check_loopback
         from sre_cli.loadtest.schedule import constant
 
-        assert self.ctx.stack is not None
         rate = self.res.scenario.load.rate
-        stack = self.ctx.stack
         plan = LoadPlan(
-            target=check_loopback(stack.entry_url),
-            target_source="the stack",
+            target=check_loopback(entry_url(self.ctx), "--entry-url"),
+            target_source="the stack" if self.ctx.stack is not None else "the cluster",
             users=0,
             spawn_rate=0.0,
             duration_s=0.0,
             scenario="reference",
             limits=Limits(p95_ms=1e9, max_error_rate=1.0),
-            credentials=resolve_credentials(None, None, stack.control.layout.root),
+            credentials=admin_credentials(self.ctx),
             schedule=constant(rate, 1.0),
             max_in_flight=200,
             connections=50,
@@ -406,6 +451,10 @@ class _Day:
     def run(self) -> None:
         from sre_cli.chaos.method import plan_action
 
+        if self.ctx.kube is not None:
+            from sre_cli.gameday.admin import entry_url
+
+            entry_url(self.ctx)  # --entry-url given, before anything else
         filled = self.exp = self.res.experiment.filled(self.ctx.builtins())
         url = self._ready()
         self._steady()
@@ -496,7 +545,7 @@ class _Day:
             book.name, state_dir=where.state_dir
         )
         runbook_options = RunOptions(
-            "stack",
+            self.ctx.target,
             dict(self.res.scenario.params),
             yes=self.options.yes,
             interactive=self.options.interactive,
@@ -596,11 +645,3 @@ class _Day:
         if r.runbook_outcome != "resolved":
             return f"runbook {r.runbook_name} ended {r.runbook_outcome}"
         return f"the SLI did not recover within {self.res.scenario.timeouts.recovery:g}s"
-
-
-def check_target(target: str) -> None:
-    if target != "stack":
-        raise UsageError(
-            f"game days run on the local stack; target {target} is not supported yet",
-            hint="start one with `aqua stack up --faults --gameday-alerts` and pass --state-dir",
-        )

@@ -22,6 +22,7 @@ def scenario_table(scenarios: Sequence[Resolved]) -> FitTable:
     table.add_column("alert")
     table.add_column("runbook")
     table.add_column("SLO")
+    table.add_column("targets")
     for r in scenarios:
         table.add_row(
             r.name,
@@ -29,6 +30,7 @@ def scenario_table(scenarios: Sequence[Resolved]) -> FitTable:
             r.scenario.alert,
             r.runbook.name,
             f"{r.slo.service}/{r.slo.name}",
+            ", ".join(r.scenario.targets),
         )
     return table
 

@@ -15,6 +15,13 @@ fix it. Versioned YAML files in ``chaos/gameday/``, validated on load::
       recovered: "< 0.01"         # the SLI is within its objective
     slo: {file: slo/api.yaml, name: availability}   # the error budget the incident spends
     timeouts: {alert: 3m, recovery: 5m}
+    kubernetes:                   # optional: the same incident on a cluster (--target kubernetes)
+      experiment: api-outage-kubernetes   # an experiment with target kubernetes
+      alert: APIDown              # default: the alert above
+      sli: {prometheus: '...', recovered: "< 1"}   # default: the sli above
+      params: {max_pods: "2"}     # default: the params above
+
+A scenario without ``kubernetes:`` runs on the stack only; ``--target kubernetes`` refuses it.
 
 :func:`load_scenario` reports every problem at once, each with its file and line: the schema,
 and what the scenario refers to (an experiment that is not there or not for the stack, a
@@ -118,6 +125,16 @@ class Timeouts(_Model):
     recovery: Duration = 300.0
 
 
+class KubernetesVariant(_Model):
+    """What changes when the scenario runs on a cluster: the fault (an experiment with target
+    kubernetes) and, when given, the alert, the SLI and the runbook's parameters."""
+
+    experiment: str = Field(min_length=1)
+    alert: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    sli: SliSpec | None = None
+    params: dict[str, str] | None = None
+
+
 class Scenario(_Model):
     version: Literal[1] = 1
     title: str = Field(min_length=1)
@@ -130,11 +147,30 @@ class Scenario(_Model):
     sli: SliSpec
     slo: SloRef
     timeouts: Timeouts = Timeouts()
+    kubernetes: KubernetesVariant | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return ("stack", "kubernetes") if self.kubernetes is not None else ("stack",)
+
+    def on(self, target: str) -> Scenario:
+        """This scenario as it runs on ``target`` (the kubernetes variant folded in)."""
+        k = self.kubernetes
+        if target == "stack" or k is None:
+            return self
+        return self.model_copy(
+            update={
+                "experiment": k.experiment,
+                "alert": k.alert or self.alert,
+                "sli": k.sli or self.sli,
+                "params": self.params if k.params is None else k.params,
+            }
+        )
 
 
 @dataclass(frozen=True)
 class Resolved:
-    """A scenario with what it refers to, loaded."""
+    """A scenario with what it refers to, loaded, for one target."""
 
     name: str
     path: Path
@@ -143,6 +179,7 @@ class Resolved:
     experiment_path: Path
     runbook: Runbook
     slo: SLO
+    target: str = "stack"
 
 
 def default_dir() -> Path:
@@ -217,9 +254,10 @@ def load_scenario(path: Path) -> Scenario:
         raise SpecError.every(sorted(problems, key=lambda p: p.line or 0)) from None
 
 
-def resolve(path: Path) -> Resolved:
-    """The scenario of ``path`` with its experiment, runbook and SLO loaded; every problem
-    of the file and of what it refers to in one :class:`SpecError`."""
+def resolve(path: Path, target: str = "stack") -> Resolved:
+    """The scenario of ``path`` with its experiment, runbook and SLO loaded, as it runs on
+    ``target``; every problem of the file and of what it refers to in one
+    :class:`SpecError`. :class:`UsageError` when the scenario has no variant for ``target``."""
     docs = load_documents(path)
     problems: list[SpecError] = []
     scenario: Scenario | None = None
@@ -229,9 +267,23 @@ def resolve(path: Path) -> Resolved:
         problems.extend(exc.problems)
     doc = docs[0]
     raw = doc.data if isinstance(doc.data, dict) else {}
+    exp_key: tuple[str, ...] = ("experiment",)
+    if target != "stack":
+        variant = raw.get("kubernetes")
+        if not isinstance(variant, dict):
+            raise UsageError(
+                f"game day {path.stem} runs on the stack only: it has no kubernetes variant",
+                hint="`aqua gameday list` shows where each scenario runs",
+            )
+        raw = {
+            **raw,
+            "experiment": variant.get("experiment"),
+            "alert": variant.get("alert") or raw.get("alert"),
+        }
+        exp_key = ("kubernetes", "experiment")
 
-    def problem(key: str, message: str) -> None:
-        problems.append(doc.error((key,), f"{key}: {message}"))
+    def problem(key: str, message: str, loc: tuple[str, ...] | None = None) -> None:
+        problems.append(doc.error(loc or (key,), f"{key}: {message}"))
 
     def text(key: str) -> str | None:
         value = raw.get(key)
@@ -241,13 +293,14 @@ def resolve(path: Path) -> Resolved:
     if (exp_ref := text("experiment")) is not None:
         try:
             exp_path, experiment = _experiment(exp_ref, path)
-            if experiment.target != "stack":
+            if experiment.target != target:
                 problem(
-                    "experiment",
-                    f"{exp_path.stem} targets {experiment.target}; game days run on the stack",
+                    ".".join(exp_key),
+                    f"{exp_path.stem} targets {experiment.target}, not {target}",
+                    exp_key,
                 )
         except AquaError as exc:
-            problem("experiment", exc.message)
+            problem(".".join(exp_key), exc.message, exp_key)
     if (book_ref := text("runbook")) is not None:
         try:
             runbook = _runbook(book_ref, path)
@@ -258,8 +311,8 @@ def resolve(path: Path) -> Resolved:
                     f"runbook {runbook.name} does not list {alert} in its alerts "
                     f"({', '.join(runbook.meta.alerts) or 'none'})",
                 )
-            if "stack" not in runbook.meta.targets:
-                problem("runbook", f"runbook {runbook.name} does not run on the stack")
+            if target not in runbook.meta.targets:
+                problem("runbook", f"runbook {runbook.name} does not run on {target}")
         except AquaError as exc:
             problem("runbook", exc.message)
     ref = raw.get("slo")
@@ -275,7 +328,8 @@ def resolve(path: Path) -> Resolved:
     assert exp_path is not None
     assert runbook is not None
     assert slo is not None
-    return Resolved(path.stem, path, scenario, experiment, exp_path, runbook, slo)
+    on = scenario.on(target)
+    return Resolved(path.stem, path, on, experiment, exp_path, runbook, slo, target)
 
 
 @dataclass
@@ -295,6 +349,7 @@ class Catalog:
                     "alert": r.scenario.alert,
                     "runbook": r.runbook.name,
                     "slo": f"{r.slo.service}/{r.slo.name}",
+                    "targets": list(r.scenario.targets),
                     "file": str(r.path),
                 }
                 for r in self.scenarios
@@ -312,6 +367,8 @@ def check_dir(directory: Path) -> Catalog:
     for path in sorted(directory.glob("*.y*ml")):
         try:
             found.append(resolve(path))
+            if found[-1].scenario.kubernetes is not None:
+                resolve(path, "kubernetes")  # its problems count too
         except SpecError as exc:
             problems.append(exc)
         except AquaError as exc:

@@ -391,6 +391,8 @@ class Events(BaseOp):
 class Scale(BaseOp):
     deployment: str = Field(min_length=1)
     replicas: Annotated[int, Field(ge=0, le=1000)] | ParamRef
+    #: only ever up: nothing to do when the Deployment already wants this many or more
+    at_least: bool = False
 
 
 _K8S_READ = ("available", "pods", "events", "logs")
@@ -438,7 +440,8 @@ class K8sOp(VerbOp):
             case "rollout_restart":
                 return f"rollout restart deployment/{self.deployment}"
             case "scale" if self.scale is not None:
-                return f"scale deployment/{self.deployment} to {self.scale.replicas}"
+                most = "at least " if self.scale.at_least else ""
+                return f"scale deployment/{self.deployment} to {most}{self.scale.replicas}"
         return self.verb  # pragma: no cover - the validator admits nothing else
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "GAMEDAY_TIMINGS",
     "GamedayTimings",
     "alertmanager_yaml",
+    "copy_rules",
     "monitoring_dir",
     "nginx_http_body",
     "prometheus_yaml",
@@ -89,19 +90,8 @@ def _targets(plan: StackPlan, job: str) -> list[str]:
 
 def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
     """``prometheus.yml`` for this stack; rule files are copied next to it."""
-    src = monitoring_dir()
-    config = _load(src / "prometheus.yml")
-    rules_dir = layout.config_dir / "rules"
-    rules_dir.mkdir(parents=True, exist_ok=True)
-    rule_files: list[str] = []
-    for rel in config.get("rule_files", []):
-        target = rules_dir / Path(rel).name
-        if plan.gameday_alerts:
-            text = (src / rel).read_text(encoding="utf-8")
-            target.write_text(shorten_rules(text, GAMEDAY_TIMINGS.max_for_s), encoding="utf-8")
-        else:
-            shutil.copyfile(src / rel, target)
-        rule_files.append(str(target))
+    config = _load(monitoring_dir() / "prometheus.yml")
+    rule_files = copy_rules(layout.config_dir / "rules", gameday_alerts=plan.gameday_alerts)
     if plan.gameday_alerts:
         every = f"{GAMEDAY_TIMINGS.interval_s:g}s"
         config.setdefault("global", {}).update(
@@ -135,6 +125,23 @@ def prometheus_yaml(plan: StackPlan, layout: StateLayout) -> str:
         )
     config["scrape_configs"] = jobs
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def copy_rules(rules_dir: Path, *, gameday_alerts: bool) -> list[str]:
+    """The shipped rule files (those ``prometheus.yml`` names) copied into ``rules_dir``,
+    every ``for:`` shortened with ``gameday_alerts``; their paths."""
+    src = monitoring_dir()
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    rule_files: list[str] = []
+    for rel in _load(src / "prometheus.yml").get("rule_files", []):
+        target = rules_dir / Path(rel).name
+        if gameday_alerts:
+            text = (src / rel).read_text(encoding="utf-8")
+            target.write_text(shorten_rules(text, GAMEDAY_TIMINGS.max_for_s), encoding="utf-8")
+        else:
+            shutil.copyfile(src / rel, target)
+        rule_files.append(str(target))
+    return rule_files
 
 
 def shorten_rules(text: str, max_for_s: float) -> str:

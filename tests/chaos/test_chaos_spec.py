@@ -34,7 +34,10 @@ BAD_CASES: dict[str, tuple[int, str]] = {
     "no-probes.yaml": (5, "at least 1 item"),
     "percent-too-high.yaml": (11, "percent: must be less than or equal to 100"),
     "burn-unbounded.yaml": (10, "cpu_burn.seconds: must be less than or equal to 600"),
-    "outage-unknown.yaml": (9, "method.0.outage: must be 'postgres', 'redis' or 'kafka'"),
+    "outage-unknown.yaml": (
+        9,
+        "method.0.outage: must be 'postgres', 'redis', 'kafka' or 'api-service'",
+    ),
     "oom-component-on-kubernetes.yaml": (
         9,
         "needs target stack; the experiment targets kubernetes",

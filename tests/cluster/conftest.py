@@ -38,8 +38,9 @@ def real_cluster(tmp_workdir: Path) -> Iterator[LocalCluster]:
     # One kwok node beside the real one, as `aqua cluster up --nodes-kwok 1` and the bench run:
     # a Ready node that runs nothing must get none of the stack's pods.
     cluster = LocalCluster(tmp_workdir / "cluster", kwok_nodes=1)
-    # The API's fault switch on (as for a game day): the leak and outage tests need it.
-    cluster.up(stack=True, ml=False, faults=True)
+    # The API's fault switch on and the alert timings shortened (as for a game day): the
+    # leak, outage and game-day tests need them.
+    cluster.up(stack=True, ml=False, faults=True, gameday_alerts=True)
     try:
         yield cluster
     finally:

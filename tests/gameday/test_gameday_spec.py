@@ -40,6 +40,13 @@ def test_every_shipped_scenario_resolves() -> None:
     for r in catalog.scenarios:
         assert r.scenario.alert in r.runbook.meta.alerts
         assert r.experiment.target == "stack"
+    on_kubernetes = {r.name for r in catalog.scenarios if "kubernetes" in r.scenario.targets}
+    assert on_kubernetes == {"outage", "memory-leak", "bad-deploy"}
+    for name in sorted(on_kubernetes):
+        r = resolve(SHIPPED / f"{name}.yaml", "kubernetes")
+        assert r.experiment.target == "kubernetes"
+        assert r.scenario.alert in r.runbook.meta.alerts
+        assert "kubernetes" in r.runbook.meta.targets
 
 
 def test_list_json_matches_its_schema() -> None:
@@ -47,6 +54,10 @@ def test_list_json_matches_its_schema() -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert_matches_schema("gameday-list", data)
+    assert {s["name"]: s["targets"] for s in data["scenarios"]}["outage"] == [
+        "stack",
+        "kubernetes",
+    ]
     assert {s["name"]: s["alert"] for s in data["scenarios"]} == {
         "bad-deploy": "DeploymentRolloutStuck",
         "database-outage": "PostgresDown",
@@ -81,10 +92,49 @@ def test_without_a_stack_it_exits_2_and_starts_none(tmp_path: Path) -> None:
     assert not (state / "plan.json").exists()
 
 
-def test_kubernetes_is_refused_before_anything_runs() -> None:
-    done = run_aqua("gameday", "run", "outage", "--target", "kubernetes")
+def test_a_scenario_without_a_kubernetes_variant_is_refused_there() -> None:
+    done = run_aqua("gameday", "run", "latency-spike", "--target", "kubernetes", "--yes")
     assert done.returncode == 2
-    assert "game days run on the local stack" in done.stderr
+    assert "game day latency-spike runs on the stack only" in " ".join(done.stderr.split())
+
+
+def test_on_kubernetes_without_a_reachable_cluster_it_exits_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    where = ("--kubeconfig", str(kubeconfig), "-n", "aquaculture-local")
+    done = run_aqua(
+        "gameday", "run", "outage", "--target", "kubernetes", *where, "--yes",
+        "--entry-url", f"http://127.0.0.1:{port}", "--alertmanager", f"http://127.0.0.1:{port}",
+        "--journal", str(tmp_path / "j.jsonl"), "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "did not answer" in " ".join(done.stderr.split())
+    report = json.loads(done.stdout)
+    assert report["target"] == "kubernetes"
+    assert report["fault"]["injected_at"] is None
+    assert report["verdict"] == "fail"
+
+
+def test_on_kubernetes_the_api_url_is_required() -> None:
+    done = run_aqua("gameday", "run", "outage", "--target", "kubernetes", "--yes")
+    assert done.returncode == 2
+    assert "needs the API's URL" in " ".join(done.stderr.split())
 
 
 @pytest.mark.parametrize("gameday", [False, True])
@@ -141,7 +191,7 @@ def test_a_release_action_undoes_to_the_settings_it_started_with() -> None:
         {"release": {"deployment": "api-service", "env": {"AQUA_DB_POOL_SIZE": "0"}}}
     )
     assert action.risk == "mutate"
-    assert action.target == "stack"
+    assert action.target is None  # the stack and kubernetes (kube_release.py)
     assert action.describe() == "release api-service with AQUA_DB_POOL_SIZE=0"
     undo = action.undo
     assert undo is not None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_runner import ROOT, run_aqua
+from cli_runner import run_aqua
+from gameday_variants import STACK_RESTART, scenario_without_fix
 from infra_harness import require
 from json_schema import assert_matches_schema
 from stack.stack_harness import Stack, make_stack, require_full_stack
@@ -115,34 +115,11 @@ def test_outage_is_detected_fixed_and_measured(stack: Stack) -> None:
     assert all(c["ready"] for n, c in stack.status().items() if n.startswith("api-"))
 
 
-def without_fix(stack: Stack, name: str, wait: str) -> Path:
-    """Shipped scenario ``name`` whose runbook lacks its fix (the step that restarts what is
-    not ready), next to the stack: the runbook's ``wait`` for the restarted components is cut
-    to 20 s, the scenario's recovery timeout to 15 s, so the failure comes soon."""
-    shipped = (ROOT / "chaos" / "gameday" / f"{name}.yaml").read_text()
-    runbook = re.search(r"^runbook: (\S+)$", shipped, re.M)
-    experiment = re.search(r"^experiment: (\S+)$", shipped, re.M)
-    assert runbook is not None
-    assert experiment is not None
-    book = (ROOT / "runbooks" / f"{runbook.group(1)}.md").read_text()
-    fix = re.search(r"```aqua action\nstack: \{restart: [^\n]*\n```\n", book)
-    assert fix is not None
-    assert wait in book
-    variant = stack.state_dir.parent / f"{runbook.group(1)}-no-fix.md"
-    variant.write_text(book.replace(fix.group(0), "").replace(wait, "timeout: 20s"))
-    scenario = stack.state_dir.parent / f"{name}-no-fix.yaml"
-    scenario.write_text(
-        re.sub(r"recovery: \w+", "recovery: 15s", shipped)
-        .replace(experiment.group(0), f"experiment: {ROOT / 'chaos' / experiment.group(1)}.yaml")
-        .replace(runbook.group(0), f"runbook: {variant}")
-    )
-    return scenario
-
-
 def failed_without_fix(stack: Stack, name: str, wait: str) -> dict[str, Any]:
     """Game day ``name`` with its runbook's fix taken out: the fault landed and the alert
     fired (they did their part), the runbook's wait failed, nothing recovered, exit 1."""
-    code, err, report = gameday(stack, str(without_fix(stack, name, wait)), "--yes")
+    scenario = scenario_without_fix(stack.state_dir.parent, name, STACK_RESTART, wait)
+    code, err, report = gameday(stack, str(scenario), "--yes")
     assert code == 1, (err, json.dumps(report, indent=1))
     assert report["verdict"] == "fail"
     assert report["fault"]["landed"]

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def processes() -> Iterator[list[int]]:
 def test_prometheus_discovers_the_namespace_pods_with_their_track(
     kube_cluster: ControlPlane, tmp_path: Path, processes: list[int]
 ) -> None:
-    from sre_cli.cluster.monitoring import start_prometheus
+    from sre_cli.cluster.monitoring import start_monitoring
 
     kube = Kubectl(kube_cluster.toolchain.kubectl, kube_cluster.kubeconfig)
     kube.run("create", "namespace", NS, check=False)
@@ -113,14 +114,21 @@ def test_prometheus_discovers_the_namespace_pods_with_their_track(
         },
     }
     kube.run("apply", "-f", "-", stdin=json.dumps(deployment))
-    prom = start_prometheus(
-        tmp_path, kube_cluster, kube, NS, lambda _name, pid: processes.append(pid or 0)
+    mon = start_monitoring(
+        tmp_path,
+        kube_cluster,
+        kube,
+        NS,
+        lambda _name, pid: processes.append(pid or 0),
+        gameday_alerts=True,
     )
+    prom = mon.prometheus
 
     def found() -> list[dict[str, str]]:
         status, body = http_request(f"{prom.url}/api/v1/targets")
         assert status == 200
-        return [t["labels"] for t in json.loads(body)["data"]["activeTargets"]]
+        active = json.loads(body)["data"]["activeTargets"]
+        return [t["labels"] for t in active if t["labels"]["job"] != "kube-state-metrics"]
 
     deadline = time.monotonic() + 60
     while len(labels := found()) < 2:
@@ -130,3 +138,32 @@ def test_prometheus_discovers_the_namespace_pods_with_their_track(
     assert {t["pod"] for t in labels} == pods
     assert all(t["job"] == "api" and t["track"] == "stable" for t in labels), labels
     assert all(t["namespace"] == NS for t in labels)
+
+    # The object states under kube-state-metrics' names, as the alert rules read them.
+    def replicas() -> list[dict[str, Any]]:
+        query = urllib.parse.quote(f'kube_deployment_spec_replicas{{namespace="{NS}"}}')
+        status, body = http_request(f"{prom.url}/api/v1/query?query={query}")
+        assert status == 200
+        result: list[dict[str, Any]] = json.loads(body)["data"]["result"]
+        return result
+
+    while not (series := replicas()):
+        assert time.monotonic() < deadline, "no kube_deployment_spec_replicas"
+        time.sleep(0.5)
+    assert [(s["metric"]["deployment"], s["value"][1]) for s in series] == [("api", "2")]
+    # The shipped rules, every `for:` shortened, sent to the cluster's Alertmanager.
+    body = http_request(f"{prom.url}/api/v1/rules")[1]
+    rules = {r["name"]: r for g in json.loads(body)["data"]["groups"] for r in g["rules"]}
+    assert rules["APIDown"]["duration"] == 10
+    assert rules["DeploymentRolloutStuck"]["duration"] == 10
+
+    def alertmanagers() -> list[str]:
+        body = http_request(f"{prom.url}/api/v1/alertmanagers")[1]
+        active = json.loads(body)["data"]["activeAlertmanagers"]
+        return [str(a["url"]).split("/api/")[0] for a in active]
+
+    while not (found_am := alertmanagers()):
+        assert time.monotonic() < deadline, "Prometheus has no Alertmanager"
+        time.sleep(0.5)
+    assert found_am == [mon.alertmanager.url]
+    assert http_request(f"{mon.alertmanager.url}/-/ready")[0] == 200

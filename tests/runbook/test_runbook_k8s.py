@@ -180,7 +180,8 @@ def test_dry_run_lists_the_pod_and_deletes_nothing(
     assert [victim in line for line in steps[5]["details"]] == [True]  # the one not-ready pod
     assert steps[11]["status"] == "would"
     assert steps[11]["changes"] == [f"delete pod {victim} (NOT READY: Running, ContainersNotReady)"]
-    assert steps[13]["status"] == "would"
+    assert steps[12]["status"] == "nothing"  # scale up to at least 2: it wants 3
+    assert steps[14]["status"] == "would"
     assert api_pods(admin) == before
 
 
@@ -249,7 +250,7 @@ def test_a_destructive_step_without_yes_exits_3_and_deletes_nothing(
     assert report["outcome"] == "aborted"
     assert by_step(report)[11]["status"] == "declined"
     assert by_step(report)[11]["risk"] == "destructive"
-    assert 13 not in by_step(report)
+    assert 14 not in by_step(report)
     assert api_pods(admin) == before
 
 
@@ -269,7 +270,8 @@ def test_api_down_replaces_the_not_ready_pod_as_the_operator(
         (8, "info"),  # logs (kwok runs no containers: said so, the run goes on)
         (9, "error"),  # top: no metrics API on this control plane, said so
         (11, "done"),
-        (13, "pass"),
+        (12, "nothing"),  # scale up to at least 2 replicas: it wants 3, left alone
+        (14, "pass"),
     ]
     assert report["verification"]["recovered"] is True  # the SLI: no API traffic, no errors
     assert "no traffic over 5m" in report["verification"]["summary"]

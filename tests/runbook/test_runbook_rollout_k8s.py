@@ -265,3 +265,71 @@ def test_bad_deploy_rolls_the_deployment_back_to_the_good_image(
     d: Any = apps.read_namespaced_deployment("shop", NS)
     assert images(d) == [GOOD, "registry.aqua.test/proxy:2"]
     assert rollout_state(d)[0] is True
+
+
+def test_scale_at_least_only_ever_scales_up(cluster: ControlPlane, apps: client.AppsV1Api) -> None:
+    from sre_cli.ops.operations import K8sOp
+
+    deploy(cluster, apps, "few", GOOD)
+    ctx = open_context(TargetOptions("kubernetes", kubeconfig=cluster.kubeconfig, namespace=NS))
+    try:
+        fewer = {"scale": {"deployment": "few", "replicas": 1, "at_least": True}}
+        plan = ctx.plan(K8sOp.model_validate(fewer))
+        assert plan.changes == ()
+        assert plan.summary == "nothing to do: deployment/few has 2 replicas"
+        more = {"scale": {"deployment": "few", "replicas": 3, "at_least": True}}
+        (change,) = ctx.plan(K8sOp.model_validate(more)).changes
+        assert change.summary == "scale deployment/few from 2 to 3"
+        assert change.apply() == "deployment/few scaled to 3"
+        scale: Any = apps.read_namespaced_deployment_scale("few", NS)
+        assert scale.spec.replicas == 3
+    finally:
+        ctx.close()
+
+
+def test_a_chaos_release_rolls_its_env_out_and_its_revert_ends_it_once(
+    cluster: ControlPlane, apps: client.AppsV1Api
+) -> None:
+    from sre_cli.chaos.kube_release import ENV_KEY, plan_release, plan_revert
+    from sre_cli.errors import UsageError
+
+    def env(d: Any) -> dict[str, str]:
+        return {e.name: e.value for e in d.spec.template.spec.containers[0].env or []}
+
+    deploy(cluster, apps, "rel", GOOD)
+    ctx = open_context(TargetOptions("kubernetes", kubeconfig=cluster.kubeconfig, namespace=NS))
+    kube = ctx.kube
+    assert kube is not None
+    try:
+        (change,) = plan_release(kube, "rel", {"AQUA_DB_POOL_SIZE": "0"}).changes
+        assert change.apply() == "deployment/rel: AQUA_DB_POOL_SIZE=0"
+        d: Any = apps.read_namespaced_deployment("rel", NS)
+        assert env(d) == {"AQUA_DB_POOL_SIZE": "0"}
+        assert json.loads(d.metadata.annotations[ENV_KEY]) == {"AQUA_DB_POOL_SIZE": None}
+        with pytest.raises(UsageError, match="already carries a release"):
+            plan_release(kube, "rel", {"AQUA_DB_POOL_SIZE": "1"})
+        # the revert writes the settings back: the variable gone, a new revision
+        (revert,) = plan_revert(kube, "rel").changes
+        assert revert.summary == "deployment/rel: write its settings back"
+        assert revert.apply() == "deployment/rel: AQUA_DB_POOL_SIZE=(unset)"
+        d = wait_for(lambda: rolled_out(apps, "rel"), "the revert rolled out")
+        assert env(d) == {}
+        assert ENV_KEY not in (d.metadata.annotations or {})
+        assert plan_revert(kube, "rel").changes == ()
+        # released again, then taken back by a rollout undo (a runbook): the revert only
+        # forgets the release and leaves the template alone
+        plan_release(kube, "rel", {"AQUA_DB_POOL_SIZE": "0"}).changes[0].apply()
+        wait_for(lambda: rolled_out(apps, "rel"), "the release rolled out")
+        ctx.plan(RolloutOp(undo="deployment/rel")).changes[0].apply()
+        undone = wait_for(lambda: rolled_out(apps, "rel"), "the undo rolled out")
+        assert env(undone) == {}
+        (forget,) = plan_revert(kube, "rel").changes
+        assert forget.summary == "deployment/rel: already taken back: forget the release"
+        assert forget.apply() == "deployment/rel: template left as it is"
+        d = apps.read_namespaced_deployment("rel", NS)
+        assert ENV_KEY not in (d.metadata.annotations or {})
+        revision = "deployment.kubernetes.io/revision"
+        assert d.metadata.annotations[revision] == undone.metadata.annotations[revision]
+        assert d.spec.template == undone.spec.template  # no new rollout
+    finally:
+        ctx.close()

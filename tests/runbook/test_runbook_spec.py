@@ -200,7 +200,8 @@ def test_api_down_covers_both_targets_as_documented() -> None:
         "diagnose",
         "diagnose",
         "diagnose",
-        "action",
+        "action",  # replace the pods that are not ready
+        "action",  # scale a Deployment at zero back up (only ever up)
         "check",
     ]
 

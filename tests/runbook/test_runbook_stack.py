@@ -51,8 +51,8 @@ def test_dry_run_reports_the_restart_and_changes_nothing(stack: Stack) -> None:
     assert "api-1 (stopped on purpose)" in by_step[3]["summary"]
     assert by_step[10]["status"] == "would"
     assert by_step[10]["changes"] == ["restart api-1 (stopped on purpose)"]
-    assert by_step[12]["status"] == "would"
-    assert by_step[14]["status"] == "pass"  # nginx serves from api-2
+    assert by_step[13]["status"] == "would"
+    assert by_step[15]["status"] == "pass"  # nginx serves from api-2
     assert "would restart 1 component(s)" in done.stdout
     text = " ".join(done.stdout.split())
     assert "[mutate: asks first unless --yes]" in text  # each step with its risk level
@@ -77,7 +77,7 @@ def test_a_mutate_step_without_yes_or_a_terminal_exits_3_and_leaves_the_replica_
     by_step = steps(events)
     assert by_step[10]["status"] == "declined"
     assert by_step[10]["risk"] == "mutate"
-    assert 12 not in by_step
+    assert 13 not in by_step
     assert events[-1]["exit_code"] == 3
     assert stack.status()["api-1"]["pid"] is None
     assert stack.state()["components"]["api-1"]["desired"] == "down"
@@ -96,8 +96,8 @@ def test_api_down_brings_the_replica_back(stack: Stack) -> None:
         (6, "info"),  # its last log lines
         (9, "info"),  # memory and CPU of the replica still running
         (10, "done"),  # restarted
-        (12, "pass"),  # ready again
-        (14, "pass"),  # through nginx
+        (13, "pass"),  # ready again
+        (15, "pass"),  # through nginx
     ]
     verified = next(e for e in events if e["event"] == "verify")
     assert verified["slo"] == "api-availability"  # the SLI from the API's own metrics

@@ -16,9 +16,20 @@ from typing import Any
 
 from sre_cli.errors import ConfigError, Unavailable
 
-__all__ = ["ADMIN_TOKEN_ENV", "FAULTS_PATH", "FaultsOff", "call", "rules", "stack_admin_token"]
+__all__ = [
+    "ADMIN_SECRET",
+    "ADMIN_TOKEN_ENV",
+    "FAULTS_PATH",
+    "FaultsOff",
+    "call",
+    "login",
+    "rules",
+    "stack_admin_token",
+]
 
 ADMIN_TOKEN_ENV = "AQUA_ADMIN_TOKEN"  # noqa: S105 - the name of a variable
+#: the Secret of the API's bootstrap admin on Kubernetes (``aqua cluster up --faults``)
+ADMIN_SECRET = "aqua-admin"  # noqa: S105 - the name of a Secret
 FAULTS_PATH = "/api/v1/admin/faults"
 
 
@@ -28,21 +39,26 @@ class FaultsOff(ConfigError):
 
 def stack_admin_token(entry_url: str, secrets_file: Path) -> str:
     """An access token of the stack's bootstrap admin (its ``secrets.json``)."""
-    import httpx
-
     from sre_cli.stack.state import StackSecrets
 
     try:
         secrets = StackSecrets.model_validate_json(secrets_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the stack's admin from {secrets_file}: {exc}") from exc
-    form = {"username": secrets.admin_username, "password": secrets.admin_password}
+    return login(entry_url, secrets.admin_username, secrets.admin_password)
+
+
+def login(entry_url: str, username: str, password: str) -> str:
+    """An access token of ``username`` from the API at ``entry_url``."""
+    import httpx
+
+    form = {"username": username, "password": password}
     try:
         response = httpx.post(f"{entry_url}/api/v1/auth/token", data=form, timeout=30.0)
     except httpx.HTTPError as exc:
         raise Unavailable(f"logging in at {entry_url}: {type(exc).__name__}: {exc}") from exc
     if response.status_code != 200:
-        raise Unavailable(f"logging in as the stack's admin answered {response.status_code}")
+        raise Unavailable(f"logging in as {username} answered {response.status_code}")
     return str(response.json()["access_token"])
 
 

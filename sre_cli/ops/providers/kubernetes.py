@@ -544,10 +544,11 @@ class KubeTarget:
                 name,
                 self.namespace,
             )
-            if scale.spec.replicas == want:
-                return ActionPlan(f"nothing to do: deployment/{name} has {want} replicas")
+            now = scale.spec.replicas or 0
+            if now == want or (op.scale.at_least and now >= want):
+                return ActionPlan(f"nothing to do: deployment/{name} has {now} replicas")
             change = Change(
-                f"scale deployment/{name} from {scale.spec.replicas} to {want}",
+                f"scale deployment/{name} from {now} to {want}",
                 functools.partial(self._scale, name, want),
             )
             return ActionPlan(f"scale deployment/{name}", (change,))
