@@ -113,15 +113,46 @@ def canary(
     _run("canary", parse_steps(options.pop("steps")), **options)
 
 
+PreviewPath = Annotated[
+    str,
+    typer.Option(
+        "--preview-path", help="Path the green pods are loaded on before the switch (SLO-counted)."
+    ),
+]
+PreviewRps = Annotated[
+    float,
+    typer.Option(
+        "--preview-rps", min=1, max=200, help="Requests per second of that load, over all pods."
+    ),
+]
+
+
+def _preview_options(
+    preview_path: PreviewPath = "/api/v1/farms", preview_rps: PreviewRps = 20.0
+) -> None:
+    """Blue-green's own options, spliced into the canary's."""
+
+
 def blue_green(**options: Any) -> None:
-    """Start a full-size green Deployment, switch the Services to it, judge it on live
-    traffic; switch back at once when it burns budget, else make it the stable one."""
+    """Start a full-size green Deployment without traffic, judge it on synthetic load at its
+    own pods, switch the Services only when it holds (then watch it on live traffic; switch
+    back at once when it burns budget), and make it the stable one."""
     _run("blue-green", [100], **options)
 
 
-# The canary's options but --steps: one list of options to keep in step.
-blue_green.__signature__ = _without(canary, "steps")  # type: ignore[attr-defined]
-blue_green.__annotations__ = {k: v for k, v in canary.__annotations__.items() if k != "steps"}
+def _blue_green_signature() -> inspect.Signature:
+    """The canary's options but --steps, with the preview's before --kubeconfig."""
+    base = list(_without(canary, "steps").parameters.values())
+    extra = list(inspect.signature(_preview_options, eval_str=True).parameters.values())
+    at = next(i for i, p in enumerate(base) if p.name == "kubeconfig")
+    return inspect.Signature([*base[:at], *extra, *base[at:]])
+
+
+blue_green.__signature__ = _blue_green_signature()  # type: ignore[attr-defined]
+blue_green.__annotations__ = {
+    **{k: v for k, v in canary.__annotations__.items() if k != "steps"},
+    **_preview_options.__annotations__,
+}
 app.command("blue-green")(blue_green)
 
 
@@ -148,6 +179,8 @@ def _run(
     dry_run: bool,
     yes: bool,
     fmt: Format,
+    preview_path: str = "/api/v1/farms",
+    preview_rps: float = 20.0,
 ) -> None:
     from sre_cli.commands.terminal import ask, interactive
     from sre_cli.errors import CheckFailed, UsageError
@@ -183,6 +216,8 @@ def _run(
         check_every_s=None if check_every is None else seconds("--check-every", check_every),
         slo_paths=list(slo or []),
         limits=Limits(max_burn_rate=max_burn_rate, margin=margin, min_requests=min_requests),
+        preview_path=preview_path,
+        preview_rps=preview_rps,
     )
     local = cluster_defaults() if kubeconfig is None else None
     if local is not None:

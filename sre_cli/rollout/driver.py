@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sre_cli.rollout.report import RolloutReport, StepRecord
+from sre_cli.rollout.preview import Preview, synthetic_load
+from sre_cli.rollout.report import Phase, RolloutReport, StepRecord
 from sre_cli.rollout.workloads import Workloads, wait_ready
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Driver:
     journal: Journal
     clock: Clock = field(default_factory=Clock)
     ready_timeout: float = 300.0
+    #: the load a blue-green preview judges green on (tests pass their own)
+    preview: Preview = synthetic_load
 
     def __post_init__(self) -> None:
         self.report = RolloutReport(self.plan, dry_run=False)
@@ -62,9 +65,9 @@ class Driver:
     def wait(self, name: str, replicas: int) -> float:
         return wait_ready(self.work, name, replicas, timeout=self.ready_timeout)
 
-    def watch(self, step: Step, track: str) -> StepRecord:
+    def watch(self, step: Step, track: str, phase: Phase = "traffic") -> StepRecord:
         """Analyse ``track`` through the step's interval; the record's verdict says how it ended."""
-        record = StepRecord(step)
+        record = StepRecord(step, phase=phase)
         self.report.steps.append(record)
         start = self.clock.now()
         deadline = start + self.plan.interval_s
@@ -75,7 +78,7 @@ class Driver:
             analysis = self.analyst(track, start, at)
             record.analyses += 1
             record.last = analysis
-            self.log("analysis", step=step.index, track=track, **analysis.to_json())
+            self.log("analysis", step=step.index, track=track, phase=phase, **analysis.to_json())
             if analysis.verdict == "fail":
                 record.verdict = "fail"
                 return record
@@ -98,6 +101,7 @@ class Driver:
             "decision",
             decision="abort",
             step=record.step.index,
+            phase=record.phase,
             verdict=record.verdict,
             reasons=reasons,
             figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
@@ -116,6 +120,7 @@ class Driver:
             "decision",
             decision="continue",
             step=record.step.index,
+            phase=record.phase,
             verdict=record.verdict,
             figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
         )

@@ -15,9 +15,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sre_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from sre_cli.rollout.preview import PreviewSpec
 
 __all__ = ["Limits", "RolloutPlan", "Step", "canary_replicas", "parse_env", "parse_steps"]
 
@@ -128,6 +131,8 @@ class RolloutPlan:
     limits: Limits
     steps: list[Step] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
+    #: blue-green: the synthetic load green is judged on before the switch
+    preview: PreviewSpec | None = None
 
     @property
     def canary_name(self) -> str:
@@ -152,6 +157,7 @@ class RolloutPlan:
         slos: list[str],
         limits: Limits,
         services: list[str],
+        preview: PreviewSpec | None = None,
     ) -> RolloutPlan:
         if stable < 1:
             raise UsageError(
@@ -183,6 +189,7 @@ class RolloutPlan:
             limits=limits,
             steps=steps,
             services=services,
+            preview=preview if strategy == "blue-green" else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -199,5 +206,6 @@ class RolloutPlan:
             "slos": list(self.slos),
             "limits": self.limits.to_json(),
             "services": list(self.services),
+            "preview": None if self.preview is None else self.preview.to_json(),
             "steps": [s.to_json() for s in self.steps],
         }

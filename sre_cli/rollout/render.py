@@ -10,7 +10,7 @@ from rich.text import Text
 from sre_cli.table import FitTable, Words
 
 if TYPE_CHECKING:
-    from sre_cli.rollout.report import RolloutReport
+    from sre_cli.rollout.report import RolloutReport, StepRecord
 
 __all__ = ["render_report"]
 
@@ -31,26 +31,36 @@ def render_report(report: RolloutReport) -> Group:
             f"{plan.limits.margin:g} over stable; at least {plan.limits.min_requests} requests"
         ),
     ]
-    done = {r.step.index: r for r in report.steps}
+    if plan.preview is not None:
+        p = plan.preview
+        parts.append(
+            Words(
+                f"before any Service moves, green is judged on {p.rps:g} req/s of GET {p.path} "
+                f"at its pods' port {p.port}; after the switch, on the live traffic"
+            )
+        )
     table = FitTable("step", "weight", "canary pods", "stable pods", "verdict", "figures")
     for step in plan.steps:
-        record = done.get(step.index)
-        verdict = record.verdict if record else ("promotion" if step.promotion else "")
-        figures = ""
-        if record is not None and record.last is not None:
-            figures = "; ".join(
-                f"{j.slo} {_burn(j.canary.burn_rate)} vs {_burn(j.stable.burn_rate)} "
-                f"({j.canary.total or 0:.0f} req)"
-                for j in record.last.judgements
+        records: list[StepRecord | None] = [r for r in report.steps if r.step.index == step.index]
+        for record in records or [None]:
+            verdict = record.verdict if record else ("promotion" if step.promotion else "")
+            if record is not None and record.phase != "traffic":
+                verdict = f"{verdict} ({record.phase})"
+            figures = ""
+            if record is not None and record.last is not None:
+                figures = "; ".join(
+                    f"{j.slo} {_burn(j.canary.burn_rate)} vs {_burn(j.stable.burn_rate)} "
+                    f"({j.canary.total or 0:.0f} req)"
+                    for j in record.last.judgements
+                )
+            table.add_row(
+                str(step.index),
+                f"{step.weight}% ({step.effective_weight:.0f}%)",
+                str(step.canary_replicas),
+                str(step.stable_replicas),
+                verdict,
+                figures,
             )
-        table.add_row(
-            str(step.index),
-            f"{step.weight}% ({step.effective_weight:.0f}%)",
-            str(step.canary_replicas),
-            str(step.stable_replicas),
-            verdict,
-            figures,
-        )
     parts.append(table)
     line = Text(report.outcome, style=_STYLE.get(report.outcome, ""))
     if report.reason:

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from sre_cli.rollout.analysis import Analysis
     from sre_cli.rollout.plan import RolloutPlan, Step
+    from sre_cli.rollout.preview import LoadFigures
 
 __all__ = ["Outcome", "RolloutReport", "StepRecord"]
 
 Outcome = Literal["planned", "promoted", "aborted"]
+#: what a step's window judged: a share of the live traffic (canary), green on its own
+#: synthetic load before any Service moves (``preview``), green on the live traffic after
+Phase = Literal["traffic", "preview", "live"]
 
 
 @dataclass
@@ -21,10 +25,14 @@ class StepRecord:
     analyses: int = 0
     last: Analysis | None = None
     verdict: str = "running"
+    phase: Phase = "traffic"
+    load: LoadFigures | None = None  # the synthetic load of a preview
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.step.to_json(),
+            "phase": self.phase,
+            "load": None if self.load is None else self.load.to_json(),
             "ready_s": round(self.ready_s, 2),
             "analyses": self.analyses,
             "verdict": self.verdict,

@@ -41,6 +41,9 @@ class Request:
     check_every_s: float | None = None
     slo_paths: list[Path] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
+    #: blue-green's gate: the path its synthetic load asks for, and how often
+    preview_path: str = "/api/v1/farms"
+    preview_rps: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,14 @@ def prepare(kube: KubeTarget, request: Request) -> tuple[RolloutPlan, dict[str, 
     slos = load_slos(_slo_files(request, stable))
     if not slos:
         raise UsageError("the SLO files hold no SLO to judge the rollout by")
+    preview = None
+    if request.strategy == "blue-green":
+        from sre_cli.rollout.preview import PreviewSpec, container_port
+
+        if not request.preview_path.startswith("/"):
+            raise UsageError(f"--preview-path {request.preview_path!r} must start with /")
+        port = container_port(stable["spec"]["template"], container)
+        preview = PreviewSpec(request.preview_path, request.preview_rps, port)
     plan = RolloutPlan.build(
         request.strategy,
         namespace=kube.namespace,
@@ -110,6 +121,7 @@ def prepare(kube: KubeTarget, request: Request) -> tuple[RolloutPlan, dict[str, 
         slos=[s.id for s in slos],
         limits=request.limits,
         services=routed_services(work.services(), pod_labels(stable)),
+        preview=preview,
     )
     return plan, stable, slos
 

@@ -53,6 +53,7 @@ class Workloads(Protocol):
     def readiness(self, name: str) -> Readiness: ...
     def services(self) -> dict[str, dict[str, str]]: ...
     def set_selector(self, service: str, selector: dict[str, str]) -> None: ...
+    def pod_addresses(self, selector: dict[str, str]) -> list[str]: ...
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -131,4 +132,15 @@ class KubeWorkloads:
     def set_selector(self, service: str, selector: dict[str, str]) -> None:
         self.kube.patch_service(
             service, [{"op": "replace", "path": "/spec/selector", "value": dict(selector)}]
+        )
+
+    def pod_addresses(self, selector: dict[str, str]) -> list[str]:
+        """The addresses of the Ready pods whose labels match ``selector``."""
+        from sre_cli.ops.providers.kubernetes import pod_ready
+
+        wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        return sorted(
+            str(p.status.pod_ip)
+            for p in self.kube.list_pods(wanted)
+            if pod_ready(p) and p.status.pod_ip
         )

@@ -1,8 +1,9 @@
 """``aqua rollout`` against a real control plane (kwok plays the kubelet): the Deployments
 and Services it creates, changes and removes, through the API server.
 
-The analysis is scripted here (an Analyst is the rollout's own boundary; it is tested against
-a real Prometheus in tests/rollout and end to end on the real node in tests/cluster)."""
+The analysis and blue-green's preview load are scripted here (both are the rollout's own
+boundaries: kwok pods serve nothing; the analysis is tested against a real Prometheus in
+tests/rollout and both end to end on the real node in tests/cluster)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from cli_runner import invoke
 from json_schema import assert_matches_schema
+from rollout.fake_cluster import FakePreview
 from runbook.k8s_harness import wait_for
 
 from sre_cli.commands.rollout import app
@@ -46,7 +48,15 @@ def _deployment(replicas: int) -> dict[str, Any]:
             },
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "api", "image": "svc:1"}]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "api",
+                            "image": "svc:1",
+                            "ports": [{"name": "http", "containerPort": 8000}],
+                        }
+                    ]
+                },
             },
         },
     }
@@ -123,7 +133,7 @@ def _run(kube: KubeTarget, strategy: str, verdict: str) -> tuple[Any, Scripted]:
     plan, stable, _ = prepare(kube, request)
     work = KubeWorkloads(kube)
     analyst = Scripted(verdict, work)
-    driver = Driver(plan, work, analyst, Journal(), ready_timeout=90)
+    driver = Driver(plan, work, analyst, Journal(), ready_timeout=90, preview=FakePreview())
     run = run_blue_green if strategy == "blue-green" else run_canary
     return run(driver, stable), analyst
 
@@ -220,12 +230,13 @@ def test_a_failing_canary_is_removed_and_the_stable_deployment_never_changes(
     assert _image(work, "api") == "svc:1"
 
 
-def test_blue_green_switches_the_service_and_back_when_green_fails(kube: KubeTarget) -> None:
+def test_blue_green_refuses_a_failing_green_before_the_service_moves(kube: KubeTarget) -> None:
     from kubernetes import client
 
     core: Any = client.CoreV1Api(kube.api)
     work = KubeWorkloads(kube)
     selectors: list[dict[str, str]] = []
+    preview = FakePreview()
 
     class Watching(Scripted):
         def __call__(self, track: str, start: float, at: float) -> Analysis:
@@ -237,10 +248,18 @@ def test_blue_green_switches_the_service_and_back_when_green_fails(kube: KubeTar
     request = Request("blue-green", "api", "svc:2", interval_s=0.5, check_every_s=0.25,
                       slo_paths=[Path(SLO)])  # fmt: skip
     plan, stable, _ = prepare(kube, request)
-    driver = Driver(plan, work, Watching("fail", work), Journal(), ready_timeout=90)
+    assert plan.preview is not None
+    assert plan.preview.port == 8000
+    driver = Driver(
+        plan, work, Watching("fail", work), Journal(), ready_timeout=90, preview=preview
+    )
     report = run_blue_green(driver, stable)
     assert report.outcome == "aborted"
-    assert selectors == [{"app": "api", "track": "green"}]
+    assert selectors == [{"app": "api", "track": "stable"}]  # judged while blue served
+    # the load went to green's two Ready pods, at the addresses the API server gives them
+    green_ips = [t[0] for t in preview.targets]
+    assert len(green_ips) == 2
+    assert all(port == 8000 for _, port in preview.targets)
     assert core.read_namespaced_service("api", NS).spec.selector == {"app": "api"}
     assert work.get("api-green") is None
     assert _image(work, "api") == "svc:1"

@@ -7,8 +7,11 @@ recorded in ``calls`` so a test can check the order of the changes.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from sre_cli.rollout.preview import LoadFigures, PreviewSpec
 from sre_cli.rollout.workloads import Readiness
 
 
@@ -70,3 +73,34 @@ class FakeWorkloads:
     def set_selector(self, service: str, selector: dict[str, str]) -> None:
         self.calls.append(("route", service, selector.get("track")))
         self.selectors[service] = dict(selector)
+
+    def pod_addresses(self, selector: dict[str, str]) -> list[str]:
+        """One address per replica of each Deployment whose pods ``selector`` picks."""
+        out = []
+        for i, d in enumerate(self.deployments.values()):
+            labels = d["spec"]["template"]["metadata"]["labels"]
+            if all(labels.get(k) == v for k, v in selector.items()):
+                out += [f"10.244.{i}.{n}" for n in range(1, int(d["spec"]["replicas"]) + 1)]
+        return out
+
+
+class FakePreview:
+    """The preview boundary: records the targets and whether its load is running."""
+
+    def __init__(self) -> None:
+        self.targets: list[tuple[str, int]] = []
+        self.running = False
+
+    def __call__(
+        self, targets: Sequence[tuple[str, int]], spec: PreviewSpec, max_s: float
+    ) -> AbstractContextManager[LoadFigures]:
+        self.targets = list(targets)
+        return self._run(spec)
+
+    @contextmanager
+    def _run(self, spec: PreviewSpec) -> Iterator[LoadFigures]:
+        self.running = True
+        try:
+            yield LoadFigures([f"{h}:{p}" for h, p in self.targets], spec.path, requests=100)
+        finally:
+            self.running = False

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rollout.fake_cluster import FakeWorkloads, stable_deployment
+from rollout.fake_cluster import FakePreview, FakeWorkloads, stable_deployment
 
 from sre_cli.errors import UsageError
 from sre_cli.rollout.analysis import Analysis, Figures, judge_slo
@@ -15,6 +15,7 @@ from sre_cli.rollout.bluegreen import run_blue_green
 from sre_cli.rollout.canary import run_canary
 from sre_cli.rollout.driver import Clock, Driver
 from sre_cli.rollout.plan import Limits, RolloutPlan, canary_replicas, parse_env, parse_steps
+from sre_cli.rollout.preview import PreviewSpec
 from sre_cli.rollout.promql import scope
 from sre_cli.rollout.templates import track_deployment
 from sre_cli.slo.loader import load_slos
@@ -119,6 +120,7 @@ def plan_for(strategy: str = "canary", weights: list[int] | None = None) -> Roll
         slos=["api-availability"],
         limits=Limits(),
         services=["api", "api-nodeport"],
+        preview=PreviewSpec("/api/v1/farms", 20.0, 8000),
     )
 
 
@@ -128,11 +130,17 @@ class Script:
     def __init__(self, *verdicts: str) -> None:
         self.verdicts = list(verdicts)
         self.tracks: list[str] = []
+        #: at each analysis: the api Service's track, and whether the preview load ran
+        self.seen: list[tuple[str | None, bool]] = []
+        self.work: FakeWorkloads | None = None
+        self.preview: FakePreview | None = None
 
     def __call__(self, track: str, start: float, at: float) -> Analysis:
         from sre_cli.rollout.analysis import Judgement
 
         self.tracks.append(track)
+        if self.work is not None and self.preview is not None:
+            self.seen.append((self.work.selectors["api"].get("track"), self.preview.running))
         v = self.verdicts.pop(0) if len(self.verdicts) > 1 else self.verdicts[0]
         figures = Figures(0.0, 100.0, 0.001)
         return Analysis(start, at, [Judgement("api-availability", 99.9, figures, figures, v, v)])  # type: ignore[arg-type]
@@ -159,7 +167,15 @@ class FakeClock:
 
 def driver(work: FakeWorkloads, analyst: Script, strategy: str = "canary") -> Driver:
     clock = FakeClock()
-    return Driver(plan_for(strategy), work, analyst, Journal(), Clock(clock.now, clock.sleep))
+    analyst.work, analyst.preview = work, FakePreview()
+    return Driver(
+        plan_for(strategy),
+        work,
+        analyst,
+        Journal(),
+        Clock(clock.now, clock.sleep),
+        preview=analyst.preview,
+    )
 
 
 def test_the_canary_deployment_is_the_stable_template_with_the_new_image_env_and_track() -> None:
@@ -238,33 +254,90 @@ def test_a_leftover_canary_is_refused() -> None:
         run_canary(driver(work, Script("pass")), stable_deployment())
 
 
-def test_blue_green_switches_the_services_and_back_when_green_fails() -> None:
+def _api_routes(work: FakeWorkloads) -> list[str | None]:
+    return [c[2] for c in work.calls if c[0] == "route" and c[1] == "api"]
+
+
+@pytest.mark.parametrize("verdict", ["fail", "inconclusive"])
+def test_blue_green_refuses_green_at_the_gate_before_any_service_moves(verdict: str) -> None:
     work = FakeWorkloads(stable_deployment())
-    analyst = Script("fail")
+    analyst = Script(verdict)
+    d = driver(work, analyst, "blue-green")
+    report = run_blue_green(d, stable_deployment())
+    assert report.outcome == "aborted"
+    assert [r.phase for r in report.steps] == ["preview"]
+    # judged on its own load while the Services still routed to the blue pods only
+    assert analyst.seen
+    assert all(s == ("stable", True) for s in analyst.seen)
+    assert analyst.tracks[0] == "green"
+    assert d.preview.targets == [("10.244.1.1", 8000), ("10.244.1.2", 8000)]  # type: ignore[attr-defined]
+    assert _api_routes(work) == ["stable", None]  # pinned to blue, then as before: never green
+    # green is gone before the pin is lifted (unpinned, the Services would pick it)
+    order = [c[:2] for c in work.calls if c[0] in ("route", "delete")]
+    assert order[-3:] == [("delete", "api-green"), ("route", "api"), ("route", "api-nodeport")]
+    assert work.selectors == {"api": {"app": "api"}, "api-nodeport": {"app": "api"}}
+    assert set(work.deployments) == {"api"}
+    assert work.deployments["api"] == stable_deployment()
+    decision = next(f for e, f in d.journal.events if e == "decision")  # type: ignore[attr-defined]
+    assert (decision["decision"], decision["phase"]) == ("abort", "preview")
+
+
+def test_blue_green_that_fails_on_live_traffic_switches_back_at_once() -> None:
+    work = FakeWorkloads(stable_deployment())
+    analyst = Script("pass", "pass", "fail")
     report = run_blue_green(driver(work, analyst, "blue-green"), stable_deployment())
     assert report.outcome == "aborted"
-    assert analyst.tracks == ["green"]
-    routes = [c for c in work.calls if c[0] == "route" and c[1] == "api"]
-    assert routes == [
-        ("route", "api", "stable"),
-        ("route", "api", "green"),
-        ("route", "api", "stable"),
-        ("route", "api", None),
-    ]
-    assert work.selectors == {"api": {"app": "api"}, "api-nodeport": {"app": "api"}}
+    assert [(r.phase, r.verdict) for r in report.steps] == [("preview", "pass"), ("live", "fail")]
+    assert analyst.seen == [("stable", True), ("stable", True), ("green", False)]
+    assert _api_routes(work) == ["stable", "green", "stable", None]
     assert set(work.deployments) == {"api"}
 
 
 def test_blue_green_that_holds_becomes_the_stable_deployment() -> None:
     work = FakeWorkloads(stable_deployment())
-    report = run_blue_green(driver(work, Script("pass"), "blue-green"), stable_deployment())
+    analyst = Script("pass")
+    report = run_blue_green(driver(work, analyst, "blue-green"), stable_deployment())
     assert report.outcome == "promoted"
     assert ("create", "api-green", 2) in work.calls
+    assert [r.phase for r in report.steps] == ["preview", "live"]
+    assert report.steps[0].load is not None
+    assert report.steps[0].load.requests == 100
+    assert _api_routes(work) == ["stable", "green", "stable", None]
     # the stable template changes while green serves, and the Services come back after
     order = [c[:2] for c in work.calls if c[0] in ("set_template", "route", "delete")]
     assert order.index(("set_template", "api")) < order.index(("delete", "api-green"))
     assert work.deployments["api"]["spec"]["template"]["spec"]["containers"][0]["image"] == "svc:2"
     assert work.selectors == {"api": {"app": "api"}, "api-nodeport": {"app": "api"}}
+
+
+def test_blue_green_promotes_when_live_traffic_is_too_thin_to_judge() -> None:
+    work = FakeWorkloads(stable_deployment())
+    report = run_blue_green(
+        driver(work, Script("pass", "pass", "inconclusive"), "blue-green"), stable_deployment()
+    )
+    assert report.outcome == "promoted"
+    assert [r.verdict for r in report.steps] == ["pass", "inconclusive"]
+
+
+def test_an_interrupted_blue_green_gate_removes_green_and_restores_the_services() -> None:
+    work = FakeWorkloads(stable_deployment())
+
+    def broken(track: str, start: float, at: float) -> Analysis:
+        raise KeyboardInterrupt
+
+    clock = FakeClock()
+    d = Driver(
+        plan_for("blue-green"),
+        work,
+        broken,
+        Journal(),
+        Clock(clock.now, clock.sleep),
+        preview=FakePreview(),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_blue_green(d, stable_deployment())
+    assert set(work.deployments) == {"api"}
+    assert _api_routes(work) == ["stable", None]
 
 
 def test_blue_green_needs_the_stable_track_label() -> None:
