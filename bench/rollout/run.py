@@ -1,12 +1,14 @@
 """``aqua rollout`` on the local cluster with a real node, measured under load.
 
-Three canaries of the API, each under a paced load through the NodePort on an ``/api`` route:
-a good one (a new image tag) through every step to promotion, one answering 5 % errors and one
-adding 300 ms (both the same image with fault rules pinned by their pod template) until the
-abort. From each run's report and journal: the analysis time per check (the Prometheus queries
-of every SLO for both tracks), the time from a step's pods Ready to the abort decision, the
-rollback (canary scaled to 0, drained, deleted), the promotion (the stable Deployment rolled,
-the canary gone) and the failed requests. Needs root and the provisioned binaries.
+Under a paced load through the NodePort on an ``/api`` route (the live path), on its own
+cluster: three canaries of the API (a good one, a new image tag, through every step to
+promotion; one answering 5 % errors and one adding 300 ms, both the same image with fault
+rules pinned by their pod template, until the abort), then three blue-greens (a good one to
+promotion, and the same two faults, refused at the gate before any Service moves). From each
+run's report and journal: the analysis time per check (the Prometheus queries of every SLO for
+both tracks), when each step's verdict came, the rollback (the new pods scaled to 0, drained,
+deleted), the promotion (the stable Deployment rolled, the new pods gone), green's own
+synthetic load, and the live path's failed requests. Needs root and the provisioned binaries.
 
     python bench/rollout/run.py                 # prints the table
     python bench/rollout/run.py --write         # and replaces the section in bench/README.md
@@ -33,15 +35,19 @@ from sre_cli.cluster.cluster import LocalCluster  # noqa: E402
 
 RPS = 60
 NEXT = "localhost/aqua/service-api:bench-next"
+GREEN = "localhost/aqua/service-api:bench-green"
+FAULTS = (("5 % errors", {"error_rate": 0.05}), ("+300 ms", {"latency_ms": 300}))
 
 
-def canary(cluster: LocalCluster, journal: Path, image: str, *args: str) -> dict[str, Any]:
-    """One canary under the paced load; its report plus the load's and the journal's figures."""
+def rollout(
+    cluster: LocalCluster, strategy: str, journal: Path, image: str, *args: str
+) -> dict[str, Any]:
+    """One rollout under the paced load; its report plus the load's and the journal's figures."""
     with Load(cluster.status().urls["api"] + FARMS, rps=RPS) as load:
         while load.result.requests < 100:
             time.sleep(0.1)
         t0 = time.monotonic()
-        _, report = run_rollout(cluster, "canary", image, journal, *args)
+        _, report = run_rollout(cluster, strategy, image, journal, *args)
         wall = time.monotonic() - t0
     report["bench"] = {
         "wall_s": wall,
@@ -54,22 +60,43 @@ def canary(cluster: LocalCluster, journal: Path, image: str, *args: str) -> dict
     return report
 
 
+def _verdicts(steps: list[dict[str, Any]]) -> str:
+    out = []
+    for s in steps:
+        if not s["analysis"]:
+            continue
+        what = f"step {s['index']}" if s["phase"] == "traffic" else f"{s['phase']}"
+        text = f"{what} {s['verdict']} after {s['analysis']['window_s']:.0f} s"
+        if s["load"]:
+            load = s["load"]
+            text += f" (green's own {load['requests']} req, {load['server_errors']} 5xx)"
+        out.append(text)
+    return "; ".join(out)
+
+
 def row(name: str, r: dict[str, Any]) -> str:
     b = r["bench"]
     q = b["query_s"]
-    steps = r["steps"]
-    last = steps[-1]["analysis"] if steps else None
-    decided = f"{last['window_s']:.0f} s into step {steps[-1]['index']}" if last else "-"
-    extra = (
+    timing = (
         f"promotion {r['promotion_s']:.1f} s"
         if r["outcome"] == "promoted"
-        else f"decided {decided}, rollback {r['rollback_s']:.1f} s"
+        else f"rollback {r['rollback_s']:.1f} s"
     )
     return (
-        f"| {name} | {r['outcome']} in **{b['wall_s']:.1f} s**; {extra} | "
-        f"{len(q)} analyses, median {statistics.median(q) * 1000:.0f} ms, "
-        f"max {max(q) * 1000:.0f} ms | {b['failures']} of {b['requests']} |"
+        f"| {name} | {r['outcome']} in **{b['wall_s']:.1f} s**; {timing} | "
+        f"{_verdicts(r['steps'])} | {len(q)} analyses, median "
+        f"{statistics.median(q) * 1000:.0f} ms, max {max(q) * 1000:.0f} ms | "
+        f"{b['failures']} of {b['requests']} |"
     )
+
+
+def commit() -> str:
+    import subprocess
+
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -79,36 +106,59 @@ def main() -> None:
     args = parser.parse_args()
     load_before = load_average()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="aqua-bench-rollout-") as tmpdir:
         tmp = Path(tmpdir)
         cluster = LocalCluster(tmp / "cluster")
         cluster.up(stack=True, ml=False)
         try:
             tag_image(cluster, NEXT)
-            good = ("--steps", "25,50,100", "--interval", args.interval, "--check-every", "5s")
-            runs = {"good image, steps 25,50,100": canary(cluster, tmp / "good.jsonl", NEXT, *good)}
-            bad = ("--steps", "10,50,100", "--interval", "90s", "--check-every", "3s")
-            for name, rule in (
-                ("5 % errors, steps 10,50,100", {"error_rate": 0.05}),
-                ("+300 ms, steps 10,50,100", {"latency_ms": 300}),
-            ):
+            tag_image(cluster, GREEN)
+            quick = ("--interval", args.interval, "--check-every", "5s")
+            bad = ("--interval", "90s", "--check-every", "3s")
+            journal = iter(tmp / f"{i}.jsonl" for i in range(100))
+            runs["canary, good image, steps 25,50,100"] = rollout(
+                cluster, "canary", next(journal), NEXT, "--steps", "25,50,100", *quick
+            )
+            for name, rule in FAULTS:
                 # the image stable runs by now, with the fault pinned by the pod template
-                journal = tmp / f"{len(runs)}.jsonl"
-                runs[name] = canary(cluster, journal, NEXT, *faults_env(rule), *bad)
+                runs[f"canary, {name}, steps 10,50,100"] = rollout(
+                    cluster, "canary", next(journal), NEXT, *faults_env(rule),
+                    "--steps", "10,50,100", *bad,
+                )  # fmt: skip
+            runs["blue-green, good image"] = rollout(
+                cluster, "blue-green", next(journal), GREEN, *quick
+            )
+            for name, rule in FAULTS:
+                runs[f"blue-green, {name}"] = rollout(
+                    cluster, "blue-green", next(journal), GREEN, *faults_env(rule), *bad
+                )
         finally:
             cluster.down()
     lines = [
         "## Rollout",
         "",
-        f"`python bench/rollout/run.py` on the 2-core shared machine, load average "
-        f"{load_before} at the start ({started}); {RPS} req/s through the NodePort on "
-        f"`{FARMS}`, 2 stable replicas, Prometheus scraping every 2 s.",
+        f"`python bench/rollout/run.py` on the 2-core shared machine at commit {commit()}, "
+        f"load average {load_before} at the start ({started}); {RPS} req/s through the "
+        f"NodePort on `{FARMS}` (the live path), 2 stable replicas, Prometheus scraping every "
+        f"2 s. Good runs: {args.interval} a step, a check every 5 s; faulty ones: 90 s a step, "
+        "a check every 3 s (they end at the first failing check). Blue-green's gate loads "
+        "green's own pods at 20 req/s before any Service moves, then watches it on the live "
+        "traffic for one interval after the switch.",
         "",
-        "| canary | outcome, time | analysis (queries of 2 SLOs × 2 tracks) | failed requests |",
-        "| --- | --- | --- | --- |",
+        "| rollout | outcome, time | verdicts (window when decided) "
+        "| analysis (queries of 2 SLOs × 2 tracks) | failed requests on the live path |",
+        "| --- | --- | --- | --- | --- |",
         *(row(name, r) for name, r in runs.items()),
         "",
-        "Reproduce: `python bench/rollout/run.py --write` (root, after `scripts/provision`).",
+        "Rollback: from the failing analysis to the new pods scaled to 0 with none left "
+        "counting as a replica, deleted (blue-green: then the Services' own selectors back). "
+        "Promotion: from the last passed analysis to the stable Deployment rolled onto the new "
+        "template and the new pods gone. A faulty canary's errors reach users by design (its "
+        "share of the traffic); a faulty green's reach only its own synthetic load.",
+        "",
+        "Reproduce: `python bench/rollout/run.py --write` (root, after `scripts/provision`, "
+        "under `flock /tmp/aqua-realnode.lock`).",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

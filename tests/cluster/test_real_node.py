@@ -804,14 +804,18 @@ def test_rollout_canary_slower_than_the_latency_objective_is_aborted(
     _stable_serves(real_cluster)
 
 
-def test_rollout_blue_green_switches_the_services_with_no_failed_request(
-    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
-) -> None:
-    tag_image(real_cluster, NEW_IMAGE + "-green")
-    selectors = {
+def service_selectors(kube: Kubectl) -> dict[str, dict[str, str]]:
+    return {
         name: kube.json("-n", NAMESPACE, "get", "service", name)["spec"]["selector"]
         for name in ("api-service", "api-service-nodeport")
     }
+
+
+def test_rollout_blue_green_judges_green_before_the_switch_and_fails_no_request(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    tag_image(real_cluster, NEW_IMAGE + "-green")
+    selectors = service_selectors(kube)
     with Load(api_url(real_cluster) + FARMS, rps=60) as load:
         answered(load, 100)
         code, report = run_rollout(
@@ -823,10 +827,84 @@ def test_rollout_blue_green_switches_the_services_with_no_failed_request(
     assert report["plan"]["services"] == sorted(selectors)
     assert load.result.failures == 0, load.result.errors
     assert api_image(kube) == NEW_IMAGE + "-green"
-    for name, selector in selectors.items():
-        assert kube.json("-n", NAMESPACE, "get", "service", name)["spec"]["selector"] == selector
-    routes = [e["track"] for e in journal_events(report["journal"]) if e["event"] == "route"]
+    assert service_selectors(kube) == selectors
+    gate, live = report["steps"]
+    assert (gate["phase"], gate["verdict"], live["phase"]) == ("preview", "pass", "live")
+    # the gate judged green on its own requests, sent to its two pods on the node's bridge
+    assert len(gate["load"]["targets"]) == 2
+    assert all(t.startswith("10.244.0.") for t in gate["load"]["targets"])
+    assert gate["load"]["server_errors"] == gate["load"]["failed"] == 0
+    for slo in gate["analysis"]["slos"]:
+        assert slo["canary"]["total"] >= 50, slo
+    events = journal_events(report["journal"])
+    routes = [e["track"] for e in events if e["event"] == "route"]
     assert routes == ["stable", "green", "stable", "original"]
+    decisions = [(e["phase"], e["decision"]) for e in events if e["event"] == "decision"]
+    assert decisions == [("preview", "continue"), ("live", "continue")]
+    # the switch came after the gate's decision
+    kinds = [(e["event"], e.get("track")) for e in events]
+    assert kinds.index(("route", "green")) > kinds.index(("decision", None))
+
+
+def _bad_green(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path, rule: dict[str, object]
+) -> dict[str, Any]:
+    """Blue-green of the running image whose pod template pins ``rule`` on /api/v1/farms:
+    refused at the gate, the Services never routed to green, blue served every request."""
+    before = api_image(kube)
+    selectors = service_selectors(kube)
+    generation = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"][
+        "generation"
+    ]
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 100)
+        code, report = run_rollout(
+            real_cluster,
+            "blue-green",
+            before,
+            tmp_path / "bad-green.jsonl",
+            *faults_env(rule),
+            *("--interval", "60s", "--check-every", "3s"),
+        )
+        answered(load, load.result.requests + 100)
+    assert code == 1, report
+    assert report["outcome"] == "aborted"
+    assert [s["phase"] for s in report["steps"]] == ["preview"]  # refused before any switch
+    assert report["steps"][0]["verdict"] == "fail"
+    assert load.result.failures == 0, load.result.errors  # blue served throughout
+    assert service_selectors(kube) == selectors
+    events = journal_events(report["journal"])
+    assert [e["track"] for e in events if e["event"] == "route"] == ["stable", "original"]
+    abort = next(e for e in events if e["event"] == "decision")
+    assert (abort["phase"], abort["decision"]) == ("preview", "abort")
+    assert abort["figures"]
+    after = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]
+    assert after["generation"] == generation
+    assert api_image(kube) == before
+    assert not kube.json("-n", NAMESPACE, "get", "deployment", "-l", "track=green")["items"]
+    assert not pods(kube, "app=api-service,track=green")
+    return report
+
+
+def test_rollout_blue_green_answering_five_percent_errors_is_refused_before_the_switch(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    report = _bad_green(real_cluster, kube, tmp_path, {"error_rate": 0.05})
+    gate = report["steps"][0]
+    assert gate["load"]["server_errors"] > 0  # green did answer errors, to its own load only
+    availability = next(s for s in gate["analysis"]["slos"] if s["slo"] == "api-availability")
+    assert availability["verdict"] == "fail"
+    assert availability["canary"]["burn_rate"] > 10
+    assert "api-availability" in report["reason"]
+
+
+def test_rollout_blue_green_slower_than_the_latency_objective_is_refused_before_the_switch(
+    real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path
+) -> None:
+    report = _bad_green(real_cluster, kube, tmp_path, {"latency_ms": 300})
+    verdicts = {s["slo"]: s for s in report["steps"][0]["analysis"]["slos"]}
+    assert verdicts["api-latency"]["verdict"] == "fail", verdicts
+    assert verdicts["api-latency"]["canary"]["burn_rate"] > 10
 
 
 EXPAND_MIGRATION = '''"""Expand only: a nullable column the previous release never reads.

@@ -169,6 +169,33 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert KubeWorkloads(kube).get("api-canary") is None
 
 
+def test_blue_green_dry_run_prints_the_preview_it_would_load_green_with(
+    kube: KubeTarget, kube_cluster: ControlPlane
+) -> None:
+    code, out = invoke(
+        app,
+        [
+            "blue-green", "-d", "api", "--image", "svc:2", "--preview-rps", "30",
+            "--kubeconfig", str(kube_cluster.kubeconfig), "-n", NS, "--slo", SLO,
+            "--dry-run", "--format", "json",
+        ],
+    )  # fmt: skip
+    assert code == 0, out
+    report = json.loads(out)
+    assert_matches_schema("rollout-blue-green", report)
+    assert report["plan"]["preview"] == {"path": "/api/v1/farms", "rps": 30.0, "port": 8000}
+    assert KubeWorkloads(kube).get("api-green") is None
+    code, out = invoke(
+        app,
+        [
+            "blue-green", "-d", "api", "--image", "svc:2", "--preview-path", "api",
+            "--kubeconfig", str(kube_cluster.kubeconfig), "-n", NS, "--slo", SLO, "--dry-run",
+        ],
+    )  # fmt: skip
+    assert code == 2, out
+    assert "must start with /" in out
+
+
 def test_without_yes_and_without_a_terminal_nothing_starts(
     kube: KubeTarget, kube_cluster: ControlPlane
 ) -> None:
