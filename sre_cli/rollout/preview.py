@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sre_cli.errors import UsageError
+from sre_cli.pacing import paced
 
 __all__ = [
     "LoadFigures",
@@ -179,26 +180,21 @@ class SyntheticLoad:
         finally:
             conn.close()
 
+    def _step(self) -> None:
+        with self._lock:
+            host, port = self.targets[self._sent % len(self.targets)]
+            self._sent += 1
+        outcome = self._one(host, port)
+        with self._lock:
+            self.figures.requests += 1
+            if outcome == "5xx":
+                self.figures.server_errors += 1
+            elif outcome == "failed":
+                self.figures.failed += 1
+
     def _run(self, offset: float) -> None:
-        deadline = self._t0 + self.max_s
-        next_at = time.monotonic() + offset
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            with self._lock:
-                host, port = self.targets[self._sent % len(self.targets)]
-                self._sent += 1
-            outcome = self._one(host, port)
-            with self._lock:
-                self.figures.requests += 1
-                if outcome == "5xx":
-                    self.figures.server_errors += 1
-                elif outcome == "failed":
-                    self.figures.failed += 1
-            next_at += self.interval
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            else:
-                next_at = time.monotonic()
+        until = self._t0 + self.max_s
+        paced(self._step, interval=self.interval, stop=self._stop, offset=offset, until=until)
 
     def __enter__(self) -> LoadFigures:
         self._t0 = time.monotonic()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sre_cli.pacing import paced
+
 
 @dataclass
 class LoadResult:
@@ -56,21 +58,16 @@ class Load:
         finally:
             conn.close()
 
+    def _step(self) -> None:
+        error = self._one()
+        with self._lock:
+            self.result.requests += 1
+            if error is not None:
+                self.result.failures += 1
+                self.result.errors[error] = self.result.errors.get(error, 0) + 1
+
     def _run(self, offset: float) -> None:
-        next_at = time.monotonic() + offset
-        while not self._stop.is_set():
-            error = self._one()
-            with self._lock:
-                self.result.requests += 1
-                if error is not None:
-                    self.result.failures += 1
-                    self.result.errors[error] = self.result.errors.get(error, 0) + 1
-            next_at += self.interval
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            else:
-                next_at = time.monotonic()
+        paced(self._step, interval=self.interval, stop=self._stop, offset=offset)
 
     def __enter__(self) -> Load:
         self._t0 = time.monotonic()

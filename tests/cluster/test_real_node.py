@@ -740,28 +740,45 @@ def test_rollout_canary_of_a_good_image_promotes_through_every_step_with_no_fail
     assert all(d["figures"] for d in decisions)
 
 
+def _generation(kube: Kubectl) -> int:
+    return int(
+        kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]["generation"]
+    )
+
+
+def _faulty_rollout(
+    real_cluster: LocalCluster,
+    kube: Kubectl,
+    tmp_path: Path,
+    strategy: str,
+    rule: dict[str, object],
+    *args: str,
+) -> tuple[int, dict[str, Any], Load]:
+    """A rollout of the running image whose pod template pins ``rule`` on /api/v1/farms, under
+    load; afterwards the stable Deployment is as it was and none of the new pods is left."""
+    before = api_image(kube)
+    generation = _generation(kube)
+    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
+        answered(load, 100)
+        code, report = run_rollout(
+            real_cluster, strategy, before, tmp_path / "bad.jsonl", *faults_env(rule), *args
+        )
+        answered(load, load.result.requests + 100)
+    assert _generation(kube) == generation  # the stable Deployment was never touched
+    assert api_image(kube) == before
+    track = "green" if strategy == "blue-green" else "canary"
+    assert not pods(kube, f"app=api-service,track={track}")
+    return code, report, load
+
+
 def _bad_canary(
     real_cluster: LocalCluster, kube: Kubectl, tmp_path: Path, rule: dict[str, object]
 ) -> tuple[dict[str, Any], Load]:
     """A canary of the running image whose pod template pins ``rule`` on /api/v1/farms."""
-    before = api_image(kube)
-    generation = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"][
-        "generation"
-    ]
-    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
-        answered(load, 100)
-        code, report = run_rollout(
-            real_cluster,
-            "canary",
-            before,
-            tmp_path / "bad.jsonl",
-            *faults_env(rule),
-            *("--steps", "10,50,100", "--interval", "90s", "--check-every", "3s"),
-        )
-    after = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]
-    assert after["generation"] == generation  # the stable Deployment was never touched
-    assert api_image(kube) == before
-    assert not pods(kube, "app=api-service,track=canary")
+    code, report, load = _faulty_rollout(
+        real_cluster, kube, tmp_path, "canary", rule,
+        *("--steps", "10,50,100", "--interval", "90s", "--check-every", "3s"),
+    )  # fmt: skip
     assert code == 1, report
     assert report["outcome"] == "aborted"
     assert len(report["steps"]) == 1, report["steps"]  # at the first step
@@ -851,22 +868,10 @@ def _bad_green(
 ) -> dict[str, Any]:
     """Blue-green of the running image whose pod template pins ``rule`` on /api/v1/farms:
     refused at the gate, the Services never routed to green, blue served every request."""
-    before = api_image(kube)
     selectors = service_selectors(kube)
-    generation = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"][
-        "generation"
-    ]
-    with Load(api_url(real_cluster) + FARMS, rps=60) as load:
-        answered(load, 100)
-        code, report = run_rollout(
-            real_cluster,
-            "blue-green",
-            before,
-            tmp_path / "bad-green.jsonl",
-            *faults_env(rule),
-            *("--interval", "60s", "--check-every", "3s"),
-        )
-        answered(load, load.result.requests + 100)
+    code, report, load = _faulty_rollout(
+        real_cluster, kube, tmp_path, "blue-green", rule, "--interval", "60s", "--check-every", "3s"
+    )
     assert code == 1, report
     assert report["outcome"] == "aborted"
     assert [s["phase"] for s in report["steps"]] == ["preview"]  # refused before any switch
@@ -878,11 +883,7 @@ def _bad_green(
     abort = next(e for e in events if e["event"] == "decision")
     assert (abort["phase"], abort["decision"]) == ("preview", "abort")
     assert abort["figures"]
-    after = kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]
-    assert after["generation"] == generation
-    assert api_image(kube) == before
     assert not kube.json("-n", NAMESPACE, "get", "deployment", "-l", "track=green")["items"]
-    assert not pods(kube, "app=api-service,track=green")
     return report
 
 

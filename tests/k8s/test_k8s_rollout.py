@@ -144,23 +144,25 @@ def _image(work: KubeWorkloads, name: str) -> str:
     return str(d["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
+def _aqua(kube_cluster: ControlPlane, strategy: str, *args: str) -> tuple[int, str]:
+    """``aqua rollout STRATEGY -d api --image svc:2 ARGS`` against the namespace."""
+    argv = [strategy, "-d", "api", "--image", "svc:2", *args, "-n", NS, "--slo", SLO]
+    return invoke(app, [*argv, "--kubeconfig", str(kube_cluster.kubeconfig)])
+
+
 def test_dry_run_prints_the_plan_and_changes_nothing(
     kube: KubeTarget, kube_cluster: ControlPlane
 ) -> None:
-    code, out = invoke(
-        app,
-        [
-            "canary", "-d", "api", "--image", "svc:2", "--steps", "10,50,100",
-            "--kubeconfig", str(kube_cluster.kubeconfig), "-n", NS, "--slo", SLO,
-            "--dry-run", "--format", "json",
-        ],
-    )  # fmt: skip
+    code, out = _aqua(
+        kube_cluster, "canary", "--steps", "10,50,100", "--dry-run", "--format", "json"
+    )
     assert code == 0, out
     report = json.loads(out)
     assert_matches_schema("rollout-canary", report)
     assert report["outcome"] == "planned"
     assert report["plan"]["image"] == {"from": "svc:1", "to": "svc:2"}
     assert report["plan"]["services"] == ["api"]
+    assert report["plan"]["preview"] is None
     assert [(s["weight"], s["canary_replicas"]) for s in report["plan"]["steps"]] == [
         (10, 1),
         (50, 2),
@@ -172,26 +174,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 def test_blue_green_dry_run_prints_the_preview_it_would_load_green_with(
     kube: KubeTarget, kube_cluster: ControlPlane
 ) -> None:
-    code, out = invoke(
-        app,
-        [
-            "blue-green", "-d", "api", "--image", "svc:2", "--preview-rps", "30",
-            "--kubeconfig", str(kube_cluster.kubeconfig), "-n", NS, "--slo", SLO,
-            "--dry-run", "--format", "json",
-        ],
-    )  # fmt: skip
+    args = ("--preview-rps", "30", "--dry-run", "--format", "json")
+    code, out = _aqua(kube_cluster, "blue-green", *args)
     assert code == 0, out
     report = json.loads(out)
     assert_matches_schema("rollout-blue-green", report)
     assert report["plan"]["preview"] == {"path": "/api/v1/farms", "rps": 30.0, "port": 8000}
     assert KubeWorkloads(kube).get("api-green") is None
-    code, out = invoke(
-        app,
-        [
-            "blue-green", "-d", "api", "--image", "svc:2", "--preview-path", "api",
-            "--kubeconfig", str(kube_cluster.kubeconfig), "-n", NS, "--slo", SLO, "--dry-run",
-        ],
-    )  # fmt: skip
+    code, out = _aqua(kube_cluster, "blue-green", "--preview-path", "api", "--dry-run")
     assert code == 2, out
     assert "must start with /" in out
 
