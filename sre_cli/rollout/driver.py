@@ -62,7 +62,7 @@ class Driver:
     def log(self, event: str, **fields: Any) -> None:
         self.journal.write(event, fields)
 
-    def wait(self, name: str, replicas: int) -> float:
+    def wait(self, name: str, replicas: int | None) -> float:
         return wait_ready(self.work, name, replicas, timeout=self.ready_timeout)
 
     def watch(self, step: Step, track: str, phase: Phase = "traffic") -> StepRecord:
@@ -126,14 +126,14 @@ class Driver:
         )
 
     def roll_stable(self, stable: dict[str, Any]) -> None:
-        """The stable Deployment takes the new template (``track=stable``) and rolls."""
+        """The stable Deployment takes the new template (``track=stable``) and rolls, to as
+        many replicas as it asks for while it rolls (its autoscaler may change them)."""
         from sre_cli.rollout.templates import track_template
 
         plan = self.plan
         self.log("promote", deployment=plan.deployment, image=plan.image)
         self.work.set_template(plan.deployment, track_template(stable, plan, "stable"))
-        replicas = int((self.work.get(plan.deployment) or stable)["spec"].get("replicas") or 0)
-        self.wait(plan.deployment, replicas)
+        wait_ready(self.work, plan.deployment, None, timeout=self.ready_timeout)
 
     def promoted(self, started: float, why: str) -> RolloutReport:
         """Record the promotion that began at ``started`` (monotonic) and finish."""

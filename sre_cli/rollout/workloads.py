@@ -31,6 +31,7 @@ class Readiness:
     ready: int
     available: int
     observed: bool  # the controller has seen the latest spec
+    wanted: int | None = None  # the spec's replicas (an HPA may change them meanwhile)
 
     def done(self, replicas: int) -> bool:
         return (
@@ -64,22 +65,26 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def wait_ready(
     work: Workloads,
     name: str,
-    replicas: int,
+    replicas: int | None,
     *,
     timeout: float,
     interval: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
-    """Seconds until deployment ``name`` has ``replicas`` updated, Ready, Available pods."""
+    """Seconds until deployment ``name`` has ``replicas`` updated, Ready, Available pods
+    (``None``: as many as its spec asks for at each look, which an autoscaler may change)."""
     t0 = time.monotonic()
     while True:
         state = work.readiness(name)
-        if state.done(replicas):
+        target = state.wanted if replicas is None and state.wanted is not None else replicas or 0
+        if state.done(target):
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout:
             raise Unavailable(
-                f"deployment/{name} in {work.namespace}: {state.available}/{replicas} available "
-                f"({state.updated} updated) after {timeout:.0f} s"
+                f"deployment/{name} in {work.namespace}: {state.available}/{target} available "
+                f"({state.updated} updated, {state.replicas} pods, {state.ready} Ready"
+                f"{'' if state.observed else ', latest spec not yet observed'}) "
+                f"after {timeout:.0f} s"
             )
         sleep(interval)
 
@@ -113,12 +118,14 @@ class KubeWorkloads:
             raise Unavailable(f"deployment/{name} is gone from {self.namespace}")
         status = d.get("status") or {}
         meta = d.get("metadata") or {}
+        spec = d.get("spec") or {}
         return Readiness(
             replicas=int(status.get("replicas") or 0),
             updated=int(status.get("updatedReplicas") or 0),
             ready=int(status.get("readyReplicas") or 0),
             available=int(status.get("availableReplicas") or 0),
             observed=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
+            wanted=int(spec.get("replicas") or 0),
         )
 
     def services(self) -> dict[str, dict[str, str]]:

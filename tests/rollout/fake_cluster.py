@@ -65,7 +65,7 @@ class FakeWorkloads:
 
     def readiness(self, name: str) -> Readiness:
         n = int(self.deployments[name]["spec"]["replicas"])
-        return Readiness(n, n, n, n, True)
+        return Readiness(n, n, n, n, True, n)
 
     def services(self) -> dict[str, dict[str, str]]:
         return copy.deepcopy(self.selectors)
