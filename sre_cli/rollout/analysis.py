@@ -125,8 +125,11 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def judge_slo(slo: SLO, canary: Figures, stable: Figures, limits: Limits) -> Judgement:
-    """The verdict of one SLO from both tracks' figures (pure: the unit of the rules)."""
+def judge_slo(
+    slo: SLO, canary: Figures, stable: Figures, limits: Limits, track: str = "canary"
+) -> Judgement:
+    """The verdict of one SLO from both tracks' figures (pure: the unit of the rules);
+    ``track`` names the new pods in the reasons."""
 
     def out(verdict: Verdict, reason: str) -> Judgement:
         return Judgement(slo.id, slo.objective, canary, stable, verdict, reason)
@@ -135,22 +138,22 @@ def judge_slo(slo: SLO, canary: Figures, stable: Figures, limits: Limits) -> Jud
     if burn is None or total < limits.min_requests:
         return out(
             "inconclusive",
-            f"{total:.0f} canary events in the window, at least {limits.min_requests} needed",
+            f"{total:.0f} {track} events in the window, at least {limits.min_requests} needed",
         )
     if burn > limits.max_burn_rate:
         return out(
             "fail",
-            f"canary burns {burn:.1f}× its budget (error ratio {canary.error_ratio:.2%}), "
+            f"{track} burns {burn:.1f}× its budget (error ratio {canary.error_ratio:.2%}), "
             f"ceiling {limits.max_burn_rate:g}×",
         )
     base = stable.burn_rate
     if base is not None and burn > base + limits.margin:
         return out(
             "fail",
-            f"canary burns {burn:.1f}×, stable {base:.1f}×: worse by more than {limits.margin:g}",
+            f"{track} burns {burn:.1f}×, stable {base:.1f}×: worse by more than {limits.margin:g}",
         )
     versus = "no stable figures" if base is None else f"stable {base:.2f}×"
-    return out("pass", f"canary burns {burn:.2f}× ({versus})")
+    return out("pass", f"{track} burns {burn:.2f}× ({versus})")
 
 
 def _value(prom: PrometheusClient, query: str, at: float) -> float | None:
@@ -194,6 +197,7 @@ def analyse(
             figures(slo, prom, track, window_s, at),
             figures(slo, prom, "stable", window_s, at),
             limits,
+            track,
         )
         for slo in slos
     ]
