@@ -32,6 +32,7 @@ from cluster.rollouts import FARMS, faults_env, journal_events, run_rollout, tag
 
 from bench.benchlib import load_average, write_section  # noqa: E402
 from sre_cli.cluster.cluster import LocalCluster  # noqa: E402
+from sre_cli.cluster.stack import NAMESPACE  # noqa: E402
 
 RPS = 60
 NEXT = "localhost/aqua/service-api:bench-next"
@@ -43,21 +44,31 @@ def rollout(
     cluster: LocalCluster, strategy: str, journal: Path, image: str, *args: str
 ) -> dict[str, Any]:
     """One rollout under the paced load; its report plus the load's and the journal's figures."""
+    replicas = [stable_replicas(cluster)]
     with Load(cluster.status().urls["api"] + FARMS, rps=RPS) as load:
         while load.result.requests < 100:
             time.sleep(0.1)
         t0 = time.monotonic()
         _, report = run_rollout(cluster, strategy, image, journal, *args)
         wall = time.monotonic() - t0
+    replicas.append(stable_replicas(cluster))
     report["bench"] = {
         "wall_s": wall,
+        "replicas": replicas,
         "requests": load.result.requests,
         "failures": load.result.failures,
+        "errors": dict(load.result.errors),
         "query_s": [
             e["query_seconds"] for e in journal_events(journal) if e["event"] == "analysis"
         ],
     }
     return report
+
+
+def stable_replicas(cluster: LocalCluster) -> int:
+    """The stable Deployment's replicas as its spec has them now (the HPA may change them)."""
+    d = cluster.kubectl().json("-n", NAMESPACE, "get", "deployment", "api-service")
+    return int(d["spec"]["replicas"])
 
 
 def _verdicts(steps: list[dict[str, Any]]) -> str:
@@ -86,8 +97,18 @@ def row(name: str, r: dict[str, Any]) -> str:
         f"| {name} | {r['outcome']} in **{b['wall_s']:.1f} s**; {timing} | "
         f"{_verdicts(r['steps'])} | {len(q)} analyses, median "
         f"{statistics.median(q) * 1000:.0f} ms, max {max(q) * 1000:.0f} ms | "
-        f"{b['failures']} of {b['requests']} |"
+        f"{b['failures']} of {b['requests']}{_failures(b)} |"
     )
+
+
+def _failures(b: dict[str, Any]) -> str:
+    """What failed, and whether the stable replicas changed meanwhile (the HPA)."""
+    notes = [", ".join(f"{n} {kind}" for kind, n in sorted(b["errors"].items()))]
+    before, after = b["replicas"]
+    if before != after:
+        notes.append(f"stable replicas {before} -> {after} meanwhile")
+    text = "; ".join(n for n in notes if n)
+    return f" ({text})" if text else ""
 
 
 def commit() -> str:

@@ -740,6 +740,11 @@ def test_rollout_canary_of_a_good_image_promotes_through_every_step_with_no_fail
     assert all(d["figures"] for d in decisions)
 
 
+def api_replicas(kube: Kubectl) -> int:
+    """The stable Deployment's replicas as its spec has them (the HPA may change them)."""
+    return int(kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["spec"]["replicas"])
+
+
 def _generation(kube: Kubectl) -> int:
     return int(
         kube.json("-n", NAMESPACE, "get", "deployment", "api-service")["metadata"]["generation"]
@@ -869,14 +874,20 @@ def _bad_green(
     """Blue-green of the running image whose pod template pins ``rule`` on /api/v1/farms:
     refused at the gate, the Services never routed to green, blue served every request."""
     selectors = service_selectors(kube)
+    replicas = api_replicas(kube)
     code, report, load = _faulty_rollout(
         real_cluster, kube, tmp_path, "blue-green", rule, "--interval", "60s", "--check-every", "3s"
     )
     assert code == 1, report
     assert report["outcome"] == "aborted"
     assert [s["phase"] for s in report["steps"]] == ["preview"]  # refused before any switch
-    assert report["steps"][0]["verdict"] == "fail"
-    assert load.result.failures == 0, load.result.errors  # blue served throughout
+    gate = report["steps"][0]
+    assert gate["verdict"] == "fail"
+    # green's requests in the gate's window were its own load's: no live request reached it
+    for slo in gate["analysis"]["slos"]:
+        assert slo["canary"]["total"] <= gate["load"]["requests"] * 1.2 + 5, (slo, gate["load"])
+    # blue served throughout (the HPA's replicas alongside, should a pod loss explain errors)
+    assert load.result.failures == 0, (load.result.errors, replicas, api_replicas(kube))
     assert service_selectors(kube) == selectors
     events = journal_events(report["journal"])
     assert [e["track"] for e in events if e["event"] == "route"] == ["stable", "original"]
