@@ -98,7 +98,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
         "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
         "sre_cli/slo/recorded.py": _slo_tests("recorded", "rules"),
-        "sre_cli/slo/render.py": _slo_tests("engine", "prometheus", "recorded"),
+        "sre_cli/slo/render.py": _slo_tests("render", "engine", "prometheus", "recorded"),
         "sre_cli/slo/rules.py": [
             *_slo_tests("rules", "cli", "field"),
             "tests/runbook/test_runbook_alerts.py",
