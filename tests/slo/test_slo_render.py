@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -95,8 +94,10 @@ def test_markdown_cells(burning: SLOResult, empty: SLOResult) -> None:
 
 def test_markdown_notes_where_the_counts_come_from(burning: SLOResult) -> None:
     text = markdown(Report(AT, [replace(burning, source="raw")]))
-    assert text.endswith("\n\n_window counts: aqua:slo_events:increase1h recordings for 0 of 1 SLOs, "
-                         "raw counters for 1_\n")  # fmt: skip
+    note = (
+        "window counts: aqua:slo_events:increase1h recordings for 0 of 1 SLOs, raw counters for 1"
+    )
+    assert text.endswith(f"\n\n_{note}_\n")
     assert "_" not in markdown(Report(AT, [burning])).splitlines()[-1]
 
 
