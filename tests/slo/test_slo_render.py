@@ -1,5 +1,6 @@
 """The report's renderers cell by cell: markdown, the terminal table at the widths where its
-layout changes, the sparkline's arithmetic, the gate's step summary and the JSON text.
+layout changes, the sparkline's arithmetic, the gate's step summary, the JSON text and the HTML
+page's burn-down chart and tier tables.
 
 Results are built directly (no Prometheus): what is checked is the formatting of known
 figures, so every expected string below is worked out from the figures by hand.
@@ -16,9 +17,12 @@ from rich.console import Console
 
 from sre_cli.slo.engine import Report, SLOResult
 from sre_cli.slo.gate import Verdict, Violation
+from sre_cli.slo.html_report import burn_down_svg
+from sre_cli.slo.html_report import page as html_page
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.render import gate_summary, json_text, markdown, sparkline, table
 from sre_cli.slo.spec import SLO
+from sre_cli.slo.windows import load_tiers
 
 AT = 1_709_251_200.0  # 2024-03-01T00:00:00Z
 START = AT - 30 * 86400
@@ -192,3 +196,75 @@ def test_json_text_is_indented_and_refuses_nan() -> None:
     assert json.loads(json_text({"sli": 0.5})) == {"sli": 0.5}
     with pytest.raises(ValueError, match="JSON compliant"):
         json_text({"sli": float("nan")})
+
+
+# --- the HTML page's chart and tables ----------------------------------------------------------
+
+
+def test_burn_down_chart_geometry(burning: SLOResult) -> None:
+    # The plot area is x 72..510 (438 px) and y 10..176 (166 px) of a 520 × 200 picture. The
+    # budget runs from 100 % down to -25 %: the range is [-0.25, 1], 1.25 over 166 px, so
+    # 100 % is at y 10, 50 % at 76.4, 0 % at 142.8 and -25 % at 176; ten days of thirty are
+    # 146 px from the left edge.
+    points = [(START, 1.0), (START + 10 * 86400, 0.5), (AT, -0.25)]
+    svg = burn_down_svg(replace(burning, burn_down=points))
+    assert svg.startswith("<svg xmlns='http://www.w3.org/2000/svg' width='520' height='200' ")
+    assert "aria-label='error budget burn-down of api/availability'" in svg
+    for label, y in (("100%", 10.0), ("50%", 76.4), ("0%", 142.8)):
+        assert f"y1='{y}' y2='{y}' stroke='#eaeef2'/><text x='66' y='{y + 4}'" in svg
+        assert f"text-anchor='end'>{label}</text>" in svg
+    assert svg.count("stroke='#eaeef2'") == 3  # three ticks, no more
+    assert "points='72.0,10.0 218.0,76.4 510.0,176.0'" in svg
+    assert "<polygon points='72.0,142.8 72.0,10.0 218.0,76.4 510.0,176.0 510.0,142.8'" in svg
+    # The zero line, dashed red.
+    assert "y1='142.8' y2='142.8' stroke='#cf222e' stroke-dasharray='4 3'" in svg
+    assert "<text x='510' y='194' text-anchor='end'>2024-03-01 00:00 UTC</text>" in svg
+    # Never below zero: the range is still [0, 1] (0 % at the bottom, y 176).
+    above = burn_down_svg(replace(burning, burn_down=[(START, 1.0), (AT, 0.5)]))
+    assert "points='72.0,10.0 510.0,93.0'" in above
+    assert "y1='176.0' y2='176.0' stroke='#cf222e'" in above
+    # More than the whole budget (a counter reset): the range grows to 200 %.
+    over = burn_down_svg(replace(burning, burn_down=[(START, 2.0), (AT, 0.0)]))
+    assert "points='72.0,10.0 510.0,176.0'" in over
+    assert "text-anchor='end'>200%</text>" not in over  # the ticks stay 100 %, 50 %, 0 %
+    assert "y1='93.0' y2='93.0' stroke='#eaeef2'/><text x='66' y='97.0' text-anchor='end'>100%" in (
+        over
+    )
+
+
+def test_burn_down_chart_needs_two_points(burning: SLOResult) -> None:
+    none = "<p class='facts'>No burn-down: too few points in the window.</p>"
+    assert burn_down_svg(replace(burning, burn_down=[(AT, 0.3)])) == none
+    # Two points at the window's start (a window just begun): a chart one second wide.
+    start = burn_down_svg(replace(burning, burn_down=[(START, 1.0), (START, 0.9)]))
+    assert "points='72.0,10.0 72.0,26.6'" in start
+    assert "<text x='510' y='194' text-anchor='end'>2024-01-31 00:00 UTC</text>" in start
+    small = burn_down_svg(replace(burning, burn_down=[(START, 1.0), (AT, 0.0)]), 100, 50)
+    assert small.startswith("<svg xmlns='http://www.w3.org/2000/svg' width='100' height='50' ")
+
+
+def test_html_tier_rows_and_rates(burning: SLOResult) -> None:
+    text = html_page(Report(AT, [burning]), load_tiers())
+    assert (
+        "<tr class='firing'><td>page-quick</td><td>5m / 1h</td><td>14.4×</td>"
+        "<td>20.00×</td><td>15.00×</td><td>firing</td></tr>"
+    ) in text
+    assert (
+        "<tr class='quiet'><td>page-slow</td><td>30m / 6h</td><td>6×</td>"
+        "<td>16.00×</td><td>2.50×</td><td>quiet</td></tr>"
+    ) in text
+    assert (
+        "<tr><td>burn rate</td><td>20.00×</td><td>16.00×</td><td>15.00×</td><td>3.00×</td>"
+        "<td>2.50×</td><td>1.00×</td><td>0.50×</td></tr>"
+    ) in text
+    assert "<span class='badge b-firing'>page: firing</span>" in text
+    assert "<span class='badge b-quiet'>ticket: quiet</span>" in text
+    assert "<p class='sub'>Evaluated at 2024-03-01 00:00 UTC · 1 warning</p>" in text
+    # No error counted (0 bad, or no bad series at all) is 0 bad.
+    for bad in (0.0, None):
+        quiet = html_page(Report(AT, [replace(burning, bad=bad, total=1000.0)]), load_tiers())
+        assert "· bad / total 0 / 1,000</p>" in quiet
+    blank = replace(burning, burn_rates=dict.fromkeys(RATES))
+    assert "<td>page-quick</td><td>5m / 1h</td><td>14.4×</td><td>—</td><td>—</td>" in (
+        html_page(Report(AT, [blank]), load_tiers())
+    )
