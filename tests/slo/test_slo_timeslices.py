@@ -21,7 +21,10 @@ from sre_cli.prometheus import PrometheusClient
 from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import SLOResult
 from sre_cli.slo.loader import load_slos
-from sre_cli.slo.timeslices import slice_good_expr
+from sre_cli.slo.spec import SLO
+from sre_cli.slo.timeslices import evaluate_timeslices, slice_good_expr
+from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
+from sre_cli.timespec import format_duration, parse_duration
 
 if TYPE_CHECKING:
     pass
@@ -201,3 +204,94 @@ def test_batched_evaluation_equals_one_slo_at_a_time(
     assert [(r.bad, r.total, r.burn_rates, r.burn_down) for r in unshared.results] == [
         (r.bad, r.total, r.burn_rates, r.burn_down) for r in report.results
     ]
+
+
+def _one(text: str, tmp_path: Path) -> SLO:
+    path = tmp_path / "one.yaml"
+    path.write_text(text)
+    [slo] = load_slos([path])
+    return slo
+
+
+def _sloth(window: str, budgeting: str) -> str:
+    return f"""
+version: "prometheus/v1"
+service: shop
+window: {window}
+slos:
+  - name: slices
+    objective: 90
+    budgeting: {budgeting}
+    sli:
+      events:
+        error_query: sum(rate(slice_requests_total{{code="500"}}[{{{{.window}}}}]))
+        total_query: sum(rate(slice_requests_total[{{{{.window}}}}]))
+"""
+
+
+SLICES = "{method: timeslices, slice: 1m, slice_target: 0.99}"
+
+
+def test_every_burn_window_and_tier_from_the_minutes(
+    prom: PrometheusClient, minutes: list[Minute], tmp_path: Path
+) -> None:
+    slo = _one(_sloth("1d", SLICES), tmp_path)
+    tiers = load_tiers()
+    result = evaluate_timeslices(slo, prom, AT, tiers)
+    shares: dict[str, float] = {}
+    for window in BURN_RATE_WINDOWS:
+        slices = expected(minutes, AT - parse_duration(window).total_seconds(), AT)
+        shares[window] = sum(m.good_ratio < 0.99 for m in slices) / len(slices)
+        rate = result.burn_rates[window]
+        assert rate == pytest.approx(shares[window] / 0.1, rel=1e-12), window
+    fired = {
+        t.name: min(shares[format_duration(t.short)], shares[format_duration(t.long)])
+        > t.factor(slo.window.nominal) * 0.1
+        for t in tiers
+    }
+    assert result.tiers == fired
+    assert set(fired.values()) == {True, False}  # the day fires some tiers, not all
+
+
+def test_no_traffic_is_no_data(prom: PrometheusClient, tmp_path: Path) -> None:
+    slo = _one(_sloth("1d", SLICES), tmp_path)
+    result = evaluate_timeslices(slo, prom, T0 - 3600, load_tiers())  # before the history
+    assert (result.sli, result.bad, result.total, result.budget_consumed) == (None,) * 4
+    assert result.burn_rates == dict.fromkeys(BURN_RATE_WINDOWS)
+    assert not any(result.tiers.values())
+    assert result.status == "no_data"
+
+
+def test_a_single_slice_counts(
+    prom: PrometheusClient, minutes: list[Minute], tmp_path: Path
+) -> None:
+    slo = _one(_sloth("1d", SLICES), tmp_path)
+    first = next(m for m in minutes if m.total)
+    at = first.start + 60 + 30
+    assert [m.start for m in expected(minutes, at - 86400, at)] == [first.start]
+    result = evaluate_timeslices(slo, prom, at, load_tiers())
+    good = first.good_ratio >= 0.99
+    assert (result.total, result.bad, result.sli) == (1, 0 if good else 1, 1.0 if good else 0.0)
+
+
+def test_calendar_month_counts_from_its_first_slice(
+    prom: PrometheusClient, minutes: list[Minute], tmp_path: Path
+) -> None:
+    # T0 is 2024-05-01 00:00 UTC: the month's window starts with the history.
+    slo = _one(_sloth("{calendar: month, timezone: UTC}", SLICES), tmp_path)
+    result = evaluate_timeslices(slo, prom, AT, load_tiers())
+    window = expected(minutes, T0, AT)
+    assert result.total == len(window) > len(expected(minutes, AT - 86400, AT))
+    assert result.bad == sum(m.good_ratio < 0.99 for m in window)
+    # At the month's first instant its window is empty: no data, whatever the burn rates say.
+    start = evaluate_timeslices(slo, prom, float(T0), load_tiers())
+    assert (start.sli, start.total, start.bad, start.status) == (None, None, None, "no_data")
+
+
+def test_slice_target_one_is_written_whole(tmp_path: Path) -> None:
+    slo = _one(_sloth("1d", "{method: timeslices, slice: 5m, slice_target: 1}"), tmp_path)
+    # Rates become increases over the slice; the target 1.0 is written "1", not "1.0" cut short.
+    assert slice_good_expr(slo) == (
+        '((1 - ((sum(increase(slice_requests_total{code="500"}[5m]))) / '
+        "((sum(increase(slice_requests_total[5m]))) > 0))) >= bool 1)"
+    )
