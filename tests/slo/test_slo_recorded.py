@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -31,14 +32,20 @@ from slo.slo_history import BURST, GAP, RATE, RESET_AT, T0, T1, History, blocks,
 from sre_cli.commands.slo import app
 from sre_cli.prometheus import PrometheusClient, Sample
 from sre_cli.slo.batch import evaluate, evaluate_many
+from sre_cli.slo.engine import plan
 from sre_cli.slo.loader import load_slos
 from sre_cli.slo.recorded import (
     GROUP,
     HOUR,
     RECORD,
+    burn_rates,
+    describe,
+    describe_burn_rates,
     eligible,
+    format_duration_s,
     last_evaluations,
     recording_group,
+    window_counts,
 )
 from sre_cli.slo.rules import rule_groups, rules_yaml
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
@@ -448,3 +455,180 @@ def test_each_slos_last_evaluation_is_its_latest_finite_time_at_or_before_now(
     assert last({a: [at - 3600, at, at + 60, float("nan")], b: [at - 60]}) == [at, at - 60]
     assert last({a: [at - 60, float("inf")]}) == [at - 60, None]
     assert last({a: [at + 1], b: [at - 1]}) == [None, at - 1]
+
+
+# --- the arithmetic and the queries of the recorded reads, on answers the test gives ----------
+
+
+def _many(tmp_path: Path, count: int, window: str = "1d") -> list[Any]:
+    path = tmp_path / "many.yaml"
+    slos = [{"name": f"s{i}", "objective": 99.9, "sli": {"events": _EVENTS}} for i in range(count)]
+    doc = {"version": "prometheus/v1", "service": "api", "window": window, "slos": slos}
+    path.write_text(yaml.safe_dump(doc))
+    return load_slos([path])
+
+
+def _matcher(slo: Any) -> str:
+    """The PromQL matcher of one SLO's id (a regular expression in a string literal)."""
+    return 'sloth_id=~"' + re.escape(slo.id).replace("\\", "\\\\") + '"'
+
+
+def _labels(slo: Any, **extra: str) -> dict[str, str]:
+    return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name, **extra}
+
+
+def test_describe_says_where_each_figure_comes_from() -> None:
+    assert describe([None, None]) is None
+    assert describe(["recorded", None, "recorded"]) == (
+        f"window counts: {RECORD} recordings for 2 of 2 SLOs"
+    )
+    assert describe(["recorded", "raw", "raw"]) == (
+        f"window counts: {RECORD} recordings for 1 of 3 SLOs, raw counters for 2"
+    )
+    at = 1000.0
+    every = dict.fromkeys(BURN_RATE_WINDOWS, at - 30)
+    some = {"5m": at - 90.4, "1h": at - 10}
+    assert describe_burn_rates([None], at) is None
+    assert describe_burn_rates([every, every], at) == (
+        "burn rates: slo:sli_error:ratio_rate* recordings for 2 of 2 SLOs (up to 30 s old)"
+    )
+    assert describe_burn_rates([every, some, {}, None], at) == (
+        "burn rates: slo:sli_error:ratio_rate* recordings for 1 of 3 SLOs (up to 90 s old), "
+        "in part for 1, raw counters for 1"
+    )
+    assert describe_burn_rates([{}], at) == (
+        "burn rates: slo:sli_error:ratio_rate* recordings for 0 of 1 SLOs, raw counters for 1"
+    )
+
+
+def test_raw_edges_are_whole_seconds() -> None:
+    assert [format_duration_s(s) for s in (-5, 0, 0.4, 0.6, 1, 3599.5, 7200)] == [
+        "", "", "", "1s", "1s", "3600s", "7200s",
+    ]  # fmt: skip
+
+
+def test_burn_rates_read_one_series_per_window_in_batches_of_250(tmp_path: Path) -> None:
+    slos = _many(tmp_path, 251)
+    at = 1_717_200_000.0
+    plans = [plan(s, at, load_tiers()) for s in slos]
+    a, b, c = slos[:3]
+    values = [
+        Sample(_labels(a, sloth_window="5m"), 0.002),
+        Sample(_labels(a, sloth_window="1h"), float("nan")),  # no traffic in the hour
+        Sample(_labels(b, sloth_window="5m"), 0.1),  # twice: rules loaded twice
+        Sample(_labels(b, sloth_window="5m", team="x"), 0.1),
+        Sample(_labels(b, sloth_window="1h"), 0.01),
+        Sample(_labels(c, sloth_window="6h"), 0.03),  # no timestamp for it
+    ]
+    times = [
+        Sample(_labels(a, sloth_window="5m"), at - 20),
+        Sample(_labels(a, sloth_window="1h"), at - 40),
+        Sample(_labels(b, sloth_window="1h"), at - 50),
+    ]
+    asked: list[tuple[str, float]] = []
+
+    def query(expr: str, when: float) -> Callable[[], list[Sample]]:
+        asked.append((expr, when))
+        first = len(asked) <= 2
+        return lambda: (times if expr.startswith("timestamp(") else values) if first else []
+
+    got = burn_rates(plans, at, query)()
+    assert got[0] == {"5m": (0.002, at - 20), "1h": (None, at - 40)}
+    assert got[1] == {"1h": (0.01, at - 50)}
+    assert got[2] == {}
+    assert len(asked) == 4
+    assert {when for _, when in asked} == {at}
+    names = "slo:sli_error:ratio_rate(?:" + "|".join(sorted(plans[0].windows)) + ")"
+    first, last = asked[0][0], asked[2][0]
+    assert first.startswith('{__name__=~"' + names.replace("\\", "\\\\") + '", sloth_id=~"')
+    assert first.split('sloth_id=~"')[1].count("|") == 249  # 250 ids
+    assert last.endswith(f"{_matcher(slos[250])}}}")
+    assert asked[1][0] == f"timestamp({first})"
+
+
+def _counts(
+    slos: list[Any], at: float, lasts: list[float | None], rec: list[Sample], hours: list[Sample]
+) -> tuple[list[dict[str, float] | None], list[str], list[tuple[float, list[dict[str, str]]]]]:
+    """window_counts on given answers: the result, the queries, the raw parts asked for."""
+    plans = [plan(s, at, load_tiers()) for s in slos]
+    queries: list[str] = []
+    asked: list[tuple[float, list[dict[str, str]]]] = []
+
+    def query(expr: str, when: float) -> Callable[[], list[Sample]]:
+        assert when == at
+        queries.append(expr)
+        return lambda: hours if expr.startswith("count_over_time") else rec
+
+    def parts(when: float, wanted: list[dict[str, str]]) -> Callable[[], list[dict[str, float]]]:
+        asked.append((when, wanted))
+        edge = "head" if when == at else "tail"
+        return lambda: [{f"{edge}:bad": 1.0, f"{edge}:total": 100.0} for _ in wanted]
+
+    return window_counts(plans, lasts, parts, query)(), queries, asked
+
+
+def test_window_counts_add_the_recorded_hours_and_the_raw_edges(tmp_path: Path) -> None:
+    # A day's window; the hourly rule last ran 10 minutes ago: 23 whole hours back to 50
+    # minutes after the window's start; the raw counters give the 10 minutes since the
+    # evaluation and the 50 minutes before its first hour.
+    [slo, other] = _many(tmp_path, 2)
+    at = 1_717_200_000.0
+    last = at - 600
+    rec = [
+        Sample(_labels(slo, aqua_events="bad"), 40.0),
+        Sample(_labels(slo, aqua_events="bad"), 2.0),  # loaded twice: the hours tell
+        Sample(_labels(slo, aqua_events="total"), 5000.0),
+        Sample(_labels(slo, aqua_events="other"), 1e9),
+        Sample(_labels(slo, aqua_events="total", sloth_id="elsewhere"), 1e9),
+        Sample(_labels(slo, aqua_events="total"), float("nan")),
+    ]
+    hours = [Sample(_labels(slo, aqua_events="total"), 23.0)]
+    got, queries, asked = _counts([slo, other], at, [last, None], rec, hours)
+    assert got == [{"bad:window": 44.0, "total:window": 5200.0}, None]
+    assert queries == [
+        f"sum_over_time({RECORD}{{{_matcher(slo)}}}[82799s] @ {last:.3f})",
+        f'count_over_time({RECORD}{{{_matcher(slo)}, aqua_events="total"}}[82799s] @ {last:.3f})',
+    ]
+    head_bad, head_total = slo.sli.counts("600s")
+    tail_bad, tail_total = slo.sli.counts("3000s")
+    assert asked == [
+        (at, [{"head:bad": head_bad, "head:total": head_total}]),
+        (last - 23 * HOUR, [{"tail:bad": tail_bad, "tail:total": tail_total}]),
+    ]
+    # Hours missing (22 of 23 recorded), or one too many: the raw counters answer.
+    for n in (22.0, 24.0):
+        short = [Sample(_labels(slo, aqua_events="total"), n)]
+        assert _counts([slo], at, [last], rec, short)[0] == [None]
+
+
+def test_window_counts_at_the_edges_of_an_hour(tmp_path: Path) -> None:
+    [slo] = _many(tmp_path, 1)
+    at = 1_717_200_000.0
+    start = at - 86400
+    rec = [
+        Sample(_labels(slo, aqua_events="bad"), 5.0),
+        Sample(_labels(slo, aqua_events="total"), 500.0),
+    ]
+    one = [Sample(_labels(slo, aqua_events="total"), 1.0)]
+    # Evaluated one hour and one second after the window's start: one whole hour, the raw
+    # counters from then to now, and a second at the start.
+    got, queries, asked = _counts([slo], at, [start + HOUR + 1], rec, one)
+    assert asked == [
+        (at, [dict(zip(("head:bad", "head:total"), slo.sli.counts("82799s"), strict=True))]),
+        (start + 1, [dict(zip(("tail:bad", "tail:total"), slo.sli.counts("1s"), strict=True))]),
+    ]
+    assert got == [{"bad:window": 7.0, "total:window": 700.0}]
+    assert "[3599s] @ " in queries[0]
+    # The evaluation at the window's start plus exactly one hour: no raw start edge.
+    got, _, asked = _counts([slo], at, [start + HOUR], rec, one)
+    assert [when for when, _ in asked] == [at]
+    assert got == [{"bad:window": 6.0, "total:window": 600.0}]
+    # An evaluation at ``at`` itself: no raw end edge either, only the recorded hours.
+    day = [Sample(_labels(slo, aqua_events="total"), 24.0)]
+    got, queries, asked = _counts([slo], at, [at], rec, day)
+    assert asked == [(at, [])]
+    assert got == [{"bad:window": 5.0, "total:window": 500.0}]
+    assert "[86399s] @ " in queries[0]
+    # Less than an hour since the window's start: nothing recorded fits.
+    got, queries, asked = _counts([slo], at, [start + HOUR - 1], rec, one)
+    assert (got, queries, asked) == ([None], [], [(at, [])])
