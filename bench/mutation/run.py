@@ -89,7 +89,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         "sre_cli/slo/backtest.py": _slo_tests("backtest", "prometheus"),
         "sre_cli/slo/batch.py": _slo_tests("engine", "timeslices", "serve", "prometheus", "syntax"),
         "sre_cli/slo/engine.py": _slo_tests(
-            "engine", "timeslices", "serve", "prometheus", "recorded"
+            "budget", "engine", "render", "timeslices", "serve", "prometheus", "recorded"
         ),
         "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
         "sre_cli/slo/html_report.py": _slo_tests("render", "engine", "html", "prometheus"),
