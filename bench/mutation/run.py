@@ -94,7 +94,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
         "sre_cli/slo/html_report.py": _slo_tests("render", "engine", "html", "prometheus"),
         "sre_cli/slo/lint.py": _slo_tests("spec", "syntax", "field", "prometheus"),
-        "sre_cli/slo/loader.py": _slo_tests("spec", "cli", "field", "engine"),
+        "sre_cli/slo/loader.py": _slo_tests("loader", "spec", "cli", "field", "engine"),
         "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
         "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
         "sre_cli/slo/recorded.py": _slo_tests("recorded", "rules"),
@@ -104,7 +104,9 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
             "tests/runbook/test_runbook_alerts.py",
         ],
         "sre_cli/slo/serve.py": _slo_tests("serve"),
-        "sre_cli/slo/spec.py": _slo_tests("spec", "engine", "rules", "field", "timeslices"),
+        "sre_cli/slo/spec.py": _slo_tests(
+            "spec", "loader", "budget", "engine", "rules", "field", "timeslices"
+        ),
         "sre_cli/slo/syntax.py": _slo_tests("syntax", "spec"),
         "sre_cli/slo/timeslices.py": _slo_tests("timeslices", "engine"),
         "sre_cli/slo/windows.py": _slo_tests("spec", "engine", "rules", "field"),

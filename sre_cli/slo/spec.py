@@ -303,7 +303,7 @@ def _needs_window(query: str) -> str:
     return query
 
 
-WindowQuery = Annotated[str, StringConstraints(min_length=1), BeforeValidator(_needs_window)]
+WindowQuery = Annotated[str, StringConstraints(min_length=1), AfterValidator(_needs_window)]
 
 
 class SlothEvents(_Strict):

@@ -100,7 +100,6 @@ def test_recorded_ratios_are_clamped_for_event_counts(tmp_path: Path) -> None:
     assert result.burn_rates["3d"] is None  # neither recorded nor in ``got``
     assert (result.bad, result.total, result.sli) == (50.0, 10_000.0, pytest.approx(0.995))
     # A raw ratio is taken as recorded.
-    raw = _slo(tmp_path)
     raw_doc = {"raw": {"error_ratio_query": "max(slow_ratio[{{.window}}])"}}
     raw = _slo(tmp_path, sli=raw_doc)
     rp = plan(raw, AT, load_tiers())

@@ -1,0 +1,138 @@
+"""Finding and reading spec files: which files are specs, which documents are skipped, and the
+problem (file, line, message) every other document gets, in file and line order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sre_cli.errors import SpecError
+from sre_cli.slo.loader import Problem, check_paths, discover, load_slos
+
+QUERIES = "{error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}"
+MIXED = f"""\
+version: prometheus/v1
+service: api
+slos:
+  - name: one
+    objective: 99
+    sli: {{events: {QUERIES}}}
+---
+- a list, not a mapping
+---
+apiVersion: sloth.slok.dev/v1
+kind: PrometheusServiceLevel
+metadata: {{name: x}}
+---
+apiVersion: sloth.slok.dev/v1
+kind: AlertWindows
+spec: {{}}
+---
+apiVersion: openslo/v1
+kind: Service
+metadata: {{name: web}}
+---
+kind: SLO
+---
+version: prometheus/v2
+service: api
+slos: []
+"""
+CRD = """\
+apiVersion: sloth.slok.dev/v1
+kind: PrometheusServiceLevel
+metadata: {name: x}
+spec:
+  service: crd
+  slos:
+    - name: two
+      objective: 99
+      sli: {events: {errorQuery: 'sum(rate(e[5m]))', total_query: 'sum(rate(t[{{.window}}]))'}}
+"""
+NOT_A_STRING = """\
+version: prometheus/v1
+service: api
+slos:
+  - name: three
+    objective: 99
+    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: [1, 2]}}
+"""
+
+
+def test_discover_takes_yaml_files_sorted_and_files_as_given(tmp_path: Path) -> None:
+    (tmp_path / "b.yml").write_text("")
+    (tmp_path / "a.yaml").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "dir.yaml").mkdir()
+    (tmp_path / "dir.yaml" / "c.yaml").write_text("")
+    found = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])]
+    assert found == ["a.yaml", "b.yml", "dir.yaml/c.yaml"]
+    assert discover([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]
+    with pytest.raises(SpecError, match="no such file or folder"):
+        discover([tmp_path / "missing.yaml"])
+
+
+def test_every_document_that_is_no_slo_is_skipped_or_named(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    slos, problems = check_paths([path])
+    assert [s.id for s in slos] == ["api-one"]
+    where = str(path)
+    assert problems == [
+        Problem(where, 8, "a spec document is a mapping"),
+        Problem(where, 10, "spec: required"),
+        Problem(
+            where,
+            22,
+            "a document without version: expected Sloth version prometheus/v1 or OpenSLO "
+            "openslo/v1 (or openslo/v1alpha) kind SLO, or Sloth's PrometheusServiceLevel",
+        ),
+        Problem(where, 24, "version: unsupported version: must be 'prometheus/v1'"),
+        Problem(where, 26, "slos: must have at least 1 item after validation, not 0"),
+    ]
+
+
+def test_crd_problems_name_fields_as_the_file_spells_them(tmp_path: Path) -> None:
+    (tmp_path / "crd.yaml").write_text(CRD)
+    _, problems = check_paths([tmp_path / "crd.yaml"])
+    assert [(p.line, p.message) for p in problems] == [
+        (9, "spec.slos.0.sli.events.errorQuery: query must use the {{.window}} placeholder as "
+            "its range"),
+    ]  # fmt: skip
+
+
+def test_a_query_that_is_not_text_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "list.yaml").write_text(NOT_A_STRING)
+    _, problems = check_paths([tmp_path / "list.yaml"])
+    [problem] = problems
+    assert problem.line == 6
+    assert problem.message.startswith("slos.0.sli.events.total_query: ")
+
+
+def test_load_slos_names_the_first_problem_and_lists_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(MIXED)
+    (tmp_path / "b.yaml").write_text(CRD)
+    with pytest.raises(SpecError) as caught:
+        load_slos([tmp_path])
+    error = caught.value
+    assert (error.path, error.line) == (str(tmp_path / "a.yaml"), 8)
+    lines = error.message.splitlines()
+    assert lines[0] == f"{tmp_path / 'a.yaml'}:8: a spec document is a mapping"
+    assert lines[1] == f"  {tmp_path / 'a.yaml'}:10: spec: required"
+    assert lines[-1].startswith(f"  {tmp_path / 'b.yaml'}:9: spec.slos.0.sli.events.errorQuery")
+    assert len(lines) == 6
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    with pytest.raises(SpecError, match="no SLO found"):
+        load_slos([tmp_path / "empty.yaml"])
+
+
+def test_duplicate_ids_point_at_the_first(tmp_path: Path) -> None:
+    one = MIXED.split("---")[0]
+    (tmp_path / "a.yaml").write_text(one)
+    (tmp_path / "b.yaml").write_text(one)
+    slos, problems = check_paths([tmp_path])
+    assert [s.source.path for s in slos] == [str(tmp_path / "a.yaml")]
+    assert problems == [
+        Problem(str(tmp_path / "b.yaml"), 4, f"duplicate SLO api-one (also at {tmp_path}/a.yaml:4)")
+    ]
