@@ -109,7 +109,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         ),
         "sre_cli/slo/syntax.py": _slo_tests("syntax", "spec"),
         "sre_cli/slo/timeslices.py": _slo_tests("timeslices", "engine"),
-        "sre_cli/slo/windows.py": _slo_tests("spec", "engine", "rules", "field"),
+        "sre_cli/slo/windows.py": _slo_tests("windows", "spec", "engine", "rules", "field"),
     },
     # The API's auth path: tokens and passwords, the login guard, the user-state cache, the
     # bearer dependency and the token routes.
