@@ -105,7 +105,7 @@ spec:
         (TIERS + "---\n" + TIERS, "expected one AlertWindows document"),
         ("- a list\n", "expected one AlertWindows document"),
         (TIERS.replace("kind: AlertWindows", "kind: Windows"), "kind must be AlertWindows"),
-        (TIERS.replace("    slow: {errorBudgetPercent: 10, sh", "    fast: {errorBudgetPercent: 10, sh"),
+        (TIERS.replace("slow: {errorBudgetPercent: 10, sh", "fast: {errorBudgetPercent: 10, sh"),
          "missing spec.ticket.slow"),
         (TIERS.replace("errorBudgetPercent: 5,", "errorBudgetPercent: five,"),
          "invalid tier page.slow"),
