@@ -48,6 +48,7 @@ from sre_cli.slo.recorded import (
     window_counts,
 )
 from sre_cli.slo.rules import rule_groups, rules_yaml
+from sre_cli.slo.spec import SLO
 from sre_cli.slo.windows import BURN_RATE_WINDOWS, load_tiers
 
 pytestmark = pytest.mark.integration
@@ -460,7 +461,7 @@ def test_each_slos_last_evaluation_is_its_latest_finite_time_at_or_before_now(
 # --- the arithmetic and the queries of the recorded reads, on answers the test gives ----------
 
 
-def _many(tmp_path: Path, count: int, window: str = "1d") -> list[Any]:
+def _many(tmp_path: Path, count: int, window: str = "1d") -> list[SLO]:
     path = tmp_path / "many.yaml"
     slos = [{"name": f"s{i}", "objective": 99.9, "sli": {"events": _EVENTS}} for i in range(count)]
     doc = {"version": "prometheus/v1", "service": "api", "window": window, "slos": slos}
@@ -468,12 +469,12 @@ def _many(tmp_path: Path, count: int, window: str = "1d") -> list[Any]:
     return load_slos([path])
 
 
-def _matcher(slo: Any) -> str:
+def _matcher(slo: SLO) -> str:
     """The PromQL matcher of one SLO's id (a regular expression in a string literal)."""
     return 'sloth_id=~"' + re.escape(slo.id).replace("\\", "\\\\") + '"'
 
 
-def _labels(slo: Any, **extra: str) -> dict[str, str]:
+def _labels(slo: SLO, **extra: str) -> dict[str, str]:
     return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name, **extra}
 
 
@@ -547,7 +548,7 @@ def test_burn_rates_read_one_series_per_window_in_batches_of_250(tmp_path: Path)
 
 
 def _counts(
-    slos: list[Any], at: float, lasts: list[float | None], rec: list[Sample], hours: list[Sample]
+    slos: list[SLO], at: float, lasts: list[float | None], rec: list[Sample], hours: list[Sample]
 ) -> tuple[list[dict[str, float] | None], list[str], list[tuple[float, list[dict[str, str]]]]]:
     """window_counts on given answers: the result, the queries, the raw parts asked for."""
     plans = [plan(s, at, load_tiers()) for s in slos]
