@@ -91,18 +91,22 @@ class Job:
 
 @dataclass(eq=False)  # a plugin must be hashable
 class Outcome:
-    """A pytest plugin in the child: which test failed first, and whether it timed out."""
+    """A pytest plugin in the child: which test failed first other than by running out of
+    time (the killer), and which test ran out of time first."""
 
     killer: str = ""
-    timed_out: bool = False
+    timed_out: str = ""
     ran: list[str] = field(default_factory=list)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if (report.when == "call" or report.failed) and report.nodeid not in self.ran:
             self.ran.append(report.nodeid)
-        if report.failed and not self.killer:
+        if not report.failed or self.killer:
+            return
+        if "Timeout" in str(report.longrepr)[-2000:]:
+            self.timed_out = self.timed_out or report.nodeid
+        else:
             self.killer = report.nodeid
-            self.timed_out = "Timeout" in str(report.longrepr)[-2000:]
 
 
 def descendants(root: int) -> list[int]:
@@ -303,7 +307,10 @@ def _run_in_child(
     patches: list[tuple[FunctionType, CodeType]],
 ) -> dict[str, Any]:
     """Swap the code, run ``items`` in order through pytest's test protocol, stop at the
-    first failure (``-x``), tear every fixture down."""
+    first failure (``-x``) other than a time-out, tear every fixture down. A test that runs
+    out of time (a slow fixture on a loaded machine, or a mutant that loops) does not stop
+    the run: a later test may still fail on the mutant, which is then killed; only a mutant
+    that no test fails but one runs out of time on is a time-out."""
     for function, code in patches:
         function.__code__ = code
     outcome = Outcome()
@@ -317,8 +324,8 @@ def _run_in_child(
             break
     session._setupstate.teardown_exact(None)
     return {
-        "code": 1 if outcome.killer else 0,
-        "killer": outcome.killer,
-        "timed_out": outcome.timed_out,
+        "code": 1 if outcome.killer or outcome.timed_out else 0,
+        "killer": outcome.killer or outcome.timed_out,
+        "timed_out": not outcome.killer and bool(outcome.timed_out),
         "ran": len(outcome.ran),
     }

@@ -15,7 +15,8 @@ Made to be cheap on a shared machine:
 * one traced run of the group's tests records which test reaches which line of which module,
   and how long each test takes (``--trace-cache`` keeps it while code and tests are unchanged);
   a mutant then runs only the tests that reach its lines (all of the module's tests if the
-  line runs at import time), fastest first, and stops at the first failure (``-x``);
+  line runs at import time), fastest first, and stops at the first failure that is not a
+  time-out (a test that runs out of time does not hide a later one that fails);
 * each test gets a time limit of ``--timeout-factor`` × its traced duration (at least
   ``--min-timeout`` seconds) plus the longest traced test of its file (pytest-timeout), and
   each mutant the sum of its tests' limits, so a mutant that loops is stopped;
@@ -347,11 +348,21 @@ class _Tracer:
 
 
 class _Outcome(Outcome):
-    """``Outcome``, with per-test time limits set as the tests are collected."""
+    """``Outcome``, with per-test time limits set as the tests are collected; the session
+    stops at the first failure other than a time-out (as the fork server's children do)."""
 
     def __init__(self, limits: dict[str, float]) -> None:
         super().__init__()
         self.limits = limits
+        self.session: pytest.Session | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        super().pytest_runtest_logreport(report)
+        if self.killer and self.session is not None:
+            self.session.shouldstop = f"{self.killer} failed"
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -402,7 +413,8 @@ def _forked(tree: Path, args: list[str], plugin: object, deadline: float) -> dic
                     "third_party": _third_party(tree),
                 }
             elif isinstance(plugin, Outcome):
-                result = {"killer": plugin.killer, "timed_out": plugin.timed_out}
+                killer = plugin.killer or plugin.timed_out
+                result = {"killer": killer, "timed_out": not plugin.killer and bool(killer)}
             elif isinstance(plugin, ForkServer):
                 result = {"results": plugin.results}
         except BaseException:  # reported through the log and the exit code
@@ -686,7 +698,7 @@ def _fresh(
     path.write_text(p.source)
     started = time.monotonic()
     try:
-        raw = _forked(tree, ["-x", *options, *p.tests], _Outcome(limits), sum(limits.values()) + 60)
+        raw = _forked(tree, [*options, *p.tests], _Outcome(limits), sum(limits.values()) + 60)
     finally:
         path.write_text(original)
     seconds = time.monotonic() - started
@@ -992,8 +1004,15 @@ def main() -> int:
     parser.add_argument(
         "--recheck",
         type=Path,
-        help="a --json file of an earlier run: run again only the mutants that survived there "
-        "(and those it does not hold); the others keep their outcome",
+        nargs="+",
+        help="--json (or .jsonl) files of an earlier run: run again only the mutants not killed "
+        "there (and those they do not hold); the others keep their outcome",
+    )
+    parser.add_argument(
+        "--recheck-only",
+        action="append",
+        choices=("timeout", "survived", "uncovered"),
+        help="with --recheck: run again only the mutants of this outcome (repeatable)",
     )
     parser.add_argument(
         "--tests",
@@ -1016,9 +1035,10 @@ def main() -> int:
     if args.report:
         return _report(args.report)
     previous: dict[Mutant, Result] = {}
-    if args.recheck:
-        for r in _load_results(args.recheck):
-            if r.outcome == "killed":
+    again = set(args.recheck_only or ("timeout", "survived", "uncovered"))
+    for path in args.recheck or []:
+        for r in _load_results(path):
+            if r.outcome not in again:
                 previous[r.mutant] = r
     started = time.monotonic()
     results: list[Result] = []

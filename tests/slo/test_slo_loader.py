@@ -136,3 +136,45 @@ def test_duplicate_ids_point_at_the_first(tmp_path: Path) -> None:
     assert problems == [
         Problem(str(tmp_path / "b.yaml"), 4, f"duplicate SLO api-one (also at {tmp_path}/a.yaml:4)")
     ]
+
+
+def test_crd_fields_spelled_in_snake_case_keep_that_spelling(tmp_path: Path) -> None:
+    snake = CRD.replace("errorQuery: 'sum(rate(e[5m]))'", "error_query: 'sum(rate(e[5m]))'")
+    camel = CRD.replace(
+        "errorQuery: 'sum(rate(e[5m]))', total_query", "totalQuery: 'x', errorQuery"
+    )
+    (tmp_path / "snake.yaml").write_text(snake)
+    (tmp_path / "camel.yaml").write_text(camel.replace("'sum(rate(t[{{.window}}]))'", "'x'"))
+    messages = [p.message for p in check_paths([tmp_path])[1]]
+    assert messages == [
+        "spec.slos.0.sli.events.errorQuery: query must use the {{.window}} placeholder as its "
+        "range",
+        "spec.slos.0.sli.events.totalQuery: query must use the {{.window}} placeholder as its "
+        "range",
+        "spec.slos.0.sli.events.error_query: query must use the {{.window}} placeholder as its "
+        "range",
+    ]
+
+
+def test_problems_found_after_the_documents_are_sorted_by_line(tmp_path: Path) -> None:
+    # The SLO's missing indicator is found once every document is read, after the list.
+    path = tmp_path / "openslo.yaml"
+    path.write_text(
+        "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: availability}\nspec:\n"
+        "  service: web\n  indicatorRef: missing\n"
+        "  timeWindow: [{duration: 30d, isRolling: true}]\n  budgetingMethod: Occurrences\n"
+        "  objectives: [{target: 0.99}]\n---\n- a list\n"
+    )
+    assert check_paths([path])[1] == [
+        Problem(str(path), 4, "indicatorRef 'missing': no kind: SLI of that name"),
+        Problem(str(path), 11, "a spec document is a mapping"),
+    ]
+
+
+def test_a_yaml_syntax_error_is_a_problem_of_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("version: prometheus/v1\nservice: [a\n  b: c: d\n")
+    assert check_paths([path]) == (
+        [],
+        [Problem(str(path), 3, "YAML syntax: expected ',' or ']', but got ':'")],
+    )
