@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from sre_cli.errors import SpecError
+from sre_cli.slo.lint import selectors, static_problems
 from sre_cli.slo.loader import Problem, check_paths, discover, load_slos
+from sre_cli.slo.windows import load_tiers
 
 QUERIES = "{error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}"
 MIXED = f"""\
@@ -178,3 +180,25 @@ def test_a_yaml_syntax_error_is_a_problem_of_its_file(tmp_path: Path) -> None:
         [],
         [Problem(str(path), 3, "YAML syntax: expected ',' or ']', but got ':'")],
     )
+
+
+def test_a_tier_whose_threshold_is_exactly_one_can_never_fire(tmp_path: Path) -> None:
+    # Over 20 days the page-slow tier burns 5 % of the budget in 6 hours: a factor of 4; a
+    # 75 % objective's budget is 0.25, and an error ratio cannot exceed 4 × 0.25 = 1. (The
+    # page-quick tier's 9.6 × 0.25 is far above; ticket-quick's 2 × 0.25 can fire.)
+    path = tmp_path / "loose.yaml"
+    path.write_text(
+        MIXED.split("---")[0].replace("objective: 99", "objective: 75") + "window: 20d\n"
+    )
+    [slo] = load_slos([path])
+    lints = [p.message for p in static_problems([slo], load_tiers())]
+    assert [m.split(":")[1].split(" can ")[0] for m in lints] == [
+        " alert tier page-quick",
+        " alert tier page-slow",
+    ]
+    assert "burn factor 4 × error budget 0.25 ≥ 1" in lints[1]
+
+
+def test_range_selectors_of_a_subquery_are_its_inner_ones() -> None:
+    query = 'max_over_time((sum(rate(m{a="b"}[5m])) by (a))[1h:1m]) + rate(n[1m] offset 5m)'
+    assert selectors(query) == ['m{a="b"}', "n"]
