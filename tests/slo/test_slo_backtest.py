@@ -70,6 +70,12 @@ def _prometheus(split: Split, asked: list[tuple[float, float, float]]) -> Promet
         form |= dict(request.url.params)
         start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
         asked.append((start, end, step))
+        # As Prometheus: a range must not end before it starts nor hold 11,000 points; and a
+        # backtest that keeps asking (a loop that never ends) fails here, not by a time limit.
+        if end < start or (end - start) / step + 1 > 11_000:
+            return httpx.Response(400, json={"status": "error", "errorType": "bad_data",
+                                             "error": "bad range"})  # fmt: skip
+        assert len(asked) <= 100, "the backtest keeps querying"
         times = [start + i * step for i in range(int((end - start) // step) + 1)]
         result = [
             {
@@ -256,3 +262,14 @@ def test_steps_without_error_series_count_no_errors_and_one_event_counts(tmp_pat
     with _prometheus({"bad": (1.0, 0.0), "total": (1.0, 0.0)}, []) as prom:
         loud = backtest([slo], prom, START, START + 3600, step=300)
     assert all(len(t.firings) == 1 for t in loud.slos[0].tiers)
+
+
+def test_the_replay_runs_over_the_steps_of_the_range(tmp_path: Path) -> None:
+    # Half the events fail at every step: every tier fires from the first step to the last.
+    asked: list[tuple[float, float, float]] = []
+    with _prometheus({"bad": (1.0, 0.0), "total": (1.0, 1.0)}, asked) as prom:
+        result = backtest([_slo(tmp_path, EVENTS)], prom, 630.0, 1200.0, step=60)
+    assert (result.start, result.end) == (600.0, 1200.0)  # the start aligned to the step
+    assert asked == [(600.0, 1200.0, 60.0)]
+    for tier in result.slos[0].tiers:
+        assert [(f.start, f.end, f.onset) for f in tier.firings] == [(600.0, 1200.0, None)]
