@@ -88,7 +88,9 @@ def _slo_tests(*names: str) -> list[str]:
 MODULE_TESTS: dict[str, dict[str, list[str]]] = {
     "slo": {
         "sre_cli/slo/backtest.py": _slo_tests("backtest", "prometheus"),
-        "sre_cli/slo/batch.py": _slo_tests("engine", "timeslices", "serve", "prometheus", "syntax"),
+        "sre_cli/slo/batch.py": _slo_tests(
+            "budget", "engine", "timeslices", "serve", "prometheus", "syntax", "recorded"
+        ),
         "sre_cli/slo/engine.py": _slo_tests(
             "budget", "engine", "render", "timeslices", "serve", "prometheus", "recorded"
         ),

@@ -4,12 +4,17 @@ points, and the shape of the queries' unions. Every expected figure is worked ou
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 import yaml
 
+from sre_cli.prometheus import PrometheusClient
+from sre_cli.slo.batch import evaluate
 from sre_cli.slo.engine import (
     BURN_DOWN_POINTS,
     SLOResult,
@@ -190,3 +195,34 @@ def test_union_is_a_balanced_tree() -> None:
     assert union(["a", "b", "c"]) == "(a) or (b or c)"
     assert union(["a", "b", "c", "d"]) == "(a or b) or (c or d)"
     assert union(list("abcde")) == "(a or b) or ((c) or (d or e))"
+
+
+def _two_zones(values: dict[str, tuple[float, float]]) -> PrometheusClient:
+    """An instant-query API answering every part with two series (two zones): per key kind
+    (``bad``, ``total``, ``ratio``) the zones' values."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        result = [
+            {"metric": {"aqua_q": key, "zone": zone}, "value": [AT, repr(value)]}
+            for key in re.findall(r'"aqua_q", "([^"]+)"', form["query"])
+            for zone, value in zip("ab", values[key.split("|")[-1].split(":")[0]], strict=True)
+        ]
+        data = {"resultType": "vector", "result": result}
+        return httpx.Response(200, json={"status": "success", "data": data})
+
+    return PrometheusClient("http://prom", transport=httpx.MockTransport(handle))
+
+
+def test_series_of_one_part_add_up_as_counts_and_take_the_worst_as_ratios(
+    tmp_path: Path,
+) -> None:
+    events = _slo(tmp_path)
+    with _two_zones({"bad": (1.0, 3.0), "total": (100.0, 300.0)}) as prom:
+        [counted] = evaluate([events], prom, AT, burn_down=False).results
+    assert (counted.bad, counted.total, counted.sli) == (4.0, 400.0, 0.99)
+    raw = _slo(tmp_path, sli={"raw": {"error_ratio_query": "max(slow_ratio[{{.window}}])"}})
+    with _two_zones({"ratio": (0.01, 0.03)}) as prom:
+        [worst] = evaluate([raw], prom, AT, burn_down=False).results
+    assert worst.sli == 0.97
+    assert worst.burn_rates["1h"] == pytest.approx(3.0)
