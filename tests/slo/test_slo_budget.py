@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from sre_cli.prometheus import PrometheusClient
-from sre_cli.slo.batch import evaluate
+from sre_cli.slo.batch import evaluate, evaluate_slo
 from sre_cli.slo.engine import (
     BURN_DOWN_POINTS,
     SLOResult,
@@ -197,18 +197,32 @@ def test_union_is_a_balanced_tree() -> None:
     assert union(list("abcde")) == "(a or b) or ((c) or (d or e))"
 
 
-def _two_zones(values: dict[str, tuple[float, float]]) -> PrometheusClient:
-    """An instant-query API answering every part with two series (two zones): per key kind
-    (``bad``, ``total``, ``ratio``) the zones' values."""
+def _two_zones(values: dict[str, tuple[float, float]], seen: list[str]) -> PrometheusClient:
+    """A query API answering every part with two series (two zones): per key kind (``bad``,
+    ``total``, ``ratio``) the zones' values, at the instant or at every step of a range."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-        result = [
-            {"metric": {"aqua_q": key, "zone": zone}, "value": [AT, repr(value)]}
-            for key in re.findall(r'"aqua_q", "([^"]+)"', form["query"])
+        seen.append(form["query"])
+        keys = re.findall(r'"aqua_q", "([^"]+)"', form["query"])
+        pairs = [
+            (key, zone, value)
+            for key in keys
             for zone, value in zip("ab", values[key.split("|")[-1].split(":")[0]], strict=True)
         ]
-        data = {"resultType": "vector", "result": result}
+        if request.url.path.endswith("/query_range"):
+            start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
+            times = [start + i * step for i in range(int((end - start) // step) + 1)]
+            result = [
+                {"metric": {"aqua_q": k, "zone": z}, "values": [[t, repr(v)] for t in times]}
+                for k, z, v in pairs
+            ]
+            data = {"resultType": "matrix", "result": result}
+        else:
+            result = [
+                {"metric": {"aqua_q": k, "zone": z}, "value": [AT, repr(v)]} for k, z, v in pairs
+            ]
+            data = {"resultType": "vector", "result": result}
         return httpx.Response(200, json={"status": "success", "data": data})
 
     return PrometheusClient("http://prom", transport=httpx.MockTransport(handle))
@@ -218,11 +232,31 @@ def test_series_of_one_part_add_up_as_counts_and_take_the_worst_as_ratios(
     tmp_path: Path,
 ) -> None:
     events = _slo(tmp_path)
-    with _two_zones({"bad": (1.0, 3.0), "total": (100.0, 300.0)}) as prom:
-        [counted] = evaluate([events], prom, AT, burn_down=False).results
-    assert (counted.bad, counted.total, counted.sli) == (4.0, 400.0, 0.99)
     raw = _slo(tmp_path, sli={"raw": {"error_ratio_query": "max(slow_ratio[{{.window}}])"}})
-    with _two_zones({"ratio": (0.01, 0.03)}) as prom:
-        [worst] = evaluate([raw], prom, AT, burn_down=False).results
-    assert worst.sli == 0.97
-    assert worst.burn_rates["1h"] == pytest.approx(3.0)
+    seen: list[str] = []
+    with _two_zones(
+        {"bad": (1.0, 3.0), "total": (100.0, 300.0), "ratio": (0.01, 0.03)}, seen
+    ) as prom:
+        counted, worst = evaluate([events, raw], prom, AT).results
+        alone = [evaluate_slo(s, prom, AT, load_tiers(), burn_down=False) for s in (events, raw)]
+    for one in (counted, alone[0]):
+        assert (one.bad, one.total, one.sli) == (4.0, 400.0, 0.99)
+    for one in (worst, alone[1]):
+        assert one.sli == 0.97
+        assert one.burn_rates["1h"] == pytest.approx(3.0)
+    assert alone[0].burn_down == alone[1].burn_down == []  # none asked for
+    # Burn-down steps: 4 bad events of a budget of 4 (1 % of 400) spend it all in the first
+    # step; the worst step ratio, 3 %, is three budgets.
+    assert counted.burn_down[1][1] == pytest.approx(0.0)
+    assert worst.burn_down[1][1] == pytest.approx(-2.0)
+
+
+def test_a_calendar_window_at_its_first_instant_asks_for_no_window(tmp_path: Path) -> None:
+    month = _slo(tmp_path, window={"calendar": "month"})
+    seen: list[str] = []
+    with _two_zones({"bad": (1.0, 3.0), "total": (100.0, 300.0)}, seen) as prom:
+        [result] = evaluate([month], prom, AT, burn_down=False).results
+    assert (result.sli, result.total, result.status) == (None, None, "no_data")
+    assert result.burn_rates["1h"] == pytest.approx(1.0)
+    assert seen
+    assert all(":window" not in query for query in seen)
