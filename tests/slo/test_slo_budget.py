@@ -213,16 +213,16 @@ def _two_zones(values: dict[str, tuple[float, float]], seen: list[str]) -> Prome
         if request.url.path.endswith("/query_range"):
             start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
             times = [start + i * step for i in range(int((end - start) // step) + 1)]
-            result = [
+            matrix = [
                 {"metric": {"aqua_q": k, "zone": z}, "values": [[t, repr(v)] for t in times]}
                 for k, z, v in pairs
             ]
-            data = {"resultType": "matrix", "result": result}
+            data: dict[str, object] = {"resultType": "matrix", "result": matrix}
         else:
-            result = [
+            vector = [
                 {"metric": {"aqua_q": k, "zone": z}, "value": [AT, repr(v)]} for k, z, v in pairs
             ]
-            data = {"resultType": "vector", "result": result}
+            data = {"resultType": "vector", "result": vector}
         return httpx.Response(200, json={"status": "success", "data": data})
 
     return PrometheusClient("http://prom", transport=httpx.MockTransport(handle))
