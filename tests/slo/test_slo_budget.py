@@ -62,6 +62,7 @@ def test_budget_in_minutes_and_time_left(tmp_path: Path) -> None:
     # 75 % of the budget at 3× the sustainable rate: a quarter of the 30 days, 7.5 days.
     assert r.time_to_exhaustion == pytest.approx(7.5 * DAY, rel=1e-12)
     assert _result(slo, 1.0).time_to_exhaustion == 0.0  # exactly spent: gone now
+    assert _result(slo, 1.0, burn_1h=0.0).time_to_exhaustion == 0.0  # even if not burning
     assert _result(slo, 1.5).time_to_exhaustion == 0.0
     assert _result(slo, 0.5, burn_1h=0.0).time_to_exhaustion is None  # not burning
     assert _result(slo, 0.5, burn_1h=None).time_to_exhaustion is None
