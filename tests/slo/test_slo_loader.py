@@ -202,3 +202,31 @@ def test_a_tier_whose_threshold_is_exactly_one_can_never_fire(tmp_path: Path) ->
 def test_range_selectors_of_a_subquery_are_its_inner_ones() -> None:
     query = 'max_over_time((sum(rate(m{a="b"}[5m])) by (a))[1h:1m]) + rate(n[1m] offset 5m)'
     assert selectors(query) == ['m{a="b"}', "n"]
+
+
+def _named(tmp_path: Path, name: str, budgeting: str = "") -> list[str]:
+    path = tmp_path / "named.yaml"
+    text = MIXED.split("---")[0].replace("name: one", f"name: {name}")
+    path.write_text(text.replace("    objective: 99\n", f"    objective: 99\n{budgeting}"))
+    return [p.message for p in check_paths([path])[1]]
+
+
+def test_names_of_letters_and_digits_up_to_120_characters(tmp_path: Path) -> None:
+    assert _named(tmp_path, "a" * 120) == []
+    assert _named(tmp_path, "a-b.c_1") == []
+    for bad in ("a" * 121, "'no spaces'", "-dash-first"):
+        [message] = _named(tmp_path, bad)
+        assert message.startswith("slos.0.name: ")
+        assert "is not a name: use letters, digits, '_', '.' and '-'" in message
+
+
+def test_time_slices_are_whole_minutes_from_1m_to_1d(tmp_path: Path) -> None:
+    def sliced(size: str) -> list[str]:
+        budgeting = f"    budgeting: {{method: timeslices, slice: {size}, slice_target: 0.9}}\n"
+        return _named(tmp_path, "one", budgeting)
+
+    for good in ("1m", "90m", "1d"):
+        assert sliced(good) == [], good
+    for bad in ("30s", "90s", "25h", "2d"):
+        [message] = sliced(bad)
+        assert message.endswith("a time slice is whole minutes, from 1m to 1d"), bad

@@ -268,3 +268,9 @@ def test_html_tier_rows_and_rates(burning: SLOResult) -> None:
     assert "<td>page-quick</td><td>5m / 1h</td><td>14.4×</td><td>—</td><td>—</td>" in (
         html_page(Report(AT, [blank]), load_tiers())
     )
+
+
+def test_table_has_no_padding_at_its_edges(burning: SLOResult) -> None:
+    lines = _printed(Report(AT, [burning]), 200)
+    assert lines[2].startswith(" SLO ")  # the box's edge, then the first column at once
+    assert lines[4].startswith(" api/availability ")
