@@ -103,7 +103,8 @@ class Outcome:
             self.ran.append(report.nodeid)
         if not report.failed or self.killer:
             return
-        if "Timeout" in str(report.longrepr)[-2000:]:
+        # pytest-timeout's own failure, not an exception a test met (httpx.ReadTimeout)
+        if "from pytest-timeout" in str(report.longrepr)[-2000:]:
             self.timed_out = self.timed_out or report.nodeid
         else:
             self.killer = report.nodeid

@@ -171,6 +171,10 @@ def test_serve_refuses_to_run_without_a_token(
 # --- the exporter in this process: its figures, its own counters, the HTTP answers -----------
 
 
+#: how long an in-process exporter may take to listen or evaluate (a few rounds of a second)
+IN_PROCESS = 10.0
+
+
 def _exporter(spec: Path, url: str) -> Exporter:
     return Exporter(
         load_slos([spec]), lambda: PrometheusClient(url), load_tiers(), token=TOKEN, at=AT
@@ -288,7 +292,7 @@ def _serving(exporter: Exporter, interval: float) -> tuple[str, threading.Event,
         kwargs={"started": urls.append, "stop": stop}, daemon=True,
     )  # fmt: skip
     thread.start()
-    _poll(lambda: bool(urls), "the exporter to listen")
+    _poll(lambda: bool(urls), "the exporter to listen", IN_PROCESS)
     return urls[0], stop, thread
 
 
@@ -299,9 +303,10 @@ def test_serve_answers_and_stops(source: str, spec_file: Path) -> None:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
         live = httpx.get(f"{url}/live?probe=1")
         assert (live.status_code, live.text) == (200, "ok\n")
-        _poll(lambda: httpx.get(f"{url}/ready").status_code == 200, "the first evaluation")
-        assert httpx.get(f"{url}/ready").text == "ready\n"
-        _poll(lambda: exporter.evaluations >= 2, "a second round")  # on its schedule
+        _poll(exporter.ready.is_set, "the first evaluation", IN_PROCESS)
+        ready = httpx.get(f"{url}/ready")
+        assert (ready.status_code, ready.text) == (200, "ready\n")
+        _poll(lambda: exporter.evaluations >= 2, "a second round", IN_PROCESS)  # on schedule
         good = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert good.status_code == 200
         assert good.headers["Content-Type"] == "text/plain; version=0.0.4"
@@ -312,7 +317,7 @@ def test_serve_answers_and_stops(source: str, spec_file: Path) -> None:
         assert (missing.status_code, missing.text) == (404, "not found: /metrics, /live, /ready\n")
     finally:
         stop.set()
-        thread.join(timeout=30)
+        thread.join(timeout=IN_PROCESS)
     assert not thread.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/live")
@@ -322,12 +327,12 @@ def test_serve_is_not_ready_until_a_round_succeeds(spec_file: Path) -> None:
     exporter = _exporter_with(spec_file, TOKEN)  # its Prometheus refuses connections
     url, stop, thread = _serving(exporter, 0.1)
     try:
-        _poll(lambda: exporter.errors >= 2, "two failed rounds")
+        _poll(lambda: exporter.errors >= 2, "two failed rounds", IN_PROCESS)
         ready = httpx.get(f"{url}/ready")
         assert (ready.status_code, ready.text) == (503, "no evaluation yet\n")
         text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
         assert text.startswith("# HELP aqua_slo_evaluations_total")
     finally:
         stop.set()
-        thread.join(timeout=30)
+        thread.join(timeout=IN_PROCESS)
     assert not thread.is_alive()
