@@ -96,7 +96,7 @@ MODULE_TESTS: dict[str, dict[str, list[str]]] = {
         ),
         "sre_cli/slo/gate.py": _slo_tests("engine", "prometheus"),
         "sre_cli/slo/html_report.py": _slo_tests("render", "engine", "html", "prometheus"),
-        "sre_cli/slo/lint.py": _slo_tests("spec", "syntax", "field", "prometheus"),
+        "sre_cli/slo/lint.py": _slo_tests("loader", "spec", "syntax", "field", "prometheus"),
         "sre_cli/slo/loader.py": _slo_tests("loader", "spec", "cli", "field", "engine"),
         "sre_cli/slo/openslo.py": _slo_tests("spec", "field"),
         "sre_cli/slo/openslo_alpha.py": _slo_tests("spec", "field"),
