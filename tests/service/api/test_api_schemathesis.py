@@ -20,7 +20,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # Schemathesis' own strategies draw from the `random` module; Hypothesis warns about it
+    # once per process, on whichever example meets it first, and the suite's warnings-as-errors
+    # turned that one example into a failure that did not repeat (a "flaky" report).
+    pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies"),
+]
 
 # Bounded so the whole run stays well under a minute on two cores.
 EXAMPLES_PER_OPERATION = 20
@@ -45,12 +51,6 @@ def live_api(
             "AQUA_ACCESS_LOG": "false",
             # No AQUA_QUEUE: the default without a broker (the in-process queue) must not 5xx.
             "AQUA_DRAIN_SECONDS": "0",
-            # The subject is how requests are answered, not the dependency deadlines (their
-            # 503s have tests of their own): on a loaded machine a new PostgreSQL connection
-            # can take longer than the 3 s default, and that 503 is right but not a finding.
-            "AQUA_DB_CONNECT_TIMEOUT_SECONDS": "30",
-            "AQUA_DB_POOL_TIMEOUT_SECONDS": "30",
-            "AQUA_REDIS_TIMEOUT_SECONDS": "5",
         },
     ).start()
     try:
@@ -128,7 +128,7 @@ def test_no_server_errors(
         def check(case: schemathesis.Case[Any]) -> None:
             nonlocal calls
             calls += 1
-            response = case.call(headers=admin_headers, timeout=60)
+            response = case.call(headers=admin_headers, timeout=10)
             case.validate_response(
                 response,
                 checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
