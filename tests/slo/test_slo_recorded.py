@@ -130,7 +130,9 @@ def recorded_url(
     [slo] = [s for s in load_slos([specs]) if s.name == "availability"]
     sli = work / "sli-recordings.yaml"
     sli.write_text(yaml.safe_dump({"groups": [rule_groups(slo, load_tiers())[0]]}))
-    files = [(rules, T0, T1), (sli, SLI_FROM, SLI_TO)]
+    # Relative names: promtool aligns a group's evaluations by a hash of its file's name, so
+    # an absolute (temporary) path would move them from run to run.
+    files = [(Path(rules.name), T0, T1), (Path(sli.name), SLI_FROM, SLI_TO)]
     for slo in load_slos([teams]):
         team = Path(f"{slo.name}.yaml")
         (work / team).write_text(yaml.safe_dump({"groups": [recording_group([slo])]}))
