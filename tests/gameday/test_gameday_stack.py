@@ -24,6 +24,7 @@ from cli_runner import run_aqua
 from gameday_variants import STACK_RESTART, scenario_without_fix
 from infra_harness import require
 from json_schema import assert_matches_schema
+from polling import wait_for
 from stack.stack_harness import Stack, make_stack, require_full_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gameday-stack")]
@@ -144,13 +145,11 @@ def wait_entry_forwards(stack: Stack, timeout: float = 90) -> None:
     """Until nginx forwards to the API again: after every replica failed it keeps them out of
     rotation for a while and answers 502 itself, though the replicas are ready."""
     entry = str(stack.plan()["entry_url"])
-    deadline = time.monotonic() + timeout
-    while True:
-        r = httpx.post(f"{entry}/api/v1/auth/token", data={}, timeout=30)
-        if r.status_code < 500:  # the API's own answer: a 4xx for the empty form
-            return
-        assert time.monotonic() < deadline, f"nginx still answers {r.status_code}"
-        time.sleep(1)
+
+    def forwards() -> bool:  # the API's own answer: a 4xx for the empty form
+        return httpx.post(f"{entry}/api/v1/auth/token", data={}, timeout=30).status_code < 500
+
+    wait_for(forwards, "nginx to forward to the API again", timeout, every=1)
 
 
 def test_database_outage_pages_the_dba_team_and_is_fixed(stack: Stack) -> None:

@@ -9,13 +9,13 @@ import contextlib
 import json
 import os
 import signal
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_for
 
 from sre_cli.cluster.discovery import targets
 from sre_cli.cluster.kubectl import Kubectl
@@ -130,10 +130,11 @@ def test_prometheus_discovers_the_namespace_pods_with_their_track(
         active = json.loads(body)["data"]["activeTargets"]
         return [t["labels"] for t in active if t["labels"]["job"] != "kube-state-metrics"]
 
-    deadline = time.monotonic() + 60
-    while len(labels := found()) < 2:
-        assert time.monotonic() < deadline, labels
-        time.sleep(0.5)
+    def both() -> list[dict[str, str]] | None:
+        now = found()
+        return now if len(now) >= 2 else None
+
+    labels = wait_for(both, "two targets")
     pods = {p["metadata"]["name"] for p in kube.json("-n", NS, "get", "pods")["items"]}
     assert {t["pod"] for t in labels} == pods
     assert all(t["job"] == "api" and t["track"] == "stable" for t in labels), labels
@@ -147,9 +148,7 @@ def test_prometheus_discovers_the_namespace_pods_with_their_track(
         result: list[dict[str, Any]] = json.loads(body)["data"]["result"]
         return result
 
-    while not (series := replicas()):
-        assert time.monotonic() < deadline, "no kube_deployment_spec_replicas"
-        time.sleep(0.5)
+    series = wait_for(replicas, "kube_deployment_spec_replicas")
     assert [(s["metric"]["deployment"], s["value"][1]) for s in series] == [("api", "2")]
     # The shipped rules, every `for:` shortened, sent to the cluster's Alertmanager.
     body = http_request(f"{prom.url}/api/v1/rules")[1]
@@ -162,8 +161,6 @@ def test_prometheus_discovers_the_namespace_pods_with_their_track(
         active = json.loads(body)["data"]["activeAlertmanagers"]
         return [str(a["url"]).split("/api/")[0] for a in active]
 
-    while not (found_am := alertmanagers()):
-        assert time.monotonic() < deadline, "Prometheus has no Alertmanager"
-        time.sleep(0.5)
+    found_am = wait_for(alertmanagers, "Prometheus to know its Alertmanager")
     assert found_am == [mon.alertmanager.url]
     assert http_request(f"{mon.alertmanager.url}/-/ready")[0] == 200
