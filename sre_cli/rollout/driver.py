@@ -94,18 +94,9 @@ class Driver:
 
     def abort(self, record: StepRecord, rollback: Callable[[], None]) -> RolloutReport:
         """Roll back at once; the journal gets the decision with the analysis' figures."""
-        analysis = record.last
-        reasons = analysis.reasons if analysis is not None else []
+        reasons = record.last.reasons if record.last is not None else []
         why = "; ".join(reasons) or f"step {record.step.index} was {record.verdict}"
-        self.log(
-            "decision",
-            decision="abort",
-            step=record.step.index,
-            phase=record.phase,
-            verdict=record.verdict,
-            reasons=reasons,
-            figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
-        )
+        self.decide(record, "abort", reasons=reasons)
         t0 = time.monotonic()
         rollback()
         self.report.rollback_s = time.monotonic() - t0
@@ -115,13 +106,18 @@ class Driver:
         return self.finish()
 
     def passed(self, record: StepRecord) -> None:
+        self.decide(record, "continue")
+
+    def decide(self, record: StepRecord, decision: str, **extra: Any) -> None:
+        """The journal's ``decision`` event: the step, its phase and verdict, the figures."""
         analysis = record.last
         self.log(
             "decision",
-            decision="continue",
+            decision=decision,
             step=record.step.index,
             phase=record.phase,
             verdict=record.verdict,
+            **extra,
             figures=None if analysis is None else [j.to_json() for j in analysis.judgements],
         )
 
