@@ -173,7 +173,12 @@ def test_cache_lookup_and_redis_spans(
     assert r.status_code == 200, r.text
 
     def complete(t: Trace) -> bool:
-        return any(s.name == "cache lookup" for s in t.spans)
+        # The request's own span ends last, so it may come in a later batch than its children.
+        names = {(s.service, s.name) for s in t.spans}
+        return {
+            ("aqua-api", "GET /api/v1/ponds/{pond_id}/summary"),
+            ("aqua-api", "cache lookup"),
+        } <= names
 
     trace = _wait_trace(jaeger, trace_id, complete)
     request = _one(trace, "aqua-api", "GET /api/v1/ponds/{pond_id}/summary")
@@ -204,7 +209,10 @@ def test_slowest_finds_an_injected_database_delay(
         httpx.delete(f"{entry}/api/v1/admin/faults", headers=headers, timeout=30)
     for trace_id in slow_ids:
         _wait_trace(
-            jaeger, trace_id, lambda t: any("pg_sleep" in str(s.attributes) for s in t.spans)
+            jaeger,
+            trace_id,
+            lambda t: any("pg_sleep" in str(s.attributes) for s in t.spans)
+            and any(s.name == f"GET {route}" for s in t.spans),
         )
 
     code, out = invoke(
@@ -253,7 +261,9 @@ def test_latency_buckets_carry_trace_ids_as_exemplars(
         }
         time.sleep(1)
     assert trace_id in seen, seen
-    # The exemplar leads to the trace.
+    # The exemplar leads to the trace (once the request's span has been exported: the
+    # exemplar is recorded before the span ends).
+    _wait_trace(jaeger, trace_id, lambda t: any(s.name == "GET /api/v1/farms" for s in t.spans))
     code, out = invoke(trace_app, ["show", trace_id, "--jaeger", jaeger, "--format", "json"])
     assert code == 0, out
     assert json.loads(out)["traces"][0]["root"] == "GET /api/v1/farms"
