@@ -43,13 +43,46 @@ from sre_cli.infra import binaries
 from sre_cli.infra.pgroles import DatabaseRoles, provision_sql, quote_literal
 from sre_cli.infra.process import LOOPBACK, Server
 
-__all__ = ["PostgresServer"]
+__all__ = ["PostgresServer", "sweep_orphans"]
 
 OS_USER = "postgres"
 DB_USER = "aqua"
 DB_NAME = "aqua"
 #: the pg_ident.conf map that lets this harness's OS account in as the superuser
 ADMIN_MAP = "harness"
+
+
+#: a cluster directory outside its workdir: ``<tmp>/aqua-postgres-<digest of the workdir>``
+TEMP_PREFIX = "aqua-postgres-"
+#: in such a directory: the path of the ``<workdir>/pg`` link that leads to it
+OWNER_FILE = "owner"
+
+
+def _postmaster_alive(cluster: Path) -> bool:
+    try:
+        pid = int((cluster / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def sweep_orphans(temp: Path) -> list[Path]:
+    """Remove the cluster directories under ``temp`` whose workdir is gone and whose server
+    is not running (a workdir deleted without ``aqua stack down --purge``, as a test's temp
+    dir is): the link was the only way to them. Directories without an owner file are left
+    alone. Returns what was removed."""
+    removed = []
+    for cluster in temp.glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = (cluster / OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        if not owner or os.path.lexists(owner) or _postmaster_alive(cluster):
+            continue
+        shutil.rmtree(cluster, ignore_errors=True)
+        removed.append(cluster)
+    return removed
 
 
 def _reachable(path: Path, account: pwd.struct_passwd) -> bool:
@@ -229,11 +262,15 @@ class PostgresServer(Server):
             link.mkdir(exist_ok=True)
             target = link
         else:
+            temp = Path(tempfile.gettempdir())
+            sweep_orphans(temp)
             digest = hashlib.sha256(str(self.workdir).encode()).hexdigest()[:12]
-            target = Path(tempfile.gettempdir()) / f"aqua-postgres-{digest}"
+            target = temp / f"{TEMP_PREFIX}{digest}"
             target.mkdir(mode=0o700, exist_ok=True)
             if not link.is_symlink():
                 link.symlink_to(target, target_is_directory=True)
+            # After the link: a sweep never sees an owner file whose link is not there yet.
+            (target / OWNER_FILE).write_text(str(link))
         if account is not None:
             os.chown(target, account.pw_uid, account.pw_gid)
         target.chmod(0o700)

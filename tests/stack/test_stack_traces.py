@@ -211,8 +211,10 @@ def test_slowest_finds_an_injected_database_delay(
         _wait_trace(
             jaeger,
             trace_id,
-            lambda t: any("pg_sleep" in str(s.attributes) for s in t.spans)
-            and any(s.name == f"GET {route}" for s in t.spans),
+            lambda t: (
+                any("pg_sleep" in str(s.attributes) for s in t.spans)
+                and any(s.name == f"GET {route}" for s in t.spans)
+            ),
         )
 
     code, out = invoke(
