@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -44,6 +46,24 @@ __all__ = ["require_binary"]
 S = TypeVar("S")
 Srv = TypeVar("Srv", bound="Server")
 P = ParamSpec("P")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _interrupt_on_sigterm()
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI time limit, a cancelled run) ends the session as Ctrl-C does: the
+    fixtures tear down, so the servers, which run in process groups of their own, stop too.
+    In every process: the pytest-xdist controller and each worker."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")
