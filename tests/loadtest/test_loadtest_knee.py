@@ -145,29 +145,3 @@ def test_the_knee_is_found_confirmed_and_written_for_capacity(
     assert result["replicas"] == 1
     assert result["saturating"] is not None  # the CPU of the stack's processes, at least
     assert result["saturating"]["resource"].startswith(("cpu of ", "db pool of "))
-
-
-def test_two_limited_replicas_sustain_more_than_one(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    """With a CPU limit on each replica (--limits), one replica has a ceiling that a second
-    one raises: the knee of two replicas is higher, in total, than the knee of one. The limit
-    is a twentieth of a core (--api-cpu 0.05), so that the replicas' quota, not the shared
-    machine, is what saturates first: at half a core, a busy two-core machine breaks the
-    p95 limit before either replica reaches its ceiling."""
-    from stack.stack_harness import require_cgroups
-
-    require_cgroups()
-    totals = {}
-    for replicas in (1, 2):
-        tmp = tmp_path_factory.mktemp(f"knee-limited-{replicas}")
-        for stack, password, pond in start(tmp, replicas, "--limits", "--api-cpu", "0.05"):
-            # past a replica's quota the open model's queue grows by the second: a p95 of
-            # seconds; below it, CFS throttling alone adds up to a period (100 ms) of jitter
-            result = knee(
-                stack, password, pond, tmp / "knee.json", refine="2", start="4", p95_ms="1000"
-            )
-            assert result["replicas"] == replicas
-            totals[replicas] = result["max_sustainable_rps"]
-    print(f"knee with --limits --api-cpu 0.05: {totals}")
-    assert totals[2] > totals[1], totals
