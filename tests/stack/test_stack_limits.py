@@ -96,3 +96,50 @@ def test_cgroup_remove_leaves_a_busy_group(tmp_path: Path) -> None:
         time.sleep(0.05)
     group.remove()
     assert not any(d.exists() for d in group.dirs)
+
+
+def _quota_us(group: Cgroup) -> int:
+    for d in group.dirs:
+        if (d / "cpu.max").is_file():  # v2: "QUOTA PERIOD"
+            return int((d / "cpu.max").read_text().split()[0])
+        if (d / "cpu.cfs_quota_us").is_file():  # v1
+            return int((d / "cpu.cfs_quota_us").read_text())
+    raise AssertionError(f"no CPU quota file in {group.dirs}")
+
+
+def test_api_cpu_sets_each_api_replicas_quota_and_only_theirs(tmp_path: Path) -> None:
+    """``--limits --api-cpu 0.05``: each API replica runs with a twentieth of a core (5 ms of
+    every 100 ms period), the other services keep their Deployment's limit."""
+    from stack.stack_harness import make_stack
+
+    from sre_cli.stack.cgroups import existing_cgroup, stack_group
+    from sre_cli.stack.usage import KUBERNETES_LIMITS
+
+    require_cgroups()
+    for stack in make_stack(tmp_path):
+        done = stack.up("--lite", "--limits", "--api-cpu", "0.05", "--api-replicas", "2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        group = stack_group(stack.state_dir)
+        kinds = {c["name"]: c["kind"] for c in stack.plan()["components"]}
+        quotas = {}
+        for name, kind in kinds.items():
+            if kind in KUBERNETES_LIMITS:
+                cgroup = existing_cgroup(group, name)
+                assert cgroup is not None, name
+                quotas[name] = (kind, _quota_us(cgroup))
+        apis = {name: quota for name, (kind, quota) in quotas.items() if kind == "api"}
+        assert apis == {"api-1": 5_000, "api-2": 5_000}, quotas
+        for kind, quota in quotas.values():
+            if kind != "api":
+                assert quota == round(KUBERNETES_LIMITS[kind][1] * 100_000), quotas
+
+
+def test_api_cpu_without_limits_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sre_cli", "stack", "up", "--lite", "--api-cpu", "0.05",
+         "--state-dir", str(tmp_path / "stack")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--api-cpu sets a limit: it goes with --limits" in done.stderr
+    assert not (tmp_path / "stack" / "state.json").exists()
