@@ -174,7 +174,16 @@ def test_kafka_latency_reaches_the_api_through_the_advertised_proxy(stack: Stack
     proc, journal = start_chaos(stack, KAFKA_LATENCY)
     # The API reuses one Kafka check for a second, so poll for the slow one. Its check talks
     # to the broker it learnt from metadata: only when that is the proxy does latency show.
-    wait_for(lambda: kafka_ms() - baseline >= 250, "the Kafka check to slow down", 12)
+    seen: list[float] = []
+
+    def slow() -> bool:
+        seen.append(kafka_ms())
+        return seen[-1] - baseline >= 250
+
+    try:
+        wait_for(slow, "the Kafka check to slow down", 12)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: baseline {baseline} ms, checks seen {seen}") from None
     assert proc.poll() is None, "the fault was removed before it was measured"
     code, out, events = finished(proc, journal)
     assert code == 0, out
