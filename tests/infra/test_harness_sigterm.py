@@ -17,13 +17,13 @@ pytestmark = pytest.mark.integration
 
 HOLD = """
 import os
-import time
+import signal
 from pathlib import Path
 
 
 def test_hold(redis_server):
     Path(os.environ["AQUA_SERVER_PID_FILE"]).write_text(str(redis_server.process.pid))
-    time.sleep(600)
+    signal.pause()  # until the SIGTERM the test sends
 """
 
 
